@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// Bundles each plugin into one small CommonJS executable: build/cni/<name> (shebang, no
+// extension; build/package.json marks the folder CommonJS so Node does not read them as ESM).
+// The native addon is copied beside them, where src/kernel/addon.ts looks first.
+import { build } from "esbuild";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const out = join(root, "build", "cni");
+mkdirSync(out, { recursive: true });
+writeFileSync(join(root, "build", "package.json"), JSON.stringify({ type: "commonjs" }) + "\n");
+
+// src/plugins/<group>/<name>/main.ts and src/plugins/<name>/main.ts
+const entries = [];
+const pluginsDir = join(root, "src", "plugins");
+for (const a of readdirSync(pluginsDir)) {
+  const pa = join(pluginsDir, a);
+  if (!statSync(pa).isDirectory()) continue;
+  if (existsSync(join(pa, "main.ts"))) entries.push({ name: a, file: join(pa, "main.ts") });
+  else for (const b of readdirSync(pa)) if (existsSync(join(pa, b, "main.ts"))) entries.push({ name: b, file: join(pa, b, "main.ts") });
+}
+
+const shebang = `#!${process.execPath}`;
+const t0 = performance.now();
+const results = await Promise.all(
+  entries.map(({ name, file }) =>
+    build({
+      entryPoints: [file],
+      outfile: join(out, name),
+      bundle: true,
+      platform: "node",
+      target: "node20",
+      format: "cjs",
+      minifySyntax: true,
+      legalComments: "none",
+      banner: { js: shebang },
+      logLevel: "warning",
+      metafile: true,
+    }).then((r) => {
+      chmodSync(join(out, name), 0o755);
+      return { name, bytes: Object.values(r.metafile.outputs)[0]?.bytes ?? 0 };
+    }),
+  ),
+);
+const addon = join(root, "native", "build", "Release", "podnet_netlink.node");
+if (existsSync(addon)) copyFileSync(addon, join(out, "podnet_netlink.node"));
+if (process.env.PODNET_BUILD_VERBOSE) {
+  for (const r of results) console.log(`${r.name}: ${(r.bytes / 1024).toFixed(1)} KiB`);
+  console.log(`bundled ${results.length} plugins in ${(performance.now() - t0).toFixed(0)} ms`);
+}

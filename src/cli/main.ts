@@ -1,0 +1,35 @@
+// The `podnet` command: one file per subcommand, loaded only when used.
+import { argv, exitCode } from "node:process";
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[]): Promise<number> }> }> = {
+  cni: { summary: "cnitool-compatible: add|check|del|status|gc|version NET NETNS", load: () => import("./cni.js") },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(10)} ${c.summary}`);
+  return `usage: podnet <command> [args]\n\ncommands:\n${lines.join("\n")}\n`;
+}
+
+async function main(args: string[]): Promise<number> {
+  const [cmd, ...rest] = args;
+  if (!cmd || cmd === "-h" || cmd === "--help" || cmd === "help") {
+    process.stdout.write(usage());
+    return cmd ? 0 : 2;
+  }
+  const c = COMMANDS[cmd];
+  if (!c) {
+    process.stderr.write(`podnet: unknown command "${cmd}"\n${usage()}`);
+    return 2;
+  }
+  return (await c.load()).run(rest);
+}
+
+main(argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code || exitCode || 0;
+  },
+  (e: unknown) => {
+    process.stderr.write(`podnet: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

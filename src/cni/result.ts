@@ -1,0 +1,337 @@
+// CNI results in their three generations (020, 040, 100), parsing from JSON, conversion between
+// every pair of versions with libcni's exact rules, and serialisation with libcni's omissions.
+import { isIPv4, isIPv6 } from "node:net";
+import { CniCode, CniError } from "./errors.js";
+import { getCI, isObject, type JsonObject } from "./keys.js";
+import { generationOf, type Generation } from "./version.js";
+
+export interface Route {
+  dst: string;
+  gw?: string;
+  mtu?: number;
+  advmss?: number;
+  priority?: number;
+  table?: number;
+  scope?: number;
+}
+export interface DNS {
+  nameservers?: string[];
+  domain?: string;
+  search?: string[];
+  options?: string[];
+}
+export interface Interface {
+  name: string;
+  mac?: string;
+  mtu?: number;
+  sandbox?: string;
+  socketPath?: string;
+  pciID?: string;
+}
+export interface IPConfig {
+  /** CIDR with host bits, e.g. "10.1.0.5/16". */
+  address: string;
+  gateway?: string;
+  /** Index into `interfaces`. */
+  interface?: number;
+}
+/** 1.0.0 / 1.1.0 — the shape plugins work with internally. */
+export interface Result {
+  cniVersion: string;
+  interfaces?: Interface[];
+  ips?: IPConfig[];
+  routes?: Route[];
+  dns?: DNS;
+}
+export interface IPConfig040 extends IPConfig {
+  version: string;
+}
+/** 0.3.0 / 0.3.1 / 0.4.0 */
+export interface Result040 {
+  cniVersion: string;
+  interfaces?: Interface[];
+  ips?: IPConfig040[];
+  routes?: Route[];
+  dns?: DNS;
+}
+export interface IPConfig020 {
+  ip: string;
+  gateway?: string;
+  routes?: Route[];
+}
+/** 0.1.0 / 0.2.0 */
+export interface Result020 {
+  cniVersion: string;
+  ip4?: IPConfig020;
+  ip6?: IPConfig020;
+  dns?: DNS;
+}
+export type AnyResult = Result | Result040 | Result020;
+
+const bad = (msg: string) => new CniError(CniCode.DecodingFailure, msg);
+
+/** The family of a bare IP or CIDR string ("4" or "6"), "" when it is neither. */
+export function ipFamily(addr: string): "4" | "6" | "" {
+  const ip = addr.split("/")[0] ?? "";
+  if (isIPv4(ip)) return "4";
+  if (isIPv6(ip)) return ip.toLowerCase().startsWith("::ffff:") && isIPv4(ip.slice(7)) ? "4" : "6";
+  return "";
+}
+
+function str(o: JsonObject, key: string, where: string, required = false): string | undefined {
+  const v = getCI(o, key);
+  if (v === undefined || v === null) {
+    if (required) throw bad(`${where}: missing "${key}"`);
+    return undefined;
+  }
+  if (typeof v !== "string") throw bad(`${where}: "${key}" must be a string, got ${JSON.stringify(v)}`);
+  return v;
+}
+function uint(o: JsonObject, key: string, where: string): number | undefined {
+  const v = getCI(o, key);
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw bad(`${where}: "${key}" must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+function strs(o: JsonObject, key: string, where: string): string[] | undefined {
+  const v = getCI(o, key);
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw bad(`${where}: "${key}" must be a list of strings, got ${JSON.stringify(v)}`);
+  return v as string[];
+}
+function objs(o: JsonObject, key: string, where: string): JsonObject[] {
+  const v = getCI(o, key);
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw bad(`${where}: "${key}" must be a list, got ${JSON.stringify(v)}`);
+  return v.map((x, i) => {
+    if (!isObject(x)) throw bad(`${where}: "${key}[${i}]" must be an object, got ${JSON.stringify(x)}`);
+    return x;
+  });
+}
+function cidr(o: JsonObject, key: string, where: string, required: boolean): string | undefined {
+  const v = str(o, key, where, required);
+  if (v === undefined) return undefined;
+  const [ip, len, extra] = v.split("/");
+  const max = isIPv4(ip ?? "") ? 32 : isIPv6(ip ?? "") ? 128 : -1;
+  if (max < 0 || len === undefined || extra !== undefined || !/^\d+$/.test(len) || Number(len) > max) {
+    throw bad(`${where}: "${key}" must be a CIDR like 10.1.0.5/16, got "${v}"`);
+  }
+  return v;
+}
+function ipStr(o: JsonObject, key: string, where: string): string | undefined {
+  const v = str(o, key, where);
+  if (v === undefined || v === "") return undefined;
+  if (!isIPv4(v) && !isIPv6(v)) throw bad(`${where}: "${key}" must be an IP address, got "${v}"`);
+  return v;
+}
+
+function parseRoute(o: JsonObject, where: string): Route {
+  const r: Route = { dst: cidr(o, "dst", where, true)! };
+  const gw = ipStr(o, "gw", where);
+  if (gw) r.gw = gw;
+  for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
+    const n = uint(o, k, where);
+    if (n !== undefined) r[k] = n;
+  }
+  return r;
+}
+function parseDNS(v: unknown, where: string): DNS | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isObject(v)) throw bad(`${where}: "dns" must be an object`);
+  const d: DNS = {};
+  const ns = strs(v, "nameservers", `${where} dns`);
+  if (ns) d.nameservers = ns;
+  const dom = str(v, "domain", `${where} dns`);
+  if (dom) d.domain = dom;
+  const s = strs(v, "search", `${where} dns`);
+  if (s) d.search = s;
+  const opt = strs(v, "options", `${where} dns`);
+  if (opt) d.options = opt;
+  return d;
+}
+function parseInterface(o: JsonObject, where: string): Interface {
+  const i: Interface = { name: str(o, "name", where) ?? "" };
+  for (const k of ["mac", "sandbox", "socketPath", "pciID"] as const) {
+    const s = str(o, k, where);
+    if (s) i[k] = s;
+  }
+  const mtu = uint(o, "mtu", where);
+  if (mtu) i.mtu = mtu;
+  return i;
+}
+
+/**
+ * Parses a result in whatever version it declares; a result without `cniVersion` is read in
+ * `fallbackVersion` (libcni: the config's version). Returns the typed result of its generation.
+ */
+export function parseResult(raw: unknown, fallbackVersion: string): { gen: Generation; result: AnyResult } {
+  if (raw === null) raw = {};
+  if (!isObject(raw)) throw bad(`result must be a JSON object, got ${JSON.stringify(raw)}`);
+  const declared = getCI(raw, "cniVersion");
+  if (declared !== undefined && typeof declared !== "string") throw bad(`result "cniVersion" must be a string`);
+  const cniVersion = declared ? declared : fallbackVersion;
+  const gen = generationOf(cniVersion);
+  const where = `result (${cniVersion})`;
+  if (gen === "020") {
+    const r: Result020 = { cniVersion };
+    for (const fam of ["ip4", "ip6"] as const) {
+      const v = getCI(raw, fam);
+      if (v === undefined || v === null) continue;
+      if (!isObject(v)) throw bad(`${where}: "${fam}" must be an object`);
+      const c: IPConfig020 = { ip: cidr(v, "ip", `${where} ${fam}`, true)! };
+      const gw = ipStr(v, "gateway", `${where} ${fam}`);
+      if (gw) c.gateway = gw;
+      const routes = objs(v, "routes", `${where} ${fam}`).map((x, i) => parseRoute(x, `${where} ${fam}.routes[${i}]`));
+      if (routes.length) c.routes = routes.map((rt) => ({ dst: rt.dst, ...(rt.gw ? { gw: rt.gw } : {}) }));
+      r[fam] = c;
+    }
+    const dns = parseDNS(getCI(raw, "dns"), where);
+    if (dns) r.dns = dns;
+    return { gen, result: r };
+  }
+  const interfaces = objs(raw, "interfaces", where).map((x, i) => parseInterface(x, `${where} interfaces[${i}]`));
+  const ips = objs(raw, "ips", where).map((x, i) => {
+    const w = `${where} ips[${i}]`;
+    const ip: IPConfig040 = { version: "", address: cidr(x, "address", w, true)! };
+    const gw = ipStr(x, "gateway", w);
+    if (gw) ip.gateway = gw;
+    const idx = getCI(x, "interface");
+    if (idx !== undefined && idx !== null) {
+      if (typeof idx !== "number" || !Number.isInteger(idx)) throw bad(`${w}: "interface" must be an integer, got ${JSON.stringify(idx)}`);
+      if (idx >= 0) ip.interface = idx;
+    }
+    const ver = str(x, "version", w);
+    // Tolerate "" (old loopback builds): derive from the address.
+    ip.version = ver ? ver : ipFamily(ip.address);
+    if (gen === "040" && ip.version !== "4" && ip.version !== "6") throw bad(`${w}: "version" must be "4" or "6", got "${ver}"`);
+    return ip;
+  });
+  const routes = objs(raw, "routes", where).map((x, i) => parseRoute(x, `${where} routes[${i}]`));
+  const dns = parseDNS(getCI(raw, "dns"), where);
+  if (gen === "040") {
+    const r: Result040 = { cniVersion };
+    if (interfaces.length) r.interfaces = interfaces;
+    if (ips.length) r.ips = ips;
+    r.routes = routes;
+    if (dns) r.dns = dns;
+    return { gen, result: r };
+  }
+  const r: Result = { cniVersion };
+  if (interfaces.length) r.interfaces = interfaces;
+  if (ips.length) r.ips = ips.map(({ version: _v, ...rest }) => rest);
+  if (routes.length) r.routes = routes;
+  if (dns) r.dns = dns;
+  return { gen, result: r };
+}
+
+// ---- conversions (pure) -------------------------------------------------------------------
+
+function v02ToV04(r: Result020, cniVersion: string): Result040 {
+  const ips: IPConfig040[] = [];
+  const routes: Route[] = [];
+  for (const [fam, c] of [["4", r.ip4], ["6", r.ip6]] as const) {
+    if (!c) continue;
+    ips.push({ version: fam, address: c.ip, ...(c.gateway ? { gateway: c.gateway } : {}) });
+    for (const rt of c.routes ?? []) routes.push({ ...rt });
+  }
+  return { cniVersion, ...(ips.length ? { ips } : {}), routes, ...(r.dns ? { dns: structuredClone(r.dns) } : {}) };
+}
+
+function v04ToV02(r: Result040, cniVersion: string): Result020 {
+  const out: Result020 = { cniVersion };
+  for (const ip of r.ips ?? []) {
+    const fam = ip.version === "4" || ip.version === "6" ? ip.version : ipFamily(ip.address);
+    const key = fam === "4" ? "ip4" : "ip6";
+    if (out[key]) continue;
+    out[key] = { ip: ip.address, ...(ip.gateway ? { gateway: ip.gateway } : {}) };
+  }
+  if (!out.ip4 && !out.ip6) throw new CniError(CniCode.IncompatibleCniVersion, "cannot convert: no valid IP addresses");
+  for (const rt of r.routes ?? []) {
+    const c = ipFamily(rt.dst) === "4" ? out.ip4 : out.ip6;
+    if (!c) continue;
+    (c.routes ??= []).push({ dst: rt.dst, ...(rt.gw ? { gw: rt.gw } : {}) });
+  }
+  if (r.dns) out.dns = structuredClone(r.dns);
+  return out;
+}
+
+function v04ToV1(r: Result040, cniVersion: string): Result {
+  const out: Result = { cniVersion };
+  if (r.interfaces?.length) {
+    out.interfaces = r.interfaces.map((i) => ({
+      name: i.name,
+      ...(i.mac ? { mac: i.mac } : {}),
+      ...(i.sandbox ? { sandbox: i.sandbox } : {}),
+    }));
+  }
+  if (r.ips?.length) out.ips = r.ips.map(({ version: _v, ...rest }) => ({ ...rest }));
+  if (r.routes?.length) out.routes = r.routes.map((rt) => ({ ...rt }));
+  if (r.dns) out.dns = structuredClone(r.dns);
+  return out;
+}
+
+function v1ToV04(r: Result, cniVersion: string): Result040 {
+  const out: Result040 = { cniVersion };
+  if (r.interfaces?.length) {
+    out.interfaces = r.interfaces.map((i) => ({
+      name: i.name,
+      ...(i.mac ? { mac: i.mac } : {}),
+      ...(i.sandbox ? { sandbox: i.sandbox } : {}),
+    }));
+  }
+  if (r.ips?.length) out.ips = r.ips.map((ip) => ({ version: ipFamily(ip.address) || "6", ...ip }));
+  out.routes = (r.routes ?? []).map((rt) => ({ ...rt }));
+  if (r.dns) out.dns = structuredClone(r.dns);
+  return out;
+}
+
+/**
+ * Converts a result (of version `r.cniVersion`) to version `to`, with libcni's rules: same
+ * generation → same data, new cniVersion; otherwise through 0.4.0. Throws when the target cannot
+ * express the result (to 0.1/0.2 without any IP).
+ */
+export function convertResult(r: AnyResult, to: string): AnyResult {
+  const from = generationOf(r.cniVersion);
+  const target = generationOf(to);
+  const toVersion = to === "" ? "0.1.0" : to;
+  if (from === target) {
+    const copy = structuredClone(r) as AnyResult;
+    copy.cniVersion = toVersion;
+    if (from === "040") (copy as Result040).routes ??= [];
+    return copy;
+  }
+  const v04 =
+    from === "020" ? v02ToV04(r as Result020, "0.4.0") : from === "100" ? v1ToV04(r as Result, "0.4.0") : (r as Result040);
+  if (target === "020") return v04ToV02(v04, toVersion);
+  if (target === "040") return { ...v04, cniVersion: toVersion };
+  return v04ToV1(v04, toVersion);
+}
+
+/** Any result in the 1.x shape (what plugins compute with), labelled with version `label`. */
+export function toCurrent(r: AnyResult, label = "1.1.0"): Result {
+  const cur = generationOf(r.cniVersion) === "100" ? (structuredClone(r) as Result) : (convertResult(r, "1.0.0") as Result);
+  cur.cniVersion = label;
+  return cur;
+}
+
+/**
+ * The JSON libcni writes for a result: empty lists left out; 0.x results always carry `dns`
+ * (`{}` when empty); 0.3/0.4 IPs always carry `version`; 1.x leaves an empty `dns` out.
+ */
+export function resultToJSON(r: AnyResult): JsonObject {
+  const gen = generationOf(r.cniVersion);
+  const dnsEmpty = !r.dns || Object.keys(r.dns).length === 0;
+  const dns = r.dns ?? {};
+  if (gen === "020") {
+    const x = r as Result020;
+    return { cniVersion: x.cniVersion, ...(x.ip4 ? { ip4: x.ip4 } : {}), ...(x.ip6 ? { ip6: x.ip6 } : {}), dns };
+  }
+  const x = r as Result;
+  const out: JsonObject = { cniVersion: x.cniVersion };
+  if (x.interfaces?.length) out["interfaces"] = x.interfaces;
+  if (x.ips?.length) out["ips"] = x.ips;
+  if (x.routes?.length) out["routes"] = x.routes;
+  if (gen === "040") out["dns"] = dns;
+  else if (!dnsEmpty) out["dns"] = dns;
+  return out;
+}

@@ -1,0 +1,51 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ALL_SPEC_VERSIONS, compareVersions, decodeConfVersion, generationOf, parseVersion, selectConfVersion, specHas } from "./version.js";
+import { CniError } from "./errors.js";
+
+describe("parseVersion", () => {
+  const cases: Array<[string, [number, number, number]]> = [
+    ["", [0, 1, 0]],
+    ["1", [1, 0, 0]],
+    ["0.3", [0, 3, 0]],
+    ["1.1.0", [1, 1, 0]],
+    ["10.20.30", [10, 20, 30]],
+  ];
+  for (const [s, want] of cases) it(`"${s}" → ${want.join(".")}`, () => assert.deepEqual(parseVersion(s), want));
+  for (const s of ["1.2.3.4", "a.b", "1..0", "v1.0.0"]) {
+    it(`rejects "${s}" naming it`, () => assert.throws(() => parseVersion(s), (e: CniError) => e.code === 6 && e.message.includes(s)));
+  }
+});
+
+describe("compareVersions and generations", () => {
+  it("orders numerically, not lexically", () => {
+    assert.equal(compareVersions("0.10.0", "0.4.0"), 1);
+    assert.equal(compareVersions("0.3.1", "0.3.1"), 0);
+    assert.equal(compareVersions("0.3.0", "1.0"), -1);
+  });
+  it("maps every spec version to its generation", () => {
+    const gens = ALL_SPEC_VERSIONS.map(generationOf);
+    assert.deepEqual(gens, ["020", "020", "040", "040", "040", "100", "100"]);
+    assert.equal(generationOf(""), "020");
+    assert.throws(() => generationOf("0.5.0"), /unsupported CNI result version "0.5.0"/);
+  });
+  for (const v of ALL_SPEC_VERSIONS) {
+    it(`[${v}] verbs allowed`, () => {
+      assert.equal(specHas(v, "ADD"), true);
+      assert.equal(specHas(v, "CHECK"), compareVersions(v, "0.4.0") >= 0);
+      assert.equal(specHas(v, "GC"), v === "1.1.0");
+      assert.equal(specHas(v, "STATUS"), v === "1.1.0");
+    });
+  }
+});
+
+describe("decodeConfVersion / selectConfVersion", () => {
+  it("defaults to 0.1.0 when absent", () => assert.equal(decodeConfVersion({ name: "x" }), "0.1.0"));
+  it("rejects a non-string version", () => assert.throws(() => decodeConfVersion({ cniVersion: 1 }), (e: CniError) => e.code === 6));
+  it("picks the highest supported version from cniVersions", () => {
+    assert.equal(selectConfVersion("0.4.0", ["0.3.1", "1.0.0", "1.1.0", "2.0.0"]), "1.1.0");
+    assert.equal(selectConfVersion("1.0.0", undefined), "1.0.0");
+    assert.equal(selectConfVersion("3.0.0", ["2.0.0"]), "3.0.0");
+  });
+  it("rejects a bad cniVersions entry by index", () => assert.throws(() => selectConfVersion("1.0.0", ["1.0.0", "x"]), /"x" at index 1/));
+});

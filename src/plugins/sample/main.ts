@@ -1,0 +1,3 @@
+import { runPlugin } from "../../sdk/main.js";
+import { about, samplePlugin } from "./sample.js";
+runPlugin(samplePlugin, about);

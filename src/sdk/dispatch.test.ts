@@ -1,0 +1,130 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ALL_SPEC_VERSIONS, CniError, specHas, type Result } from "../cni/index.js";
+import { invokeFuncs } from "./testing.js";
+import type { CmdArgs, PluginFuncs } from "./types.js";
+import { about as sampleAbout, samplePlugin } from "../plugins/sample/sample.js";
+
+const result: Result = {
+  cniVersion: "1.1.0",
+  interfaces: [{ name: "eth0", mac: "0a:58:0a:c8:00:02", mtu: 1500, sandbox: "/var/run/netns/test" }],
+  ips: [{ address: "10.200.0.2/24", gateway: "10.200.0.1", interface: 0 }],
+  routes: [{ dst: "0.0.0.0/0", gw: "10.200.0.1" }],
+};
+
+function recorder(over: Partial<PluginFuncs> = {}) {
+  const calls: CmdArgs[] = [];
+  const funcs: PluginFuncs = {
+    add: async (a) => (calls.push(a), result),
+    del: async (a) => void calls.push(a),
+    check: async (a) => void calls.push(a),
+    status: async (a) => void calls.push(a),
+    gc: async (a) => void calls.push(a),
+    ...over,
+  };
+  return { calls, funcs };
+}
+const about = { name: "test", supportedVersions: ALL_SPEC_VERSIONS };
+
+for (const ver of ALL_SPEC_VERSIONS) {
+  describe(`[${ver}] dispatch`, () => {
+    it("ADD prints the result in the caller's version", async () => {
+      const { funcs, calls } = recorder();
+      const out = await invokeFuncs(funcs, about, { command: "ADD", conf: { cniVersion: ver, name: "net", type: "test" }, args: "IgnoreUnknown=1" });
+      assert.equal(out.code, 0, out.stdout);
+      assert.equal(out.json?.["cniVersion"], ver);
+      if (ver.startsWith("0.1") || ver.startsWith("0.2")) assert.deepEqual(out.json?.["ip4"], { ip: "10.200.0.2/24", gateway: "10.200.0.1", routes: [{ dst: "0.0.0.0/0", gw: "10.200.0.1" }] });
+      else assert.equal((out.json?.["ips"] as unknown[]).length, 1);
+      assert.equal(calls[0]?.ifName, "eth0");
+      assert.equal(calls[0]?.args, "IgnoreUnknown=1");
+      assert.deepEqual(calls[0]?.path, ["/opt/cni/bin"]);
+    });
+    for (const verb of ["CHECK", "STATUS", "GC"] as const) {
+      it(`${verb} is ${specHas(ver, verb) ? "allowed" : "refused with code 1"}`, async () => {
+        const { funcs, calls } = recorder();
+        const out = await invokeFuncs(funcs, about, { command: verb, conf: { cniVersion: ver, name: "net" } });
+        if (specHas(ver, verb)) {
+          assert.equal(out.code, 0, out.stdout);
+          assert.equal(out.stdout, "");
+          assert.equal(calls.length, 1);
+        } else {
+          assert.equal(out.code, 1);
+          assert.equal(out.json?.["code"], 1);
+          assert.match(String(out.json?.["msg"]), new RegExp(`does not allow ${verb}`));
+          assert.equal(calls.length, 0);
+        }
+      });
+    }
+    it("a plugin that does not support the version answers code 1 with details", async () => {
+      const { funcs } = recorder();
+      const only = { name: "t", supportedVersions: ALL_SPEC_VERSIONS.filter((v) => v !== ver) };
+      const out = await invokeFuncs(funcs, only, { command: "ADD", conf: { cniVersion: ver, name: "net" } });
+      assert.equal(out.json?.["code"], 1);
+      assert.match(String(out.json?.["details"]), new RegExp(`config is "${ver.replace(/\./g, "\\.")}"`));
+    });
+    it("the sample plugin passes prevResult through", async () => {
+      const prev = { cniVersion: ver, ...(ver < "0.3.0" ? { ip4: { ip: "10.200.0.2/24" } } : { ips: [{ ...(ver < "1.0.0" ? { version: "4" } : {}), address: "10.200.0.2/24" }] }) };
+      const out = await invokeFuncs(samplePlugin, sampleAbout, { command: "ADD", conf: { cniVersion: ver, name: "net", anotherAwesomeArg: "x", prevResult: prev } });
+      assert.equal(out.code, 0, out.stdout);
+      assert.equal(out.json?.["cniVersion"], ver);
+    });
+  });
+}
+
+describe("dispatch: environment and input errors", () => {
+  const conf = { cniVersion: "1.0.0", name: "net" };
+  const cases: Array<[string, Parameters<typeof invokeFuncs>[2], number, RegExp]> = [
+    ["unknown command", { command: "FROB", conf }, 4, /unknown CNI_COMMAND: FROB/],
+    ["missing CNI_NETNS on ADD", { command: "ADD", conf, netns: "" }, 4, /required env variables \[CNI_NETNS\] missing/],
+    ["missing CNI_PATH and CNI_CONTAINERID", { command: "DEL", conf, path: "", containerID: "" }, 4, /\[CNI_CONTAINERID,CNI_PATH\]/],
+    ["a bad container id", { command: "ADD", conf, containerID: "$x" }, 4, /invalid characters in containerID "\$x"/],
+    ["a bad ifname", { command: "ADD", conf, ifName: "eth0:1" }, 4, /invalid interface name "eth0:1"/],
+    ["malformed JSON", { command: "ADD", conf: "{not json" }, 6, /error unmarshall network config/],
+    ["JSON that is not an object", { command: "ADD", conf: "[1]" }, 6, /expected a JSON object/],
+    ["a missing network name", { command: "ADD", conf: { cniVersion: "1.0.0" } }, 7, /missing network name/],
+    ["a non-string version", { command: "ADD", conf: { cniVersion: 1, name: "n" } }, 6, /"cniVersion" must be a string/],
+  ];
+  for (const [what, inv, code, re] of cases) {
+    it(`${what} → code ${code}`, async () => {
+      const { funcs, calls } = recorder();
+      const out = await invokeFuncs(funcs, about, inv);
+      assert.equal(out.code, 1);
+      assert.equal(out.json?.["code"], code, out.stdout);
+      assert.match(String(out.json?.["msg"]), re);
+      assert.equal(calls.length, 0, "the plugin function is not called");
+    });
+  }
+  it("VERSION answers without reading stdin", async () => {
+    const out = await invokeFuncs(recorder().funcs, { name: "t", supportedVersions: ["0.3.1", "1.0.0"] }, { command: "VERSION", conf: "garbage" });
+    assert.deepEqual(out.json, { cniVersion: "1.1.0", supportedVersions: ["0.3.1", "1.0.0"] });
+  });
+  it("no CNI_COMMAND prints the about text to stderr and exits 0", async () => {
+    const out = await invokeFuncs(recorder().funcs, about, { command: "" });
+    assert.equal(out.code, 0);
+    assert.match(out.stderr, /^CNI test plugin podnet v.*\nCNI protocol versions supported: 0\.1\.0, /);
+  });
+  it("a CniError from the plugin passes through; anything else is 999", async () => {
+    const a = await invokeFuncs(recorder({ add: async () => { throw new CniError(11, "busy", { details: "retry" }); } }).funcs, about, { command: "ADD", conf });
+    assert.deepEqual(a.json, { cniVersion: "1.0.0", code: 11, msg: "busy", details: "retry" });
+    const b = await invokeFuncs(recorder({ del: async () => { throw new TypeError("boom"); } }).funcs, about, { command: "DEL", conf });
+    assert.deepEqual(b.json, { cniVersion: "1.0.0", code: 999, msg: "boom" });
+  });
+  it("a result the caller's version cannot express is an error, not a bad answer", async () => {
+    const out = await invokeFuncs(recorder({ add: async () => ({ cniVersion: "1.1.0", interfaces: [{ name: "eth0" }] }) }).funcs, about, { command: "ADD", conf: { cniVersion: "0.2.0", name: "n" } });
+    assert.equal(out.code, 1);
+    assert.match(String(out.json?.["msg"]), /no valid IP addresses/);
+  });
+  it("PODNET_TRACE=1 prints phase timings to stderr", async () => {
+    const out = await invokeFuncs(recorder().funcs, about, { command: "ADD", conf, env: { PODNET_TRACE: "1" } });
+    assert.match(out.stderr, /^podnet trace test ADD: startup=.* parse=.*ms .*total=/);
+  });
+  it("the sample plugin names the bad field and value", async () => {
+    const out = await invokeFuncs(samplePlugin, sampleAbout, { command: "ADD", conf: { cniVersion: "1.0.0", name: "n", anotherAwesomeArg: "" } });
+    assert.equal(out.json?.["code"], 7);
+    assert.equal(out.json?.["msg"], `invalid sample config: "anotherAwesomeArg" must not be empty, got ""`);
+  });
+  it("the sample plugin requires prevResult", async () => {
+    const out = await invokeFuncs(samplePlugin, sampleAbout, { command: "ADD", conf: { cniVersion: "1.0.0", name: "n", anotherAwesomeArg: "x" } });
+    assert.equal(out.json?.["msg"], "Required prevResult missing");
+  });
+});

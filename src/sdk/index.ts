@@ -1,0 +1,3 @@
+export * from "./types.js";
+export * from "./dispatch.js";
+export * from "./prev-result.js";

@@ -1,0 +1,55 @@
+// The process edge of every plugin: real env, stdin, stdout, exit code. Plugins' main.ts call
+// runPlugin(); nothing else in a plugin touches `process`.
+import { readFileSync, statSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+import { dispatch } from "./dispatch.js";
+import type { PluginAbout, PluginFuncs, PluginIo } from "./types.js";
+
+function readStdin(): Promise<Buffer> {
+  try {
+    return Promise.resolve(readFileSync(0));
+  } catch (e) {
+    // A non-blocking stdin (a terminal, some pipes) cannot be read synchronously.
+    if ((e as NodeJS.ErrnoException).code !== "EAGAIN") return Promise.reject(e);
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      process.stdin.on("data", (c: Buffer) => chunks.push(c));
+      process.stdin.once("end", () => resolve(Buffer.concat(chunks)));
+      process.stdin.once("error", reject);
+    });
+  }
+}
+
+function isOwnNetns(path: string): boolean {
+  try {
+    const a = statSync(path);
+    const b = statSync("/proc/self/ns/net");
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    return false; // cannot open: skel skips the check
+  }
+}
+
+export function nodeIo(): PluginIo {
+  return {
+    env: process.env,
+    readStdin,
+    writeStdout: (t) => process.stdout.write(t),
+    writeStderr: (t) => process.stderr.write(t),
+    isOwnNetns,
+    now: () => performance.now(),
+  };
+}
+
+/** Runs a plugin as this process: reads env + stdin, prints the answer, sets the exit code. */
+export function runPlugin(funcs: PluginFuncs, about: PluginAbout): void {
+  dispatch(nodeIo(), funcs, about).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`${String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

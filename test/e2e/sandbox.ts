@@ -1,0 +1,86 @@
+// A sandbox "node" for e2e tests: a node network namespace where plugins run (through
+// `ip netns exec`), pod namespaces, and temp dirs — all named podnet-t-<random> and removed in
+// cleanup(), whatever happened. Nothing here touches the host's own network.
+import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { nodeRawExec, type RawExec } from "../../src/kernel/exec.js";
+
+export const GO_PLUGINS = "/usr/lib/cni";
+export const PODNET_PLUGINS = new URL("../../../build/cni", import.meta.url).pathname;
+export const REPO = new URL("../../..", import.meta.url).pathname;
+
+export function haveRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** `ip` (or any command) run synchronously; throws with stderr on failure. */
+export function sh(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+/** Runs a command inside a netns; returns exit status and output, never throws. */
+export function inNs(ns: string, cmd: string[], timeoutMs = 10_000): { status: number | null; out: string } {
+  const r = spawnSync("ip", ["netns", "exec", ns, ...cmd], { encoding: "utf8", timeout: timeoutMs });
+  return { status: r.status, out: (r.stdout ?? "") + (r.stderr ?? "") };
+}
+
+export class Sandbox {
+  readonly id = randomBytes(3).toString("hex");
+  readonly node: string;
+  readonly dir: string;
+  private readonly namespaces: string[] = [];
+
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), `podnet-t-${this.id}-`));
+    this.node = this.netns("node");
+  }
+
+  /** Creates podnet-t-<id>-<name> with lo up; returns its name. */
+  netns(name: string): string {
+    const ns = `podnet-t-${this.id}-${name}`;
+    sh("ip", ["netns", "add", ns]);
+    this.namespaces.push(ns);
+    sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
+    return ns;
+  }
+
+  path(ns: string): string {
+    return `/run/netns/${ns}`;
+  }
+
+  /** An Exec that runs every command inside the node namespace, with a clean Node environment. */
+  nodeExec(): RawExec {
+    const node = this.node;
+    return {
+      run: (file, args, opts = {}) => {
+        const env = { ...(opts.env ?? process.env) };
+        delete env["NODE_EXTRA_CA_CERTS"];
+        return nodeRawExec.run("ip", ["netns", "exec", node, file, ...args], { ...opts, env });
+      },
+    };
+  }
+
+  /** ip -json output inside a namespace. */
+  ipJson(ns: string, args: string[]): Array<Record<string, unknown>> {
+    const out = sh("ip", ["-n", ns, "-json", ...args]).trim();
+    return out ? (JSON.parse(out) as Array<Record<string, unknown>>) : [];
+  }
+
+  cleanup(): void {
+    for (const ns of this.namespaces.reverse()) spawnSync("ip", ["netns", "del", ns]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs `fn` with a fresh sandbox and always cleans it up. */
+export async function withSandbox<T>(fn: (sb: Sandbox) => Promise<T>): Promise<T> {
+  const sb = new Sandbox();
+  try {
+    return await fn(sb);
+  } finally {
+    sb.cleanup();
+  }
+}
