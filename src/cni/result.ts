@@ -1,6 +1,6 @@
 // CNI results in their three generations (020, 040, 100), parsing from JSON, conversion between
 // every pair of versions with libcni's exact rules, and serialisation with libcni's omissions.
-import { isIPv4, isIPv6 } from "node:net";
+import { tryParseIP } from "../ip/ip.js";
 import { CniCode, CniError } from "./errors.js";
 import { getCI, isObject, type JsonObject } from "./keys.js";
 import { generationOf, type Generation } from "./version.js";
@@ -72,10 +72,8 @@ const bad = (msg: string) => new CniError(CniCode.DecodingFailure, msg);
 
 /** The family of a bare IP or CIDR string ("4" or "6"), "" when it is neither. */
 export function ipFamily(addr: string): "4" | "6" | "" {
-  const ip = addr.split("/")[0] ?? "";
-  if (isIPv4(ip)) return "4";
-  if (isIPv6(ip)) return ip.toLowerCase().startsWith("::ffff:") && isIPv4(ip.slice(7)) ? "4" : "6";
-  return "";
+  const ip = tryParseIP(addr.split("/")[0] ?? "");
+  return ip ? (ip.family === 4 ? "4" : "6") : "";
 }
 
 function str(o: JsonObject, key: string, where: string, required = false): string | undefined {
@@ -112,7 +110,7 @@ function cidr(o: JsonObject, key: string, where: string, required: boolean): str
   const v = str(o, key, where, required);
   if (v === undefined) return undefined;
   const [ip, len, extra] = v.split("/");
-  const max = isIPv4(ip ?? "") ? 32 : isIPv6(ip ?? "") ? 128 : -1;
+  const max = !tryParseIP(ip ?? "") ? -1 : ip!.includes(":") ? 128 : 32;
   if (max < 0 || len === undefined || extra !== undefined || !/^\d+$/.test(len) || Number(len) > max) {
     throw bad(`${where}: "${key}" must be a CIDR like 10.1.0.5/16, got "${v}"`);
   }
@@ -121,7 +119,7 @@ function cidr(o: JsonObject, key: string, where: string, required: boolean): str
 function ipStr(o: JsonObject, key: string, where: string): string | undefined {
   const v = str(o, key, where);
   if (v === undefined || v === "") return undefined;
-  if (!isIPv4(v) && !isIPv6(v)) throw bad(`${where}: "${key}" must be an IP address, got "${v}"`);
+  if (!tryParseIP(v)) throw bad(`${where}: "${key}" must be an IP address, got "${v}"`);
   return v;
 }
 
