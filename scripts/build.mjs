@@ -5,6 +5,7 @@
 import { build } from "esbuild";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
 
 const root = new URL("..", import.meta.url).pathname;
 const out = join(root, "build", "cni");
@@ -45,6 +46,20 @@ const results = await Promise.all(
 );
 const addon = join(root, "native", "build", "Release", "podnet_netlink.node");
 if (existsSync(addon)) copyFileSync(addon, join(out, "podnet_netlink.node"));
+
+// Resident mode (build/resident/): each plugin name is the ~1 ms C launcher that hands the call to
+// a running `podnet node`; beside it, podnet-<name>.cjs is the Node plugin it falls back to.
+const resident = join(root, "build", "resident");
+mkdirSync(resident, { recursive: true });
+const launcher = join(resident, ".launcher");
+const cc = spawnSync("cc", ["-O2", "-Wall", "-Werror", `-DPODNET_NODE="${process.execPath}"`, "-o", launcher, join(root, "native", "launcher.c")], { stdio: "inherit" });
+if (cc.status !== 0) throw new Error("building native/launcher.c failed");
+for (const { name } of results) {
+  copyFileSync(launcher, join(resident, name));
+  chmodSync(join(resident, name), 0o755);
+  copyFileSync(join(out, name), join(resident, `podnet-${name}.cjs`));
+}
+if (existsSync(addon)) copyFileSync(addon, join(resident, "podnet_netlink.node"));
 if (process.env.PODNET_BUILD_VERBOSE) {
   for (const r of results) console.log(`${r.name}: ${(r.bytes / 1024).toFixed(1)} KiB`);
   console.log(`bundled ${results.length} plugins in ${(performance.now() - t0).toFixed(0)} ms`);

@@ -1,7 +1,6 @@
 // The process edge of every plugin: real env, stdin, stdout, exit code. Plugins' main.ts call
 // runPlugin(); nothing else in a plugin touches `process`.
 import { readFileSync, statSync, writeSync } from "node:fs";
-import { performance } from "node:perf_hooks";
 import { dispatch } from "./dispatch.js";
 import type { PluginAbout, PluginFuncs, PluginIo } from "./types.js";
 

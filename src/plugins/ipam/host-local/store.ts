@@ -1,0 +1,314 @@
+// The on-disk store, byte-compatible with Go's host-local (backend/disk), so that Go and podnet
+// can share one directory:
+//
+//   <dataDir>/<network>/            mkdir -p, 0755
+//     <ip>                          "<containerID>\r\n<ifname>", no newline, 0644; exists = reserved
+//     last_reserved_ip.<N>          text of the last IP reserved from range set N, 0644
+//     lock                          flock(LOCK_EX) for every operation (Go's filemutex on this file)
+//
+// File names are Go's net.IP.String(): "10.1.0.5", "fd00:200::5". Files written before plugins
+// v0.8.0 hold only "<containerID>"; they still match on the ID alone.
+//
+// Writes are crash-safe where Go's are not: a reservation is written to a temporary file and then
+// hard-linked to its name (link(2) fails with EEXIST exactly like O_CREAT|O_EXCL, and the name
+// never exists without its content), so a crash cannot leave an empty, ownerless reservation.
+// `last_reserved_ip.N` is written to a temporary file and renamed. Temporary files start with
+// ".podnet-tmp-": Go ignores them (they are not IP addresses), and GC removes leftovers.
+import { join } from "node:path";
+import { type IP, formatIP, parseIPExact } from "../../../ip/index.js";
+
+export const LAST_IP_FILE_PREFIX = "last_reserved_ip.";
+export const LINE_BREAK = "\r\n";
+export const LOCK_FILE = "lock";
+export const TMP_PREFIX = ".podnet-tmp-";
+/** Go creates reservation and last-IP files with 0644 (before umask). */
+const FILE_MODE = 0o644;
+const DIR_MODE = 0o755;
+
+/** The subset of node:fs/promises the store uses (a fake can implement it). */
+export interface StoreFs {
+  mkdir(path: string, opts: { recursive: true; mode: number }): Promise<unknown>;
+  readdir(path: string, opts: { withFileTypes: true }): Promise<Array<{ name: string; isDirectory(): boolean; isFile(): boolean }>>;
+  readFile(path: string, encoding: "utf8"): Promise<string>;
+  writeFile(path: string, data: string, opts: { mode: number; flag: "w" | "wx" }): Promise<void>;
+  link(existingPath: string, newPath: string): Promise<void>;
+  rename(oldPath: string, newPath: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  /**
+   * Optional fast path for scanning the store: a synchronous read is several times cheaper than
+   * fs.promises.readFile (one call instead of open/fstat/read/close round trips), and a plugin
+   * process has nothing else to do meanwhile. Leave it out where the event loop must not block.
+   */
+  readFileSync?(path: string, encoding: "utf8"): string;
+}
+
+/** A held lock. */
+export interface Lock {
+  release(): Promise<void> | void;
+}
+/** Takes an exclusive lock on the file at `path` (creating it), waiting as long as it takes. */
+export type LockFn = (path: string) => Promise<Lock>;
+
+/** One reservation file. `ifname` is undefined for pre-v0.8.0 files that hold only the ID. */
+export interface Reservation {
+  readonly ip: IP;
+  /** The file name (Go's text of the IP). */
+  readonly name: string;
+  readonly containerID: string;
+  readonly ifname: string | undefined;
+}
+
+const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | undefined)?.code;
+
+/** The content Go writes and matches: trimmed container ID, CRLF, ifname. */
+export const reservationKey = (id: string, ifname: string): string => id.trim() + LINE_BREAK + ifname;
+
+/** A reservation file's owner, from its trimmed content. */
+export function parseReservation(content: string): { containerID: string; ifname: string | undefined } {
+  const t = content.trim();
+  const i = t.indexOf(LINE_BREAK);
+  return i < 0 ? { containerID: t, ifname: undefined } : { containerID: t.slice(0, i), ifname: t.slice(i + LINE_BREAK.length) };
+}
+
+/** True for names Go would treat as reservations: the canonical text of an IP address. */
+function reservationIP(name: string): IP | undefined {
+  try {
+    const ip = parseIPExact(name);
+    return formatIP(ip) === name ? ip : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Files read at once when scanning the store (each read is a few thread-pool round trips). */
+const READ_PARALLELISM = 64;
+
+/** Reservations held by (id, ifname), counting pre-v0.8.0 files that hold only the ID. */
+export function ownedBy(reservations: readonly Reservation[], id: string, ifname: string): Reservation[] {
+  const cid = id.trim();
+  return reservations.filter((r) => r.containerID === cid && (r.ifname === undefined || r.ifname === ifname));
+}
+
+/** Unique enough: temporary files are created with O_EXCL (a clash fails loudly) and under the lock. */
+const rand = () => Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, "0");
+const tmpName = () => TMP_PREFIX + rand() + rand();
+
+export class Store {
+  readonly dir: string;
+  readonly #fs: StoreFs;
+  readonly #lock: LockFn;
+
+  private constructor(fs: StoreFs, lock: LockFn, dir: string) {
+    this.#fs = fs;
+    this.#lock = lock;
+    this.dir = dir;
+  }
+
+  /** Go's disk.New: `mkdir -p <dataDir>/<network>` (0755). */
+  static async open(fs: StoreFs, lock: LockFn, dataDir: string, network: string): Promise<Store> {
+    const dir = join(dataDir, network);
+    await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
+    return new Store(fs, lock, dir);
+  }
+
+  /** flock on `<dir>/lock`; hold it for the whole operation. */
+  lock(): Promise<Lock> {
+    return this.#lock(join(this.dir, LOCK_FILE));
+  }
+
+  /**
+   * Reserves `ip` for (id, ifname): false when it is already reserved. On success records it as
+   * the last reserved IP of range set `rangeID`. Call with the lock held.
+   */
+  async reserve(id: string, ifname: string, ip: IP, rangeID: string): Promise<boolean> {
+    const name = formatIP(ip);
+    const path = join(this.dir, name);
+    const created = await this.#createExclusive(path, reservationKey(id, ifname));
+    if (!created) return false;
+    try {
+      await this.#replace(join(this.dir, LAST_IP_FILE_PREFIX + rangeID), name);
+    } catch (e) {
+      await this.#fs.unlink(path).catch(() => {});
+      throw e;
+    }
+    return true;
+  }
+
+  /** The file at `path` is created holding `data`, or false when it already exists. */
+  async #createExclusive(path: string, data: string): Promise<boolean> {
+    const tmp = join(this.dir, tmpName());
+    await this.#fs.writeFile(tmp, data, { mode: FILE_MODE, flag: "wx" });
+    try {
+      await this.#fs.link(tmp, path);
+      return true;
+    } catch (e) {
+      if (errCode(e) === "EEXIST") return false;
+      if (errCode(e) !== "EPERM" && errCode(e) !== "ENOTSUP" && errCode(e) !== "EOPNOTSUPP") throw e;
+      // A file system without hard links: fall back to Go's O_CREAT|O_EXCL + write.
+      try {
+        await this.#fs.writeFile(path, data, { mode: FILE_MODE, flag: "wx" });
+        return true;
+      } catch (e2) {
+        if (errCode(e2) === "EEXIST") return false;
+        throw e2;
+      }
+    } finally {
+      await this.#fs.unlink(tmp).catch(() => {});
+    }
+  }
+
+  async #replace(path: string, data: string): Promise<void> {
+    const tmp = join(this.dir, tmpName());
+    try {
+      await this.#fs.writeFile(tmp, data, { mode: FILE_MODE, flag: "wx" });
+      await this.#fs.rename(tmp, path);
+    } catch (e) {
+      await this.#fs.unlink(tmp).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** The last IP reserved from range set `rangeID`; undefined when missing or unparsable (as Go, no trimming). */
+  async lastReservedIP(rangeID: string): Promise<IP | undefined> {
+    let text: string;
+    try {
+      text = await this.#fs.readFile(join(this.dir, LAST_IP_FILE_PREFIX + rangeID), "utf8");
+    } catch {
+      return undefined; // missing is normal; other errors only cost round-robin this once
+    }
+    try {
+      return parseIPExact(text);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Every regular file under the store (Go's filepath.Walk), with its path relative to `dir`. */
+  async #walk(rel = ""): Promise<string[]> {
+    let entries;
+    try {
+      entries = await this.#fs.readdir(join(this.dir, rel), { withFileTypes: true });
+    } catch (e) {
+      if (rel === "") throw e;
+      return []; // Go's walk skips what it cannot read below the top
+    }
+    const out: string[] = [];
+    for (const ent of entries) {
+      const p = rel === "" ? ent.name : join(rel, ent.name);
+      if (ent.isDirectory()) out.push(...(await this.#walk(p)));
+      else out.push(p);
+    }
+    return out;
+  }
+
+  async #readTrimmed(rel: string): Promise<string | undefined> {
+    try {
+      return (await this.#fs.readFile(join(this.dir, rel), "utf8")).trim();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Trimmed contents of `rels`, read READ_PARALLELISM at a time; unreadable files are left out. */
+  async #readAll(rels: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const readSync = this.#fs.readFileSync?.bind(this.#fs);
+    if (readSync) {
+      for (const rel of rels) {
+        try {
+          out.set(rel, readSync(join(this.dir, rel), "utf8").trim());
+        } catch {
+          // unreadable: skipped, as Go does
+        }
+      }
+      return out;
+    }
+    for (let i = 0; i < rels.length; i += READ_PARALLELISM) {
+      const chunk = rels.slice(i, i + READ_PARALLELISM);
+      const texts = await Promise.all(chunk.map((rel) => this.#readTrimmed(rel)));
+      chunk.forEach((rel, j) => {
+        const t = texts[j];
+        if (t !== undefined) out.set(rel, t);
+      });
+    }
+    return out;
+  }
+
+  /** Files holding "<id>\r\n<ifname>", or when there are none, files holding just "<id>". */
+  async #filesOwnedBy(id: string, ifname: string): Promise<string[]> {
+    const contents = await this.#readAll(await this.#walk());
+    const match = reservationKey(id, ifname);
+    const legacy = id.trim();
+    const current = [...contents].filter(([, t]) => t === match).map(([rel]) => rel);
+    return current.length > 0 ? current : [...contents].filter(([, t]) => t === legacy).map(([rel]) => rel);
+  }
+
+  /**
+   * Go's ReleaseByID: deletes every file holding "<id>\r\n<ifname>"; when there is none, every
+   * file holding just "<id>" (pre-v0.8.0). Unreadable or undeletable files are skipped.
+   * Returns the names removed. Call with the lock held.
+   */
+  async releaseByID(id: string, ifname: string): Promise<string[]> {
+    const removed: string[] = [];
+    for (const rel of await this.#filesOwnedBy(id, ifname)) {
+      try {
+        await this.#fs.unlink(join(this.dir, rel));
+        removed.push(rel);
+      } catch {
+        // Go ignores these too
+      }
+    }
+    return removed;
+  }
+
+  /** Removes the reservation of `ip` if (id, ifname) still holds it (used to undo a failed ADD). */
+  async releaseIP(ip: IP, id: string, ifname: string): Promise<boolean> {
+    const name = formatIP(ip);
+    if ((await this.#readTrimmed(name)) !== reservationKey(id, ifname)) return false;
+    await this.#fs.unlink(join(this.dir, name));
+    return true;
+  }
+
+  /** Go's FindByID: any file holding "<id>\r\n<ifname>", or else just "<id>". */
+  async findByID(id: string, ifname: string): Promise<boolean> {
+    return (await this.#filesOwnedBy(id, ifname)).length > 0;
+  }
+
+  /** Go's GetByID: the IPs whose files hold "<id>\r\n<ifname>" or just "<id>". */
+  async getByID(id: string, ifname: string, reservations?: readonly Reservation[]): Promise<IP[]> {
+    return ownedBy(reservations ?? (await this.list()), id, ifname).map((r) => r.ip);
+  }
+
+  /** Names of the top-level reservation files (IP-named), without reading them. */
+  async reservedNames(): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const ent of await this.#fs.readdir(this.dir, { withFileTypes: true })) {
+      if (!ent.isDirectory() && reservationIP(ent.name)) out.add(ent.name);
+    }
+    return out;
+  }
+
+  /** Every reservation file with its owner. Unreadable files are left out. */
+  async list(): Promise<Reservation[]> {
+    const contents = await this.#readAll([...(await this.reservedNames())]);
+    return [...contents].map(([name, content]) => ({ ip: reservationIP(name)!, name, ...parseReservation(content) }));
+  }
+
+  /** Removes one file of the store by name (GC). */
+  async remove(name: string): Promise<void> {
+    await this.#fs.unlink(join(this.dir, name));
+  }
+
+  /** Leftover temporary files (from a crash; only meaningful with the lock held). */
+  async tempFiles(): Promise<string[]> {
+    const ents = await this.#fs.readdir(this.dir, { withFileTypes: true });
+    return ents.filter((e) => !e.isDirectory() && e.name.startsWith(TMP_PREFIX)).map((e) => e.name);
+  }
+
+  /** Writes and removes a temporary file: throws when the directory cannot take new files. */
+  async probeWritable(): Promise<void> {
+    const tmp = join(this.dir, tmpName());
+    await this.#fs.writeFile(tmp, "", { mode: FILE_MODE, flag: "wx" });
+    await this.#fs.unlink(tmp);
+  }
+}
