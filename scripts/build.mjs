@@ -3,7 +3,7 @@
 // extension; build/package.json marks the folder CommonJS so Node does not read them as ESM).
 // The native addon is copied beside them, where src/kernel/addon.ts looks first.
 import { build } from "esbuild";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 
@@ -52,9 +52,12 @@ if (existsSync(addon)) copyFileSync(addon, join(out, "podnet_netlink.node"));
 const resident = join(root, "build", "resident");
 mkdirSync(resident, { recursive: true });
 const launcher = join(resident, ".launcher");
+rmSync(launcher, { force: true });
 const cc = spawnSync("cc", ["-O2", "-Wall", "-Werror", `-DPODNET_NODE="${process.execPath}"`, "-o", launcher, join(root, "native", "launcher.c")], { stdio: "inherit" });
 if (cc.status !== 0) throw new Error("building native/launcher.c failed");
 for (const { name } of results) {
+  // Unlink first: a launcher being executed right now cannot be overwritten (ETXTBSY).
+  rmSync(join(resident, name), { force: true });
   copyFileSync(launcher, join(resident, name));
   chmodSync(join(resident, name), 0o755);
   copyFileSync(join(out, name), join(resident, `podnet-${name}.cjs`));

@@ -1,6 +1,6 @@
 // The one place that starts processes (`ip netns add`, `tc`, `nft -f -`, `iptables-restore`, and
 // CNI plugins). Everything else receives an `Exec` or a `RawExec` and can be handed a fake.
-import { spawn } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
 
 export interface ExecOptions {
   /** Written to the child's stdin (then closed). */
@@ -61,10 +61,16 @@ export class ExecError extends Error {
   }
 }
 
+// node:child_process is loaded on first use: importing it costs 6-8 ms of every plugin's start-up,
+// and loopback or host-local never start a process.
+let spawnFn: typeof import("node:child_process").spawn | undefined;
+const loadSpawn = async () => (spawnFn ??= (await import("node:child_process")).spawn);
+
 export const nodeRawExec: RawExec = {
-  run(file, args, opts = {}) {
+  async run(file, args, opts = {}) {
+    const spawn = await loadSpawn();
     return new Promise((resolve, reject) => {
-      const child = spawn(file, args, {
+      const child: ChildProcessWithoutNullStreams = spawn(file, args, {
         env: (opts.env ?? process.env) as NodeJS.ProcessEnv,
         stdio: ["pipe", "pipe", "pipe"],
         ...(opts.cwd ? { cwd: opts.cwd } : {}),

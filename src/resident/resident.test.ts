@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Server } from "node:net";
 import { about as sampleAbout, samplePlugin } from "../plugins/sample/sample.js";
 import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, ProtocolError } from "./protocol.js";
-import { serveResident, type ServeStats } from "./server.js";
+import { serveResident, stateless, type ServeStats } from "./server.js";
 
 const RESIDENT = new URL("../../../build/resident", import.meta.url).pathname;
 
@@ -44,7 +44,7 @@ describe("launcher ↔ daemon", { skip: !existsSync(join(RESIDENT, "sample")) &&
   };
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "podnet-t-resident-"));
-    server = await serveResident(sock(), new Map([["sample", { funcs: samplePlugin, about: sampleAbout }]]), { stats });
+    server = await serveResident(sock(), new Map([["sample", stateless(samplePlugin, sampleAbout)]]), { stats });
   });
   after(() => {
     server?.close();

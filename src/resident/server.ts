@@ -8,12 +8,16 @@ import { dispatch } from "../sdk/dispatch.js";
 import type { PluginAbout, PluginFuncs } from "../sdk/types.js";
 import { decodeRequest, encodeResponse, type LaunchRequest, type LaunchResponse } from "./protocol.js";
 
+/** A plugin the daemon serves: its about, and a fresh instance per call (closed after it). */
 export interface ResidentPlugin {
-  readonly funcs: PluginFuncs;
   readonly about: PluginAbout;
+  make(): { readonly funcs: PluginFuncs; close(): void };
 }
 
 export type Registry = ReadonlyMap<string, ResidentPlugin>;
+
+/** A registry entry for plugin functions that hold nothing per call. */
+export const stateless = (funcs: PluginFuncs, about: PluginAbout): ResidentPlugin => ({ about, make: () => ({ funcs, close: () => {} }) });
 
 export interface ServeStats {
   calls: number;
@@ -29,19 +33,24 @@ export async function handle(registry: Registry, req: LaunchRequest, isOwnNetns?
   }
   let stdout = "";
   let stderr = "";
-  const code = await dispatch(
-    {
-      env: req.env,
-      readStdin: async () => req.stdin,
-      writeStdout: (t) => void (stdout += t),
-      writeStderr: (t) => void (stderr += t),
-      ...(isOwnNetns ? { isOwnNetns } : {}),
-      now: () => performance.now(),
-    },
-    p.funcs,
-    p.about,
-  );
-  return { code, stdout, stderr };
+  const inst = p.make();
+  try {
+    const code = await dispatch(
+      {
+        env: req.env,
+        readStdin: async () => req.stdin,
+        writeStdout: (t) => void (stdout += t),
+        writeStderr: (t) => void (stderr += t),
+        ...(isOwnNetns ? { isOwnNetns } : {}),
+        now: () => performance.now(),
+      },
+      inst.funcs,
+      p.about,
+    );
+    return { code, stdout, stderr };
+  } finally {
+    inst.close();
+  }
 }
 
 /** Listens on `socketPath` (mode 0600, replacing a stale socket file). */

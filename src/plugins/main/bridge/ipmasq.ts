@@ -1,0 +1,299 @@
+// IP masquerade for a container's addresses (Go's pkg/ip ipmasq_*_linux.go), byte-compatible with
+// the Go plugins so that either can remove what the other made:
+//
+// - iptables backend: nat chain `CNI-<sha512(network+containerID)[:24]>`, comment
+//   `name: "<network>" id: "<containerID>"`, a POSTROUTING jump per address. podnet applies it as
+//   one `iptables-restore --noflush` transaction per family, computed against `iptables-save`, so
+//   ADD is append-unique like Go's and DEL removes every jump to the chain without needing the
+//   addresses (which is what lets DEL clean up after the netns is gone, plugins#810).
+// - nftables backend: table `inet cni_plugins_masquerade`, one rule per address in `masq_checks`
+//   whose comment starts with `<netHash>-<instHash>`; one `nft -f -` transaction.
+//
+// Rendering is pure (tested against golden text); `setupIPMasq`/`teardownIPMasq` run the tools
+// through the injected Exec.
+import { createHash } from "node:crypto";
+import { CniCode, CniError } from "../../../cni/index.js";
+import { ExecError, ExecStartError, type Exec } from "../../../kernel/exec.js";
+import { formatIp, maskBytes, parseCidr } from "../../../kernel/inet.js";
+
+// ---- names (pkg/utils) ------------------------------------------------------------------------
+
+/** `(prefix + hex(sha512(s)))[:len]`; Go panics when the prefix leaves no room for the hash. */
+export function mustFormatHashWithPrefix(length: number, prefix: string, s: string): string {
+  if (prefix.length >= length) throw new RangeError(`hash prefix ${JSON.stringify(prefix)} is not shorter than ${length}`);
+  return (prefix + createHash("sha512").update(s).digest("hex")).slice(0, length);
+}
+
+/** `CNI-` + 24 hex characters of sha512(name + id): the iptables chain of one attachment. */
+export const formatChainName = (name: string, id: string): string => mustFormatHashWithPrefix(28, "CNI-", name + id);
+
+/** Go's `%q` for the strings CNI uses (escapes `"`, `\` and non-printable characters). */
+export function goQuote(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '"' || ch === "\\") out += "\\" + ch;
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\t") out += "\\t";
+    else if (ch === "\r") out += "\\r";
+    else if (c < 0x20 || c === 0x7f) out += "\\x" + c.toString(16).padStart(2, "0");
+    else out += ch;
+  }
+  return out + '"';
+}
+
+/** `name: "<name>" id: "<id>"`: the comment on every iptables rule of one attachment. */
+export const formatComment = (name: string, id: string): string => `name: ${goQuote(name)} id: ${goQuote(id)}`;
+
+export interface MasqTarget {
+  readonly network: string;
+  readonly ifName: string;
+  readonly containerID: string;
+}
+
+// ---- iptables ---------------------------------------------------------------------------------
+
+export type Family = 4 | 6;
+
+const MULTICAST: Record<Family, string> = { 4: "224.0.0.0/4", 6: "ff00::/8" };
+
+/** A string as iptables-save prints it inside a rule (and iptables-restore reads it back). */
+const iptQuote = (s: string): string => `"${s.replace(/[\\"]/g, "\\$&")}"`;
+
+/** What `iptables-save -t nat` says about the nat table: declared chains and `-A` lines. */
+export interface NatTable {
+  readonly chains: ReadonlySet<string>;
+  readonly rules: readonly string[];
+}
+
+export function parseNatSave(text: string): NatTable {
+  const chains = new Set<string>();
+  const rules: string[] = [];
+  let inNat = false;
+  for (const raw of text.split("\n")) {
+    const line = raw.trimEnd();
+    if (line.startsWith("*")) inNat = line === "*nat";
+    else if (!inNat) continue;
+    else if (line.startsWith(":")) chains.add(line.slice(1).split(" ")[0]!);
+    else if (line.startsWith("-A ")) rules.push(line);
+  }
+  return { chains, rules };
+}
+
+/** Splits "10.200.0.5/24" into the family, the host address and the masked network, as iptables prints them. */
+export function addrParts(cidr: string): { family: Family; host: string; network: string } {
+  const p = parseCidr(cidr);
+  if (!p || !cidr.includes("/")) throw new CniError(CniCode.Internal, `ipmasq: invalid address ${JSON.stringify(cidr)}`);
+  const full = p.family === 4 ? 32 : 128;
+  return {
+    family: p.family,
+    host: `${formatIp(p.bytes)}/${full}`,
+    network: `${formatIp(maskBytes(p.bytes, p.prefixLen))}/${p.prefixLen}`,
+  };
+}
+
+/** The `-A` lines an attachment needs in one family, in iptables-save's own spelling. */
+export function iptablesRules(family: Family, addrs: readonly string[], chain: string, comment: string): string[] {
+  const k = `-m comment --comment ${iptQuote(comment)}`;
+  const rules: string[] = [];
+  const add = (r: string) => {
+    if (!rules.includes(r)) rules.push(r);
+  };
+  for (const a of addrs) {
+    const p = addrParts(a);
+    if (p.family !== family) continue;
+    // Packets to the container's own network are left alone; multicast is never masqueraded.
+    add(`-A ${chain} -d ${p.network} ${k} -j ACCEPT`);
+    add(`-A ${chain} ! -d ${MULTICAST[family]} ${k} -j MASQUERADE`);
+    add(`-A POSTROUTING -s ${p.host} ${k} -j ${chain}`);
+  }
+  return rules;
+}
+
+/** The iptables-restore input that adds what is missing (append-unique), or undefined when nothing is. */
+export function renderIptablesSetup(current: NatTable, rules: readonly string[], chain: string): string | undefined {
+  const have = new Set(current.rules);
+  const missing = rules.filter((r) => !have.has(r));
+  if (missing.length === 0) return undefined;
+  // Declaring a chain that exists would flush it under --noflush: declare it only when new.
+  const decl = current.chains.has(chain) ? [] : [`:${chain} - [0:0]`];
+  // Chain rules first, so that the jump never points at an empty chain.
+  missing.sort((a, b) => Number(a.startsWith("-A POSTROUTING ")) - Number(b.startsWith("-A POSTROUTING ")));
+  return ["*nat", ...decl, ...missing, "COMMIT", ""].join("\n");
+}
+
+/** The iptables-restore input that removes every jump to `chain` and the chain, or undefined when there is none. */
+export function renderIptablesTeardown(current: NatTable, chain: string): string | undefined {
+  const jumps = current.rules.filter((r) => r.endsWith(` -j ${chain}`) && !r.startsWith(`-A ${chain} `));
+  const hasChain = current.chains.has(chain);
+  if (jumps.length === 0 && !hasChain) return undefined;
+  const lines = ["*nat", ...jumps.map((r) => `-D ${r.slice(3)}`)];
+  if (hasChain) lines.push(`-F ${chain}`, `-X ${chain}`);
+  return [...lines, "COMMIT", ""].join("\n");
+}
+
+const SAVE: Record<Family, string> = { 4: "iptables-save", 6: "ip6tables-save" };
+const RESTORE: Record<Family, string> = { 4: "iptables-restore", 6: "ip6tables-restore" };
+
+/** The tool is not installed (or cannot be started). */
+export function isToolMissing(e: unknown): boolean {
+  return e instanceof ExecError && e.exitCode === null && e.cause instanceof ExecStartError;
+}
+
+async function natTable(exec: Exec, family: Family): Promise<NatTable> {
+  return parseNatSave(await exec.run([SAVE[family], "-t", "nat"]));
+}
+
+async function restore(exec: Exec, family: Family, input: string): Promise<void> {
+  await exec.run([RESTORE[family], "-w", "--noflush"], { stdin: input });
+}
+
+async function setupIPMasqIPTables(exec: Exec, addrs: readonly string[], t: MasqTarget): Promise<void> {
+  const chain = formatChainName(t.network, t.containerID);
+  const comment = formatComment(t.network, t.containerID);
+  for (const family of [4, 6] as const) {
+    const rules = iptablesRules(family, addrs, chain, comment);
+    if (rules.length === 0) continue;
+    const input = renderIptablesSetup(await natTable(exec, family), rules, chain);
+    if (input) await restore(exec, family, input);
+  }
+}
+
+async function teardownIPMasqIPTables(exec: Exec, t: MasqTarget, families: readonly Family[]): Promise<void> {
+  const chain = formatChainName(t.network, t.containerID);
+  const errors: unknown[] = [];
+  await Promise.all(
+    families.map(async (family) => {
+      try {
+        const input = renderIptablesTeardown(await natTable(exec, family), chain);
+        if (input) await restore(exec, family, input);
+      } catch (e) {
+        errors.push(e);
+      }
+    }),
+  );
+  if (errors.length) throw errors[0];
+}
+
+// ---- nftables ---------------------------------------------------------------------------------
+
+export const NFT_MASQ_TABLE = "cni_plugins_masquerade";
+export const NFT_MASQ_CHAIN = "masq_checks";
+/** knftables.CommentLengthMax */
+const NFT_COMMENT_MAX = 128;
+
+export const hashForNetwork = (network: string): string => mustFormatHashWithPrefix(16, "", network);
+
+export const hashForInstance = (t: MasqTarget): string =>
+  `${hashForNetwork(t.network)}-${mustFormatHashWithPrefix(16, "", `${t.ifName}:${t.containerID}`)}`;
+
+export function commentForInstance(t: MasqTarget): string {
+  const strip = (s: string) => s.replaceAll('"', "");
+  const c = `${hashForInstance(t)}, net: ${strip(t.network)}, if: ${strip(t.ifName)}, id: ${strip(t.containerID)}`;
+  return Buffer.byteLength(c) > NFT_COMMENT_MAX ? Buffer.from(c).subarray(0, NFT_COMMENT_MAX).toString() : c;
+}
+
+/** One `nft -f` transaction: ensure table and chains, replace this instance's rules. */
+export function renderNftSetup(addrs: readonly string[], t: MasqTarget, staleHandles: readonly number[]): string {
+  const tb = `inet ${NFT_MASQ_TABLE}`;
+  const lines = [
+    `add table ${tb} { comment "Masquerading for plugins from github.com/containernetworking/plugins" ; }`,
+    `add chain ${tb} ${NFT_MASQ_CHAIN} { comment "Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet" ; }`,
+    `add chain ${tb} postrouting { type nat hook postrouting priority srcnat ; }`,
+    `flush chain ${tb} postrouting`,
+    `add rule ${tb} postrouting ip daddr == 224.0.0.0/4 return`,
+    `add rule ${tb} postrouting ip6 daddr == ff00::/8 return`,
+    `add rule ${tb} postrouting goto ${NFT_MASQ_CHAIN}`,
+    ...staleHandles.map((h) => `delete rule ${tb} ${NFT_MASQ_CHAIN} handle ${h}`),
+  ];
+  const comment = commentForInstance(t);
+  for (const a of addrs) {
+    const p = addrParts(a);
+    const ip = p.family === 4 ? "ip" : "ip6";
+    const host = p.host.split("/")[0]!;
+    lines.push(`add rule ${tb} ${NFT_MASQ_CHAIN} ${ip} saddr == ${host} ${ip} daddr != ${p.network} masquerade comment "${comment}"`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+interface NftRule {
+  readonly handle: number;
+  readonly comment?: string;
+  readonly chain: string;
+}
+
+/** Rules of `nft -j list …` output. */
+export function parseNftRules(json: string): NftRule[] {
+  const doc = JSON.parse(json) as { nftables?: Array<Record<string, unknown>> };
+  const out: NftRule[] = [];
+  for (const item of doc.nftables ?? []) {
+    const r = item["rule"] as { handle?: number; comment?: string; chain?: string } | undefined;
+    if (r && typeof r.handle === "number") out.push({ handle: r.handle, chain: r.chain ?? "", ...(r.comment !== undefined ? { comment: r.comment } : {}) });
+  }
+  return out;
+}
+
+/** Handles of the rules in masq_checks whose comment starts with `prefix`; [] when the chain is absent. */
+async function findMasqRules(exec: Exec, prefix: string): Promise<number[]> {
+  let out: string;
+  try {
+    out = await exec.run(["nft", "-j", "list", "chain", "inet", NFT_MASQ_TABLE, NFT_MASQ_CHAIN]);
+  } catch (e) {
+    if (e instanceof ExecError && e.exitCode !== null) return []; // no such table/chain yet
+    throw e;
+  }
+  return parseNftRules(out).filter((r) => r.comment?.startsWith(prefix)).map((r) => r.handle);
+}
+
+async function setupIPMasqNFTables(exec: Exec, addrs: readonly string[], t: MasqTarget): Promise<void> {
+  const stale = await findMasqRules(exec, hashForInstance(t));
+  await exec.run(["nft", "-f", "-"], { stdin: renderNftSetup(addrs, t, stale) });
+}
+
+async function teardownIPMasqNFTables(exec: Exec, t: MasqTarget): Promise<void> {
+  const rules = await findMasqRules(exec, hashForInstance(t));
+  if (rules.length === 0) return;
+  const tb = `inet ${NFT_MASQ_TABLE}`;
+  await exec.run(["nft", "-f", "-"], { stdin: rules.map((h) => `delete rule ${tb} ${NFT_MASQ_CHAIN} handle ${h}`).join("\n") + "\n" });
+}
+
+// ---- entry points -----------------------------------------------------------------------------
+
+export type MasqBackend = "iptables" | "nftables";
+
+/** Masquerades traffic from each address (CIDR with host bits) to anything outside its subnet. */
+export async function setupIPMasq(exec: Exec, backend: MasqBackend | undefined, addrs: readonly string[], t: MasqTarget): Promise<void> {
+  let b: MasqBackend = backend ?? "iptables";
+  try {
+    try {
+      if (b === "iptables") await setupIPMasqIPTables(exec, addrs, t);
+      else await setupIPMasqNFTables(exec, addrs, t);
+    } catch (e) {
+      // Go's default: iptables, unless it is not installed (then nftables). Found out by trying,
+      // which costs nothing when iptables is there.
+      if (backend !== undefined || !isToolMissing(e)) throw e;
+      b = "nftables";
+      await setupIPMasqNFTables(exec, addrs, t);
+    }
+  } catch (e) {
+    throw new CniError(CniCode.Internal, `failed to set up IP masquerade (${b}): ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * Removes an attachment's masquerade rules from both backends (the pod may have been set up by
+ * another version or configuration). Needs no addresses; `families` only narrows which iptables
+ * families are looked at (default both). A backend's error counts only when its tool is installed.
+ */
+export async function teardownIPMasq(exec: Exec, t: MasqTarget, families: readonly Family[] = [4, 6]): Promise<void> {
+  const errors: string[] = [];
+  await Promise.all([
+    teardownIPMasqIPTables(exec, t, families).catch((e: unknown) => {
+      if (!isToolMissing(e)) errors.push(`iptables: ${(e as Error).message}`);
+    }),
+    teardownIPMasqNFTables(exec, t).catch((e: unknown) => {
+      if (!isToolMissing(e)) errors.push(`nftables: ${(e as Error).message}`);
+    }),
+  ]);
+  if (errors.length) throw new CniError(CniCode.Internal, `failed to tear down IP masquerade: ${errors.join("; ")}`);
+}
