@@ -3,6 +3,10 @@ import { argv, exitCode } from "node:process";
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[]): Promise<number> }> }> = {
   cni: { summary: "cnitool-compatible: add|check|del|status|gc|version NET NETNS", load: () => import("./cni.js") },
+  node: { summary: "run the node network manager (--network-plugin=noop|cni|kubenet|<exec>)", load: () => import("./node.js") },
+  pod: { summary: "add|del|status|list pods on a running `podnet node`", load: () => import("./pod.js") },
+  demo: { summary: "a sandboxed kubenet node with three pods, live checks, clean teardown", load: () => import("./demo.js") },
+  install: { summary: "copy the CNI plugins into --cni-bin-dir DIR (default /opt/cni/bin)", load: () => import("./install.js") },
 };
 
 function usage(): string {

@@ -1,0 +1,139 @@
+// `podnet pod add|del|status|list` — talks to a running `podnet node` over its unix socket
+// (--socket, or PODNET_SOCKET, default /run/podnet/podnet.sock).
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { ApiError, createApiClient } from "../netmgr/api-client.js";
+import { formatRate } from "../netmgr/bandwidth.js";
+import { DEFAULT_SOCKET } from "../netmgr/paths.js";
+import { ManifestError, parsePodDocument, podFromObject } from "../netmgr/pod-manifest.js";
+import type { PodStatusView, PodView } from "../netmgr/runtime.js";
+import { renderTable } from "./table.js";
+
+const USAGE = `usage: podnet pod add -f POD.yaml [--netns PATH] [--json]
+       podnet pod del NAMESPACE/NAME
+       podnet pod status NAMESPACE/NAME [--json]
+       podnet pod list [--json]
+  --socket PATH   the daemon's socket (env PODNET_SOCKET, default ${DEFAULT_SOCKET})
+`;
+
+function podRef(s: string | undefined): { namespace: string; name: string } | undefined {
+  if (!s) return undefined;
+  const i = s.indexOf("/");
+  return i < 0 ? { namespace: "default", name: s } : { namespace: s.slice(0, i), name: s.slice(i + 1) };
+}
+
+export const hostPortsText = (v: Pick<PodView, "hostPorts">): string =>
+  v.hostPorts.map((p) => `${p.hostIP ? `${p.hostIP}:` : ""}${p.hostPort}→${p.containerPort}/${p.protocol.toLowerCase()}`).join(", ") || "-";
+
+export const limitsText = (v: Pick<PodView, "bandwidth">): string => {
+  const parts = [
+    ...(v.bandwidth.ingress !== undefined ? [`in ${formatRate(v.bandwidth.ingress)}`] : []),
+    ...(v.bandwidth.egress !== undefined ? [`out ${formatRate(v.bandwidth.egress)}`] : []),
+  ];
+  return parts.join(", ") || "-";
+};
+
+function describe(v: PodView | PodStatusView): string {
+  const lines = [
+    `pod ${v.namespace}/${v.name}`,
+    `  sandbox   ${v.sandboxID}`,
+    `  netns     ${v.hostNetwork ? "(host network)" : v.netns}`,
+    `  ips       ${v.ips.join(", ") || "-"}`,
+    `  hostPorts ${hostPortsText(v)}`,
+    `  limits    ${limitsText(v)}`,
+    `  plugin    ${v.plugin}`,
+    `  phase     ${v.phase}${v.setupMs !== undefined ? ` (set up in ${v.setupMs} ms)` : ""}`,
+  ];
+  if ("statusError" in v && v.statusError) lines.push(`  status    error: ${v.statusError}`);
+  return lines.join("\n") + "\n";
+}
+
+export async function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let values: { file?: string; netns?: string; socket?: string; json?: boolean; help?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      options: { file: { type: "string", short: "f" }, netns: { type: "string" }, socket: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`podnet pod: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const [verb, target] = positionals;
+  if (values.help || !verb) {
+    process.stdout.write(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const client = createApiClient(values.socket ?? env["PODNET_SOCKET"] ?? DEFAULT_SOCKET);
+  const out = (v: unknown, text: string) => process.stdout.write(values.json ? JSON.stringify(v, null, 2) + "\n" : text);
+  try {
+    switch (verb) {
+      case "add": {
+        if (!values.file) {
+          process.stderr.write(`podnet pod add: -f POD.yaml is required\n${USAGE}`);
+          return 2;
+        }
+        let text: string;
+        try {
+          text = values.file === "-" ? readFileSync(0, "utf8") : readFileSync(values.file, "utf8");
+        } catch (e) {
+          process.stderr.write(`podnet pod add: cannot read ${values.file}: ${(e as Error).message}\n`);
+          return 1;
+        }
+        let doc: unknown;
+        try {
+          doc = parsePodDocument(text);
+          podFromObject(doc); // field-naming errors before anything reaches the daemon
+        } catch (e) {
+          if (e instanceof ManifestError) {
+            process.stderr.write(`podnet pod add: ${values.file}: ${e.message}\n`);
+            return 1;
+          }
+          throw e;
+        }
+        const v = await client.addPod(doc, values.netns);
+        out(v, v.hostNetwork ? `pod ${v.namespace}/${v.name} uses the host network: networking skipped\n` : `${v.ips.join(" ")}\n`);
+        return 0;
+      }
+      case "del": {
+        const ref = podRef(target);
+        if (!ref) break;
+        const v = await client.deletePod(ref.namespace, ref.name);
+        out(v, `pod ${v.namespace}/${v.name} deleted\n`);
+        return 0;
+      }
+      case "status": {
+        const ref = podRef(target);
+        if (!ref) break;
+        const v = await client.podStatus(ref.namespace, ref.name);
+        out(v, describe(v));
+        return 0;
+      }
+      case "list": {
+        const pods = await client.listPods();
+        out(
+          pods,
+          pods.length === 0
+            ? "no pods\n"
+            : renderTable(
+                ["NAMESPACE/NAME", "IPS", "HOSTPORTS", "LIMITS", "SANDBOX", "PHASE"],
+                pods.map((p) => [`${p.namespace}/${p.name}`, p.hostNetwork ? "(host)" : p.ips.join(", ") || "-", hostPortsText(p), limitsText(p), p.sandboxID.slice(0, 12), p.phase]),
+              ),
+        );
+        return 0;
+      }
+    }
+  } catch (e) {
+    if (e instanceof ApiError) {
+      process.stderr.write(`podnet pod ${verb}: ${e.message}\n`);
+      return e.status === 404 ? 3 : 1;
+    }
+    process.stderr.write(`podnet pod ${verb}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  process.stderr.write(USAGE);
+  return 2;
+}

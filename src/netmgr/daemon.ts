@@ -1,0 +1,233 @@
+// Assembling the node manager from its options and the system's side effects: probe, select and
+// init the plugin, wrap it in the PluginManager, restore the checkpointed pods, serve the API.
+// `podnet node` (src/cli/node.ts) only adds process handling around this.
+import type { Server } from "node:http";
+import { rmSync } from "node:fs";
+import type { Exec, RawExec } from "../kernel/exec.js";
+import type { Kernel } from "../kernel/types.js";
+import { CniRuntime } from "../libcni/index.js";
+import { createApiHandler, listenUnix } from "./api-server.js";
+import { createCheckpointStore, readNodeState, writeNodeState } from "./checkpoint.js";
+import { createCniPlugin, type CniPlugin } from "./cni-plugin.js";
+import { createExecPlugin, type ExecPluginFs } from "./exec-plugin.js";
+import { createIPTables, type IPTables } from "./iptables.js";
+import { ensureKubeletUtilChains } from "./iptables-util.js";
+import { createKubenetPlugin, type KubenetFs, type KubenetPlugin } from "./kubenet/kubenet.js";
+import type { Logger } from "./log.js";
+import { initNetworkPlugin, NOOP_SELECTORS, PluginManager } from "./manager.js";
+import { networkPluginMetrics, Registry } from "./metrics.js";
+import { createNoopPlugin } from "./noop.js";
+import type { NodeOptions } from "./options.js";
+import { CNI_PLUGIN_NAME, CNI_TIMEOUT_SEC, effectiveHairpinMode, type Host, KUBENET_PLUGIN_NAME, type NetworkPlugin } from "./plugin.js";
+import type { PortOpener, ConntrackClearer } from "./hostport.js";
+import { checkRequiredBinaries, describeFound, probeNetworkPlugins, type ProbeResult } from "./probe.js";
+import { PodRuntime, type RestoreReport } from "./runtime.js";
+
+export interface SystemDeps {
+  readonly kernel: Kernel;
+  /** Commands (iptables, tc, ebtables, modprobe, conntrack). */
+  readonly exec: Exec;
+  /** Plugin executables. */
+  readonly rawExec: RawExec;
+  readonly fs: ExecPluginFs & KubenetFs;
+  /** The environment plugins run with. */
+  readonly pluginEnv: Readonly<Record<string, string | undefined>>;
+  readonly log: Logger;
+  readonly openPort: PortOpener;
+  readonly clearConntrack?: ConntrackClearer;
+  readonly watchDir?: (dir: string, onChange: () => void) => () => void;
+  readonly newID: () => string;
+  /** IPTables per family (default: iptables / ip6tables through `exec`). */
+  readonly iptables?: { v4: IPTables; v6: IPTables };
+}
+
+export class StartupError extends Error {
+  override name = "StartupError";
+}
+
+export interface RunningNode {
+  readonly options: NodeOptions;
+  readonly probe: ProbeResult;
+  readonly manager: PluginManager;
+  readonly runtime: PodRuntime;
+  readonly registry: Registry;
+  readonly restore: RestoreReport;
+  readonly server: Server;
+  nodeInfo(): Record<string, unknown>;
+  /** Stops serving and background work; pods and their state stay (a restart re-attaches them). */
+  close(): Promise<void>;
+}
+
+const dedup = (xs: readonly string[]) => [...new Set(xs)];
+
+export async function startNode(o: NodeOptions, sys: SystemDeps): Promise<RunningNode> {
+  const log = sys.log;
+  const kubenetBinDirs = dedup([...(o.kubenetBinDir ? [o.kubenetBinDir] : []), ...o.cniBinDirs]);
+  const probe = probeNetworkPlugins({ cniBinDirs: o.cniBinDirs, kubenetBinDirs, networkPluginDir: o.networkPluginDir }, sys.fs);
+  log.info("probed network plugins", {
+    cniBinDirs: describeFound(probe.cniBinDirs),
+    execPlugins: probe.execPlugins.map((e) => e.name),
+  });
+  const isNoop = NOOP_SELECTORS.includes(o.networkPlugin);
+  if (!isNoop) {
+    const missing = checkRequiredBinaries(o.networkPlugin, probe);
+    if (missing) throw new StartupError(`network plugin ${JSON.stringify(o.networkPlugin)}: ${missing}`);
+  }
+  let hairpin;
+  try {
+    hairpin = effectiveHairpinMode(o.hairpinMode, o.networkPlugin);
+  } catch (e) {
+    throw new StartupError((e as Error).message);
+  }
+  if (hairpin.warning) log.warn(hairpin.warning);
+
+  const ipt = sys.iptables ?? { v4: createIPTables(sys.exec, false), v6: createIPTables(sys.exec, true) };
+  if (o.makeIptablesUtilChains && !isNoop) {
+    try {
+      await ensureKubeletUtilChains(ipt.v4);
+    } catch (e) {
+      log.warn("failed to ensure the kubelet's iptables chains", { err: e });
+    }
+    await ensureKubeletUtilChains(ipt.v6).catch((e: unknown) => log.debug("no ip6tables util chains", { err: e }));
+  }
+
+  const cniRuntime = (path: readonly string[]) =>
+    new CniRuntime({
+      path,
+      cacheDir: o.cniCacheDir,
+      exec: sys.rawExec,
+      baseEnv: sys.pluginEnv,
+      timeoutMs: CNI_TIMEOUT_SEC * 1000,
+      onStderr: (t) => log.debug("plugin stderr", { text: t.trim() }),
+      netnsExists: (p) => sys.kernel.netnsExists(p),
+    });
+
+  let runtime: PodRuntime | undefined;
+  const host: Host = {
+    getNetNS: (id) => runtime!.getNetNS(id),
+    getPodPortMappings: (id) => runtime!.getPodPortMappings(id),
+  };
+  // The kubelet constructs cni and kubenet always; only the selected one is initialised here.
+  const probed: NetworkPlugin[] = [
+    createCniPlugin({
+      invoker: cniRuntime(o.cniBinDirs),
+      confDir: o.cniConfDir,
+      netns: (p) => sys.kernel.netns(p),
+      log: log.child({ plugin: CNI_PLUGIN_NAME }),
+      ...(sys.watchDir ? { watchDir: sys.watchDir } : {}),
+    }),
+    createKubenetPlugin({
+      binDirs: kubenetBinDirs,
+      invokerFor: cniRuntime,
+      kernel: sys.kernel,
+      exec: sys.exec,
+      iptables: ipt.v4,
+      iptables6: ipt.v6,
+      openPort: sys.openPort,
+      ...(sys.clearConntrack ? { clearConntrack: sys.clearConntrack } : {}),
+      fs: sys.fs,
+      ...(o.ipamDataDir !== undefined ? { ipamDataDir: o.ipamDataDir } : {}),
+      log: log.child({ plugin: KUBENET_PLUGIN_NAME }),
+      modprobe: o.modprobe,
+    }),
+    ...probe.execPlugins.map((info) => createExecPlugin(info, { exec: sys.rawExec, fs: sys.fs, env: sys.pluginEnv, log: log.child({ plugin: info.name }) })),
+  ];
+  let plugin: NetworkPlugin;
+  try {
+    plugin = await initNetworkPlugin(probed, o.networkPlugin, () => createNoopPlugin({ sysctl: sys.kernel.sysctl, exec: sys.exec, log, modprobe: o.modprobe }), {
+      host,
+      hairpinMode: hairpin.mode,
+      nonMasqueradeCIDR: o.nonMasqueradeCIDR,
+      mtu: o.networkPluginMtu,
+    });
+  } catch (e) {
+    throw new StartupError(`didn't find a compatible network plugin with the given settings: ${(e as Error).message}`);
+  }
+  for (const w of plugin.warnings?.() ?? []) log.warn(w);
+
+  const registry = new Registry();
+  const manager = new PluginManager(plugin, { metrics: networkPluginMetrics(registry) });
+  const store = createCheckpointStore(o.stateDir);
+  const rt = new PodRuntime({
+    manager,
+    store,
+    netns: { add: (n) => sys.kernel.netnsAdd(n), del: (n) => sys.kernel.netnsDel(n), exists: (p) => sys.kernel.netnsExists(p) },
+    newID: sys.newID,
+    log,
+    saveNodeState: (s) => writeNodeState(o.stateDir, s),
+  });
+  runtime = rt;
+
+  const podCIDR = o.podCIDR || readNodeState(o.stateDir).podCIDR || "";
+  if (podCIDR) {
+    try {
+      rt.setPodCIDR(podCIDR, o.podCIDR ? "--pod-cidr" : "saved podCIDR");
+    } catch (e) {
+      throw new StartupError((e as Error).message);
+    }
+  }
+  const restore = await rt.restore();
+  if (restore.reattached.length || restore.tornDown.length || restore.released.length || restore.corrupt.length) {
+    log.info("restored state", { ...restore });
+  }
+  for (const e of restore.errors) log.warn("restore problem", { error: e });
+
+  const started = new Date().toISOString();
+  const nodeInfo = (): Record<string, unknown> => {
+    const st = manager.status();
+    const info: Record<string, unknown> = {
+      plugin: plugin.name(),
+      ready: st === null,
+      ...(st ? { reason: "NetworkPluginNotReady", message: `network plugin is not ready: ${st.message}` } : {}),
+      warnings: plugin.warnings?.() ?? [],
+      podCIDR: rt.currentPodCIDR(),
+      hairpinMode: hairpin.mode,
+      nonMasqueradeCIDR: o.nonMasqueradeCIDR,
+      pods: rt.listPods().length,
+      started,
+    };
+    if (plugin.name() === KUBENET_PLUGIN_NAME) {
+      const k = plugin as KubenetPlugin;
+      info["mtu"] = k.mtu();
+      info["pluginDir"] = k.pluginDir();
+    }
+    if (plugin.name() === CNI_PLUGIN_NAME) {
+      const n = (plugin as CniPlugin).defaultNetwork();
+      if (n) info["network"] = { name: n.list.name, file: n.file, cniVersion: n.list.cniVersion, plugins: n.list.plugins.map((p) => p.type), capabilities: n.capabilities };
+    }
+    return info;
+  };
+
+  let server: Server;
+  try {
+    server = await listenUnix(createApiHandler({ runtime: rt, nodeInfo, metrics: () => registry.render(), log }), o.socket);
+  } catch (e) {
+    await plugin.close?.();
+    throw new StartupError((e as Error).message);
+  }
+  const st = manager.status();
+  log.info("podnet node is serving", { socket: o.socket, plugin: plugin.name(), ready: st === null, ...(st ? { reason: st.message } : {}) });
+
+  let closed = false;
+  return {
+    options: o,
+    probe,
+    manager,
+    runtime: rt,
+    registry,
+    restore,
+    server,
+    nodeInfo,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections?.();
+      });
+      rmSync(o.socket, { force: true });
+      await plugin.close?.();
+      sys.kernel.close();
+    },
+  };
+}

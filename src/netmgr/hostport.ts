@@ -1,0 +1,351 @@
+// hostPort for kubenet: the kubelet's HostportManager (1.23 shape). Per mapping a KUBE-HP-<hash>
+// chain that DNATs to the pod, jumped to from KUBE-HOSTPORTS, which OUTPUT and PREROUTING reach for
+// local destinations; the host port itself is held open (listen/bind) while the pod lives, which is
+// how conflicts with host daemons and other pods are found. One manager per IP family.
+import { createHash } from "node:crypto";
+import { ruleText, type IPTables } from "./iptables.js";
+import { type Logger, nullLogger } from "./log.js";
+import { type PortMapping, podFullName, type Protocol } from "./plugin.js";
+
+export const KUBE_HOSTPORTS_CHAIN = "KUBE-HOSTPORTS";
+export const KUBE_HOSTPORT_CHAIN_PREFIX = "KUBE-HP-";
+export const KUBE_MARK_MASQ_CHAIN = "KUBE-MARK-MASQ";
+
+export interface PodPortMapping {
+  readonly namespace: string;
+  readonly name: string;
+  readonly portMappings: readonly PortMapping[];
+  readonly hostNetwork: boolean;
+  /** The pod's address in this manager's family ("" when unknown, e.g. on removal). */
+  readonly ip: string;
+}
+
+/** A held host port. */
+export interface Closeable {
+  close(): Promise<void>;
+}
+
+export interface HostportKey {
+  readonly ip: string;
+  readonly port: number;
+  readonly protocol: "tcp" | "udp";
+  readonly family: 4 | 6;
+}
+
+/** Opens (listens on / binds) a host port and holds it. */
+export type PortOpener = (hp: HostportKey) => Promise<Closeable>;
+
+/** Clears UDP conntrack entries of a port (`conntrack -D -p udp --dport P`). */
+export type ConntrackClearer = (port: number, ipv6: boolean) => Promise<void>;
+
+const isIPv6 = (ip: string) => ip.includes(":");
+
+/** base32 (RFC 4648 standard alphabet, padded) as Go's base32.StdEncoding. */
+export function base32Std(buf: Uint8Array): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let out = "";
+  let bits = 0;
+  let value = 0;
+  for (const b of buf) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
+  while (out.length % 8 !== 0) out += "=";
+  return out;
+}
+
+/** KUBE-HP- + the first 16 base32 characters of sha256(id + hostPort + protocol + hostIP). Never change. */
+export function hostportChainName(id: string, pm: Pick<PortMapping, "hostPort" | "protocol" | "hostIP">): string {
+  const hash = createHash("sha256").update(`${id}${pm.hostPort}${pm.protocol}${pm.hostIP}`).digest();
+  return KUBE_HOSTPORT_CHAIN_PREFIX + base32Std(hash).slice(0, 16);
+}
+
+/** Mappings with a hostPort whose hostIP (if any) is of the given family. */
+export function gatherHostportMappings(ppm: PodPortMapping, ipv6: boolean): PortMapping[] {
+  return ppm.portMappings.filter((pm) => pm.hostPort > 0 && (pm.hostIP === "" || isIPv6(pm.hostIP) === ipv6));
+}
+
+const isUnspecified = (ip: string) => ip === "0.0.0.0" || ip === "::";
+
+/** net.JoinHostPort */
+export const joinHostPort = (ip: string, port: number): string => (isIPv6(ip) ? `[${ip}]:${port}` : `${ip}:${port}`);
+
+/** The chain line and the three rules of one mapping, as restore lines (pure; golden-tested). */
+export function hostportRules(id: string, ppm: PodPortMapping, pm: PortMapping): { chain: string; chainLine: string; rules: string[] } {
+  const chain = hostportChainName(id, pm);
+  const proto = pm.protocol.toLowerCase();
+  const comment = ["-m", "comment", "--comment", `${podFullName(ppm.namespace, ppm.name)} hostport ${pm.hostPort}`];
+  const dnat = ["-m", proto, "-p", proto];
+  if (pm.hostIP !== "" && !isUnspecified(pm.hostIP)) dnat.push("-d", pm.hostIP);
+  dnat.push("-j", "DNAT", `--to-destination=${joinHostPort(ppm.ip, pm.containerPort)}`);
+  return {
+    chain,
+    chainLine: `:${chain} - [0:0]`,
+    rules: [
+      `-I ${KUBE_HOSTPORTS_CHAIN} ${ruleText([...comment, "-m", proto, "-p", proto, "--dport", String(pm.hostPort), "-j", chain])}`,
+      `-A ${chain} ${ruleText([...comment, "-s", ppm.ip, "-j", KUBE_MARK_MASQ_CHAIN])}`,
+      `-A ${chain} ${ruleText([...comment, ...dnat])}`,
+    ],
+  };
+}
+
+/** From `iptables-save -t nat`: the hostport chains (name → line) and their rules, in order. */
+export function existingHostportRules(save: string): { chains: Map<string, string>; rules: string[] } {
+  const chains = new Map<string, string>();
+  const rules: string[] = [];
+  for (const line of save.split("\n")) {
+    if (line.startsWith(":")) {
+      const name = line.slice(1).split(/\s+/)[0]!;
+      if (name.startsWith(KUBE_HOSTPORTS_CHAIN) || name.startsWith(KUBE_HOSTPORT_CHAIN_PREFIX)) chains.set(name, line);
+    } else if (line.startsWith(`-A ${KUBE_HOSTPORT_CHAIN_PREFIX}`) || line.startsWith(`-A ${KUBE_HOSTPORTS_CHAIN}`)) {
+      rules.push(line);
+    }
+  }
+  return { chains, rules };
+}
+
+/** Rules that mention none of `chains` (order kept). */
+export const filterRules = (rules: readonly string[], chains: readonly string[]): string[] =>
+  rules.filter((r) => !chains.some((c) => r.includes(c)));
+
+/** The args of the jumps to KUBE-HOSTPORTS, and of the localhost SNAT rule. */
+export const HOSTPORT_JUMP_ARGS = ["-m", "comment", "--comment", "kube hostport portals", "-m", "addrtype", "--dst-type", "LOCAL", "-j", KUBE_HOSTPORTS_CHAIN] as const;
+export const localhostSnatArgs = (natInterfaceName: string, ipv6: boolean): string[] =>
+  ["-m", "comment", "--comment", "SNAT for localhost access to hostports", "-o", natInterfaceName, "-s", ipv6 ? "::1/128" : "127.0.0.0/8", "-j", "MASQUERADE"];
+
+export async function ensureKubeHostportChains(ipt: IPTables, natInterfaceName: string): Promise<void> {
+  try {
+    await ipt.ensureChain("nat", KUBE_HOSTPORTS_CHAIN);
+  } catch (e) {
+    throw new Error(`failed to ensure that nat chain ${KUBE_HOSTPORTS_CHAIN} exists: ${(e as Error).message}`, { cause: e });
+  }
+  for (const chain of ["OUTPUT", "PREROUTING"]) {
+    try {
+      await ipt.ensureRule("append", "nat", chain, HOSTPORT_JUMP_ARGS);
+    } catch (e) {
+      throw new Error(`failed to ensure that nat chain ${chain} jumps to ${KUBE_HOSTPORTS_CHAIN}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  if (natInterfaceName !== "" && natInterfaceName !== "lo") {
+    try {
+      await ipt.ensureRule("append", "nat", "POSTROUTING", localhostSnatArgs(natInterfaceName, ipt.ipv6));
+    } catch (e) {
+      throw new Error(`failed to ensure that nat chain POSTROUTING jumps to MASQUERADE: ${(e as Error).message}`, { cause: e });
+    }
+  }
+}
+
+/**
+ * Whether `iptables-save -t nat` output already has what ensureKubeHostportChains would add (the
+ * chain, both jumps, the localhost SNAT rule): then Add needs no `-C` round trips (≈4 execs).
+ */
+export function hostportChainsPresent(save: string, natInterfaceName: string): boolean {
+  const lines = save.split("\n");
+  const has = (chain: string, ...parts: string[]) => lines.some((l) => l.startsWith(`-A ${chain} `) && parts.every((p) => l.includes(p)));
+  if (!lines.some((l) => l.startsWith(`:${KUBE_HOSTPORTS_CHAIN} `))) return false;
+  if (!has("OUTPUT", '"kube hostport portals"', `-j ${KUBE_HOSTPORTS_CHAIN}`)) return false;
+  if (!has("PREROUTING", '"kube hostport portals"', `-j ${KUBE_HOSTPORTS_CHAIN}`)) return false;
+  if (natInterfaceName !== "" && natInterfaceName !== "lo" && !has("POSTROUTING", '"SNAT for localhost access to hostports"', `-o ${natInterfaceName} `)) return false;
+  return true;
+}
+
+const hpKey = (k: HostportKey) => `${k.family}/${k.protocol}/${k.ip}/${k.port}`;
+
+export interface HostportManagerDeps {
+  readonly iptables: IPTables;
+  readonly openPort: PortOpener;
+  readonly clearConntrack?: ConntrackClearer;
+  readonly log?: Logger;
+}
+
+export class HostportManager {
+  private readonly held = new Map<string, Closeable>();
+  private readonly deps: HostportManagerDeps;
+  private readonly log: Logger;
+  private tail: Promise<void> = Promise.resolve();
+
+  constructor(deps: HostportManagerDeps) {
+    this.deps = deps;
+    this.log = deps.log ?? nullLogger;
+  }
+
+  get ipv6(): boolean {
+    return this.deps.iptables.ipv6;
+  }
+
+  /** Ports held open now ("4/tcp//8080" …), for tests and status. */
+  heldPorts(): string[] {
+    return [...this.held.keys()];
+  }
+
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.then(() => {}, () => {});
+    return run;
+  }
+
+  private keyOf(pm: PortMapping): HostportKey | undefined {
+    if (pm.protocol === "SCTP") return undefined; // no socket for SCTP (the SCTP KEP)
+    return { ip: pm.hostIP, port: pm.hostPort, protocol: pm.protocol === "UDP" ? "udp" : "tcp", family: this.ipv6 ? 6 : 4 };
+  }
+
+  async add(id: string, ppm: PodPortMapping | undefined, natInterfaceName: string): Promise<void> {
+    if (!ppm || ppm.hostNetwork) return;
+    const full = podFullName(ppm.namespace, ppm.name);
+    const mappings = gatherHostportMappings(ppm, this.ipv6);
+    if (mappings.length === 0) return;
+    if (!ppm.ip || !/^[0-9a-fA-F:.]+$/.test(ppm.ip)) throw new Error(`invalid or missing IP of pod ${full}`);
+    if (isIPv6(ppm.ip) !== this.ipv6) throw new Error(`HostPortManager IP family mismatch: ${ppm.ip}, isIPv6 - ${isIPv6(ppm.ip)}`);
+    await this.locked(async () => {
+      // open every port first; on any failure close what was just opened
+      const opened: Array<[string, Closeable]> = [];
+      for (const pm of mappings) {
+        const k = this.keyOf(pm);
+        if (!k || this.held.has(hpKey(k))) continue; // already ours (a repeated Add for the same pod)
+        try {
+          opened.push([hpKey(k), await this.deps.openPort(k)]);
+        } catch (e) {
+          for (const [, s] of opened) await s.close().catch(() => {});
+          throw new Error(`cannot open hostport ${pm.hostPort} for pod ${full}: ${(e as Error).message}`, { cause: e });
+        }
+      }
+      const closeOpened = async () => {
+        for (const [k, s] of opened) {
+          await s.close().catch(() => {});
+          this.held.delete(k);
+        }
+      };
+      for (const [k, s] of opened) this.held.set(k, s);
+
+      const saveNat = async () => {
+        try {
+          return await this.deps.iptables.save("nat");
+        } catch (e) {
+          throw new Error(`failed to execute iptables-save: ${(e as Error).message}`, { cause: e });
+        }
+      };
+      let save: string;
+      try {
+        save = await saveNat();
+        if (!hostportChainsPresent(save, natInterfaceName)) {
+          await ensureKubeHostportChains(this.deps.iptables, natInterfaceName);
+          save = await saveNat();
+        }
+      } catch (e) {
+        await closeOpened();
+        throw e;
+      }
+      const existing = existingHostportRules(save);
+      const chainLines: string[] = [];
+      const newRules: string[] = [];
+      const newChains: string[] = [];
+      for (const pm of mappings) {
+        const r = hostportRules(id, ppm, pm);
+        newChains.push(r.chain);
+        chainLines.push(r.chainLine);
+        newRules.push(...r.rules);
+      }
+      for (const c of newChains) existing.chains.delete(c);
+      const payload = [
+        "*nat",
+        ...chainLines,
+        ...existing.chains.values(),
+        ...newRules,
+        ...filterRules(existing.rules, newChains),
+        "COMMIT",
+        "",
+      ].join("\n");
+      try {
+        await this.deps.iptables.restore(payload);
+      } catch (e) {
+        await closeOpened();
+        throw new Error(`failed to execute iptables-restore: ${(e as Error).message}`, { cause: e });
+      }
+      // after the rules are in: stale UDP conntrack entries would bypass the new DNAT
+      if (this.deps.clearConntrack) {
+        for (const pm of mappings) {
+          if (pm.protocol !== "UDP") continue;
+          await this.deps.clearConntrack(pm.hostPort, this.ipv6).catch((e: unknown) =>
+            this.log.warn("failed to clear udp conntrack entries", { port: pm.hostPort, err: e }));
+        }
+      }
+    });
+  }
+
+  /** Works without the pod IP: chains are named from the sandbox ID and the mappings. */
+  async remove(id: string, ppm: PodPortMapping | undefined): Promise<void> {
+    if (!ppm || ppm.hostNetwork) return;
+    const mappings = gatherHostportMappings(ppm, this.ipv6);
+    if (mappings.length === 0) return;
+    await this.locked(async () => {
+      const save = await this.deps.iptables.save("nat").catch((e: unknown) => {
+        throw new Error(`failed to execute iptables-save: ${(e as Error).message}`, { cause: e });
+      });
+      const existing = existingHostportRules(save);
+      const toRemove = mappings.map((pm) => hostportChainName(id, pm));
+      const present = toRemove.filter((c) => existing.chains.has(c));
+      if (present.length > 0 || existing.rules.some((r) => toRemove.some((c) => r.includes(c)))) {
+        const payload = [
+          "*nat",
+          ...existing.chains.values(),
+          ...filterRules(existing.rules, toRemove),
+          ...present.map((c) => `-X ${c}`),
+          "COMMIT",
+          "",
+        ].join("\n");
+        try {
+          await this.deps.iptables.restore(payload);
+        } catch (e) {
+          throw new Error(`failed to execute iptables-restore: ${(e as Error).message}`, { cause: e });
+        }
+      }
+      await this.closeHostports(mappings);
+    });
+  }
+
+  private async closeHostports(mappings: readonly PortMapping[]): Promise<void> {
+    const errs: string[] = [];
+    for (const pm of mappings) {
+      const k = this.keyOf(pm);
+      if (!k) continue;
+      const s = this.held.get(hpKey(k));
+      if (!s) continue;
+      try {
+        await s.close();
+        this.held.delete(hpKey(k));
+      } catch (e) {
+        errs.push(`failed to close host port ${pm.hostIP}:${pm.hostPort}/${pm.protocol}: ${(e as Error).message}`);
+      }
+    }
+    if (errs.length) throw new Error(errs.join("; "));
+  }
+
+  /**
+   * Removes KUBE-HP-* chains (and their KUBE-HOSTPORTS jumps) that belong to none of `keep`
+   * (chain names of live pods); returns the removed chain names.
+   */
+  async removeStaleChains(keep: ReadonlySet<string>): Promise<string[]> {
+    return this.locked(async () => {
+      const existing = existingHostportRules(await this.deps.iptables.save("nat"));
+      const stale = [...existing.chains.keys()].filter((c) => c.startsWith(KUBE_HOSTPORT_CHAIN_PREFIX) && !keep.has(c));
+      if (stale.length === 0) return [];
+      const payload = ["*nat", ...existing.chains.values(), ...filterRules(existing.rules, stale), ...stale.map((c) => `-X ${c}`), "COMMIT", ""].join("\n");
+      await this.deps.iptables.restore(payload);
+      return stale;
+    });
+  }
+
+  /** Closes every held port (daemon shutdown: the rules stay, the next start re-takes the ports). */
+  async closeAll(): Promise<void> {
+    for (const s of this.held.values()) await s.close().catch(() => {});
+    this.held.clear();
+  }
+}
+
+/** The port mappings a PodPortMapping needs from the API types. */
+export const toProtocol = (p: string): Protocol => (p.toUpperCase() === "UDP" ? "UDP" : p.toUpperCase() === "SCTP" ? "SCTP" : "TCP");

@@ -1,0 +1,509 @@
+// kubenet (dockershim network/kubenet, 1.21–1.23): a cbr0 bridge per node built with the CNI
+// bridge + host-local + loopback plugins, plus the kubelet-side extras — the masquerade rule,
+// hostports (iptables + held sockets), tc shaping on cbr0, promiscuous-bridge hairpin with ebtables
+// dedup — and dual stack. Not ready until it has a pod CIDR.
+//
+// podnet departures: bandwidth annotations are checked before anything is created; hostport rules
+// are removed on teardown even when the pod's IPs are unknown (they are named from the sandbox ID);
+// IPv6 pods are shaped with ip6 filters; gc() releases the leases, chains and tc classes of pods
+// that no longer exist (the kubelet only did the leases, and only after a failed setup); the
+// dedup rules are synced once per (MAC, pod CIDRs) instead of on every pod.
+// Kept as the kubelet had it: one masquerade rule, for the family of --non-masquerade-cidr; the
+// egress limit's filter (`match ip src <pod>`) sits on cbr0's egress as well, which the pod's own
+// outgoing traffic does not cross, so it rarely applies (kubernetes#44231); ingress limits work.
+import { join } from "node:path";
+import { parseConf, toCurrent, type NetworkConfigList } from "../../cni/index.js";
+import type { Exec } from "../../kernel/exec.js";
+import type { Kernel } from "../../kernel/types.js";
+import { isNotFound } from "../../kernel/errors.js";
+import { formatNetwork, type Cidr } from "../../ip/index.js";
+import { extractPodBandwidth, type PodBandwidth } from "../bandwidth.js";
+import { isAlreadyGone, type CniInvoker } from "../cni-invoker.js";
+import { HostportManager, hostportChainName, type ConntrackClearer, type PortOpener } from "../hostport.js";
+import type { IPTables } from "../iptables.js";
+import { type Logger, nullLogger } from "../log.js";
+import { chooseMtu, type MtuChoice } from "../mtu.js";
+import { enableBridgeNetfilter } from "../noop.js";
+import {
+  DEFAULT_INTERFACE_NAME, type HairpinMode, type Host, KUBENET_PLUGIN_NAME, NET_PLUGIN_EVENT_POD_CIDR_CHANGE,
+  NET_PLUGIN_EVENT_POD_CIDR_CHANGE_DETAIL_CIDR, type NetworkPlugin, type PodNetworkStatus, statusFromIPs,
+} from "../plugin.js";
+import { readPodIPs } from "../podips.js";
+import { createEbtablesDedup, type EbtablesDedup } from "./ebtables.js";
+import { BRIDGE_NAME, KUBENET_NETWORK_NAME, LOOPBACK_CONFIG, masqRuleArgs, parsePodCIDRs, renderNetConfig, REQUIRED_CNI_PLUGINS, type PodCIDRs } from "./config.js";
+import { createTcShaper, type Shaper } from "./shaper.js";
+
+export const DAD_SYSCTL = "net/ipv6/conf/default/dad_transmits";
+
+/** The file-system reads kubenet makes (bin dir listings, host-local leases). */
+export interface KubenetFs {
+  /** Names in a directory. */
+  list(dir: string): string[];
+  readFile(path: string): string;
+}
+
+export interface KubenetDeps {
+  /** Search order for bridge/host-local/loopback; the first directory holding all three is used first. */
+  readonly binDirs: readonly string[];
+  /** A CNI invoker searching `path` (the chosen directory first). */
+  readonly invokerFor: (path: readonly string[]) => CniInvoker;
+  readonly kernel: Pick<Kernel, "netns" | "sysctl">;
+  /** tc, ebtables, modprobe. */
+  readonly exec: Exec;
+  readonly iptables: IPTables;
+  readonly iptables6: IPTables;
+  readonly openPort: PortOpener;
+  readonly clearConntrack?: ConntrackClearer;
+  readonly fs: KubenetFs;
+  /** host-local dataDir; undefined: host-local's default (/var/lib/cni/networks). */
+  readonly ipamDataDir?: string;
+  readonly log?: Logger;
+  /** `modprobe br-netfilter` at init (default true). */
+  readonly modprobe?: boolean;
+  readonly shaper?: Shaper;
+  readonly ebtables?: EbtablesDedup;
+}
+
+export interface KubenetPlugin extends NetworkPlugin {
+  /** The MTU chosen at init and why. */
+  mtu(): MtuChoice | undefined;
+  podCIDRs(): PodCIDRs | undefined;
+  /** The rendered bridge config (undefined until a pod CIDR arrived). */
+  netConfig(): string | undefined;
+  /** The directory whose bridge/host-local/loopback are used, if any has all three. */
+  pluginDir(): string | undefined;
+}
+
+const HOST_LOCAL_DEFAULT_DATA_DIR = "/var/lib/cni/networks";
+const msg = (e: unknown) => (e instanceof Error ? e.message : String(e));
+const cidrOfIP = (ip: string) => `${ip}/${ip.includes(":") ? 128 : 32}`;
+
+export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
+  const log = deps.log ?? nullLogger;
+  const podIPs = new Map<string, Set<string>>();
+  const hostport4 = new HostportManager({ iptables: deps.iptables, openPort: deps.openPort, ...(deps.clearConntrack ? { clearConntrack: deps.clearConntrack } : {}), log });
+  const hostport6 = new HostportManager({ iptables: deps.iptables6, openPort: deps.openPort, ...(deps.clearConntrack ? { clearConntrack: deps.clearConntrack } : {}), log });
+  const ebtables = deps.ebtables ?? createEbtablesDedup(deps.exec);
+  const loConfig = parseConf(LOOPBACK_CONFIG);
+  let host: Host | undefined;
+  let hairpinMode: HairpinMode = "promiscuous-bridge";
+  let nonMasqueradeCIDR = "10.0.0.0/8";
+  let mtuChoice: MtuChoice | undefined;
+  let cidrs: PodCIDRs | undefined;
+  let netConfigText: string | undefined;
+  let netConfig: NetworkConfigList | undefined;
+  let shaper: Shaper | undefined;
+  let shaperReady = false;
+  const invokers = new Map<string, CniInvoker>();
+
+  function requiredDir(): string | undefined {
+    for (const dir of deps.binDirs) {
+      let names: string[];
+      try {
+        names = deps.fs.list(dir).map((n) => n.trim());
+      } catch {
+        continue;
+      }
+      if (REQUIRED_CNI_PLUGINS.every((p) => names.includes(p))) return dir;
+    }
+    return undefined;
+  }
+
+  function invoker(): CniInvoker {
+    const chosen = requiredDir();
+    const path = chosen ? [chosen, ...deps.binDirs.filter((d) => d !== chosen)] : [...deps.binDirs];
+    const key = path.join("\0");
+    let inv = invokers.get(key);
+    if (!inv) {
+      inv = deps.invokerFor(path);
+      invokers.set(key, inv);
+    }
+    return inv;
+  }
+
+  function needHost(): Host {
+    if (!host) throw new Error("kubenet used before init");
+    return host;
+  }
+
+  function status(): Error | null {
+    if (!netConfig) return new Error("kubenet does not have netConfig. This is most likely due to lack of PodCIDR");
+    if (!requiredDir()) {
+      return new Error(`could not locate kubenet required CNI plugins [${REQUIRED_CNI_PLUGINS.join(" ")}] at [${deps.binDirs.map((d) => JSON.stringify(d)).join(" ")}]`);
+    }
+    return null;
+  }
+
+  async function ensureMasqRule(): Promise<void> {
+    const args = masqRuleArgs(nonMasqueradeCIDR);
+    if (!args) return;
+    const ipt = nonMasqueradeCIDR.includes(":") ? deps.iptables6 : deps.iptables;
+    try {
+      await ipt.ensureRule("append", "nat", "POSTROUTING", args);
+    } catch (e) {
+      throw new Error(`failed to ensure that nat chain POSTROUTING jumps to MASQUERADE: ${msg(e)}`, { cause: e });
+    }
+  }
+
+  async function getShaper(): Promise<Shaper> {
+    shaper ??= deps.shaper ?? createTcShaper(deps.exec, BRIDGE_NAME);
+    if (!shaperReady) {
+      try {
+        await shaper.reconcileInterface();
+        shaperReady = true;
+      } catch (e) {
+        log.warn("failed to set up the shaper on cbr0", { err: e });
+      }
+    }
+    return shaper;
+  }
+
+  const addPodIP = (id: string, ip: string) => {
+    let s = podIPs.get(id);
+    if (!s) podIPs.set(id, (s = new Set()));
+    s.add(ip);
+  };
+  const removePodIP = (id: string, ip: string) => {
+    const s = podIPs.get(id);
+    if (!s) return;
+    s.delete(ip);
+    if (s.size === 0) podIPs.delete(id);
+  };
+  const cachedIPs = (id: string): string[] | undefined => {
+    const s = podIPs.get(id);
+    return s ? [...s] : undefined;
+  };
+  const managerFor = (ip: string) => (ip.includes(":") ? hostport6 : hostport4);
+
+  async function netnsOf(id: string): Promise<string> {
+    try {
+      return await needHost().getNetNS(id);
+    } catch (e) {
+      log.debug("no netns for sandbox", { sandbox: id, err: e });
+      return "";
+    }
+  }
+
+  async function disableContainerDAD(netns: string): Promise<void> {
+    if (!netns) throw new Error("pod has no network namespace");
+    try {
+      await deps.kernel.sysctl.read(null, DAD_SYSCTL);
+    } catch (e) {
+      throw new Error(`ipv6 not enabled: ${msg(e)}`);
+    }
+    await deps.kernel.sysctl.write(netns, DAD_SYSCTL, "0");
+  }
+
+  async function addHostports(namespace: string, name: string, id: string, ips: readonly string[]): Promise<void> {
+    const portMappings = await needHost().getPodPortMappings(id);
+    if (portMappings.length === 0) return;
+    for (const ip of ips) {
+      await managerFor(ip).add(id, { namespace, name, portMappings, ip, hostNetwork: false }, BRIDGE_NAME);
+    }
+  }
+
+  async function setup(namespace: string, name: string, id: string, bw: PodBandwidth): Promise<void> {
+    const netns = await needHost().getNetNS(id);
+    try {
+      await disableContainerDAD(netns);
+    } catch (e) {
+      log.debug("failed to disable DAD in container", { sandbox: id, err: e });
+    }
+    const inv = invoker();
+    const rt = { containerID: id, netns };
+    try {
+      await inv.addNetworkList(loConfig, { ...rt, ifName: "lo" });
+    } catch (e) {
+      throw new Error(`error adding container to network: ${msg(e)}`, { cause: e });
+    }
+    let result;
+    try {
+      result = await inv.addNetworkList(netConfig!, { ...rt, ifName: DEFAULT_INTERFACE_NAME });
+    } catch (e) {
+      throw new Error(`error adding container to network: ${msg(e)}`, { cause: e });
+    }
+    let ips: string[];
+    try {
+      const cur = toCurrent(result);
+      const addrs = (cur.ips ?? []).map((i) => i.address.split("/")[0]!);
+      const v4 = addrs.find((a) => !a.includes(":"));
+      const v6 = addrs.find((a) => a.includes(":"));
+      ips = [...(v4 ? [v4] : []), ...(v6 ? [v6] : [])];
+    } catch (e) {
+      throw new Error(`unable to understand network config: ${msg(e)}`, { cause: e });
+    }
+    if (ips.length === 0) throw new Error("cni didn't report ipv4 ipv6");
+
+    if (hairpinMode === "promiscuous-bridge") {
+      const ops = deps.kernel.netns(null);
+      const link = await ops.linkGet(BRIDGE_NAME);
+      if (!link) throw new Error(`failed to lookup "${BRIDGE_NAME}": Link not found`);
+      if (!link.promisc) {
+        try {
+          await ops.linkSetPromisc(BRIDGE_NAME, true);
+        } catch (e) {
+          throw new Error(`error setting promiscuous mode on ${BRIDGE_NAME}: ${msg(e)}`, { cause: e });
+        }
+      }
+      const warning = await ebtables.sync(link.mac, cidrs!.cidrs.map((c, i) => ({ gateway: cidrs!.gateways[i]!, podCIDR: formatNet(c) })));
+      if (warning) log.warn(warning);
+    }
+
+    for (const ip of ips) addPodIP(id, ip);
+
+    const sh = await getShaper();
+    if (bw.ingress !== undefined || bw.egress !== undefined) {
+      for (const ip of ips) {
+        try {
+          await sh.reconcileCIDR(cidrOfIP(ip), bw.egress, bw.ingress);
+        } catch (e) {
+          throw new Error(`failed to add pod to shaper: ${msg(e)}`, { cause: e });
+        }
+      }
+    }
+    await addHostports(namespace, name, id, ips);
+  }
+
+  async function teardown(namespace: string, name: string, id: string): Promise<Error | undefined> {
+    const errs: string[] = [];
+    const netns = await netnsOf(id);
+    const inv = invoker();
+    try {
+      await inv.delNetworkList(loConfig, { containerID: id, netns, ifName: "lo" });
+    } catch (e) {
+      log.warn("failed to delete loopback network", { sandbox: id, err: e });
+      errs.push(msg(e));
+    }
+    if (netConfig) {
+      try {
+        await inv.delNetworkList(netConfig, { containerID: id, netns, ifName: DEFAULT_INTERFACE_NAME });
+      } catch (e) {
+        if (!isAlreadyGone(e)) {
+          log.warn(`failed to delete "${DEFAULT_INTERFACE_NAME}" network`, { sandbox: id, err: e });
+          errs.push(`error removing container from network: ${msg(e)}`);
+        }
+      }
+    }
+    let portMappings: Awaited<ReturnType<Host["getPodPortMappings"]>> = [];
+    try {
+      portMappings = await needHost().getPodPortMappings(id);
+    } catch (e) {
+      errs.push(msg(e));
+    }
+    const ips = cachedIPs(id);
+    if (!ips || ips.length === 0) {
+      // no IPs known (e.g. the netns was gone at restart): the hostport chains are named from the
+      // sandbox ID, so they can still go; the shaper's classes are left to gc()
+      for (const m of [hostport4, hostport6]) {
+        await m.remove(id, { namespace, name, portMappings, hostNetwork: false, ip: "" }).catch((e: unknown) => log.warn("failed to remove hostports", { sandbox: id, err: e }));
+      }
+      return undefined;
+    }
+    for (const ip of ips) {
+      if (portMappings.length > 0) {
+        try {
+          await managerFor(ip).remove(id, { namespace, name, portMappings, hostNetwork: false, ip });
+        } catch (e) {
+          errs.push(msg(e));
+        }
+      }
+      try {
+        await (await getShaper()).reset(cidrOfIP(ip));
+      } catch (e) {
+        log.debug("failed to remove pod IP from shaper (most pods have no limit)", { ip, err: e });
+      }
+      removePodIP(id, ip);
+    }
+    return errs.length ? new Error(errs.join("; ")) : undefined;
+  }
+
+  /** host-local leases of the kubenet network: ip → {containerID, ifName}. */
+  function leases(): Array<{ ip: string; containerID: string; ifName: string }> {
+    const dir = join(deps.ipamDataDir ?? HOST_LOCAL_DEFAULT_DATA_DIR, KUBENET_NETWORK_NAME);
+    let names: string[];
+    try {
+      names = deps.fs.list(dir);
+    } catch {
+      return [];
+    }
+    const out: Array<{ ip: string; containerID: string; ifName: string }> = [];
+    for (const n of names) {
+      if (!/^[0-9a-fA-F:.]+$/.test(n) || !/[.:]/.test(n)) continue;
+      try {
+        const [cid, ifn] = deps.fs.readFile(join(dir, n)).split(/\r?\n/);
+        if (cid) out.push({ ip: n, containerID: cid.trim(), ifName: (ifn ?? "").trim() || DEFAULT_INTERFACE_NAME });
+      } catch {
+        // raced with a release
+      }
+    }
+    return out;
+  }
+
+  return {
+    async init(h, hairpin, nonMasq, mtu) {
+      host = h;
+      hairpinMode = hairpin;
+      nonMasqueradeCIDR = nonMasq;
+      if (mtu === 0) {
+        const links = await deps.kernel.netns(null).linkList();
+        mtuChoice = chooseMtu(0, links);
+        if (mtuChoice.source === "fallback") log.warn(`Failed to find default bridge MTU, using ${mtuChoice.mtu}: ${mtuChoice.reason}`);
+        else if (mtuChoice.source === "interface") log.info(`Using interface ${mtuChoice.from} MTU ${mtuChoice.mtu} as bridge MTU`);
+      } else {
+        mtuChoice = chooseMtu(mtu, []);
+      }
+      for (const p of await enableBridgeNetfilter({ sysctl: deps.kernel.sysctl, exec: deps.exec, log, modprobe: deps.modprobe !== false }, { ip6tables: false })) log.debug(p);
+      await ensureMasqRule();
+    },
+
+    event(name, details) {
+      if (name !== NET_PLUGIN_EVENT_POD_CIDR_CHANGE) return;
+      const v = details[NET_PLUGIN_EVENT_POD_CIDR_CHANGE_DETAIL_CIDR];
+      if (typeof v !== "string") {
+        log.warn(`${NET_PLUGIN_EVENT_POD_CIDR_CHANGE} event didn't contain pod CIDR`);
+        return;
+      }
+      if (netConfig) {
+        if (v !== cidrs?.cidrs.map(formatNet).join(",")) log.warn(`Ignoring subsequent pod CIDR update to ${v}`);
+        return;
+      }
+      let parsed: PodCIDRs;
+      try {
+        parsed = parsePodCIDRs(v);
+      } catch (e) {
+        log.warn(`Failed to generate CNI network config: ${msg(e)}`);
+        return;
+      }
+      const text = renderNetConfig({
+        mtu: mtuChoice?.mtu ?? 1460,
+        hairpin: hairpinMode === "hairpin-veth",
+        podCIDRs: parsed.cidrs,
+        ...(deps.ipamDataDir !== undefined ? { dataDir: deps.ipamDataDir } : {}),
+      });
+      try {
+        netConfig = parseConf(text);
+        netConfigText = text;
+        cidrs = parsed;
+        log.info("kubenet: PodCIDR is set", { podCIDR: v, mtu: mtuChoice?.mtu });
+      } catch (e) {
+        log.warn(`failed to set up CNI with the kubenet config: ${msg(e)}`);
+        netConfig = undefined;
+      }
+    },
+
+    name: () => KUBENET_PLUGIN_NAME,
+    capabilities: () => new Set<number>(),
+    status,
+    mtu: () => mtuChoice,
+    podCIDRs: () => cidrs,
+    netConfig: () => netConfigText,
+    pluginDir: () => requiredDir(),
+
+    async setUpPod(namespace, name, id, annotations) {
+      const notReady = status();
+      if (notReady) throw new Error(`kubenet cannot SetUpPod: ${notReady.message}`);
+      let bw: PodBandwidth;
+      try {
+        bw = extractPodBandwidth(annotations);
+      } catch (e) {
+        throw new Error(`error reading pod bandwidth annotations: ${msg(e)}`, { cause: e });
+      }
+      try {
+        await setup(namespace, name, id, bw);
+      } catch (e) {
+        const te = await teardown(namespace, name, id).catch((x: unknown) => x as Error);
+        if (te) log.debug("failed to clean up after SetUpPod failure", { namespace, name, err: te });
+        throw e;
+      }
+      await ensureMasqRule().catch((e: unknown) => log.error("Failed to ensure MASQ rule", { err: e }));
+    },
+
+    async tearDownPod(namespace, name, id) {
+      if (!netConfig) throw new Error("kubenet needs a PodCIDR to tear down pods");
+      const err = await teardown(namespace, name, id);
+      if (err) throw err;
+      await ensureMasqRule().catch((e: unknown) => log.error("Failed to ensure MASQ rule", { err: e }));
+    },
+
+    async getPodNetworkStatus(_namespace, _name, id): Promise<PodNetworkStatus | null> {
+      const cached = cachedIPs(id);
+      if (cached?.length) return statusFromIPs(cached);
+      let netns: string;
+      try {
+        netns = await needHost().getNetNS(id);
+      } catch (e) {
+        throw new Error(`kubenet failed to retrieve network namespace path: ${msg(e)}`, { cause: e });
+      }
+      if (!netns) throw new Error(`cannot find the network namespace, skipping pod network status for container "${id}"`);
+      const ips = await readPodIPs(deps.kernel.netns(netns));
+      if (ips.length === 0) throw new Error(`cannot find pod IPs in the network namespace, skipping pod network status for container "${id}"`);
+      for (const ip of ips) addPodIP(id, ip);
+      return statusFromIPs(ips);
+    },
+
+    async reattachPod(namespace, name, id) {
+      const st = await this.getPodNetworkStatus(namespace, name, id);
+      if (st) await addHostports(namespace, name, id, st.ips);
+    },
+
+    async gc(live) {
+      const released: string[] = [];
+      // leases of containers that are gone: DEL with an empty netns releases them
+      if (netConfig) {
+        const inv = invoker();
+        const dead = new Map<string, string>();
+        for (const l of leases()) if (!live.has(l.containerID)) dead.set(l.containerID, l.ifName);
+        for (const [cid, ifName] of dead) {
+          try {
+            await inv.delNetworkList(netConfig, { containerID: cid, netns: "", ifName });
+            released.push(`lease of ${cid}`);
+          } catch (e) {
+            log.warn("failed to release a stale lease", { container: cid, err: e });
+          }
+        }
+      }
+      // hostport chains of pods that are gone
+      const keep = new Set<string>();
+      for (const id of live) {
+        let pms: Awaited<ReturnType<Host["getPodPortMappings"]>> = [];
+        try {
+          pms = await needHost().getPodPortMappings(id);
+        } catch {
+          continue;
+        }
+        for (const pm of pms) if (pm.hostPort > 0) keep.add(hostportChainName(id, pm));
+      }
+      for (const m of [hostport4, hostport6]) {
+        try {
+          for (const c of await m.removeStaleChains(keep)) released.push(`hostport chain ${c}`);
+        } catch (e) {
+          log.warn("failed to remove stale hostport chains", { ipv6: m.ipv6, err: e });
+        }
+      }
+      // tc classes of addresses no live pod has
+      const liveCIDRs = new Set<string>();
+      for (const id of live) for (const ip of cachedIPs(id) ?? []) liveCIDRs.add(cidrOfIP(ip));
+      for (const id of [...podIPs.keys()]) if (!live.has(id)) podIPs.delete(id);
+      try {
+        const link = await deps.kernel.netns(null).linkGet(BRIDGE_NAME);
+        if (link) {
+          const sh = await getShaper();
+          for (const c of await sh.getCIDRs()) {
+            if (liveCIDRs.has(c)) continue;
+            await sh.reset(c).then(() => released.push(`shaping of ${c}`), (e: unknown) => log.warn("failed to reset a stale limit", { cidr: c, err: e }));
+          }
+        }
+      } catch (e) {
+        if (!isNotFound(e)) log.warn("failed to list shaped addresses", { err: e });
+      }
+      return released;
+    },
+
+    async close() {
+      await hostport4.closeAll();
+      await hostport6.closeAll();
+    },
+  };
+}
+
+const formatNet = (c: Cidr): string => formatNetwork(c);

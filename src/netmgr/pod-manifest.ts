@@ -1,0 +1,167 @@
+// A Kubernetes Pod manifest (YAML or JSON) → the few fields the node network needs, validated as
+// the API server would and with errors that name the field and the value:
+//   spec.containers[0].ports[1].hostPort: must be an integer in 1..65535, got "http"
+import { parseAllDocuments } from "yaml";
+import { dns1123LabelErrors, dns1123SubdomainErrors } from "./names.js";
+import type { PortMapping, Protocol } from "./plugin.js";
+
+export interface PodDnsConfig {
+  readonly servers: readonly string[];
+  readonly searches: readonly string[];
+  /** "ndots:5" style, as the CRI DNSConfig carries them. */
+  readonly options: readonly string[];
+}
+
+export interface PodSpec {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly hostNetwork: boolean;
+  /** Every container port, in order (hostPort 0 when none). */
+  readonly portMappings: readonly PortMapping[];
+  readonly dns?: PodDnsConfig;
+}
+
+export class ManifestError extends Error {
+  override name = "ManifestError";
+  /** Dotted path of the bad field ("" for the document as a whole). */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(field ? `${field}: ${message}` : message);
+    this.field = field;
+  }
+}
+
+const show = (v: unknown): string => (v === undefined ? "nothing" : JSON.stringify(v) ?? String(v));
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function ipLike(s: string): boolean {
+  if (/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(s)) return s.split(".").every((o) => Number(o) <= 255 && String(Number(o)) === o);
+  return /^[0-9a-fA-F:]+$/.test(s) && s.includes(":") && s.split("::").length <= 2;
+}
+
+function port(field: string, v: unknown, { allowZero }: { allowZero: boolean }): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < (allowZero ? 0 : 1) || v > 65535) {
+    throw new ManifestError(field, `must be an integer in ${allowZero ? 0 : 1}..65535, got ${show(v)}`);
+  }
+  return v;
+}
+
+function str(field: string, v: unknown): string {
+  if (typeof v !== "string") throw new ManifestError(field, `must be a string, got ${show(v)}`);
+  return v;
+}
+
+function strList(field: string, v: unknown): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new ManifestError(field, `must be a list, got ${show(v)}`);
+  return v.map((x, i) => str(`${field}[${i}]`, x));
+}
+
+/** Validates a decoded Pod object (what the daemon's API receives, too). */
+export function podFromObject(o: unknown): PodSpec {
+  if (!isObj(o)) throw new ManifestError("", `a Pod manifest must be an object, got ${show(o)}`);
+  if (o["kind"] !== undefined && o["kind"] !== "Pod") throw new ManifestError("kind", `must be "Pod", got ${show(o["kind"])}`);
+  if (o["apiVersion"] !== undefined && o["apiVersion"] !== "v1") throw new ManifestError("apiVersion", `must be "v1", got ${show(o["apiVersion"])}`);
+  const md = o["metadata"];
+  if (!isObj(md)) throw new ManifestError("metadata", `must be an object, got ${show(md)}`);
+  const name = md["name"];
+  if (typeof name !== "string" || name === "") throw new ManifestError("metadata.name", `is required (a DNS subdomain), got ${show(name)}`);
+  const nameErrs = dns1123SubdomainErrors(name);
+  if (nameErrs.length) throw new ManifestError("metadata.name", `${show(name)}: ${nameErrs.join("; ")}`);
+  const namespace = md["namespace"] === undefined || md["namespace"] === null ? "default" : str("metadata.namespace", md["namespace"]);
+  const nsErrs = dns1123LabelErrors(namespace);
+  if (nsErrs.length) throw new ManifestError("metadata.namespace", `${show(namespace)}: ${nsErrs.join("; ")}`);
+  const uid = md["uid"] === undefined || md["uid"] === null ? "" : str("metadata.uid", md["uid"]);
+  const annotations: Record<string, string> = {};
+  const ann = md["annotations"];
+  if (ann !== undefined && ann !== null) {
+    if (!isObj(ann)) throw new ManifestError("metadata.annotations", `must be a map of strings, got ${show(ann)}`);
+    for (const [k, v] of Object.entries(ann)) annotations[k] = str(`metadata.annotations["${k}"]`, v);
+  }
+
+  const spec = o["spec"];
+  if (!isObj(spec)) throw new ManifestError("spec", `must be an object, got ${show(spec)}`);
+  const hn = spec["hostNetwork"];
+  if (hn !== undefined && hn !== null && typeof hn !== "boolean") throw new ManifestError("spec.hostNetwork", `must be true or false, got ${show(hn)}`);
+  const hostNetwork = hn === true;
+  const containers = spec["containers"];
+  if (!Array.isArray(containers) || containers.length === 0) throw new ManifestError("spec.containers", `must be a non-empty list, got ${show(containers)}`);
+  const portMappings: PortMapping[] = [];
+  const seen = new Map<string, string>();
+  containers.forEach((c, ci) => {
+    const cf = `spec.containers[${ci}]`;
+    if (!isObj(c)) throw new ManifestError(cf, `must be an object, got ${show(c)}`);
+    const cname = c["name"];
+    if (typeof cname !== "string" || cname === "") throw new ManifestError(`${cf}.name`, `is required, got ${show(cname)}`);
+    const ports = c["ports"];
+    if (ports === undefined || ports === null) return;
+    if (!Array.isArray(ports)) throw new ManifestError(`${cf}.ports`, `must be a list, got ${show(ports)}`);
+    ports.forEach((p, pi) => {
+      const pf = `${cf}.ports[${pi}]`;
+      if (!isObj(p)) throw new ManifestError(pf, `must be an object, got ${show(p)}`);
+      const containerPort = port(`${pf}.containerPort`, p["containerPort"], { allowZero: false });
+      const hostPort = p["hostPort"] === undefined || p["hostPort"] === null ? 0 : port(`${pf}.hostPort`, p["hostPort"], { allowZero: true });
+      const protoRaw = p["protocol"] === undefined || p["protocol"] === null ? "TCP" : p["protocol"];
+      if (protoRaw !== "TCP" && protoRaw !== "UDP" && protoRaw !== "SCTP") {
+        throw new ManifestError(`${pf}.protocol`, `must be one of "TCP", "UDP", "SCTP", got ${show(protoRaw)}`);
+      }
+      const protocol = protoRaw as Protocol;
+      const hostIP = p["hostIP"] === undefined || p["hostIP"] === null ? "" : str(`${pf}.hostIP`, p["hostIP"]);
+      if (hostIP !== "" && !ipLike(hostIP)) throw new ManifestError(`${pf}.hostIP`, `must be a valid IP address, got ${show(hostIP)}`);
+      if (hostNetwork && hostPort !== 0 && hostPort !== containerPort) {
+        throw new ManifestError(`${pf}.hostPort`, `must match containerPort when hostNetwork is true, got ${hostPort} (containerPort ${containerPort})`);
+      }
+      if (hostPort > 0) {
+        const key = `${hostPort}/${protocol}${hostIP ? ` on ${hostIP}` : ""}`;
+        const prev = seen.get(`${hostPort}/${protocol}/${hostIP}`);
+        if (prev) throw new ManifestError(`${pf}.hostPort`, `Duplicate value: ${JSON.stringify(key)} (also in ${prev})`);
+        seen.set(`${hostPort}/${protocol}/${hostIP}`, pf);
+      }
+      portMappings.push({ hostPort, containerPort, protocol, hostIP });
+    });
+  });
+
+  let dns: PodDnsConfig | undefined;
+  const dc = spec["dnsConfig"];
+  if (dc !== undefined && dc !== null) {
+    if (!isObj(dc)) throw new ManifestError("spec.dnsConfig", `must be an object, got ${show(dc)}`);
+    const opts = dc["options"];
+    if (opts !== undefined && opts !== null && !Array.isArray(opts)) throw new ManifestError("spec.dnsConfig.options", `must be a list, got ${show(opts)}`);
+    dns = {
+      servers: strList("spec.dnsConfig.nameservers", dc["nameservers"]),
+      searches: strList("spec.dnsConfig.searches", dc["searches"]),
+      options: ((opts as unknown[] | undefined) ?? []).map((x, i) => {
+        if (!isObj(x)) throw new ManifestError(`spec.dnsConfig.options[${i}]`, `must be an object, got ${show(x)}`);
+        const n = str(`spec.dnsConfig.options[${i}].name`, x["name"]);
+        return x["value"] === undefined || x["value"] === null ? n : `${n}:${str(`spec.dnsConfig.options[${i}].value`, x["value"])}`;
+      }),
+    };
+  }
+  return { namespace, name, uid, annotations, hostNetwork, portMappings, ...(dns ? { dns } : {}) };
+}
+
+/** Parses the one YAML (or JSON) document of a manifest into plain data (not yet validated). */
+export function parsePodDocument(text: string): unknown {
+  const docs = parseAllDocuments(text);
+  const list = Array.isArray(docs) ? docs : [docs];
+  const nonEmpty = list.filter((d) => d.contents !== null || d.errors.length > 0);
+  if (nonEmpty.length === 0) throw new ManifestError("", "the manifest is empty");
+  if (nonEmpty.length > 1) throw new ManifestError("", `expected one Pod, the file holds ${nonEmpty.length} documents`);
+  const doc = nonEmpty[0]!;
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    const where = e.linePos?.[0] ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : "";
+    throw new ManifestError("", `cannot parse the manifest as YAML${where}: ${e.message.split("\n")[0]}`);
+  }
+  return doc.toJS();
+}
+
+/** Parses and validates one Pod from YAML (or JSON) text. */
+export function parsePodManifest(text: string): PodSpec {
+  return podFromObject(parsePodDocument(text));
+}
+
+/** The `dns` option (CRI DNSConfig JSON) SetUpPod receives. */
+export const dnsOption = (d: PodDnsConfig): string => JSON.stringify({ servers: d.servers, searches: d.searches, options: d.options });
