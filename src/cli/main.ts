@@ -6,6 +6,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args
   node: { summary: "run the node network manager (--network-plugin=noop|cni|kubenet|<exec>)", load: () => import("./node.js") },
   pod: { summary: "add|del|status|list pods on a running `podnet node`", load: () => import("./pod.js") },
   demo: { summary: "a sandboxed kubenet node with three pods, live checks, clean teardown", load: () => import("./demo.js") },
+  resident: { summary: "serve the plugins in-process to the resident-mode launchers (--socket PATH)", load: () => import("./resident.js") },
   install: { summary: "copy the CNI plugins into --cni-bin-dir DIR (default /opt/cni/bin)", load: () => import("./install.js") },
 };
 

@@ -1,0 +1,267 @@
+#!/usr/bin/env node
+// `npm run bench`: podnet's plugins against the Go reference (Debian's, /usr/lib/cni), through the
+// same harness in the same run, interleaved, with medians and podnet/Go ratios:
+//   1. each plugin's ADD and DEL, and the whole chain (loopback; bridge+host-local; portmap with 2
+//      hostPorts; bandwidth) — Go vs podnet exec'd vs podnet resident (launcher → daemon)
+//   2. N pods added one after another (default 200; --pods 1000): ADD latency at pod 1/50/100/200/…
+//   3. two concurrent streams
+//   4. peak RSS of one plugin exec
+// Results also go to bench/results/bench-<time>.json. Runs only inside sandbox namespaces.
+// Usage: sudo node bench/run.mjs [--rounds 20] [--pods 200] [--streams-pods 40] [--skip stream,concurrent,rss]
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { cleanEnv, environment, fmt, GO_BIN, ip, median, pct, PODNET_BIN, RESIDENT_BIN, ratio, requireRootAndFiles, ROOT, runInsideNodeNamespace } from "./lib.mjs";
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "20" },
+    pods: { type: "string", default: "200" },
+    "streams-pods": { type: "string", default: "40" },
+    skip: { type: "string", default: "" },
+    inner: { type: "boolean" },
+    tag: { type: "string" },
+    dir: { type: "string" },
+  },
+});
+const PLUGINS = ["loopback", "bridge", "host-local", "portmap", "bandwidth"];
+requireRootAndFiles("bench", [...PLUGINS.map((p) => join(GO_BIN, p)), ...PLUGINS.map((p) => join(PODNET_BIN, p)), join(ROOT, "dist/src/libcni/index.js")]);
+
+if (!values.inner) {
+  const pass = ["--rounds", values.rounds, "--pods", values.pods, "--streams-pods", values["streams-pods"], "--skip", values.skip];
+  process.exit(runInsideNodeNamespace(new URL(import.meta.url).pathname, pass));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inner: this process runs in the sandbox node namespace.
+const { CniRuntime, parseConfList } = await Promise.all([import("../dist/src/libcni/index.js"), import("../dist/src/cni/index.js")]).then(([l, c]) => ({ ...l, ...c }));
+const { nodeRawExec } = await import("../dist/src/kernel/exec.js");
+const ROUNDS = Number(values.rounds);
+const PODS = Number(values.pods);
+const SPODS = Number(values["streams-pods"]);
+const skip = new Set(values.skip.split(",").filter(Boolean));
+const tag = values.tag;
+const dir = values.dir;
+const WARMUP = 2;
+
+// The resident daemon (podnet's plugins in-process behind the C launcher), when built.
+let resident;
+const residentSock = join(dir, "cni.sock");
+if (existsSync(join(RESIDENT_BIN, "bridge"))) {
+  resident = spawn(process.execPath, [join(ROOT, "bin", "podnet"), "resident", "--socket", residentSock], { env: cleanEnv(), stdio: ["ignore", "ignore", "inherit"] });
+  for (let i = 0; i < 100 && !existsSync(residentSock); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!existsSync(residentSock)) {
+    resident.kill();
+    resident = undefined;
+  }
+}
+process.on("exit", () => resident?.kill());
+
+const impls = [
+  { name: "go", bin: GO_BIN, net: 0 },
+  { name: "podnet", bin: PODNET_BIN, net: 1 },
+  ...(resident ? [{ name: "resident", bin: RESIDENT_BIN, net: 2, env: { PODNET_CNI_SOCKET: residentSock } }] : []),
+];
+
+// One bridge, subnet, data dir and hostPort range per implementation, so they never meet.
+function lists(impl) {
+  const name = `bench-${impl.name}`;
+  const chain = parseConfList(
+    JSON.stringify({
+      cniVersion: "1.0.0",
+      name,
+      plugins: [
+        { type: "bridge", bridge: `pb-${impl.name.slice(0, 6)}`, isGateway: true, ipMasq: true, ipam: { type: "host-local", ranges: [[{ subnet: `10.200.${impl.net * 16}.0/20` }]], dataDir: join(dir, "ipam"), routes: [{ dst: "0.0.0.0/0" }] } },
+        { type: "portmap", capabilities: { portMappings: true }, snat: true },
+        { type: "bandwidth", capabilities: { bandwidth: true } },
+      ],
+    }),
+  );
+  const lo = parseConfList(JSON.stringify({ cniVersion: "1.0.0", name: `${name}-lo`, plugins: [{ type: "loopback" }] }));
+  return { chain, lo };
+}
+
+/** A CniRuntime whose exec records each plugin call's wall time under "<type> <VERB>". */
+function timedRuntime(impl, times) {
+  const exec = {
+    async run(file, args, opts) {
+      const t0 = performance.now();
+      const r = await nodeRawExec.run(file, args, { ...opts, env: { ...opts.env, ...(impl.env ?? {}) } });
+      const key = `${file.split("/").pop()} ${opts.env.CNI_COMMAND}`;
+      (times[key] ??= []).push(performance.now() - t0);
+      return r;
+    },
+  };
+  return new CniRuntime({ path: [impl.bin], cacheDir: join(dir, "cache", impl.name), exec, baseEnv: cleanEnv() });
+}
+
+const caps = (i, podIndex) => ({
+  portMappings: [
+    { hostPort: 20000 + i * 5000 + podIndex * 2, containerPort: 80, protocol: "tcp" },
+    { hostPort: 20001 + i * 5000 + podIndex * 2, containerPort: 53, protocol: "udp" },
+  ],
+  bandwidth: { ingressRate: 100_000_000, ingressBurst: 10_000_000, egressRate: 100_000_000, egressBurst: 10_000_000 },
+});
+
+let podSeq = 0;
+function newPod() {
+  const ns = `podnet-t-${tag}-p${podSeq++}`;
+  ip("netns", "add", ns);
+  return ns;
+}
+const delPod = (ns) => spawnSync("ip", ["netns", "del", ns]);
+
+async function addPod(impl, rtm, l, podIndex, ns) {
+  const id = `bench-${impl.name}-${ns.split("-").pop()}`;
+  const rt = { containerID: id, netns: `/run/netns/${ns}`, ifName: "eth0", args: [["IgnoreUnknown", "1"]], capabilityArgs: caps(impl.net, podIndex) };
+  const lo = { ...rt, ifName: "lo", capabilityArgs: {} };
+  const t0 = performance.now();
+  await rtm.addNetworkList(l.lo, lo);
+  await rtm.addNetworkList(l.chain, rt);
+  return { ms: performance.now() - t0, rt, lo };
+}
+async function delPodNet(rtm, l, p) {
+  const t0 = performance.now();
+  await rtm.delNetworkList(l.chain, p.rt);
+  await rtm.delNetworkList(l.lo, p.lo);
+  return performance.now() - t0;
+}
+
+const out = { environment: environment(resident ? "resident = C launcher + podnet daemon" : "resident mode not built"), sections: {} };
+const log = (s = "") => console.log(s);
+log(`podnet bench — node ${process.version}, kernel ${out.environment.kernel}, ${out.environment.cpus}, load ${out.environment.loadavg}, NODE_EXTRA_CA_CERTS ${out.environment.NODE_EXTRA_CA_CERTS}`);
+
+// 1. per plugin and chain, interleaved round by round --------------------------------------------
+{
+  const times = Object.fromEntries(impls.map((i) => [i.name, {}]));
+  const chainAdd = Object.fromEntries(impls.map((i) => [i.name, []]));
+  const chainDel = Object.fromEntries(impls.map((i) => [i.name, []]));
+  const rts = Object.fromEntries(impls.map((i) => [i.name, timedRuntime(i, times[i.name])]));
+  for (let round = 0; round < ROUNDS + WARMUP; round++) {
+    const order = impls.map((_, k) => impls[(k + round) % impls.length]);
+    for (const impl of order) {
+      const rtm = rts[impl.name];
+      const ns = newPod();
+      try {
+        const p = await addPod(impl, rtm, lists(impl), round, ns);
+        const d = await delPodNet(rtm, lists(impl), p);
+        if (round >= WARMUP) {
+          chainAdd[impl.name].push(p.ms);
+          chainDel[impl.name].push(d);
+        }
+      } finally {
+        delPod(ns);
+      }
+    }
+    // Warm-up rounds are not counted (the runtimes hold these arrays: empty them in place).
+    if (round === WARMUP - 1) for (const i of impls) for (const k of Object.keys(times[i.name])) times[i.name][k].length = 0;
+  }
+  const keys = [...new Set(impls.flatMap((i) => Object.keys(times[i.name])))].sort();
+  const row = (label, get) => {
+    const vals = impls.map((i) => get(i.name));
+    return { label, ...Object.fromEntries(impls.map((i, k) => [i.name, vals[k]])) };
+  };
+  const rows = [...keys.map((k) => row(k, (n) => median(times[n][k] ?? []))), row("chain ADD (lo + 3 plugins)", (n) => median(chainAdd[n])), row("chain DEL", (n) => median(chainDel[n]))];
+  log(`\n1. plugin execs, median ms of ${ROUNDS} rounds (interleaved, +${WARMUP} warm-up)`);
+  log(`${"".padEnd(28)}${impls.map((i) => i.name.padStart(10)).join("")}${impls.slice(1).map((i) => `${i.name}/go`.padStart(13)).join("")}`);
+  for (const r of rows) log(`${r.label.padEnd(28)}${impls.map((i) => fmt(r[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(r[i.name], r.go).padStart(13)).join("")}`);
+  out.sections.plugins = { rows, p90: Object.fromEntries(impls.map((i) => [i.name, { chainAdd: pct(chainAdd[i.name], 0.9), chainDel: pct(chainDel[i.name], 0.9) }])) };
+}
+
+// 2. a stream of pods added one after another ------------------------------------------------------
+if (!skip.has("stream")) {
+  const marks = [1, 50, 100, 200, 500, 1000].filter((m) => m <= PODS);
+  const res = {};
+  const live = Object.fromEntries(impls.map((i) => [i.name, []]));
+  const rtms = Object.fromEntries(impls.map((i) => [i.name, timedRuntime(i, {})]));
+  const lat = Object.fromEntries(impls.map((i) => [i.name, []]));
+  const total = Object.fromEntries(impls.map((i) => [i.name, 0]));
+  try {
+    for (let k = 0; k < PODS; k++) {
+      for (const impl of k % 2 ? [...impls].reverse() : impls) {
+        const ns = newPod();
+        const p = await addPod(impl, rtms[impl.name], lists(impl), k, ns);
+        live[impl.name].push({ p, ns });
+        lat[impl.name].push(p.ms);
+        total[impl.name] += p.ms;
+      }
+    }
+    // Latency at pod m: the median of the 5 pods around it, to smooth single hiccups.
+    const at = (xs, m) => median(xs.slice(Math.max(0, m - 3), Math.min(xs.length, m + 2)));
+    log(`\n2. ${PODS} pods added one after another (chain ADD incl. loopback), ms (median of the 5 around pod N)`);
+    log(`${"".padEnd(14)}${impls.map((i) => i.name.padStart(10)).join("")}${impls.slice(1).map((i) => `${i.name}/go`.padStart(13)).join("")}`);
+    for (const m of marks) {
+      const v = Object.fromEntries(impls.map((i) => [i.name, at(lat[i.name], m)]));
+      res[`pod${m}`] = v;
+      log(`${`pod ${m}`.padEnd(14)}${impls.map((i) => fmt(v[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(v[i.name], v.go).padStart(13)).join("")}`);
+    }
+    const last = marks[marks.length - 1];
+    log(`${`pod ${last}/pod 1`.padEnd(14)}${impls.map((i) => ratio(res[`pod${last}`][i.name], res.pod1[i.name]).padStart(10)).join("")}`);
+    log(`${"pods/s".padEnd(14)}${impls.map((i) => fmt((1000 * PODS) / total[i.name]).padStart(10)).join("")}`);
+    res.podsPerSecond = Object.fromEntries(impls.map((i) => [i.name, (1000 * PODS) / total[i.name]]));
+  } finally {
+    const delTimes = Object.fromEntries(impls.map((i) => [i.name, []]));
+    for (const impl of impls) {
+      for (const { p, ns } of live[impl.name]) {
+        try {
+          delTimes[impl.name].push(await delPodNet(rtms[impl.name], lists(impl), p));
+        } finally {
+          delPod(ns);
+        }
+      }
+    }
+    res.delMedian = Object.fromEntries(impls.map((i) => [i.name, median(delTimes[i.name])]));
+    log(`${"DEL median".padEnd(14)}${impls.map((i) => fmt(res.delMedian[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(res.delMedian[i.name], res.delMedian.go).padStart(13)).join("")}`);
+  }
+  out.sections.stream = res;
+}
+
+// 3. two concurrent streams ---------------------------------------------------------------------
+if (!skip.has("concurrent")) {
+  const res = {};
+  log(`\n3. two concurrent streams of ${SPODS} pods each (chain ADD then DEL), pods/s`);
+  for (const impl of impls) {
+    const rtm = timedRuntime(impl, {});
+    const l = lists(impl);
+    const t0 = performance.now();
+    await Promise.all(
+      [0, 1].map(async (s) => {
+        for (let k = 0; k < SPODS; k++) {
+          const ns = newPod();
+          try {
+            const p = await addPod(impl, rtm, l, 1000 + s * 500 + k, ns);
+            await delPodNet(rtm, l, p);
+          } finally {
+            delPod(ns);
+          }
+        }
+      }),
+    );
+    res[impl.name] = (2 * SPODS * 1000) / (performance.now() - t0);
+  }
+  log(`${"".padEnd(14)}${impls.map((i) => i.name.padStart(10)).join("")}`);
+  log(`${"pods/s".padEnd(14)}${impls.map((i) => fmt(res[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(res[i.name], res.go).padStart(13)).join("")}`);
+  out.sections.concurrent = res;
+}
+
+// 4. peak RSS of one plugin exec (VERSION and a bridge ADD), from wait4 via GNU time --------------
+if (!skip.has("rss") && existsSync("/usr/bin/time")) {
+  const res = {};
+  log(`\n4. peak RSS of one plugin exec, MB`);
+  for (const impl of impls.filter((i) => i.name !== "resident")) {
+    res[impl.name] = {};
+    for (const p of ["loopback", "bridge", "host-local", "portmap", "bandwidth"]) {
+      const r = spawnSync("/usr/bin/time", ["-f", "%M", join(impl.bin, p)], { env: cleanEnv({ CNI_COMMAND: "VERSION" }), encoding: "utf8" });
+      res[impl.name][p] = Number(r.stderr.trim().split("\n").pop()) / 1024;
+    }
+    log(`${impl.name.padEnd(10)}${Object.entries(res[impl.name]).map(([p, mb]) => `${p} ${fmt(mb)}`).join("  ")}`);
+  }
+  out.sections.rss = res;
+}
+
+mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
+const file = join(ROOT, "bench", "results", `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+writeFileSync(file, JSON.stringify(out, null, 2) + "\n");
+log(`\nresults: ${file}`);
+resident?.kill();

@@ -1,0 +1,378 @@
+// bandwidth: limits a pod's traffic with token bucket filters, a drop-in for the Go reference
+// plugin (same config, same devices and names): a root tbf on the host-side veth limits what
+// enters the pod (ingress); what leaves the pod is redirected from the veth's ingress qdisc
+// (u32 match-all, mirred egress redirect) to an ifb device `bwp<sha512(network+containerID)[:12]>`
+// whose root tbf limits it (egress).
+//
+// Beyond the reference:
+// - a burst that is Kubernetes' "no limit" (math.MaxInt32 bits, what kubelet, containerd and CRI-O
+//   send for the bandwidth annotations) becomes 50 ms at the rate (at least two full frames), so
+//   the first second is not let through at line rate (plugins#609: 1.5–2 Gbit/s under a
+//   10 Mbit/s cap); a burst too long for the kernel's 32-bit tick buffer is clamped instead of
+//   wrapping around (Go's float→uint32 overflow); a burst smaller than one frame (which would
+//   drop every full-size packet) is raised to one frame;
+// - all of it is one `tc -batch` after one read; an ADD that fails removes what it added; an ADD
+//   that is retried reuses its ifb and replaces its own qdiscs (plugins#894: "file exists"); an
+//   ingress qdisc some other tool put on the veth is shared, not replaced;
+// - DEL removes the qdiscs and the filter from the veth (when it still exists) and the ifb, from
+//   a per-attachment state file: no netns, no config values needed;
+// - errors name the field and the value; negative, fractional and sub-byte rates are refused.
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { ALL_SPEC_VERSIONS, CniCode, CniError, versionAtLeast, type Interface, type Result } from "../../../cni/index.js";
+import { isExist, isNotFound } from "../../../kernel/errors.js";
+import type { Exec } from "../../../kernel/exec.js";
+import { createTc, parsePsched, tbfCommand, tbfParams, TcError, type Qdisc, type Tc, type TbfParams } from "../../../kernel/tc.js";
+import type { Kernel } from "../../../kernel/types.js";
+import type { CmdArgs, PluginAbout, PluginFuncs } from "../../../sdk/types.js";
+import { isZero, K8S_UNLIMITED_BURST, parseConfig, shapesEgress, shapesIngress, type BandwidthConf } from "./config.js";
+
+export interface BandwidthDeps {
+  /** Runs `tc` in the host network namespace. */
+  readonly exec: Exec;
+  /** Links in the pod's and the host's netns (veth peer lookup, the ifb). */
+  readonly kernel: Pick<Kernel, "netns">;
+  readonly fs: BwFs;
+  /** The host network namespace (null: the one this process runs in). */
+  readonly hostNetns?: string | null;
+  /** Default state directory; a config's `dataDir` wins. */
+  readonly dataDir?: string;
+  readonly log?: (msg: string) => void;
+}
+
+export interface BwFs {
+  mkdir(path: string, opts: { recursive: true; mode?: number }): Promise<unknown>;
+  readFile(path: string, encoding: "utf8"): Promise<string>;
+  writeFile(path: string, data: string, opts?: { mode?: number }): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  readdir(path: string): Promise<string[]>;
+}
+
+export const DEFAULT_DATA_DIR = "/var/lib/cni/podnet-bandwidth";
+/** Go: version.VersionsStartingFrom("0.3.0"). */
+export const BANDWIDTH_ABOUT: PluginAbout = { name: "bandwidth", supportedVersions: ALL_SPEC_VERSIONS.filter((v) => versionAtLeast(v, "0.3.0")) };
+
+/** Go's ifb name: "bwp" + hex(sha512(network + containerID)), 15 characters. */
+export function ifbDeviceName(network: string, containerID: string): string {
+  return ("bwp" + createHash("sha512").update(network + containerID).digest("hex")).slice(0, 15);
+}
+
+/** The name used when a second attachment of the same container needs its own ifb. */
+export function ifbDeviceNameFor(network: string, containerID: string, ifName: string): string {
+  return ("bwp" + createHash("sha512").update(`${network}${containerID}/${ifName}`).digest("hex")).slice(0, 15);
+}
+
+// ---- the shaping numbers ----------------------------------------------------------------------
+
+/** Burst podnet uses for Kubernetes' "no limit": this long at the rate. */
+export const DERIVED_BURST_MS = 50;
+/** Ethernet header: tbf counts frames from the MAC header on. */
+const L2_HEADER = 14;
+
+/**
+ * The tbf of one direction: Go's numbers, except for a Kubernetes "no limit" burst (derived),
+ * bursts beyond the 32-bit tick buffer (clamped) and bursts under one frame (raised).
+ */
+export function shapingParams(rateBits: number, burstBits: number, mtu: number, tickInUsec = 15.625): TbfParams {
+  const frame = mtu + L2_HEADER;
+  let bits = burstBits;
+  if (burstBits === K8S_UNLIMITED_BURST) {
+    const rateBytes = Math.floor(rateBits / 8);
+    bits = Math.max(Math.ceil((rateBytes * DERIVED_BURST_MS) / 1000), 2 * frame) * 8;
+  }
+  const p = tbfParams(rateBits, bits, tickInUsec);
+  return p.burstBytes >= frame ? p : tbfParams(rateBits, frame * 8, tickInUsec);
+}
+
+// ---- state ------------------------------------------------------------------------------------
+
+interface BwState {
+  readonly version: 1;
+  readonly network: string;
+  readonly containerID: string;
+  readonly ifName: string;
+  readonly hostIf: string;
+  /** The ifb this attachment shapes egress on ("" when only ingress is shaped). */
+  readonly ifb: string;
+  /** What ADD added to the host veth (and so what DEL removes). */
+  readonly rootTbf: boolean;
+  readonly ingressQdisc: boolean;
+  readonly filter: boolean;
+}
+
+class Store {
+  readonly fs: BwFs;
+  readonly dir: string;
+  constructor(fs: BwFs, dir: string) {
+    this.fs = fs;
+    this.dir = dir;
+  }
+  path(net: string, cid: string, ifn: string) {
+    return join(this.dir, net, `${cid}-${ifn}`);
+  }
+  async read(net: string, cid: string, ifn: string): Promise<BwState | undefined> {
+    try {
+      const s = JSON.parse(await this.fs.readFile(this.path(net, cid, ifn), "utf8")) as BwState;
+      return s?.version === 1 ? s : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  async write(s: BwState): Promise<void> {
+    const dir = join(this.dir, s.network);
+    await this.fs.mkdir(dir, { recursive: true, mode: 0o755 });
+    const tmp = join(dir, `.tmp-${createHash("sha256").update(`${s.containerID}${s.ifName}${Math.random()}`).digest("hex").slice(0, 12)}`);
+    await this.fs.writeFile(tmp, JSON.stringify(s) + "\n", { mode: 0o600 });
+    await this.fs.rename(tmp, this.path(s.network, s.containerID, s.ifName));
+  }
+  async remove(net: string, cid: string, ifn: string): Promise<void> {
+    await this.fs.unlink(this.path(net, cid, ifn)).catch((e: NodeJS.ErrnoException) => {
+      if (e?.code !== "ENOENT") throw e;
+    });
+  }
+  /** The ifbs other attachments of the network use. */
+  async ifbsInUse(net: string, except: string): Promise<Set<string>> {
+    const out = new Set<string>();
+    let files: string[] = [];
+    try {
+      files = await this.fs.readdir(join(this.dir, net));
+    } catch {
+      return out;
+    }
+    for (const f of files) {
+      if (f.startsWith(".") || f === except) continue;
+      try {
+        const s = JSON.parse(await this.fs.readFile(join(this.dir, net, f), "utf8")) as BwState;
+        if (s.ifb) out.add(s.ifb);
+      } catch {
+        // unreadable: ignore
+      }
+    }
+    return out;
+  }
+}
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+interface Ctx {
+  readonly deps: BandwidthDeps;
+  readonly tc: Tc;
+  readonly store: Store;
+  readonly host: ReturnType<Kernel["netns"]>;
+}
+
+function context(deps: BandwidthDeps, conf: BandwidthConf): Ctx {
+  return {
+    deps,
+    tc: createTc(deps.exec),
+    store: new Store(deps.fs, conf.dataDir ?? deps.dataDir ?? DEFAULT_DATA_DIR),
+    host: deps.kernel.netns(deps.hostNetns ?? null),
+  };
+}
+
+async function tickInUsec(deps: BandwidthDeps): Promise<number> {
+  try {
+    return parsePsched(await deps.fs.readFile("/proc/net/psched", "utf8"));
+  } catch {
+    return 15.625;
+  }
+}
+
+/** Go's getHostInterface: the host end of the pod's veth, which must be a host interface of the result. */
+async function getHostInterface(ctx: Ctx, result: Result, args: CmdArgs): Promise<{ iface: Interface; mtu: number; txQLen: number }> {
+  const ifaces = result.interfaces ?? [];
+  if (ifaces.length === 0) throw new CniError(CniCode.Internal, "no interfaces provided");
+  let peerIndex: number | undefined;
+  let why = "";
+  try {
+    const link = await ctx.deps.kernel.netns(args.netns).linkGet(args.ifName);
+    peerIndex = link?.kind === "veth" ? link.linkIndex : undefined;
+    if (!link) why = `no link ${args.ifName}`;
+  } catch (e) {
+    why = (e as Error).message;
+  }
+  if (!peerIndex || peerIndex <= 0) throw new CniError(CniCode.Internal, `container interface ${args.ifName} has no veth peer${why ? `: ${why}` : ""}`);
+  const peer = await ctx.host.linkGetByIndex(peerIndex);
+  if (!peer) throw new CniError(CniCode.Internal, `veth peer with index ${peerIndex} is not in host ns`);
+  const iface = ifaces.find((i) => !i.sandbox && i.name === peer.name);
+  if (!iface) throw new CniError(CniCode.Internal, "no veth peer of container interface found in host ns");
+  return { iface, mtu: peer.mtu, txQLen: peer.txQLen };
+}
+
+const rootQdisc = (qs: readonly Qdisc[]) => qs.find((q) => q.root);
+const isOurTbf = (q: Qdisc | undefined) => q?.kind === "tbf" && q.handle === "1:";
+const ingressOf = (qs: readonly Qdisc[]) => qs.find((q) => q.kind === "ingress" || q.kind === "clsact");
+
+function filterCommand(dev: string, ifb: string): string {
+  return `filter add dev ${dev} parent ffff: protocol all prio 1 u32 match u32 0 0 classid 1:1 action mirred egress redirect dev ${ifb}`;
+}
+
+/** Best-effort removal of what an attachment put on its host veth (tc -force: each line on its own). */
+async function clearVeth(ctx: Ctx, s: Pick<BwState, "hostIf" | "rootTbf" | "ingressQdisc" | "filter">): Promise<void> {
+  let qs: Qdisc[];
+  try {
+    qs = await ctx.tc.qdiscs(s.hostIf);
+  } catch {
+    return; // the veth is gone, and its qdiscs with it
+  }
+  const cmds: string[] = [];
+  if (s.rootTbf && isOurTbf(rootQdisc(qs))) cmds.push(`qdisc del dev ${s.hostIf} root`);
+  if (s.ingressQdisc && ingressOf(qs)) cmds.push(`qdisc del dev ${s.hostIf} ingress`);
+  else if (s.filter && ingressOf(qs)) cmds.push(`filter del dev ${s.hostIf} parent ffff: protocol all prio 1 u32`);
+  await ctx.tc.batch(cmds, { force: true }).catch(() => {});
+}
+
+async function deleteIfb(ctx: Ctx, name: string): Promise<void> {
+  try {
+    await ctx.host.linkDel(name);
+  } catch (e) {
+    if (!isNotFound(e)) throw new CniError(CniCode.Internal, `failed to delete ifb ${name}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+// ---- ADD / DEL / CHECK ------------------------------------------------------------------------
+
+export async function cmdAdd(deps: BandwidthDeps, args: CmdArgs): Promise<Result> {
+  const conf = parseConfig(args.netconf, args.cniVersion);
+  const bw = conf.bandwidth;
+  if (isZero(bw) || (!shapesIngress(bw) && !shapesEgress(bw))) {
+    if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
+    return conf.prevResult;
+  }
+  if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
+  const result = conf.prevResult;
+  const ctx = context(deps, conf);
+  const { iface, mtu, txQLen } = await getHostInterface(ctx, result, args);
+  const hostIf = iface.name;
+  const tick = await tickInUsec(deps);
+  const prior = await ctx.store.read(conf.name, args.containerID, args.ifName);
+  const qs = await ctx.tc.qdiscs(hostIf);
+  const root = rootQdisc(qs);
+  const ingress = ingressOf(qs);
+  const ours = prior?.hostIf === hostIf ? prior : undefined;
+
+  const cmds: string[] = [];
+  let rootTbf = false;
+  let ingressQdisc = ours?.ingressQdisc ?? false;
+  let filter = false;
+  let ifb = "";
+  let createdIfb = false;
+  if (shapesIngress(bw)) {
+    const p = shapingParams(bw!.ingressRate, bw!.ingressBurst, mtu, tick);
+    // Replace only our own tbf (a retried ADD); another root qdisc makes `add` fail (as Go).
+    cmds.push(tbfCommand(root && isOurTbf(root) && ours?.rootTbf ? "replace" : "add", hostIf, p));
+    rootTbf = true;
+  }
+  try {
+    if (shapesEgress(bw)) {
+      const p = shapingParams(bw!.egressRate, bw!.egressBurst, mtu, tick);
+      ifb = ours?.ifb || ifbDeviceName(conf.name, args.containerID);
+      const addIfb = async (name: string) => {
+        await ctx.host.linkAddIfb(name, { mtu, txQLen: Math.max(txQLen, 1000), up: true });
+        createdIfb = true;
+      };
+      try {
+        await addIfb(ifb);
+      } catch (e) {
+        if (!isExist(e)) throw new CniError(CniCode.Internal, `adding link: ${(e as Error).message}`, { cause: e });
+        // Go names the ifb by network + container ID only: another attachment of this container
+        // may have it. Then this one gets a name with its ifname; otherwise it is a leftover of
+        // an earlier attempt, reused.
+        const taken = ours?.ifb === ifb ? new Set<string>() : await ctx.store.ifbsInUse(conf.name, `${args.containerID}-${args.ifName}`);
+        if (taken.has(ifb)) {
+          ifb = ifbDeviceNameFor(conf.name, args.containerID, args.ifName);
+          try {
+            await addIfb(ifb);
+          } catch (e2) {
+            if (!isExist(e2)) throw new CniError(CniCode.Internal, `adding link: ${(e2 as Error).message}`, { cause: e2 });
+          }
+        }
+        if (!createdIfb) await ctx.host.linkSetUp(ifb);
+      }
+      if (!ingress) {
+        cmds.push(`qdisc add dev ${hostIf} handle ffff: ingress`);
+        ingressQdisc = true;
+      } else if (ours?.filter) {
+        cmds.push(`filter del dev ${hostIf} parent ffff: protocol all prio 1 u32`);
+      }
+      cmds.push(filterCommand(hostIf, ifb));
+      filter = true;
+      cmds.push(tbfCommand("replace", ifb, p));
+    }
+    const state: BwState = { version: 1, network: conf.name, containerID: args.containerID, ifName: args.ifName, hostIf, ifb, rootTbf, ingressQdisc, filter };
+    await ctx.store.write(state);
+    await ctx.tc.batch(cmds);
+  } catch (e) {
+    await clearVeth(ctx, { hostIf, rootTbf: rootTbf && !(root && ours?.rootTbf), ingressQdisc: ingressQdisc && !ingress, filter });
+    if (createdIfb) await deleteIfb(ctx, ifb).catch(() => {});
+    await ctx.store.remove(conf.name, args.containerID, args.ifName).catch(() => {});
+    if (e instanceof CniError) throw e;
+    const hint = e instanceof TcError && e.errno === "EEXIST" ? ` (${hostIf} already has a qdisc podnet did not make)` : "";
+    throw new CniError(CniCode.Internal, `failed to set up bandwidth limits on ${hostIf}${hint}: ${(e as Error).message}`, { cause: e });
+  }
+  if (ifb) {
+    const link = await ctx.host.linkGet(ifb);
+    const interfaces = [...(result.interfaces ?? [])];
+    if (!interfaces.some((i) => i.name === ifb && !i.sandbox)) interfaces.push({ name: ifb, mac: link?.mac ?? "" });
+    return { ...result, interfaces };
+  }
+  return result;
+}
+
+export async function cmdDel(deps: BandwidthDeps, args: CmdArgs): Promise<void> {
+  const conf = parseConfig(args.netconf, args.cniVersion);
+  const ctx = context(deps, conf);
+  const s = await ctx.store.read(conf.name, args.containerID, args.ifName);
+  if (s) {
+    await clearVeth(ctx, s);
+    if (s.ifb) await deleteIfb(ctx, s.ifb);
+    await ctx.store.remove(conf.name, args.containerID, args.ifName);
+    return;
+  }
+  // Made by the Go plugin (or state lost): Go's DEL, the ifb by its name.
+  await deleteIfb(ctx, ifbDeviceName(conf.name, args.containerID));
+}
+
+function checkTbf(dev: string, qs: readonly Qdisc[], p: TbfParams): void {
+  const list = qs.filter((q) => q.kind !== "pfifo_fast");
+  if (list.length === 0) throw new CniError(CniCode.Internal, `Failed to find qdisc on ${dev}`);
+  for (const q of list) {
+    if (q.kind !== "tbf") break;
+    const o = q.options ?? {};
+    if (o.rate !== p.rateBytes) throw new CniError(CniCode.Internal, `Rate doesn't match on ${dev}: ${o.rate} bytes/s, want ${p.rateBytes}`);
+    // tc prints the burst recomputed from the tick buffer, and the latency from the limit.
+    if (Math.abs((o.burst ?? 0) - p.burstBytes) > Math.max(2, p.burstBytes * 0.001)) {
+      throw new CniError(CniCode.Internal, `Buffer doesn't match on ${dev}: burst ${o.burst} bytes, want ${p.burstBytes}`);
+    }
+    const lat = ((p.limitBytes - p.burstBytes) / p.rateBytes) * 1e6;
+    if (o.lat !== undefined && Math.abs(o.lat - lat) > Math.max(2, lat * 0.001)) {
+      throw new CniError(CniCode.Internal, `Limit doesn't match on ${dev}: latency ${o.lat} µs, want ${Math.round(lat)}`);
+    }
+  }
+}
+
+export async function cmdCheck(deps: BandwidthDeps, args: CmdArgs): Promise<void> {
+  const conf = parseConfig(args.netconf, args.cniVersion);
+  if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as a chained plugin");
+  const result = conf.prevResult;
+  const ctx = context(deps, conf);
+  const { iface, mtu } = await getHostInterface(ctx, result, args);
+  const bw = conf.bandwidth;
+  const tick = await tickInUsec(deps);
+  if (shapesIngress(bw)) checkTbf(iface.name, await ctx.tc.qdiscs(iface.name), shapingParams(bw!.ingressRate, bw!.ingressBurst, mtu, tick));
+  if (shapesEgress(bw)) {
+    const s = await ctx.store.read(conf.name, args.containerID, args.ifName);
+    const ifb = s?.ifb || ifbDeviceName(conf.name, args.containerID);
+    if (!(await ctx.host.linkGet(ifb))) throw new CniError(CniCode.Internal, `get ifb device: link ${ifb} not found`);
+    checkTbf(ifb, await ctx.tc.qdiscs(ifb), shapingParams(bw!.egressRate, bw!.egressBurst, mtu, tick));
+  }
+}
+
+export function createBandwidth(deps: BandwidthDeps): PluginFuncs {
+  return {
+    add: (args) => cmdAdd(deps, args),
+    del: (args) => cmdDel(deps, args),
+    check: (args) => cmdCheck(deps, args),
+  };
+}

@@ -1,0 +1,53 @@
+// The real dependencies of portmap as an executable (or inside the node daemon): processes through
+// nodeExec, routes and sysctl through the kernel layer, state files through node:fs, flock(2).
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { loadAddon } from "../../../kernel/addon.js";
+import { nodeExec } from "../../../kernel/exec.js";
+import { createKernel } from "../../../kernel/kernel.js";
+import { createLocker } from "../../../kernel/lock.js";
+import type { PortmapDeps } from "./portmap.js";
+import type { StateFs } from "./state.js";
+
+/**
+ * Synchronous calls behind the async interface: a plugin process has nothing else to do while a
+ * ~100-byte state file is read or written, and each fs.promises call costs a thread-pool round trip.
+ */
+export const nodeStateFs: StateFs = {
+  mkdir: async (p, o) => mkdirSync(p, o),
+  readFile: async (p, e) => readFileSync(p, e),
+  writeFile: async (p, d, o) => writeFileSync(p, d, o),
+  rename: async (a, b) => renameSync(a, b),
+  unlink: async (p) => unlinkSync(p),
+  readdir: async (p) => readdirSync(p),
+};
+
+/** "<boot_id>:<inode of the netns>": what a state file is only valid within. */
+export function hostScope(netnsPath: string | null = null): string {
+  let boot = "";
+  try {
+    boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  } catch {
+    // not Linux /proc: no boot identity
+  }
+  let ino = "";
+  try {
+    ino = String(statSync(netnsPath ?? "/proc/self/ns/net").ino);
+  } catch {
+    // no netns file
+  }
+  return `${boot}:${ino}`;
+}
+
+export function nodePortmapDeps(o: { log?: (msg: string) => void; hostNetns?: string | null; dataDir?: string } = {}): PortmapDeps {
+  const lock = createLocker(loadAddon);
+  return {
+    exec: nodeExec,
+    kernel: createKernel(),
+    fs: nodeStateFs,
+    lock: (p) => lock(p),
+    scope: async () => hostScope(o.hostNetns ?? null),
+    ...(o.hostNetns !== undefined ? { hostNetns: o.hostNetns } : {}),
+    ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}),
+    ...(o.log ? { log: o.log } : {}),
+  };
+}

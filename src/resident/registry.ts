@@ -1,0 +1,79 @@
+// The plugins a resident daemon serves, each built per request with the daemon's dependencies:
+// a fresh Kernel per call (closed afterwards, so no netns stays pinned by an open socket) and
+// asynchronous fs and flock, so that one waiting call never blocks the others.
+import * as fs from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { loadAddon } from "../kernel/addon.js";
+import { nodeExec, nodeRawExec } from "../kernel/exec.js";
+import { createKernel } from "../kernel/kernel.js";
+import { createLocker } from "../kernel/lock.js";
+import type { PluginAbout, PluginFuncs } from "../sdk/types.js";
+import { about as bridgeAbout, createBridge } from "../plugins/main/bridge/bridge.js";
+import { createIpamDelegate } from "../plugins/main/bridge/ipam.js";
+import { about as loopbackAbout, createLoopback } from "../plugins/main/loopback/loopback.js";
+import { createHostLocal, HOST_LOCAL_ABOUT } from "../plugins/ipam/host-local/host-local.js";
+import { nodePortmapDeps } from "../plugins/meta/portmap/node-deps.js";
+import { createPortmap, PORTMAP_ABOUT } from "../plugins/meta/portmap/portmap.js";
+import { BANDWIDTH_ABOUT, createBandwidth } from "../plugins/meta/bandwidth/bandwidth.js";
+import { nodeBandwidthDeps } from "../plugins/meta/bandwidth/node-deps.js";
+
+/** A plugin instance for one call, and what to release after it. */
+export interface PluginInstance {
+  readonly funcs: PluginFuncs;
+  close(): void;
+}
+
+export interface ResidentEntry {
+  readonly about: PluginAbout;
+  make(): PluginInstance;
+}
+
+const readHead = (p: string) => {
+  try {
+    return readFileSync(p);
+  } catch {
+    return undefined;
+  }
+};
+
+export function defaultRegistry(log: (m: string) => void = () => {}): Map<string, ResidentEntry> {
+  const lock = createLocker(loadAddon);
+  const hostLocalDeps = { fs, lock, log };
+  const withKernel = (about: PluginAbout, build: (k: ReturnType<typeof createKernel>) => PluginFuncs): ResidentEntry => ({
+    about,
+    make() {
+      const kernel = createKernel();
+      return { funcs: build(kernel), close: () => kernel.close() };
+    },
+  });
+  return new Map<string, ResidentEntry>([
+    ["loopback", withKernel(loopbackAbout, (kernel) => createLoopback({ kernel }))],
+    [
+      "bridge",
+      withKernel(bridgeAbout, (kernel) =>
+        createBridge({ kernel, exec: nodeExec, ipam: createIpamDelegate({ exec: nodeRawExec, hostLocal: hostLocalDeps, readHead }), log }),
+      ),
+    ],
+    ["host-local", { about: HOST_LOCAL_ABOUT, make: () => ({ funcs: createHostLocal(hostLocalDeps), close: () => {} }) }],
+    [
+      "portmap",
+      {
+        about: PORTMAP_ABOUT,
+        make() {
+          const kernel = createKernel();
+          return { funcs: createPortmap({ ...nodePortmapDeps({ log }), kernel }), close: () => kernel.close() };
+        },
+      },
+    ],
+    [
+      "bandwidth",
+      {
+        about: BANDWIDTH_ABOUT,
+        make() {
+          const kernel = createKernel();
+          return { funcs: createBandwidth({ ...nodeBandwidthDeps({ log }), kernel }), close: () => kernel.close() };
+        },
+      },
+    ],
+  ]);
+}

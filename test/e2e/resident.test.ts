@@ -1,0 +1,71 @@
+// Resident mode end to end: the C launchers in build/resident exec'd by podnet's runtime, served
+// in-process by `podnet resident` running in the sandbox node; a full chain, connectivity, DEL.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { parseConfList, type Result } from "../../src/cni/index.js";
+import { CniRuntime } from "../../src/libcni/index.js";
+import { inNs, REPO, withSandbox } from "./sandbox.js";
+
+const RESIDENT = join(REPO, "build", "resident");
+
+describe("resident mode (launcher → podnet resident)", { skip: !existsSync(join(RESIDENT, "bridge")) && "build/resident not built" }, () => {
+  it("a whole chain is served by the daemon; two pods ping; DEL cleans up", () =>
+    withSandbox(async (sb) => {
+      const sock = join(sb.dir, "cni.sock");
+      const env = { ...process.env };
+      delete env["NODE_EXTRA_CA_CERTS"];
+      const daemon = spawn("ip", ["netns", "exec", sb.node, process.execPath, join(REPO, "bin", "podnet"), "resident", "--socket", sock], { env, stdio: ["ignore", "ignore", "pipe"] });
+      let log = "";
+      daemon.stderr.on("data", (d: Buffer) => (log += d.toString()));
+      try {
+        for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+        assert.ok(existsSync(sock), `daemon did not start: ${log}`);
+        const list = parseConfList(
+          JSON.stringify({
+            cniVersion: "1.0.0",
+            name: "resnet",
+            plugins: [
+              { type: "bridge", bridge: "cni0", isGateway: true, ipMasq: true, ipam: { type: "host-local", subnet: "10.200.9.0/24", dataDir: join(sb.dir, "ipam") } },
+              { type: "portmap", capabilities: { portMappings: true } },
+              { type: "bandwidth", capabilities: { bandwidth: true } },
+            ],
+          }),
+        );
+        const lo = parseConfList(JSON.stringify({ cniVersion: "1.0.0", name: "lo", plugins: [{ type: "loopback" }] }));
+        const rtm = new CniRuntime({ path: [RESIDENT], cacheDir: join(sb.dir, "cache"), exec: sb.nodeExec(), baseEnv: { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock } });
+        const pods = ["a", "b"].map((n) => sb.netns(n));
+        const rts = pods.map((ns, i) => ({
+          containerID: `res-${i}`,
+          netns: sb.path(ns),
+          ifName: "eth0",
+          capabilityArgs: { portMappings: [{ hostPort: 19080 + i, containerPort: 80, protocol: "tcp" }], bandwidth: { ingressRate: 50_000_000, ingressBurst: 5_000_000, egressRate: 50_000_000, egressBurst: 5_000_000 } },
+        }));
+        const ips: string[] = [];
+        for (const rt of rts) {
+          await rtm.addNetworkList(lo, { ...rt, ifName: "lo", capabilityArgs: {} });
+          const r = (await rtm.addNetworkList(list, rt)) as Result;
+          ips.push(r.ips?.[0]?.address.split("/")[0] ?? "");
+        }
+        assert.match(ips[0]!, /^10\.200\.9\.\d+$/);
+        assert.equal(inNs(pods[0]!, ["ping", "-c1", "-W2", ips[1]!]).status, 0, "pod a → pod b");
+        await rtm.checkNetworkList(list, rts[0]!);
+        for (const rt of rts) {
+          await rtm.delNetworkList(list, rt);
+          await rtm.delNetworkList(lo, { ...rt, ifName: "lo", capabilityArgs: {} });
+        }
+        const links = sb.ipJson(sb.node, ["link", "show"]).map((l) => String(l["ifname"]));
+        assert.deepEqual(links.filter((n) => n !== "lo" && n !== "cni0"), [], `links left: ${links}`);
+      } finally {
+        daemon.kill("SIGTERM");
+        await new Promise((r) => daemon.once("close", r));
+      }
+      // 2 pods × (loopback + 3 plugins) ADD, 1 CHECK chain (3), 2 × 4 DEL = 19 calls, all in the daemon.
+      const m = /stopped after (\d+) calls \((\d+) errors\)/.exec(log);
+      assert.ok(m, `no stop line in the daemon's log: ${log}`);
+      assert.equal(Number(m[1]), 19, log);
+      assert.equal(Number(m[2]), 0, log);
+    }));
+});
