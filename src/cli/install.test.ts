@@ -41,6 +41,21 @@ describe("podnet install", () => {
       assert.deepEqual(JSON.parse(readFileSync(join(to, "package.json"), "utf8")), { type: "commonjs" });
     }));
 
+  it("installs a resident layout: addon, then the Node fallbacks, then the launchers", () =>
+    withDirs((from, to) => {
+      for (const n of ["bridge", "host-local", "loopback", "sample"]) writeFileSync(join(from, `podnet-${n}.cjs`), `#!node\n${n}\n`);
+      const r = install(from, to);
+      assert.deepEqual(r.installed, [
+        "podnet_netlink.node",
+        "podnet-bridge.cjs",
+        "podnet-host-local.cjs",
+        "podnet-loopback.cjs",
+        "bridge",
+        "host-local",
+        "loopback",
+      ]);
+    }));
+
   it("fails clearly without a build or without the addon", () =>
     withDirs((from, to, root) => {
       assert.throws(() => install(join(root, "nope"), to), /no built plugins in .*nope: run `node scripts\/build\.mjs`/);

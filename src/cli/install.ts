@@ -13,17 +13,23 @@ import { parseArgs } from "node:util";
 export const DEFAULT_CNI_BIN_DIR = "/opt/cni/bin";
 const ADDON = "podnet_netlink.node";
 /** Built, but not something to install: the SDK's example plugin. */
-const NOT_INSTALLED = new Set(["sample", "package.json"]);
+const NOT_INSTALLED = new Set(["sample", "podnet-sample.cjs", "package.json"]);
 
-const USAGE = `usage: podnet install [--cni-bin-dir DIR] [--from DIR]
+const USAGE = `usage: podnet install [--cni-bin-dir DIR] [--from DIR] [--resident]
   Copies podnet's CNI plugins (and ${ADDON}) into DIR (default ${DEFAULT_CNI_BIN_DIR}), mode 0755.
-  --from  where the built plugins are (default: build/cni of this checkout)
+  --resident  install the resident-mode launchers instead: each plugin is a ~1 ms C program that
+              hands the call to \`podnet resident\` (or \`podnet node\`) and falls back to the Node
+              plugin (podnet-<name>.cjs, installed beside it) when no daemon runs
+  --from      where the built plugins are (default: build/cni, or build/resident, of this checkout)
 `;
 
-export function defaultBuildDir(): string {
+export function defaultBuildDir(resident = false): string {
   // dist/src/cli/install.js → <repo>/build/cni
-  return new URL("../../../build/cni", import.meta.url).pathname;
+  return new URL(resident ? "../../../build/resident" : "../../../build/cni", import.meta.url).pathname;
 }
+
+/** Install order: the addon, then the Node plugins, then launchers (which fall back to those). */
+const rank = (n: string) => (n === ADDON ? 0 : n.endsWith(".cjs") ? 1 : 2);
 
 /** The nearest package.json above `dir` says `"type": "module"`. */
 export function insideEsmPackage(dir: string): boolean {
@@ -58,7 +64,7 @@ export function install(from: string, to: string): InstallResult {
   if (!names.includes(ADDON)) throw new Error(`${ADDON} is missing from ${from}: build the addon (npm run install) and rebuild`);
   mkdirSync(to, { recursive: true });
   // The addon first: a plugin installed before it would fail to load it.
-  const order = [ADDON, ...plugins];
+  const order = [ADDON, ...plugins].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   for (const n of order) {
     const tmp = join(to, `.${n}.podnet-install-${process.pid}`);
     try {
@@ -79,11 +85,11 @@ export function install(from: string, to: string): InstallResult {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let values: { "cni-bin-dir"?: string; from?: string; help?: boolean };
+  let values: { "cni-bin-dir"?: string; from?: string; resident?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args,
-      options: { "cni-bin-dir": { type: "string" }, from: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: { "cni-bin-dir": { type: "string" }, from: { type: "string" }, resident: { type: "boolean" }, help: { type: "boolean", short: "h" } },
       allowPositionals: false,
     }));
   } catch (e) {
@@ -95,7 +101,7 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const to = resolve(values["cni-bin-dir"] ?? DEFAULT_CNI_BIN_DIR);
-  const from = resolve(values.from ?? defaultBuildDir());
+  const from = resolve(values.from ?? defaultBuildDir(values.resident === true));
   try {
     const r = install(from, to);
     for (const n of r.installed) process.stdout.write(`${join(to, n)}\n`);
