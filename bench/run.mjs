@@ -6,8 +6,10 @@
 //   2. N pods added one after another (default 200; --pods 1000): ADD latency at pod 1/50/100/200/…
 //   3. two concurrent streams
 //   4. peak RSS of one plugin exec
+//   5. the node manager (`podnet node`, kubenet): pod setup and teardown with hostPort and shaping,
+//      podnet's plugins in-process vs the same plugins exec'd vs Go's plugins exec'd
 // Results also go to bench/results/bench-<time>.json. Runs only inside sandbox namespaces.
-// Usage: sudo node bench/run.mjs [--rounds 20] [--pods 200] [--streams-pods 40] [--skip stream,concurrent,rss]
+// Usage: sudo node bench/run.mjs [--rounds 20] [--pods 200] [--streams-pods 40] [--netmgr-pods 20] [--skip stream,concurrent,rss,netmgr]
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,6 +21,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "20" },
     pods: { type: "string", default: "200" },
     "streams-pods": { type: "string", default: "40" },
+    "netmgr-pods": { type: "string", default: "20" },
     skip: { type: "string", default: "" },
     inner: { type: "boolean" },
     tag: { type: "string" },
@@ -29,7 +32,7 @@ const PLUGINS = ["loopback", "bridge", "host-local", "portmap", "bandwidth"];
 requireRootAndFiles("bench", [...PLUGINS.map((p) => join(GO_BIN, p)), ...PLUGINS.map((p) => join(PODNET_BIN, p)), join(ROOT, "dist/src/libcni/index.js")]);
 
 if (!values.inner) {
-  const pass = ["--rounds", values.rounds, "--pods", values.pods, "--streams-pods", values["streams-pods"], "--skip", values.skip];
+  const pass = ["--rounds", values.rounds, "--pods", values.pods, "--streams-pods", values["streams-pods"], "--netmgr-pods", values["netmgr-pods"], "--skip", values.skip];
   process.exit(runInsideNodeNamespace(new URL(import.meta.url).pathname, pass));
 }
 
@@ -269,6 +272,81 @@ if (!skip.has("rss") && existsSync("/usr/bin/time")) {
     log(`${impl.name.padEnd(10)}${Object.entries(res[impl.name]).map(([p, mb]) => `${p} ${fmt(mb)}`).join("  ")}`);
   }
   out.sections.rss = res;
+}
+
+// 5. node manager: kubenet pod setup in-process vs exec'ing plugins (with hostPort and shaping) ----
+// One `podnet node --network-plugin=kubenet` per variant, each in its own sandbox node namespace;
+// pods are added round-robin across the variants (order rotating), then deleted the same way.
+// Every pod has a hostPort and ingress+egress limits. setUpPod/tearDownPod are the daemon's own
+// timings of the network plugin (the PodView's setupMs/teardownMs); "API" adds what a client sees
+// on top: the pod's netns (`ip netns add/del`), checkpoints, the HTTP round trip.
+if (!skip.has("netmgr")) {
+  const { startDaemon, deleteDaemonNetns } = await import("../dist/src/netmgr/testing-daemon.js");
+  const NPODS = Number(values["netmgr-pods"]);
+  const variants = [
+    { name: "in-process", args: [`--kubenet-bin-dir=${PODNET_BIN}`] },
+    { name: "podnet-exec", args: [`--kubenet-bin-dir=${PODNET_BIN}`, "--in-process-plugins=false"] },
+    { name: "go-exec", args: [`--kubenet-bin-dir=${GO_BIN}`] },
+  ];
+  const pod = (i) => ({
+    metadata: { name: `p${i}`, annotations: { "kubernetes.io/ingress-bandwidth": "10M", "kubernetes.io/egress-bandwidth": "10M" } },
+    spec: { containers: [{ name: "c", ports: [{ containerPort: 80, hostPort: 30000 + i }] }] },
+  });
+  const m = Object.fromEntries(variants.map((v) => [v.name, { setup: [], teardown: [], apiAdd: [], apiDel: [] }]));
+  const daemons = [];
+  try {
+    for (const [k, v] of variants.entries()) {
+      const netns = `podnet-t-${tag}-k${k}`;
+      ip("netns", "add", netns);
+      ip("-n", netns, "link", "set", "lo", "up");
+      const ddir = join(dir, `netmgr-${k}`);
+      const d = await startDaemon({ netns, dir: ddir, args: ["--network-plugin=kubenet", `--pod-cidr=10.200.${128 + k}.0/24`, `--cni-bin-dir=${GO_BIN}`, ...v.args] });
+      daemons.push({ v, d, ddir });
+      const mode = (await d.client.node())["pluginMode"];
+      if (mode !== (v.name === "in-process" ? "in-process" : "exec")) throw new Error(`${v.name}: the daemon reports plugin mode ${mode}`);
+    }
+    const rotate = (i) => daemons.map((_, j) => daemons[(i + j) % daemons.length]);
+    for (let i = 0; i < NPODS + WARMUP; i++) {
+      for (const { v, d } of rotate(i)) {
+        const t0 = performance.now();
+        const view = await d.client.addPod(pod(i));
+        const api = performance.now() - t0;
+        if (i >= WARMUP) {
+          m[v.name].setup.push(view.setupMs);
+          m[v.name].apiAdd.push(api);
+        }
+      }
+    }
+    for (let i = 0; i < NPODS + WARMUP; i++) {
+      for (const { v, d } of rotate(i)) {
+        const t0 = performance.now();
+        const view = await d.client.deletePod("default", `p${i}`);
+        const api = performance.now() - t0;
+        if (i >= WARMUP) {
+          m[v.name].teardown.push(view.teardownMs);
+          m[v.name].apiDel.push(api);
+        }
+      }
+    }
+  } finally {
+    for (const { d, ddir } of daemons) {
+      await d.stop();
+      deleteDaemonNetns(join(ddir, "state"));
+    }
+  }
+  const names = variants.map((v) => v.name);
+  const rows = [
+    ["setUpPod", "setup"],
+    ["tearDownPod", "teardown"],
+    ["API add (+netns)", "apiAdd"],
+    ["API delete (+netns)", "apiDel"],
+  ].map(([label, key]) => ({ label, ...Object.fromEntries(names.map((n) => [n, median(m[n][key])])), p90: Object.fromEntries(names.map((n) => [n, pct(m[n][key], 0.9)])) }));
+  log(`\n5. node manager: kubenet pod setup in-process vs exec'ing plugins (with hostPort and shaping), median ms of ${NPODS} pods (interleaved, +${WARMUP} warm-up)`);
+  log(`${"".padEnd(22)}${names.map((n) => n.padStart(12)).join("")}${["in-process/go", "podnet-exec/go"].map((h) => h.padStart(16)).join("")}`);
+  for (const r of rows) {
+    log(`${r.label.padEnd(22)}${names.map((n) => fmt(r[n]).padStart(12)).join("")}${["in-process", "podnet-exec"].map((n) => ratio(r[n], r["go-exec"]).padStart(16)).join("")}`);
+  }
+  out.sections.netmgr = { pods: NPODS, rows };
 }
 
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });

@@ -118,7 +118,8 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     row("node netns", `${lab.node}  (uplink eth0 ${DEMO_NODE_IP}/24, MTU ${DEMO_UPLINK_MTU})`);
     row("daemon", `podnet node ${daemonArgs.join(" ")}`);
     row("pod CIDR", `${podCIDR}  → bridge cbr0, gateway ${String(info["podCIDR"] ?? podCIDR).replace(/\.0\/\d+$/, ".1")}`);
-    row("CNI plugins", `${pluginDir === PODNET_CNI_BIN_DIR ? "podnet's own" : "Go reference"} bridge, host-local, loopback ${c.dim(`(${pluginDir})`)}${!own && want === "podnet" ? c.yellow("  [podnet's not built: node scripts/build.mjs]") : ""}`);
+    const mode = info["pluginMode"] === "in-process" ? ", run in-process" : info["pluginMode"] === "exec" ? ", exec'd" : "";
+    row("CNI plugins", `${pluginDir === PODNET_CNI_BIN_DIR ? "podnet's own" : "Go reference"} bridge, host-local, loopback${mode} ${c.dim(`(${pluginDir})`)}${!own && want === "podnet" ? c.yellow("  [podnet's not built: node scripts/build.mjs]") : ""}`);
     out();
 
     // pods

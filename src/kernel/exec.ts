@@ -5,6 +5,11 @@ import type { ChildProcessWithoutNullStreams } from "node:child_process";
 export interface ExecOptions {
   /** Written to the child's stdin (then closed). */
   readonly stdin?: string | Uint8Array;
+  /**
+   * Instead of `stdin`: the child starts at once and gets this as its input when it settles (a
+   * rejection closes stdin empty) — to pay a start-up while the input is still being worked out.
+   */
+  readonly deferredStdin?: PromiseLike<string | Uint8Array>;
   /** The child's whole environment (default: ours). */
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly signal?: AbortSignal;
@@ -101,7 +106,11 @@ export const nodeRawExec: RawExec = {
         resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err), timedOut });
       });
       child.stdin.on("error", () => {}); // EPIPE when the child exits without reading stdin
-      child.stdin.end(opts.stdin ?? "");
+      if (opts.deferredStdin) {
+        Promise.resolve(opts.deferredStdin).then((b) => child.stdin.end(b), () => child.stdin.end(""));
+      } else {
+        child.stdin.end(opts.stdin ?? "");
+      }
     });
   },
 };

@@ -3,16 +3,21 @@
 // `podnet node` (src/cli/node.ts) only adds process handling around this.
 import type { Server } from "node:http";
 import { rmSync } from "node:fs";
+import { join } from "node:path";
 import type { Exec, RawExec } from "../kernel/exec.js";
 import type { Kernel } from "../kernel/types.js";
+import { openTcNetlink, type TcNetlink } from "../kernel/tc-netlink.js";
 import { CniRuntime } from "../libcni/index.js";
 import { createApiHandler, listenUnix } from "./api-server.js";
 import { createCheckpointStore, readNodeState, writeNodeState } from "./checkpoint.js";
 import { createCniPlugin, type CniPlugin } from "./cni-plugin.js";
 import { createExecPlugin, type ExecPluginFs } from "./exec-plugin.js";
+import { InProcessInvoker, podnetPluginCheck, type PluginHost } from "./inprocess-invoker.js";
 import { createIPTables, type IPTables } from "./iptables.js";
 import { ensureKubeletUtilChains } from "./iptables-util.js";
 import { createKubenetPlugin, type KubenetFs, type KubenetPlugin } from "./kubenet/kubenet.js";
+import { BRIDGE_NAME, REQUIRED_CNI_PLUGINS } from "./kubenet/config.js";
+import { createNetlinkShaper } from "./kubenet/shaper-netlink.js";
 import type { Logger } from "./log.js";
 import { initNetworkPlugin, NOOP_SELECTORS, PluginManager } from "./manager.js";
 import { networkPluginMetrics, Registry } from "./metrics.js";
@@ -20,6 +25,7 @@ import { createNoopPlugin } from "./noop.js";
 import type { NodeOptions } from "./options.js";
 import { CNI_PLUGIN_NAME, CNI_TIMEOUT_SEC, effectiveHairpinMode, type Host, KUBENET_PLUGIN_NAME, type NetworkPlugin } from "./plugin.js";
 import type { PortOpener, ConntrackClearer } from "./hostport.js";
+import { workerPluginHost } from "./plugin-workers.js";
 import { checkRequiredBinaries, describeFound, probeNetworkPlugins, type ProbeResult } from "./probe.js";
 import { PodRuntime, type RestoreReport } from "./runtime.js";
 
@@ -39,6 +45,10 @@ export interface SystemDeps {
   readonly newID: () => string;
   /** IPTables per family (default: iptables / ip6tables through `exec`). */
   readonly iptables?: { v4: IPTables; v6: IPTables };
+  /** Where podnet's own plugins run in-process (default: worker threads, started on first use). */
+  readonly pluginHost?: PluginHost;
+  /** tc over netlink for kubenet's shaper (default: a socket in the daemon's netns). */
+  readonly tc?: TcNetlink;
 }
 
 export class StartupError extends Error {
@@ -61,6 +71,17 @@ export interface RunningNode {
 const dedup = (xs: readonly string[]) => [...new Set(xs)];
 
 export async function startNode(o: NodeOptions, sys: SystemDeps): Promise<RunningNode> {
+  // what start-up made that would outlive a failed start (worker threads, a waiting iptables-restore)
+  const release: Array<() => unknown> = [];
+  try {
+    return await start(o, sys, release);
+  } catch (e) {
+    for (const r of release.reverse()) await Promise.resolve().then(r).catch(() => {});
+    throw e;
+  }
+}
+
+async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unknown>): Promise<RunningNode> {
   const log = sys.log;
   const kubenetBinDirs = dedup([...(o.kubenetBinDir ? [o.kubenetBinDir] : []), ...o.cniBinDirs]);
   const probe = probeNetworkPlugins({ cniBinDirs: o.cniBinDirs, kubenetBinDirs, networkPluginDir: o.networkPluginDir }, sys.fs);
@@ -81,7 +102,8 @@ export async function startNode(o: NodeOptions, sys: SystemDeps): Promise<Runnin
   }
   if (hairpin.warning) log.warn(hairpin.warning);
 
-  const ipt = sys.iptables ?? { v4: createIPTables(sys.exec, false), v6: createIPTables(sys.exec, true) };
+  const ipt = sys.iptables ?? { v4: createIPTables(sys.exec, false, { spareRestore: true }), v6: createIPTables(sys.exec, true, { spareRestore: true }) };
+  release.push(() => ipt.v4.close?.(), () => ipt.v6.close?.());
   if (o.makeIptablesUtilChains && !isNoop) {
     try {
       await ensureKubeletUtilChains(ipt.v4);
@@ -91,16 +113,27 @@ export async function startNode(o: NodeOptions, sys: SystemDeps): Promise<Runnin
     await ensureKubeletUtilChains(ipt.v6).catch((e: unknown) => log.debug("no ip6tables util chains", { err: e }));
   }
 
-  const cniRuntime = (path: readonly string[]) =>
-    new CniRuntime({
-      path,
-      cacheDir: o.cniCacheDir,
-      exec: sys.rawExec,
-      baseEnv: sys.pluginEnv,
-      timeoutMs: CNI_TIMEOUT_SEC * 1000,
-      onStderr: (t) => log.debug("plugin stderr", { text: t.trim() }),
-      netnsExists: (p) => sys.kernel.netnsExists(p),
-    });
+  const runtimeOptions = (path: readonly string[]) => ({
+    path,
+    cacheDir: o.cniCacheDir,
+    exec: sys.rawExec,
+    baseEnv: sys.pluginEnv,
+    timeoutMs: CNI_TIMEOUT_SEC * 1000,
+    onStderr: (t: string) => log.debug("plugin stderr", { text: t.trim() }),
+    netnsExists: (p: string) => sys.kernel.netnsExists(p),
+  });
+  const cniRuntime = (path: readonly string[]) => new CniRuntime(runtimeOptions(path));
+
+  // kubenet runs podnet's own plugins in-process when its bin dir resolves to them (DESIGN.md,
+  // Performance); Go's or anyone else's are exec'd. --in-process-plugins=false: always exec.
+  let pluginHost: PluginHost | undefined;
+  const host_ = () => (pluginHost ??= sys.pluginHost ?? workerPluginHost({ log: (m) => log.debug("plugin log", { text: m.trim() }) }));
+  const isPodnetPlugin = podnetPluginCheck();
+  const pluginCalls = { inProcess: 0, exec: 0 };
+  const kubenetInvoker = (path: readonly string[]) =>
+    o.inProcessPlugins ? new InProcessInvoker({ ...runtimeOptions(path), host: host_(), isPodnetPlugin, stats: pluginCalls }) : cniRuntime(path);
+  const tc = sys.tc ?? openTcNetlink(null);
+  release.push(() => tc.close(), () => pluginHost?.close());
 
   let runtime: PodRuntime | undefined;
   const host: Host = {
@@ -118,7 +151,9 @@ export async function startNode(o: NodeOptions, sys: SystemDeps): Promise<Runnin
     }),
     createKubenetPlugin({
       binDirs: kubenetBinDirs,
-      invokerFor: cniRuntime,
+      invokerFor: kubenetInvoker,
+      shaper: createNetlinkShaper(tc, BRIDGE_NAME),
+      trace: sys.pluginEnv["PODNET_TRACE"] === "1",
       kernel: sys.kernel,
       exec: sys.exec,
       iptables: ipt.v4,
@@ -144,6 +179,22 @@ export async function startNode(o: NodeOptions, sys: SystemDeps): Promise<Runnin
     throw new StartupError(`didn't find a compatible network plugin with the given settings: ${(e as Error).message}`);
   }
   for (const w of plugin.warnings?.() ?? []) log.warn(w);
+  const initialised = plugin;
+  release.push(() => initialised.close?.());
+
+  /** How kubenet runs bridge/host-local/loopback: "in-process", "exec", or "mixed". */
+  const kubenetPluginMode = (k: KubenetPlugin): "in-process" | "exec" | "mixed" => {
+    const dir = k.pluginDir();
+    if (!o.inProcessPlugins || !dir) return "exec";
+    const own = REQUIRED_CNI_PLUGINS.filter((p) => isPodnetPlugin(join(dir, p), p)).length;
+    return own === REQUIRED_CNI_PLUGINS.length ? "in-process" : own === 0 ? "exec" : "mixed";
+  };
+  if (plugin.name() === KUBENET_PLUGIN_NAME) {
+    const mode = kubenetPluginMode(plugin as KubenetPlugin);
+    log.info("kubenet CNI plugins", { dir: (plugin as KubenetPlugin).pluginDir(), mode });
+    // the first pod should not wait for the workers to load the plugins (~100 ms)
+    if (mode !== "exec") await host_().warm?.();
+  }
 
   const registry = new Registry();
   const manager = new PluginManager(plugin, { metrics: networkPluginMetrics(registry) });
@@ -190,6 +241,8 @@ export async function startNode(o: NodeOptions, sys: SystemDeps): Promise<Runnin
       const k = plugin as KubenetPlugin;
       info["mtu"] = k.mtu();
       info["pluginDir"] = k.pluginDir();
+      info["pluginMode"] = kubenetPluginMode(k);
+      if (o.inProcessPlugins) info["pluginCalls"] = { ...pluginCalls };
     }
     if (plugin.name() === CNI_PLUGIN_NAME) {
       const n = (plugin as CniPlugin).defaultNetwork();
@@ -202,7 +255,6 @@ export async function startNode(o: NodeOptions, sys: SystemDeps): Promise<Runnin
   try {
     server = await listenUnix(createApiHandler({ runtime: rt, nodeInfo, metrics: () => registry.render(), log }), o.socket);
   } catch (e) {
-    await plugin.close?.();
     throw new StartupError((e as Error).message);
   }
   const st = manager.status();
@@ -227,6 +279,10 @@ export async function startNode(o: NodeOptions, sys: SystemDeps): Promise<Runnin
       });
       rmSync(o.socket, { force: true });
       await plugin.close?.();
+      await pluginHost?.close();
+      tc.close();
+      ipt.v4.close?.();
+      ipt.v6.close?.();
       sys.kernel.close();
     },
   };

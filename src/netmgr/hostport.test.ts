@@ -134,3 +134,80 @@ describe("hostport chains already in place", () => {
     assert.equal(hostportChainsPresent(save.replace(/-A OUTPUT.*\n/, ""), "cbr0"), false);
   });
 });
+
+describe("one restore per pod operation", () => {
+  const web = (id: string, port: number, ip = "10.200.0.2") => ({ id, ppm: { namespace: "default", name: `web-${id}`, portMappings: [pm(port, 80)], hostNetwork: false, ip } });
+  async function counted() {
+    const ipt = await withMarkMasq();
+    let saves = 0;
+    const save = ipt.save.bind(ipt);
+    ipt.save = (t) => (saves++, save(t));
+    return { ipt, saves: () => saves };
+  }
+
+  it("after the first add, adds and removes are one restore each and never list the table", async () => {
+    const { ipt, saves } = await counted();
+    const m = new HostportManager({ iptables: ipt, openPort: createFakeOpener().open });
+    await m.add("a", web("a", 8080).ppm, "cbr0");
+    assert.deepEqual(m.counts, { fast: 0, full: 1 });
+    const before = { saves: saves(), restores: ipt.restores.length };
+    for (let i = 0; i < 10; i++) await m.add(`p${i}`, web(`p${i}`, 9000 + i, `10.200.0.${10 + i}`).ppm, "cbr0");
+    for (let i = 0; i < 10; i += 2) await m.remove(`p${i}`, { ...web(`p${i}`, 9000 + i).ppm, ip: "" });
+    assert.equal(saves(), before.saves, "no iptables-save");
+    assert.equal(ipt.restores.length, before.restores + 15, "one restore per operation");
+    assert.deepEqual(m.counts, { fast: 15, full: 1 });
+    assert.match(ipt.restores.at(-1)!, /^\*nat\n:KUBE-HP-\w+ - \[0:0\]\n-D KUBE-HOSTPORTS -m comment --comment "web-p8_default hostport 9008" .* -j KUBE-HP-\w+\n-X KUBE-HP-\w+\nCOMMIT\n$/);
+    // the table is exactly what the kubelet's way produces: newest jump first, each chain once
+    const jumps = ipt.rules("nat").filter((r) => r.startsWith("-A KUBE-HOSTPORTS"));
+    assert.deepEqual(jumps.map((r) => /hostport (\d+)/.exec(r)![1]), ["9009", "9007", "9005", "9003", "9001", "8080"]);
+    const left = existingHostportRules(await ipt.save("nat"));
+    assert.equal([...left.chains.keys()].filter((c) => c.startsWith("KUBE-HP-")).length, 6);
+  });
+
+  it("a repeated add of the same pod rewrites its chains without a second jump", async () => {
+    const { ipt } = await counted();
+    const m = new HostportManager({ iptables: ipt, openPort: createFakeOpener().open });
+    await m.add("a", web("a", 8080).ppm, "cbr0");
+    await m.add("b", web("b", 8081, "10.200.0.3").ppm, "cbr0");
+    await m.add("b", web("b", 8081, "10.200.0.3").ppm, "cbr0");
+    assert.equal(ipt.rules("nat").filter((r) => r.includes("hostport 8081") && r.startsWith("-A KUBE-HOSTPORTS")).length, 1);
+    assert.equal(ipt.rules("nat").filter((r) => r.includes("--to-destination=10.200.0.3:80")).length, 1);
+  });
+
+  it("a table changed behind its back: the one-restore operation fails and is redone the kubelet's way", async () => {
+    const { ipt, saves } = await counted();
+    const m = new HostportManager({ iptables: ipt, openPort: createFakeOpener().open });
+    await m.add("a", web("a", 8080).ppm, "cbr0");
+    await m.add("b", web("b", 8081, "10.200.0.3").ppm, "cbr0");
+    // someone deletes b's jump by hand, then flushes KUBE-HOSTPORTS away entirely
+    ipt.tables.get("nat")!.set("KUBE-HOSTPORTS", ipt.tables.get("nat")!.get("KUBE-HOSTPORTS")!.filter((r) => !r.includes("8081")));
+    const s0 = saves();
+    await m.remove("b", { ...web("b", 8081).ppm, ip: "" });
+    assert.equal(saves(), s0 + 1, "redone from iptables-save");
+    assert.equal(ipt.rules("nat").filter((r) => r.includes("8081")).length, 0);
+    ipt.tables.get("nat")!.delete("KUBE-HOSTPORTS");
+    await m.add("c", web("c", 8082, "10.200.0.4").ppm, "cbr0");
+    assert.ok(ipt.rules("nat").some((r) => r.startsWith("-A KUBE-HOSTPORTS") && r.includes("8082")), "KUBE-HOSTPORTS is re-created");
+    assert.deepEqual(m.counts, { fast: 1, full: 3 });
+  });
+
+  it("prepareAdd: a restore started early is committed by the next add, or cancelled", async () => {
+    const { ipt } = await counted();
+    const m = new HostportManager({ iptables: ipt, openPort: createFakeOpener().open });
+    assert.equal(m.prepareAdd("cbr0"), undefined, "the first add reads the table first");
+    await m.add("a", web("a", 8080).ppm, "cbr0");
+    const p = m.prepareAdd("cbr0");
+    assert.ok(p);
+    await m.add("b", web("b", 8081, "10.200.0.3").ppm, "cbr0", p);
+    assert.deepEqual(ipt.started, ["committed"]);
+    await m.add("c", { ...web("c", 0).ppm, portMappings: [] }, "cbr0", m.prepareAdd("cbr0"));
+    assert.deepEqual(ipt.started, ["committed", "cancelled"], "nothing to add: the early restore is ended empty");
+    const op = createFakeOpener();
+    op.taken.add(9999);
+    const m2 = new HostportManager({ iptables: ipt, openPort: op.open });
+    await m2.add("x", web("x", 9998, "10.200.0.8").ppm, "cbr0");
+    await assert.rejects(m2.add("y", web("y", 9999, "10.200.0.9").ppm, "cbr0", m2.prepareAdd("cbr0")), /cannot open hostport 9999/);
+    assert.equal(ipt.started.at(-1), "cancelled");
+    assert.equal(m.prepareAdd("cni0"), undefined, "another NAT interface's chains were never ensured");
+  });
+});

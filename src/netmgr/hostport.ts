@@ -2,8 +2,16 @@
 // chain that DNATs to the pod, jumped to from KUBE-HOSTPORTS, which OUTPUT and PREROUTING reach for
 // local destinations; the host port itself is held open (listen/bind) while the pod lives, which is
 // how conflicts with host daemons and other pods are found. One manager per IP family.
+//
+// podnet: one `iptables-restore --noflush` per pod operation and no table listing on the hot path.
+// The first operation reads the nat table (iptables-save), ensures KUBE-HOSTPORTS and its jumps,
+// and learns which KUBE-HP-* chains exist; later adds only create the pod's chains and insert their
+// jumps, and removes flush, unlink (-D, the exact jump rule) and delete (-X) them, in one
+// transaction each. If such a restore fails (the table was changed behind our back: a rule
+// missing, KUBE-HOSTPORTS flushed), the operation is redone the kubelet's way — save, rewrite the
+// hostport chains, restore — which also re-learns the table.
 import { createHash } from "node:crypto";
-import { ruleText, type IPTables } from "./iptables.js";
+import { ruleText, type IPTables, type PendingRestore } from "./iptables.js";
 import { type Logger, nullLogger } from "./log.js";
 import { type PortMapping, podFullName, type Protocol } from "./plugin.js";
 
@@ -168,6 +176,12 @@ export class HostportManager {
   private readonly deps: HostportManagerDeps;
   private readonly log: Logger;
   private tail: Promise<void> = Promise.resolve();
+  /** KUBE-HP-* chains in the nat table as of our last save or restore; undefined: not read yet. */
+  private known: Set<string> | undefined;
+  /** The NAT interface whose KUBE-HOSTPORTS chain and jumps were last ensured. */
+  private readyFor: string | undefined;
+  /** Operations done with one restore (`fast`) and the kubelet's way (`full`), for tests and metrics. */
+  readonly counts = { fast: 0, full: 0 };
 
   constructor(deps: HostportManagerDeps) {
     this.deps = deps;
@@ -194,7 +208,42 @@ export class HostportManager {
     return { ip: pm.hostIP, port: pm.hostPort, protocol: pm.protocol === "UDP" ? "udp" : "tcp", family: this.ipv6 ? 6 : 4 };
   }
 
-  async add(id: string, ppm: PodPortMapping | undefined, natInterfaceName: string): Promise<void> {
+  /**
+   * Does now what the first add() would: ensures KUBE-HOSTPORTS and its jumps for
+   * `natInterfaceName` and learns the KUBE-HP-* chains, so that every add() is one restore.
+   */
+  async prime(natInterfaceName: string): Promise<void> {
+    await this.locked(async () => {
+      let save = await this.saveNat();
+      if (!hostportChainsPresent(save, natInterfaceName)) {
+        await ensureKubeHostportChains(this.deps.iptables, natInterfaceName);
+        save = await this.saveNat();
+      }
+      this.learn(existingHostportRules(save).chains.keys());
+      this.readyFor = natInterfaceName;
+    });
+    this.deps.iptables.warmRestore?.();
+  }
+
+  /**
+   * When the next add() will be one restore: that restore, started now, so that its process start-up
+   * overlaps the caller's work until it knows the pod's IP; pass it to add() (which commits it, or
+   * cancels it when add() goes another way). Undefined when add() will need iptables-save first.
+   */
+  prepareAdd(natInterfaceName: string): PendingRestore | undefined {
+    if (!this.known || this.readyFor !== natInterfaceName) return undefined;
+    return this.deps.iptables.startRestore?.();
+  }
+
+  async add(id: string, ppm: PodPortMapping | undefined, natInterfaceName: string, pending?: PendingRestore): Promise<void> {
+    try {
+      await this.addLocked(id, ppm, natInterfaceName, pending);
+    } finally {
+      pending?.cancel(); // unused (another path was taken): an empty restore ends its process
+    }
+  }
+
+  private async addLocked(id: string, ppm: PodPortMapping | undefined, natInterfaceName: string, pending: PendingRestore | undefined): Promise<void> {
     if (!ppm || ppm.hostNetwork) return;
     const full = podFullName(ppm.namespace, ppm.name);
     const mappings = gatherHostportMappings(ppm, this.ipv6);
@@ -222,49 +271,23 @@ export class HostportManager {
       };
       for (const [k, s] of opened) this.held.set(k, s);
 
-      const saveNat = async () => {
+      if (this.known && this.readyFor === natInterfaceName) {
         try {
-          return await this.deps.iptables.save("nat");
+          await this.fastAdd(id, ppm, mappings, this.known, pending);
+          this.counts.fast++;
         } catch (e) {
-          throw new Error(`failed to execute iptables-save: ${(e as Error).message}`, { cause: e });
+          this.log.debug("one-restore hostport add failed; redoing it from iptables-save", { err: e });
+          this.known = undefined;
         }
-      };
-      let save: string;
-      try {
-        save = await saveNat();
-        if (!hostportChainsPresent(save, natInterfaceName)) {
-          await ensureKubeHostportChains(this.deps.iptables, natInterfaceName);
-          save = await saveNat();
+      }
+      if (!this.known || this.readyFor !== natInterfaceName) {
+        try {
+          await this.fullAdd(id, ppm, mappings, natInterfaceName);
+          this.counts.full++;
+        } catch (e) {
+          await closeOpened();
+          throw e;
         }
-      } catch (e) {
-        await closeOpened();
-        throw e;
-      }
-      const existing = existingHostportRules(save);
-      const chainLines: string[] = [];
-      const newRules: string[] = [];
-      const newChains: string[] = [];
-      for (const pm of mappings) {
-        const r = hostportRules(id, ppm, pm);
-        newChains.push(r.chain);
-        chainLines.push(r.chainLine);
-        newRules.push(...r.rules);
-      }
-      for (const c of newChains) existing.chains.delete(c);
-      const payload = [
-        "*nat",
-        ...chainLines,
-        ...existing.chains.values(),
-        ...newRules,
-        ...filterRules(existing.rules, newChains),
-        "COMMIT",
-        "",
-      ].join("\n");
-      try {
-        await this.deps.iptables.restore(payload);
-      } catch (e) {
-        await closeOpened();
-        throw new Error(`failed to execute iptables-restore: ${(e as Error).message}`, { cause: e });
       }
       // after the rules are in: stale UDP conntrack entries would bypass the new DNAT
       if (this.deps.clearConntrack) {
@@ -277,35 +300,131 @@ export class HostportManager {
     });
   }
 
+  private async saveNat(): Promise<string> {
+    try {
+      return await this.deps.iptables.save("nat");
+    } catch (e) {
+      throw new Error(`failed to execute iptables-save: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  private async restore(payload: string, pending?: PendingRestore): Promise<void> {
+    try {
+      await (pending ? pending.commit(payload) : this.deps.iptables.restore(payload));
+    } catch (e) {
+      throw new Error(`failed to execute iptables-restore: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** Learns the KUBE-HP-* chains from a save's chain lines. */
+  private learn(chains: Iterable<string>): Set<string> {
+    this.known = new Set([...chains].filter((c) => c.startsWith(KUBE_HOSTPORT_CHAIN_PREFIX)));
+    return this.known;
+  }
+
+  /** One restore: the pod's chains (created or flushed) and rules, a jump for each new chain. */
+  private async fastAdd(id: string, ppm: PodPortMapping, mappings: readonly PortMapping[], known: Set<string>, pending?: PendingRestore): Promise<void> {
+    const chainLines: string[] = [];
+    const rules: string[] = [];
+    for (const pm of mappings) {
+      const r = hostportRules(id, ppm, pm);
+      chainLines.push(r.chainLine);
+      rules.push(...(known.has(r.chain) ? r.rules.slice(1) : r.rules));
+    }
+    await this.restore(["*nat", ...chainLines, ...rules, "COMMIT", ""].join("\n"), pending);
+    for (const pm of mappings) known.add(hostportChainName(id, pm));
+  }
+
+  /** The kubelet's way: save, ensure the chains and jumps, rewrite KUBE-HOSTPORTS with the new jumps first. */
+  private async fullAdd(id: string, ppm: PodPortMapping, mappings: readonly PortMapping[], natInterfaceName: string): Promise<void> {
+    let save = await this.saveNat();
+    if (!hostportChainsPresent(save, natInterfaceName)) {
+      await ensureKubeHostportChains(this.deps.iptables, natInterfaceName);
+      save = await this.saveNat();
+    }
+    const existing = existingHostportRules(save);
+    const chainLines: string[] = [];
+    const newRules: string[] = [];
+    const newChains: string[] = [];
+    for (const pm of mappings) {
+      const r = hostportRules(id, ppm, pm);
+      newChains.push(r.chain);
+      chainLines.push(r.chainLine);
+      newRules.push(...r.rules);
+    }
+    for (const c of newChains) existing.chains.delete(c);
+    const payload = [
+      "*nat",
+      ...chainLines,
+      ...existing.chains.values(),
+      ...newRules,
+      ...filterRules(existing.rules, newChains),
+      "COMMIT",
+      "",
+    ].join("\n");
+    await this.restore(payload);
+    this.learn([...existing.chains.keys(), ...newChains]);
+    this.readyFor = natInterfaceName;
+  }
+
   /** Works without the pod IP: chains are named from the sandbox ID and the mappings. */
   async remove(id: string, ppm: PodPortMapping | undefined): Promise<void> {
     if (!ppm || ppm.hostNetwork) return;
     const mappings = gatherHostportMappings(ppm, this.ipv6);
     if (mappings.length === 0) return;
     await this.locked(async () => {
-      const save = await this.deps.iptables.save("nat").catch((e: unknown) => {
-        throw new Error(`failed to execute iptables-save: ${(e as Error).message}`, { cause: e });
-      });
-      const existing = existingHostportRules(save);
-      const toRemove = mappings.map((pm) => hostportChainName(id, pm));
-      const present = toRemove.filter((c) => existing.chains.has(c));
-      if (present.length > 0 || existing.rules.some((r) => toRemove.some((c) => r.includes(c)))) {
-        const payload = [
-          "*nat",
-          ...existing.chains.values(),
-          ...filterRules(existing.rules, toRemove),
-          ...present.map((c) => `-X ${c}`),
-          "COMMIT",
-          "",
-        ].join("\n");
+      let done = false;
+      if (this.known) {
         try {
-          await this.deps.iptables.restore(payload);
+          await this.fastRemove(id, ppm, mappings, this.known);
+          this.counts.fast++;
+          done = true;
         } catch (e) {
-          throw new Error(`failed to execute iptables-restore: ${(e as Error).message}`, { cause: e });
+          this.log.debug("one-restore hostport removal failed; redoing it from iptables-save", { err: e });
+          this.known = undefined;
         }
+      }
+      if (!done) {
+        await this.fullRemove(id, mappings);
+        this.counts.full++;
       }
       await this.closeHostports(mappings);
     });
+  }
+
+  /** One restore: flush each of the pod's chains, delete its jump (the exact rule), delete it. */
+  private async fastRemove(id: string, ppm: PodPortMapping, mappings: readonly PortMapping[], known: Set<string>): Promise<void> {
+    const present = mappings.map((pm) => ({ pm, chain: hostportChainName(id, pm) })).filter((x) => known.has(x.chain));
+    if (present.length === 0) return;
+    const payload = [
+      "*nat",
+      ...present.map((x) => `:${x.chain} - [0:0]`),
+      ...present.map((x) => hostportRules(id, ppm, x.pm).rules[0]!.replace(/^-I /, "-D ")),
+      ...present.map((x) => `-X ${x.chain}`),
+      "COMMIT",
+      "",
+    ].join("\n");
+    await this.restore(payload);
+    for (const x of present) known.delete(x.chain);
+  }
+
+  /** The kubelet's way: save, rewrite the hostport chains without the pod's, delete them. */
+  private async fullRemove(id: string, mappings: readonly PortMapping[]): Promise<void> {
+    const existing = existingHostportRules(await this.saveNat());
+    const toRemove = mappings.map((pm) => hostportChainName(id, pm));
+    const present = toRemove.filter((c) => existing.chains.has(c));
+    if (present.length > 0 || existing.rules.some((r) => toRemove.some((c) => r.includes(c)))) {
+      const payload = [
+        "*nat",
+        ...existing.chains.values(),
+        ...filterRules(existing.rules, toRemove),
+        ...present.map((c) => `-X ${c}`),
+        "COMMIT",
+        "",
+      ].join("\n");
+      await this.restore(payload);
+    }
+    this.learn([...existing.chains.keys()].filter((c) => !present.includes(c)));
   }
 
   private async closeHostports(mappings: readonly PortMapping[]): Promise<void> {
@@ -333,9 +452,11 @@ export class HostportManager {
     return this.locked(async () => {
       const existing = existingHostportRules(await this.deps.iptables.save("nat"));
       const stale = [...existing.chains.keys()].filter((c) => c.startsWith(KUBE_HOSTPORT_CHAIN_PREFIX) && !keep.has(c));
+      this.learn(existing.chains.keys());
       if (stale.length === 0) return [];
       const payload = ["*nat", ...existing.chains.values(), ...filterRules(existing.rules, stale), ...stale.map((c) => `-X ${c}`), "COMMIT", ""].join("\n");
       await this.deps.iptables.restore(payload);
+      this.learn([...existing.chains.keys()].filter((c) => !stale.includes(c)));
       return stale;
     });
   }

@@ -19,6 +19,21 @@ export interface IPTables {
   save(table: Table): Promise<string>;
   /** `iptables-restore -w --noflush --counters` with the payload on stdin. */
   restore(payload: string): Promise<void>;
+  /**
+   * The same restore, started now (its process start-up overlaps whatever the caller does next)
+   * with the payload given later. Exactly one of commit/cancel must be called (cancel: an empty,
+   * no-op restore).
+   */
+  startRestore?(): PendingRestore;
+  /** Starts the spare restore process now (see createIPTables' spareRestore), if there is none. */
+  warmRestore?(): void;
+  /** Ends a spare restore process that is waiting for input. */
+  close?(): void;
+}
+
+export interface PendingRestore {
+  commit(payload: string): Promise<void>;
+  cancel(): void;
 }
 
 /** Quotes one argument the way iptables-save prints it (double quotes around anything with spaces). */
@@ -28,10 +43,23 @@ export function quoteArg(a: string): string {
 
 export const ruleText = (args: readonly string[]): string => args.map(quoteArg).join(" ");
 
-export function createIPTables(exec: Exec, ipv6 = false): IPTables {
+export interface IPTablesOptions {
+  /**
+   * Keep one `iptables-restore` started and waiting for its input, and use it for the next
+   * restore: starting a process from the daemon blocks it ~3-5 ms (fork + exec of a big process,
+   * which also stalls its other threads), and that is then paid between pod operations instead of
+   * in one. A waiting restore holds no lock and reads the ruleset only once it has its input.
+   */
+  readonly spareRestore?: boolean;
+}
+
+export function createIPTables(exec: Exec, ipv6 = false, opts: IPTablesOptions = {}): IPTables {
   const bin = ipv6 ? "ip6tables" : "iptables";
-  const run = (args: string[], stdin?: string) => exec.run([args[0]!, ...args.slice(1)], stdin !== undefined ? { stdin } : {});
+  const run = (args: string[], stdin?: string | PromiseLike<string>) =>
+    exec.run([args[0]!, ...args.slice(1)], stdin === undefined ? {} : typeof stdin === "string" ? { stdin } : { deferredStdin: stdin });
   const exitCode = (e: unknown) => (e instanceof ExecError ? e.exitCode : null);
+  let spare: PendingRestore | undefined;
+  let closed = false;
   return {
     ipv6,
     async ensureChain(table, chain) {
@@ -65,9 +93,59 @@ export function createIPTables(exec: Exec, ipv6 = false): IPTables {
     },
     save: (table) => run([`${bin}-save`, "-t", table]),
     async restore(payload) {
-      await run([`${bin}-restore`, "-w", "--noflush", "--counters"], payload);
+      await take().commit(payload);
+    },
+    startRestore: () => take(),
+    warmRestore: refill,
+    close() {
+      closed = true;
+      spare?.cancel();
+      spare = undefined;
     },
   };
+
+  function launch(): PendingRestore {
+    let give!: (payload: string) => void;
+    const done = run([`${bin}-restore`, "-w", "--noflush", "--counters"], new Promise<string>((r) => (give = r)));
+    done.catch(() => {}); // reported to commit(); a cancelled (empty) restore has nothing to report
+    let settled = false;
+    return {
+      async commit(payload) {
+        if (settled) throw new Error("iptables-restore: payload already given");
+        settled = true;
+        give(payload);
+        await done;
+      },
+      cancel() {
+        if (settled) return;
+        settled = true;
+        give("");
+      },
+    };
+  }
+
+  function refill(): void {
+    if (opts.spareRestore && !closed && !spare) spare = launch();
+  }
+
+  /** The spare restore (or a new one); a new spare is started once this one has been used. */
+  function take(): PendingRestore {
+    const p = spare ?? launch();
+    spare = undefined;
+    let used = false;
+    const after = () => {
+      if (used) return;
+      used = true;
+      if (opts.spareRestore) setImmediate(refill); // after this operation's own callbacks
+    };
+    return {
+      commit: (payload) => p.commit(payload).finally(after),
+      cancel() {
+        p.cancel();
+        after();
+      },
+    };
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -85,6 +163,8 @@ export interface FakeIPTables extends IPTables {
   readonly tables: Map<Table, Map<string, string[]>>;
   /** Every restore payload, in order. */
   readonly restores: string[];
+  /** startRestore() calls, and how each ended. */
+  readonly started: Array<"pending" | "committed" | "cancelled">;
   /** `-A CHAIN rule` lines of a table, in chain order (builtin chains first). */
   rules(table: Table): string[];
   /** Makes the next `times` operations whose description contains `match` fail. */
@@ -122,6 +202,7 @@ export function splitRuleLine(line: string): string[] {
 export function createFakeIPTables(ipv6 = false): FakeIPTables {
   const tables = new Map<Table, Map<string, string[]>>();
   const restores: string[] = [];
+  const started: FakeIPTables["started"] = [];
   const failures: Array<{ match: string; times: number }> = [];
   const tbl = (t: Table) => {
     let m = tables.get(t);
@@ -156,6 +237,20 @@ export function createFakeIPTables(ipv6 = false): FakeIPTables {
     ipv6,
     tables,
     restores,
+    started,
+    startRestore() {
+      const i = started.push("pending") - 1;
+      return {
+        commit(payload) {
+          if (started[i] !== "pending") return Promise.reject(new Error("iptables-restore: payload already given"));
+          started[i] = "committed";
+          return fake.restore(payload);
+        },
+        cancel() {
+          if (started[i] === "pending") started[i] = "cancelled";
+        },
+      };
+    },
     failOn(match, times = 1) {
       failures.push({ match, times });
     },
@@ -232,7 +327,11 @@ export function createFakeIPTables(ipv6 = false): FakeIPTables {
         const text = ruleText(rest);
         if (op === "-A") rules.push(text);
         else if (op === "-I") rules.unshift(text);
-        else throw new ExecError(["iptables-restore"], 2, "", `iptables-restore: unsupported line ${line}`);
+        else if (op === "-D") {
+          const i = rules.indexOf(text);
+          if (i < 0) throw new ExecError(["iptables-restore"], 1, "", `iptables-restore: line failed: Bad rule (does a matching rule exist in that chain?): ${line}`);
+          rules.splice(i, 1);
+        } else throw new ExecError(["iptables-restore"], 2, "", `iptables-restore: unsupported line ${line}`);
       }
       tables.clear();
       for (const [t, m] of work) tables.set(t, m);

@@ -17,6 +17,8 @@ describe("podnet node flags", () => {
     assert.equal(o.socket, "/run/podnet/podnet.sock");
     assert.equal(o.makeIptablesUtilChains, true);
     assert.equal(o.modprobe, true);
+    assert.equal(o.inProcessPlugins, true);
+    assert.equal(parseNodeArgs(["--in-process-plugins=false"]).inProcessPlugins, false);
   });
   it("comma-separated bin dirs, booleans, both --flag=v and --flag v", () => {
     const o = parseNodeArgs(["--network-plugin", "kubenet", "--cni-bin-dir=/a,,/b", "--modprobe=false", "--make-iptables-util-chains", "--pod-cidr", "10.200.0.0/24, fd00:200::/64"]);

@@ -28,6 +28,8 @@ export interface NodeOptions {
   /** Searched by kubenet before --cni-bin-dir (the kubelet's fixed /opt/cni/bin); "" for none. */
   readonly kubenetBinDir: string;
   readonly modprobe: boolean;
+  /** Run podnet's own CNI plugins inside the daemon (worker threads) instead of exec'ing them. */
+  readonly inProcessPlugins: boolean;
   readonly logLevel: LogLevel;
 }
 
@@ -51,11 +53,12 @@ export const NODE_FLAGS = {
   "ipam-data-dir": { default: "", help: "host-local dataDir for kubenet (default: host-local's /var/lib/cni/networks)" },
   "kubenet-bin-dir": { default: KUBENET_PRIMARY_BIN_DIR, help: "searched by kubenet before --cni-bin-dir for bridge, host-local, loopback (\"\" for none)" },
   modprobe: { default: "true", help: "run `modprobe br-netfilter` at start (as the kubelet does)" },
+  "in-process-plugins": { default: "true", help: "kubenet: run podnet's own bridge/host-local/loopback inside the daemon instead of exec'ing them (other plugins are always exec'd); false: always exec" },
   "log-level": { default: "info", help: "debug | info | warn | error" },
 } as const;
 
 type FlagName = keyof typeof NODE_FLAGS;
-const BOOLEAN_FLAGS: readonly FlagName[] = ["make-iptables-util-chains", "modprobe"];
+const BOOLEAN_FLAGS: readonly FlagName[] = ["make-iptables-util-chains", "modprobe", "in-process-plugins"];
 
 export function nodeUsage(): string {
   const lines = Object.entries(NODE_FLAGS).map(([k, f]) => `  --${k.padEnd(26)} ${f.help}${f.default !== "" ? ` (default ${JSON.stringify(f.default)})` : ""}`);
@@ -125,6 +128,7 @@ export function parseNodeArgs(argv: readonly string[]): NodeOptions {
     ...(ipam !== "" ? { ipamDataDir: ipam } : {}),
     kubenetBinDir: get("kubenet-bin-dir"),
     modprobe: bool("modprobe", get("modprobe")),
+    inProcessPlugins: bool("in-process-plugins", get("in-process-plugins")),
     logLevel,
   };
 }

@@ -61,6 +61,8 @@ export interface PodView {
   readonly bandwidth: PodBandwidth;
   readonly createdAt: string;
   readonly setupMs?: number;
+  /** How long the plugin's teardown took (in the answer to a delete only). */
+  readonly teardownMs?: number;
   readonly plugin: string;
 }
 
@@ -306,17 +308,20 @@ export class PodRuntime implements Host {
   async stopPod(namespace: string, name: string): Promise<PodView> {
     const r = this.findPod(namespace, name);
     if (!r) throw new PodError(404, `pod "${key(namespace, name)}" not found`);
+    let teardownMs: number | undefined;
     if (!r.hostNetwork) {
+      const t0 = this.mono();
       try {
         await this.deps.manager.tearDownPod(namespace, name, r.id);
       } catch (e) {
         throw new PodError(500, msg(e), e);
       }
+      teardownMs = Math.round((this.mono() - t0) * 10) / 10;
     }
     await this.dropNetns(r);
     this.forget(r);
-    this.log.info("pod network torn down", { pod: key(namespace, name), sandbox: r.id });
-    return viewOf(r);
+    this.log.info("pod network torn down", { pod: key(namespace, name), sandbox: r.id, ...(teardownMs !== undefined ? { ms: teardownMs } : {}) });
+    return { ...viewOf(r), ...(teardownMs !== undefined ? { teardownMs } : {}) };
   }
 
   async podStatus(namespace: string, name: string): Promise<PodStatusView> {

@@ -48,6 +48,7 @@ describe("podnet node: kubenet", { skip }, () => {
         info = await d.client.node();
         assert.equal(info["ready"], true, JSON.stringify(info));
         assert.equal(info["pluginDir"], GO_PLUGINS);
+        assert.equal(info["pluginMode"], "exec", "Go's plugins are exec'd");
 
         // the masquerade rule, with the kubelet's comment, once
         const nat = () => inNs(sb.node, ["iptables-save", "-t", "nat"]).out;

@@ -7,7 +7,12 @@
 // are removed on teardown even when the pod's IPs are unknown (they are named from the sandbox ID);
 // IPv6 pods are shaped with ip6 filters; gc() releases the leases, chains and tc classes of pods
 // that no longer exist (the kubelet only did the leases, and only after a failed setup); the
-// dedup rules are synced once per (MAC, pod CIDRs) instead of on every pod.
+// dedup rules are synced once per (MAC, pod CIDRs) instead of on every pod; the masquerade rule is
+// re-checked at most once a minute, off the pod's path, instead of after every pod operation; the
+// KUBE-HOSTPORTS chain and its jumps are made at init (the kubelet made them on the first hostPort
+// pod), after which each pod's hostport rules are one iptables-restore (hostport.ts);
+// teardown removes the veth (CNI DEL), the hostport rules and the shaping at the same time (each
+// waits on the kernel, ~20 ms). PODNET_TRACE=1 (deps.trace) logs each SetUpPod/TearDownPod phase.
 // Kept as the kubelet had it: one masquerade rule, for the family of --non-masquerade-cidr; the
 // egress limit's filter (`match ip src <pod>`) sits on cbr0's egress as well, which the pod's own
 // outgoing traffic does not cross, so it rarely applies (kubernetes#44231); ingress limits work.
@@ -20,18 +25,19 @@ import { formatNetwork, type Cidr } from "../../ip/index.js";
 import { extractPodBandwidth, type PodBandwidth } from "../bandwidth.js";
 import { isAlreadyGone, type CniInvoker } from "../cni-invoker.js";
 import { HostportManager, hostportChainName, type ConntrackClearer, type PortOpener } from "../hostport.js";
-import type { IPTables } from "../iptables.js";
+import type { IPTables, PendingRestore } from "../iptables.js";
 import { type Logger, nullLogger } from "../log.js";
 import { chooseMtu, type MtuChoice } from "../mtu.js";
 import { enableBridgeNetfilter } from "../noop.js";
 import {
-  DEFAULT_INTERFACE_NAME, type HairpinMode, type Host, KUBENET_PLUGIN_NAME, NET_PLUGIN_EVENT_POD_CIDR_CHANGE,
+  DEFAULT_INTERFACE_NAME, type HairpinMode, type Host, KUBENET_PLUGIN_NAME, type PortMapping, NET_PLUGIN_EVENT_POD_CIDR_CHANGE,
   NET_PLUGIN_EVENT_POD_CIDR_CHANGE_DETAIL_CIDR, type NetworkPlugin, type PodNetworkStatus, statusFromIPs,
 } from "../plugin.js";
 import { readPodIPs } from "../podips.js";
 import { createEbtablesDedup, type EbtablesDedup } from "./ebtables.js";
 import { BRIDGE_NAME, KUBENET_NETWORK_NAME, LOOPBACK_CONFIG, masqRuleArgs, parsePodCIDRs, renderNetConfig, REQUIRED_CNI_PLUGINS, type PodCIDRs } from "./config.js";
-import { createTcShaper, type Shaper } from "./shaper.js";
+import { createTcShaper, type PreparedLimit, type Shaper } from "./shaper.js";
+import { noTimer, phaseTimer, type PhaseTimer } from "../trace.js";
 
 export const DAD_SYSCTL = "net/ipv6/conf/default/dad_transmits";
 
@@ -62,6 +68,12 @@ export interface KubenetDeps {
   readonly modprobe?: boolean;
   readonly shaper?: Shaper;
   readonly ebtables?: EbtablesDedup;
+  /** Log where each pod operation's time goes (PODNET_TRACE=1). */
+  readonly trace?: boolean;
+  /** Monotonic milliseconds (default performance.now). */
+  readonly now?: () => number;
+  /** The masquerade rule is re-checked after a pod operation when this long has passed (default 60 s). */
+  readonly masqRecheckMs?: number;
 }
 
 export interface KubenetPlugin extends NetworkPlugin {
@@ -95,6 +107,10 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
   let shaper: Shaper | undefined;
   let shaperReady = false;
   const invokers = new Map<string, CniInvoker>();
+  const now = deps.now ?? (() => performance.now());
+  const timer = (): PhaseTimer => (deps.trace ? phaseTimer(now) : noTimer);
+  let masqCheckedAt = -Infinity;
+  let masqCheck: Promise<void> | undefined;
 
   function requiredDir(): string | undefined {
     for (const dir of deps.binDirs) {
@@ -145,6 +161,18 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     }
   }
 
+  /**
+   * The kubelet re-ensured the masquerade rule after every pod (an `iptables -C`, ~4 ms); it is a
+   * node-wide rule, so it is re-checked in the background, at most once per masqRecheckMs.
+   */
+  function recheckMasqRule(): void {
+    if (masqCheck || now() - masqCheckedAt < (deps.masqRecheckMs ?? 60_000)) return;
+    masqCheckedAt = now();
+    masqCheck = ensureMasqRule()
+      .catch((e: unknown) => log.error("Failed to ensure MASQ rule", { err: e }))
+      .finally(() => (masqCheck = undefined));
+  }
+
   async function getShaper(): Promise<Shaper> {
     shaper ??= deps.shaper ?? createTcShaper(deps.exec, BRIDGE_NAME);
     if (!shaperReady) {
@@ -184,136 +212,221 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     }
   }
 
+  /** Whether the node has IPv6 (its DAD sysctl exists): a node-wide fact, read once. */
+  let nodeIPv6: Promise<void> | undefined;
   async function disableContainerDAD(netns: string): Promise<void> {
     if (!netns) throw new Error("pod has no network namespace");
-    try {
-      await deps.kernel.sysctl.read(null, DAD_SYSCTL);
-    } catch (e) {
-      throw new Error(`ipv6 not enabled: ${msg(e)}`);
-    }
+    nodeIPv6 ??= deps.kernel.sysctl.read(null, DAD_SYSCTL).then(
+      () => undefined,
+      (e: unknown) => {
+        throw new Error(`ipv6 not enabled: ${msg(e)}`);
+      },
+    );
+    await nodeIPv6;
     await deps.kernel.sysctl.write(netns, DAD_SYSCTL, "0");
   }
 
-  async function addHostports(namespace: string, name: string, id: string, ips: readonly string[]): Promise<void> {
-    const portMappings = await needHost().getPodPortMappings(id);
+  async function addHostports(
+    namespace: string, name: string, id: string, ips: readonly string[],
+    known?: readonly PortMapping[], pending?: ReadonlyMap<number, PendingRestore>,
+  ): Promise<void> {
+    const portMappings = known ?? (await needHost().getPodPortMappings(id));
     if (portMappings.length === 0) return;
+    // one manager per family, so both can run at once
+    await settleAll(ips.map((ip) => managerFor(ip).add(id, { namespace, name, portMappings, ip, hostNetwork: false }, BRIDGE_NAME, pending?.get(ip.includes(":") ? 6 : 4))));
+  }
+
+  /** cbr0 promiscuous; returns the dedup sync (best effort, never rejects: ebtables, once per node). */
+  async function promiscuousBridge(): Promise<{ dedup: Promise<void> }> {
+    const ops = deps.kernel.netns(null);
+    const link = await ops.linkGet(BRIDGE_NAME);
+    if (!link) throw new Error(`failed to lookup "${BRIDGE_NAME}": Link not found`);
+    if (!link.promisc) {
+      try {
+        await ops.linkSetPromisc(BRIDGE_NAME, true);
+      } catch (e) {
+        throw new Error(`error setting promiscuous mode on ${BRIDGE_NAME}: ${msg(e)}`, { cause: e });
+      }
+    }
+    const dedup = ebtables.sync(link.mac, cidrs!.cidrs.map((c, i) => ({ gateway: cidrs!.gateways[i]!, podCIDR: formatNet(c) }))).then(
+      (warning) => void (warning && log.warn(warning)),
+      (e: unknown) => log.warn("failed to sync the ebtables dedup rules", { err: e }),
+    );
+    return { dedup };
+  }
+
+  async function shape(ips: readonly string[], bw: PodBandwidth, prepared?: Map<number, PreparedLimit>): Promise<void> {
+    const sh = await getShaper();
+    if (bw.ingress === undefined && bw.egress === undefined) return;
     for (const ip of ips) {
-      await managerFor(ip).add(id, { namespace, name, portMappings, ip, hostNetwork: false }, BRIDGE_NAME);
+      const family = ip.includes(":") ? 6 : 4;
+      const p = prepared?.get(family);
+      prepared?.delete(family);
+      try {
+        await (p ? p.commit(cidrOfIP(ip)) : sh.reconcileCIDR(cidrOfIP(ip), bw.egress, bw.ingress));
+      } catch (e) {
+        throw new Error(`failed to add pod to shaper: ${msg(e)}`, { cause: e });
+      }
     }
   }
 
-  async function setup(namespace: string, name: string, id: string, bw: PodBandwidth): Promise<void> {
-    const netns = await needHost().getNetNS(id);
+  /**
+   * The kubelet's steps — DAD off, loopback, bridge (+ host-local), promiscuous cbr0 and dedup,
+   * shaping, hostports — with the waits overlapped: bridge and loopback ADD run at once; while
+   * they run, the hostport restore (a process) is started and the shaping classes are made (only
+   * the filters need the pod's IP); the restore then finishes while cbr0 and the filters are set
+   * up over netlink, and the dedup rules (ebtables, first pod only) are synced meanwhile too.
+   */
+  async function setup(namespace: string, name: string, id: string, bw: PodBandwidth, t: PhaseTimer): Promise<void> {
+    const host = needHost();
+    const netns = await host.getNetNS(id);
     try {
       await disableContainerDAD(netns);
     } catch (e) {
       log.debug("failed to disable DAD in container", { sandbox: id, err: e });
     }
-    const inv = invoker();
-    const rt = { containerID: id, netns };
+    t.mark("dad");
+    const portMappings = await host.getPodPortMappings(id);
+    const pending = new Map<number, PendingRestore>();
+    const prepared = new Map<number, PreparedLimit>();
     try {
-      await inv.addNetworkList(loConfig, { ...rt, ifName: "lo" });
-    } catch (e) {
-      throw new Error(`error adding container to network: ${msg(e)}`, { cause: e });
-    }
-    let result;
-    try {
-      result = await inv.addNetworkList(netConfig!, { ...rt, ifName: DEFAULT_INTERFACE_NAME });
-    } catch (e) {
-      throw new Error(`error adding container to network: ${msg(e)}`, { cause: e });
-    }
-    let ips: string[];
-    try {
-      const cur = toCurrent(result);
-      const addrs = (cur.ips ?? []).map((i) => i.address.split("/")[0]!);
-      const v4 = addrs.find((a) => !a.includes(":"));
-      const v6 = addrs.find((a) => a.includes(":"));
-      ips = [...(v4 ? [v4] : []), ...(v6 ? [v6] : [])];
-    } catch (e) {
-      throw new Error(`unable to understand network config: ${msg(e)}`, { cause: e });
-    }
-    if (ips.length === 0) throw new Error("cni didn't report ipv4 ipv6");
-
-    if (hairpinMode === "promiscuous-bridge") {
-      const ops = deps.kernel.netns(null);
-      const link = await ops.linkGet(BRIDGE_NAME);
-      if (!link) throw new Error(`failed to lookup "${BRIDGE_NAME}": Link not found`);
-      if (!link.promisc) {
-        try {
-          await ops.linkSetPromisc(BRIDGE_NAME, true);
-        } catch (e) {
-          throw new Error(`error setting promiscuous mode on ${BRIDGE_NAME}: ${msg(e)}`, { cause: e });
+      const inv = invoker();
+      const rt = { containerID: id, netns };
+      // the bridge first: it is the long one, and on a small node the threads compete for CPUs
+      const ethAdd = inv.addNetworkList(netConfig!, { ...rt, ifName: DEFAULT_INTERFACE_NAME });
+      const adds = Promise.allSettled([inv.addNetworkList(loConfig, { ...rt, ifName: "lo" }), ethAdd]);
+      // after the ADDs are under way: starting a process blocks this thread ~2-3 ms (fork + exec)
+      if (portMappings.some((pm) => pm.hostPort > 0)) {
+        for (const c of cidrs!.cidrs) {
+          const p = (c.network.family === 6 ? hostport6 : hostport4).prepareAdd(BRIDGE_NAME);
+          if (p) pending.set(c.network.family, p);
         }
       }
-      const warning = await ebtables.sync(link.mac, cidrs!.cidrs.map((c, i) => ({ gateway: cidrs!.gateways[i]!, podCIDR: formatNet(c) })));
-      if (warning) log.warn(warning);
-    }
-
-    for (const ip of ips) addPodIP(id, ip);
-
-    const sh = await getShaper();
-    if (bw.ingress !== undefined || bw.egress !== undefined) {
-      for (const ip of ips) {
-        try {
-          await sh.reconcileCIDR(cidrOfIP(ip), bw.egress, bw.ingress);
-        } catch (e) {
-          throw new Error(`failed to add pod to shaper: ${msg(e)}`, { cause: e });
+      if (bw.ingress !== undefined || bw.egress !== undefined) {
+        const sh = await getShaper();
+        for (const c of sh.prepare ? cidrs!.cidrs : []) {
+          try {
+            prepared.set(c.network.family, sh.prepare!(bw.egress, bw.ingress));
+          } catch (e) {
+            log.debug("could not make the shaping classes ahead; they are made after the ADD", { err: e });
+          }
         }
       }
+      const [lo, eth] = await adds;
+      if (lo.status === "rejected") throw new Error(`error adding container to network: ${msg(lo.reason)}`, { cause: lo.reason });
+      if (eth.status === "rejected") throw new Error(`error adding container to network: ${msg(eth.reason)}`, { cause: eth.reason });
+      t.mark("cni-add");
+      let ips: string[];
+      try {
+        const cur = toCurrent(eth.value);
+        const addrs = (cur.ips ?? []).map((i) => i.address.split("/")[0]!);
+        const v4 = addrs.find((a) => !a.includes(":"));
+        const v6 = addrs.find((a) => a.includes(":"));
+        ips = [...(v4 ? [v4] : []), ...(v6 ? [v6] : [])];
+      } catch (e) {
+        throw new Error(`unable to understand network config: ${msg(e)}`, { cause: e });
+      }
+      if (ips.length === 0) throw new Error("cni didn't report ipv4 ipv6");
+      for (const ip of ips) addPodIP(id, ip);
+
+      const hostports = addHostports(namespace, name, id, ips, portMappings, pending).then(() => undefined, (e: unknown) => e);
+      let dedup: Promise<void> | undefined;
+      try {
+        if (hairpinMode === "promiscuous-bridge") {
+          ({ dedup } = await promiscuousBridge());
+          t.mark("promisc");
+        }
+        await shape(ips, bw, prepared);
+        t.mark("shaping");
+      } catch (e) {
+        await Promise.all([hostports, dedup]); // never let teardown race the hostport add
+        throw e;
+      }
+      const hpErr = await hostports;
+      t.mark("hostports");
+      if (dedup) {
+        await dedup;
+        t.mark("dedup");
+      }
+      if (hpErr !== undefined) throw hpErr;
+    } finally {
+      for (const p of pending.values()) p.cancel();
+      for (const p of prepared.values()) await p.cancel().catch((e: unknown) => log.warn("failed to remove unused shaping classes", { err: e }));
     }
-    await addHostports(namespace, name, id, ips);
   }
 
-  async function teardown(namespace: string, name: string, id: string): Promise<Error | undefined> {
-    const errs: string[] = [];
+  /**
+   * CNI DEL (bridge and loopback), the hostport rules and the shaping, concurrently: each waits on
+   * the kernel (a veth delete and an nf_tables delete are ~20 ms of RCU each), none needs another.
+   */
+  async function teardown(namespace: string, name: string, id: string, t: PhaseTimer = noTimer): Promise<Error | undefined> {
     const netns = await netnsOf(id);
     const inv = invoker();
-    try {
-      await inv.delNetworkList(loConfig, { containerID: id, netns, ifName: "lo" });
-    } catch (e) {
-      log.warn("failed to delete loopback network", { sandbox: id, err: e });
-      errs.push(msg(e));
-    }
-    if (netConfig) {
-      try {
-        await inv.delNetworkList(netConfig, { containerID: id, netns, ifName: DEFAULT_INTERFACE_NAME });
-      } catch (e) {
-        if (!isAlreadyGone(e)) {
-          log.warn(`failed to delete "${DEFAULT_INTERFACE_NAME}" network`, { sandbox: id, err: e });
-          errs.push(`error removing container from network: ${msg(e)}`);
-        }
-      }
-    }
+    const ips = cachedIPs(id);
     let portMappings: Awaited<ReturnType<Host["getPodPortMappings"]>> = [];
+    let pmErr: string | undefined;
     try {
       portMappings = await needHost().getPodPortMappings(id);
     } catch (e) {
-      errs.push(msg(e));
+      pmErr = msg(e);
     }
-    const ips = cachedIPs(id);
-    if (!ips || ips.length === 0) {
-      // no IPs known (e.g. the netns was gone at restart): the hostport chains are named from the
-      // sandbox ID, so they can still go; the shaper's classes are left to gc()
-      for (const m of [hostport4, hostport6]) {
-        await m.remove(id, { namespace, name, portMappings, hostNetwork: false, ip: "" }).catch((e: unknown) => log.warn("failed to remove hostports", { sandbox: id, err: e }));
+    t.mark("lookup");
+    const timed = <T>(phase: string, p: Promise<T>): Promise<T> => {
+      const t0 = now();
+      return p.finally(() => t.concurrent(phase, now() - t0));
+    };
+
+    const cni = timed("cni-del", (async () => {
+      // both DELs at once (the bridge's first), as the ADDs
+      const eth = netConfig ? inv.delNetworkList(netConfig, { containerID: id, netns, ifName: DEFAULT_INTERFACE_NAME }) : Promise.resolve();
+      const [lo, br] = await Promise.allSettled([inv.delNetworkList(loConfig, { containerID: id, netns, ifName: "lo" }), eth]);
+      const errs: string[] = [];
+      if (lo.status === "rejected") {
+        log.warn("failed to delete loopback network", { sandbox: id, err: lo.reason });
+        errs.push(msg(lo.reason));
       }
-      return undefined;
-    }
-    for (const ip of ips) {
-      if (portMappings.length > 0) {
+      if (br.status === "rejected" && !isAlreadyGone(br.reason)) {
+        log.warn(`failed to delete "${DEFAULT_INTERFACE_NAME}" network`, { sandbox: id, err: br.reason });
+        errs.push(`error removing container from network: ${msg(br.reason)}`);
+      }
+      return errs;
+    })());
+
+    const hostports = timed("hostports", (async () => {
+      const errs: string[] = [];
+      if (!ips || ips.length === 0) {
+        // no IPs known (e.g. the netns was gone at restart): the hostport chains are named from the
+        // sandbox ID, so they can still go; the shaper's classes are left to gc()
+        for (const m of [hostport4, hostport6]) {
+          await m.remove(id, { namespace, name, portMappings, hostNetwork: false, ip: "" }).catch((e: unknown) => log.warn("failed to remove hostports", { sandbox: id, err: e }));
+        }
+        return errs;
+      }
+      if (portMappings.length === 0) return errs;
+      for (const ip of ips) {
         try {
           await managerFor(ip).remove(id, { namespace, name, portMappings, hostNetwork: false, ip });
         } catch (e) {
           errs.push(msg(e));
         }
       }
-      try {
-        await (await getShaper()).reset(cidrOfIP(ip));
-      } catch (e) {
-        log.debug("failed to remove pod IP from shaper (most pods have no limit)", { ip, err: e });
+      return errs;
+    })());
+
+    const shaping = timed("shaping", (async () => {
+      for (const ip of ips ?? []) {
+        try {
+          await (await getShaper()).reset(cidrOfIP(ip));
+        } catch (e) {
+          log.debug("failed to remove pod IP from shaper (most pods have no limit)", { ip, err: e });
+        }
       }
-      removePodIP(id, ip);
-    }
+    })());
+
+    const [cniErrs, hpErrs] = await Promise.all([cni, hostports, shaping]);
+    if (!ips || ips.length === 0) return undefined;
+    for (const ip of ips) removePodIP(id, ip);
+    const errs = [...cniErrs, ...(pmErr !== undefined ? [pmErr] : []), ...hpErrs];
     return errs.length ? new Error(errs.join("; ")) : undefined;
   }
 
@@ -354,6 +467,10 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       }
       for (const p of await enableBridgeNetfilter({ sysctl: deps.kernel.sysctl, exec: deps.exec, log, modprobe: deps.modprobe !== false }, { ip6tables: false })) log.debug(p);
       await ensureMasqRule();
+      masqCheckedAt = now();
+      // KUBE-HOSTPORTS and its jumps now rather than on the first hostPort pod (~10 iptables
+      // processes on the pod's path otherwise)
+      await hostport4.prime(BRIDGE_NAME).catch((e: unknown) => log.warn("failed to prepare the hostport chains; the first hostPort pod will", { err: e }));
     },
 
     event(name, details) {
@@ -408,21 +525,25 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       } catch (e) {
         throw new Error(`error reading pod bandwidth annotations: ${msg(e)}`, { cause: e });
       }
+      const t = timer();
       try {
-        await setup(namespace, name, id, bw);
+        await setup(namespace, name, id, bw, t);
       } catch (e) {
         const te = await teardown(namespace, name, id).catch((x: unknown) => x as Error);
         if (te) log.debug("failed to clean up after SetUpPod failure", { namespace, name, err: te });
         throw e;
       }
-      await ensureMasqRule().catch((e: unknown) => log.error("Failed to ensure MASQ rule", { err: e }));
+      recheckMasqRule();
+      if (deps.trace) log.info(t.line("kubenet SetUpPod"), { sandbox: id });
     },
 
     async tearDownPod(namespace, name, id) {
       if (!netConfig) throw new Error("kubenet needs a PodCIDR to tear down pods");
-      const err = await teardown(namespace, name, id);
+      const t = timer();
+      const err = await teardown(namespace, name, id, t);
       if (err) throw err;
-      await ensureMasqRule().catch((e: unknown) => log.error("Failed to ensure MASQ rule", { err: e }));
+      recheckMasqRule();
+      if (deps.trace) log.info(t.line("kubenet TearDownPod"), { sandbox: id });
     },
 
     async getPodNetworkStatus(_namespace, _name, id): Promise<PodNetworkStatus | null> {
@@ -500,6 +621,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     },
 
     async close() {
+      await masqCheck;
       await hostport4.closeAll();
       await hostport6.closeAll();
     },
@@ -507,3 +629,9 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
 }
 
 const formatNet = (c: Cidr): string => formatNetwork(c);
+
+/** Waits for every promise; then throws the first rejection (in order), if any. */
+async function settleAll(ps: ReadonlyArray<Promise<unknown>>): Promise<void> {
+  const rs = await Promise.allSettled(ps);
+  for (const r of rs) if (r.status === "rejected") throw r.reason;
+}

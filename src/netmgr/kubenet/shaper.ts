@@ -17,6 +17,18 @@ export interface Shaper {
   reset(cidr: string): Promise<void>;
   /** The CIDRs that have filters. */
   getCIDRs(): Promise<string[]>;
+  /**
+   * Optional: the part of reconcileCIDR that does not need the address (the classes), done now —
+   * while the pod's address is still being allocated; commit(cidr) then adds only the filters.
+   */
+  prepare?(egress: number | undefined, ingress: number | undefined): PreparedLimit;
+}
+
+/** Classes made ahead of their filters. Exactly one of commit/cancel must be called. */
+export interface PreparedLimit {
+  /** reconcileCIDR(cidr) with the classes made already (dropped if `cidr` turns out to be limited). */
+  commit(cidr: string): Promise<void>;
+  cancel(): Promise<void>;
 }
 
 /** "10.0.0.2/32" → "0a000002/ffffffff" (network address and mask, 8 hex digits each). */
