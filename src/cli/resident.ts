@@ -2,23 +2,13 @@
 // launchers (build/resident/<plugin>, or `podnet install --resident`): each CNI call then costs
 // a ~1 ms launcher exec instead of a Node start-up. Without this daemon the launchers fall back
 // to the Node plugins, so stopping it never breaks pod networking.
-import { statSync } from "node:fs";
 import { rmSync } from "node:fs";
+import { isOwnNetns } from "../kernel/netns.js";
 import { parseArgs } from "node:util";
 import { defaultRegistry } from "../resident/registry.js";
 import { serveResident, type ServeStats } from "../resident/server.js";
 
 export const DEFAULT_CNI_SOCKET = "/run/podnet/cni.sock";
-
-const own = statSync("/proc/self/ns/net");
-const isOwnNetns = (p: string) => {
-  try {
-    const s = statSync(p);
-    return s.dev === own.dev && s.ino === own.ino;
-  } catch {
-    return false;
-  }
-};
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { socket: { type: "string" }, help: { type: "boolean", short: "h" } } });

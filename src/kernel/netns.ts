@@ -1,7 +1,7 @@
 // Named network namespaces (/run/netns/NAME), as `ip netns` manages them. Creating one needs
 // unshare + a bind mount, which iproute2 already does well, so add/del spawn `ip netns` through the
 // injected Exec (tests, the demo and the node manager use them; plugins never do).
-import { existsSync, statfsSync } from "node:fs";
+import { existsSync, statfsSync, statSync } from "node:fs";
 import { KernelError } from "./errors.js";
 import type { Exec } from "./exec.js";
 
@@ -16,6 +16,20 @@ export function netnsPath(name: string): string {
 function checkName(name: string): void {
   if (!/^[A-Za-z0-9_.-]{1,200}$/.test(name) || name === "." || name === "..") {
     throw new RangeError(`invalid netns name ${JSON.stringify(name)}`);
+  }
+}
+
+/**
+ * True when `path` is the network namespace this process (every thread of it) runs in — skel's
+ * ErrInvalidNetNS check. False when either cannot be stat'ed (skel then skips the check).
+ */
+export function isOwnNetns(path: string): boolean {
+  try {
+    const a = statSync(path);
+    const b = statSync("/proc/self/ns/net");
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    return false;
   }
 }
 

@@ -1,18 +1,10 @@
 // A client for the daemon's unix-socket API (used by `podnet pod` and `podnet demo`).
 import { request } from "node:http";
+import { ApiError } from "./api-error.js";
 import type { PodSpec } from "./pod-manifest.js";
 import type { PodStatusView, PodView } from "./runtime.js";
 
-export class ApiError extends Error {
-  override name = "ApiError";
-  readonly status: number;
-  readonly field: string | undefined;
-  constructor(status: number, message: string, field?: string) {
-    super(message);
-    this.status = status;
-    this.field = field;
-  }
-}
+export { ApiError };
 
 export interface ApiClient {
   node(): Promise<Record<string, unknown>>;

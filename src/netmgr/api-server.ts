@@ -16,6 +16,7 @@ import { type Logger, nullLogger } from "./log.js";
 import { METRICS_CONTENT_TYPE } from "./metrics.js";
 import { ManifestError, podFromObject } from "./pod-manifest.js";
 import { PodError, type PodRuntime } from "./runtime.js";
+import { ApiError } from "./api-error.js";
 
 export const MAX_BODY_BYTES = 1 << 20;
 
@@ -26,15 +27,6 @@ export interface ApiDeps {
   readonly log?: Logger;
 }
 
-class HttpError extends Error {
-  readonly status: number;
-  readonly field: string | undefined;
-  constructor(status: number, message: string, field?: string) {
-    super(message);
-    this.status = status;
-    this.field = field;
-  }
-}
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -43,7 +35,7 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on("data", (c: Buffer) => {
       n += c.length;
       if (n > MAX_BODY_BYTES) {
-        reject(new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`));
+        reject(new ApiError(413, `request body larger than ${MAX_BODY_BYTES} bytes`));
         req.destroy();
         return;
       }
@@ -60,9 +52,9 @@ async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> 
   try {
     o = JSON.parse(text || "{}");
   } catch (e) {
-    throw new HttpError(400, `request body is not JSON: ${(e as Error).message}`);
+    throw new ApiError(400, `request body is not JSON: ${(e as Error).message}`);
   }
-  if (typeof o !== "object" || o === null || Array.isArray(o)) throw new HttpError(400, "request body must be a JSON object");
+  if (typeof o !== "object" || o === null || Array.isArray(o)) throw new ApiError(400, "request body must be a JSON object");
   return o as Record<string, unknown>;
 }
 
@@ -86,11 +78,11 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       res.end(deps.metrics());
       return;
     }
-    if (parts[0] !== "v1") throw new HttpError(404, `no such endpoint: ${m} ${url.pathname}`);
+    if (parts[0] !== "v1") throw new ApiError(404, `no such endpoint: ${m} ${url.pathname}`);
     if (parts[1] === "node" && parts.length === 2 && m === "GET") return send(res, 200, deps.nodeInfo());
     if (parts[1] === "node" && parts[2] === "pod-cidr" && parts.length === 3 && m === "POST") {
       const b = await jsonBody(req);
-      if (typeof b["podCIDR"] !== "string") throw new HttpError(400, `podCIDR: must be a string, got ${JSON.stringify(b["podCIDR"]) ?? "nothing"}`, "podCIDR");
+      if (typeof b["podCIDR"] !== "string") throw new ApiError(400, `podCIDR: must be a string, got ${JSON.stringify(b["podCIDR"]) ?? "nothing"}`, "podCIDR");
       return send(res, 200, { podCIDR: rt.setPodCIDR(b["podCIDR"]) });
     }
     if (parts[1] === "pods" && parts.length === 2) {
@@ -98,7 +90,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       if (m === "POST") {
         const b = await jsonBody(req);
         const netns = b["netns"];
-        if (netns !== undefined && typeof netns !== "string") throw new HttpError(400, `netns: must be a string, got ${JSON.stringify(netns)}`, "netns");
+        if (netns !== undefined && typeof netns !== "string") throw new ApiError(400, `netns: must be a string, got ${JSON.stringify(netns)}`, "netns");
         const spec = podFromObject(b["pod"]);
         const view = await rt.runPod(spec, netns !== undefined ? { netns } : {});
         return send(res, 201, view);
@@ -109,13 +101,13 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       if (m === "GET") return send(res, 200, await rt.podStatus(ns, name));
       if (m === "DELETE") return send(res, 200, await rt.stopPod(ns, name));
     }
-    throw new HttpError(404, `no such endpoint: ${m} ${url.pathname}`);
+    throw new ApiError(404, `no such endpoint: ${m} ${url.pathname}`);
   }
   return (req, res) => {
     route(req, res).catch((e: unknown) => {
       let status = 500;
       let field: string | undefined;
-      if (e instanceof HttpError) {
+      if (e instanceof ApiError) {
         status = e.status;
         field = e.field;
       } else if (e instanceof ManifestError) {

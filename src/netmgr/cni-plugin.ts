@@ -16,7 +16,7 @@ import { bandwidthCapability, extractPodBandwidth } from "./bandwidth.js";
 import { isAlreadyGone, type CniInvoker } from "./cni-invoker.js";
 import { type Logger, nullLogger } from "./log.js";
 import {
-  CNI_PLUGIN_NAME, DEFAULT_INTERFACE_NAME, type Host, InvalidPodError, NET_PLUGIN_EVENT_POD_CIDR_CHANGE, NET_PLUGIN_EVENT_POD_CIDR_CHANGE_DETAIL_CIDR,
+  CNI_PLUGIN_NAME, DEFAULT_INTERFACE_NAME, type Host, InvalidPodError, podCidrOfEvent,
   type NetworkPlugin, type PodNetworkStatus, type PortMapping, statusFromIPs,
 } from "./plugin.js";
 import { readPodIPs } from "./podips.js";
@@ -231,12 +231,8 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
       if (deps.watchDir) stopWatch = deps.watchDir(deps.confDir, () => void syncNetworkConfig());
     },
     event(name, details) {
-      if (name !== NET_PLUGIN_EVENT_POD_CIDR_CHANGE) return;
-      const v = details[NET_PLUGIN_EVENT_POD_CIDR_CHANGE_DETAIL_CIDR];
-      if (typeof v !== "string") {
-        log.warn(`${NET_PLUGIN_EVENT_POD_CIDR_CHANGE} event didn't contain pod CIDR`);
-        return;
-      }
+      const v = podCidrOfEvent(name, details, (m) => log.warn(m));
+      if (v === undefined) return;
       if (podCidr !== "") {
         if (v !== podCidr) log.warn(`Ignoring subsequent pod CIDR update to ${v}`);
         return;

@@ -1,7 +1,7 @@
 // Worker-thread entry of the plugin worker pool (plugin-workers.ts): builds the registry of
 // podnet's plugins once, then runs each request through the resident server's handle() — the SDK
 // dispatcher a plugin executable runs — and posts back exit code, stdout and stderr.
-import { statSync } from "node:fs";
+import { isOwnNetns } from "../kernel/netns.js";
 import { parentPort, workerData } from "node:worker_threads";
 import { handle, type Registry } from "../resident/server.js";
 
@@ -33,16 +33,7 @@ const make = mod[data.registryExport];
 if (typeof make !== "function") throw new Error(`${data.registryModule} has no function ${data.registryExport}`);
 const registry = make((m) => post({ log: m }));
 
-// skel's check that CNI_NETNS is not the plugin's own netns (threads share the process's).
-const own = statSync("/proc/self/ns/net");
-const isOwnNetns = (p: string) => {
-  try {
-    const s = statSync(p);
-    return s.dev === own.dev && s.ino === own.ino;
-  } catch {
-    return false;
-  }
-};
+// isOwnNetns: skel's check that CNI_NETNS is not the plugin's own netns (threads share the process's).
 
 port.on("message", (m: WorkerRequest) => {
   handle(registry, { plugin: m.plugin, env: m.env, stdin: Buffer.from(m.stdin) }, isOwnNetns).then(

@@ -10,6 +10,20 @@ export const KUBENET_PLUGIN_NAME = "kubenet";
 export const NET_PLUGIN_EVENT_POD_CIDR_CHANGE = "pod-cidr-change";
 export const NET_PLUGIN_EVENT_POD_CIDR_CHANGE_DETAIL_CIDR = "pod-cidr";
 
+/**
+ * The pod CIDR carried by a pod-cidr-change event; undefined for any other event, and (with the
+ * kubelet's warning) for one without the detail.
+ */
+export function podCidrOfEvent(name: string, details: Readonly<Record<string, unknown>>, warn: (m: string) => void): string | undefined {
+  if (name !== NET_PLUGIN_EVENT_POD_CIDR_CHANGE) return undefined;
+  const v = details[NET_PLUGIN_EVENT_POD_CIDR_CHANGE_DETAIL_CIDR];
+  if (typeof v !== "string") {
+    warn(`${NET_PLUGIN_EVENT_POD_CIDR_CHANGE} event didn't contain pod CIDR`);
+    return undefined;
+  }
+  return v;
+}
+
 /** Plugin applies the bandwidth annotations itself (1.3 – ≈1.10; nothing reads it since). */
 export const NET_PLUGIN_CAPABILITY_SHAPING = 1;
 

@@ -1,6 +1,7 @@
 // The process edge of every plugin: real env, stdin, stdout, exit code. Plugins' main.ts call
 // runPlugin(); nothing else in a plugin touches `process`.
-import { readFileSync, statSync, writeSync } from "node:fs";
+import { readFileSync, writeSync } from "node:fs";
+import { isOwnNetns } from "../kernel/netns.js";
 import { dispatch } from "./dispatch.js";
 import type { PluginAbout, PluginFuncs, PluginIo } from "./types.js";
 
@@ -31,16 +32,6 @@ function writeAll(fd: number, text: string): void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
     }
-  }
-}
-
-function isOwnNetns(path: string): boolean {
-  try {
-    const a = statSync(path);
-    const b = statSync("/proc/self/ns/net");
-    return a.dev === b.dev && a.ino === b.ino;
-  } catch {
-    return false; // cannot open: skel skips the check
   }
 }
 

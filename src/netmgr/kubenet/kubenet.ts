@@ -30,8 +30,8 @@ import { type Logger, nullLogger } from "../log.js";
 import { chooseMtu, type MtuChoice } from "../mtu.js";
 import { enableBridgeNetfilter } from "../noop.js";
 import {
-  DEFAULT_INTERFACE_NAME, type HairpinMode, type Host, KUBENET_PLUGIN_NAME, type PortMapping, NET_PLUGIN_EVENT_POD_CIDR_CHANGE,
-  NET_PLUGIN_EVENT_POD_CIDR_CHANGE_DETAIL_CIDR, type NetworkPlugin, type PodNetworkStatus, statusFromIPs,
+  DEFAULT_INTERFACE_NAME, type HairpinMode, type Host, KUBENET_PLUGIN_NAME, type PortMapping,
+  podCidrOfEvent, type NetworkPlugin, type PodNetworkStatus, statusFromIPs,
 } from "../plugin.js";
 import { readPodIPs } from "../podips.js";
 import { createEbtablesDedup, type EbtablesDedup } from "./ebtables.js";
@@ -474,12 +474,8 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     },
 
     event(name, details) {
-      if (name !== NET_PLUGIN_EVENT_POD_CIDR_CHANGE) return;
-      const v = details[NET_PLUGIN_EVENT_POD_CIDR_CHANGE_DETAIL_CIDR];
-      if (typeof v !== "string") {
-        log.warn(`${NET_PLUGIN_EVENT_POD_CIDR_CHANGE} event didn't contain pod CIDR`);
-        return;
-      }
+      const v = podCidrOfEvent(name, details, (m) => log.warn(m));
+      if (v === undefined) return;
       if (netConfig) {
         if (v !== cidrs?.cidrs.map(formatNet).join(",")) log.warn(`Ignoring subsequent pod CIDR update to ${v}`);
         return;
