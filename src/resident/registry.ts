@@ -2,7 +2,7 @@
 // a fresh Kernel per call (closed afterwards, so no netns stays pinned by an open socket) and
 // asynchronous fs and flock, so that one waiting call never blocks the others.
 import * as fs from "node:fs/promises";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { loadAddon } from "../kernel/addon.js";
 import { nodeExec, nodeRawExec } from "../kernel/exec.js";
 import { createKernel } from "../kernel/kernel.js";
@@ -11,7 +11,8 @@ import type { PluginAbout, PluginFuncs } from "../sdk/types.js";
 import { about as bridgeAbout, createBridge } from "../plugins/main/bridge/bridge.js";
 import { createIpamDelegate } from "../plugins/main/bridge/ipam.js";
 import { about as loopbackAbout, createLoopback } from "../plugins/main/loopback/loopback.js";
-import { createHostLocal, HOST_LOCAL_ABOUT } from "../plugins/ipam/host-local/host-local.js";
+import { createHostLocal, HOST_LOCAL_ABOUT, type HostLocalDeps } from "../plugins/ipam/host-local/host-local.js";
+import { nodeBridgeNetlinkDeps } from "../plugins/main/bridge/node-deps.js";
 import { nodePortmapDeps } from "../plugins/meta/portmap/node-deps.js";
 import { createPortmap, PORTMAP_ABOUT } from "../plugins/meta/portmap/portmap.js";
 import { BANDWIDTH_ABOUT, createBandwidth } from "../plugins/meta/bandwidth/bandwidth.js";
@@ -28,17 +29,38 @@ export interface ResidentEntry {
   make(): PluginInstance;
 }
 
-const readHead = (p: string) => {
-  try {
-    return readFileSync(p);
-  } catch {
-    return undefined;
-  }
-};
+/** readHead for the IPAM delegate, cached per (path, inode, size, mtime): bundles are ~100 KB. */
+export function cachedReadHead(): (path: string) => Buffer | undefined {
+  const cache = new Map<string, { id: string; bytes: Buffer }>();
+  return (path) => {
+    try {
+      const st = statSync(path);
+      const id = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+      const hit = cache.get(path);
+      if (hit?.id === id) return hit.bytes;
+      const bytes = readFileSync(path);
+      cache.set(path, { id, bytes });
+      return bytes;
+    } catch {
+      return undefined;
+    }
+  };
+}
 
-export function defaultRegistry(log: (m: string) => void = () => {}): Map<string, ResidentEntry> {
+export interface RegistryOptions {
+  /**
+   * host-local's file access. Default node:fs/promises, so that a daemon serving many calls on
+   * one thread never blocks; a worker thread (netmgr's plugin workers) passes the sync `syncFs`.
+   */
+  readonly hostLocalFs?: HostLocalDeps["fs"];
+}
+
+export function defaultRegistry(log: (m: string) => void = () => {}, opts: RegistryOptions = {}): Map<string, ResidentEntry> {
   const lock = createLocker(loadAddon);
-  const hostLocalDeps = { fs, lock, log };
+  const hostLocalDeps: HostLocalDeps = { fs: opts.hostLocalFs ?? fs, lock, log };
+  const readHead = cachedReadHead();
+  // nf_tables over netlink on one socket for the life of the daemon (bridge DEL checks its nft table).
+  const bridgeNetlink = nodeBridgeNetlinkDeps();
   const withKernel = (about: PluginAbout, build: (k: ReturnType<typeof createKernel>) => PluginFuncs): ResidentEntry => ({
     about,
     make() {
@@ -51,7 +73,7 @@ export function defaultRegistry(log: (m: string) => void = () => {}): Map<string
     [
       "bridge",
       withKernel(bridgeAbout, (kernel) =>
-        createBridge({ kernel, exec: nodeExec, ipam: createIpamDelegate({ exec: nodeRawExec, hostLocal: hostLocalDeps, readHead }), log }),
+        createBridge({ kernel, exec: nodeExec, ipam: createIpamDelegate({ exec: nodeRawExec, hostLocal: hostLocalDeps, readHead }), log, ...bridgeNetlink }),
       ),
     ],
     ["host-local", { about: HOST_LOCAL_ABOUT, make: () => ({ funcs: createHostLocal(hostLocalDeps), close: () => {} }) }],

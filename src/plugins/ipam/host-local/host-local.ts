@@ -43,6 +43,8 @@ export interface AttachmentArgs {
   readonly ifName: string;
   /** Raw CNI_ARGS ("K=V;K=V"), for IP=. */
   readonly args?: string;
+  /** Marks the end of a phase (PODNET_TRACE=1); phases are named "hl.<what>". */
+  readonly trace?: (phase: string) => void;
 }
 
 const ioError = (msg: string, e: unknown) => new CniError(CniCode.IoFailure, `${msg}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
@@ -82,7 +84,9 @@ const ipConfig = (a: Allocation) => ({ address: formatCidr(cidrOf(a.ip, a.range.
 
 /** Allocates one address per range set for (containerID, ifName); the IPAM result in the 1.1.0 shape. */
 export async function hostLocalAdd(conf: JsonObject, args: AttachmentArgs, deps: HostLocalDeps): Promise<Result> {
+  const trace = args.trace ?? (() => {});
   const { ipam } = await loadIPAMConfig(conf, args.args ?? "", deps.fs);
+  trace("hl.config");
 
   let dns: DNS | undefined;
   if (ipam.resolvConf) {
@@ -95,6 +99,7 @@ export async function hostLocalAdd(conf: JsonObject, args: AttachmentArgs, deps:
 
   const store = await openStore(ipam, deps);
   const allocs = await withLock(store, CniCode.IoFailure, async () => {
+    trace("hl.lock");
     const done: Allocation[] = [];
     // Requested addresses go to the first range set that holds them.
     const requested = new Map<string, IP>(ipam.ipArgs.map((ip) => [formatIP(ip), ip]));
@@ -103,6 +108,7 @@ export async function hostLocalAdd(conf: JsonObject, args: AttachmentArgs, deps:
       const reservations = await store.list().catch((e: unknown) => {
         throw ioError(`failed to read ${JSON.stringify(store.dir)}`, e);
       });
+      trace("hl.list");
       for (const [idx, set] of ipam.ranges.entries()) {
         let want: IP | undefined;
         for (const [k, ip] of requested) {
@@ -121,6 +127,7 @@ export async function hostLocalAdd(conf: JsonObject, args: AttachmentArgs, deps:
       if (requested.size > 0) {
         throw new CniError(CniCode.InvalidNetworkConfig, `failed to allocate all requested IPs: ${[...requested.keys()].join(" ")}`);
       }
+      trace("hl.reserve");
       return done;
     } catch (e) {
       // Undo exactly what this ADD reserved (Go releases everything the owner holds).
@@ -139,12 +146,16 @@ export async function hostLocalAdd(conf: JsonObject, args: AttachmentArgs, deps:
 
 /** Releases every address held by (containerID, ifName), wherever it is; repeatable. */
 export async function hostLocalDel(conf: JsonObject, args: AttachmentArgs, deps: HostLocalDeps): Promise<void> {
+  const trace = args.trace ?? (() => {});
   // The config must still be valid (as in Go), though release does not depend on the ranges.
   const { ipam } = await loadIPAMConfig(conf, args.args ?? "", deps.fs);
+  trace("hl.config");
   const store = await openStore(ipam, deps);
   await withLock(store, CniCode.IoFailure, async () => {
+    trace("hl.lock");
     try {
       await store.releaseByID(args.containerID, args.ifName);
+      trace("hl.release");
     } catch (e) {
       throw ioError(`failed to release the addresses of ${args.containerID}/${args.ifName} in ${JSON.stringify(store.dir)}`, e);
     }

@@ -16,7 +16,11 @@ import { invokeFuncs, type Invocation } from "../../../sdk/testing.js";
 import { testDeps, withTempDir } from "../../ipam/host-local/testing.js";
 import { about, createBridge, type BridgeDeps } from "./bridge.js";
 import { createIpamDelegate } from "./ipam.js";
-import { formatChainName, setupIPMasq, teardownIPMasq } from "./ipmasq.js";
+import { existsSync } from "node:fs";
+import { formatChainName, setupIPMasq, setupIPMasqFamily, teardownIPMasq, teardownIPMasqFamily } from "./ipmasq.js";
+
+/** Debian's Go reference plugins (containernetworking-plugins), when installed. */
+const GO_BRIDGE = "/usr/lib/cni/bridge";
 
 const BANNER = Buffer.from('#!node\nplugin podnet v\n"host-local"\n');
 
@@ -235,5 +239,47 @@ describe("bridge in real namespaces", { skip: netnsSkip() }, () => {
       await teardownIPMasq(env.nodeExec, t);
       assert.doesNotMatch((await natSave(env)) + (await natSave(env, 6)), /CNI-/);
       await teardownIPMasq(env.nodeExec, t); // nothing left: still fine
+    }));
+
+  it("masquerade: the fast transaction and the fallback both leave exactly Go's rules, and both remove Go's", (t) =>
+    withEnv(2, async (env) => {
+      if (!existsSync(GO_BRIDGE)) {
+        t.skip(`no Go bridge plugin at ${GO_BRIDGE}`);
+        return;
+      }
+      const name = "podnet-t-mqgo";
+      /** Go's bridge ADD in the node netns; the pod's IPv4 address. */
+      const goAdd = async (pod: TempNetns, containerID: string): Promise<string> => {
+        const c = { cniVersion: "1.0.0", name, type: "bridge", bridge: "pt-brgo", isGateway: true, ipMasq: true, ipam: { type: "host-local", ranges: [[{ subnet: "10.200.42.0/24" }]], dataDir: env.dataDir } };
+        const cniEnv: Record<string, string | undefined> = { ...process.env, CNI_COMMAND: "ADD", CNI_CONTAINERID: containerID, CNI_NETNS: pod.path, CNI_IFNAME: "eth0", CNI_PATH: "/usr/lib/cni" };
+        delete cniEnv["NODE_EXTRA_CA_CERTS"];
+        const out = await env.nodeExec.run([GO_BRIDGE], { stdin: JSON.stringify(c), env: cniEnv });
+        return (JSON.parse(out) as Result).ips![0]!.address;
+      };
+      const rules = async () => (await natSave(env)).split("\n").filter((l) => /^(-A|:CNI-)/.test(l) && l.includes("CNI-")).map((l) => l.replace(/ \[\d+:\d+\]$/, "")).sort();
+
+      const addr = await goAdd(env.pods[0]!, "ctr-go");
+      const target = { network: name, ifName: "eth0", containerID: "ctr-go" };
+      const go = await rules();
+      assert.equal(go.length, 4, go.join("\n")); // the chain, its two rules, the POSTROUTING jump
+      // Go's rules go with the fast transaction (it knows the address) …
+      await teardownIPMasqFamily(env.nodeExec, 4, target, [addr]);
+      assert.deepEqual(await rules(), []);
+      // … ours are Go's, byte for byte, by either path, and either path removes them.
+      for (const fast of [true, false]) {
+        await setupIPMasqFamily(env.nodeExec, 4, [addr], target, { fast });
+        assert.deepEqual(await rules(), go, `setup, fast=${fast}`);
+        await teardownIPMasqFamily(env.nodeExec, 4, target, [addr], { fast: !fast });
+        assert.deepEqual(await rules(), [], `teardown, fast=${!fast}`);
+      }
+      // Without the addresses (netns gone, no cached result) the listing finds Go's jump.
+      const addr2 = await goAdd(env.pods[1]!, "ctr-go2");
+      assert.equal((await rules()).length, 4);
+      await teardownIPMasq(env.nodeExec, { ...target, containerID: "ctr-go2" }, [4]);
+      assert.deepEqual(await rules(), []);
+      // A fast teardown whose jump is not there (another address) falls back and still removes it all.
+      await setupIPMasqFamily(env.nodeExec, 4, [addr2], target);
+      await teardownIPMasqFamily(env.nodeExec, 4, target, ["10.200.42.250/24"]);
+      assert.deepEqual(await rules(), []);
     }));
 });

@@ -4,6 +4,7 @@ import { ALL_SPEC_VERSIONS, generationOf, specHas, type Result } from "../../../
 import { invokeFuncs, type Invocation } from "../../../sdk/testing.js";
 import { about, calcGateways, createBridge } from "./bridge.js";
 import { harness, HOST, POD, type Harness } from "./testing.js";
+import type { NftNetlink } from "../../../kernel/nft-netlink.js";
 
 const ipamConf = { type: "host-local", subnet: "10.200.0.0/24" };
 
@@ -384,9 +385,32 @@ describe("bridge features", () => {
     assert.equal(out.code, 1);
     assert.equal(msgOf(out), "ipam DEL failed");
     assert.doesNotMatch(h.kernel.dump(HOST), /^link veth/m);
-    assert.ok(h.exec.calls.some((c) => c.argv.join(" ") === "iptables-save -t nat"), "masquerade teardown still ran");
+    // The masquerade went in one transaction from the link's addresses, without a listing.
+    const del = h.exec.calls.filter((c) => c.argv[0] === "iptables-restore").at(-1);
+    assert.match(del?.stdin ?? "", /^\*nat\n-D POSTROUTING -s 10\.200\.0\.2\/32 .*\n-F CNI-[0-9a-f]{24}\n-X CNI-[0-9a-f]{24}\nCOMMIT\n$/, "masquerade teardown still ran");
+    assert.ok(!h.exec.calls.some((c) => c.argv[0] === "iptables-save"));
     // The link had IPv4 addresses only: ip6tables was not consulted.
-    assert.ok(!h.exec.calls.some((c) => c.argv.join(" ") === "ip6tables-save -t nat"));
+    assert.ok(!h.exec.calls.some((c) => c.argv[0]?.startsWith("ip6tables")));
+  });
+
+  it("DEL asks netlink whether the nftables masquerade table exists before running nft", async () => {
+    for (const exists of [false, true]) {
+      const h = harness();
+      assert.equal((await run(h, "ADD", conf("1.0.0", { ipMasq: true }))).code, 0);
+      const asked: string[] = [];
+      const nftNetlink = (): NftNetlink => ({
+        tableExists: (f, t) => (asked.push(`${f} ${t}`), exists),
+        chains: () => [],
+        setKeys: () => undefined,
+        apply: () => {},
+        close: () => {},
+      });
+      const plugin = createBridge({ ...h.deps, nftNetlink });
+      const out = await invokeFuncs(plugin, about, { command: "DEL", conf: conf("1.0.0", { ipMasq: true }), netns: POD, ifName: "eth0", containerID: "ctr1" });
+      assert.equal(out.code, 0, out.stdout);
+      assert.deepEqual(asked, ["inet cni_plugins_masquerade"]);
+      assert.equal(h.exec.calls.some((c) => c.argv[0] === "nft"), exists, `table there: ${exists}`);
+    }
   });
 
   it("masquerade teardown ignores a backend whose tool is not installed", async () => {
@@ -403,7 +427,7 @@ describe("bridge features", () => {
     assert.equal(out.code, 0, out.stdout);
     assert.doesNotMatch(h.kernel.dump(HOST), /^link veth/m);
     assert.deepEqual(h.ipam.calls.map((c) => c.verb), ["ADD", "DEL"]);
-    assert.ok(h.exec.calls.some((c) => c.argv.join(" ") === "iptables-save -t nat"));
+    assert.ok(h.exec.calls.some((c) => c.argv[0] === "iptables-restore" && /^-X CNI-/m.test(c.stdin)));
     assert.match(h.logs.join(""), /^bridge DEL: invalid bridge config: "bridge" must be an interface name .*; cleaning up/);
   });
 

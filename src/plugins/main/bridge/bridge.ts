@@ -37,6 +37,7 @@ import { allVersions, parsePrevResult, requirePrevResult, type CmdArgs, type Plu
 import { configureIface } from "./configure.js";
 import type { Ipam } from "./ipam.js";
 import type { MasqBackend } from "./ipmasq.js";
+import type { NftNetlink } from "../../../kernel/nft-netlink.js";
 import { bridgeToolPortOps, type PortOps } from "./port.js";
 
 // The netfilter parts (and node:crypto, for their hashed names) load only when a config uses them:
@@ -258,6 +259,11 @@ export interface BridgeDeps {
   readonly randomBytes?: (n: number) => Buffer;
   /** Diagnostics (stderr in a plugin process). */
   readonly log?: (msg: string) => void;
+  /**
+   * nf_tables over netlink in a netns (null: the process's own), closed after use: DEL then asks
+   * whether the nftables masquerade table exists before running `nft` to look into it.
+   */
+  readonly nftNetlink?: (netns: string | null) => NftNetlink;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -582,6 +588,9 @@ async function add(args: CmdArgs, deps: BridgeDeps): Promise<Result> {
   const cont = deps.kernel.netns(args.netns);
   const isL3 = n.ipamType !== "";
   const undo = new Undo(deps.log);
+  // The masquerade runs in its own processes while the interface is configured (started once the
+  // addresses are known, awaited before the result): settled before any undo.
+  let masq: Promise<void> | undefined;
   try {
     let br = await ensureBridge(deps, n);
     args.trace("bridge");
@@ -617,6 +626,16 @@ async function add(args: CmdArgs, deps: BridgeDeps): Promise<Result> {
       if (!result.ips?.length) throw fail("IPAM plugin returned missing IP config");
 
       const { v4, v6 } = calcGateways(result, n);
+
+      if (n.ipMasq) {
+        const target = { network: n.name, ifName: args.ifName, containerID: args.containerID };
+        const addrs = result.ips.map((i) => i.address);
+        const m = await ipmasq();
+        // Registered first: a setup that fails half-way may have added some rules.
+        undo.push("IP masquerade", () => m.teardownIPMasq(deps.exec, target, m.familiesOf(addrs), addrs));
+        masq = m.setupIPMasq(deps.exec, n.ipMasqBackend, addrs, target);
+        masq.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+      }
 
       if (n.enabledad) {
         await sysctlQuiet(deps, args.netns, `net/ipv6/conf/${args.ifName}/enhanced_dad`, "1");
@@ -658,12 +677,8 @@ async function add(args: CmdArgs, deps: BridgeDeps): Promise<Result> {
         args.trace("gateway");
       }
 
-      if (n.ipMasq) {
-        const target = { network: n.name, ifName: args.ifName, containerID: args.containerID };
-        const m = await ipmasq();
-        // Registered first: a setup that fails half-way may have added some rules.
-        undo.push("IP masquerade", () => m.teardownIPMasq(deps.exec, target));
-        await m.setupIPMasq(deps.exec, n.ipMasqBackend, result.ips.map((i) => i.address), target);
+      if (masq) {
+        await masq;
         args.trace("ipmasq");
       }
     } else if (!n.disableContainerInterface) {
@@ -694,6 +709,7 @@ async function add(args: CmdArgs, deps: BridgeDeps): Promise<Result> {
     if (n.dns) result.dns = structuredClone(n.dns);
     return result;
   } catch (e) {
+    await masq?.catch(() => {});
     await undo.run();
     throw toCniError(e);
   }
@@ -742,36 +758,72 @@ export function cmdDel(args: CmdArgs, deps: BridgeDeps): Promise<void> {
   return closingNetns(deps, args.netns, () => del(args, deps));
 }
 
+/** Lets processes started just before run while this thread waits in the kernel (a veth delete). */
+const letProcessesStart = () => new Promise<void>((r) => setImmediate(r));
+
 async function del(args: CmdArgs, deps: BridgeDeps): Promise<void> {
   const n = parseConfigForDel(args, deps);
   const isL3 = n.ipamType !== "";
   const errors: CniError[] = [];
 
-  // The address families the attachment used, when known (the link's global addresses, or the
-  // cached result): only those iptables families need looking at. Unknown: both.
+  // The addresses the attachment used, when known (the cached result, or the link's global
+  // addresses): only those iptables families need looking at, and with the addresses the
+  // masquerade goes in one transaction per family without listing the nat table. Unknown: both
+  // families, found by listing.
   const families = new Set<4 | 6>();
-  let familiesKnown = false;
+  const addrs = new Set<string>();
   try {
-    for (const ip of parsePrevResult(args.netconf, args.cniVersion)?.ips ?? []) families.add(ipFamily(ip.address) === "6" ? 6 : 4);
-    familiesKnown = families.size > 0;
+    for (const ip of parsePrevResult(args.netconf, args.cniVersion)?.ips ?? []) {
+      families.add(ipFamily(ip.address) === "6" ? 6 : 4);
+      addrs.add(ip.address);
+    }
   } catch {
     // a broken prevResult must not stop DEL
   }
 
   // 1. The container end (its host peer goes with it). A vanished netns or link is fine (kubernetes#43014).
-  if (args.netns !== "") {
-    const cont = deps.kernel.netns(args.netns);
+  const cont = args.netns !== "" ? deps.kernel.netns(args.netns) : undefined;
+  let contLink = false;
+  if (cont) {
     try {
-      if (await cont.linkGet(args.ifName)) {
-        if (isL3 && n.ipMasq) {
-          for (const a of await cont.addrList(args.ifName)) {
-            if (a.scope !== "universe") continue;
-            families.add(a.family);
-            familiesKnown = true;
+      contLink = (await cont.linkGet(args.ifName)) !== undefined;
+      if (contLink && isL3 && n.ipMasq) {
+        for (const a of await cont.addrList(args.ifName)) {
+          if (a.scope !== "universe") continue;
+          families.add(a.family);
+          addrs.add(a.cidr);
+        }
+      }
+    } catch (e) {
+      if (!isKernelError(e, "ENOENT", "ENODEV")) errors.push(fail(`failed to delete "${args.ifName}" in netns "${args.netns}"`, e));
+    }
+  }
+  // 4, started now: the masquerade is found by chain name and comment hash, so it goes even when
+  // the netns is gone; its processes run while the kernel deletes the veth (≈20 ms of RCU waits).
+  let masqError: CniError | undefined;
+  let masq: Promise<void> | undefined;
+  if (isL3 && n.ipMasq) {
+    const fams = families.size > 0 ? [...families].sort() : ([4, 6] as const);
+    const target = { network: n.name, ifName: args.ifName, containerID: args.containerID };
+    const probe = deps.nftNetlink;
+    const nftTableExists = probe
+      ? (family: "inet", table: string) => {
+          const nl = probe(deps.hostNetns ?? null);
+          try {
+            return nl.tableExists(family, table);
+          } finally {
+            nl.close();
           }
         }
-        await cont.linkDel(args.ifName);
-      }
+      : undefined;
+    masq = ipmasq()
+      .then((m) => m.teardownIPMasq(deps.exec, target, fams, [...addrs], nftTableExists ? { nftTableExists } : {}))
+      .catch((e: unknown) => void (masqError = toCniError(e)));
+    await letProcessesStart();
+  }
+  if (cont && contLink) {
+    try {
+      await cont.linkDel(args.ifName);
     } catch (e) {
       if (!isKernelError(e, "ENOENT", "ENODEV")) errors.push(fail(`failed to delete "${args.ifName}" in netns "${args.netns}"`, e));
     }
@@ -793,15 +845,8 @@ async function del(args: CmdArgs, deps: BridgeDeps): Promise<void> {
       deps.log?.(`${errText(e)}\n`);
     });
   }
-  // 4. Masquerade: found by chain name and comment hash, so it goes even when the netns is gone.
-  if (isL3 && n.ipMasq) {
-    try {
-      const fams = familiesKnown ? [...families].sort() : ([4, 6] as const);
-      await (await ipmasq()).teardownIPMasq(deps.exec, { network: n.name, ifName: args.ifName, containerID: args.containerID }, fams);
-    } catch (e) {
-      errors.push(toCniError(e));
-    }
-  }
+  await masq;
+  if (masqError) errors.push(masqError);
   args.trace("teardown");
   if (errors.length) throw errors[0]!;
 }

@@ -9,6 +9,8 @@ import {
   iptablesRules,
   mustFormatHashWithPrefix,
   parseNatSave,
+  renderIptablesFastSetup,
+  renderIptablesFastTeardown,
   renderIptablesSetup,
   renderIptablesTeardown,
   renderNftSetup,
@@ -18,6 +20,7 @@ import {
 import { parseVlanShow } from "./port.js";
 import { parseBridgeNat, renderSpoofCheckSetup, renderSpoofCheckTeardown } from "./spoofcheck.js";
 import { fakeExec } from "./testing.js";
+import { ExecError } from "../../../kernel/exec.js";
 import { isPodnetBundle } from "./ipam.js";
 
 const t = { network: "mynet", ifName: "eth0", containerID: "abc123" };
@@ -83,20 +86,97 @@ describe("iptables masquerade", () => {
     assert.equal(renderIptablesTeardown(parseNatSave("*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"), CHAIN), undefined);
   });
 
-  it("setup runs iptables-save and one iptables-restore per family", async () => {
+  it("fast setup: one transaction that creates the chain with -N (golden text)", () => {
+    const rules = iptablesRules(4, ["10.200.0.5/24"], CHAIN, formatComment("mynet", "abc123"));
+    assert.equal(
+      renderIptablesFastSetup(rules, CHAIN),
+      [
+        "*nat",
+        `-N ${CHAIN}`,
+        `-A ${CHAIN} -d 10.200.0.0/24 ${K} -j ACCEPT`,
+        `-A ${CHAIN} ! -d 224.0.0.0/4 ${K} -j MASQUERADE`,
+        `-A POSTROUTING -s 10.200.0.5/32 ${K} -j ${CHAIN}`,
+        "COMMIT",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("fast teardown: the jumps of the known addresses, then the chain (golden text)", () => {
+    const c = formatComment("mynet", "abc123");
+    assert.equal(
+      renderIptablesFastTeardown(4, ["10.200.0.5/24", "10.200.1.7/24", "fd00:200::5/64"], CHAIN, c),
+      [
+        "*nat",
+        `-D POSTROUTING -s 10.200.0.5/32 ${K} -j ${CHAIN}`,
+        `-D POSTROUTING -s 10.200.1.7/32 ${K} -j ${CHAIN}`,
+        `-F ${CHAIN}`,
+        `-X ${CHAIN}`,
+        "COMMIT",
+        "",
+      ].join("\n"),
+    );
+    assert.equal(renderIptablesFastTeardown(6, ["10.200.0.5/24"], CHAIN, c), undefined);
+  });
+
+  it("setup is one iptables-restore per family of the pod's addresses, no listing", async () => {
     const exec = fakeExec();
     await setupIPMasq(exec, "iptables", ["10.200.0.5/24", "fd00:200::5/64"], t);
-    assert.deepEqual(exec.calls.map((c) => c.argv.join(" ")), [
-      "iptables-save -t nat", "iptables-restore -w --noflush", "ip6tables-save -t nat", "ip6tables-restore -w --noflush",
-    ]);
+    assert.deepEqual(exec.calls.map((c) => c.argv.join(" ")).sort(), ["ip6tables-restore -w --noflush", "iptables-restore -w --noflush"]);
+    assert.match(exec.calls.find((c) => c.argv[0] === "ip6tables-restore")!.stdin, /^\*nat\n-N CNI-/);
+    const v4only = fakeExec();
+    await setupIPMasq(v4only, "iptables", ["10.200.0.5/24"], t);
+    assert.deepEqual(v4only.calls.map((c) => c.argv.join(" ")), ["iptables-restore -w --noflush"], "no IPv6 address: no ip6tables");
+  });
+
+  it("setup falls back to append-unique against iptables-save when the fast transaction fails", async () => {
+    const exec = fakeExec();
+    const rules = iptablesRules(4, ["10.200.0.5/24"], CHAIN, formatComment("mynet", "abc123"));
+    exec.save[4] = `*nat\n:POSTROUTING ACCEPT [0:0]\n:${CHAIN} - [0:0]\n${rules[0]}\nCOMMIT\n`;
+    let first = true;
+    const run = exec.run;
+    exec.run = async (argv, o) => {
+      const out = await run(argv, o);
+      if (argv[0] === "iptables-restore" && first) {
+        first = false;
+        throw new ExecError(argv, 1, "", "iptables-restore: line 2 failed: Chain already exists.");
+      }
+      return out;
+    };
+    await setupIPMasq(exec, "iptables", ["10.200.0.5/24"], t);
+    assert.deepEqual(exec.calls.map((c) => c.argv.join(" ")), ["iptables-restore -w --noflush", "iptables-save -t nat", "iptables-restore -w --noflush"]);
+    assert.equal(exec.calls[2]!.stdin, `*nat\n${rules[1]}\n${rules[2]}\nCOMMIT\n`);
+  });
+
+  it("teardown with addresses: one transaction; when it fails, the listing finds every jump", async () => {
+    const exec = fakeExec();
+    await teardownIPMasq(exec, t, [4], ["10.200.0.5/24"]);
+    assert.deepEqual(exec.calls.map((c) => c.argv.join(" ")).filter((c) => !c.startsWith("nft")), ["iptables-restore -w --noflush"]);
+    const slow = fakeExec();
+    slow.save[4] = `*nat\n:POSTROUTING ACCEPT [0:0]\n:${CHAIN} - [0:0]\n-A POSTROUTING -s 10.200.0.0/24 ${K} -j ${CHAIN}\nCOMMIT\n`;
+    let failed = false;
+    const run = slow.run;
+    slow.run = async (argv, o) => {
+      const out = await run(argv, o);
+      if (argv[0] === "iptables-restore" && !failed) {
+        failed = true;
+        throw new ExecError(argv, 1, "", "iptables-restore: line 2 failed");
+      }
+      return out;
+    };
+    await teardownIPMasq(slow, t, [4], ["10.200.0.5/24"]);
+    const ipt = slow.calls.filter((c) => !c.argv[0]!.startsWith("nft"));
+    assert.deepEqual(ipt.map((c) => c.argv.join(" ")), ["iptables-restore -w --noflush", "iptables-save -t nat", "iptables-restore -w --noflush"]);
+    assert.equal(ipt[2]!.stdin, `*nat\n-D POSTROUTING -s 10.200.0.0/24 ${K} -j ${CHAIN}\n-F ${CHAIN}\n-X ${CHAIN}\nCOMMIT\n`);
   });
 
   it("the default backend is iptables, nftables when iptables is not installed", async () => {
     const exec = fakeExec();
-    exec.missing.add("iptables-save");
+    for (const tool of ["iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore"]) exec.missing.add(tool);
     await setupIPMasq(exec, undefined, ["10.200.0.5/24"], t);
     assert.ok(exec.calls.some((c) => c.argv.join(" ") === "nft -f -"));
-    assert.ok(!exec.calls.some((c) => c.argv[0] === "iptables-restore"));
+    // Found out by trying the fast transaction once, with no listing after it.
+    assert.ok(!exec.calls.some((c) => c.argv[0] === "iptables-save"));
   });
 
   it("teardown reports a failing backend that is installed", async () => {

@@ -2,10 +2,15 @@
 // the Go plugins so that either can remove what the other made:
 //
 // - iptables backend: nat chain `CNI-<sha512(network+containerID)[:24]>`, comment
-//   `name: "<network>" id: "<containerID>"`, a POSTROUTING jump per address. podnet applies it as
-//   one `iptables-restore --noflush` transaction per family, computed against `iptables-save`, so
-//   ADD is append-unique like Go's and DEL removes every jump to the chain without needing the
-//   addresses (which is what lets DEL clean up after the netns is gone, plugins#810).
+//   `name: "<network>" id: "<containerID>"`, a POSTROUTING jump per address. The common case is
+//   one blind `iptables-restore --noflush` per family and call, no listing: ADD creates the chain
+//   with `-N` (which fails, and so aborts the whole transaction, when the chain is already there),
+//   DEL deletes the jumps of the known addresses, then the chain (which fails when anything else
+//   still jumps to it or a rule is missing). Only when that transaction fails does podnet fall
+//   back to the slow path: `iptables-save`, then a transaction computed against it, so ADD is
+//   append-unique like Go's and DEL removes every jump to the chain without needing the
+//   addresses (which is what lets DEL clean up after the netns is gone, plugins#810, and remove
+//   rules that an older Go plugin made).
 // - nftables backend: table `inet cni_plugins_masquerade`, one rule per address in `masq_checks`
 //   whose comment starts with `<netHash>-<instHash>`; one `nft -f -` transaction.
 //
@@ -132,6 +137,28 @@ export function renderIptablesTeardown(current: NatTable, chain: string): string
   return [...lines, "COMMIT", ""].join("\n");
 }
 
+/**
+ * The fast ADD: one transaction without a listing. `-N` fails when the chain exists (a retried
+ * ADD, or another version made it), which aborts the whole transaction; the caller then takes the
+ * slow path. A chain that does not exist has no jump to it, so the jumps cannot be duplicated.
+ */
+export function renderIptablesFastSetup(rules: readonly string[], chain: string): string {
+  const isJump = (r: string) => r.startsWith("-A POSTROUTING ");
+  return ["*nat", `-N ${chain}`, ...rules.filter((r) => !isJump(r)), ...rules.filter(isJump), "COMMIT", ""].join("\n");
+}
+
+/**
+ * The fast DEL: the jumps from the attachment's own addresses, then the chain, in one transaction
+ * without a listing; undefined when `addrs` has no address of `family`. Any part that is not
+ * there (a jump of another form, an already removed chain) fails the whole transaction, and the
+ * caller takes the slow path.
+ */
+export function renderIptablesFastTeardown(family: Family, addrs: readonly string[], chain: string, comment: string): string | undefined {
+  const jumps = iptablesRules(family, addrs, chain, comment).filter((r) => r.startsWith("-A POSTROUTING "));
+  if (jumps.length === 0) return undefined;
+  return ["*nat", ...jumps.map((r) => `-D ${r.slice(3)}`), `-F ${chain}`, `-X ${chain}`, "COMMIT", ""].join("\n");
+}
+
 const SAVE: Record<Family, string> = { 4: "iptables-save", 6: "ip6tables-save" };
 const RESTORE: Record<Family, string> = { 4: "iptables-restore", 6: "ip6tables-restore" };
 
@@ -148,31 +175,58 @@ async function restore(exec: Exec, family: Family, input: string): Promise<void>
   await exec.run([RESTORE[family], "-w", "--noflush"], { stdin: input });
 }
 
-async function setupIPMasqIPTables(exec: Exec, addrs: readonly string[], t: MasqTarget): Promise<void> {
-  const chain = formatChainName(t.network, t.containerID);
-  const comment = formatComment(t.network, t.containerID);
-  for (const family of [4, 6] as const) {
-    const rules = iptablesRules(family, addrs, chain, comment);
-    if (rules.length === 0) continue;
-    const input = renderIptablesSetup(await natTable(exec, family), rules, chain);
-    if (input) await restore(exec, family, input);
+/**
+ * Runs `fast` (one restore); when it fails for any reason but a missing tool, runs `slow` (a
+ * listing, then a restore computed against it), whose errors are the ones reported.
+ */
+async function fastOrSlow(fast: string | undefined, exec: Exec, family: Family, slow: () => Promise<void>): Promise<void> {
+  if (fast !== undefined) {
+    try {
+      await restore(exec, family, fast);
+      return;
+    } catch (e) {
+      if (isToolMissing(e)) throw e;
+    }
   }
+  await slow();
 }
 
-async function teardownIPMasqIPTables(exec: Exec, t: MasqTarget, families: readonly Family[]): Promise<void> {
+/** ADD in one family: the fast transaction, or append-unique against a listing. */
+export async function setupIPMasqFamily(exec: Exec, family: Family, addrs: readonly string[], t: MasqTarget, opts: { fast?: boolean } = {}): Promise<void> {
   const chain = formatChainName(t.network, t.containerID);
-  const errors: unknown[] = [];
-  await Promise.all(
-    families.map(async (family) => {
-      try {
-        const input = renderIptablesTeardown(await natTable(exec, family), chain);
-        if (input) await restore(exec, family, input);
-      } catch (e) {
-        errors.push(e);
-      }
-    }),
-  );
-  if (errors.length) throw errors[0];
+  const rules = iptablesRules(family, addrs, chain, formatComment(t.network, t.containerID));
+  if (rules.length === 0) return;
+  await fastOrSlow(opts.fast === false ? undefined : renderIptablesFastSetup(rules, chain), exec, family, async () => {
+    const input = renderIptablesSetup(await natTable(exec, family), rules, chain);
+    if (input) await restore(exec, family, input);
+  });
+}
+
+/** DEL in one family: the fast transaction when the addresses are known, or every jump to the chain found in a listing. */
+export async function teardownIPMasqFamily(exec: Exec, family: Family, t: MasqTarget, addrs: readonly string[] = [], opts: { fast?: boolean } = {}): Promise<void> {
+  const chain = formatChainName(t.network, t.containerID);
+  const fast = opts.fast === false ? undefined : renderIptablesFastTeardown(family, addrs, chain, formatComment(t.network, t.containerID));
+  await fastOrSlow(fast, exec, family, async () => {
+    const input = renderIptablesTeardown(await natTable(exec, family), chain);
+    if (input) await restore(exec, family, input);
+  });
+}
+
+/** Only the families the addresses have: a pod without IPv6 costs no ip6tables. */
+export const familiesOf = (addrs: readonly string[]): Family[] => ([4, 6] as const).filter((f) => addrs.some((a) => addrParts(a).family === f));
+
+async function setupIPMasqIPTables(exec: Exec, addrs: readonly string[], t: MasqTarget): Promise<void> {
+  await allSettledOrThrow(familiesOf(addrs).map((family) => setupIPMasqFamily(exec, family, addrs, t)));
+}
+
+async function teardownIPMasqIPTables(exec: Exec, t: MasqTarget, families: readonly Family[], addrs: readonly string[]): Promise<void> {
+  await allSettledOrThrow(families.map((family) => teardownIPMasqFamily(exec, family, t, addrs)));
+}
+
+/** Waits for every job (none is left running), then throws the first error. */
+async function allSettledOrThrow(jobs: ReadonlyArray<Promise<void>>): Promise<void> {
+  const res = await Promise.allSettled(jobs);
+  for (const r of res) if (r.status === "rejected") throw r.reason;
 }
 
 // ---- nftables ---------------------------------------------------------------------------------
@@ -250,7 +304,16 @@ async function setupIPMasqNFTables(exec: Exec, addrs: readonly string[], t: Masq
   await exec.run(["nft", "-f", "-"], { stdin: renderNftSetup(addrs, t, stale) });
 }
 
-async function teardownIPMasqNFTables(exec: Exec, t: MasqTarget): Promise<void> {
+async function teardownIPMasqNFTables(exec: Exec, t: MasqTarget, tableExists?: TeardownOptions["nftTableExists"]): Promise<void> {
+  if (tableExists) {
+    let there = true;
+    try {
+      there = tableExists("inet", NFT_MASQ_TABLE);
+    } catch {
+      // cannot tell: look with nft
+    }
+    if (!there) return;
+  }
   const rules = await findMasqRules(exec, hashForInstance(t));
   if (rules.length === 0) return;
   const tb = `inet ${NFT_MASQ_TABLE}`;
@@ -280,18 +343,31 @@ export async function setupIPMasq(exec: Exec, backend: MasqBackend | undefined, 
   }
 }
 
+export interface TeardownOptions {
+  /** Whether an nftables table exists (over netlink): no `nft` process when the masquerade table is not there. */
+  readonly nftTableExists?: (family: "inet", table: string) => boolean;
+}
+
 /**
  * Removes an attachment's masquerade rules from both backends (the pod may have been set up by
  * another version or configuration). Needs no addresses; `families` only narrows which iptables
- * families are looked at (default both). A backend's error counts only when its tool is installed.
+ * families are looked at (default both); `addrs` (the attachment's addresses, when known) make
+ * the iptables part one transaction per family without a listing. A backend's error counts only
+ * when its tool is installed.
  */
-export async function teardownIPMasq(exec: Exec, t: MasqTarget, families: readonly Family[] = [4, 6]): Promise<void> {
+export async function teardownIPMasq(
+  exec: Exec,
+  t: MasqTarget,
+  families: readonly Family[] = [4, 6],
+  addrs: readonly string[] = [],
+  opts: TeardownOptions = {},
+): Promise<void> {
   const errors: string[] = [];
   await Promise.all([
-    teardownIPMasqIPTables(exec, t, families).catch((e: unknown) => {
+    teardownIPMasqIPTables(exec, t, families, addrs).catch((e: unknown) => {
       if (!isToolMissing(e)) errors.push(`iptables: ${(e as Error).message}`);
     }),
-    teardownIPMasqNFTables(exec, t).catch((e: unknown) => {
+    teardownIPMasqNFTables(exec, t, opts.nftTableExists).catch((e: unknown) => {
       if (!isToolMissing(e)) errors.push(`nftables: ${(e as Error).message}`);
     }),
   ]);

@@ -1,6 +1,8 @@
-// The bridge executable: real kernel, processes, files.
+// The bridge executable: real kernel, processes, files. host-local runs in-process over
+// synchronous fs (a plugin process has nothing to overlap with a few tiny files, and each
+// fs/promises call is a thread-pool round trip; the module alone costs ~2 ms to load).
 import { readFileSync } from "node:fs";
-import * as fs from "node:fs/promises";
+import { syncFs } from "../../ipam/host-local/sync-fs.js";
 import { loadAddon } from "../../../kernel/addon.js";
 import { nodeExec, nodeRawExec } from "../../../kernel/exec.js";
 import { createKernel } from "../../../kernel/kernel.js";
@@ -8,8 +10,9 @@ import { createLocker } from "../../../kernel/lock.js";
 import { runPlugin } from "../../../sdk/main.js";
 import { about, createBridge } from "./bridge.js";
 import { createIpamDelegate } from "./ipam.js";
+import { nodeBridgeNetlinkDeps } from "./node-deps.js";
 
-const hostLocal = { fs, lock: createLocker(loadAddon), log: (m: string) => void process.stderr.write(`${m}\n`) };
+const hostLocal = { fs: syncFs, lock: createLocker(loadAddon), log: (m: string) => void process.stderr.write(`${m}\n`) };
 const readHead = (p: string) => {
   try {
     return readFileSync(p);
@@ -22,6 +25,7 @@ runPlugin(
     kernel: createKernel(),
     exec: nodeExec,
     ipam: createIpamDelegate({ exec: nodeRawExec, hostLocal, readHead }),
+    ...nodeBridgeNetlinkDeps(),
     log: (m) => void process.stderr.write(m),
   }),
   about,

@@ -6,6 +6,7 @@ import { ExecError } from "../../../kernel/exec.js";
 import { createFakeKernel, type FakeKernel } from "../../../kernel/fake.js";
 import { invokeFuncs } from "../../../sdk/testing.js";
 import { BANDWIDTH_ABOUT, createBandwidth, ifbDeviceName, shapingParams, type BwFs } from "./bandwidth.js";
+import { tcLine, type TcShaping } from "../../../kernel/tc-shaping.js";
 
 describe("shaping numbers", () => {
   it("Go's tbf for an explicit burst", () => {
@@ -160,6 +161,36 @@ describe("bandwidth DEL", () => {
     assert.equal(r.code, 0, r.stdout);
     assert.equal(await kernel.netns(null).linkGet(ifbDeviceName("net", "ctr1")), undefined);
     assert.equal((await run("DEL", conf(undefined))).code, 0);
+  });
+});
+
+describe("bandwidth over netlink", () => {
+  it("ADD and DEL run no process: the same operations as the tc batch, through the shaping socket (closed after each call)", async () => {
+    const applied: string[][] = [];
+    let qs: Array<{ kind: string; handle: string; root?: boolean; parent?: string }> = [];
+    let closed = 0;
+    const shaping = (): TcShaping => ({
+      qdiscs: () => qs,
+      apply: (ops, o) => void applied.push(ops.map((x) => `${o?.force ? "force " : ""}${tcLine(x)}`)),
+      close: () => void closed++,
+    });
+    const p = createBandwidth({ exec, kernel, fs, dataDir: "/data", shaping });
+    const r = await invokeFuncs(p, BANDWIDTH_ABOUT, { command: "ADD", conf: conf(BW), netns: POD, containerID: "ctr1" });
+    assert.equal(r.code, 0, r.stdout);
+    const ifb = ifbDeviceName("net", "ctr1");
+    assert.deepEqual(applied, [[
+      "qdisc add dev veth1 root handle 1: tbf rate 1000000bps burst 100000 limit 125000",
+      "qdisc add dev veth1 handle ffff: ingress",
+      `filter add dev veth1 parent ffff: protocol all prio 1 u32 match u32 0 0 classid 1:1 action mirred egress redirect dev ${ifb}`,
+      `qdisc replace dev ${ifb} root handle 1: tbf rate 500000bps burst 50000 limit 62500`,
+    ]]);
+    qs = [{ kind: "tbf", handle: "1:", root: true }, { kind: "ingress", handle: "ffff:", parent: "ffff:fff1" }];
+    const d = await invokeFuncs(p, BANDWIDTH_ABOUT, { command: "DEL", conf: conf(undefined, null), netns: "", containerID: "ctr1" });
+    assert.equal(d.code, 0, d.stdout);
+    assert.deepEqual(applied[1], ["force qdisc del dev veth1 root", "force qdisc del dev veth1 ingress"]);
+    assert.equal(calls.length, 0, "no tc process");
+    assert.equal(closed, 2);
+    assert.equal(await kernel.netns(null).linkGet(ifb), undefined);
   });
 });
 

@@ -11,9 +11,12 @@
 //   10 Mbit/s cap); a burst too long for the kernel's 32-bit tick buffer is clamped instead of
 //   wrapping around (Go's float→uint32 overflow); a burst smaller than one frame (which would
 //   drop every full-size packet) is raised to one frame;
-// - all of it is one `tc -batch` after one read; an ADD that fails removes what it added; an ADD
-//   that is retried reuses its ifb and replaces its own qdiscs (plugins#894: "file exists"); an
-//   ingress qdisc some other tool put on the veth is shared, not replaced;
+// - no `tc` process on ADD and DEL: the qdiscs and the filter go through rtnetlink (a few
+//   round trips of microseconds, built as iproute2 builds them; src/kernel/tc-shaping.ts), or,
+//   without the netlink dependency, one `tc -batch` after one read; an ADD that fails removes
+//   what it added; an ADD that is retried reuses its ifb and replaces its own qdiscs
+//   (plugins#894: "file exists"); an ingress qdisc some other tool put on the veth is shared,
+//   not replaced;
 // - DEL removes the qdiscs and the filter from the veth (when it still exists) and the ifb, from
 //   a per-attachment state file: no netns, no config values needed;
 // - errors name the field and the value; negative, fractional and sub-byte rates are refused.
@@ -22,14 +25,17 @@ import { join } from "node:path";
 import { ALL_SPEC_VERSIONS, CniCode, CniError, versionAtLeast, type Interface, type Result } from "../../../cni/index.js";
 import { isExist, isNotFound } from "../../../kernel/errors.js";
 import type { Exec } from "../../../kernel/exec.js";
-import { createTc, parsePsched, tbfCommand, tbfParams, TcError, type Qdisc, type Tc, type TbfParams } from "../../../kernel/tc.js";
+import { createTc, parsePsched, tbfParams, TcError, type Qdisc, type TbfParams } from "../../../kernel/tc.js";
+import { tcLine, type ShapingOp, type TcShaping } from "../../../kernel/tc-shaping.js";
 import type { Kernel } from "../../../kernel/types.js";
 import type { CmdArgs, PluginAbout, PluginFuncs } from "../../../sdk/types.js";
 import { isZero, K8S_UNLIMITED_BURST, parseConfig, shapesEgress, shapesIngress, type BandwidthConf } from "./config.js";
 
 export interface BandwidthDeps {
-  /** Runs `tc` in the host network namespace. */
+  /** Runs `tc` in the host network namespace (CHECK; ADD and DEL when there is no `shaping`). */
   readonly exec: Exec;
+  /** Qdiscs and filters over netlink in a netns (null: this process's); closed after each call. */
+  readonly shaping?: (netns: string | null) => TcShaping;
   /** Links in the pod's and the host's netns (veth peer lookup, the ifb). */
   readonly kernel: Pick<Kernel, "netns">;
   readonly fs: BwFs;
@@ -155,9 +161,35 @@ class Store {
 
 // ---- helpers ----------------------------------------------------------------------------------
 
+/** Qdiscs and filters of the host netns: over netlink, or through `tc`. */
+interface Shaper {
+  qdiscs(dev: string): Promise<Qdisc[]>;
+  /** In order, stopping at the first failure (force: each on its own). */
+  apply(ops: readonly ShapingOp[], opts?: { force?: boolean }): Promise<void>;
+  close(): void;
+}
+
+function shaper(deps: BandwidthDeps): Shaper {
+  if (deps.shaping) {
+    let nl: TcShaping | undefined;
+    const open = () => (nl ??= deps.shaping!(deps.hostNetns ?? null));
+    return {
+      qdiscs: async (dev) => open().qdiscs(dev),
+      apply: async (ops, o) => open().apply(ops, o),
+      close: () => nl?.close(),
+    };
+  }
+  const tc = createTc(deps.exec);
+  return {
+    qdiscs: (dev) => tc.qdiscs(dev),
+    apply: (ops, o) => tc.batch(ops.map(tcLine), o),
+    close: () => {},
+  };
+}
+
 interface Ctx {
   readonly deps: BandwidthDeps;
-  readonly tc: Tc;
+  readonly tc: Shaper;
   readonly store: Store;
   readonly host: ReturnType<Kernel["netns"]>;
 }
@@ -165,10 +197,20 @@ interface Ctx {
 function context(deps: BandwidthDeps, conf: BandwidthConf): Ctx {
   return {
     deps,
-    tc: createTc(deps.exec),
+    tc: shaper(deps),
     store: new Store(deps.fs, conf.dataDir ?? deps.dataDir ?? DEFAULT_DATA_DIR),
     host: deps.kernel.netns(deps.hostNetns ?? null),
   };
+}
+
+/** Runs `fn` with a context whose netlink socket is closed afterwards. */
+async function withContext<T>(deps: BandwidthDeps, conf: BandwidthConf, fn: (ctx: Ctx) => Promise<T>): Promise<T> {
+  const ctx = context(deps, conf);
+  try {
+    return await fn(ctx);
+  } finally {
+    ctx.tc.close();
+  }
 }
 
 async function tickInUsec(deps: BandwidthDeps): Promise<number> {
@@ -204,10 +246,6 @@ const rootQdisc = (qs: readonly Qdisc[]) => qs.find((q) => q.root);
 const isOurTbf = (q: Qdisc | undefined) => q?.kind === "tbf" && q.handle === "1:";
 const ingressOf = (qs: readonly Qdisc[]) => qs.find((q) => q.kind === "ingress" || q.kind === "clsact");
 
-function filterCommand(dev: string, ifb: string): string {
-  return `filter add dev ${dev} parent ffff: protocol all prio 1 u32 match u32 0 0 classid 1:1 action mirred egress redirect dev ${ifb}`;
-}
-
 /** Best-effort removal of what an attachment put on its host veth (tc -force: each line on its own). */
 async function clearVeth(ctx: Ctx, s: Pick<BwState, "hostIf" | "rootTbf" | "ingressQdisc" | "filter">): Promise<void> {
   let qs: Qdisc[];
@@ -216,11 +254,12 @@ async function clearVeth(ctx: Ctx, s: Pick<BwState, "hostIf" | "rootTbf" | "ingr
   } catch {
     return; // the veth is gone, and its qdiscs with it
   }
-  const cmds: string[] = [];
-  if (s.rootTbf && isOurTbf(rootQdisc(qs))) cmds.push(`qdisc del dev ${s.hostIf} root`);
-  if (s.ingressQdisc && ingressOf(qs)) cmds.push(`qdisc del dev ${s.hostIf} ingress`);
-  else if (s.filter && ingressOf(qs)) cmds.push(`filter del dev ${s.hostIf} parent ffff: protocol all prio 1 u32`);
-  await ctx.tc.batch(cmds, { force: true }).catch(() => {});
+  const ops: ShapingOp[] = [];
+  const dev = s.hostIf;
+  if (s.rootTbf && isOurTbf(rootQdisc(qs))) ops.push({ op: "delRoot", dev });
+  if (s.ingressQdisc && ingressOf(qs)) ops.push({ op: "delIngress", dev });
+  else if (s.filter && ingressOf(qs)) ops.push({ op: "unredirect", dev });
+  await ctx.tc.apply(ops, { force: true }).catch(() => {});
 }
 
 async function deleteIfb(ctx: Ctx, name: string): Promise<void> {
@@ -242,17 +281,25 @@ export async function cmdAdd(deps: BandwidthDeps, args: CmdArgs): Promise<Result
   }
   if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
   const result = conf.prevResult;
-  const ctx = context(deps, conf);
+  return withContext(deps, conf, (ctx) => add(ctx, conf, result, args));
+}
+
+async function add(ctx: Ctx, conf: BandwidthConf, result: Result, args: CmdArgs): Promise<Result> {
+  const deps = ctx.deps;
+  const bw = conf.bandwidth;
   const { iface, mtu, txQLen } = await getHostInterface(ctx, result, args);
   const hostIf = iface.name;
+  args.trace("host-if");
   const tick = await tickInUsec(deps);
   const prior = await ctx.store.read(conf.name, args.containerID, args.ifName);
+  args.trace("state");
   const qs = await ctx.tc.qdiscs(hostIf);
   const root = rootQdisc(qs);
   const ingress = ingressOf(qs);
   const ours = prior?.hostIf === hostIf ? prior : undefined;
+  args.trace("qdiscs");
 
-  const cmds: string[] = [];
+  const ops: ShapingOp[] = [];
   let rootTbf = false;
   let ingressQdisc = ours?.ingressQdisc ?? false;
   let filter = false;
@@ -261,7 +308,7 @@ export async function cmdAdd(deps: BandwidthDeps, args: CmdArgs): Promise<Result
   if (shapesIngress(bw)) {
     const p = shapingParams(bw!.ingressRate, bw!.ingressBurst, mtu, tick);
     // Replace only our own tbf (a retried ADD); another root qdisc makes `add` fail (as Go).
-    cmds.push(tbfCommand(root && isOurTbf(root) && ours?.rootTbf ? "replace" : "add", hostIf, p));
+    ops.push({ op: "tbf", mode: root && isOurTbf(root) && ours?.rootTbf ? "replace" : "add", dev: hostIf, params: p });
     rootTbf = true;
   }
   try {
@@ -290,25 +337,29 @@ export async function cmdAdd(deps: BandwidthDeps, args: CmdArgs): Promise<Result
         }
         if (!createdIfb) await ctx.host.linkSetUp(ifb);
       }
+      args.trace("ifb");
       if (!ingress) {
-        cmds.push(`qdisc add dev ${hostIf} handle ffff: ingress`);
+        ops.push({ op: "ingress", dev: hostIf });
         ingressQdisc = true;
       } else if (ours?.filter) {
-        cmds.push(`filter del dev ${hostIf} parent ffff: protocol all prio 1 u32`);
+        ops.push({ op: "unredirect", dev: hostIf });
       }
-      cmds.push(filterCommand(hostIf, ifb));
+      ops.push({ op: "redirect", dev: hostIf, to: ifb });
       filter = true;
-      cmds.push(tbfCommand("replace", ifb, p));
+      ops.push({ op: "tbf", mode: "replace", dev: ifb, params: p });
     }
     const state: BwState = { version: 1, network: conf.name, containerID: args.containerID, ifName: args.ifName, hostIf, ifb, rootTbf, ingressQdisc, filter };
     await ctx.store.write(state);
-    await ctx.tc.batch(cmds);
+    args.trace("state-write");
+    await ctx.tc.apply(ops);
+    args.trace("tc");
   } catch (e) {
     await clearVeth(ctx, { hostIf, rootTbf: rootTbf && !(root && ours?.rootTbf), ingressQdisc: ingressQdisc && !ingress, filter });
     if (createdIfb) await deleteIfb(ctx, ifb).catch(() => {});
     await ctx.store.remove(conf.name, args.containerID, args.ifName).catch(() => {});
     if (e instanceof CniError) throw e;
-    const hint = e instanceof TcError && e.errno === "EEXIST" ? ` (${hostIf} already has a qdisc podnet did not make)` : "";
+    const exists = (e instanceof TcError && e.errno === "EEXIST") || isExist(e);
+    const hint = exists ? ` (${hostIf} already has a qdisc podnet did not make)` : "";
     throw new CniError(CniCode.Internal, `failed to set up bandwidth limits on ${hostIf}${hint}: ${(e as Error).message}`, { cause: e });
   }
   if (ifb) {
@@ -322,16 +373,21 @@ export async function cmdAdd(deps: BandwidthDeps, args: CmdArgs): Promise<Result
 
 export async function cmdDel(deps: BandwidthDeps, args: CmdArgs): Promise<void> {
   const conf = parseConfig(args.netconf, args.cniVersion);
-  const ctx = context(deps, conf);
-  const s = await ctx.store.read(conf.name, args.containerID, args.ifName);
-  if (s) {
-    await clearVeth(ctx, s);
-    if (s.ifb) await deleteIfb(ctx, s.ifb);
-    await ctx.store.remove(conf.name, args.containerID, args.ifName);
-    return;
-  }
-  // Made by the Go plugin (or state lost): Go's DEL, the ifb by its name.
-  await deleteIfb(ctx, ifbDeviceName(conf.name, args.containerID));
+  await withContext(deps, conf, async (ctx) => {
+    const s = await ctx.store.read(conf.name, args.containerID, args.ifName);
+    args.trace("state");
+    if (s) {
+      await clearVeth(ctx, s);
+      args.trace("veth");
+      if (s.ifb) await deleteIfb(ctx, s.ifb);
+      args.trace("ifb");
+      await ctx.store.remove(conf.name, args.containerID, args.ifName);
+      return;
+    }
+    // Made by the Go plugin (or state lost): Go's DEL, the ifb by its name.
+    await deleteIfb(ctx, ifbDeviceName(conf.name, args.containerID));
+    args.trace("ifb");
+  });
 }
 
 function checkTbf(dev: string, qs: readonly Qdisc[], p: TbfParams): void {
@@ -356,7 +412,8 @@ export async function cmdCheck(deps: BandwidthDeps, args: CmdArgs): Promise<void
   const conf = parseConfig(args.netconf, args.cniVersion);
   if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as a chained plugin");
   const result = conf.prevResult;
-  const ctx = context(deps, conf);
+  // `tc -json` prints the tbf's numbers as the kernel keeps them: CHECK reads through `tc`.
+  const ctx = context({ ...deps, shaping: undefined }, conf);
   const { iface, mtu } = await getHostInterface(ctx, result, args);
   const bw = conf.bandwidth;
   const tick = await tickInUsec(deps);

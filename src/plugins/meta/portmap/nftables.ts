@@ -31,7 +31,10 @@
 import { createHash } from "node:crypto";
 import { CniCode, CniError } from "../../../cni/index.js";
 import { formatIP, formatNetwork, parseIP } from "../../../ip/index.js";
+import { isKernelError } from "../../../kernel/errors.js";
+import { parseIp } from "../../../kernel/inet.js";
 import { NFT_COMMENT_MAX, isNftExists, isNftNotFound, nftString, type Nft, NftError } from "../../../kernel/nft.js";
+import { nftKey, type NftDelete, type NftNetlink } from "../../../kernel/nft-netlink.js";
 import { isAnyHost, mappingsFor, type PortMapConf } from "./config.js";
 
 export const TABLE = "podnet_portmap";
@@ -175,6 +178,35 @@ export function renderDel(chain: string | undefined, elements: readonly NftEleme
   return [
     ...elements.map((e) => renderElement("delete", e)),
     ...(chain ? [`flush chain ${T} ${chain}`, `delete chain ${T} ${chain}`] : []),
+  ];
+}
+
+/** The key of an element as the kernel holds it: each field of "ip . proto . port" padded to 4 bytes. */
+export function elementKeyBytes(e: NftElement): Uint8Array {
+  const parts = e.key.split(" . ").map((p) => p.trim());
+  const withIP = e.map === "hostipports4" || e.map === "hostipports6";
+  if (parts.length !== (withIP ? 3 : 2)) throw new RangeError(`portmap: unexpected key ${JSON.stringify(e.key)} in map ${e.map}`);
+  const [proto, port] = parts.slice(-2) as [string, string];
+  const num = PROTO_NUMBERS[proto];
+  const p = Number(port);
+  if (num === undefined || !Number.isInteger(p) || p < 0 || p > 65535) throw new RangeError(`portmap: unexpected key ${JSON.stringify(e.key)}`);
+  const fields: Uint8Array[] = [new Uint8Array([num]), new Uint8Array([p >> 8, p & 0xff])];
+  if (withIP) {
+    const ip = parseIp(parts[0]!);
+    if (!ip || ip.bytes.length !== (e.map === "hostipports4" ? 4 : 16)) throw new RangeError(`portmap: unexpected address in key ${JSON.stringify(e.key)}`);
+    fields.unshift(ip.bytes);
+  }
+  return nftKey(fields);
+}
+const PROTO_NUMBERS: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
+
+/** renderDel as netlink deletions: the elements, then the chain's rules and the chain. */
+export function netlinkDel(chain: string, elements: readonly NftElement[]): NftDelete[] {
+  const base = { family: "inet", table: TABLE } as const;
+  return [
+    ...elements.map((e): NftDelete => ({ ...base, op: "delElement", set: e.map, key: elementKeyBytes(e) })),
+    { ...base, op: "flushChain", chain },
+    { ...base, op: "delChain", chain },
   ];
 }
 
@@ -327,11 +359,21 @@ export async function nftForward(nft: Nft, conf: PortMapConf, owner: Owner): Pro
 
 /**
  * Removes an attachment's elements and chain. With `known` (from the state file) this is one
- * transaction and no listing; when that fails because something is already gone, or without
+ * transaction and no listing — over netlink when `nl` is given (no `nft` process, no cache
+ * listing), else `nft -f -`; when that fails because something is already gone, or without
  * state, the table is read once and exactly what jumps to the attachment's chain is removed.
+ * Returns false when the table is not there at all.
  */
-/** Returns false when the table is not there at all. */
-export async function nftUnforward(nft: Nft, chain: string, known: readonly NftElement[] | undefined): Promise<boolean> {
+export async function nftUnforward(nft: Nft, chain: string, known: readonly NftElement[] | undefined, nl?: () => NftNetlink): Promise<boolean> {
+  if (known && nl) {
+    try {
+      nl().apply(netlinkDel(chain, known));
+      return true;
+    } catch (e) {
+      // Gone already (or still in use): the listing below decides. Netlink unusable: `nft` does it.
+      if (isKernelError(e, "ENOENT", "EBUSY")) known = undefined;
+    }
+  }
   if (known) {
     try {
       await nft.apply(renderDel(chain, known));

@@ -1,7 +1,11 @@
 // The real dependencies of portmap as an executable (or inside the node daemon): processes through
-// nodeExec, routes and sysctl through the kernel layer, state files through node:fs, flock(2).
+// nodeExec; route lookups, sysctl, conntrack and nf_tables deletions through the kernel layer; state
+// files through node:fs; flock(2).
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { loadAddon } from "../../../kernel/addon.js";
+import { openConntrack, ownConntrack } from "../../../kernel/conntrack.js";
+import { openNftNetlink, ownNftNetlink } from "../../../kernel/nft-netlink.js";
+import { openRouteGet } from "../../../kernel/route-get.js";
 import { nodeExec } from "../../../kernel/exec.js";
 import { createKernel } from "../../../kernel/kernel.js";
 import { createLocker } from "../../../kernel/lock.js";
@@ -42,6 +46,11 @@ export function nodePortmapDeps(o: { log?: (msg: string) => void; hostNetns?: st
   const lock = createLocker(loadAddon);
   return {
     exec: nodeExec,
+    // In this process's own netns: one socket of each for the life of the process (closing one
+    // right after nf_tables deletions waits for their RCU grace period, ≈16 ms).
+    conntrack: (netns) => (netns === null ? ownConntrack() : openConntrack(netns)),
+    nftNetlink: (netns) => (netns === null ? ownNftNetlink() : openNftNetlink(netns)),
+    routeGet: (netns) => openRouteGet(netns),
     kernel: createKernel(),
     fs: nodeStateFs,
     lock: (p) => lock(p),

@@ -2,7 +2,10 @@
 // keeps, and its errors. The real-kernel behaviour is in test/e2e/portmap.test.ts.
 import { describe, it, beforeEach } from "node:test";
 import assert from "node:assert/strict";
+import type { Conntrack, CtEntry } from "../../../kernel/conntrack.js";
+import { KernelError } from "../../../kernel/errors.js";
 import { ExecError, type Exec } from "../../../kernel/exec.js";
+import type { NftDelete, NftNetlink } from "../../../kernel/nft-netlink.js";
 import { createFakeKernel, type FakeKernel } from "../../../kernel/fake.js";
 import { invokeFuncs } from "../../../sdk/testing.js";
 import { chainName } from "./nftables.js";
@@ -170,6 +173,34 @@ describe("portmap ADD", () => {
     ]);
   });
 
+  it("UDP mappings over netlink: one walk of the conntrack table for every family, no process; DEL only the pod's flows", async () => {
+    const exec = fakeExec(() => "");
+    const walks: Array<{ families: ReadonlyArray<4 | 6>; match: (e: CtEntry) => boolean }> = [];
+    let closed = 0;
+    const ct = (): Conntrack => ({ deleteWhere: (families, match) => (walks.push({ families, match }), 0), close: () => void closed++ });
+    const mappings = [{ hostPort: 53, containerPort: 5353, protocol: "udp" }, { hostPort: 54, containerPort: 5354, protocol: "udp" }, { hostPort: 8080, containerPort: 80, protocol: "tcp" }];
+    const inv = (command: string) => invokeFuncs(createPortmap({ ...deps(exec), conntrack: ct }), PORTMAP_ABOUT, { command, conf: conf(mappings), containerID: ID, ifName: "eth0" });
+    assert.equal((await inv("ADD")).code, 0);
+    assert.deepEqual(exec.calls.map((c) => c.argv), ["nft -f -"]);
+    assert.equal(walks.length, 1);
+    assert.deepEqual(walks[0]!.families, [4, 6]);
+    const udp = (family: 4 | 6, dport: number, replySrc: string, proto = 17): CtEntry => ({
+      family, orig: { src: "192.0.2.9", dst: "192.0.2.1", proto, srcPort: 4000, dstPort: dport }, reply: { src: replySrc, dst: "192.0.2.9", proto, srcPort: dport, dstPort: 4000 },
+    });
+    const add = walks[0]!.match;
+    assert.equal(add(udp(4, 53, "192.0.2.1")), true, "ADD: any flow to the host port");
+    assert.equal(add(udp(6, 54, "fd00:200::9")), true);
+    assert.equal(add(udp(4, 8080, "192.0.2.1")), false, "not a UDP mapping");
+    assert.equal(add(udp(4, 53, "192.0.2.1", 6)), false, "TCP");
+    assert.equal((await inv("DEL")).code, 0);
+    const del = walks[1]!.match;
+    assert.equal(del(udp(4, 53, "10.200.0.5")), true, "DEL: answered by this pod");
+    assert.equal(del(udp(6, 54, "fd00:200::5")), true);
+    assert.equal(del(udp(4, 53, "10.200.0.6")), false, "another pod");
+    assert.equal(closed, 2);
+    assert.ok(!exec.calls.some((c) => c.argv.startsWith("conntrack")));
+  });
+
   it("the iptables backend: one iptables-save and one iptables-restore per family", async () => {
     const exec = fakeExec((argv) => (argv[0]!.endsWith("-save") ? "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n" : ""));
     const r = await run(exec, "ADD", conf(undefined, { externalSetMarkChain: "KUBE-MARK-MASQ" }));
@@ -236,6 +267,68 @@ describe("portmap DEL", () => {
     const r = await run(exec, "DEL", conf([]));
     assert.equal(r.code, 0, r.stdout);
     assert.equal(exec.calls[2]!.stdin, `delete element inet podnet_portmap hostports4 { tcp . 9 }\nflush chain inet podnet_portmap ${chain}\ndelete chain inet podnet_portmap ${chain}\n`);
+  });
+
+  it("over netlink: the state's elements and chain in one batch, no nft process; something gone: the listing decides", async () => {
+    await run(fakeExec(() => ""), "ADD", conf([{ hostPort: 8080, containerPort: 80 }, { hostIP: "10.200.9.1", hostPort: 53, containerPort: 53, protocol: "udp" }]));
+    const batches: NftDelete[][] = [];
+    let fail: string | undefined;
+    let closed = 0;
+    const nl = (): NftNetlink => ({
+      tableExists: () => true,
+      chains: () => [chain, "hp_another0000000000000000"], // another attachment, whose state is lost: the table stays
+      setKeys: () => [],
+      apply: (d) => {
+        batches.push([...d]);
+        if (fail) throw new KernelError("nft transaction", fail);
+      },
+      close: () => void closed++,
+    });
+    const exec = fakeExec((argv) => (argv[1] === "-j" ? JSON.stringify({ nftables: [{ chain: { name: chain } }] }) : ""));
+    const del = () => invokeFuncs(createPortmap({ ...deps(exec), nftNetlink: nl, conntrack: () => ({ deleteWhere: () => 0, close() {} }) }), PORTMAP_ABOUT, { command: "DEL", conf: conf([]), containerID: ID, ifName: "eth0" });
+    assert.equal((await del()).code, 0);
+    assert.equal(exec.calls.length, 0, "no nft, no conntrack process");
+    assert.deepEqual(batches[0]!.map((d) => (d.op === "delElement" ? `${d.op} ${d.set} ${Buffer.from(d.key).toString("hex")}` : d.op === "delTable" ? d.op : `${d.op} ${d.chain}`)), [
+      "delElement hostports4 060000001f900000",
+      "delElement hostipports4 0ac809011100000000350000",
+      "delElement hostports6 060000001f900000",
+      `flushChain ${chain}`,
+      `delChain ${chain}`,
+    ]);
+    assert.equal(closed, 1);
+    assert.equal(fs.files.has(stateFile), false);
+    // Again, with an element already gone: ENOENT, then the table is read and what is left goes through nft.
+    await run(fakeExec(() => ""), "ADD", conf());
+    fail = "ENOENT";
+    assert.equal((await del()).code, 0);
+    assert.deepEqual(exec.calls.map((c) => c.argv), ["nft -j list table inet podnet_portmap", "nft -f -"]);
+    assert.equal(exec.calls[1]!.stdin, `flush chain inet podnet_portmap ${chain}\ndelete chain inet podnet_portmap ${chain}\n`);
+  });
+
+  it("over netlink, the last attachment with nothing else in the table: one transaction deletes the table", async () => {
+    await run(fakeExec(() => ""), "ADD", conf());
+    const mine = [[6, 0x1f90]].map(([p, port]) => new Uint8Array([p!, 0, 0, 0, port! >> 8, port! & 0xff, 0, 0]));
+    const batches: string[][] = [];
+    let other: Uint8Array | undefined;
+    const nl = (): NftNetlink => ({
+      tableExists: () => true,
+      chains: () => ["prerouting", "hostports", "mark_13", chain],
+      setKeys: (_f, _t, set) => (set === "hostports4" || set === "hostports6" ? [...mine, ...(other ? [other] : [])] : []),
+      apply: (d) => void batches.push(d.map((x) => x.op)),
+      close: () => {},
+    });
+    const exec = fakeExec(() => "");
+    const del = () => invokeFuncs(createPortmap({ ...deps(exec), nftNetlink: nl }), PORTMAP_ABOUT, { command: "DEL", conf: conf([]), containerID: ID, ifName: "eth0" });
+    assert.equal((await del()).code, 0);
+    assert.deepEqual(batches, [["delTable"]]);
+    assert.equal(exec.calls.length, 0);
+    assert.equal(fs.files.has(stateFile), false);
+    // An element that is not this attachment's (lost state): the ordinary transaction, and the table stays.
+    await run(fakeExec(() => ""), "ADD", conf());
+    other = new Uint8Array([17, 0, 0, 0, 0, 53, 0, 0]);
+    batches.length = 0;
+    assert.equal((await del()).code, 0);
+    assert.deepEqual(batches, [["delElement", "delElement", "flushChain", "delChain"]]);
   });
 
   it("no state but mappings (Go's rules, or lost state): cleaned by identity in both backends", async () => {

@@ -19,15 +19,21 @@
 import { join } from "node:path";
 import { CniCode, CniError, getCI, isObject, type Result } from "../../../cni/index.js";
 import { cidrContains, formatIP, parseCidr, type IP } from "../../../ip/index.js";
+import { IPPROTO_UDP, type Conntrack } from "../../../kernel/conntrack.js";
 import type { Exec } from "../../../kernel/exec.js";
+import { formatIp, parseIp } from "../../../kernel/inet.js";
 import { createIptables, type Iptables } from "../../../kernel/iptables.js";
 import { createNft, type Nft } from "../../../kernel/nft.js";
+import type { NftNetlink } from "../../../kernel/nft-netlink.js";
+import type { RouteGet } from "../../../kernel/route-get.js";
 import type { Kernel } from "../../../kernel/types.js";
 import { allVersions, type CmdArgs, type PluginAbout, type PluginFuncs } from "../../../sdk/index.js";
 import { mappingsFor, parseConfig, type PortMapConf } from "./config.js";
 import { iptCheck, iptForward, iptUnforward, planFamily, type IptFamilyState } from "./iptables.js";
 import {
   chainName,
+  elementKeyBytes,
+  MAPS,
   nftCheck,
   nftForward,
   nftRemoveTableIfUnused,
@@ -42,8 +48,14 @@ import {
 import { DEFAULT_DATA_DIR, StateStore, type PortmapState, type StateFs, type UdpFlow } from "./state.js";
 
 export interface PortmapDeps {
-  /** Runs nft, iptables-save/-restore and conntrack in the host network namespace. */
+  /** Runs nft, iptables-save/-restore (and conntrack, without `conntrack` below) in the host network namespace. */
   readonly exec: Exec;
+  /** Conntrack over netlink in a netns (null: this process's), closed after use; without it the `conntrack` tool. */
+  readonly conntrack?: (netns: string | null) => Conntrack;
+  /** nf_tables deletions over netlink in a netns (null: this process's), closed after use; without it `nft`. */
+  readonly nftNetlink?: (netns: string | null) => NftNetlink;
+  /** The kernel's route lookup in a netns (`ip route get`), closed after use; without it the routes are listed. */
+  readonly routeGet?: (netns: string | null) => RouteGet;
   /** Routes (to find the interface for route_localnet) and sysctl. */
   readonly kernel: Pick<Kernel, "netns" | "sysctl">;
   readonly fs: StateFs;
@@ -96,6 +108,14 @@ async function withLock<T>(ctx: Ctx, fn: () => Promise<T>): Promise<T> {
 
 /** The interface that routes to `ip` in the host netns (Go: getRoutableHostIF, `ip route get`). */
 async function routableHostIf(deps: PortmapDeps, ip: IP): Promise<string | undefined> {
+  if (deps.routeGet) {
+    const rg = deps.routeGet(deps.hostNetns ?? null);
+    try {
+      return rg.outputDevice(formatIP(ip));
+    } finally {
+      rg.close();
+    }
+  }
   const routes = await deps.kernel.netns(deps.hostNetns ?? null).routeList({ family: 4 });
   let best: { dev: string; prefix: number; metric: number } | undefined;
   for (const r of routes) {
@@ -140,9 +160,32 @@ function udpFlows(conf: PortMapConf): UdpFlow[] {
 /**
  * Deletes UDP conntrack entries towards the host ports, so that a flow created before the
  * mapping (or towards the pod's predecessor) does not blackhole the traffic. On DEL only the
- * flows answered by this pod. Failures are only logged, as in Go.
+ * flows answered by this pod. Failures are only logged, as in Go. Over netlink it is one walk of
+ * the table for every port and family (each walk costs the same ≈13 ms, empty or not); with the
+ * `conntrack` tool, one process per port and family.
  */
 async function flushUdpConntrack(ctx: Ctx, flows: readonly UdpFlow[], onDel: boolean): Promise<void> {
+  if (flows.length === 0) return;
+  if (ctx.deps.conntrack) {
+    const canon = (ip: string) => {
+      const b = parseIp(ip);
+      return b ? formatIp(b.bytes) : ip;
+    };
+    const want = flows.map((f) => ({ family: f.family, port: f.hostPort, podIP: canon(f.podIP) }));
+    const families = [...new Set(want.map((f) => f.family))].sort();
+    let ct: Conntrack | undefined;
+    try {
+      ct = ctx.deps.conntrack(ctx.deps.hostNetns ?? null);
+      ct.deleteWhere(families, (e) =>
+        e.orig.proto === IPPROTO_UDP && want.some((f) => f.family === e.family && f.port === e.orig.dstPort && (!onDel || e.reply?.src === f.podIP)),
+      );
+    } catch (e) {
+      ctx.log(`failed to delete stale UDP conntrack entries for ports ${[...new Set(want.map((f) => f.port))].join(", ")}: ${(e as Error).message}`);
+    } finally {
+      ct?.close();
+    }
+    return;
+  }
   const seen = new Set<string>();
   const jobs: Array<Promise<void>> = [];
   for (const f of flows) {
@@ -176,18 +219,85 @@ function mergeElements(a: readonly NftElement[], b: readonly NftElement[]): NftE
   return out;
 }
 
-/** Undoes one attachment from its state (the caller holds the lock). */
-async function unforward(ctx: Ctx, s: PortmapState): Promise<void> {
-  if (s.backend === "nftables") await nftUnforward(ctx.nft, s.chain ?? chainName(s), s.elements ?? []);
-  else await iptUnforward(ctx.ipt, s.network, s.containerID, s.iptables ?? {});
-  await flushUdpConntrack(ctx, s.udp, true);
-  await ctx.store.remove(s.network, s.containerID, s.ifName);
+/** Runs `fn` with nf_tables over netlink (opened on first use, closed afterwards), or with undefined without it. */
+async function withNftNetlink<T>(ctx: Ctx, fn: (nl: (() => NftNetlink) | undefined) => Promise<T>): Promise<T> {
+  const open = ctx.deps.nftNetlink;
+  if (!open) return fn(undefined);
+  let nl: NftNetlink | undefined;
+  try {
+    return await fn(() => (nl ??= open(ctx.deps.hostNetns ?? null)));
+  } finally {
+    nl?.close();
+  }
 }
 
-/** After the last attachment is gone: drop the (then empty) table, so that the ruleset is as before. */
-async function cleanupTable(ctx: Ctx): Promise<void> {
-  if ((await ctx.store.list()).length > 0) return;
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+/**
+ * The last attachment of the node goes (nftables backend, over netlink): when the table holds no
+ * other attachment — no state file but this one, no other hp_ chain, no element but its own —
+ * one transaction deletes the whole table, so the ruleset is as before with one commit (one RCU
+ * wait) instead of two, and nothing is listed through `nft`. False: not the case, nothing done.
+ */
+function deleteTableIfOnlyMine(nl: NftNetlink, s: PortmapState, others: number): boolean {
+  if (others > 0) return false;
+  const chain = s.chain ?? chainName(s);
   try {
+    const chains = nl.chains("inet", TABLE);
+    if (!chains.includes(chain) || chains.some((c) => c.startsWith("hp_") && c !== chain)) return false;
+    for (const map of MAPS) {
+      const mine = new Set((s.elements ?? []).filter((e) => e.map === map).map((e) => hex(elementKeyBytes(e))));
+      if ((nl.setKeys("inet", TABLE, map) ?? []).some((k) => !mine.has(hex(k)))) return false;
+    }
+    nl.apply([{ op: "delTable", family: "inet", table: TABLE }]);
+    return true;
+  } catch {
+    return false; // the ordinary path decides
+  }
+}
+
+/**
+ * Undoes one attachment from its state (the caller holds the lock). The netlink socket stays
+ * open until the end: closing a NETLINK_NETFILTER socket waits for the RCU grace period of the
+ * deletions just committed (nf_tables flushes its destroy work when a socket goes away), and the
+ * conntrack walk meanwhile lets that period pass instead of waiting for it.
+ */
+async function unforward(ctx: Ctx, s: PortmapState, trace: (phase: string) => void = () => {}): Promise<void> {
+  await withNftNetlink(ctx, async (nl) => {
+    if (s.backend === "nftables") {
+      let whole = false;
+      if (nl) {
+        const others = (await ctx.store.list()).filter((x) => !(x.network === s.network && x.file === `${s.containerID}-${s.ifName}`)).length;
+        whole = deleteTableIfOnlyMine(nl(), s, others);
+      }
+      if (!whole) {
+        await nftUnforward(ctx.nft, s.chain ?? chainName(s), s.elements ?? [], nl);
+        await cleanupTable(ctx, nl, 1);
+      }
+    } else {
+      await iptUnforward(ctx.ipt, s.network, s.containerID, s.iptables ?? {});
+    }
+    trace(s.backend);
+    await flushUdpConntrack(ctx, s.udp, true);
+    trace("conntrack");
+    await ctx.store.remove(s.network, s.containerID, s.ifName);
+  });
+}
+
+/**
+ * After the last attachment is gone: drop the (then empty) table, so that the ruleset is as
+ * before. `mine` state files (of attachments being removed right now) do not count.
+ */
+async function cleanupTable(ctx: Ctx, nl?: () => NftNetlink, mine = 0): Promise<void> {
+  if ((await ctx.store.list()).length > mine) return;
+  try {
+    if (nl) {
+      const n = nl();
+      if (!n.tableExists("inet", TABLE) || n.chains("inet", TABLE).some((c) => c.startsWith("hp_"))) return;
+      for (const map of MAPS) if ((n.setKeys("inet", TABLE, map) ?? []).length > 0) return;
+      n.apply([{ op: "delTable", family: "inet", table: TABLE }]);
+      return;
+    }
     await nftRemoveTableIfUnused(ctx.nft);
   } catch (e) {
     ctx.log(`portmap: could not remove the unused table inet ${TABLE}: ${(e as Error).message}`);
@@ -204,6 +314,7 @@ export async function cmdAdd(deps: PortmapDeps, args: CmdArgs): Promise<Result> 
   const owner = ownerOf(conf, args);
   const scope = await deps.scope();
   const udp = udpFlows(conf);
+  args.trace("config");
 
   await withLock(ctx, async () => {
     args.trace("lock");
@@ -241,6 +352,7 @@ export async function cmdAdd(deps: PortmapDeps, args: CmdArgs): Promise<Result> 
     }
   });
   await flushUdpConntrack(ctx, udp, false);
+  args.trace("conntrack");
   return conf.prevResult;
 }
 
@@ -253,7 +365,9 @@ export async function cmdDel(deps: PortmapDeps, args: CmdArgs): Promise<void> {
   let state = await ctx.store.read(owner.network, owner.containerID, owner.ifName);
   if (!state && conf.portMappings.length === 0) return;
   const scope = await deps.scope();
+  args.trace("config");
   await withLock(ctx, async () => {
+    args.trace("lock");
     state = await ctx.store.read(owner.network, owner.containerID, owner.ifName);
     if (state && state.scope !== scope) {
       // From another boot (or another netns): its rules are gone with it.
@@ -261,8 +375,8 @@ export async function cmdDel(deps: PortmapDeps, args: CmdArgs): Promise<void> {
       return;
     }
     if (state) {
-      await unforward(ctx, state);
-      if (state.backend === "nftables") await cleanupTable(ctx);
+      await unforward(ctx, state, args.trace);
+      args.trace("state");
       return;
     }
     // No state but mappings: made by the Go plugin (iptables: CNI-DN-<hash>), or state lost.
@@ -273,7 +387,7 @@ export async function cmdDel(deps: PortmapDeps, args: CmdArgs): Promise<void> {
       if (!/neither iptables nor ip6tables is usable/.test((e as Error).message)) throw e;
     }
     await flushUdpConntrack(ctx, udpFlows(conf), true);
-    if (table) await cleanupTable(ctx);
+    if (table) await withNftNetlink(ctx, (nl) => cleanupTable(ctx, nl));
   });
 }
 
@@ -342,7 +456,7 @@ export async function cmdGc(deps: PortmapDeps, args: CmdArgs): Promise<void> {
         }
       }
     }
-    await cleanupTable(ctx);
+    await withNftNetlink(ctx, (nl) => cleanupTable(ctx, nl));
     if (errors.length) throw new CniError(CniCode.Internal, `portmap GC: ${errors.join("; ")}`);
   });
 }
