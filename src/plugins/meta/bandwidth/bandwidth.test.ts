@@ -5,8 +5,9 @@ import type { Exec } from "../../../kernel/exec.js";
 import { ExecError } from "../../../kernel/exec.js";
 import { createFakeKernel, type FakeKernel } from "../../../kernel/fake.js";
 import { invokeFuncs } from "../../../sdk/testing.js";
-import { BANDWIDTH_ABOUT, createBandwidth, ifbDeviceName, shapingParams, type BwFs } from "./bandwidth.js";
+import { BANDWIDTH_ABOUT, createBandwidth, ifbDeviceName, shapingParams } from "./bandwidth.js";
 import { tcLine, type TcShaping } from "../../../kernel/tc-shaping.js";
+import { memStateFs } from "../testing.js";
 
 describe("shaping numbers", () => {
   it("Go's tbf for an explicit burst", () => {
@@ -27,28 +28,7 @@ describe("shaping numbers", () => {
   });
 });
 
-function memFs(): BwFs & { files: Map<string, string> } {
-  const files = new Map<string, string>([["/proc/net/psched", "000003e8 00000040 000f4240 3b9aca00\n"]]);
-  const enoent = (p: string) => Object.assign(new Error(`ENOENT: ${p}`), { code: "ENOENT" });
-  return {
-    files,
-    mkdir: async () => undefined,
-    readFile: async (p) => {
-      const v = files.get(p);
-      if (v === undefined) throw enoent(p);
-      return v;
-    },
-    writeFile: async (p, d) => void files.set(p, d),
-    rename: async (a, b) => {
-      files.set(b, files.get(a)!);
-      files.delete(a);
-    },
-    unlink: async (p) => {
-      if (!files.delete(p)) throw enoent(p);
-    },
-    readdir: async (p) => [...files.keys()].filter((f) => f.startsWith(p + "/")).map((f) => f.slice(p.length + 1)),
-  };
-}
+const memFs = () => memStateFs({ "/proc/net/psched": "000003e8 00000040 000f4240 3b9aca00\n" });
 
 const POD = "/run/netns/pod";
 let kernel: FakeKernel;

@@ -21,6 +21,7 @@
 //   a per-attachment state file: no netns, no config values needed;
 // - errors name the field and the value; negative, fractional and sub-byte rates are refused.
 import { createHash } from "node:crypto";
+import { AttachmentStore, type StateFs } from "../attachment-state.js";
 import { join } from "node:path";
 import { ALL_SPEC_VERSIONS, CniCode, CniError, versionAtLeast, type Interface, type Result } from "../../../cni/index.js";
 import { isExist, isNotFound } from "../../../kernel/errors.js";
@@ -46,14 +47,8 @@ export interface BandwidthDeps {
   readonly log?: (msg: string) => void;
 }
 
-export interface BwFs {
-  mkdir(path: string, opts: { recursive: true; mode?: number }): Promise<unknown>;
-  readFile(path: string, encoding: "utf8"): Promise<string>;
-  writeFile(path: string, data: string, opts?: { mode?: number }): Promise<void>;
-  rename(from: string, to: string): Promise<void>;
-  unlink(path: string): Promise<void>;
-  readdir(path: string): Promise<string[]>;
-}
+/** State-file access (shared with portmap). */
+export type BwFs = StateFs;
 
 export const DEFAULT_DATA_DIR = "/var/lib/cni/podnet-bandwidth";
 /** Go: version.VersionsStartingFrom("0.3.0"). */
@@ -107,53 +102,14 @@ interface BwState {
   readonly filter: boolean;
 }
 
-class Store {
-  readonly fs: BwFs;
-  readonly dir: string;
-  constructor(fs: BwFs, dir: string) {
-    this.fs = fs;
-    this.dir = dir;
-  }
-  path(net: string, cid: string, ifn: string) {
-    return join(this.dir, net, `${cid}-${ifn}`);
-  }
-  async read(net: string, cid: string, ifn: string): Promise<BwState | undefined> {
-    try {
-      const s = JSON.parse(await this.fs.readFile(this.path(net, cid, ifn), "utf8")) as BwState;
-      return s?.version === 1 ? s : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-  async write(s: BwState): Promise<void> {
-    const dir = join(this.dir, s.network);
-    await this.fs.mkdir(dir, { recursive: true, mode: 0o755 });
-    const tmp = join(dir, `.tmp-${createHash("sha256").update(`${s.containerID}${s.ifName}${Math.random()}`).digest("hex").slice(0, 12)}`);
-    await this.fs.writeFile(tmp, JSON.stringify(s) + "\n", { mode: 0o600 });
-    await this.fs.rename(tmp, this.path(s.network, s.containerID, s.ifName));
-  }
-  async remove(net: string, cid: string, ifn: string): Promise<void> {
-    await this.fs.unlink(this.path(net, cid, ifn)).catch((e: NodeJS.ErrnoException) => {
-      if (e?.code !== "ENOENT") throw e;
-    });
-  }
+class Store extends AttachmentStore<BwState> {
   /** The ifbs other attachments of the network use. */
   async ifbsInUse(net: string, except: string): Promise<Set<string>> {
     const out = new Set<string>();
-    let files: string[] = [];
-    try {
-      files = await this.fs.readdir(join(this.dir, net));
-    } catch {
-      return out;
-    }
-    for (const f of files) {
-      if (f.startsWith(".") || f === except) continue;
-      try {
-        const s = JSON.parse(await this.fs.readFile(join(this.dir, net, f), "utf8")) as BwState;
-        if (s.ifb) out.add(s.ifb);
-      } catch {
-        // unreadable: ignore
-      }
+    for (const f of await this.files(net).catch(() => [])) {
+      if (f === except) continue;
+      const s = await this.readFile(join(this.dir, net), f).catch(() => undefined);
+      if (s?.ifb) out.add(s.ifb);
     }
     return out;
   }

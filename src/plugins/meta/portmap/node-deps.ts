@@ -1,7 +1,7 @@
 // The real dependencies of portmap as an executable (or inside the node daemon): processes through
 // nodeExec; route lookups, sysctl, conntrack and nf_tables deletions through the kernel layer; state
 // files through node:fs; flock(2).
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { loadAddon } from "../../../kernel/addon.js";
 import { openConntrack, ownConntrack } from "../../../kernel/conntrack.js";
 import { openNftNetlink, ownNftNetlink } from "../../../kernel/nft-netlink.js";
@@ -10,20 +10,10 @@ import { nodeExec } from "../../../kernel/exec.js";
 import { createKernel } from "../../../kernel/kernel.js";
 import { createLocker } from "../../../kernel/lock.js";
 import type { PortmapDeps } from "./portmap.js";
-import type { StateFs } from "./state.js";
+import { nodeStateFs } from "../attachment-state.js";
 
-/**
- * Synchronous calls behind the async interface: a plugin process has nothing else to do while a
- * ~100-byte state file is read or written, and each fs.promises call costs a thread-pool round trip.
- */
-export const nodeStateFs: StateFs = {
-  mkdir: async (p, o) => mkdirSync(p, o),
-  readFile: async (p, e) => readFileSync(p, e),
-  writeFile: async (p, d, o) => writeFileSync(p, d, o),
-  rename: async (a, b) => renameSync(a, b),
-  unlink: async (p) => unlinkSync(p),
-  readdir: async (p) => readdirSync(p),
-};
+export { nodeStateFs };
+
 
 /** "<boot_id>:<inode of the netns>": what a state file is only valid within. */
 export function hostScope(netnsPath: string | null = null): string {

@@ -10,38 +10,9 @@ import { createFakeKernel, type FakeKernel } from "../../../kernel/fake.js";
 import { invokeFuncs } from "../../../sdk/testing.js";
 import { chainName } from "./nftables.js";
 import { PORTMAP_ABOUT, createPortmap, type PortmapDeps } from "./portmap.js";
-import type { StateFs } from "./state.js";
+import { memStateFs } from "../testing.js";
 
-/** An in-memory StateFs. */
-function memFs(): StateFs & { files: Map<string, string> } {
-  const files = new Map<string, string>();
-  const enoent = (p: string) => Object.assign(new Error(`ENOENT: ${p}`), { code: "ENOENT" });
-  return {
-    files,
-    mkdir: async () => undefined,
-    readFile: async (p) => {
-      const v = files.get(p);
-      if (v === undefined) throw enoent(p);
-      return v;
-    },
-    writeFile: async (p, d) => void files.set(p, d),
-    rename: async (a, b) => {
-      const v = files.get(a);
-      if (v === undefined) throw enoent(a);
-      files.delete(a);
-      files.set(b, v);
-    },
-    unlink: async (p) => {
-      if (!files.delete(p)) throw enoent(p);
-    },
-    readdir: async (p) => {
-      const names = new Set<string>();
-      for (const f of files.keys()) if (f.startsWith(p + "/")) names.add(f.slice(p.length + 1).split("/")[0]!);
-      if (names.size === 0) throw enoent(p);
-      return [...names];
-    },
-  };
-}
+const memFs = () => memStateFs();
 
 type Handler = (argv: readonly string[], stdin: string) => string | Error;
 interface Call {

@@ -1,0 +1,128 @@
+// Per-attachment state files of the meta plugins (portmap, bandwidth): what an ADD installed, so
+// that DEL needs only the attachment's identity — no runtimeConfig, no netns, no listing of the
+// kernel's state. One small JSON file per attachment, written to a temporary name and renamed:
+//
+//   <dataDir>/<network>/<containerID>-<ifname>
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** The subset of node:fs/promises the stores use. */
+export interface StateFs {
+  mkdir(path: string, opts: { recursive: true; mode?: number }): Promise<unknown>;
+  readFile(path: string, encoding: "utf8"): Promise<string>;
+  writeFile(path: string, data: string, opts?: { mode?: number }): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  readdir(path: string): Promise<string[]>;
+}
+
+/**
+ * Synchronous calls behind the async interface: a plugin process has nothing else to do while a
+ * ~100-byte state file is read or written, and each fs.promises call costs a thread-pool round trip.
+ */
+export const nodeStateFs: StateFs = {
+  mkdir: async (p, o) => mkdirSync(p, o),
+  readFile: async (p, e) => readFileSync(p, e),
+  writeFile: async (p, d, o) => writeFileSync(p, d, o),
+  rename: async (a, b) => renameSync(a, b),
+  unlink: async (p) => unlinkSync(p),
+  readdir: async (p) => readdirSync(p),
+};
+
+export interface AttachmentState {
+  readonly version: 1;
+  readonly network: string;
+  readonly containerID: string;
+  readonly ifName: string;
+}
+
+const isENOENT = (e: unknown) => (e as NodeJS.ErrnoException)?.code === "ENOENT";
+
+export class AttachmentStore<S extends AttachmentState> {
+  readonly fs: StateFs;
+  readonly dir: string;
+  constructor(fs: StateFs, dir: string) {
+    this.fs = fs;
+    this.dir = dir;
+  }
+
+  path(network: string, containerID: string, ifName: string): string {
+    return join(this.dir, network, `${containerID}-${ifName}`);
+  }
+
+  /** The state, or undefined when there is no file or it is torn or foreign (DEL then reads the kernel). */
+  async read(network: string, containerID: string, ifName: string): Promise<S | undefined> {
+    return this.readFile(join(this.dir, network), `${containerID}-${ifName}`);
+  }
+
+  async readFile(dir: string, file: string): Promise<S | undefined> {
+    let text: string;
+    try {
+      text = await this.fs.readFile(join(dir, file), "utf8");
+    } catch (e) {
+      if (isENOENT(e)) return undefined;
+      throw e;
+    }
+    try {
+      const s = JSON.parse(text) as S;
+      return s && s.version === 1 ? s : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async write(s: S): Promise<void> {
+    const dir = join(this.dir, s.network);
+    await this.fs.mkdir(dir, { recursive: true, mode: 0o755 });
+    const tmp = join(dir, `.tmp-${randomBytes(6).toString("hex")}`);
+    await this.fs.writeFile(tmp, JSON.stringify(s) + "\n", { mode: 0o600 });
+    try {
+      await this.fs.rename(tmp, this.path(s.network, s.containerID, s.ifName));
+    } catch (e) {
+      await this.fs.unlink(tmp).catch(() => {});
+      throw e;
+    }
+  }
+
+  async remove(network: string, containerID: string, ifName: string): Promise<void> {
+    try {
+      await this.fs.unlink(this.path(network, containerID, ifName));
+    } catch (e) {
+      if (!isENOENT(e)) throw e;
+    }
+  }
+
+  /** The state files of one network (temp files skipped); [] when there are none. */
+  async files(network: string): Promise<string[]> {
+    try {
+      return (await this.fs.readdir(join(this.dir, network))).filter((f) => !f.startsWith("."));
+    } catch (e) {
+      if (isENOENT(e)) return [];
+      throw e;
+    }
+  }
+
+  /** Every attachment with a state file: [network, file name] (temp files and the lock skipped). */
+  async list(): Promise<Array<{ network: string; file: string }>> {
+    let nets: string[];
+    try {
+      nets = await this.fs.readdir(this.dir);
+    } catch (e) {
+      if (isENOENT(e)) return [];
+      throw e;
+    }
+    const out: Array<{ network: string; file: string }> = [];
+    for (const n of nets) {
+      if (n === "lock" || n.startsWith(".")) continue;
+      let files: string[];
+      try {
+        files = await this.files(n);
+      } catch {
+        continue;
+      }
+      for (const f of files) out.push({ network: n, file: f });
+    }
+    return out;
+  }
+}
