@@ -28,6 +28,9 @@ import type { PortOpener, ConntrackClearer } from "./hostport.js";
 import { workerPluginHost } from "./plugin-workers.js";
 import { checkRequiredBinaries, describeFound, probeNetworkPlugins, type ProbeResult } from "./probe.js";
 import { PodRuntime, type RestoreReport } from "./runtime.js";
+import { isOwnNetns } from "../kernel/netns.js";
+import { defaultRegistry } from "../resident/registry.js";
+import { serveResident } from "../resident/server.js";
 
 export interface SystemDeps {
   readonly kernel: Kernel;
@@ -257,6 +260,19 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
   } catch (e) {
     throw new StartupError((e as Error).message);
   }
+  // Resident mode: the launchers in build/resident (podnet install --resident) hand their calls here.
+  let cniServer: import("node:net").Server | undefined;
+  if (o.cniSocket) {
+    try {
+      cniServer = await serveResident(o.cniSocket, defaultRegistry((m) => log.debug(m)), {
+        isOwnNetns,
+        onError: (e) => log.warn("resident plugin call failed", { err: e }),
+      });
+    } catch (e) {
+      server.close();
+      throw new StartupError(`--cni-socket ${o.cniSocket}: ${(e as Error).message}`);
+    }
+  }
   const st = manager.status();
   log.info("podnet node is serving", { socket: o.socket, plugin: plugin.name(), ready: st === null, ...(st ? { reason: st.message } : {}) });
 
@@ -278,6 +294,10 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
         server.closeAllConnections?.();
       });
       rmSync(o.socket, { force: true });
+      if (cniServer) {
+        cniServer.close();
+        rmSync(o.cniSocket, { force: true });
+      }
       await plugin.close?.();
       await pluginHost?.close();
       tc.close();

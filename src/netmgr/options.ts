@@ -23,6 +23,8 @@ export interface NodeOptions {
   readonly hairpinMode: string;
   readonly makeIptablesUtilChains: boolean;
   readonly socket: string;
+  /** Serve podnet's CNI plugins to the resident-mode launchers on this socket ("" = off). */
+  readonly cniSocket: string;
   readonly stateDir: string;
   readonly ipamDataDir?: string;
   /** Searched by kubenet before --cni-bin-dir (the kubelet's fixed /opt/cni/bin); "" for none. */
@@ -49,6 +51,7 @@ export const NODE_FLAGS = {
   "hairpin-mode": { default: "promiscuous-bridge", help: `${HAIRPIN_MODES.join(" | ")}` },
   "make-iptables-util-chains": { default: "true", help: "create the kubelet's KUBE-MARK-MASQ / KUBE-POSTROUTING chains" },
   socket: { default: DEFAULT_SOCKET, help: "the API's unix socket" },
+  "cni-socket": { default: "", help: "also serve podnet's CNI plugins in-process to the resident-mode launchers on this socket (as `podnet resident`; e.g. /run/podnet/cni.sock); \"\" = off" },
   "state-dir": { default: DEFAULT_STATE_DIR, help: "sandbox checkpoints and node state" },
   "ipam-data-dir": { default: "", help: "host-local dataDir for kubenet (default: host-local's /var/lib/cni/networks)" },
   "kubenet-bin-dir": { default: KUBENET_PRIMARY_BIN_DIR, help: "searched by kubenet before --cni-bin-dir for bridge, host-local, loopback (\"\" for none)" },
@@ -124,6 +127,7 @@ export function parseNodeArgs(argv: readonly string[]): NodeOptions {
     hairpinMode,
     makeIptablesUtilChains: bool("make-iptables-util-chains", get("make-iptables-util-chains")),
     socket,
+    cniSocket: get("cni-socket"),
     stateDir: get("state-dir"),
     ...(ipam !== "" ? { ipamDataDir: ipam } : {}),
     kubenetBinDir: get("kubenet-bin-dir"),

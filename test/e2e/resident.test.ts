@@ -3,11 +3,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfList, type Result } from "../../src/cni/index.js";
 import { CniRuntime } from "../../src/libcni/index.js";
 import { inNs, REPO, withSandbox } from "./sandbox.js";
+import { startDaemon } from "../../src/netmgr/testing-daemon.js";
 
 const RESIDENT = join(REPO, "build", "resident");
 
@@ -67,5 +68,30 @@ describe("resident mode (launcher → podnet resident)", { skip: !existsSync(joi
       assert.ok(m, `no stop line in the daemon's log: ${log}`);
       assert.equal(Number(m[1]), 19, log);
       assert.equal(Number(m[2]), 0, log);
+    }));
+});
+
+describe("podnet node --cni-socket", { skip: !existsSync(join(RESIDENT, "loopback")) && "build/resident not built" }, () => {
+  it("the node manager serves the launchers too", () =>
+    withSandbox(async (sb) => {
+      // A launcher alone in its directory: with no podnet-loopback.cjs beside it there is no
+      // fallback, so a success can only come from the daemon.
+      const bin = join(sb.dir, "bin");
+      mkdirSync(bin);
+      copyFileSync(join(RESIDENT, "loopback"), join(bin, "loopback"));
+      const sock = join(sb.dir, "cni.sock");
+      const d = await startDaemon({ netns: sb.node, dir: join(sb.dir, "node"), args: ["--network-plugin=noop", `--cni-socket=${sock}`] });
+      try {
+        const pod = sb.netns("p");
+        const lo = parseConfList(JSON.stringify({ cniVersion: "1.1.0", name: "lo", plugins: [{ type: "loopback" }] }));
+        const rtm = new CniRuntime({ path: [bin], cacheDir: join(sb.dir, "cache"), exec: sb.nodeExec(), baseEnv: { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock } });
+        const r = (await rtm.addNetworkList(lo, { containerID: "c1", netns: sb.path(pod), ifName: "lo" })) as Result;
+        assert.deepEqual(r.ips?.map((i) => i.address), ["127.0.0.1/8", "::1/128"]);
+        assert.equal(sb.ipJson(pod, ["link", "show", "lo"])[0]?.["operstate"], "UNKNOWN");
+        await rtm.delNetworkList(lo, { containerID: "c1", netns: sb.path(pod), ifName: "lo" });
+      } finally {
+        assert.equal(await d.stop(), 0, d.log());
+      }
+      assert.equal(existsSync(sock), false, "the daemon removes its socket");
     }));
 });
