@@ -188,7 +188,8 @@ if (!skip.has("stream")) {
   const marks = [1, 50, 100, 200, 500, 1000].filter((m) => m <= PODS);
   const res = {};
   const live = Object.fromEntries(impls.map((i) => [i.name, []]));
-  const rtms = Object.fromEntries(impls.map((i) => [i.name, timedRuntime(i, {})]));
+  const ptimes = Object.fromEntries(impls.map((i) => [i.name, {}]));
+  const rtms = Object.fromEntries(impls.map((i) => [i.name, timedRuntime(i, ptimes[i.name])]));
   const lat = Object.fromEntries(impls.map((i) => [i.name, []]));
   const total = Object.fromEntries(impls.map((i) => [i.name, 0]));
   try {
@@ -209,6 +210,11 @@ if (!skip.has("stream")) {
       const v = Object.fromEntries(impls.map((i) => [i.name, at(lat[i.name], m)]));
       res[`pod${m}`] = v;
       log(`${`pod ${m}`.padEnd(14)}${impls.map((i) => fmt(v[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(v[i.name], v.go).padStart(13)).join("")}`);
+    }
+    // Per plugin ADD at each mark (same smoothing): where a growing chain spends its time.
+    for (const impl of impls) {
+      const adds = Object.keys(ptimes[impl.name]).filter((k) => k.endsWith(" ADD")).sort();
+      log(`  ${impl.name} per plugin: ${marks.map((m) => `pod ${m} ` + adds.map((k) => `${k.split(" ")[0]} ${fmt(at(ptimes[impl.name][k], m))}`).join(" ")).join(" | ")}`);
     }
     const last = marks[marks.length - 1];
     log(`${`pod ${last}/pod 1`.padEnd(14)}${impls.map((i) => ratio(res[`pod${last}`][i.name], res.pod1[i.name]).padStart(10)).join("")}`);

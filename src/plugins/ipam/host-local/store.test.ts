@@ -161,3 +161,41 @@ describe("inProcessLock", () => {
     assert.deepEqual(order, ["q", "a-release", "b"]);
   });
 });
+
+describe("store: synchronous scan (resident daemon)", () => {
+  it("reads every reservation with readFileSync, yielding to the event loop between chunks", () =>
+    withTempDir(async (d) => {
+      const { residentStoreFs } = await import("../../../resident/registry.js");
+      const { SYNC_SCAN_CHUNK } = await import("./store.js");
+      const n = SYNC_SCAN_CHUNK * 3 + 5;
+      const s = await open(d, residentStoreFs);
+      for (let i = 1; i <= n; i++) await fs.writeFile(join(s.dir, `10.1.${i >> 8}.${i & 255}`), `c${i}\r\neth0`);
+      // A ticker re-arming itself with setImmediate: it can only advance when the scan yields.
+      let ticks = 0;
+      let running = true;
+      const tick = () => {
+        ticks++;
+        if (running) setImmediate(tick);
+      };
+      const seen: number[] = [];
+      const counting: StoreFs = { ...residentStoreFs, readFileSync: (p, e) => (seen.push(ticks), residentStoreFs.readFileSync!(p, e)) };
+      const store = await open(d, counting);
+      setImmediate(tick);
+      try {
+        const list = await store.list();
+        assert.equal(list.length, n);
+        assert.equal(seen.length, n, "one synchronous read per reservation");
+        assert.deepEqual(ownersOf(list, 7), [{ containerID: "c7", ifname: "eth0" }]);
+        // Within a chunk the ticker cannot run; between chunks it does.
+        for (let i = 1; i < n; i++) {
+          if (i % SYNC_SCAN_CHUNK === 0) assert.ok(seen[i]! > seen[i - 1]!, `yielded before read ${i}`);
+          else assert.equal(seen[i], seen[i - 1], `no yield before read ${i}`);
+        }
+      } finally {
+        running = false;
+      }
+    }));
+});
+
+const ownersOf = (list: ReadonlyArray<{ name: string; containerID: string; ifname: string | undefined }>, i: number) =>
+  list.filter((r) => r.name === `10.1.0.${i}`).map((r) => ({ containerID: r.containerID, ifname: r.ifname }));
