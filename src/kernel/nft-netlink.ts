@@ -135,6 +135,20 @@ export function openNftNetlink(netns: string | null, addon: () => Addon = loadAd
       addon().close(f);
     }
   };
+  /** One datagram of replies; on a timeout the socket is closed, so a late answer is never read as another request's. */
+  const recv = (a: Addon, f: number, op: string): Buffer => {
+    let d: Buffer | null;
+    try {
+      d = a.nlRecv(f, timeoutMs);
+    } catch (e) {
+      throw fromSystemError(op, e);
+    }
+    if (d === null) {
+      close();
+      throw new KernelError(op, "ETIMEDOUT", { extack: `no netlink reply within ${timeoutMs} ms` });
+    }
+    return d;
+  };
   /**
    * Sends `buf` (one or more messages) in one datagram and waits for an NLMSG_ERROR (ack or
    * error) to each of `acked` (sequence numbers); an error to one of `framing` (the batch's
@@ -153,16 +167,7 @@ export function openNftNetlink(netns: string | null, addon: () => Addon = loadAd
     const out: Array<{ type: number; seq: number; payload: Uint8Array }> = [];
     let first: KernelError | undefined;
     while (pending.size > 0) {
-      let d: Buffer | null;
-      try {
-        d = a.nlRecv(f, timeoutMs);
-      } catch (e) {
-        throw fromSystemError(op, e);
-      }
-      if (d === null) {
-        close(); // a late answer must not be read as another request's
-        throw new KernelError(op, "ETIMEDOUT", { extack: `no netlink reply within ${timeoutMs} ms` });
-      }
+      const d = recv(a, f, op);
       for (const m of parseMessages(d)) {
         if (m.type === NLMSG.ERROR) {
           const err = decodeError(m);
@@ -196,16 +201,7 @@ export function openNftNetlink(netns: string | null, addon: () => Addon = loadAd
       const out: Uint8Array[] = [];
       let interrupted = false;
       for (let done = false; !done; ) {
-        let d: Buffer | null;
-        try {
-          d = a.nlRecv(f, timeoutMs);
-        } catch (e) {
-          throw fromSystemError(op, e);
-        }
-        if (d === null) {
-          close();
-          throw new KernelError(op, "ETIMEDOUT", { extack: `no netlink reply within ${timeoutMs} ms` });
-        }
+        const d = recv(a, f, op);
         for (const m of parseMessages(d)) {
           if (m.seq !== s) continue;
           if (m.flags & NLM_F.DUMP_INTR) interrupted = true;
