@@ -14,6 +14,7 @@ import { createHash } from "node:crypto";
 import { ruleText, type IPTables, type PendingRestore } from "./iptables.js";
 import { type Logger, nullLogger } from "./log.js";
 import { type PortMapping, podFullName, type Protocol } from "./plugin.js";
+import { Mutex } from "../util/keyed-mutex.js";
 
 export const KUBE_HOSTPORTS_CHAIN = "KUBE-HOSTPORTS";
 export const KUBE_HOSTPORT_CHAIN_PREFIX = "KUBE-HP-";
@@ -175,7 +176,8 @@ export class HostportManager {
   private readonly held = new Map<string, Closeable>();
   private readonly deps: HostportManagerDeps;
   private readonly log: Logger;
-  private tail: Promise<void> = Promise.resolve();
+  /** One hostport change of this family at a time (the nat table is read and rewritten whole). */
+  private readonly mutex = new Mutex();
   /** KUBE-HP-* chains in the nat table as of our last save or restore; undefined: not read yet. */
   private known: Set<string> | undefined;
   /** The NAT interface whose KUBE-HOSTPORTS chain and jumps were last ensured. */
@@ -198,9 +200,7 @@ export class HostportManager {
   }
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn, fn);
-    this.tail = run.then(() => {}, () => {});
-    return run;
+    return this.mutex.run(fn);
   }
 
   private keyOf(pm: PortMapping): HostportKey | undefined {

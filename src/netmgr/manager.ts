@@ -4,35 +4,7 @@
 import { networkPluginMetrics, type NetworkPluginMetrics, Registry } from "./metrics.js";
 import { qualifiedNameErrors } from "./names.js";
 import { type HairpinMode, type Host, type NetworkPlugin, type PodNetworkStatus, podFullName } from "./plugin.js";
-
-/** A promise-chain mutex per key, refcounted and dropped when idle. */
-export class KeyedMutex {
-  private readonly entries = new Map<string, { tail: Promise<void>; refs: number }>();
-
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    let e = this.entries.get(key);
-    if (!e) {
-      e = { tail: Promise.resolve(), refs: 0 };
-      this.entries.set(key, e);
-    }
-    e.refs++;
-    const prev = e.tail;
-    let release!: () => void;
-    e.tail = new Promise<void>((r) => (release = r));
-    try {
-      await prev;
-      return await fn();
-    } finally {
-      release();
-      if (--e.refs === 0) this.entries.delete(key);
-    }
-  }
-
-  /** Keys with a holder or waiters. */
-  get size(): number {
-    return this.entries.size;
-  }
-}
+import { KeyedMutex } from "../util/keyed-mutex.js";
 
 export type OperationType = "set_up_pod" | "tear_down_pod" | "get_pod_network_status";
 
