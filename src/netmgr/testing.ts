@@ -155,6 +155,17 @@ export interface FakePlugin extends NetworkPlugin {
   ips: Map<string, string[]>;
   /** Milliseconds each setUp waits (to test serialisation). */
   delayMs: number;
+  /** Awaited at the start of each setUp/tearDown (after it is recorded in `calls`): interleavings made to order. */
+  gate?: (op: "setup" | "teardown", sandboxID: string) => Promise<void> | undefined;
+  /** What verifyPod reports missing, per sandbox ID (none: intact). */
+  readonly broken: Map<string, string[]>;
+}
+
+/** A promise and its resolve function, for FakePlugin.gate. */
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 export function createFakePlugin(name = "fake"): FakePlugin {
@@ -166,6 +177,7 @@ export function createFakePlugin(name = "fake"): FakePlugin {
     ready: null,
     ips: new Map(),
     delayMs: 0,
+    broken: new Map(),
     async init() {
       calls.push("init");
     },
@@ -176,6 +188,7 @@ export function createFakePlugin(name = "fake"): FakePlugin {
     capabilities: () => new Set(),
     async setUpPod(ns, nm, id) {
       calls.push(`setup ${ns}/${nm} ${id}`);
+      await p.gate?.("setup", id);
       if (p.delayMs) await new Promise((r) => setTimeout(r, p.delayMs));
       calls.push(`setup-done ${ns}/${nm}`);
       if (p.failSetUp) throw p.failSetUp;
@@ -183,6 +196,7 @@ export function createFakePlugin(name = "fake"): FakePlugin {
     },
     async tearDownPod(ns, nm, id) {
       calls.push(`teardown ${ns}/${nm} ${id}`);
+      await p.gate?.("teardown", id);
       if (p.failTearDown) throw p.failTearDown;
       p.ips.delete(id);
     },
@@ -193,6 +207,10 @@ export function createFakePlugin(name = "fake"): FakePlugin {
     status: () => p.ready,
     async reattachPod(ns, nm, id) {
       calls.push(`reattach ${ns}/${nm} ${id}`);
+    },
+    async verifyPod(ns, nm, id) {
+      calls.push(`verify ${ns}/${nm} ${id}`);
+      return [...(p.broken.get(id) ?? [])];
     },
     async gc(live) {
       calls.push(`gc ${[...live].sort().join(",")}`);
