@@ -461,6 +461,33 @@ export class HostportManager {
     });
   }
 
+  /**
+   * What is missing of a pod's hostports in this family (one sentence each; [] = all there): each
+   * port held open, its KUBE-HP-* chain, the KUBE-HOSTPORTS jump to it, its DNAT to the pod's address.
+   */
+  async verify(id: string, ppm: PodPortMapping): Promise<string[]> {
+    if (ppm.hostNetwork) return [];
+    const mappings = gatherHostportMappings(ppm, this.ipv6);
+    if (mappings.length === 0) return [];
+    const lines = (await this.locked(() => this.saveNat())).split("\n");
+    const problems: string[] = [];
+    for (const pm of mappings) {
+      const what = `hostPort ${pm.hostPort}/${pm.protocol}${pm.hostIP ? ` on ${pm.hostIP}` : ""}`;
+      const k = this.keyOf(pm);
+      if (k && !this.held.has(hpKey(k))) problems.push(`${what} is not held open`);
+      const chain = hostportChainName(id, pm);
+      if (!lines.some((l) => l.startsWith(`:${chain} `))) {
+        problems.push(`${what}: chain ${chain} is missing from the ${this.ipv6 ? "ip6tables" : "iptables"} nat table`);
+        continue;
+      }
+      if (!lines.some((l) => l.startsWith(`-A ${KUBE_HOSTPORTS_CHAIN} `) && l.endsWith(` -j ${chain}`))) problems.push(`${what}: ${KUBE_HOSTPORTS_CHAIN} does not jump to ${chain}`);
+      const dest = joinHostPort(ppm.ip, pm.containerPort);
+      const dnat = lines.some((l) => l.startsWith(`-A ${chain} `) && / -j DNAT /.test(l) && l.split(/[ =]/).some((w, i, ws) => w === "--to-destination" && ws[i + 1] === dest));
+      if (!dnat) problems.push(`${what}: chain ${chain} has no DNAT to ${dest}`);
+    }
+    return problems;
+  }
+
   /** Closes every held port (daemon shutdown: the rules stay, the next start re-takes the ports). */
   async closeAll(): Promise<void> {
     for (const s of this.held.values()) await s.close().catch(() => {});

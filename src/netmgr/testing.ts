@@ -55,7 +55,7 @@ export function createFakeRawExec(answer: (file: string, args: readonly string[]
 }
 
 export interface InvokerCall {
-  readonly op: "ADD" | "DEL" | "VALIDATE" | "GC";
+  readonly op: "ADD" | "CHECK" | "DEL" | "VALIDATE" | "GC";
   readonly network: string;
   readonly rt?: RuntimeConf;
 }
@@ -65,7 +65,7 @@ export interface FakeInvoker extends CniInvoker {
   readonly cache: Map<string, CachedAttachment>;
   /** Result for an ADD (default: 127.0.0.1 for loopback, else the next address of 10.200.0.0/24). */
   result: (list: NetworkConfigList, rt: RuntimeConf) => AnyResult;
-  /** Makes ADDs/DELs of a network fail. */
+  /** Makes ADDs (key: network name), DELs ("DEL name") or CHECKs ("CHECK name") of a network fail. */
   fail: Map<string, CniError>;
   /** Plugin types that validation rejects as missing. */
   missing: Set<string>;
@@ -95,6 +95,12 @@ export function createFakeInvoker(): FakeInvoker {
         cniArgs: (rt.args ?? []).map(([k, v]) => [k, v]), capabilityArgs: { ...(rt.capabilityArgs ?? {}) }, rawResult: r as unknown as Record<string, unknown>,
       });
       return r;
+    },
+    async checkNetworkList(list, rt) {
+      calls.push({ op: "CHECK", network: list.name, rt });
+      const f = inv.fail.get(`CHECK ${list.name}`);
+      if (f) throw f;
+      if (!cache.has(key(list.name, rt.containerID, rt.ifName))) throw new CniError(CniCode.Internal, `no cached result of ${list.name}/${rt.containerID}/${rt.ifName}`);
     },
     async delNetworkList(list, rt) {
       calls.push({ op: "DEL", network: list.name, rt });
