@@ -22,6 +22,8 @@ function fixture(plugin: FakePlugin = createFakePlugin("kubenet")) {
   /** Other names of a namespace (as /proc/PID/ns/net is of /run/netns/x): alias → path. */
   const aliases = new Map<string, string>();
   const resolve = (p: string) => aliases.get(p) ?? p;
+  /** Awaited by netns.add before it creates anything (interleavings made to order). */
+  const gates: { netnsAdd?: Promise<void> } = {};
   let n = 0;
   const mk = () =>
     new PodRuntime({
@@ -29,6 +31,7 @@ function fixture(plugin: FakePlugin = createFakePlugin("kubenet")) {
       store,
       netns: {
         add: async (name) => {
+          await gates.netnsAdd;
           namespaces.add(`/run/netns/${name}`);
           return `/run/netns/${name}`;
         },
@@ -39,7 +42,7 @@ function fixture(plugin: FakePlugin = createFakePlugin("kubenet")) {
       },
       newID: () => `${String(++n).padStart(2, "0")}${"ab".repeat(31)}`,
     });
-  return { dir, store, plugin, namespaces, aliases, rt: mk(), restart: mk, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, store, plugin, namespaces, aliases, gates, rt: mk(), restart: mk, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Lets every pending callback and promise run. */
@@ -122,33 +125,36 @@ describe("pod runtime", () => {
     }
   });
 
-  it("a DELETE during a set-up waits for it, then tears the pod down: no zombie, the host port is free", async () => {
-    const f = fixture();
-    try {
-      const setup = deferred();
-      f.plugin.gate = (op) => (op === "setup" ? setup.promise : undefined);
-      const add = f.rt.runPod(pod("web", ", hostPort: 8080"));
-      await settle();
-      const del = f.rt.stopPod("default", "web");
-      await settle();
-      assert.deepEqual(f.rt.listPods().map((p) => [p.name, p.phase]), [["web", "setting-up"]]);
-      assert.deepEqual(f.plugin.calls.filter((c) => c.startsWith("teardown")), [], "the teardown waits for the set-up");
-      setup.resolve();
-      const v = await add;
-      assert.equal(v.phase, "ready");
-      const gone = await del;
-      assert.equal(gone.sandboxID, v.sandboxID);
-      assert.deepEqual(f.plugin.calls.map((c) => c.split(" ")[0]), ["setup", "setup-done", "teardown"]);
-      assert.deepEqual(f.rt.listPods(), []);
-      assert.deepEqual(f.store.list().records, []);
-      assert.deepEqual([...f.namespaces], [NODE_NETNS]);
-      f.plugin.gate = undefined;
-      const other = await f.rt.runPod(pod("other", ", hostPort: 8080"));
-      assert.equal(other.phase, "ready", "the host port was released with the pod");
-    } finally {
-      f.cleanup();
-    }
-  });
+  for (const at of ["netns", "plugin"] as const) {
+    it(`a DELETE while the ${at === "netns" ? "sandbox netns is created" : "plugin sets the pod up"} waits for the set-up, then tears the pod down: no zombie, the host port is free`, async () => {
+      const f = fixture();
+      try {
+        const gate = deferred();
+        if (at === "netns") f.gates.netnsAdd = gate.promise;
+        else f.plugin.gate = (op) => (op === "setup" ? gate.promise : undefined);
+        const add = f.rt.runPod(pod("web", ", hostPort: 8080"));
+        await settle();
+        const del = f.rt.stopPod("default", "web");
+        await settle();
+        assert.deepEqual(f.rt.listPods().map((p) => [p.name, p.phase]), [["web", "setting-up"]]);
+        assert.deepEqual(f.plugin.calls.filter((c) => c.startsWith("teardown")), [], "the teardown waits for the set-up");
+        gate.resolve();
+        const v = await add;
+        assert.equal(v.phase, "ready");
+        const gone = await del;
+        assert.equal(gone.sandboxID, v.sandboxID);
+        assert.deepEqual(f.plugin.calls.map((c) => c.split(" ")[0]), ["setup", "setup-done", "teardown"]);
+        assert.deepEqual(f.rt.listPods(), []);
+        assert.deepEqual(f.store.list().records, []);
+        assert.deepEqual([...f.namespaces], [NODE_NETNS]);
+        f.plugin.gate = undefined;
+        const other = await f.rt.runPod(pod("other", ", hostPort: 8080"));
+        assert.equal(other.phase, "ready", "the host port was released with the pod");
+      } finally {
+        f.cleanup();
+      }
+    });
+  }
 
   it("POST while the pod is torn down waits for the teardown; a failed teardown keeps it tearing-down and a POST gets 409 naming the phase", async () => {
     const f = fixture();
