@@ -227,7 +227,7 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
     }
   }
   const restore = await rt.restore();
-  if (restore.reattached.length || restore.tornDown.length || restore.released.length || restore.corrupt.length) {
+  if (restore.reattached.length || restore.tornDown.length || restore.repaired.length || restore.failed.length || restore.released.length || restore.corrupt.length) {
     log.info("restored state", { ...restore });
   }
   for (const e of restore.errors) log.warn("restore problem", { error: e });
