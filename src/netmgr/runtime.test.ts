@@ -88,6 +88,27 @@ describe("pod runtime", () => {
     }
   });
 
+  it("a checkpoint that cannot be written (a full disk) never leaves a pod behind", async () => {
+    const f = fixture();
+    try {
+      const write = f.store.write.bind(f.store);
+      f.store.write = (r) => {
+        if (r.phase === "ready") throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+        write(r);
+      };
+      await assert.rejects(f.rt.runPod(pod("web")), (e: PodError) => e.status === 500 && /failed to checkpoint sandbox "01ababababab" of pod "default\/web": ENOSPC/.test(e.message));
+      assert.deepEqual(f.plugin.calls.map((c) => c.split(" ")[0]), ["setup", "setup-done", "teardown"]);
+      assert.deepEqual([f.rt.listPods(), f.store.list().records, [...f.namespaces]], [[], [], [NODE_NETNS]]);
+      f.store.write = () => {
+        throw new Error("ENOSPC");
+      };
+      await assert.rejects(f.rt.runPod(pod("web")), /ENOSPC/);
+      assert.deepEqual([f.rt.listPods(), [...f.namespaces]], [[], [NODE_NETNS]], "refused before anything was made");
+    } finally {
+      f.cleanup();
+    }
+  });
+
   it("not ready: non-host-network pods are refused (503); host-network pods skip the plugin", async () => {
     const f = fixture();
     try {

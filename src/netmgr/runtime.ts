@@ -227,11 +227,14 @@ export class PodRuntime implements Host {
     return id ? this.byID.get(id) : undefined;
   }
 
-  /** Records `r` (and checkpoints it unless `persist` is false). Synchronous: no other step interleaves. */
+  /**
+   * Checkpoints `r` (unless `persist` is false), then records it: a checkpoint that cannot be
+   * written (a full disk) changes nothing. Synchronous: no other step interleaves.
+   */
   private put(r: SandboxRecord, persist = true): void {
+    if (persist) this.deps.store.write(r);
     this.byID.set(r.id, r);
     this.byKey.set(key(r.namespace, r.name), r.id);
-    if (persist) this.deps.store.write(r);
   }
 
   private forget(r: SandboxRecord): void {
@@ -337,10 +340,15 @@ export class PodRuntime implements Host {
       throw new PodError(isInvalidPod(e) ? 400 : 500, `failed to set up sandbox "${id.slice(0, 12)}" network for pod "${k}": ${msg(e)}`, e);
     }
     const setupMs = ms(this.mono() - t0);
-    rec = { ...rec, phase: nextPhase(rec.phase, "set-up"), ips: await this.readIPs(rec), setupMs };
-    this.put(rec);
-    this.log.info("pod network set up", { pod: k, sandbox: id, ips: rec.ips, ms: setupMs });
-    return viewOf(rec);
+    const ready: SandboxRecord = { ...rec, phase: nextPhase(rec.phase, "set-up"), ips: await this.readIPs(rec), setupMs };
+    try {
+      this.put(ready);
+    } catch (e) {
+      await this.undo(rec); // a pod that a restart would not know as ready is not ready
+      throw new PodError(500, `failed to checkpoint sandbox "${id.slice(0, 12)}" of pod "${k}": ${msg(e)}`, e);
+    }
+    this.log.info("pod network set up", { pod: k, sandbox: id, ips: ready.ips, ms: setupMs });
+    return viewOf(ready);
   }
 
   private async readIPs(r: SandboxRecord): Promise<readonly string[]> {
@@ -473,12 +481,16 @@ export class PodRuntime implements Host {
           report.reattached.push(k);
           return;
         }
-        let problems: string[];
+        const problems: string[] = [];
         try {
           await this.deps.manager.reattachPod(r.namespace, r.name, r.id);
-          problems = await this.deps.manager.verifyPod(r.namespace, r.name, r.id, r.annotations);
         } catch (e) {
-          problems = [msg(e)];
+          problems.push(`re-attaching failed: ${msg(e)}`);
+        }
+        try {
+          problems.push(...(await this.deps.manager.verifyPod(r.namespace, r.name, r.id, r.annotations)));
+        } catch (e) {
+          problems.push(msg(e));
         }
         if (problems.length > 0) {
           await this.repair(r, problems, report);
