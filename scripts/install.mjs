@@ -11,11 +11,13 @@
 // addon every Node ≥ 20 loads.
 // In an installed package (build/ shipped), it then puts the addon beside the plugin bundles,
 // where they look first, and re-stamps each bundle's `#!` line with this Node: a plugin runs
-// with the Node that installed it, never a path from the machine that packed it.
+// with the Node that installed it, never a path from the machine that packed it; a re-stamped
+// plugin gets a code cache made by that Node (scripts/code-cache.mjs).
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { refreshCodeCache } from "./code-cache.mjs";
 
 export const ADDON_FILE = "podnet_netlink.node";
 /** The header every N-API addon includes: its presence marks a usable include/node. */
@@ -62,7 +64,7 @@ export function stampShebangs(dir, node) {
   return changed;
 }
 
-function main() {
+async function main() {
   const root = fileURLToPath(new URL("..", import.meta.url));
   const execPath = realpathSync(process.execPath);
   const nodedir = findNodeDir({ execPath, env: process.env, exists: existsSync });
@@ -80,8 +82,8 @@ function main() {
     const dir = join(root, "build", sub);
     if (!existsSync(dir)) continue; // a checkout before its first build: scripts/build.mjs copies it
     copyFileSync(addon, join(dir, ADDON_FILE));
-    stampShebangs(dir, execPath);
+    await Promise.all(stampShebangs(dir, execPath).map((f) => refreshCodeCache(f)));
   }
 }
 
-if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) main();
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

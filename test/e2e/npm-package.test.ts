@@ -135,7 +135,7 @@ describe("the npm package, packed and installed into a fresh project", () => {
 
   it("ships the bin, dist with declarations, the bundles, the addon's sources and the LICENSE; no tests, no prebuilt addon", () => {
     const files = new Set(run("tar", ["-tzf", tarball]).trim().split("\n").map((f) => f.replace(/^package\//, "")));
-    for (const f of ["package.json", "LICENSE", "README.md", "bin/podnet", "dist/src/cli/main.js", "build/package.json", "build/cni/bridge", "build/cni/portmap", "build/resident/bridge", "build/resident/podnet-bridge.cjs", "native/binding.gyp", "native/podnet_netlink.c", "scripts/install.mjs"]) {
+    for (const f of ["package.json", "LICENSE", "README.md", "bin/podnet", "dist/src/cli/main.js", "build/package.json", "build/cni/bridge", "build/cni/portmap", "build/resident/bridge", "build/resident/podnet-bridge.cjs", "native/binding.gyp", "native/podnet_netlink.c", "scripts/install.mjs", "scripts/code-cache.mjs"]) {
       assert.ok(files.has(f), `the tarball lacks ${f}`);
     }
     for (const e of ["cni", "sdk", "libcni", "ip"]) {
@@ -226,6 +226,9 @@ describe("the npm package, packed and installed into a fresh project", () => {
     symlinkSync("/usr/include/node", join(prefix, "include", "node"));
     writeFileSync(join(tmp, "empty-npmrc"), "");
     rmSync(join(pkg, "native", "build"), { recursive: true, force: true });
+    // Drop bridge's code cache: the rebuild must make a new one for the Node it stamps.
+    const bridgeText = readFileSync(join(pkg, "build", "cni", "bridge"), "utf8");
+    writeFileSync(join(pkg, "build", "cni", "bridge"), bridgeText.replace(/(\n\/\*podnet:code-cache\n)[A-Za-z0-9+/=]+/, "$1"));
     const r = spawnSync("npm", ["rebuild", "podnet", "--foreground-scripts"], {
       cwd: app,
       encoding: "utf8",
@@ -237,6 +240,14 @@ describe("the npm package, packed and installed into a fresh project", () => {
     assert.match(r.stdout + r.stderr, new RegExp(`--nodedir=${prefix}(\\s|$)`));
     assert.equal(firstLine(join(pkg, "build", "cni", "bridge")), `#!${other}`);
     assert.equal(firstLine(join(pkg, "build", "resident", "podnet-bridge.cjs")), `#!${other}`);
+    // The re-stamped plugins got a code cache made by that Node.
+    const check = [
+      `import { parsePlugin } from ${JSON.stringify(pathToFileURL(join(pkg, "scripts", "code-cache.mjs")).href)};`,
+      `import { readFileSync } from "node:fs"; import { Script } from "node:vm";`,
+      `const p = parsePlugin(readFileSync(${JSON.stringify(join(pkg, "build", "cni", "bridge"))}, "utf8"));`,
+      `console.log(p.cache.length > 0 && !new Script(p.source, { cachedData: p.cache }).cachedDataRejected);`,
+    ].join("\n");
+    assert.equal(run(other, ["--input-type=module", "-e", check]).trim(), "true");
     const addon = join(pkg, "build", "cni", "podnet_netlink.node");
     assert.equal(run(other, ["-e", `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(addon)}); console.log(typeof m.exports.nlOpen)`]).trim(), "function");
     const out = run(join(pkg, "build", "cni", "loopback"), [], { env: env({ CNI_COMMAND: "VERSION" }) });
