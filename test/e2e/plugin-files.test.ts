@@ -12,8 +12,7 @@ import { Script } from "node:vm";
 import { PODNET_PLUGINS, REPO } from "./sandbox.js";
 
 interface CodeCacheModule {
-  parsePlugin(text: string): { shebang: string; source: string; cache: Buffer } | undefined;
-  pluginFile(bundle: string, cache?: Buffer): string;
+  parsePlugin(text: string): { shebang: string; source: string; body: string; lineOffset: number; cache: Buffer } | undefined;
   addCodeCache(file: string): Promise<void>;
   refreshCodeCache(file: string): Promise<boolean>;
 }
@@ -27,8 +26,9 @@ function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   delete e["NODE_OPTIONS"];
   return e;
 }
-const version = (file: string, extra: string[] = []) =>
-  spawnSync(process.execPath, [...extra, file], { encoding: "utf8", env: env({ CNI_COMMAND: "VERSION" }) });
+/** VERSION from the loader, or (traced) from the bundle. */
+const version = (file: string, { extra = [] as string[], traced = false } = {}) =>
+  spawnSync(process.execPath, [...extra, file], { encoding: "utf8", env: env({ CNI_COMMAND: "VERSION", ...(traced ? { PODNET_TRACE: "1" } : {}) }) });
 
 describe("plugin files", () => {
   const tmp = mkdtempSync(join(tmpdir(), "podnet-t-plugin-files-"));
@@ -42,12 +42,24 @@ describe("plugin files", () => {
       assert.ok(p, `${name} is not in the code-cache layout`);
       assert.equal(p.shebang, `#!${process.execPath}`);
       assert.ok(p.cache.length > 1000, `${name}: no code cache`);
-      const s = new Script(p.source, { filename: name, cachedData: p.cache });
+      const s = new Script(p.source, { filename: name, lineOffset: p.lineOffset, cachedData: p.cache });
       assert.equal(s.cachedDataRejected, false, `${name}: V8 rejects the code cache`);
     }
   });
 
-  it("a plugin whose cache does not fit (another Node, a damaged cache) still answers: V8 compiles the bundle", async () => {
+  it("answers VERSION without its bundle, byte for byte what the bundle answers", () => {
+    for (const name of plugins) {
+      const fast = version(join(PODNET_PLUGINS, name));
+      const bundle = version(join(PODNET_PLUGINS, name), { traced: true });
+      assert.equal(fast.status, 0, fast.stderr);
+      assert.equal(bundle.status, 0, bundle.stderr);
+      assert.match(bundle.stderr, new RegExp(`^podnet trace ${name} VERSION: `), `${name}: PODNET_TRACE=1 did not go through the bundle`);
+      assert.equal(fast.stdout, bundle.stdout);
+      assert.equal(fast.stderr, "");
+    }
+  });
+
+  it("a plugin whose cache does not fit (another Node, a damaged cache) still runs: V8 compiles the bundle", async () => {
     const { parsePlugin } = await codeCache();
     const file = join(tmp, "loopback");
     const text = readFileSync(join(PODNET_PLUGINS, "loopback"), "utf8");
@@ -58,10 +70,11 @@ describe("plugin files", () => {
     const damaged = parsePlugin(readFileSync(file, "utf8"));
     assert.ok(damaged);
     assert.equal(new Script(damaged.source, { cachedData: damaged.cache }).cachedDataRejected, true);
-    const want = version(join(PODNET_PLUGINS, "loopback"));
-    const got = version(file);
+    const want = version(join(PODNET_PLUGINS, "loopback"), { traced: true });
+    const got = version(file, { traced: true });
     assert.equal(want.status, 0, want.stderr);
     assert.equal(got.status, 0, got.stderr);
+    assert.match(got.stderr, /^podnet trace loopback VERSION: /);
     assert.equal(got.stdout, want.stdout);
   });
 
@@ -91,23 +104,26 @@ describe("plugin files", () => {
     assert.equal(await refreshCodeCache(join(PODNET_PLUGINS, "..", "package.json")), false);
   });
 
-  it("VERSION loads no builtin module beyond vm: node:crypto and perf_hooks wait until a command needs them", () => {
+  it("start-up loads no builtin module beyond vm: node:crypto and perf_hooks wait until a command needs them", () => {
     const preload = join(tmp, "modules.cjs");
     writeFileSync(
       preload,
       `const before = new Set(process.moduleLoadList);\nprocess.on("exit", () => process._rawDebug(JSON.stringify(process.moduleLoadList.filter((m) => !before.has(m)))));\n`,
     );
+    const loaded = (r: ReturnType<typeof version>) => JSON.parse(r.stderr.trim().split("\n").pop() ?? "") as string[];
     for (const name of plugins) {
-      const r = version(join(PODNET_PLUGINS, name), ["-r", preload]);
-      assert.equal(r.status, 0, r.stderr);
-      assert.deepEqual(JSON.parse(r.stderr.trim().split("\n").pop() ?? ""), ["NativeModule vm"], `${name} loads more at start-up`);
+      const bundle = version(join(PODNET_PLUGINS, name), { extra: ["-r", preload], traced: true });
+      assert.equal(bundle.status, 0, bundle.stderr);
+      assert.deepEqual(loaded(bundle), ["NativeModule vm"], `${name} loads more at start-up`);
+      const fast = version(join(PODNET_PLUGINS, name), { extra: ["-r", preload] });
+      assert.deepEqual(loaded(fast), [], `${name}: VERSION loads modules`);
     }
   });
 
   it("a copy elsewhere (podnet install, the resident fallback) runs from the same cache", () => {
     const file = join(tmp, "bridge-copy.cjs");
     copyFileSync(join(PODNET_PLUGINS, "bridge"), file);
-    const r = version(file);
+    const r = version(file, { traced: true });
     assert.equal(r.status, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as { cniVersion: string }).cniVersion, "1.1.0");
   });
