@@ -32,7 +32,9 @@ describe("case-insensitive keys", () => {
     assert.equal(getCI({ HostPort: 80 }, "hostPort"), 80);
     assert.equal(getCI({ hostPort: 1, HOSTPORT: 2 }, "hostport"), 2);
     assert.equal(getCI({}, "x"), undefined);
-    assert.deepEqual(canonicalKeys({ IngressRate: 5, other: 1 }, ["ingressRate"]), { ingressRate: 5, other: 1 });
+    const c = canonicalKeys({ IngressRate: 5, other: 1 }, ["ingressRate"]);
+    assert.deepEqual({ ...c }, { ingressRate: 5, other: 1 });
+    assert.equal(Object.getPrototypeOf(c), null, "a copy of input keys has no prototype");
   });
 });
 

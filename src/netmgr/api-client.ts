@@ -1,5 +1,6 @@
 // A client for the daemon's unix-socket API (used by `podnet pod` and `podnet demo`).
 import { request } from "node:http";
+import { MAX_JSON_BYTES, readJson } from "../cni/index.js";
 import { ApiError } from "./api-error.js";
 import type { PodSpec } from "./pod-manifest.js";
 import type { PodStatusView, PodView } from "./runtime.js";
@@ -32,7 +33,12 @@ export function createApiClient(socketPath: string, opts: { timeoutMs?: number }
         },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
+          let n = 0;
+          res.on("data", (c: Buffer) => {
+            n += c.length;
+            if (n > MAX_JSON_BYTES) req.destroy(new Error(`the answer from ${socketPath} is larger than ${MAX_JSON_BYTES} bytes`));
+            else chunks.push(c);
+          });
           res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
           res.on("error", reject);
         },
@@ -49,7 +55,7 @@ export function createApiClient(socketPath: string, opts: { timeoutMs?: number }
     const r = await call(method, path, body);
     let o: unknown;
     try {
-      o = JSON.parse(r.text);
+      o = readJson(r.text, { nullPrototypes: false });
     } catch {
       o = undefined;
     }

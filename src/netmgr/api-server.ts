@@ -7,18 +7,26 @@
 //   GET    /v1/pods/NS/NAME          one pod, with a fresh status from the plugin
 //   DELETE /v1/pods/NS/NAME          tear down
 //   GET    /metrics                  text exposition format
-// Errors: {"error": "...", "field"?: "..."} with 400/404/409/500/503.
+// Errors: {"error": "...", "field"?: "..."} with 400/404/409/413/500/503. Bodies are JSON objects of
+// at most MAX_BODY_BYTES, read through the bounded JSON reader (src/cni/json.ts).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect } from "node:net";
 import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
+import { JsonInputError, brief, formatBytes, plainObject, readJsonObject } from "../cni/index.js";
 import { type Logger, nullLogger } from "./log.js";
 import { METRICS_CONTENT_TYPE } from "./metrics.js";
 import { ManifestError, podFromObject } from "./pod-manifest.js";
 import { PodError, type PodRuntime } from "./runtime.js";
 import { ApiError } from "./api-error.js";
 
+/** Largest request body (a Pod is at most ~1.5 MiB in etcd; podnet's bodies are a few KiB). */
 export const MAX_BODY_BYTES = 1 << 20;
+/**
+ * After a 413, what the server still reads and throws away so that the client, still sending,
+ * gets to read the answer (a peer closed while the client writes makes it fail with EPIPE instead).
+ */
+export const MAX_DISCARD_BYTES = 16 << 20;
 
 export interface ApiDeps {
   readonly runtime: PodRuntime;
@@ -27,35 +35,48 @@ export interface ApiDeps {
   readonly log?: Logger;
 }
 
+const tooLarge = () => new ApiError(413, `request body larger than ${formatBytes(MAX_BODY_BYTES)}`);
 
-function readBody(req: IncomingMessage): Promise<string> {
+/**
+ * The body, at most MAX_BODY_BYTES. Beyond that it rejects with a 413 at once (a declared
+ * Content-Length too, before reading anything) and keeps reading the rest into nowhere, up to
+ * MAX_DISCARD_BYTES, so the answer reaches the client; past that the connection is cut.
+ */
+function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let n = 0;
+    let over = false;
+    const overflow = () => {
+      over = true;
+      chunks.length = 0;
+      reject(tooLarge());
+    };
+    if (Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES) overflow();
     req.on("data", (c: Buffer) => {
       n += c.length;
-      if (n > MAX_BODY_BYTES) {
-        reject(new ApiError(413, `request body larger than ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
+      if (over) {
+        if (n > MAX_BODY_BYTES + MAX_DISCARD_BYTES) req.destroy();
         return;
       }
+      if (n > MAX_BODY_BYTES) return overflow();
       chunks.push(c);
     });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
 }
 
+/** The body as a JSON object, through the bounded reader (size, depth, plain data). */
 async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const text = await readBody(req);
-  let o: unknown;
+  const body = await readBody(req);
+  if (body.length === 0) return plainObject();
   try {
-    o = JSON.parse(text || "{}");
+    return readJsonObject(body, { maxBytes: MAX_BODY_BYTES });
   } catch (e) {
-    throw new ApiError(400, `request body is not JSON: ${(e as Error).message}`);
+    if (e instanceof JsonInputError) throw new ApiError(400, `request body is not a JSON object: ${e.message}`);
+    throw e;
   }
-  if (typeof o !== "object" || o === null || Array.isArray(o)) throw new ApiError(400, "request body must be a JSON object");
-  return o as Record<string, unknown>;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
@@ -82,7 +103,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     if (parts[1] === "node" && parts.length === 2 && m === "GET") return send(res, 200, deps.nodeInfo());
     if (parts[1] === "node" && parts[2] === "pod-cidr" && parts.length === 3 && m === "POST") {
       const b = await jsonBody(req);
-      if (typeof b["podCIDR"] !== "string") throw new ApiError(400, `podCIDR: must be a string, got ${JSON.stringify(b["podCIDR"]) ?? "nothing"}`, "podCIDR");
+      if (typeof b["podCIDR"] !== "string") throw new ApiError(400, `podCIDR: must be a string, got ${brief(b["podCIDR"])}`, "podCIDR");
       return send(res, 200, { podCIDR: rt.setPodCIDR(b["podCIDR"]) });
     }
     if (parts[1] === "pods" && parts.length === 2) {
@@ -90,7 +111,8 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       if (m === "POST") {
         const b = await jsonBody(req);
         const netns = b["netns"];
-        if (netns !== undefined && typeof netns !== "string") throw new ApiError(400, `netns: must be a string, got ${JSON.stringify(netns)}`, "netns");
+        if (netns !== undefined && typeof netns !== "string") throw new ApiError(400, `netns: must be a string, got ${brief(netns)}`, "netns");
+        if (netns?.includes("\0")) throw new ApiError(400, `netns: must not contain a NUL byte, got ${JSON.stringify(netns)}`, "netns");
         const spec = podFromObject(b["pod"]);
         const view = await rt.runPod(spec, netns !== undefined ? { netns } : {});
         return send(res, 201, view);
@@ -119,6 +141,8 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       const message = e instanceof Error ? e.message : String(e);
       if (status >= 500) log.error("request failed", { method: req.method, url: req.url, err: e });
       else log.info("request rejected", { method: req.method, url: req.url, status, error: message });
+      // After a 413 the rest of the body is not read: the connection closes once the answer is out.
+      if (status === 413) res.setHeader("connection", "close");
       if (!res.headersSent) send(res, status, { error: message, ...(field !== undefined ? { field } : {}) });
       else res.end();
     });

@@ -28,7 +28,9 @@ spec:
 
 describe("pod manifests", () => {
   it("reads what the node needs", () => {
-    assert.deepEqual(parsePodManifest(POD), {
+    const p = parsePodManifest(POD);
+    assert.equal(Object.getPrototypeOf(p.annotations), null, "annotations are input keys: no prototype");
+    assert.deepEqual({ ...p, annotations: { ...p.annotations } }, {
       namespace: "shop", name: "web", uid: "", annotations: { "kubernetes.io/ingress-bandwidth": "1M" }, hostNetwork: false,
       portMappings: [
         { hostPort: 8080, containerPort: 80, protocol: "TCP", hostIP: "" },

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JsonObject } from "../../../cni/index.js";
 import { dispatch } from "../../../sdk/dispatch.js";
-import { HOST_LOCAL_ABOUT, type HostLocalDeps, createHostLocal } from "./host-local.js";
+import { readFileBoundedAsync } from "../../../kernel/read-bounded.js";
+import { HOST_LOCAL_ABOUT, type HostLocalDeps, type HostLocalFs, createHostLocal } from "./host-local.js";
 import { inProcessLock } from "./lock.js";
 
 /** Runs `fn` with a fresh directory under the system temp dir, removed afterwards even on failure. */
@@ -18,7 +19,10 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
   }
 }
 
-export const testDeps = (): HostLocalDeps => ({ fs, lock: inProcessLock() });
+/** node:fs/promises with the bounded reader host-local needs for the files a config names. */
+export const asyncFs: HostLocalFs = { ...fs, readFileLimited: async (p, max) => (await readFileBoundedAsync(p, max)).toString("utf8") };
+
+export const testDeps = (): HostLocalDeps => ({ fs: asyncFs, lock: inProcessLock() });
 
 export interface VerbOutcome {
   readonly code: number;
