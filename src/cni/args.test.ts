@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { formatCniArgs, loadArgs, parseCniArgs } from "./args.js";
 import { getCI, canonicalKeys } from "./keys.js";
-import { validateContainerID, validateIfName, validateNetworkName } from "./validate.js";
+import { validateContainerID, validateEnvValue, validateIfName, validateNetworkName } from "./validate.js";
 import type { CniError } from "./errors.js";
 
 describe("CNI_ARGS", () => {
@@ -19,7 +19,7 @@ describe("CNI_ARGS", () => {
   }
   it("unknown keys fail unless IgnoreUnknown", () => {
     assert.throws(() => loadArgs("IP=10.0.0.2;FOO=bar", ["IP"]), /unknown args \["FOO=bar"\]/);
-    assert.deepEqual(loadArgs("IgnoreUnknown=true;IP=10.0.0.2;FOO=bar", ["IP"]), { IP: "10.0.0.2" });
+    assert.deepEqual({ ...loadArgs("IgnoreUnknown=true;IP=10.0.0.2;FOO=bar", ["IP"]) }, { IP: "10.0.0.2" });
     assert.throws(() => loadArgs("IgnoreUnknown=maybe", []), /IgnoreUnknown="maybe" is not a boolean/);
   });
   it("keys are case-sensitive, as Go struct field names", () => {
@@ -53,5 +53,12 @@ describe("identifier validation", () => {
       assert.throws(() => validateIfName(bad), (e: CniError) => e.code === 4, bad);
     }
     validateIfName("a".repeat(15));
+  });
+  it("interface names with a NUL (the kernel would cut the name there), as code 4", () => {
+    for (const bad of ["eth0\0", "\0", "e\0th0", "eth0\0/../x"]) {
+      assert.throws(() => validateIfName(bad), (e: CniError) => e.code === 4 && /contains a NUL byte/.test(e.message), JSON.stringify(bad));
+    }
+    assert.throws(() => validateEnvValue("CNI_NETNS", "/run/netns/a\0b"), (e: CniError) => e.code === 4 && e.message === "invalid CNI_NETNS: contains a NUL byte");
+    validateEnvValue("CNI_NETNS", "/run/netns/ab");
   });
 });

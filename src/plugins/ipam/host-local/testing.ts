@@ -35,7 +35,8 @@ export interface VerbOutcome {
 export async function runVerb(
   deps: HostLocalDeps,
   command: string,
-  conf: JsonObject,
+  /** The request config (a string is sent as it is). */
+  conf: JsonObject | string,
   opts: { containerID?: string; ifName?: string; args?: string } = {},
 ): Promise<VerbOutcome> {
   let stdout = "";
@@ -50,7 +51,7 @@ export async function runVerb(
   const code = await dispatch(
     {
       env,
-      readStdin: async () => Buffer.from(JSON.stringify(conf)),
+      readStdin: async () => Buffer.from(typeof conf === "string" ? conf : JSON.stringify(conf)),
       writeStdout: (t) => {
         stdout += t;
       },
