@@ -25,24 +25,24 @@ const tooLarge = (what: string, maxBytes: number) => new BoundedReadError("EFBIG
  * had nothing more for now (EAGAIN): the caller goes on asynchronously from `bytes`.
  */
 export function readFdUpTo(fd: number, maxBytes: number): { bytes: Buffer; blocked: boolean } {
-  const chunks: Buffer[] = [];
+  // One uninitialised buffer of the ceiling: its pages are only touched as bytes arrive, so memory
+  // follows what was sent (never twice that, as collecting chunks and concatenating them would).
+  const buf = Buffer.allocUnsafe(maxBytes + 1);
   let total = 0;
   let blocked = false;
   while (total <= maxBytes) {
-    const buf = Buffer.allocUnsafe(Math.min(CHUNK, maxBytes + 1 - total));
     let n: number;
     try {
-      n = readSync(fd, buf, 0, buf.length, null);
+      n = readSync(fd, buf, total, Math.min(CHUNK, maxBytes + 1 - total), null);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
       blocked = true;
       break;
     }
     if (n === 0) break;
-    chunks.push(n === buf.length ? buf : buf.subarray(0, n));
     total += n;
   }
-  return { bytes: Buffer.concat(chunks, total), blocked };
+  return { bytes: buf.subarray(0, total), blocked };
 }
 
 /**
