@@ -45,6 +45,7 @@ function describe(v: PodView | PodStatusView): string {
     `  plugin    ${v.plugin}`,
     `  phase     ${v.phase}${v.setupMs !== undefined ? ` (set up in ${v.setupMs} ms)` : ""}`,
   ];
+  if (v.reason) lines.push(`  reason    ${v.reason}`);
   if ("statusError" in v && v.statusError) lines.push(`  status    error: ${v.statusError}`);
   return lines.join("\n") + "\n";
 }

@@ -6,12 +6,13 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, w
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { readJson } from "../cni/index.js";
+import { isPodPhase, type PodPhase } from "./lifecycle.js";
 import type { PortMapping, Protocol } from "./plugin.js";
 
 export const CHECKPOINT_VERSION = "v1";
 
-/** Where a sandbox is in its life: written "setting-up" before the plugin runs, "ready" after. */
-export type SandboxPhase = "setting-up" | "ready";
+/** Where a sandbox is in its life (lifecycle.ts); written at every change, before the work starts. */
+export type SandboxPhase = PodPhase;
 
 export interface SandboxRecord {
   readonly id: string;
@@ -30,6 +31,8 @@ export interface SandboxRecord {
   readonly plugin: string;
   readonly createdAt: string;
   readonly phase: SandboxPhase;
+  /** Why the pod is "failed" or stuck "tearing-down" (or being repaired): what was found, what failed. */
+  readonly reason?: string;
   /** Last addresses seen, IPv4 first. */
   readonly ips: readonly string[];
   /** Milliseconds SetUpPod took. */
@@ -94,8 +97,12 @@ export function decodeCheckpoint(text: string): SandboxRecord {
     throw new CorruptCheckpointError("checkpoint has an unknown format");
   }
   if (fnv1a32(JSON.stringify({ data: f.data, podnet: f.podnet })) !== f.checksum) throw new CorruptCheckpointError("checkpoint checksum mismatch");
+  // a phase this version does not know (written by a newer one): finish it as a teardown, which
+  // releases everything and is safe whatever the pod's state
+  const phase: SandboxPhase = isPodPhase(f.podnet.phase) ? f.podnet.phase : "tearing-down";
   return {
     ...f.podnet,
+    phase,
     namespace: f.namespace,
     name: f.name,
     hostNetwork: f.data.host_network === true,

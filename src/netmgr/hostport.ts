@@ -14,6 +14,7 @@ import { createHash } from "node:crypto";
 import { ruleText, type IPTables, type PendingRestore } from "./iptables.js";
 import { type Logger, nullLogger } from "./log.js";
 import { type PortMapping, podFullName, type Protocol } from "./plugin.js";
+import { Mutex } from "../util/keyed-mutex.js";
 
 export const KUBE_HOSTPORTS_CHAIN = "KUBE-HOSTPORTS";
 export const KUBE_HOSTPORT_CHAIN_PREFIX = "KUBE-HP-";
@@ -175,7 +176,8 @@ export class HostportManager {
   private readonly held = new Map<string, Closeable>();
   private readonly deps: HostportManagerDeps;
   private readonly log: Logger;
-  private tail: Promise<void> = Promise.resolve();
+  /** One hostport change of this family at a time (the nat table is read and rewritten whole). */
+  private readonly mutex = new Mutex();
   /** KUBE-HP-* chains in the nat table as of our last save or restore; undefined: not read yet. */
   private known: Set<string> | undefined;
   /** The NAT interface whose KUBE-HOSTPORTS chain and jumps were last ensured. */
@@ -198,9 +200,7 @@ export class HostportManager {
   }
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn, fn);
-    this.tail = run.then(() => {}, () => {});
-    return run;
+    return this.mutex.run(fn);
   }
 
   private keyOf(pm: PortMapping): HostportKey | undefined {
@@ -459,6 +459,33 @@ export class HostportManager {
       this.learn([...existing.chains.keys()].filter((c) => !stale.includes(c)));
       return stale;
     });
+  }
+
+  /**
+   * What is missing of a pod's hostports in this family (one sentence each; [] = all there): each
+   * port held open, its KUBE-HP-* chain, the KUBE-HOSTPORTS jump to it, its DNAT to the pod's address.
+   */
+  async verify(id: string, ppm: PodPortMapping): Promise<string[]> {
+    if (ppm.hostNetwork) return [];
+    const mappings = gatherHostportMappings(ppm, this.ipv6);
+    if (mappings.length === 0) return [];
+    const lines = (await this.locked(() => this.saveNat())).split("\n");
+    const problems: string[] = [];
+    for (const pm of mappings) {
+      const what = `hostPort ${pm.hostPort}/${pm.protocol}${pm.hostIP ? ` on ${pm.hostIP}` : ""}`;
+      const k = this.keyOf(pm);
+      if (k && !this.held.has(hpKey(k))) problems.push(`${what} is not held open`);
+      const chain = hostportChainName(id, pm);
+      if (!lines.some((l) => l.startsWith(`:${chain} `))) {
+        problems.push(`${what}: chain ${chain} is missing from the ${this.ipv6 ? "ip6tables" : "iptables"} nat table`);
+        continue;
+      }
+      if (!lines.some((l) => l.startsWith(`-A ${KUBE_HOSTPORTS_CHAIN} `) && l.endsWith(` -j ${chain}`))) problems.push(`${what}: ${KUBE_HOSTPORTS_CHAIN} does not jump to ${chain}`);
+      const dest = joinHostPort(ppm.ip, pm.containerPort);
+      const dnat = lines.some((l) => l.startsWith(`-A ${chain} `) && / -j DNAT /.test(l) && l.split(/[ =]/).some((w, i, ws) => w === "--to-destination" && ws[i + 1] === dest));
+      if (!dnat) problems.push(`${what}: chain ${chain} has no DNAT to ${dest}`);
+    }
+    return problems;
   }
 
   /** Closes every held port (daemon shutdown: the rules stay, the next start re-takes the ports). */

@@ -79,6 +79,13 @@ export interface NetworkPlugin {
   // podnet extensions (optional)
   /** After a daemon restart: re-take what only lived in memory (cached IPs, held hostport sockets). */
   reattachPod?(namespace: string, name: string, sandboxID: string): Promise<void>;
+  /**
+   * After a daemon restart (after reattachPod): whether everything setUpPod made for the pod is
+   * still there — its interface and addresses in the netns, its IPAM lease, its hostport rules, its
+   * shaping. Returns what is missing, one sentence each ([] = intact); rejects only when it could
+   * not look. A plugin without this hook is trusted (its pods stay "ready").
+   */
+  verifyPod?(namespace: string, name: string, sandboxID: string, annotations: Readonly<Record<string, string>>): Promise<string[]>;
   /** Releases IPs, rules and limits of sandboxes that are not in `live`; returns what it released. */
   gc?(live: ReadonlySet<string>): Promise<string[]>;
   /** Non-fatal problems worth showing (e.g. br_netfilter missing). */
