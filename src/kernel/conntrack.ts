@@ -9,7 +9,7 @@
 // Layouts: <linux/netfilter/nfnetlink.h> (nfgenmsg), <linux/netfilter/nfnetlink_conntrack.h>.
 import { loadAddon, type Addon } from "./addon.js";
 import { isKernelError } from "./errors.js";
-import { formatIp } from "./inet.js";
+import { inetText } from "./inet.js";
 import { NETLINK_NETFILTER, NetlinkSocket } from "./netlink-socket.js";
 import { attr, concat, iterAttrs, parseAttrs, type NlMsg } from "./rtnl-codec.js";
 
@@ -58,7 +58,7 @@ export function decodeTuple(b: Uint8Array): CtTuple | undefined {
   if (!src || !dst || !num) return undefined;
   const sp = p.get(CTA_PROTO.SRC_PORT);
   const dp = p.get(CTA_PROTO.DST_PORT);
-  return { src: formatIp(src), dst: formatIp(dst), proto: num[0]!, ...(sp ? { srcPort: be16(sp) } : {}), ...(dp ? { dstPort: be16(dp) } : {}) };
+  return { src: inetText(src), dst: inetText(dst), proto: num[0]!, ...(sp ? { srcPort: be16(sp) } : {}), ...(dp ? { dstPort: be16(dp) } : {}) };
 }
 
 /** The entry of one dump message, and the attributes that name it in a DELETE (orig tuple, zone, id). */

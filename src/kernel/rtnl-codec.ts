@@ -2,7 +2,7 @@
 // decoding of links, addresses and routes into the types of types.ts. No I/O here; see
 // netlink-socket.ts for the transport. Layouts are those of <linux/netlink.h>, <linux/rtnetlink.h>,
 // <linux/if_link.h>, <linux/if_addr.h>; integers are in host byte order, addresses in network order.
-import { formatIp, formatMac } from "./inet.js";
+import { formatMac, inetText } from "./inet.js";
 import type { Addr, AddrFamily, Link, OperState, Route, RouteType, Scope } from "./types.js";
 
 // ---- constants ------------------------------------------------------------------------------
@@ -442,8 +442,8 @@ export function decodeAddr(p: Uint8Array, names: ReadonlyMap<number, string>): A
   if (!main) return undefined;
   const flagsAttr = a.get(IFA.FLAGS);
   const flags = flagsAttr && flagsAttr.length >= 4 ? readU32(flagsAttr) : h.flags;
-  const ip = formatIp(main);
-  const peer = local && address && formatIp(address) !== ip ? formatIp(address) : undefined;
+  const ip = inetText(main);
+  const peer = local && address && inetText(address) !== ip ? inetText(address) : undefined;
   const brd = a.get(IFA.BROADCAST);
   const label = a.get(IFA.LABEL);
   return {
@@ -454,7 +454,7 @@ export function decodeAddr(p: Uint8Array, names: ReadonlyMap<number, string>): A
     prefixLen: h.prefixLen,
     cidr: `${ip}/${h.prefixLen}`,
     ...(peer ? { peer } : {}),
-    ...(brd ? { broadcast: formatIp(brd) } : {}),
+    ...(brd ? { broadcast: inetText(brd) } : {}),
     ...(label ? { label: readStr(label) } : {}),
     scope: scopeName(h.scope),
     flags,
@@ -486,13 +486,13 @@ export function decodeRoute(p: Uint8Array, names: ReadonlyMap<number, string>): 
   const ifindex = oif && oif.length >= 4 ? readU32(oif) : undefined;
   return {
     family,
-    dst: `${formatIp(dstB)}/${h.dstLen}`,
-    ...(gw ? { gw: formatIp(gw) } : {}),
+    dst: `${inetText(dstB)}/${h.dstLen}`,
+    ...(gw ? { gw: inetText(gw) } : {}),
     ...(ifindex !== undefined ? { dev: names.get(ifindex) ?? "", ifindex } : {}),
     scope: scopeName(h.scope),
     table: table && table.length >= 4 ? readU32(table) : h.table,
     protocol: h.protocol,
-    ...(prefsrc ? { src: formatIp(prefsrc) } : {}),
+    ...(prefsrc ? { src: inetText(prefsrc) } : {}),
     ...(prio && prio.length >= 4 ? { metric: readU32(prio) } : {}),
     ...(mtu !== undefined ? { mtu } : {}),
     type: routeTypeName(h.type),

@@ -19,7 +19,7 @@
 import { createHash } from "node:crypto";
 import { CniCode, CniError } from "../../../cni/index.js";
 import { ExecError, ExecStartError, type Exec } from "../../../kernel/exec.js";
-import { formatIp, maskBytes, parseCidr } from "../../../kernel/inet.js";
+import { bitLen, formatIPExact, tryParseCidr } from "../../../ip/index.js";
 
 // ---- names (pkg/utils) ------------------------------------------------------------------------
 
@@ -85,15 +85,14 @@ export function parseNatSave(text: string): NatTable {
   return { chains, rules };
 }
 
-/** Splits "10.200.0.5/24" into the family, the host address and the masked network, as iptables prints them. */
+/** Splits "10.200.0.5/24" into the family, the host address and the masked network, as iptables prints them (inet_ntop). */
 export function addrParts(cidr: string): { family: Family; host: string; network: string } {
-  const p = parseCidr(cidr);
-  if (!p || !cidr.includes("/")) throw new CniError(CniCode.Internal, `ipmasq: invalid address ${JSON.stringify(cidr)}`);
-  const full = p.family === 4 ? 32 : 128;
+  const c = tryParseCidr(cidr);
+  if (!c) throw new CniError(CniCode.Internal, `ipmasq: invalid address ${JSON.stringify(cidr)}`);
   return {
-    family: p.family,
-    host: `${formatIp(p.bytes)}/${full}`,
-    network: `${formatIp(maskBytes(p.bytes, p.prefixLen))}/${p.prefixLen}`,
+    family: c.ip.family,
+    host: `${formatIPExact(c.ip)}/${bitLen(c.ip.family)}`,
+    network: `${formatIPExact(c.network)}/${c.prefix}`,
   };
 }
 

@@ -21,7 +21,7 @@ import { CniCode, CniError, getCI, isObject, type Result } from "../../../cni/in
 import { cidrContains, formatIP, parseCidr, type IP } from "../../../ip/index.js";
 import { IPPROTO_UDP, type Conntrack } from "../../../kernel/conntrack.js";
 import type { Exec } from "../../../kernel/exec.js";
-import { formatIp, parseIp } from "../../../kernel/inet.js";
+import { inetAddrText } from "../../../kernel/inet.js";
 import { createIptables, type Iptables } from "../../../kernel/iptables.js";
 import { createNft, type Nft } from "../../../kernel/nft.js";
 import type { NftNetlink } from "../../../kernel/nft-netlink.js";
@@ -167,10 +167,7 @@ function udpFlows(conf: PortMapConf): UdpFlow[] {
 async function flushUdpConntrack(ctx: Ctx, flows: readonly UdpFlow[], onDel: boolean): Promise<void> {
   if (flows.length === 0) return;
   if (ctx.deps.conntrack) {
-    const canon = (ip: string) => {
-      const b = parseIp(ip);
-      return b ? formatIp(b.bytes) : ip;
-    };
+    const canon = (ip: string) => inetAddrText(ip) ?? ip; // as the conntrack dump prints it
     const want = flows.map((f) => ({ family: f.family, port: f.hostPort, podIP: canon(f.podIP) }));
     const families = [...new Set(want.map((f) => f.family))].sort();
     let ct: Conntrack | undefined;
