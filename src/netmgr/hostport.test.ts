@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { base32Std, HostportManager, hostportChainName, hostportRules, joinHostPort, existingHostportRules } from "./hostport.js";
+import { base32Std, HostportManager, hostportChainName, hostportRules, existingHostportRules } from "./hostport.js";
 import { createFakeIPTables, splitRuleLine } from "./iptables.js";
 import { createFakeOpener } from "./testing.js";
 import type { PortMapping } from "./plugin.js";
@@ -21,10 +21,6 @@ describe("hostport chain names", () => {
   it("the kubelet's test vectors", () => {
     assert.equal(hostportChainName("abc123", pm(8080, 80, "TCP")), "KUBE-HP-62ESVQR7OOVHFKVK");
     assert.equal(hostportChainName("abc123", pm(8080, 80, "UDP", "10.1.2.3")), "KUBE-HP-DLRBWWP4KJXOPD3S");
-  });
-  it("joinHostPort brackets IPv6", () => {
-    assert.equal(joinHostPort("10.0.0.2", 80), "10.0.0.2:80");
-    assert.equal(joinHostPort("fd00::2", 80), "[fd00::2]:80");
   });
 });
 

@@ -14,6 +14,7 @@ import { createHash } from "node:crypto";
 import { ruleText, type IPTables, type PendingRestore } from "./iptables.js";
 import { type Logger, nullLogger } from "./log.js";
 import { type PortMapping, podFullName, type Protocol } from "./plugin.js";
+import { ipFamily, joinHostPort } from "../ip/index.js";
 
 export const KUBE_HOSTPORTS_CHAIN = "KUBE-HOSTPORTS";
 export const KUBE_HOSTPORT_CHAIN_PREFIX = "KUBE-HP-";
@@ -46,7 +47,7 @@ export type PortOpener = (hp: HostportKey) => Promise<Closeable>;
 /** Clears UDP conntrack entries of a port (`conntrack -D -p udp --dport P`). */
 export type ConntrackClearer = (port: number, ipv6: boolean) => Promise<void>;
 
-const isIPv6 = (ip: string) => ip.includes(":");
+const isIPv6 = (ip: string) => ipFamily(ip) === 6;
 
 /** base32 (RFC 4648 standard alphabet, padded) as Go's base32.StdEncoding. */
 export function base32Std(buf: Uint8Array): string {
@@ -79,9 +80,6 @@ export function gatherHostportMappings(ppm: PodPortMapping, ipv6: boolean): Port
 }
 
 const isUnspecified = (ip: string) => ip === "0.0.0.0" || ip === "::";
-
-/** net.JoinHostPort */
-export const joinHostPort = (ip: string, port: number): string => (isIPv6(ip) ? `[${ip}]:${port}` : `${ip}:${port}`);
 
 /** The chain line and the three rules of one mapping, as restore lines (pure; golden-tested). */
 export function hostportRules(id: string, ppm: PodPortMapping, pm: PortMapping): { chain: string; chainLine: string; rules: string[] } {
@@ -248,7 +246,7 @@ export class HostportManager {
     const full = podFullName(ppm.namespace, ppm.name);
     const mappings = gatherHostportMappings(ppm, this.ipv6);
     if (mappings.length === 0) return;
-    if (!ppm.ip || !/^[0-9a-fA-F:.]+$/.test(ppm.ip)) throw new Error(`invalid or missing IP of pod ${full}`);
+    if (ipFamily(ppm.ip) === undefined) throw new Error(`invalid or missing IP of pod ${full}`);
     if (isIPv6(ppm.ip) !== this.ipv6) throw new Error(`HostPortManager IP family mismatch: ${ppm.ip}, isIPv6 - ${isIPv6(ppm.ip)}`);
     await this.locked(async () => {
       // open every port first; on any failure close what was just opened
