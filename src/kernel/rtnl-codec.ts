@@ -165,6 +165,10 @@ const align4 = (n: number) => (n + 3) & ~3;
 
 // ---- attributes -------------------------------------------------------------------------------
 
+/** Flag bits of an attribute's type (<linux/netlink.h>). */
+export const NLA_F = { NESTED: 0x8000, NET_BYTEORDER: 0x4000 } as const;
+const NLA_TYPE_MASK = ~(NLA_F.NESTED | NLA_F.NET_BYTEORDER) & 0xffff;
+
 /** One rtattr/nlattr: {len u16, type u16, payload, padding to 4}. */
 export function attr(type: number, payload: Uint8Array): Uint8Array {
   const len = 4 + payload.length;
@@ -188,7 +192,7 @@ export function parseAttrs(b: Uint8Array, off = 0): Map<number, Uint8Array> {
   while (off + 4 <= b.length) {
     const len = v.getUint16(off, LE);
     if (len < 4 || off + len > b.length) break;
-    m.set(v.getUint16(off + 2, LE) & 0x3fff, b.subarray(off + 4, off + len));
+    m.set(v.getUint16(off + 2, LE) & NLA_TYPE_MASK, b.subarray(off + 4, off + len));
     off += align4(len);
   }
   return m;
@@ -198,7 +202,7 @@ export function parseAttrs(b: Uint8Array, off = 0): Map<number, Uint8Array> {
 export function* iterAttrs(b: Uint8Array, off = 0): Generator<[number, Uint8Array]> {
   while (off + 4 <= b.length) {
     const len = readU16(b, off);
-    const type = readU16(b, off + 2) & 0x3fff;
+    const type = readU16(b, off + 2) & NLA_TYPE_MASK;
     if (len < 4 || off + len > b.length) return;
     yield [type, b.subarray(off + 4, off + len)];
     off += align4(len);
