@@ -11,7 +11,7 @@
 // missing, KUBE-HOSTPORTS flushed), the operation is redone the kubelet's way — save, rewrite the
 // hostport chains, restore — which also re-learns the table.
 import { createHash } from "node:crypto";
-import { ruleText, type IPTables, type PendingRestore } from "./iptables.js";
+import { chainLine, quoteString, restoreInput, ruleLine, ruleText, type IPTables, type PendingRestore, type SavedTable } from "../kernel/iptables.js";
 import { type Logger, nullLogger } from "./log.js";
 import { type PortMapping, podFullName, type Protocol } from "./plugin.js";
 import { ipFamily, joinHostPort } from "../ip/index.js";
@@ -91,7 +91,7 @@ export function hostportRules(id: string, ppm: PodPortMapping, pm: PortMapping):
   dnat.push("-j", "DNAT", `--to-destination=${joinHostPort(ppm.ip, pm.containerPort)}`);
   return {
     chain,
-    chainLine: `:${chain} - [0:0]`,
+    chainLine: chainLine(chain),
     rules: [
       `-I ${KUBE_HOSTPORTS_CHAIN} ${ruleText([...comment, "-m", proto, "-p", proto, "--dport", String(pm.hostPort), "-j", chain])}`,
       `-A ${chain} ${ruleText([...comment, "-s", ppm.ip, "-j", KUBE_MARK_MASQ_CHAIN])}`,
@@ -100,18 +100,13 @@ export function hostportRules(id: string, ppm: PodPortMapping, pm: PortMapping):
   };
 }
 
-/** From `iptables-save -t nat`: the hostport chains (name → line) and their rules, in order. */
-export function existingHostportRules(save: string): { chains: Map<string, string>; rules: string[] } {
+const isHostportChain = (name: string) => name.startsWith(KUBE_HOSTPORTS_CHAIN) || name.startsWith(KUBE_HOSTPORT_CHAIN_PREFIX);
+
+/** From `iptables-save -t nat`: the hostport chains (name → chain line) and their rules (`-A` lines), in order. */
+export function existingHostportRules(save: SavedTable): { chains: Map<string, string>; rules: string[] } {
   const chains = new Map<string, string>();
-  const rules: string[] = [];
-  for (const line of save.split("\n")) {
-    if (line.startsWith(":")) {
-      const name = line.slice(1).split(/\s+/)[0]!;
-      if (name.startsWith(KUBE_HOSTPORTS_CHAIN) || name.startsWith(KUBE_HOSTPORT_CHAIN_PREFIX)) chains.set(name, line);
-    } else if (line.startsWith(`-A ${KUBE_HOSTPORT_CHAIN_PREFIX}`) || line.startsWith(`-A ${KUBE_HOSTPORTS_CHAIN}`)) {
-      rules.push(line);
-    }
-  }
+  for (const name of save.chains) if (isHostportChain(name)) chains.set(name, chainLine(name));
+  const rules = save.rules.filter((r) => isHostportChain(r.chain)).map(ruleLine);
   return { chains, rules };
 }
 
@@ -150,13 +145,13 @@ export async function ensureKubeHostportChains(ipt: IPTables, natInterfaceName: 
  * Whether `iptables-save -t nat` output already has what ensureKubeHostportChains would add (the
  * chain, both jumps, the localhost SNAT rule): then Add needs no `-C` round trips (≈4 execs).
  */
-export function hostportChainsPresent(save: string, natInterfaceName: string): boolean {
-  const lines = save.split("\n");
-  const has = (chain: string, ...parts: string[]) => lines.some((l) => l.startsWith(`-A ${chain} `) && parts.every((p) => l.includes(p)));
-  if (!lines.some((l) => l.startsWith(`:${KUBE_HOSTPORTS_CHAIN} `))) return false;
-  if (!has("OUTPUT", '"kube hostport portals"', `-j ${KUBE_HOSTPORTS_CHAIN}`)) return false;
-  if (!has("PREROUTING", '"kube hostport portals"', `-j ${KUBE_HOSTPORTS_CHAIN}`)) return false;
-  if (natInterfaceName !== "" && natInterfaceName !== "lo" && !has("POSTROUTING", '"SNAT for localhost access to hostports"', `-o ${natInterfaceName} `)) return false;
+export function hostportChainsPresent(save: SavedTable, natInterfaceName: string): boolean {
+  const has = (chain: string, ...parts: string[]) => save.rules.some((r) => r.chain === chain && parts.every((p) => `${ruleLine(r)} `.includes(p)));
+  if (!save.chains.has(KUBE_HOSTPORTS_CHAIN)) return false;
+  const portals = quoteString("kube hostport portals");
+  if (!has("OUTPUT", portals, `-j ${KUBE_HOSTPORTS_CHAIN} `)) return false;
+  if (!has("PREROUTING", portals, `-j ${KUBE_HOSTPORTS_CHAIN} `)) return false;
+  if (natInterfaceName !== "" && natInterfaceName !== "lo" && !has("POSTROUTING", quoteString("SNAT for localhost access to hostports"), `-o ${natInterfaceName} `)) return false;
   return true;
 }
 
@@ -298,7 +293,7 @@ export class HostportManager {
     });
   }
 
-  private async saveNat(): Promise<string> {
+  private async saveNat(): Promise<SavedTable> {
     try {
       return await this.deps.iptables.save("nat");
     } catch (e) {
@@ -329,7 +324,7 @@ export class HostportManager {
       chainLines.push(r.chainLine);
       rules.push(...(known.has(r.chain) ? r.rules.slice(1) : r.rules));
     }
-    await this.restore(["*nat", ...chainLines, ...rules, "COMMIT", ""].join("\n"), pending);
+    await this.restore(restoreInput("nat", [...chainLines, ...rules]), pending);
     for (const pm of mappings) known.add(hostportChainName(id, pm));
   }
 
@@ -351,15 +346,7 @@ export class HostportManager {
       newRules.push(...r.rules);
     }
     for (const c of newChains) existing.chains.delete(c);
-    const payload = [
-      "*nat",
-      ...chainLines,
-      ...existing.chains.values(),
-      ...newRules,
-      ...filterRules(existing.rules, newChains),
-      "COMMIT",
-      "",
-    ].join("\n");
+    const payload = restoreInput("nat", [...chainLines, ...existing.chains.values(), ...newRules, ...filterRules(existing.rules, newChains)]);
     await this.restore(payload);
     this.learn([...existing.chains.keys(), ...newChains]);
     this.readyFor = natInterfaceName;
@@ -394,14 +381,11 @@ export class HostportManager {
   private async fastRemove(id: string, ppm: PodPortMapping, mappings: readonly PortMapping[], known: Set<string>): Promise<void> {
     const present = mappings.map((pm) => ({ pm, chain: hostportChainName(id, pm) })).filter((x) => known.has(x.chain));
     if (present.length === 0) return;
-    const payload = [
-      "*nat",
-      ...present.map((x) => `:${x.chain} - [0:0]`),
+    const payload = restoreInput("nat", [
+      ...present.map((x) => chainLine(x.chain)),
       ...present.map((x) => hostportRules(id, ppm, x.pm).rules[0]!.replace(/^-I /, "-D ")),
       ...present.map((x) => `-X ${x.chain}`),
-      "COMMIT",
-      "",
-    ].join("\n");
+    ]);
     await this.restore(payload);
     for (const x of present) known.delete(x.chain);
   }
@@ -412,14 +396,7 @@ export class HostportManager {
     const toRemove = mappings.map((pm) => hostportChainName(id, pm));
     const present = toRemove.filter((c) => existing.chains.has(c));
     if (present.length > 0 || existing.rules.some((r) => toRemove.some((c) => r.includes(c)))) {
-      const payload = [
-        "*nat",
-        ...existing.chains.values(),
-        ...filterRules(existing.rules, toRemove),
-        ...present.map((c) => `-X ${c}`),
-        "COMMIT",
-        "",
-      ].join("\n");
+      const payload = restoreInput("nat", [...existing.chains.values(), ...filterRules(existing.rules, toRemove), ...present.map((c) => `-X ${c}`)]);
       await this.restore(payload);
     }
     this.learn([...existing.chains.keys()].filter((c) => !present.includes(c)));
@@ -452,7 +429,7 @@ export class HostportManager {
       const stale = [...existing.chains.keys()].filter((c) => c.startsWith(KUBE_HOSTPORT_CHAIN_PREFIX) && !keep.has(c));
       this.learn(existing.chains.keys());
       if (stale.length === 0) return [];
-      const payload = ["*nat", ...existing.chains.values(), ...filterRules(existing.rules, stale), ...stale.map((c) => `-X ${c}`), "COMMIT", ""].join("\n");
+      const payload = restoreInput("nat", [...existing.chains.values(), ...filterRules(existing.rules, stale), ...stale.map((c) => `-X ${c}`)]);
       await this.deps.iptables.restore(payload);
       this.learn([...existing.chains.keys()].filter((c) => !stale.includes(c)));
       return stale;

@@ -25,7 +25,7 @@ import { formatNetwork, ipFamily, type Cidr } from "../../ip/index.js";
 import { extractPodBandwidth, type PodBandwidth } from "../bandwidth.js";
 import { isAlreadyGone, type CniInvoker } from "../cni-invoker.js";
 import { HostportManager, hostportChainName, type ConntrackClearer, type PortOpener } from "../hostport.js";
-import type { IPTables, PendingRestore } from "../iptables.js";
+import type { IPTables, PendingRestore } from "../../kernel/iptables.js";
 import { type Logger, nullLogger } from "../log.js";
 import { chooseMtu, type MtuChoice } from "../mtu.js";
 import { enableBridgeNetfilter } from "../noop.js";

@@ -22,14 +22,14 @@ import { cidrContains, formatIP, parseCidr, type IP } from "../../../ip/index.js
 import { IPPROTO_UDP, type Conntrack } from "../../../kernel/conntrack.js";
 import type { Exec } from "../../../kernel/exec.js";
 import { inetAddrText } from "../../../kernel/inet.js";
-import { createIptables, type Iptables } from "../../../kernel/iptables.js";
+import { createIPTables } from "../../../kernel/iptables.js";
 import { createNft, type Nft } from "../../../kernel/nft.js";
 import type { NftNetlink } from "../../../kernel/nft-netlink.js";
 import type { RouteGet } from "../../../kernel/route-get.js";
 import type { Kernel } from "../../../kernel/types.js";
 import { allVersions, type CmdArgs, type PluginAbout, type PluginFuncs } from "../../../sdk/index.js";
 import { mappingsFor, parseConfig, type PortMapConf } from "./config.js";
-import { iptCheck, iptForward, iptUnforward, planFamily, type IptFamilyState } from "./iptables.js";
+import { iptCheck, iptForward, iptUnforward, planFamily, type IPTablesByFamily, type IptFamilyState } from "./iptables.js";
 import {
   chainName,
   elementKeyBytes,
@@ -77,7 +77,7 @@ export const PORTMAP_ABOUT: PluginAbout = { name: "portmap", supportedVersions: 
 interface Ctx {
   readonly deps: PortmapDeps;
   readonly nft: Nft;
-  readonly ipt: Iptables;
+  readonly ipt: IPTablesByFamily;
   readonly store: StateStore;
   readonly log: (msg: string) => void;
 }
@@ -86,7 +86,7 @@ function context(deps: PortmapDeps, conf: Pick<PortMapConf, "dataDir">): Ctx {
   return {
     deps,
     nft: createNft(deps.exec),
-    ipt: createIptables(deps.exec),
+    ipt: { 4: createIPTables(deps.exec, false), 6: createIPTables(deps.exec, true) },
     store: new StateStore(deps.fs, conf.dataDir ?? deps.dataDir ?? DEFAULT_DATA_DIR),
     log: deps.log ?? (() => {}),
   };
@@ -397,7 +397,7 @@ export async function cmdCheck(deps: PortmapDeps, args: CmdArgs): Promise<void> 
   const state = await ctx.store.read(owner.network, owner.containerID, owner.ifName);
   const backend = state?.backend ?? conf.backend;
   if (backend === "nftables") await nftCheck(ctx.nft, conf, owner);
-  else await iptCheck(ctx.ipt, conf, owner.network, owner.containerID, (argv) => deps.exec.run(argv));
+  else await iptCheck(ctx.ipt, conf, owner.network, owner.containerID);
 }
 
 /** GC (spec 1.1.0): every attachment of this network that is not in `cni.dev/valid-attachments` goes. */
