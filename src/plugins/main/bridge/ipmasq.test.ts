@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { parseSave } from "../../../kernel/iptables.js";
-import { formatChainName, formatComment } from "../../utils.js";
+import { formatComment } from "../../utils.js";
 import {
   commentForInstance,
   hashForInstance,

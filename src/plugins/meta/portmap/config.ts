@@ -11,7 +11,7 @@ import {
   type JsonObject,
   type Result,
 } from "../../../cni/index.js";
-import { type Cidr, canonicalIP, formatIP, ipFamily, parseCidr, tryParseIP } from "../../../ip/index.js";
+import { type Cidr, canonicalIP, ipFamily, parseCidr, tryParseIP } from "../../../ip/index.js";
 import { parsePrevResult } from "../../../sdk/prev-result.js";
 
 export const PROTOCOLS = ["tcp", "udp", "sctp"] as const;
