@@ -2,6 +2,7 @@
 // the API server would and with errors that name the field and the value:
 //   spec.containers[0].ports[1].hostPort: must be an integer in 1..65535, got "http"
 import { parseAllDocuments } from "yaml";
+import { isIP } from "../ip/index.js";
 import { dns1123LabelErrors, dns1123SubdomainErrors } from "./names.js";
 import type { PortMapping, Protocol } from "./plugin.js";
 
@@ -35,11 +36,6 @@ export class ManifestError extends Error {
 
 const show = (v: unknown): string => (v === undefined ? "nothing" : JSON.stringify(v) ?? String(v));
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
-function ipLike(s: string): boolean {
-  if (/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(s)) return s.split(".").every((o) => Number(o) <= 255 && String(Number(o)) === o);
-  return /^[0-9a-fA-F:]+$/.test(s) && s.includes(":") && s.split("::").length <= 2;
-}
 
 function port(field: string, v: unknown, { allowZero }: { allowZero: boolean }): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < (allowZero ? 0 : 1) || v > 65535) {
@@ -109,7 +105,7 @@ export function podFromObject(o: unknown): PodSpec {
       }
       const protocol = protoRaw as Protocol;
       const hostIP = p["hostIP"] === undefined || p["hostIP"] === null ? "" : str(`${pf}.hostIP`, p["hostIP"]);
-      if (hostIP !== "" && !ipLike(hostIP)) throw new ManifestError(`${pf}.hostIP`, `must be a valid IP address, got ${show(hostIP)}`);
+      if (hostIP !== "" && !isIP(hostIP)) throw new ManifestError(`${pf}.hostIP`, `must be a valid IP address, got ${show(hostIP)}`);
       if (hostNetwork && hostPort !== 0 && hostPort !== containerPort) {
         throw new ManifestError(`${pf}.hostPort`, `must match containerPort when hostNetwork is true, got ${hostPort} (containerPort ${containerPort})`);
       }
