@@ -13,7 +13,7 @@ import { createCheckpointStore, readNodeState, writeNodeState } from "./checkpoi
 import { createCniPlugin, type CniPlugin } from "./cni-plugin.js";
 import { createExecPlugin, type ExecPluginFs } from "./exec-plugin.js";
 import { InProcessInvoker, podnetPluginCheck, type PluginHost } from "./inprocess-invoker.js";
-import { createIPTables, type IPTables } from "./iptables.js";
+import { createIPTables, type IPTables } from "../kernel/iptables.js";
 import { ensureKubeletUtilChains } from "./iptables-util.js";
 import { createKubenetPlugin, type KubenetFs, type KubenetPlugin } from "./kubenet/kubenet.js";
 import { BRIDGE_NAME, REQUIRED_CNI_PLUGINS } from "./kubenet/config.js";

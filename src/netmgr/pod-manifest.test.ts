@@ -58,6 +58,7 @@ describe("pod manifests", () => {
     ["protocol", "metadata: {name: w}\nspec: {containers: [{name: c, ports: [{containerPort: 80, protocol: tcp}]}]}\n", /^spec.containers\[0\].ports\[0\].protocol: must be one of "TCP", "UDP", "SCTP", got "tcp"/],
     ["duplicate hostPort", "metadata: {name: w}\nspec: {containers: [{name: a, ports: [{containerPort: 80, hostPort: 8080}]}, {name: b, ports: [{containerPort: 81, hostPort: 8080}]}]}\n", /^spec.containers\[1\].ports\[0\].hostPort: Duplicate value: "8080\/TCP"/],
     ["hostIP", "metadata: {name: w}\nspec: {containers: [{name: a, ports: [{containerPort: 80, hostPort: 1, hostIP: 1.2.3.400}]}]}\n", /hostIP: must be a valid IP address, got "1.2.3.400"/],
+    ["hostIP of two groups", "metadata: {name: w}\nspec: {containers: [{name: a, ports: [{containerPort: 80, hostPort: 1, hostIP: \"1:2\"}]}]}\n", /hostIP: must be a valid IP address, got "1:2"/],
   ];
   for (const [what, text, re] of bad) {
     it(`rejects ${what}, naming the field and the value`, () => assert.throws(() => parsePodManifest(text), (e: Error) => e instanceof ManifestError && re.test(e.message)));

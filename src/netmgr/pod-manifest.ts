@@ -8,6 +8,7 @@
 // a few KiB of "[[[[" crash the process) and aliases (no exponential expansion).
 import { Composer, type CST, Lexer, LineCounter, Parser, type Document } from "yaml";
 import { brief, formatBytes, plainObject } from "../cni/index.js";
+import { isIP } from "../ip/index.js";
 import { dns1123LabelErrors, dns1123SubdomainErrors } from "./names.js";
 import { type FieldSet, POD_FIELDS, suggestField } from "./pod-fields.js";
 import type { PortMapping, Protocol } from "./plugin.js";
@@ -62,11 +63,6 @@ function strictFields(o: Record<string, unknown>, path: string, fields: FieldSet
   }
 }
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
-function ipLike(s: string): boolean {
-  if (/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(s)) return s.split(".").every((o) => Number(o) <= 255 && String(Number(o)) === o);
-  return /^[0-9a-fA-F:]+$/.test(s) && s.includes(":") && s.split("::").length <= 2;
-}
 
 function port(field: string, v: unknown, { allowZero }: { allowZero: boolean }): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < (allowZero ? 0 : 1) || v > 65535) {
@@ -142,7 +138,7 @@ export function podFromObject(o: unknown): PodSpec {
       }
       const protocol = protoRaw as Protocol;
       const hostIP = p["hostIP"] === undefined || p["hostIP"] === null ? "" : str(`${pf}.hostIP`, p["hostIP"]);
-      if (hostIP !== "" && !ipLike(hostIP)) throw new ManifestError(`${pf}.hostIP`, `must be a valid IP address, got ${show(hostIP)}`);
+      if (hostIP !== "" && !isIP(hostIP)) throw new ManifestError(`${pf}.hostIP`, `must be a valid IP address, got ${show(hostIP)}`);
       if (hostNetwork && hostPort !== 0 && hostPort !== containerPort) {
         throw new ManifestError(`${pf}.hostPort`, `must match containerPort when hostNetwork is true, got ${hostPort} (containerPort ${containerPort})`);
       }
