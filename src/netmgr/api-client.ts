@@ -20,6 +20,7 @@ export interface ApiClient {
 }
 
 export function createApiClient(socketPath: string, opts: { timeoutMs?: number } = {}): ApiClient {
+  const guarded = new WeakSet<object>();
   function call(method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -46,7 +47,11 @@ export function createApiClient(socketPath: string, opts: { timeoutMs?: number }
       req.on("timeout", () => req.destroy(new Error(`no answer from ${socketPath} within ${opts.timeoutMs ?? 300_000} ms`)));
       // The daemon may answer (413) before the whole body is written and then close: the rest
       // of the write fails on a socket the finished request has let go of. The answer counts.
-      req.on("socket", (s) => s.on("error", () => {}));
+      req.on("socket", (s) => {
+        if (guarded.has(s)) return; // a kept-alive socket serves many requests
+        guarded.add(s);
+        s.on("error", () => {});
+      });
       req.on("error", (e: NodeJS.ErrnoException) => {
         if (e.code === "ENOENT" || e.code === "ECONNREFUSED") reject(new Error(`cannot reach podnet node at ${socketPath} (${e.code}); is \`podnet node\` running?`, { cause: e }));
         else reject(e);
