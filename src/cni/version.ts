@@ -1,5 +1,6 @@
 // CNI spec versions: parsing, comparison, generations and what each version allows.
 import { CniCode, CniError } from "./errors.js";
+import { brief } from "./keys.js";
 
 export const ALL_SPEC_VERSIONS = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] as const;
 export type SpecVersion = (typeof ALL_SPEC_VERSIONS)[number];
@@ -73,7 +74,7 @@ export const specHas = (v: string, verb: Verb): boolean => versionAtLeast(v === 
 export function decodeConfVersion(conf: Record<string, unknown>): string {
   const v = conf["cniVersion"];
   if (v === undefined || v === null || v === "") return "0.1.0";
-  if (typeof v !== "string") throw new CniError(CniCode.DecodingFailure, `"cniVersion" must be a string, got ${JSON.stringify(v)}`);
+  if (typeof v !== "string") throw new CniError(CniCode.DecodingFailure, `"cniVersion" must be a string, got ${brief(v)}`);
   return v;
 }
 

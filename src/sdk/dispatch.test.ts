@@ -83,6 +83,19 @@ describe("dispatch: environment and input errors", () => {
     ["JSON that is not an object", { command: "ADD", conf: "[1]" }, 6, /expected a JSON object/],
     ["a missing network name", { command: "ADD", conf: { cniVersion: "1.0.0" } }, 7, /missing network name/],
     ["a non-string version", { command: "ADD", conf: { cniVersion: 1, name: "n" } }, 6, /"cniVersion" must be a string/],
+    // Bounded input (src/cni/json.ts): refused by a linear scan before anything grows with the input.
+    ["a 5,000,000-deep document", { command: "ADD", conf: "[".repeat(5_000_000) + "]".repeat(5_000_000) }, 6,
+      /^error unmarshall network config: nesting deeper than 1000 levels at line 1, column 1001 \(byte 1000\)$/],
+    ["a document over 64 MiB", { command: "ADD", conf: `{"cniVersion":"1.0.0","name":"n","pad":"${"x".repeat(64 * 1024 * 1024)}"}` }, 6,
+      /^error unmarshall network config: input is larger than 64 MiB$/],
+    ["a file that is not JSON (its bytes are not echoed)", { command: "ADD", conf: "root:$6$SECRETSALT$h4sh:19000::" }, 6,
+      /^error unmarshall network config: unexpected character \(expected a value\) at line 1, column 1 \(byte 0\)$/],
+    // A NUL ends a name in every system call: refused like any invalid name (resident protocol env).
+    ["an ifname with a NUL", { command: "ADD", conf, ifName: "eth0\0evil" }, 4, /^invalid CNI_IFNAME: contains a NUL byte$/],
+    ["a netns path with a NUL", { command: "ADD", conf, netns: "/var/run/netns/a\0b" }, 4, /^invalid CNI_NETNS: contains a NUL byte$/],
+    ["a CNI_PATH with a NUL", { command: "DEL", conf, path: "/opt/cni/bin\0/tmp" }, 4, /^invalid CNI_PATH: contains a NUL byte$/],
+    ["CNI_ARGS with a NUL", { command: "DEL", conf, args: "IP=1.2.3.4\0" }, 4, /^invalid CNI_ARGS: contains a NUL byte$/],
+    ["a container id with a NUL", { command: "DEL", conf, containerID: "abc\0def" }, 4, /^invalid CNI_CONTAINERID: contains a NUL byte$/],
   ];
   for (const [what, inv, code, re] of cases) {
     it(`${what} → code ${code}`, async () => {
@@ -94,6 +107,16 @@ describe("dispatch: environment and input errors", () => {
       assert.equal(calls.length, 0, "the plugin function is not called");
     });
   }
+  it("the plugin gets the config as plain data: no prototype, __proto__ only a key", async () => {
+    const { funcs, calls } = recorder();
+    const out = await invokeFuncs(funcs, about, { command: "ADD", conf: '{"cniVersion":"1.0.0","name":"n","__proto__":{"dataDir":"/x"},"ipam":{"__proto__":{"dataDir":"/x"}}}' });
+    assert.equal(out.code, 0, out.stdout);
+    const nc = calls[0]!.netconf;
+    assert.equal(Object.getPrototypeOf(nc), null);
+    assert.equal(nc["dataDir"], undefined);
+    assert.equal((nc["ipam"] as Record<string, unknown>)["dataDir"], undefined);
+    assert.deepEqual(Object.keys(nc), ["cniVersion", "name", "__proto__", "ipam"]);
+  });
   it("VERSION answers without reading stdin", async () => {
     const out = await invokeFuncs(recorder().funcs, { name: "t", supportedVersions: ["0.3.1", "1.0.0"] }, { command: "VERSION", conf: "garbage" });
     assert.deepEqual(out.json, { cniVersion: "1.1.0", supportedVersions: ["0.3.1", "1.0.0"] });

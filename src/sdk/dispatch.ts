@@ -7,11 +7,13 @@ import {
   CURRENT_VERSION,
   convertResult,
   decodeConfVersion,
-  isObject,
+  JsonInputError,
+  readJsonObject,
   resultToJSON,
   specHas,
   toCniError,
   validateContainerID,
+  validateEnvValue,
   validateIfName,
   validateNetworkName,
   type JsonObject,
@@ -20,6 +22,9 @@ import {
 import type { CmdArgs, PluginAbout, PluginFuncs, PluginIo } from "./types.js";
 
 const VERBS: readonly Verb[] = ["ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION"];
+
+/** The CNI_* variables whose values become names and paths in system calls. */
+const PATH_VARS = ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH", "CNI_ARGS"] as const;
 
 /** What skel actually requires per verb (a superset of the spec: CNI_PATH everywhere but VERSION). */
 const REQUIRED: Readonly<Record<Verb, readonly string[]>> = {
@@ -88,6 +93,7 @@ export async function dispatch(io: PluginIo, funcs: PluginFuncs, about: PluginAb
     if (missing.length) {
       throw new CniError(CniCode.InvalidEnvironmentVariables, `required env variables [${missing.join(",")}] missing`);
     }
+    for (const k of PATH_VARS) validateEnvValue(k, env[k] ?? "");
     if (verb === "ADD" || verb === "DEL" || verb === "CHECK") {
       validateContainerID(env["CNI_CONTAINERID"] ?? "");
       validateIfName(env["CNI_IFNAME"] ?? "");
@@ -100,11 +106,11 @@ export async function dispatch(io: PluginIo, funcs: PluginFuncs, about: PluginAb
     }
     let netconf: JsonObject;
     try {
-      const parsed: unknown = JSON.parse(stdinData.toString("utf8"));
-      if (!isObject(parsed)) throw new Error(`expected a JSON object, got ${JSON.stringify(parsed)}`);
-      netconf = parsed;
+      // Bounded (size, depth) and plain data: see src/cni/json.ts.
+      netconf = readJsonObject(stdinData);
     } catch (e) {
-      throw new CniError(CniCode.DecodingFailure, `error unmarshall network config: ${(e as Error).message}`);
+      if (!(e instanceof JsonInputError)) throw e;
+      throw new CniError(CniCode.DecodingFailure, `error unmarshall network config: ${e.message}`);
     }
     const name = netconf["name"];
     validateNetworkName(typeof name === "string" ? name : "");

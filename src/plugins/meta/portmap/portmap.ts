@@ -17,7 +17,7 @@
 // (the seed's "externalSetMarkChain": "KUBE-MARK-MASQ"), nftables when not. State lives under
 // "dataDir" (podnet's key; default /var/lib/cni/podnet-portmap).
 import { join } from "node:path";
-import { CniCode, CniError, getCI, isObject, type Result } from "../../../cni/index.js";
+import { CniCode, CniError, getCI, isObject, readJson, type Result } from "../../../cni/index.js";
 import { cidrContains, formatIP, parseCidr, type IP } from "../../../ip/index.js";
 import { IPPROTO_UDP, type Conntrack } from "../../../kernel/conntrack.js";
 import type { Exec } from "../../../kernel/exec.js";
@@ -423,7 +423,7 @@ export async function cmdGc(deps: PortmapDeps, args: CmdArgs): Promise<void> {
       const path = join(ctx.store.dir, network, file);
       let s: PortmapState | undefined;
       try {
-        s = JSON.parse(await deps.fs.readFile(path, "utf8")) as PortmapState;
+        s = readJson(await deps.fs.readFile(path, "utf8")) as PortmapState;
       } catch {
         continue;
       }
