@@ -199,6 +199,7 @@ class Joiner {
 
   async run(): Promise<JoinResult> {
     const { keys } = this.deps;
+    await ensureClusterConfig(this.deps.store, keys, this.o.ranges);
     let formerlyListed = await this.readOwn();
     for (let stale = 0; ; stale++) {
       if (stale > 20) throw new AllocationError("contended", `node ${this.o.self.name}: its record ${keys.node(this.o.self.name)} keeps changing under it; is another node running with the same --node-name?`);

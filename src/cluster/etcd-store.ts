@@ -286,7 +286,7 @@ export class EtcdStore implements ClusterStore {
         const evs = res.events ?? [];
         if (evs.length === 0) return;
         const out: WatchEvent[] = evs.map((e) => {
-          const del = e.type === "DELETE" || e.type === 1;
+          const del = e.type === "Delete" || e.type === "DELETE" || e.type === 1;
           const kv = kvOf(e.kv);
           return { type: del ? "delete" : "put", key: kv.key, value: del ? "" : kv.value, modRevision: kv.modRevision };
         });
