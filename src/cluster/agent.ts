@@ -16,6 +16,8 @@ import { type Change, type Entry, type PeerMode, type PeerPlan, type RoutePort, 
 import { type ClusterStore, type Lease, StoreError } from "./store.js";
 
 export const DEFAULT_NODE_TTL_MS = 24 * 3600_000;
+/** How many nodes, on average, look for expired nodes per period. */
+const GC_COLLECTORS = 5;
 
 export interface ClusterAgentOptions {
   readonly name: string;
@@ -35,6 +37,8 @@ export interface ClusterAgentOptions {
   readonly heartbeatIntervalMs?: number;
   /** Period of the full route resync against the kernel (default 5 min). */
   readonly resyncIntervalMs?: number;
+  /** Changes arriving within this window are programmed in one batch (default 20 ms). */
+  readonly routeBatchMs?: number;
 }
 
 export interface ClusterAgentDeps {
@@ -246,10 +250,16 @@ export class ClusterAgent {
     if (changed) for (const l of this.blockListeners) l(blocks);
   }
 
+  /** Blocks of the other nodes as the registry sees them, kept per node (O(change) per event). */
+  private readonly takenBy = new Map<string, { texts: readonly string[]; cidrs: Cidr[] }>();
+  private taken: Cidr[] | undefined;
   private takenHint = (): Cidr[] => {
-    const out: Cidr[] = [];
-    for (const r of this.registry.nodes.values()) if (r.name !== this.o.name) for (const c of r.podCIDRs) out.push(parseCidr(c));
-    return out;
+    if (!this.taken) {
+      const out: Cidr[] = [];
+      for (const t of this.takenBy.values()) out.push(...t.cidrs);
+      this.taken = out;
+    }
+    return this.taken;
   };
 
   /** Joins (once at a time), retrying store failures with back-off; rejects on configuration errors. */
@@ -340,6 +350,10 @@ export class ClusterAgent {
     const period = Math.max(this.heartbeatMs * 2, 10_000);
     this.gcTimer = this.d.clock.setTimeout(async () => {
       this.gcTimer = undefined;
+      // About GC_COLLECTORS nodes per period look, whatever the cluster's size (each look is three
+      // lists of every node): an expired node is collected within a few periods.
+      const n = this.registry.nodes.size;
+      if (n > GC_COLLECTORS && this.random() * n >= GC_COLLECTORS) return this.scheduleGc();
       try {
         await collectExpired({ store: this.d.store, keys: this.d.keys, log: this.d.log });
       } catch (e) {
@@ -353,8 +367,18 @@ export class ClusterAgent {
   // --- routes --------------------------------------------------------------------------------
 
   private onNodes(c: NodeChange): void {
-    for (const r of c.upserted) this.dirty.add(r.name);
-    for (const n of c.removed) this.dirty.add(n);
+    for (const r of c.upserted) {
+      this.dirty.add(r.name);
+      if (r.name === this.o.name) continue;
+      const old = this.takenBy.get(r.name);
+      if (old && old.texts.join() === r.podCIDRs.join()) continue;
+      this.takenBy.set(r.name, { texts: r.podCIDRs, cidrs: r.podCIDRs.map((t) => parseCidr(t)) });
+      this.taken = undefined;
+    }
+    for (const n of c.removed) {
+      this.dirty.add(n);
+      if (this.takenBy.delete(n)) this.taken = undefined;
+    }
     if (c.removed.includes(this.o.name) && this.phaseNow === "joined") {
       this.d.log.warn("this node's record was deleted (remove-node, or expiry while away); registering again");
       this.rejoin();
@@ -367,7 +391,7 @@ export class ClusterAgent {
     this.reconcileTimer = this.d.clock.setTimeout(() => {
       this.reconcileTimer = undefined;
       this.routing = this.routing.then(() => this.reconcile()).catch((e) => this.d.log.error("route programming failed", { err: e }));
-    }, 0);
+    }, this.o.routeBatchMs ?? 20);
   }
 
   private scheduleResync(ms: number): void {

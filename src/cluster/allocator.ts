@@ -5,8 +5,8 @@
 //   is unchanged since it was read, and writes the block, the record and the heartbeat together;
 // - a node keeps what it holds (sticky, keyed by name), then tries what it held before (its record,
 //   its local state file), then a --pod-cidr, and only then takes a free block: the lowest one
-//   first; after a lost race it draws among the lowest 2^k free blocks (k = races lost), so that
-//   a thousand nodes starting at once settle in about log2(1000) rounds instead of 1000;
+//   first; after a lost race it draws among the lowest 4^k free blocks (k = races lost), so that
+//   a thousand nodes starting at once settle in about log4(1000) rounds instead of 1000;
 // - blocks are freed only by removeNode() or by collectExpired() once the node's heartbeat key
 //   (attached to a lease of --node-ttl) has expired in etcd; both are compare-and-swap on every
 //   key they delete, so they never race a node that is coming back.
@@ -161,20 +161,25 @@ class Joiner {
     const { keys, store } = this.deps;
     const conds: Condition[] = [...keys.conflictConditions(c, r.cidr.prefix), { kind: "modRevision", key: keys.node(this.o.self.name), equals: this.modRevision }];
     const next = [...this.held.filter((h) => familyOf(h) !== familyOf(c)), c];
-    const res = await store.txn(conds, [{ kind: "put", key: keys.block(c), value: this.o.self.name }, ...this.baseOps(next)]);
+    const recordKey = keys.node(this.o.self.name);
+    const blockKey = keys.block(c);
+    const res = await store.txn(conds, [{ kind: "put", key: blockKey, value: this.o.self.name }, ...this.baseOps(next)], [recordKey, blockKey]);
     if (res.succeeded) {
       this.held = next;
       this.modRevision = res.revision;
       this.wrote = true;
       return "won";
     }
-    const rec = await store.get(keys.node(this.o.self.name));
-    if ((rec?.modRevision ?? 0) !== this.modRevision) return "stale";
-    // A retried transaction whose first answer was lost may have won already.
-    const mine = await store.get(keys.block(c));
-    if (mine?.value === this.o.self.name) {
-      this.held = next;
-      return "won";
+    const [rec, block] = res.elseKvs ?? [await store.get(recordKey), await store.get(blockKey)];
+    if ((rec?.modRevision ?? 0) !== this.modRevision) {
+      // A retried transaction whose first answer was lost may have won already.
+      if (block?.value === this.o.self.name && rec?.modRevision === block.modRevision) {
+        this.held = next;
+        this.modRevision = rec.modRevision;
+        this.wrote = true;
+        return "won";
+      }
+      return "stale";
     }
     this.conflicts++;
     return "lost";
@@ -273,7 +278,7 @@ class Joiner {
     return "done";
   }
 
-  /** The lowest free block, or after lost races one among the lowest 2^k. */
+  /** The lowest free block, or after lost races one among the lowest 4^k. */
   private async allocate(r: ClusterRange): Promise<"won" | "stale"> {
     const { log } = this.deps;
     const lostHere = new Set<string>();
@@ -283,7 +288,7 @@ class Joiner {
       const known = [...taken, ...this.held, ...[...lostHere].map((s) => parseCidr(s))];
       let cand: Cidr | undefined;
       if (k > 0) {
-        const window = 2 ** Math.min(k, 24);
+        const window = 4 ** Math.min(k, 12);
         cand = nthFreeBlock(r, known, Math.floor(this.deps.random() * window));
       }
       cand ??= nthFreeBlock(r, known, 0);

@@ -158,7 +158,7 @@ export class EtcdStore implements ClusterStore {
     });
   }
 
-  txn(conditions: readonly Condition[], ops: readonly WriteOp[]): Promise<TxnResult> {
+  txn(conditions: readonly Condition[], ops: readonly WriteOp[], elseGet: readonly string[] = []): Promise<TxnResult> {
     return this.call("txn", async () => {
       const compare = conditions.map((c) =>
         c.kind === "absent"
@@ -171,8 +171,15 @@ export class EtcdStore implements ClusterStore {
           : { request_delete_range: { key: Buffer.from(op.key) } },
       );
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      const r = await this.client.kv.txn({ compare, success } as any);
-      return { succeeded: Boolean(r.succeeded), revision: Number(r.header.revision) };
+      const failure = elseGet.map((k) => ({ request_range: { key: Buffer.from(k) } }));
+      const r = await this.client.kv.txn({ compare, success, failure } as any);
+      if (r.succeeded) return { succeeded: true, revision: Number(r.header.revision) };
+      const responses = (r.responses ?? []) as unknown as Array<{ response_range?: { kvs: RawKv[] } }>;
+      const elseKvs = elseGet.map((_, i) => {
+        const k = responses[i]?.response_range?.kvs?.[0];
+        return k ? kvOf(k) : undefined;
+      });
+      return { succeeded: false, revision: Number(r.header.revision), elseKvs };
     });
   }
 

@@ -87,7 +87,7 @@ export class MemoryStore implements ClusterStore {
     return { revision: this.rev, kvs };
   }
 
-  async txn(conditions: readonly Condition[], ops: readonly WriteOp[]): Promise<TxnResult> {
+  async txn(conditions: readonly Condition[], ops: readonly WriteOp[], elseGet: readonly string[] = []): Promise<TxnResult> {
     this.enter("txn");
     if (conditions.length > this.maxTxnOps || ops.length > this.maxTxnOps) {
       throw new StoreError("invalid", `memory store: transaction has too many operations (at most ${this.maxTxnOps})`);
@@ -97,7 +97,7 @@ export class MemoryStore implements ClusterStore {
         throw new StoreError("lease-not-found", `memory store: lease ${op.lease} not found`);
       }
     }
-    if (!conditions.every((c) => this.holds(c))) return { succeeded: false, revision: this.rev };
+    if (!conditions.every((c) => this.holds(c))) return { succeeded: false, revision: this.rev, elseKvs: elseGet.map((k) => this.kv.get(k)) };
     this.apply(ops);
     return { succeeded: true, revision: this.rev };
   }

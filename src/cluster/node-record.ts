@@ -3,6 +3,7 @@
 // machine, so it is bounded in size, every field is validated, and a bad one is rejected whole.
 import { type Cidr, formatNetwork, parseCidr, parseIP, formatIP, tryParseCidr, tryParseIP } from "../ip/index.js";
 import { isNodeName } from "./keys.js";
+import { v4Network, v4Value } from "./ip-fast.js";
 
 export type Backend = "auto" | "host-gw" | "vxlan";
 export const BACKENDS: readonly Backend[] = ["auto", "host-gw", "vxlan"];
@@ -70,11 +71,19 @@ export function decodeRecord(text: string, keyName: string): NodeRecord {
   const r = o as Record<string, unknown>;
   if (r["name"] !== keyName || !isNodeName(keyName)) fail(keyName, `name ${JSON.stringify(r["name"])} does not match its key`);
   if (!strings(r["nodeIPs"], 2) || r["nodeIPs"].length === 0) fail(keyName, "nodeIPs is not a list of one or two addresses");
-  const nodeIPs = r["nodeIPs"].map((s) => tryParseIP(s) ?? fail(keyName, `nodeIPs: ${JSON.stringify(s)} is not an IP address`));
+  const nodeIPs = r["nodeIPs"].map((s): { family: 4 | 6; text: string } => {
+    if (v4Value(s) !== undefined) return { family: 4, text: s };
+    const ip = tryParseIP(s) ?? fail(keyName, `nodeIPs: ${JSON.stringify(s)} is not an IP address`);
+    return { family: ip.family, text: formatIP(ip) };
+  });
   if (nodeIPs.length === 2 && nodeIPs[0]!.family === nodeIPs[1]!.family) fail(keyName, "nodeIPs has two addresses of one family");
   if (!strings(r["podCIDRs"], 2)) fail(keyName, "podCIDRs is not a list of at most two CIDRs");
-  const pod = r["podCIDRs"].map((s) => tryParseCidr(s) ?? fail(keyName, `podCIDRs: ${JSON.stringify(s)} is not a CIDR`));
-  if (pod.length === 2 && pod[0]!.network.family === pod[1]!.network.family) fail(keyName, "podCIDRs has two CIDRs of one family");
+  const pod = r["podCIDRs"].map((s): { family: 4 | 6; text: string } => {
+    if (v4Network(s)) return { family: 4, text: s };
+    const c = tryParseCidr(s) ?? fail(keyName, `podCIDRs: ${JSON.stringify(s)} is not a CIDR`);
+    return { family: c.network.family, text: formatNetwork(c) };
+  });
+  if (pod.length === 2 && pod[0]!.family === pod[1]!.family) fail(keyName, "podCIDRs has two CIDRs of one family");
   const backend = r["backend"];
   if (typeof backend !== "string" || !(BACKENDS as readonly string[]).includes(backend)) fail(keyName, `backend ${JSON.stringify(backend)} is not one of ${BACKENDS.join(", ")}`);
   let vtep: VtepInfo | undefined;
@@ -92,8 +101,8 @@ export function decodeRecord(text: string, keyName: string): NodeRecord {
   }
   return {
     name: keyName,
-    nodeIPs: nodeIPs.map(formatIP),
-    podCIDRs: pod.map(formatNetwork),
+    nodeIPs: nodeIPs.map((x) => x.text),
+    podCIDRs: pod.map((x) => x.text),
     backend: backend as Backend,
     ...(vtep ? { vtep } : {}),
     ...(requested ? { requested } : {}),

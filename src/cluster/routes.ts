@@ -9,6 +9,7 @@
 // --backend=auto picks per peer (and per family): host-gw when it can, else vxlan.
 import { type Cidr, type Family, cidrContains, ipEqual, parseCidr, parseIP, tryParseIP, formatIP } from "../ip/index.js";
 import type { Backend, NodeRecord, VtepInfo } from "./node-record.js";
+import { v4Contains, v4Network, v4Value } from "./ip-fast.js";
 
 /**
  * The route protocol podnet marks its routes with ("proto 152" in `ip route`). Not in iproute2's
@@ -84,18 +85,54 @@ export function describeEntry(e: Entry): string {
   }
 }
 
-const sameEntry = (a: Entry, b: Entry): boolean => describeEntry(a) === describeEntry(b);
+function sameEntry(a: Entry, b: Entry): boolean {
+  if (a.kind === "route" && b.kind === "route") return a.dst === b.dst && a.via === b.via && a.dev === b.dev && Boolean(a.onlink) === Boolean(b.onlink);
+  if (a.kind === "fdb" && b.kind === "fdb") return a.dev === b.dev && a.mac === b.mac && a.dst === b.dst;
+  if (a.kind === "neigh" && b.kind === "neigh") return a.dev === b.dev && a.ip === b.ip && a.mac === b.mac;
+  return false;
+}
 
 interface ParsedSelf {
   readonly view: SelfView;
   readonly connected: Cidr[];
   readonly ips: ReturnType<typeof parseIP>[];
   readonly dev: string;
+  /** IPv4 fast path: connected subnets and own addresses as numbers. */
+  readonly connected4: Array<[number, number]>;
+  readonly ips4: number[];
 }
 
 /** Parses the self view once, for planning many peers. */
 export function parseSelf(view: SelfView): ParsedSelf {
-  return { view, connected: view.connected.map((c) => parseCidr(c)), ips: view.nodeIPs.map((s) => parseIP(s)), dev: view.vxlanDevice ?? DEFAULT_VXLAN_DEVICE };
+  const connected = view.connected.map((c) => parseCidr(c));
+  const ips = view.nodeIPs.map((s) => parseIP(s));
+  const connected4 = connected.filter((c) => c.network.family === 4).map((c): [number, number] => [Number(c.network.value), c.prefix]);
+  const ips4 = ips.filter((i) => i.family === 4).map((i) => Number(i.value));
+  return { view, connected, ips, dev: view.vxlanDevice ?? DEFAULT_VXLAN_DEVICE, connected4, ips4 };
+}
+
+/** The peer's gateway address of a family and whether it is directly reachable (host-gw). */
+function gatewayOf(self: ParsedSelf, peer: NodeRecord, family: Family): { text: string; direct: boolean } | undefined {
+  for (const s of peer.nodeIPs) {
+    const v4 = v4Value(s);
+    if (v4 !== undefined) {
+      if (family !== 4) continue;
+      return { text: s, direct: !self.ips4.includes(v4) && self.connected4.some((c) => v4Contains(c, v4)) };
+    }
+    const ip = tryParseIP(s);
+    if (!ip || ip.family !== family) continue;
+    return { text: formatIP(ip), direct: !self.ips.some((m) => ipEqual(m, ip)) && self.connected.some((c) => cidrContains(c, ip)) };
+  }
+  return undefined;
+}
+
+const familyOfBlock = (text: string): Family => (text.includes(":") ? 6 : 4);
+
+/** The VTEP address of a peer's block: its network address (flannel's convention). */
+function vtepAddress(text: string): string {
+  const slash = text.indexOf("/");
+  if (v4Network(text)) return text.slice(0, slash);
+  return formatIP(parseCidr(text).network);
 }
 
 /** The desired entries for one peer. */
@@ -104,24 +141,21 @@ export function planPeer(self: ParsedSelf, peer: NodeRecord): PeerPlan {
   const problems: string[] = [];
   const modes = new Set<"host-gw" | "vxlan">();
   const dev = self.dev;
-  const peerIPs = peer.nodeIPs.map((s) => tryParseIP(s)).filter((x) => x !== undefined);
-  const underlay = peerIPs[0];
+  const underlay = peer.nodeIPs[0];
   let fdbDone = false;
   for (const text of peer.podCIDRs) {
-    const block = parseCidr(text);
-    const f = block.network.family;
-    const gw = peerIPs.find((ip) => ip.family === f);
-    const direct = gw !== undefined && !self.ips.some((m) => ipEqual(m, gw)) && self.connected.some((c) => cidrContains(c, gw));
+    const f = familyOfBlock(text);
+    const gw = gatewayOf(self, peer, f);
     const backend = self.view.backend;
-    if (backend !== "vxlan" && direct) {
-      entries.push({ kind: "route", dst: text, via: formatIP(gw) });
+    if (backend !== "vxlan" && gw?.direct) {
+      entries.push({ kind: "route", dst: text, via: gw.text });
       modes.add("host-gw");
       continue;
     }
     if (backend === "host-gw") {
       problems.push(
         gw
-          ? `${text}: --backend=host-gw, but node IP ${formatIP(gw)} of ${peer.name} is not on a directly connected subnet of this node`
+          ? `${text}: --backend=host-gw, but node IP ${gw.text} of ${peer.name} is not on a directly connected subnet of this node`
           : `${text}: --backend=host-gw, but ${peer.name} has no IPv${f} node IP`,
       );
       continue;
@@ -134,9 +168,9 @@ export function planPeer(self: ParsedSelf, peer: NodeRecord): PeerPlan {
       problems.push(`${text}: needs VXLAN, but ${peer.name} has no VXLAN endpoint (its --backend=${peer.backend})`);
       continue;
     }
-    const vtepAddr = formatIP(block.network);
+    const vtepAddr = vtepAddress(text);
     if (!fdbDone) {
-      entries.push({ kind: "fdb", dev, mac: peer.vtep.mac, dst: formatIP(underlay) });
+      entries.push({ kind: "fdb", dev, mac: peer.vtep.mac, dst: underlay });
       fdbDone = true;
     }
     entries.push({ kind: "neigh", dev, ip: vtepAddr, mac: peer.vtep.mac });

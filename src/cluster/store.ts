@@ -36,6 +36,8 @@ export interface TxnResult {
   readonly succeeded: boolean;
   /** The store revision after the transaction (unchanged when it failed or wrote nothing). */
   readonly revision: number;
+  /** When it failed: the keys asked for in `elseGet`, read in the same transaction (undefined: absent). */
+  readonly elseKvs?: ReadonlyArray<KeyValue | undefined>;
 }
 
 export interface WatchEvent {
@@ -77,8 +79,11 @@ export interface ClusterStore {
   get(key: string): Promise<KeyValue | undefined>;
   /** All keys starting with `prefix`, in key order, with the revision of the read. */
   list(prefix: string): Promise<ListResult>;
-  /** All conditions hold → `ops` are applied atomically; else nothing is. */
-  txn(conditions: readonly Condition[], ops: readonly WriteOp[]): Promise<TxnResult>;
+  /**
+   * All conditions hold → `ops` are applied atomically; else nothing is, and the keys in
+   * `elseGet` are read instead (one round trip to learn why).
+   */
+  txn(conditions: readonly Condition[], ops: readonly WriteOp[], elseGet?: readonly string[]): Promise<TxnResult>;
   /** Deletes one key; true when it existed. */
   delete(key: string): Promise<boolean>;
   /**
