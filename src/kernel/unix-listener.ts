@@ -54,6 +54,8 @@ export class SocketPathError extends Error {
 export const MAX_SOCKET_PATH = 107;
 /** How long a start-up waits for another process's check-and-link on the same directory. */
 const DIR_LOCK_TIMEOUT_MS = 10_000;
+/** How long a refused peer may still send (discarded) after its answer, before it is disconnected. */
+const REJECT_LINGER_MS = 1_000;
 /** How long the liveness probe of an existing socket waits for connect(2). */
 const PROBE_TIMEOUT_MS = 2_000;
 
@@ -286,12 +288,22 @@ export async function listenUnix(path: string, onConnection: (conn: Socket, peer
     if (!peer || !peerAllowed(peer, policy)) {
       conn.on("error", () => {});
       o.onReject?.(peer);
-      if (o.rejectAnswer !== undefined) conn.end(o.rejectAnswer, () => conn.destroy());
-      else conn.destroy();
+      if (o.rejectAnswer === undefined) {
+        conn.destroy();
+        return;
+      }
+      // Answer, then discard what the peer still sends for a moment: closing at once would make
+      // its own write fail (EPIPE) before it reads the answer.
+      conn.resume();
+      conn.end(o.rejectAnswer);
+      const linger = setTimeout(() => conn.destroy(), REJECT_LINGER_MS);
+      linger.unref();
+      conn.once("close", () => clearTimeout(linger));
       return;
     }
     open.add(conn);
     conn.once("close", () => open.delete(conn));
+    conn.on("error", () => {}); // a peer resetting its connection must never crash the daemon
     onConnection(conn, peer);
   });
 

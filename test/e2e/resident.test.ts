@@ -64,7 +64,7 @@ describe("resident mode (launcher → podnet resident)", { skip: !existsSync(joi
         await new Promise((r) => daemon.once("close", r));
       }
       // 2 pods × (loopback + 3 plugins) ADD, 1 CHECK chain (3), 2 × 4 DEL = 19 calls, all in the daemon.
-      const m = /stopped after (\d+) calls \((\d+) errors\)/.exec(log);
+      const m = /stopped after (\d+) calls \((\d+) errors;/.exec(log);
       assert.ok(m, `no stop line in the daemon's log: ${log}`);
       assert.equal(Number(m[1]), 19, log);
       assert.equal(Number(m[2]), 0, log);
