@@ -78,8 +78,8 @@ export function probeAs(u: TestUser, path: string, request: Buffer | string): Pr
   return JSON.parse(r.stdout) as ProbeResult;
 }
 
-/** A PNC2 request for `plugin` (CNI_COMMAND=VERSION unless `env` says otherwise). */
-export function launcherRequest(plugin: string, env: Record<string, string> = { CNI_COMMAND: "VERSION" }, stdin = ""): Buffer {
+/** A launcher request for `plugin` (CNI_COMMAND=VERSION unless `env` says otherwise). */
+export function launcherRequest(plugin: string, env: Record<string, string> = { CNI_COMMAND: "VERSION" }, stdin = "", magic = "PNC2"): Buffer {
   const u32 = (v: number) => {
     const b = Buffer.alloc(4);
     b.writeUInt32LE(v);
@@ -90,7 +90,9 @@ export function launcherRequest(plugin: string, env: Record<string, string> = { 
     return Buffer.concat([u32(b.length), b]);
   };
   const kv = Object.entries(env).map(([k, v]) => str(`${k}=${v}`));
-  return Buffer.concat([Buffer.from("PNC2"), str(plugin), str("/"), u32(kv.length), ...kv, str(stdin)]);
+  // PNC1 (podnet 2bb07a6 and before) had no cwd
+  const cwd = magic === "PNC1" ? [] : [str("/")];
+  return Buffer.concat([Buffer.from(magic), str(plugin), ...cwd, u32(kv.length), ...kv, str(stdin)]);
 }
 
 export interface Daemon {
@@ -98,8 +100,8 @@ export interface Daemon {
   log(): string;
   /** SIGTERM; resolves with the exit code and the whole log. */
   stop(): Promise<{ code: number | null; log: string }>;
-  /** Resolves when it has exited on its own. */
-  exited(): Promise<{ code: number | null; log: string }>;
+  /** Resolves when it has exited on its own, or after `ms` (default 15 s): then it is killed and `code` is null. */
+  exited(ms?: number): Promise<{ code: number | null; log: string }>;
 }
 
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -129,7 +131,16 @@ export async function startPodnet(argv: readonly string[], o: { umask?: string; 
   return {
     child,
     log: () => log,
-    exited: () => exit,
+    async exited(ms = 15_000) {
+      let t: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((r) => (t = setTimeout(() => r("late"), ms)));
+      const first = await Promise.race([exit, late]);
+      clearTimeout(t);
+      if (first !== "late") return first;
+      child.kill("SIGKILL");
+      const { log: l } = await exit;
+      return { code: null, log: `${l}\n(still running after ${ms} ms: killed)` };
+    },
     async stop() {
       if (!done) {
         child.kill("SIGCONT");
