@@ -240,8 +240,7 @@ static int connect_daemon(const char *name) {
     close(fd);
     refuse(name, "refusing the daemon on %s: it runs as uid %u (pid %d), not uid %u", sock, (unsigned)cr.uid, (int)cr.pid, (unsigned)PODNET_SOCKET_UID);
   }
-  int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) fail(CNI_INTERNAL, "podnet launcher: fcntl: %s", strerror(errno));
+  if (fcntl(fd, F_SETFL, 0) < 0) fail(CNI_INTERNAL, "podnet launcher: fcntl: %s", strerror(errno)); /* blocking again */
   return fd;
 }
 
@@ -253,7 +252,7 @@ static void put(struct buf *b, const void *p, size_t n) {
   if (n > MAX_PART || b->len + n > MAX_PART)
     fail(CNI_DECODING, "podnet launcher: the request for the podnet daemon on %s is larger than %u bytes", sock, MAX_PART);
   if (b->len + n > b->cap) {
-    size_t c = b->cap ? b->cap : 65536;
+    size_t c = b->cap ? b->cap : 4096;
     while (c < b->len + n) c *= 2;
     char *q = realloc(b->p, c);
     if (!q) fail(CNI_INTERNAL, "podnet launcher: out of memory (%zu bytes)", c);
@@ -290,17 +289,15 @@ static int send_all(int fd, const char *p, size_t n) {
 
 /* ---- the answer ---- */
 
-/* 0, or how many bytes had arrived when the stream ended. */
-static size_t read_full(int fd, void *p, size_t n, int *ok) {
-  char *c = p;
+/* Reads until n bytes or the end of the stream; how many arrived. */
+static size_t read_upto(int fd, char *p, size_t n) {
   size_t got = 0;
   while (got < n) {
-    ssize_t r = read(fd, c + got, n - got);
+    ssize_t r = read(fd, p + got, n - got);
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) { *ok = 0; return got; }
+    if (r <= 0) break;
     got += (size_t)r;
   }
-  *ok = 1;
   return got;
 }
 
@@ -308,29 +305,49 @@ static uint32_t get32(const unsigned char *x) {
   return (uint32_t)x[0] | (uint32_t)x[1] << 8 | (uint32_t)x[2] << 16 | (uint32_t)x[3] << 24;
 }
 
-/* One bounded part of the answer (stdout or stderr): its length, then its bytes. */
-static char *read_part(int fd, const char *what, uint32_t *len) {
-  unsigned char h[4];
-  int ok;
-  char why[256];
-  size_t got = read_full(fd, h, 4, &ok);
-  if (!ok) {
-    snprintf(why, sizeof why, "it ended before the %s length (%zu of 4 bytes)", what, got);
+/* A buffer for `len` bytes of a part plus `extra` after it, `len` checked first. */
+static char *part_buffer(const char *what, uint32_t len, size_t extra) {
+  char why[128];
+  if (len > MAX_PART) {
+    snprintf(why, sizeof why, "%s of %u bytes is over the limit of %u", what, len, MAX_PART);
     malformed(why);
   }
-  *len = get32(h);
-  if (*len > MAX_PART) {
-    snprintf(why, sizeof why, "%s of %u bytes is over the limit of %u", what, *len, MAX_PART);
-    malformed(why);
-  }
-  char *p = malloc(*len ? *len : 1);
-  if (!p) fail(CNI_INTERNAL, "podnet launcher: out of memory for a %u-byte answer from %s", *len, sock);
-  got = read_full(fd, p, *len, &ok);
-  if (!ok) {
-    snprintf(why, sizeof why, "it ended after %zu of %u %s bytes", got, *len, what);
-    malformed(why);
-  }
+  char *p = malloc((size_t)len + extra);
+  if (!p) fail(CNI_INTERNAL, "podnet launcher: out of memory for a %u-byte answer from %s", len, sock);
   return p;
+}
+
+/*
+ * exit_code stdout_len | stdout stderr_len | stderr EOF — three reads for a whole answer, each
+ * length checked before anything is allocated for it.
+ */
+static void read_answer(int fd, uint32_t *code, char **out, uint32_t *outlen, char **err, uint32_t *errlen) {
+  unsigned char h[8];
+  char why[128];
+  size_t got = read_upto(fd, (char *)h, 8);
+  if (got == 0) malformed("the daemon closed the connection without answering");
+  if (got < 8) malformed("it ended inside the header");
+  *code = get32(h);
+  if (*code > 255) {
+    snprintf(why, sizeof why, "exit code %u is not 0-255", *code);
+    malformed(why);
+  }
+  *outlen = get32(h + 4);
+  *out = part_buffer("stdout", *outlen, 4);
+  got = read_upto(fd, *out, (size_t)*outlen + 4);
+  if (got < *outlen) {
+    snprintf(why, sizeof why, "it ended after %zu of %u stdout bytes", got, *outlen);
+    malformed(why);
+  }
+  if (got < (size_t)*outlen + 4) malformed("it ended before the stderr length");
+  *errlen = get32((unsigned char *)*out + *outlen);
+  *err = part_buffer("stderr", *errlen, 1);
+  got = read_upto(fd, *err, (size_t)*errlen + 1); /* one more: the end must follow */
+  if (got < *errlen) {
+    snprintf(why, sizeof why, "it ended after %zu of %u stderr bytes", got, *errlen);
+    malformed(why);
+  }
+  if (got > *errlen) malformed("trailing bytes after the answer");
 }
 
 int main(int argc, char **argv) {
@@ -383,29 +400,10 @@ int main(int argc, char **argv) {
   if (send_all(fd, b.p, b.len) == 0 && in.len) send_all(fd, in.p, in.len);
   shutdown(fd, SHUT_WR);
 
-  unsigned char hdr[4];
-  int ok;
-  size_t got = read_full(fd, hdr, 4, &ok);
-  if (!ok) {
-    if (got == 0) malformed("the daemon closed the connection without answering");
-    malformed("it ended inside the exit code");
-  }
-  uint32_t code = get32(hdr);
-  if (code > 255) {
-    char why[64];
-    snprintf(why, sizeof why, "exit code %u is not 0-255", code);
-    malformed(why);
-  }
-  uint32_t outlen, errlen;
-  char *out = read_part(fd, "stdout", &outlen);
-  char *err = read_part(fd, "stderr", &errlen);
-  char extra;
-  ssize_t r;
-  do r = read(fd, &extra, 1);
-  while (r < 0 && errno == EINTR);
-  if (r > 0) malformed("trailing bytes after the answer");
+  uint32_t code, outlen, errlen;
+  char *out, *err;
+  read_answer(fd, &code, &out, &outlen, &err, &errlen);
   alarm(0);
-  close(fd);
   write_all(1, out, outlen);
   write_all(2, err, errlen);
   return (int)code;
