@@ -167,6 +167,37 @@ describe("launcher against a bad daemon", () => {
     }
   });
 
+  it("a daemon whose backlog stays full: the launcher gives up connecting after 1 s and runs the Node plugin", async () => {
+    const sub = join(dir, "backlog");
+    mkdirSync(sub);
+    const sock = join(sub, "cni.sock");
+    // A daemon that listens (backlog 1) and then stops: nothing is ever accepted.
+    const script = `require("net").createServer().listen({ path: process.argv[1], backlog: 1 }, () => { process.stdout.write("ready"); process.kill(process.pid, "SIGSTOP"); });`;
+    const { spawn } = await import("node:child_process");
+    const child = spawn(process.execPath, ["-e", script, sock], { stdio: ["ignore", "pipe", "ignore"] });
+    const { connect } = await import("node:net");
+    const fillers: Socket[] = [];
+    try {
+      await new Promise((r) => child.stdout!.once("data", r));
+      for (let i = 0; i < 4; i++) {
+        const c = connect(sock);
+        c.on("error", () => {});
+        fillers.push(c);
+        await new Promise((r) => {
+          c.once("connect", r);
+          c.once("error", r);
+        });
+      }
+      const r = await launch("sample", { CNI_COMMAND: "ADD", PODNET_CNI_SOCKET: sock }, sampleConf("1.0.0"));
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }] }, "the Node plugin's answer");
+      assert.match(r.stderr, new RegExp(`podnet launcher: the daemon on ${sock} accepts no connection within 1000 ms; running the Node plugin instead`));
+    } finally {
+      for (const c of fillers) c.destroy();
+      child.kill("SIGKILL");
+    }
+  });
+
   it("PODNET_CNI_TIMEOUT must be a number of seconds", async () => {
     const r = await launch("sample", { CNI_COMMAND: "ADD", PODNET_CNI_TIMEOUT: "soon", PODNET_CNI_SOCKET: join(dir, "nobody.sock") }, sampleConf("1.0.0"));
     assert.equal(r.code, 1);
