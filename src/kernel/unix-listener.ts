@@ -239,6 +239,17 @@ async function lockDir(dir: string, addon: () => Addon): Promise<() => void> {
   return () => closeSync(fd); // closing the only fd releases the flock
 }
 
+/**
+ * The checks of listenUnix without taking the name: for a daemon that has work to do before it
+ * listens, so that a bad or occupied socket path fails the start before anything is touched.
+ */
+export async function checkSocketPath(path: string, o: { group?: SocketGroup; addon?: () => Addon } = {}): Promise<void> {
+  const abs = resolve(path);
+  const dir = prepareSocketDir(dirname(abs), { uids: trustedUids(), ...(o.group ? { group: o.group } : {}) });
+  const occ = await inspectSocketPath(join(dir, basename(abs)), o.addon ?? loadAddon);
+  if (occ.kind === "live" || occ.kind === "other") throw occupiedError(path, occ);
+}
+
 export interface ListenOptions {
   /** Members of this group may connect too; the socket is then root:GROUP 0660 in a 0750 directory. */
   readonly group?: SocketGroup;

@@ -8,7 +8,7 @@ import { openTcNetlink, type TcNetlink } from "../kernel/tc-netlink.js";
 import { CniRuntime } from "../libcni/index.js";
 import { createApiHandler } from "./api-server.js";
 import { serveApi } from "./api-socket.js";
-import { resolveGroup, type SocketGroup, type UnixListener } from "../kernel/unix-listener.js";
+import { checkSocketPath, resolveGroup, type SocketGroup, type UnixListener } from "../kernel/unix-listener.js";
 import { createCheckpointStore, readNodeState, writeNodeState } from "./checkpoint.js";
 import { createCniPlugin, type CniPlugin } from "./cni-plugin.js";
 import { createExecPlugin, type ExecPluginFs } from "./exec-plugin.js";
@@ -87,6 +87,21 @@ export async function startNode(o: NodeOptions, sys: SystemDeps): Promise<Runnin
 
 async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unknown>): Promise<RunningNode> {
   const log = sys.log;
+  // Who besides root may use the sockets, and whether they can be had: settled before anything is touched.
+  let group: SocketGroup | undefined;
+  try {
+    if (o.socketGroup !== "") group = resolveGroup(o.socketGroup);
+  } catch (e) {
+    throw new StartupError((e as Error).message);
+  }
+  for (const [flag, path] of [["--socket", o.socket], ["--cni-socket", o.cniSocket]] as const) {
+    if (path === "") continue;
+    try {
+      await checkSocketPath(path, group ? { group } : {});
+    } catch (e) {
+      throw new StartupError(`${flag} ${path}: ${(e as Error).message}`);
+    }
+  }
   const kubenetBinDirs = dedup([...(o.kubenetBinDir ? [o.kubenetBinDir] : []), ...o.cniBinDirs]);
   const probe = probeNetworkPlugins({ cniBinDirs: o.cniBinDirs, kubenetBinDirs, networkPluginDir: o.networkPluginDir }, sys.fs);
   log.info("probed network plugins", {
@@ -255,12 +270,6 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
     return info;
   };
 
-  let group: SocketGroup | undefined;
-  try {
-    if (o.socketGroup !== "") group = resolveGroup(o.socketGroup);
-  } catch (e) {
-    throw new StartupError((e as Error).message);
-  }
   const onReject = (socket: string) => (who: string) =>
     log.warn("refused a connection", { socket, peer: who, allowed: group ? `root, group ${group.name}` : "root" });
   let server: UnixListener;

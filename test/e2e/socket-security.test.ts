@@ -249,5 +249,6 @@ describe("podnet node's sockets", () => {
       }
       assert.equal(readFileSync(file, "utf8"), "keep me\n");
       assert.equal(spawnSync("ls", ["-A", owned], { encoding: "utf8" }).stdout, "");
+      assert.equal(existsSync(join(sb.dir, "state")), false, "refused before restoring or writing any state");
     }));
 });
