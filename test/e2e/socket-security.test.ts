@@ -241,7 +241,8 @@ describe("podnet node's sockets", () => {
         [join(owned, "podnet.sock"), `refusing socket directory ${owned} is not owned by root`],
         [file, `${file} is a regular file, not a stale socket; refusing to replace it`],
       ] as const) {
-        const args = ["node", "--network-plugin=noop", "--modprobe=false", `--socket=${sock}`, `--state-dir=${join(sb.dir, "state")}`, `--cni-cache-dir=${join(sb.dir, "cache")}`];
+        // --pod-cidr: a start that got as far as the pod CIDR would have saved it in the state dir
+        const args = ["node", "--network-plugin=noop", "--modprobe=false", "--pod-cidr=10.200.0.0/24", `--socket=${sock}`, `--state-dir=${join(sb.dir, "state")}`, `--cni-cache-dir=${join(sb.dir, "cache")}`];
         const d = await startPodnet(args, { netns: sb.node });
         const r = await d.exited();
         assert.equal(r.code, 1, r.log);
