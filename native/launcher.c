@@ -373,7 +373,7 @@ int main(int argc, char **argv) {
   for (char **e = environ; *e; e++) count++;
   put32(&b, count);
   for (char **e = environ; *e; e++) put_str(&b, *e);
-  /* stdin after the header, counted in the same limit; read one byte past it to notice more */
+  /* stdin after the header, counted in the same limit as the rest of the request */
   size_t head = b.len + 4;
   struct buf in = { 0 };
   char chunk[65536];

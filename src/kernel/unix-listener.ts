@@ -244,10 +244,23 @@ async function lockDir(dir: string, addon: () => Addon): Promise<() => void> {
  * listens, so that a bad or occupied socket path fails the start before anything is touched.
  */
 export async function checkSocketPath(path: string, o: { group?: SocketGroup; addon?: () => Addon } = {}): Promise<void> {
+  const { final } = socketTarget(path, o.group);
+  await takeable(path, final, o.addon ?? loadAddon);
+}
+
+/** The socket's directory (prepared and checked) and its final real path. */
+function socketTarget(path: string, group: SocketGroup | undefined): { uids: number[]; dir: string; final: string } {
   const abs = resolve(path);
-  const dir = prepareSocketDir(dirname(abs), { uids: trustedUids(), ...(o.group ? { group: o.group } : {}) });
-  const occ = await inspectSocketPath(join(dir, basename(abs)), o.addon ?? loadAddon);
+  const uids = trustedUids();
+  const dir = prepareSocketDir(dirname(abs), { uids, ...(group ? { group } : {}) });
+  return { uids, dir, final: join(dir, basename(abs)) };
+}
+
+/** What holds `final` when it may be taken (nothing, or a stale socket); throws otherwise. */
+async function takeable(path: string, final: string, addon: () => Addon): Promise<Occupant> {
+  const occ = await inspectSocketPath(final, addon);
   if (occ.kind === "live" || occ.kind === "other") throw occupiedError(path, occ);
+  return occ;
 }
 
 export interface ListenOptions {
@@ -278,10 +291,7 @@ export interface UnixListener {
  */
 export async function listenUnix(path: string, onConnection: (conn: Socket, peer: PeerCred) => void, o: ListenOptions = {}): Promise<UnixListener> {
   const addon = o.addon ?? loadAddon;
-  const abs = resolve(path);
-  const uids = trustedUids();
-  const dir = prepareSocketDir(dirname(abs), { uids, ...(o.group ? { group: o.group } : {}) });
-  const final = join(dir, basename(abs));
+  const { uids, dir, final } = socketTarget(path, o.group);
   const tmpDir = join(dir, `.pn-${randomBytes(4).toString("hex")}`);
   const tmpSock = join(tmpDir, "s");
   for (const p of [final, tmpSock]) {
@@ -321,8 +331,7 @@ export async function listenUnix(path: string, onConnection: (conn: Socket, peer
   const unlock = await lockDir(dir, addon);
   let made = false;
   try {
-    const occ = await inspectSocketPath(final, addon);
-    if (occ.kind === "live" || occ.kind === "other") throw occupiedError(path, occ);
+    const occ = await takeable(path, final, addon);
     mkdirSync(tmpDir, { mode: 0o700 });
     made = true;
     await new Promise<void>((ok, fail) => {
