@@ -115,6 +115,11 @@ function exchange(path: string, bytes: Buffer, end = true): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const s: Socket = connect({ path, allowHalfOpen: true });
     const got: Buffer[] = [];
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no answer within 5 s (${Buffer.concat(got).length} bytes so far)`));
+    }, 5000);
+    s.on("close", () => clearTimeout(timer));
     s.on("data", (c: Buffer) => got.push(c));
     s.on("end", () => {
       s.destroy();

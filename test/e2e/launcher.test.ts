@@ -103,6 +103,27 @@ describe("launcher ↔ podnet resident", () => {
     assert.match(JSON.parse(stdout).msg, /protocol PNC1, this daemon PNC2: update the launchers/);
   });
 
+  it("the daemon answers a request announcing 100 MiB of stdin right after its header, without waiting for the bytes", async () => {
+    const { connect } = await import("node:net");
+    const header = Buffer.concat([Buffer.from("PNC2"), u32(10), Buffer.from("host-local"), u32(1), Buffer.from("/"), u32(0), u32(100 * 1024 * 1024)]);
+    const answer = await new Promise<Buffer>((resolve, reject) => {
+      const s = connect({ path: sock, allowHalfOpen: true });
+      const got: Buffer[] = [];
+      const t = setTimeout(() => reject(new Error("no answer within 5 s")), 5000);
+      s.on("data", (b: Buffer) => got.push(b));
+      s.on("end", () => {
+        clearTimeout(t);
+        s.destroy();
+        resolve(Buffer.concat(got));
+      });
+      s.on("error", reject);
+      s.write(header); // and nothing more: our side stays open
+    });
+    const err = JSON.parse(answer.subarray(8, 8 + answer.readUInt32LE(4)).toString());
+    assert.equal(err.code, 6);
+    assert.match(err.msg, /stdin of 104857600 bytes is over the limit of 67108864/);
+  });
+
   it("stdin over 64 MiB: a decoding error, nothing sent to the daemon", async () => {
     const r = await launch("host-local", { CNI_COMMAND: "ADD", PODNET_CNI_SOCKET: sock }, Buffer.alloc(64 * 1024 * 1024 + 1, 0x20));
     assert.equal(r.code, 1);
@@ -110,8 +131,8 @@ describe("launcher ↔ podnet resident", () => {
     assert.match(JSON.parse(r.stdout).msg, /larger than 67108864 bytes/);
     const { log } = await daemon!.stop();
     daemon = undefined;
-    // the one call of the dataDir test and the old launcher's request; nothing from this test
-    assert.match(log, /stopped after 1 calls \(0 errors; 0 skipped, their launcher gone; 1 malformed;/);
+    // the one call of the dataDir test, the old launcher's and the oversized request; nothing from this test
+    assert.match(log, /stopped after 1 calls \(0 errors; 0 skipped, their launcher gone; 2 malformed;/);
   });
 });
 
