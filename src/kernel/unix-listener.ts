@@ -291,6 +291,10 @@ export interface UnixListener {
  */
 export async function listenUnix(path: string, onConnection: (conn: Socket, peer: PeerCred) => void, o: ListenOptions = {}): Promise<UnixListener> {
   const addon = o.addon ?? loadAddon;
+  if (typeof addon().peerCred !== "function" || typeof addon().peerHungUp !== "function") {
+    // Otherwise every peer would be refused for want of a credential check.
+    throw new Error("the native addon predates the socket peer checks (peerCred): rebuild it with `npm run install`");
+  }
   const { uids, dir, final } = socketTarget(path, o.group);
   const tmpDir = join(dir, `.pn-${randomBytes(4).toString("hex")}`);
   const tmpSock = join(tmpDir, "s");
