@@ -7,12 +7,9 @@
 //   GET    /v1/pods/NS/NAME          one pod, with a fresh status from the plugin
 //   DELETE /v1/pods/NS/NAME          tear down
 //   GET    /metrics                  text exposition format
-// Errors: {"error": "...", "field"?: "..."} with 400/404/409/413/500/503. Bodies are JSON objects of
+// Errors: {"error": "...", "field"?: "..."} with 400/403/404/409/413/500/503. Bodies are JSON objects of
 // at most MAX_BODY_BYTES, read through the bounded JSON reader (src/cni/json.ts).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { connect } from "node:net";
-import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
-import { dirname } from "node:path";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { JsonInputError, brief, formatBytes, plainObject, readJsonObject } from "../cni/index.js";
 import { type Logger, nullLogger } from "./log.js";
 import { METRICS_CONTENT_TYPE } from "./metrics.js";
@@ -160,35 +157,4 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       else res.end();
     });
   };
-}
-
-/** True when something accepts connections on the unix socket. */
-export function socketInUse(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ path });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
-
-/** Listens on `socketPath` (mode 0600), replacing a stale socket but never a live daemon's. */
-export async function listenUnix(handler: (req: IncomingMessage, res: ServerResponse) => void, socketPath: string): Promise<Server> {
-  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
-  if (existsSync(socketPath)) {
-    if (await socketInUse(socketPath)) throw new Error(`another podnet node is already serving on ${socketPath}`);
-    rmSync(socketPath, { force: true });
-  }
-  const server = createServer(handler);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(socketPath, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  chmodSync(socketPath, 0o600);
-  return server;
 }

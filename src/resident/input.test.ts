@@ -1,6 +1,7 @@
 // What reaches the resident daemon is not limited by execve: a client speaking the protocol can
-// put a NUL in any environment value, or send any stdin. The dispatcher refuses both, as an
-// exec'd plugin would.
+// put a NUL in any environment value, or send any stdin. The wire decoder refuses a NUL in an
+// environment entry (code 6), and the dispatcher refuses it again (code 4, as an exec'd plugin
+// would) for a request that reaches it by any other path; deep stdin is code 6.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ALL_SPEC_VERSIONS } from "../cni/index.js";
@@ -18,9 +19,8 @@ describe("resident requests with hostile environment or stdin", () => {
   const env = { CNI_COMMAND: "ADD", CNI_CONTAINERID: "c1", CNI_NETNS: "/run/netns/x", CNI_IFNAME: "eth0", CNI_PATH: "/opt/cni/bin" };
   const stdin = Buffer.from('{"cniVersion":"1.0.0","name":"n"}');
   const call = async (over: Record<string, string>, body = stdin) => {
-    // through the wire format, as a client would send it
-    const req = decodeRequest(encodeRequest({ plugin: "t", env: { ...env, ...over }, stdin: body }));
-    const res = await handle(registry, req);
+    // the dispatcher's own check, behind the decoder's
+    const res = await handle(registry, { plugin: "t", env: { ...env, ...over }, stdin: body, cwd: "/" });
     return { code: res.code, out: JSON.parse(res.stdout) as { code: number; msg: string } };
   };
 
@@ -37,8 +37,17 @@ describe("resident requests with hostile environment or stdin", () => {
       assert.deepEqual(called, []);
     });
   }
-  it("stdin nested 5,000,000 deep is code 6", async () => {
-    const r = await call({}, Buffer.from("[".repeat(5_000_000) + "]".repeat(5_000_000)));
+  it("the wire decoder refuses a NUL in an environment entry (code 6) before anything runs", () => {
+    assert.throws(
+      () => decodeRequest(encodeRequest({ plugin: "t", env: { ...env, CNI_IFNAME: "eth0\0x" }, stdin, cwd: "/" })),
+      (e: Error & { code?: number }) => e.code === 6 && /NUL/.test(e.message),
+    );
+    assert.deepEqual(called, []);
+  });
+  it("stdin nested 5,000,000 deep is code 6 (through the wire format)", async () => {
+    const req = decodeRequest(encodeRequest({ plugin: "t", env, stdin: Buffer.from("[".repeat(5_000_000) + "]".repeat(5_000_000)), cwd: "/" }));
+    const res = await handle(registry, req);
+    const r = { out: JSON.parse(res.stdout) as { code: number; msg: string } };
     assert.equal(r.out.code, 6);
     assert.match(r.out.msg, /nesting deeper than 1000 levels/);
   });
