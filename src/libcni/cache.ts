@@ -4,7 +4,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { CniCode, CniError, convertResult, isObject, parseResult, resultToJSON, type AnyResult, type JsonObject } from "../cni/index.js";
-import { goJSON } from "./gojson.js";
+import { goJSON } from "../cni/gojson.js";
 
 export const DEFAULT_CACHE_DIR = "/var/lib/cni";
 

@@ -52,7 +52,11 @@ export type BwFs = StateFs;
 
 export const DEFAULT_DATA_DIR = "/var/lib/cni/podnet-bandwidth";
 /** Go: version.VersionsStartingFrom("0.3.0"). */
-export const BANDWIDTH_ABOUT: PluginAbout = { name: "bandwidth", supportedVersions: ALL_SPEC_VERSIONS.filter((v) => versionAtLeast(v, "0.3.0")) };
+export const BANDWIDTH_ABOUT: PluginAbout = {
+  name: "bandwidth",
+  supportedVersions: ALL_SPEC_VERSIONS.filter((v) => versionAtLeast(v, "0.3.0")),
+  plainErrors: true,
+};
 
 /** Go's ifb name: "bwp" + hex(sha512(network + containerID)), 15 characters. */
 export function ifbDeviceName(network: string, containerID: string): string {
@@ -186,7 +190,7 @@ async function getHostInterface(ctx: Ctx, result: Result, args: CmdArgs): Promis
   try {
     const link = await ctx.deps.kernel.netns(args.netns).linkGet(args.ifName);
     peerIndex = link?.kind === "veth" ? link.linkIndex : undefined;
-    if (!link) why = `no link ${args.ifName}`;
+    if (!link) why = `could not look up ${JSON.stringify(args.ifName)}: Link not found`; // the reference's words
   } catch (e) {
     why = (e as Error).message;
   }

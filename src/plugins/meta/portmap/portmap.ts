@@ -70,7 +70,7 @@ export interface PortmapDeps {
   readonly log?: (msg: string) => void;
 }
 
-export const PORTMAP_ABOUT: PluginAbout = { name: "portmap", supportedVersions: allVersions };
+export const PORTMAP_ABOUT: PluginAbout = { name: "portmap", supportedVersions: allVersions, plainErrors: true };
 
 // ---- helpers ----------------------------------------------------------------------------------
 
