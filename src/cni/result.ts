@@ -198,12 +198,10 @@ export function parseResult(raw: unknown, fallbackVersion: string): { gen: Gener
     const idx = getCI(x, "interface");
     if (idx !== undefined && idx !== null) {
       if (typeof idx !== "number" || !Number.isInteger(idx)) throw bad(`${w}: "interface" must be an integer, got ${JSON.stringify(idx)}`);
-      if (idx >= 0) ip.interface = idx;
+      ip.interface = idx; // even a negative one, as Go keeps it (users of the index check it)
     }
-    const ver = str(x, "version", w);
-    // Tolerate "" (old loopback builds): derive from the address.
-    ip.version = ver ? ver : ipFamily(ip.address);
-    if (gen === "040" && ip.version !== "4" && ip.version !== "6") throw bad(`${w}: "version" must be "4" or "6", got "${ver}"`);
+    // As Go's 040 type reads it: any string, "" when absent (Go's loopback prints none below 1.0.0).
+    ip.version = str(x, "version", w) ?? "";
     return ip;
   });
   const routes = objs(raw, "routes", where).map((x, i) => parseRoute(x, `${where} routes[${i}]`));
@@ -240,8 +238,9 @@ function v02ToV04(r: Result020, cniVersion: string): Result040 {
 function v04ToV02(r: Result040, cniVersion: string): Result020 {
   const out: Result020 = { cniVersion };
   for (const ip of r.ips ?? []) {
-    const fam = ip.version === "4" || ip.version === "6" ? ip.version : ipFamily(ip.address);
-    const key = fam === "4" ? "ip4" : "ip6";
+    // Go's convertTo02x: an IP counts by its "version" only.
+    if (ip.version !== "4" && ip.version !== "6") continue;
+    const key = ip.version === "4" ? "ip4" : "ip6";
     if (out[key]) continue;
     out[key] = { ip: ip.address, ...(ip.gateway ? { gateway: ip.gateway } : {}) };
   }

@@ -30,7 +30,7 @@ const is02 = (v: string) => v === "0.1.0" || v === "0.2.0";
  * differently from how it came: an unknown key, an IPv6 address in non-canonical text, and (below
  * 1.1.0, where the reference's structs have no such field) an interface MTU.
  */
-function prevResult(v: string, pod: string, extra: { mtu: boolean }): Record<string, unknown> {
+function prevResult(v: string, pod: string, extra: { mtu: boolean; odd?: boolean }): Record<string, unknown> {
   const dns = { nameservers: ["10.200.50.10"], search: ["svc.cluster.local"], options: ["ndots:5"] };
   if (is02(v)) {
     return {
@@ -41,7 +41,8 @@ function prevResult(v: string, pod: string, extra: { mtu: boolean }): Record<str
       unknownKey: 1,
     };
   }
-  const ver = (f: string) => (v.startsWith("0.") ? { version: f } : {});
+  // odd: IPs without "version" (what Go's loopback prints below 1.0.0) and an interface index of -1.
+  const ver = (f: string) => (v.startsWith("0.") && !extra.odd ? { version: f } : {});
   return {
     cniVersion: v,
     interfaces: [
@@ -50,7 +51,7 @@ function prevResult(v: string, pod: string, extra: { mtu: boolean }): Record<str
     ],
     ips: [
       { ...ver("4"), interface: 1, address: "10.200.50.5/24", gateway: "10.200.50.1" },
-      { ...ver("6"), interface: 1, address: "fd00:0200:0050:0000::0005/64" },
+      { ...ver("6"), interface: extra.odd ? -1 : 1, address: "fd00:0200:0050:0000::0005/64" },
     ],
     routes: [{ dst: "0.0.0.0/0", gw: "10.200.50.1" }, { dst: "::/0" }],
     dns,
@@ -125,6 +126,16 @@ const CASES: readonly Case[] = [
     plugin: "portmap",
     label: "no hostPorts: prevResult passed through",
     conf: (_sb, _i, v, pod) => ({ cniVersion: v, name: "pm", type: "portmap", prevResult: prevResult(v, pod, { mtu: v !== "1.1.0" }) }),
+  },
+  {
+    plugin: "portmap",
+    label: "no hostPorts: a prevResult with IPs without version, and an interface index of -1",
+    conf: (_sb, _i, v, pod) => ({ cniVersion: v, name: "pm", type: "portmap", prevResult: prevResult(v, pod, { mtu: false, odd: true }) }),
+  },
+  {
+    plugin: "loopback",
+    label: "chained: a prevResult with IPs without version, and an interface index of -1",
+    conf: (_sb, _i, v, pod) => ({ cniVersion: v, name: "lo", type: "loopback", prevResult: prevResult(v, pod, { mtu: false, odd: true }) }),
   },
   {
     plugin: "bandwidth",

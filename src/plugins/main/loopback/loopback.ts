@@ -3,10 +3,10 @@
 // ADD reports lo with its first IPv4 and first IPv6 address, or passes a chained prevResult through
 // unchanged; DEL sets lo down and succeeds when the netns is already gone (kubernetes#43014);
 // CHECK fails when lo is down. CNI_IFNAME is ignored: this plugin only ever touches "lo".
-import { CniCode, CniError, type AnyResult, type IPConfig, type Result, type Result100As } from "../../../cni/index.js";
+import { CniCode, CniError, type AnyResult, type IPConfig, type Result100As } from "../../../cni/index.js";
 import { isKernelError } from "../../../kernel/errors.js";
 import type { Addr, Kernel } from "../../../kernel/types.js";
-import { allVersions, parsePrevResult, type CmdArgs, type PluginAbout, type PluginFuncs } from "../../../sdk/index.js";
+import { allVersions, readPrevResult, type CmdArgs, type PluginAbout, type PluginFuncs } from "../../../sdk/index.js";
 
 const LO = "lo";
 
@@ -14,16 +14,16 @@ export interface LoopbackDeps {
   readonly kernel: Kernel;
 }
 
-/** loopback has no keys of its own; a prevResult, when present, must parse and convert to 1.x. */
+/** loopback has no keys of its own; a prevResult, when present, must parse (it is passed on as read). */
 export interface LoopbackConf {
   readonly cniVersion: string;
-  readonly prevResult?: Result;
+  readonly prevResult?: AnyResult;
 }
 
 export function parseConfig(args: CmdArgs): LoopbackConf {
-  let prevResult: Result | undefined;
+  let prevResult: AnyResult | undefined;
   try {
-    prevResult = parsePrevResult(args.netconf, args.cniVersion);
+    prevResult = readPrevResult(args.netconf, args.cniVersion);
   } catch (e) {
     const err = e instanceof CniError ? e : new CniError(CniCode.DecodingFailure, String(e));
     throw new CniError(err.code, `failed to parse prevResult: ${err.message}`, { details: err.details, cause: e });
@@ -86,7 +86,8 @@ export async function cmdAdd(args: CmdArgs, deps: LoopbackDeps): Promise<AnyResu
 }
 
 export async function cmdDel(args: CmdArgs, deps: LoopbackDeps): Promise<void> {
-  parseConfig(args);
+  // Nothing of the config is needed, and Go's DEL does not read it: a prevResult it cannot read
+  // must not make a DEL fail.
   if (args.netns === "") return;
   try {
     await deps.kernel.netns(args.netns).linkSetDown(LO);

@@ -23,7 +23,7 @@
 import { createHash } from "node:crypto";
 import { AttachmentStore, type StateFs } from "../attachment-state.js";
 import { join } from "node:path";
-import { ALL_SPEC_VERSIONS, CniCode, CniError, versionAtLeast, type Interface, type Result } from "../../../cni/index.js";
+import { ALL_SPEC_VERSIONS, CniCode, CniError, versionAtLeast, type AnyResult, type Interface, type Result } from "../../../cni/index.js";
 import { isExist, isNotFound } from "../../../kernel/errors.js";
 import type { Exec } from "../../../kernel/exec.js";
 import { createTc, parsePsched, tbfParams, TcError, type Qdisc, type TbfParams } from "../../../kernel/tc.js";
@@ -232,12 +232,13 @@ async function deleteIfb(ctx: Ctx, name: string): Promise<void> {
 
 // ---- ADD / DEL / CHECK ------------------------------------------------------------------------
 
-export async function cmdAdd(deps: BandwidthDeps, args: CmdArgs): Promise<Result> {
+export async function cmdAdd(deps: BandwidthDeps, args: CmdArgs): Promise<AnyResult> {
   const conf = parseConfig(args.netconf, args.cniVersion);
   const bw = conf.bandwidth;
   if (isZero(bw) || (!shapesIngress(bw) && !shapesEgress(bw))) {
-    if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
-    return conf.prevResult;
+    // Nothing to shape: the prevResult as read, printed back as it came (Go: PrintResult(conf.PrevResult)).
+    if (!conf.passThrough) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
+    return conf.passThrough;
   }
   if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
   const result = conf.prevResult;
