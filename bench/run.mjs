@@ -10,7 +10,8 @@
 //   5. the node manager (`podnet node`, kubenet): pod setup and teardown with hostPort and shaping,
 //      podnet's plugins in-process vs the same plugins exec'd vs Go's plugins exec'd
 // Results also go to bench/results/bench-<time>.json. Runs only inside sandbox namespaces.
-// Usage: sudo node bench/run.mjs [--rounds 20] [--cold-rounds 5] [--pods 200] [--streams-pods 40] [--netmgr-pods 20] [--skip startup,stream,concurrent,rss,netmgr]
+//   6. the cluster: bench/cluster.mjs with 300 nodes (a client each) and 1000 (shared watches)
+// Usage: sudo node bench/run.mjs [--rounds 20] [--cold-rounds 5] [--pods 200] [--streams-pods 40] [--netmgr-pods 20] [--skip startup,stream,concurrent,rss,netmgr,cluster]
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -35,7 +36,15 @@ requireRootAndFiles("bench", [...PLUGINS.map((p) => join(GO_BIN, p)), ...PLUGINS
 
 if (!values.inner) {
   const pass = ["--rounds", values.rounds, "--cold-rounds", values["cold-rounds"], "--pods", values.pods, "--streams-pods", values["streams-pods"], "--netmgr-pods", values["netmgr-pods"], "--skip", values.skip];
-  process.exit(runInsideNodeNamespace(new URL(import.meta.url).pathname, pass));
+  let rc = runInsideNodeNamespace(new URL(import.meta.url).pathname, pass);
+  // The cluster benchmark (bench/cluster.mjs) runs its own etcd in its own namespace.
+  if (rc === 0 && !values.skip.split(",").includes("cluster")) {
+    for (const args of [["--nodes", "300", "--clients", "per-node"], ["--nodes", "1000", "--clients", "shared"]]) {
+      rc = spawnSync(process.execPath, [join(ROOT, "bench", "cluster.mjs"), ...args], { stdio: "inherit" }).status ?? 1;
+      if (rc !== 0) break;
+    }
+  }
+  process.exit(rc);
 }
 
 // ---------------------------------------------------------------------------------------------

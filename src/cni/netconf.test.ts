@@ -49,7 +49,8 @@ describe("legacy .conf", () => {
     const conf = { cniVersion: "0.3.1", name: "mynet", type: "bridge", ipMasq: true };
     const l = parseConf(JSON.stringify(conf));
     assert.equal(l.cniVersion, "0.3.1");
-    assert.deepEqual(l.plugins[0]?.raw, conf);
+    assert.deepEqual({ ...l.plugins[0]?.raw }, conf);
+    assert.equal(Object.getPrototypeOf(l.plugins[0]?.raw), null, "parsed configs are plain data");
   });
   it("rejects a conflist saved as .conf", () =>
     assert.throws(() => parseAnyConf(JSON.stringify(list), "/x/a.conf"), /looks like a configuration list/));
@@ -66,7 +67,7 @@ describe("buildRequest", () => {
     });
     assert.equal(req["name"], "k8s-pod-network");
     assert.equal(req["cniVersion"], "1.0.0");
-    assert.deepEqual(req["runtimeConfig"], { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: "tcp" }] });
+    assert.deepEqual({ ...(req["runtimeConfig"] as object) }, { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: "tcp" }] });
     // libcni marshals the result struct: dns is a struct value, never left out.
     assert.deepEqual(req["prevResult"], { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }], dns: {} });
     assert.equal(req["snat"], true, "unknown keys pass through");

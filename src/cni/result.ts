@@ -3,7 +3,7 @@
 import { formatIP, parseIP, tryParseIP } from "../ip/ip.js";
 import { CniCode, CniError } from "./errors.js";
 import { goMarshalIndent } from "./gojson.js";
-import { getCI, isObject, type JsonObject } from "./keys.js";
+import { brief, getCI, isObject, type JsonObject } from "./keys.js";
 import { generationOf, type Generation } from "./version.js";
 
 export interface Route {
@@ -83,27 +83,27 @@ function str(o: JsonObject, key: string, where: string, required = false): strin
     if (required) throw bad(`${where}: missing "${key}"`);
     return undefined;
   }
-  if (typeof v !== "string") throw bad(`${where}: "${key}" must be a string, got ${JSON.stringify(v)}`);
+  if (typeof v !== "string") throw bad(`${where}: "${key}" must be a string, got ${brief(v)}`);
   return v;
 }
 function uint(o: JsonObject, key: string, where: string): number | undefined {
   const v = getCI(o, key);
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw bad(`${where}: "${key}" must be a non-negative integer, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw bad(`${where}: "${key}" must be a non-negative integer, got ${brief(v)}`);
   return v;
 }
 function strs(o: JsonObject, key: string, where: string): string[] | undefined {
   const v = getCI(o, key);
   if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw bad(`${where}: "${key}" must be a list of strings, got ${JSON.stringify(v)}`);
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw bad(`${where}: "${key}" must be a list of strings, got ${brief(v)}`);
   return v as string[];
 }
 function objs(o: JsonObject, key: string, where: string): JsonObject[] {
   const v = getCI(o, key);
   if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw bad(`${where}: "${key}" must be a list, got ${JSON.stringify(v)}`);
+  if (!Array.isArray(v)) throw bad(`${where}: "${key}" must be a list, got ${brief(v)}`);
   return v.map((x, i) => {
-    if (!isObject(x)) throw bad(`${where}: "${key}[${i}]" must be an object, got ${JSON.stringify(x)}`);
+    if (!isObject(x)) throw bad(`${where}: "${key}[${i}]" must be an object, got ${brief(x)}`);
     return x;
   });
 }
@@ -166,7 +166,7 @@ function parseInterface(o: JsonObject, where: string): Interface {
  */
 export function parseResult(raw: unknown, fallbackVersion: string): { gen: Generation; result: AnyResult } {
   if (raw === null) raw = {};
-  if (!isObject(raw)) throw bad(`result must be a JSON object, got ${JSON.stringify(raw)}`);
+  if (!isObject(raw)) throw bad(`result must be a JSON object, got ${brief(raw)}`);
   const declared = getCI(raw, "cniVersion");
   if (declared !== undefined && typeof declared !== "string") throw bad(`result "cniVersion" must be a string`);
   const cniVersion = declared ? declared : fallbackVersion;
@@ -197,7 +197,7 @@ export function parseResult(raw: unknown, fallbackVersion: string): { gen: Gener
     if (gw) ip.gateway = gw;
     const idx = getCI(x, "interface");
     if (idx !== undefined && idx !== null) {
-      if (typeof idx !== "number" || !Number.isInteger(idx)) throw bad(`${w}: "interface" must be an integer, got ${JSON.stringify(idx)}`);
+      if (typeof idx !== "number" || !Number.isInteger(idx)) throw bad(`${w}: "interface" must be an integer, got ${brief(idx)}`);
       ip.interface = idx; // even a negative one, as Go keeps it (users of the index check it)
     }
     // As Go's 040 type reads it: any string, "" when absent (Go's loopback prints none below 1.0.0).

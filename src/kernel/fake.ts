@@ -9,7 +9,8 @@
 //   - duplicate links/addresses/routes → EEXIST; missing ones → ENODEV / EADDRNOTAVAIL / ESRCH.
 // It is not a network simulator: no packets, neighbours or netfilter.
 import { KernelError } from "./errors.js";
-import { broadcastV4, formatIp, maskBytes, parseCidr, parseIp, parseMac } from "./inet.js";
+import { cidrBroadcast, formatIPExact, networkOf, tryParseIPExact } from "../ip/index.js";
+import { inetNetwork, inetPrefix, parseMac } from "./inet.js";
 import { scopeName, scopeNumber } from "./rtnl-codec.js";
 import { sysctlKey } from "./sysctl.js";
 import { netnsPath } from "./netns.js";
@@ -105,22 +106,21 @@ function selfToNull(path: string | null): string | null {
 const PER_LINK_SYSCTL = /^net\/(ipv4|ipv6)\/(conf|neigh)\/([^/]+)\//;
 
 function sameCidr(a: string, b: string): boolean {
-  const p = parseCidr(a), q = parseCidr(b);
-  return !!p && !!q && p.family === q.family && p.prefixLen === q.prefixLen && p.bytes.every((x, i) => x === q.bytes[i]);
+  const p = inetPrefix(a), q = inetPrefix(b);
+  return !!p && !!q && p.ip.family === q.ip.family && p.prefix === q.prefix && p.ip.value === q.ip.value;
 }
 
 function normDst(dst: string, family: AddrFamily | undefined): { family: AddrFamily; cidr: string } | undefined {
   if (dst === "default") return (family ?? 4) === 4 ? { family: 4, cidr: "0.0.0.0/0" } : { family: 6, cidr: "::/0" };
-  const p = parseCidr(dst);
+  const p = inetPrefix(dst);
   if (!p) return undefined;
-  return { family: p.family, cidr: `${formatIp(p.bytes)}/${p.prefixLen}` };
+  return { family: p.ip.family, cidr: `${formatIPExact(p.ip)}/${p.prefix}` };
 }
 
+/** The kernel's view: the families never mix (an IPv4-mapped address is IPv6). */
 function contains(cidr: string, ip: string): boolean {
-  const p = parseCidr(cidr), a = parseIp(ip);
-  if (!p || !a || p.family !== a.family) return false;
-  const m1 = maskBytes(p.bytes, p.prefixLen), m2 = maskBytes(a.bytes, p.prefixLen);
-  return m1.every((x, i) => x === m2[i]);
+  const p = inetPrefix(cidr), a = tryParseIPExact(ip);
+  return !!p && !!a && p.ip.family === a.family && networkOf(a, p.prefix).value === p.network.value;
 }
 
 export function createFakeKernel(opts: { netns?: readonly string[] } = {}): FakeKernel {
@@ -267,8 +267,7 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
   /** Prefix routes the kernel adds for an address on an up link. */
   function addPrefixRoute(ns: FakeNetns, a: FakeAddr) {
     if (a.prefixLen === (a.family === 4 ? 32 : 128)) return;
-    const p = parseCidr(`${a.address}/${a.prefixLen}`)!;
-    const dst = `${formatIp(maskBytes(p.bytes, p.prefixLen))}/${p.prefixLen}`;
+    const dst = inetNetwork(inetPrefix(`${a.address}/${a.prefixLen}`)!);
     if (ns.routes.some((r) => r.table === 254 && r.dst === dst && r.ifindex === a.ifindex)) return;
     ns.routes.push({
       family: a.family, dst, ifindex: a.ifindex, scope: a.family === 4 ? 253 : 0, table: 254, protocol: 2,
@@ -476,14 +475,14 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
         const op = record(path, `ip addr del ${cidr} dev ${name}`);
         const n = ns();
         const l = getLink(n, name, op);
-        const p = parseCidr(cidr);
+        const p = inetPrefix(cidr);
         if (!p) throw new RangeError(`${op}: invalid address ${JSON.stringify(cidr)}`);
-        const ip = formatIp(p.bytes);
-        const i = n.addrs.findIndex((a) => a.ifindex === l.index && a.address === ip && a.prefixLen === p.prefixLen);
+        const ip = formatIPExact(p.ip);
+        const i = n.addrs.findIndex((a) => a.ifindex === l.index && a.address === ip && a.prefixLen === p.prefix);
         if (i < 0) throw new KernelError(op, "EADDRNOTAVAIL");
         n.addrs.splice(i, 1);
-        const dst = `${formatIp(maskBytes(p.bytes, p.prefixLen))}/${p.prefixLen}`;
-        if (!n.addrs.some((a) => a.ifindex === l.index && contains(dst, a.address) && a.prefixLen === p.prefixLen)) {
+        const dst = inetNetwork(p);
+        if (!n.addrs.some((a) => a.ifindex === l.index && contains(dst, a.address) && a.prefixLen === p.prefix)) {
           const r = n.routes.findIndex((r) => r.protocol === 2 && r.dst === dst && r.ifindex === l.index);
           if (r >= 0) n.routes.splice(r, 1);
         }
@@ -525,7 +524,7 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
             (table === 0 || r.table === table) && (f.family === undefined || r.family === f.family) &&
             (dev === undefined || r.ifindex === dev) && (f.protocol === undefined || r.protocol === f.protocol) &&
             (f.type === undefined || r.type === f.type) &&
-            (f.dst === undefined || (f.dst === "default" ? parseCidr(r.dst)!.prefixLen === 0 : sameCidr(r.dst, f.dst))))
+            (f.dst === undefined || (f.dst === "default" ? inetPrefix(r.dst)!.prefix === 0 : sameCidr(r.dst, f.dst))))
           .map((r): Route => ({
             family: r.family, dst: r.dst, ...(r.gw ? { gw: r.gw } : {}),
             ...(r.ifindex !== undefined ? { dev: byIndex(n, r.ifindex)?.name ?? "", ifindex: r.ifindex } : {}),
@@ -541,16 +540,17 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
       const op = record(path, `ip addr ${replace ? "replace" : "add"} ${cidr} dev ${name}${o.noDad ? " nodad" : ""}${o.scope !== undefined ? ` scope ${o.scope}` : ""}`);
       const n = ns();
       const l = getLink(n, name, op);
-      const p = parseCidr(cidr);
+      const p = inetPrefix(cidr);
       if (!p) throw new RangeError(`${op}: invalid address ${JSON.stringify(cidr)}`);
-      const ip = formatIp(p.bytes);
-      const existing = n.addrs.findIndex((a) => a.ifindex === l.index && a.address === ip && (p.family === 6 || a.prefixLen === p.prefixLen));
+      const ip = formatIPExact(p.ip);
+      const family = p.ip.family;
+      const existing = n.addrs.findIndex((a) => a.ifindex === l.index && a.address === ip && (family === 6 || a.prefixLen === p.prefix));
       if (existing >= 0 && !replace) throw new KernelError(op, "EEXIST");
-      const brd = p.family === 4 && o.broadcast !== false && p.prefixLen < 31
-        ? typeof o.broadcast === "string" ? o.broadcast : formatIp(broadcastV4(p.bytes, p.prefixLen))
+      const brd = family === 4 && o.broadcast !== false && p.prefix < 31
+        ? typeof o.broadcast === "string" ? o.broadcast : formatIPExact(cidrBroadcast(p))
         : undefined;
       const a: FakeAddr = {
-        ifindex: l.index, family: p.family, address: ip, prefixLen: p.prefixLen, scope: o.scope !== undefined ? scopeNumber(o.scope) : 0,
+        ifindex: l.index, family, address: ip, prefixLen: p.prefix, scope: o.scope !== undefined ? scopeNumber(o.scope) : 0,
         noDad: o.noDad ?? false, ...(brd ? { broadcast: brd } : {}), ...(o.peer ? { peer: o.peer } : {}), ...(o.label ? { label: o.label } : {}),
       };
       if (existing >= 0) n.addrs.splice(existing, 1, a);
@@ -564,13 +564,14 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
         .filter(Boolean).join(" ");
       const op = record(path, `ip route ${mode} ${r.type && r.type !== "unicast" ? `${r.type} ` : ""}${desc}`);
       const n = ns();
-      const gwFam = r.gw !== undefined ? parseIp(r.gw)?.family : undefined;
+      const gwIP = r.gw !== undefined ? tryParseIPExact(r.gw) : undefined;
+      const gwFam = gwIP?.family;
       if (r.gw !== undefined && !gwFam) throw new RangeError(`${op}: invalid gateway ${JSON.stringify(r.gw)}`);
       const d = normDst(r.dst, r.family ?? gwFam);
       if (!d) throw new RangeError(`${op}: invalid destination ${JSON.stringify(r.dst)}`);
       const dev = r.dev !== undefined ? getLink(n, r.dev, op) : undefined;
       const table = r.table ?? 254;
-      const gw = r.gw !== undefined ? formatIp(parseIp(r.gw)!.bytes) : undefined;
+      const gw = gwIP ? formatIPExact(gwIP) : undefined;
       if (mode === "del") {
         const i = n.routes.findIndex((x) =>
           x.table === table && x.dst === d.cidr && (gw === undefined || x.gw === gw) && (dev === undefined || x.ifindex === dev.index) &&

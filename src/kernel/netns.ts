@@ -24,12 +24,21 @@ function checkName(name: string): void {
  * ErrInvalidNetNS check. False when either cannot be stat'ed (skel then skips the check).
  */
 export function isOwnNetns(path: string): boolean {
+  const a = netnsIdentity(path);
+  return a !== undefined && a === netnsIdentity("/proc/self/ns/net");
+}
+
+/**
+ * "dev:ino" of the namespace file at `path` (following /proc's links): equal for every path that
+ * names the same namespace (/run/netns/X, /proc/PID/ns/net, a bind mount). Undefined when it
+ * cannot be stat'ed.
+ */
+export function netnsIdentity(path: string): string | undefined {
   try {
-    const a = statSync(path);
-    const b = statSync("/proc/self/ns/net");
-    return a.dev === b.dev && a.ino === b.ino;
+    const s = statSync(path);
+    return `${s.dev}:${s.ino}`;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

@@ -3,7 +3,7 @@
 // routes and their devices costs a dump of each (the links' one grows with the pods of the node).
 import { loadAddon, type Addon } from "./addon.js";
 import { isKernelError } from "./errors.js";
-import { parseIp } from "./inet.js";
+import { ipToBytes, tryParseIPExact } from "../ip/index.js";
 import { linkGetByIndex } from "./links.js";
 import { NetlinkSocket } from "./netlink-socket.js";
 import { AF, RTA, RTM, attr, parseAttrs, readU32, rtmsg } from "./rtnl-codec.js";
@@ -17,13 +17,13 @@ export interface RouteGet {
 export function createRouteGet(s: NetlinkSocket): RouteGet {
   return {
     outputDevice(address) {
-      const ip = parseIp(address);
+      const ip = tryParseIPExact(address);
       if (!ip) throw new RangeError(`route get: invalid address ${JSON.stringify(address)}`);
-      const v4 = ip.bytes.length === 4;
+      const v4 = ip.family === 4;
       const op = `netlink RTM_GETROUTE ${address}`;
       let msgs;
       try {
-        msgs = s.request(RTM.GETROUTE, 0, [rtmsg({ family: v4 ? AF.INET : AF.INET6, dstLen: v4 ? 32 : 128 }), attr(RTA.DST, ip.bytes)], op);
+        msgs = s.request(RTM.GETROUTE, 0, [rtmsg({ family: v4 ? AF.INET : AF.INET6, dstLen: v4 ? 32 : 128 }), attr(RTA.DST, ipToBytes(ip))], op);
       } catch (e) {
         if (isKernelError(e, "ENETUNREACH", "EHOSTUNREACH", "ENOENT")) return undefined;
         throw e;

@@ -1,5 +1,6 @@
 // Route operations over rtnetlink (`ip route`).
-import { parseCidr, parseIp } from "./inet.js";
+import { ipToBytes, tryParseIPExact } from "../ip/index.js";
+import { inetPrefix } from "./inet.js";
 import { linkIndex, linkNames } from "./links.js";
 import type { NetlinkSocket } from "./netlink-socket.js";
 import {
@@ -17,10 +18,10 @@ export function parseDst(dst: string, family: AddrFamily | undefined, what: stri
     const f = family ?? 4;
     return { family: f, bytes: new Uint8Array(f === 4 ? 4 : 16), prefixLen: 0 };
   }
-  const p = parseCidr(dst);
+  const p = inetPrefix(dst);
   if (!p) throw new RangeError(`${what}: invalid destination ${JSON.stringify(dst)}`);
-  if (family && p.family !== family) throw new RangeError(`${what}: destination ${dst} is not IPv${family}`);
-  return p;
+  if (family && p.ip.family !== family) throw new RangeError(`${what}: destination ${dst} is not IPv${family}`);
+  return { family: p.ip.family, bytes: ipToBytes(p.ip), prefixLen: p.prefix };
 }
 
 /** Human-readable `ip route` arguments, for error messages. */
@@ -35,7 +36,7 @@ export function describeRoute(r: RouteSpec): string {
 
 /** Encodes RTM_NEWROUTE / RTM_DELROUTE with iproute2's defaults for scope, table and type. */
 export function routeMessage(s: NetlinkSocket, r: RouteSpec, mode: Mode, what: string): Uint8Array[] {
-  const gw = r.gw !== undefined ? parseIp(r.gw) : undefined;
+  const gw = r.gw !== undefined ? tryParseIPExact(r.gw) : undefined;
   if (r.gw !== undefined && !gw) throw new RangeError(`${what}: invalid gateway ${JSON.stringify(r.gw)}`);
   const dst = parseDst(r.dst, r.family ?? gw?.family, what);
   if (gw && gw.family !== dst.family) throw new RangeError(`${what}: gateway ${r.gw} and destination ${r.dst} differ in family`);
@@ -50,12 +51,12 @@ export function routeMessage(s: NetlinkSocket, r: RouteSpec, mode: Mode, what: s
   else scope = 0;
   const attrs: Uint8Array[] = [];
   if (dst.prefixLen > 0) attrs.push(attr(RTA.DST, dst.bytes));
-  if (gw) attrs.push(attr(RTA.GATEWAY, gw.bytes));
+  if (gw) attrs.push(attr(RTA.GATEWAY, ipToBytes(gw)));
   if (r.dev !== undefined) attrs.push(attr(RTA.OIF, u32(linkIndex(s, r.dev, what))));
   if (r.src !== undefined) {
-    const src = parseIp(r.src);
+    const src = tryParseIPExact(r.src);
     if (!src || src.family !== dst.family) throw new RangeError(`${what}: invalid src ${JSON.stringify(r.src)}`);
-    attrs.push(attr(RTA.PREFSRC, src.bytes));
+    attrs.push(attr(RTA.PREFSRC, ipToBytes(src)));
   }
   if (r.metric !== undefined) attrs.push(attr(RTA.PRIORITY, u32(r.metric)));
   if (table >= 256) attrs.push(attr(RTA.TABLE, u32(table)));
@@ -108,9 +109,8 @@ export function routeList(s: NetlinkSocket, f: RouteFilter = {}): Route[] {
 
 function sameDst(r: Route, dst: string): boolean {
   if (dst === "default") return r.dst === (r.family === 4 ? "0.0.0.0/0" : "::/0");
-  const p = parseCidr(dst);
-  if (!p) return false;
-  const q = parseCidr(r.dst)!;
-  return p.family === q.family && p.prefixLen === q.prefixLen && p.bytes.every((b, i) => b === q.bytes[i]);
+  const p = inetPrefix(dst);
+  const q = inetPrefix(r.dst);
+  return !!p && !!q && p.ip.family === q.ip.family && p.prefix === q.prefix && p.ip.value === q.ip.value;
 }
 

@@ -2,7 +2,7 @@
 // decoding of links, addresses and routes into the types of types.ts. No I/O here; see
 // netlink-socket.ts for the transport. Layouts are those of <linux/netlink.h>, <linux/rtnetlink.h>,
 // <linux/if_link.h>, <linux/if_addr.h>; integers are in host byte order, addresses in network order.
-import { formatIp, formatMac } from "./inet.js";
+import { formatMac, inetText } from "./inet.js";
 import type { Addr, AddrFamily, Link, OperState, Route, RouteType, Scope } from "./types.js";
 
 // ---- constants ------------------------------------------------------------------------------
@@ -165,6 +165,10 @@ const align4 = (n: number) => (n + 3) & ~3;
 
 // ---- attributes -------------------------------------------------------------------------------
 
+/** Flag bits of an attribute's type (<linux/netlink.h>). */
+export const NLA_F = { NESTED: 0x8000, NET_BYTEORDER: 0x4000 } as const;
+const NLA_TYPE_MASK = ~(NLA_F.NESTED | NLA_F.NET_BYTEORDER) & 0xffff;
+
 /** One rtattr/nlattr: {len u16, type u16, payload, padding to 4}. */
 export function attr(type: number, payload: Uint8Array): Uint8Array {
   const len = 4 + payload.length;
@@ -188,7 +192,7 @@ export function parseAttrs(b: Uint8Array, off = 0): Map<number, Uint8Array> {
   while (off + 4 <= b.length) {
     const len = v.getUint16(off, LE);
     if (len < 4 || off + len > b.length) break;
-    m.set(v.getUint16(off + 2, LE) & 0x3fff, b.subarray(off + 4, off + len));
+    m.set(v.getUint16(off + 2, LE) & NLA_TYPE_MASK, b.subarray(off + 4, off + len));
     off += align4(len);
   }
   return m;
@@ -198,7 +202,7 @@ export function parseAttrs(b: Uint8Array, off = 0): Map<number, Uint8Array> {
 export function* iterAttrs(b: Uint8Array, off = 0): Generator<[number, Uint8Array]> {
   while (off + 4 <= b.length) {
     const len = readU16(b, off);
-    const type = readU16(b, off + 2) & 0x3fff;
+    const type = readU16(b, off + 2) & NLA_TYPE_MASK;
     if (len < 4 || off + len > b.length) return;
     yield [type, b.subarray(off + 4, off + len)];
     off += align4(len);
@@ -442,8 +446,8 @@ export function decodeAddr(p: Uint8Array, names: ReadonlyMap<number, string>): A
   if (!main) return undefined;
   const flagsAttr = a.get(IFA.FLAGS);
   const flags = flagsAttr && flagsAttr.length >= 4 ? readU32(flagsAttr) : h.flags;
-  const ip = formatIp(main);
-  const peer = local && address && formatIp(address) !== ip ? formatIp(address) : undefined;
+  const ip = inetText(main);
+  const peer = local && address && inetText(address) !== ip ? inetText(address) : undefined;
   const brd = a.get(IFA.BROADCAST);
   const label = a.get(IFA.LABEL);
   return {
@@ -454,7 +458,7 @@ export function decodeAddr(p: Uint8Array, names: ReadonlyMap<number, string>): A
     prefixLen: h.prefixLen,
     cidr: `${ip}/${h.prefixLen}`,
     ...(peer ? { peer } : {}),
-    ...(brd ? { broadcast: formatIp(brd) } : {}),
+    ...(brd ? { broadcast: inetText(brd) } : {}),
     ...(label ? { label: readStr(label) } : {}),
     scope: scopeName(h.scope),
     flags,
@@ -486,13 +490,13 @@ export function decodeRoute(p: Uint8Array, names: ReadonlyMap<number, string>): 
   const ifindex = oif && oif.length >= 4 ? readU32(oif) : undefined;
   return {
     family,
-    dst: `${formatIp(dstB)}/${h.dstLen}`,
-    ...(gw ? { gw: formatIp(gw) } : {}),
+    dst: `${inetText(dstB)}/${h.dstLen}`,
+    ...(gw ? { gw: inetText(gw) } : {}),
     ...(ifindex !== undefined ? { dev: names.get(ifindex) ?? "", ifindex } : {}),
     scope: scopeName(h.scope),
     table: table && table.length >= 4 ? readU32(table) : h.table,
     protocol: h.protocol,
-    ...(prefsrc ? { src: formatIp(prefsrc) } : {}),
+    ...(prefsrc ? { src: inetText(prefsrc) } : {}),
     ...(prio && prio.length >= 4 ? { metric: readU32(prio) } : {}),
     ...(mtu !== undefined ? { mtu } : {}),
     type: routeTypeName(h.type),

@@ -25,6 +25,14 @@ describe("checkpoints", () => {
     assert.equal(typeof o.checksum, "number");
     assert.deepEqual(decodeCheckpoint(text), rec);
   });
+  it("every phase and its reason round-trip; a phase this version does not know is finished as a teardown", () => {
+    for (const phase of ["setting-up", "ready", "repairing", "failed", "tearing-down"] as const) {
+      const r: SandboxRecord = { ...rec, phase, ...(phase === "failed" ? { reason: "eth0 is missing; repair failed: no more addresses" } : {}) };
+      assert.deepEqual(decodeCheckpoint(encodeCheckpoint(r)), r);
+    }
+    const future = encodeCheckpoint({ ...rec, phase: "hibernating" as SandboxRecord["phase"] });
+    assert.equal(decodeCheckpoint(future).phase, "tearing-down");
+  });
   it("a tampered file is corrupt", () => {
     const o = JSON.parse(encodeCheckpoint(rec));
     o.data.port_mappings[0].host_port = 9090;

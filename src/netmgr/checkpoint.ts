@@ -2,15 +2,17 @@
 // <root>/sandbox/<id> checkpoint, with podnet's fields beside it). One JSON file per sandbox under
 // <stateDir>/sandboxes/, written to a temp name and renamed; a file whose checksum does not match is
 // corrupt, reported and deleted. The node's own state (the pod CIDR) lives in <stateDir>/node.json.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import { readJson } from "../cni/index.js";
+import { isPodPhase, type PodPhase } from "./lifecycle.js";
 import type { PortMapping, Protocol } from "./plugin.js";
 
 export const CHECKPOINT_VERSION = "v1";
 
-/** Where a sandbox is in its life: written "setting-up" before the plugin runs, "ready" after. */
-export type SandboxPhase = "setting-up" | "ready";
+/** Where a sandbox is in its life (lifecycle.ts); written at every change, before the work starts. */
+export type SandboxPhase = PodPhase;
 
 export interface SandboxRecord {
   readonly id: string;
@@ -29,6 +31,8 @@ export interface SandboxRecord {
   readonly plugin: string;
   readonly createdAt: string;
   readonly phase: SandboxPhase;
+  /** Why the pod is "failed" or stuck "tearing-down" (or being repaired): what was found, what failed. */
+  readonly reason?: string;
   /** Last addresses seen, IPv4 first. */
   readonly ips: readonly string[];
   /** Milliseconds SetUpPod took. */
@@ -85,7 +89,7 @@ const toProtocol = (p: string): Protocol => (p.toLowerCase() === "udp" ? "UDP" :
 export function decodeCheckpoint(text: string): SandboxRecord {
   let f: CheckpointFile;
   try {
-    f = JSON.parse(text) as CheckpointFile;
+    f = readJson(text, { nullPrototypes: false }) as CheckpointFile;
   } catch (e) {
     throw new CorruptCheckpointError(`checkpoint is not JSON: ${(e as Error).message}`);
   }
@@ -93,8 +97,12 @@ export function decodeCheckpoint(text: string): SandboxRecord {
     throw new CorruptCheckpointError("checkpoint has an unknown format");
   }
   if (fnv1a32(JSON.stringify({ data: f.data, podnet: f.podnet })) !== f.checksum) throw new CorruptCheckpointError("checkpoint checksum mismatch");
+  // a phase this version does not know (written by a newer one): finish it as a teardown, which
+  // releases everything and is safe whatever the pod's state
+  const phase: SandboxPhase = isPodPhase(f.podnet.phase) ? f.podnet.phase : "tearing-down";
   return {
     ...f.podnet,
+    phase,
     namespace: f.namespace,
     name: f.name,
     hostNetwork: f.data.host_network === true,
@@ -120,8 +128,18 @@ const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 function atomicWrite(path: string, text: string): void {
   const tmp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o600 });
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, text, { mode: 0o600, flag: "wx" });
+    renameSync(tmp, path);
+  } catch (e) {
+    // A full disk fails the write after the file was created: leave nothing behind.
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never created
+    }
+    throw e;
+  }
 }
 
 export function createCheckpointStore(stateDir: string): CheckpointStore {
@@ -184,7 +202,7 @@ export interface NodeState {
 
 export function readNodeState(stateDir: string): NodeState {
   try {
-    const o = JSON.parse(readFileSync(join(stateDir, "node.json"), "utf8")) as NodeState;
+    const o = readJson(readFileSync(join(stateDir, "node.json"), "utf8"), { nullPrototypes: false }) as NodeState;
     return typeof o === "object" && o !== null ? o : {};
   } catch {
     return {};

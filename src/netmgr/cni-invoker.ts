@@ -5,7 +5,7 @@ import type { CniRuntime } from "../libcni/index.js";
 
 export type CniInvoker = Pick<
   CniRuntime,
-  "addNetworkList" | "delNetworkList" | "validateNetworkList" | "getCachedResult" | "getCachedAttachments" | "gcNetworkList"
+  "addNetworkList" | "checkNetworkList" | "delNetworkList" | "validateNetworkList" | "getCachedResult" | "getCachedAttachments" | "gcNetworkList"
 >;
 
 /** "no such file or directory" in a DEL error: the network was already deleted by an earlier attempt. */

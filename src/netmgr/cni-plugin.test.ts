@@ -7,7 +7,7 @@ import { createFakeKernel } from "../kernel/fake.js";
 import { buildRuntimeConf, cniArgs, createCniPlugin, ipRangesCapability } from "./cni-plugin.js";
 import { createFakeInvoker } from "./testing.js";
 import type { Host, PortMapping } from "./plugin.js";
-import { formatCniArgs } from "../cni/index.js";
+import { CniCode, CniError, formatCniArgs } from "../cni/index.js";
 
 const list = (name: string, plugins: unknown[], v = "0.4.0") => JSON.stringify({ cniVersion: v, name, plugins });
 
@@ -147,4 +147,34 @@ describe("cni plugin over a fake invoker", () => {
       assert.deepEqual(released.sort(), ["cni-loopback/dead/eth0", "net/dead/eth0"]);
       assert.deepEqual(inv.getCachedAttachments().map((a) => a.containerID).sort(), ["live", "live"]);
     }));
+
+  it("verifyPod: CHECK through the chain with the cached ADD (0.4.0+); older configs: the cached addresses on the interface", async () => {
+    await withDir({ "10-net.conflist": list("net", [{ type: "bridge" }, { type: "portmap", capabilities: { portMappings: true } }]) }, async (dir) => {
+      const inv = createFakeInvoker();
+      const p = createCniPlugin({ invoker: inv, confDir: dir, netns: () => createFakeKernel().netns(null), syncIntervalMs: 0 });
+      await p.init(host(), "hairpin-veth", "", 0);
+      await p.setUpPod("default", "web", "sb1", {}, {});
+      assert.deepEqual(await p.verifyPod!("default", "web", "sb1", {}), []);
+      const check = inv.calls.find((c) => c.op === "CHECK")!;
+      assert.deepEqual([check.network, check.rt?.netns, check.rt?.ifName], ["net", NS, "eth0"]);
+      assert.deepEqual(check.rt?.capabilityArgs, { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: "tcp", hostIP: "" }] }, "with the ADD's arguments");
+      inv.fail.set("CHECK net", new CniError(CniCode.Internal, 'interface "eth0" not found'));
+      assert.deepEqual(await p.verifyPod!("default", "web", "sb1", {}), ['network "net" on eth0: CHECK failed: interface "eth0" not found']);
+      assert.deepEqual(await p.verifyPod!("default", "web", "never-added", {}), ["no cached ADD result for sandbox never-added (its network was never added, or its cache entry is gone)"]);
+    });
+    await withDir({ "10-old.conf": JSON.stringify({ cniVersion: "0.3.1", name: "old", type: "bridge" }) }, async (dir) => {
+      const k = createFakeKernel({ netns: [NS] });
+      const inv = createFakeInvoker();
+      const p = createCniPlugin({ invoker: inv, confDir: dir, netns: (x) => k.netns(x), syncIntervalMs: 0 });
+      await p.init(host(), "hairpin-veth", "", 0);
+      await p.setUpPod("default", "web", "sb1", {}, {});
+      assert.deepEqual(await p.verifyPod!("default", "web", "sb1", {}), ["network \"old\": eth0 is missing in /run/netns/p"]);
+      await k.netns(NS).linkAddDummy("eth0", { up: true });
+      await k.netns(NS).addrAdd("eth0", "10.200.0.7/24");
+      assert.deepEqual(await p.verifyPod!("default", "web", "sb1", {}), ["network \"old\": eth0 in /run/netns/p does not have 10.200.0.2"]);
+      await k.netns(NS).addrAdd("eth0", "10.200.0.2/24");
+      assert.deepEqual(await p.verifyPod!("default", "web", "sb1", {}), []);
+      assert.equal(inv.calls.filter((c) => c.op === "CHECK").length, 0, "0.3.1 has no CHECK");
+    });
+  });
 });

@@ -9,7 +9,7 @@
 // - pod IPs come from the ADD result (kept in the libcni cache), the netns is read only as a fallback;
 // - `dns` is passed on Linux too (only plugins with the capability see it).
 // As in the kubelet, --network-plugin-mtu and the hairpin mode are not used here: the config decides.
-import { CniCode, CniError, isObject, parseConf, parseConfList, toCurrent, type AnyResult, type NetworkConfigList } from "../cni/index.js";
+import { CniCode, CniError, isObject, parseConf, parseConfList, readJson, specHas, toCurrent, type AnyResult, type NetworkConfigList } from "../cni/index.js";
 import type { NetOps } from "../kernel/types.js";
 import { confFiles, loadConfFile, type RuntimeConf } from "../libcni/index.js";
 import { bandwidthCapability, extractPodBandwidth } from "./bandwidth.js";
@@ -21,6 +21,8 @@ import {
 } from "./plugin.js";
 import { readPodIPs } from "./podips.js";
 import { tryParseCidr } from "../ip/index.js";
+
+const msg = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 export const LOOPBACK_NETWORK = `{"cniVersion":"0.2.0","name":"cni-loopback","plugins":[{"type":"loopback"}]}`;
 export const DEFAULT_SYNC_INTERVAL_MS = 5000;
@@ -72,7 +74,7 @@ export function ipRangesCapability(podCidr: string): Array<Array<{ subnet: strin
 export function dnsCapability(text: string): { servers: string[]; searches: string[]; options: string[] } {
   let o: unknown;
   try {
-    o = JSON.parse(text);
+    o = readJson(text);
   } catch (e) {
     throw new InvalidPodError(`failed to unmarshal dns config ${JSON.stringify(text)}: ${(e as Error).message}`);
   }
@@ -123,9 +125,9 @@ export function resultIPs(r: AnyResult): string[] {
 export function listFromCachedConfig(bytes: Buffer): NetworkConfigList {
   let o: unknown;
   try {
-    o = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    throw new CniError(CniCode.DecodingFailure, "cached network config is not JSON");
+    o = readJson(bytes);
+  } catch (e) {
+    throw new CniError(CniCode.DecodingFailure, `cached network config is not JSON: ${(e as Error).message}`);
   }
   return isObject(o) && Array.isArray(o["plugins"]) ? parseConfList(bytes) : parseConf(bytes);
 }
@@ -327,6 +329,58 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
       const ips = await readPodIPs(deps.netns(netns));
       if (ips.length === 0) throw new Error(`cannot find pod IPs in the network namespace, skipping pod network status for container "${id}"`);
       return statusFromIPs(ips);
+    },
+
+    /**
+     * Each attachment the pod's ADD left in the libcni cache, checked as its config allows: CHECK
+     * through the chain with the cached result (spec ≥ 0.4.0, unless the config disables it);
+     * otherwise what the status hook reads — the cached result's addresses on the interface in the
+     * pod's netns.
+     */
+    async verifyPod(_namespace, _name, id) {
+      let netns: string;
+      try {
+        netns = await needHost().getNetNS(id);
+      } catch (e) {
+        return [msg(e)];
+      }
+      const attachments = deps.invoker.getCachedAttachments(id).filter((a) => a.network !== loNetwork.name);
+      if (attachments.length === 0) return [`no cached ADD result for sandbox ${id.slice(0, 12)} (its network was never added, or its cache entry is gone)`];
+      const problems: string[] = [];
+      for (const a of attachments) {
+        let list: NetworkConfigList;
+        try {
+          list = listFromCachedConfig(a.config);
+        } catch (e) {
+          problems.push(`network "${a.network}" on ${a.ifName}: the cached config is unreadable: ${msg(e)}`);
+          continue;
+        }
+        const rt: RuntimeConf = { containerID: id, netns, ifName: a.ifName, args: a.cniArgs, capabilityArgs: a.capabilityArgs };
+        if (specHas(list.cniVersion, "CHECK") && !list.disableCheck) {
+          try {
+            await deps.invoker.checkNetworkList(list, rt);
+          } catch (e) {
+            problems.push(`network "${list.name}" on ${a.ifName}: CHECK failed: ${msg(e)}`);
+          }
+          continue;
+        }
+        let want: string[] = [];
+        try {
+          const r = deps.invoker.getCachedResult(list, rt);
+          want = r ? resultIPs(r) : [];
+        } catch (e) {
+          problems.push(`network "${list.name}" on ${a.ifName}: the cached result is unreadable: ${msg(e)}`);
+          continue;
+        }
+        const ops = deps.netns(netns);
+        if (!(await ops.linkGet(a.ifName))) {
+          problems.push(`network "${list.name}": ${a.ifName} is missing in ${netns}`);
+          continue;
+        }
+        const have = new Set((await ops.addrList(a.ifName)).map((x) => x.address));
+        for (const ip of want) if (!have.has(ip)) problems.push(`network "${list.name}": ${a.ifName} in ${netns} does not have ${ip}`);
+      }
+      return problems;
     },
 
     async gc(live) {

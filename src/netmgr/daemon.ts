@@ -13,7 +13,7 @@ import { createCheckpointStore, readNodeState, writeNodeState } from "./checkpoi
 import { createCniPlugin, type CniPlugin } from "./cni-plugin.js";
 import { createExecPlugin, type ExecPluginFs } from "./exec-plugin.js";
 import { InProcessInvoker, podnetPluginCheck, type PluginHost } from "./inprocess-invoker.js";
-import { createIPTables, type IPTables } from "./iptables.js";
+import { createIPTables, type IPTables } from "../kernel/iptables.js";
 import { ensureKubeletUtilChains } from "./iptables-util.js";
 import { createKubenetPlugin, type KubenetFs, type KubenetPlugin } from "./kubenet/kubenet.js";
 import { BRIDGE_NAME, REQUIRED_CNI_PLUGINS } from "./kubenet/config.js";
@@ -28,7 +28,7 @@ import type { PortOpener, ConntrackClearer } from "./hostport.js";
 import { workerPluginHost } from "./plugin-workers.js";
 import { checkRequiredBinaries, describeFound, probeNetworkPlugins, type ProbeResult } from "./probe.js";
 import { PodRuntime, type RestoreReport } from "./runtime.js";
-import { isOwnNetns } from "../kernel/netns.js";
+import { isOwnNetns, netnsIdentity } from "../kernel/netns.js";
 import { defaultRegistry } from "../resident/registry.js";
 import { serveResident } from "../resident/server.js";
 
@@ -205,7 +205,13 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
   const rt = new PodRuntime({
     manager,
     store,
-    netns: { add: (n) => sys.kernel.netnsAdd(n), del: (n) => sys.kernel.netnsDel(n), exists: (p) => sys.kernel.netnsExists(p) },
+    netns: {
+      add: (n) => sys.kernel.netnsAdd(n),
+      del: (n) => sys.kernel.netnsDel(n),
+      exists: (p) => sys.kernel.netnsExists(p),
+      id: netnsIdentity,
+      isNodeNetns: isOwnNetns,
+    },
     newID: sys.newID,
     log,
     saveNodeState: (s) => writeNodeState(o.stateDir, s),
@@ -221,7 +227,7 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
     }
   }
   const restore = await rt.restore();
-  if (restore.reattached.length || restore.tornDown.length || restore.released.length || restore.corrupt.length) {
+  if (restore.reattached.length || restore.tornDown.length || restore.repaired.length || restore.failed.length || restore.released.length || restore.corrupt.length) {
     log.info("restored state", { ...restore });
   }
   for (const e of restore.errors) log.warn("restore problem", { error: e });

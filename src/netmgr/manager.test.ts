@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { initNetworkPlugin, KeyedMutex, PluginManager, PluginSelectionError } from "./manager.js";
+import { initNetworkPlugin, PluginManager, PluginSelectionError } from "./manager.js";
 import { effectiveHairpinMode, type Host, NOOP_PLUGIN_NAME } from "./plugin.js";
 import { createFakePlugin } from "./testing.js";
 import { createNoopPlugin } from "./noop.js";
@@ -10,26 +10,6 @@ import { createFakeExec } from "./testing.js";
 const host: Host = { getNetNS: async () => "/run/netns/x", getPodPortMappings: async () => [] };
 const args = { host, hairpinMode: "hairpin-veth" as const, nonMasqueradeCIDR: "10.0.0.0/8", mtu: 0 };
 const noop = () => createNoopPlugin({ sysctl: createFakeKernel().sysctl, exec: createFakeExec(), modprobe: false });
-
-describe("KeyedMutex", () => {
-  it("serialises one key, runs different keys in parallel, and forgets idle keys", async () => {
-    const m = new KeyedMutex();
-    const log: string[] = [];
-    const step = (k: string, ms: number) => m.run(k, async () => {
-      log.push(`${k}+`);
-      await new Promise((r) => setTimeout(r, ms));
-      log.push(`${k}-`);
-    });
-    await Promise.all([step("a", 20), step("a", 1), step("b", 5)]);
-    assert.deepEqual(log, ["a+", "b+", "b-", "a-", "a+", "a-"]);
-    assert.equal(m.size, 0);
-  });
-  it("a failing holder releases the lock", async () => {
-    const m = new KeyedMutex();
-    await assert.rejects(m.run("k", async () => { throw new Error("x"); }));
-    assert.equal(await m.run("k", async () => 7), 7);
-  });
-});
 
 describe("initNetworkPlugin", () => {
   it('"" and "noop" select the noop plugin without looking at the probed list', async () => {

@@ -4,37 +4,9 @@
 import { networkPluginMetrics, type NetworkPluginMetrics, Registry } from "./metrics.js";
 import { qualifiedNameErrors } from "./names.js";
 import { type HairpinMode, type Host, type NetworkPlugin, type PodNetworkStatus, podFullName } from "./plugin.js";
+import { KeyedMutex } from "../util/keyed-mutex.js";
 
-/** A promise-chain mutex per key, refcounted and dropped when idle. */
-export class KeyedMutex {
-  private readonly entries = new Map<string, { tail: Promise<void>; refs: number }>();
-
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    let e = this.entries.get(key);
-    if (!e) {
-      e = { tail: Promise.resolve(), refs: 0 };
-      this.entries.set(key, e);
-    }
-    e.refs++;
-    const prev = e.tail;
-    let release!: () => void;
-    e.tail = new Promise<void>((r) => (release = r));
-    try {
-      await prev;
-      return await fn();
-    } finally {
-      release();
-      if (--e.refs === 0) this.entries.delete(key);
-    }
-  }
-
-  /** Keys with a holder or waiters. */
-  get size(): number {
-    return this.entries.size;
-  }
-}
-
-export type OperationType = "set_up_pod" | "tear_down_pod" | "get_pod_network_status";
+export type OperationType = "set_up_pod" | "tear_down_pod" | "get_pod_network_status" | "verify_pod";
 
 export interface PluginManagerDeps {
   readonly metrics?: NetworkPluginMetrics;
@@ -95,6 +67,14 @@ export class PluginManager {
   getPodNetworkStatus(namespace: string, name: string, sandboxID: string): Promise<PodNetworkStatus | null> {
     return this.op("get_pod_network_status", namespace, name, () => this.plugin.getPodNetworkStatus(namespace, name, sandboxID), (full, e) =>
       new NetworkPluginError(`networkPlugin ${this.plugin.name()} failed on the status hook for pod "${full}": ${msg(e)}`, e));
+  }
+
+  /** The plugin's verifyPod ([] when it has none: its pods are trusted). */
+  verifyPod(namespace: string, name: string, sandboxID: string, annotations: Readonly<Record<string, string>> = {}): Promise<string[]> {
+    const verify = this.plugin.verifyPod;
+    if (!verify) return Promise.resolve([]);
+    return this.op("verify_pod", namespace, name, () => verify.call(this.plugin, namespace, name, sandboxID, annotations), (full, e) =>
+      new NetworkPluginError(`networkPlugin ${this.plugin.name()} failed to verify pod "${full}" network: ${msg(e)}`, e));
   }
 
   /** Under the pod's lock too, so it never overlaps a teardown of the same pod. */

@@ -1,5 +1,6 @@
 // The node-side network plugin contract (kubelet pkg/kubelet/dockershim/network/plugins.go, 1.21–1.23
 // shape): one plugin per node, chosen by name, driven through the pod lifecycle.
+import { ipFamily } from "../ip/index.js";
 
 /** Name the noop plugin reports (DefaultPluginName). */
 export const NOOP_PLUGIN_NAME = "kubernetes.io/no-op";
@@ -79,6 +80,13 @@ export interface NetworkPlugin {
   // podnet extensions (optional)
   /** After a daemon restart: re-take what only lived in memory (cached IPs, held hostport sockets). */
   reattachPod?(namespace: string, name: string, sandboxID: string): Promise<void>;
+  /**
+   * After a daemon restart (after reattachPod): whether everything setUpPod made for the pod is
+   * still there — its interface and addresses in the netns, its IPAM lease, its hostport rules, its
+   * shaping. Returns what is missing, one sentence each ([] = intact); rejects only when it could
+   * not look. A plugin without this hook is trusted (its pods stay "ready").
+   */
+  verifyPod?(namespace: string, name: string, sandboxID: string, annotations: Readonly<Record<string, string>>): Promise<string[]>;
   /** Releases IPs, rules and limits of sandboxes that are not in `live`; returns what it released. */
   gc?(live: ReadonlySet<string>): Promise<string[]>;
   /** Non-fatal problems worth showing (e.g. br_netfilter missing). */
@@ -110,8 +118,8 @@ export function effectiveHairpinMode(mode: string, pluginName: string): { mode: 
 /** PodNetworkStatus from a list of addresses, IPv4 first (stable otherwise). */
 export function statusFromIPs(ips: readonly string[]): PodNetworkStatus | null {
   if (ips.length === 0) return null;
-  const v4 = ips.filter((ip) => !ip.includes(":"));
-  const v6 = ips.filter((ip) => ip.includes(":"));
+  const v4 = ips.filter((ip) => ipFamily(ip) !== 6);
+  const v6 = ips.filter((ip) => ipFamily(ip) === 6);
   const all = [...v4, ...v6];
   return { ip: all[0]!, ips: all };
 }

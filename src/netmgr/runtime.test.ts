@@ -6,16 +6,24 @@ import { join } from "node:path";
 import { createCheckpointStore, type CheckpointStore } from "./checkpoint.js";
 import { PluginManager } from "./manager.js";
 import { PodError, PodRuntime, hostPortsCollide, validatePodCIDR } from "./runtime.js";
-import { createFakePlugin, type FakePlugin } from "./testing.js";
+import { createFakePlugin, deferred, type FakePlugin } from "./testing.js";
 import { parsePodManifest } from "./pod-manifest.js";
 import { BandwidthError } from "./bandwidth.js";
 import { createApiHandler, listenUnix } from "./api-server.js";
 import { createApiClient, ApiError } from "./api-client.js";
 
+/** The node's own netns in these fixtures. */
+const NODE_NETNS = "/run/netns/node";
+
 function fixture(plugin: FakePlugin = createFakePlugin("kubenet")) {
   const dir = mkdtempSync(join(tmpdir(), "podnet-t-rt-"));
   const store: CheckpointStore = createCheckpointStore(dir);
-  const namespaces = new Set<string>();
+  const namespaces = new Set<string>([NODE_NETNS]);
+  /** Other names of a namespace (as /proc/PID/ns/net is of /run/netns/x): alias → path. */
+  const aliases = new Map<string, string>();
+  const resolve = (p: string) => aliases.get(p) ?? p;
+  /** Awaited by netns.add before it creates anything (interleavings made to order). */
+  const gates: { netnsAdd?: Promise<void> } = {};
   let n = 0;
   const mk = () =>
     new PodRuntime({
@@ -23,16 +31,22 @@ function fixture(plugin: FakePlugin = createFakePlugin("kubenet")) {
       store,
       netns: {
         add: async (name) => {
+          await gates.netnsAdd;
           namespaces.add(`/run/netns/${name}`);
           return `/run/netns/${name}`;
         },
         del: async (name) => void namespaces.delete(`/run/netns/${name}`),
-        exists: (p) => namespaces.has(p),
+        exists: (p) => namespaces.has(resolve(p)),
+        id: (p) => (namespaces.has(resolve(p)) ? `nsfs:${resolve(p)}` : undefined),
+        isNodeNetns: (p) => resolve(p) === NODE_NETNS,
       },
       newID: () => `${String(++n).padStart(2, "0")}${"ab".repeat(31)}`,
     });
-  return { dir, store, plugin, namespaces, rt: mk(), restart: mk, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, store, plugin, namespaces, aliases, gates, rt: mk(), restart: mk, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** Lets every pending callback and promise run. */
+const settle = () => new Promise((r) => setImmediate(r));
 
 const pod = (name: string, extra = "") => parsePodManifest(`metadata: {name: ${name}}\nspec:\n  containers: [{name: c, ports: [{containerPort: 80${extra}}]}]\n`);
 
@@ -50,7 +64,7 @@ describe("pod runtime", () => {
       await assert.rejects(f.rt.runPod(pod("web")), (e: PodError) => e.status === 409 && /pod "default\/web" already exists/.test(e.message));
       await assert.rejects(f.rt.runPod(pod("other", ", hostPort: 8080")), (e: PodError) => e.status === 409 && e.message === 'hostPort 8080/TCP is already used by pod "default/web"');
       await f.rt.stopPod("default", "web");
-      assert.equal(f.namespaces.size, 0);
+      assert.deepEqual([...f.namespaces], [NODE_NETNS]);
       assert.equal(f.store.list().records.length, 0);
       await assert.rejects(f.rt.stopPod("default", "web"), (e: PodError) => e.status === 404);
     } finally {
@@ -64,11 +78,32 @@ describe("pod runtime", () => {
       f.plugin.failSetUp = new BandwidthError("kubernetes.io/ingress-bandwidth", "10Q", "quantities must match …");
       await assert.rejects(f.rt.runPod(pod("web")), (e: PodError) => e.status === 400 && /failed to set up sandbox "01abababab.." network for pod "default\/web": networkPlugin kubenet failed to set up pod "web_default" network: metadata.annotations/.test(e.message.replace(/01abababab../, "01abababab..")));
       assert.deepEqual(f.plugin.calls.filter((c) => c.startsWith("teardown")).length, 1);
-      assert.equal(f.namespaces.size, 0);
+      assert.deepEqual([...f.namespaces], [NODE_NETNS]);
       assert.equal(f.store.list().records.length, 0);
       assert.deepEqual(f.rt.listPods(), []);
       f.plugin.failSetUp = new Error("bridge exploded");
       await assert.rejects(f.rt.runPod(pod("web")), (e: PodError) => e.status === 500);
+    } finally {
+      f.cleanup();
+    }
+  });
+
+  it("a checkpoint that cannot be written (a full disk) never leaves a pod behind", async () => {
+    const f = fixture();
+    try {
+      const write = f.store.write.bind(f.store);
+      f.store.write = (r) => {
+        if (r.phase === "ready") throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+        write(r);
+      };
+      await assert.rejects(f.rt.runPod(pod("web")), (e: PodError) => e.status === 500 && /failed to checkpoint sandbox "01ababababab" of pod "default\/web": ENOSPC/.test(e.message));
+      assert.deepEqual(f.plugin.calls.map((c) => c.split(" ")[0]), ["setup", "setup-done", "teardown"]);
+      assert.deepEqual([f.rt.listPods(), f.store.list().records, [...f.namespaces]], [[], [], [NODE_NETNS]]);
+      f.store.write = () => {
+        throw new Error("ENOSPC");
+      };
+      await assert.rejects(f.rt.runPod(pod("web")), /ENOSPC/);
+      assert.deepEqual([f.rt.listPods(), [...f.namespaces]], [[], [NODE_NETNS]], "refused before anything was made");
     } finally {
       f.cleanup();
     }
@@ -106,6 +141,163 @@ describe("pod runtime", () => {
       assert.equal(f.plugin.calls.at(-1), `gc ${a.sandboxID}`);
       assert.deepEqual(rt2.listPods().map((p) => p.name), ["a"]);
       assert.deepEqual(f.store.list().records.map((r) => r.name), ["a"]);
+    } finally {
+      f.cleanup();
+    }
+  });
+
+  for (const at of ["netns", "plugin"] as const) {
+    it(`a DELETE while the ${at === "netns" ? "sandbox netns is created" : "plugin sets the pod up"} waits for the set-up, then tears the pod down: no zombie, the host port is free`, async () => {
+      const f = fixture();
+      try {
+        const gate = deferred();
+        if (at === "netns") f.gates.netnsAdd = gate.promise;
+        else f.plugin.gate = (op) => (op === "setup" ? gate.promise : undefined);
+        const add = f.rt.runPod(pod("web", ", hostPort: 8080"));
+        await settle();
+        const del = f.rt.stopPod("default", "web");
+        await settle();
+        assert.deepEqual(f.rt.listPods().map((p) => [p.name, p.phase]), [["web", "setting-up"]]);
+        assert.deepEqual(f.plugin.calls.filter((c) => c.startsWith("teardown")), [], "the teardown waits for the set-up");
+        gate.resolve();
+        const v = await add;
+        assert.equal(v.phase, "ready");
+        const gone = await del;
+        assert.equal(gone.sandboxID, v.sandboxID);
+        assert.deepEqual(f.plugin.calls.map((c) => c.split(" ")[0]), ["setup", "setup-done", "teardown"]);
+        assert.deepEqual(f.rt.listPods(), []);
+        assert.deepEqual(f.store.list().records, []);
+        assert.deepEqual([...f.namespaces], [NODE_NETNS]);
+        f.plugin.gate = undefined;
+        const other = await f.rt.runPod(pod("other", ", hostPort: 8080"));
+        assert.equal(other.phase, "ready", "the host port was released with the pod");
+      } finally {
+        f.cleanup();
+      }
+    });
+  }
+
+  it("POST while the pod is torn down waits for the teardown; a failed teardown keeps it tearing-down and a POST gets 409 naming the phase", async () => {
+    const f = fixture();
+    try {
+      const first = await f.rt.runPod(pod("web"));
+      const teardown = deferred();
+      f.plugin.gate = (op) => (op === "teardown" ? teardown.promise : undefined);
+      const del = f.rt.stopPod("default", "web");
+      await settle();
+      assert.deepEqual(f.rt.listPods().map((p) => p.phase), ["tearing-down"]);
+      assert.equal(f.store.read(first.sandboxID)?.phase, "tearing-down", "checkpointed before the teardown runs");
+      const add = f.rt.runPod(pod("web"));
+      await settle();
+      teardown.resolve();
+      await del;
+      const second = await add;
+      assert.notEqual(second.sandboxID, first.sandboxID);
+      assert.deepEqual(f.rt.listPods().map((p) => [p.sandboxID, p.phase]), [[second.sandboxID, "ready"]]);
+
+      f.plugin.gate = undefined;
+      f.plugin.failTearDown = new Error("bridge is stuck");
+      await assert.rejects(f.rt.stopPod("default", "web"), (e: PodError) => e.status === 500 && /bridge is stuck/.test(e.message));
+      const stuck = f.rt.listPods()[0]!;
+      assert.equal(stuck.phase, "tearing-down");
+      assert.match(stuck.reason ?? "", /^teardown failed: .*bridge is stuck/);
+      await assert.rejects(f.rt.runPod(pod("web")), (e: PodError) => e.status === 409 && /pod "default\/web" is being torn down \(sandbox 02ababababab: teardown failed: .*\); add it again once it is gone/.test(e.message));
+      f.plugin.failTearDown = undefined;
+      await f.rt.stopPod("default", "web"); // the retry
+      assert.deepEqual(f.rt.listPods(), []);
+      assert.deepEqual(f.store.list().records, []);
+    } finally {
+      f.cleanup();
+    }
+  });
+
+  it("a daemon killed during a teardown: the restarted one finishes it (never re-attaches the pod as ready)", async () => {
+    const f = fixture();
+    try {
+      const a = await f.rt.runPod(pod("a", ", hostPort: 8080"));
+      const never = deferred();
+      f.plugin.gate = (op) => (op === "teardown" ? never.promise : undefined);
+      void f.rt.stopPod("default", "a"); // the daemon dies with this teardown in flight
+      await settle();
+      f.plugin.gate = undefined;
+      f.plugin.calls.length = 0;
+      const rt2 = f.restart();
+      const rep = await rt2.restore();
+      assert.deepEqual(rep.tornDown, ["default/a"]);
+      assert.deepEqual(rep.reattached, []);
+      assert.deepEqual(f.plugin.calls, [`teardown default/a ${a.sandboxID}`, "gc "]);
+      assert.deepEqual(rt2.listPods(), []);
+      assert.deepEqual(f.store.list().records, []);
+      assert.deepEqual([...f.namespaces], [NODE_NETNS]);
+    } finally {
+      f.cleanup();
+    }
+  });
+
+  it("restart verifies each ready pod: intact → ready; something missing → set up again in the same sandbox; repair fails → failed with the reason", async () => {
+    const f = fixture();
+    try {
+      const ok = await f.rt.runPod(pod("ok"));
+      const broken = await f.rt.runPod(pod("broken"));
+      const hopeless = await f.rt.runPod(pod("hopeless", ", hostPort: 8080"));
+      f.plugin.broken.set(broken.sandboxID, ["eth0 is missing"]);
+      f.plugin.broken.set(hopeless.sandboxID, ["the shaping filter of 10.200.0.4/32 is missing"]);
+      f.plugin.calls.length = 0;
+      const failing = f.plugin.setUpPod.bind(f.plugin);
+      f.plugin.setUpPod = async (ns, nm, id, ann, opts) => {
+        if (nm === "hopeless") throw new Error("no more addresses");
+        return failing(ns, nm, id, ann, opts);
+      };
+      const rt2 = f.restart();
+      const rep = await rt2.restore();
+      assert.deepEqual([rep.reattached, rep.repaired, rep.failed], [["default/ok"], ["default/broken"], ["default/hopeless"]]);
+      assert.deepEqual(f.plugin.calls.filter((c) => c.includes(" default/broken")).map((c) => c.split(" ")[0]),
+        ["reattach", "verify", "teardown", "setup", "setup-done"], "torn down and set up again");
+      assert.ok(f.plugin.calls.includes(`setup default/broken ${broken.sandboxID}`), "with the same sandbox");
+      const byName = new Map(rt2.listPods().map((p) => [p.name, p]));
+      assert.equal(byName.get("ok")?.phase, "ready");
+      assert.equal(byName.get("broken")?.phase, "ready");
+      assert.equal(byName.get("broken")?.reason, undefined);
+      assert.equal(byName.get("broken")?.netns, broken.netns);
+      assert.notDeepEqual(byName.get("broken")?.ips, broken.ips, "the new address is shown");
+      const h = byName.get("hopeless")!;
+      assert.equal(h.phase, "failed");
+      assert.equal(h.reason, "the shaping filter of 10.200.0.4/32 is missing; repair failed: networkPlugin kubenet failed to set up pod \"hopeless_default\" network: no more addresses");
+      assert.deepEqual(h.ips, []);
+      assert.equal(f.store.read(hopeless.sandboxID)?.phase, "failed");
+      assert.equal((await rt2.podStatus("default", "hopeless")).status, null);
+      // a failed pod keeps its name and host port until it is deleted; the next start keeps it failed
+      await assert.rejects(rt2.runPod(pod("hopeless")), (e: PodError) => e.status === 409 && /phase failed: the shaping filter/.test(e.message));
+      await assert.rejects(rt2.runPod(pod("x", ", hostPort: 8080")), (e: PodError) => e.status === 409);
+      const rep3 = await f.restart().restore();
+      assert.deepEqual(rep3.failed, ["default/hopeless"]);
+      await rt2.stopPod("default", "hopeless");
+      assert.deepEqual(rt2.listPods().map((p) => p.name), ["broken", "ok"]);
+    } finally {
+      f.cleanup();
+    }
+  });
+
+  it("a netns that is the node's own or another pod's (by identity, whatever the path) is refused before anything is made", async () => {
+    const f = fixture();
+    try {
+      const a = await f.rt.runPod(pod("a"));
+      f.aliases.set("/proc/4242/ns/net", a.netns);
+      f.plugin.calls.length = 0;
+      await assert.rejects(f.rt.runPod(pod("b"), { netns: "/proc/4242/ns/net" }),
+        (e: PodError) => e.status === 409 && e.message === 'netns: "/proc/4242/ns/net" is the network namespace of pod "default/a" (sandbox 01ababababab)');
+      await assert.rejects(f.rt.runPod(pod("b"), { netns: a.netns }), (e: PodError) => e.status === 409 && /of pod "default\/a"/.test(e.message));
+      await assert.rejects(f.rt.runPod(pod("b"), { netns: NODE_NETNS }), (e: PodError) => e.status === 409 && e.message === 'netns: "/run/netns/node" is the node\'s own network namespace');
+      await assert.rejects(f.rt.runPod(pod("b"), { netns: "/run/netns/nope" }), (e: PodError) => e.status === 400 && /is not a network namespace/.test(e.message));
+      assert.deepEqual(f.plugin.calls, [], "the plugin was never called");
+      assert.deepEqual(f.store.list().records.map((r) => r.name), ["a"]);
+      // a netns of the client's that is nobody's is fine, and then it is taken
+      f.namespaces.add("/run/netns/mine");
+      const b = await f.rt.runPod(pod("b"), { netns: "/run/netns/mine" });
+      assert.equal(b.netns, "/run/netns/mine");
+      await assert.rejects(f.rt.runPod(pod("c"), { netns: "/run/netns/mine" }), (e: PodError) => e.status === 409 && /of pod "default\/b"/.test(e.message));
+      await f.rt.stopPod("default", "b");
+      assert.ok(f.namespaces.has("/run/netns/mine"), "not ours: not deleted");
     } finally {
       f.cleanup();
     }

@@ -55,7 +55,7 @@ export function createFakeRawExec(answer: (file: string, args: readonly string[]
 }
 
 export interface InvokerCall {
-  readonly op: "ADD" | "DEL" | "VALIDATE" | "GC";
+  readonly op: "ADD" | "CHECK" | "DEL" | "VALIDATE" | "GC";
   readonly network: string;
   readonly rt?: RuntimeConf;
 }
@@ -65,7 +65,7 @@ export interface FakeInvoker extends CniInvoker {
   readonly cache: Map<string, CachedAttachment>;
   /** Result for an ADD (default: 127.0.0.1 for loopback, else the next address of 10.200.0.0/24). */
   result: (list: NetworkConfigList, rt: RuntimeConf) => AnyResult;
-  /** Makes ADDs/DELs of a network fail. */
+  /** Makes ADDs (key: network name), DELs ("DEL name") or CHECKs ("CHECK name") of a network fail. */
   fail: Map<string, CniError>;
   /** Plugin types that validation rejects as missing. */
   missing: Set<string>;
@@ -95,6 +95,12 @@ export function createFakeInvoker(): FakeInvoker {
         cniArgs: (rt.args ?? []).map(([k, v]) => [k, v]), capabilityArgs: { ...(rt.capabilityArgs ?? {}) }, rawResult: r as unknown as Record<string, unknown>,
       });
       return r;
+    },
+    async checkNetworkList(list, rt) {
+      calls.push({ op: "CHECK", network: list.name, rt });
+      const f = inv.fail.get(`CHECK ${list.name}`);
+      if (f) throw f;
+      if (!cache.has(key(list.name, rt.containerID, rt.ifName))) throw new CniError(CniCode.Internal, `no cached result of ${list.name}/${rt.containerID}/${rt.ifName}`);
     },
     async delNetworkList(list, rt) {
       calls.push({ op: "DEL", network: list.name, rt });
@@ -155,6 +161,17 @@ export interface FakePlugin extends NetworkPlugin {
   ips: Map<string, string[]>;
   /** Milliseconds each setUp waits (to test serialisation). */
   delayMs: number;
+  /** Awaited at the start of each setUp/tearDown (after it is recorded in `calls`): interleavings made to order. */
+  gate?: (op: "setup" | "teardown", sandboxID: string) => Promise<void> | undefined;
+  /** What verifyPod reports missing, per sandbox ID (none: intact). */
+  readonly broken: Map<string, string[]>;
+}
+
+/** A promise and its resolve function, for FakePlugin.gate. */
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 export function createFakePlugin(name = "fake"): FakePlugin {
@@ -166,6 +183,7 @@ export function createFakePlugin(name = "fake"): FakePlugin {
     ready: null,
     ips: new Map(),
     delayMs: 0,
+    broken: new Map(),
     async init() {
       calls.push("init");
     },
@@ -176,6 +194,7 @@ export function createFakePlugin(name = "fake"): FakePlugin {
     capabilities: () => new Set(),
     async setUpPod(ns, nm, id) {
       calls.push(`setup ${ns}/${nm} ${id}`);
+      await p.gate?.("setup", id);
       if (p.delayMs) await new Promise((r) => setTimeout(r, p.delayMs));
       calls.push(`setup-done ${ns}/${nm}`);
       if (p.failSetUp) throw p.failSetUp;
@@ -183,6 +202,7 @@ export function createFakePlugin(name = "fake"): FakePlugin {
     },
     async tearDownPod(ns, nm, id) {
       calls.push(`teardown ${ns}/${nm} ${id}`);
+      await p.gate?.("teardown", id);
       if (p.failTearDown) throw p.failTearDown;
       p.ips.delete(id);
     },
@@ -193,6 +213,10 @@ export function createFakePlugin(name = "fake"): FakePlugin {
     status: () => p.ready,
     async reattachPod(ns, nm, id) {
       calls.push(`reattach ${ns}/${nm} ${id}`);
+    },
+    async verifyPod(ns, nm, id) {
+      calls.push(`verify ${ns}/${nm} ${id}`);
+      return [...(p.broken.get(id) ?? [])];
     },
     async gc(live) {
       calls.push(`gc ${[...live].sort().join(",")}`);

@@ -7,6 +7,7 @@ import { loadAddon } from "../kernel/addon.js";
 import { nodeExec, nodeRawExec } from "../kernel/exec.js";
 import { createKernel } from "../kernel/kernel.js";
 import { createLocker } from "../kernel/lock.js";
+import { readFileBoundedAsync } from "../kernel/read-bounded.js";
 import type { PluginAbout, PluginFuncs } from "../sdk/types.js";
 import { about as bridgeAbout, createBridge } from "../plugins/main/bridge/bridge.js";
 import { createIpamDelegate } from "../plugins/main/bridge/ipam.js";
@@ -57,6 +58,7 @@ export const residentStoreFs: HostLocalDeps["fs"] = {
   rename: (a, b) => fs.rename(a, b),
   unlink: (p) => fs.unlink(p),
   readFileSync: (p, e) => readFileSync(p, e),
+  readFileLimited: async (p, max) => (await readFileBoundedAsync(p, max)).toString("utf8"),
 };
 
 export interface RegistryOptions {

@@ -88,6 +88,19 @@ describe("dispatch: environment and input errors", () => {
     ["an unknown version", { command: "ADD", conf: { cniVersion: "abc", name: "n" } }, 1, "incompatible CNI versions", 'config is "abc", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0" "1.1.0"]'],
     ["CHECK with an unparsable version", { command: "CHECK", conf: { cniVersion: "abc", name: "n" } }, 6, 'failed to convert major version part "abc": strconv.Atoi: parsing "abc": invalid syntax'],
     ["CHECK with a version newer than the plugin's", { command: "CHECK", conf: { cniVersion: "9.0.0", name: "n" } }, 1, "plugin version does not allow CHECK"],
+    // Bounded input (src/cni/json.ts): refused by a linear scan before anything grows with the
+    // input; in encoding/json's words where Go refuses too, in the reader's own where only podnet does.
+    ["a 5,000,000-deep document", { command: "ADD", conf: "[".repeat(5_000_000) + "]".repeat(5_000_000) }, 6, "error unmarshall network config: invalid character '[' exceeded max depth"],
+    ["a 2,000-deep document (Go goes to 10,000)", { command: "ADD", conf: "[".repeat(2000) + "]".repeat(2000) }, 6, "error unmarshall network config: nesting deeper than 1000 levels at line 1, column 1001 (byte 1000)"],
+    ["a document over 64 MiB", { command: "ADD", conf: `{"cniVersion":"1.0.0","name":"n","pad":"${"x".repeat(64 * 1024 * 1024)}"}` }, 6, "error unmarshall network config: input is larger than 64 MiB"],
+    // Go quotes the one byte it stops at, never more.
+    ["a file that is not JSON", { command: "ADD", conf: "root:$6$SECRETSALT$h4sh:19000::" }, 6, "error unmarshall network config: invalid character 'r' looking for beginning of value"],
+    // A NUL ends a name in every system call: refused like any invalid name (resident protocol env).
+    ["an ifname with a NUL", { command: "ADD", conf, ifName: "eth0\0evil" }, 4, "invalid CNI_IFNAME: contains a NUL byte"],
+    ["a netns path with a NUL", { command: "ADD", conf, netns: "/var/run/netns/a\0b" }, 4, "invalid CNI_NETNS: contains a NUL byte"],
+    ["a CNI_PATH with a NUL", { command: "DEL", conf, path: "/opt/cni/bin\0/tmp" }, 4, "invalid CNI_PATH: contains a NUL byte"],
+    ["CNI_ARGS with a NUL", { command: "DEL", conf, args: "IP=1.2.3.4\0" }, 4, "invalid CNI_ARGS: contains a NUL byte"],
+    ["a container id with a NUL", { command: "DEL", conf, containerID: "abc\0def" }, 4, "invalid CNI_CONTAINERID: contains a NUL byte"],
   ];
   for (const [what, inv, code, msg, details] of cases) {
     it(`${what} → code ${code}`, async () => {
@@ -98,6 +111,16 @@ describe("dispatch: environment and input errors", () => {
       assert.equal(calls.length, 0, "the plugin function is not called");
     });
   }
+  it("the plugin gets the config as plain data: no prototype, __proto__ only a key", async () => {
+    const { funcs, calls } = recorder();
+    const out = await invokeFuncs(funcs, about, { command: "ADD", conf: '{"cniVersion":"1.0.0","name":"n","__proto__":{"dataDir":"/x"},"ipam":{"__proto__":{"dataDir":"/x"}}}' });
+    assert.equal(out.code, 0, out.stdout);
+    const nc = calls[0]!.netconf;
+    assert.equal(Object.getPrototypeOf(nc), null);
+    assert.equal(nc["dataDir"], undefined);
+    assert.equal((nc["ipam"] as Record<string, unknown>)["dataDir"], undefined);
+    assert.deepEqual(Object.keys(nc), ["cniVersion", "name", "__proto__", "ipam"]);
+  });
   it("VERSION answers without reading stdin", async () => {
     const out = await invokeFuncs(recorder().funcs, { name: "t", supportedVersions: ["0.3.1", "1.0.0"] }, { command: "VERSION", conf: "garbage" });
     assert.deepEqual(out.json, { cniVersion: "1.1.0", supportedVersions: ["0.3.1", "1.0.0"] });

@@ -8,9 +8,12 @@ import {
   CURRENT_VERSION,
   decodeConfVersion,
   isObject,
+  JsonInputError,
   printResult,
+  readJson,
   toCniError,
   validateContainerID,
+  validateEnvValue,
   validateIfName,
   validateNetworkName,
   VERB_SINCE,
@@ -22,6 +25,9 @@ import { goMarshalIndent, goStrconvQuote, goStrconvQuoteList } from "../cni/gojs
 import { RelayedError, type CmdArgs, type PluginAbout, type PluginFuncs, type PluginIo } from "./types.js";
 
 const VERBS: readonly Verb[] = ["ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION"];
+
+/** The CNI_* variables whose values become names and paths in system calls. */
+const PATH_VARS = ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH", "CNI_ARGS"] as const;
 
 /**
  * What skel requires per verb: v1.1.1's list for ADD/DEL/CHECK (CNI_PATH everywhere, CNI_NETNS
@@ -48,16 +54,26 @@ export function versionInfo(about: PluginAbout): { cniVersion: string; supported
   return { cniVersion: CURRENT_VERSION, supportedVersions: [...about.supportedVersions] };
 }
 
-/** skel's validateConfig: well-formed JSON whose "name" is a valid network name; Go's texts. */
+/**
+ * skel's validateConfig: well-formed JSON whose "name" is a valid network name, with Go's texts.
+ * The document is read bounded (src/cni/json.ts); what the bounded reader refuses is told in
+ * encoding/json's words when Go refuses it too (bad syntax, nesting beyond Go's 10,000), and in
+ * the reader's own otherwise (the size limit, nesting between its limit and Go's).
+ */
 function validateConfig(stdin: Buffer): JsonObject {
-  const syntax = goSyntaxError(stdin);
-  if (syntax !== undefined) throw new CniError(CniCode.DecodingFailure, `error unmarshall network config: ${syntax}`);
-  const doc: unknown = JSON.parse(stdin.toString("utf8"));
+  let doc: unknown;
+  try {
+    doc = readJson(stdin);
+  } catch (e) {
+    if (!(e instanceof JsonInputError)) throw e;
+    const go = e.offset < 0 ? undefined : goSyntaxError(stdin);
+    throw new CniError(CniCode.DecodingFailure, `error unmarshall network config: ${go ?? e.message}`);
+  }
   const name = goDecodeStringField(doc, "name", NAME_STRUCT);
   if ("error" in name) throw new CniError(CniCode.DecodingFailure, `error unmarshall network config: ${name.error}`);
   validateNetworkName(name.value);
   // Go decodes a JSON null into the struct as if it were {}.
-  return isObject(doc) ? doc : {};
+  return isObject(doc) ? doc : Object.create(null);
 }
 
 /** skel's checkVersionAndCall: the config's version must be one the plugin lists, word for word. */
@@ -141,6 +157,9 @@ export async function dispatch(io: PluginIo, funcs: PluginFuncs, about: PluginAb
     if (missing.length) {
       throw new CniError(CniCode.InvalidEnvironmentVariables, `required env variables [${missing.join(",")}] missing`);
     }
+    // podnet's own: a NUL would cut a name or path short in every system call (Go never sees one,
+    // as execve cannot pass it; the resident protocol can).
+    for (const k of PATH_VARS) validateEnvValue(k, env[k] ?? "");
     if (command === "VERSION") {
       io.writeStdout(JSON.stringify(versionInfo(about)) + "\n");
       return 0;

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createFakeKernel } from "../../kernel/fake.js";
-import { createFakeIPTables } from "../iptables.js";
+import { createFakeIPTables } from "../../kernel/iptables-fake.js";
 import { createFakeExec, createFakeInvoker, createFakeOpener } from "../testing.js";
 import { createKubenetPlugin, type KubenetDeps, type KubenetFs } from "./kubenet.js";
 import { createFakeTcNetlink } from "../../kernel/tc-netlink-fake.js";
@@ -296,5 +296,77 @@ describe("kubenet: the pod path", () => {
     const lines = t.log.lines.filter((l) => l.msg.startsWith("podnet trace")).map((l) => l.msg);
     assert.match(lines[0]!, /^podnet trace kubenet SetUpPod: dad=[\d.]+ms cni-add=[\d.]+ms shaping=[\d.]+ms hostports=[\d.]+ms total=[\d.]+ms$/);
     assert.match(lines[1]!, /^podnet trace kubenet TearDownPod: lookup=[\d.]+ms (?=.*cni-del‖=)(?=.*hostports‖=)(?=.*shaping‖=).* total=[\d.]+ms$/);
+  });
+});
+
+describe("kubenet: after a restart", () => {
+  const HP = [{ hostPort: 8080, containerPort: 80, protocol: "TCP" as const, hostIP: "" }];
+  const annotations = { "kubernetes.io/ingress-bandwidth": "10M", "kubernetes.io/egress-bandwidth": "5M" };
+  /** A node with one shaped hostPort pod set up, its eth0 and lease made as the bridge and host-local would. */
+  async function node() {
+    const files: Record<string, string> = {};
+    const tc = createFakeTcNetlink(["cbr0"]);
+    const t = setup({ portMappings: HP, files, extra: { shaper: createNetlinkShaper(tc, "cbr0") } });
+    await t.ipt.ensureChain("nat", "KUBE-MARK-MASQ");
+    await t.plugin.init(t.host, "none", "10.0.0.0/8", 0);
+    t.plugin.event("pod-cidr-change", { "pod-cidr": "10.200.0.0/24" });
+    await t.kernel.netns(null).linkAddBridge("cbr0", { up: true });
+    await t.plugin.setUpPod("default", "web", "sb1", annotations, {});
+    const ops = t.kernel.netns(NS);
+    await ops.linkAddDummy("eth0", { up: true });
+    await ops.addrAdd("eth0", "10.200.0.2/24");
+    files["/ipam/kubenet/10.200.0.2"] = "sb1\r\neth0";
+    /** The same node with a restarted daemon: the kernel, tables and files as they are, nothing in memory (its held ports died with it). */
+    const restart = async () => {
+      const r = setup({
+        portMappings: HP, files,
+        extra: { kernel: t.kernel, iptables: t.ipt, iptables6: t.ipt6, invokerFor: () => t.invoker, shaper: createNetlinkShaper(tc, "cbr0") },
+      });
+      await r.plugin.init(r.host, "none", "10.0.0.0/8", 0);
+      r.plugin.event("pod-cidr-change", { "pod-cidr": "10.200.0.0/24" });
+      return r;
+    };
+    return { t, tc, files, ops, restart };
+  }
+
+  it("verifyPod: eth0 with the leased address, the hostport chain, jump, DNAT and held port, both limits; names what is missing", async () => {
+    const { t, tc, files, ops } = await node();
+    const verify = () => t.plugin.verifyPod!("default", "web", "sb1", annotations);
+    assert.deepEqual(await verify(), []);
+    // the shaping filter of one direction, behind the daemon's back
+    const ingress = tc.u32Filters("cbr0", 0x10000).find((f) => f.keys[0]!.off === 16)!;
+    tc.deleteU32Filter("cbr0", { parent: 0x10000, ...ingress });
+    assert.deepEqual(await verify(), ["the ingress limit of 10.200.0.2/32 has no tc filter on cbr0"]);
+    // the DNAT
+    const chain = t.ipt.rules("nat").find((r) => r.includes("DNAT"))!.split(" ")[1]!;
+    t.ipt.tables.get("nat")!.set(chain, []);
+    assert.match((await verify()).join("\n"), new RegExp(`hostPort 8080/TCP: chain ${chain} has no DNAT to 10.200.0.2:80`));
+    // eth0, and the lease
+    await ops.linkDel("eth0");
+    delete files["/ipam/kubenet/10.200.0.2"];
+    const problems = await verify();
+    assert.equal(problems[0], 'no host-local lease of network "kubenet" is held by sandbox sb1');
+    assert.equal(problems[1], "eth0 is missing in /run/netns/pod1");
+    t.netns.delete("sb1");
+    assert.deepEqual(await verify(), ['cannot find network namespace for the terminated container "sb1"']);
+  });
+
+  it("a restarted daemon's teardown takes the addresses from the leases: hostport rules and limits go at once, not at the next gc", async () => {
+    const { t, tc, restart } = await node();
+    const r = await restart();
+    await r.plugin.tearDownPod("default", "web", "sb1");
+    assert.deepEqual(t.ipt.rules("nat").filter((x) => x.includes("KUBE-HP-")), []);
+    assert.deepEqual([tc.u32Filters("cbr0", 0x10000), tc.classes("cbr0")], [[], []]);
+  });
+
+  it("gc collects a shaping class without a filter (a crash between the two), and nothing of a live pod's", async () => {
+    const { tc, restart } = await node();
+    tc.addHtbClass("cbr0", 0x10000, 0x10007, 125_000); // made for a pod whose filter never came
+    const r = await restart();
+    await r.plugin.reattachPod!("default", "web", "sb1");
+    const released = await r.plugin.gc!(new Set(["sb1"]));
+    assert.deepEqual(released, ["shaping class 1:7"]);
+    assert.deepEqual(tc.classes("cbr0").map((c) => c.handle).sort(), [0x10001, 0x10002]);
+    assert.equal(tc.u32Filters("cbr0", 0x10000).length, 2);
   });
 });

@@ -21,11 +21,11 @@ import { parseConf, toCurrent, type NetworkConfigList } from "../../cni/index.js
 import type { Exec } from "../../kernel/exec.js";
 import type { Kernel } from "../../kernel/types.js";
 import { isNotFound } from "../../kernel/errors.js";
-import { formatNetwork, type Cidr } from "../../ip/index.js";
+import { formatNetwork, ipFamily, type Cidr } from "../../ip/index.js";
 import { extractPodBandwidth, type PodBandwidth } from "../bandwidth.js";
 import { isAlreadyGone, type CniInvoker } from "../cni-invoker.js";
 import { HostportManager, hostportChainName, type ConntrackClearer, type PortOpener } from "../hostport.js";
-import type { IPTables, PendingRestore } from "../iptables.js";
+import type { IPTables, PendingRestore } from "../../kernel/iptables.js";
 import { type Logger, nullLogger } from "../log.js";
 import { chooseMtu, type MtuChoice } from "../mtu.js";
 import { enableBridgeNetfilter } from "../noop.js";
@@ -88,7 +88,7 @@ export interface KubenetPlugin extends NetworkPlugin {
 
 const HOST_LOCAL_DEFAULT_DATA_DIR = "/var/lib/cni/networks";
 const msg = (e: unknown) => (e instanceof Error ? e.message : String(e));
-const cidrOfIP = (ip: string) => `${ip}/${ip.includes(":") ? 128 : 32}`;
+const cidrOfIP = (ip: string) => `${ip}/${ipFamily(ip) === 6 ? 128 : 32}`;
 
 export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
   const log = deps.log ?? nullLogger;
@@ -153,7 +153,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
   async function ensureMasqRule(): Promise<void> {
     const args = masqRuleArgs(nonMasqueradeCIDR);
     if (!args) return;
-    const ipt = nonMasqueradeCIDR.includes(":") ? deps.iptables6 : deps.iptables;
+    const ipt = ipFamily(nonMasqueradeCIDR) === 6 ? deps.iptables6 : deps.iptables;
     try {
       await ipt.ensureRule("append", "nat", "POSTROUTING", args);
     } catch (e) {
@@ -201,7 +201,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     const s = podIPs.get(id);
     return s ? [...s] : undefined;
   };
-  const managerFor = (ip: string) => (ip.includes(":") ? hostport6 : hostport4);
+  const managerFor = (ip: string) => (ipFamily(ip) === 6 ? hostport6 : hostport4);
 
   async function netnsOf(id: string): Promise<string> {
     try {
@@ -233,7 +233,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     const portMappings = known ?? (await needHost().getPodPortMappings(id));
     if (portMappings.length === 0) return;
     // one manager per family, so both can run at once
-    await settleAll(ips.map((ip) => managerFor(ip).add(id, { namespace, name, portMappings, ip, hostNetwork: false }, BRIDGE_NAME, pending?.get(ip.includes(":") ? 6 : 4))));
+    await settleAll(ips.map((ip) => managerFor(ip).add(id, { namespace, name, portMappings, ip, hostNetwork: false }, BRIDGE_NAME, pending?.get(ipFamily(ip) === 6 ? 6 : 4))));
   }
 
   /** cbr0 promiscuous; returns the dedup sync (best effort, never rejects: ebtables, once per node). */
@@ -259,7 +259,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     const sh = await getShaper();
     if (bw.ingress === undefined && bw.egress === undefined) return;
     for (const ip of ips) {
-      const family = ip.includes(":") ? 6 : 4;
+      const family = ipFamily(ip) === 6 ? 6 : 4;
       const p = prepared?.get(family);
       prepared?.delete(family);
       try {
@@ -320,8 +320,8 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       try {
         const cur = toCurrent(eth.value);
         const addrs = (cur.ips ?? []).map((i) => i.address.split("/")[0]!);
-        const v4 = addrs.find((a) => !a.includes(":"));
-        const v6 = addrs.find((a) => a.includes(":"));
+        const v4 = addrs.find((a) => ipFamily(a) !== 6);
+        const v6 = addrs.find((a) => ipFamily(a) === 6);
         ips = [...(v4 ? [v4] : []), ...(v6 ? [v6] : [])];
       } catch (e) {
         throw new Error(`unable to understand network config: ${msg(e)}`, { cause: e });
@@ -362,7 +362,9 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
   async function teardown(namespace: string, name: string, id: string, t: PhaseTimer = noTimer): Promise<Error | undefined> {
     const netns = await netnsOf(id);
     const inv = invoker();
-    const ips = cachedIPs(id);
+    // not cached (a restarted daemon): the leases say which addresses the pod had, read before the
+    // DEL releases them, so that its hostport rules and limits go now rather than at the next gc
+    const ips = cachedIPs(id) ?? nonEmpty(leaseIPs(id));
     let portMappings: Awaited<ReturnType<Host["getPodPortMappings"]>> = [];
     let pmErr: string | undefined;
     try {
@@ -450,6 +452,25 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       }
     }
     return out;
+  }
+
+  /** The addresses host-local has leased to the sandbox's eth0, IPv4 first. */
+  function leaseIPs(id: string): string[] {
+    const mine = leases().filter((l) => l.containerID === id && l.ifName === DEFAULT_INTERFACE_NAME).map((l) => l.ip);
+    return [...mine.filter((ip) => !ip.includes(":")), ...mine.filter((ip) => ip.includes(":"))];
+  }
+
+  /** What is missing of a pod's limits on cbr0. */
+  async function verifyShaping(ips: readonly string[], bw: PodBandwidth): Promise<string[]> {
+    if (bw.ingress === undefined && bw.egress === undefined) return [];
+    const sh = await getShaper();
+    const problems: string[] = [];
+    for (const ip of ips) {
+      const cidr = cidrOfIP(ip);
+      if (sh.verify) problems.push(...(await sh.verify(cidr, bw.egress, bw.ingress)));
+      else if (!(await sh.getCIDRs()).includes(cidr)) problems.push(`the limits of ${cidr} have no tc filter on ${BRIDGE_NAME}`);
+    }
+    return problems;
   }
 
   return {
@@ -563,6 +584,41 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       if (st) await addHostports(namespace, name, id, st.ips);
     },
 
+    /**
+     * eth0 in the pod's netns with the addresses host-local leased to this sandbox, the hostport
+     * chains, jumps, DNATs and held ports for those addresses, and the limits of annotated pods.
+     */
+    async verifyPod(namespace, name, id, annotations) {
+      if (!netConfig) return ["kubenet has no pod CIDR"];
+      let netns: string;
+      try {
+        netns = await needHost().getNetNS(id);
+      } catch (e) {
+        return [msg(e)];
+      }
+      const problems: string[] = [];
+      const leased = leaseIPs(id);
+      if (leased.length === 0) problems.push(`no host-local lease of network "${KUBENET_NETWORK_NAME}" is held by sandbox ${id.slice(0, 12)}`);
+      const ops = deps.kernel.netns(netns);
+      if (!(await ops.linkGet(DEFAULT_INTERFACE_NAME))) {
+        problems.push(`${DEFAULT_INTERFACE_NAME} is missing in ${netns}`);
+      } else {
+        const have = new Set((await ops.addrList(DEFAULT_INTERFACE_NAME)).map((a) => a.address));
+        for (const ip of leased) if (!have.has(ip)) problems.push(`${DEFAULT_INTERFACE_NAME} in ${netns} does not have its leased address ${ip}`);
+      }
+      const ips = leased.length ? leased : (cachedIPs(id) ?? []);
+      const portMappings = await needHost().getPodPortMappings(id);
+      for (const ip of ips) problems.push(...(await managerFor(ip).verify(id, { namespace, name, portMappings, ip, hostNetwork: false })));
+      let bw: PodBandwidth = {};
+      try {
+        bw = extractPodBandwidth(annotations);
+      } catch {
+        // refused at set-up: the pod has no limits
+      }
+      problems.push(...(await verifyShaping(ips, bw)));
+      return problems;
+    },
+
     async gc(live) {
       const released: string[] = [];
       // leases of containers that are gone: DEL with an empty netns releases them
@@ -609,6 +665,8 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
             if (liveCIDRs.has(c)) continue;
             await sh.reset(c).then(() => released.push(`shaping of ${c}`), (e: unknown) => log.warn("failed to reset a stale limit", { cidr: c, err: e }));
           }
+          // classes without a filter: made ahead of a filter that never came (a crash in between)
+          for (const c of (await sh.removeOrphanClasses?.()) ?? []) released.push(`shaping class ${c}`);
         }
       } catch (e) {
         if (!isNotFound(e)) log.warn("failed to list shaped addresses", { err: e });
@@ -625,6 +683,8 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
 }
 
 const formatNet = (c: Cidr): string => formatNetwork(c);
+
+const nonEmpty = <T>(xs: T[]): T[] | undefined => (xs.length ? xs : undefined);
 
 /** Waits for every promise; then throws the first rejection (in order), if any. */
 async function settleAll(ps: ReadonlyArray<Promise<unknown>>): Promise<void> {

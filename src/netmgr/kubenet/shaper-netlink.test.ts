@@ -123,4 +123,31 @@ describe("netlink shaper over a fake TcNetlink", () => {
     assert.deepEqual(tc.classes("cbr0"), []);
     tc.addU32Filter = add;
   });
+
+  it("removeOrphanClasses: classes no filter points to go, classes prepared for a set-up in flight stay", async () => {
+    const tc = createFakeTcNetlink(["cbr0"]);
+    const sh = createNetlinkShaper(tc, "cbr0");
+    await sh.reconcileInterface();
+    await sh.reconcileCIDR("10.0.0.2/32", 1_000_000, 1_000_000);
+    tc.addHtbClass("cbr0", 0x10000, 0x10009, 125); // left by a crash between a class and its filter
+    const inFlight = sh.prepare!(undefined, 1_000_000);
+    assert.deepEqual(await sh.removeOrphanClasses!(), ["1:9"]);
+    assert.deepEqual(tc.classes("cbr0").map((c) => c.handle).sort(), [0x10001, 0x10002, 0x10003]);
+    await inFlight.commit("10.0.0.3/32");
+    assert.deepEqual(await sh.removeOrphanClasses!(), []);
+    assert.deepEqual(await sh.getCIDRs(), ["10.0.0.2/32", "10.0.0.3/32"]);
+  });
+
+  it("verify: a filter and its class per limited direction", async () => {
+    const tc = createFakeTcNetlink(["cbr0"]);
+    const sh = createNetlinkShaper(tc, "cbr0");
+    await sh.reconcileInterface();
+    await sh.reconcileCIDR("10.0.0.2/32", 2_000_000, 1_000_000);
+    await sh.reconcileCIDR("fd00:200::5/128", undefined, 1_000_000);
+    assert.deepEqual(await sh.verify!("10.0.0.2/32", 2_000_000, 1_000_000), []);
+    assert.deepEqual(await sh.verify!("fd00:200::5/128", undefined, 1_000_000), []);
+    assert.deepEqual(await sh.verify!("fd00:200::5/128", 1_000_000, 1_000_000), ["the egress limit of fd00:200::5/128 has no tc filter on cbr0"]);
+    assert.deepEqual(await sh.verify!("10.0.0.9/32", undefined, 1_000_000), ["the ingress limit of 10.0.0.9/32 has no tc filter on cbr0"]);
+    assert.deepEqual(await createNetlinkShaper(tc, "nope0").verify!("10.0.0.2/32", undefined, 1), ["nope0 is missing, and with it the limits of 10.0.0.2/32"]);
+  });
 });

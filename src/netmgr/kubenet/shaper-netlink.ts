@@ -9,7 +9,7 @@
 // our own changes: the kernel echoes each new filter with its handle, so reset() deletes exactly
 // those. Only kubenet writes cbr0's tc state; should anything else change it, the kernel's refusal
 // (EEXIST for a class id, ENOENT for a filter) makes the shaper read it again.
-import { isExist, isKernelError } from "../../kernel/errors.js";
+import { isExist, isKernelError, isNotFound } from "../../kernel/errors.js";
 import { ETH_P, formatTcHandle, formatU32Handle, TC_H_ROOT, type TcNetlink, type U32Filter, type U32Key } from "../../kernel/tc-netlink.js";
 import { parseCidr } from "../../ip/index.js";
 import { cidrsOfFilters, hexCIDR, hexCIDR6Words, type PreparedLimit, type Shaper, type TcFilter } from "./shaper.js";
@@ -79,9 +79,14 @@ export interface NetlinkShaper extends Shaper {
   readonly reads: number;
 }
 
+const sameKeys = (a: readonly U32Key[], b: readonly U32Key[]) =>
+  a.length === b.length && a.every((k, i) => k.off === b[i]!.off && k.mask >>> 0 === b[i]!.mask >>> 0 && (k.val & k.mask) >>> 0 === (b[i]!.val & b[i]!.mask) >>> 0);
+
 export function createNetlinkShaper(tc: TcNetlink, iface: string): NetlinkShaper {
   let state: State | undefined;
   let reads = 0;
+  /** Classes made (by prepare or reconcileCIDR) whose filters are not added yet: not orphans. */
+  const pending = new Set<number>();
 
   function read(ifindex: number): { state: State; filters: TcFilter[] } {
     reads++;
@@ -114,6 +119,7 @@ export function createNetlinkShaper(tc: TcNetlink, iface: string): NetlinkShaper
       try {
         tc.addHtbClass(st.ifindex, ROOT, cls, rate);
         st.classes.add(cls);
+        pending.add(cls);
         return { st, cls };
       } catch (e) {
         if (!isExist(e) || attempt > 0) throw e;
@@ -141,6 +147,7 @@ export function createNetlinkShaper(tc: TcNetlink, iface: string): NetlinkShaper
   }
 
   function dropClasses(made: ReadonlyArray<{ cls: number }>): void {
+    for (const m of made) pending.delete(m.cls);
     const st = current();
     for (const m of made) {
       try {
@@ -177,6 +184,7 @@ export function createNetlinkShaper(tc: TcNetlink, iface: string): NetlinkShaper
       dropClasses(made);
       throw e;
     }
+    for (const m of made) pending.delete(m.cls);
     if (state === st) st.byKey.set(key, [...(st.byKey.get(key) ?? []), ...added]);
   }
 
@@ -241,6 +249,44 @@ export function createNetlinkShaper(tc: TcNetlink, iface: string): NetlinkShaper
     },
     async getCIDRs() {
       return cidrsOfFilters(read(tc.ifindex(iface)).filters);
+    },
+    async verify(cidr, egress, ingress) {
+      let ifindex: number;
+      try {
+        ifindex = tc.ifindex(iface);
+      } catch (e) {
+        if (isNotFound(e) || isKernelError(e, "ENODEV")) return [`${iface} is missing, and with it the limits of ${cidr}`];
+        throw e;
+      }
+      const filters = tc.u32Filters(ifindex, ROOT);
+      const classes = new Set(tc.classes(ifindex).map((c) => c.handle));
+      const problems: string[] = [];
+      for (const [dir, bits, what] of [["dst", ingress, "ingress"], ["src", egress, "egress"]] as const) {
+        if (bits === undefined) continue;
+        const want = cidrKeys(cidr, dir);
+        const f = filters.find((x) => x.classid !== undefined && sameKeys(x.keys, want));
+        if (!f) problems.push(`the ${what} limit of ${cidr} has no tc filter on ${iface}`);
+        else if (!classes.has(f.classid!)) problems.push(`the ${what} limit of ${cidr} has no tc class ${formatTcHandle(f.classid!)} on ${iface}`);
+      }
+      return problems;
+    },
+    async removeOrphanClasses() {
+      const ifindex = tc.ifindex(iface);
+      const used = new Set<number>();
+      for (const f of tc.u32Filters(ifindex, ROOT)) if (f.classid !== undefined) used.add(f.classid);
+      const orphans = tc.classes(ifindex).map((c) => c.handle)
+        .filter((h) => h >>> 16 === ROOT >>> 16 && (h & 0xffff) !== 0 && !used.has(h) && !pending.has(h));
+      const removed: string[] = [];
+      for (const h of orphans) {
+        try {
+          tc.deleteClass(ifindex, ROOT, h);
+          removed.push(formatTcHandle(h));
+        } catch (e) {
+          if (!isKernelError(e, "ENOENT")) throw e;
+        }
+      }
+      if (orphans.length) state = undefined; // read the kernel again next time
+      return removed;
     },
   };
 }

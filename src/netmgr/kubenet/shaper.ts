@@ -22,6 +22,14 @@ export interface Shaper {
    * while the pod's address is still being allocated; commit(cidr) then adds only the filters.
    */
   prepare?(egress: number | undefined, ingress: number | undefined): PreparedLimit;
+  /** Optional: what is missing of the limits of `cidr` (a filter and its class per limited direction); [] = all there. */
+  verify?(cidr: string, egress: number | undefined, ingress: number | undefined): Promise<string[]>;
+  /**
+   * Optional: deletes the classes no filter points to (a class is made before its filter, so a
+   * crash in between leaves one), except those made ahead by prepare() and not committed yet.
+   * Returns them ("1:5").
+   */
+  removeOrphanClasses?(): Promise<string[]>;
 }
 
 /** Classes made ahead of their filters. Exactly one of commit/cancel must be called. */

@@ -12,7 +12,7 @@ import type { JsonObject } from "../../../cni/index.js";
 import { loadAddon } from "../../../kernel/addon.js";
 import { createLocker } from "../../../kernel/lock.js";
 import { type HostLocalDeps, hostLocalAdd, hostLocalCheck, hostLocalDel } from "./host-local.js";
-import { netConf, runVerb, withTempDir } from "./testing.js";
+import { asyncFs, netConf, runVerb, withTempDir } from "./testing.js";
 
 const GO_HOST_LOCAL = "/usr/lib/cni/host-local";
 /** Debian's v1.1.1 speaks up to 1.0.0. */
@@ -56,7 +56,7 @@ function runGo(command: string, conf: JsonObject, containerID: string, ifName = 
   });
 }
 
-const deps = (): HostLocalDeps => ({ fs: { ...fsp, readFileSync }, lock: createLocker(loadAddon) });
+const deps = (): HostLocalDeps => ({ fs: { ...asyncFs, readFileSync }, lock: createLocker(loadAddon) });
 const addrs = (r: { ips?: Array<{ address: string }> } | JsonObject | undefined) =>
   ((r?.["ips"] as Array<{ address: string }> | undefined) ?? []).map((i) => i.address);
 

@@ -286,7 +286,7 @@ describe("STATUS (beyond the reference)", () => {
       });
       const failingLock = { ...testDeps(), lock: async () => Promise.reject(new Error("EROFS: read-only file system")) };
       await assert.rejects(hostLocalStatus(netConf(d, { subnet: "10.200.0.0/24" }), failingLock), (e: unknown) => e instanceof CniError && e.code === 50);
-      const readOnly = { ...testDeps(), fs: { ...fs, writeFile: async () => Promise.reject(Object.assign(new Error("EROFS: read-only file system"), { code: "EROFS" })) } };
+      const readOnly = { ...testDeps(), fs: { ...testDeps().fs, writeFile: async () => Promise.reject(Object.assign(new Error("EROFS: read-only file system"), { code: "EROFS" })) } };
       await assert.rejects(hostLocalStatus(netConf(d, { subnet: "10.200.0.0/24" }), readOnly), (e: unknown) => {
         assert.ok(e instanceof CniError && e.code === 50);
         assert.match(e.message, /^data dir ".*\/net1" is unusable: EROFS/);

@@ -11,6 +11,7 @@ import {
   CniError,
   convertResult,
   parseResult,
+  readJson,
   toCurrent,
   type AnyResult,
   type Result,
@@ -104,7 +105,7 @@ export function createIpamDelegate(deps: IpamDelegateDeps): Ipam {
         const out = await exec(path, "ADD", args);
         let json: unknown;
         try {
-          json = JSON.parse(out.toString("utf8"));
+          json = readJson(out);
         } catch (e) {
           throw new CniError(CniCode.DecodingFailure, `failed to parse the result of IPAM plugin "${type}": ${(e as Error).message}`);
         }

@@ -20,7 +20,7 @@
 // - DEL removes the qdiscs and the filter from the veth (when it still exists) and the ifb, from
 //   a per-attachment state file: no netns, no config values needed;
 // - errors name the field and the value; negative, fractional and sub-byte rates are refused.
-import { createHash } from "node:crypto";
+import { mustFormatHashWithPrefix } from "../../utils.js";
 import { AttachmentStore, type StateFs } from "../attachment-state.js";
 import { join } from "node:path";
 import { ALL_SPEC_VERSIONS, CniCode, CniError, versionAtLeast, type AnyResult, type Interface, type Result } from "../../../cni/index.js";
@@ -60,12 +60,12 @@ export const BANDWIDTH_ABOUT: PluginAbout = {
 
 /** Go's ifb name: "bwp" + hex(sha512(network + containerID)), 15 characters. */
 export function ifbDeviceName(network: string, containerID: string): string {
-  return ("bwp" + createHash("sha512").update(network + containerID).digest("hex")).slice(0, 15);
+  return mustFormatHashWithPrefix(15, "bwp", network + containerID);
 }
 
 /** The name used when a second attachment of the same container needs its own ifb. */
 export function ifbDeviceNameFor(network: string, containerID: string, ifName: string): string {
-  return ("bwp" + createHash("sha512").update(`${network}${containerID}/${ifName}`).digest("hex")).slice(0, 15);
+  return mustFormatHashWithPrefix(15, "bwp", `${network}${containerID}/${ifName}`);
 }
 
 // ---- the shaping numbers ----------------------------------------------------------------------

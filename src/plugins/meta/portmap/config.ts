@@ -12,7 +12,7 @@ import {
   type JsonObject,
   type Result,
 } from "../../../cni/index.js";
-import { type Cidr, formatIP, parseCidr, tryParseIP } from "../../../ip/index.js";
+import { type Cidr, canonicalIP, ipFamily, parseCidr, tryParseIP } from "../../../ip/index.js";
 import { prevResultAsCurrent, readPrevResult } from "../../../sdk/prev-result.js";
 
 export const PROTOCOLS = ["tcp", "udp", "sctp"] as const;
@@ -198,7 +198,7 @@ export function containerIPs(result: Result | undefined, ifName: string): { v4: 
     } catch {
       continue;
     }
-    const isV4 = tryParseIP(formatIP(c.ip))?.family === 4;
+    const isV4 = canonicalIP(c.ip).family === 4; // Go's To4: an IPv4-mapped address counts as IPv4
     if ((isV4 && v4) || (!isV4 && v6)) continue;
     const idx = ip.interface;
     const ifaces = result?.interfaces ?? [];
@@ -245,7 +245,7 @@ export function parseConfig(netconf: JsonObject, cniVersion: string, ifName: str
 
 /** The family of a mapping's host IP (undefined for "any"). */
 export function hostIPFamily(e: PortMapEntry): 4 | 6 | undefined {
-  return e.hostIP === "" ? undefined : tryParseIP(e.hostIP)?.family;
+  return e.hostIP === "" ? undefined : ipFamily(e.hostIP);
 }
 
 /** True when the host IP is unset or unspecified (0.0.0.0 / ::): the mapping applies to every local address. */
