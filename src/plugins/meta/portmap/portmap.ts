@@ -17,7 +17,7 @@
 // (the seed's "externalSetMarkChain": "KUBE-MARK-MASQ"), nftables when not. State lives under
 // "dataDir" (podnet's key; default /var/lib/cni/podnet-portmap).
 import { join } from "node:path";
-import { CniCode, CniError, getCI, isObject, readJson, type Result } from "../../../cni/index.js";
+import { CniCode, CniError, getCI, isObject, readJson, type AnyResult } from "../../../cni/index.js";
 import { cidrContains, formatIP, parseCidr, type IP } from "../../../ip/index.js";
 import { IPPROTO_UDP, type Conntrack } from "../../../kernel/conntrack.js";
 import type { Exec } from "../../../kernel/exec.js";
@@ -70,7 +70,7 @@ export interface PortmapDeps {
   readonly log?: (msg: string) => void;
 }
 
-export const PORTMAP_ABOUT: PluginAbout = { name: "portmap", supportedVersions: allVersions };
+export const PORTMAP_ABOUT: PluginAbout = { name: "portmap", supportedVersions: allVersions, plainErrors: true };
 
 // ---- helpers ----------------------------------------------------------------------------------
 
@@ -303,10 +303,11 @@ async function cleanupTable(ctx: Ctx, nl?: () => NftNetlink, mine = 0): Promise<
 
 // ---- ADD / DEL / CHECK / GC -------------------------------------------------------------------
 
-export async function cmdAdd(deps: PortmapDeps, args: CmdArgs): Promise<Result> {
+/** Sets up the mappings; returns the prevResult as read (Go prints it back as it came). */
+export async function cmdAdd(deps: PortmapDeps, args: CmdArgs): Promise<AnyResult> {
   const conf = parseConfig(args.netconf, args.cniVersion, args.ifName);
-  if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
-  if (conf.portMappings.length === 0) return conf.prevResult;
+  if (!conf.passThrough) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
+  if (conf.portMappings.length === 0) return conf.passThrough;
   const ctx = context(deps, conf);
   const owner = ownerOf(conf, args);
   const scope = await deps.scope();
@@ -350,7 +351,7 @@ export async function cmdAdd(deps: PortmapDeps, args: CmdArgs): Promise<Result> 
   });
   await flushUdpConntrack(ctx, udp, false);
   args.trace("conntrack");
-  return conf.prevResult;
+  return conf.passThrough;
 }
 
 export async function cmdDel(deps: PortmapDeps, args: CmdArgs): Promise<void> {
