@@ -135,19 +135,36 @@ export class NetlinkSocket {
    * other than acks and errors are returned (in order).
    */
   batch(msgs: readonly BatchMessage[], op: string): NlMsg[] {
-    if (msgs.length === 0) return [];
-    const acked = new Map<number, string>();
+    const { errors, replies } = this.exchange(msgs, op);
+    const first = errors.find((e) => e !== undefined);
+    if (first) throw first;
+    return replies;
+  }
+
+  /**
+   * Sends `msgs` in one datagram, each asking for its ack, and returns one slot per message:
+   * undefined when the kernel applied it, else its KernelError (named by the message's `op`, or
+   * `op #i`). rtnetlink handles the messages of a datagram one by one, in order, and a refused
+   * one does not stop the others. Nothing is thrown but transport errors.
+   */
+  batchEach(msgs: readonly BatchMessage[], op: string): Array<KernelError | undefined> {
+    return this.exchange(msgs.map((m, i) => ({ ...m, op: m.op ?? `${op} #${i}` })), op).errors;
+  }
+
+  private exchange(msgs: readonly BatchMessage[], op: string): { errors: Array<KernelError | undefined>; replies: NlMsg[] } {
+    const errors: Array<KernelError | undefined> = new Array(msgs.length).fill(undefined);
+    if (msgs.length === 0) return { errors, replies: [] };
+    const acked = new Map<number, number>();
     const framing = new Set<number>();
-    const parts = msgs.map((m) => {
+    const parts = msgs.map((m, i) => {
       const seq = this.nextSeq();
       if (m.op === undefined) framing.add(seq);
-      else acked.set(seq, m.op);
+      else acked.set(seq, i);
       return encodeMessage(m.type, NLM_F.REQUEST | (m.flags ?? 0) | (m.op === undefined ? 0 : NLM_F.ACK), seq, m.body);
     });
     this.send(concat(parts), op);
     const pending = new Set(acked.keys());
-    const out: NlMsg[] = [];
-    let first: KernelError | undefined;
+    const replies: NlMsg[] = [];
     while (pending.size > 0) {
       for (const m of this.receive(op)) {
         if (m.type === NLMSG.ERROR) {
@@ -157,14 +174,14 @@ export class NetlinkSocket {
             continue; // a late answer to an earlier request
           }
           pending.delete(m.seq);
-          if (err.error !== 0) first ??= new KernelError(acked.get(m.seq)!, -err.error, { extack: err.extack });
+          const i = acked.get(m.seq)!;
+          if (err.error !== 0) errors[i] = new KernelError(msgs[i]!.op!, -err.error, { extack: err.extack });
         } else if (acked.has(m.seq)) {
-          out.push(m);
+          replies.push(m);
         }
       }
     }
-    if (first) throw first;
-    return out;
+    return { errors, replies };
   }
 
   private roundTrip(type: number, flags: number, body: readonly Uint8Array[], op: string, dump: boolean) {
