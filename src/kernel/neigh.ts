@@ -81,7 +81,7 @@ export function fdbDel(s: NetlinkSocket, f: FdbDelSpec): void {
   send(s, fdbRequest(s, f, "del"));
 }
 
-/** `ip [-4|-6] neigh show [dev DEV]` (the kernel filters by device; proxy entries are not listed) */
+/** `ip [-4|-6] neigh show nud all [dev DEV]` (the kernel filters by device; proxy entries are not listed) */
 export function neighList(s: NetlinkSocket, f: NeighFilter = {}): Neigh[] {
   const names = linkNames(s);
   let only: number | undefined;

@@ -396,7 +396,7 @@ export interface NetOps {
   /** `ip link add NAME [mtu M] [address MAC] type vxlan id VNI [local A] [dev D] dstport P [no]learning` */
   linkAddVxlan(name: string, opts: VxlanAddOptions): Promise<void>;
 
-  /** `ip neigh show [dev DEV]` (`-4`/`-6` with family) */
+  /** `ip neigh show nud all [dev DEV]` (`-4`/`-6` with family): the kernel's own NOARP entries included. */
   neighList(filter?: NeighFilter): Promise<Neigh[]>;
   /** `ip neigh replace IP lladdr MAC dev DEV nud permanent` */
   neighReplace(neigh: NeighSpec): Promise<void>;
