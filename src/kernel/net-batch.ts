@@ -1,9 +1,9 @@
 // Route, neighbour and FDB writes in batches (`ip -force -batch -`): many rtnetlink requests in one
-// datagram, each acknowledged on its own. rtnetlink handles the messages of a datagram one after
-// the other, in order, so a batch keeps the order of its changes and a refused one does not stop
-// the rest. Each ack the kernel queues is a socket buffer of its own in our receive queue, so a
-// batch goes out in chunks small enough for that queue never to overflow (an overflow loses acks:
-// ENOBUFS).
+// datagram (NetlinkSocket.batchEach). rtnetlink handles the messages of a datagram one after the
+// other, in order, so a batch keeps the order of its changes and a refused one does not stop the
+// rest; only failures (and the last message) are answered. Each answer the kernel queues is a
+// socket buffer of its own in our receive queue, so a batch goes out in chunks small enough for
+// that queue never to overflow even when every change fails (an overflow loses answers: ENOBUFS).
 import { KernelError } from "./errors.js";
 import { linkIndex } from "./links.js";
 import { fdbRequest, neighRequest } from "./neigh.js";
@@ -12,11 +12,11 @@ import { type IndexOf, routeRequest } from "./routes.js";
 import type { NetBatchOp } from "./types.js";
 
 /**
- * Messages per datagram. An ack takes 0.7-1 KiB of receive buffer (its truesize; measured on 6.18:
- * 2,000 acks fit the 2 MiB the addon gets, 3,000 do not). The addon asks for 1 MiB, which the
- * kernel caps at net.core.rmem_max (Debian's default: 208 KiB, doubled to 416 KiB): 256 acks,
- * error acks with their text included, fit either way, and a 256-message datagram (~20 KiB) stays
- * far below the send buffer.
+ * Messages per datagram. An answer takes 0.7-1 KiB of receive buffer (its truesize; measured on
+ * 6.18: 2,000 acks fit the 2 MiB the addon gets, 3,000 do not). The addon asks for 1 MiB, which
+ * the kernel caps at net.core.rmem_max (Debian's default: 208 KiB, doubled to 416 KiB): 256
+ * answers, error texts included, fit either way, and a 256-message datagram (~20 KiB) stays far
+ * below the send buffer.
  */
 export const BATCH_CHUNK = 256;
 

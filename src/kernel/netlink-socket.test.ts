@@ -67,13 +67,19 @@ describe("NetlinkSocket", () => {
     assert.deepEqual(k.opened, [NETLINK_NETFILTER]);
   });
 
-  it("batchEach: one datagram, every message acked, one result per message in order", () => {
-    const k = scripted((msgs) => [concatAll(msgs.map((m, i) => ack(m.seq, i === 1 ? 17 /* EEXIST */ : i === 3 ? 3 /* ESRCH */ : 0)))]);
+  it("batchEach: one datagram, only the last message asks for an ack, failures answered in order, one result per message", () => {
+    // as rtnetlink answers: an error for each refused message, an ack only where NLM_F_ACK asks
+    const refused: Record<number, number> = { 1: 17 /* EEXIST */, 3: 3 /* ESRCH */ };
+    const k = scripted((msgs) => [concatAll(msgs.flatMap((m, i) => (refused[i] || m.flags & NLM_F.ACK ? [ack(m.seq, refused[i] ?? 0)] : [])))]);
     const s = new NetlinkSocket(k.addon, null);
     const r = s.batchEach([{ type: 24, body: [], op: "first" }, { type: 24, body: [], op: "second" }, { type: 25, body: [] }, { type: 25, body: [], op: "fourth" }], "TEST batch");
     assert.equal(k.sent.length, 1, "one datagram");
-    assert.ok(k.sent[0]!.every((m) => m.flags & NLM_F.ACK));
+    assert.deepEqual(k.sent[0]!.map((m) => (m.flags & NLM_F.ACK) !== 0), [false, false, false, true]);
     assert.deepEqual(r.map((e) => e && [e.errno, e.op]), [undefined, ["EEXIST", "second"], undefined, ["ESRCH", "fourth"]]);
+    // the last one applied: its ack ends the batch
+    const ok = scripted((msgs) => [concatAll(msgs.flatMap((m, i) => (i === 0 ? [ack(m.seq, 22)] : m.flags & NLM_F.ACK ? [ack(m.seq)] : [])))]);
+    const r2 = new NetlinkSocket(ok.addon, null).batchEach([{ type: 24, body: [] }, { type: 24, body: [] }], "TEST batch");
+    assert.deepEqual(r2.map((e) => e && [e.errno, e.op]), [["EINVAL", "TEST batch #0"], undefined]);
     assert.deepEqual(s.batchEach([], "nothing"), []);
     assert.equal(k.sent.length, 1, "an empty batch sends nothing");
   });
@@ -104,7 +110,10 @@ describe("netBatch (rtnetlink changes)", () => {
       if (msgs.length === 1 && msgs[0]!.type === RTM.GETLINK) {
         return [concatAll([encodeMessage(RTM.NEWLINK, 0, msgs[0]!.seq, [ifinfomsg({ index: 7 })]), ack(msgs[0]!.seq)])];
       }
-      return [concatAll(msgs.map((m) => ack(m.seq, refuse(n++))))];
+      return [concatAll(msgs.flatMap((m) => {
+        const errno = refuse(n++);
+        return errno || m.flags & NLM_F.ACK ? [ack(m.seq, errno)] : [];
+      }))];
     });
   }
 
@@ -133,7 +142,7 @@ describe("netBatch (rtnetlink changes)", () => {
   });
 
   it("a missing link fails every change that names it, with one lookup", () => {
-    const k = scripted((msgs) => [concatAll(msgs.map((m) => ack(m.seq, m.type === RTM.GETLINK ? 19 /* ENODEV */ : 0)))]);
+    const k = scripted((msgs) => [concatAll(msgs.filter((m) => m.flags & NLM_F.ACK).map((m) => ack(m.seq, m.type === RTM.GETLINK ? 19 /* ENODEV */ : 0)))]);
     const s = new NetlinkSocket(k.addon, null);
     const r = netBatch(s, [
       { op: "neighDel", neigh: { dev: "gone0", ip: "10.200.2.0" } },

@@ -135,36 +135,19 @@ export class NetlinkSocket {
    * other than acks and errors are returned (in order).
    */
   batch(msgs: readonly BatchMessage[], op: string): NlMsg[] {
-    const { errors, replies } = this.exchange(msgs, op);
-    const first = errors.find((e) => e !== undefined);
-    if (first) throw first;
-    return replies;
-  }
-
-  /**
-   * Sends `msgs` in one datagram, each asking for its ack, and returns one slot per message:
-   * undefined when the kernel applied it, else its KernelError (named by the message's `op`, or
-   * `op #i`). rtnetlink handles the messages of a datagram one by one, in order, and a refused
-   * one does not stop the others. Nothing is thrown but transport errors.
-   */
-  batchEach(msgs: readonly BatchMessage[], op: string): Array<KernelError | undefined> {
-    return this.exchange(msgs.map((m, i) => ({ ...m, op: m.op ?? `${op} #${i}` })), op).errors;
-  }
-
-  private exchange(msgs: readonly BatchMessage[], op: string): { errors: Array<KernelError | undefined>; replies: NlMsg[] } {
-    const errors: Array<KernelError | undefined> = new Array(msgs.length).fill(undefined);
-    if (msgs.length === 0) return { errors, replies: [] };
-    const acked = new Map<number, number>();
+    if (msgs.length === 0) return [];
+    const acked = new Map<number, string>();
     const framing = new Set<number>();
-    const parts = msgs.map((m, i) => {
+    const parts = msgs.map((m) => {
       const seq = this.nextSeq();
       if (m.op === undefined) framing.add(seq);
-      else acked.set(seq, i);
+      else acked.set(seq, m.op);
       return encodeMessage(m.type, NLM_F.REQUEST | (m.flags ?? 0) | (m.op === undefined ? 0 : NLM_F.ACK), seq, m.body);
     });
     this.send(concat(parts), op);
     const pending = new Set(acked.keys());
-    const replies: NlMsg[] = [];
+    const out: NlMsg[] = [];
+    let first: KernelError | undefined;
     while (pending.size > 0) {
       for (const m of this.receive(op)) {
         if (m.type === NLMSG.ERROR) {
@@ -174,14 +157,47 @@ export class NetlinkSocket {
             continue; // a late answer to an earlier request
           }
           pending.delete(m.seq);
-          const i = acked.get(m.seq)!;
-          if (err.error !== 0) errors[i] = new KernelError(msgs[i]!.op!, -err.error, { extack: err.extack });
+          if (err.error !== 0) first ??= new KernelError(acked.get(m.seq)!, -err.error, { extack: err.extack });
         } else if (acked.has(m.seq)) {
-          replies.push(m);
+          out.push(m);
         }
       }
     }
-    return { errors, replies };
+    if (first) throw first;
+    return out;
+  }
+
+  /**
+   * Sends `msgs` in one datagram and returns one slot per message: undefined when the kernel
+   * applied it, else its KernelError (named by the message's `op`, or `op #i`). rtnetlink handles
+   * the messages of a datagram one by one, in order, a refused one not stopping the others, and
+   * answers a message without NLM_F_ACK only when it fails: so only the last asks for an ack, and
+   * its answer, queued after every other, says the batch is done. A whole batch costs one send
+   * and one receive per failure plus one — not a receive per message. Nothing is thrown but
+   * transport errors. Every message must be well-formed (a malformed length stops the kernel's
+   * loop silently: the ack never comes, and the batch fails with ETIMEDOUT).
+   */
+  batchEach(msgs: readonly BatchMessage[], op: string): Array<KernelError | undefined> {
+    const errors: Array<KernelError | undefined> = new Array(msgs.length).fill(undefined);
+    if (msgs.length === 0) return errors;
+    const index = new Map<number, number>();
+    let last = 0;
+    const parts = msgs.map((m, i) => {
+      last = this.nextSeq();
+      index.set(last, i);
+      return encodeMessage(m.type, NLM_F.REQUEST | (m.flags ?? 0) | (i === msgs.length - 1 ? NLM_F.ACK : 0), last, m.body);
+    });
+    this.send(concat(parts), op);
+    for (let done = false; !done; ) {
+      for (const m of this.receive(op)) {
+        const i = m.type === NLMSG.ERROR ? index.get(m.seq) : undefined;
+        if (i === undefined) continue; // a late answer to an earlier request
+        const err = decodeError(m);
+        if (err.error !== 0) errors[i] = new KernelError(msgs[i]!.op ?? `${op} #${i}`, -err.error, { extack: err.extack });
+        if (m.seq === last) done = true;
+      }
+    }
+    return errors;
   }
 
   private roundTrip(type: number, flags: number, body: readonly Uint8Array[], op: string, dump: boolean) {
