@@ -116,6 +116,14 @@ describe("NetlinkRoutePort (real kernel)", { skip: netnsSkip() }, () => {
       const [r] = await n1.ns.ipJson("route", "show", "10.200.12.0/24", "proto", "152");
       assert.deepEqual([r.gateway, r.dev], ["10.200.0.2", "eth0"]);
 
+      // podnet's own routes pointing elsewhere (a peer's node IP changed): replaced in place, both families
+      await n1.ns.ops.routeReplace({ dst: "10.200.13.0/24", gw: "10.200.0.2", protocol: PODNET_ROUTE_PROTOCOL });
+      await n1.ns.ops.routeReplace({ dst: "fd00:200:13::/64", gw: "fd00:200::2", protocol: PODNET_ROUTE_PROTOCOL });
+      assert.deepEqual((await program(n1, records)).map((c) => `${c.op} ${c.entry.kind === "route" && c.entry.dst}`), ["add 10.200.13.0/24", "add fd00:200:13::/64"]);
+      assert.equal((await n1.ns.ipJson("route", "show", "10.200.13.0/24"))[0]?.gateway, "10.200.0.3");
+      assert.deepEqual((await n1.ns.ipJson("-6", "route", "show", "fd00:200:13::/64")).map((x) => x.gateway), ["fd00:200::3"]);
+      assert.deepEqual(await program(n1, records), []);
+
       // a fourth node whose block a foreign route already covers: refused, the foreign route untouched
       const n4: NodeRecord = { name: "n4", nodeIPs: ["10.200.0.4"], podCIDRs: ["10.200.14.0/24"], backend: "auto" };
       const self1: SelfView = { name: "n1", nodeIPs: n1.record.nodeIPs, podCIDRs: n1.record.podCIDRs, connected: ["10.200.0.0/24", "fd00:200::/64"], backend: "auto" };
