@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: podnet's plugins against the Go reference (Debian's, /usr/lib/cni), through the
 // same harness in the same run, interleaved, with medians and podnet/Go ratios:
+//   0. start-up of one exec, cold (page cache dropped: bench/startup.mjs) and warm
 //   1. each plugin's ADD and DEL, and the whole chain (loopback; bridge+host-local; portmap with 2
 //      hostPorts; bandwidth) — Go vs podnet exec'd vs podnet resident (launcher → daemon)
 //   2. N pods added one after another (default 200; --pods 1000): ADD latency at pod 1/50/100/200/…
@@ -8,11 +9,13 @@
 //   4. peak RSS of one plugin exec
 //   5. the node manager (`podnet node`, kubenet): pod setup and teardown with hostPort and shaping,
 //      podnet's plugins in-process vs the same plugins exec'd vs Go's plugins exec'd
-//   6. plugin start-up: each plugin's VERSION exec against `node -e 0` and the Go plugin, with the
-//      exec'd fallback's goals (issue #13): start-up ≤ 1.2× node -e 0, chain ADD ≤ 1.5× Go
+//   6. the exec'd fallback: one exec of each plugin (VERSION) and of loopback ADD against
+//      `node -e 0` and Go, with the goals of issue #13: start-up ≤ 1.2× node -e 0, chain ADD
+//      (section 1) ≤ 1.5× Go
+//   7. the cluster: bench/cluster.mjs with 300 nodes (a client each) and 1000 (shared watches)
 // Results also go to bench/results/bench-<time>.json. Runs only inside sandbox namespaces.
-// Usage: sudo node bench/run.mjs [--rounds 20] [--pods 200] [--streams-pods 40] [--netmgr-pods 20] [--startup-rounds 40]
-//        [--skip plugins,stream,concurrent,rss,netmgr,startup]
+// Usage: sudo node bench/run.mjs [--rounds 20] [--cold-rounds 5] [--pods 200] [--streams-pods 40] [--netmgr-pods 20] [--fallback-rounds 40]
+//        [--skip startup,plugins,stream,concurrent,rss,netmgr,fallback,cluster]
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,10 +25,11 @@ import { cleanEnv, environment, fmt, GO_BIN, ip, median, pct, PODNET_BIN, RESIDE
 const { values } = parseArgs({
   options: {
     rounds: { type: "string", default: "20" },
+    "cold-rounds": { type: "string", default: "5" },
     pods: { type: "string", default: "200" },
     "streams-pods": { type: "string", default: "40" },
     "netmgr-pods": { type: "string", default: "20" },
-    "startup-rounds": { type: "string", default: "40" },
+    "fallback-rounds": { type: "string", default: "40" },
     skip: { type: "string", default: "" },
     inner: { type: "boolean" },
     tag: { type: "string" },
@@ -36,8 +40,16 @@ const PLUGINS = ["loopback", "bridge", "host-local", "portmap", "bandwidth"];
 requireRootAndFiles("bench", [...PLUGINS.map((p) => join(GO_BIN, p)), ...PLUGINS.map((p) => join(PODNET_BIN, p)), join(ROOT, "dist/src/libcni/index.js")]);
 
 if (!values.inner) {
-  const pass = ["--rounds", values.rounds, "--pods", values.pods, "--streams-pods", values["streams-pods"], "--netmgr-pods", values["netmgr-pods"], "--startup-rounds", values["startup-rounds"], "--skip", values.skip];
-  process.exit(runInsideNodeNamespace(new URL(import.meta.url).pathname, pass));
+  const pass = ["--rounds", values.rounds, "--cold-rounds", values["cold-rounds"], "--pods", values.pods, "--streams-pods", values["streams-pods"], "--netmgr-pods", values["netmgr-pods"], "--fallback-rounds", values["fallback-rounds"], "--skip", values.skip];
+  let rc = runInsideNodeNamespace(new URL(import.meta.url).pathname, pass);
+  // The cluster benchmark (bench/cluster.mjs) runs its own etcd in its own namespace.
+  if (rc === 0 && !values.skip.split(",").includes("cluster")) {
+    for (const args of [["--nodes", "300", "--clients", "per-node"], ["--nodes", "1000", "--clients", "shared"]]) {
+      rc = spawnSync(process.execPath, [join(ROOT, "bench", "cluster.mjs"), ...args], { stdio: "inherit" }).status ?? 1;
+      if (rc !== 0) break;
+    }
+  }
+  process.exit(rc);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -138,6 +150,13 @@ async function delPodNet(rtm, l, p) {
 const out = { environment: environment(resident ? "resident = C launcher + podnet daemon" : "resident mode not built"), sections: {} };
 const log = (s = "") => console.log(s);
 log(`podnet bench — node ${process.version}, kernel ${out.environment.kernel}, ${out.environment.cpus}, load ${out.environment.loadavg}, NODE_EXTRA_CA_CERTS ${out.environment.NODE_EXTRA_CA_CERTS}`);
+
+// 0. start-up, cold and warm --------------------------------------------------------------------
+if (!skip.has("startup")) {
+  const { coldNodeImpl, measureStartup } = await import("./startup.mjs");
+  const withColdNode = [impls[0], impls[1], coldNodeImpl(dir), ...impls.slice(2)];
+  out.sections.startup = measureStartup(withColdNode, { rounds: Number(values["cold-rounds"]), warm: ROUNDS, log });
+}
 
 // 1. per plugin and chain, interleaved round by round --------------------------------------------
 if (!skip.has("plugins")) {
@@ -359,8 +378,8 @@ if (!skip.has("netmgr")) {
   out.sections.netmgr = { pods: NPODS, rows };
 }
 
-// 6. plugin start-up and the exec'd fallback's goals ----------------------------------------------
-if (!skip.has("startup")) out.sections.startup = startupSection(Number(values["startup-rounds"]), out.sections.plugins);
+// 6. the exec'd fallback: plugin start-up against node -e 0, and its goals -------------------------
+if (!skip.has("fallback")) out.sections.fallback = fallbackSection(Number(values["fallback-rounds"]), out.sections.plugins);
 
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 const file = join(ROOT, "bench", "results", `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
@@ -369,14 +388,14 @@ log(`\nresults: ${file}`);
 resident?.kill();
 
 /**
- * Section 6: how long one plugin exec takes — Node's start-up plus the bundle's — against
+ * Section 6, the exec'd fallback: how long one plugin exec takes — Node's start-up plus the bundle's — against
  * `node -e 0` (the floor any Node plugin pays) and the Go plugin of the same name, interleaved
  * round by round (order rotating): each plugin's VERSION (answered by the plugin file's loader,
  * without its bundle: scripts/code-cache.mjs), and loopback's ADD in a pod namespace, the
  * cheapest command that runs a bundle and touches the kernel. Ratios to `node -e 0` are medians
  * of per-round ratios: on a shared machine a round's execs see the same load.
  */
-function startupSection(rounds, plugins) {
+function fallbackSection(rounds, plugins) {
   const goalMark = (ok) => (ok ? "met" : "missed");
   const ns = newPod();
   try {
@@ -406,7 +425,7 @@ function startupSection(rounds, plugins) {
     const floor = ms["node -e 0"];
     const paired = (xs) => median(xs.map((x, i) => x / floor[i]));
     const rows = ["node -e 0", ...PLUGINS, "loopback ADD"].map((k) => ({ plugin: k, ms: median(ms[k]), vsNode: paired(ms[k]), go: ms[`go ${k}`] ? median(ms[`go ${k}`]) : NaN }));
-    log(`\n6. plugin start-up: one exec, median ms of ${rounds} rounds (interleaved, +${WARMUP} warm-up); ×node = median of per-round ratios to \`node -e 0\``);
+    log(`\n6. the exec'd fallback: one plugin exec, median ms of ${rounds} rounds (interleaved, +${WARMUP} warm-up); ×node = median of per-round ratios to \`node -e 0\``);
     log(`${"".padEnd(20)}${"podnet".padStart(10)}${"×node".padStart(9)}${"go".padStart(9)}${"podnet/go".padStart(12)}`);
     for (const r of rows) log(`${(PLUGINS.includes(r.plugin) ? `${r.plugin} VERSION` : r.plugin).padEnd(20)}${fmt(r.ms).padStart(10)}${`${fmt(r.vsNode, 2)}×`.padStart(9)}${fmt(r.go).padStart(9)}${ratio(r.ms, r.go).padStart(12)}`);
     const worst = rows.filter((r) => PLUGINS.includes(r.plugin)).reduce((a, b) => (b.vsNode > a.vsNode ? b : a));

@@ -16,6 +16,8 @@
 //   sysctlRead(netnsPath: string|null, key: string): string       /proc/sys/KEY
 //   sysctlWrite(netnsPath: string|null, key: string, value: string): void
 //   flock(fd: number, op: number): boolean                        false: LOCK_NB and held elsewhere
+//   peerCred(fd: number): {pid, uid, gid, groups: number[]}       SO_PEERCRED (+ SO_PEERGROUPS) of a unix socket
+//   peerHungUp(fd: number): boolean                               the peer closed its end (POLLHUP), without reading
 //   LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN: numbers
 // Errors are JS Errors with .code = errno name ("ENOENT"), .errno = number, .syscall.
 
@@ -31,6 +33,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #ifndef NETLINK_CAP_ACK
@@ -409,6 +412,62 @@ static napi_value Flock(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// unix socket peers (the daemons check who connected before they read a byte)
+
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
+#define MAX_PEER_GROUPS 1024
+
+static napi_value PeerCred(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (get_args(env, info, 1, argv)) return NULL;
+  if (get_int(env, argv[0], &fd)) return throw_type(env, "peerCred: fd must be a number");
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return throw_errno(env, errno, "getsockopt", "SO_PEERCRED");
+  if (len != sizeof cred) return throw_errno(env, EPROTO, "getsockopt", "SO_PEERCRED");
+  // The peer's supplementary groups as they were at connect(); none on kernels before 4.13.
+  gid_t groups[MAX_PEER_GROUPS];
+  socklen_t glen = sizeof groups;
+  size_t ngroups = 0;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0) ngroups = glen / sizeof(gid_t);
+  napi_value r, v, arr;
+  napi_create_object(env, &r);
+  napi_create_int64(env, cred.pid, &v);
+  napi_set_named_property(env, r, "pid", v);
+  napi_create_int64(env, cred.uid, &v);
+  napi_set_named_property(env, r, "uid", v);
+  napi_create_int64(env, cred.gid, &v);
+  napi_set_named_property(env, r, "gid", v);
+  napi_create_array_with_length(env, ngroups, &arr);
+  for (size_t i = 0; i < ngroups; i++) {
+    napi_create_int64(env, groups[i], &v);
+    napi_set_element(env, arr, (uint32_t)i, v);
+  }
+  napi_set_named_property(env, r, "groups", arr);
+  return r;
+}
+
+static napi_value PeerHungUp(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (get_args(env, info, 1, argv)) return NULL;
+  if (get_int(env, argv[0], &fd)) return throw_type(env, "peerHungUp: fd must be a number");
+  // No events asked for: poll reports POLLHUP/POLLERR/POLLNVAL regardless and consumes nothing.
+  // A unix stream socket reports POLLHUP once the peer has closed (not merely shut down writing).
+  struct pollfd p = {.fd = fd, .events = 0};
+  int pr;
+  do pr = poll(&p, 1, 0);
+  while (pr < 0 && errno == EINTR);
+  if (pr < 0) return throw_errno(env, errno, "poll", NULL);
+  napi_value res;
+  napi_get_boolean(env, pr > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0, &res);
+  return res;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
@@ -430,6 +489,8 @@ NAPI_MODULE_INIT() {
   export_fn(env, exports, "sysctlRead", SysctlRead);
   export_fn(env, exports, "sysctlWrite", SysctlWrite);
   export_fn(env, exports, "flock", Flock);
+  export_fn(env, exports, "peerCred", PeerCred);
+  export_fn(env, exports, "peerHungUp", PeerHungUp);
   export_int(env, exports, "LOCK_SH", LOCK_SH);
   export_int(env, exports, "LOCK_EX", LOCK_EX);
   export_int(env, exports, "LOCK_NB", LOCK_NB);

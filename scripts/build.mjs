@@ -82,7 +82,11 @@ const resident = join(root, "build", "resident");
 mkdirSync(resident, { recursive: true });
 const launcher = join(resident, ".launcher");
 rmSync(launcher, { force: true });
-const cc = spawnSync("cc", ["-O2", "-Wall", "-Werror", `-DPODNET_NODE="${process.execPath}"`, "-o", launcher, join(root, "native", "launcher.c")], { stdio: "inherit" });
+// PODNET_SOCKET_UID=N at build time: the launchers trust a daemon running as uid N instead of root.
+const socketUid = process.env.PODNET_SOCKET_UID;
+if (socketUid !== undefined && !/^[0-9]+$/.test(socketUid)) throw new Error(`PODNET_SOCKET_UID must be a numeric uid, got ${JSON.stringify(socketUid)}`);
+const defines = [`-DPODNET_NODE="${process.execPath}"`, ...(socketUid !== undefined ? [`-DPODNET_SOCKET_UID=${socketUid}`] : [])];
+const cc = spawnSync("cc", ["-O2", "-Wall", "-Wextra", "-Werror", ...defines, "-o", launcher, join(root, "native", "launcher.c")], { stdio: "inherit" });
 if (cc.status !== 0) throw new Error("building native/launcher.c failed");
 for (const { name } of results) {
   // Unlink first: a launcher being executed right now cannot be overwritten (ETXTBSY).

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the kernel tools podnet drives or tests against, the Go reference plugins
-# (containernetworking-plugins, in /usr/lib/cni) and the toolchain for the native addon.
-debs=(iproute2 nftables iptables containernetworking-plugins conntrack iputils-ping kmod ethtool make g++ python3)
+# (containernetworking-plugins, in /usr/lib/cni), etcd (etcd-server: the cluster store's tests and
+# benchmark run a throw-away one) and the toolchain for the native addon.
+debs=(iproute2 nftables iptables containernetworking-plugins conntrack iputils-ping kmod ethtool etcd-server make g++ python3)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -17,6 +18,11 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts a machine-wide etcd on install; podnet's tests run their own, so stop the one
+  # this script just installed (an etcd the machine already had is left alone).
+  if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now etcd.service >/dev/null 2>&1 || true
+  fi
 fi
 command -v node >/dev/null || { echo "setup: Node.js >= 20 is required" >&2; exit 1; }
 

@@ -3,7 +3,7 @@
 // CNI_CACHE_DIR (default /var/lib/cni). The container ID is derived from the netns path as cnitool does.
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
-import { CniCode, CniError, isObject, resultToJSON, toCniError } from "../cni/index.js";
+import { CniCode, CniError, isObject, jsonKind, plainObject, readJson, resultToJSON, toCniError } from "../cni/index.js";
 import { nodeRawExec } from "../kernel/exec.js";
 import { CniRuntime, DEFAULT_CONF_DIR, loadNetworkConf, splitCniPath } from "../libcni/index.js";
 import { pluginEnv } from "./env.js";
@@ -50,11 +50,11 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     if (env["CAP_ARGS"]) {
       let parsed: unknown;
       try {
-        parsed = JSON.parse(env["CAP_ARGS"]);
+        parsed = readJson(env["CAP_ARGS"]);
       } catch (e) {
         throw new CniError(CniCode.DecodingFailure, `CAP_ARGS is not JSON: ${(e as Error).message}`);
       }
-      if (!isObject(parsed)) throw new CniError(CniCode.DecodingFailure, `CAP_ARGS must be a JSON object, got ${env["CAP_ARGS"]}`);
+      if (!isObject(parsed)) throw new CniError(CniCode.DecodingFailure, `CAP_ARGS must be a JSON object, got ${jsonKind(parsed)}`);
       capabilityArgs = parsed;
     }
     const netns = netnsArg ? resolve(netnsArg) : "";
@@ -84,7 +84,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
         await rtm.gcNetworkList(list);
         break;
       case "version": {
-        const out: Record<string, unknown> = {};
+        const out = plainObject();
         for (const p of list.plugins) out[p.type] = await rtm.getVersionInfo(p.type);
         process.stdout.write(JSON.stringify(out, null, 2) + "\n");
         break;

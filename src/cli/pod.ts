@@ -1,11 +1,12 @@
 // `podnet pod add|del|status|list` — talks to a running `podnet node` over its unix socket
 // (--socket, or PODNET_SOCKET, default /run/podnet/podnet.sock).
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { formatBytes } from "../cni/index.js";
+import { BoundedReadError, readFdUpTo, readFileBounded } from "../kernel/read-bounded.js";
 import { ApiError, createApiClient } from "../netmgr/api-client.js";
 import { formatRate } from "../netmgr/bandwidth.js";
 import { DEFAULT_SOCKET } from "../netmgr/paths.js";
-import { ManifestError, parsePodDocument, podFromObject } from "../netmgr/pod-manifest.js";
+import { MAX_MANIFEST_BYTES, ManifestError, parsePodDocument, podFromObject } from "../netmgr/pod-manifest.js";
 import type { PodStatusView, PodView } from "../netmgr/runtime.js";
 import { renderTable } from "./table.js";
 
@@ -49,6 +50,15 @@ function describe(v: PodView | PodStatusView): string {
   return lines.join("\n") + "\n";
 }
 
+/** The manifest's text, never more than MAX_MANIFEST_BYTES read ("-" is stdin). */
+function readManifest(file: string): string {
+  if (file !== "-") return readFileBounded(file, MAX_MANIFEST_BYTES, { anyFile: true }).toString("utf8");
+  const { bytes, blocked } = readFdUpTo(0, MAX_MANIFEST_BYTES);
+  if (blocked) throw new Error("stdin is non-blocking; use -f FILE");
+  if (bytes.length > MAX_MANIFEST_BYTES) throw new BoundedReadError("EFBIG", "stdin is too large");
+  return bytes.toString("utf8");
+}
+
 export async function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let values: { file?: string; netns?: string; socket?: string; json?: boolean; help?: boolean };
   let positionals: string[];
@@ -79,9 +89,10 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
         }
         let text: string;
         try {
-          text = values.file === "-" ? readFileSync(0, "utf8") : readFileSync(values.file, "utf8");
+          text = readManifest(values.file);
         } catch (e) {
-          process.stderr.write(`podnet pod add: cannot read ${values.file}: ${(e as Error).message}\n`);
+          const why = e instanceof BoundedReadError && e.code === "EFBIG" ? `larger than ${formatBytes(MAX_MANIFEST_BYTES)} (a Pod manifest is a few KiB)` : (e as Error).message;
+          process.stderr.write(`podnet pod add: cannot read ${values.file}: ${why}\n`);
           return 1;
         }
         let doc: unknown;

@@ -1,32 +1,66 @@
-// `podnet resident [--socket PATH]` — serves podnet's plugins in-process to the resident-mode
-// launchers (build/resident/<plugin>, or `podnet install --resident`): each CNI call then costs
-// a ~1 ms launcher exec instead of a Node start-up. Without this daemon the launchers fall back
-// to the Node plugins, so stopping it never breaks pod networking.
-import { rmSync } from "node:fs";
+// `podnet resident [--socket PATH] [--socket-group GROUP]` — serves podnet's plugins in-process
+// to the resident-mode launchers (build/resident/<plugin>, or `podnet install --resident`): each
+// CNI call then costs a ~1 ms launcher exec instead of a Node start-up. Without this daemon the
+// launchers fall back to the Node plugins, so stopping it never breaks pod networking.
+// Who may connect, and what the daemon checks: docs/security.md.
 import { isOwnNetns } from "../kernel/netns.js";
 import { parseArgs } from "node:util";
+import { resolveGroup, type SocketGroup } from "../kernel/unix-listener.js";
 import { defaultRegistry } from "../resident/registry.js";
-import { serveResident, type ServeStats } from "../resident/server.js";
+import { newServeStats, serveResident } from "../resident/server.js";
 
 export const DEFAULT_CNI_SOCKET = "/run/podnet/cni.sock";
 
+const USAGE =
+  `usage: podnet resident [--socket PATH] [--socket-group GROUP]\n` +
+  `  --socket PATH         the launchers' socket (default $PODNET_CNI_SOCKET or ${DEFAULT_CNI_SOCKET})\n` +
+  `  --socket-group GROUP  members of GROUP (a name or GID) may use it too (root only by default)\n`;
+
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { socket: { type: "string" }, help: { type: "boolean", short: "h" } } });
+  let values: { socket?: string | undefined; "socket-group"?: string | undefined; help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({ args: argv, options: { socket: { type: "string" }, "socket-group": { type: "string" }, help: { type: "boolean", short: "h" } } }));
+  } catch (e) {
+    process.stderr.write(`podnet resident: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
   if (values.help) {
-    process.stdout.write(`usage: podnet resident [--socket PATH]   (default $PODNET_CNI_SOCKET or ${DEFAULT_CNI_SOCKET})\n`);
+    process.stdout.write(USAGE);
     return 0;
   }
   const socket = values.socket ?? process.env["PODNET_CNI_SOCKET"] ?? DEFAULT_CNI_SOCKET;
-  const stats: ServeStats = { calls: 0, errors: 0 };
+  let group: SocketGroup | undefined;
+  try {
+    if (values["socket-group"] !== undefined) group = resolveGroup(values["socket-group"]);
+  } catch (e) {
+    process.stderr.write(`podnet resident: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const stats = newServeStats();
   const log = (m: string) => process.stderr.write(m.endsWith("\n") ? m : `${m}\n`);
-  const server = await serveResident(socket, defaultRegistry(log), { isOwnNetns, stats, onError: (e) => log(`podnet resident: ${e.message}`) });
-  log(`podnet resident: serving loopback, bridge, host-local, portmap, bandwidth on ${socket}`);
+  let listener;
+  try {
+    listener = await serveResident(socket, defaultRegistry(log), {
+      isOwnNetns,
+      stats,
+      ...(group ? { group } : {}),
+      onError: (e) => log(`podnet resident: ${e.message}`),
+    });
+  } catch (e) {
+    log(`podnet resident: ${(e as Error).message}`);
+    return 1;
+  }
+  const served = listener;
+  log(`podnet resident: serving loopback, bridge, host-local, portmap, bandwidth on ${served.path}${group ? ` (root and group ${group.name})` : " (root only)"}`);
   await new Promise<void>((resolve) => {
     const stop = () => {
-      server.close();
-      rmSync(socket, { force: true });
-      log(`podnet resident: stopped after ${stats.calls} calls (${stats.errors} errors)`);
-      resolve();
+      served.close().then(() => {
+        log(
+          `podnet resident: stopped after ${stats.calls} calls (${stats.errors} errors; ${stats.skipped} skipped, their launcher gone; ` +
+            `${stats.malformed} malformed; ${stats.rejected} connections refused)`,
+        );
+        resolve();
+      });
     };
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);

@@ -1,5 +1,6 @@
 // CNI_ARGS: "K1=V1;K2=V2". The plugin side is strict, as Go's types.LoadArgs is.
 import { CniCode, CniError } from "./errors.js";
+import { plainObject } from "./keys.js";
 
 /** Splits CNI_ARGS into ordered pairs; every piece must be exactly KEY=VALUE. */
 export function parseCniArgs(s: string): Array<[string, string]> {
@@ -28,7 +29,8 @@ function parseBool(key: string, v: string): boolean {
  */
 export function loadArgs(s: string, known: readonly string[]): Record<string, string> {
   const pairs = parseCniArgs(s);
-  const out: Record<string, string> = {};
+  // Only `known` keys are copied, into an object without a prototype: no pair reaches anything else.
+  const out = plainObject() as Record<string, string>;
   const unknown: string[] = [];
   let ignoreUnknown = false;
   for (const [k, v] of pairs) {

@@ -6,3 +6,4 @@ export * from "./validate.js";
 export * from "./result.js";
 export * from "./netconf.js";
 export * from "./schema.js";
+export * from "./json.js";

@@ -1,7 +1,8 @@
 // Network configuration: lists (.conflist), legacy single-plugin files (.conf/.json) and the
 // per-plugin request built from them (spec §3, libcni conf.go / api.go buildOneConfig).
 import { CniCode, CniError } from "./errors.js";
-import { isObject, type JsonObject } from "./keys.js";
+import { JsonInputError, readJsonObject } from "./json.js";
+import { brief, isObject, plainObject, type JsonObject } from "./keys.js";
 import { resultToJSON, type AnyResult } from "./result.js";
 import { validateNetworkName } from "./validate.js";
 import { parseVersion, selectConfVersion } from "./version.js";
@@ -31,15 +32,14 @@ export interface NetworkConfigList {
 
 const invalid = (msg: string) => new CniError(CniCode.InvalidNetworkConfig, msg);
 
-function parseJsonObject(bytes: Buffer | string, what: string): JsonObject {
-  let v: unknown;
+/** A JSON object through the bounded reader (json.ts); code 6 naming `what` and the position. */
+export function decodeJsonObject(bytes: Uint8Array | string, what: string): JsonObject {
   try {
-    v = JSON.parse(typeof bytes === "string" ? bytes : bytes.toString("utf8"));
+    return readJsonObject(bytes);
   } catch (e) {
-    throw new CniError(CniCode.DecodingFailure, `error parsing ${what}: ${(e as Error).message}`);
+    if (e instanceof JsonInputError) throw new CniError(CniCode.DecodingFailure, `error parsing ${what}: ${e.message}`);
+    throw e;
   }
-  if (!isObject(v)) throw new CniError(CniCode.DecodingFailure, `error parsing ${what}: expected a JSON object, got ${JSON.stringify(v)}`);
-  return v;
 }
 
 /** "true"/"false" strings are accepted too (libcni ≥ 1.2.1). */
@@ -48,17 +48,17 @@ function parseFlag(list: JsonObject, key: string): boolean {
   if (v === undefined) return false;
   if (typeof v === "boolean") return v;
   if (typeof v === "string" && /^(true|false)$/i.test(v)) return v.toLowerCase() === "true";
-  throw invalid(`invalid "${key}": must be true or false, got ${JSON.stringify(v)}`);
+  throw invalid(`invalid "${key}": must be true or false, got ${brief(v)}`);
 }
 
 export function parsePluginConf(raw: unknown, where: string): PluginConf {
-  if (!isObject(raw)) throw invalid(`${where}: a plugin must be a JSON object, got ${JSON.stringify(raw)}`);
+  if (!isObject(raw)) throw invalid(`${where}: a plugin must be a JSON object, got ${brief(raw)}`);
   const type = raw["type"];
   if (type === undefined || type === "") throw invalid(`${where}: missing 'type'`);
-  if (typeof type !== "string") throw invalid(`${where}: "type" must be a string, got ${JSON.stringify(type)}`);
+  if (typeof type !== "string") throw invalid(`${where}: "type" must be a string, got ${brief(type)}`);
   if (type.includes("/")) throw invalid(`${where}: invalid plugin name "${type}" (no path separators)`);
   const caps = raw["capabilities"];
-  if (caps !== undefined && !isObject(caps)) throw invalid(`${where}: "capabilities" must be an object, got ${JSON.stringify(caps)}`);
+  if (caps !== undefined && !isObject(caps)) throw invalid(`${where}: "capabilities" must be an object, got ${brief(caps)}`);
   const capabilities = caps ? Object.entries(caps).filter(([, on]) => on === true).map(([k]) => k) : [];
   return { type, raw, capabilities };
 }
@@ -67,13 +67,13 @@ export function parsePluginConf(raw: unknown, where: string): PluginConf {
 export function parseConfList(bytes: Buffer | string, source?: string): NetworkConfigList {
   const buf = typeof bytes === "string" ? Buffer.from(bytes) : bytes;
   const what = source ? `configuration list ${source}` : "configuration list";
-  const o = parseJsonObject(buf, what);
+  const o = decodeJsonObject(buf, what);
   const name = o["name"];
   if (name === undefined || name === "") throw invalid(`error parsing ${what}: no name`);
-  if (typeof name !== "string") throw invalid(`error parsing ${what}: "name" must be a string, got ${JSON.stringify(name)}`);
+  if (typeof name !== "string") throw invalid(`error parsing ${what}: "name" must be a string, got ${brief(name)}`);
   validateNetworkName(name);
   const ver = o["cniVersion"] ?? "";
-  if (typeof ver !== "string") throw invalid(`error parsing ${what}: "cniVersion" must be a string, got ${JSON.stringify(ver)}`);
+  if (typeof ver !== "string") throw invalid(`error parsing ${what}: "cniVersion" must be a string, got ${brief(ver)}`);
   try {
     parseVersion(ver);
   } catch {
@@ -81,11 +81,11 @@ export function parseConfList(bytes: Buffer | string, source?: string): NetworkC
   }
   const vs = o["cniVersions"];
   if (vs !== undefined && (!Array.isArray(vs) || vs.some((x) => typeof x !== "string"))) {
-    throw invalid(`error parsing ${what}: "cniVersions" must be a list of strings, got ${JSON.stringify(vs)}`);
+    throw invalid(`error parsing ${what}: "cniVersions" must be a list of strings, got ${brief(vs)}`);
   }
   const plugins = o["plugins"];
   if (plugins === undefined) throw invalid(`error parsing ${what}: missing "plugins"`);
-  if (!Array.isArray(plugins)) throw invalid(`error parsing ${what}: invalid 'plugins' type ${JSON.stringify(plugins)}`);
+  if (!Array.isArray(plugins)) throw invalid(`error parsing ${what}: invalid 'plugins' type ${brief(plugins)}`);
   if (plugins.length === 0) throw invalid(`error parsing ${what}: no plugins in list`);
   return {
     name,
@@ -103,7 +103,7 @@ export function parseConfList(bytes: Buffer | string, source?: string): NetworkC
 export function parseConf(bytes: Buffer | string, source?: string): NetworkConfigList {
   const buf = typeof bytes === "string" ? Buffer.from(bytes) : bytes;
   const what = source ? `configuration ${source}` : "configuration";
-  const o = parseJsonObject(buf, what);
+  const o = decodeJsonObject(buf, what);
   if (Array.isArray(o["plugins"]) && o["type"] === undefined) {
     throw invalid(`error parsing ${what}: missing 'type' (this looks like a configuration list; name it .conflist)`);
   }
@@ -112,7 +112,7 @@ export function parseConf(bytes: Buffer | string, source?: string): NetworkConfi
   if (typeof name !== "string" || name === "") throw invalid(`error parsing ${what}: missing network name`);
   validateNetworkName(name);
   const ver = o["cniVersion"] ?? "";
-  if (typeof ver !== "string") throw invalid(`error parsing ${what}: "cniVersion" must be a string, got ${JSON.stringify(ver)}`);
+  if (typeof ver !== "string") throw invalid(`error parsing ${what}: "cniVersion" must be a string, got ${brief(ver)}`);
   return { name, cniVersion: ver, disableCheck: false, disableGC: false, plugins: [plugin], bytes: buf, ...(source ? { source } : {}) };
 }
 
@@ -135,7 +135,8 @@ export interface BuildRequest {
 
 /** The request a plugin receives on stdin (spec §3.5). */
 export function buildRequest(b: BuildRequest): JsonObject {
-  const req: JsonObject = { ...structuredClone(b.plugin.raw), name: b.list.name, cniVersion: b.list.cniVersion };
+  // A shallow copy: only top-level keys are set here, and the request is serialised at once.
+  const req: JsonObject = { ...b.plugin.raw, name: b.list.name, cniVersion: b.list.cniVersion };
   if (b.inject) {
     for (const [k, v] of Object.entries(b.inject)) {
       if (k === "") throw invalid("keys cannot be empty");
@@ -145,9 +146,9 @@ export function buildRequest(b: BuildRequest): JsonObject {
   }
   if (b.bare) return req;
   if (b.prevResult) req["prevResult"] = resultToJSON(b.prevResult);
-  const rc: JsonObject = {};
+  const rc = plainObject();
   for (const cap of b.plugin.capabilities) {
-    if (b.capabilityArgs && cap in b.capabilityArgs) rc[cap] = b.capabilityArgs[cap];
+    if (b.capabilityArgs && Object.hasOwn(b.capabilityArgs, cap)) rc[cap] = b.capabilityArgs[cap];
   }
   if (Object.keys(rc).length) req["runtimeConfig"] = rc;
   return req;

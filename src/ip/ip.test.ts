@@ -7,6 +7,7 @@ import {
   canonicalIP,
   compareIP,
   formatIP,
+  formatIPExact,
   ipEqual,
   ipFamily,
   ipFromBigint,
@@ -14,6 +15,7 @@ import {
   ipToBytes,
   isIP,
   isV4Mapped,
+  joinHostPort,
   nextIP,
   parseIP,
   parseIPExact,
@@ -21,6 +23,7 @@ import {
   to16,
   to4,
   tryParseIP,
+  tryParseIPExact,
 } from "./ip.js";
 
 describe("parseIP / formatIP (Go net.ParseIP + net.IP.String)", () => {
@@ -125,6 +128,60 @@ describe("mapped addresses, bytes, families", () => {
     assert.equal(formatIP(ipFromBigint(4, 0xffffffffn)), "255.255.255.255");
     assert.throws(() => ipFromBigint(4, 1n << 32n), /not an IPv4 address value/);
     assert.throws(() => ipFromBigint(6, -1n), IPRangeError);
+  });
+});
+
+describe("formatIPExact (inet_ntop(3), the kernel's text) beside formatIP (Go)", () => {
+  const cases: Array<[input: string, exact: string, go: string]> = [
+    ["10.200.0.1", "10.200.0.1", "10.200.0.1"],
+    ["0.0.0.0", "0.0.0.0", "0.0.0.0"],
+    ["fd00:200::1", "fd00:200::1", "fd00:200::1"],
+    ["FD00:0200:0000:0000:0000:0000:0000:0001", "fd00:200::1", "fd00:200::1"],
+    ["::", "::", "::"],
+    ["::1", "::1", "::1"],
+    ["fe80::858:aff:fec8:2", "fe80::858:aff:fec8:2", "fe80::858:aff:fec8:2"],
+    ["1:0:0:1:0:0:0:1", "1:0:0:1::1", "1:0:0:1::1"], // longest run wins
+    ["1:0:0:1:0:0:1:1", "1::1:0:0:1:1", "1::1:0:0:1:1"], // first of equal runs
+    ["1:0:1:1:1:1:1:1", "1:0:1:1:1:1:1:1", "1:0:1:1:1:1:1:1"], // a single zero group is not compressed
+    ["2001:db8::", "2001:db8::", "2001:db8::"],
+    // The one address they disagree on: Go's net.IP has no family and prints an IPv4-mapped
+    // address as IPv4; the kernel keeps it AF_INET6 and iproute2 prints it as IPv6.
+    ["::ffff:10.0.0.1", "::ffff:10.0.0.1", "10.0.0.1"],
+    ["::ffff:0:0", "::ffff:0.0.0.0", "0.0.0.0"],
+    // IPv4-compatible: glibc prints the dotted tail, Go does not
+    ["::1.2.3.4", "::1.2.3.4", "::102:304"],
+  ];
+  for (const [input, exact, go] of cases) {
+    it(`${input} -> ${exact} (Go: ${go})`, () => {
+      const ip = parseIPExact(input);
+      assert.equal(formatIPExact(ip), exact);
+      assert.equal(formatIP(ip), go);
+      // the kernel's text reads back to the same family and value
+      assert.deepEqual(parseIPExact(formatIPExact(ip)), ip);
+    });
+  }
+  it("tryParseIPExact keeps the family of the text; undefined when malformed", () => {
+    assert.equal(tryParseIPExact("::ffff:10.0.0.1")?.family, 6);
+    assert.equal(tryParseIP("::ffff:10.0.0.1")?.family, 4);
+    for (const s of ["", "10.0.0", "10.0.0.256", "01.0.0.1", "1::2::3", "1:2:3:4:5:6:7:8:9", "fe80::1%eth0", "g::1", "10.0.0.1/8"]) {
+      assert.equal(tryParseIPExact(s), undefined, s);
+    }
+  });
+});
+
+describe("families of texts, host:port", () => {
+  it("ipFamily reads addresses and prefixes (the one family test)", () => {
+    assert.equal(ipFamily("10.0.0.1"), 4);
+    assert.equal(ipFamily("fd00::1"), 6);
+    assert.equal(ipFamily("10.0.0.0/8"), 4);
+    assert.equal(ipFamily("fd00:200::/48"), 6);
+    assert.equal(ipFamily("::ffff:10.0.0.0/120"), 4, "IPv4-mapped counts as IPv4, as in Go");
+    for (const s of ["", "eth0", "10.0.0.0/33", "fd00::/129", "10.0.0.0/", "10.0.0.0/x", "a:b", "[fd00::1]"]) assert.equal(ipFamily(s), undefined, s);
+  });
+  it("joinHostPort is Go's net.JoinHostPort", () => {
+    assert.equal(joinHostPort("10.0.0.2", 80), "10.0.0.2:80");
+    assert.equal(joinHostPort("fd00::2", 80), "[fd00::2]:80");
+    assert.equal(joinHostPort("", 8080), ":8080");
   });
 });
 

@@ -3,6 +3,12 @@
 // per IPv6 group, an embedded dotted quad only at the end) and printing follows
 // net.IP.String(): dotted quad for IPv4 and for IPv4-mapped IPv6 (To4 treats those as IPv4),
 // RFC 5952 compressed lower case for every other IPv6 address.
+//
+// Two text forms, because Go and the kernel disagree on one address: Go's net.IP has no family,
+// so `::ffff:10.0.0.1` prints as `10.0.0.1` (formatIP, parseIP: what CNI results and configs
+// hold); the kernel keeps it an AF_INET6 address, which netlink returns as 16 bytes and iproute2
+// prints as `::ffff:10.0.0.1` (formatIPExact, parseIPExact: what the kernel layer reads and
+// prints, so that an address read back from the kernel keeps its family).
 
 export type Family = 4 | 6;
 
@@ -130,7 +136,7 @@ function parseV6(s: string, input: string, kind: "IP address" | "CIDR address"):
   return groups.reduce((v, g) => (v << 16n) | g, 0n);
 }
 
-/** @internal net.ParseIP without To4: "::ffff:1.2.3.4" stays IPv6 (parseCidr needs that). */
+/** net.ParseIP without To4: "::ffff:1.2.3.4" stays IPv6 (parseCidr and the kernel layer need that). */
 export function parseIPExact(s: string, kind: "IP address" | "CIDR address" = "IP address", input = s): IP {
   if (s === "") throw new IPParseError(kind, input, "empty string");
   if (s.includes(":")) return { family: 6, value: parseV6(s, input, kind) };
@@ -155,19 +161,42 @@ export function tryParseIP(s: string): IP | undefined {
   }
 }
 
+/** parseIPExact, or undefined instead of an exception. */
+export function tryParseIPExact(s: string): IP | undefined {
+  try {
+    return parseIPExact(s);
+  } catch {
+    return undefined;
+  }
+}
+
 export const isIP = (s: string): boolean => tryParseIP(s) !== undefined;
 
-/** 4 or 6 for a valid address text (mapped IPv6 counts as 4, as in Go), else undefined. */
-export const ipFamily = (s: string): Family | undefined => tryParseIP(s)?.family;
+/**
+ * The family of an address or a prefix text ("10.0.0.1", "fd00::1", "10.0.0.0/8"): 4 or 6, with
+ * IPv4-mapped IPv6 counting as 4 (as in Go); undefined when the text is neither. The one test
+ * of a family: never look for a ':' in the text.
+ */
+export function ipFamily(s: string): Family | undefined {
+  const slash = s.indexOf("/");
+  if (slash < 0) return tryParseIP(s)?.family;
+  if (!/^[0-9]+$/.test(s.slice(slash + 1))) return undefined;
+  const ip = tryParseIPExact(s.slice(0, slash));
+  if (!ip || Number(s.slice(slash + 1)) > bitLen(ip.family)) return undefined;
+  return canonicalIP(ip).family;
+}
+
+/** Go's net.JoinHostPort: "10.0.0.1:80", "[fd00::1]:80" (a host with a colon gets brackets). */
+export const joinHostPort = (host: string, port: number | string): string => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`);
 
 function formatV4(v: bigint): string {
   return [24n, 16n, 8n, 0n].map((sh) => String((v >> sh) & 0xffn)).join(".");
 }
 
-function formatV6(v: bigint): string {
+/** The eight groups of an IPv6 address and its longest run of two or more zero groups (the first on a tie; best -1: none). */
+function zeroRun(v: bigint): { groups: number[]; best: number; bestLen: number } {
   const groups: number[] = [];
   for (let sh = 112n; sh >= 0n; sh -= 16n) groups.push(Number((v >> sh) & 0xffffn));
-  // RFC 5952 §4.2: compress the longest run of two or more zero groups; the first one on a tie.
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
@@ -183,15 +212,35 @@ function formatV6(v: bigint): string {
     }
     i = j;
   }
+  return { groups, best, bestLen };
+}
+
+function formatV6(v: bigint): string {
+  // RFC 5952 §4.2: compress the longest run of two or more zero groups; the first one on a tie.
+  const { groups, best, bestLen } = zeroRun(v);
   const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(":");
   if (best < 0) return hex(groups);
   return `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLen))}`;
 }
 
-/** Go's net.IP.String(). */
+/** Go's net.IP.String(): IPv4-mapped IPv6 prints as IPv4 ("::ffff:10.0.0.1" → "10.0.0.1"). */
 export function formatIP(ip: IP): string {
   const v4 = to4(ip);
   return v4 ? formatV4(v4.value) : formatV6(ip.value);
+}
+
+/**
+ * inet_ntop(3), what iproute2 prints and the kernel layer reports: an IPv6 address stays IPv6, with
+ * glibc's dotted tail for the IPv4-mapped (`::ffff:10.0.0.1`) and IPv4-compatible (`::10.0.0.1`)
+ * forms; parseIPExact reads it back to the same family and value.
+ */
+export function formatIPExact(ip: IP): string {
+  if (ip.family === 4) return formatV4(ip.value);
+  const { groups, best, bestLen } = zeroRun(ip.value);
+  if (best === 0 && (bestLen === 6 || (bestLen === 5 && groups[5] === 0xffff))) {
+    return `${bestLen === 6 ? "::" : "::ffff:"}${formatV4(ip.value & 0xffffffffn)}`;
+  }
+  return formatV6(ip.value);
 }
 
 /** Orders IPv4 before IPv6, then by value. */

@@ -13,6 +13,15 @@ import { fileURLToPath } from "node:url";
 
 export const ADDON_FILE = "podnet_netlink.node";
 
+/** Who is at the other end of a unix socket, as the kernel recorded it at connect() (SO_PEERCRED). */
+export interface PeerCred {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Supplementary groups at connect() (SO_PEERGROUPS; empty on kernels before 4.13). */
+  readonly groups: readonly number[];
+}
+
 export interface Addon {
   /** Netlink socket opened inside the netns at `netnsPath` (null: the thread's own), bound, CLOEXEC. */
   nlOpen(netnsPath: string | null, protocol: number): number;
@@ -24,6 +33,10 @@ export interface Addon {
   sysctlWrite(netnsPath: string | null, key: string, value: string): void;
   /** flock(2); false when LOCK_NB was given and the lock is held elsewhere. */
   flock(fd: number, op: number): boolean;
+  /** SO_PEERCRED + SO_PEERGROUPS of a connected unix socket. */
+  peerCred(fd: number): PeerCred;
+  /** True once the peer of a unix stream socket has closed its end (POLLHUP); reads nothing. */
+  peerHungUp(fd: number): boolean;
   readonly LOCK_SH: number;
   readonly LOCK_EX: number;
   readonly LOCK_NB: number;

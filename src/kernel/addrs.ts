@@ -1,5 +1,6 @@
 // Address operations over rtnetlink (`ip addr`).
-import { broadcastV4, parseCidr, parseIp, type IpPrefix } from "./inet.js";
+import { type Cidr, cidrBroadcast, ipToBytes, tryParseIPExact } from "../ip/index.js";
+import { inetPrefix } from "./inet.js";
 import { linkIndex, linkNames } from "./links.js";
 import type { NetlinkSocket } from "./netlink-socket.js";
 import {
@@ -7,8 +8,8 @@ import {
 } from "./rtnl-codec.js";
 import type { Addr, AddrAddOptions, AddrFamily } from "./types.js";
 
-export function mustCidr(cidr: string, what: string): IpPrefix {
-  const p = parseCidr(cidr);
+export function mustCidr(cidr: string, what: string): Cidr {
+  const p = inetPrefix(cidr);
   if (!p) throw new RangeError(`${what}: invalid address ${JSON.stringify(cidr)}`);
   return p;
 }
@@ -25,25 +26,27 @@ export function addrAdd(s: NetlinkSocket, name: string, cidr: string, o: AddrAdd
   let flags = 0;
   if (o.noDad) flags |= IFA_F.NODAD;
   if (o.noPrefixRoute) flags |= IFA_F.NOPREFIXROUTE;
+  const family = p.ip.family;
+  const bytes = ipToBytes(p.ip);
   // iproute2's default scope: host for loopback addresses, global otherwise.
-  const loop = p.family === 4 ? p.bytes[0] === 127 : p.bytes.every((b, i) => b === (i === 15 ? 1 : 0));
+  const loop = family === 4 ? bytes[0] === 127 : p.ip.value === 1n;
   const scope = o.scope !== undefined ? scopeNumber(o.scope) : loop ? 254 : 0;
-  const attrs = [attr(IFA.LOCAL, p.bytes)];
+  const attrs = [attr(IFA.LOCAL, bytes)];
   if (o.peer !== undefined) {
-    const peer = parseCidr(o.peer);
-    if (!peer || peer.family !== p.family) throw new RangeError(`${what}: invalid peer ${JSON.stringify(o.peer)}`);
-    attrs.push(attr(IFA.ADDRESS, peer.bytes));
+    const peer = inetPrefix(o.peer);
+    if (!peer || peer.ip.family !== family) throw new RangeError(`${what}: invalid peer ${JSON.stringify(o.peer)}`);
+    attrs.push(attr(IFA.ADDRESS, ipToBytes(peer.ip)));
   } else {
-    attrs.push(attr(IFA.ADDRESS, p.bytes));
+    attrs.push(attr(IFA.ADDRESS, bytes));
   }
-  if (p.family === 4) {
+  if (family === 4) {
     const brd = o.broadcast ?? true;
     if (typeof brd === "string") {
-      const b = parseIp(brd);
+      const b = tryParseIPExact(brd);
       if (!b || b.family !== 4) throw new RangeError(`${what}: invalid broadcast ${JSON.stringify(brd)}`);
-      attrs.push(attr(IFA.BROADCAST, b.bytes));
-    } else if (brd && p.prefixLen < 31 && o.peer === undefined) {
-      attrs.push(attr(IFA.BROADCAST, broadcastV4(p.bytes, p.prefixLen)));
+      attrs.push(attr(IFA.BROADCAST, ipToBytes(b)));
+    } else if (brd && p.prefix < 31 && o.peer === undefined) {
+      attrs.push(attr(IFA.BROADCAST, ipToBytes(cidrBroadcast(p))));
     }
   }
   if (o.label !== undefined) attrs.push(attr(IFA.LABEL, cstr(o.label)));
@@ -53,7 +56,7 @@ export function addrAdd(s: NetlinkSocket, name: string, cidr: string, o: AddrAdd
     attrs.push(attr(IFA.CACHEINFO, concat([u32(pref), u32(valid), u32(0), u32(0)])));
   }
   if (flags > 0xff) attrs.push(attr(IFA.FLAGS, u32(flags)));
-  const hdr = ifaddrmsg({ family: familyToAf(p.family), prefixLen: p.prefixLen, flags, scope, index });
+  const hdr = ifaddrmsg({ family: familyToAf(family), prefixLen: p.prefix, flags, scope, index });
   s.ack(RTM.NEWADDR, NLM_F.CREATE | (replace ? NLM_F.REPLACE : NLM_F.EXCL), [hdr, ...attrs], what);
 }
 
@@ -62,8 +65,9 @@ export function addrDel(s: NetlinkSocket, name: string, cidr: string): void {
   const what = op("RTM_DELADDR", cidr, name);
   const p = mustCidr(cidr, what);
   const index = linkIndex(s, name, what);
-  const hdr = ifaddrmsg({ family: familyToAf(p.family), prefixLen: p.prefixLen, index });
-  s.ack(RTM.DELADDR, 0, [hdr, attr(IFA.LOCAL, p.bytes), attr(IFA.ADDRESS, p.bytes)], what);
+  const bytes = ipToBytes(p.ip);
+  const hdr = ifaddrmsg({ family: familyToAf(p.ip.family), prefixLen: p.prefix, index });
+  s.ack(RTM.DELADDR, 0, [hdr, attr(IFA.LOCAL, bytes), attr(IFA.ADDRESS, bytes)], what);
 }
 
 /** `ip [-4|-6] addr show [dev NAME]` */

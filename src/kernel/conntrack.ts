@@ -6,21 +6,19 @@
 // A dump walks every bucket of the kernel's conntrack hash table, whatever it holds (≈13 ms for
 // the 262 144 buckets here, also when it is empty): that walk is the floor of any deletion by a
 // partial tuple, so callers should make one call per operation.
-// Layouts: <linux/netfilter/nfnetlink.h> (nfgenmsg), <linux/netfilter/nfnetlink_conntrack.h>.
+// Layouts: <linux/netfilter/nfnetlink_conntrack.h>; the socket is NetlinkSocket, the framing nfnetlink.ts.
 import { loadAddon, type Addon } from "./addon.js";
 import { isKernelError } from "./errors.js";
-import { formatIp } from "./inet.js";
-import { NETLINK_NETFILTER, NetlinkSocket } from "./netlink-socket.js";
-import { attr, concat, iterAttrs, parseAttrs, type NlMsg } from "./rtnl-codec.js";
+import { inetText } from "./inet.js";
+import type { NetlinkSocket } from "./netlink-socket.js";
+import { NFNL_SUBSYS, nfgenmsg, nfnlType, openNfnetlink } from "./nfnetlink.js";
+import { AF, NLA_F, attr, concat, iterAttrs, parseAttrs, type NlMsg } from "./rtnl-codec.js";
 
-const NFNL_SUBSYS_CTNETLINK = 1;
 const IPCTNL_MSG = { NEW: 0, GET: 1, DELETE: 2 } as const;
 const CTA = { TUPLE_ORIG: 1, TUPLE_REPLY: 2, ZONE: 7, ID: 12 } as const;
 const CTA_TUPLE = { IP: 1, PROTO: 2, ZONE: 3 } as const;
 const CTA_IP = { V4_SRC: 1, V4_DST: 2, V6_SRC: 3, V6_DST: 4 } as const;
 const CTA_PROTO = { NUM: 1, SRC_PORT: 2, DST_PORT: 3 } as const;
-const AF = { UNSPEC: 0, INET: 2, INET6: 10 } as const;
-const NLA_F_NESTED = 0x8000;
 
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
@@ -40,9 +38,7 @@ export interface CtEntry {
   readonly reply?: CtTuple;
 }
 
-/** nfgenmsg: family u8, version u8 (NFNETLINK_V0), res_id be16. */
-const nfgenmsg = (family: number) => new Uint8Array([family, 0, 0, 0]);
-const msgType = (m: number) => (NFNL_SUBSYS_CTNETLINK << 8) | m;
+const msgType = (m: number) => nfnlType(NFNL_SUBSYS.CTNETLINK, m);
 const be16 = (b: Uint8Array) => ((b[0] ?? 0) << 8) | (b[1] ?? 0);
 
 export function decodeTuple(b: Uint8Array): CtTuple | undefined {
@@ -58,7 +54,7 @@ export function decodeTuple(b: Uint8Array): CtTuple | undefined {
   if (!src || !dst || !num) return undefined;
   const sp = p.get(CTA_PROTO.SRC_PORT);
   const dp = p.get(CTA_PROTO.DST_PORT);
-  return { src: formatIp(src), dst: formatIp(dst), proto: num[0]!, ...(sp ? { srcPort: be16(sp) } : {}), ...(dp ? { dstPort: be16(dp) } : {}) };
+  return { src: inetText(src), dst: inetText(dst), proto: num[0]!, ...(sp ? { srcPort: be16(sp) } : {}), ...(dp ? { dstPort: be16(dp) } : {}) };
 }
 
 /** The entry of one dump message, and the attributes that name it in a DELETE (orig tuple, zone, id). */
@@ -68,11 +64,10 @@ export function decodeEntry(m: NlMsg): { entry: CtEntry; key: Uint8Array[] } | u
   let orig: CtTuple | undefined;
   let reply: CtTuple | undefined;
   const key: Uint8Array[] = [];
-  for (const [type, value] of iterAttrs(m.payload, 4)) {
-    const t = type & ~NLA_F_NESTED;
+  for (const [t, value] of iterAttrs(m.payload, 4)) {
     if (t === CTA.TUPLE_ORIG) {
       orig = decodeTuple(value);
-      key.push(attr(CTA.TUPLE_ORIG | NLA_F_NESTED, value));
+      key.push(attr(CTA.TUPLE_ORIG | NLA_F.NESTED, value));
     } else if (t === CTA.TUPLE_REPLY) {
       reply = decodeTuple(value);
     } else if (t === CTA.ZONE || t === CTA.ID) {
@@ -117,7 +112,7 @@ export function createConntrack(s: NetlinkSocket): Conntrack {
 
 /** Conntrack on its own NETLINK_NETFILTER socket in `netns` (null: this process's), opened on first use. */
 export function openConntrack(netns: string | null, addon: () => Addon = loadAddon): Conntrack {
-  return createConntrack(new NetlinkSocket(addon, netns, { protocol: NETLINK_NETFILTER }));
+  return createConntrack(openNfnetlink(addon, netns));
 }
 
 /** For tests: a dump message as the kernel sends one (orig and reply tuples, id). */
@@ -132,12 +127,12 @@ export function encodeEntry(e: CtEntry, id: number): Uint8Array {
     if (!src || !dst) throw new RangeError("encodeEntry: IPv4 only");
     const port = (n: number) => new Uint8Array([n >> 8, n & 0xff]);
     return concat([
-      attr(CTA_TUPLE.IP | NLA_F_NESTED, concat([attr(CTA_IP.V4_SRC, src), attr(CTA_IP.V4_DST, dst)])),
-      attr(CTA_TUPLE.PROTO | NLA_F_NESTED, concat([attr(CTA_PROTO.NUM, new Uint8Array([t.proto])), ...(t.srcPort !== undefined ? [attr(CTA_PROTO.SRC_PORT, port(t.srcPort))] : []), ...(t.dstPort !== undefined ? [attr(CTA_PROTO.DST_PORT, port(t.dstPort))] : [])])),
+      attr(CTA_TUPLE.IP | NLA_F.NESTED, concat([attr(CTA_IP.V4_SRC, src), attr(CTA_IP.V4_DST, dst)])),
+      attr(CTA_TUPLE.PROTO | NLA_F.NESTED, concat([attr(CTA_PROTO.NUM, new Uint8Array([t.proto])), ...(t.srcPort !== undefined ? [attr(CTA_PROTO.SRC_PORT, port(t.srcPort))] : []), ...(t.dstPort !== undefined ? [attr(CTA_PROTO.DST_PORT, port(t.dstPort))] : [])])),
     ]);
   };
   const idb = new Uint8Array([id >>> 24, (id >>> 16) & 0xff, (id >>> 8) & 0xff, id & 0xff]);
-  return concat([nfgenmsg(AF.INET), attr(CTA.TUPLE_ORIG | NLA_F_NESTED, tuple(e.orig)), ...(e.reply ? [attr(CTA.TUPLE_REPLY | NLA_F_NESTED, tuple(e.reply))] : []), attr(CTA.ID, idb)]);
+  return concat([nfgenmsg(AF.INET), attr(CTA.TUPLE_ORIG | NLA_F.NESTED, tuple(e.orig)), ...(e.reply ? [attr(CTA.TUPLE_REPLY | NLA_F.NESTED, tuple(e.reply))] : []), attr(CTA.ID, idb)]);
 }
 
 let own: Conntrack | undefined;

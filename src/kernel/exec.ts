@@ -66,6 +66,11 @@ export class ExecError extends Error {
   }
 }
 
+/** The program could not be started at all (not installed, not executable): no exit status. */
+export function isNotStarted(e: unknown): boolean {
+  return e instanceof ExecError && e.exitCode === null && e.cause instanceof ExecStartError;
+}
+
 // node:child_process is loaded on first use: importing it costs 6-8 ms of every plugin's start-up,
 // and loopback or host-local never start a process.
 let spawnFn: typeof import("node:child_process").spawn | undefined;

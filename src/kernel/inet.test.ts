@@ -1,43 +1,37 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { broadcastV4, formatIp, formatMac, maskBytes, parseCidr, parseIp, parseMac } from "./inet.js";
+import { cidrBroadcast, formatIPExact, parseIPExact } from "../ip/index.js";
+import { formatMac, inetAddrText, inetCidrText, inetNetwork, inetPrefix, inetText, parseMac } from "./inet.js";
 
 describe("inet", () => {
-  it("round-trips addresses in inet_ntop form", () => {
-    const cases: [string, string][] = [
-      ["10.200.0.1", "10.200.0.1"],
-      ["0.0.0.0", "0.0.0.0"],
-      ["fd00:200::1", "fd00:200::1"],
-      ["FD00:0200:0000:0000:0000:0000:0000:0001", "fd00:200::1"],
-      ["::", "::"],
-      ["::1", "::1"],
-      ["fe80::858:aff:fec8:2", "fe80::858:aff:fec8:2"],
-      ["1:0:0:1:0:0:0:1", "1:0:0:1::1"], // longest run wins
-      ["1:0:0:1:0:0:1:1", "1::1:0:0:1:1"], // first of equal runs
-      ["1:0:1:1:1:1:1:1", "1:0:1:1:1:1:1:1"], // a single zero group is not compressed
-      ["::ffff:10.0.0.1", "::ffff:10.0.0.1"],
-      ["2001:db8::", "2001:db8::"],
-    ];
-    for (const [input, want] of cases) assert.equal(formatIp(parseIp(input)!.bytes), want, input);
+  it("prints netlink's address bytes in inet_ntop form, keeping the family", () => {
+    assert.equal(inetText(Uint8Array.of(10, 200, 0, 1)), "10.200.0.1");
+    const mapped = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1);
+    assert.equal(inetText(mapped), "::ffff:10.0.0.1", "an AF_INET6 address stays IPv6 (Go's net.IP.String() would say 10.0.0.1)");
+    assert.equal(inetText(Uint8Array.of(0xfd, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)), "fd00:200::1");
+    assert.throws(() => inetText(new Uint8Array(5)), RangeError);
+    assert.equal(inetAddrText("FD00:0200:0000::1"), "fd00:200::1");
+    assert.equal(inetAddrText("10.0.0.1/8"), undefined);
   });
 
-  it("rejects malformed addresses", () => {
-    for (const s of ["", "10.0.0", "10.0.0.256", "01.0.0.1", "1::2::3", "1:2:3:4:5:6:7:8:9", "fe80::1%eth0", "g::1", "10.0.0.1/8"]) {
-      assert.equal(parseIp(s), undefined, s);
-    }
+  it("reads prefix arguments as iproute2 does: the text's own family, a bare address is a host prefix", () => {
+    const p = inetPrefix("10.200.0.2/24")!;
+    assert.deepEqual([p.ip.family, formatIPExact(p.ip), p.prefix], [4, "10.200.0.2", 24]);
+    assert.equal(inetPrefix("fd00:200::2")?.prefix, 128);
+    assert.equal(inetPrefix("10.0.0.1")?.prefix, 32);
+    const m = inetPrefix("::ffff:10.0.0.0/120")!;
+    assert.deepEqual([m.ip.family, m.prefix], [6, 120]);
+    assert.equal(inetCidrText("::ffff:10.0.0.1/120"), "::ffff:10.0.0.1/120");
+    assert.equal(inetCidrText("fd00:200:0::1/64"), "fd00:200::1/64");
+    for (const bad of ["10.0.0.1/33", "fd00::/129", "10.0.0/8", "10.0.0.1/", "fe80::1%eth0/64", ""]) assert.equal(inetPrefix(bad), undefined, bad);
   });
 
-  it("parses CIDRs and bare addresses", () => {
-    assert.deepEqual(parseCidr("10.200.0.2/24"), { family: 4, bytes: Uint8Array.of(10, 200, 0, 2), prefixLen: 24 });
-    assert.equal(parseCidr("fd00:200::2")?.prefixLen, 128);
-    assert.equal(parseCidr("10.0.0.1/33"), undefined);
-    assert.equal(parseCidr("fd00::/129"), undefined);
-  });
-
-  it("masks and computes the IPv4 broadcast", () => {
-    assert.equal(formatIp(maskBytes(parseIp("10.200.3.77")!.bytes, 22)), "10.200.0.0");
-    assert.equal(formatIp(broadcastV4(parseIp("10.200.3.77")!.bytes, 22)), "10.200.3.255");
-    assert.equal(formatIp(maskBytes(parseIp("fd00:200::ffff")!.bytes, 120)), "fd00:200::ff00");
+  it("masks and computes the IPv4 broadcast in the kernel's text", () => {
+    assert.equal(inetNetwork(inetPrefix("10.200.3.77/22")!), "10.200.0.0/22");
+    assert.equal(formatIPExact(cidrBroadcast(inetPrefix("10.200.3.77/22")!)), "10.200.3.255");
+    assert.equal(inetNetwork(inetPrefix("fd00:200::ffff/120")!), "fd00:200::ff00/120");
+    assert.equal(inetNetwork(inetPrefix("::ffff:10.1.2.3/120")!), "::ffff:10.1.2.0/120");
+    assert.deepEqual(parseIPExact("::ffff:10.1.2.0"), inetPrefix("::ffff:10.1.2.3/120")!.network);
   });
 
   it("parses and formats MACs in lower case", () => {

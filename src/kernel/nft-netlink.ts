@@ -4,15 +4,13 @@
 // `nft -f -` is: all of it or nothing. An `nft` process costs a spawn and a listing of the
 // ruleset it builds its cache from (which grows with the number of pods); a batch costs the
 // kernel's commit alone. Everything else (rules, which need expressions) stays with `nft`.
-// Layouts: <linux/netfilter/nfnetlink.h>, <linux/netfilter/nf_tables.h>.
+// Layouts: <linux/netfilter/nf_tables.h>; the socket is NetlinkSocket, the framing nfnetlink.ts.
 import { loadAddon, type Addon } from "./addon.js";
-import { KernelError, fromSystemError } from "./errors.js";
-import { NLM_F, NLMSG, attr, concat, cstr, decodeError, encodeMessage, iterAttrs, nested, parseAttrs, parseMessages, readI32, readStr } from "./rtnl-codec.js";
+import { isKernelError } from "./errors.js";
+import type { NetlinkSocket } from "./netlink-socket.js";
+import { NFNL_SUBSYS, nfgenmsg, nfnlBatch, nfnlType, openNfnetlink } from "./nfnetlink.js";
+import { NLA_F, attr, concat, cstr, iterAttrs, nested, parseAttrs, readStr } from "./rtnl-codec.js";
 
-const NFNL_SUBSYS_NFTABLES = 10;
-const NFNL_MSG_BATCH_BEGIN = 0x10;
-const NFNL_MSG_BATCH_END = 0x11;
-const NETLINK_NETFILTER = 12;
 const NFT_MSG = { GETTABLE: 1, DELTABLE: 2, NEWCHAIN: 3, GETCHAIN: 4, DELCHAIN: 5, DELRULE: 8, NEWSETELEM: 12, GETSETELEM: 13, DELSETELEM: 14 } as const;
 const NFTA_TABLE_NAME = 1;
 const NFTA_CHAIN = { TABLE: 1, NAME: 3 } as const;
@@ -21,7 +19,6 @@ const NFTA_SET_ELEM_LIST = { TABLE: 1, SET: 2, ELEMENTS: 3 } as const;
 const NFTA_LIST_ELEM = 1;
 const NFTA_SET_ELEM_KEY = 1;
 const NFTA_DATA_VALUE = 1;
-const NLA_F_NESTED = 0x8000;
 
 /** NFPROTO_* of nft's family keywords. */
 export const NFPROTO = { inet: 1, ip: 2, arp: 3, netdev: 5, bridge: 7, ip6: 10 } as const;
@@ -43,9 +40,7 @@ export function nftKey(fields: readonly Uint8Array[]): Uint8Array {
   return concat(fields.map((f) => (f.length % 4 === 0 ? f : concat([f, new Uint8Array(4 - (f.length % 4))]))));
 }
 
-/** nfgenmsg: family u8, version u8 (NFNETLINK_V0), res_id be16. */
-const nfgenmsg = (family: number, resId = 0) => new Uint8Array([family, 0, resId >> 8, resId & 0xff]);
-const nftType = (m: number) => (NFNL_SUBSYS_NFTABLES << 8) | m;
+const nftType = (m: number) => nfnlType(NFNL_SUBSYS.NFTABLES, m);
 
 /** The body of one deletion's message (after nfgenmsg), and its type. */
 export function encodeDelete(d: NftDelete): { type: number; body: Uint8Array[] } {
@@ -58,8 +53,8 @@ export function encodeDelete(d: NftDelete): { type: number; body: Uint8Array[] }
           fam,
           attr(NFTA_SET_ELEM_LIST.TABLE, cstr(d.table)),
           attr(NFTA_SET_ELEM_LIST.SET, cstr(d.set)),
-          nested(NFTA_SET_ELEM_LIST.ELEMENTS | NLA_F_NESTED, [
-            nested(NFTA_LIST_ELEM | NLA_F_NESTED, [nested(NFTA_SET_ELEM_KEY | NLA_F_NESTED, [attr(NFTA_DATA_VALUE, d.key)])]),
+          nested(NFTA_SET_ELEM_LIST.ELEMENTS | NLA_F.NESTED, [
+            nested(NFTA_LIST_ELEM | NLA_F.NESTED, [nested(NFTA_SET_ELEM_KEY | NLA_F.NESTED, [attr(NFTA_DATA_VALUE, d.key)])]),
           ]),
         ],
       };
@@ -114,120 +109,13 @@ export interface NftNetlinkOptions {
   readonly timeoutMs?: number;
 }
 
-export function openNftNetlink(netns: string | null, addon: () => Addon = loadAddon, opts: NftNetlinkOptions = {}): NftNetlink {
-  const timeoutMs = opts.timeoutMs ?? 10_000;
-  let fd = -1;
-  let seq = Math.floor(Math.random() * 0x3fffffff) + 1;
-  const open = (): number => {
-    if (fd < 0) {
-      try {
-        fd = addon().nlOpen(netns, NETLINK_NETFILTER);
-      } catch (e) {
-        throw fromSystemError(`netlink (netfilter) socket in netns ${JSON.stringify(netns ?? "(self)")}`, e);
-      }
-    }
-    return fd;
-  };
-  const close = () => {
-    if (fd >= 0) {
-      const f = fd;
-      fd = -1;
-      addon().close(f);
-    }
-  };
-  /** One datagram of replies; on a timeout the socket is closed, so a late answer is never read as another request's. */
-  const recv = (a: Addon, f: number, op: string): Buffer => {
-    let d: Buffer | null;
-    try {
-      d = a.nlRecv(f, timeoutMs);
-    } catch (e) {
-      throw fromSystemError(op, e);
-    }
-    if (d === null) {
-      close();
-      throw new KernelError(op, "ETIMEDOUT", { extack: `no netlink reply within ${timeoutMs} ms` });
-    }
-    return d;
-  };
-  /**
-   * Sends `buf` (one or more messages) in one datagram and waits for an NLMSG_ERROR (ack or
-   * error) to each of `acked` (sequence numbers); an error to one of `framing` (the batch's
-   * begin and end, which ask for no ack) fails the whole exchange. Returns the other messages
-   * answering `acked`. Anything else (a late answer to an earlier request) is skipped.
-   */
-  const exchange = (buf: Uint8Array, acked: ReadonlyMap<number, string>, op: string, framing: ReadonlySet<number> = new Set()): Array<{ type: number; seq: number; payload: Uint8Array }> => {
-    const f = open();
-    const a = addon();
-    try {
-      a.nlSend(f, buf);
-    } catch (e) {
-      throw fromSystemError(op, e);
-    }
-    const pending = new Set(acked.keys());
-    const out: Array<{ type: number; seq: number; payload: Uint8Array }> = [];
-    let first: KernelError | undefined;
-    while (pending.size > 0) {
-      const d = recv(a, f, op);
-      for (const m of parseMessages(d)) {
-        if (m.type === NLMSG.ERROR) {
-          const err = decodeError(m);
-          if (!pending.has(m.seq)) {
-            // An error to the batch's begin or end: the batch failed as a whole.
-            if (framing.has(m.seq) && err.error !== 0) throw new KernelError(op, -err.error, { extack: err.extack });
-            continue;
-          }
-          pending.delete(m.seq);
-          if (err.error !== 0) first ??= new KernelError(acked.get(m.seq) ?? op, -err.error, { extack: err.extack });
-        } else if (acked.has(m.seq)) {
-          out.push({ type: m.type, seq: m.seq, payload: m.payload });
-        }
-      }
-    }
-    if (first) throw first;
-    return out;
-  };
-  const next = () => (seq = (seq + 1) >>> 0 || 1);
-  /** A GET with NLM_F_DUMP: every message up to NLMSG_DONE (retried when interrupted by a change). */
-  const dump = (type: number, body: Uint8Array[], op: string): Uint8Array[] => {
-    for (let attempt = 1; ; attempt++) {
-      const s = next();
-      const f = open();
-      const a = addon();
-      try {
-        a.nlSend(f, encodeMessage(type, NLM_F.REQUEST | NLM_F.DUMP, s, body));
-      } catch (e) {
-        throw fromSystemError(op, e);
-      }
-      const out: Uint8Array[] = [];
-      let interrupted = false;
-      for (let done = false; !done; ) {
-        const d = recv(a, f, op);
-        for (const m of parseMessages(d)) {
-          if (m.seq !== s) continue;
-          if (m.flags & NLM_F.DUMP_INTR) interrupted = true;
-          if (m.type === NLMSG.ERROR) {
-            const err = decodeError(m);
-            if (err.error !== 0) throw new KernelError(op, -err.error, { extack: err.extack });
-            done = true;
-          } else if (m.type === NLMSG.DONE) {
-            const err = m.payload.length >= 4 ? readI32(m.payload) : 0;
-            if (err < 0) throw new KernelError(op, -err);
-            done = true;
-          } else {
-            out.push(m.payload);
-          }
-        }
-      }
-      if (!interrupted) return out;
-      if (attempt >= 5) throw new KernelError(op, "EINTR", { extack: "dump interrupted by concurrent changes" });
-    }
-  };
+export function createNftNetlink(s: NetlinkSocket): NftNetlink {
   return {
     chains(family, table) {
       const op = `netlink NFT_MSG_GETCHAIN ${family} ${table}`;
       const out: string[] = [];
-      for (const p of dump(nftType(NFT_MSG.GETCHAIN), [nfgenmsg(NFPROTO[family]), attr(NFTA_CHAIN.TABLE, cstr(table))], op)) {
-        const a = parseAttrs(p, 4);
+      for (const m of s.dump(nftType(NFT_MSG.GETCHAIN), [nfgenmsg(NFPROTO[family]), attr(NFTA_CHAIN.TABLE, cstr(table))], op)) {
+        const a = parseAttrs(m.payload, 4);
         const t = a.get(NFTA_CHAIN.TABLE);
         const n = a.get(NFTA_CHAIN.NAME);
         if (t && n && readStr(t) === table) out.push(readStr(n));
@@ -236,44 +124,34 @@ export function openNftNetlink(netns: string | null, addon: () => Addon = loadAd
     },
     setKeys(family, table, set) {
       const op = `netlink NFT_MSG_GETSETELEM ${family} ${table} ${set}`;
+      const body = [nfgenmsg(NFPROTO[family]), attr(NFTA_SET_ELEM_LIST.TABLE, cstr(table)), attr(NFTA_SET_ELEM_LIST.SET, cstr(set))];
       try {
-        return dump(nftType(NFT_MSG.GETSETELEM), [nfgenmsg(NFPROTO[family]), attr(NFTA_SET_ELEM_LIST.TABLE, cstr(table)), attr(NFTA_SET_ELEM_LIST.SET, cstr(set))], op).flatMap(decodeSetElemKeys);
+        return s.dump(nftType(NFT_MSG.GETSETELEM), body, op).flatMap((m) => decodeSetElemKeys(m.payload));
       } catch (e) {
-        if (e instanceof KernelError && e.errno === "ENOENT") return undefined;
+        if (isKernelError(e, "ENOENT")) return undefined;
         throw e;
       }
     },
     tableExists(family, name) {
-      const s = next();
-      const op = `netlink NFT_MSG_GETTABLE ${family} ${name}`;
-      const msg = encodeMessage(nftType(NFT_MSG.GETTABLE), NLM_F.REQUEST | NLM_F.ACK, s, [nfgenmsg(NFPROTO[family]), attr(NFTA_TABLE_NAME, cstr(name))]);
       try {
-        exchange(msg, new Map([[s, op]]), op);
+        s.request(nftType(NFT_MSG.GETTABLE), 0, [nfgenmsg(NFPROTO[family]), attr(NFTA_TABLE_NAME, cstr(name))], `netlink NFT_MSG_GETTABLE ${family} ${name}`);
         return true;
       } catch (e) {
-        if (e instanceof KernelError && e.errno === "ENOENT") return false;
+        if (isKernelError(e, "ENOENT")) return false;
         throw e;
       }
     },
     apply(deletes) {
-      if (deletes.length === 0) return;
-      const parts: Uint8Array[] = [];
-      const acked = new Map<number, string>();
-      const hdr = nfgenmsg(0, NFNL_SUBSYS_NFTABLES);
-      const begin = next();
-      parts.push(encodeMessage(NFNL_MSG_BATCH_BEGIN, NLM_F.REQUEST, begin, [hdr]));
-      for (const d of deletes) {
-        const s = next();
-        const { type, body } = encodeDelete(d);
-        parts.push(encodeMessage(type, NLM_F.REQUEST | NLM_F.ACK, s, body));
-        acked.set(s, `nft ${describeDelete(d)}`);
-      }
-      const end = next();
-      parts.push(encodeMessage(NFNL_MSG_BATCH_END, NLM_F.REQUEST, end, [hdr]));
-      exchange(concat(parts), acked, `nft transaction of ${deletes.length} deletions`, new Set([begin, end]));
+      const msgs = deletes.map((d) => ({ ...encodeDelete(d), op: `nft ${describeDelete(d)}` }));
+      nfnlBatch(s, NFNL_SUBSYS.NFTABLES, msgs, `nft transaction of ${deletes.length} deletions`);
     },
-    close,
+    close: () => s.close(),
   };
+}
+
+/** nf_tables on its own NETLINK_NETFILTER socket in `netns` (null: this process's), opened on first use. */
+export function openNftNetlink(netns: string | null, addon: () => Addon = loadAddon, opts: NftNetlinkOptions = {}): NftNetlink {
+  return createNftNetlink(openNfnetlink(addon, netns, opts));
 }
 
 let own: NftNetlink | undefined;

@@ -1,17 +1,16 @@
-// The nft, tc and iptables wrappers against the real tools, inside a throwaway netns: error
+// The nft and tc wrappers against the real tools, inside a throwaway netns: error
 // classification from their real words, transactions that are all-or-nothing, parsing of their
-// real output.
+// real output. (iptables: iptables.netns.test.ts.)
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { nodeExec, type Exec } from "./exec.js";
-import { createIptables } from "./iptables.js";
 import { createNft, isNftExists, isNftNotFound } from "./nft.js";
 import { createTc, tbfCommand, tbfParams } from "./tc.js";
 import { netnsSkip, withTempNetns } from "./testing.js";
 
 const inNs = (name: string): Exec => ({ run: (argv, o) => nodeExec.run(["ip", "netns", "exec", name, ...argv], o) });
 
-describe("nft, tc and iptables in a real netns", { skip: netnsSkip() }, () => {
+describe("nft and tc in a real netns", { skip: netnsSkip() }, () => {
   it("nft: a failed transaction changes nothing; EEXIST and ENOENT are classified", () =>
     withTempNetns(async (ns) => {
       const nft = createNft(inNs(ns.name));
@@ -36,15 +35,5 @@ describe("nft, tc and iptables in a real netns", { skip: netnsSkip() }, () => {
       assert.ok(qs.some((q) => q.kind === "ingress"));
       const e = await tc.batch(["qdisc add dev va handle ffff: ingress"]).catch((x: unknown) => x);
       assert.equal((e as { errno?: string }).errno, "EEXIST");
-    }));
-
-  it("iptables: restore is atomic; save is read back verbatim", () =>
-    withTempNetns(async (ns) => {
-      const ipt = createIptables(inNs(ns.name));
-      await ipt.restore(4, "nat", ["-N CNI-X", '-A CNI-X -p tcp -m comment --comment "a \\"b\\"" -m tcp --dport 80 -j RETURN']);
-      await assert.rejects(ipt.restore(4, "nat", ["-N CNI-Y", "-N CNI-X"]), /iptables-restore failed: .*Chain already exists/);
-      const t = await ipt.save(4, "nat");
-      assert.ok(t?.chains.has("CNI-X") && !t.chains.has("CNI-Y"));
-      assert.deepEqual(t?.rules.filter((r) => r.chain === "CNI-X"), [{ chain: "CNI-X", spec: '-p tcp -m comment --comment "a \\"b\\"" -m tcp --dport 80 -j RETURN' }]);
     }));
 });

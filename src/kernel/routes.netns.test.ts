@@ -72,6 +72,26 @@ describe("routes (real kernel)", { skip: netnsSkip() }, () => {
       assert.deepEqual(await ns.ipJson("route", "show", "table", "100"), []);
     }));
 
+  it("an IPv4-mapped IPv6 prefix stays IPv6: netlink says AF_INET6 and iproute2 prints ::ffff:a.b.c.d", () =>
+    withTempNetns(async (ns) => {
+      await podWithAddrs(ns);
+      const o = ns.ops;
+      await o.routeAdd({ dst: "::ffff:10.200.9.0/120", dev: "eth0" });
+      await o.addrAdd("eth0", "::ffff:10.200.9.1/128", { noDad: true });
+      const [j] = await ns.ipJson("-6", "route", "show", "::ffff:10.200.9.0/120");
+      assert.equal(j.dst, "::ffff:10.200.9.0/120");
+      const r = (await o.routeList({ family: 6 })).find((x) => x.dst.endsWith("/120"));
+      // Go's net.IP.String() would print 10.200.9.0 — and lose the family on the way back.
+      assert.deepEqual({ family: r?.family, dst: r?.dst }, { family: 6, dst: "::ffff:10.200.9.0/120" });
+      const a = (await o.addrList("eth0", 6)).find((x) => x.address.startsWith("::ffff:"));
+      assert.deepEqual({ family: a?.family, cidr: a?.cidr }, { family: 6, cidr: "::ffff:10.200.9.1/128" });
+      // What was read back names the same objects.
+      await o.routeDel({ dst: r!.dst, dev: "eth0" });
+      await o.addrDel("eth0", a!.cidr);
+      assert.deepEqual(await ns.ipJson("-6", "route", "show", "::ffff:10.200.9.0/120"), []);
+      assert.equal((await o.addrList("eth0", 6)).some((x) => x.address.startsWith("::ffff:")), false);
+    }));
+
   it("reports EEXIST, ESRCH, ENODEV and unreachable gateways", () =>
     withTempNetns(async (ns) => {
       await podWithAddrs(ns);

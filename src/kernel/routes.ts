@@ -1,7 +1,8 @@
 // Route operations over rtnetlink (`ip route`).
-import { parseCidr, parseIp } from "./inet.js";
+import { ipToBytes, tryParseIPExact } from "../ip/index.js";
+import { inetPrefix } from "./inet.js";
 import { linkIndex, linkNames } from "./links.js";
-import type { NetlinkSocket } from "./netlink-socket.js";
+import type { BatchMessage, NetlinkSocket } from "./netlink-socket.js";
 import {
   NLM_F, RTA, RTPROT, RTAX_MTU, RTM, RTM_F_CLONED, RTNH_F_ONLINK, RT_TABLE, attr, decodeRoute, familyToAf, nested,
   routeTypeNumber, rtmsg, scopeNumber, u32,
@@ -17,10 +18,10 @@ export function parseDst(dst: string, family: AddrFamily | undefined, what: stri
     const f = family ?? 4;
     return { family: f, bytes: new Uint8Array(f === 4 ? 4 : 16), prefixLen: 0 };
   }
-  const p = parseCidr(dst);
+  const p = inetPrefix(dst);
   if (!p) throw new RangeError(`${what}: invalid destination ${JSON.stringify(dst)}`);
-  if (family && p.family !== family) throw new RangeError(`${what}: destination ${dst} is not IPv${family}`);
-  return p;
+  if (family && p.ip.family !== family) throw new RangeError(`${what}: destination ${dst} is not IPv${family}`);
+  return { family: p.ip.family, bytes: ipToBytes(p.ip), prefixLen: p.prefix };
 }
 
 /** Human-readable `ip route` arguments, for error messages. */
@@ -30,12 +31,17 @@ export function describeRoute(r: RouteSpec): string {
   if (r.dev) parts.push(`dev ${JSON.stringify(r.dev)}`);
   if (r.table !== undefined) parts.push(`table ${r.table}`);
   if (r.metric !== undefined) parts.push(`metric ${r.metric}`);
+  if (r.protocol !== undefined) parts.push(`proto ${r.protocol}`);
+  if (r.onlink) parts.push("onlink");
   return parts.join(" ");
 }
 
+/** A link's index by name, for a message being encoded (`what` names it in errors). */
+export type IndexOf = (name: string, what: string) => number;
+
 /** Encodes RTM_NEWROUTE / RTM_DELROUTE with iproute2's defaults for scope, table and type. */
-export function routeMessage(s: NetlinkSocket, r: RouteSpec, mode: Mode, what: string): Uint8Array[] {
-  const gw = r.gw !== undefined ? parseIp(r.gw) : undefined;
+export function routeMessage(s: NetlinkSocket, r: RouteSpec, mode: Mode, what: string, indexOf: IndexOf = (n, w) => linkIndex(s, n, w)): Uint8Array[] {
+  const gw = r.gw !== undefined ? tryParseIPExact(r.gw) : undefined;
   if (r.gw !== undefined && !gw) throw new RangeError(`${what}: invalid gateway ${JSON.stringify(r.gw)}`);
   const dst = parseDst(r.dst, r.family ?? gw?.family, what);
   if (gw && gw.family !== dst.family) throw new RangeError(`${what}: gateway ${r.gw} and destination ${r.dst} differ in family`);
@@ -50,12 +56,12 @@ export function routeMessage(s: NetlinkSocket, r: RouteSpec, mode: Mode, what: s
   else scope = 0;
   const attrs: Uint8Array[] = [];
   if (dst.prefixLen > 0) attrs.push(attr(RTA.DST, dst.bytes));
-  if (gw) attrs.push(attr(RTA.GATEWAY, gw.bytes));
-  if (r.dev !== undefined) attrs.push(attr(RTA.OIF, u32(linkIndex(s, r.dev, what))));
+  if (gw) attrs.push(attr(RTA.GATEWAY, ipToBytes(gw)));
+  if (r.dev !== undefined) attrs.push(attr(RTA.OIF, u32(indexOf(r.dev, what))));
   if (r.src !== undefined) {
-    const src = parseIp(r.src);
+    const src = tryParseIPExact(r.src);
     if (!src || src.family !== dst.family) throw new RangeError(`${what}: invalid src ${JSON.stringify(r.src)}`);
-    attrs.push(attr(RTA.PREFSRC, src.bytes));
+    attrs.push(attr(RTA.PREFSRC, ipToBytes(src)));
   }
   if (r.metric !== undefined) attrs.push(attr(RTA.PRIORITY, u32(r.metric)));
   if (table >= 256) attrs.push(attr(RTA.TABLE, u32(table)));
@@ -72,13 +78,19 @@ export function routeMessage(s: NetlinkSocket, r: RouteSpec, mode: Mode, what: s
   return [hdr, ...attrs];
 }
 
-/** `ip route add|replace|del …` */
-export function routeModify(s: NetlinkSocket, r: RouteSpec, mode: Mode): void {
+/** The whole request of `ip route add|replace|del …`, ready to send alone or in a batch. */
+export function routeRequest(s: NetlinkSocket, r: RouteSpec, mode: Mode, indexOf?: IndexOf): BatchMessage & { op: string } {
   const type = mode === "del" ? RTM.DELROUTE : RTM.NEWROUTE;
   const what = `netlink ${mode === "del" ? "RTM_DELROUTE" : "RTM_NEWROUTE"} ${describeRoute(r)}`;
-  const body = routeMessage(s, r, mode, what);
+  const body = routeMessage(s, r, mode, what, indexOf);
   const flags = mode === "add" ? NLM_F.CREATE | NLM_F.EXCL : mode === "replace" ? NLM_F.CREATE | NLM_F.REPLACE : 0;
-  s.ack(type, flags, body, what);
+  return { type, flags, body, op: what };
+}
+
+/** `ip route add|replace|del …` */
+export function routeModify(s: NetlinkSocket, r: RouteSpec, mode: Mode): void {
+  const m = routeRequest(s, r, mode);
+  s.ack(m.type, m.flags ?? 0, m.body, m.op);
 }
 
 /** `ip [-4|-6] route show [table T] [dev D] [proto P] [exact DST]` */
@@ -108,9 +120,8 @@ export function routeList(s: NetlinkSocket, f: RouteFilter = {}): Route[] {
 
 function sameDst(r: Route, dst: string): boolean {
   if (dst === "default") return r.dst === (r.family === 4 ? "0.0.0.0/0" : "::/0");
-  const p = parseCidr(dst);
-  if (!p) return false;
-  const q = parseCidr(r.dst)!;
-  return p.family === q.family && p.prefixLen === q.prefixLen && p.bytes.every((b, i) => b === q.bytes[i]);
+  const p = inetPrefix(dst);
+  const q = inetPrefix(r.dst);
+  return !!p && !!q && p.ip.family === q.ip.family && p.prefix === q.prefix && p.ip.value === q.ip.value;
 }
 

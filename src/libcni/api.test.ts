@@ -66,7 +66,8 @@ describe("CniRuntime chains", () => {
     assert.match(lines[1]!, /"runtimeConfig":\{"portMappings":\[\{"hostPort":8080,"containerPort":80\}\]\}/);
     const cached = decodeCacheEntry(readFileSync(join(dir, "cache", "results", "testnet-ctr1-eth0")));
     assert.equal(cached?.config.toString(), l.bytes.toString());
-    assert.deepEqual(cached?.capabilityArgs, { portMappings: [{ hostPort: 8080, containerPort: 80 }], bandwidth: {} });
+    // Read back as plain data (no prototypes); structuredClone makes ordinary objects to compare.
+    assert.deepEqual(structuredClone(cached?.capabilityArgs), { portMappings: [{ hostPort: 8080, containerPort: 80 }], bandwidth: {} });
 
     writeFileSync(log, "");
     await r.checkNetworkList(l, rt);

@@ -5,10 +5,13 @@ import {
   CniCode,
   CniError,
   formatCniArgs,
+  JsonInputError,
+  readJson,
   parseResult,
   specHas,
   buildRequest,
   validateContainerID,
+  validateEnvValue,
   validateIfName,
   validateNetworkName,
   type AnyResult,
@@ -98,6 +101,7 @@ export class CniRuntime {
     validateContainerID(rt.containerID);
     validateNetworkName(list.name);
     validateIfName(rt.ifName);
+    validateEnvValue("netns", rt.netns);
     this.requireNetns(rt.netns);
     let result: AnyResult | undefined;
     for (const p of list.plugins) {
@@ -110,9 +114,10 @@ export class CniRuntime {
       }
       let raw: unknown;
       try {
-        raw = JSON.parse(out.toString("utf8") || "null");
+        raw = out.length === 0 ? null : readJson(out);
       } catch (e) {
-        throw new CniError(CniCode.DecodingFailure, `plugin type="${p.type}" name="${list.name}" failed (add): failed to unmarshal raw result: ${(e as Error).message}`);
+        if (!(e instanceof JsonInputError)) throw e;
+        throw new CniError(CniCode.DecodingFailure, `plugin type="${p.type}" name="${list.name}" failed (add): failed to unmarshal raw result: ${e.message}`);
       }
       try {
         result = parseResult(raw, list.cniVersion).result;
@@ -254,9 +259,10 @@ export class CniRuntime {
     }
     let o: unknown;
     try {
-      o = JSON.parse(out.toString("utf8"));
+      o = readJson(out);
     } catch (e) {
-      throw new CniError(CniCode.DecodingFailure, `plugin ${type}: cannot decode VERSION answer: ${(e as Error).message}`);
+      if (!(e instanceof JsonInputError)) throw e;
+      throw new CniError(CniCode.DecodingFailure, `plugin ${type}: cannot decode VERSION answer: ${e.message}`);
     }
     const v = o as Record<string, unknown>;
     if (typeof v["cniVersion"] !== "string") throw new CniError(CniCode.DecodingFailure, `plugin ${type}: VERSION answer has no cniVersion`);

@@ -1,10 +1,11 @@
 // The result cache, byte-compatible with Go libcni: <cacheDir>/results/<net>-<cid>-<ifname>
 // holding {"kind":"cniCacheV1",...}, so podnet and Go runtimes can take over each other's attachments.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { CniCode, CniError, convertResult, isObject, parseResult, resultToJSON, type AnyResult, type JsonObject } from "../cni/index.js";
-import { goJSON } from "./gojson.js";
+import { CniCode, CniError, MAX_JSON_BYTES, convertResult, isObject, parseResult, readJson, resultToJSON, type AnyResult, type JsonObject } from "../cni/index.js";
+import { goJSON } from "../cni/gojson.js";
+import { BoundedReadError, readFileBounded } from "../kernel/read-bounded.js";
 
 export const DEFAULT_CACHE_DIR = "/var/lib/cni";
 
@@ -53,7 +54,7 @@ export function encodeCacheEntry(a: CachedAttachment): string {
 export function decodeCacheEntry(bytes: Buffer | string): CachedAttachment | undefined {
   let o: unknown;
   try {
-    o = JSON.parse(bytes.toString());
+    o = readJson(bytes);
   } catch {
     return undefined;
   }
@@ -83,23 +84,34 @@ export class ResultCache {
     const path = cacheFilePath(this.dir, entry.network, entry.containerID, entry.ifName);
     mkdirSync(join(this.dir, "results"), { recursive: true, mode: 0o700 });
     const tmp = `${path}.tmp-${randomBytes(6).toString("hex")}`;
-    writeFileSync(tmp, encodeCacheEntry({ ...entry, rawResult: resultToJSON(result) }), { mode: 0o600 });
-    renameSync(tmp, path);
+    try {
+      writeFileSync(tmp, encodeCacheEntry({ ...entry, rawResult: resultToJSON(result) }), { mode: 0o600, flag: "wx" });
+      renameSync(tmp, path);
+    } catch (e) {
+      // A full disk fails the write after the file was created: leave nothing behind.
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // never created, or already renamed
+      }
+      throw e;
+    }
   }
 
   /** The raw entry, or undefined when the file is missing or unreadable. */
   readEntry(network: string, containerID: string, ifName: string): CachedAttachment | undefined {
     let bytes: Buffer;
     try {
-      bytes = readFileSync(cacheFilePath(this.dir, network, containerID, ifName));
-    } catch {
+      bytes = readFileBounded(cacheFilePath(this.dir, network, containerID, ifName), MAX_JSON_BYTES);
+    } catch (e) {
+      if (e instanceof BoundedReadError) throw new CniError(CniCode.DecodingFailure, `failed to read cached result for ${network}-${containerID}-${ifName}: ${e.message}`);
       return undefined;
     }
     const e = decodeCacheEntry(bytes);
     if (e) return e;
     // Legacy (libcni 0.7) files hold only the result JSON.
     try {
-      const legacy: unknown = JSON.parse(bytes.toString());
+      const legacy: unknown = readJson(bytes);
       if (isObject(legacy)) {
         return { containerID, network, ifName, config: Buffer.alloc(0), netns: "", cniArgs: [], capabilityArgs: {}, rawResult: legacy };
       }
@@ -138,7 +150,7 @@ export class ResultCache {
       if (containerID && n.indexOf(`-${containerID}-`) < 1) continue;
       let e: CachedAttachment | undefined;
       try {
-        e = decodeCacheEntry(readFileSync(join(this.dir, "results", n)));
+        e = decodeCacheEntry(readFileBounded(join(this.dir, "results", n), MAX_JSON_BYTES));
       } catch {
         continue;
       }

@@ -1,8 +1,9 @@
 // Loading network configurations from a directory (libcni LoadNetworkConf, and the kubelet /
 // containerd / CRI-O rule for the default network: the first valid file in lexicographic order).
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
-import { CniCode, CniError, parseConf, parseConfList, parsePluginConf, type NetworkConfigList } from "../cni/index.js";
+import { CniCode, CniError, MAX_JSON_BYTES, decodeJsonObject, parseConf, parseConfList, parsePluginConf, type NetworkConfigList } from "../cni/index.js";
+import { readFileBounded } from "../kernel/read-bounded.js";
 
 export const DEFAULT_CONF_DIR = "/etc/cni/net.d";
 export const CONF_EXTENSIONS = [".conf", ".conflist", ".json"] as const;
@@ -30,21 +31,15 @@ export function confFiles(dir: string, exts: readonly string[] = CONF_EXTENSIONS
 
 /** Appends `<dir>/<name>/*.conf` plugin objects (libcni 1.3) unless loadOnlyInlinedPlugins. */
 function withSiblingPlugins(list: NetworkConfigList, dir: string): NetworkConfigList {
-  let onlyInlined = false;
-  try {
-    const o = JSON.parse(list.bytes.toString()) as Record<string, unknown>;
-    onlyInlined = o["loadOnlyInlinedPlugins"] === true;
-  } catch {
-    // already parsed once; cannot fail here
-  }
-  if (onlyInlined) return list;
+  // Already parsed once (parseConfList): cannot fail here.
+  if (decodeJsonObject(list.bytes, "configuration list")["loadOnlyInlinedPlugins"] === true) return list;
   const extra = confFiles(join(dir, list.name), [".conf"]);
   if (extra.length === 0) return list;
   const plugins = [...list.plugins];
   for (const f of extra) {
     let raw: unknown;
     try {
-      raw = JSON.parse(readFileSync(f, "utf8"));
+      raw = decodeJsonObject(readConfBytes(f), `plugin config ${f}`);
     } catch (e) {
       throw new CniError(CniCode.InvalidNetworkConfig, `failed to parse plugin config ${f}: ${(e as Error).message}`);
     }
@@ -53,14 +48,18 @@ function withSiblingPlugins(list: NetworkConfigList, dir: string): NetworkConfig
   return { ...list, plugins };
 }
 
-/** Parses one file by its extension: .conflist as a list, .conf/.json as a single plugin. */
-export function loadConfFile(path: string): NetworkConfigList {
-  let bytes: Buffer;
+/** A configuration file's bytes: a regular file of at most MAX_JSON_BYTES (code 5 otherwise). */
+function readConfBytes(path: string): Buffer {
   try {
-    bytes = readFileSync(path);
+    return readFileBounded(path, MAX_JSON_BYTES);
   } catch (e) {
     throw new CniError(CniCode.IoFailure, `cannot read ${path}: ${(e as Error).message}`);
   }
+}
+
+/** Parses one file by its extension: .conflist as a list, .conf/.json as a single plugin. */
+export function loadConfFile(path: string): NetworkConfigList {
+  const bytes = readConfBytes(path);
   if (path.endsWith(".conflist")) return withSiblingPlugins(parseConfList(bytes, path), join(path, ".."));
   return parseConf(bytes, path);
 }

@@ -1,5 +1,5 @@
 // Executing one plugin (libcni invoke): env + stdin in, stdout or a CNI error out.
-import { CniCode, CniError, errorFromWire } from "../cni/index.js";
+import { CniCode, CniError, JsonInputError, errorFromWire, readJson } from "../cni/index.js";
 import { ExecStartError, type RawExec } from "../kernel/exec.js";
 
 export interface InvokeDeps {
@@ -63,9 +63,10 @@ export async function execPlugin(
     }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(out);
+      parsed = readJson(out);
     } catch (e) {
-      throw new CniError(CniCode.DecodingFailure, `netplugin failed but error parsing its diagnostic message "${out}": ${(e as Error).message}`);
+      if (!(e instanceof JsonInputError)) throw e;
+      throw new CniError(CniCode.DecodingFailure, `netplugin failed but error parsing its diagnostic message "${out}": ${e.message}`);
     }
     const err = errorFromWire(parsed);
     if (!err) throw new CniError(CniCode.DecodingFailure, `netplugin failed but error parsing its diagnostic message "${out}": not a CNI error object`);

@@ -1,5 +1,6 @@
 // A client for the daemon's unix-socket API (used by `podnet pod` and `podnet demo`).
 import { request } from "node:http";
+import { MAX_JSON_BYTES, readJson } from "../cni/index.js";
 import { ApiError } from "./api-error.js";
 import type { PodSpec } from "./pod-manifest.js";
 import type { PodStatusView, PodView } from "./runtime.js";
@@ -19,6 +20,7 @@ export interface ApiClient {
 }
 
 export function createApiClient(socketPath: string, opts: { timeoutMs?: number } = {}): ApiClient {
+  const guarded = new WeakSet<object>();
   function call(method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -32,12 +34,24 @@ export function createApiClient(socketPath: string, opts: { timeoutMs?: number }
         },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
+          let n = 0;
+          res.on("data", (c: Buffer) => {
+            n += c.length;
+            if (n > MAX_JSON_BYTES) req.destroy(new Error(`the answer from ${socketPath} is larger than ${MAX_JSON_BYTES} bytes`));
+            else chunks.push(c);
+          });
           res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
           res.on("error", reject);
         },
       );
       req.on("timeout", () => req.destroy(new Error(`no answer from ${socketPath} within ${opts.timeoutMs ?? 300_000} ms`)));
+      // The daemon may answer (413) before the whole body is written and then close: the rest
+      // of the write fails on a socket the finished request has let go of. The answer counts.
+      req.on("socket", (s) => {
+        if (guarded.has(s)) return; // a kept-alive socket serves many requests
+        guarded.add(s);
+        s.on("error", () => {});
+      });
       req.on("error", (e: NodeJS.ErrnoException) => {
         if (e.code === "ENOENT" || e.code === "ECONNREFUSED") reject(new Error(`cannot reach podnet node at ${socketPath} (${e.code}); is \`podnet node\` running?`, { cause: e }));
         else reject(e);
@@ -49,7 +63,7 @@ export function createApiClient(socketPath: string, opts: { timeoutMs?: number }
     const r = await call(method, path, body);
     let o: unknown;
     try {
-      o = JSON.parse(r.text);
+      o = readJson(r.text, { nullPrototypes: false });
     } catch {
       o = undefined;
     }

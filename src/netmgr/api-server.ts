@@ -7,18 +7,26 @@
 //   GET    /v1/pods/NS/NAME          one pod, with a fresh status from the plugin
 //   DELETE /v1/pods/NS/NAME          tear down
 //   GET    /metrics                  text exposition format
-// Errors: {"error": "...", "field"?: "..."} with 400/404/409/500/503.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { connect } from "node:net";
-import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
-import { dirname } from "node:path";
+// Errors: {"error": "...", "field"?: "..."} with 400/403/404/409/413/500/503. Bodies are JSON objects of
+// at most MAX_BODY_BYTES, read through the bounded JSON reader (src/cni/json.ts).
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { JsonInputError, brief, formatBytes, plainObject, readJsonObject } from "../cni/index.js";
 import { type Logger, nullLogger } from "./log.js";
 import { METRICS_CONTENT_TYPE } from "./metrics.js";
 import { ManifestError, podFromObject } from "./pod-manifest.js";
+import { suggestField } from "./pod-fields.js";
 import { PodError, type PodRuntime } from "./runtime.js";
 import { ApiError } from "./api-error.js";
 
+/** Largest request body (a Pod is at most ~1.5 MiB in etcd; podnet's bodies are a few KiB). */
 export const MAX_BODY_BYTES = 1 << 20;
+/**
+ * What the server still reads and throws away after a body passed MAX_BODY_BYTES, so that the
+ * 413 goes out once the client has sent everything and is reading (answering while the client
+ * still writes, then closing, makes its write fail with EPIPE before it reads the answer). A
+ * client that sends even more gets the 413 at once and the connection closed.
+ */
+export const MAX_DISCARD_BYTES = 16 << 20;
 
 export interface ApiDeps {
   readonly runtime: PodRuntime;
@@ -27,35 +35,58 @@ export interface ApiDeps {
   readonly log?: Logger;
 }
 
+const tooLarge = () => new ApiError(413, `request body larger than ${formatBytes(MAX_BODY_BYTES)}`);
 
-function readBody(req: IncomingMessage): Promise<string> {
+/**
+ * The body, at most MAX_BODY_BYTES kept in memory. Beyond that it is counted and dropped, and the
+ * promise rejects with a 413 when the body ends — or as soon as it passes MAX_DISCARD_BYTES more
+ * (a declared Content-Length that large: before reading anything).
+ */
+function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let n = 0;
+    let over = false;
+    const giveUp = () => {
+      reject(tooLarge());
+      req.removeAllListeners("data");
+      req.pause();
+    };
+    if (Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES + MAX_DISCARD_BYTES) return giveUp();
     req.on("data", (c: Buffer) => {
       n += c.length;
-      if (n > MAX_BODY_BYTES) {
-        reject(new ApiError(413, `request body larger than ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
-        return;
+      if (!over && n > MAX_BODY_BYTES) {
+        over = true;
+        chunks.length = 0;
       }
-      chunks.push(c);
+      if (!over) chunks.push(c);
+      else if (n > MAX_BODY_BYTES + MAX_DISCARD_BYTES) giveUp();
     });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("end", () => (over ? reject(tooLarge()) : resolve(Buffer.concat(chunks))));
     req.on("error", reject);
   });
 }
 
-async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const text = await readBody(req);
-  let o: unknown;
+/**
+ * The body as a JSON object, through the bounded reader (size, depth, plain data), with only the
+ * `fields` the endpoint reads: a typo'd field is refused, never silently ignored.
+ */
+async function jsonBody(req: IncomingMessage, fields: readonly string[]): Promise<Record<string, unknown>> {
+  const body = await readBody(req);
+  let o: Record<string, unknown>;
   try {
-    o = JSON.parse(text || "{}");
+    o = body.length === 0 ? plainObject() : readJsonObject(body, { maxBytes: MAX_BODY_BYTES });
   } catch (e) {
-    throw new ApiError(400, `request body is not JSON: ${(e as Error).message}`);
+    if (e instanceof JsonInputError) throw new ApiError(400, `request body is not a JSON object: ${e.message}`);
+    throw e;
   }
-  if (typeof o !== "object" || o === null || Array.isArray(o)) throw new ApiError(400, "request body must be a JSON object");
-  return o as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (fields.includes(k)) continue;
+    const hint = suggestField(k, fields);
+    const shape = `{${fields.map((f, i) => `${JSON.stringify(f)}${i === 0 ? "" : "?"}: …`).join(", ")}}`;
+    throw new ApiError(400, `${k}: unknown field (${hint ? `did you mean ${JSON.stringify(hint)}?` : `the body is ${shape}`})`, k);
+  }
+  return o;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
@@ -81,16 +112,17 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     if (parts[0] !== "v1") throw new ApiError(404, `no such endpoint: ${m} ${url.pathname}`);
     if (parts[1] === "node" && parts.length === 2 && m === "GET") return send(res, 200, deps.nodeInfo());
     if (parts[1] === "node" && parts[2] === "pod-cidr" && parts.length === 3 && m === "POST") {
-      const b = await jsonBody(req);
-      if (typeof b["podCIDR"] !== "string") throw new ApiError(400, `podCIDR: must be a string, got ${JSON.stringify(b["podCIDR"]) ?? "nothing"}`, "podCIDR");
+      const b = await jsonBody(req, ["podCIDR"]);
+      if (typeof b["podCIDR"] !== "string") throw new ApiError(400, `podCIDR: must be a string, got ${brief(b["podCIDR"])}`, "podCIDR");
       return send(res, 200, { podCIDR: rt.setPodCIDR(b["podCIDR"]) });
     }
     if (parts[1] === "pods" && parts.length === 2) {
       if (m === "GET") return send(res, 200, { pods: rt.listPods() });
       if (m === "POST") {
-        const b = await jsonBody(req);
+        const b = await jsonBody(req, ["pod", "netns"]);
         const netns = b["netns"];
-        if (netns !== undefined && typeof netns !== "string") throw new ApiError(400, `netns: must be a string, got ${JSON.stringify(netns)}`, "netns");
+        if (netns !== undefined && typeof netns !== "string") throw new ApiError(400, `netns: must be a string, got ${brief(netns)}`, "netns");
+        if (netns?.includes("\0")) throw new ApiError(400, `netns: must not contain a NUL byte, got ${JSON.stringify(netns)}`, "netns");
         const spec = podFromObject(b["pod"]);
         const view = await rt.runPod(spec, netns !== undefined ? { netns } : {});
         return send(res, 201, view);
@@ -119,39 +151,10 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       const message = e instanceof Error ? e.message : String(e);
       if (status >= 500) log.error("request failed", { method: req.method, url: req.url, err: e });
       else log.info("request rejected", { method: req.method, url: req.url, status, error: message });
+      // After a 413 the connection closes once the answer is out (the body may not have been read).
+      if (status === 413) res.setHeader("connection", "close");
       if (!res.headersSent) send(res, status, { error: message, ...(field !== undefined ? { field } : {}) });
       else res.end();
     });
   };
-}
-
-/** True when something accepts connections on the unix socket. */
-export function socketInUse(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ path });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
-
-/** Listens on `socketPath` (mode 0600), replacing a stale socket but never a live daemon's. */
-export async function listenUnix(handler: (req: IncomingMessage, res: ServerResponse) => void, socketPath: string): Promise<Server> {
-  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
-  if (existsSync(socketPath)) {
-    if (await socketInUse(socketPath)) throw new Error(`another podnet node is already serving on ${socketPath}`);
-    rmSync(socketPath, { force: true });
-  }
-  const server = createServer(handler);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(socketPath, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  chmodSync(socketPath, 0o600);
-  return server;
 }

@@ -2,9 +2,10 @@
 // <root>/sandbox/<id> checkpoint, with podnet's fields beside it). One JSON file per sandbox under
 // <stateDir>/sandboxes/, written to a temp name and renamed; a file whose checksum does not match is
 // corrupt, reported and deleted. The node's own state (the pod CIDR) lives in <stateDir>/node.json.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import { readJson } from "../cni/index.js";
 import { isPodPhase, type PodPhase } from "./lifecycle.js";
 import type { PortMapping, Protocol } from "./plugin.js";
 
@@ -88,7 +89,7 @@ const toProtocol = (p: string): Protocol => (p.toLowerCase() === "udp" ? "UDP" :
 export function decodeCheckpoint(text: string): SandboxRecord {
   let f: CheckpointFile;
   try {
-    f = JSON.parse(text) as CheckpointFile;
+    f = readJson(text, { nullPrototypes: false }) as CheckpointFile;
   } catch (e) {
     throw new CorruptCheckpointError(`checkpoint is not JSON: ${(e as Error).message}`);
   }
@@ -127,8 +128,18 @@ const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 function atomicWrite(path: string, text: string): void {
   const tmp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o600 });
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, text, { mode: 0o600, flag: "wx" });
+    renameSync(tmp, path);
+  } catch (e) {
+    // A full disk fails the write after the file was created: leave nothing behind.
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never created
+    }
+    throw e;
+  }
 }
 
 export function createCheckpointStore(stateDir: string): CheckpointStore {
@@ -191,7 +202,7 @@ export interface NodeState {
 
 export function readNodeState(stateDir: string): NodeState {
   try {
-    const o = JSON.parse(readFileSync(join(stateDir, "node.json"), "utf8")) as NodeState;
+    const o = readJson(readFileSync(join(stateDir, "node.json"), "utf8"), { nullPrototypes: false }) as NodeState;
     return typeof o === "object" && o !== null ? o : {};
   } catch {
     return {};

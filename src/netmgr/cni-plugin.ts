@@ -9,7 +9,7 @@
 // - pod IPs come from the ADD result (kept in the libcni cache), the netns is read only as a fallback;
 // - `dns` is passed on Linux too (only plugins with the capability see it).
 // As in the kubelet, --network-plugin-mtu and the hairpin mode are not used here: the config decides.
-import { CniCode, CniError, isObject, parseConf, parseConfList, specHas, toCurrent, type AnyResult, type NetworkConfigList } from "../cni/index.js";
+import { CniCode, CniError, isObject, parseConf, parseConfList, readJson, specHas, toCurrent, type AnyResult, type NetworkConfigList } from "../cni/index.js";
 import type { NetOps } from "../kernel/types.js";
 import { confFiles, loadConfFile, type RuntimeConf } from "../libcni/index.js";
 import { bandwidthCapability, extractPodBandwidth } from "./bandwidth.js";
@@ -74,7 +74,7 @@ export function ipRangesCapability(podCidr: string): Array<Array<{ subnet: strin
 export function dnsCapability(text: string): { servers: string[]; searches: string[]; options: string[] } {
   let o: unknown;
   try {
-    o = JSON.parse(text);
+    o = readJson(text);
   } catch (e) {
     throw new InvalidPodError(`failed to unmarshal dns config ${JSON.stringify(text)}: ${(e as Error).message}`);
   }
@@ -125,9 +125,9 @@ export function resultIPs(r: AnyResult): string[] {
 export function listFromCachedConfig(bytes: Buffer): NetworkConfigList {
   let o: unknown;
   try {
-    o = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    throw new CniError(CniCode.DecodingFailure, "cached network config is not JSON");
+    o = readJson(bytes);
+  } catch (e) {
+    throw new CniError(CniCode.DecodingFailure, `cached network config is not JSON: ${(e as Error).message}`);
   }
   return isObject(o) && Array.isArray(o["plugins"]) ? parseConfList(bytes) : parseConf(bytes);
 }

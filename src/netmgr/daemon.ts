@@ -1,19 +1,19 @@
 // Assembling the node manager from its options and the system's side effects: probe, select and
 // init the plugin, wrap it in the PluginManager, restore the checkpointed pods, serve the API.
 // `podnet node` (src/cli/node.ts) only adds process handling around this.
-import type { Server } from "node:http";
-import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Exec, RawExec } from "../kernel/exec.js";
 import type { Kernel } from "../kernel/types.js";
 import { openTcNetlink, type TcNetlink } from "../kernel/tc-netlink.js";
 import { CniRuntime } from "../libcni/index.js";
-import { createApiHandler, listenUnix } from "./api-server.js";
+import { createApiHandler } from "./api-server.js";
+import { serveApi } from "./api-socket.js";
+import { checkSocketPath, resolveGroup, type SocketGroup, type UnixListener } from "../kernel/unix-listener.js";
 import { createCheckpointStore, readNodeState, writeNodeState } from "./checkpoint.js";
 import { createCniPlugin, type CniPlugin } from "./cni-plugin.js";
 import { createExecPlugin, type ExecPluginFs } from "./exec-plugin.js";
 import { InProcessInvoker, podnetPluginCheck, type PluginHost } from "./inprocess-invoker.js";
-import { createIPTables, type IPTables } from "./iptables.js";
+import { createIPTables, type IPTables } from "../kernel/iptables.js";
 import { ensureKubeletUtilChains } from "./iptables-util.js";
 import { createKubenetPlugin, type KubenetFs, type KubenetPlugin } from "./kubenet/kubenet.js";
 import { BRIDGE_NAME, REQUIRED_CNI_PLUGINS } from "./kubenet/config.js";
@@ -65,7 +65,8 @@ export interface RunningNode {
   readonly runtime: PodRuntime;
   readonly registry: Registry;
   readonly restore: RestoreReport;
-  readonly server: Server;
+  /** The API's socket. */
+  readonly server: UnixListener;
   nodeInfo(): Record<string, unknown>;
   /** Stops serving and background work; pods and their state stay (a restart re-attaches them). */
   close(): Promise<void>;
@@ -86,6 +87,21 @@ export async function startNode(o: NodeOptions, sys: SystemDeps): Promise<Runnin
 
 async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unknown>): Promise<RunningNode> {
   const log = sys.log;
+  // Who besides root may use the sockets, and whether they can be had: settled before anything is touched.
+  let group: SocketGroup | undefined;
+  try {
+    if (o.socketGroup !== "") group = resolveGroup(o.socketGroup);
+  } catch (e) {
+    throw new StartupError((e as Error).message);
+  }
+  for (const [flag, path] of [["--socket", o.socket], ["--cni-socket", o.cniSocket]] as const) {
+    if (path === "") continue;
+    try {
+      await checkSocketPath(path, group ? { group } : {});
+    } catch (e) {
+      throw new StartupError(`${flag} ${path}: ${(e as Error).message}`);
+    }
+  }
   const kubenetBinDirs = dedup([...(o.kubenetBinDir ? [o.kubenetBinDir] : []), ...o.cniBinDirs]);
   const probe = probeNetworkPlugins({ cniBinDirs: o.cniBinDirs, kubenetBinDirs, networkPluginDir: o.networkPluginDir }, sys.fs);
   log.info("probed network plugins", {
@@ -260,22 +276,28 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
     return info;
   };
 
-  let server: Server;
+  const onReject = (socket: string) => (who: string) =>
+    log.warn("refused a connection", { socket, peer: who, allowed: group ? `root, group ${group.name}` : "root" });
+  let server: UnixListener;
   try {
-    server = await listenUnix(createApiHandler({ runtime: rt, nodeInfo, metrics: () => registry.render(), log }), o.socket);
+    server = await serveApi(createApiHandler({ runtime: rt, nodeInfo, metrics: () => registry.render(), log }), o.socket, {
+      ...(group ? { group } : {}),
+      onReject: onReject(o.socket),
+    });
   } catch (e) {
-    throw new StartupError((e as Error).message);
+    throw new StartupError(`--socket ${o.socket}: ${(e as Error).message}`);
   }
+  release.push(() => server.close());
   // Resident mode: the launchers in build/resident (podnet install --resident) hand their calls here.
-  let cniServer: import("node:net").Server | undefined;
+  let cniServer: UnixListener | undefined;
   if (o.cniSocket) {
     try {
       cniServer = await serveResident(o.cniSocket, defaultRegistry((m) => log.debug(m)), {
         isOwnNetns,
-        onError: (e) => log.warn("resident plugin call failed", { err: e }),
+        ...(group ? { group } : {}),
+        onError: (e) => log.warn("resident plugin request", { socket: o.cniSocket, error: e.message }),
       });
     } catch (e) {
-      server.close();
       throw new StartupError(`--cni-socket ${o.cniSocket}: ${(e as Error).message}`);
     }
   }
@@ -295,15 +317,8 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
     async close() {
       if (closed) return;
       closed = true;
-      await new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections?.();
-      });
-      rmSync(o.socket, { force: true });
-      if (cniServer) {
-        cniServer.close();
-        rmSync(o.cniSocket, { force: true });
-      }
+      await server.close();
+      await cniServer?.close();
       await plugin.close?.();
       await pluginHost?.close();
       tc.close();

@@ -4,6 +4,7 @@
 // and `status NS NAME ID` (which prints a PodNetworkStatus, or nothing for "no opinion").
 // podnet extension: the pod's netns path is passed in the environment as PODNET_NETNS.
 import { join } from "node:path";
+import { readJson } from "../cni/index.js";
 import type { RawExec } from "../kernel/exec.js";
 import { type Logger, nullLogger } from "./log.js";
 import { type Host, type NetworkPlugin, type PodNetworkStatus } from "./plugin.js";
@@ -52,7 +53,7 @@ export function parseExecStatus(output: string, podName: string): PodNetworkStat
   if (output === "") return null;
   let o: unknown;
   try {
-    o = JSON.parse(output);
+    o = readJson(output);
   } catch (e) {
     throw new Error(`invalid network status for pod '${podName}': ${(e as Error).message}`);
   }

@@ -1,7 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { base32Std, HostportManager, hostportChainName, hostportRules, joinHostPort, existingHostportRules } from "./hostport.js";
-import { createFakeIPTables, splitRuleLine } from "./iptables.js";
+import { base32Std, HostportManager, hostportChainName, hostportRules, existingHostportRules } from "./hostport.js";
+import { parseSave, splitRule } from "../kernel/iptables.js";
+import { createFakeIPTables } from "../kernel/iptables-fake.js";
 import { createFakeOpener } from "./testing.js";
 import type { PortMapping } from "./plugin.js";
 
@@ -22,10 +23,6 @@ describe("hostport chain names", () => {
     assert.equal(hostportChainName("abc123", pm(8080, 80, "TCP")), "KUBE-HP-62ESVQR7OOVHFKVK");
     assert.equal(hostportChainName("abc123", pm(8080, 80, "UDP", "10.1.2.3")), "KUBE-HP-DLRBWWP4KJXOPD3S");
   });
-  it("joinHostPort brackets IPv6", () => {
-    assert.equal(joinHostPort("10.0.0.2", 80), "10.0.0.2:80");
-    assert.equal(joinHostPort("fd00::2", 80), "[fd00::2]:80");
-  });
 });
 
 describe("hostport rules (golden)", () => {
@@ -41,8 +38,8 @@ describe("hostport rules (golden)", () => {
     const u = hostportRules("abc123", { ...ppm, ip: "10.200.0.2" }, pm(5353, 53, "UDP", "10.1.2.3"));
     assert.match(u.rules[2]!, /-m udp -p udp -d 10.1.2.3 -j DNAT --to-destination=10.200.0.2:53$/);
   });
-  it("splitRuleLine keeps quoted comments whole", () =>
-    assert.deepEqual(splitRuleLine('-A X -m comment --comment "a b" -j Y'), ["-A", "X", "-m", "comment", "--comment", "a b", "-j", "Y"]));
+  it("splitRule keeps quoted comments whole", () =>
+    assert.deepEqual(splitRule('-A X -m comment --comment "a b" -j Y'), ["-A", "X", "-m", "comment", "--comment", "a b", "-j", "Y"]));
 });
 
 describe("HostportManager over fakes", () => {
@@ -121,7 +118,7 @@ describe("HostportManager over fakes", () => {
 
 describe("hostport chains already in place", () => {
   it("are recognised in iptables-save output (as iptables prints them), so Add skips the -C round trips", async () => {
-    const save = [
+    const text = [
       "*nat", ":PREROUTING ACCEPT [0:0]", ":KUBE-HOSTPORTS - [0:0]",
       '-A PREROUTING -m comment --comment "kube hostport portals" -m addrtype --dst-type LOCAL -j KUBE-HOSTPORTS',
       '-A OUTPUT -m comment --comment "kube hostport portals" -m addrtype --dst-type LOCAL -j KUBE-HOSTPORTS',
@@ -129,9 +126,10 @@ describe("hostport chains already in place", () => {
       "COMMIT",
     ].join("\n");
     const { hostportChainsPresent } = await import("./hostport.js");
+    const save = parseSave(text, "nat");
     assert.equal(hostportChainsPresent(save, "cbr0"), true);
     assert.equal(hostportChainsPresent(save, "cni0"), false);
-    assert.equal(hostportChainsPresent(save.replace(/-A OUTPUT.*\n/, ""), "cbr0"), false);
+    assert.equal(hostportChainsPresent(parseSave(text.replace(/-A OUTPUT.*\n/, ""), "nat"), "cbr0"), false);
   });
 });
 

@@ -11,10 +11,11 @@
 // missing, KUBE-HOSTPORTS flushed), the operation is redone the kubelet's way — save, rewrite the
 // hostport chains, restore — which also re-learns the table.
 import { createHash } from "node:crypto";
-import { ruleText, type IPTables, type PendingRestore } from "./iptables.js";
+import { chainLine, quoteString, restoreInput, ruleLine, ruleText, splitRule, type IPTables, type PendingRestore, type SavedTable } from "../kernel/iptables.js";
 import { type Logger, nullLogger } from "./log.js";
 import { type PortMapping, podFullName, type Protocol } from "./plugin.js";
 import { Mutex } from "../util/keyed-mutex.js";
+import { ipFamily, joinHostPort } from "../ip/index.js";
 
 export const KUBE_HOSTPORTS_CHAIN = "KUBE-HOSTPORTS";
 export const KUBE_HOSTPORT_CHAIN_PREFIX = "KUBE-HP-";
@@ -47,7 +48,7 @@ export type PortOpener = (hp: HostportKey) => Promise<Closeable>;
 /** Clears UDP conntrack entries of a port (`conntrack -D -p udp --dport P`). */
 export type ConntrackClearer = (port: number, ipv6: boolean) => Promise<void>;
 
-const isIPv6 = (ip: string) => ip.includes(":");
+const isIPv6 = (ip: string) => ipFamily(ip) === 6;
 
 /** base32 (RFC 4648 standard alphabet, padded) as Go's base32.StdEncoding. */
 export function base32Std(buf: Uint8Array): string {
@@ -81,9 +82,6 @@ export function gatherHostportMappings(ppm: PodPortMapping, ipv6: boolean): Port
 
 const isUnspecified = (ip: string) => ip === "0.0.0.0" || ip === "::";
 
-/** net.JoinHostPort */
-export const joinHostPort = (ip: string, port: number): string => (isIPv6(ip) ? `[${ip}]:${port}` : `${ip}:${port}`);
-
 /** The chain line and the three rules of one mapping, as restore lines (pure; golden-tested). */
 export function hostportRules(id: string, ppm: PodPortMapping, pm: PortMapping): { chain: string; chainLine: string; rules: string[] } {
   const chain = hostportChainName(id, pm);
@@ -94,7 +92,7 @@ export function hostportRules(id: string, ppm: PodPortMapping, pm: PortMapping):
   dnat.push("-j", "DNAT", `--to-destination=${joinHostPort(ppm.ip, pm.containerPort)}`);
   return {
     chain,
-    chainLine: `:${chain} - [0:0]`,
+    chainLine: chainLine(chain),
     rules: [
       `-I ${KUBE_HOSTPORTS_CHAIN} ${ruleText([...comment, "-m", proto, "-p", proto, "--dport", String(pm.hostPort), "-j", chain])}`,
       `-A ${chain} ${ruleText([...comment, "-s", ppm.ip, "-j", KUBE_MARK_MASQ_CHAIN])}`,
@@ -103,18 +101,13 @@ export function hostportRules(id: string, ppm: PodPortMapping, pm: PortMapping):
   };
 }
 
-/** From `iptables-save -t nat`: the hostport chains (name → line) and their rules, in order. */
-export function existingHostportRules(save: string): { chains: Map<string, string>; rules: string[] } {
+const isHostportChain = (name: string) => name.startsWith(KUBE_HOSTPORTS_CHAIN) || name.startsWith(KUBE_HOSTPORT_CHAIN_PREFIX);
+
+/** From `iptables-save -t nat`: the hostport chains (name → chain line) and their rules (`-A` lines), in order. */
+export function existingHostportRules(save: SavedTable): { chains: Map<string, string>; rules: string[] } {
   const chains = new Map<string, string>();
-  const rules: string[] = [];
-  for (const line of save.split("\n")) {
-    if (line.startsWith(":")) {
-      const name = line.slice(1).split(/\s+/)[0]!;
-      if (name.startsWith(KUBE_HOSTPORTS_CHAIN) || name.startsWith(KUBE_HOSTPORT_CHAIN_PREFIX)) chains.set(name, line);
-    } else if (line.startsWith(`-A ${KUBE_HOSTPORT_CHAIN_PREFIX}`) || line.startsWith(`-A ${KUBE_HOSTPORTS_CHAIN}`)) {
-      rules.push(line);
-    }
-  }
+  for (const name of save.chains) if (isHostportChain(name)) chains.set(name, chainLine(name));
+  const rules = save.rules.filter((r) => isHostportChain(r.chain)).map(ruleLine);
   return { chains, rules };
 }
 
@@ -153,13 +146,13 @@ export async function ensureKubeHostportChains(ipt: IPTables, natInterfaceName: 
  * Whether `iptables-save -t nat` output already has what ensureKubeHostportChains would add (the
  * chain, both jumps, the localhost SNAT rule): then Add needs no `-C` round trips (≈4 execs).
  */
-export function hostportChainsPresent(save: string, natInterfaceName: string): boolean {
-  const lines = save.split("\n");
-  const has = (chain: string, ...parts: string[]) => lines.some((l) => l.startsWith(`-A ${chain} `) && parts.every((p) => l.includes(p)));
-  if (!lines.some((l) => l.startsWith(`:${KUBE_HOSTPORTS_CHAIN} `))) return false;
-  if (!has("OUTPUT", '"kube hostport portals"', `-j ${KUBE_HOSTPORTS_CHAIN}`)) return false;
-  if (!has("PREROUTING", '"kube hostport portals"', `-j ${KUBE_HOSTPORTS_CHAIN}`)) return false;
-  if (natInterfaceName !== "" && natInterfaceName !== "lo" && !has("POSTROUTING", '"SNAT for localhost access to hostports"', `-o ${natInterfaceName} `)) return false;
+export function hostportChainsPresent(save: SavedTable, natInterfaceName: string): boolean {
+  const has = (chain: string, ...parts: string[]) => save.rules.some((r) => r.chain === chain && parts.every((p) => `${ruleLine(r)} `.includes(p)));
+  if (!save.chains.has(KUBE_HOSTPORTS_CHAIN)) return false;
+  const portals = quoteString("kube hostport portals");
+  if (!has("OUTPUT", portals, `-j ${KUBE_HOSTPORTS_CHAIN} `)) return false;
+  if (!has("PREROUTING", portals, `-j ${KUBE_HOSTPORTS_CHAIN} `)) return false;
+  if (natInterfaceName !== "" && natInterfaceName !== "lo" && !has("POSTROUTING", quoteString("SNAT for localhost access to hostports"), `-o ${natInterfaceName} `)) return false;
   return true;
 }
 
@@ -248,7 +241,7 @@ export class HostportManager {
     const full = podFullName(ppm.namespace, ppm.name);
     const mappings = gatherHostportMappings(ppm, this.ipv6);
     if (mappings.length === 0) return;
-    if (!ppm.ip || !/^[0-9a-fA-F:.]+$/.test(ppm.ip)) throw new Error(`invalid or missing IP of pod ${full}`);
+    if (ipFamily(ppm.ip) === undefined) throw new Error(`invalid or missing IP of pod ${full}`);
     if (isIPv6(ppm.ip) !== this.ipv6) throw new Error(`HostPortManager IP family mismatch: ${ppm.ip}, isIPv6 - ${isIPv6(ppm.ip)}`);
     await this.locked(async () => {
       // open every port first; on any failure close what was just opened
@@ -300,7 +293,7 @@ export class HostportManager {
     });
   }
 
-  private async saveNat(): Promise<string> {
+  private async saveNat(): Promise<SavedTable> {
     try {
       return await this.deps.iptables.save("nat");
     } catch (e) {
@@ -331,7 +324,7 @@ export class HostportManager {
       chainLines.push(r.chainLine);
       rules.push(...(known.has(r.chain) ? r.rules.slice(1) : r.rules));
     }
-    await this.restore(["*nat", ...chainLines, ...rules, "COMMIT", ""].join("\n"), pending);
+    await this.restore(restoreInput("nat", [...chainLines, ...rules]), pending);
     for (const pm of mappings) known.add(hostportChainName(id, pm));
   }
 
@@ -353,15 +346,7 @@ export class HostportManager {
       newRules.push(...r.rules);
     }
     for (const c of newChains) existing.chains.delete(c);
-    const payload = [
-      "*nat",
-      ...chainLines,
-      ...existing.chains.values(),
-      ...newRules,
-      ...filterRules(existing.rules, newChains),
-      "COMMIT",
-      "",
-    ].join("\n");
+    const payload = restoreInput("nat", [...chainLines, ...existing.chains.values(), ...newRules, ...filterRules(existing.rules, newChains)]);
     await this.restore(payload);
     this.learn([...existing.chains.keys(), ...newChains]);
     this.readyFor = natInterfaceName;
@@ -396,14 +381,11 @@ export class HostportManager {
   private async fastRemove(id: string, ppm: PodPortMapping, mappings: readonly PortMapping[], known: Set<string>): Promise<void> {
     const present = mappings.map((pm) => ({ pm, chain: hostportChainName(id, pm) })).filter((x) => known.has(x.chain));
     if (present.length === 0) return;
-    const payload = [
-      "*nat",
-      ...present.map((x) => `:${x.chain} - [0:0]`),
+    const payload = restoreInput("nat", [
+      ...present.map((x) => chainLine(x.chain)),
       ...present.map((x) => hostportRules(id, ppm, x.pm).rules[0]!.replace(/^-I /, "-D ")),
       ...present.map((x) => `-X ${x.chain}`),
-      "COMMIT",
-      "",
-    ].join("\n");
+    ]);
     await this.restore(payload);
     for (const x of present) known.delete(x.chain);
   }
@@ -414,14 +396,7 @@ export class HostportManager {
     const toRemove = mappings.map((pm) => hostportChainName(id, pm));
     const present = toRemove.filter((c) => existing.chains.has(c));
     if (present.length > 0 || existing.rules.some((r) => toRemove.some((c) => r.includes(c)))) {
-      const payload = [
-        "*nat",
-        ...existing.chains.values(),
-        ...filterRules(existing.rules, toRemove),
-        ...present.map((c) => `-X ${c}`),
-        "COMMIT",
-        "",
-      ].join("\n");
+      const payload = restoreInput("nat", [...existing.chains.values(), ...filterRules(existing.rules, toRemove), ...present.map((c) => `-X ${c}`)]);
       await this.restore(payload);
     }
     this.learn([...existing.chains.keys()].filter((c) => !present.includes(c)));
@@ -454,7 +429,7 @@ export class HostportManager {
       const stale = [...existing.chains.keys()].filter((c) => c.startsWith(KUBE_HOSTPORT_CHAIN_PREFIX) && !keep.has(c));
       this.learn(existing.chains.keys());
       if (stale.length === 0) return [];
-      const payload = ["*nat", ...existing.chains.values(), ...filterRules(existing.rules, stale), ...stale.map((c) => `-X ${c}`), "COMMIT", ""].join("\n");
+      const payload = restoreInput("nat", [...existing.chains.values(), ...filterRules(existing.rules, stale), ...stale.map((c) => `-X ${c}`)]);
       await this.deps.iptables.restore(payload);
       this.learn([...existing.chains.keys()].filter((c) => !stale.includes(c)));
       return stale;
@@ -469,20 +444,23 @@ export class HostportManager {
     if (ppm.hostNetwork) return [];
     const mappings = gatherHostportMappings(ppm, this.ipv6);
     if (mappings.length === 0) return [];
-    const lines = (await this.locked(() => this.saveNat())).split("\n");
+    const table = await this.locked(() => this.saveNat());
     const problems: string[] = [];
     for (const pm of mappings) {
       const what = `hostPort ${pm.hostPort}/${pm.protocol}${pm.hostIP ? ` on ${pm.hostIP}` : ""}`;
       const k = this.keyOf(pm);
       if (k && !this.held.has(hpKey(k))) problems.push(`${what} is not held open`);
       const chain = hostportChainName(id, pm);
-      if (!lines.some((l) => l.startsWith(`:${chain} `))) {
+      if (!table.chains.has(chain)) {
         problems.push(`${what}: chain ${chain} is missing from the ${this.ipv6 ? "ip6tables" : "iptables"} nat table`);
         continue;
       }
-      if (!lines.some((l) => l.startsWith(`-A ${KUBE_HOSTPORTS_CHAIN} `) && l.endsWith(` -j ${chain}`))) problems.push(`${what}: ${KUBE_HOSTPORTS_CHAIN} does not jump to ${chain}`);
+      const rulesOf = (c: string) => table.rules.filter((r) => r.chain === c).map((r) => splitRule(r.spec));
+      if (!rulesOf(KUBE_HOSTPORTS_CHAIN).some((a) => a.at(-2) === "-j" && a.at(-1) === chain)) problems.push(`${what}: ${KUBE_HOSTPORTS_CHAIN} does not jump to ${chain}`);
       const dest = joinHostPort(ppm.ip, pm.containerPort);
-      const dnat = lines.some((l) => l.startsWith(`-A ${chain} `) && / -j DNAT /.test(l) && l.split(/[ =]/).some((w, i, ws) => w === "--to-destination" && ws[i + 1] === dest));
+      // iptables-save prints "--to-destination X"; a restore payload (and the fake) may say "--to-destination=X"
+      const toDest = (a: string[]) => a.some((w, i) => w === `--to-destination=${dest}` || (w === "--to-destination" && a[i + 1] === dest));
+      const dnat = rulesOf(chain).some((a) => a.includes("DNAT") && toDest(a));
       if (!dnat) problems.push(`${what}: chain ${chain} has no DNAT to ${dest}`);
     }
     return problems;

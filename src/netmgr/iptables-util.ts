@@ -1,7 +1,7 @@
 // The kubelet's own iptables chains (--make-iptables-util-chains, default true): KUBE-MARK-MASQ
 // marks packets (0x4000) that KUBE-POSTROUTING then masquerades. kubenet's hostport rules jump to
 // KUBE-MARK-MASQ, so it has to exist before the first pod with a hostPort.
-import type { IPTables } from "./iptables.js";
+import type { IPTables } from "../kernel/iptables.js";
 
 export const MASQUERADE_MARK = "0x00004000";
 

@@ -15,6 +15,8 @@ describe("podnet node flags", () => {
     assert.equal(o.podCIDR, "");
     assert.equal(o.hairpinMode, "promiscuous-bridge");
     assert.equal(o.socket, "/run/podnet/podnet.sock");
+    assert.equal(o.socketGroup, "", "root only by default");
+    assert.equal(parseNodeArgs(["--socket-group", "podnet"]).socketGroup, "podnet");
     assert.equal(o.makeIptablesUtilChains, true);
     assert.equal(o.modprobe, true);
     assert.equal(o.inProcessPlugins, true);
@@ -35,6 +37,7 @@ describe("podnet node flags", () => {
     [["--network-plugin=My Plugin"], /--network-plugin: "My Plugin" is not a valid plugin name/],
     [["--bogus=1"], /Unknown option '--bogus'/],
     [["--modprobe=maybe"], /--modprobe: must be true or false, got "maybe"/],
+    [["--socket-group=a:b"], /--socket-group: "a:b" is not a group name or GID/],
   ];
   for (const [args, re] of bad) it(`rejects ${args.join(" ")}`, () => assert.throws(() => parseNodeArgs(args), re));
 });

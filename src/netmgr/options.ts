@@ -23,6 +23,8 @@ export interface NodeOptions {
   readonly hairpinMode: string;
   readonly makeIptablesUtilChains: boolean;
   readonly socket: string;
+  /** Members of this group (a name or GID) may use the sockets too ("" = root only). */
+  readonly socketGroup: string;
   /** Serve podnet's CNI plugins to the resident-mode launchers on this socket ("" = off). */
   readonly cniSocket: string;
   readonly stateDir: string;
@@ -50,7 +52,8 @@ export const NODE_FLAGS = {
   "pod-cidr": { default: "", help: "the node's pod CIDR (\"v4\", \"v6\" or \"v4,v6\"); also settable through the API" },
   "hairpin-mode": { default: "promiscuous-bridge", help: `${HAIRPIN_MODES.join(" | ")}` },
   "make-iptables-util-chains": { default: "true", help: "create the kubelet's KUBE-MARK-MASQ / KUBE-POSTROUTING chains" },
-  socket: { default: DEFAULT_SOCKET, help: "the API's unix socket" },
+  socket: { default: DEFAULT_SOCKET, help: "the API's unix socket (root only; its directory must be root-owned and not group/other-writable)" },
+  "socket-group": { default: "", help: "members of this group (name or GID) may use the API and CNI sockets too (root:GROUP 0660 in a 0750 directory); \"\" = root only" },
   "cni-socket": { default: "", help: "also serve podnet's CNI plugins in-process to the resident-mode launchers on this socket (as `podnet resident`; e.g. /run/podnet/cni.sock); \"\" = off" },
   "state-dir": { default: DEFAULT_STATE_DIR, help: "sandbox checkpoints and node state" },
   "ipam-data-dir": { default: "", help: "host-local dataDir for kubenet (default: host-local's /var/lib/cni/networks)" },
@@ -114,6 +117,10 @@ export function parseNodeArgs(argv: readonly string[]): NodeOptions {
   if (cniBinDirs.length === 0) throw new UsageError(`--cni-bin-dir: no directory given`);
   const socket = get("socket");
   if (socket === "") throw new UsageError("--socket: must not be empty");
+  const socketGroup = get("socket-group");
+  if (socketGroup !== "" && !/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(socketGroup)) {
+    throw new UsageError(`--socket-group: ${JSON.stringify(socketGroup)} is not a group name or GID`);
+  }
   const ipam = get("ipam-data-dir");
   return {
     networkPlugin,
@@ -127,6 +134,7 @@ export function parseNodeArgs(argv: readonly string[]): NodeOptions {
     hairpinMode,
     makeIptablesUtilChains: bool("make-iptables-util-chains", get("make-iptables-util-chains")),
     socket,
+    socketGroup,
     cniSocket: get("cni-socket"),
     stateDir: get("state-dir"),
     ...(ipam !== "" ? { ipamDataDir: ipam } : {}),

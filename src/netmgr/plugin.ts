@@ -1,5 +1,6 @@
 // The node-side network plugin contract (kubelet pkg/kubelet/dockershim/network/plugins.go, 1.21–1.23
 // shape): one plugin per node, chosen by name, driven through the pod lifecycle.
+import { ipFamily } from "../ip/index.js";
 
 /** Name the noop plugin reports (DefaultPluginName). */
 export const NOOP_PLUGIN_NAME = "kubernetes.io/no-op";
@@ -117,8 +118,8 @@ export function effectiveHairpinMode(mode: string, pluginName: string): { mode: 
 /** PodNetworkStatus from a list of addresses, IPv4 first (stable otherwise). */
 export function statusFromIPs(ips: readonly string[]): PodNetworkStatus | null {
   if (ips.length === 0) return null;
-  const v4 = ips.filter((ip) => !ip.includes(":"));
-  const v6 = ips.filter((ip) => ip.includes(":"));
+  const v4 = ips.filter((ip) => ipFamily(ip) !== 6);
+  const v6 = ips.filter((ip) => ipFamily(ip) === 6);
   const all = [...v4, ...v6];
   return { ip: all[0]!, ips: all };
 }

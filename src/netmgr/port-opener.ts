@@ -4,12 +4,13 @@
 import { createSocket } from "node:dgram";
 import { createServer } from "node:net";
 import type { Exec } from "../kernel/exec.js";
+import { joinHostPort } from "../ip/index.js";
 import type { Closeable, ConntrackClearer, HostportKey, PortOpener } from "./hostport.js";
 
 /** Go's wording: `listen tcp4 :8080: bind: address already in use`. */
 function describe(hp: HostportKey, e: NodeJS.ErrnoException): string {
   const net = `${hp.protocol}${hp.family}`;
-  const addr = hp.ip.includes(":") ? `[${hp.ip}]:${hp.port}` : `${hp.ip}:${hp.port}`;
+  const addr = joinHostPort(hp.ip, hp.port);
   const text = e.code === "EADDRINUSE" ? "address already in use"
     : e.code === "EACCES" ? "permission denied"
     : e.code === "EADDRNOTAVAIL" ? "cannot assign requested address"

@@ -9,7 +9,8 @@ import { PodError, PodRuntime, hostPortsCollide, validatePodCIDR } from "./runti
 import { createFakePlugin, deferred, type FakePlugin } from "./testing.js";
 import { parsePodManifest } from "./pod-manifest.js";
 import { BandwidthError } from "./bandwidth.js";
-import { createApiHandler, listenUnix } from "./api-server.js";
+import { createApiHandler } from "./api-server.js";
+import { serveApi } from "./api-socket.js";
 import { createApiClient, ApiError } from "./api-client.js";
 
 /** The node's own netns in these fixtures. */
@@ -329,7 +330,7 @@ describe("API over a unix socket", () => {
   it("add, list, status, delete, errors with fields, metrics, pod CIDR", async () => {
     const f = fixture();
     const sock = join(f.dir, "api.sock");
-    const server = await listenUnix(createApiHandler({ runtime: f.rt, nodeInfo: () => ({ plugin: "kubenet", ready: true }), metrics: () => "x_total 1\n" }), sock);
+    const server = await serveApi(createApiHandler({ runtime: f.rt, nodeInfo: () => ({ plugin: "kubenet", ready: true }), metrics: () => "x_total 1\n" }), sock);
     try {
       const c = createApiClient(sock);
       assert.equal(await c.healthy(), true);
@@ -347,9 +348,9 @@ describe("API over a unix socket", () => {
       assert.deepEqual(await c.node(), { plugin: "kubenet", ready: true });
       await c.deletePod("default", "web");
       assert.deepEqual(await c.listPods(), []);
-      await assert.rejects(listenUnix(() => {}, sock), /another podnet node is already serving/);
+      await assert.rejects(serveApi(() => {}, sock), /is in use: another daemon \(pid \d+, uid 0\) is serving on it/);
     } finally {
-      await new Promise((r) => server.close(r));
+      await server.close();
       f.cleanup();
     }
   });

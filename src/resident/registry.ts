@@ -1,12 +1,16 @@
-// The plugins a resident daemon serves, each built per request with the daemon's dependencies:
-// a fresh Kernel per call (closed afterwards, so no netns stays pinned by an open socket) and
-// asynchronous fs and flock, so that one waiting call never blocks the others.
+// The plugins a resident daemon serves, each built per request with the daemon's dependencies
+// (seen from the caller's working directory: call-context.ts): a fresh Kernel per call (closed
+// afterwards, so no netns stays pinned by an open socket) and asynchronous fs and flock, so that one waiting call never blocks the others.
 import * as fs from "node:fs/promises";
 import { readFileSync, statSync } from "node:fs";
 import { loadAddon } from "../kernel/addon.js";
 import { nodeExec, nodeRawExec } from "../kernel/exec.js";
+import { findInPath } from "../libcni/find.js";
+import { nodeStateFs } from "../plugins/meta/attachment-state.js";
+import { atCwd, execAt, kernelAt, rawExecAt, stateFsAt, storeFsAt, type At, type CallContext } from "./call-context.js";
 import { createKernel } from "../kernel/kernel.js";
 import { createLocker } from "../kernel/lock.js";
+import { readFileBoundedAsync } from "../kernel/read-bounded.js";
 import type { PluginAbout, PluginFuncs } from "../sdk/types.js";
 import { about as bridgeAbout, createBridge } from "../plugins/main/bridge/bridge.js";
 import { createIpamDelegate } from "../plugins/main/bridge/ipam.js";
@@ -26,7 +30,8 @@ export interface PluginInstance {
 
 export interface ResidentEntry {
   readonly about: PluginAbout;
-  make(): PluginInstance;
+  /** A fresh instance for one call; `ctx.cwd` is the caller's working directory. */
+  make(ctx?: CallContext): PluginInstance;
 }
 
 /** readHead for the IPAM delegate, cached per (path, inode, size, mtime): bundles are ~100 KB. */
@@ -57,6 +62,7 @@ export const residentStoreFs: HostLocalDeps["fs"] = {
   rename: (a, b) => fs.rename(a, b),
   unlink: (p) => fs.unlink(p),
   readFileSync: (p, e) => readFileSync(p, e),
+  readFileLimited: async (p, max) => (await readFileBoundedAsync(p, max)).toString("utf8"),
 };
 
 export interface RegistryOptions {
@@ -76,41 +82,68 @@ export function defaultRegistry(log: (m: string) => void = () => {}, opts: Regis
   const readHead = cachedReadHead();
   // nf_tables over netlink on one socket for the life of the daemon (bridge DEL checks its nft table).
   const bridgeNetlink = nodeBridgeNetlinkDeps();
-  const withKernel = (about: PluginAbout, build: (k: ReturnType<typeof createKernel>) => PluginFuncs): ResidentEntry => ({
+  const hostLocalAt = (at: At | undefined): HostLocalDeps =>
+    at ? { ...hostLocalDeps, fs: storeFsAt(hostLocalDeps.fs, at), lock: (p) => hostLocalDeps.lock(at(p)) } : hostLocalDeps;
+  /** One call's dependencies: its relative paths resolve against the caller's cwd (call-context.ts). */
+  const scoped = (ctx: CallContext) => {
+    const kernel = createKernel();
+    const at = atCwd(ctx.cwd);
+    const cwd = ctx.cwd ?? "";
+    return {
+      kernel: at ? kernelAt(kernel, at) : kernel,
+      at: at ?? ((p: string) => p),
+      exec: at ? execAt(nodeExec, cwd) : nodeExec,
+      rawExec: at ? rawExecAt(nodeRawExec, at, cwd) : nodeRawExec,
+      hostLocal: hostLocalAt(at),
+      stateFs: at ? stateFsAt(nodeStateFs, at) : nodeStateFs,
+      lock: (p: string) => lock(at ? at(p) : p),
+    };
+  };
+  const withKernel = (about: PluginAbout, build: (c: ReturnType<typeof scoped>) => PluginFuncs): ResidentEntry => ({
     about,
-    make() {
-      const kernel = createKernel();
-      return { funcs: build(kernel), close: () => kernel.close() };
+    make(ctx = {}) {
+      const c = scoped(ctx);
+      return { funcs: build(c), close: () => c.kernel.close() };
     },
   });
   return new Map<string, ResidentEntry>([
-    ["loopback", withKernel(loopbackAbout, (kernel) => createLoopback({ kernel }))],
+    ["loopback", withKernel(loopbackAbout, ({ kernel }) => createLoopback({ kernel }))],
     [
       "bridge",
-      withKernel(bridgeAbout, (kernel) =>
-        createBridge({ kernel, exec: nodeExec, ipam: createIpamDelegate({ exec: nodeRawExec, hostLocal: hostLocalDeps, readHead }), log, ...bridgeNetlink }),
+      withKernel(bridgeAbout, (c) =>
+        createBridge({
+          kernel: c.kernel,
+          exec: c.exec,
+          ipam: createIpamDelegate({ exec: c.rawExec, hostLocal: c.hostLocal, readHead, find: (name, dirs) => findInPath(name, dirs.map(c.at)) }),
+          log,
+          ...bridgeNetlink,
+        }),
       ),
     ],
-    ["host-local", { about: HOST_LOCAL_ABOUT, make: () => ({ funcs: createHostLocal(hostLocalDeps), close: () => {} }) }],
+    [
+      "host-local",
+      {
+        about: HOST_LOCAL_ABOUT,
+        make: (ctx = {}) => ({ funcs: createHostLocal(hostLocalAt(atCwd(ctx.cwd))), close: () => {} }),
+      },
+    ],
     [
       "portmap",
-      {
-        about: PORTMAP_ABOUT,
-        make() {
-          const kernel = createKernel();
-          return { funcs: createPortmap({ ...nodePortmapDeps({ log }), kernel }), close: () => kernel.close() };
-        },
-      },
+      withKernel(PORTMAP_ABOUT, (c) => createPortmap({ ...nodePortmapDeps({ log }), kernel: c.kernel, exec: c.exec, fs: c.stateFs, lock: c.lock })),
     ],
     [
       "bandwidth",
-      {
-        about: BANDWIDTH_ABOUT,
-        make() {
-          const kernel = createKernel();
-          return { funcs: createBandwidth({ ...nodeBandwidthDeps({ log }), kernel }), close: () => kernel.close() };
-        },
-      },
+      withKernel(BANDWIDTH_ABOUT, (c) => {
+        const d = nodeBandwidthDeps({ log });
+        const shaping = d.shaping;
+        return createBandwidth({
+          ...d,
+          kernel: c.kernel,
+          exec: c.exec,
+          fs: c.stateFs,
+          ...(shaping ? { shaping: (ns: string | null) => shaping(ns === null ? null : c.at(ns)) } : {}),
+        });
+      }),
     ],
   ]);
 }

@@ -1,17 +1,22 @@
 // The resident plugin server: answers launcher requests by running podnet's plugin functions
 // in-process through the same SDK dispatcher a plugin executable uses.
-import { createServer, type Server } from "node:net";
-import { chmodSync, mkdirSync, rmSync } from "node:fs";
-import { dirname } from "node:path";
+//
+// The socket is the kernel layer's safe unix listener (root only, plus an optional group, checked
+// with SO_PEERCRED on every connection). A request is read as it streams in, bounded as it goes
+// (protocol.ts); one that is malformed or too large is answered with a CNI error at once. A
+// request whose launcher has already gone (it timed out, or was killed) is not started.
+import type { Socket } from "node:net";
 import { CniCode, CniError } from "../cni/index.js";
+import { clientGone, describePeer, listenUnix, type SocketGroup, type UnixListener } from "../kernel/unix-listener.js";
 import { dispatch } from "../sdk/dispatch.js";
 import type { PluginAbout, PluginFuncs } from "../sdk/types.js";
-import { decodeRequest, encodeResponse, type LaunchRequest, type LaunchResponse } from "./protocol.js";
+import { atCwd, type CallContext } from "./call-context.js";
+import { ProtocolError, RequestDecoder, encodeResponse, type LaunchRequest, type LaunchResponse } from "./protocol.js";
 
 /** A plugin the daemon serves: its about, and a fresh instance per call (closed after it). */
 export interface ResidentPlugin {
   readonly about: PluginAbout;
-  make(): { readonly funcs: PluginFuncs; close(): void };
+  make(ctx?: CallContext): { readonly funcs: PluginFuncs; close(): void };
 }
 
 export type Registry = ReadonlyMap<string, ResidentPlugin>;
@@ -20,9 +25,22 @@ export type Registry = ReadonlyMap<string, ResidentPlugin>;
 export const stateless = (funcs: PluginFuncs, about: PluginAbout): ResidentPlugin => ({ about, make: () => ({ funcs, close: () => {} }) });
 
 export interface ServeStats {
+  /** Requests run. */
   calls: number;
+  /** Of those, the ones that answered an error. */
   errors: number;
+  /** Requests not started because their launcher had gone. */
+  skipped: number;
+  /** Malformed or oversized requests, answered with a CNI error. */
+  malformed: number;
+  /** Connections refused by the peer check. */
+  rejected: number;
 }
+
+export const newServeStats = (): ServeStats => ({ calls: 0, errors: 0, skipped: 0, malformed: 0, rejected: 0 });
+
+/** A connection that sends nothing for this long is dropped. */
+export const REQUEST_IDLE_TIMEOUT_MS = 60_000;
 
 /** Runs one request through the dispatcher and captures what a plugin process would print. */
 export async function handle(registry: Registry, req: LaunchRequest, isOwnNetns?: (p: string) => boolean): Promise<LaunchResponse> {
@@ -33,7 +51,9 @@ export async function handle(registry: Registry, req: LaunchRequest, isOwnNetns?
   }
   let stdout = "";
   let stderr = "";
-  const inst = p.make();
+  const at = atCwd(req.cwd);
+  const inst = p.make(req.cwd !== undefined ? { cwd: req.cwd } : {});
+  const ownNetns = isOwnNetns && at ? (path: string) => isOwnNetns(at(path)) : isOwnNetns;
   try {
     const code = await dispatch(
       {
@@ -41,7 +61,7 @@ export async function handle(registry: Registry, req: LaunchRequest, isOwnNetns?
         readStdin: async () => req.stdin,
         writeStdout: (t) => void (stdout += t),
         writeStderr: (t) => void (stderr += t),
-        ...(isOwnNetns ? { isOwnNetns } : {}),
+        ...(ownNetns ? { isOwnNetns: ownNetns } : {}),
         now: () => performance.now(),
       },
       inst.funcs,
@@ -53,49 +73,88 @@ export async function handle(registry: Registry, req: LaunchRequest, isOwnNetns?
   }
 }
 
-/** Listens on `socketPath` (mode 0600, replacing a stale socket file). */
-export function serveResident(
-  socketPath: string,
-  registry: Registry,
-  opts: { isOwnNetns?: (p: string) => boolean; stats?: ServeStats; onError?: (e: Error) => void } = {},
-): Promise<Server> {
-  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
-  rmSync(socketPath, { force: true });
-  // allowHalfOpen: the launcher shuts down its side after the request; we still answer.
-  const server = createServer({ allowHalfOpen: true }, (conn) => {
-    const chunks: Buffer[] = [];
-    conn.on("data", (c: Buffer) => chunks.push(c));
-    conn.on("error", (e) => opts.onError?.(e));
-    conn.on("end", () => {
-      let req: LaunchRequest;
-      try {
-        req = decodeRequest(Buffer.concat(chunks));
-      } catch (e) {
-        opts.onError?.(e as Error);
-        conn.destroy();
-        return;
-      }
-      handle(registry, req, opts.isOwnNetns).then(
-        (res) => {
-          if (opts.stats) {
-            opts.stats.calls++;
-            if (res.code !== 0) opts.stats.errors++;
-          }
-          conn.end(encodeResponse(res));
-        },
-        (e: Error) => {
-          opts.onError?.(e);
-          conn.destroy();
-        },
-      );
-    });
+/** The answer to a request that could not be read: a CNI error, as a plugin would print it. */
+export function errorResponse(code: number, msg: string): Buffer {
+  return encodeResponse({ code: 1, stdout: JSON.stringify(new CniError(code, msg).toWire()), stderr: "" });
+}
+
+export interface ServeOptions {
+  readonly isOwnNetns?: (p: string) => boolean;
+  readonly stats?: ServeStats;
+  /** Members of this group may use the socket too. */
+  readonly group?: SocketGroup;
+  /** Problems worth a line in the log (bad requests, refused peers, skipped calls). */
+  readonly onError?: (e: Error) => void;
+}
+
+/** Reads, checks and runs one launcher request on an accepted connection. */
+function serveConnection(conn: Socket, registry: Registry, opts: ServeOptions): void {
+  const stats = opts.stats;
+  const dec = new RequestDecoder();
+  let failed = false;
+  const refuse = (e: Error) => {
+    failed = true;
+    if (stats) stats.malformed++;
+    opts.onError?.(e);
+    const code = e instanceof ProtocolError ? e.code : CniCode.DecodingFailure;
+    // Answer and close at once: the launcher's blocked write fails (EPIPE) and it reads this.
+    conn.end(errorResponse(code, `podnet daemon: bad request: ${e.message}`), () => conn.destroy());
+  };
+  conn.setTimeout(REQUEST_IDLE_TIMEOUT_MS, () => conn.destroy());
+  conn.on("error", (e) => opts.onError?.(e));
+  conn.on("data", (c: Buffer) => {
+    if (failed) return;
+    try {
+      dec.push(c);
+    } catch (e) {
+      refuse(e as Error);
+    }
   });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(socketPath, () => {
-      chmodSync(socketPath, 0o600);
-      server.off("error", reject);
-      resolve(server);
-    });
+  conn.on("end", () => {
+    if (failed) return;
+    conn.setTimeout(0);
+    if (dec.empty) {
+      conn.destroy(); // a liveness probe (another daemon checking the socket), not a request
+      return;
+    }
+    let req: LaunchRequest;
+    try {
+      req = dec.end();
+    } catch (e) {
+      refuse(e as Error);
+      return;
+    }
+    if (clientGone(conn)) {
+      if (stats) stats.skipped++;
+      opts.onError?.(new Error(`skipped ${req.plugin} ${req.env["CNI_COMMAND"] ?? ""}: its launcher has gone`));
+      conn.destroy();
+      return;
+    }
+    handle(registry, req, opts.isOwnNetns).then(
+      (res) => {
+        if (stats) {
+          stats.calls++;
+          if (res.code !== 0) stats.errors++;
+        }
+        conn.end(encodeResponse(res));
+      },
+      (e: Error) => {
+        opts.onError?.(e);
+        conn.destroy();
+      },
+    );
+  });
+}
+
+/** Serves `registry` on the unix socket `socketPath` (see src/kernel/unix-listener.ts). */
+export function serveResident(socketPath: string, registry: Registry, opts: ServeOptions = {}): Promise<UnixListener> {
+  return listenUnix(socketPath, (conn) => serveConnection(conn, registry, opts), {
+    // the launcher shuts down its side after the request; we still answer
+    allowHalfOpen: true,
+    ...(opts.group ? { group: opts.group } : {}),
+    onReject: (peer) => {
+      if (opts.stats) opts.stats.rejected++;
+      opts.onError?.(new Error(`refused a connection on ${socketPath} from ${describePeer(peer)}: not root${opts.group ? ` or group ${opts.group.name}` : ""}`));
+    },
   });
 }

@@ -1,23 +1,41 @@
 // The process edge of every plugin: real env, stdin, stdout, exit code. Plugins' main.ts call
 // runPlugin(); nothing else in a plugin touches `process`.
-import { readFileSync, writeSync } from "node:fs";
+import { writeSync } from "node:fs";
+import { MAX_JSON_BYTES } from "../cni/json.js";
 import { isOwnNetns } from "../kernel/netns.js";
+import { readFdUpTo } from "../kernel/read-bounded.js";
 import { dispatch } from "./dispatch.js";
 import type { PluginAbout, PluginFuncs, PluginIo } from "./types.js";
 
+/**
+ * At most MAX_JSON_BYTES + 1 bytes of stdin: whatever the caller sends, memory stays bounded, and
+ * the JSON reader answers "larger than 64 MiB" (code 6) when the limit was passed.
+ */
 function readStdin(): Promise<Buffer> {
+  const max = MAX_JSON_BYTES;
+  let first: { bytes: Buffer; blocked: boolean };
   try {
-    return Promise.resolve(readFileSync(0));
+    first = readFdUpTo(0, max);
   } catch (e) {
-    // A non-blocking stdin (a terminal, some pipes) cannot be read synchronously.
-    if ((e as NodeJS.ErrnoException).code !== "EAGAIN") return Promise.reject(e);
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      process.stdin.on("data", (c: Buffer) => chunks.push(c));
-      process.stdin.once("end", () => resolve(Buffer.concat(chunks)));
-      process.stdin.once("error", reject);
-    });
+    return Promise.reject(e);
   }
+  if (!first.blocked) return Promise.resolve(first.bytes);
+  // A non-blocking stdin (a terminal, some pipes) cannot be read synchronously to its end.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [first.bytes];
+    let total = first.bytes.length;
+    const done = () => {
+      process.stdin.pause();
+      resolve(Buffer.concat(chunks, Math.min(total, max + 1)));
+    };
+    process.stdin.on("data", (c: Buffer) => {
+      chunks.push(c);
+      total += c.length;
+      if (total > max) done();
+    });
+    process.stdin.once("end", done);
+    process.stdin.once("error", reject);
+  });
 }
 
 /**

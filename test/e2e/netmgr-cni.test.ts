@@ -72,8 +72,9 @@ describe("podnet node: cni", { skip }, () => {
         assert.deepEqual(files, [`cni-loopback-${v.sandboxID}-eth0`, `k8s-pod-network-${v.sandboxID}-eth0`]);
         const e = decodeCacheEntry(readFileSync(join(results, files[1]!)))!;
         assert.deepEqual(e.cniArgs, [["IgnoreUnknown", "1"], ["K8S_POD_NAMESPACE", "shop"], ["K8S_POD_NAME", "web"], ["K8S_POD_INFRA_CONTAINER_ID", v.sandboxID]]);
-        assert.deepEqual(e.capabilityArgs["portMappings"], [{ hostPort: 18080, containerPort: 80, protocol: "tcp", hostIP: "" }]);
-        assert.deepEqual(e.capabilityArgs["bandwidth"], { ingressRate: 10_000_000, ingressBurst: 2147483647, egressRate: 20_000_000, egressBurst: 2147483647 });
+        // read back from the cache as plain data (no prototypes): structuredClone gives ordinary objects to compare
+        assert.deepEqual(structuredClone(e.capabilityArgs["portMappings"]), [{ hostPort: 18080, containerPort: 80, protocol: "tcp", hostIP: "" }]);
+        assert.deepEqual(structuredClone(e.capabilityArgs["bandwidth"]), { ingressRate: 10_000_000, ingressBurst: 2147483647, egressRate: 20_000_000, egressBurst: 2147483647 });
         // portmap and bandwidth did their part
         assert.match(inNs(sb.node, ["iptables-save", "-t", "nat"]).out, /--dport 18080/);
         assert.match(inNs(sb.node, ["tc", "qdisc", "show"]).out, /qdisc tbf/);

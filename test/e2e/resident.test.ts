@@ -1,16 +1,57 @@
 // Resident mode end to end: the C launchers in build/resident exec'd by podnet's runtime, served
 // in-process by `podnet resident` running in the sandbox node; a full chain, connectivity, DEL.
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { nodeRawExec } from "../../src/kernel/exec.js";
+import type { UnixListener } from "../../src/kernel/unix-listener.js";
+import { about as sampleAbout, samplePlugin } from "../../src/plugins/sample/sample.js";
+import { newServeStats, serveResident, stateless } from "../../src/resident/server.js";
 import { parseConfList, type Result } from "../../src/cni/index.js";
 import { CniRuntime } from "../../src/libcni/index.js";
 import { inNs, REPO, withSandbox } from "./sandbox.js";
 import { startDaemon } from "../../src/netmgr/testing-daemon.js";
 
 const RESIDENT = join(REPO, "build", "resident");
+
+describe("launcher ↔ an in-process daemon", () => {
+  let dir = "";
+  let server: UnixListener | undefined;
+  const stats = newServeStats();
+  const sock = () => join(dir, "cni.sock");
+  const conf = (ver: string) =>
+    JSON.stringify({ cniVersion: ver, name: "n", anotherAwesomeArg: "x", prevResult: { cniVersion: ver, ips: [{ address: "10.200.0.2/24" }] } });
+  const run = async (env: Record<string, string>, stdin: string) => {
+    const e: NodeJS.ProcessEnv = { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock(), CNI_CONTAINERID: "c1", CNI_NETNS: "/run/netns/x", CNI_IFNAME: "eth0", CNI_PATH: "/opt/cni/bin", ...env };
+    // Asynchronously: the daemon answering it runs in this very process.
+    const r = await nodeRawExec.run(join(RESIDENT, "sample"), [], { env: e, stdin, timeoutMs: 10_000 });
+    return { status: r.code, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+  };
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "podnet-t-resident-"));
+    server = await serveResident(sock(), new Map([["sample", stateless(samplePlugin, sampleAbout)]]), { stats });
+  });
+  after(async () => {
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("ADD through the daemon prints the result and exits 0", async () => {
+    const r = await run({ CNI_COMMAND: "ADD" }, conf("1.0.0"));
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }], dns: {} });
+    assert.equal(stats.calls, 1, "answered by the daemon, not the fallback");
+  });
+  it("errors keep their code and exit status", async () => {
+    const r = await run({ CNI_COMMAND: "ADD" }, JSON.stringify({ cniVersion: "1.0.0", name: "n", anotherAwesomeArg: "" }));
+    assert.equal(r.status, 1);
+    assert.equal(JSON.parse(r.stdout).code, 7);
+    assert.equal(stats.errors, 1);
+  });
+});
 
 describe("resident mode (launcher → podnet resident)", { skip: !existsSync(join(RESIDENT, "bridge")) && "build/resident not built" }, () => {
   it("a whole chain is served by the daemon; two pods ping; DEL cleans up", () =>
@@ -64,7 +105,7 @@ describe("resident mode (launcher → podnet resident)", { skip: !existsSync(joi
         await new Promise((r) => daemon.once("close", r));
       }
       // 2 pods × (loopback + 3 plugins) ADD, 1 CHECK chain (3), 2 × 4 DEL = 19 calls, all in the daemon.
-      const m = /stopped after (\d+) calls \((\d+) errors\)/.exec(log);
+      const m = /stopped after (\d+) calls \((\d+) errors;/.exec(log);
       assert.ok(m, `no stop line in the daemon's log: ${log}`);
       assert.equal(Number(m[1]), 19, log);
       assert.equal(Number(m[2]), 0, log);

@@ -3,6 +3,7 @@
 // anything else from the pod range with that MAC is a duplicate and dropped. Best effort: a missing
 // ebtables only skips it.
 import { ExecError, type Exec } from "../../kernel/exec.js";
+import { ipFamily } from "../../ip/index.js";
 
 export const DEDUP_CHAIN = "KUBE-DEDUP";
 
@@ -14,7 +15,7 @@ export interface DedupPair {
 
 /** The rules per (gateway, pod CIDR): [prepended ACCEPT, appended DROP] argument lists. */
 export function dedupRules(mac: string, pair: DedupPair): { accept: string[]; drop: string[] } {
-  const v6 = pair.gateway.includes(":");
+  const v6 = ipFamily(pair.gateway) === 6;
   const common = ["-p", v6 ? "IPv6" : "IPv4", "-s", mac, "-o", "veth+"];
   const src = v6 ? "--ip6-src" : "--ip-src";
   return {

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createFakeKernel } from "../../kernel/fake.js";
-import { createFakeIPTables } from "../iptables.js";
+import { createFakeIPTables } from "../../kernel/iptables-fake.js";
 import { createFakeExec, createFakeInvoker, createFakeOpener } from "../testing.js";
 import { createKubenetPlugin, type KubenetDeps, type KubenetFs } from "./kubenet.js";
 import { createFakeTcNetlink } from "../../kernel/tc-netlink-fake.js";

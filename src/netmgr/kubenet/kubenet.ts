@@ -21,11 +21,11 @@ import { parseConf, toCurrent, type NetworkConfigList } from "../../cni/index.js
 import type { Exec } from "../../kernel/exec.js";
 import type { Kernel } from "../../kernel/types.js";
 import { isNotFound } from "../../kernel/errors.js";
-import { formatNetwork, type Cidr } from "../../ip/index.js";
+import { formatNetwork, ipFamily, type Cidr } from "../../ip/index.js";
 import { extractPodBandwidth, type PodBandwidth } from "../bandwidth.js";
 import { isAlreadyGone, type CniInvoker } from "../cni-invoker.js";
 import { HostportManager, hostportChainName, type ConntrackClearer, type PortOpener } from "../hostport.js";
-import type { IPTables, PendingRestore } from "../iptables.js";
+import type { IPTables, PendingRestore } from "../../kernel/iptables.js";
 import { type Logger, nullLogger } from "../log.js";
 import { chooseMtu, type MtuChoice } from "../mtu.js";
 import { enableBridgeNetfilter } from "../noop.js";
@@ -88,7 +88,7 @@ export interface KubenetPlugin extends NetworkPlugin {
 
 const HOST_LOCAL_DEFAULT_DATA_DIR = "/var/lib/cni/networks";
 const msg = (e: unknown) => (e instanceof Error ? e.message : String(e));
-const cidrOfIP = (ip: string) => `${ip}/${ip.includes(":") ? 128 : 32}`;
+const cidrOfIP = (ip: string) => `${ip}/${ipFamily(ip) === 6 ? 128 : 32}`;
 
 export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
   const log = deps.log ?? nullLogger;
@@ -153,7 +153,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
   async function ensureMasqRule(): Promise<void> {
     const args = masqRuleArgs(nonMasqueradeCIDR);
     if (!args) return;
-    const ipt = nonMasqueradeCIDR.includes(":") ? deps.iptables6 : deps.iptables;
+    const ipt = ipFamily(nonMasqueradeCIDR) === 6 ? deps.iptables6 : deps.iptables;
     try {
       await ipt.ensureRule("append", "nat", "POSTROUTING", args);
     } catch (e) {
@@ -201,7 +201,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     const s = podIPs.get(id);
     return s ? [...s] : undefined;
   };
-  const managerFor = (ip: string) => (ip.includes(":") ? hostport6 : hostport4);
+  const managerFor = (ip: string) => (ipFamily(ip) === 6 ? hostport6 : hostport4);
 
   async function netnsOf(id: string): Promise<string> {
     try {
@@ -233,7 +233,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     const portMappings = known ?? (await needHost().getPodPortMappings(id));
     if (portMappings.length === 0) return;
     // one manager per family, so both can run at once
-    await settleAll(ips.map((ip) => managerFor(ip).add(id, { namespace, name, portMappings, ip, hostNetwork: false }, BRIDGE_NAME, pending?.get(ip.includes(":") ? 6 : 4))));
+    await settleAll(ips.map((ip) => managerFor(ip).add(id, { namespace, name, portMappings, ip, hostNetwork: false }, BRIDGE_NAME, pending?.get(ipFamily(ip) === 6 ? 6 : 4))));
   }
 
   /** cbr0 promiscuous; returns the dedup sync (best effort, never rejects: ebtables, once per node). */
@@ -259,7 +259,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     const sh = await getShaper();
     if (bw.ingress === undefined && bw.egress === undefined) return;
     for (const ip of ips) {
-      const family = ip.includes(":") ? 6 : 4;
+      const family = ipFamily(ip) === 6 ? 6 : 4;
       const p = prepared?.get(family);
       prepared?.delete(family);
       try {
@@ -320,8 +320,8 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       try {
         const cur = toCurrent(eth.value);
         const addrs = (cur.ips ?? []).map((i) => i.address.split("/")[0]!);
-        const v4 = addrs.find((a) => !a.includes(":"));
-        const v6 = addrs.find((a) => a.includes(":"));
+        const v4 = addrs.find((a) => ipFamily(a) !== 6);
+        const v6 = addrs.find((a) => ipFamily(a) === 6);
         ips = [...(v4 ? [v4] : []), ...(v6 ? [v6] : [])];
       } catch (e) {
         throw new Error(`unable to understand network config: ${msg(e)}`, { cause: e });

@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { readJson } from "../../cni/index.js";
 
 /** The subset of node:fs/promises the stores use. */
 export interface StateFs {
@@ -65,7 +66,7 @@ export class AttachmentStore<S extends AttachmentState> {
       throw e;
     }
     try {
-      const s = JSON.parse(text) as S;
+      const s = readJson(text) as S;
       return s && s.version === 1 ? s : undefined;
     } catch {
       return undefined;
@@ -76,8 +77,9 @@ export class AttachmentStore<S extends AttachmentState> {
     const dir = join(this.dir, s.network);
     await this.fs.mkdir(dir, { recursive: true, mode: 0o755 });
     const tmp = join(dir, `.tmp-${randomBytes(6).toString("hex")}`);
-    await this.fs.writeFile(tmp, JSON.stringify(s) + "\n", { mode: 0o600 });
     try {
+      // A full disk fails the write after the file was created: the catch removes it too.
+      await this.fs.writeFile(tmp, JSON.stringify(s) + "\n", { mode: 0o600 });
       await this.fs.rename(tmp, this.path(s.network, s.containerID, s.ifName));
     } catch (e) {
       await this.fs.unlink(tmp).catch(() => {});

@@ -7,7 +7,7 @@ import { formatRangeSet } from "./range-set.js";
 
 const load = (conf: JsonObject, envArgs = "", files: Record<string, string> = {}) =>
   loadIPAMConfig(conf, envArgs, {
-    readFile: async (p) => {
+    readFileLimited: async (p) => {
       const t = files[p];
       if (t === undefined) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${p}'`), { code: "ENOENT" });
       return t;

@@ -13,9 +13,11 @@ import * as v from "valibot";
 import {
   CniCode,
   CniError,
+  JsonInputError,
   canonicalKeys,
   isObject,
   loadArgs,
+  readJson,
   parseWith,
   versionAtLeast,
   type JsonObject,
@@ -26,6 +28,8 @@ import { type RangeInput, RangeConfigError } from "./range.js";
 import { type RangeSet, canonicalizeRangeSet, rangeSetFamily, rangeSetsOverlap } from "./range-set.js";
 
 export const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
+/** Largest `rangeFromFile` and `resolvConf` read (both are a few hundred bytes in practice). */
+export const MAX_CONFIG_FILE_BYTES = 1 << 20;
 
 export interface IPAMConfig {
   /** The network name (the store lives in `<dataDir>/<name>`). */
@@ -96,7 +100,8 @@ const NetShape = ciObject({
 
 const invalid = (msg: string) => new CniError(CniCode.InvalidNetworkConfig, msg);
 
-const decode = <S extends v.GenericSchema>(schema: S, input: unknown, what: string): v.InferOutput<S> => parseWith(schema, input, what);
+const decode = <S extends v.GenericSchema>(schema: S, input: unknown, what: string, showValues = true): v.InferOutput<S> =>
+  parseWith(schema, input, what, CniCode.InvalidNetworkConfig, { showValues });
 
 // ---- requested addresses -----------------------------------------------------------------
 
@@ -166,8 +171,11 @@ function parseRoutes(raw: v.InferOutput<typeof IpamShape>["routes"]): Route[] {
 // ---- the whole thing -------------------------------------------------------------------------
 
 export interface ConfigDeps {
-  /** Reads `ipam.rangeFromFile` (only when no ranges are configured). */
-  readFile?(path: string, encoding: "utf8"): Promise<string>;
+  /**
+   * Reads `ipam.rangeFromFile` (only when no ranges are configured): a regular file of at most
+   * `maxBytes`, as UTF-8; throws otherwise.
+   */
+  readFileLimited?(path: string, maxBytes: number): Promise<string>;
 }
 
 /**
@@ -193,23 +201,37 @@ export async function loadIPAMConfig(netconf: JsonObject, envArgs: string, deps:
   for (const [s, set] of (ipam.ranges ?? []).entries()) sources.push({ raw: set, where: (i) => `ipam.ranges[${s}][${i}]` });
 
   if (sources.length === 0 && ipam.rangeFromFile) {
+    // The file may be anything a config can name (/etc/shadow): errors name the file and the
+    // problem, never its content (no value in a message, positions only from the JSON reader).
     const file = ipam.rangeFromFile;
-    if (!deps.readFile) throw invalid(`cannot read rangeFromFile ${JSON.stringify(file)}: no file access`);
+    const where = `rangeFromFile ${JSON.stringify(file)}`;
+    if (!deps.readFileLimited) throw invalid(`cannot read ${where}: no file access`);
     let text: string;
     try {
-      text = await deps.readFile(file, "utf8");
+      text = await deps.readFileLimited(file, MAX_CONFIG_FILE_BYTES);
     } catch (e) {
-      throw invalid(`failed to read rangeFromFile ${JSON.stringify(file)}: ${(e as Error).message}`);
+      throw invalid(`failed to read ${where}: ${(e as Error).message}`);
     }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      parsed = readJson(text, { maxBytes: MAX_CONFIG_FILE_BYTES });
     } catch (e) {
-      throw invalid(`failed to parse rangeFromFile ${JSON.stringify(file)} as a Range: ${(e as Error).message}`);
+      if (!(e instanceof JsonInputError)) throw e;
+      throw invalid(`failed to parse ${where} as a Range: not JSON: ${e.message}`);
     }
-    const r = decode(RangeShape, parsed, `rangeFromFile ${JSON.stringify(file)}`);
-    if (!r.subnet) throw invalid(`failed to parse rangeFromFile ${JSON.stringify(file)} as a Range`);
-    sources.push({ raw: [r], where: () => `rangeFromFile ${JSON.stringify(file)}` });
+    const r = decode(RangeShape, parsed, where, false);
+    if (!r.subnet) throw invalid(`failed to parse ${where} as a Range: no "subnet"`);
+    // Later messages quote unparsable addresses; from this file, say which field only.
+    const fields = [["subnet", r.subnet, parseCidr], ["rangeStart", r.rangeStart, parseIP], ["rangeEnd", r.rangeEnd, parseIP], ["gateway", r.gateway, parseIP]] as const;
+    for (const [field, text, parse] of fields) {
+      if (!text) continue;
+      try {
+        parse(text);
+      } catch {
+        throw invalid(`failed to parse ${where} as a Range: "${field}" is not ${field === "subnet" ? "a CIDR" : "an IP address"}`);
+      }
+    }
+    sources.push({ raw: [r], where: () => where });
   }
 
   if (sources.length === 0) throw invalid("no IP ranges specified");

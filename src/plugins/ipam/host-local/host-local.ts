@@ -23,14 +23,20 @@ import {
 import type { CmdArgs, PluginAbout, PluginFuncs } from "../../../sdk/types.js";
 import { type IP, cidrOf, formatCidr, formatIP } from "../../../ip/index.js";
 import { IPAllocator, type Allocation } from "./allocator.js";
-import { type IPAMConfig, loadIPAMConfig } from "./config.js";
+import { type IPAMConfig, MAX_CONFIG_FILE_BYTES, loadIPAMConfig } from "./config.js";
 import { formatRangeSet, isAllocatable, rangeSetCapacity, rangeSetContains } from "./range-set.js";
 import { loadResolvConf } from "./resolvconf.js";
 import { type Lock, type LockFn, Store, type StoreFs } from "./store.js";
 
+/** The store's file access, plus bounded reads of the files a config names (rangeFromFile, resolvConf). */
+export interface HostLocalFs extends StoreFs {
+  /** A regular file of at most `maxBytes`, as UTF-8; throws for anything else (a FIFO, /dev/zero, a huge file). */
+  readFileLimited(path: string, maxBytes: number): Promise<string>;
+}
+
 export interface HostLocalDeps {
   /** File access for the store, resolvConf and rangeFromFile: `syncFs` in the executable, node:fs/promises in a daemon. */
-  readonly fs: StoreFs;
+  readonly fs: HostLocalFs;
   /** An exclusive lock on a file that Go's host-local also honours (flock). */
   readonly lock: LockFn;
   /** Diagnostics (GC releases); stderr in a plugin process, nothing by default. */
@@ -91,7 +97,7 @@ export async function hostLocalAdd(conf: JsonObject, args: AttachmentArgs, deps:
   let dns: DNS | undefined;
   if (ipam.resolvConf) {
     try {
-      dns = await loadResolvConf((p, enc) => deps.fs.readFile(p, enc), ipam.resolvConf);
+      dns = await loadResolvConf((p) => deps.fs.readFileLimited(p, MAX_CONFIG_FILE_BYTES), ipam.resolvConf);
     } catch (e) {
       throw ioError(`failed to read resolvConf ${JSON.stringify(ipam.resolvConf)}`, e);
     }
@@ -281,4 +287,4 @@ export function createHostLocal(deps: HostLocalDeps): PluginFuncs {
   };
 }
 
-export const HOST_LOCAL_ABOUT: PluginAbout = { name: "host-local", supportedVersions: ALL_SPEC_VERSIONS };
+export const HOST_LOCAL_ABOUT: PluginAbout = { name: "host-local", supportedVersions: ALL_SPEC_VERSIONS, plainErrors: true };

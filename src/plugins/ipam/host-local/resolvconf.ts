@@ -32,7 +32,7 @@ export function parseResolvConf(text: string): DNS {
   return dns;
 }
 
-/** Reads and parses `path`; a read error is fatal to ADD, as in Go. */
-export async function loadResolvConf(readFile: (path: string, enc: "utf8") => Promise<string>, path: string): Promise<DNS> {
-  return parseResolvConf(await readFile(path, "utf8"));
+/** Reads (with a bounded reader) and parses `path`; a read error is fatal to ADD, as in Go. */
+export async function loadResolvConf(readFile: (path: string) => Promise<string>, path: string): Promise<DNS> {
+  return parseResolvConf(await readFile(path));
 }

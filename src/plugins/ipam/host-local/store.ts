@@ -13,7 +13,8 @@
 // hard-linked to its name (link(2) fails with EEXIST exactly like O_CREAT|O_EXCL, and the name
 // never exists without its content), so a crash cannot leave an empty, ownerless reservation.
 // `last_reserved_ip.N` is written to a temporary file and renamed. Temporary files start with
-// ".podnet-tmp-": Go ignores them (they are not IP addresses), and GC removes leftovers.
+// ".podnet-tmp-": Go ignores them (they are not IP addresses), and GC removes leftovers. A write
+// that fails (a full disk fails it after the file was created) removes what it created.
 import { join } from "node:path";
 import { type IP, formatIP, parseIPExact } from "../../../ip/index.js";
 
@@ -138,23 +139,39 @@ export class Store {
     return true;
   }
 
+  /**
+   * A new file at `path` holding `data` (O_CREAT|O_EXCL). A write that fails after the file was
+   * created (ENOSPC, EDQUOT, EIO) removes it: a failed call leaves nothing behind. EEXIST is
+   * rethrown untouched (the file is someone else's).
+   */
+  async #writeNew(path: string, data: string): Promise<void> {
+    try {
+      await this.#fs.writeFile(path, data, { mode: FILE_MODE, flag: "wx" });
+    } catch (e) {
+      if (errCode(e) !== "EEXIST") await this.#fs.unlink(path).catch(() => {});
+      throw e;
+    }
+  }
+
   /** The file at `path` is created holding `data`, or false when it already exists. */
   async #createExclusive(path: string, data: string): Promise<boolean> {
     const tmp = join(this.dir, tmpName());
-    await this.#fs.writeFile(tmp, data, { mode: FILE_MODE, flag: "wx" });
+    await this.#writeNew(tmp, data); // cleans up after itself
     try {
-      await this.#fs.link(tmp, path);
-      return true;
-    } catch (e) {
-      if (errCode(e) === "EEXIST") return false;
-      if (errCode(e) !== "EPERM" && errCode(e) !== "ENOTSUP" && errCode(e) !== "EOPNOTSUPP") throw e;
+      try {
+        await this.#fs.link(tmp, path);
+        return true;
+      } catch (e) {
+        if (errCode(e) === "EEXIST") return false;
+        if (errCode(e) !== "EPERM" && errCode(e) !== "ENOTSUP" && errCode(e) !== "EOPNOTSUPP") throw e;
+      }
       // A file system without hard links: fall back to Go's O_CREAT|O_EXCL + write.
       try {
-        await this.#fs.writeFile(path, data, { mode: FILE_MODE, flag: "wx" });
+        await this.#writeNew(path, data);
         return true;
-      } catch (e2) {
-        if (errCode(e2) === "EEXIST") return false;
-        throw e2;
+      } catch (e) {
+        if (errCode(e) === "EEXIST") return false;
+        throw e;
       }
     } finally {
       await this.#fs.unlink(tmp).catch(() => {});
@@ -163,8 +180,8 @@ export class Store {
 
   async #replace(path: string, data: string): Promise<void> {
     const tmp = join(this.dir, tmpName());
+    await this.#writeNew(tmp, data); // cleans up after itself
     try {
-      await this.#fs.writeFile(tmp, data, { mode: FILE_MODE, flag: "wx" });
       await this.#fs.rename(tmp, path);
     } catch (e) {
       await this.#fs.unlink(tmp).catch(() => {});
@@ -313,7 +330,7 @@ export class Store {
   /** Writes and removes a temporary file: throws when the directory cannot take new files. */
   async probeWritable(): Promise<void> {
     const tmp = join(this.dir, tmpName());
-    await this.#fs.writeFile(tmp, "", { mode: FILE_MODE, flag: "wx" });
+    await this.#writeNew(tmp, "");
     await this.#fs.unlink(tmp);
   }
 }

@@ -3,14 +3,15 @@
 // thread-pool round trips of fs/promises (whose module alone takes ~2 ms to load). A long-lived
 // process that runs host-local in-process (the node manager) should pass node:fs/promises instead.
 import * as fs from "node:fs";
-import type { StoreFs } from "./store.js";
+import { readFileBounded } from "../../../kernel/read-bounded.js";
+import type { HostLocalFs } from "./host-local.js";
 
 const wrap =
   <A extends unknown[], R>(f: (...a: A) => R) =>
   async (...a: A): Promise<R> =>
     f(...a);
 
-export const syncFs: StoreFs = {
+export const syncFs: HostLocalFs = {
   mkdir: wrap((path: string, opts: { recursive: true; mode: number }) => fs.mkdirSync(path, opts)),
   readdir: wrap((path: string, opts: { withFileTypes: true }) => fs.readdirSync(path, opts)),
   readFile: wrap((path: string, encoding: "utf8") => fs.readFileSync(path, encoding)),
@@ -19,4 +20,5 @@ export const syncFs: StoreFs = {
   rename: wrap((from: string, to: string) => fs.renameSync(from, to)),
   unlink: wrap((path: string) => fs.unlinkSync(path)),
   readFileSync: (path, encoding) => fs.readFileSync(path, encoding),
+  readFileLimited: wrap((path: string, maxBytes: number) => readFileBounded(path, maxBytes).toString("utf8")),
 };

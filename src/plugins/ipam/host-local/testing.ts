@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JsonObject } from "../../../cni/index.js";
 import { dispatch } from "../../../sdk/dispatch.js";
-import { HOST_LOCAL_ABOUT, type HostLocalDeps, createHostLocal } from "./host-local.js";
+import { readFileBoundedAsync } from "../../../kernel/read-bounded.js";
+import { HOST_LOCAL_ABOUT, type HostLocalDeps, type HostLocalFs, createHostLocal } from "./host-local.js";
 import { inProcessLock } from "./lock.js";
 
 /** Runs `fn` with a fresh directory under the system temp dir, removed afterwards even on failure. */
@@ -18,7 +19,10 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
   }
 }
 
-export const testDeps = (): HostLocalDeps => ({ fs, lock: inProcessLock() });
+/** node:fs/promises with the bounded reader host-local needs for the files a config names. */
+export const asyncFs: HostLocalFs = { ...fs, readFileLimited: async (p, max) => (await readFileBoundedAsync(p, max)).toString("utf8") };
+
+export const testDeps = (): HostLocalDeps => ({ fs: asyncFs, lock: inProcessLock() });
 
 export interface VerbOutcome {
   readonly code: number;
@@ -31,7 +35,8 @@ export interface VerbOutcome {
 export async function runVerb(
   deps: HostLocalDeps,
   command: string,
-  conf: JsonObject,
+  /** The request config (a string is sent as it is). */
+  conf: JsonObject | string,
   opts: { containerID?: string; ifName?: string; args?: string } = {},
 ): Promise<VerbOutcome> {
   let stdout = "";
@@ -46,7 +51,7 @@ export async function runVerb(
   const code = await dispatch(
     {
       env,
-      readStdin: async () => Buffer.from(JSON.stringify(conf)),
+      readStdin: async () => Buffer.from(typeof conf === "string" ? conf : JSON.stringify(conf)),
       writeStdout: (t) => {
         stdout += t;
       },

@@ -17,7 +17,8 @@ import { testDeps, withTempDir } from "../../ipam/host-local/testing.js";
 import { about, createBridge, type BridgeDeps } from "./bridge.js";
 import { createIpamDelegate } from "./ipam.js";
 import { existsSync } from "node:fs";
-import { formatChainName, setupIPMasq, setupIPMasqFamily, teardownIPMasq, teardownIPMasqFamily } from "./ipmasq.js";
+import { formatChainName } from "../../utils.js";
+import { setupIPMasq, setupIPMasqFamily, teardownIPMasq, teardownIPMasqFamily } from "./ipmasq.js";
 
 /** Debian's Go reference plugins (containernetworking-plugins), when installed. */
 const GO_BRIDGE = "/usr/lib/cni/bridge";

@@ -19,7 +19,6 @@ import {
   CniError,
   canonicalKeys,
   generationOf,
-  ipFamily,
   isObject,
   parseCniArgs,
   parseWith,
@@ -31,7 +30,8 @@ import {
 } from "../../../cni/index.js";
 import { isExist, isKernelError, isNotFound } from "../../../kernel/errors.js";
 import type { Exec } from "../../../kernel/exec.js";
-import { formatIp, maskBytes, parseCidr, parseIp, parseMac } from "../../../kernel/inet.js";
+import { inetAddrText, inetCidrText, inetNetwork, inetPrefix, parseMac } from "../../../kernel/inet.js";
+import { canonicalIP, cidrContains, formatIP, ipFamily, nextIP, tryParseCidr, tryParseIP } from "../../../ip/index.js";
 import type { AddrFamily, Kernel, Link, NetOps } from "../../../kernel/types.js";
 import { allVersions, parsePrevResult, requirePrevResult, type CmdArgs, type PluginAbout, type PluginFuncs } from "../../../sdk/index.js";
 import { configureIface } from "./configure.js";
@@ -76,7 +76,7 @@ export interface BridgeConf {
   readonly portIsolation: boolean;
   /** `ipam.type`; "" means L2 only. */
   readonly ipamType: string;
-  /** `dns` when any of its fields is set (it then replaces IPAM's). */
+  /** `dns` when any of its fields is set: the result's dns (v1.1.1 never passes IPAM's on). */
   readonly dns?: DNS;
   /** Requested container MAC (CNI_ARGS MAC, then args.cni.mac, then runtimeConfig.mac). */
   readonly mac?: string;
@@ -150,6 +150,8 @@ const BridgeConfSchema = v.looseObject({
   dns: v.optional(v.looseObject({ nameservers: strList, domain: v.optional(v.string()), search: strList, options: strList })),
   args: v.optional(v.looseObject({ cni: v.optional(v.looseObject({ mac: macStr })) })),
   runtimeConfig: v.optional(v.looseObject({ mac: macStr })),
+  // Not read at ADD, but Go decodes it into a map, so anything else fails there as here.
+  prevResult: v.optional(v.looseObject({})),
 });
 
 const invalid = (msg: string) => new CniError(CniCode.InvalidNetworkConfig, `invalid bridge config: ${msg}`);
@@ -438,15 +440,6 @@ interface GwInfo {
   defaultRouteFound: boolean;
 }
 
-function nextIp(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(bytes);
-  for (let i = out.length - 1; i >= 0; i--) {
-    out[i] = (out[i]! + 1) & 0xff;
-    if (out[i] !== 0) break;
-  }
-  return out;
-}
-
 /**
  * Go's calcGateways: every IP goes on interface 2; a missing gateway is the subnet's first host
  * (with isGateway); with isDefaultGateway a default route via the gateway is added per family
@@ -457,41 +450,34 @@ export function calcGateways(result: Result, n: Pick<BridgeConf, "isGateway" | "
   const v4: GwInfo = { gws: [], family: 4, defaultRouteFound: false };
   const v6: GwInfo = { gws: [], family: 6, defaultRouteFound: false };
   for (const ipc of result.ips ?? []) {
-    const p = parseCidr(ipc.address);
+    const p = tryParseCidr(ipc.address);
     if (!p) throw fail(`Unknown IP object: ${JSON.stringify(ipc)}`);
-    const gws = p.family === 4 ? v4 : v6;
-    const defaultDst = p.family === 4 ? "0.0.0.0/0" : "::/0";
+    const family = canonicalIP(p.ip).family;
+    const gws = family === 4 ? v4 : v6;
+    const defaultDst = family === 4 ? "0.0.0.0/0" : "::/0";
     ipc.interface = 2;
-    if (ipc.gateway === undefined && n.isGateway) ipc.gateway = formatIp(nextIp(maskBytes(p.bytes, p.prefixLen)));
+    if (ipc.gateway === undefined && n.isGateway) ipc.gateway = formatIP(nextIP(p.network));
     if (n.isDefaultGateway && !gws.defaultRouteFound) {
-      gws.defaultRouteFound = (result.routes ?? []).some((r) => {
-        const d = parseCidr(r.dst);
-        return r.gw !== undefined && d?.family === p.family && d.prefixLen === 0;
-      });
+      gws.defaultRouteFound = (result.routes ?? []).some((r) => r.gw !== undefined && ipFamily(r.dst) === family && tryParseCidr(r.dst)?.prefix === 0);
       if (!gws.defaultRouteFound) {
         (result.routes ??= []).push({ dst: defaultDst, ...(ipc.gateway ? { gw: ipc.gateway } : {}) });
         gws.defaultRouteFound = true;
       }
     }
-    if (n.isGateway && ipc.gateway) gws.gws.push(`${ipc.gateway}/${p.prefixLen}`);
+    if (n.isGateway && ipc.gateway) gws.gws.push(`${ipc.gateway}/${p.prefix}`);
   }
   return { v4, v6 };
 }
 
-function cidrContains(cidr: string, ip: string): boolean {
-  const p = parseCidr(cidr);
-  const a = parseIp(ip);
-  if (!p || !a || p.family !== a.family) return false;
-  const x = maskBytes(p.bytes, p.prefixLen);
-  const y = maskBytes(a.bytes, p.prefixLen);
-  return x.every((b, i) => b === y[i]);
+/** Go's IPNet.Contains over texts; false when either does not parse. */
+function contains(cidr: string, ip: string): boolean {
+  const c = tryParseCidr(cidr);
+  const a = tryParseIP(ip);
+  return !!c && !!a && cidrContains(c, a);
 }
 
-/** "fd00:200:0::1/64" → "fd00:200::1/64" (inet_ntop spelling, as the kernel layer reports addresses). */
-function canonCidr(cidr: string): string {
-  const p = parseCidr(cidr);
-  return p ? `${formatIp(p.bytes)}/${p.prefixLen}` : cidr;
-}
+/** "fd00:200:0::1/64" → "fd00:200::1/64" (the kernel layer's spelling, as it reports addresses). */
+const canonCidr = (cidr: string): string => inetCidrText(cidr) ?? cidr;
 
 /** Go's ensureAddr: put `gw` (CIDR) on `dev`, replacing a conflicting address only with forceAddress. */
 async function ensureAddr(host: NetOps, dev: string, family: AddrFamily, gw: string, forceAddress: boolean): Promise<void> {
@@ -500,7 +486,7 @@ async function ensureAddr(host: NetOps, dev: string, family: AddrFamily, gw: str
   for (const a of await host.addrList(dev, family)) {
     if (a.cidr === want) return;
     // IPv4: one address per bridge. IPv6: several, as long as their subnets do not overlap.
-    if (family === 4 || cidrContains(a.cidr, wantIp) || cidrContains(want, a.address)) {
+    if (family === 4 || contains(a.cidr, wantIp) || contains(want, a.address)) {
       if (!forceAddress) throw fail(`"${dev}" already has an IP address different from ${want}`);
       await host.addrDel(dev, a.cidr).catch((e: unknown) => {
         throw fail(`could not remove IP address from "${dev}"`, e);
@@ -622,7 +608,7 @@ async function add(args: CmdArgs, deps: BridgeDeps): Promise<Result> {
       args.trace("ipam");
       if (ipamResult.ips?.length) result.ips = structuredClone(ipamResult.ips);
       if (ipamResult.routes?.length) result.routes = structuredClone(ipamResult.routes);
-      if (ipamResult.dns) result.dns = structuredClone(ipamResult.dns);
+      // IPAM's dns is not passed on: v1.1.1's result has the config's dns only (below).
       if (!result.ips?.length) throw fail("IPAM plugin returned missing IP config");
 
       const { v4, v6 } = calcGateways(result, n);
@@ -774,7 +760,7 @@ async function del(args: CmdArgs, deps: BridgeDeps): Promise<void> {
   const addrs = new Set<string>();
   try {
     for (const ip of parsePrevResult(args.netconf, args.cniVersion)?.ips ?? []) {
-      families.add(ipFamily(ip.address) === "6" ? 6 : 4);
+      families.add(ipFamily(ip.address) === 6 ? 6 : 4);
       addrs.add(ip.address);
     }
   } catch {
@@ -919,13 +905,12 @@ async function check(args: CmdArgs, deps: BridgeDeps): Promise<void> {
   for (const ip of result.ips ?? []) {
     const want = canonCidr(ip.address);
     if (!addrs.some((a) => a.cidr === want)) throw fail(`Failed to match addr ${ip.address} on interface ${args.ifName}`);
-    const p = parseCidr(want)!;
-    const prefix = `${formatIp(maskBytes(p.bytes, p.prefixLen))}/${p.prefixLen}`;
+    const prefix = inetNetwork(inetPrefix(want)!);
     if (!routes.some((r) => canonCidr(r.dst) === prefix)) throw fail(`Failed to find Gateway ${ip.gateway ?? "<nil>"} for interface ${args.ifName}`);
   }
   for (const rt of result.routes ?? []) {
     const dst = canonCidr(rt.dst);
-    const gw = rt.gw ? formatIp(parseIp(rt.gw)?.bytes ?? new Uint8Array()) : undefined;
+    const gw = rt.gw ? (inetAddrText(rt.gw) ?? rt.gw) : undefined;
     if (!routes.some((r) => canonCidr(r.dst) === dst && (gw === undefined || r.gw === gw))) {
       throw fail(`Expected Route {Dst:${rt.dst} GW:${rt.gw ?? "<nil>"}} not found in routing table`);
     }
@@ -946,7 +931,7 @@ export async function cmdGc(args: CmdArgs, deps: BridgeDeps): Promise<void> {
   if (n.ipamType !== "") await deps.ipam.gc(n.ipamType, args);
 }
 
-export const about: PluginAbout = { name: "bridge", supportedVersions: allVersions };
+export const about: PluginAbout = { name: "bridge", supportedVersions: allVersions, plainErrors: true };
 
 export function createBridge(deps: BridgeDeps): PluginFuncs {
   return {

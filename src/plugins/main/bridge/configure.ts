@@ -1,6 +1,7 @@
 // Applying an IPAM result to the container interface (Go's pkg/ipam ConfigureIface): addresses,
 // link up, IPv6 DAD settling, routes. Runs through the kernel layer bound to the container netns.
-import { CniCode, CniError, ipFamily, type Result } from "../../../cni/index.js";
+import { CniCode, CniError, type Result } from "../../../cni/index.js";
+import { ipFamily } from "../../../ip/index.js";
 import { isExist } from "../../../kernel/errors.js";
 import type { Kernel, RouteSpec, Scope } from "../../../kernel/types.js";
 
@@ -36,7 +37,7 @@ export async function configureIface(deps: ConfigureDeps, netns: string, ifName:
       throw fail(`failed to add IP addr ${ipc.address} to "${ifName}": invalid interface index`);
     }
     const fam = ipFamily(ipc.address);
-    if (fam === "6" && !ipv6Enabled) {
+    if (fam === 6 && !ipv6Enabled) {
       // Make sure IPv6 is on for lo and the interface before the first IPv6 address.
       for (const dev of ["lo", ifName]) {
         const key = `net/ipv6/conf/${dev}/disable_ipv6`;
@@ -67,7 +68,7 @@ export async function configureIface(deps: ConfigureDeps, netns: string, ifName:
       throw fail(`failed to add IP addr ${ipc.address} to "${ifName}"`, e);
     }
     if (ipc.gateway) {
-      if (ipFamily(ipc.gateway) === "4") v4gw ??= ipc.gateway;
+      if (ipFamily(ipc.gateway) === 4) v4gw ??= ipc.gateway;
       else v6gw ??= ipc.gateway;
     }
   }
@@ -82,7 +83,7 @@ export async function configureIface(deps: ConfigureDeps, netns: string, ifName:
 
   for (const r of res.routes ?? []) {
     const fam = ipFamily(r.dst);
-    const gw = r.gw ?? (fam === "4" ? v4gw : v6gw);
+    const gw = r.gw ?? (fam === 4 ? v4gw : v6gw);
     const spec: RouteSpec = {
       dst: r.dst,
       dev: ifName,

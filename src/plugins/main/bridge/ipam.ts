@@ -11,6 +11,7 @@ import {
   CniError,
   convertResult,
   parseResult,
+  readJson,
   toCurrent,
   type AnyResult,
   type Result,
@@ -18,7 +19,7 @@ import {
 import type { RawExec } from "../../../kernel/exec.js";
 import { execPlugin } from "../../../libcni/invoke.js";
 import { findInPath } from "../../../libcni/find.js";
-import type { CmdArgs } from "../../../sdk/types.js";
+import { RelayedError, type CmdArgs } from "../../../sdk/types.js";
 import {
   hostLocalAdd,
   hostLocalCheck,
@@ -82,10 +83,15 @@ export function createIpamDelegate(deps: IpamDelegateDeps): Ipam {
     return head && isPodnetBundle(head, type) ? deps.hostLocal : undefined;
   }
 
-  async function run(type: string, verb: IpamVerb, args: CmdArgs): Promise<Buffer> {
-    const path = find(type, args.path);
-    return execPlugin({ exec: deps.exec, sleep }, path, args.stdinData, delegateEnv(args, verb));
+  /** Execs the IPAM plugin; its own error answer is relayed as it is (code, msg, details). */
+  async function exec(path: string, verb: IpamVerb, args: CmdArgs): Promise<Buffer> {
+    try {
+      return await execPlugin({ exec: deps.exec, sleep }, path, args.stdinData, delegateEnv(args, verb));
+    } catch (e) {
+      throw e instanceof CniError ? RelayedError.from(e) : e;
+    }
   }
+  const run = (type: string, verb: IpamVerb, args: CmdArgs): Promise<Buffer> => exec(find(type, args.path), verb, args);
 
   return {
     async add(type, args) {
@@ -96,10 +102,10 @@ export function createIpamDelegate(deps: IpamDelegateDeps): Ipam {
         // What the executable would have printed: the result in the request's version.
         raw = convertResult(await hostLocalAdd(args.netconf, args, hl), args.cniVersion);
       } else {
-        const out = await execPlugin({ exec: deps.exec, sleep }, path, args.stdinData, delegateEnv(args, "ADD"));
+        const out = await exec(path, "ADD", args);
         let json: unknown;
         try {
-          json = JSON.parse(out.toString("utf8"));
+          json = readJson(out);
         } catch (e) {
           throw new CniError(CniCode.DecodingFailure, `failed to parse the result of IPAM plugin "${type}": ${(e as Error).message}`);
         }

@@ -1,14 +1,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { parseSave } from "../../../kernel/iptables.js";
+import { formatComment } from "../../utils.js";
 import {
   commentForInstance,
-  formatChainName,
-  formatComment,
-  goQuote,
   hashForInstance,
   iptablesRules,
-  mustFormatHashWithPrefix,
-  parseNatSave,
   renderIptablesFastSetup,
   renderIptablesFastTeardown,
   renderIptablesSetup,
@@ -27,15 +24,7 @@ const t = { network: "mynet", ifName: "eth0", containerID: "abc123" };
 const CHAIN = "CNI-70a29d9dc18bc4d652ea5d59";
 const K = '-m comment --comment "name: \\"mynet\\" id: \\"abc123\\""';
 
-describe("hashed names (pkg/utils test vectors)", () => {
-  it("chain names and comments", () => {
-    assert.equal(formatChainName("mynet", "abc123"), CHAIN);
-    assert.equal(mustFormatHashWithPrefix(28, "CNI-DN-", "mynetabc123"), "CNI-DN-70a29d9dc18bc4d652ea5");
-    assert.equal(formatComment("mynet", "abc123"), 'name: "mynet" id: "abc123"');
-    assert.equal(goQuote('a"b\\c\n'), '"a\\"b\\\\c\\n"');
-    assert.throws(() => mustFormatHashWithPrefix(4, "CNI-", "x"), RangeError);
-  });
-
+describe("hashed names", () => {
   it("nftables instance hash and comment", () => {
     assert.equal(hashForInstance(t), "d23676b4f2d9fe04-ebce0e3dd4dafae3");
     assert.equal(commentForInstance(t), "d23676b4f2d9fe04-ebce0e3dd4dafae3, net: mynet, if: eth0, id: abc123");
@@ -61,12 +50,12 @@ describe("iptables masquerade", () => {
   it("setup adds only what is missing (append-unique) and declares the chain only when new", () => {
     const rules = iptablesRules(4, ["10.200.0.5/24"], CHAIN, formatComment("mynet", "abc123"));
     assert.equal(
-      renderIptablesSetup(parseNatSave(""), rules, CHAIN),
+      renderIptablesSetup(parseSave("", "nat"), rules, CHAIN),
       `*nat\n:${CHAIN} - [0:0]\n${rules[0]}\n${rules[1]}\n${rules[2]}\nCOMMIT\n`,
     );
     const saved = `# Generated\n*nat\n:POSTROUTING ACCEPT [0:0]\n:${CHAIN} - [0:0]\n${rules[2]}\n${rules[0]}\nCOMMIT\n`;
-    assert.equal(renderIptablesSetup(parseNatSave(saved), rules, CHAIN), `*nat\n${rules[1]}\nCOMMIT\n`);
-    assert.equal(renderIptablesSetup(parseNatSave(saved + `*nat\n${rules[1]}\n`), rules, CHAIN), undefined);
+    assert.equal(renderIptablesSetup(parseSave(saved, "nat"), rules, CHAIN), `*nat\n${rules[1]}\nCOMMIT\n`);
+    assert.equal(renderIptablesSetup(parseSave(saved + `*nat\n${rules[1]}\n`, "nat"), rules, CHAIN), undefined);
   });
 
   it("teardown removes every jump to the chain (old -s A/P form too), then the chain", () => {
@@ -80,10 +69,10 @@ describe("iptables masquerade", () => {
       "COMMIT",
     ].join("\n");
     assert.equal(
-      renderIptablesTeardown(parseNatSave(saved), CHAIN),
+      renderIptablesTeardown(parseSave(saved, "nat"), CHAIN),
       `*nat\n-D POSTROUTING -s 10.200.0.5/32 ${K} -j ${CHAIN}\n-D POSTROUTING -s 10.200.0.0/24 ${K} -j ${CHAIN}\n-F ${CHAIN}\n-X ${CHAIN}\nCOMMIT\n`,
     );
-    assert.equal(renderIptablesTeardown(parseNatSave("*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"), CHAIN), undefined);
+    assert.equal(renderIptablesTeardown(parseSave("*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n", "nat"), CHAIN), undefined);
   });
 
   it("fast setup: one transaction that creates the chain with -N (golden text)", () => {

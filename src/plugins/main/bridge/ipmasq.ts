@@ -14,41 +14,23 @@
 // - nftables backend: table `inet cni_plugins_masquerade`, one rule per address in `masq_checks`
 //   whose comment starts with `<netHash>-<instHash>`; one `nft -f -` transaction.
 //
-// Rendering is pure (tested against golden text); `setupIPMasq`/`teardownIPMasq` run the tools
-// through the injected Exec.
-import { createHash } from "node:crypto";
+// Rendering is pure (tested against golden text); `setupIPMasq`/`teardownIPMasq` run iptables
+// (src/kernel/iptables.ts) and nft through the injected Exec. Chain names and comments are Go's
+// pkg/utils (../../utils.ts).
 import { CniCode, CniError } from "../../../cni/index.js";
-import { ExecError, ExecStartError, type Exec } from "../../../kernel/exec.js";
-import { formatIp, maskBytes, parseCidr } from "../../../kernel/inet.js";
-
-// ---- names (pkg/utils) ------------------------------------------------------------------------
-
-/** `(prefix + hex(sha512(s)))[:len]`; Go panics when the prefix leaves no room for the hash. */
-export function mustFormatHashWithPrefix(length: number, prefix: string, s: string): string {
-  if (prefix.length >= length) throw new RangeError(`hash prefix ${JSON.stringify(prefix)} is not shorter than ${length}`);
-  return (prefix + createHash("sha512").update(s).digest("hex")).slice(0, length);
-}
-
-/** `CNI-` + 24 hex characters of sha512(name + id): the iptables chain of one attachment. */
-export const formatChainName = (name: string, id: string): string => mustFormatHashWithPrefix(28, "CNI-", name + id);
-
-/** Go's `%q` for the strings CNI uses (escapes `"`, `\` and non-printable characters). */
-export function goQuote(s: string): string {
-  let out = '"';
-  for (const ch of s) {
-    const c = ch.codePointAt(0)!;
-    if (ch === '"' || ch === "\\") out += "\\" + ch;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\t") out += "\\t";
-    else if (ch === "\r") out += "\\r";
-    else if (c < 0x20 || c === 0x7f) out += "\\x" + c.toString(16).padStart(2, "0");
-    else out += ch;
-  }
-  return out + '"';
-}
-
-/** `name: "<name>" id: "<id>"`: the comment on every iptables rule of one attachment. */
-export const formatComment = (name: string, id: string): string => `name: ${goQuote(name)} id: ${goQuote(id)}`;
+import { ExecError, isNotStarted, type Exec } from "../../../kernel/exec.js";
+import {
+  IptablesError,
+  chainLine,
+  createIPTables,
+  quoteString,
+  restoreInput,
+  ruleLine,
+  type IPTables,
+  type SavedTable,
+} from "../../../kernel/iptables.js";
+import { bitLen, formatIPExact, tryParseCidr } from "../../../ip/index.js";
+import { formatChainName, formatComment, mustFormatHashWithPrefix } from "../../utils.js";
 
 export interface MasqTarget {
   readonly network: string;
@@ -62,44 +44,20 @@ export type Family = 4 | 6;
 
 const MULTICAST: Record<Family, string> = { 4: "224.0.0.0/4", 6: "ff00::/8" };
 
-/** A string as iptables-save prints it inside a rule (and iptables-restore reads it back). */
-const iptQuote = (s: string): string => `"${s.replace(/[\\"]/g, "\\$&")}"`;
-
-/** What `iptables-save -t nat` says about the nat table: declared chains and `-A` lines. */
-export interface NatTable {
-  readonly chains: ReadonlySet<string>;
-  readonly rules: readonly string[];
-}
-
-export function parseNatSave(text: string): NatTable {
-  const chains = new Set<string>();
-  const rules: string[] = [];
-  let inNat = false;
-  for (const raw of text.split("\n")) {
-    const line = raw.trimEnd();
-    if (line.startsWith("*")) inNat = line === "*nat";
-    else if (!inNat) continue;
-    else if (line.startsWith(":")) chains.add(line.slice(1).split(" ")[0]!);
-    else if (line.startsWith("-A ")) rules.push(line);
-  }
-  return { chains, rules };
-}
-
-/** Splits "10.200.0.5/24" into the family, the host address and the masked network, as iptables prints them. */
+/** Splits "10.200.0.5/24" into the family, the host address and the masked network, as iptables prints them (inet_ntop: formatIPExact). */
 export function addrParts(cidr: string): { family: Family; host: string; network: string } {
-  const p = parseCidr(cidr);
-  if (!p || !cidr.includes("/")) throw new CniError(CniCode.Internal, `ipmasq: invalid address ${JSON.stringify(cidr)}`);
-  const full = p.family === 4 ? 32 : 128;
+  const c = tryParseCidr(cidr);
+  if (!c) throw new CniError(CniCode.Internal, `ipmasq: invalid address ${JSON.stringify(cidr)}`);
   return {
-    family: p.family,
-    host: `${formatIp(p.bytes)}/${full}`,
-    network: `${formatIp(maskBytes(p.bytes, p.prefixLen))}/${p.prefixLen}`,
+    family: c.ip.family,
+    host: `${formatIPExact(c.ip)}/${bitLen(c.ip.family)}`,
+    network: `${formatIPExact(c.network)}/${c.prefix}`,
   };
 }
 
 /** The `-A` lines an attachment needs in one family, in iptables-save's own spelling. */
 export function iptablesRules(family: Family, addrs: readonly string[], chain: string, comment: string): string[] {
-  const k = `-m comment --comment ${iptQuote(comment)}`;
+  const k = `-m comment --comment ${quoteString(comment)}`;
   const rules: string[] = [];
   const add = (r: string) => {
     if (!rules.includes(r)) rules.push(r);
@@ -116,25 +74,25 @@ export function iptablesRules(family: Family, addrs: readonly string[], chain: s
 }
 
 /** The iptables-restore input that adds what is missing (append-unique), or undefined when nothing is. */
-export function renderIptablesSetup(current: NatTable, rules: readonly string[], chain: string): string | undefined {
-  const have = new Set(current.rules);
+export function renderIptablesSetup(current: SavedTable, rules: readonly string[], chain: string): string | undefined {
+  const have = new Set(current.rules.map(ruleLine));
   const missing = rules.filter((r) => !have.has(r));
   if (missing.length === 0) return undefined;
   // Declaring a chain that exists would flush it under --noflush: declare it only when new.
-  const decl = current.chains.has(chain) ? [] : [`:${chain} - [0:0]`];
+  const decl = current.chains.has(chain) ? [] : [chainLine(chain)];
   // Chain rules first, so that the jump never points at an empty chain.
   missing.sort((a, b) => Number(a.startsWith("-A POSTROUTING ")) - Number(b.startsWith("-A POSTROUTING ")));
-  return ["*nat", ...decl, ...missing, "COMMIT", ""].join("\n");
+  return restoreInput("nat", [...decl, ...missing]);
 }
 
 /** The iptables-restore input that removes every jump to `chain` and the chain, or undefined when there is none. */
-export function renderIptablesTeardown(current: NatTable, chain: string): string | undefined {
-  const jumps = current.rules.filter((r) => r.endsWith(` -j ${chain}`) && !r.startsWith(`-A ${chain} `));
+export function renderIptablesTeardown(current: SavedTable, chain: string): string | undefined {
+  const jumps = current.rules.filter((r) => r.chain !== chain).map(ruleLine).filter((r) => r.endsWith(` -j ${chain}`));
   const hasChain = current.chains.has(chain);
   if (jumps.length === 0 && !hasChain) return undefined;
-  const lines = ["*nat", ...jumps.map((r) => `-D ${r.slice(3)}`)];
+  const lines = jumps.map((r) => `-D ${r.slice(3)}`);
   if (hasChain) lines.push(`-F ${chain}`, `-X ${chain}`);
-  return [...lines, "COMMIT", ""].join("\n");
+  return restoreInput("nat", lines);
 }
 
 /**
@@ -144,7 +102,7 @@ export function renderIptablesTeardown(current: NatTable, chain: string): string
  */
 export function renderIptablesFastSetup(rules: readonly string[], chain: string): string {
   const isJump = (r: string) => r.startsWith("-A POSTROUTING ");
-  return ["*nat", `-N ${chain}`, ...rules.filter((r) => !isJump(r)), ...rules.filter(isJump), "COMMIT", ""].join("\n");
+  return restoreInput("nat", [`-N ${chain}`, ...rules.filter((r) => !isJump(r)), ...rules.filter(isJump)]);
 }
 
 /**
@@ -156,33 +114,22 @@ export function renderIptablesFastSetup(rules: readonly string[], chain: string)
 export function renderIptablesFastTeardown(family: Family, addrs: readonly string[], chain: string, comment: string): string | undefined {
   const jumps = iptablesRules(family, addrs, chain, comment).filter((r) => r.startsWith("-A POSTROUTING "));
   if (jumps.length === 0) return undefined;
-  return ["*nat", ...jumps.map((r) => `-D ${r.slice(3)}`), `-F ${chain}`, `-X ${chain}`, "COMMIT", ""].join("\n");
+  return restoreInput("nat", [...jumps.map((r) => `-D ${r.slice(3)}`), `-F ${chain}`, `-X ${chain}`]);
 }
 
-const SAVE: Record<Family, string> = { 4: "iptables-save", 6: "ip6tables-save" };
-const RESTORE: Record<Family, string> = { 4: "iptables-restore", 6: "ip6tables-restore" };
-
-/** The tool is not installed (or cannot be started). */
+/** The tool (iptables or nft) is not installed (or cannot be started). */
 export function isToolMissing(e: unknown): boolean {
-  return e instanceof ExecError && e.exitCode === null && e.cause instanceof ExecStartError;
-}
-
-async function natTable(exec: Exec, family: Family): Promise<NatTable> {
-  return parseNatSave(await exec.run([SAVE[family], "-t", "nat"]));
-}
-
-async function restore(exec: Exec, family: Family, input: string): Promise<void> {
-  await exec.run([RESTORE[family], "-w", "--noflush"], { stdin: input });
+  return isNotStarted(e) || (e instanceof IptablesError && e.notInstalled);
 }
 
 /**
  * Runs `fast` (one restore); when it fails for any reason but a missing tool, runs `slow` (a
  * listing, then a restore computed against it), whose errors are the ones reported.
  */
-async function fastOrSlow(fast: string | undefined, exec: Exec, family: Family, slow: () => Promise<void>): Promise<void> {
+async function fastOrSlow(fast: string | undefined, ipt: IPTables, slow: () => Promise<void>): Promise<void> {
   if (fast !== undefined) {
     try {
-      await restore(exec, family, fast);
+      await ipt.restore(fast);
       return;
     } catch (e) {
       if (isToolMissing(e)) throw e;
@@ -196,9 +143,10 @@ export async function setupIPMasqFamily(exec: Exec, family: Family, addrs: reado
   const chain = formatChainName(t.network, t.containerID);
   const rules = iptablesRules(family, addrs, chain, formatComment(t.network, t.containerID));
   if (rules.length === 0) return;
-  await fastOrSlow(opts.fast === false ? undefined : renderIptablesFastSetup(rules, chain), exec, family, async () => {
-    const input = renderIptablesSetup(await natTable(exec, family), rules, chain);
-    if (input) await restore(exec, family, input);
+  const ipt = createIPTables(exec, family === 6);
+  await fastOrSlow(opts.fast === false ? undefined : renderIptablesFastSetup(rules, chain), ipt, async () => {
+    const input = renderIptablesSetup(await ipt.save("nat"), rules, chain);
+    if (input) await ipt.restore(input);
   });
 }
 
@@ -206,9 +154,10 @@ export async function setupIPMasqFamily(exec: Exec, family: Family, addrs: reado
 export async function teardownIPMasqFamily(exec: Exec, family: Family, t: MasqTarget, addrs: readonly string[] = [], opts: { fast?: boolean } = {}): Promise<void> {
   const chain = formatChainName(t.network, t.containerID);
   const fast = opts.fast === false ? undefined : renderIptablesFastTeardown(family, addrs, chain, formatComment(t.network, t.containerID));
-  await fastOrSlow(fast, exec, family, async () => {
-    const input = renderIptablesTeardown(await natTable(exec, family), chain);
-    if (input) await restore(exec, family, input);
+  const ipt = createIPTables(exec, family === 6);
+  await fastOrSlow(fast, ipt, async () => {
+    const input = renderIptablesTeardown(await ipt.save("nat"), chain);
+    if (input) await ipt.restore(input);
   });
 }
 

@@ -2,7 +2,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { parseSave } from "../../../kernel/iptables.js";
 import { parseConfig } from "./config.js";
-import { dnatChainName, findConflict, formatHashWithPrefix, markDef, oldSnatChainName, planFamily, renderForward, renderUnforward, splitPortList, trimComment } from "./iptables.js";
+import { mustFormatHashWithPrefix } from "../../utils.js";
+import { dnatChainName, findConflict, markDef, oldSnatChainName, planFamily, renderForward, renderUnforward, splitPortList, trimComment } from "./iptables.js";
 
 const conf = (o: Record<string, unknown> = {}, mappings: unknown[] = [{ hostPort: 8080, containerPort: 80, protocol: "tcp" }, { hostPort: 8043, containerPort: 443, protocol: "tcp" }]) =>
   parseConfig(
@@ -19,10 +20,10 @@ const conf = (o: Record<string, unknown> = {}, mappings: unknown[] = [{ hostPort
 
 describe("Go's names and hashes", () => {
   it("matches the reference test vectors (network mynet, container abc123)", () => {
-    assert.equal(formatHashWithPrefix(28, "CNI-", "mynetabc123"), "CNI-70a29d9dc18bc4d652ea5d59");
+    assert.equal(mustFormatHashWithPrefix(28, "CNI-", "mynetabc123"), "CNI-70a29d9dc18bc4d652ea5d59");
     assert.equal(dnatChainName("mynet", "abc123"), "CNI-DN-70a29d9dc18bc4d652ea5");
     assert.equal(oldSnatChainName("mynet", "abc123"), "CNI-SN-70a29d9dc18bc4d652ea5");
-    assert.throws(() => formatHashWithPrefix(4, "CNI-", "x"));
+    assert.throws(() => mustFormatHashWithPrefix(4, "CNI-", "x"));
     assert.equal(markDef(13), "0x2000/0x2000");
     assert.equal(markDef(0), "0x1/0x1");
   });

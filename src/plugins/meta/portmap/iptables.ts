@@ -1,9 +1,11 @@
 // The iptables backend: the Go plugin's exact layout (table nat; chain names, hashes, comments and
 // mark values as in plugins/meta/portmap/portmap_iptables.go), so that rules made by either
 // plugin are found, checked and removed by the other. Differences: one `iptables-save` and one
-// `iptables-restore --noflush` per family instead of an exec per rule; a host port already
-// forwarded to another container is refused instead of shadowed; two attachments of one
-// container (same chain, as Go names it by network + container ID) only remove their own rules.
+// `iptables-restore --noflush` per family (through src/kernel/iptables.ts) instead of an exec per
+// rule; a host port already forwarded to another container is refused instead of shadowed; two
+// attachments of one container (same chain, as Go names it by network + container ID) only
+// remove their own rules. Rules are rendered with the kernel layer's ruleText, so they compare
+// byte for byte with what iptables-save prints.
 //
 //   PREROUTING, OUTPUT:   -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
 //   CNI-HOSTPORT-DNAT:    -p tcp -m comment --comment "dnat name: …" -m multiport --dports 8080,8043 -j CNI-DN-<hash>
@@ -11,27 +13,25 @@
 //   POSTROUTING (first):  -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ
 //   CNI-HOSTPORT-SETMARK: -m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark 0x2000/0x2000
 //   CNI-HOSTPORT-MASQ:    -m mark --mark 0x2000/0x2000 -j MASQUERADE
-import { createHash } from "node:crypto";
 import { CniCode, CniError } from "../../../cni/index.js";
 import { formatIP, formatNetwork, parseIP } from "../../../ip/index.js";
-import { type IptFamily, type Iptables, type SavedTable, joinArgs, shellSplit } from "../../../kernel/iptables.js";
+import { type IPTables, type SavedTable, restoreInput, ruleText, splitRule } from "../../../kernel/iptables.js";
+import { mustFormatChainNameWithPrefix } from "../../utils.js";
 import { isAnyHost, mappingsFor, type PortMapConf, type PortMapEntry } from "./config.js";
+
+export type IptFamily = 4 | 6;
+/** iptables and ip6tables. */
+export type IPTablesByFamily = Readonly<Record<IptFamily, IPTables>>;
 
 export const TOP_DNAT = "CNI-HOSTPORT-DNAT";
 export const SETMARK = "CNI-HOSTPORT-SETMARK";
 export const MASQ = "CNI-HOSTPORT-MASQ";
 export const OLD_TOP_SNAT = "CNI-HOSTPORT-SNAT";
 
-/** Go's utils.MustFormatHashWithPrefix: (prefix + hex(sha512(s)))[:len]. */
-export function formatHashWithPrefix(length: number, prefix: string, s: string): string {
-  if (prefix.length >= length) throw new RangeError(`prefix "${prefix}" leaves no room for a hash in ${length} characters`);
-  return (prefix + createHash("sha512").update(s).digest("hex")).slice(0, length);
-}
-
 /** `CNI-DN-` + 21 hex characters of sha512(network + containerID). */
-export const dnatChainName = (network: string, containerID: string) => formatHashWithPrefix(28, "CNI-DN-", network + containerID);
+export const dnatChainName = (network: string, containerID: string) => mustFormatChainNameWithPrefix(network, containerID, "DN-");
 /** The chain of portmap versions before 0.7, removed on DEL when found. */
-export const oldSnatChainName = (network: string, containerID: string) => formatHashWithPrefix(28, "CNI-SN-", network + containerID);
+export const oldSnatChainName = (network: string, containerID: string) => mustFormatChainNameWithPrefix(network, containerID, "SN-");
 
 /** Go's %#x/%#x of 1<<bit. */
 export const markDef = (bit: number) => {
@@ -84,7 +84,7 @@ export function planFamily(conf: PortMapConf, network: string, containerID: stri
   const entryRules: string[] = [];
   for (const proto of [...byProto.keys()].sort()) {
     for (const ports of splitPortList(byProto.get(proto)!)) {
-      entryRules.push(joinArgs(["-p", proto, "-m", "comment", "--comment", comment, "-m", "multiport", "--dports", ports, ...conditions]));
+      entryRules.push(ruleText(["-p", proto, "-m", "comment", "--comment", comment, "-m", "multiport", "--dports", ports, ...conditions]));
     }
   }
 
@@ -97,10 +97,10 @@ export function planFamily(conf: PortMapConf, network: string, containerID: stri
     if (conf.snat) {
       const masqCidr = conf.masqAll ? (family === 4 ? "0.0.0.0/0" : "::/0") : formatNetwork(cont);
       // iptables-save leaves out a match-everything source.
-      rules.push(joinArgs([...match(conf.masqAll ? [] : ["-s", masqCidr]), "-j", setMark]));
-      if (family === 4 && !conf.masqAll) rules.push(joinArgs([...match(["-s", "127.0.0.1/32"]), "-j", setMark]));
+      rules.push(ruleText([...match(conf.masqAll ? [] : ["-s", masqCidr]), "-j", setMark]));
+      if (family === 4 && !conf.masqAll) rules.push(ruleText([...match(["-s", "127.0.0.1/32"]), "-j", setMark]));
     }
-    rules.push(joinArgs([...match([]), "-j", "DNAT", "--to-destination", `${target}:${e.containerPort}`]));
+    rules.push(ruleText([...match([]), "-j", "DNAT", "--to-destination", `${target}:${e.containerPort}`]));
   }
   return { family, chain, rules, entryRules, conditional: conditions.length > 0 };
 }
@@ -120,7 +120,7 @@ function forwardsOf(t: SavedTable): Forward[] {
   const out: Forward[] = [];
   for (const r of t.rules) {
     if (!r.chain.startsWith("CNI-DN-") || !/-j DNAT\b/.test(r.spec)) continue;
-    const a = shellSplit(r.spec);
+    const a = splitRule(r.spec);
     const val = (k: string) => {
       const i = a.indexOf(k);
       return i >= 0 && a[i - 1] !== "!" ? a[i + 1] : undefined;
@@ -157,14 +157,14 @@ export function renderForward(t: SavedTable, plan: IptPlan, conf: PortMapConf): 
   if (conf.snat && conf.externalSetMarkChain === undefined) {
     const m = markDef(conf.markMasqBit);
     ensureChain(SETMARK);
-    appendUnique(SETMARK, joinArgs(["-m", "comment", "--comment", "CNI portfwd masquerade mark", "-j", "MARK", "--set-xmark", m]));
+    appendUnique(SETMARK, ruleText(["-m", "comment", "--comment", "CNI portfwd masquerade mark", "-j", "MARK", "--set-xmark", m]));
     ensureChain(MASQ);
-    appendUnique(MASQ, joinArgs(["-m", "mark", "--mark", m, "-j", "MASQUERADE"]));
-    const jump = joinArgs(["-m", "comment", "--comment", "CNI portfwd requiring masquerade", "-j", MASQ]);
+    appendUnique(MASQ, ruleText(["-m", "mark", "--mark", m, "-j", "MASQUERADE"]));
+    const jump = ruleText(["-m", "comment", "--comment", "CNI portfwd requiring masquerade", "-j", MASQ]);
     if (!has(t, "POSTROUTING", jump)) lines.push(`-I POSTROUTING 1 ${jump}`);
   }
   ensureChain(TOP_DNAT);
-  for (const c of ["PREROUTING", "OUTPUT"]) appendUnique(c, joinArgs(["-m", "addrtype", "--dst-type", "LOCAL", "-j", TOP_DNAT]));
+  for (const c of ["PREROUTING", "OUTPUT"]) appendUnique(c, ruleText(["-m", "addrtype", "--dst-type", "LOCAL", "-j", TOP_DNAT]));
   ensureChain(plan.chain);
   for (const r of plan.rules) appendUnique(plan.chain, r);
   for (const r of plan.entryRules) appendUnique(TOP_DNAT, `${r} -j ${plan.chain}`);
@@ -205,17 +205,25 @@ export interface IptFamilyState {
   readonly entryRules: readonly string[];
 }
 
+/** The nat table; undefined when the tool or the table cannot be used. */
+const readNat = (ipt: IPTables): Promise<SavedTable | undefined> => ipt.save("nat").catch(() => undefined);
+
+/** One restore of the nat table (nothing when there are no lines). */
+async function restoreNat(ipt: IPTables, lines: readonly string[]): Promise<void> {
+  if (lines.length > 0) await ipt.restore(restoreInput("nat", lines));
+}
+
 function usable(t: SavedTable | undefined, family: IptFamily): SavedTable {
   if (!t) throw new CniError(CniCode.Internal, `failed to open ${family === 6 ? "ip6tables" : "iptables"}: the nat table cannot be read`);
   return t;
 }
 
 /** ADD for every family with an address: conflicts are checked before anything changes. */
-export async function iptForward(ipt: Iptables, conf: PortMapConf, network: string, containerID: string): Promise<Record<string, IptFamilyState>> {
+export async function iptForward(ipt: IPTablesByFamily, conf: PortMapConf, network: string, containerID: string): Promise<Record<string, IptFamilyState>> {
   const plans = ([4, 6] as const).map((f) => planFamily(conf, network, containerID, f)).filter((p): p is IptPlan => p !== undefined);
   const tables = new Map<IptFamily, SavedTable>();
   for (const p of plans) {
-    const t = usable(await ipt.save(p.family, "nat"), p.family);
+    const t = usable(await readNat(ipt[p.family]), p.family);
     tables.set(p.family, t);
     const c = findConflict(t, p, conf);
     if (c) {
@@ -229,13 +237,13 @@ export async function iptForward(ipt: Iptables, conf: PortMapConf, network: stri
   const done: IptPlan[] = [];
   try {
     for (const p of plans) {
-      await ipt.restore(p.family, "nat", renderForward(tables.get(p.family)!, p, conf));
+      await restoreNat(ipt[p.family], renderForward(tables.get(p.family)!, p, conf));
       done.push(p);
     }
   } catch (e) {
     for (const p of done) {
-      const t = await ipt.save(p.family, "nat");
-      if (t) await ipt.restore(p.family, "nat", renderUnforward(t, p.chain, p)).catch(() => {});
+      const t = await readNat(ipt[p.family]);
+      if (t) await restoreNat(ipt[p.family], renderUnforward(t, p.chain, p)).catch(() => {});
     }
     throw new CniError(CniCode.Internal, `failed to set up host ports: ${(e as Error).message}`, { cause: e });
   }
@@ -244,7 +252,7 @@ export async function iptForward(ipt: Iptables, conf: PortMapConf, network: stri
 
 /** DEL for both families; a family whose iptables cannot be used is skipped (Go: unless both are). */
 export async function iptUnforward(
-  ipt: Iptables,
+  ipt: IPTablesByFamily,
   network: string,
   containerID: string,
   mine: Partial<Record<string, IptFamilyState>> | undefined,
@@ -254,13 +262,13 @@ export async function iptUnforward(
   const errors: string[] = [];
   let usableCount = 0;
   for (const f of [4, 6] as const) {
-    const t = await ipt.save(f, "nat");
+    const t = await readNat(ipt[f]);
     if (!t) continue;
     usableCount++;
     const m = mine ? mine[String(f)] : undefined;
     const lines = renderUnforward(t, chain, mine ? (m ?? { rules: [], entryRules: [] }) : undefined, old);
     try {
-      await ipt.restore(f, "nat", lines);
+      await restoreNat(ipt[f], lines);
     } catch (e) {
       errors.push(`could not teardown ipv${f} dnat: ${(e as Error).message}`);
     }
@@ -270,11 +278,11 @@ export async function iptUnforward(
 }
 
 /** CHECK: Go's chain.check() — the chain exists and holds every rule, and every entry rule is there. */
-export async function iptCheck(ipt: Iptables, conf: PortMapConf, network: string, containerID: string, exec: (argv: string[]) => Promise<unknown>): Promise<void> {
+export async function iptCheck(ipt: IPTablesByFamily, conf: PortMapConf, network: string, containerID: string): Promise<void> {
   for (const f of [4, 6] as const) {
     const p = planFamily(conf, network, containerID, f);
     if (!p) continue;
-    const t = await ipt.save(f, "nat");
+    const t = await readNat(ipt[f]);
     if (!t) throw new CniError(CniCode.Internal, `could not check ipv${f} dnat: ${f === 6 ? "ip6tables" : "iptables"} is not usable`);
     if (!t.chains.has(p.chain)) throw new CniError(CniCode.Internal, `could not check ipv${f} dnat: chain ${p.chain} not found in iptables table nat`);
     for (const r of [...p.rules].reverse()) {
@@ -285,12 +293,7 @@ export async function iptCheck(ipt: Iptables, conf: PortMapConf, network: string
       if (has(t, TOP_DNAT, spec)) continue;
       if (p.conditional) {
         // User conditions are not in canonical form: ask iptables itself.
-        try {
-          await exec([f === 6 ? "ip6tables" : "iptables", "-t", "nat", "-C", TOP_DNAT, ...shellSplit(spec)]);
-          continue;
-        } catch {
-          // fall through
-        }
+        if (await ipt[f].hasRule("nat", TOP_DNAT, splitRule(spec)).catch(() => false)) continue;
       }
       throw new CniError(CniCode.Internal, `could not check ipv${f} dnat: rule "${spec}" not found in chain ${TOP_DNAT}`);
     }

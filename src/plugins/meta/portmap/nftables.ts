@@ -30,9 +30,8 @@
 // port to any address (two maps) coexist: the host-address one wins for its address.
 import { createHash } from "node:crypto";
 import { CniCode, CniError } from "../../../cni/index.js";
-import { formatIP, formatNetwork, parseIP } from "../../../ip/index.js";
+import { formatIP, formatNetwork, ipToBytes, joinHostPort, parseIP, tryParseIPExact } from "../../../ip/index.js";
 import { isKernelError } from "../../../kernel/errors.js";
-import { parseIp } from "../../../kernel/inet.js";
 import { NFT_COMMENT_MAX, isNftExists, isNftNotFound, nftString, type Nft, NftError } from "../../../kernel/nft.js";
 import { nftKey, type NftDelete, type NftNetlink } from "../../../kernel/nft-netlink.js";
 import { isAnyHost, mappingsFor, type PortMapConf } from "./config.js";
@@ -107,8 +106,6 @@ export function renderMark(bit: number): string[] {
   ];
 }
 
-const joinIPPort = (ip: string, port: number) => (ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`);
-
 /** What one attachment adds: its chain's rules and its map elements. */
 export interface NftAttachmentPlan {
   readonly chain: string;
@@ -145,7 +142,7 @@ export function planAttachment(conf: PortMapConf, owner: Owner): NftAttachmentPl
     for (const e of entries) {
       const any = isAnyHost(e);
       const dst = any ? "" : ` ${ipKw} daddr ${e.hostIP}`;
-      rules.push(`${head}${dst} ${e.protocol} dport ${e.hostPort} dnat ${ipKw} to ${joinIPPort(contIP, e.containerPort)}`);
+      rules.push(`${head}${dst} ${e.protocol} dport ${e.hostPort} dnat ${ipKw} to ${joinHostPort(contIP, e.containerPort)}`);
       const el: NftElement = any
         ? { map: family === 4 ? "hostports4" : "hostports6", key: `${e.protocol} . ${e.hostPort}` }
         : { map: family === 4 ? "hostipports4" : "hostipports6", key: `${formatIP(parseIP(e.hostIP))} . ${e.protocol} . ${e.hostPort}` };
@@ -192,9 +189,9 @@ export function elementKeyBytes(e: NftElement): Uint8Array {
   if (num === undefined || !Number.isInteger(p) || p < 0 || p > 65535) throw new RangeError(`portmap: unexpected key ${JSON.stringify(e.key)}`);
   const fields: Uint8Array[] = [new Uint8Array([num]), new Uint8Array([p >> 8, p & 0xff])];
   if (withIP) {
-    const ip = parseIp(parts[0]!);
-    if (!ip || ip.bytes.length !== (e.map === "hostipports4" ? 4 : 16)) throw new RangeError(`portmap: unexpected address in key ${JSON.stringify(e.key)}`);
-    fields.unshift(ip.bytes);
+    const ip = tryParseIPExact(parts[0]!);
+    if (!ip || ip.family !== (e.map === "hostipports4" ? 4 : 6)) throw new RangeError(`portmap: unexpected address in key ${JSON.stringify(e.key)}`);
+    fields.unshift(ipToBytes(ip));
   }
   return nftKey(fields);
 }
@@ -310,7 +307,7 @@ function describeElement(e: NftElement): string {
   const parts = e.key.split(" . ");
   const [host, proto, port] = parts.length === 3 ? parts : [undefined, parts[0], parts[1]];
   const fam = e.map.endsWith("6") ? "IPv6" : "IPv4";
-  return `host port ${host ? `${host.includes(":") ? `[${host}]` : host}:` : ""}${port}/${proto} (${fam})`;
+  return `host port ${host ? joinHostPort(host, port!) : port}/${proto} (${fam})`;
 }
 
 async function exists(nft: Nft, chain: string): Promise<boolean> {

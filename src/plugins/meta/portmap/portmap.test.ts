@@ -176,7 +176,7 @@ describe("portmap ADD", () => {
     const exec = fakeExec((argv) => (argv[0]!.endsWith("-save") ? "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n" : ""));
     const r = await run(exec, "ADD", conf(undefined, { externalSetMarkChain: "KUBE-MARK-MASQ" }));
     assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual(exec.calls.map((c) => c.argv), ["iptables-save -t nat", "ip6tables-save -t nat", "iptables-restore --noflush --wait", "ip6tables-restore --noflush --wait"]);
+    assert.deepEqual(exec.calls.map((c) => c.argv), ["iptables-save -t nat", "ip6tables-save -t nat", "iptables-restore -w --noflush", "ip6tables-restore -w --noflush"]);
     assert.match(exec.calls[2]!.stdin, /-A CNI-DN-[0-9a-f]{21} -s 10\.200\.0\.0\/24 -p tcp -m tcp --dport 8080 -j KUBE-MARK-MASQ/);
     assert.doesNotMatch(exec.calls[2]!.stdin, /CNI-HOSTPORT-SETMARK/);
   });

@@ -17,19 +17,19 @@
 // (the seed's "externalSetMarkChain": "KUBE-MARK-MASQ"), nftables when not. State lives under
 // "dataDir" (podnet's key; default /var/lib/cni/podnet-portmap).
 import { join } from "node:path";
-import { CniCode, CniError, getCI, isObject, type Result } from "../../../cni/index.js";
+import { CniCode, CniError, getCI, isObject, readJson, type AnyResult } from "../../../cni/index.js";
 import { cidrContains, formatIP, parseCidr, type IP } from "../../../ip/index.js";
 import { IPPROTO_UDP, type Conntrack } from "../../../kernel/conntrack.js";
 import type { Exec } from "../../../kernel/exec.js";
-import { formatIp, parseIp } from "../../../kernel/inet.js";
-import { createIptables, type Iptables } from "../../../kernel/iptables.js";
+import { inetAddrText } from "../../../kernel/inet.js";
+import { createIPTables } from "../../../kernel/iptables.js";
 import { createNft, type Nft } from "../../../kernel/nft.js";
 import type { NftNetlink } from "../../../kernel/nft-netlink.js";
 import type { RouteGet } from "../../../kernel/route-get.js";
 import type { Kernel } from "../../../kernel/types.js";
 import { allVersions, type CmdArgs, type PluginAbout, type PluginFuncs } from "../../../sdk/index.js";
 import { mappingsFor, parseConfig, type PortMapConf } from "./config.js";
-import { iptCheck, iptForward, iptUnforward, planFamily, type IptFamilyState } from "./iptables.js";
+import { iptCheck, iptForward, iptUnforward, planFamily, type IPTablesByFamily, type IptFamilyState } from "./iptables.js";
 import {
   chainName,
   elementKeyBytes,
@@ -70,14 +70,14 @@ export interface PortmapDeps {
   readonly log?: (msg: string) => void;
 }
 
-export const PORTMAP_ABOUT: PluginAbout = { name: "portmap", supportedVersions: allVersions };
+export const PORTMAP_ABOUT: PluginAbout = { name: "portmap", supportedVersions: allVersions, plainErrors: true };
 
 // ---- helpers ----------------------------------------------------------------------------------
 
 interface Ctx {
   readonly deps: PortmapDeps;
   readonly nft: Nft;
-  readonly ipt: Iptables;
+  readonly ipt: IPTablesByFamily;
   readonly store: StateStore;
   readonly log: (msg: string) => void;
 }
@@ -86,7 +86,7 @@ function context(deps: PortmapDeps, conf: Pick<PortMapConf, "dataDir">): Ctx {
   return {
     deps,
     nft: createNft(deps.exec),
-    ipt: createIptables(deps.exec),
+    ipt: { 4: createIPTables(deps.exec, false), 6: createIPTables(deps.exec, true) },
     store: new StateStore(deps.fs, conf.dataDir ?? deps.dataDir ?? DEFAULT_DATA_DIR),
     log: deps.log ?? (() => {}),
   };
@@ -167,10 +167,7 @@ function udpFlows(conf: PortMapConf): UdpFlow[] {
 async function flushUdpConntrack(ctx: Ctx, flows: readonly UdpFlow[], onDel: boolean): Promise<void> {
   if (flows.length === 0) return;
   if (ctx.deps.conntrack) {
-    const canon = (ip: string) => {
-      const b = parseIp(ip);
-      return b ? formatIp(b.bytes) : ip;
-    };
+    const canon = (ip: string) => inetAddrText(ip) ?? ip; // as the conntrack dump prints it
     const want = flows.map((f) => ({ family: f.family, port: f.hostPort, podIP: canon(f.podIP) }));
     const families = [...new Set(want.map((f) => f.family))].sort();
     let ct: Conntrack | undefined;
@@ -306,10 +303,11 @@ async function cleanupTable(ctx: Ctx, nl?: () => NftNetlink, mine = 0): Promise<
 
 // ---- ADD / DEL / CHECK / GC -------------------------------------------------------------------
 
-export async function cmdAdd(deps: PortmapDeps, args: CmdArgs): Promise<Result> {
+/** Sets up the mappings; returns the prevResult as read (Go prints it back as it came). */
+export async function cmdAdd(deps: PortmapDeps, args: CmdArgs): Promise<AnyResult> {
   const conf = parseConfig(args.netconf, args.cniVersion, args.ifName);
-  if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
-  if (conf.portMappings.length === 0) return conf.prevResult;
+  if (!conf.passThrough) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
+  if (conf.portMappings.length === 0) return conf.passThrough;
   const ctx = context(deps, conf);
   const owner = ownerOf(conf, args);
   const scope = await deps.scope();
@@ -353,7 +351,7 @@ export async function cmdAdd(deps: PortmapDeps, args: CmdArgs): Promise<Result> 
   });
   await flushUdpConntrack(ctx, udp, false);
   args.trace("conntrack");
-  return conf.prevResult;
+  return conf.passThrough;
 }
 
 export async function cmdDel(deps: PortmapDeps, args: CmdArgs): Promise<void> {
@@ -400,7 +398,7 @@ export async function cmdCheck(deps: PortmapDeps, args: CmdArgs): Promise<void> 
   const state = await ctx.store.read(owner.network, owner.containerID, owner.ifName);
   const backend = state?.backend ?? conf.backend;
   if (backend === "nftables") await nftCheck(ctx.nft, conf, owner);
-  else await iptCheck(ctx.ipt, conf, owner.network, owner.containerID, (argv) => deps.exec.run(argv));
+  else await iptCheck(ctx.ipt, conf, owner.network, owner.containerID);
 }
 
 /** GC (spec 1.1.0): every attachment of this network that is not in `cni.dev/valid-attachments` goes. */
@@ -426,7 +424,7 @@ export async function cmdGc(deps: PortmapDeps, args: CmdArgs): Promise<void> {
       const path = join(ctx.store.dir, network, file);
       let s: PortmapState | undefined;
       try {
-        s = JSON.parse(await deps.fs.readFile(path, "utf8")) as PortmapState;
+        s = readJson(await deps.fs.readFile(path, "utf8")) as PortmapState;
       } catch {
         continue;
       }
