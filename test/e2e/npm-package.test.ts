@@ -20,11 +20,11 @@ interface InstallScript {
 }
 const installScript = () => import(pathToFileURL(join(REPO, "scripts", "install.mjs")).href) as Promise<InstallScript>;
 
+/** The environment for the commands run here: none of an outer npm's (`npm test`) settings. */
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const e = { ...process.env, ...extra };
-  delete e["NODE_EXTRA_CA_CERTS"];
-  delete e["NODE_OPTIONS"];
-  return e;
+  const e: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) && k !== "NODE_EXTRA_CA_CERTS" && k !== "NODE_OPTIONS") e[k] = v;
+  return { ...e, ...extra };
 }
 
 /** Runs a command; throws with its output unless it exits 0. */
@@ -81,12 +81,28 @@ function consumerProject(dir: string, tarball: string): void {
       engines: own.engines,
     },
   };
-  const todo = [...Object.keys(own.dependencies), ...Object.keys(devDependencies)];
-  for (let n = todo.pop(); n !== undefined; n = todo.pop()) {
-    if (packages[`node_modules/${n}`]) continue;
-    const e = entry(n);
-    packages[`node_modules/${n}`] = e;
-    todo.push(...Object.keys(e.dependencies ?? {}), ...Object.keys(e.optionalDependencies ?? {}));
+  // Node's resolution over the lockfile's paths: a dependency of the package at `from` is the
+  // nearest `node_modules/<name>` above it (nested versions stay nested).
+  const resolve = (from: string, name: string): string => {
+    for (let dir = from; ; dir = dir.slice(0, Math.max(0, dir.lastIndexOf("/node_modules/")))) {
+      const at = `${dir ? `${dir}/` : ""}node_modules/${name}`;
+      if (lock[at]) return at;
+      assert.ok(dir !== "", `package-lock.json has no ${name} for ${from || "the root"}`);
+    }
+  };
+  const todo = [...Object.keys(own.dependencies), ...Object.keys(devDependencies)].map((n) => resolve("", n));
+  for (let at = todo.pop(); at !== undefined; at = todo.pop()) {
+    if (packages[at]) continue;
+    const e = lock[at] as LockEntry;
+    packages[at] = e;
+    const deps = [...Object.keys(e.dependencies ?? {}), ...Object.keys(e.optionalDependencies ?? {})];
+    for (const n of deps) {
+      try {
+        todo.push(resolve(at, n));
+      } catch (err) {
+        if (!e.optionalDependencies?.[n]) throw err;
+      }
+    }
   }
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module", dependencies, devDependencies }, null, 2));
   writeFileSync(join(dir, "package-lock.json"), JSON.stringify({ name: "consumer", lockfileVersion: 3, requires: true, packages }, null, 2));
@@ -196,7 +212,7 @@ describe("the npm package, packed and installed into a fresh project", () => {
     const conf = { cniVersion: "1.0.0", name: "pkgtest", type: "ipfile", dir: state, prevResult };
     const add = call("ADD", conf);
     assert.equal(add.status, 0, add.stdout + add.stderr);
-    assert.deepEqual(JSON.parse(add.stdout), prevResult);
+    assert.deepEqual(JSON.parse(add.stdout), { ...prevResult, dns: {} }); // printed as Go prints a result
     assert.equal(readFileSync(join(state, "ctr1-eth0"), "utf8"), "10.200.0.5/24\nfd00:200::5/64\n");
 
     const del = call("DEL", { cniVersion: "1.0.0", name: "pkgtest", type: "ipfile", dir: state });
@@ -205,10 +221,14 @@ describe("the npm package, packed and installed into a fresh project", () => {
 
     const noPrev = call("ADD", { cniVersion: "1.0.0", name: "pkgtest", type: "ipfile", dir: state });
     assert.equal(noPrev.status, 1);
-    assert.deepEqual(JSON.parse(noPrev.stdout), { cniVersion: "1.0.0", code: 7, msg: "Required prevResult missing" });
+    const wire = (out: string) => {
+      const e = JSON.parse(out) as { code?: number; msg?: string };
+      return { code: e.code, msg: e.msg };
+    };
+    assert.deepEqual(wire(noPrev.stdout), { code: 7, msg: "Required prevResult missing" });
     const badDir = call("ADD", { ...conf, dir: "relative" });
     assert.equal(badDir.status, 1);
-    assert.deepEqual(JSON.parse(badDir.stdout), { cniVersion: "1.0.0", code: 7, msg: `"dir" must be an absolute path, got "relative"` });
+    assert.deepEqual(wire(badDir.stdout), { code: 7, msg: `"dir" must be an absolute path, got "relative"` });
   });
 
   it("npm rebuild under another Node builds the addon with that Node's headers and stamps its path", () => {
