@@ -1,0 +1,330 @@
+// Assembling the node manager from its options and the system's side effects: probe, select and
+// init the plugin, wrap it in the PluginManager, restore the checkpointed pods, serve the API.
+// `podnet node` (src/cli/node.ts) only adds process handling around this.
+import { join } from "node:path";
+import type { Exec, RawExec } from "../../kernel/exec.js";
+import type { Kernel } from "../../kernel/types.js";
+import { openTcNetlink, type TcNetlink } from "../../kernel/tc-netlink.js";
+import { CniRuntime } from "../../libcni/index.js";
+import { createApiHandler } from "./api-server.js";
+import { serveApi } from "./api-socket.js";
+import { checkSocketPath, resolveGroup, type SocketGroup, type UnixListener } from "../../kernel/unix-listener.js";
+import { createCheckpointStore, readNodeState, writeNodeState } from "../sandbox/checkpoint.js";
+import { createCniPlugin, type CniPlugin } from "../plugins/cni/cni.js";
+import { createExecPlugin, type ExecPluginFs } from "../plugins/exec/exec.js";
+import { InProcessInvoker, podnetPluginCheck, type PluginHost } from "../invoke/inprocess-invoker.js";
+import { createIPTables, type IPTables } from "../../kernel/iptables.js";
+import { ensureKubeletUtilChains } from "./iptables-util.js";
+import { createKubenetPlugin, type KubenetFs, type KubenetPlugin } from "../plugins/kubenet/kubenet.js";
+import { BRIDGE_NAME, REQUIRED_CNI_PLUGINS } from "../plugins/kubenet/config.js";
+import { createNetlinkShaper } from "../plugins/kubenet/shaper-netlink.js";
+import type { Logger } from "../core/log.js";
+import { initNetworkPlugin, NOOP_SELECTORS, PluginManager } from "../core/manager.js";
+import { networkPluginMetrics, Registry } from "../core/metrics.js";
+import { createNoopPlugin } from "../plugins/noop/noop.js";
+import type { NodeOptions } from "./options.js";
+import { CNI_PLUGIN_NAME, CNI_TIMEOUT_SEC, effectiveHairpinMode, type Host, KUBENET_PLUGIN_NAME, type NetworkPlugin } from "../core/plugin.js";
+import type { PortOpener, ConntrackClearer } from "../plugins/kubenet/hostport.js";
+import { workerPluginHost } from "../invoke/plugin-workers.js";
+import { checkRequiredBinaries, describeFound, probeNetworkPlugins, type ProbeResult } from "./probe.js";
+import { PodRuntime, type RestoreReport } from "../sandbox/runtime.js";
+import { isOwnNetns, netnsIdentity } from "../../kernel/netns.js";
+import { defaultRegistry } from "../../resident/registry.js";
+import { serveResident } from "../../resident/server.js";
+
+export interface SystemDeps {
+  readonly kernel: Kernel;
+  /** Commands (iptables, tc, ebtables, modprobe, conntrack). */
+  readonly exec: Exec;
+  /** Plugin executables. */
+  readonly rawExec: RawExec;
+  readonly fs: ExecPluginFs & KubenetFs;
+  /** The environment plugins run with. */
+  readonly pluginEnv: Readonly<Record<string, string | undefined>>;
+  readonly log: Logger;
+  readonly openPort: PortOpener;
+  readonly clearConntrack?: ConntrackClearer;
+  readonly watchDir?: (dir: string, onChange: () => void) => () => void;
+  readonly newID: () => string;
+  /** IPTables per family (default: iptables / ip6tables through `exec`). */
+  readonly iptables?: { v4: IPTables; v6: IPTables };
+  /** Where podnet's own plugins run in-process (default: worker threads, started on first use). */
+  readonly pluginHost?: PluginHost;
+  /** tc over netlink for kubenet's shaper (default: a socket in the daemon's netns). */
+  readonly tc?: TcNetlink;
+}
+
+export class StartupError extends Error {
+  override name = "StartupError";
+}
+
+export interface RunningNode {
+  readonly options: NodeOptions;
+  readonly probe: ProbeResult;
+  readonly manager: PluginManager;
+  readonly runtime: PodRuntime;
+  readonly registry: Registry;
+  readonly restore: RestoreReport;
+  /** The API's socket. */
+  readonly server: UnixListener;
+  nodeInfo(): Record<string, unknown>;
+  /** Stops serving and background work; pods and their state stay (a restart re-attaches them). */
+  close(): Promise<void>;
+}
+
+const dedup = (xs: readonly string[]) => [...new Set(xs)];
+
+export async function startNode(o: NodeOptions, sys: SystemDeps): Promise<RunningNode> {
+  // what start-up made that would outlive a failed start (worker threads, a waiting iptables-restore)
+  const release: Array<() => unknown> = [];
+  try {
+    return await start(o, sys, release);
+  } catch (e) {
+    for (const r of release.reverse()) await Promise.resolve().then(r).catch(() => {});
+    throw e;
+  }
+}
+
+async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unknown>): Promise<RunningNode> {
+  const log = sys.log;
+  // Who besides root may use the sockets, and whether they can be had: settled before anything is touched.
+  let group: SocketGroup | undefined;
+  try {
+    if (o.socketGroup !== "") group = resolveGroup(o.socketGroup);
+  } catch (e) {
+    throw new StartupError((e as Error).message);
+  }
+  for (const [flag, path] of [["--socket", o.socket], ["--cni-socket", o.cniSocket]] as const) {
+    if (path === "") continue;
+    try {
+      await checkSocketPath(path, group ? { group } : {});
+    } catch (e) {
+      throw new StartupError(`${flag} ${path}: ${(e as Error).message}`);
+    }
+  }
+  const kubenetBinDirs = dedup([...(o.kubenetBinDir ? [o.kubenetBinDir] : []), ...o.cniBinDirs]);
+  const probe = probeNetworkPlugins({ cniBinDirs: o.cniBinDirs, kubenetBinDirs, networkPluginDir: o.networkPluginDir }, sys.fs);
+  log.info("probed network plugins", {
+    cniBinDirs: describeFound(probe.cniBinDirs),
+    execPlugins: probe.execPlugins.map((e) => e.name),
+  });
+  const isNoop = NOOP_SELECTORS.includes(o.networkPlugin);
+  if (!isNoop) {
+    const missing = checkRequiredBinaries(o.networkPlugin, probe);
+    if (missing) throw new StartupError(`network plugin ${JSON.stringify(o.networkPlugin)}: ${missing}`);
+  }
+  let hairpin;
+  try {
+    hairpin = effectiveHairpinMode(o.hairpinMode, o.networkPlugin);
+  } catch (e) {
+    throw new StartupError((e as Error).message);
+  }
+  if (hairpin.warning) log.warn(hairpin.warning);
+
+  const ipt = sys.iptables ?? { v4: createIPTables(sys.exec, false, { spareRestore: true }), v6: createIPTables(sys.exec, true, { spareRestore: true }) };
+  release.push(() => ipt.v4.close?.(), () => ipt.v6.close?.());
+  if (o.makeIptablesUtilChains && !isNoop) {
+    try {
+      await ensureKubeletUtilChains(ipt.v4);
+    } catch (e) {
+      log.warn("failed to ensure the kubelet's iptables chains", { err: e });
+    }
+    await ensureKubeletUtilChains(ipt.v6).catch((e: unknown) => log.debug("no ip6tables util chains", { err: e }));
+  }
+
+  const runtimeOptions = (path: readonly string[]) => ({
+    path,
+    cacheDir: o.cniCacheDir,
+    exec: sys.rawExec,
+    baseEnv: sys.pluginEnv,
+    timeoutMs: CNI_TIMEOUT_SEC * 1000,
+    onStderr: (t: string) => log.debug("plugin stderr", { text: t.trim() }),
+    netnsExists: (p: string) => sys.kernel.netnsExists(p),
+  });
+  const cniRuntime = (path: readonly string[]) => new CniRuntime(runtimeOptions(path));
+
+  // kubenet runs podnet's own plugins in-process when its bin dir resolves to them (DESIGN.md,
+  // Performance); Go's or anyone else's are exec'd. --in-process-plugins=false: always exec.
+  let pluginHost: PluginHost | undefined;
+  const host_ = () => (pluginHost ??= sys.pluginHost ?? workerPluginHost({ log: (m) => log.debug("plugin log", { text: m.trim() }) }));
+  const isPodnetPlugin = podnetPluginCheck();
+  const pluginCalls = { inProcess: 0, exec: 0 };
+  const kubenetInvoker = (path: readonly string[]) =>
+    o.inProcessPlugins ? new InProcessInvoker({ ...runtimeOptions(path), host: host_(), isPodnetPlugin, stats: pluginCalls }) : cniRuntime(path);
+  const tc = sys.tc ?? openTcNetlink(null);
+  release.push(() => tc.close(), () => pluginHost?.close());
+
+  let runtime: PodRuntime | undefined;
+  const host: Host = {
+    getNetNS: (id) => runtime!.getNetNS(id),
+    getPodPortMappings: (id) => runtime!.getPodPortMappings(id),
+  };
+  // The kubelet constructs cni and kubenet always; only the selected one is initialised here.
+  const probed: NetworkPlugin[] = [
+    createCniPlugin({
+      invoker: cniRuntime(o.cniBinDirs),
+      confDir: o.cniConfDir,
+      netns: (p) => sys.kernel.netns(p),
+      log: log.child({ plugin: CNI_PLUGIN_NAME }),
+      ...(sys.watchDir ? { watchDir: sys.watchDir } : {}),
+    }),
+    createKubenetPlugin({
+      binDirs: kubenetBinDirs,
+      invokerFor: kubenetInvoker,
+      shaper: createNetlinkShaper(tc, BRIDGE_NAME),
+      trace: sys.pluginEnv["PODNET_TRACE"] === "1",
+      kernel: sys.kernel,
+      exec: sys.exec,
+      iptables: ipt.v4,
+      iptables6: ipt.v6,
+      openPort: sys.openPort,
+      ...(sys.clearConntrack ? { clearConntrack: sys.clearConntrack } : {}),
+      fs: sys.fs,
+      ...(o.ipamDataDir !== undefined ? { ipamDataDir: o.ipamDataDir } : {}),
+      log: log.child({ plugin: KUBENET_PLUGIN_NAME }),
+      modprobe: o.modprobe,
+    }),
+    ...probe.execPlugins.map((info) => createExecPlugin(info, { exec: sys.rawExec, fs: sys.fs, env: sys.pluginEnv, log: log.child({ plugin: info.name }) })),
+  ];
+  let plugin: NetworkPlugin;
+  try {
+    plugin = await initNetworkPlugin(probed, o.networkPlugin, () => createNoopPlugin({ sysctl: sys.kernel.sysctl, exec: sys.exec, log, modprobe: o.modprobe }), {
+      host,
+      hairpinMode: hairpin.mode,
+      nonMasqueradeCIDR: o.nonMasqueradeCIDR,
+      mtu: o.networkPluginMtu,
+    });
+  } catch (e) {
+    throw new StartupError(`didn't find a compatible network plugin with the given settings: ${(e as Error).message}`);
+  }
+  for (const w of plugin.warnings?.() ?? []) log.warn(w);
+  const initialised = plugin;
+  release.push(() => initialised.close?.());
+
+  /** How kubenet runs bridge/host-local/loopback: "in-process", "exec", or "mixed". */
+  const kubenetPluginMode = (k: KubenetPlugin): "in-process" | "exec" | "mixed" => {
+    const dir = k.pluginDir();
+    if (!o.inProcessPlugins || !dir) return "exec";
+    const own = REQUIRED_CNI_PLUGINS.filter((p) => isPodnetPlugin(join(dir, p), p)).length;
+    return own === REQUIRED_CNI_PLUGINS.length ? "in-process" : own === 0 ? "exec" : "mixed";
+  };
+  if (plugin.name() === KUBENET_PLUGIN_NAME) {
+    const mode = kubenetPluginMode(plugin as KubenetPlugin);
+    log.info("kubenet CNI plugins", { dir: (plugin as KubenetPlugin).pluginDir(), mode });
+    // the first pod should not wait for the workers to load the plugins (~100 ms)
+    if (mode !== "exec") await host_().warm?.();
+  }
+
+  const registry = new Registry();
+  const manager = new PluginManager(plugin, { metrics: networkPluginMetrics(registry) });
+  const store = createCheckpointStore(o.stateDir);
+  const rt = new PodRuntime({
+    manager,
+    store,
+    netns: {
+      add: (n) => sys.kernel.netnsAdd(n),
+      del: (n) => sys.kernel.netnsDel(n),
+      exists: (p) => sys.kernel.netnsExists(p),
+      id: netnsIdentity,
+      isNodeNetns: isOwnNetns,
+    },
+    newID: sys.newID,
+    log,
+    saveNodeState: (s) => writeNodeState(o.stateDir, s),
+  });
+  runtime = rt;
+
+  const podCIDR = o.podCIDR || readNodeState(o.stateDir).podCIDR || "";
+  if (podCIDR) {
+    try {
+      rt.setPodCIDR(podCIDR, o.podCIDR ? "--pod-cidr" : "saved podCIDR");
+    } catch (e) {
+      throw new StartupError((e as Error).message);
+    }
+  }
+  const restore = await rt.restore();
+  if (restore.reattached.length || restore.tornDown.length || restore.repaired.length || restore.failed.length || restore.released.length || restore.corrupt.length) {
+    log.info("restored state", { ...restore });
+  }
+  for (const e of restore.errors) log.warn("restore problem", { error: e });
+
+  const started = new Date().toISOString();
+  const nodeInfo = (): Record<string, unknown> => {
+    const st = manager.status();
+    const info: Record<string, unknown> = {
+      plugin: plugin.name(),
+      ready: st === null,
+      ...(st ? { reason: "NetworkPluginNotReady", message: `network plugin is not ready: ${st.message}` } : {}),
+      warnings: plugin.warnings?.() ?? [],
+      podCIDR: rt.currentPodCIDR(),
+      hairpinMode: hairpin.mode,
+      nonMasqueradeCIDR: o.nonMasqueradeCIDR,
+      pods: rt.listPods().length,
+      started,
+    };
+    if (plugin.name() === KUBENET_PLUGIN_NAME) {
+      const k = plugin as KubenetPlugin;
+      info["mtu"] = k.mtu();
+      info["pluginDir"] = k.pluginDir();
+      info["pluginMode"] = kubenetPluginMode(k);
+      if (o.inProcessPlugins) info["pluginCalls"] = { ...pluginCalls };
+    }
+    if (plugin.name() === CNI_PLUGIN_NAME) {
+      const n = (plugin as CniPlugin).defaultNetwork();
+      if (n) info["network"] = { name: n.list.name, file: n.file, cniVersion: n.list.cniVersion, plugins: n.list.plugins.map((p) => p.type), capabilities: n.capabilities };
+    }
+    return info;
+  };
+
+  const onReject = (socket: string) => (who: string) =>
+    log.warn("refused a connection", { socket, peer: who, allowed: group ? `root, group ${group.name}` : "root" });
+  let server: UnixListener;
+  try {
+    server = await serveApi(createApiHandler({ runtime: rt, nodeInfo, metrics: () => registry.render(), log }), o.socket, {
+      ...(group ? { group } : {}),
+      onReject: onReject(o.socket),
+    });
+  } catch (e) {
+    throw new StartupError(`--socket ${o.socket}: ${(e as Error).message}`);
+  }
+  release.push(() => server.close());
+  // Resident mode: the launchers in build/resident (podnet install --resident) hand their calls here.
+  let cniServer: UnixListener | undefined;
+  if (o.cniSocket) {
+    try {
+      cniServer = await serveResident(o.cniSocket, defaultRegistry((m) => log.debug(m)), {
+        isOwnNetns,
+        ...(group ? { group } : {}),
+        onError: (e) => log.warn("resident plugin request", { socket: o.cniSocket, error: e.message }),
+      });
+    } catch (e) {
+      throw new StartupError(`--cni-socket ${o.cniSocket}: ${(e as Error).message}`);
+    }
+  }
+  const st = manager.status();
+  log.info("podnet node is serving", { socket: o.socket, plugin: plugin.name(), ready: st === null, ...(st ? { reason: st.message } : {}) });
+
+  let closed = false;
+  return {
+    options: o,
+    probe,
+    manager,
+    runtime: rt,
+    registry,
+    restore,
+    server,
+    nodeInfo,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await server.close();
+      await cniServer?.close();
+      await plugin.close?.();
+      await pluginHost?.close();
+      tc.close();
+      ipt.v4.close?.();
+      ipt.v6.close?.();
+      sys.kernel.close();
+    },
+  };
+}
