@@ -5,6 +5,7 @@ import { networkPluginMetrics, type NetworkPluginMetrics, Registry } from "./met
 import { qualifiedNameErrors } from "./names.js";
 import { type HairpinMode, type Host, type NetworkPlugin, type PodNetworkStatus, podFullName } from "./plugin.js";
 import { KeyedMutex } from "../../util/keyed-mutex.js";
+import { errorMessage } from "../../util/error-message.js";
 
 export type OperationType = "set_up_pod" | "tear_down_pod" | "get_pod_network_status" | "verify_pod";
 
@@ -56,17 +57,17 @@ export class PluginManager {
 
   setUpPod(namespace: string, name: string, sandboxID: string, annotations: Readonly<Record<string, string>> = {}, options: Readonly<Record<string, string>> = {}): Promise<void> {
     return this.op("set_up_pod", namespace, name, () => this.plugin.setUpPod(namespace, name, sandboxID, annotations, options), (full, e) =>
-      new NetworkPluginError(`networkPlugin ${this.plugin.name()} failed to set up pod "${full}" network: ${msg(e)}`, e));
+      new NetworkPluginError(`networkPlugin ${this.plugin.name()} failed to set up pod "${full}" network: ${errorMessage(e)}`, e));
   }
 
   tearDownPod(namespace: string, name: string, sandboxID: string): Promise<void> {
     return this.op("tear_down_pod", namespace, name, () => this.plugin.tearDownPod(namespace, name, sandboxID), (full, e) =>
-      new NetworkPluginError(`networkPlugin ${this.plugin.name()} failed to teardown pod "${full}" network: ${msg(e)}`, e));
+      new NetworkPluginError(`networkPlugin ${this.plugin.name()} failed to teardown pod "${full}" network: ${errorMessage(e)}`, e));
   }
 
   getPodNetworkStatus(namespace: string, name: string, sandboxID: string): Promise<PodNetworkStatus | null> {
     return this.op("get_pod_network_status", namespace, name, () => this.plugin.getPodNetworkStatus(namespace, name, sandboxID), (full, e) =>
-      new NetworkPluginError(`networkPlugin ${this.plugin.name()} failed on the status hook for pod "${full}": ${msg(e)}`, e));
+      new NetworkPluginError(`networkPlugin ${this.plugin.name()} failed on the status hook for pod "${full}": ${errorMessage(e)}`, e));
   }
 
   /** The plugin's verifyPod ([] when it has none: its pods are trusted). */
@@ -74,7 +75,7 @@ export class PluginManager {
     const verify = this.plugin.verifyPod;
     if (!verify) return Promise.resolve([]);
     return this.op("verify_pod", namespace, name, () => verify.call(this.plugin, namespace, name, sandboxID, annotations), (full, e) =>
-      new NetworkPluginError(`networkPlugin ${this.plugin.name()} failed to verify pod "${full}" network: ${msg(e)}`, e));
+      new NetworkPluginError(`networkPlugin ${this.plugin.name()} failed to verify pod "${full}" network: ${errorMessage(e)}`, e));
   }
 
   /** Under the pod's lock too, so it never overlaps a teardown of the same pod. */
@@ -91,7 +92,6 @@ export class NetworkPluginError extends Error {
   }
 }
 
-const msg = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /** Thrown when no plugin could be selected; the message lists every problem found. */
 export class PluginSelectionError extends Error {
@@ -144,7 +144,7 @@ export async function initNetworkPlugin(probed: readonly NetworkPlugin[], name: 
     try {
       await chosen.init(args.host, args.hairpinMode, args.nonMasqueradeCIDR, args.mtu);
     } catch (e) {
-      problems.push(`network plugin ${JSON.stringify(name)} failed init: ${msg(e)}`);
+      problems.push(`network plugin ${JSON.stringify(name)} failed init: ${errorMessage(e)}`);
     }
   } else {
     const known = ["noop", ...byName.keys()];

@@ -17,6 +17,7 @@ import { ManifestError, podFromObject } from "../sandbox/pod-manifest.js";
 import { suggestField } from "../sandbox/pod-fields.js";
 import { PodError, type PodRuntime } from "../sandbox/runtime.js";
 import { ApiError } from "./api-error.js";
+import { errorMessage } from "../../util/error-message.js";
 
 /** Largest request body (a Pod is at most ~1.5 MiB in etcd; podnet's bodies are a few KiB). */
 export const MAX_BODY_BYTES = 1 << 20;
@@ -148,7 +149,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       } else if (e instanceof PodError) {
         status = e.status;
       }
-      const message = e instanceof Error ? e.message : String(e);
+      const message = errorMessage(e);
       if (status >= 500) log.error("request failed", { method: req.method, url: req.url, err: e });
       else log.info("request rejected", { method: req.method, url: req.url, status, error: message });
       // After a 413 the connection closes once the answer is out (the body may not have been read).

@@ -20,6 +20,7 @@ import {
 } from "../core/plugin.js";
 import { tryParseCidr } from "../../ip/index.js";
 import { KeyedMutex } from "../../util/keyed-mutex.js";
+import { errorMessage } from "../../util/error-message.js";
 
 export class PodError extends Error {
   override name = "PodError";
@@ -104,7 +105,6 @@ export interface RestoreReport {
 }
 
 const key = (namespace: string, name: string) => `${namespace}/${name}`;
-const msg = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 function bandwidthOf(annotations: Readonly<Record<string, string>>): PodBandwidth {
   try {
@@ -195,7 +195,7 @@ export class PodRuntime implements Host {
     try {
       return [...(this.deps.store.read(sandboxID)?.portMappings ?? [])];
     } catch (e) {
-      throw new Error(`failed to read the checkpoint of sandbox "${sandboxID}": ${msg(e)}`, { cause: e });
+      throw new Error(`failed to read the checkpoint of sandbox "${sandboxID}": ${errorMessage(e)}`, { cause: e });
     }
   }
 
@@ -324,7 +324,7 @@ export class PodRuntime implements Host {
       } catch (e) {
         await this.dropNetns(rec);
         this.forget(rec);
-        throw new PodError(500, `failed to create the sandbox of pod "${k}": ${msg(e)}`, e);
+        throw new PodError(500, `failed to create the sandbox of pod "${k}": ${errorMessage(e)}`, e);
       }
     }
     if (spec.hostNetwork) {
@@ -337,7 +337,7 @@ export class PodRuntime implements Host {
       await this.deps.manager.setUpPod(spec.namespace, spec.name, id, rec.annotations, rec.options);
     } catch (e) {
       await this.undo(rec);
-      throw new PodError(isInvalidPod(e) ? 400 : 500, `failed to set up sandbox "${id.slice(0, 12)}" network for pod "${k}": ${msg(e)}`, e);
+      throw new PodError(isInvalidPod(e) ? 400 : 500, `failed to set up sandbox "${id.slice(0, 12)}" network for pod "${k}": ${errorMessage(e)}`, e);
     }
     const setupMs = ms(this.mono() - t0);
     const ready: SandboxRecord = { ...rec, phase: nextPhase(rec.phase, "set-up"), ips: await this.readIPs(rec), setupMs };
@@ -345,7 +345,7 @@ export class PodRuntime implements Host {
       this.put(ready);
     } catch (e) {
       await this.undo(rec); // a pod that a restart would not know as ready is not ready
-      throw new PodError(500, `failed to checkpoint sandbox "${id.slice(0, 12)}" of pod "${k}": ${msg(e)}`, e);
+      throw new PodError(500, `failed to checkpoint sandbox "${id.slice(0, 12)}" of pod "${k}": ${errorMessage(e)}`, e);
     }
     this.log.info("pod network set up", { pod: k, sandbox: id, ips: ready.ips, ms: setupMs });
     return viewOf(ready);
@@ -400,8 +400,8 @@ export class PodRuntime implements Host {
       try {
         await this.deps.manager.tearDownPod(rec.namespace, rec.name, rec.id);
       } catch (e) {
-        this.put((rec = { ...rec, phase: nextPhase(rec.phase, "teardown-failed"), reason: `teardown failed: ${msg(e)}` }));
-        throw new PodError(500, msg(e), e);
+        this.put((rec = { ...rec, phase: nextPhase(rec.phase, "teardown-failed"), reason: `teardown failed: ${errorMessage(e)}` }));
+        throw new PodError(500, errorMessage(e), e);
       }
       teardownMs = ms(this.mono() - t0);
     }
@@ -420,7 +420,7 @@ export class PodRuntime implements Host {
       if (st && st.ips.join(",") !== r.ips.join(",") && this.byID.get(r.id) === r) this.put({ ...r, ips: st.ips });
       return { ...viewOf(this.byID.get(r.id) ?? r), status: st };
     } catch (e) {
-      return { ...viewOf(r), status: null, statusError: msg(e) };
+      return { ...viewOf(r), status: null, statusError: errorMessage(e) };
     }
   }
 
@@ -441,7 +441,7 @@ export class PodRuntime implements Host {
       try {
         report.released.push(...(await gc.call(this.deps.manager.plugin, new Set(this.byID.keys()))));
       } catch (e) {
-        report.errors.push(`gc: ${msg(e)}`);
+        report.errors.push(`gc: ${errorMessage(e)}`);
       }
     }
     return report;
@@ -463,7 +463,7 @@ export class PodRuntime implements Host {
           await this.teardown(r);
           report.tornDown.push(k);
         } catch (e) {
-          report.errors.push(`${k}: ${msg(e)}`);
+          report.errors.push(`${k}: ${errorMessage(e)}`);
           this.log.warn("failed to tear down a pod; it stays \"tearing-down\" (DELETE or the next start retries)", { pod: k, err: e });
         }
         return;
@@ -485,12 +485,12 @@ export class PodRuntime implements Host {
         try {
           await this.deps.manager.reattachPod(r.namespace, r.name, r.id);
         } catch (e) {
-          problems.push(`re-attaching failed: ${msg(e)}`);
+          problems.push(`re-attaching failed: ${errorMessage(e)}`);
         }
         try {
           problems.push(...(await this.deps.manager.verifyPod(r.namespace, r.name, r.id, r.annotations)));
         } catch (e) {
-          problems.push(msg(e));
+          problems.push(errorMessage(e));
         }
         if (problems.length > 0) {
           await this.repair(r, problems, report);
@@ -531,7 +531,7 @@ export class PodRuntime implements Host {
       } catch (te) {
         this.log.warn("teardown after a failed repair failed; gc releases what is left", { pod: k, err: te });
       }
-      this.put((rec = { ...rec, phase: nextPhase(rec.phase, "repair-failed"), ips: [], reason: `${found}; repair failed: ${msg(e)}` }));
+      this.put((rec = { ...rec, phase: nextPhase(rec.phase, "repair-failed"), ips: [], reason: `${found}; repair failed: ${errorMessage(e)}` }));
       report.failed.push(k);
       report.errors.push(`${k}: ${rec.reason}`);
       this.log.warn("pod network could not be repaired; the pod is failed until deleted", { pod: k, sandbox: rec.id, reason: rec.reason });

@@ -21,8 +21,8 @@ import {
 } from "../../core/plugin.js";
 import { readPodIPs } from "../podips.js";
 import { tryParseCidr } from "../../../ip/index.js";
+import { errorMessage } from "../../../util/error-message.js";
 
-const msg = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 export const LOOPBACK_NETWORK = `{"cniVersion":"0.2.0","name":"cni-loopback","plugins":[{"type":"loopback"}]}`;
 export const DEFAULT_SYNC_INTERVAL_MS = 5000;
@@ -342,7 +342,7 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
       try {
         netns = await needHost().getNetNS(id);
       } catch (e) {
-        return [msg(e)];
+        return [errorMessage(e)];
       }
       const attachments = deps.invoker.getCachedAttachments(id).filter((a) => a.network !== loNetwork.name);
       if (attachments.length === 0) return [`no cached ADD result for sandbox ${id.slice(0, 12)} (its network was never added, or its cache entry is gone)`];
@@ -352,7 +352,7 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
         try {
           list = listFromCachedConfig(a.config);
         } catch (e) {
-          problems.push(`network "${a.network}" on ${a.ifName}: the cached config is unreadable: ${msg(e)}`);
+          problems.push(`network "${a.network}" on ${a.ifName}: the cached config is unreadable: ${errorMessage(e)}`);
           continue;
         }
         const rt: RuntimeConf = { containerID: id, netns, ifName: a.ifName, args: a.cniArgs, capabilityArgs: a.capabilityArgs };
@@ -360,7 +360,7 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
           try {
             await deps.invoker.checkNetworkList(list, rt);
           } catch (e) {
-            problems.push(`network "${list.name}" on ${a.ifName}: CHECK failed: ${msg(e)}`);
+            problems.push(`network "${list.name}" on ${a.ifName}: CHECK failed: ${errorMessage(e)}`);
           }
           continue;
         }
@@ -369,7 +369,7 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
           const r = deps.invoker.getCachedResult(list, rt);
           want = r ? resultIPs(r) : [];
         } catch (e) {
-          problems.push(`network "${list.name}" on ${a.ifName}: the cached result is unreadable: ${msg(e)}`);
+          problems.push(`network "${list.name}" on ${a.ifName}: the cached result is unreadable: ${errorMessage(e)}`);
           continue;
         }
         const ops = deps.netns(netns);

@@ -38,6 +38,7 @@ import { createEbtablesDedup, type EbtablesDedup } from "./ebtables.js";
 import { BRIDGE_NAME, KUBENET_NETWORK_NAME, LOOPBACK_CONFIG, masqRuleArgs, parsePodCIDRs, renderNetConfig, REQUIRED_CNI_PLUGINS, type PodCIDRs } from "./config.js";
 import { createTcShaper, type PreparedLimit, type Shaper } from "./shaper.js";
 import { noTimer, phaseTimer, type PhaseTimer } from "./trace.js";
+import { errorMessage } from "../../../util/error-message.js";
 
 export const DAD_SYSCTL = "net/ipv6/conf/default/dad_transmits";
 
@@ -87,7 +88,6 @@ export interface KubenetPlugin extends NetworkPlugin {
 }
 
 const HOST_LOCAL_DEFAULT_DATA_DIR = "/var/lib/cni/networks";
-const msg = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const cidrOfIP = (ip: string) => `${ip}/${ipFamily(ip) === 6 ? 128 : 32}`;
 
 export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
@@ -157,7 +157,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     try {
       await ipt.ensureRule("append", "nat", "POSTROUTING", args);
     } catch (e) {
-      throw new Error(`failed to ensure that nat chain POSTROUTING jumps to MASQUERADE: ${msg(e)}`, { cause: e });
+      throw new Error(`failed to ensure that nat chain POSTROUTING jumps to MASQUERADE: ${errorMessage(e)}`, { cause: e });
     }
   }
 
@@ -219,7 +219,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     nodeIPv6 ??= deps.kernel.sysctl.read(null, DAD_SYSCTL).then(
       () => undefined,
       (e: unknown) => {
-        throw new Error(`ipv6 not enabled: ${msg(e)}`);
+        throw new Error(`ipv6 not enabled: ${errorMessage(e)}`);
       },
     );
     await nodeIPv6;
@@ -245,7 +245,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       try {
         await ops.linkSetPromisc(BRIDGE_NAME, true);
       } catch (e) {
-        throw new Error(`error setting promiscuous mode on ${BRIDGE_NAME}: ${msg(e)}`, { cause: e });
+        throw new Error(`error setting promiscuous mode on ${BRIDGE_NAME}: ${errorMessage(e)}`, { cause: e });
       }
     }
     const dedup = ebtables.sync(link.mac, cidrs!.cidrs.map((c, i) => ({ gateway: cidrs!.gateways[i]!, podCIDR: formatNet(c) }))).then(
@@ -265,7 +265,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       try {
         await (p ? p.commit(cidrOfIP(ip)) : sh.reconcileCIDR(cidrOfIP(ip), bw.egress, bw.ingress));
       } catch (e) {
-        throw new Error(`failed to add pod to shaper: ${msg(e)}`, { cause: e });
+        throw new Error(`failed to add pod to shaper: ${errorMessage(e)}`, { cause: e });
       }
     }
   }
@@ -313,8 +313,8 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
         }
       }
       const [lo, eth] = await adds;
-      if (lo.status === "rejected") throw new Error(`error adding container to network: ${msg(lo.reason)}`, { cause: lo.reason });
-      if (eth.status === "rejected") throw new Error(`error adding container to network: ${msg(eth.reason)}`, { cause: eth.reason });
+      if (lo.status === "rejected") throw new Error(`error adding container to network: ${errorMessage(lo.reason)}`, { cause: lo.reason });
+      if (eth.status === "rejected") throw new Error(`error adding container to network: ${errorMessage(eth.reason)}`, { cause: eth.reason });
       t.mark("cni-add");
       let ips: string[];
       try {
@@ -324,7 +324,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
         const v6 = addrs.find((a) => ipFamily(a) === 6);
         ips = [...(v4 ? [v4] : []), ...(v6 ? [v6] : [])];
       } catch (e) {
-        throw new Error(`unable to understand network config: ${msg(e)}`, { cause: e });
+        throw new Error(`unable to understand network config: ${errorMessage(e)}`, { cause: e });
       }
       if (ips.length === 0) throw new Error("cni didn't report ipv4 ipv6");
       for (const ip of ips) addPodIP(id, ip);
@@ -370,7 +370,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     try {
       portMappings = await needHost().getPodPortMappings(id);
     } catch (e) {
-      pmErr = msg(e);
+      pmErr = errorMessage(e);
     }
     t.mark("lookup");
     const timed = <T>(phase: string, p: Promise<T>): Promise<T> => {
@@ -385,11 +385,11 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       const errs: string[] = [];
       if (lo.status === "rejected") {
         log.warn("failed to delete loopback network", { sandbox: id, err: lo.reason });
-        errs.push(msg(lo.reason));
+        errs.push(errorMessage(lo.reason));
       }
       if (br.status === "rejected" && !isAlreadyGone(br.reason)) {
         log.warn(`failed to delete "${DEFAULT_INTERFACE_NAME}" network`, { sandbox: id, err: br.reason });
-        errs.push(`error removing container from network: ${msg(br.reason)}`);
+        errs.push(`error removing container from network: ${errorMessage(br.reason)}`);
       }
       return errs;
     })());
@@ -409,7 +409,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
         try {
           await managerFor(ip).remove(id, { namespace, name, portMappings, hostNetwork: false, ip });
         } catch (e) {
-          errs.push(msg(e));
+          errs.push(errorMessage(e));
         }
       }
       return errs;
@@ -505,7 +505,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       try {
         parsed = parsePodCIDRs(v);
       } catch (e) {
-        log.warn(`Failed to generate CNI network config: ${msg(e)}`);
+        log.warn(`Failed to generate CNI network config: ${errorMessage(e)}`);
         return;
       }
       const text = renderNetConfig({
@@ -520,7 +520,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
         cidrs = parsed;
         log.info("kubenet: PodCIDR is set", { podCIDR: v, mtu: mtuChoice?.mtu });
       } catch (e) {
-        log.warn(`failed to set up CNI with the kubenet config: ${msg(e)}`);
+        log.warn(`failed to set up CNI with the kubenet config: ${errorMessage(e)}`);
         netConfig = undefined;
       }
     },
@@ -540,7 +540,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       try {
         bw = extractPodBandwidth(annotations);
       } catch (e) {
-        throw new Error(`error reading pod bandwidth annotations: ${msg(e)}`, { cause: e });
+        throw new Error(`error reading pod bandwidth annotations: ${errorMessage(e)}`, { cause: e });
       }
       const t = timer();
       try {
@@ -570,7 +570,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       try {
         netns = await needHost().getNetNS(id);
       } catch (e) {
-        throw new Error(`kubenet failed to retrieve network namespace path: ${msg(e)}`, { cause: e });
+        throw new Error(`kubenet failed to retrieve network namespace path: ${errorMessage(e)}`, { cause: e });
       }
       if (!netns) throw new Error(`cannot find the network namespace, skipping pod network status for container "${id}"`);
       const ips = await readPodIPs(deps.kernel.netns(netns));
@@ -594,7 +594,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       try {
         netns = await needHost().getNetNS(id);
       } catch (e) {
-        return [msg(e)];
+        return [errorMessage(e)];
       }
       const problems: string[] = [];
       const leased = leaseIPs(id);
