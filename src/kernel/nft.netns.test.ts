@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { nodeExec, type Exec } from "./exec.js";
 import { createNft, isNftExists, isNftNotFound } from "./nft.js";
-import { createTc, tbfCommand, tbfParams } from "./tc.js";
+import { createTc, tbfParams } from "./tc.js";
 import { netnsSkip, withTempNetns } from "./testing.js";
 
 const inNs = (name: string): Exec => ({ run: (argv, o) => nodeExec.run(["ip", "netns", "exec", name, ...argv], o) });
@@ -28,12 +28,12 @@ describe("nft and tc in a real netns", { skip: netnsSkip() }, () => {
   it("tc: one batch sets up a tbf; -json reads it back with Go's numbers", () =>
     withTempNetns(async (ns) => {
       await ns.ops.linkAddVeth("va", "vb", { up: true });
-      const tc = createTc(inNs(ns.name));
-      await tc.batch([tbfCommand("add", "va", tbfParams(1_000_000, 800_000)), "qdisc add dev va handle ffff: ingress"]);
+      const tc = createTc({ exec: inNs(ns.name) });
+      await tc.apply([{ op: "tbf", mode: "add", dev: "va", params: tbfParams(1_000_000, 800_000) }, { op: "ingress", dev: "va" }]);
       const qs = await tc.qdiscs("va");
       assert.deepEqual(qs.find((q) => q.kind === "tbf")?.options, { rate: 125_000, burst: 100_000, lat: 25_000 });
       assert.ok(qs.some((q) => q.kind === "ingress"));
-      const e = await tc.batch(["qdisc add dev va handle ffff: ingress"]).catch((x: unknown) => x);
+      const e = await tc.apply([{ op: "ingress", dev: "va" }]).catch((x: unknown) => x);
       assert.equal((e as { errno?: string }).errno, "EEXIST");
     }));
 });

@@ -11,6 +11,8 @@ import { atCwd, execAt, kernelAt, rawExecAt, stateFsAt, storeFsAt, type At, type
 import { createKernel } from "../kernel/kernel.js";
 import { createLocker } from "../kernel/lock.js";
 import { readFileBoundedAsync } from "../kernel/read-bounded.js";
+import { createTc } from "../kernel/tc.js";
+import { openTcNetlink } from "../kernel/tc-netlink.js";
 import type { PluginAbout, PluginFuncs } from "../sdk/types.js";
 import { about as bridgeAbout, createBridge } from "../plugins/main/bridge/bridge.js";
 import { createIpamDelegate } from "../plugins/main/bridge/ipam.js";
@@ -133,17 +135,14 @@ export function defaultRegistry(log: (m: string) => void = () => {}, opts: Regis
     ],
     [
       "bandwidth",
-      withKernel(BANDWIDTH_ABOUT, (c) => {
-        const d = nodeBandwidthDeps({ log });
-        const shaping = d.shaping;
-        return createBandwidth({
-          ...d,
+      withKernel(BANDWIDTH_ABOUT, (c) =>
+        createBandwidth({
+          ...nodeBandwidthDeps({ log }),
           kernel: c.kernel,
-          exec: c.exec,
           fs: c.stateFs,
-          ...(shaping ? { shaping: (ns: string | null) => shaping(ns === null ? null : c.at(ns)) } : {}),
-        });
-      }),
+          tc: (ns) => createTc({ exec: c.exec, netlink: () => openTcNetlink(ns === null ? null : c.at(ns)) }),
+        }),
+      ),
     ],
   ]);
 }

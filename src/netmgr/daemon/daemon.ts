@@ -17,7 +17,7 @@ import { createIPTables, type IPTables } from "../../kernel/iptables.js";
 import { ensureKubeletUtilChains } from "./iptables-util.js";
 import { createKubenetPlugin, type KubenetFs, type KubenetPlugin } from "../plugins/kubenet/kubenet.js";
 import { BRIDGE_NAME, REQUIRED_CNI_PLUGINS } from "../plugins/kubenet/config.js";
-import { createNetlinkShaper } from "../plugins/kubenet/shaper-netlink.js";
+import { createShaper } from "../plugins/kubenet/shaper.js";
 import type { Logger } from "../core/log.js";
 import { initNetworkPlugin, NOOP_SELECTORS, PluginManager } from "../core/manager.js";
 import { networkPluginMetrics, Registry } from "../core/metrics.js";
@@ -171,7 +171,7 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
     createKubenetPlugin({
       binDirs: kubenetBinDirs,
       invokerFor: kubenetInvoker,
-      shaper: createNetlinkShaper(tc, BRIDGE_NAME),
+      shaper: createShaper(tc, BRIDGE_NAME),
       trace: sys.pluginEnv["PODNET_TRACE"] === "1",
       kernel: sys.kernel,
       exec: sys.exec,

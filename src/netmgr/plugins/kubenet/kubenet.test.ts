@@ -5,17 +5,22 @@ import { createFakeIPTables } from "../../../kernel/iptables-fake.js";
 import { createFakeExec, createFakeInvoker, createFakeOpener } from "../../testing/fakes.js";
 import { createKubenetPlugin, type KubenetDeps, type KubenetFs } from "./kubenet.js";
 import { createFakeTcNetlink } from "../../../kernel/tc-netlink-fake.js";
-import { createNetlinkShaper } from "./shaper-netlink.js";
+import { asTcFilter, createShaper } from "./shaper.js";
 import type { Host, PortMapping } from "../../core/plugin.js";
 import { memoryLogger } from "../../core/log.js";
 import { CniCode, CniError } from "../../../cni/index.js";
 
 const NS = "/run/netns/pod1";
 
+/** cbr0's u32 filters as `tc filter show` would print them: protocol, prio, matches, flowid. */
+const filters = (t: { tc: ReturnType<typeof createFakeTcNetlink> }) =>
+  t.tc.u32Filters("cbr0", 0x10000).map(asTcFilter).map((f) => [f.protocol, f.prio, f.matches.map((m) => `${m.key}@${m.at}`).join(" "), f.flowid]);
+
 function setup(opts: { dirs?: Record<string, string[]>; files?: Record<string, string>; portMappings?: PortMapping[]; hairpin?: "promiscuous-bridge" | "hairpin-veth" | "none"; extra?: Partial<KubenetDeps> } = {}) {
   const kernel = createFakeKernel({ netns: [NS] });
   kernel.state(null).sysctls.set("net/ipv6/conf/default/dad_transmits", "1");
-  const exec = createFakeExec([["tc class show", ""], ["tc filter show", ""], ["tc qdisc show", "qdisc noqueue 0: root\n"], ["ebtables -t filter -L", ""]]);
+  const exec = createFakeExec([["ebtables -t filter -L", ""]]);
+  const tc = createFakeTcNetlink(["cbr0"]);
   const ipt = createFakeIPTables();
   const ipt6 = createFakeIPTables(true);
   const invoker = createFakeInvoker();
@@ -42,7 +47,7 @@ function setup(opts: { dirs?: Record<string, string[]>; files?: Record<string, s
       paths.push([...p]);
       return invoker;
     },
-    kernel, exec, iptables: ipt, iptables6: ipt6, openPort: opener.open, fs, ipamDataDir: "/ipam", log, modprobe: false,
+    kernel, exec, iptables: ipt, iptables6: ipt6, openPort: opener.open, fs, ipamDataDir: "/ipam", log, modprobe: false, shaper: createShaper(tc, "cbr0"),
     ...opts.extra,
   });
   const pms = opts.portMappings ?? [];
@@ -55,7 +60,7 @@ function setup(opts: { dirs?: Record<string, string[]>; files?: Record<string, s
     },
     getPodPortMappings: async () => pms,
   };
-  return { kernel, exec, ipt, ipt6, invoker, paths, opener, plugin, host, log, netns, hairpin: opts.hairpin ?? "promiscuous-bridge" };
+  return { kernel, exec, tc, ipt, ipt6, invoker, paths, opener, plugin, host, log, netns, hairpin: opts.hairpin ?? "promiscuous-bridge" };
 }
 
 describe("kubenet over fakes", () => {
@@ -121,16 +126,15 @@ describe("kubenet over fakes", () => {
     assert.equal((await t.kernel.netns(null).linkGet("cbr0"))?.promisc, true);
     assert.ok(t.exec.calls.includes("ebtables -t filter -I KUBE-DEDUP -p IPv4 -s 0a:58:0a:c8:00:01 -o veth+ --ip-src 10.200.0.1 -j ACCEPT"));
     assert.ok(t.exec.calls.includes("ebtables -t filter -A KUBE-DEDUP -p IPv4 -s 0a:58:0a:c8:00:01 -o veth+ --ip-src 10.200.0.0/24 -j DROP"));
-    assert.ok(t.exec.calls.includes("tc filter add dev cbr0 protocol ip parent 1:0 prio 1 u32 match ip dst 10.200.0.2/32 flowid 1:1"));
+    assert.deepEqual(filters(t), [["ip", 1, "0ac80002/ffffffff@16", "1:1"]], "match ip dst 10.200.0.2/32 flowid 1:1");
     assert.deepEqual([...t.opener.held], ["4/tcp//8080"]);
     assert.ok(t.ipt.rules("nat").some((r) => r.includes("--to-destination=10.200.0.2:80")));
     assert.deepEqual(await t.plugin.getPodNetworkStatus("default", "web", "sb1"), { ip: "10.200.0.2", ips: ["10.200.0.2"] });
 
     // teardown: DELs, hostports gone, shaper reset, ports released
-    t.exec.on("tc filter show", "filter parent 1: protocol ip pref 1 u32 chain 0 fh 800::800 order 2048 key ht 800 bkt 0 *flowid 1:1 not_in_hw\n  match 0ac80002/ffffffff at 16\n");
     await t.plugin.tearDownPod("default", "web", "sb1");
     assert.deepEqual(t.invoker.calls.slice(2).map((c) => `${c.op} ${c.network} ${c.rt?.ifName}`), ["DEL kubenet eth0", "DEL kubenet-loopback lo"]);
-    assert.ok(t.exec.calls.includes("tc filter del dev cbr0 parent 1: proto ip prio 1 handle 800::800 u32"));
+    assert.deepEqual([filters(t), t.tc.classes("cbr0")], [[], []], "the filter and its class deleted");
     assert.equal(t.ipt.rules("nat").filter((r) => r.includes("KUBE-HP-")).length, 0);
     assert.deepEqual([...t.opener.held], []);
     await t.plugin.tearDownPod("default", "web", "sb1"); // again: fine
@@ -163,7 +167,7 @@ describe("kubenet over fakes", () => {
     t.plugin.event("pod-cidr-change", { "pod-cidr": "10.200.0.0/24,fd00:200::/64" });
     await t.plugin.setUpPod("default", "web", "sb1", { "kubernetes.io/ingress-bandwidth": "1M" }, {});
     assert.deepEqual(await t.plugin.getPodNetworkStatus("default", "web", "sb1"), { ip: "10.200.0.2", ips: ["10.200.0.2", "fd00:200::2"] });
-    assert.ok(t.exec.calls.includes("tc filter add dev cbr0 protocol ipv6 parent 1:0 prio 2 u32 match ip6 dst fd00:200::2/128 flowid 1:1"));
+    assert.deepEqual(filters(t).find((f) => f[0] === "ipv6"), ["ipv6", 2, "fd000200/ffffffff@24 00000000/ffffffff@28 00000000/ffffffff@32 00000002/ffffffff@36", "1:2"], "match ip6 dst fd00:200::2/128");
     t.invoker.fail.set("DEL kubenet", new CniError(CniCode.Internal, "failed to Statfs: no such file or directory"));
     await t.plugin.tearDownPod("default", "web", "sb1");
   });
@@ -178,7 +182,9 @@ describe("kubenet over fakes", () => {
     await ops.addrAdd("eth0", "10.200.0.2/24");
     assert.deepEqual(await t.plugin.getPodNetworkStatus("default", "web", "sb1"), { ip: "10.200.0.2", ips: ["10.200.0.2"] });
     await t.kernel.netns(null).linkAddBridge("cbr0", { up: true });
-    t.exec.on("tc filter show", "filter parent 1: protocol ip pref 1 u32 chain 0 fh 800::800 order 2048 key ht 800 bkt 0 *flowid 1:1 not_in_hw\n  match 0ac80009/ffffffff at 16\n");
+    const before = createShaper(t.tc, "cbr0"); // what an earlier daemon left: the limit of an address no pod has
+    await before.reconcileInterface();
+    await before.reconcileCIDR("10.200.0.9/32", undefined, 1_000_000);
     const released = await t.plugin.gc!(new Set(["sb1"]));
     assert.deepEqual(released, ["lease of deadbeef", "shaping of 10.200.0.9/32"]);
     assert.deepEqual(t.invoker.calls.map((c) => `${c.op} ${c.rt?.containerID} ${JSON.stringify(c.rt?.netns)}`), ['DEL deadbeef ""']);
@@ -269,7 +275,7 @@ describe("kubenet: the pod path", () => {
 
   it("netlink shaper: the classes are made while the ADD runs; a failed ADD takes them back", async () => {
     const tc = createFakeTcNetlink(["cbr0"]);
-    const t = setup({ extra: { shaper: createNetlinkShaper(tc, "cbr0") } });
+    const t = setup({ extra: { shaper: createShaper(tc, "cbr0") } });
     await ready(t);
     const add = t.invoker.addNetworkList.bind(t.invoker);
     const during: number[] = [];
@@ -306,7 +312,7 @@ describe("kubenet: after a restart", () => {
   async function node() {
     const files: Record<string, string> = {};
     const tc = createFakeTcNetlink(["cbr0"]);
-    const t = setup({ portMappings: HP, files, extra: { shaper: createNetlinkShaper(tc, "cbr0") } });
+    const t = setup({ portMappings: HP, files, extra: { shaper: createShaper(tc, "cbr0") } });
     await t.ipt.ensureChain("nat", "KUBE-MARK-MASQ");
     await t.plugin.init(t.host, "none", "10.0.0.0/8", 0);
     t.plugin.event("pod-cidr-change", { "pod-cidr": "10.200.0.0/24" });
@@ -320,7 +326,7 @@ describe("kubenet: after a restart", () => {
     const restart = async () => {
       const r = setup({
         portMappings: HP, files,
-        extra: { kernel: t.kernel, iptables: t.ipt, iptables6: t.ipt6, invokerFor: () => t.invoker, shaper: createNetlinkShaper(tc, "cbr0") },
+        extra: { kernel: t.kernel, iptables: t.ipt, iptables6: t.ipt6, invokerFor: () => t.invoker, shaper: createShaper(tc, "cbr0") },
       });
       await r.plugin.init(r.host, "none", "10.0.0.0/8", 0);
       r.plugin.event("pod-cidr-change", { "pod-cidr": "10.200.0.0/24" });

@@ -36,7 +36,7 @@ import {
 import { readPodIPs } from "../podips.js";
 import { createEbtablesDedup, type EbtablesDedup } from "./ebtables.js";
 import { BRIDGE_NAME, KUBENET_NETWORK_NAME, LOOPBACK_CONFIG, masqRuleArgs, parsePodCIDRs, renderNetConfig, REQUIRED_CNI_PLUGINS, type PodCIDRs } from "./config.js";
-import { createTcShaper, type PreparedLimit, type Shaper } from "./shaper.js";
+import type { PreparedLimit, Shaper } from "./shaper.js";
 import { noTimer, phaseTimer, type PhaseTimer } from "./trace.js";
 import { errorMessage } from "../../../util/error-message.js";
 
@@ -67,7 +67,8 @@ export interface KubenetDeps {
   readonly log?: Logger;
   /** `modprobe br-netfilter` at init (default true). */
   readonly modprobe?: boolean;
-  readonly shaper?: Shaper;
+  /** The limits on cbr0. */
+  readonly shaper: Shaper;
   readonly ebtables?: EbtablesDedup;
   /** Log where each pod operation's time goes (PODNET_TRACE=1). */
   readonly trace?: boolean;
@@ -104,7 +105,6 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
   let cidrs: PodCIDRs | undefined;
   let netConfigText: string | undefined;
   let netConfig: NetworkConfigList | undefined;
-  let shaper: Shaper | undefined;
   let shaperReady = false;
   const invokers = new Map<string, CniInvoker>();
   const now = deps.now ?? (() => performance.now());
@@ -174,7 +174,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
   }
 
   async function getShaper(): Promise<Shaper> {
-    shaper ??= deps.shaper ?? createTcShaper(deps.exec, BRIDGE_NAME);
+    const shaper = deps.shaper;
     if (!shaperReady) {
       try {
         await shaper.reconcileInterface();
@@ -304,9 +304,9 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       }
       if (bw.ingress !== undefined || bw.egress !== undefined) {
         const sh = await getShaper();
-        for (const c of sh.prepare ? cidrs!.cidrs : []) {
+        for (const c of cidrs!.cidrs) {
           try {
-            prepared.set(c.network.family, sh.prepare!(bw.egress, bw.ingress));
+            prepared.set(c.network.family, sh.prepare(bw.egress, bw.ingress));
           } catch (e) {
             log.debug("could not make the shaping classes ahead; they are made after the ADD", { err: e });
           }
@@ -465,11 +465,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     if (bw.ingress === undefined && bw.egress === undefined) return [];
     const sh = await getShaper();
     const problems: string[] = [];
-    for (const ip of ips) {
-      const cidr = cidrOfIP(ip);
-      if (sh.verify) problems.push(...(await sh.verify(cidr, bw.egress, bw.ingress)));
-      else if (!(await sh.getCIDRs()).includes(cidr)) problems.push(`the limits of ${cidr} have no tc filter on ${BRIDGE_NAME}`);
-    }
+    for (const ip of ips) problems.push(...(await sh.verify(cidrOfIP(ip), bw.egress, bw.ingress)));
     return problems;
   }
 
@@ -666,7 +662,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
             await sh.reset(c).then(() => released.push(`shaping of ${c}`), (e: unknown) => log.warn("failed to reset a stale limit", { cidr: c, err: e }));
           }
           // classes without a filter: made ahead of a filter that never came (a crash in between)
-          for (const c of (await sh.removeOrphanClasses?.()) ?? []) released.push(`shaping class ${c}`);
+          for (const c of await sh.removeOrphanClasses()) released.push(`shaping class ${c}`);
         }
       } catch (e) {
         if (!isNotFound(e)) log.warn("failed to list shaped addresses", { err: e });

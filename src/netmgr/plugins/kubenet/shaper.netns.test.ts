@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { openTcNetlink } from "../../../kernel/tc-netlink.js";
 import { netnsSkip, withTempNetns } from "../../../kernel/testing.js";
-import { createNetlinkShaper } from "./shaper-netlink.js";
+import { createShaper } from "./shaper.js";
 
 const classIds = (show: string) => [...show.matchAll(/^class htb (\S+) /gm)].map((m) => m[1]).sort();
 
@@ -16,14 +16,14 @@ describe("netlink shaper (real kernel)", { skip: netnsSkip() }, () => {
       const before = openTcNetlink(ns.path);
       const after = openTcNetlink(ns.path);
       try {
-        const crashed = createNetlinkShaper(before, "cbr0");
+        const crashed = createShaper(before, "cbr0");
         await crashed.reconcileInterface();
         await crashed.reconcileCIDR("10.200.0.2/32", 2_000_000, 1_000_000); // a live pod: classes 1:1, 1:2
         crashed.prepare!(undefined, 3_000_000); // 1:3, for a pod whose set-up never finished
         await ns.exec("tc", "class", "add", "dev", "cbr0", "parent", "1:", "classid", "1:7", "htb", "rate", "1mbit");
         assert.deepEqual(classIds(await ns.exec("tc", "class", "show", "dev", "cbr0")), ["1:1", "1:2", "1:3", "1:7"]);
 
-        const restarted = createNetlinkShaper(after, "cbr0");
+        const restarted = createShaper(after, "cbr0");
         await restarted.reconcileInterface();
         assert.deepEqual(await restarted.removeOrphanClasses!(), ["1:3", "1:7"]);
         assert.deepEqual(classIds(await ns.exec("tc", "class", "show", "dev", "cbr0")), ["1:1", "1:2"]);

@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { isKernelError } from "./errors.js";
-import { tbfParams } from "./tc.js";
-import { openTcShaping, tcLine, type ShapingOp } from "./tc-shaping.js";
+import { tbfParams, tcLine, type ShapingOp } from "./tc.js";
+import { openTcNetlink } from "./tc-netlink.js";
 import { netnsSkip, withTempNetns, type TempNetns } from "./testing.js";
 
 const TICK = 15.625;
@@ -40,33 +40,33 @@ describe("tc shaping over netlink (real kernel)", { skip: netnsSkip() }, () => {
         { op: "redirect", dev: veth, to: ifb },
         { op: "tbf", mode: "replace", dev: ifb, params: tbfParams(rate * 4, 50_000 * 8, TICK) },
       ];
-      const tc = openTcShaping(ns.path, () => TICK);
+      const tc = openTcNetlink(ns.path);
       try {
         // small, ordinary, and beyond 32 bits of bytes/s (TCA_TBF_RATE64)
         for (const rate of [1_000, 125_000_000, 6_000_000_000]) {
           await ns.exec("sh", "-c", `printf '%s\\n' ${ops("pt-va", "pt-ifa", rate).map((o) => `'${tcLine(o)}'`).join(" ")} | tc -batch -`);
-          tc.apply(ops("pt-vb", "pt-ifb", rate));
+          tc.shape(ops("pt-vb", "pt-ifb", rate));
           const names = { "pt-va": "VETH", "pt-vb": "VETH", "pt-ifa": "IFB", "pt-ifb": "IFB" };
           for (const [a, b] of [["pt-va", "pt-vb"], ["pt-ifa", "pt-ifb"]] as const) {
             assert.deepEqual(await show(ns, "qdisc", b, names), await show(ns, "qdisc", a, names), `qdiscs of ${b}, rate ${rate}`);
           }
           assert.deepEqual(await show(ns, "filter", "pt-vb", names), await show(ns, "filter", "pt-va", names), `filter, rate ${rate}`);
-          assert.deepEqual(tc.qdiscs("pt-vb"), [{ kind: "tbf", handle: "1:", root: true }, { kind: "ingress", handle: "ffff:", parent: "ffff:fff1" }]);
+          assert.deepEqual(tc.shapingQdiscs("pt-vb"), [{ kind: "tbf", handle: "1:", root: true }, { kind: "ingress", handle: "ffff:", parent: "ffff:fff1" }]);
           // tc removes what netlink made and the other way round.
           const del = (veth: string, ifb: string): ShapingOp[] => [{ op: "unredirect", dev: veth }, { op: "delIngress", dev: veth }, { op: "delRoot", dev: veth }, { op: "delRoot", dev: ifb }];
-          tc.apply(del("pt-va", "pt-ifa"));
+          tc.shape(del("pt-va", "pt-ifa"));
           await ns.exec("sh", "-c", `printf '%s\\n' ${del("pt-vb", "pt-ifb").map((o) => `'${tcLine(o)}'`).join(" ")} | tc -batch -`);
           for (const dev of ["pt-va", "pt-vb", "pt-ifa", "pt-ifb"]) {
-            assert.deepEqual(tc.qdiscs(dev).filter((q) => q.kind === "tbf" || q.kind === "ingress"), [], dev);
+            assert.deepEqual(tc.shapingQdiscs(dev).filter((q) => q.kind === "tbf" || q.kind === "ingress"), [], dev);
             assert.doesNotMatch(await ns.exec("tc", "qdisc", "show", "dev", dev), /tbf|ingress/);
           }
         }
         // Errors carry the kernel's errno: a second root tbf, a delete of what is not there (force: all tried).
-        tc.apply([{ op: "tbf", mode: "add", dev: "pt-va", params: tbfParams(8000, 80_000, TICK) }]);
-        assert.throws(() => tc.apply([{ op: "tbf", mode: "add", dev: "pt-va", params: tbfParams(8000, 80_000, TICK) }]), (e) => isKernelError(e, "EEXIST"));
-        assert.throws(() => tc.apply([{ op: "delIngress", dev: "pt-va" }, { op: "delRoot", dev: "pt-va" }], { force: true }), (e) => isKernelError(e, "EINVAL", "ENOENT"));
-        assert.deepEqual(tc.qdiscs("pt-va"), [{ kind: "noqueue", handle: "0:", root: true }], "force went on after the failed delete (as tc shows it)");
-        assert.throws(() => tc.qdiscs("pt-nope"), (e) => isKernelError(e, "ENODEV"));
+        tc.shape([{ op: "tbf", mode: "add", dev: "pt-va", params: tbfParams(8000, 80_000, TICK) }]);
+        assert.throws(() => tc.shape([{ op: "tbf", mode: "add", dev: "pt-va", params: tbfParams(8000, 80_000, TICK) }]), (e) => isKernelError(e, "EEXIST"));
+        assert.throws(() => tc.shape([{ op: "delIngress", dev: "pt-va" }, { op: "delRoot", dev: "pt-va" }], { force: true }), (e) => isKernelError(e, "EINVAL", "ENOENT"));
+        assert.deepEqual(tc.shapingQdiscs("pt-va"), [{ kind: "noqueue", handle: "0:", root: true }], "force went on after the failed delete (as tc shows it)");
+        assert.throws(() => tc.shapingQdiscs("pt-nope"), (e) => isKernelError(e, "ENODEV"));
       } finally {
         tc.close();
       }
