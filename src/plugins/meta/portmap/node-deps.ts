@@ -1,10 +1,10 @@
 // The real dependencies of portmap as an executable (or inside the node daemon): processes through
-// nodeExec; route lookups, sysctl, conntrack and nf_tables deletions through the kernel layer; state
-// files through node:fs; flock(2).
+// nodeExec; route lookups, sysctl, conntrack and nftables through the kernel layer; state files
+// through node:fs; flock(2).
 import { readFileSync, statSync } from "node:fs";
 import { loadAddon } from "../../../kernel/addon.js";
 import { openConntrack, ownConntrack } from "../../../kernel/conntrack.js";
-import { openNftNetlink, ownNftNetlink } from "../../../kernel/nft-netlink.js";
+import { nodeNftables } from "../../../kernel/nft.js";
 import { openRouteGet } from "../../../kernel/route-get.js";
 import { nodeExec } from "../../../kernel/exec.js";
 import { createKernel } from "../../../kernel/kernel.js";
@@ -39,7 +39,7 @@ export function nodePortmapDeps(o: { log?: (msg: string) => void; hostNetns?: st
     // In this process's own netns: one socket of each for the life of the process (closing one
     // right after nf_tables deletions waits for their RCU grace period, ≈16 ms).
     conntrack: (netns) => (netns === null ? ownConntrack() : openConntrack(netns)),
-    nftNetlink: (netns) => (netns === null ? ownNftNetlink() : openNftNetlink(netns)),
+    nftables: (netns) => nodeNftables(netns),
     routeGet: (netns) => openRouteGet(netns),
     kernel: createKernel(),
     fs: nodeStateFs,
