@@ -91,6 +91,8 @@ export interface NetworkPlugin {
   gc?(live: ReadonlySet<string>): Promise<string[]>;
   /** Non-fatal problems worth showing (e.g. br_netfilter missing). */
   warnings?(): readonly string[];
+  /** What the node's API shows of this plugin beyond the common fields (kubenet: MTU, plugin dir; cni: the network). */
+  nodeInfo?(): Record<string, unknown>;
   /** Stops background work (config re-sync) and closes held resources. */
   close?(): Promise<void>;
 }
