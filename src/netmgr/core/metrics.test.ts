@@ -1,10 +1,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Counter, Histogram, networkPluginMetrics, Registry } from "./metrics.js";
+import { Counter, Histogram, networkPluginMetrics, MetricsRegistry } from "./metrics.js";
 
 describe("prometheus text format", () => {
   it("counters and histograms with labels", () => {
-    const reg = new Registry();
+    const reg = new MetricsRegistry();
     const c = reg.register(new Counter("x_total", "help x", ["op"]));
     const h = reg.register(new Histogram("y_seconds", "help y", ["op"], [0.1, 1]));
     c.inc({ op: "a" });
@@ -21,7 +21,7 @@ describe("prometheus text format", () => {
     ].join("\n"));
   });
   it("the kubelet's metric names", () => {
-    const m = networkPluginMetrics(new Registry());
+    const m = networkPluginMetrics(new MetricsRegistry());
     assert.equal(m.operations.name, "kubelet_network_plugin_operations_total");
     assert.equal(m.errors.name, "kubelet_network_plugin_operations_errors_total");
     assert.equal(m.duration.name, "kubelet_network_plugin_operations_duration_seconds");

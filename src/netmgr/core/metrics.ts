@@ -94,7 +94,7 @@ export class Histogram implements Metric {
   }
 }
 
-export class Registry {
+export class MetricsRegistry {
   private readonly metrics: Metric[] = [];
   register<M extends Metric>(m: M): M {
     this.metrics.push(m);
@@ -115,7 +115,7 @@ export interface NetworkPluginMetrics {
   readonly duration: Histogram;
 }
 
-export function networkPluginMetrics(reg: Registry): NetworkPluginMetrics {
+export function networkPluginMetrics(reg: MetricsRegistry): NetworkPluginMetrics {
   const labels = ["operation_type", "plugin_name"];
   return {
     operations: reg.register(new Counter("kubelet_network_plugin_operations_total", "Cumulative number of network plugin operations by operation type.", labels)),

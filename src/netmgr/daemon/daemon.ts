@@ -10,20 +10,22 @@ import { createApiHandler } from "./api-server.js";
 import { serveApi } from "./api-socket.js";
 import { checkSocketPath, resolveGroup, type SocketGroup, type UnixListener } from "../../kernel/unix-listener.js";
 import { createCheckpointStore, readNodeState, writeNodeState } from "../sandbox/checkpoint.js";
-import { createCniPlugin, type CniPlugin } from "../plugins/cni/cni.js";
+import { createCniPlugin } from "../plugins/cni/cni.js";
 import { createExecPlugin, type ExecPluginFs } from "../plugins/exec/exec.js";
 import { InProcessInvoker, podnetPluginCheck, type PluginHost } from "../invoke/inprocess-invoker.js";
 import { createIPTables, type IPTables } from "../../kernel/iptables.js";
 import { ensureKubeletUtilChains } from "./iptables-util.js";
-import { createKubenetPlugin, type KubenetFs, type KubenetPlugin } from "../plugins/kubenet/kubenet.js";
+import { createKubenetPlugin, type KubenetFs } from "../plugins/kubenet/kubenet.js";
+import { findPluginDir } from "../plugins/kubenet/binaries.js";
 import { BRIDGE_NAME, REQUIRED_CNI_PLUGINS } from "../plugins/kubenet/config.js";
 import { createShaper } from "../plugins/kubenet/shaper.js";
 import type { Logger } from "../core/log.js";
 import { initNetworkPlugin, NOOP_SELECTORS, PluginManager } from "../core/manager.js";
-import { networkPluginMetrics, Registry } from "../core/metrics.js";
+import { MetricsRegistry, networkPluginMetrics } from "../core/metrics.js";
 import { createNoopPlugin } from "../plugins/noop/noop.js";
 import type { NodeOptions } from "./options.js";
 import { CNI_PLUGIN_NAME, CNI_TIMEOUT_SEC, effectiveHairpinMode, type Host, KUBENET_PLUGIN_NAME, type NetworkPlugin } from "../core/plugin.js";
+import { errorMessage } from "../../util/error-message.js";
 import type { PortOpener, ConntrackClearer } from "../plugins/kubenet/hostport.js";
 import { workerPluginHost } from "../invoke/plugin-workers.js";
 import { checkRequiredBinaries, describeFound, probeNetworkPlugins, type ProbeResult } from "./probe.js";
@@ -34,7 +36,7 @@ import { serveResident } from "../../resident/server.js";
 
 export interface SystemDeps {
   readonly kernel: Kernel;
-  /** Commands (iptables, tc, ebtables, modprobe, conntrack). */
+  /** Commands (iptables, ebtables, modprobe, conntrack). */
   readonly exec: Exec;
   /** Plugin executables. */
   readonly rawExec: RawExec;
@@ -63,7 +65,8 @@ export interface RunningNode {
   readonly probe: ProbeResult;
   readonly manager: PluginManager;
   readonly runtime: PodRuntime;
-  readonly registry: Registry;
+  /** What /metrics serves. */
+  readonly metrics: MetricsRegistry;
   readonly restore: RestoreReport;
   /** The API's socket. */
   readonly server: UnixListener;
@@ -74,32 +77,58 @@ export interface RunningNode {
 
 const dedup = (xs: readonly string[]) => [...new Set(xs)];
 
+/** What start-up made that must be let go of, in the order it was made: undone in reverse, by a failed start or by close(). */
+class Closers {
+  private readonly list: Array<() => unknown> = [];
+  add(...fns: Array<() => unknown>): void {
+    this.list.push(...fns);
+  }
+  /** Runs every closer, last made first; throws the first failure once all have run. */
+  async closeAll(): Promise<void> {
+    let first: { e: unknown } | undefined;
+    for (const c of this.list.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        first ??= { e };
+      }
+    }
+    if (first) throw first.e;
+  }
+}
+
+/** A plugin the daemon can select, and what it does once it was selected and initialised. */
+interface Candidate {
+  readonly plugin: NetworkPlugin;
+  started?(): Promise<void>;
+}
+
 export async function startNode(o: NodeOptions, sys: SystemDeps): Promise<RunningNode> {
-  // what start-up made that would outlive a failed start (worker threads, a waiting iptables-restore)
-  const release: Array<() => unknown> = [];
+  const closers = new Closers();
   try {
-    return await start(o, sys, release);
+    return await start(o, sys, closers);
   } catch (e) {
-    for (const r of release.reverse()) await Promise.resolve().then(r).catch(() => {});
+    await closers.closeAll().catch(() => {});
     throw e;
   }
 }
 
-async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unknown>): Promise<RunningNode> {
+async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise<RunningNode> {
   const log = sys.log;
+  closers.add(() => sys.kernel.close());
   // Who besides root may use the sockets, and whether they can be had: settled before anything is touched.
   let group: SocketGroup | undefined;
   try {
     if (o.socketGroup !== "") group = resolveGroup(o.socketGroup);
   } catch (e) {
-    throw new StartupError((e as Error).message);
+    throw new StartupError(errorMessage(e));
   }
   for (const [flag, path] of [["--socket", o.socket], ["--cni-socket", o.cniSocket]] as const) {
     if (path === "") continue;
     try {
       await checkSocketPath(path, group ? { group } : {});
     } catch (e) {
-      throw new StartupError(`${flag} ${path}: ${(e as Error).message}`);
+      throw new StartupError(`${flag} ${path}: ${errorMessage(e)}`);
     }
   }
   const kubenetBinDirs = dedup([...(o.kubenetBinDir ? [o.kubenetBinDir] : []), ...o.cniBinDirs]);
@@ -117,12 +146,12 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
   try {
     hairpin = effectiveHairpinMode(o.hairpinMode, o.networkPlugin);
   } catch (e) {
-    throw new StartupError((e as Error).message);
+    throw new StartupError(errorMessage(e));
   }
   if (hairpin.warning) log.warn(hairpin.warning);
 
   const ipt = sys.iptables ?? { v4: createIPTables(sys.exec, false, { spareRestore: true }), v6: createIPTables(sys.exec, true, { spareRestore: true }) };
-  release.push(() => ipt.v4.close?.(), () => ipt.v6.close?.());
+  closers.add(() => ipt.v6.close?.(), () => ipt.v4.close?.());
   if (o.makeIptablesUtilChains && !isNoop) {
     try {
       await ensureKubeletUtilChains(ipt.v4);
@@ -143,16 +172,23 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
   });
   const cniRuntime = (path: readonly string[]) => new CniRuntime(runtimeOptions(path));
 
-  // kubenet runs podnet's own plugins in-process when its bin dir resolves to them (DESIGN.md,
-  // Performance); Go's or anyone else's are exec'd. --in-process-plugins=false: always exec.
+  // kubenet runs podnet's own plugins in-process when its bin dir resolves to them (README,
+  // "Plugins: exec'd or resident"); Go's or anyone else's are exec'd. --in-process-plugins=false:
+  // always exec.
   let pluginHost: PluginHost | undefined;
   const host_ = () => (pluginHost ??= sys.pluginHost ?? workerPluginHost({ log: (m) => log.debug("plugin log", { text: m.trim() }) }));
   const isPodnetPlugin = podnetPluginCheck();
   const pluginCalls = { inProcess: 0, exec: 0 };
   const kubenetInvoker = (path: readonly string[]) =>
     o.inProcessPlugins ? new InProcessInvoker({ ...runtimeOptions(path), host: host_(), isPodnetPlugin, stats: pluginCalls }) : cniRuntime(path);
+  /** How kubenet runs bridge/host-local/loopback from `dir`: "in-process", "exec", or "mixed". */
+  const kubenetPluginMode = (dir: string | undefined): "in-process" | "exec" | "mixed" => {
+    if (!o.inProcessPlugins || !dir) return "exec";
+    const own = REQUIRED_CNI_PLUGINS.filter((p) => isPodnetPlugin(join(dir, p), p)).length;
+    return own === REQUIRED_CNI_PLUGINS.length ? "in-process" : own === 0 ? "exec" : "mixed";
+  };
   const tc = sys.tc ?? openTcNetlink(null);
-  release.push(() => tc.close(), () => pluginHost?.close());
+  closers.add(() => tc.close(), () => pluginHost?.close());
 
   let runtime: PodRuntime | undefined;
   const host: Host = {
@@ -160,63 +196,64 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
     getPodPortMappings: (id) => runtime!.getPodPortMappings(id),
   };
   // The kubelet constructs cni and kubenet always; only the selected one is initialised here.
-  const probed: NetworkPlugin[] = [
-    createCniPlugin({
-      invoker: cniRuntime(o.cniBinDirs),
-      confDir: o.cniConfDir,
-      netns: (p) => sys.kernel.netns(p),
-      log: log.child({ plugin: CNI_PLUGIN_NAME }),
-      ...(sys.watchDir ? { watchDir: sys.watchDir } : {}),
-    }),
-    createKubenetPlugin({
-      binDirs: kubenetBinDirs,
-      invokerFor: kubenetInvoker,
-      shaper: createShaper(tc, BRIDGE_NAME),
-      trace: sys.pluginEnv["PODNET_TRACE"] === "1",
-      kernel: sys.kernel,
-      exec: sys.exec,
-      iptables: ipt.v4,
-      iptables6: ipt.v6,
-      openPort: sys.openPort,
-      ...(sys.clearConntrack ? { clearConntrack: sys.clearConntrack } : {}),
-      fs: sys.fs,
-      ...(o.ipamDataDir !== undefined ? { ipamDataDir: o.ipamDataDir } : {}),
-      log: log.child({ plugin: KUBENET_PLUGIN_NAME }),
-      modprobe: o.modprobe,
-    }),
-    ...probe.execPlugins.map((info) => createExecPlugin(info, { exec: sys.rawExec, fs: sys.fs, env: sys.pluginEnv, log: log.child({ plugin: info.name }) })),
+  const candidates: Candidate[] = [
+    {
+      plugin: createCniPlugin({
+        invoker: cniRuntime(o.cniBinDirs),
+        confDir: o.cniConfDir,
+        netns: (p) => sys.kernel.netns(p),
+        log: log.child({ plugin: CNI_PLUGIN_NAME }),
+        ...(sys.watchDir ? { watchDir: sys.watchDir } : {}),
+      }),
+    },
+    {
+      plugin: createKubenetPlugin({
+        binDirs: kubenetBinDirs,
+        invokerFor: kubenetInvoker,
+        shaper: createShaper(tc, BRIDGE_NAME),
+        trace: sys.pluginEnv["PODNET_TRACE"] === "1",
+        kernel: sys.kernel,
+        exec: sys.exec,
+        iptables: ipt.v4,
+        iptables6: ipt.v6,
+        openPort: sys.openPort,
+        ...(sys.clearConntrack ? { clearConntrack: sys.clearConntrack } : {}),
+        fs: sys.fs,
+        ...(o.ipamDataDir !== undefined ? { ipamDataDir: o.ipamDataDir } : {}),
+        log: log.child({ plugin: KUBENET_PLUGIN_NAME }),
+        modprobe: o.modprobe,
+        describePlugins: (dir) => ({ pluginMode: kubenetPluginMode(dir), ...(o.inProcessPlugins ? { pluginCalls: { ...pluginCalls } } : {}) }),
+      }),
+      async started() {
+        const dir = findPluginDir(kubenetBinDirs, sys.fs);
+        const mode = kubenetPluginMode(dir);
+        log.info("kubenet CNI plugins", { dir, mode });
+        // the first pod should not wait for the workers to load the plugins (~100 ms)
+        if (mode !== "exec") await host_().warm?.();
+      },
+    },
+    ...probe.execPlugins.map((info) => ({
+      plugin: createExecPlugin(info, { exec: sys.rawExec, fs: sys.fs, env: sys.pluginEnv, log: log.child({ plugin: info.name }) }),
+    })),
   ];
   let plugin: NetworkPlugin;
   try {
-    plugin = await initNetworkPlugin(probed, o.networkPlugin, () => createNoopPlugin({ sysctl: sys.kernel.sysctl, exec: sys.exec, log, modprobe: o.modprobe }), {
+    plugin = await initNetworkPlugin(candidates.map((c) => c.plugin), o.networkPlugin, () => createNoopPlugin({ sysctl: sys.kernel.sysctl, exec: sys.exec, log, modprobe: o.modprobe }), {
       host,
       hairpinMode: hairpin.mode,
       nonMasqueradeCIDR: o.nonMasqueradeCIDR,
       mtu: o.networkPluginMtu,
     });
   } catch (e) {
-    throw new StartupError(`didn't find a compatible network plugin with the given settings: ${(e as Error).message}`);
+    throw new StartupError(`didn't find a compatible network plugin with the given settings: ${errorMessage(e)}`);
   }
   for (const w of plugin.warnings?.() ?? []) log.warn(w);
   const initialised = plugin;
-  release.push(() => initialised.close?.());
+  closers.add(() => initialised.close?.());
+  await candidates.find((c) => c.plugin === initialised)?.started?.();
 
-  /** How kubenet runs bridge/host-local/loopback: "in-process", "exec", or "mixed". */
-  const kubenetPluginMode = (k: KubenetPlugin): "in-process" | "exec" | "mixed" => {
-    const dir = k.pluginDir();
-    if (!o.inProcessPlugins || !dir) return "exec";
-    const own = REQUIRED_CNI_PLUGINS.filter((p) => isPodnetPlugin(join(dir, p), p)).length;
-    return own === REQUIRED_CNI_PLUGINS.length ? "in-process" : own === 0 ? "exec" : "mixed";
-  };
-  if (plugin.name() === KUBENET_PLUGIN_NAME) {
-    const mode = kubenetPluginMode(plugin as KubenetPlugin);
-    log.info("kubenet CNI plugins", { dir: (plugin as KubenetPlugin).pluginDir(), mode });
-    // the first pod should not wait for the workers to load the plugins (~100 ms)
-    if (mode !== "exec") await host_().warm?.();
-  }
-
-  const registry = new Registry();
-  const manager = new PluginManager(plugin, { metrics: networkPluginMetrics(registry) });
+  const metrics = new MetricsRegistry();
+  const manager = new PluginManager(plugin, { metrics: networkPluginMetrics(metrics) });
   const store = createCheckpointStore(o.stateDir);
   const rt = new PodRuntime({
     manager,
@@ -239,7 +276,7 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
     try {
       rt.setPodCIDR(podCIDR, o.podCIDR ? "--pod-cidr" : "saved podCIDR");
     } catch (e) {
-      throw new StartupError((e as Error).message);
+      throw new StartupError(errorMessage(e));
     }
   }
   const restore = await rt.restore();
@@ -251,7 +288,7 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
   const started = new Date().toISOString();
   const nodeInfo = (): Record<string, unknown> => {
     const st = manager.status();
-    const info: Record<string, unknown> = {
+    return {
       plugin: plugin.name(),
       ready: st === null,
       ...(st ? { reason: "NetworkPluginNotReady", message: `network plugin is not ready: ${st.message}` } : {}),
@@ -261,36 +298,25 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
       nonMasqueradeCIDR: o.nonMasqueradeCIDR,
       pods: rt.listPods().length,
       started,
+      ...plugin.nodeInfo?.(),
     };
-    if (plugin.name() === KUBENET_PLUGIN_NAME) {
-      const k = plugin as KubenetPlugin;
-      info["mtu"] = k.mtu();
-      info["pluginDir"] = k.pluginDir();
-      info["pluginMode"] = kubenetPluginMode(k);
-      if (o.inProcessPlugins) info["pluginCalls"] = { ...pluginCalls };
-    }
-    if (plugin.name() === CNI_PLUGIN_NAME) {
-      const n = (plugin as CniPlugin).defaultNetwork();
-      if (n) info["network"] = { name: n.list.name, file: n.file, cniVersion: n.list.cniVersion, plugins: n.list.plugins.map((p) => p.type), capabilities: n.capabilities };
-    }
-    return info;
   };
 
   const onReject = (socket: string) => (who: string) =>
     log.warn("refused a connection", { socket, peer: who, allowed: group ? `root, group ${group.name}` : "root" });
   let server: UnixListener;
   try {
-    server = await serveApi(createApiHandler({ runtime: rt, nodeInfo, metrics: () => registry.render(), log }), o.socket, {
+    server = await serveApi(createApiHandler({ runtime: rt, nodeInfo, metrics: () => metrics.render(), log }), o.socket, {
       ...(group ? { group } : {}),
       onReject: onReject(o.socket),
     });
   } catch (e) {
-    throw new StartupError(`--socket ${o.socket}: ${(e as Error).message}`);
+    throw new StartupError(`--socket ${o.socket}: ${errorMessage(e)}`);
   }
-  release.push(() => server.close());
+  closers.add(() => server.close());
   // Resident mode: the launchers in build/resident (podnet install --resident) hand their calls here.
-  let cniServer: UnixListener | undefined;
   if (o.cniSocket) {
+    let cniServer: UnixListener;
     try {
       cniServer = await serveResident(o.cniSocket, defaultRegistry((m) => log.debug(m)), {
         isOwnNetns,
@@ -298,33 +324,22 @@ async function start(o: NodeOptions, sys: SystemDeps, release: Array<() => unkno
         onError: (e) => log.warn("resident plugin request", { socket: o.cniSocket, error: e.message }),
       });
     } catch (e) {
-      throw new StartupError(`--cni-socket ${o.cniSocket}: ${(e as Error).message}`);
+      throw new StartupError(`--cni-socket ${o.cniSocket}: ${errorMessage(e)}`);
     }
+    closers.add(() => cniServer.close());
   }
   const st = manager.status();
   log.info("podnet node is serving", { socket: o.socket, plugin: plugin.name(), ready: st === null, ...(st ? { reason: st.message } : {}) });
 
-  let closed = false;
   return {
     options: o,
     probe,
     manager,
     runtime: rt,
-    registry,
+    metrics,
     restore,
     server,
     nodeInfo,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await server.close();
-      await cniServer?.close();
-      await plugin.close?.();
-      await pluginHost?.close();
-      tc.close();
-      ipt.v4.close?.();
-      ipt.v6.close?.();
-      sys.kernel.close();
-    },
+    close: () => closers.closeAll(),
   };
 }

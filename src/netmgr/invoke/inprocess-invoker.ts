@@ -14,7 +14,7 @@ import { readFileSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import type { ExecOptions, ExecResult, RawExec } from "../../kernel/exec.js";
 import { CniRuntime, findInPath, type CniRuntimeOptions } from "../../libcni/index.js";
-import { isPodnetBundle } from "../../plugins/main/bridge/ipam.js";
+import { isPodnetBundle } from "../../sdk/bundle.js";
 import type { LaunchRequest, LaunchResponse } from "../../resident/protocol.js";
 import { handle, type Registry } from "../../resident/server.js";
 

@@ -8,17 +8,15 @@ import { Worker } from "node:worker_threads";
 import type { PluginHost } from "./inprocess-invoker.js";
 import type { WorkerData, WorkerReply, WorkerRequest } from "./plugin-worker.js";
 import type { LaunchResponse } from "../../resident/protocol.js";
-
-/** What defaultRegistry() serves (resident/registry.ts). */
-export const PODNET_PLUGINS: readonly string[] = ["loopback", "bridge", "host-local", "portmap", "bandwidth"];
+import { RESIDENT_PLUGINS } from "../../resident/registry.js";
 
 export interface WorkerHostOptions {
   /** Number of worker threads (default 2). */
   readonly size?: number;
-  /** The module building the registry and its export (default: plugin-registry.js, workerRegistry). */
+  /** The module building the registry and its export (default: resident/registry.js, workerRegistry). */
   readonly registryModule?: string;
   readonly registryExport?: string;
-  /** The plugin names that registry serves (default PODNET_PLUGINS). */
+  /** The plugin names that registry serves (default RESIDENT_PLUGINS). */
   readonly plugins?: readonly string[];
   /** Plugin log lines and worker failures. */
   readonly log?: (m: string) => void;
@@ -36,9 +34,9 @@ interface Slot {
 
 export function workerPluginHost(o: WorkerHostOptions = {}): PluginHost & { readonly workers: number } {
   const size = Math.max(1, o.size ?? 2);
-  const names = new Set(o.plugins ?? PODNET_PLUGINS);
+  const names = new Set(o.plugins ?? RESIDENT_PLUGINS);
   const data: WorkerData = {
-    registryModule: o.registryModule ?? new URL("./plugin-registry.js", import.meta.url).href,
+    registryModule: o.registryModule ?? new URL("../../resident/registry.js", import.meta.url).href,
     registryExport: o.registryExport ?? "workerRegistry",
   };
   const slots: Slot[] = [];

@@ -251,6 +251,10 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
     status: () => checkInitialized(),
     syncNetworkConfig,
     defaultNetwork: () => current,
+    nodeInfo() {
+      const n = current;
+      return n ? { network: { name: n.list.name, file: n.file, cniVersion: n.list.cniVersion, plugins: n.list.plugins.map((p) => p.type), capabilities: n.capabilities } } : {};
+    },
 
     async setUpPod(namespace, name, id, annotations, options) {
       const notReady = checkInitialized();

@@ -1,20 +1,19 @@
-// The real dependencies of bandwidth as an executable: links through the kernel layer, qdiscs and
-// filters through the tc port (over netlink; `tc` only for CHECK's numbers), state files through
-// node:fs.
-import { nodeExec } from "../../../kernel/exec.js";
-import { createKernel } from "../../../kernel/kernel.js";
+// bandwidth's dependencies from the node: links through the kernel layer, qdiscs and filters through
+// the tc port (over netlink; `tc` only for CHECK's numbers), state files.
 import { createTc } from "../../../kernel/tc.js";
 import { openTcNetlink } from "../../../kernel/tc-netlink.js";
+import { netnsOf, type NodeEnv } from "../../node-env.js";
 import type { BandwidthDeps } from "./bandwidth.js";
-import { nodeStateFs } from "../attachment-state.js";
 
-export function nodeBandwidthDeps(o: { log?: (msg: string) => void; hostNetns?: string | null; dataDir?: string } = {}): BandwidthDeps {
+export type BandwidthEnv = Pick<NodeEnv, "kernel" | "exec" | "stateFs" | "at" | "log">;
+
+export function nodeBandwidthDeps(env: BandwidthEnv, o: { hostNetns?: string | null; dataDir?: string } = {}): BandwidthDeps {
   return {
-    tc: (netns) => createTc({ exec: nodeExec, netlink: () => openTcNetlink(netns) }),
-    kernel: createKernel(),
-    fs: nodeStateFs,
+    tc: (netns) => createTc({ exec: env.exec, netlink: () => openTcNetlink(netnsOf(env, netns)) }),
+    kernel: env.kernel,
+    fs: env.stateFs,
     ...(o.hostNetns !== undefined ? { hostNetns: o.hostNetns } : {}),
     ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}),
-    ...(o.log ? { log: o.log } : {}),
+    ...(env.log ? { log: env.log } : {}),
   };
 }
