@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: podnet's plugins against the Go reference (Debian's, /usr/lib/cni), through the
 // same harness in the same run, interleaved, with medians and podnet/Go ratios:
+//   0. start-up of one exec, cold (page cache dropped: bench/startup.mjs) and warm
 //   1. each plugin's ADD and DEL, and the whole chain (loopback; bridge+host-local; portmap with 2
 //      hostPorts; bandwidth) — Go vs podnet exec'd vs podnet resident (launcher → daemon)
 //   2. N pods added one after another (default 200; --pods 1000): ADD latency at pod 1/50/100/200/…
@@ -10,7 +11,7 @@
 //      podnet's plugins in-process vs the same plugins exec'd vs Go's plugins exec'd
 // Results also go to bench/results/bench-<time>.json. Runs only inside sandbox namespaces.
 //   6. the cluster: bench/cluster.mjs with 300 nodes (a client each) and 1000 (shared watches)
-// Usage: sudo node bench/run.mjs [--rounds 20] [--pods 200] [--streams-pods 40] [--netmgr-pods 20] [--skip stream,concurrent,rss,netmgr,cluster]
+// Usage: sudo node bench/run.mjs [--rounds 20] [--cold-rounds 5] [--pods 200] [--streams-pods 40] [--netmgr-pods 20] [--skip startup,stream,concurrent,rss,netmgr,cluster]
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,6 +21,7 @@ import { cleanEnv, environment, fmt, GO_BIN, ip, median, pct, PODNET_BIN, RESIDE
 const { values } = parseArgs({
   options: {
     rounds: { type: "string", default: "20" },
+    "cold-rounds": { type: "string", default: "5" },
     pods: { type: "string", default: "200" },
     "streams-pods": { type: "string", default: "40" },
     "netmgr-pods": { type: "string", default: "20" },
@@ -33,7 +35,7 @@ const PLUGINS = ["loopback", "bridge", "host-local", "portmap", "bandwidth"];
 requireRootAndFiles("bench", [...PLUGINS.map((p) => join(GO_BIN, p)), ...PLUGINS.map((p) => join(PODNET_BIN, p)), join(ROOT, "dist/src/libcni/index.js")]);
 
 if (!values.inner) {
-  const pass = ["--rounds", values.rounds, "--pods", values.pods, "--streams-pods", values["streams-pods"], "--netmgr-pods", values["netmgr-pods"], "--skip", values.skip];
+  const pass = ["--rounds", values.rounds, "--cold-rounds", values["cold-rounds"], "--pods", values.pods, "--streams-pods", values["streams-pods"], "--netmgr-pods", values["netmgr-pods"], "--skip", values.skip];
   let rc = runInsideNodeNamespace(new URL(import.meta.url).pathname, pass);
   // The cluster benchmark (bench/cluster.mjs) runs its own etcd in its own namespace.
   if (rc === 0 && !values.skip.split(",").includes("cluster")) {
@@ -143,6 +145,13 @@ async function delPodNet(rtm, l, p) {
 const out = { environment: environment(resident ? "resident = C launcher + podnet daemon" : "resident mode not built"), sections: {} };
 const log = (s = "") => console.log(s);
 log(`podnet bench — node ${process.version}, kernel ${out.environment.kernel}, ${out.environment.cpus}, load ${out.environment.loadavg}, NODE_EXTRA_CA_CERTS ${out.environment.NODE_EXTRA_CA_CERTS}`);
+
+// 0. start-up, cold and warm --------------------------------------------------------------------
+if (!skip.has("startup")) {
+  const { coldNodeImpl, measureStartup } = await import("./startup.mjs");
+  const withColdNode = [impls[0], impls[1], coldNodeImpl(dir), ...impls.slice(2)];
+  out.sections.startup = measureStartup(withColdNode, { rounds: Number(values["cold-rounds"]), warm: ROUNDS, log });
+}
 
 // 1. per plugin and chain, interleaved round by round --------------------------------------------
 {

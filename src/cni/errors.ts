@@ -17,8 +17,8 @@ export const CniCode = {
 } as const;
 export type CniCode = (typeof CniCode)[keyof typeof CniCode];
 
+/** An error as plugins print it: Go's types.Error (code, msg, details; no cniVersion). */
 export interface CniErrorWire {
-  cniVersion?: string;
   code: number;
   msg: string;
   details?: string;
@@ -33,10 +33,9 @@ export class CniError extends Error {
     this.code = code;
     this.details = opts.details ?? "";
   }
-  /** What a plugin prints on stdout. */
-  toWire(cniVersion?: string): CniErrorWire {
+  /** What a plugin prints on stdout, in Go's field order. */
+  toWire(): CniErrorWire {
     return {
-      ...(cniVersion ? { cniVersion } : {}),
       code: this.code,
       msg: this.message,
       ...(this.details ? { details: this.details } : {}),

@@ -1,7 +1,8 @@
 // CNI results in their three generations (020, 040, 100), parsing from JSON, conversion between
 // every pair of versions with libcni's exact rules, and serialisation with libcni's omissions.
-import { tryParseIP } from "../ip/ip.js";
+import { formatIP, parseIP, tryParseIP } from "../ip/ip.js";
 import { CniCode, CniError } from "./errors.js";
+import { goMarshalIndent } from "./gojson.js";
 import { brief, getCI, isObject, type JsonObject } from "./keys.js";
 import { generationOf, type Generation } from "./version.js";
 
@@ -145,7 +146,8 @@ function parseDNS(v: unknown, where: string): DNS | undefined {
   if (s) d.search = s;
   const opt = strs(v, "options", `${where} dns`);
   if (opt) d.options = opt;
-  return d;
+  // An empty dns is no dns (Go's zero DNS struct; printing writes "dns": {} either way).
+  return Object.keys(d).length ? d : undefined;
 }
 function parseInterface(o: JsonObject, where: string): Interface {
   const i: Interface = { name: str(o, "name", where) ?? "" };
@@ -196,12 +198,10 @@ export function parseResult(raw: unknown, fallbackVersion: string): { gen: Gener
     const idx = getCI(x, "interface");
     if (idx !== undefined && idx !== null) {
       if (typeof idx !== "number" || !Number.isInteger(idx)) throw bad(`${w}: "interface" must be an integer, got ${brief(idx)}`);
-      if (idx >= 0) ip.interface = idx;
+      ip.interface = idx; // even a negative one, as Go keeps it (users of the index check it)
     }
-    const ver = str(x, "version", w);
-    // Tolerate "" (old loopback builds): derive from the address.
-    ip.version = ver ? ver : ipFamily(ip.address);
-    if (gen === "040" && ip.version !== "4" && ip.version !== "6") throw bad(`${w}: "version" must be "4" or "6", got "${ver}"`);
+    // As Go's 040 type reads it: any string, "" when absent (Go's loopback prints none below 1.0.0).
+    ip.version = str(x, "version", w) ?? "";
     return ip;
   });
   const routes = objs(raw, "routes", where).map((x, i) => parseRoute(x, `${where} routes[${i}]`));
@@ -238,8 +238,9 @@ function v02ToV04(r: Result020, cniVersion: string): Result040 {
 function v04ToV02(r: Result040, cniVersion: string): Result020 {
   const out: Result020 = { cniVersion };
   for (const ip of r.ips ?? []) {
-    const fam = ip.version === "4" || ip.version === "6" ? ip.version : ipFamily(ip.address);
-    const key = fam === "4" ? "ip4" : "ip6";
+    // Go's convertTo02x: an IP counts by its "version" only.
+    if (ip.version !== "4" && ip.version !== "6") continue;
+    const key = ip.version === "4" ? "ip4" : "ip6";
     if (out[key]) continue;
     out[key] = { ip: ip.address, ...(ip.gateway ? { gateway: ip.gateway } : {}) };
   }
@@ -289,6 +290,8 @@ function v1ToV04(r: Result, cniVersion: string): Result040 {
  * express the result (to 0.1/0.2 without any IP).
  */
 export function convertResult(r: AnyResult, to: string): AnyResult {
+  // Go's Convert: a result already labelled `to` comes back as it is.
+  if (r.cniVersion === (to === "" ? "0.1.0" : to)) return structuredClone(r);
   const from = generationOf(r.cniVersion);
   const target = generationOf(to);
   const toVersion = to === "" ? "0.1.0" : to;
@@ -313,23 +316,113 @@ export function toCurrent(r: AnyResult, label = "1.1.0"): Result {
 }
 
 /**
- * The JSON libcni writes for a result: empty lists left out; 0.x results always carry `dns`
- * (`{}` when empty); 0.3/0.4 IPs always carry `version`; 1.x leaves an empty `dns` out.
+ * A result in the 1.x shape under an older version label. Go's Convert hands a result back
+ * unchanged when its label already is the target version, so a types100.Result labelled with the
+ * config's (older) version is printed with the 1.x fields as they are: Go's loopback does this
+ * when it is not chained (`"ips": [{"interface": 0, "address": "127.0.0.1/8"}]` at 0.2.0).
+ */
+export interface Result100As extends Result {
+  readonly shape: "100";
+}
+
+/** The JSON generation `r` prints as: its label's, or the 1.x shape it carries. */
+const shapeOf = (r: AnyResult): Generation => ((r as Partial<Result100As>).shape === "100" ? "100" : generationOf(r.cniVersion));
+
+/** Go's net.IP.String() of an address text; the text itself when it is not one. */
+function goIP(s: string): string {
+  try {
+    return formatIP(parseIP(s));
+  } catch {
+    return s;
+  }
+}
+
+/** Go's net.IPNet.String() of a CIDR text (an IPv4-mapped address prints as IPv4 with its /len − 96). */
+function goIPNet(s: string): string {
+  const slash = s.lastIndexOf("/");
+  if (slash < 0) return s;
+  const ip = tryParseIP(s.slice(0, slash));
+  const len = Number(s.slice(slash + 1));
+  if (!ip || !Number.isInteger(len)) return s;
+  const mapped = ip.family === 4 && s.slice(0, slash).includes(":");
+  return `${formatIP(ip)}/${mapped ? Math.max(len - 96, 0) : len}`;
+}
+
+/** types.DNS: every field omitempty. */
+function dnsJSON(d: DNS | undefined): JsonObject {
+  const out: JsonObject = {};
+  if (d?.nameservers?.length) out["nameservers"] = d.nameservers;
+  if (d?.domain) out["domain"] = d.domain;
+  if (d?.search?.length) out["search"] = d.search;
+  if (d?.options?.length) out["options"] = d.options;
+  return out;
+}
+
+/** types.Route: dst, gw; the cni ≥ 1.2 fields (spec 1.1.0) only when `extended`. */
+function routeJSON(rt: Route, extended: boolean): JsonObject {
+  const out: JsonObject = { dst: goIPNet(rt.dst) };
+  if (rt.gw) out["gw"] = goIP(rt.gw);
+  if (!extended) return out;
+  if (rt.mtu) out["mtu"] = rt.mtu;
+  if (rt.advmss) out["advmss"] = rt.advmss;
+  if (rt.priority) out["priority"] = rt.priority;
+  if (rt.table !== undefined) out["table"] = rt.table;
+  if (rt.scope !== undefined) out["scope"] = rt.scope;
+  return out;
+}
+
+function interfaceJSON(i: Interface, extended: boolean): JsonObject {
+  const out: JsonObject = { name: i.name };
+  if (i.mac) out["mac"] = i.mac;
+  if (extended && i.mtu) out["mtu"] = i.mtu;
+  if (i.sandbox) out["sandbox"] = i.sandbox;
+  if (extended && i.socketPath) out["socketPath"] = i.socketPath;
+  if (extended && i.pciID) out["pciID"] = i.pciID;
+  return out;
+}
+
+function ipJSON(ip: IPConfig | IPConfig040, withVersion: boolean): JsonObject {
+  const out: JsonObject = {};
+  if (withVersion) out["version"] = (ip as IPConfig040).version;
+  if (ip.interface !== undefined) out["interface"] = ip.interface;
+  out["address"] = goIPNet(ip.address);
+  if (ip.gateway) out["gateway"] = goIP(ip.gateway);
+  return out;
+}
+
+/**
+ * A result as Go's encoding/json writes the result struct of its version (types 020, 040, 100 of
+ * the reference's library): fields in the struct's order, empty lists and strings left out, `dns`
+ * always there (`{}` when empty: a struct value, which omitempty never drops), IPs in Go's
+ * canonical text. 1.0.0 has only the fields of cni 1.1 (interface name/mac/sandbox, route dst/gw);
+ * 1.1.0 adds those of cni 1.2 (mtu, socketPath, pciID; route mtu, advmss, priority, table, scope).
  */
 export function resultToJSON(r: AnyResult): JsonObject {
-  const gen = generationOf(r.cniVersion);
-  const dnsEmpty = !r.dns || Object.keys(r.dns).length === 0;
-  const dns = r.dns ?? {};
-  if (gen === "020") {
+  const shape = shapeOf(r);
+  const out: JsonObject = {};
+  if (r.cniVersion) out["cniVersion"] = r.cniVersion;
+  if (shape === "020") {
     const x = r as Result020;
-    return { cniVersion: x.cniVersion, ...(x.ip4 ? { ip4: x.ip4 } : {}), ...(x.ip6 ? { ip6: x.ip6 } : {}), dns };
+    for (const fam of ["ip4", "ip6"] as const) {
+      const c = x[fam];
+      if (!c) continue;
+      const ipc: JsonObject = { ip: goIPNet(c.ip) };
+      if (c.gateway) ipc["gateway"] = goIP(c.gateway);
+      if (c.routes?.length) ipc["routes"] = c.routes.map((rt) => routeJSON(rt, false));
+      out[fam] = ipc;
+    }
+  } else {
+    const x = r as Result | Result040;
+    const extended = r.cniVersion === "1.1.0";
+    if (x.interfaces?.length) out["interfaces"] = x.interfaces.map((i) => interfaceJSON(i, extended));
+    if (x.ips?.length) out["ips"] = x.ips.map((ip) => ipJSON(ip, shape === "040"));
+    if (x.routes?.length) out["routes"] = x.routes.map((rt) => routeJSON(rt, extended));
   }
-  const x = r as Result;
-  const out: JsonObject = { cniVersion: x.cniVersion };
-  if (x.interfaces?.length) out["interfaces"] = x.interfaces;
-  if (x.ips?.length) out["ips"] = x.ips;
-  if (x.routes?.length) out["routes"] = x.routes;
-  if (gen === "040") out["dns"] = dns;
-  else if (!dnsEmpty) out["dns"] = dns;
+  out["dns"] = dnsJSON(r.dns);
   return out;
+}
+
+/** The bytes Go's types.PrintResult(r, version) writes: `r` converted to `version`, MarshalIndent'ed. */
+export function printResult(r: AnyResult, version: string): string {
+  return goMarshalIndent(resultToJSON(convertResult(r, version)));
 }

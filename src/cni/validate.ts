@@ -1,17 +1,20 @@
 // Validation of the attachment identifiers (libcni pkg/utils): container ID, network name, ifname,
-// and the other CNI_* values that become kernel or file-system names.
+// and the other CNI_* values that become kernel or file-system names. For the identifiers the
+// codes, messages and details are Go's, word for word: runtimes and plugins compare them.
 import { CniCode, CniError } from "./errors.js";
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/** Go's unicode.IsSpace. */
+const GO_SPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
 
 export function validateContainerID(id: string): void {
   if (id === "") throw new CniError(CniCode.UnknownContainer, "missing containerID");
-  if (!NAME_RE.test(id)) throw new CniError(CniCode.InvalidEnvironmentVariables, `invalid characters in containerID ${JSON.stringify(id)}`);
+  if (!NAME_RE.test(id)) throw new CniError(CniCode.InvalidEnvironmentVariables, "invalid characters in containerID", { details: id });
 }
 
 export function validateNetworkName(name: string): void {
   if (name === "") throw new CniError(CniCode.InvalidNetworkConfig, "missing network name");
-  if (!NAME_RE.test(name)) throw new CniError(CniCode.InvalidNetworkConfig, `invalid characters found in network name ${JSON.stringify(name)}`);
+  if (!NAME_RE.test(name)) throw new CniError(CniCode.InvalidNetworkConfig, "invalid characters found in network name", { details: name });
 }
 
 /**
@@ -20,12 +23,13 @@ export function validateNetworkName(name: string): void {
  * never sees one, as execve cannot pass it; the resident protocol can).
  */
 export function validateIfName(name: string): void {
-  const bad = (why: string) => new CniError(CniCode.InvalidEnvironmentVariables, `invalid interface name ${JSON.stringify(name)}: ${why}`);
-  if (name === "") throw new CniError(CniCode.InvalidEnvironmentVariables, "interface name is empty");
-  if (name.includes("\0")) throw bad("contains a NUL byte");
-  if (Buffer.byteLength(name) > 15) throw bad("longer than 15 bytes");
-  if (name === "." || name === "..") throw bad("is a relative path");
-  if (/[/:\s]/.test(name)) throw bad("contains '/', ':' or whitespace");
+  const bad = (msg: string, details?: string) => new CniError(CniCode.InvalidEnvironmentVariables, msg, details ? { details } : {});
+  if (name === "") throw bad("interface name is empty");
+  // podnet's own: Go never sees a NUL (execve cannot pass one).
+  if (name.includes("\0")) throw bad(`invalid interface name ${JSON.stringify(name)}: contains a NUL byte`);
+  if (Buffer.byteLength(name) > 15) throw bad("interface name is too long", "interface name should be less than 16 characters");
+  if (name === "." || name === "..") throw bad("interface name is . or ..");
+  if (name.includes("/") || name.includes(":") || GO_SPACE.test(name)) throw bad("interface name contains / or : or whitespace characters");
 }
 
 /**

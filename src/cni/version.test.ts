@@ -10,10 +10,19 @@ describe("parseVersion", () => {
     ["0.3", [0, 3, 0]],
     ["1.1.0", [1, 1, 0]],
     ["10.20.30", [10, 20, 30]],
+    ["+1.-2", [1, -2, 0]], // strconv.Atoi takes a sign
   ];
   for (const [s, want] of cases) it(`"${s}" → ${want.join(".")}`, () => assert.deepEqual(parseVersion(s), want));
-  for (const s of ["1.2.3.4", "a.b", "1..0", "v1.0.0"]) {
-    it(`rejects "${s}" naming it`, () => assert.throws(() => parseVersion(s), (e: CniError) => e.code === 6 && e.message.includes(s)));
+  // libcni's ParseVersion, word for word.
+  const bad: Array<[string, string]> = [
+    ["1.2.3.4", 'invalid version "1.2.3.4": too many parts'],
+    ["a.b", 'failed to convert major version part "a": strconv.Atoi: parsing "a": invalid syntax'],
+    ["1..0", 'failed to convert minor version part "": strconv.Atoi: parsing "": invalid syntax'],
+    ["v1.0.0", 'failed to convert major version part "v1": strconv.Atoi: parsing "v1": invalid syntax'],
+    ["1.0.99999999999999999999", 'failed to convert micro version part "99999999999999999999": strconv.Atoi: parsing "99999999999999999999": value out of range'],
+  ];
+  for (const [s, msg] of bad) {
+    it(`rejects "${s}" as libcni does`, () => assert.throws(() => parseVersion(s), (e: CniError) => e.code === 6 && e.message === msg));
   }
 });
 
@@ -41,7 +50,12 @@ describe("compareVersions and generations", () => {
 
 describe("decodeConfVersion / selectConfVersion", () => {
   it("defaults to 0.1.0 when absent", () => assert.equal(decodeConfVersion({ name: "x" }), "0.1.0"));
-  it("rejects a non-string version", () => assert.throws(() => decodeConfVersion({ cniVersion: 1 }), (e: CniError) => e.code === 6));
+  it("rejects a non-string version as skel does", () =>
+    assert.throws(
+      () => decodeConfVersion({ cniVersion: 1 }),
+      (e: CniError) => e.code === 6 && e.message === "decoding version from network config: json: cannot unmarshal number into Go struct field .cniVersion of type string",
+    ));
+  it("matches the key without case, as Go's decoder does", () => assert.equal(decodeConfVersion({ CNIVersion: "0.3.1" }), "0.3.1"));
   it("picks the highest supported version from cniVersions", () => {
     assert.equal(selectConfVersion("0.4.0", ["0.3.1", "1.0.0", "1.1.0", "2.0.0"]), "1.1.0");
     assert.equal(selectConfVersion("1.0.0", undefined), "1.0.0");

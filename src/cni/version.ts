@@ -1,6 +1,7 @@
 // CNI spec versions: parsing, comparison, generations and what each version allows.
 import { CniCode, CniError } from "./errors.js";
-import { brief } from "./keys.js";
+import { goDecodeStringField } from "./gojson-errors.js";
+import { goStrconvQuote } from "./gojson.js";
 
 export const ALL_SPEC_VERSIONS = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] as const;
 export type SpecVersion = (typeof ALL_SPEC_VERSIONS)[number];
@@ -14,16 +15,32 @@ export function isSpecVersion(v: string): v is SpecVersion {
   return (ALL_SPEC_VERSIONS as readonly string[]).includes(v);
 }
 
-/** libcni ParseVersion: at most 3 dot-separated integers, missing parts are 0, "" is 0.1.0. */
+/** Go's strconv.Atoi: an optional sign and decimal digits within int64; its error text otherwise. */
+function goAtoi(s: string): number | string {
+  const fail = (why: string) => `strconv.Atoi: parsing ${goStrconvQuote(s)}: ${why}`;
+  if (!/^[+-]?\d+$/.test(s)) return fail("invalid syntax");
+  const n = BigInt(s);
+  if (n > 0x7fffffffffffffffn || n < -0x8000000000000000n) return fail("value out of range");
+  return Number(n);
+}
+
+/**
+ * libcni ParseVersion, with its error texts: at most 3 dot-separated integers (Atoi's, so "+1" and
+ * "-1" pass), missing parts are 0, "" is 0.1.0. Throws DecodingFailure (6).
+ */
 export function parseVersion(v: string): [number, number, number] {
   if (v === "") return [0, 1, 0];
   const parts = v.split(".");
-  if (parts.length > 3) throw new CniError(CniCode.DecodingFailure, `invalid version "${v}": too many parts`);
-  const nums = parts.map((p) => {
-    if (!/^\d+$/.test(p)) throw new CniError(CniCode.DecodingFailure, `invalid version "${v}": "${p}" is not a number`);
-    return Number(p);
-  });
-  return [nums[0] ?? 0, nums[1] ?? 0, nums[2] ?? 0];
+  if (parts.length > 3) throw new CniError(CniCode.DecodingFailure, `invalid version ${goStrconvQuote(v)}: too many parts`);
+  const out: [number, number, number] = [0, 0, 0];
+  for (const [i, what] of (["major", "minor", "micro"] as const).entries()) {
+    const p = parts[i];
+    if (p === undefined) break;
+    const n = goAtoi(p);
+    if (typeof n === "string") throw new CniError(CniCode.DecodingFailure, `failed to convert ${what} version part ${goStrconvQuote(p)}: ${n}`);
+    out[i] = n;
+  }
+  return out;
 }
 
 export function compareVersions(a: string, b: string): number {
@@ -67,15 +84,17 @@ export const VERB_SINCE: Readonly<Record<Verb, string>> = {
 
 export const specHas = (v: string, verb: Verb): boolean => versionAtLeast(v === "" ? "0.1.0" : v, VERB_SINCE[verb]);
 
+/** How Go prints the struct skel decodes a config's version into (in its error texts). */
+const VERSION_STRUCT = 'struct { CNIVersion string "json:\\"cniVersion\\"" }';
+
 /**
- * The version of a request config: its `cniVersion`, or 0.1.0 when absent (libcni DecodeVersion).
- * Throws DecodingFailure (6) when it is not a string.
+ * The version of a request config, as skel's ConfigDecoder reads it: `cniVersion` (matched without
+ * case), 0.1.0 when absent or empty. Throws DecodingFailure (6) with Go's text when it is not a string.
  */
 export function decodeConfVersion(conf: Record<string, unknown>): string {
-  const v = conf["cniVersion"];
-  if (v === undefined || v === null || v === "") return "0.1.0";
-  if (typeof v !== "string") throw new CniError(CniCode.DecodingFailure, `"cniVersion" must be a string, got ${brief(v)}`);
-  return v;
+  const r = goDecodeStringField(conf, "cniVersion", VERSION_STRUCT);
+  if ("error" in r) throw new CniError(CniCode.DecodingFailure, `decoding version from network config: ${r.error}`);
+  return r.value === "" ? "0.1.0" : r.value;
 }
 
 /**

@@ -4,8 +4,8 @@ import { mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync }
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { CniCode, CniError, MAX_JSON_BYTES, convertResult, isObject, parseResult, readJson, resultToJSON, type AnyResult, type JsonObject } from "../cni/index.js";
+import { goJSON } from "../cni/gojson.js";
 import { BoundedReadError, readFileBounded } from "../kernel/read-bounded.js";
-import { goJSON } from "./gojson.js";
 
 export const DEFAULT_CACHE_DIR = "/var/lib/cni";
 

@@ -4,37 +4,45 @@ import {
   ALL_SPEC_VERSIONS,
   CniCode,
   CniError,
+  compareVersions,
   CURRENT_VERSION,
-  convertResult,
   decodeConfVersion,
+  isObject,
   JsonInputError,
-  readJsonObject,
-  resultToJSON,
-  specHas,
+  printResult,
+  readJson,
   toCniError,
   validateContainerID,
   validateEnvValue,
   validateIfName,
   validateNetworkName,
+  VERB_SINCE,
   type JsonObject,
   type Verb,
 } from "../cni/index.js";
-import type { CmdArgs, PluginAbout, PluginFuncs, PluginIo } from "./types.js";
+import { goDecodeStringField, goSyntaxError } from "../cni/gojson-errors.js";
+import { goMarshalIndent, goStrconvQuote, goStrconvQuoteList } from "../cni/gojson.js";
+import { RelayedError, type CmdArgs, type PluginAbout, type PluginFuncs, type PluginIo } from "./types.js";
 
 const VERBS: readonly Verb[] = ["ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION"];
 
 /** The CNI_* variables whose values become names and paths in system calls. */
 const PATH_VARS = ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH", "CNI_ARGS"] as const;
 
-/** What skel actually requires per verb (a superset of the spec: CNI_PATH everywhere but VERSION). */
-const REQUIRED: Readonly<Record<Verb, readonly string[]>> = {
+/**
+ * What skel requires per verb: v1.1.1's list for ADD/DEL/CHECK (CNI_PATH everywhere, CNI_NETNS
+ * not for DEL), v1.2's for the spec 1.1.0 verbs STATUS and GC; nothing for VERSION or unknown verbs.
+ */
+const REQUIRED: Readonly<Record<string, readonly string[]>> = {
   ADD: ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"],
   DEL: ["CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"],
   CHECK: ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"],
   STATUS: ["CNI_PATH"],
   GC: ["CNI_PATH"],
-  VERSION: [],
 };
+
+/** How Go prints the struct skel decodes a config's name into (in its error texts). */
+const NAME_STRUCT = 'struct { Name string "json:\\"name\\"" }';
 
 export const allVersions = ALL_SPEC_VERSIONS;
 
@@ -46,16 +54,80 @@ export function versionInfo(about: PluginAbout): { cniVersion: string; supported
   return { cniVersion: CURRENT_VERSION, supportedVersions: [...about.supportedVersions] };
 }
 
-function checkVersion(command: Verb, v: string, about: PluginAbout): void {
-  if (!specHas(v, command)) {
-    throw new CniError(CniCode.IncompatibleCniVersion, `config version does not allow ${command}`, {
-      details: `config is "${v}", ${command} needs ≥ ${command === "CHECK" ? "0.4.0" : "1.1.0"}`,
-    });
+/**
+ * skel's validateConfig: well-formed JSON whose "name" is a valid network name, with Go's texts.
+ * The document is read bounded (src/cni/json.ts); what the bounded reader refuses is told in
+ * encoding/json's words when Go refuses it too (bad syntax, nesting beyond Go's 10,000), and in
+ * the reader's own otherwise (the size limit, nesting between its limit and Go's).
+ */
+function validateConfig(stdin: Buffer): JsonObject {
+  let doc: unknown;
+  try {
+    doc = readJson(stdin);
+  } catch (e) {
+    if (!(e instanceof JsonInputError)) throw e;
+    const go = e.offset < 0 ? undefined : goSyntaxError(stdin);
+    throw new CniError(CniCode.DecodingFailure, `error unmarshall network config: ${go ?? e.message}`);
   }
+  const name = goDecodeStringField(doc, "name", NAME_STRUCT);
+  if ("error" in name) throw new CniError(CniCode.DecodingFailure, `error unmarshall network config: ${name.error}`);
+  validateNetworkName(name.value);
+  // Go decodes a JSON null into the struct as if it were {}.
+  return isObject(doc) ? doc : Object.create(null);
+}
+
+/** skel's checkVersionAndCall: the config's version must be one the plugin lists, word for word. */
+function checkSupported(v: string, about: PluginAbout): void {
   if (!about.supportedVersions.includes(v)) {
     throw new CniError(CniCode.IncompatibleCniVersion, "incompatible CNI versions", {
-      details: `config is "${v}", plugin supports ${JSON.stringify(about.supportedVersions)}`,
+      details: `config is ${goStrconvQuote(v)}, plugin supports ${goStrconvQuoteList(about.supportedVersions)}`,
     });
+  }
+}
+
+/** skel's gate for the verbs added after 0.1.0 (CHECK; STATUS and GC as skel v1.2 has them). */
+function checkVerbVersion(verb: "CHECK" | "STATUS" | "GC", v: string, about: PluginAbout): void {
+  const since = VERB_SINCE[verb];
+  if (compareVersions(v, since) < 0) throw new CniError(CniCode.IncompatibleCniVersion, `config version does not allow ${verb}`);
+  if (!about.supportedVersions.some((p) => compareVersions(p, v) >= 0)) {
+    throw new CniError(CniCode.IncompatibleCniVersion, `plugin version does not allow ${verb}`);
+  }
+  checkSupported(v, about);
+}
+
+/**
+ * A failure as Go's skel reports a plain error: code 999, the error's whole text (msg; details)
+ * as msg. An error relayed from a delegated plugin stays as it is (Go's invoke returns it typed).
+ */
+function plainError(e: unknown): CniError {
+  if (e instanceof RelayedError) return e;
+  const err = toCniError(e);
+  return err.code === CniCode.Internal && !err.details ? err : new CniError(CniCode.Internal, err.toString(), { cause: e });
+}
+
+async function callPlugin(verb: Verb, args: CmdArgs, funcs: PluginFuncs, about: PluginAbout, io: PluginIo): Promise<void> {
+  switch (verb) {
+    case "ADD": {
+      const result = await funcs.add(args);
+      let text: string;
+      try {
+        text = printResult(result, args.cniVersion);
+      } catch (e) {
+        // Go's PrintResult fails with a plain error, which skel reports as 999.
+        throw new CniError(CniCode.Internal, (e as Error).message, { cause: e });
+      }
+      io.writeStdout(text);
+      return;
+    }
+    case "DEL":
+      return funcs.del(args);
+    case "CHECK":
+      if (!funcs.check) throw new CniError(CniCode.Internal, `the ${about.name} plugin does not implement CHECK`);
+      return funcs.check(args);
+    case "STATUS":
+      return funcs.status?.(args);
+    case "GC":
+      return funcs.gc?.(args);
   }
 }
 
@@ -74,29 +146,23 @@ export async function dispatch(io: PluginIo, funcs: PluginFuncs, about: PluginAb
     marks.push([phase, t - last]);
     last = t;
   };
-  let cniVersion = "";
   const command = env["CNI_COMMAND"] ?? "";
   try {
+    // The order of skel v1.1.1: environment, stdin, config (JSON, name), container ID, ifname, verb.
     if (command === "") {
       io.writeStderr(aboutText(about));
       return 0;
     }
-    if (!(VERBS as readonly string[]).includes(command)) {
-      throw new CniError(CniCode.InvalidEnvironmentVariables, `unknown CNI_COMMAND: ${command}`);
-    }
-    const verb = command as Verb;
-    if (verb === "VERSION") {
-      io.writeStdout(JSON.stringify(versionInfo(about)) + "\n");
-      return 0;
-    }
-    const missing = REQUIRED[verb].filter((k) => !env[k]);
+    const missing = (REQUIRED[command] ?? []).filter((k) => !env[k]);
     if (missing.length) {
       throw new CniError(CniCode.InvalidEnvironmentVariables, `required env variables [${missing.join(",")}] missing`);
     }
+    // podnet's own: a NUL would cut a name or path short in every system call (Go never sees one,
+    // as execve cannot pass it; the resident protocol can).
     for (const k of PATH_VARS) validateEnvValue(k, env[k] ?? "");
-    if (verb === "ADD" || verb === "DEL" || verb === "CHECK") {
-      validateContainerID(env["CNI_CONTAINERID"] ?? "");
-      validateIfName(env["CNI_IFNAME"] ?? "");
+    if (command === "VERSION") {
+      io.writeStdout(JSON.stringify(versionInfo(about)) + "\n");
+      return 0;
     }
     let stdinData: Buffer;
     try {
@@ -104,18 +170,19 @@ export async function dispatch(io: PluginIo, funcs: PluginFuncs, about: PluginAb
     } catch (e) {
       throw new CniError(CniCode.IoFailure, `error reading from stdin: ${(e as Error).message}`);
     }
-    let netconf: JsonObject;
-    try {
-      // Bounded (size, depth) and plain data: see src/cni/json.ts.
-      netconf = readJsonObject(stdinData);
-    } catch (e) {
-      if (!(e instanceof JsonInputError)) throw e;
-      throw new CniError(CniCode.DecodingFailure, `error unmarshall network config: ${e.message}`);
+    const netconf = validateConfig(stdinData);
+    // STATUS and GC (spec 1.1.0, skel v1.2) have no container; every other verb, known or not, does.
+    if (command !== "STATUS" && command !== "GC") {
+      validateContainerID(env["CNI_CONTAINERID"] ?? "");
+      validateIfName(env["CNI_IFNAME"] ?? "");
     }
-    const name = netconf["name"];
-    validateNetworkName(typeof name === "string" ? name : "");
-    cniVersion = decodeConfVersion(netconf);
-    checkVersion(verb, cniVersion, about);
+    if (!(VERBS as readonly string[]).includes(command)) {
+      throw new CniError(CniCode.InvalidEnvironmentVariables, `unknown CNI_COMMAND: ${command}`);
+    }
+    const verb = command as Verb;
+    const cniVersion = decodeConfVersion(netconf);
+    if (verb === "ADD" || verb === "DEL") checkSupported(cniVersion, about);
+    else checkVerbVersion(verb as "CHECK" | "STATUS" | "GC", cniVersion, about);
     const netns = env["CNI_NETNS"] ?? "";
     const override = /^(1|true)$/i.test(env["CNI_NETNS_OVERRIDE"] ?? "");
     if ((verb === "ADD" || verb === "DEL") && netns && !override && io.isOwnNetns?.(netns)) {
@@ -135,31 +202,14 @@ export async function dispatch(io: PluginIo, funcs: PluginFuncs, about: PluginAb
       trace,
     };
     trace("parse");
-    switch (verb) {
-      case "ADD": {
-        const result = await funcs.add(args);
-        const out = convertResult(result, cniVersion);
-        io.writeStdout(JSON.stringify(resultToJSON(out), null, 4));
-        break;
-      }
-      case "DEL":
-        await funcs.del(args);
-        break;
-      case "CHECK":
-        if (funcs.check) await funcs.check(args);
-        else throw new CniError(CniCode.Internal, `the ${about.name} plugin does not implement CHECK`);
-        break;
-      case "STATUS":
-        await funcs.status?.(args);
-        break;
-      case "GC":
-        await funcs.gc?.(args);
-        break;
+    try {
+      await callPlugin(verb, args, funcs, about, io);
+    } catch (e) {
+      throw about.plainErrors && (verb === "ADD" || verb === "DEL" || verb === "CHECK") ? plainError(e) : e;
     }
     return 0;
   } catch (e) {
-    const err = toCniError(e);
-    io.writeStdout(JSON.stringify(err.toWire(cniVersion || undefined), null, 4));
+    io.writeStdout(goMarshalIndent(toCniError(e).toWire()));
     return 1;
   } finally {
     if (traceOn) {

@@ -1,5 +1,5 @@
 // What a plugin implementation sees: the parsed invocation, and the functions it provides.
-import type { AnyResult, JsonObject, Verb } from "../cni/index.js";
+import { CniError, type AnyResult, type JsonObject, type Verb } from "../cni/index.js";
 
 export interface CmdArgs {
   readonly command: Verb;
@@ -35,6 +35,20 @@ export interface PluginAbout {
   readonly name: string;
   readonly version?: string;
   readonly supportedVersions: readonly string[];
+  /**
+   * Answer every failure of ADD, DEL and CHECK as the Go reference plugin of the same name does:
+   * Go's plugins fail with plain errors, which skel prints as code 999 with the error's text and no
+   * details. A RelayedError (a delegated plugin's own answer) keeps its code, msg and details.
+   */
+  readonly plainErrors?: boolean;
+}
+
+/** The error a delegated plugin printed, handed on as it is (Go's invoke returns it typed). */
+export class RelayedError extends CniError {
+  override name = "RelayedError";
+  static from(e: CniError): RelayedError {
+    return new RelayedError(e.code, e.message, { details: e.details, cause: e });
+  }
 }
 
 /** Everything the dispatcher needs from the outside world. */

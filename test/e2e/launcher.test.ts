@@ -211,7 +211,7 @@ describe("launcher against a bad daemon", () => {
       }
       const r = await launch("sample", { CNI_COMMAND: "ADD", PODNET_CNI_SOCKET: sock }, sampleConf("1.0.0"));
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.deepEqual(JSON.parse(r.stdout), { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }] }, "the Node plugin's answer");
+      assert.deepEqual(JSON.parse(r.stdout), { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }], dns: {} }, "the Node plugin's answer");
       assert.match(r.stderr, new RegExp(`podnet launcher: the daemon on ${sock} accepts no connection within 1000 ms; running the Node plugin instead`));
     } finally {
       for (const c of fillers) c.destroy();

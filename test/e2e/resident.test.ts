@@ -42,7 +42,7 @@ describe("launcher ↔ an in-process daemon", () => {
   it("ADD through the daemon prints the result and exits 0", async () => {
     const r = await run({ CNI_COMMAND: "ADD" }, conf("1.0.0"));
     assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }] });
+    assert.deepEqual(JSON.parse(r.stdout), { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }], dns: {} });
     assert.equal(stats.calls, 1, "answered by the daemon, not the fallback");
   });
   it("errors keep their code and exit status", async () => {

@@ -176,7 +176,7 @@ describe("the launcher trusts only a root daemon", () => {
 
       const r1 = await run();
       assert.equal(r1.code, 0, r1.stderr.toString());
-      assert.deepEqual(JSON.parse(r1.stdout.toString()), { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }] }, "the Node plugin's result, not the forged one");
+      assert.deepEqual(JSON.parse(r1.stdout.toString()), { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }], dns: {} }, "the Node plugin's result, not the forged one");
       assert.match(r1.stderr.toString(), new RegExp(`podnet launcher: refusing ${sock}: owned by uid ${attacker!.uid}, not uid 0; running the Node plugin instead`));
 
       // Even a root-owned socket file is refused when the process listening on it is not root.

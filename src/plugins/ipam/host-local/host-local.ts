@@ -287,4 +287,4 @@ export function createHostLocal(deps: HostLocalDeps): PluginFuncs {
   };
 }
 
-export const HOST_LOCAL_ABOUT: PluginAbout = { name: "host-local", supportedVersions: ALL_SPEC_VERSIONS };
+export const HOST_LOCAL_ABOUT: PluginAbout = { name: "host-local", supportedVersions: ALL_SPEC_VERSIONS, plainErrors: true };

@@ -22,10 +22,10 @@ describe("host-local: nesting", () => {
       assert.equal(out.json?.["code"], 6, out.stdout);
       assert.match(String(out.json?.["msg"]), /nesting deeper than 1000 levels/);
     }));
-  it("nesting within the limit reaches the validator, which names the field (7)", () =>
+  it("nesting within the limit reaches the validator, which names the field (999, as the reference's plain errors)", () =>
     withTempDir(async (d) => {
       const out = await runVerb(testDeps(), "ADD", netConf(d, { subnet: "10.200.0.0/24", routes: deep(997) }), { containerID: "c1", ifName: "eth0" });
-      assert.equal(out.json?.["code"], 7, out.stdout);
+      assert.equal(out.json?.["code"], 999, out.stdout);
       assert.equal(out.json?.["msg"], 'invalid host-local config: "ipam.routes.0" must be an object, got [[[…]]]');
     }));
 });
@@ -53,7 +53,7 @@ describe("host-local: __proto__ keys are data", () => {
         },
       };
       const out = await runVerb({ ...testDeps(), fs: fsSpy }, "ADD", hostile(d), { containerID: "c1", ifName: "eth0" });
-      assert.equal(out.json?.["code"], 5, out.stdout);
+      assert.equal(out.json?.["code"], 999, out.stdout);
       assert.deepEqual(made, [join(DEFAULT_DATA_DIR, "net1")]);
       assert.equal(existsSync(join(d, "evil")), false);
     }));
@@ -64,7 +64,7 @@ describe("host-local: rangeFromFile never shows the file's content", () => {
   const add = (d: string, file: string) => runVerb(testDeps(), "ADD", netConf(d, { rangeFromFile: file }), { containerID: "c1", ifName: "eth0" });
   const refused = async (d: string, file: string, re: RegExp) => {
     const out = await add(d, file);
-    assert.equal(out.json?.["code"], 7, out.stdout);
+    assert.equal(out.json?.["code"], 999, out.stdout);
     const msg = String(out.json?.["msg"]);
     assert.match(msg, re);
     assert.ok(msg.includes(JSON.stringify(file)), `names the file: ${msg}`);
@@ -101,7 +101,7 @@ describe("host-local: rangeFromFile never shows the file's content", () => {
   it("resolvConf is read with the same bound", () =>
     withTempDir(async (d) => {
       const out = await runVerb(testDeps(), "ADD", netConf(d, { subnet: "10.200.0.0/24", resolvConf: "/dev/zero" }), { containerID: "c1", ifName: "eth0" });
-      assert.equal(out.json?.["code"], 5, out.stdout);
+      assert.equal(out.json?.["code"], 999, out.stdout);
       assert.match(String(out.json?.["msg"]), /^failed to read resolvConf "\/dev\/zero": \/dev\/zero is not a regular file$/);
     }));
 });
@@ -119,10 +119,10 @@ describe("host-local: a full disk leaves nothing behind", () => {
   });
   const left = async (d: string) => (await fs.readdir(join(d, "net1"))).filter((f) => f !== "lock").sort();
 
-  it("ADD whose reservation cannot be written: code 5, no temporary file, no reservation", () =>
+  it("ADD whose reservation cannot be written: code 999 (the reference's), no temporary file, no reservation", () =>
     withTempDir(async (d) => {
       const out = await runVerb({ ...testDeps(), fs: fullDisk() }, "ADD", netConf(d, { subnet: "10.200.0.0/24" }), { containerID: "c1", ifName: "eth0" });
-      assert.equal(out.json?.["code"], 5, out.stdout);
+      assert.equal(out.json?.["code"], 999, out.stdout);
       assert.match(String(out.json?.["msg"]), /ENOSPC/);
       assert.deepEqual(await left(d), []);
     }));
@@ -139,7 +139,7 @@ describe("host-local: a full disk leaves nothing behind", () => {
       const v6Fails = fullDisk(() => ++n === 3); // v4: reservation, last_reserved_ip.0; v6: reservation
       const conf = netConf(d, { ranges: [[{ subnet: "10.200.0.0/24" }], [{ subnet: "fd00:200::/64" }]] });
       const out = await runVerb({ ...testDeps(), fs: v6Fails }, "ADD", conf, { containerID: "c1", ifName: "eth0" });
-      assert.equal(out.json?.["code"], 5, out.stdout);
+      assert.equal(out.json?.["code"], 999, out.stdout);
       // last_reserved_ip.0 may stay (Go keeps it too: a hint, not a reservation); no address, no temp file
       assert.deepEqual((await left(d)).filter((f) => f !== "last_reserved_ip.0"), []);
     }));

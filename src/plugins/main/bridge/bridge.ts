@@ -76,7 +76,7 @@ export interface BridgeConf {
   readonly portIsolation: boolean;
   /** `ipam.type`; "" means L2 only. */
   readonly ipamType: string;
-  /** `dns` when any of its fields is set (it then replaces IPAM's). */
+  /** `dns` when any of its fields is set: the result's dns (v1.1.1 never passes IPAM's on). */
   readonly dns?: DNS;
   /** Requested container MAC (CNI_ARGS MAC, then args.cni.mac, then runtimeConfig.mac). */
   readonly mac?: string;
@@ -150,6 +150,8 @@ const BridgeConfSchema = v.looseObject({
   dns: v.optional(v.looseObject({ nameservers: strList, domain: v.optional(v.string()), search: strList, options: strList })),
   args: v.optional(v.looseObject({ cni: v.optional(v.looseObject({ mac: macStr })) })),
   runtimeConfig: v.optional(v.looseObject({ mac: macStr })),
+  // Not read at ADD, but Go decodes it into a map, so anything else fails there as here.
+  prevResult: v.optional(v.looseObject({})),
 });
 
 const invalid = (msg: string) => new CniError(CniCode.InvalidNetworkConfig, `invalid bridge config: ${msg}`);
@@ -606,7 +608,7 @@ async function add(args: CmdArgs, deps: BridgeDeps): Promise<Result> {
       args.trace("ipam");
       if (ipamResult.ips?.length) result.ips = structuredClone(ipamResult.ips);
       if (ipamResult.routes?.length) result.routes = structuredClone(ipamResult.routes);
-      if (ipamResult.dns) result.dns = structuredClone(ipamResult.dns);
+      // IPAM's dns is not passed on: v1.1.1's result has the config's dns only (below).
       if (!result.ips?.length) throw fail("IPAM plugin returned missing IP config");
 
       const { v4, v6 } = calcGateways(result, n);
@@ -929,7 +931,7 @@ export async function cmdGc(args: CmdArgs, deps: BridgeDeps): Promise<void> {
   if (n.ipamType !== "") await deps.ipam.gc(n.ipamType, args);
 }
 
-export const about: PluginAbout = { name: "bridge", supportedVersions: allVersions };
+export const about: PluginAbout = { name: "bridge", supportedVersions: allVersions, plainErrors: true };
 
 export function createBridge(deps: BridgeDeps): PluginFuncs {
   return {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ExecOptions, ExecResult, RawExec } from "../../../kernel/exec.js";
-import type { CmdArgs } from "../../../sdk/types.js";
+import { RelayedError, type CmdArgs } from "../../../sdk/types.js";
 import { testDeps, withTempDir } from "../../ipam/host-local/testing.js";
 import { createIpamDelegate } from "./ipam.js";
 
@@ -46,7 +46,7 @@ describe("IPAM delegation", () => {
       const ipam = createIpamDelegate({ exec, hostLocal: testDeps(), readHead: () => Buffer.from("\x7fELF") });
       const args = cmdArgs(dir, conf);
       const r = await ipam.add("host-local", args);
-      assert.deepEqual(r, { cniVersion: "1.1.0", ips: [{ address: "10.200.0.2/24", gateway: "10.200.0.1" }], dns: {} });
+      assert.deepEqual(r, { cniVersion: "1.1.0", ips: [{ address: "10.200.0.2/24", gateway: "10.200.0.1" }] }, "an empty dns is no dns");
       assert.equal(calls[0]!.file, join(dir, "host-local"));
       assert.equal(calls[0]!.opts.env?.["CNI_COMMAND"], "ADD");
       assert.equal(calls[0]!.opts.env?.["CNI_CONTAINERID"], "ctr1");
@@ -55,13 +55,14 @@ describe("IPAM delegation", () => {
       assert.equal(calls[1]!.opts.env?.["CNI_COMMAND"], "DEL");
     }));
 
-  it("passes the delegate's CNI error on", () =>
+  it("passes the delegate's CNI error on, marked as relayed (it keeps its code where the bridge's own are 999)", () =>
     withTempDir(async (dir) => {
       await writeFile(join(dir, "static"), "x", { mode: 0o755 });
       const { exec } = recordingExec(JSON.stringify({ code: 11, msg: "try again" }), 1);
       const ipam = createIpamDelegate({ exec });
       await assert.rejects(ipam.add("static", cmdArgs(dir, { cniVersion: "1.0.0", name: "n", ipam: { type: "static" } })), (e: unknown) => {
         assert.equal((e as { code: number }).code, 11);
+        assert.ok(e instanceof RelayedError);
         return true;
       });
     }));

@@ -20,7 +20,7 @@ import type { RawExec } from "../../../kernel/exec.js";
 import { execPlugin } from "../../../libcni/invoke.js";
 import { findInPath } from "../../../libcni/find.js";
 import { isPodnetBundle } from "../../../sdk/bundle.js";
-import type { CmdArgs } from "../../../sdk/types.js";
+import { RelayedError, type CmdArgs } from "../../../sdk/types.js";
 import {
   hostLocalAdd,
   hostLocalCheck,
@@ -69,10 +69,15 @@ export function createIpamDelegate(deps: IpamDelegateDeps): Ipam {
     return head && isPodnetBundle(head, type) ? deps.hostLocal : undefined;
   }
 
-  async function run(type: string, verb: IpamVerb, args: CmdArgs): Promise<Buffer> {
-    const path = find(type, args.path);
-    return execPlugin({ exec: deps.exec, sleep }, path, args.stdinData, delegateEnv(args, verb));
+  /** Execs the IPAM plugin; its own error answer is relayed as it is (code, msg, details). */
+  async function exec(path: string, verb: IpamVerb, args: CmdArgs): Promise<Buffer> {
+    try {
+      return await execPlugin({ exec: deps.exec, sleep }, path, args.stdinData, delegateEnv(args, verb));
+    } catch (e) {
+      throw e instanceof CniError ? RelayedError.from(e) : e;
+    }
   }
+  const run = (type: string, verb: IpamVerb, args: CmdArgs): Promise<Buffer> => exec(find(type, args.path), verb, args);
 
   return {
     async add(type, args) {
@@ -83,7 +88,7 @@ export function createIpamDelegate(deps: IpamDelegateDeps): Ipam {
         // What the executable would have printed: the result in the request's version.
         raw = convertResult(await hostLocalAdd(args.netconf, args, hl), args.cniVersion);
       } else {
-        const out = await execPlugin({ exec: deps.exec, sleep }, path, args.stdinData, delegateEnv(args, "ADD"));
+        const out = await exec(path, "ADD", args);
         let json: unknown;
         try {
           json = readJson(out);

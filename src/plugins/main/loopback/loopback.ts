@@ -3,10 +3,10 @@
 // ADD reports lo with its first IPv4 and first IPv6 address, or passes a chained prevResult through
 // unchanged; DEL sets lo down and succeeds when the netns is already gone (kubernetes#43014);
 // CHECK fails when lo is down. CNI_IFNAME is ignored: this plugin only ever touches "lo".
-import { CniCode, CniError, type AnyResult, type IPConfig, type Result } from "../../../cni/index.js";
+import { CniCode, CniError, type AnyResult, type IPConfig, type Result100As } from "../../../cni/index.js";
 import { isKernelError } from "../../../kernel/errors.js";
 import type { Addr, Kernel } from "../../../kernel/types.js";
-import { allVersions, parsePrevResult, type CmdArgs, type PluginAbout, type PluginFuncs } from "../../../sdk/index.js";
+import { allVersions, readPrevResult, type CmdArgs, type PluginAbout, type PluginFuncs } from "../../../sdk/index.js";
 
 const LO = "lo";
 
@@ -14,16 +14,16 @@ export interface LoopbackDeps {
   readonly kernel: Kernel;
 }
 
-/** loopback has no keys of its own; a prevResult, when present, must parse and convert to 1.x. */
+/** loopback has no keys of its own; a prevResult, when present, must parse (it is passed on as read). */
 export interface LoopbackConf {
   readonly cniVersion: string;
-  readonly prevResult?: Result;
+  readonly prevResult?: AnyResult;
 }
 
 export function parseConfig(args: CmdArgs): LoopbackConf {
-  let prevResult: Result | undefined;
+  let prevResult: AnyResult | undefined;
   try {
-    prevResult = parsePrevResult(args.netconf, args.cniVersion);
+    prevResult = readPrevResult(args.netconf, args.cniVersion);
   } catch (e) {
     const err = e instanceof CniError ? e : new CniError(CniCode.DecodingFailure, String(e));
     throw new CniError(err.code, `failed to parse prevResult: ${err.message}`, { details: err.details, cause: e });
@@ -38,15 +38,20 @@ export function isLoopbackAddr(a: Pick<Addr, "family" | "address">): boolean {
   return s === "::1" || /^::ffff:127\./.test(s);
 }
 
-/** The result Go's loopback prints when nothing was chained before it. Pure. */
-export function loopbackResult(netns: string, v4: readonly Addr[], v6: readonly Addr[]): Result {
+/**
+ * The result Go's loopback prints when nothing was chained before it: a 1.x result labelled with
+ * the config's version and printed in the 1.x shape whatever that version is (Go builds a
+ * types100.Result with CNIVersion set to the config's, which PrintResult then leaves as it is).
+ */
+export function loopbackResult(cniVersion: string, netns: string, v4: readonly Addr[], v6: readonly Addr[]): Result100As {
   const ips: IPConfig[] = [];
   for (const list of [v4, v6]) {
     const first = list[0];
     if (first) ips.push({ interface: 0, address: first.cidr });
   }
   return {
-    cniVersion: "1.1.0",
+    cniVersion,
+    shape: "100",
     interfaces: [{ name: LO, mac: "00:00:00:00:00:00", sandbox: netns }],
     ...(ips.length ? { ips } : {}),
   };
@@ -77,11 +82,12 @@ export async function cmdAdd(args: CmdArgs, deps: LoopbackDeps): Promise<AnyResu
     if (!isLoopbackAddr(a)) throw new CniError(CniCode.Internal, `loopback interface found with non-loopback address "${a.address}"`);
   }
   // Chained after another plugin: hand its result on untouched, as the Go plugin does.
-  return conf.prevResult ?? loopbackResult(args.netns, v4, v6);
+  return conf.prevResult ?? loopbackResult(args.cniVersion, args.netns, v4, v6);
 }
 
 export async function cmdDel(args: CmdArgs, deps: LoopbackDeps): Promise<void> {
-  parseConfig(args);
+  // Nothing of the config is needed, and Go's DEL does not read it: a prevResult it cannot read
+  // must not make a DEL fail.
   if (args.netns === "") return;
   try {
     await deps.kernel.netns(args.netns).linkSetDown(LO);
@@ -105,7 +111,7 @@ export async function cmdCheck(args: CmdArgs, deps: LoopbackDeps): Promise<void>
   if (!up) throw new CniError(CniCode.Internal, "loopback interface is down");
 }
 
-export const about: PluginAbout = { name: "loopback", supportedVersions: allVersions };
+export const about: PluginAbout = { name: "loopback", supportedVersions: allVersions, plainErrors: true };
 
 /** Closes the netns handle afterwards: an open socket would pin the netns in a long-running caller. */
 function closing<T>(deps: LoopbackDeps, netns: string, fn: () => Promise<T>): Promise<T> {

@@ -23,7 +23,7 @@
 import { mustFormatHashWithPrefix } from "../../utils.js";
 import { AttachmentStore, type StateFs } from "../attachment-state.js";
 import { join } from "node:path";
-import { ALL_SPEC_VERSIONS, CniCode, CniError, versionAtLeast, type Interface, type Result } from "../../../cni/index.js";
+import { ALL_SPEC_VERSIONS, CniCode, CniError, versionAtLeast, type AnyResult, type Interface, type Result } from "../../../cni/index.js";
 import { isExist, isNotFound } from "../../../kernel/errors.js";
 import { DEFAULT_PSCHED, isTcExists, tbfParams, type Qdisc, type ShapingOp, type Tc, type TbfParams } from "../../../kernel/tc.js";
 import type { Kernel } from "../../../kernel/types.js";
@@ -48,7 +48,11 @@ export type BwFs = StateFs;
 
 export const DEFAULT_DATA_DIR = "/var/lib/cni/podnet-bandwidth";
 /** Go: version.VersionsStartingFrom("0.3.0"). */
-export const BANDWIDTH_ABOUT: PluginAbout = { name: "bandwidth", supportedVersions: ALL_SPEC_VERSIONS.filter((v) => versionAtLeast(v, "0.3.0")) };
+export const BANDWIDTH_ABOUT: PluginAbout = {
+  name: "bandwidth",
+  supportedVersions: ALL_SPEC_VERSIONS.filter((v) => versionAtLeast(v, "0.3.0")),
+  plainErrors: true,
+};
 
 /** Go's ifb name: "bwp" + hex(sha512(network + containerID)), 15 characters. */
 export function ifbDeviceName(network: string, containerID: string): string {
@@ -148,7 +152,7 @@ async function getHostInterface(ctx: Ctx, result: Result, args: CmdArgs): Promis
   try {
     const link = await ctx.deps.kernel.netns(args.netns).linkGet(args.ifName);
     peerIndex = link?.kind === "veth" ? link.linkIndex : undefined;
-    if (!link) why = `no link ${args.ifName}`;
+    if (!link) why = `could not look up ${JSON.stringify(args.ifName)}: Link not found`; // the reference's words
   } catch (e) {
     why = (e as Error).message;
   }
@@ -190,12 +194,13 @@ async function deleteIfb(ctx: Ctx, name: string): Promise<void> {
 
 // ---- ADD / DEL / CHECK ------------------------------------------------------------------------
 
-export async function cmdAdd(deps: BandwidthDeps, args: CmdArgs): Promise<Result> {
+export async function cmdAdd(deps: BandwidthDeps, args: CmdArgs): Promise<AnyResult> {
   const conf = parseConfig(args.netconf, args.cniVersion);
   const bw = conf.bandwidth;
   if (isZero(bw) || (!shapesIngress(bw) && !shapesEgress(bw))) {
-    if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
-    return conf.prevResult;
+    // Nothing to shape: the prevResult as read, printed back as it came (Go: PrintResult(conf.PrevResult)).
+    if (!conf.passThrough) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
+    return conf.passThrough;
   }
   if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
   const result = conf.prevResult;

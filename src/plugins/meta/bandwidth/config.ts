@@ -3,8 +3,8 @@
 // keys matched without case (containerd sends {"IngressRate":…}). Validation as Go's, with
 // errors that name the field and the value, plus what Go lets through and then mishandles:
 // negative or fractional numbers, and a rate under one byte per second.
-import { CniCode, CniError, canonicalKeys, getCI, isObject, type JsonObject, type Result } from "../../../cni/index.js";
-import { parsePrevResult } from "../../../sdk/prev-result.js";
+import { CniCode, CniError, canonicalKeys, getCI, isObject, type AnyResult, type JsonObject, type Result } from "../../../cni/index.js";
+import { prevResultAsCurrent, readPrevResult } from "../../../sdk/prev-result.js";
 
 export const BW_KEYS = ["ingressRate", "ingressBurst", "egressRate", "egressBurst"] as const;
 export type BwKey = (typeof BW_KEYS)[number];
@@ -27,6 +27,8 @@ export interface BandwidthConf {
   /** podnet: per-attachment state directory (default /var/lib/cni/podnet-bandwidth). */
   readonly dataDir: string | undefined;
   readonly prevResult: Result | undefined;
+  /** The prevResult as read: what ADD passes on when there is nothing to shape. */
+  readonly passThrough: AnyResult | undefined;
 }
 
 /** Kubernetes' "no burst given": kubelet, containerd and CRI-O all send math.MaxInt32 bits. */
@@ -91,13 +93,15 @@ export function parseConfig(netconf: JsonObject, cniVersion: string): BandwidthC
     validateRateAndBurst(bandwidth, "ingress", where);
     validateRateAndBurst(bandwidth, "egress", where);
   }
+  const passThrough = readPrevResult(netconf, cniVersion);
   return {
     name,
     cniVersion,
     bandwidth,
     source,
     dataDir: typeof dataDir === "string" ? dataDir : undefined,
-    prevResult: parsePrevResult(netconf, cniVersion),
+    prevResult: passThrough && prevResultAsCurrent(passThrough, cniVersion),
+    passThrough,
   };
 }
 

@@ -8,11 +8,12 @@ import {
   canonicalKeys,
   isObject,
   parseWith,
+  type AnyResult,
   type JsonObject,
   type Result,
 } from "../../../cni/index.js";
 import { type Cidr, canonicalIP, ipFamily, parseCidr, tryParseIP } from "../../../ip/index.js";
-import { parsePrevResult } from "../../../sdk/prev-result.js";
+import { prevResultAsCurrent, readPrevResult } from "../../../sdk/prev-result.js";
 
 export const PROTOCOLS = ["tcp", "udp", "sctp"] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
@@ -49,6 +50,8 @@ export interface PortMapConf {
   readonly contIPv4: Cidr | undefined;
   readonly contIPv6: Cidr | undefined;
   readonly prevResult: Result | undefined;
+  /** The prevResult as read: what ADD passes on (printed as the reference re-prints it). */
+  readonly passThrough: AnyResult | undefined;
 }
 
 /** Go's DefaultMarkBit: Kubernetes uses 14 and 15, Calico 20-31. */
@@ -217,7 +220,8 @@ export function parseConfig(netconf: JsonObject, cniVersion: string, ifName: str
   }
   const externalSetMarkChain = c.externalSetMarkChain ?? undefined;
   const { backend, implied } = chooseBackend(c.backend, { externalSetMarkChain, conditionsV4: c.conditionsV4, conditionsV6: c.conditionsV6 });
-  const prevResult = parsePrevResult(netconf, cniVersion);
+  const passThrough = readPrevResult(netconf, cniVersion);
+  const prevResult = passThrough && prevResultAsCurrent(passThrough, cniVersion);
   const { v4, v6 } = containerIPs(prevResult, ifName);
   return {
     name: c.name,
@@ -235,6 +239,7 @@ export function parseConfig(netconf: JsonObject, cniVersion: string, ifName: str
     contIPv4: v4,
     contIPv6: v6,
     prevResult,
+    passThrough,
   };
 }
 

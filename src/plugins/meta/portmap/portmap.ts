@@ -17,7 +17,7 @@
 // (the seed's "externalSetMarkChain": "KUBE-MARK-MASQ"), nftables when not. State lives under
 // "dataDir" (podnet's key; default /var/lib/cni/podnet-portmap).
 import { join } from "node:path";
-import { CniCode, CniError, getCI, isObject, readJson, type Result } from "../../../cni/index.js";
+import { CniCode, CniError, getCI, isObject, readJson, type AnyResult } from "../../../cni/index.js";
 import { cidrContains, formatIP, parseCidr, type IP } from "../../../ip/index.js";
 import { IPPROTO_UDP, type Conntrack } from "../../../kernel/conntrack.js";
 import type { Exec } from "../../../kernel/exec.js";
@@ -69,7 +69,7 @@ export interface PortmapDeps {
   readonly log?: (msg: string) => void;
 }
 
-export const PORTMAP_ABOUT: PluginAbout = { name: "portmap", supportedVersions: allVersions };
+export const PORTMAP_ABOUT: PluginAbout = { name: "portmap", supportedVersions: allVersions, plainErrors: true };
 
 // ---- helpers ----------------------------------------------------------------------------------
 
@@ -273,13 +273,14 @@ async function cleanupTable(ctx: Ctx): Promise<void> {
 
 // ---- ADD / DEL / CHECK / GC -------------------------------------------------------------------
 
-export async function cmdAdd(deps: PortmapDeps, args: CmdArgs): Promise<Result> {
+/** Sets up the mappings; returns the prevResult as read (Go prints it back as it came). */
+export async function cmdAdd(deps: PortmapDeps, args: CmdArgs): Promise<AnyResult> {
   const conf = parseConfig(args.netconf, args.cniVersion, args.ifName);
-  if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
-  if (conf.portMappings.length === 0) return conf.prevResult;
-  const prevResult = conf.prevResult;
+  if (!conf.passThrough) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
+  if (conf.portMappings.length === 0) return conf.passThrough;
+  const passThrough = conf.passThrough;
   await withContext(deps, conf, (ctx) => add(ctx, conf, args));
-  return prevResult;
+  return passThrough;
 }
 
 async function add(ctx: Ctx, conf: PortMapConf, args: CmdArgs): Promise<void> {
