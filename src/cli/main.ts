@@ -1,5 +1,6 @@
 // The `podnet` command: one file per subcommand, loaded only when used.
 import { argv, exitCode } from "node:process";
+import { errorMessage } from "../util/error-message.js";
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[]): Promise<number> }> }> = {
   cni: { summary: "cnitool-compatible: add|check|del|status|gc|version NET NETNS", load: () => import("./cni.js") },
@@ -34,7 +35,7 @@ main(argv.slice(2)).then(
     process.exitCode = code || exitCode || 0;
   },
   (e: unknown) => {
-    process.stderr.write(`podnet: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`podnet: ${errorMessage(e)}\n`);
     process.exitCode = 1;
   },
 );
