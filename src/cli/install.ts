@@ -13,8 +13,8 @@ import { fileURLToPath } from "node:url";
 import { validateNetworkName } from "../cni/index.js";
 import { confFiles, DEFAULT_CONF_DIR } from "../libcni/confdir.js";
 import { CONFLIST_FILE, ConflistError, conflistText, DEFAULT_NETWORK_NAME, DEFAULT_POD_CIDR, parsePodCIDRs } from "../deploy/conflist.js";
-import { InstallConflictError, install, type ReportLine, type WantedFile } from "../deploy/install.js";
-import { DEFAULT_STATE_DIR, ManifestError, type Component } from "../deploy/manifest.js";
+import { install, type ReportLine, type WantedFile } from "../deploy/install.js";
+import { DEFAULT_STATE_DIR, type Component } from "../deploy/manifest.js";
 import { insideEsmPackage, pluginFiles } from "../deploy/plugins.js";
 import { DEFAULT_CNI_SOCKET, DEFAULT_SYSTEMD_DIR, NODE_UNIT, RESIDENT_UNIT, systemdUnits } from "../deploy/units.js";
 import { EXIT_FAILURE, EXIT_OK, exitCodes, parseCommandArgs, usageError } from "./args.js";
@@ -172,10 +172,7 @@ export async function run(args: string[]): Promise<number> {
       now: new Date().toISOString(),
     });
   } catch (e) {
-    if (e instanceof InstallConflictError || e instanceof ManifestError) {
-      process.stderr.write(`podnet install: ${e.message}\n`);
-      return EXIT_FAILURE;
-    }
+    // refused (InstallConflictError: each file named, nothing changed), an untrusted manifest, or I/O
     process.stderr.write(`podnet install: ${(e as Error).message}\n`);
     return EXIT_FAILURE;
   }

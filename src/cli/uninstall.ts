@@ -2,8 +2,7 @@
 // exactly the files it wrote, each only while it still holds what podnet wrote; what podnet had
 // replaced is put back; nothing else is touched.
 import { resolve } from "node:path";
-import { InstallConflictError } from "../deploy/install.js";
-import { DEFAULT_STATE_DIR, MANIFEST_FILE, ManifestError } from "../deploy/manifest.js";
+import { DEFAULT_STATE_DIR, MANIFEST_FILE } from "../deploy/manifest.js";
 import { uninstall } from "../deploy/uninstall.js";
 import { EXIT_FAILURE, EXIT_OK, exitCodes, parseCommandArgs } from "./args.js";
 import { formatReport } from "./install.js";
@@ -27,8 +26,8 @@ export async function run(args: string[]): Promise<number> {
   try {
     report = uninstall({ stateDir, force: p.values.force === true, dryRun, euid: process.geteuid?.() ?? 0 });
   } catch (e) {
-    if (!(e instanceof InstallConflictError || e instanceof ManifestError || e instanceof Error)) throw e;
-    process.stderr.write(`podnet uninstall: ${e.message}\n`);
+    // refused (InstallConflictError), an untrusted or broken manifest (ManifestError), or I/O
+    process.stderr.write(`podnet uninstall: ${(e as Error).message}\n`);
     return EXIT_FAILURE;
   }
   if (!report.found) {

@@ -34,9 +34,14 @@ export function pathState(path: string): PathState {
   if (!st.isFile()) return { kind: "other", what: st.isDirectory() ? "a directory" : "not a regular file" };
   if (st.size > MAX_INSTALLED_FILE) return { kind: "other", what: `a file of ${st.size} bytes` };
   // O_NOFOLLOW: had it been swapped for a symlink since the lstat, open fails instead of following it.
+  return { kind: "file", sha256: sha256(readNoFollow(path)), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+}
+
+/** A regular file's bytes, refusing to follow a symlink at `path` (O_NOFOLLOW). */
+export function readNoFollow(path: string): Buffer {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
-    return { kind: "file", sha256: sha256(readFileSync(fd)), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+    return readFileSync(fd);
   } finally {
     closeSync(fd);
   }

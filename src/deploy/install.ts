@@ -10,9 +10,9 @@
 // Order: every check before any change; new files staged beside their final names; backups taken;
 // the manifest written (it already lists the new files, so a crash from here on leaves files
 // podnet knows about); then each staged file renamed into place, entry points last.
-import { chownSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { chownSync, rmSync, symlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { commitStaged, describeState, makeDirs, missingDirs, modeText, pathState, removeEmptyDirs, sha256, stageFile, stagingPath, type PathState } from "./files.js";
+import { commitStaged, describeState, makeDirs, missingDirs, modeText, pathState, readNoFollow, removeEmptyDirs, sha256, stageFile, stagingPath, type PathState } from "./files.js";
 import { BACKUP_DIR, MANIFEST_FILE, readManifest, writeManifest, type Component, type Manifest, type ManifestDir, type ManifestFile, type Replaced } from "./manifest.js";
 
 export interface WantedFile {
@@ -73,7 +73,7 @@ export function restoreReplaced(path: string, r: Replaced): void {
     commitStaged(tmp, path);
     return;
   }
-  const bytes = readFileSync(r.backup);
+  const bytes = readNoFollow(r.backup);
   if (sha256(bytes) !== r.sha256) throw new Error(`the backup ${r.backup} of ${path} does not hold what was saved (sha256 differs): not restored`);
   const tmp = stageFile(path, bytes, parseInt(r.mode, 8));
   try {
@@ -192,7 +192,7 @@ export function install(req: InstallRequest): InstallReport {
     // 3. backups of what --force replaces
     for (const w of backups) {
       if (w.replaced?.kind !== "file") continue;
-      const bytes = readFileSync(w.want.path);
+      const bytes = readNoFollow(w.want.path);
       if (sha256(bytes) !== w.replaced.sha256) throw new Error(`${w.want.path} changed while podnet was installing: nothing was replaced`);
       const tmp = stageFile(w.replaced.backup, bytes, 0o600);
       commitStaged(tmp, w.replaced.backup);

@@ -200,6 +200,23 @@ describe("podnet install on a node", { skip }, () => {
     }
   });
 
+  it("the same conflist drives Debian's Go reference plugins (what a node with the Go plugins in bin_dir would run)", () => {
+    const pod2 = sb.netns("pod2");
+    const env = {
+      NETCONFPATH: dirs().conf,
+      CNI_PATH: "/usr/lib/cni",
+      CNI_CACHE_DIR: join(sb.dir, "cache-go"),
+      CAP_ARGS: JSON.stringify({ portMappings: [{ hostPort: 18081, containerPort: 80, protocol: "tcp" }], bandwidth: { ingressRate: 10_000_000, ingressBurst: 2147483647 } }),
+    };
+    const add = podnet(["cni", "add", net, sb.path(pod2)], env);
+    assert.equal(add.code, 0, add.stdout + add.stderr);
+    const r = JSON.parse(add.stdout) as { ips: Array<{ address: string }>; interfaces: Array<{ name: string }> };
+    assert.match(r.ips[0]!.address, /^10\.200\.77\.\d+\/24$/);
+    assert.ok(r.interfaces.some((i) => i.name === "podnet0"), "Go's bridge made podnet0");
+    const del = podnet(["cni", "del", net, sb.path(pod2)], env);
+    assert.equal(del.code, 0, del.stdout + del.stderr);
+  });
+
   it("podnet-node.service's ExecStart serves the API and the launchers", async () => {
     const daemon = await startUnit("podnet-node.service", [join(run, "podnet.sock"), join(run, "cni.sock")]);
     try {

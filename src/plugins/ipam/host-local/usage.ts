@@ -1,6 +1,6 @@
 // How full each range set of a host-local network is: the reservations of the store that each set
 // can hand out (its gateway excluded, as the allocator counts), against the set's capacity. Pure.
-import { formatCidr, formatIP } from "../../../ip/index.js";
+import { formatCidr } from "../../../ip/index.js";
 import { formatRangeSet, isAllocatable, rangeSetCapacity, type RangeSet } from "./range-set.js";
 import type { Reservation } from "./store.js";
 
@@ -27,5 +27,3 @@ export function rangeSetIndexOf(sets: readonly RangeSet[], r: Pick<Reservation, 
 export function sortReservations<R extends Pick<Reservation, "ip">>(rs: readonly R[]): R[] {
   return [...rs].sort((a, b) => a.ip.family - b.ip.family || (a.ip.value < b.ip.value ? -1 : a.ip.value > b.ip.value ? 1 : 0));
 }
-
-export const reservationText = (r: Pick<Reservation, "ip">): string => formatIP(r.ip);
