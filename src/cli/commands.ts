@@ -53,7 +53,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: "node",
     summary: "run the node network manager (--network-plugin=noop|cni|kubenet|<exec>)",
-    flags: async () => Object.keys((await import("../netmgr/options.js")).NODE_FLAGS).map((k) => f(k, "text")),
+    flags: async () => Object.keys((await import("../netmgr/daemon/options.js")).NODE_FLAGS).map((k) => f(k, "text")),
     load: () => import("./node.js"),
   },
   {

@@ -4,10 +4,10 @@
 // Only podnet-* namespaces and a temp directory are touched; addresses come from 10.200.0.0/16.
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { ApiError } from "../netmgr/api-client.js";
-import { formatRate } from "../netmgr/bandwidth.js";
-import { PODNET_CNI_BIN_DIR } from "../netmgr/paths.js";
-import type { PodView } from "../netmgr/runtime.js";
+import { ApiError } from "../netmgr/daemon/api-client.js";
+import { formatRate } from "../netmgr/core/bandwidth.js";
+import { PODNET_CNI_BIN_DIR } from "../netmgr/daemon/paths.js";
+import type { PodView } from "../netmgr/sandbox/runtime.js";
 import { DEMO_NODE_IP, DEMO_UPLINK_MTU, hasKubenetPlugins, inNs, Lab } from "./demo-lab.js";
 import { ping, serve, tcpGet, transferRate } from "./demo-probes.js";
 import { hostPortsText, limitsText } from "./pod.js";

@@ -2,6 +2,7 @@
 import { argv } from "node:process";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, exitCodes } from "./args.js";
 import { COMMANDS, commandNamed } from "./commands.js";
+import { errorMessage } from "../util/error-message.js";
 
 export function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(11)} ${c.summary}`);
@@ -65,7 +66,7 @@ main(argv.slice(2)).then(
     process.exitCode = code || process.exitCode || 0;
   },
   (e: unknown) => {
-    process.stderr.write(`podnet: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`podnet: ${errorMessage(e)}\n`);
     process.exitCode = EXIT_FAILURE;
   },
 );

@@ -3,12 +3,12 @@
 // stop it; pods stay set up and a restart re-attaches them.
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync, watch } from "node:fs";
-import { conntrackClearer, nodePortOpener } from "../netmgr/port-opener.js";
+import { conntrackClearer, nodePortOpener } from "../netmgr/plugins/kubenet/port-opener.js";
 import { createKernel } from "../kernel/kernel.js";
 import { nodeExec, nodeRawExec } from "../kernel/exec.js";
-import { createJsonLogger } from "../netmgr/log.js";
-import { nodeUsage, parseNodeArgs, UsageError, type NodeOptions } from "../netmgr/options.js";
-import { startNode, StartupError } from "../netmgr/daemon.js";
+import { createJsonLogger } from "../netmgr/core/log.js";
+import { nodeUsage, parseNodeArgs, UsageError, type NodeOptions } from "../netmgr/daemon/options.js";
+import { startNode, StartupError } from "../netmgr/daemon/daemon.js";
 import { exitCodes } from "./args.js";
 import { pluginEnv } from "./env.js";
 

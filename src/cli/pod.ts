@@ -2,11 +2,11 @@
 // (--socket, or PODNET_SOCKET, default /run/podnet/podnet.sock).
 import { formatBytes } from "../cni/index.js";
 import { BoundedReadError, readFdUpTo, readFileBounded } from "../kernel/read-bounded.js";
-import { ApiError, createApiClient } from "../netmgr/api-client.js";
-import { formatRate } from "../netmgr/bandwidth.js";
-import { DEFAULT_SOCKET } from "../netmgr/paths.js";
-import { MAX_MANIFEST_BYTES, ManifestError, parsePodDocument, podFromObject } from "../netmgr/pod-manifest.js";
-import type { PodStatusView, PodView } from "../netmgr/runtime.js";
+import { ApiError, createApiClient } from "../netmgr/daemon/api-client.js";
+import { formatRate } from "../netmgr/core/bandwidth.js";
+import { DEFAULT_SOCKET } from "../netmgr/daemon/paths.js";
+import { MAX_MANIFEST_BYTES, ManifestError, parsePodDocument, podFromObject } from "../netmgr/sandbox/pod-manifest.js";
+import type { PodStatusView, PodView } from "../netmgr/sandbox/runtime.js";
 import { exitCodes, parseCommandArgs, usageError } from "./args.js";
 import { renderTable } from "./table.js";
 

@@ -232,8 +232,8 @@ export interface RoutePort {
   list(): Promise<Entry[]>;
   /**
    * Applies the changes in order, in as few kernel round trips as the port can (a netlink batch:
-   * one message per change, each acknowledged). A failed change does not stop the others; the
-   * result names each failure.
+   * one message per change, the kernel answering each failure). A failed change does not stop the
+   * others; the result names each failure.
    */
   apply(changes: readonly Change[]): Promise<ApplyResult>;
 }

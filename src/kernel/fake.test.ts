@@ -132,5 +132,79 @@ describe("fake kernel", () => {
     await (await b).release();
     assert.equal(k.locks.size, 0);
   });
+  it("models a vxlan device, its permanent neighbours and FDB entries, and flushes neighbours when it goes down", async () => {
+    const k = createFakeKernel();
+    const h = k.netns(null);
+    await h.linkAddDummy("eth0", { up: true, mtu: 9000 });
+    await h.addrAdd("eth0", "192.168.10.1/24");
+    await h.linkAddVxlan("vx0", { vni: 1, local: "192.168.10.1", dev: "eth0", learning: false, mac: "0e:00:00:00:00:01" });
+    const l = await h.linkGet("vx0");
+    assert.deepEqual([l?.kind, l?.mtu, l?.vxlan], ["vxlan", 8950, { vni: 1, local: "192.168.10.1", underlayIndex: 2, port: 4789, learning: false }]);
+    await assert.rejects(h.linkAddVxlan("vx1", { vni: 1 << 24 }), RangeError);
+    await assert.rejects(h.linkAddVxlan("vx1", { vni: 1, dev: "nope0" }), (e) => isKernelError(e, "ENODEV"));
+    await h.linkSetUp("vx0");
+    await h.neighReplace({ dev: "vx0", ip: "10.200.2.0", mac: "0e:00:00:00:00:02" });
+    await h.neighReplace({ dev: "vx0", ip: "10.200.2.0", mac: "0E:00:00:00:00:03" }); // replace
+    await h.fdbReplace({ dev: "vx0", mac: "0e:00:00:00:00:03", dst: "192.168.20.3" });
+    await h.fdbReplace({ dev: "vx0", mac: "0e:00:00:00:00:03", dst: "192.168.20.4" }); // replace
+    await assert.rejects(h.fdbReplace({ dev: "eth0", mac: "0e:00:00:00:00:03", dst: "192.168.20.4" }), (e) => isKernelError(e, "EOPNOTSUPP"));
+    await assert.rejects(h.neighReplace({ dev: "vx0", ip: "10.200.2.0", mac: "zz" }), RangeError);
+    assert.deepEqual((await h.neighList({ dev: "vx0" })).map((n) => [n.ip, n.mac, n.permanent]), [["10.200.2.0", "0e:00:00:00:00:03", true]]);
+    assert.deepEqual((await h.fdbList({ dev: "vx0" })).map((f) => [f.mac, f.dst, f.self, f.permanent]), [["0e:00:00:00:00:03", "192.168.20.4", true, true]]);
+    assert.deepEqual(await h.neighList({ dev: "eth0" }), []);
+    assert.equal(k.dump(null), [
+      "link eth0 dummy up mtu 9000 mac 0a:fa:ce:00:00:01",
+      "link lo loopback down mtu 65536",
+      "link vx0 vxlan up mtu 8950 mac 0e:00:00:00:00:01 vxlan id 1 local 192.168.10.1 dev eth0 dstport 4789 nolearning",
+      "addr eth0 192.168.10.1/24",
+      "route 192.168.10.0/24 dev eth0 scope link proto kernel",
+      "neigh 10.200.2.0 lladdr 0e:00:00:00:00:03 dev vx0 permanent",
+      "fdb 0e:00:00:00:00:03 dev vx0 dst 192.168.20.4 self permanent",
+      "",
+    ].join("\n"));
+    await assert.rejects(h.fdbDel({ dev: "vx0", mac: "0e:00:00:00:00:03", dst: "192.168.20.9" }), (e) => isKernelError(e, "ENOENT") && isNotFound(e));
+    await h.linkSetDown("vx0");
+    assert.deepEqual(await h.neighList(), [], "neighbours flushed, permanent ones too");
+    assert.equal((await h.fdbList()).length, 1, "permanent FDB entries stay");
+    await h.fdbDel({ dev: "vx0", mac: "0e:00:00:00:00:03" });
+    await assert.rejects(h.neighDel({ dev: "vx0", ip: "10.200.2.0" }), (e) => isKernelError(e, "ENOENT"));
+    await h.neighReplace({ dev: "vx0", ip: "10.200.2.0", mac: "0e:00:00:00:00:03" });
+    await h.linkDel("vx0");
+    assert.deepEqual([await h.neighList(), await h.fdbList()], [[], []], "gone with the link");
+  });
+
+  it("applies a batch change by change, with one result each", async () => {
+    const k = createFakeKernel();
+    const h = k.netns(null);
+    await h.linkAddDummy("eth0", { up: true });
+    await h.addrAdd("eth0", "192.168.10.1/24");
+    k.failOn("ip route add 10.200.3.0/24", "ENOBUFS");
+    const r = await h.batch([
+      { op: "routeAdd", route: { dst: "10.200.2.0/24", gw: "192.168.10.2", protocol: 152 } },
+      { op: "routeAdd", route: { dst: "10.200.2.0/24", gw: "192.168.10.3", protocol: 152 } },
+      { op: "routeAdd", route: { dst: "10.200.3.0/24", gw: "192.168.10.3" } },
+      { op: "routeReplace", route: { dst: "10.200.2.0/24", gw: "192.168.10.4", protocol: 152 } },
+      { op: "routeDel", route: { dst: "10.200.9.0/24", protocol: 152 } },
+    ]);
+    assert.deepEqual(r.map((e) => e && (e as { errno?: string }).errno), [undefined, "EEXIST", "ENOBUFS", undefined, "ESRCH"]);
+    assert.deepEqual((await h.routeList({ protocol: 152 })).map((x) => [x.dst, x.gw]), [["10.200.2.0/24", "192.168.10.4"]]);
+    assert.ok(k.calls.includes("[host] ip -force -batch - (5 changes)"));
+  });
+
+  it("answers `ip route get` with the longest prefix, its device and source address", async () => {
+    const k = createFakeKernel();
+    const h = k.netns(null);
+    await h.linkAddDummy("eth0", { up: true });
+    await h.addrAdd("eth0", "192.168.10.1/24");
+    await h.linkAddDummy("eth1", { up: true });
+    await h.addrAdd("eth1", "172.16.0.1/16");
+    assert.equal(await h.routeGet("8.8.8.8"), undefined);
+    await h.routeAdd({ dst: "default", gw: "192.168.10.254" });
+    await h.routeAdd({ dst: "8.8.0.0/16", gw: "172.16.0.254" });
+    assert.deepEqual(await h.routeGet("1.1.1.1"), { dev: "eth0", ifindex: 2, table: 254, src: "192.168.10.1", gw: "192.168.10.254" });
+    assert.deepEqual(await h.routeGet("8.8.8.8"), { dev: "eth1", ifindex: 3, table: 254, src: "172.16.0.1", gw: "172.16.0.254" });
+    assert.deepEqual(await h.routeGet("192.168.10.7"), { dev: "eth0", ifindex: 2, table: 254, src: "192.168.10.1" });
+    await assert.rejects(h.routeGet("nope"), RangeError);
+  });
 });
 

@@ -6,16 +6,20 @@
 //   - moving a link to another netns drops its addresses and routes;
 //   - a link going down drops its routes; an address on an up link adds its prefix route;
 //   - an IPv4 route via a gateway needs the gateway to be reachable on-link (unless `onlink`);
-//   - duplicate links/addresses/routes → EEXIST; missing ones → ENODEV / EADDRNOTAVAIL / ESRCH.
-// It is not a network simulator: no packets, neighbours or netfilter.
+//   - duplicate links/addresses/routes → EEXIST; missing ones → ENODEV / EADDRNOTAVAIL / ESRCH;
+//   - permanent neighbours (gone when their link goes down or away) and a vxlan device's own FDB
+//     entries (one remote per MAC, as `bridge fdb replace` leaves it);
+//   - `ip route get`: the longest prefix of the main table, its source address.
+// It is not a network simulator: no packets, learned neighbours or netfilter.
 import { KernelError } from "./errors.js";
 import { cidrBroadcast, formatIPExact, networkOf, tryParseIPExact } from "../ip/index.js";
 import { inetNetwork, inetPrefix, parseMac } from "./inet.js";
-import { scopeName, scopeNumber } from "./rtnl-codec.js";
+import { VXLAN_DEFAULT_PORT, scopeName, scopeNumber } from "./rtnl-codec.js";
 import { sysctlKey } from "./sysctl.js";
 import { netnsPath } from "./netns.js";
 import type {
-  Addr, AddrAddOptions, AddrFamily, FileLock, Kernel, Link, LockOptions, NetOps, Route, RouteFilter, RouteSpec,
+  Addr, AddrAddOptions, AddrFamily, FdbEntry, FileLock, Kernel, Link, LockOptions, Neigh, NetBatchOp, NetOps, Route, RouteFilter,
+  RouteLookup, RouteSpec, VxlanInfo,
 } from "./types.js";
 
 interface FakeLink {
@@ -32,6 +36,7 @@ interface FakeLink {
   hairpin?: boolean;
   learning?: boolean;
   vlanFiltering?: boolean;
+  vxlan?: VxlanInfo;
   /** veth peer: the netns key and the peer's object. */
   peer?: { ns: FakeNetns; link: FakeLink };
   vlans: Map<number, { pvid: boolean; untagged: boolean }>;
@@ -47,6 +52,19 @@ interface FakeAddr {
   label?: string;
   scope: number;
   noDad: boolean;
+}
+
+interface FakeNeigh {
+  ifindex: number;
+  family: AddrFamily;
+  ip: string;
+  mac: string;
+}
+
+interface FakeFdb {
+  ifindex: number;
+  mac: string;
+  dst: string;
 }
 
 interface FakeRoute {
@@ -70,6 +88,10 @@ export interface FakeNetns {
   readonly links: Map<string, FakeLink>;
   readonly addrs: FakeAddr[];
   readonly routes: FakeRoute[];
+  /** Permanent neighbours (`ip neigh … nud permanent`). */
+  readonly neighs: FakeNeigh[];
+  /** vxlan devices' own FDB entries (`bridge fdb … self permanent`). */
+  readonly fdb: FakeFdb[];
   readonly sysctls: Map<string, string>;
   nextIndex: number;
 }
@@ -137,7 +159,7 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
   };
 
   function newNetns(path: string | null): FakeNetns {
-    const ns: FakeNetns = { path, links: new Map(), addrs: [], routes: [], sysctls: new Map(Object.entries(DEFAULT_SYSCTLS)), nextIndex: 2 };
+    const ns: FakeNetns = { path, links: new Map(), addrs: [], routes: [], neighs: [], fdb: [], sysctls: new Map(Object.entries(DEFAULT_SYSCTLS)), nextIndex: 2 };
     ns.links.set("lo", { name: "lo", index: 1, kind: "loopback", mtu: 65536, mac: "00:00:00:00:00:00", up: false, promisc: false, txQLen: 1000, vlans: new Map() });
     namespaces.set(path, ns);
     return ns;
@@ -202,6 +224,7 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
       ...(l.peer && peerNs !== ns ? { linkNetnsId: 0 } : {}),
       ...(master?.kind === "bridge" ? { slaveKind: "bridge", hairpin: l.hairpin ?? false, learning: l.learning ?? true } : {}),
       ...(l.kind === "bridge" ? { vlanFiltering: l.vlanFiltering ?? false } : {}),
+      ...(l.vxlan ? { vxlan: { ...l.vxlan } } : {}),
       ...(l.alias !== undefined ? { alias: l.alias } : {}),
     };
   }
@@ -214,6 +237,10 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
 
   function checkMac(mac: string | undefined, op: string) {
     if (mac !== undefined && parseMac(mac)?.length !== 6) throw new RangeError(`${op}: invalid MAC address ${JSON.stringify(mac)}`);
+  }
+
+  function checkMac6(mac: string, op: string) {
+    if (typeof mac !== "string" || parseMac(mac)?.length !== 6) throw new RangeError(`${op}: invalid MAC address ${JSON.stringify(mac)}`);
   }
 
   function checkName(name: string) {
@@ -238,6 +265,8 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
   function dropLinkState(ns: FakeNetns, l: FakeLink) {
     for (let i = ns.addrs.length - 1; i >= 0; i--) if (ns.addrs[i]!.ifindex === l.index) ns.addrs.splice(i, 1);
     dropRoutes(ns, l.index);
+    dropNeighs(ns, l.index);
+    for (let i = ns.fdb.length - 1; i >= 0; i--) if (ns.fdb[i]!.ifindex === l.index) ns.fdb.splice(i, 1);
     for (const o of ns.links.values()) {
       if (o.masterIndex === l.index) {
         delete o.masterIndex;
@@ -245,6 +274,11 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
         delete o.learning;
       }
     }
+  }
+
+  /** The kernel flushes a link's neighbours, permanent ones included, when it goes down (neigh_ifdown). */
+  function dropNeighs(ns: FakeNetns, ifindex: number) {
+    for (let i = ns.neighs.length - 1; i >= 0; i--) if (ns.neighs[i]!.ifindex === ifindex) ns.neighs.splice(i, 1);
   }
 
   function dropRoutes(ns: FakeNetns, ifindex: number) {
@@ -343,6 +377,7 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
         setLink(name, "down", (l, n) => {
           l.up = false;
           dropRoutes(n, l.index);
+          dropNeighs(n, l.index);
         });
       },
       async linkSetMtu(name, mtu) {
@@ -533,8 +568,137 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
             type: r.type as Route["type"], flags: r.onlink ? 4 : 0,
           }));
       },
+      async routeGet(address) {
+        record(path, `ip route get ${address}`);
+        const ip = typeof address === "string" ? tryParseIPExact(address) : undefined;
+        if (!ip) throw new RangeError(`route get: invalid address ${JSON.stringify(address)}`);
+        const n = ns();
+        // Longest prefix first, then the lowest metric.
+        const rank = (r: FakeRoute) => inetPrefix(r.dst)!.prefix * 2 ** 32 - (r.metric ?? 0);
+        let best: FakeRoute | undefined;
+        for (const r of n.routes) {
+          if (r.table !== 254 || r.family !== ip.family || r.type !== "unicast" || r.ifindex === undefined || !contains(r.dst, address)) continue;
+          if (!best || rank(r) > rank(best)) best = r;
+        }
+        if (!best) return undefined;
+        const own = n.addrs.filter((a) => a.family === ip.family && a.scope === 0);
+        const src = best.src ?? (own.find((a) => a.ifindex === best.ifindex) ?? own[0])?.address;
+        const out: RouteLookup = {
+          dev: byIndex(n, best.ifindex!)?.name ?? "", ifindex: best.ifindex!, table: 254,
+          ...(src ? { src } : {}), ...(best.gw ? { gw: best.gw } : {}),
+        };
+        return out;
+      },
+
+      async linkAddVxlan(name, o) {
+        const desc = `id ${o.vni}${o.local ? ` local ${o.local}` : ""}${o.dev ? ` dev ${o.dev}` : ""} dstport ${o.port ?? VXLAN_DEFAULT_PORT}${o.learning === false ? " nolearning" : ""}`;
+        const op = record(path, `ip link add ${name} type vxlan ${desc}`);
+        if (!Number.isInteger(o.vni) || o.vni < 0 || o.vni > 0xffffff) throw new RangeError(`${op}: invalid vni ${JSON.stringify(o.vni)}: must be 0..16777215`);
+        const port = o.port ?? VXLAN_DEFAULT_PORT;
+        if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`${op}: invalid dstport ${JSON.stringify(o.port)}: must be 1..65535`);
+        const local = o.local !== undefined ? tryParseIPExact(o.local) : undefined;
+        if (o.local !== undefined && !local) throw new RangeError(`${op}: invalid local ${JSON.stringify(o.local)}`);
+        const n = ns();
+        const under = o.dev !== undefined ? getLink(n, o.dev, op) : undefined;
+        const overhead = local?.family === 6 ? 70 : 50;
+        const l = addLink(n, name, "vxlan", { mtu: o.mtu ?? (under ? under.mtu - overhead : 1450), ...(o.mac ? { mac: o.mac } : {}), ...(o.up ? { up: true } : {}), ...(o.txQLen !== undefined ? { txQLen: o.txQLen } : {}) }, op);
+        l.vxlan = { vni: o.vni, ...(local ? { local: formatIPExact(local) } : {}), ...(under ? { underlayIndex: under.index } : {}), port, learning: o.learning !== false };
+      },
+
+      async neighList(f = {}) {
+        record(path, `ip${f.family ? ` -${f.family}` : ""} neigh show${f.dev !== undefined ? ` dev ${f.dev}` : ""}`);
+        const n = ns();
+        const dev = f.dev !== undefined ? n.links.get(f.dev)?.index ?? -1 : undefined;
+        return n.neighs
+          .filter((x) => (dev === undefined || x.ifindex === dev) && (f.family === undefined || x.family === f.family))
+          .map((x): Neigh => ({ dev: byIndex(n, x.ifindex)?.name ?? "", ifindex: x.ifindex, family: x.family, ip: x.ip, mac: x.mac, state: 0x80, permanent: true, flags: 0 }));
+      },
+      async neighReplace(x) {
+        const op = record(path, `ip neigh replace ${x.ip} lladdr ${x.mac} dev ${x.dev} nud permanent`);
+        const ip = typeof x.ip === "string" ? tryParseIPExact(x.ip) : undefined;
+        if (!ip) throw new RangeError(`${op}: invalid address ${JSON.stringify(x.ip)}`);
+        checkMac6(x.mac, op);
+        const n = ns();
+        const l = getLink(n, x.dev, op);
+        const e: FakeNeigh = { ifindex: l.index, family: ip.family, ip: formatIPExact(ip), mac: x.mac.toLowerCase() };
+        const i = n.neighs.findIndex((y) => y.ifindex === l.index && y.ip === e.ip);
+        if (i >= 0) n.neighs.splice(i, 1, e);
+        else n.neighs.push(e);
+      },
+      async neighDel(x) {
+        const op = record(path, `ip neigh del ${x.ip} dev ${x.dev}`);
+        const ip = typeof x.ip === "string" ? tryParseIPExact(x.ip) : undefined;
+        if (!ip) throw new RangeError(`${op}: invalid address ${JSON.stringify(x.ip)}`);
+        const n = ns();
+        const l = getLink(n, x.dev, op);
+        const i = n.neighs.findIndex((y) => y.ifindex === l.index && y.ip === formatIPExact(ip));
+        if (i < 0) throw new KernelError(op, "ENOENT");
+        n.neighs.splice(i, 1);
+      },
+
+      async fdbList(f = {}) {
+        record(path, `bridge fdb show${f.dev !== undefined ? ` brport ${f.dev}` : ""}`);
+        const n = ns();
+        const dev = f.dev !== undefined ? n.links.get(f.dev)?.index ?? -1 : undefined;
+        return n.fdb
+          .filter((x) => dev === undefined || x.ifindex === dev)
+          .map((x): FdbEntry => ({ dev: byIndex(n, x.ifindex)?.name ?? "", ifindex: x.ifindex, mac: x.mac, dst: x.dst, state: 0x80, permanent: true, self: true, flags: 0x02 }));
+      },
+      async fdbReplace(x) {
+        const op = record(path, `bridge fdb replace ${x.mac} dev ${x.dev} dst ${x.dst} self permanent`);
+        checkMac6(x.mac, op);
+        const dst = typeof x.dst === "string" ? tryParseIPExact(x.dst) : undefined;
+        if (!dst) throw new RangeError(`${op}: invalid dst ${JSON.stringify(x.dst)}`);
+        const n = ns();
+        const l = getLink(n, x.dev, op);
+        if (l.kind !== "vxlan") throw new KernelError(op, "EOPNOTSUPP", { extack: "the fake models FDB entries of vxlan devices only" });
+        const e: FakeFdb = { ifindex: l.index, mac: x.mac.toLowerCase(), dst: formatIPExact(dst) };
+        const i = n.fdb.findIndex((y) => y.ifindex === l.index && y.mac === e.mac);
+        if (i >= 0) n.fdb.splice(i, 1, e);
+        else n.fdb.push(e);
+      },
+      async fdbDel(x) {
+        const op = record(path, `bridge fdb del ${x.mac} dev ${x.dev}${x.dst !== undefined ? ` dst ${x.dst}` : ""} self`);
+        checkMac6(x.mac, op);
+        const dst = x.dst !== undefined ? tryParseIPExact(x.dst) : undefined;
+        if (x.dst !== undefined && !dst) throw new RangeError(`${op}: invalid dst ${JSON.stringify(x.dst)}`);
+        const n = ns();
+        const l = getLink(n, x.dev, op);
+        const mac = x.mac.toLowerCase();
+        const i = n.fdb.findIndex((y) => y.ifindex === l.index && y.mac === mac && (dst === undefined || y.dst === formatIPExact(dst)));
+        if (i < 0) throw new KernelError(op, "ENOENT");
+        n.fdb.splice(i, 1);
+      },
+
+      async batch(changes) {
+        record(path, `ip -force -batch - (${changes.length} changes)`);
+        const out: Array<Error | undefined> = [];
+        for (const c of changes) {
+          try {
+            await applyOne(c);
+            out.push(undefined);
+          } catch (e) {
+            if (!(e instanceof KernelError || e instanceof RangeError)) throw e;
+            out.push(e);
+          }
+        }
+        return out;
+      },
       close() {},
     };
+
+    function applyOne(c: NetBatchOp): Promise<void> {
+      switch (c.op) {
+        case "routeAdd": return ops.routeAdd(c.route);
+        case "routeReplace": return ops.routeReplace(c.route);
+        case "routeDel": return ops.routeDel(c.route);
+        case "neighReplace": return ops.neighReplace(c.neigh);
+        case "neighDel": return ops.neighDel(c.neigh);
+        case "fdbReplace": return ops.fdbReplace(c.fdb);
+        case "fdbDel": return ops.fdbDel(c.fdb);
+        default: throw new RangeError(`batch: unknown operation ${JSON.stringify((c as { op?: unknown }).op)}`);
+      }
+    }
 
     function addAddr(name: string, cidr: string, o: AddrAddOptions, replace: boolean) {
       const op = record(path, `ip addr ${replace ? "replace" : "add"} ${cidr} dev ${name}${o.noDad ? " nodad" : ""}${o.scope !== undefined ? ` scope ${o.scope}` : ""}`);
@@ -560,7 +724,8 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
 
     function modifyRoute(r: RouteSpec, mode: "add" | "replace" | "del") {
       const desc = [r.dst, r.gw ? `via ${r.gw}` : "", r.dev ? `dev ${r.dev}` : "", r.scope !== undefined ? `scope ${r.scope}` : "",
-        r.table !== undefined ? `table ${r.table}` : "", r.metric !== undefined ? `metric ${r.metric}` : "", r.onlink ? "onlink" : ""]
+        r.table !== undefined ? `table ${r.table}` : "", r.metric !== undefined ? `metric ${r.metric}` : "",
+        r.protocol !== undefined ? `proto ${r.protocol}` : "", r.onlink ? "onlink" : ""]
         .filter(Boolean).join(" ");
       const op = record(path, `ip route ${mode} ${r.type && r.type !== "unicast" ? `${r.type} ` : ""}${desc}`);
       const n = ns();
@@ -726,6 +891,8 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
  *   link eth0 veth up mtu 1500 mac 0a:fa:ce:00:00:01 master br0 hairpin
  *   addr eth0 10.200.0.2/24
  *   route 0.0.0.0/0 via 10.200.0.1 dev eth0
+ *   neigh 10.244.2.0 lladdr 0e:… dev podnet.vxlan permanent
+ *   fdb 0e:… dev podnet.vxlan dst 192.168.2.10 self permanent
  *   sysctl net/ipv4/ip_forward=1   (only values that differ from the defaults)
  */
 export function dumpNetns(ns: FakeNetns): string {
@@ -740,8 +907,14 @@ export function dumpNetns(ns: FakeNetns): string {
     if (l.vlanFiltering) parts.push("vlan_filtering");
     if (l.peer) parts.push(`peer ${l.peer.ns.path ?? "host"}/${l.peer.link.name}`);
     for (const [vid, v] of [...l.vlans].sort((a, b) => a[0] - b[0])) parts.push(`vlan ${vid}${v.pvid ? " pvid" : ""}${v.untagged ? " untagged" : ""}`);
+    if (l.vxlan) {
+      const x = l.vxlan;
+      parts.push(`vxlan id ${x.vni}${x.local ? ` local ${x.local}` : ""}${x.underlayIndex !== undefined ? ` dev ${name(x.underlayIndex)}` : ""} dstport ${x.port}${x.learning ? "" : " nolearning"}`);
+    }
     lines.push(parts.join(" "));
   }
+  const neighs = ns.neighs.map((x) => `neigh ${x.ip} lladdr ${x.mac} dev ${name(x.ifindex)} permanent`).sort();
+  const fdb = ns.fdb.map((x) => `fdb ${x.mac} dev ${name(x.ifindex)} dst ${x.dst} self permanent`).sort();
   const addrs = ns.addrs.map((a) => `addr ${name(a.ifindex)} ${a.address}/${a.prefixLen}${a.noDad ? " nodad" : ""}`).sort();
   const routes = ns.routes.map((r) => {
     const s: string[] = [`route ${r.type !== "unicast" ? `${r.type} ` : ""}${r.dst}`];
@@ -755,6 +928,6 @@ export function dumpNetns(ns: FakeNetns): string {
     return s.join(" ");
   }).sort();
   const sysctls = [...ns.sysctls].filter(([k, v]) => DEFAULT_SYSCTLS[k] !== v).map(([k, v]) => `sysctl ${k}=${v}`).sort();
-  return [...lines, ...addrs, ...routes, ...sysctls].join("\n") + "\n";
+  return [...lines, ...addrs, ...routes, ...neighs, ...fdb, ...sysctls].join("\n") + "\n";
 }
 

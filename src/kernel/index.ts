@@ -1,7 +1,8 @@
 // The kernel layer: the only code that touches the kernel. Re-exports only.
 export type {
-  Addr, AddrAddOptions, AddrFamily, BridgeAddOptions, BridgeVlanOptions, FileLock, Kernel, Link, LinkAddOptions,
-  LinkKind, LockOptions, NetOps, OperState, Route, RouteFilter, RouteSpec, RouteType, Scope, Sysctl, VethAddOptions,
+  Addr, AddrAddOptions, AddrFamily, BridgeAddOptions, BridgeVlanOptions, FdbDelSpec, FdbEntry, FdbFilter, FdbSpec, FileLock,
+  Kernel, Link, LinkAddOptions, LinkKind, LockOptions, Neigh, NeighFilter, NeighSpec, NetBatchOp, NetOps, OperState, Route,
+  RouteFilter, RouteLookup, RouteSpec, RouteType, Scope, Sysctl, VethAddOptions, VxlanAddOptions, VxlanInfo,
 } from "./types.js";
 export { KernelError, isExist, isKernelError, isNotFound, errnoName } from "./errors.js";
 export { createKernel, type KernelDeps } from "./kernel.js";
@@ -10,4 +11,4 @@ export { createLocker } from "./lock.js";
 export { nodeExec, ExecError, type Exec, type ExecOptions } from "./exec.js";
 export { loadAddon, type Addon } from "./addon.js";
 export { netnsPath, isNetnsFile } from "./netns.js";
-export { RTPROT, RT_TABLE } from "./rtnl-codec.js";
+export { RTPROT, RT_TABLE, VXLAN_DEFAULT_PORT } from "./rtnl-codec.js";

@@ -4,11 +4,12 @@ import { closeSync, openSync } from "node:fs";
 import { KernelError, fromSystemError } from "./errors.js";
 import { parseMac } from "./inet.js";
 import type { NetlinkSocket } from "./netlink-socket.js";
+import { ipToBytes, tryParseIPExact } from "../ip/index.js";
 import {
-  AF, BRIDGE_FLAGS, BRIDGE_VLAN_INFO, IFF, IFLA, IFLA_BR, IFLA_BRIDGE, IFLA_BRPORT, IFLA_INFO, NLM_F, RTEXT_FILTER, RTM,
-  VETH_INFO_PEER, attr, concat, cstr, decodeIfInfoMsg, decodeLink, ifinfomsg, nested, rtmName, u16, u32, u8, type IfInfoMsg,
+  AF, BRIDGE_FLAGS, BRIDGE_VLAN_INFO, IFF, IFLA, IFLA_BR, IFLA_BRIDGE, IFLA_BRPORT, IFLA_INFO, IFLA_VXLAN, NLM_F, RTEXT_FILTER, RTM,
+  VETH_INFO_PEER, VXLAN_DEFAULT_PORT, attr, be16, concat, cstr, decodeIfInfoMsg, decodeLink, ifinfomsg, nested, rtmName, u16, u32, u8, type IfInfoMsg,
 } from "./rtnl-codec.js";
-import type { BridgeAddOptions, BridgeVlanOptions, Link, LinkAddOptions, VethAddOptions } from "./types.js";
+import type { BridgeAddOptions, BridgeVlanOptions, Link, LinkAddOptions, VethAddOptions, VxlanAddOptions } from "./types.js";
 
 const EXT_MASK = attr(IFLA.EXT_MASK, u32(RTEXT_FILTER.VF | RTEXT_FILTER.SKIP_STATS));
 
@@ -130,6 +131,23 @@ export function linkAddVeth(s: NetlinkSocket, name: string, peerName: string, o:
   } finally {
     if (fd >= 0) closeSync(fd);
   }
+}
+
+/** `ip link add NAME [mtu M] [address MAC] type vxlan id VNI [local ADDR] [dev UNDERLAY] dstport PORT [no]learning` */
+export function linkAddVxlan(s: NetlinkSocket, name: string, o: VxlanAddOptions): void {
+  const what = op(RTM.NEWLINK, "vxlan", name);
+  if (!Number.isInteger(o.vni) || o.vni < 0 || o.vni > 0xffffff) throw new RangeError(`${what}: invalid vni ${JSON.stringify(o.vni)}: must be 0..16777215`);
+  const port = o.port ?? VXLAN_DEFAULT_PORT;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`${what}: invalid dstport ${JSON.stringify(o.port)}: must be 1..65535`);
+  const data = [attr(IFLA_VXLAN.ID, u32(o.vni))];
+  if (o.local !== undefined) {
+    const local = tryParseIPExact(o.local);
+    if (!local) throw new RangeError(`${what}: invalid local ${JSON.stringify(o.local)}`);
+    data.push(attr(local.family === 4 ? IFLA_VXLAN.LOCAL : IFLA_VXLAN.LOCAL6, ipToBytes(local)));
+  }
+  if (o.dev !== undefined) data.push(attr(IFLA_VXLAN.LINK, u32(linkIndex(s, o.dev, what))));
+  data.push(attr(IFLA_VXLAN.PORT, be16(port)), attr(IFLA_VXLAN.LEARNING, u8(o.learning === false ? 0 : 1)));
+  linkAdd(s, "vxlan", name, o, data);
 }
 
 /** A change to an existing link, addressed by name: `ip link set dev NAME …` (RTM_NEWLINK without CREATE). */

@@ -1,6 +1,9 @@
 // NetOps over one netlink socket (one netns). The socket opens lazily on the first call.
 import * as addrs from "./addrs.js";
 import * as links from "./links.js";
+import { netBatch } from "./net-batch.js";
+import * as neigh from "./neigh.js";
+import { routeGet } from "./route-get.js";
 import type { NetlinkSocket } from "./netlink-socket.js";
 import { IFF } from "./rtnl-codec.js";
 import * as routes from "./routes.js";
@@ -40,6 +43,15 @@ export function createNetOps(s: NetlinkSocket): NetOps {
     async routeReplace(r) { routes.routeModify(s, r, "replace"); },
     async routeDel(r) { routes.routeModify(s, r, "del"); },
     async routeList(filter) { return routes.routeList(s, filter); },
+    async routeGet(address) { return routeGet(s, address); },
+    async linkAddVxlan(name, opts) { links.linkAddVxlan(s, name, opts); },
+    async neighList(filter) { return neigh.neighList(s, filter); },
+    async neighReplace(n) { neigh.neighReplace(s, n); },
+    async neighDel(n) { neigh.neighDel(s, n); },
+    async fdbList(filter) { return neigh.fdbList(s, filter); },
+    async fdbReplace(f) { neigh.fdbReplace(s, f); },
+    async fdbDel(f) { neigh.fdbDel(s, f); },
+    async batch(changes) { return netBatch(s, changes); },
     close() { s.close(); },
   };
 }

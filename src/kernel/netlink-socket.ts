@@ -167,6 +167,39 @@ export class NetlinkSocket {
     return out;
   }
 
+  /**
+   * Sends `msgs` in one datagram and returns one slot per message: undefined when the kernel
+   * applied it, else its KernelError (named by the message's `op`, or `op #i`). rtnetlink handles
+   * the messages of a datagram one by one, in order, a refused one not stopping the others, and
+   * answers a message without NLM_F_ACK only when it fails: so only the last asks for an ack, and
+   * its answer, queued after every other, says the batch is done. A whole batch costs one send
+   * and one receive per failure plus one — not a receive per message. Nothing is thrown but
+   * transport errors. Every message must be well-formed (a malformed length stops the kernel's
+   * loop silently: the ack never comes, and the batch fails with ETIMEDOUT).
+   */
+  batchEach(msgs: readonly BatchMessage[], op: string): Array<KernelError | undefined> {
+    const errors: Array<KernelError | undefined> = new Array(msgs.length).fill(undefined);
+    if (msgs.length === 0) return errors;
+    const index = new Map<number, number>();
+    let last = 0;
+    const parts = msgs.map((m, i) => {
+      last = this.nextSeq();
+      index.set(last, i);
+      return encodeMessage(m.type, NLM_F.REQUEST | (m.flags ?? 0) | (i === msgs.length - 1 ? NLM_F.ACK : 0), last, m.body);
+    });
+    this.send(concat(parts), op);
+    for (let done = false; !done; ) {
+      for (const m of this.receive(op)) {
+        const i = m.type === NLMSG.ERROR ? index.get(m.seq) : undefined;
+        if (i === undefined) continue; // a late answer to an earlier request
+        const err = decodeError(m);
+        if (err.error !== 0) errors[i] = new KernelError(msgs[i]!.op ?? `${op} #${i}`, -err.error, { extack: err.extack });
+        if (m.seq === last) done = true;
+      }
+    }
+    return errors;
+  }
+
   private roundTrip(type: number, flags: number, body: readonly Uint8Array[], op: string, dump: boolean) {
     const seq = this.nextSeq();
     const f = NLM_F.REQUEST | flags | (dump ? NLM_F.DUMP : NLM_F.ACK);

@@ -2,7 +2,7 @@
 import { ipToBytes, tryParseIPExact } from "../ip/index.js";
 import { inetPrefix } from "./inet.js";
 import { linkIndex, linkNames } from "./links.js";
-import type { NetlinkSocket } from "./netlink-socket.js";
+import type { BatchMessage, NetlinkSocket } from "./netlink-socket.js";
 import {
   NLM_F, RTA, RTPROT, RTAX_MTU, RTM, RTM_F_CLONED, RTNH_F_ONLINK, RT_TABLE, attr, decodeRoute, familyToAf, nested,
   routeTypeNumber, rtmsg, scopeNumber, u32,
@@ -31,11 +31,16 @@ export function describeRoute(r: RouteSpec): string {
   if (r.dev) parts.push(`dev ${JSON.stringify(r.dev)}`);
   if (r.table !== undefined) parts.push(`table ${r.table}`);
   if (r.metric !== undefined) parts.push(`metric ${r.metric}`);
+  if (r.protocol !== undefined) parts.push(`proto ${r.protocol}`);
+  if (r.onlink) parts.push("onlink");
   return parts.join(" ");
 }
 
+/** A link's index by name, for a message being encoded (`what` names it in errors). */
+export type IndexOf = (name: string, what: string) => number;
+
 /** Encodes RTM_NEWROUTE / RTM_DELROUTE with iproute2's defaults for scope, table and type. */
-export function routeMessage(s: NetlinkSocket, r: RouteSpec, mode: Mode, what: string): Uint8Array[] {
+export function routeMessage(s: NetlinkSocket, r: RouteSpec, mode: Mode, what: string, indexOf: IndexOf = (n, w) => linkIndex(s, n, w)): Uint8Array[] {
   const gw = r.gw !== undefined ? tryParseIPExact(r.gw) : undefined;
   if (r.gw !== undefined && !gw) throw new RangeError(`${what}: invalid gateway ${JSON.stringify(r.gw)}`);
   const dst = parseDst(r.dst, r.family ?? gw?.family, what);
@@ -52,7 +57,7 @@ export function routeMessage(s: NetlinkSocket, r: RouteSpec, mode: Mode, what: s
   const attrs: Uint8Array[] = [];
   if (dst.prefixLen > 0) attrs.push(attr(RTA.DST, dst.bytes));
   if (gw) attrs.push(attr(RTA.GATEWAY, ipToBytes(gw)));
-  if (r.dev !== undefined) attrs.push(attr(RTA.OIF, u32(linkIndex(s, r.dev, what))));
+  if (r.dev !== undefined) attrs.push(attr(RTA.OIF, u32(indexOf(r.dev, what))));
   if (r.src !== undefined) {
     const src = tryParseIPExact(r.src);
     if (!src || src.family !== dst.family) throw new RangeError(`${what}: invalid src ${JSON.stringify(r.src)}`);
@@ -73,13 +78,19 @@ export function routeMessage(s: NetlinkSocket, r: RouteSpec, mode: Mode, what: s
   return [hdr, ...attrs];
 }
 
-/** `ip route add|replace|del …` */
-export function routeModify(s: NetlinkSocket, r: RouteSpec, mode: Mode): void {
+/** The whole request of `ip route add|replace|del …`, ready to send alone or in a batch. */
+export function routeRequest(s: NetlinkSocket, r: RouteSpec, mode: Mode, indexOf?: IndexOf): BatchMessage & { op: string } {
   const type = mode === "del" ? RTM.DELROUTE : RTM.NEWROUTE;
   const what = `netlink ${mode === "del" ? "RTM_DELROUTE" : "RTM_NEWROUTE"} ${describeRoute(r)}`;
-  const body = routeMessage(s, r, mode, what);
+  const body = routeMessage(s, r, mode, what, indexOf);
   const flags = mode === "add" ? NLM_F.CREATE | NLM_F.EXCL : mode === "replace" ? NLM_F.CREATE | NLM_F.REPLACE : 0;
-  s.ack(type, flags, body, what);
+  return { type, flags, body, op: what };
+}
+
+/** `ip route add|replace|del …` */
+export function routeModify(s: NetlinkSocket, r: RouteSpec, mode: Mode): void {
+  const m = routeRequest(s, r, mode);
+  s.ack(m.type, m.flags ?? 0, m.body, m.op);
 }
 
 /** `ip [-4|-6] route show [table T] [dev D] [proto P] [exact DST]` */

@@ -2,9 +2,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
-  IFF, IFLA, IFLA_INFO, NLM_F, NLMSG, RTM, attr, cstr, decodeAddr, decodeError, decodeLink, decodeRoute, encodeMessage,
-  ifaddrmsg, ifinfomsg, iterAttrs, nested, parseAttrs, parseMessages, readStr, readU32, routeTypeName, routeTypeNumber, rtmsg,
-  scopeName, scopeNumber, u32, u8,
+  AF, IFF, IFLA, IFLA_INFO, NDA, NLM_F, NLMSG, NTF, NUD, RTM, attr, be16, cstr, decodeAddr, decodeError, decodeFdb, decodeLink,
+  decodeNdMsg, decodeNeigh, decodeRoute, decodeVxlanData, encodeMessage, ifaddrmsg, ifinfomsg, iterAttrs, ndmsg, nested, parseAttrs,
+  parseMessages, readBe16, readStr, readU32, routeTypeName, routeTypeNumber, rtmsg, scopeName, scopeNumber, u32, u8,
 } from "./rtnl-codec.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -139,6 +139,52 @@ describe("decoding captured kernel messages", () => {
     assert.equal(lo.kind, "loopback");
     const eth = decodeLink(new Uint8Array([...ifinfomsg({ index: 2 }), ...attr(IFLA.IFNAME, cstr("ens3"))]));
     assert.equal(eth.kind, "device");
+  });
+});
+
+// Captured (6.18): IFLA_INFO_DATA of `vxlan id 7 local 10.200.1.1 dev <2> dstport 4789 nolearning`;
+// RTM_NEWNEIGH payloads of `10.244.2.0 lladdr 0e:00:00:00:00:02 dev <3> PERMANENT` and of the FDB
+// entry `0e:00:00:00:00:02 dev <3> dst 10.200.2.1 self permanent`.
+const VXLAN_DATA = "08000100070000000800030002000000080004000ac80101050005000000000005001c0000000000050006000000000005001d000000000008001a00000000000800200000000000050007000000000005000b000000000005000c000000000005000d000000000005000e00000000000500190000000000080008002c010000080009000000000006000f0012b500000500120001000000050013000000000005001400000000000500150000000000050016000000000005001f000100000008000a00000000000c002100f7ffffff000000ff";
+const NEIGH_V4 = "020000000300000080000001080001000af402000a0002000e0000000002000008000400000000001400030000000000000000000000000000000000";
+const FDB_VXLAN = "0700000003000000800002010a0002000e00000000020000080001000ac802011400030000000000000000000000000000000000";
+
+describe("neighbours, FDB entries and vxlan links", () => {
+  it("decodes a vxlan link's attributes", () => {
+    assert.deepEqual(decodeVxlanData(bytes(VXLAN_DATA)), { vni: 7, local: "10.200.1.1", underlayIndex: 2, port: 4789, learning: false });
+    const l = decodeLink(new Uint8Array([
+      ...ifinfomsg({ index: 3 }), ...attr(IFLA.IFNAME, cstr("vx0")),
+      ...nested(IFLA.LINKINFO, [attr(IFLA_INFO.KIND, cstr("vxlan")), attr(IFLA_INFO.DATA, bytes(VXLAN_DATA))]),
+    ]));
+    assert.equal(l.kind, "vxlan");
+    assert.equal(l.vxlan?.vni, 7);
+    assert.equal(decodeVxlanData(new Uint8Array()).learning, false);
+  });
+
+  it("ports are big-endian", () => {
+    assert.equal(hex(be16(4789)), "12b5");
+    assert.equal(readBe16(be16(8472)), 8472);
+  });
+
+  it("encodes an ndmsg and decodes a permanent neighbour and a vxlan FDB entry", () => {
+    const h = ndmsg({ family: AF.BRIDGE, index: 3, state: NUD.PERMANENT, flags: NTF.SELF });
+    assert.equal(hex(h), "07000000" + "03000000" + "8000" + "02" + "00");
+    assert.deepEqual(decodeNdMsg(h), { family: AF.BRIDGE, index: 3, state: NUD.PERMANENT, flags: NTF.SELF, type: 0 });
+    const names = new Map([[3, "vx0"]]);
+    assert.deepEqual(decodeNeigh(bytes(NEIGH_V4), names), {
+      dev: "vx0", ifindex: 3, family: 4, ip: "10.244.2.0", mac: "0e:00:00:00:00:02", state: NUD.PERMANENT, permanent: true, flags: 0,
+    });
+    assert.deepEqual(decodeFdb(bytes(FDB_VXLAN), names), {
+      dev: "vx0", ifindex: 3, mac: "0e:00:00:00:00:02", dst: "10.200.2.1", state: NUD.PERMANENT, permanent: true, self: true, flags: NTF.SELF,
+    });
+    // each decoder takes only its own family
+    assert.equal(decodeNeigh(bytes(FDB_VXLAN), names), undefined);
+    assert.equal(decodeFdb(bytes(NEIGH_V4), names), undefined);
+    // an entry without an address (an INCOMPLETE neighbour's lladdr, an FDB entry's MAC)
+    const bare = new Uint8Array([...ndmsg({ family: AF.INET6, index: 3, state: NUD.INCOMPLETE }), ...attr(NDA.DST, new Uint8Array(16))]);
+    assert.deepEqual([decodeNeigh(bare, names)?.ip, decodeNeigh(bare, names)?.mac], ["::", undefined]);
+    assert.equal(decodeFdb(ndmsg({ family: AF.BRIDGE, index: 3 }), names), undefined);
+    assert.equal(decodeNeigh(new Uint8Array(4), names), undefined, "truncated");
   });
 });
 

@@ -1,9 +1,10 @@
-// rtnetlink wire format, pure: nlmsghdr, ifinfomsg, ifaddrmsg, rtmsg, nested attributes, and the
-// decoding of links, addresses and routes into the types of types.ts. No I/O here; see
-// netlink-socket.ts for the transport. Layouts are those of <linux/netlink.h>, <linux/rtnetlink.h>,
-// <linux/if_link.h>, <linux/if_addr.h>; integers are in host byte order, addresses in network order.
+// rtnetlink wire format, pure: nlmsghdr, ifinfomsg, ifaddrmsg, rtmsg, ndmsg, nested attributes, and
+// the decoding of links, addresses, routes, neighbours and FDB entries into the types of types.ts.
+// No I/O here; see netlink-socket.ts for the transport. Layouts are those of <linux/netlink.h>,
+// <linux/rtnetlink.h>, <linux/if_link.h>, <linux/if_addr.h>, <linux/neighbour.h>; integers are in
+// host byte order, addresses (and the few ports marked be16) in network order.
 import { formatMac, inetText } from "./inet.js";
-import type { Addr, AddrFamily, Link, OperState, Route, RouteType, Scope } from "./types.js";
+import type { Addr, AddrFamily, FdbEntry, Link, Neigh, OperState, Route, RouteType, Scope, VxlanInfo } from "./types.js";
 
 // ---- constants ------------------------------------------------------------------------------
 
@@ -48,6 +49,10 @@ export const IFLA = {
 
 export const IFLA_INFO = { KIND: 1, DATA: 2, XSTATS: 3, SLAVE_KIND: 4, SLAVE_DATA: 5 } as const;
 export const VETH_INFO_PEER = 1;
+/** IFLA_INFO_DATA of a vxlan link (<linux/if_link.h>); PORT is be16. */
+export const IFLA_VXLAN = { ID: 1, GROUP: 2, LINK: 3, LOCAL: 4, TTL: 5, TOS: 6, LEARNING: 7, AGEING: 8, PORT: 15, GROUP6: 16, LOCAL6: 17 } as const;
+/** The UDP port of a vxlan link when none is given: IANA's VXLAN port (Linux's own default is 8472). */
+export const VXLAN_DEFAULT_PORT = 4789;
 export const IFLA_BR = { VLAN_FILTERING: 7 } as const;
 export const IFLA_BRPORT = { STATE: 1, PRIORITY: 2, COST: 3, MODE: 4, GUARD: 5, PROTECT: 6, FAST_LEAVE: 7, LEARNING: 8 } as const;
 export const IFLA_BRIDGE = { FLAGS: 0, MODE: 1, VLAN_INFO: 2 } as const;
@@ -68,6 +73,13 @@ export const RTA = {
 export const RTAX_MTU = 2;
 export const RTNH_F_ONLINK = 4;
 export const RTM_F_CLONED = 0x200;
+
+/** ndmsg attributes (<linux/neighbour.h>); NDA_PORT is be16. */
+export const NDA = { DST: 1, LLADDR: 2, CACHEINFO: 3, PROBES: 4, VLAN: 5, PORT: 6, VNI: 7, IFINDEX: 8, MASTER: 9, LINK_NETNSID: 10, SRC_VNI: 11, PROTOCOL: 12 } as const;
+/** ndm_state bits. */
+export const NUD = { INCOMPLETE: 0x01, REACHABLE: 0x02, STALE: 0x04, DELAY: 0x08, PROBE: 0x10, FAILED: 0x20, NOARP: 0x40, PERMANENT: 0x80 } as const;
+/** ndm_flags bits. */
+export const NTF = { USE: 0x01, SELF: 0x02, MASTER: 0x04, PROXY: 0x08, EXT_LEARNED: 0x10, OFFLOADED: 0x20, STICKY: 0x40, ROUTER: 0x80 } as const;
 
 /** rtm_protocol values (`/etc/iproute2/rt_protos`). */
 export const RTPROT = { UNSPEC: 0, REDIRECT: 1, KERNEL: 2, BOOT: 3, STATIC: 4, RA: 9, DHCP: 16 } as const;
@@ -138,6 +150,13 @@ export function readU16(b: Uint8Array, off = 0): number {
 }
 export function readU32(b: Uint8Array, off = 0): number {
   return view(b).getUint32(off, LE);
+}
+/** A 16-bit integer in network byte order (ports). */
+export function be16(n: number): Uint8Array {
+  return Uint8Array.of((n >> 8) & 0xff, n & 0xff);
+}
+export function readBe16(b: Uint8Array, off = 0): number {
+  return (b[off]! << 8) | b[off + 1]!;
 }
 export function readI32(b: Uint8Array, off = 0): number {
   return view(b).getInt32(off, LE);
@@ -369,6 +388,31 @@ export function decodeRtMsg(p: Uint8Array): Required<RtMsg> {
   };
 }
 
+export interface NdMsg {
+  family: number;
+  index: number;
+  state?: number;
+  flags?: number;
+  type?: number;
+}
+
+/** struct ndmsg (12 bytes). */
+export function ndmsg(h: NdMsg): Uint8Array {
+  const b = new Uint8Array(12);
+  const v = view(b);
+  v.setUint8(0, h.family);
+  v.setInt32(4, h.index, LE);
+  v.setUint16(8, h.state ?? 0, LE);
+  v.setUint8(10, h.flags ?? 0);
+  v.setUint8(11, h.type ?? 0);
+  return b;
+}
+
+export function decodeNdMsg(p: Uint8Array): Required<NdMsg> {
+  const v = view(p);
+  return { family: v.getUint8(0), index: v.getInt32(4, LE), state: v.getUint16(8, LE), flags: v.getUint8(10), type: v.getUint8(11) };
+}
+
 // ---- decoding into the public types -----------------------------------------------------------
 
 /** RTM_NEWLINK payload → Link. */
@@ -384,6 +428,7 @@ export function decodeLink(p: Uint8Array): Link {
   let hairpin: boolean | undefined;
   let learning: boolean | undefined;
   let vlanFiltering: boolean | undefined;
+  let vxlan: VxlanInfo | undefined;
   const li = a.get(IFLA.LINKINFO);
   if (li) {
     const info = parseAttrs(li);
@@ -396,6 +441,7 @@ export function decodeLink(p: Uint8Array): Link {
       const vf = parseAttrs(data).get(IFLA_BR.VLAN_FILTERING);
       if (vf) vlanFiltering = vf[0] === 1;
     }
+    if (data && kind === "vxlan") vxlan = decodeVxlanData(data);
     const sdata = info.get(IFLA_INFO.SLAVE_DATA);
     if (sdata && slaveKind === "bridge") {
       const s = parseAttrs(sdata);
@@ -430,7 +476,75 @@ export function decodeLink(p: Uint8Array): Link {
     ...(hairpin !== undefined ? { hairpin } : {}),
     ...(learning !== undefined ? { learning } : {}),
     ...(vlanFiltering !== undefined ? { vlanFiltering } : {}),
+    ...(vxlan ? { vxlan } : {}),
     ...(alias && alias.length > 1 ? { alias: readStr(alias) } : {}),
+  };
+}
+
+/** IFLA_INFO_DATA of a vxlan link → VxlanInfo. */
+export function decodeVxlanData(data: Uint8Array): VxlanInfo {
+  const d = parseAttrs(data);
+  const id = d.get(IFLA_VXLAN.ID);
+  const local = d.get(IFLA_VXLAN.LOCAL) ?? d.get(IFLA_VXLAN.LOCAL6);
+  const link = d.get(IFLA_VXLAN.LINK);
+  const port = d.get(IFLA_VXLAN.PORT);
+  const learning = d.get(IFLA_VXLAN.LEARNING);
+  return {
+    vni: id && id.length >= 4 ? readU32(id) : 0,
+    ...(local && (local.length === 4 || local.length === 16) && local.some((x) => x !== 0) ? { local: inetText(local) } : {}),
+    ...(link && link.length >= 4 && readU32(link) !== 0 ? { underlayIndex: readU32(link) } : {}),
+    port: port && port.length >= 2 ? readBe16(port) : 0,
+    learning: learning ? learning[0] === 1 : false,
+  };
+}
+
+/** RTM_NEWNEIGH payload (AF_INET/AF_INET6) → Neigh; undefined for other families or without NDA_DST. */
+export function decodeNeigh(p: Uint8Array, names: ReadonlyMap<number, string>): Neigh | undefined {
+  if (p.length < 12) return undefined;
+  const h = decodeNdMsg(p);
+  if (h.family !== AF.INET && h.family !== AF.INET6) return undefined;
+  const a = parseAttrs(p, 12);
+  const dst = a.get(NDA.DST);
+  if (!dst || (dst.length !== 4 && dst.length !== 16)) return undefined;
+  const ll = a.get(NDA.LLADDR);
+  return {
+    dev: names.get(h.index) ?? "",
+    ifindex: h.index,
+    family: h.family === AF.INET ? 4 : 6,
+    ip: inetText(dst),
+    ...(ll && ll.length > 0 ? { mac: formatMac(ll) } : {}),
+    state: h.state,
+    permanent: (h.state & NUD.PERMANENT) !== 0,
+    flags: h.flags,
+  };
+}
+
+/** RTM_NEWNEIGH payload (AF_BRIDGE) → FdbEntry; undefined for other families or without a MAC. */
+export function decodeFdb(p: Uint8Array, names: ReadonlyMap<number, string>): FdbEntry | undefined {
+  if (p.length < 12) return undefined;
+  const h = decodeNdMsg(p);
+  if (h.family !== AF.BRIDGE) return undefined;
+  const a = parseAttrs(p, 12);
+  const ll = a.get(NDA.LLADDR);
+  if (!ll || ll.length !== 6) return undefined;
+  const dst = a.get(NDA.DST);
+  const vni = a.get(NDA.VNI);
+  const port = a.get(NDA.PORT);
+  const vlan = a.get(NDA.VLAN);
+  const master = a.get(NDA.MASTER);
+  return {
+    dev: names.get(h.index) ?? "",
+    ifindex: h.index,
+    mac: formatMac(ll),
+    ...(dst && (dst.length === 4 || dst.length === 16) ? { dst: inetText(dst) } : {}),
+    ...(vni && vni.length >= 4 ? { vni: readU32(vni) } : {}),
+    ...(port && port.length >= 2 ? { port: readBe16(port) } : {}),
+    ...(vlan && vlan.length >= 2 ? { vlan: readU16(vlan) } : {}),
+    ...(master && master.length >= 4 ? { masterIndex: readU32(master) } : {}),
+    state: h.state,
+    permanent: (h.state & NUD.PERMANENT) !== 0,
+    self: (h.flags & NTF.SELF) !== 0,
+    flags: h.flags,
   };
 }
 

@@ -47,8 +47,133 @@ export interface Link {
   readonly learning?: boolean;
   /** Bridges only: IFLA_BR_VLAN_FILTERING. */
   readonly vlanFiltering?: boolean;
+  /** VXLAN links only: their IFLA_INFO_DATA. */
+  readonly vxlan?: VxlanInfo;
   readonly alias?: string;
 }
+
+/** A vxlan link's attributes as `ip -d link show` prints them. */
+export interface VxlanInfo {
+  /** `id VNI` */
+  readonly vni: number;
+  /** `local ADDR`: the source address of encapsulated packets; absent when unset. */
+  readonly local?: string;
+  /** `dev NAME`: the index of the underlay link (IFLA_VXLAN_LINK); absent when unset. */
+  readonly underlayIndex?: number;
+  /** `dstport PORT`: the UDP port. */
+  readonly port: number;
+  /** `learning` / `nolearning`: whether the device learns remote MACs from received packets. */
+  readonly learning: boolean;
+}
+
+/** `ip link add NAME type vxlan id VNI [local ADDR] [dev UNDERLAY] dstport PORT [no]learning` */
+export interface VxlanAddOptions extends LinkAddOptions {
+  /** `id VNI`, 0..16777215. */
+  readonly vni: number;
+  /** `local ADDR` */
+  readonly local?: string;
+  /** `dev NAME`: the underlay link. */
+  readonly dev?: string;
+  /** `dstport PORT`; default 4789 (IANA's; the kernel's own default is 8472). */
+  readonly port?: number;
+  /** Default true, as the kernel and iproute2. */
+  readonly learning?: boolean;
+}
+
+/** A neighbour (ARP / NDP) entry as `ip neigh show` reports it. */
+export interface Neigh {
+  readonly dev: string;
+  readonly ifindex: number;
+  readonly family: AddrFamily;
+  readonly ip: string;
+  /** `lladdr`; absent for entries without one (INCOMPLETE, FAILED). */
+  readonly mac?: string;
+  /** Raw NUD_* state bits. */
+  readonly state: number;
+  /** NUD_PERMANENT: added by hand (`nud permanent`), never expires. */
+  readonly permanent: boolean;
+  /** Raw NTF_* flags. */
+  readonly flags: number;
+}
+
+/** `ip neigh replace IP lladdr MAC dev DEV nud permanent` */
+export interface NeighSpec {
+  readonly dev: string;
+  readonly ip: string;
+  readonly mac: string;
+}
+
+export interface NeighFilter {
+  readonly dev?: string;
+  readonly family?: AddrFamily;
+}
+
+/** A forwarding database entry as `bridge fdb show` reports it. */
+export interface FdbEntry {
+  readonly dev: string;
+  readonly ifindex: number;
+  readonly mac: string;
+  /** `dst ADDR`: the remote VTEP of a vxlan entry. */
+  readonly dst?: string;
+  /** `vni N` when it differs from the device's. */
+  readonly vni?: number;
+  /** `port N` when it differs from the device's. */
+  readonly port?: number;
+  readonly vlan?: number;
+  /** `master BR`: the bridge of a bridge-port entry. */
+  readonly masterIndex?: number;
+  /** Raw NUD_* state bits. */
+  readonly state: number;
+  /** NUD_PERMANENT (`permanent`); else the entry was learned or is `static`/`dynamic`. */
+  readonly permanent: boolean;
+  /** NTF_SELF (`self`): the entry is the device's own (a vxlan device's), not its bridge's. */
+  readonly self: boolean;
+  /** Raw NTF_* flags. */
+  readonly flags: number;
+}
+
+/** `bridge fdb replace MAC dev DEV dst ADDR self permanent` (a vxlan device's remote). */
+export interface FdbSpec {
+  readonly dev: string;
+  readonly mac: string;
+  readonly dst: string;
+}
+
+/** `bridge fdb del MAC dev DEV [dst ADDR] self` */
+export interface FdbDelSpec {
+  readonly dev: string;
+  readonly mac: string;
+  /** Only the remote with this address; default: the whole entry. */
+  readonly dst?: string;
+}
+
+export interface FdbFilter {
+  /** `brport DEV`: only this device's entries. */
+  readonly dev?: string;
+}
+
+/** What `ip route get ADDRESS` answers. */
+export interface RouteLookup {
+  readonly dev: string;
+  readonly ifindex: number;
+  /** The source address the kernel would use (RTA_PREFSRC). */
+  readonly src?: string;
+  /** The next hop, when not on-link. */
+  readonly gw?: string;
+  readonly table: number;
+}
+
+/**
+ * One write of a batch, named by the NetOps method it stands for. A batch is what
+ * `ip -force -batch -` does with lines of `route replace …`, `neigh replace …`,
+ * `fdb replace …` (the last through `bridge -force -batch`): each change on its own, in order.
+ */
+export type NetBatchOp =
+  | { readonly op: "routeAdd" | "routeReplace" | "routeDel"; readonly route: RouteSpec }
+  | { readonly op: "neighReplace"; readonly neigh: NeighSpec }
+  | { readonly op: "neighDel"; readonly neigh: Pick<NeighSpec, "dev" | "ip"> }
+  | { readonly op: "fdbReplace"; readonly fdb: FdbSpec }
+  | { readonly op: "fdbDel"; readonly fdb: FdbDelSpec };
 
 export type AddrFamily = 4 | 6;
 
@@ -263,8 +388,35 @@ export interface NetOps {
   routeReplace(route: RouteSpec): Promise<void>;
   /** `ip route del …` (matches on the fields given) */
   routeDel(route: RouteSpec): Promise<void>;
-  /** `ip route show [table T] [dev D] …` */
+  /** `ip route show [table T] [dev D] [proto P] …` */
   routeList(filter?: RouteFilter): Promise<Route[]>;
+  /** `ip route get ADDRESS`: the kernel's own lookup (policy rules, every table); undefined when unreachable. */
+  routeGet(address: string): Promise<RouteLookup | undefined>;
+
+  /** `ip link add NAME [mtu M] [address MAC] type vxlan id VNI [local A] [dev D] dstport P [no]learning` */
+  linkAddVxlan(name: string, opts: VxlanAddOptions): Promise<void>;
+
+  /** `ip neigh show nud all [dev DEV]` (`-4`/`-6` with family): the kernel's own NOARP entries included. */
+  neighList(filter?: NeighFilter): Promise<Neigh[]>;
+  /** `ip neigh replace IP lladdr MAC dev DEV nud permanent` */
+  neighReplace(neigh: NeighSpec): Promise<void>;
+  /** `ip neigh del IP dev DEV` */
+  neighDel(neigh: Pick<NeighSpec, "dev" | "ip">): Promise<void>;
+
+  /** `bridge fdb show [brport DEV]` */
+  fdbList(filter?: FdbFilter): Promise<FdbEntry[]>;
+  /** `bridge fdb replace MAC dev DEV dst ADDR self permanent` */
+  fdbReplace(fdb: FdbSpec): Promise<void>;
+  /** `bridge fdb del MAC dev DEV [dst ADDR] self` */
+  fdbDel(fdb: FdbDelSpec): Promise<void>;
+
+  /**
+   * Several route / neighbour / FDB writes in as few netlink datagrams as fit the socket's buffer
+   * (`ip -force -batch -`): each applied on its own, in order. The result has one slot per
+   * change: undefined when it was applied, else its error (KernelError; RangeError for bad input,
+   * which is never sent). A link named by several changes is looked up once.
+   */
+  batch(changes: readonly NetBatchOp[]): Promise<Array<Error | undefined>>;
 
   /** Closes this handle's netlink socket (it is reopened on the next call). An open socket pins its netns. */
   close(): void;
