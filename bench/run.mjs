@@ -310,7 +310,7 @@ if (!skip.has("rss") && existsSync("/usr/bin/time")) {
 // timings of the network plugin (the PodView's setupMs/teardownMs); "API" adds what a client sees
 // on top: the pod's netns (`ip netns add/del`), checkpoints, the HTTP round trip.
 if (!skip.has("netmgr")) {
-  const { startDaemon, deleteDaemonNetns } = await import("../dist/src/netmgr/testing-daemon.js");
+  const { startDaemon, deleteDaemonNetns } = await import("../dist/src/netmgr/testing/daemon.js");
   const NPODS = Number(values["netmgr-pods"]);
   const variants = [
     { name: "in-process", args: [`--kubenet-bin-dir=${PODNET_BIN}`] },

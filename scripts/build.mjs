@@ -8,8 +8,10 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { addCodeCache } from "./code-cache.mjs";
+import { writeBuildInfo } from "./build-info.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
+writeBuildInfo(root);
 const out = join(root, "build", "cni");
 mkdirSync(out, { recursive: true });
 writeFileSync(join(root, "build", "package.json"), JSON.stringify({ type: "commonjs" }) + "\n");
@@ -85,7 +87,7 @@ rmSync(launcher, { force: true });
 // PODNET_SOCKET_UID=N at build time: the launchers trust a daemon running as uid N instead of root.
 const socketUid = process.env.PODNET_SOCKET_UID;
 if (socketUid !== undefined && !/^[0-9]+$/.test(socketUid)) throw new Error(`PODNET_SOCKET_UID must be a numeric uid, got ${JSON.stringify(socketUid)}`);
-const defines = [`-DPODNET_NODE="${process.execPath}"`, ...(socketUid !== undefined ? [`-DPODNET_SOCKET_UID=${socketUid}`] : [])];
+const defines = socketUid !== undefined ? [`-DPODNET_SOCKET_UID=${socketUid}`] : [];
 const cc = spawnSync("cc", ["-O2", "-Wall", "-Wextra", "-Werror", ...defines, "-o", launcher, join(root, "native", "launcher.c")], { stdio: "inherit" });
 if (cc.status !== 0) throw new Error("building native/launcher.c failed");
 for (const { name } of results) {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { nodeExec, nodeRawExec, type ExecResult } from "../kernel/exec.js";
-import { createApiClient, type ApiClient } from "../netmgr/api-client.js";
+import { createApiClient, type ApiClient } from "../netmgr/daemon/api-client.js";
 
 export const DEMO_NODE_IP = "10.200.255.1";
 export const DEMO_UPLINK_MTU = 1500;

@@ -3,13 +3,16 @@
 // stop it; pods stay set up and a restart re-attaches them.
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync, watch } from "node:fs";
-import { conntrackClearer, nodePortOpener } from "../netmgr/port-opener.js";
+import { conntrackClearer, nodePortOpener } from "../netmgr/plugins/kubenet/port-opener.js";
 import { createKernel } from "../kernel/kernel.js";
 import { nodeExec, nodeRawExec } from "../kernel/exec.js";
-import { createJsonLogger } from "../netmgr/log.js";
-import { nodeUsage, parseNodeArgs, UsageError, type NodeOptions } from "../netmgr/options.js";
-import { startNode, StartupError } from "../netmgr/daemon.js";
+import { createJsonLogger } from "../netmgr/core/log.js";
+import { nodeUsage, parseNodeArgs, UsageError, type NodeOptions } from "../netmgr/daemon/options.js";
+import { startNode, StartupError } from "../netmgr/daemon/daemon.js";
+import { exitCodes } from "./args.js";
 import { pluginEnv } from "./env.js";
+
+const NODE_EXIT_CODES = exitCodes({ failure: "the daemon could not start, or stopped on an error (the reason is on stderr and in the log)" });
 
 export const nodeFs = {
   readdir(dir: string) {
@@ -57,7 +60,7 @@ export function watchDir(dir: string, onChange: () => void): () => void {
 
 export async function run(args: string[]): Promise<number> {
   if (args.includes("-h") || args.includes("--help")) {
-    process.stdout.write(nodeUsage());
+    process.stdout.write(nodeUsage() + NODE_EXIT_CODES);
     return 0;
   }
   let o: NodeOptions;
@@ -65,7 +68,7 @@ export async function run(args: string[]): Promise<number> {
     o = parseNodeArgs(args);
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`podnet node: ${e.message}\n(see podnet node --help)\n`);
+      process.stderr.write(`podnet node: ${e.message}\n${nodeUsage()}${NODE_EXIT_CODES}`);
       return 2;
     }
     throw e;

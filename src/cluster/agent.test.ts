@@ -9,7 +9,7 @@ import { FakeRoutePort, describeEntry, PODNET_ROUTE_PROTOCOL } from "./routes.js
 import { FakeClock, settle } from "./testing-clock.js";
 import { collectExpired, removeNode, listNodes } from "./allocator.js";
 import { silentLogger } from "./deps.js";
-import { memoryLogger } from "../netmgr/log.js";
+import { memoryLogger } from "../netmgr/core/log.js";
 
 const keys = new KeyLayout("/podnet");
 const ranges = clusterRanges(parseClusterCidrs("10.200.0.0/16"));

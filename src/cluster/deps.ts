@@ -1,4 +1,4 @@
-// The side effects the cluster code takes as values. The daemon's Logger (netmgr/log.ts) fits
+// The side effects the cluster code takes as values. The daemon's Logger (netmgr/core/log.ts) fits
 // ClusterLogger as it is.
 
 export type LogFields = Readonly<Record<string, unknown>>;

@@ -1,7 +1,8 @@
 // KernelError: the error of every kernel operation (netlink, sysctl, flock, netns files). Classified
 // once, here, from the kernel's errno (netlink NLMSG_ERROR, or the addon's system call), so callers
 // branch on `isExist(e)` / `isNotFound(e)` and never on message text. The tools the kernel layer
-// runs have their own: ExecError (exec.ts), IptablesError (iptables.ts), NftError (nft.ts), TcError (tc.ts).
+// runs have their own: ExecError (exec.ts), IptablesError (iptables.ts); the nftables and tc ports report
+// one error each, whichever way they went: NftError (nft.ts), TcError (tc.ts).
 
 /** errno numbers (Linux, all architectures we build for) → names. */
 const ERRNO_NAMES: Record<number, string> = {

@@ -46,16 +46,16 @@ EOF`);
         assert.equal(nl.tableExists("ip", "pt_nl"), false);
         const base = { family: "inet", table: "pt_nl" } as const;
         const delA: NftDelete[] = [
-          { ...base, op: "delElement", set: "hp4", key: nftKey([proto(6), port(8080)]) },
-          { ...base, op: "delElement", set: "hp4", key: nftKey([proto(17), port(53)]) },
-          { ...base, op: "delElement", set: "hip4", key: nftKey([new Uint8Array([10, 200, 9, 1]), proto(6), port(9090)]) },
-          { ...base, op: "delElement", set: "hip6", key: nftKey([new Uint8Array([0xfd, 0, 2, 0, ...new Array<number>(11).fill(0), 1]), proto(6), port(9090)]) },
+          { ...base, op: "delElement", set: "hp4", key: nftKey([proto(6), port(8080)]), keyText: "tcp . 8080" },
+          { ...base, op: "delElement", set: "hp4", key: nftKey([proto(17), port(53)]), keyText: "udp . 53" },
+          { ...base, op: "delElement", set: "hip4", key: nftKey([new Uint8Array([10, 200, 9, 1]), proto(6), port(9090)]), keyText: "10.200.9.1 . tcp . 9090" },
+          { ...base, op: "delElement", set: "hip6", key: nftKey([new Uint8Array([0xfd, 0, 2, 0, ...new Array<number>(11).fill(0), 1]), proto(6), port(9090)]), keyText: "fd00:200::1 . tcp . 9090" },
           { ...base, op: "flushChain", chain: "hp_a" },
           { ...base, op: "delChain", chain: "hp_a" },
         ];
         // One missing element: ENOENT, and nothing of the batch happened.
         const before = await ns.exec("nft", "list", "table", "inet", "pt_nl");
-        assert.throws(() => nl.apply([...delA.slice(0, 2), { ...base, op: "delElement", set: "hp4", key: nftKey([proto(6), port(1)]) }]), (e) => isKernelError(e, "ENOENT"));
+        assert.throws(() => nl.apply([...delA.slice(0, 2), { ...base, op: "delElement", set: "hp4", key: nftKey([proto(6), port(1)]), keyText: "tcp . 1" }]), (e) => isKernelError(e, "ENOENT"));
         assert.equal(await ns.exec("nft", "list", "table", "inet", "pt_nl"), before);
         // A chain still jumped to: EBUSY, nothing changed.
         assert.throws(() => nl.apply([{ ...base, op: "flushChain", chain: "hp_b" }, { ...base, op: "delChain", chain: "hp_b" }]), (e) => isKernelError(e, "EBUSY"));

@@ -1,9 +1,10 @@
 // nf_tables over NETLINK_NETFILTER, without an `nft` process, for the few operations that are on
-// a hot path and simple to encode: whether a table exists (one GET), and a transaction of
-// deletions (set elements, the rules of a chain, chains) sent as one nfnetlink batch — atomic, as
-// `nft -f -` is: all of it or nothing. An `nft` process costs a spawn and a listing of the
-// ruleset it builds its cache from (which grows with the number of pods); a batch costs the
-// kernel's commit alone. Everything else (rules, which need expressions) stays with `nft`.
+// a hot path and simple to encode: whether a table exists (one GET), its chains and the keys of a
+// set (dumps), and a transaction of deletions (set elements, the rules of a chain, chains, tables)
+// sent as one nfnetlink batch — atomic, as `nft -f -` is: all of it or nothing. An `nft` process
+// costs a spawn and a listing of the ruleset it builds its cache from (which grows with the number
+// of pods); a batch costs the kernel's commit alone. The nftables port (nft.ts) uses this when it
+// has a socket; everything else (rules, which need expressions) stays with `nft`.
 // Layouts: <linux/netfilter/nf_tables.h>; the socket is NetlinkSocket, the framing nfnetlink.ts.
 import { loadAddon, type Addon } from "./addon.js";
 import { isKernelError } from "./errors.js";
@@ -26,8 +27,8 @@ export type NftFamilyName = keyof typeof NFPROTO;
 
 /** One deletion of a transaction, as the nft command that does the same. */
 export type NftDelete =
-  /** `delete element FAMILY TABLE SET { KEY }` (KEY encoded: see nftKey) */
-  | { readonly op: "delElement"; readonly family: NftFamilyName; readonly table: string; readonly set: string; readonly key: Uint8Array }
+  /** `delete element FAMILY TABLE SET { KEY }`: `key` as the kernel holds it (see nftKey), `keyText` as nft writes it ("tcp . 8080") */
+  | { readonly op: "delElement"; readonly family: NftFamilyName; readonly table: string; readonly set: string; readonly key: Uint8Array; readonly keyText: string }
   /** `flush chain FAMILY TABLE CHAIN` */
   | { readonly op: "flushChain"; readonly family: NftFamilyName; readonly table: string; readonly chain: string }
   /** `delete chain FAMILY TABLE CHAIN` */
@@ -81,9 +82,9 @@ export function decodeSetElemKeys(payload: Uint8Array): Uint8Array[] {
   return out;
 }
 
-/** The nft command of a deletion (for messages). */
-export function describeDelete(d: NftDelete): string {
-  if (d.op === "delElement") return `delete element ${d.family} ${d.table} ${d.set} { 0x${Buffer.from(d.key).toString("hex")} }`;
+/** The nft command that does what a deletion does. */
+export function deleteCommand(d: NftDelete): string {
+  if (d.op === "delElement") return `delete element ${d.family} ${d.table} ${d.set} { ${d.keyText} }`;
   if (d.op === "delTable") return `delete table ${d.family} ${d.table}`;
   return `${d.op === "flushChain" ? "flush" : "delete"} chain ${d.family} ${d.table} ${d.chain}`;
 }
@@ -142,7 +143,7 @@ export function createNftNetlink(s: NetlinkSocket): NftNetlink {
       }
     },
     apply(deletes) {
-      const msgs = deletes.map((d) => ({ ...encodeDelete(d), op: `nft ${describeDelete(d)}` }));
+      const msgs = deletes.map((d) => ({ ...encodeDelete(d), op: `nft ${deleteCommand(d)}` }));
       nfnlBatch(s, NFNL_SUBSYS.NFTABLES, msgs, `nft transaction of ${deletes.length} deletions`);
     },
     close: () => s.close(),

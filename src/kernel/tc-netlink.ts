@@ -1,16 +1,21 @@
-// Traffic control over rtnetlink — the subset kubenet's shaper needs, without a `tc` process:
-// qdiscs (list, `htb` root add, delete), HTB classes (list, add, delete) and u32 filters (list,
-// add, delete). Each operation is one netlink round trip (µs) where `tc` costs a ~5 ms spawn.
-// HTB classes are sent exactly as iproute2's `tc class add … htb rate R` builds them (the same
-// rate/ceil specs, buffer ticks and rate tables), so `tc class show` prints the same thing.
-// Layouts: <linux/rtnetlink.h> (tcmsg), <linux/pkt_sched.h> (tc_ratespec, tc_htb_opt,
-// tc_htb_glob), <linux/pkt_cls.h> (tc_u32_sel, tc_u32_key).
-import { readFileSync } from "node:fs";
+// Traffic control over rtnetlink, without a `tc` process: each operation is one netlink round
+// trip (µs) where `tc` costs a ~5 ms spawn, and every message is built exactly as iproute2 6.1's tc
+// builds it for the same command line, so `tc qdisc/class/filter show` cannot tell the two apart
+// (the netns tests compare them). Two users:
+// - kubenet's shaper (an HTB tree on cbr0): qdiscs (list, `htb` root add, delete), HTB classes
+//   (list, add, delete) and u32 filters (list, add, delete);
+// - the bandwidth plugin, through the tc port (tc.ts): a root tbf, an ingress qdisc, a u32
+//   match-all filter whose mirred action redirects to an ifb, and their deletion (q_tbf.c,
+//   q_ingress.c, f_u32.c, m_action.c, m_mirred.c); the root and ingress qdiscs of one device are
+//   read with two GETs instead of a dump of every qdisc of the node.
+// Layouts: <linux/rtnetlink.h> (tcmsg), <linux/pkt_sched.h> (tc_ratespec, tc_htb_opt, tc_htb_glob,
+// tc_tbf_qopt), <linux/pkt_cls.h> (tc_u32_sel, tc_u32_key), <linux/tc_act/tc_mirred.h>.
 import { loadAddon, type Addon } from "./addon.js";
-import { KernelError } from "./errors.js";
+import { KernelError, isKernelError } from "./errors.js";
 import { linkGet } from "./links.js";
 import { NetlinkSocket } from "./netlink-socket.js";
 import { NLM_F, attr, concat, cstr, i32, nested, parseAttrs, readStr, readU32, u32, type NlMsg } from "./rtnl-codec.js";
+import { readPsched, tcLine, xmitTime, type Psched, type Qdisc, type ShapingOp, type TbfParams, type TcShapingNetlink } from "./tc.js";
 
 export const RTM_TC = {
   NEWQDISC: 36, DELQDISC: 37, GETQDISC: 38,
@@ -21,7 +26,20 @@ export const TCA = { KIND: 1, OPTIONS: 2 } as const;
 export const TCA_HTB = { PARMS: 1, INIT: 2, CTAB: 3, RTAB: 4, DIRECT_QLEN: 5, RATE64: 6, CEIL64: 7 } as const;
 export const TCA_U32 = { CLASSID: 1, HASH: 2, LINK: 3, DIVISOR: 4, SEL: 5 } as const;
 export const TC_H_ROOT = 0xffffffff;
+export const TC_H_INGRESS = 0xfffffff1;
+/** The ingress qdisc's handle, ffff: */
+export const INGRESS_HANDLE = 0xffff0000;
+/** The root tbf's handle, 1: */
+export const TBF_HANDLE = 0x10000;
 export const ETH_P = { IP: 0x0800, IPV6: 0x86dd } as const;
+const ETH_P_ALL = 0x0003;
+const TCA_TBF = { PARMS: 1, RTAB: 2, PTAB: 3, RATE64: 4, PRATE64: 5, BURST: 6 } as const;
+const TCA_U32_ACT = 7;
+const TCA_ACT = { KIND: 1, OPTIONS: 2 } as const;
+const TCA_MIRRED_PARMS = 2;
+const TCA_EGRESS_REDIR = 1;
+const TC_ACT_STOLEN = 4;
+const NLA_F_NESTED = 0x8000;
 const TC_U32_TERMINAL = 1;
 const TC_LINKLAYER_ETHERNET = 1;
 /** iproute2's default MTU for rate tables and buffers. */
@@ -70,43 +88,6 @@ const htons = (n: number) => ((n & 0xff) << 8) | ((n >>> 8) & 0xff);
 export const filterInfo = (prio: number, protocol: number): number => ((prio << 16) | htons(protocol)) >>> 0;
 
 // ---- HTB --------------------------------------------------------------------------------------
-
-/** What iproute2 reads from /proc/net/psched: ticks per µs, and the clock's HZ for buffers. */
-export interface Psched {
-  readonly tickInUsec: number;
-  readonly hz: number;
-}
-
-/** tc_core_init() and get_hz() over the text of /proc/net/psched. */
-export function parsePschedFile(text: string): Psched {
-  const w = text.trim().split(/\s+/).map((x) => parseInt(x, 16));
-  let [t2us, us2t, clockRes, hzField] = w as [number, number, number, number | undefined];
-  if (w.length < 3 || w.slice(0, 3).some((x) => !Number.isFinite(x)) || us2t === 0) return { tickInUsec: 1, hz: 100 };
-  if (clockRes === 1_000_000_000) t2us = us2t;
-  const tickInUsec = (t2us / us2t) * (clockRes / 1e6);
-  const hz = clockRes === 1_000_000 && hzField ? hzField : 100;
-  return { tickInUsec, hz };
-}
-
-let pschedCache: Psched | undefined;
-export function readPsched(): Psched {
-  if (!pschedCache) {
-    let text = "";
-    try {
-      text = readFileSync("/proc/net/psched", "utf8");
-    } catch {
-      // no procfs: tc's own fallbacks
-    }
-    pschedCache = parsePschedFile(text);
-  }
-  return pschedCache;
-}
-
-/** tc_calc_xmittime(): ticks to send `size` bytes at `rate` bytes/s (C's unsigned truncations kept). */
-export function xmitTime(rate: number, size: number, ps: Psched): number {
-  const us = Math.trunc((1e6 * size) / rate) >>> 0;
-  return Math.trunc(us * ps.tickInUsec) >>> 0;
-}
 
 export interface HtbClassParams {
   /** bytes/s (64-bit in the kernel; Number is exact far beyond 1 Pbit/s) */
@@ -204,6 +185,53 @@ export function decodeU32Sel(b: Uint8Array): { keys: U32Key[]; terminal: boolean
   return { keys, terminal: ((b[0] ?? 0) & TC_U32_TERMINAL) !== 0 };
 }
 
+// ---- tbf and the mirred redirect ----------------------------------------------------------------
+
+/**
+ * TCA_OPTIONS of `tbf rate R burst B limit L` (R in bytes/s; no mtu, mpu, overhead, peakrate):
+ * tc_tbf_qopt with the rate table tc_calc_rtable() makes for mtu 2047 (cell_log 3), TCA_TBF_BURST,
+ * TCA_TBF_RATE64 from 2^32 bytes/s on.
+ */
+export function tbfOptions(p: TbfParams, ps: Psched = readPsched()): Uint8Array {
+  const rate64 = p.rateBytes;
+  const rate32 = rate64 >= 2 ** 32 ? 0xffffffff : rate64;
+  const cellLog = 3;
+  const rtab: Uint8Array[] = [];
+  for (let i = 0; i < 256; i++) rtab.push(u32(xmitTime(rate32, (i + 1) << cellLog, ps)));
+  // tc_ratespec: cell_log u8, linklayer u8, overhead u16, cell_align i16, mpu u16, rate u32
+  const ratespec = (rate: number, withTable: boolean) => {
+    const b = new Uint8Array(12);
+    const v = new DataView(b.buffer);
+    if (withTable) {
+      v.setUint8(0, cellLog);
+      v.setUint8(1, TC_LINKLAYER_ETHERNET);
+      v.setInt16(4, -1, true);
+    }
+    v.setUint32(8, rate, true);
+    return b;
+  };
+  // tc_tbf_qopt: rate, peakrate, limit u32, buffer u32, mtu u32
+  const qopt = concat([ratespec(rate32, true), ratespec(0, false), u32(p.limitBytes), u32(xmitTime(rate32, p.burstBytes, ps)), u32(0)]);
+  return nested(TCA.OPTIONS, [
+    attr(TCA_TBF.PARMS, qopt),
+    attr(TCA_TBF.BURST, u32(p.burstBytes)),
+    ...(rate64 >= 2 ** 32 ? [attr(TCA_TBF.RATE64, u64(rate64))] : []),
+    attr(TCA_TBF.RTAB, concat(rtab)),
+  ]);
+}
+
+/** TCA_OPTIONS of `u32 match u32 0 0 classid 1:1 action mirred egress redirect dev <ifindex>`. */
+export function redirectOptions(toIfindex: number): Uint8Array {
+  // tc_mirred: tc_gen (index u32, capab u32, action i32, refcnt i32, bindcnt i32), eaction i32, ifindex u32
+  const mirred = concat([u32(0), u32(0), u32(TC_ACT_STOLEN), u32(0), u32(0), u32(TCA_EGRESS_REDIR), u32(toIfindex)]);
+  const action = nested(1, [attr(TCA_ACT.KIND, cstr("mirred")), nested(TCA_ACT.OPTIONS | NLA_F_NESTED, [attr(TCA_MIRRED_PARMS, mirred)])]);
+  return nested(TCA.OPTIONS, [
+    attr(TCA_U32.CLASSID, u32(0x10001)),
+    nested(TCA_U32_ACT, [action]),
+    attr(TCA_U32.SEL, u32Sel([{ val: 0, mask: 0, off: 0 }], true)),
+  ]);
+}
+
 // ---- objects ----------------------------------------------------------------------------------
 
 export interface TcObject {
@@ -232,7 +260,7 @@ export interface U32FilterSpec {
 /** A device by name, or by ifindex (saves the name lookup when one operation makes several calls). */
 export type TcDev = string | number;
 
-/** The tc operations kubenet's shaper needs, on devices in one netns. Synchronous. */
+/** The tc operations kubenet's shaper needs, on devices in one netns. Synchronous; KernelErrors. */
 export interface TcNetlink {
   /** The device's ifindex (ENODEV when there is none). */
   ifindex(dev: string): number;
@@ -257,6 +285,9 @@ export interface TcNetlink {
   close(): void;
 }
 
+/** One socket's tc: kubenet's HTB operations and the tc port's shaping operations. */
+export type TcNetlinkSocket = TcNetlink & TcShapingNetlink;
+
 function decodeObject(m: NlMsg): TcObject & { ifindex: number; info: number; attrs: Map<number, Uint8Array> } {
   const h = decodeTcMsg(m.payload);
   const attrs = parseAttrs(m.payload, 20);
@@ -264,7 +295,14 @@ function decodeObject(m: NlMsg): TcObject & { ifindex: number; info: number; att
   return { ...h, kind: kind ? readStr(kind) : "", attrs };
 }
 
-export function createTcNetlink(s: NetlinkSocket): TcNetlink {
+function toQdisc(m: NlMsg): Qdisc | undefined {
+  const h = decodeTcMsg(m.payload);
+  const kind = parseAttrs(m.payload, 20).get(TCA.KIND);
+  if (!kind) return undefined;
+  return { kind: readStr(kind), handle: formatTcHandle(h.handle), ...(h.parent === TC_H_ROOT ? { root: true } : { parent: formatTcHandle(h.parent) }) };
+}
+
+export function createTcNetlink(s: NetlinkSocket): TcNetlinkSocket {
   const lookup = (dev: string, op: string): number => {
     const l = linkGet(s, dev);
     if (!l) throw new KernelError(`${op} dev ${JSON.stringify(dev)}`, "ENODEV");
@@ -340,14 +378,84 @@ export function createTcNetlink(s: NetlinkSocket): TcNetlink {
       const op = name("RTM_DELTFILTER", dev, `prio ${f.prio} handle ${formatU32Handle(f.handle)} u32`);
       s.ack(RTM_TC.DELTFILTER, 0, [tcmsg({ ifindex: ifindex(dev, op), handle: f.handle, parent: f.parent, info: filterInfo(f.prio, f.protocol) }), attr(TCA.KIND, cstr("u32"))], op);
     },
+    shapingQdiscs(dev) {
+      const op = `netlink RTM_GETQDISC dev ${JSON.stringify(dev)}`;
+      const idx = ifindex(dev, op);
+      const out: Qdisc[] = [];
+      for (const parent of [TC_H_ROOT, TC_H_INGRESS]) {
+        let msgs: NlMsg[];
+        try {
+          // A qdisc GET answers only with NLM_F_ECHO (tc_get_qdisc → qdisc_notify).
+          msgs = s.request(RTM_TC.GETQDISC, NLM_F.ECHO, [tcmsg({ ifindex: idx, parent })], op);
+        } catch (e) {
+          if (isKernelError(e, "ENOENT", "EINVAL")) continue; // none there
+          throw e;
+        }
+        for (const m of msgs) {
+          const q = m.type === RTM_TC.NEWQDISC ? toQdisc(m) : undefined;
+          if (q && decodeTcMsg(m.payload).ifindex === idx) out.push(q);
+        }
+      }
+      return out;
+    },
+    shape(ops, o = {}) {
+      // names looked up once per call (a list names the same two devices again and again)
+      const known = new Map<string, number>();
+      const dev = (d: string, op: string): number => {
+        let i = known.get(d);
+        if (i === undefined) known.set(d, (i = ifindex(d, op)));
+        return i;
+      };
+      let first: unknown;
+      for (const x of ops) {
+        try {
+          shapeOne(x, dev);
+        } catch (e) {
+          if (!o.force) throw e;
+          first ??= e;
+        }
+      }
+      if (first !== undefined) throw first;
+    },
     close() {
       s.close();
     },
   };
+
+  function shapeOne(o: ShapingOp, dev: (d: string, op: string) => number): void {
+    const op = `netlink: tc ${tcLine(o)}`;
+    const idx = dev(o.dev, op);
+    switch (o.op) {
+      case "tbf": {
+        const flags = NLM_F.CREATE | (o.mode === "add" ? NLM_F.EXCL : NLM_F.REPLACE);
+        s.ack(RTM_TC.NEWQDISC, flags, [tcmsg({ ifindex: idx, handle: TBF_HANDLE, parent: TC_H_ROOT }), attr(TCA.KIND, cstr("tbf")), tbfOptions(o.params)], op);
+        return;
+      }
+      case "ingress":
+        s.ack(RTM_TC.NEWQDISC, NLM_F.CREATE | NLM_F.EXCL, [tcmsg({ ifindex: idx, handle: INGRESS_HANDLE, parent: TC_H_INGRESS }), attr(TCA.KIND, cstr("ingress")), attr(TCA.OPTIONS, new Uint8Array(0))], op);
+        return;
+      case "redirect":
+        s.ack(RTM_TC.NEWTFILTER, NLM_F.CREATE | NLM_F.EXCL, [
+          tcmsg({ ifindex: idx, parent: INGRESS_HANDLE, info: filterInfo(1, ETH_P_ALL) }),
+          attr(TCA.KIND, cstr("u32")),
+          redirectOptions(dev(o.to, op)),
+        ], op);
+        return;
+      case "unredirect":
+        s.ack(RTM_TC.DELTFILTER, 0, [tcmsg({ ifindex: idx, parent: INGRESS_HANDLE, info: filterInfo(1, ETH_P_ALL) }), attr(TCA.KIND, cstr("u32"))], op);
+        return;
+      case "delRoot":
+        s.ack(RTM_TC.DELQDISC, 0, [tcmsg({ ifindex: idx, parent: TC_H_ROOT })], op);
+        return;
+      case "delIngress":
+        s.ack(RTM_TC.DELQDISC, 0, [tcmsg({ ifindex: idx, parent: TC_H_INGRESS })], op);
+        return;
+    }
+  }
 }
 
-/** A TcNetlink on its own socket in `netns` (null: this process's), opened on first use. */
-export function openTcNetlink(netns: string | null = null, addon: () => Addon = loadAddon): TcNetlink {
+/** tc on its own netlink socket in `netns` (null: this process's), opened on first use. */
+export function openTcNetlink(netns: string | null = null, addon: () => Addon = loadAddon): TcNetlinkSocket {
   return createTcNetlink(new NetlinkSocket(addon, netns));
 }
 

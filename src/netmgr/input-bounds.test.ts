@@ -3,9 +3,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { CniError } from "../cni/index.js";
-import { CorruptCheckpointError, decodeCheckpoint, encodeCheckpoint, type SandboxRecord } from "./checkpoint.js";
-import { dnsCapability, listFromCachedConfig } from "./cni-plugin.js";
-import { parseExecStatus } from "./exec-plugin.js";
+import { CorruptCheckpointError, decodeCheckpoint, encodeCheckpoint, type SandboxRecord } from "./sandbox/checkpoint.js";
+import { dnsCapability, listFromCachedConfig } from "./plugins/cni/cni.js";
+import { parseExecStatus } from "./plugins/exec/exec.js";
 
 const SECRET = "root:$6$SECRETSALT$hashhash:19000:0:99999:7:::";
 const deep = (n: number) => "[".repeat(n) + "]".repeat(n);

@@ -1,38 +1,42 @@
-// The plugins a resident daemon serves, each built per request with the daemon's dependencies
-// (seen from the caller's working directory: call-context.ts): a fresh Kernel per call (closed
-// afterwards, so no netns stays pinned by an open socket) and asynchronous fs and flock, so that one waiting call never blocks the others.
+// The plugins a resident daemon serves, by name — the one list, which the node manager's plugin
+// workers serve too — each built per call from one wiring (its node-deps.ts) over the call's
+// environment: a fresh Kernel per call (closed afterwards, so no netns stays pinned by an open
+// socket), asynchronous fs and flock, so that one waiting call never blocks the others, and every
+// path the caller gives seen from its working directory (call-context.ts).
 import * as fs from "node:fs/promises";
 import { readFileSync, statSync } from "node:fs";
 import { loadAddon } from "../kernel/addon.js";
 import { nodeExec, nodeRawExec } from "../kernel/exec.js";
-import { findInPath } from "../libcni/find.js";
 import { nodeStateFs } from "../plugins/meta/attachment-state.js";
-import { atCwd, execAt, kernelAt, rawExecAt, stateFsAt, storeFsAt, type At, type CallContext } from "./call-context.js";
+import { atCwd, execAt, kernelAt, rawExecAt, stateFsAt, storeFsAt, type CallContext } from "./call-context.js";
 import { createKernel } from "../kernel/kernel.js";
 import { createLocker } from "../kernel/lock.js";
 import { readFileBoundedAsync } from "../kernel/read-bounded.js";
 import type { PluginAbout, PluginFuncs } from "../sdk/types.js";
+import type { NodeEnv } from "../plugins/node-env.js";
 import { about as bridgeAbout, createBridge } from "../plugins/main/bridge/bridge.js";
-import { createIpamDelegate } from "../plugins/main/bridge/ipam.js";
+import { nodeBridgeDeps } from "../plugins/main/bridge/node-deps.js";
 import { about as loopbackAbout, createLoopback } from "../plugins/main/loopback/loopback.js";
-import { createHostLocal, HOST_LOCAL_ABOUT, type HostLocalDeps } from "../plugins/ipam/host-local/host-local.js";
-import { nodeBridgeNetlinkDeps } from "../plugins/main/bridge/node-deps.js";
+import { createHostLocal, HOST_LOCAL_ABOUT, type HostLocalFs } from "../plugins/ipam/host-local/host-local.js";
+import { nodeHostLocalDeps } from "../plugins/ipam/host-local/node-deps.js";
+import { syncFs } from "../plugins/ipam/host-local/sync-fs.js";
 import { nodePortmapDeps } from "../plugins/meta/portmap/node-deps.js";
 import { createPortmap, PORTMAP_ABOUT } from "../plugins/meta/portmap/portmap.js";
 import { BANDWIDTH_ABOUT, createBandwidth } from "../plugins/meta/bandwidth/bandwidth.js";
 import { nodeBandwidthDeps } from "../plugins/meta/bandwidth/node-deps.js";
+import type { Registry } from "./server.js";
 
-/** A plugin instance for one call, and what to release after it. */
-export interface PluginInstance {
-  readonly funcs: PluginFuncs;
-  close(): void;
-}
+/** Each plugin: its about, and its functions over one call's environment. */
+const PLUGINS = {
+  loopback: { about: loopbackAbout, funcs: (env: NodeEnv) => createLoopback({ kernel: env.kernel }) },
+  bridge: { about: bridgeAbout, funcs: (env: NodeEnv) => createBridge(nodeBridgeDeps(env)) },
+  "host-local": { about: HOST_LOCAL_ABOUT, funcs: (env: NodeEnv) => createHostLocal(nodeHostLocalDeps(env)) },
+  portmap: { about: PORTMAP_ABOUT, funcs: (env: NodeEnv) => createPortmap(nodePortmapDeps(env)) },
+  bandwidth: { about: BANDWIDTH_ABOUT, funcs: (env: NodeEnv) => createBandwidth(nodeBandwidthDeps(env)) },
+} satisfies Record<string, { readonly about: PluginAbout; readonly funcs: (env: NodeEnv) => PluginFuncs }>;
 
-export interface ResidentEntry {
-  readonly about: PluginAbout;
-  /** A fresh instance for one call; `ctx.cwd` is the caller's working directory. */
-  make(ctx?: CallContext): PluginInstance;
-}
+/** The names of the plugins the registry serves. */
+export const RESIDENT_PLUGINS: readonly string[] = Object.keys(PLUGINS);
 
 /** readHead for the IPAM delegate, cached per (path, inode, size, mtime): bundles are ~100 KB. */
 export function cachedReadHead(): (path: string) => Buffer | undefined {
@@ -53,7 +57,7 @@ export function cachedReadHead(): (path: string) => Buffer | undefined {
 }
 
 /** node:fs/promises with the synchronous scan fast path (see RegistryOptions.hostLocalFs). */
-export const residentStoreFs: HostLocalDeps["fs"] = {
+export const residentStoreFs: HostLocalFs = {
   mkdir: (p, o) => fs.mkdir(p, o),
   readdir: (p, o) => fs.readdir(p, o),
   readFile: (p, e) => fs.readFile(p, e),
@@ -70,80 +74,53 @@ export interface RegistryOptions {
    * host-local's file access. Default node:fs/promises, so that a daemon serving many calls on
    * one thread never blocks, plus a synchronous readFileSync for scanning the store (one file at a
    * time, yielding every few dozen: ≈ 4× cheaper than one thread-pool round trip per step of every
-   * read, which made each ADD O(pods) at ≈ 90 µs a reservation); a worker thread (netmgr's plugin
-   * workers) passes the sync `syncFs`.
+   * read, which made each ADD O(pods) at ≈ 90 µs a reservation); a worker thread (workerRegistry)
+   * uses the synchronous `syncFs`.
    */
-  readonly hostLocalFs?: HostLocalDeps["fs"];
+  readonly hostLocalFs?: HostLocalFs;
 }
 
-export function defaultRegistry(log: (m: string) => void = () => {}, opts: RegistryOptions = {}): Map<string, ResidentEntry> {
+export function defaultRegistry(log: (m: string) => void = () => {}, opts: RegistryOptions = {}): Registry {
   const lock = createLocker(loadAddon);
-  const hostLocalDeps: HostLocalDeps = { fs: opts.hostLocalFs ?? residentStoreFs, lock, log };
+  const storeFs = opts.hostLocalFs ?? residentStoreFs;
   const readHead = cachedReadHead();
-  // nf_tables over netlink on one socket for the life of the daemon (bridge DEL checks its nft table).
-  const bridgeNetlink = nodeBridgeNetlinkDeps();
-  const hostLocalAt = (at: At | undefined): HostLocalDeps =>
-    at ? { ...hostLocalDeps, fs: storeFsAt(hostLocalDeps.fs, at), lock: (p) => hostLocalDeps.lock(at(p)) } : hostLocalDeps;
-  /** One call's dependencies: its relative paths resolve against the caller's cwd (call-context.ts). */
-  const scoped = (ctx: CallContext) => {
+  /** One call's environment: its relative paths resolve against the caller's cwd (call-context.ts). */
+  const callEnv = (ctx: CallContext): NodeEnv => {
     const kernel = createKernel();
     const at = atCwd(ctx.cwd);
     const cwd = ctx.cwd ?? "";
     return {
       kernel: at ? kernelAt(kernel, at) : kernel,
-      at: at ?? ((p: string) => p),
       exec: at ? execAt(nodeExec, cwd) : nodeExec,
       rawExec: at ? rawExecAt(nodeRawExec, at, cwd) : nodeRawExec,
-      hostLocal: hostLocalAt(at),
       stateFs: at ? stateFsAt(nodeStateFs, at) : nodeStateFs,
-      lock: (p: string) => lock(at ? at(p) : p),
+      storeFs: at ? storeFsAt(storeFs, at) : storeFs,
+      lock: (p) => lock(at ? at(p) : p),
+      readHead,
+      ...(at ? { at } : {}),
+      log,
     };
   };
-  const withKernel = (about: PluginAbout, build: (c: ReturnType<typeof scoped>) => PluginFuncs): ResidentEntry => ({
-    about,
-    make(ctx = {}) {
-      const c = scoped(ctx);
-      return { funcs: build(c), close: () => c.kernel.close() };
-    },
-  });
-  return new Map<string, ResidentEntry>([
-    ["loopback", withKernel(loopbackAbout, ({ kernel }) => createLoopback({ kernel }))],
-    [
-      "bridge",
-      withKernel(bridgeAbout, (c) =>
-        createBridge({
-          kernel: c.kernel,
-          exec: c.exec,
-          ipam: createIpamDelegate({ exec: c.rawExec, hostLocal: c.hostLocal, readHead, find: (name, dirs) => findInPath(name, dirs.map(c.at)) }),
-          log,
-          ...bridgeNetlink,
-        }),
-      ),
-    ],
-    [
-      "host-local",
+  return new Map(
+    Object.entries(PLUGINS).map(([name, p]) => [
+      name,
       {
-        about: HOST_LOCAL_ABOUT,
-        make: (ctx = {}) => ({ funcs: createHostLocal(hostLocalAt(atCwd(ctx.cwd))), close: () => {} }),
+        about: p.about,
+        make(ctx: CallContext = {}) {
+          const env = callEnv(ctx);
+          return { funcs: p.funcs(env), close: () => env.kernel.close() };
+        },
       },
-    ],
-    [
-      "portmap",
-      withKernel(PORTMAP_ABOUT, (c) => createPortmap({ ...nodePortmapDeps({ log }), kernel: c.kernel, exec: c.exec, fs: c.stateFs, lock: c.lock })),
-    ],
-    [
-      "bandwidth",
-      withKernel(BANDWIDTH_ABOUT, (c) => {
-        const d = nodeBandwidthDeps({ log });
-        const shaping = d.shaping;
-        return createBandwidth({
-          ...d,
-          kernel: c.kernel,
-          exec: c.exec,
-          fs: c.stateFs,
-          ...(shaping ? { shaping: (ns: string | null) => shaping(ns === null ? null : c.at(ns)) } : {}),
-        });
-      }),
-    ],
-  ]);
+    ]),
+  );
+}
+
+/**
+ * The registry the node manager's plugin worker threads serve: the same, with host-local's store on
+ * synchronous node:fs. A worker thread serves no API, so a blocking call there stalls nothing but
+ * the plugin call itself, and host-local's store scan (it reads every reservation on each ADD, as
+ * Go's does) costs one syscall per file instead of several thread-pool round trips.
+ */
+export function workerRegistry(log: (m: string) => void = () => {}): Registry {
+  return defaultRegistry(log, { hostLocalFs: syncFs });
 }

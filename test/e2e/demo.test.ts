@@ -6,7 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { haveRoot } from "./sandbox.js";
-import { PODNET_BIN } from "../../src/netmgr/testing-daemon.js";
+import { PODNET_BIN } from "../../src/netmgr/testing/daemon.js";
 
 const skip = haveRoot() ? false : "needs root (network namespaces)";
 

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ResultCache } from "../../src/libcni/cache.js";
-import { createCheckpointStore } from "../../src/netmgr/checkpoint.js";
+import { createCheckpointStore } from "../../src/netmgr/sandbox/checkpoint.js";
 import { AttachmentStore, nodeStateFs } from "../../src/plugins/meta/attachment-state.js";
 import { PODNET_PLUGINS, REPO, sh } from "./sandbox.js";
 

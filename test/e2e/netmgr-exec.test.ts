@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { haveRoot, withSandbox } from "./sandbox.js";
-import { runDaemonToExit, startDaemon } from "../../src/netmgr/testing-daemon.js";
+import { runDaemonToExit, startDaemon } from "../../src/netmgr/testing/daemon.js";
 
 const skip = haveRoot() ? false : "needs root (network namespaces)";
 

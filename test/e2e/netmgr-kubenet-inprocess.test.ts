@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { haveRoot, inNs, PODNET_PLUGINS, sh, withSandbox, type Sandbox } from "./sandbox.js";
-import { deleteDaemonNetns, startDaemon } from "../../src/netmgr/testing-daemon.js";
+import { deleteDaemonNetns, startDaemon } from "../../src/netmgr/testing/daemon.js";
 import { serveOnce, tcpGet } from "./netmgr-tools.test.js";
 
 const skip = !haveRoot() ? "needs root (network namespaces)" : !existsSync(join(PODNET_PLUGINS, "bridge")) ? "build/cni not built" : false;

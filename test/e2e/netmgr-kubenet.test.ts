@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { GO_PLUGINS, haveRoot, inNs, sh, withSandbox, type Sandbox } from "./sandbox.js";
-import { deleteDaemonNetns, startDaemon } from "../../src/netmgr/testing-daemon.js";
-import type { ApiError } from "../../src/netmgr/api-client.js";
+import { deleteDaemonNetns, startDaemon } from "../../src/netmgr/testing/daemon.js";
+import type { ApiError } from "../../src/netmgr/daemon/api-client.js";
 import { serveOnce, tcpGet } from "./netmgr-tools.test.js";
 
 const skip = haveRoot() ? false : "needs root (network namespaces)";

@@ -9,8 +9,8 @@ import { spawn } from "node:child_process";
 import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GO_PLUGINS, haveRoot, inNs, sh, withSandbox, type Sandbox } from "./sandbox.js";
-import { deleteDaemonNetns, startDaemon, type NodeDaemon } from "../../src/netmgr/testing-daemon.js";
-import type { ApiError } from "../../src/netmgr/api-client.js";
+import { deleteDaemonNetns, startDaemon, type NodeDaemon } from "../../src/netmgr/testing/daemon.js";
+import type { ApiError } from "../../src/netmgr/daemon/api-client.js";
 
 const skip = haveRoot() ? false : "needs root (network namespaces)";
 

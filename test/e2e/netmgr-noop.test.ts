@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import { haveRoot, inNs, sh, withSandbox } from "./sandbox.js";
-import { PODNET_BIN, runDaemonToExit, startDaemon } from "../../src/netmgr/testing-daemon.js";
+import { PODNET_BIN, runDaemonToExit, startDaemon } from "../../src/netmgr/testing/daemon.js";
 import { spawnSync } from "node:child_process";
 
 const skip = haveRoot() ? false : "needs root (network namespaces)";

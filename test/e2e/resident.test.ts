@@ -13,7 +13,7 @@ import { newServeStats, serveResident, stateless } from "../../src/resident/serv
 import { parseConfList, type Result } from "../../src/cni/index.js";
 import { CniRuntime } from "../../src/libcni/index.js";
 import { inNs, REPO, withSandbox } from "./sandbox.js";
-import { startDaemon } from "../../src/netmgr/testing-daemon.js";
+import { startDaemon } from "../../src/netmgr/testing/daemon.js";
 
 const RESIDENT = join(REPO, "build", "resident");
 

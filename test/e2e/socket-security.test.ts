@@ -7,7 +7,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, re
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodeRawExec } from "../../src/kernel/exec.js";
-import { startDaemon } from "../../src/netmgr/testing-daemon.js";
+import { startDaemon } from "../../src/netmgr/testing/daemon.js";
 import { REPO, withSandbox } from "./sandbox.js";
 import {
   addGroup, addUser, asUserArgv, launcherRequest, probeAs, removeGroup, removeUser, startPodnet, type TestGroup, type TestUser,

@@ -4,7 +4,7 @@ import { ALL_SPEC_VERSIONS, generationOf, specHas, type Result } from "../../../
 import { invokeFuncs, type Invocation } from "../../../sdk/testing.js";
 import { about, calcGateways, createBridge } from "./bridge.js";
 import { harness, HOST, POD, type Harness } from "./testing.js";
-import type { NftNetlink } from "../../../kernel/nft-netlink.js";
+import type { Nftables } from "../../../kernel/nft.js";
 
 const ipamConf = { type: "host-local", subnet: "10.200.0.0/24" };
 
@@ -398,14 +398,11 @@ describe("bridge features", () => {
       const h = harness();
       assert.equal((await run(h, "ADD", conf("1.0.0", { ipMasq: true }))).code, 0);
       const asked: string[] = [];
-      const nftNetlink = (): NftNetlink => ({
-        tableExists: (f, t) => (asked.push(`${f} ${t}`), exists),
-        chains: () => [],
-        setKeys: () => undefined,
-        apply: () => {},
+      const nftables = (): Pick<Nftables, "tableExists" | "close"> => ({
+        tableExists: async (f, t) => (asked.push(`${f} ${t}`), exists),
         close: () => {},
       });
-      const plugin = createBridge({ ...h.deps, nftNetlink });
+      const plugin = createBridge({ ...h.deps, nftables });
       const out = await invokeFuncs(plugin, about, { command: "DEL", conf: conf("1.0.0", { ipMasq: true }), netns: POD, ifName: "eth0", containerID: "ctr1" });
       assert.equal(out.code, 0, out.stdout);
       assert.deepEqual(asked, ["inet cni_plugins_masquerade"]);

@@ -37,7 +37,7 @@ import { allVersions, parsePrevResult, requirePrevResult, type CmdArgs, type Plu
 import { configureIface } from "./configure.js";
 import type { Ipam } from "./ipam.js";
 import type { MasqBackend } from "./ipmasq.js";
-import type { NftNetlink } from "../../../kernel/nft-netlink.js";
+import type { Nftables } from "../../../kernel/nft.js";
 import { bridgeToolPortOps, type PortOps } from "./port.js";
 
 // The netfilter parts (and node:crypto, for their hashed names) load only when a config uses them:
@@ -262,10 +262,10 @@ export interface BridgeDeps {
   /** Diagnostics (stderr in a plugin process). */
   readonly log?: (msg: string) => void;
   /**
-   * nf_tables over netlink in a netns (null: the process's own), closed after use: DEL then asks
-   * whether the nftables masquerade table exists before running `nft` to look into it.
+   * nftables in a netns (null: the process's own), closed after use: DEL then asks whether the
+   * nftables masquerade table exists (over netlink) before running `nft` to look into it.
    */
-  readonly nftNetlink?: (netns: string | null) => NftNetlink;
+  readonly nftables?: (netns: string | null) => Pick<Nftables, "tableExists" | "close">;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -791,14 +791,14 @@ async function del(args: CmdArgs, deps: BridgeDeps): Promise<void> {
   if (isL3 && n.ipMasq) {
     const fams = families.size > 0 ? [...families].sort() : ([4, 6] as const);
     const target = { network: n.name, ifName: args.ifName, containerID: args.containerID };
-    const probe = deps.nftNetlink;
+    const probe = deps.nftables;
     const nftTableExists = probe
-      ? (family: "inet", table: string) => {
-          const nl = probe(deps.hostNetns ?? null);
+      ? async (family: "inet", table: string) => {
+          const nft = probe(deps.hostNetns ?? null);
           try {
-            return nl.tableExists(family, table);
+            return await nft.tableExists(family, table);
           } finally {
-            nl.close();
+            nft.close();
           }
         }
       : undefined;

@@ -19,6 +19,7 @@ import {
 import type { RawExec } from "../../../kernel/exec.js";
 import { execPlugin } from "../../../libcni/invoke.js";
 import { findInPath } from "../../../libcni/find.js";
+import { isPodnetBundle } from "../../../sdk/bundle.js";
 import { RelayedError, type CmdArgs } from "../../../sdk/types.js";
 import {
   hostLocalAdd,
@@ -50,21 +51,6 @@ export interface IpamDelegateDeps {
   readonly hostLocal?: HostLocalDeps;
   /** The first bytes of a file (to recognise podnet's bundles); required for in-process calls. */
   readonly readHead?: (path: string) => Buffer | undefined;
-}
-
-/** The text every podnet plugin bundle carries (from the SDK's about text). */
-const PODNET_MARK = Buffer.from("plugin podnet v");
-/** The text in native/launcher.c, the resident-mode executable every podnet plugin name may be. */
-const LAUNCHER_MARK = Buffer.from("podnet launcher: ");
-
-/**
- * True when `bytes` is a podnet plugin for `name`: a script (`#!`) built from this repository's
- * SDK that contains the plugin's name as a string, or podnet's resident-mode launcher (an ELF
- * that hands every plugin name to the daemon). Go plugins are ELF binaries without the mark.
- */
-export function isPodnetBundle(bytes: Buffer, name: string): boolean {
-  if (bytes.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return bytes.includes(LAUNCHER_MARK);
-  return bytes.subarray(0, 2).toString() === "#!" && bytes.includes(PODNET_MARK) && bytes.includes(Buffer.from(`"${name}"`));
 }
 
 function delegateEnv(args: CmdArgs, verb: IpamVerb): Record<string, string | undefined> {

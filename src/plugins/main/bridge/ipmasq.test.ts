@@ -18,7 +18,6 @@ import { parseVlanShow } from "./port.js";
 import { parseBridgeNat, renderSpoofCheckSetup, renderSpoofCheckTeardown } from "./spoofcheck.js";
 import { fakeExec } from "./testing.js";
 import { ExecError } from "../../../kernel/exec.js";
-import { isPodnetBundle } from "./ipam.js";
 
 const t = { network: "mynet", ifName: "eth0", containerID: "abc123" };
 const CHAIN = "CNI-70a29d9dc18bc4d652ea5d59";
@@ -255,14 +254,5 @@ describe("helpers", () => {
     const json = JSON.stringify([{ ifname: "veth1", vlans: [{ vlan: 1, flags: ["PVID", "Egress Untagged"] }, { vlan: 10, vlanEnd: 12 }] }, { ifname: "veth2", vlans: [{ vlan: 5 }] }]);
     assert.deepEqual(parseVlanShow(json, "veth1"), [1, 10, 11, 12]);
     assert.deepEqual(parseVlanShow("", "veth1"), []);
-  });
-
-  it("isPodnetBundle recognises podnet's bundles, not Go's ELF binaries", () => {
-    const bundle = Buffer.from('#!/usr/bin/node\n"use strict";\nconst t = `CNI ${n} plugin podnet v${v}`;\nconst about = { name: "host-local" };\n');
-    assert.equal(isPodnetBundle(bundle, "host-local"), true);
-    assert.equal(isPodnetBundle(bundle, "static"), false);
-    assert.equal(isPodnetBundle(Buffer.from("\x7fELF\x02\x01\x01 host-local plugin podnet v"), "host-local"), false);
-    // podnet's resident-mode launcher is an ELF too, and serves every plugin name in-process.
-    assert.equal(isPodnetBundle(Buffer.from("\x7fELF\x02\x01\x01 ... podnet launcher: %s: %s"), "host-local"), true);
   });
 });

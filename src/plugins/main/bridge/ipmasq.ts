@@ -257,7 +257,7 @@ async function teardownIPMasqNFTables(exec: Exec, t: MasqTarget, tableExists?: T
   if (tableExists) {
     let there = true;
     try {
-      there = tableExists("inet", NFT_MASQ_TABLE);
+      there = await tableExists("inet", NFT_MASQ_TABLE);
     } catch {
       // cannot tell: look with nft
     }
@@ -294,7 +294,7 @@ export async function setupIPMasq(exec: Exec, backend: MasqBackend | undefined, 
 
 export interface TeardownOptions {
   /** Whether an nftables table exists (over netlink): no `nft` process when the masquerade table is not there. */
-  readonly nftTableExists?: (family: "inet", table: string) => boolean;
+  readonly nftTableExists?: (family: "inet", table: string) => Promise<boolean>;
 }
 
 /**

@@ -9,10 +9,8 @@ import { createKernel } from "../../../kernel/kernel.js";
 import { createLocker } from "../../../kernel/lock.js";
 import { runPlugin } from "../../../sdk/main.js";
 import { about, createBridge } from "./bridge.js";
-import { createIpamDelegate } from "./ipam.js";
-import { nodeBridgeNetlinkDeps } from "./node-deps.js";
+import { nodeBridgeDeps } from "./node-deps.js";
 
-const hostLocal = { fs: syncFs, lock: createLocker(loadAddon), log: (m: string) => void process.stderr.write(`${m}\n`) };
 const readHead = (p: string) => {
   try {
     return readFileSync(p);
@@ -21,12 +19,16 @@ const readHead = (p: string) => {
   }
 };
 runPlugin(
-  createBridge({
-    kernel: createKernel(),
-    exec: nodeExec,
-    ipam: createIpamDelegate({ exec: nodeRawExec, hostLocal, readHead }),
-    ...nodeBridgeNetlinkDeps(),
-    log: (m) => void process.stderr.write(m),
-  }),
+  createBridge(
+    nodeBridgeDeps({
+      kernel: createKernel(),
+      exec: nodeExec,
+      rawExec: nodeRawExec,
+      storeFs: syncFs,
+      lock: createLocker(loadAddon),
+      readHead,
+      log: (m) => void process.stderr.write(`${m}\n`),
+    }),
+  ),
   about,
 );

@@ -6,7 +6,7 @@ import { ExecError } from "../../../kernel/exec.js";
 import { createFakeKernel, type FakeKernel } from "../../../kernel/fake.js";
 import { invokeFuncs } from "../../../sdk/testing.js";
 import { BANDWIDTH_ABOUT, createBandwidth, ifbDeviceName, shapingParams } from "./bandwidth.js";
-import { tcLine, type TcShaping } from "../../../kernel/tc-shaping.js";
+import { createTc, parsePsched, tcLine, type TcShapingNetlink } from "../../../kernel/tc.js";
 import { memStateFs } from "../testing.js";
 
 describe("shaping numbers", () => {
@@ -28,7 +28,7 @@ describe("shaping numbers", () => {
   });
 });
 
-const memFs = () => memStateFs({ "/proc/net/psched": "000003e8 00000040 000f4240 3b9aca00\n" });
+const memFs = () => memStateFs();
 
 const POD = "/run/netns/pod";
 let kernel: FakeKernel;
@@ -44,7 +44,9 @@ const exec: Exec = {
     return "";
   },
 };
-const plugin = () => createBandwidth({ exec, kernel, fs, dataDir: "/data" });
+const PSCHED = parsePsched("000003e8 00000040 000f4240 3b9aca00\n");
+const tc = () => createTc({ exec, psched: PSCHED });
+const plugin = () => createBandwidth({ tc, kernel, fs, dataDir: "/data" });
 const prev = { cniVersion: "1.0.0", interfaces: [{ name: "cni0" }, { name: "veth1" }, { name: "eth0", sandbox: POD }], ips: [{ address: "10.200.0.5/24", interface: 2 }] };
 const conf = (bw: Record<string, number> | undefined, p: unknown = prev) => ({ cniVersion: "1.0.0", name: "net", type: "bandwidth", ...(bw ? { runtimeConfig: { bandwidth: bw } } : {}), ...(p ? { prevResult: p } : {}) });
 const run = (command: string, c: unknown) => invokeFuncs(plugin(), BANDWIDTH_ABOUT, { command, conf: c as Record<string, unknown>, netns: POD, containerID: "ctr1" });
@@ -149,12 +151,12 @@ describe("bandwidth over netlink", () => {
     const applied: string[][] = [];
     let qs: Array<{ kind: string; handle: string; root?: boolean; parent?: string }> = [];
     let closed = 0;
-    const shaping = (): TcShaping => ({
-      qdiscs: () => qs,
-      apply: (ops, o) => void applied.push(ops.map((x) => `${o?.force ? "force " : ""}${tcLine(x)}`)),
+    const netlink = (): TcShapingNetlink => ({
+      shapingQdiscs: () => qs,
+      shape: (ops, o) => void applied.push(ops.map((x) => `${o?.force ? "force " : ""}${tcLine(x)}`)),
       close: () => void closed++,
     });
-    const p = createBandwidth({ exec, kernel, fs, dataDir: "/data", shaping });
+    const p = createBandwidth({ tc: () => createTc({ exec, psched: PSCHED, netlink }), kernel, fs, dataDir: "/data" });
     const r = await invokeFuncs(p, BANDWIDTH_ABOUT, { command: "ADD", conf: conf(BW), netns: POD, containerID: "ctr1" });
     assert.equal(r.code, 0, r.stdout);
     const ifb = ifbDeviceName("net", "ctr1");

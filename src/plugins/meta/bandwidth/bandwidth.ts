@@ -12,8 +12,8 @@
 //   wrapping around (Go's float→uint32 overflow); a burst smaller than one frame (which would
 //   drop every full-size packet) is raised to one frame;
 // - no `tc` process on ADD and DEL: the qdiscs and the filter go through rtnetlink (a few
-//   round trips of microseconds, built as iproute2 builds them; src/kernel/tc-shaping.ts), or,
-//   without the netlink dependency, one `tc -batch` after one read; an ADD that fails removes
+//   round trips of microseconds, built as iproute2 builds them; the tc port, src/kernel/tc.ts,
+//   picks that, or one `tc -batch` after one read without netlink); an ADD that fails removes
 //   what it added; an ADD that is retried reuses its ifb and replaces its own qdiscs
 //   (plugins#894: "file exists"); an ingress qdisc some other tool put on the veth is shared,
 //   not replaced;
@@ -25,18 +25,14 @@ import { AttachmentStore, type StateFs } from "../attachment-state.js";
 import { join } from "node:path";
 import { ALL_SPEC_VERSIONS, CniCode, CniError, versionAtLeast, type AnyResult, type Interface, type Result } from "../../../cni/index.js";
 import { isExist, isNotFound } from "../../../kernel/errors.js";
-import type { Exec } from "../../../kernel/exec.js";
-import { createTc, parsePsched, tbfParams, TcError, type Qdisc, type TbfParams } from "../../../kernel/tc.js";
-import { tcLine, type ShapingOp, type TcShaping } from "../../../kernel/tc-shaping.js";
+import { DEFAULT_PSCHED, isTcExists, tbfParams, type Qdisc, type ShapingOp, type Tc, type TbfParams } from "../../../kernel/tc.js";
 import type { Kernel } from "../../../kernel/types.js";
 import type { CmdArgs, PluginAbout, PluginFuncs } from "../../../sdk/types.js";
 import { isZero, K8S_UNLIMITED_BURST, parseConfig, shapesEgress, shapesIngress, type BandwidthConf } from "./config.js";
 
 export interface BandwidthDeps {
-  /** Runs `tc` in the host network namespace (CHECK; ADD and DEL when there is no `shaping`). */
-  readonly exec: Exec;
-  /** Qdiscs and filters over netlink in a netns (null: this process's); closed after each call. */
-  readonly shaping?: (netns: string | null) => TcShaping;
+  /** Traffic control in a netns (null: this process's); closed after each call. */
+  readonly tc: (netns: string | null) => Tc;
   /** Links in the pod's and the host's netns (veth peer lookup, the ifb). */
   readonly kernel: Pick<Kernel, "netns">;
   readonly fs: BwFs;
@@ -79,7 +75,7 @@ const L2_HEADER = 14;
  * The tbf of one direction: Go's numbers, except for a Kubernetes "no limit" burst (derived),
  * bursts beyond the 32-bit tick buffer (clamped) and bursts under one frame (raised).
  */
-export function shapingParams(rateBits: number, burstBits: number, mtu: number, tickInUsec = 15.625): TbfParams {
+export function shapingParams(rateBits: number, burstBits: number, mtu: number, tickInUsec = DEFAULT_PSCHED.tickInUsec): TbfParams {
   const frame = mtu + L2_HEADER;
   let bits = burstBits;
   if (burstBits === K8S_UNLIMITED_BURST) {
@@ -121,35 +117,9 @@ class Store extends AttachmentStore<BwState> {
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-/** Qdiscs and filters of the host netns: over netlink, or through `tc`. */
-interface Shaper {
-  qdiscs(dev: string): Promise<Qdisc[]>;
-  /** In order, stopping at the first failure (force: each on its own). */
-  apply(ops: readonly ShapingOp[], opts?: { force?: boolean }): Promise<void>;
-  close(): void;
-}
-
-function shaper(deps: BandwidthDeps): Shaper {
-  if (deps.shaping) {
-    let nl: TcShaping | undefined;
-    const open = () => (nl ??= deps.shaping!(deps.hostNetns ?? null));
-    return {
-      qdiscs: async (dev) => open().qdiscs(dev),
-      apply: async (ops, o) => open().apply(ops, o),
-      close: () => nl?.close(),
-    };
-  }
-  const tc = createTc(deps.exec);
-  return {
-    qdiscs: (dev) => tc.qdiscs(dev),
-    apply: (ops, o) => tc.batch(ops.map(tcLine), o),
-    close: () => {},
-  };
-}
-
 interface Ctx {
   readonly deps: BandwidthDeps;
-  readonly tc: Shaper;
+  readonly tc: Tc;
   readonly store: Store;
   readonly host: ReturnType<Kernel["netns"]>;
 }
@@ -157,27 +127,19 @@ interface Ctx {
 function context(deps: BandwidthDeps, conf: BandwidthConf): Ctx {
   return {
     deps,
-    tc: shaper(deps),
+    tc: deps.tc(deps.hostNetns ?? null),
     store: new Store(deps.fs, conf.dataDir ?? deps.dataDir ?? DEFAULT_DATA_DIR),
     host: deps.kernel.netns(deps.hostNetns ?? null),
   };
 }
 
-/** Runs `fn` with a context whose netlink socket is closed afterwards. */
+/** Runs `fn` with a context whose tc (its netlink socket) is closed afterwards. */
 async function withContext<T>(deps: BandwidthDeps, conf: BandwidthConf, fn: (ctx: Ctx) => Promise<T>): Promise<T> {
   const ctx = context(deps, conf);
   try {
     return await fn(ctx);
   } finally {
     ctx.tc.close();
-  }
-}
-
-async function tickInUsec(deps: BandwidthDeps): Promise<number> {
-  try {
-    return parsePsched(await deps.fs.readFile("/proc/net/psched", "utf8"));
-  } catch {
-    return 15.625;
   }
 }
 
@@ -251,7 +213,7 @@ async function add(ctx: Ctx, conf: BandwidthConf, result: Result, args: CmdArgs)
   const { iface, mtu, txQLen } = await getHostInterface(ctx, result, args);
   const hostIf = iface.name;
   args.trace("host-if");
-  const tick = await tickInUsec(deps);
+  const tick = ctx.tc.psched().tickInUsec;
   const prior = await ctx.store.read(conf.name, args.containerID, args.ifName);
   args.trace("state");
   const qs = await ctx.tc.qdiscs(hostIf);
@@ -319,7 +281,7 @@ async function add(ctx: Ctx, conf: BandwidthConf, result: Result, args: CmdArgs)
     if (createdIfb) await deleteIfb(ctx, ifb).catch(() => {});
     await ctx.store.remove(conf.name, args.containerID, args.ifName).catch(() => {});
     if (e instanceof CniError) throw e;
-    const exists = (e instanceof TcError && e.errno === "EEXIST") || isExist(e);
+    const exists = isTcExists(e) || isExist(e);
     const hint = exists ? ` (${hostIf} already has a qdisc podnet did not make)` : "";
     throw new CniError(CniCode.Internal, `failed to set up bandwidth limits on ${hostIf}${hint}: ${(e as Error).message}`, { cause: e });
   }
@@ -373,18 +335,20 @@ export async function cmdCheck(deps: BandwidthDeps, args: CmdArgs): Promise<void
   const conf = parseConfig(args.netconf, args.cniVersion);
   if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as a chained plugin");
   const result = conf.prevResult;
-  // `tc -json` prints the tbf's numbers as the kernel keeps them: CHECK reads through `tc`.
-  const ctx = context({ ...deps, shaping: undefined }, conf);
-  const { iface, mtu } = await getHostInterface(ctx, result, args);
-  const bw = conf.bandwidth;
-  const tick = await tickInUsec(deps);
-  if (shapesIngress(bw)) checkTbf(iface.name, await ctx.tc.qdiscs(iface.name), shapingParams(bw!.ingressRate, bw!.ingressBurst, mtu, tick));
-  if (shapesEgress(bw)) {
-    const s = await ctx.store.read(conf.name, args.containerID, args.ifName);
-    const ifb = s?.ifb || ifbDeviceName(conf.name, args.containerID);
-    if (!(await ctx.host.linkGet(ifb))) throw new CniError(CniCode.Internal, `get ifb device: link ${ifb} not found`);
-    checkTbf(ifb, await ctx.tc.qdiscs(ifb), shapingParams(bw!.egressRate, bw!.egressBurst, mtu, tick));
-  }
+  await withContext(deps, conf, async (ctx) => {
+    const { iface, mtu } = await getHostInterface(ctx, result, args);
+    const bw = conf.bandwidth;
+    const tick = ctx.tc.psched().tickInUsec;
+    // the tbfs' numbers as tc prints them from what the kernel keeps
+    const tbfs = (dev: string) => ctx.tc.qdiscs(dev, { options: true });
+    if (shapesIngress(bw)) checkTbf(iface.name, await tbfs(iface.name), shapingParams(bw!.ingressRate, bw!.ingressBurst, mtu, tick));
+    if (shapesEgress(bw)) {
+      const s = await ctx.store.read(conf.name, args.containerID, args.ifName);
+      const ifb = s?.ifb || ifbDeviceName(conf.name, args.containerID);
+      if (!(await ctx.host.linkGet(ifb))) throw new CniError(CniCode.Internal, `get ifb device: link ${ifb} not found`);
+      checkTbf(ifb, await tbfs(ifb), shapingParams(bw!.egressRate, bw!.egressBurst, mtu, tick));
+    }
+  });
 }
 
 export function createBandwidth(deps: BandwidthDeps): PluginFuncs {

@@ -3,6 +3,9 @@ import assert from "node:assert/strict";
 import { parseConfig } from "./config.js";
 import {
   chainName,
+  deleteAttachment,
+  elementKeyBytes,
+  onlyAttachment,
   ownerComment,
   parseChainComments,
   parseElementsText,
@@ -12,8 +15,8 @@ import {
   renderDel,
   renderMark,
   renderSkeleton,
-  tableUnused,
 } from "./nftables.js";
+import { commandText } from "../../../kernel/nft.js";
 
 const owner = { network: "mynet", containerID: "abc123", ifName: "eth0" };
 const prev = {
@@ -74,6 +77,7 @@ describe("nftables rendering (golden)", () => {
       `flush chain inet podnet_portmap ${chain}`,
       `delete chain inet podnet_portmap ${chain}`,
     ]);
+    assert.deepEqual(deleteAttachment(chain, plan.elements).map(commandText), renderDel(chain, plan.elements), "the same deletions, whichever way they go");
   });
 
   it("snat off: no masquerade path; masqAll: every source; conditions go first; another mark bit", () => {
@@ -119,8 +123,18 @@ describe("reading the table back", () => {
     assert.deepEqual([...v.maps.get("hostports4")!], [["tcp . 8080", "hp_a"]]);
     assert.deepEqual([...v.maps.get("hostipports6")!], [["fd00::1 . udp . 53", "hp_b"]]);
     assert.deepEqual([...v.chains], ["hp_a"]);
-    assert.equal(tableUnused(v), false);
-    assert.equal(tableUnused(parseTableJson([{ map: { name: "hostports4" } }])), true);
+  });
+
+  it("the table holds only one attachment (or none): then it can go whole", () => {
+    const mine = [{ map: "hostports4", key: "tcp . 8080" }, { map: "hostipports6", key: "fd00::1 . udp . 53" }] as const;
+    const sets = (extra: Uint8Array[] = []) => new Map([["hostports4", [elementKeyBytes(mine[0]), ...extra]], ["hostipports6", [elementKeyBytes(mine[1])]], ["hostports6", []]]);
+    const table = (chains: string[], extra?: Uint8Array[]) => ({ chains: ["prerouting", "hostports", "mark_13", ...chains], sets: sets(extra) });
+    assert.equal(onlyAttachment(table(["hp_a"]), "hp_a", mine), true);
+    assert.equal(onlyAttachment(table([]), "hp_a", mine), true, "its chain gone already");
+    assert.equal(onlyAttachment(table(["hp_a", "hp_b"]), "hp_a", mine), false, "another attachment's chain");
+    assert.equal(onlyAttachment(table(["hp_a"], [elementKeyBytes({ map: "hostports4", key: "udp . 53" })]), "hp_a", mine), false, "another element");
+    assert.equal(onlyAttachment(table(["hp_a"]), undefined, []), false);
+    assert.equal(onlyAttachment({ chains: ["prerouting"], sets: new Map([["hostports4", []]]) }, undefined, []), true, "empty");
   });
 
   it("parses `nft get element` and chain comments from nft's text", () => {

@@ -31,9 +31,8 @@
 import { createHash } from "node:crypto";
 import { CniCode, CniError } from "../../../cni/index.js";
 import { formatIP, formatNetwork, ipToBytes, joinHostPort, parseIP, tryParseIPExact } from "../../../ip/index.js";
-import { isKernelError } from "../../../kernel/errors.js";
-import { NFT_COMMENT_MAX, isNftExists, isNftNotFound, nftString, type Nft, NftError } from "../../../kernel/nft.js";
-import { nftKey, type NftDelete, type NftNetlink } from "../../../kernel/nft-netlink.js";
+import { NFT_COMMENT_MAX, isNftExists, isNftGoneOrBusy, isNftNotFound, nftString, type Nftables, type NftTable } from "../../../kernel/nft.js";
+import { nftKey, type NftDelete } from "../../../kernel/nft-netlink.js";
 import { isAnyHost, mappingsFor, type PortMapConf } from "./config.js";
 
 export const TABLE = "podnet_portmap";
@@ -197,14 +196,33 @@ export function elementKeyBytes(e: NftElement): Uint8Array {
 }
 const PROTO_NUMBERS: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
 
-/** renderDel as netlink deletions: the elements, then the chain's rules and the chain. */
-export function netlinkDel(chain: string, elements: readonly NftElement[]): NftDelete[] {
+/** renderDel as deletions the nftables port may send over netlink: the elements, then the chain's rules and the chain. */
+export function deleteAttachment(chain: string, elements: readonly NftElement[]): NftDelete[] {
   const base = { family: "inet", table: TABLE } as const;
   return [
-    ...elements.map((e): NftDelete => ({ ...base, op: "delElement", set: e.map, key: elementKeyBytes(e) })),
+    ...elements.map((e): NftDelete => ({ ...base, op: "delElement", set: e.map, key: elementKeyBytes(e), keyText: e.key })),
     { ...base, op: "flushChain", chain },
     { ...base, op: "delChain", chain },
   ];
+}
+
+/** The whole table, as one deletion. */
+export const DELETE_TABLE: NftDelete = { op: "delTable", family: "inet", table: TABLE };
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+/**
+ * True when the table holds nothing of any attachment but `chain` and `elements` (none: nothing
+ * of any attachment): no other hp_ chain, no other map element. Deleting the table then leaves
+ * the ruleset as it was before the first ADD.
+ */
+export function onlyAttachment(t: NftTable, chain: string | undefined, elements: readonly NftElement[]): boolean {
+  if (t.chains.some((c) => c.startsWith("hp_") && c !== chain)) return false;
+  for (const map of MAPS) {
+    const mine = new Set(elements.filter((e) => e.map === map).map((e) => hex(elementKeyBytes(e))));
+    if ((t.sets.get(map) ?? []).some((k) => !mine.has(hex(k)))) return false;
+  }
+  return true;
 }
 
 // ---- reading the table back (fallback paths, CHECK, GC) ----------------------------------------
@@ -276,7 +294,7 @@ export function parseElementsText(text: string): Map<string, string> {
 
 // ---- operations -------------------------------------------------------------------------------
 
-export async function readTable(nft: Nft): Promise<TableView | undefined> {
+export async function readTable(nft: Nftables): Promise<TableView | undefined> {
   let objs: Array<Record<string, unknown>>;
   try {
     objs = await nft.json(["list", "table", "inet", TABLE]);
@@ -288,7 +306,7 @@ export async function readTable(nft: Nft): Promise<TableView | undefined> {
 }
 
 /** Who holds a key: the comment of the chain its element jumps to (error path only). */
-async function holderOf(nft: Nft, e: NftElement): Promise<string | undefined> {
+async function holderOf(nft: Nftables, e: NftElement): Promise<string | undefined> {
   try {
     const els = parseElementsText(await nft.run(["get", "element", "inet", TABLE, e.map, `{ ${e.key} }`]));
     const target = els.get(e.key) ?? [...els.values()][0];
@@ -310,7 +328,7 @@ function describeElement(e: NftElement): string {
   return `host port ${host ? joinHostPort(host, port!) : port}/${proto} (${fam})`;
 }
 
-async function exists(nft: Nft, chain: string): Promise<boolean> {
+async function exists(nft: Nftables, chain: string): Promise<boolean> {
   try {
     await nft.run(["list", "chain", "inet", TABLE, chain]);
     return true;
@@ -325,7 +343,7 @@ async function exists(nft: Nft, chain: string): Promise<boolean> {
  * elements; only when that finds the table or the mark chain missing, a second one that adds
  * them too. A host port held by another attachment fails with a CNI error naming it.
  */
-export async function nftForward(nft: Nft, conf: PortMapConf, owner: Owner): Promise<NftAttachmentPlan> {
+export async function nftForward(nft: Nftables, conf: PortMapConf, owner: Owner): Promise<NftAttachmentPlan> {
   const plan = planAttachment(conf, owner);
   const pod = renderAdd(owner, plan);
   try {
@@ -356,27 +374,17 @@ export async function nftForward(nft: Nft, conf: PortMapConf, owner: Owner): Pro
 
 /**
  * Removes an attachment's elements and chain. With `known` (from the state file) this is one
- * transaction and no listing — over netlink when `nl` is given (no `nft` process, no cache
- * listing), else `nft -f -`; when that fails because something is already gone, or without
- * state, the table is read once and exactly what jumps to the attachment's chain is removed.
- * Returns false when the table is not there at all.
+ * transaction and no listing (over netlink when the port has it); when that fails because
+ * something is already gone, or without state, the table is read once and exactly what jumps to
+ * the attachment's chain is removed. Returns false when the table is not there at all.
  */
-export async function nftUnforward(nft: Nft, chain: string, known: readonly NftElement[] | undefined, nl?: () => NftNetlink): Promise<boolean> {
-  if (known && nl) {
-    try {
-      nl().apply(netlinkDel(chain, known));
-      return true;
-    } catch (e) {
-      // Gone already (or still in use): the listing below decides. Netlink unusable: `nft` does it.
-      if (isKernelError(e, "ENOENT", "EBUSY")) known = undefined;
-    }
-  }
+export async function nftUnforward(nft: Nftables, chain: string, known: readonly NftElement[] | undefined): Promise<boolean> {
   if (known) {
     try {
-      await nft.apply(renderDel(chain, known));
+      await nft.apply(deleteAttachment(chain, known));
       return true;
     } catch (e) {
-      if (!(e instanceof NftError) || (e.errno !== "ENOENT" && e.errno !== "EBUSY")) throw e;
+      if (!isNftGoneOrBusy(e)) throw e;
     }
   }
   const view = await readTable(nft);
@@ -387,26 +395,8 @@ export async function nftUnforward(nft: Nft, chain: string, known: readonly NftE
   return true;
 }
 
-/** True when no attachment uses the table any more (every map empty, no hp_ chain). */
-export function tableUnused(view: TableView): boolean {
-  for (const m of view.maps.values()) if (m.size > 0) return false;
-  return view.chains.size === 0;
-}
-
-/** Deletes the table when nothing uses it (the caller holds the lock). */
-export async function nftRemoveTableIfUnused(nft: Nft): Promise<boolean> {
-  const view = await readTable(nft);
-  if (!view || !tableUnused(view)) return false;
-  try {
-    await nft.apply([`delete table ${T}`]);
-  } catch (e) {
-    if (!isNftNotFound(e)) throw e;
-  }
-  return true;
-}
-
 /** CHECK: the chain exists with one DNAT per mapping, and every key jumps to it. */
-export async function nftCheck(nft: Nft, conf: PortMapConf, owner: Owner): Promise<void> {
+export async function nftCheck(nft: Nftables, conf: PortMapConf, owner: Owner): Promise<void> {
   const plan = planAttachment(conf, owner);
   if (plan.elements.length === 0) return;
   let chainObjs: Array<Record<string, unknown>>;

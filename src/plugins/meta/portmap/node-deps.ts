@@ -1,18 +1,12 @@
-// The real dependencies of portmap as an executable (or inside the node daemon): processes through
-// nodeExec; route lookups, sysctl, conntrack and nf_tables deletions through the kernel layer; state
-// files through node:fs; flock(2).
+// portmap's dependencies from the node: processes (iptables, the conntrack tool), route lookups,
+// sysctl, conntrack and nftables through the kernel layer, state files, flock(2), and the identity
+// of this boot and netns that its state is valid within.
 import { readFileSync, statSync } from "node:fs";
-import { loadAddon } from "../../../kernel/addon.js";
 import { openConntrack, ownConntrack } from "../../../kernel/conntrack.js";
-import { openNftNetlink, ownNftNetlink } from "../../../kernel/nft-netlink.js";
+import { nodeNftables } from "../../../kernel/nft.js";
 import { openRouteGet } from "../../../kernel/route-get.js";
-import { nodeExec } from "../../../kernel/exec.js";
-import { createKernel } from "../../../kernel/kernel.js";
-import { createLocker } from "../../../kernel/lock.js";
+import { netnsOf, type NodeEnv } from "../../node-env.js";
 import type { PortmapDeps } from "./portmap.js";
-import { nodeStateFs } from "../attachment-state.js";
-
-export { nodeStateFs };
 
 
 /** "<boot_id>:<inode of the netns>": what a state file is only valid within. */
@@ -32,21 +26,22 @@ export function hostScope(netnsPath: string | null = null): string {
   return `${boot}:${ino}`;
 }
 
-export function nodePortmapDeps(o: { log?: (msg: string) => void; hostNetns?: string | null; dataDir?: string } = {}): PortmapDeps {
-  const lock = createLocker(loadAddon);
+export type PortmapEnv = Pick<NodeEnv, "kernel" | "exec" | "stateFs" | "lock" | "at" | "log">;
+
+export function nodePortmapDeps(env: PortmapEnv, o: { hostNetns?: string | null; dataDir?: string } = {}): PortmapDeps {
   return {
-    exec: nodeExec,
+    exec: env.exec,
     // In this process's own netns: one socket of each for the life of the process (closing one
     // right after nf_tables deletions waits for their RCU grace period, ≈16 ms).
-    conntrack: (netns) => (netns === null ? ownConntrack() : openConntrack(netns)),
-    nftNetlink: (netns) => (netns === null ? ownNftNetlink() : openNftNetlink(netns)),
-    routeGet: (netns) => openRouteGet(netns),
-    kernel: createKernel(),
-    fs: nodeStateFs,
-    lock: (p) => lock(p),
+    conntrack: (netns) => (netns === null ? ownConntrack() : openConntrack(netnsOf(env, netns))),
+    nftables: (netns) => nodeNftables(netnsOf(env, netns), env.exec),
+    routeGet: (netns) => openRouteGet(netnsOf(env, netns)),
+    kernel: env.kernel,
+    fs: env.stateFs,
+    lock: env.lock,
     scope: async () => hostScope(o.hostNetns ?? null),
     ...(o.hostNetns !== undefined ? { hostNetns: o.hostNetns } : {}),
     ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}),
-    ...(o.log ? { log: o.log } : {}),
+    ...(env.log ? { log: env.log } : {}),
   };
 }

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import type { Conntrack, CtEntry } from "../../../kernel/conntrack.js";
 import { KernelError } from "../../../kernel/errors.js";
 import { ExecError, type Exec } from "../../../kernel/exec.js";
+import { createNftables } from "../../../kernel/nft.js";
 import type { NftDelete, NftNetlink } from "../../../kernel/nft-netlink.js";
 import { createFakeKernel, type FakeKernel } from "../../../kernel/fake.js";
 import { invokeFuncs } from "../../../sdk/testing.js";
@@ -41,7 +42,7 @@ let kernel: FakeKernel;
 let fs: ReturnType<typeof memFs>;
 
 function deps(exec: Exec, scope = "boot1:42"): PortmapDeps {
-  return { exec, kernel, fs, lock: async () => ({ release() {} }), scope: async () => scope, dataDir: DATA };
+  return { exec, nftables: () => createNftables({ exec }), kernel, fs, lock: async () => ({ release() {} }), scope: async () => scope, dataDir: DATA };
 }
 
 const prev = (ips: string[] = ["10.200.0.5/24", "fd00:200::5/64"]) => ({
@@ -190,20 +191,31 @@ describe("portmap DEL", () => {
     assert.equal(exec.calls.length, 0);
   });
 
-  it("from the state alone (no mappings, no prevResult): one transaction, then the empty table goes", async () => {
+  it("the last attachment, from its state alone (no mappings, no prevResult): one listing, then one transaction removes the table", async () => {
     await run(fakeExec(() => ""), "ADD", conf());
-    const exec = fakeExec((argv) => (argv[1] === "-j" ? '{"nftables": [{"map": {"name": "hostports4"}}]}' : ""));
+    const listing = (chains: string[]) => JSON.stringify({ nftables: [
+      { map: { name: "hostports4", type: ["inet_proto", "inet_service"], elem: [[{ concat: ["tcp", 8080] }, { jump: { target: chain } }]] } },
+      { map: { name: "hostports6", type: ["inet_proto", "inet_service"], elem: [[{ concat: ["tcp", 8080] }, { jump: { target: chain } }]] } },
+      ...["prerouting", "hostports", ...chains].map((name) => ({ chain: { name } })),
+    ] });
+    const exec = fakeExec((argv) => (argv[1] === "-j" ? listing([chain]) : ""));
     const r = await run(exec, "DEL", { ...conf([]), prevResult: undefined });
     assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual(exec.calls.map((c) => c.argv), ["nft -f -", "nft -j list table inet podnet_portmap", "nft -f -"]);
-    assert.equal(exec.calls[0]!.stdin, [
+    assert.deepEqual(exec.calls.map((c) => c.argv), ["nft -j list table inet podnet_portmap", "nft -f -"]);
+    assert.equal(exec.calls[1]!.stdin, "delete table inet podnet_portmap\n");
+    assert.equal(fs.files.has(stateFile), false);
+    // Something else in the table (the chain of an attachment whose state is lost): only this attachment's part goes.
+    await run(fakeExec(() => ""), "ADD", conf());
+    const other = fakeExec((argv) => (argv[1] === "-j" ? listing([chain, "hp_another0000000000000000"]) : ""));
+    assert.equal((await run(other, "DEL", { ...conf([]), prevResult: undefined })).code, 0);
+    assert.deepEqual(other.calls.map((c) => c.argv), ["nft -j list table inet podnet_portmap", "nft -f -"]);
+    assert.equal(other.calls[1]!.stdin, [
       "delete element inet podnet_portmap hostports4 { tcp . 8080 }",
       "delete element inet podnet_portmap hostports6 { tcp . 8080 }",
       `flush chain inet podnet_portmap ${chain}`,
       `delete chain inet podnet_portmap ${chain}`,
       "",
     ].join("\n"));
-    assert.equal(exec.calls[2]!.stdin, "delete table inet podnet_portmap\n");
     assert.equal(fs.files.has(stateFile), false);
   });
 
@@ -227,7 +239,7 @@ describe("portmap DEL", () => {
     assert.equal(fs.files.has(stateFile), false);
   });
 
-  it("elements already gone: the table is read once and what jumps to the chain is removed", async () => {
+  it("elements already gone: the table is read and exactly what jumps to the chain is removed", async () => {
     await run(fakeExec(() => ""), "ADD", conf());
     let n = 0;
     const exec = fakeExec((argv) => {
@@ -237,7 +249,8 @@ describe("portmap DEL", () => {
     });
     const r = await run(exec, "DEL", conf([]));
     assert.equal(r.code, 0, r.stdout);
-    assert.equal(exec.calls[2]!.stdin, `delete element inet podnet_portmap hostports4 { tcp . 9 }\nflush chain inet podnet_portmap ${chain}\ndelete chain inet podnet_portmap ${chain}\n`);
+    assert.deepEqual(exec.calls.map((c) => c.argv), ["nft -j list table inet podnet_portmap", "nft -f -", "nft -j list table inet podnet_portmap", "nft -f -"]);
+    assert.equal(exec.calls[3]!.stdin, `delete element inet podnet_portmap hostports4 { tcp . 9 }\nflush chain inet podnet_portmap ${chain}\ndelete chain inet podnet_portmap ${chain}\n`);
   });
 
   it("over netlink: the state's elements and chain in one batch, no nft process; something gone: the listing decides", async () => {
@@ -256,7 +269,7 @@ describe("portmap DEL", () => {
       close: () => void closed++,
     });
     const exec = fakeExec((argv) => (argv[1] === "-j" ? JSON.stringify({ nftables: [{ chain: { name: chain } }] }) : ""));
-    const del = () => invokeFuncs(createPortmap({ ...deps(exec), nftNetlink: nl, conntrack: () => ({ deleteWhere: () => 0, close() {} }) }), PORTMAP_ABOUT, { command: "DEL", conf: conf([]), containerID: ID, ifName: "eth0" });
+    const del = () => invokeFuncs(createPortmap({ ...deps(exec), nftables: () => createNftables({ exec, netlink: nl }), conntrack: () => ({ deleteWhere: () => 0, close() {} }) }), PORTMAP_ABOUT, { command: "DEL", conf: conf([]), containerID: ID, ifName: "eth0" });
     assert.equal((await del()).code, 0);
     assert.equal(exec.calls.length, 0, "no nft, no conntrack process");
     assert.deepEqual(batches[0]!.map((d) => (d.op === "delElement" ? `${d.op} ${d.set} ${Buffer.from(d.key).toString("hex")}` : d.op === "delTable" ? d.op : `${d.op} ${d.chain}`)), [
@@ -289,7 +302,7 @@ describe("portmap DEL", () => {
       close: () => {},
     });
     const exec = fakeExec(() => "");
-    const del = () => invokeFuncs(createPortmap({ ...deps(exec), nftNetlink: nl }), PORTMAP_ABOUT, { command: "DEL", conf: conf([]), containerID: ID, ifName: "eth0" });
+    const del = () => invokeFuncs(createPortmap({ ...deps(exec), nftables: () => createNftables({ exec, netlink: nl }) }), PORTMAP_ABOUT, { command: "DEL", conf: conf([]), containerID: ID, ifName: "eth0" });
     assert.equal((await del()).code, 0);
     assert.deepEqual(batches, [["delTable"]]);
     assert.equal(exec.calls.length, 0);

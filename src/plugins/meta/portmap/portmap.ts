@@ -23,8 +23,7 @@ import { IPPROTO_UDP, type Conntrack } from "../../../kernel/conntrack.js";
 import type { Exec } from "../../../kernel/exec.js";
 import { inetAddrText } from "../../../kernel/inet.js";
 import { createIPTables } from "../../../kernel/iptables.js";
-import { createNft, type Nft } from "../../../kernel/nft.js";
-import type { NftNetlink } from "../../../kernel/nft-netlink.js";
+import { isNftNotFound, type Nftables } from "../../../kernel/nft.js";
 import type { RouteGet } from "../../../kernel/route-get.js";
 import type { Kernel } from "../../../kernel/types.js";
 import { allVersions, type CmdArgs, type PluginAbout, type PluginFuncs } from "../../../sdk/index.js";
@@ -32,12 +31,12 @@ import { mappingsFor, parseConfig, type PortMapConf } from "./config.js";
 import { iptCheck, iptForward, iptUnforward, planFamily, type IPTablesByFamily, type IptFamilyState } from "./iptables.js";
 import {
   chainName,
-  elementKeyBytes,
+  DELETE_TABLE,
   MAPS,
   nftCheck,
   nftForward,
-  nftRemoveTableIfUnused,
   nftUnforward,
+  onlyAttachment,
   parseChainComments,
   planAttachment,
   readTable,
@@ -48,12 +47,12 @@ import {
 import { DEFAULT_DATA_DIR, StateStore, type PortmapState, type StateFs, type UdpFlow } from "./state.js";
 
 export interface PortmapDeps {
-  /** Runs nft, iptables-save/-restore (and conntrack, without `conntrack` below) in the host network namespace. */
+  /** Runs iptables-save/-restore (and conntrack, without `conntrack` below) in the host network namespace. */
   readonly exec: Exec;
   /** Conntrack over netlink in a netns (null: this process's), closed after use; without it the `conntrack` tool. */
   readonly conntrack?: (netns: string | null) => Conntrack;
-  /** nf_tables deletions over netlink in a netns (null: this process's), closed after use; without it `nft`. */
-  readonly nftNetlink?: (netns: string | null) => NftNetlink;
+  /** nftables in a netns (null: this process's), closed after each call. */
+  readonly nftables: (netns: string | null) => Nftables;
   /** The kernel's route lookup in a netns (`ip route get`), closed after use; without it the routes are listed. */
   readonly routeGet?: (netns: string | null) => RouteGet;
   /** Routes (to find the interface for route_localnet) and sysctl. */
@@ -76,7 +75,7 @@ export const PORTMAP_ABOUT: PluginAbout = { name: "portmap", supportedVersions: 
 
 interface Ctx {
   readonly deps: PortmapDeps;
-  readonly nft: Nft;
+  readonly nft: Nftables;
   readonly ipt: IPTablesByFamily;
   readonly store: StateStore;
   readonly log: (msg: string) => void;
@@ -85,11 +84,21 @@ interface Ctx {
 function context(deps: PortmapDeps, conf: Pick<PortMapConf, "dataDir">): Ctx {
   return {
     deps,
-    nft: createNft(deps.exec),
+    nft: deps.nftables(deps.hostNetns ?? null),
     ipt: { 4: createIPTables(deps.exec, false), 6: createIPTables(deps.exec, true) },
     store: new StateStore(deps.fs, conf.dataDir ?? deps.dataDir ?? DEFAULT_DATA_DIR),
     log: deps.log ?? (() => {}),
   };
+}
+
+/** Runs `fn` with a context whose nftables port (its netlink socket) is closed afterwards. */
+async function withContext<T>(deps: PortmapDeps, conf: Pick<PortMapConf, "dataDir">, fn: (ctx: Ctx) => Promise<T>): Promise<T> {
+  const ctx = context(deps, conf);
+  try {
+    return await fn(ctx);
+  } finally {
+    ctx.nft.close();
+  }
 }
 
 async function withLock<T>(ctx: Ctx, fn: () => Promise<T>): Promise<T> {
@@ -216,88 +225,49 @@ function mergeElements(a: readonly NftElement[], b: readonly NftElement[]): NftE
   return out;
 }
 
-/** Runs `fn` with nf_tables over netlink (opened on first use, closed afterwards), or with undefined without it. */
-async function withNftNetlink<T>(ctx: Ctx, fn: (nl: (() => NftNetlink) | undefined) => Promise<T>): Promise<T> {
-  const open = ctx.deps.nftNetlink;
-  if (!open) return fn(undefined);
-  let nl: NftNetlink | undefined;
-  try {
-    return await fn(() => (nl ??= open(ctx.deps.hostNetns ?? null)));
-  } finally {
-    nl?.close();
-  }
-}
-
-const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
-
 /**
- * The last attachment of the node goes (nftables backend, over netlink): when the table holds no
- * other attachment — no state file but this one, no other hp_ chain, no element but its own —
- * one transaction deletes the whole table, so the ruleset is as before with one commit (one RCU
- * wait) instead of two, and nothing is listed through `nft`. False: not the case, nothing done.
- */
-function deleteTableIfOnlyMine(nl: NftNetlink, s: PortmapState, others: number): boolean {
-  if (others > 0) return false;
-  const chain = s.chain ?? chainName(s);
-  try {
-    const chains = nl.chains("inet", TABLE);
-    if (!chains.includes(chain) || chains.some((c) => c.startsWith("hp_") && c !== chain)) return false;
-    for (const map of MAPS) {
-      const mine = new Set((s.elements ?? []).filter((e) => e.map === map).map((e) => hex(elementKeyBytes(e))));
-      if ((nl.setKeys("inet", TABLE, map) ?? []).some((k) => !mine.has(hex(k)))) return false;
-    }
-    nl.apply([{ op: "delTable", family: "inet", table: TABLE }]);
-    return true;
-  } catch {
-    return false; // the ordinary path decides
-  }
-}
-
-/**
- * Undoes one attachment from its state (the caller holds the lock). The netlink socket stays
- * open until the end: closing a NETLINK_NETFILTER socket waits for the RCU grace period of the
- * deletions just committed (nf_tables flushes its destroy work when a socket goes away), and the
- * conntrack walk meanwhile lets that period pass instead of waiting for it.
+ * Undoes one attachment from its state (the caller holds the lock). When no other attachment has
+ * state, the table is read first: holding nothing but this attachment's chain and elements, it
+ * goes whole — one transaction (one RCU wait), and the ruleset is as before the first ADD.
+ * The nftables port stays open until the end: closing a NETLINK_NETFILTER socket waits for the
+ * RCU grace period of the deletions just committed (nf_tables flushes its destroy work when a
+ * socket goes away), and the conntrack walk meanwhile lets that period pass instead of waiting.
  */
 async function unforward(ctx: Ctx, s: PortmapState, trace: (phase: string) => void = () => {}): Promise<void> {
-  await withNftNetlink(ctx, async (nl) => {
-    if (s.backend === "nftables") {
-      let whole = false;
-      if (nl) {
-        const others = (await ctx.store.list()).filter((x) => !(x.network === s.network && x.file === `${s.containerID}-${s.ifName}`)).length;
-        whole = deleteTableIfOnlyMine(nl(), s, others);
+  if (s.backend === "nftables") {
+    const chain = s.chain ?? chainName(s);
+    const elements = s.elements ?? [];
+    const others = (await ctx.store.list()).filter((x) => !(x.network === s.network && x.file === `${s.containerID}-${s.ifName}`)).length;
+    let whole = false;
+    if (others === 0) {
+      try {
+        const t = await ctx.nft.table("inet", TABLE, MAPS);
+        if (t && onlyAttachment(t, chain, elements)) {
+          await ctx.nft.apply([DELETE_TABLE]);
+          whole = true;
+        }
+      } catch {
+        // the ordinary path decides
       }
-      if (!whole) {
-        await nftUnforward(ctx.nft, s.chain ?? chainName(s), s.elements ?? [], nl);
-        await cleanupTable(ctx, nl, 1);
-      }
-    } else {
-      await iptUnforward(ctx.ipt, s.network, s.containerID, s.iptables ?? {});
     }
-    trace(s.backend);
-    await flushUdpConntrack(ctx, s.udp, true);
-    trace("conntrack");
-    await ctx.store.remove(s.network, s.containerID, s.ifName);
-  });
+    if (!whole) await nftUnforward(ctx.nft, chain, elements);
+  } else {
+    await iptUnforward(ctx.ipt, s.network, s.containerID, s.iptables ?? {});
+  }
+  trace(s.backend);
+  await flushUdpConntrack(ctx, s.udp, true);
+  trace("conntrack");
+  await ctx.store.remove(s.network, s.containerID, s.ifName);
 }
 
-/**
- * After the last attachment is gone: drop the (then empty) table, so that the ruleset is as
- * before. `mine` state files (of attachments being removed right now) do not count.
- */
-async function cleanupTable(ctx: Ctx, nl?: () => NftNetlink, mine = 0): Promise<void> {
-  if ((await ctx.store.list()).length > mine) return;
+/** After the last attachment is gone: drop the (then empty) table, so that the ruleset is as before. */
+async function cleanupTable(ctx: Ctx): Promise<void> {
+  if ((await ctx.store.list()).length > 0) return;
   try {
-    if (nl) {
-      const n = nl();
-      if (!n.tableExists("inet", TABLE) || n.chains("inet", TABLE).some((c) => c.startsWith("hp_"))) return;
-      for (const map of MAPS) if ((n.setKeys("inet", TABLE, map) ?? []).length > 0) return;
-      n.apply([{ op: "delTable", family: "inet", table: TABLE }]);
-      return;
-    }
-    await nftRemoveTableIfUnused(ctx.nft);
+    const t = await ctx.nft.table("inet", TABLE, MAPS);
+    if (t && onlyAttachment(t, undefined, [])) await ctx.nft.apply([DELETE_TABLE]);
   } catch (e) {
-    ctx.log(`portmap: could not remove the unused table inet ${TABLE}: ${(e as Error).message}`);
+    if (!isNftNotFound(e)) ctx.log(`portmap: could not remove the unused table inet ${TABLE}: ${(e as Error).message}`);
   }
 }
 
@@ -308,7 +278,13 @@ export async function cmdAdd(deps: PortmapDeps, args: CmdArgs): Promise<AnyResul
   const conf = parseConfig(args.netconf, args.cniVersion, args.ifName);
   if (!conf.passThrough) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
   if (conf.portMappings.length === 0) return conf.passThrough;
-  const ctx = context(deps, conf);
+  const passThrough = conf.passThrough;
+  await withContext(deps, conf, (ctx) => add(ctx, conf, args));
+  return passThrough;
+}
+
+async function add(ctx: Ctx, conf: PortMapConf, args: CmdArgs): Promise<void> {
+  const deps = ctx.deps;
   const owner = ownerOf(conf, args);
   const scope = await deps.scope();
   const udp = udpFlows(conf);
@@ -351,12 +327,15 @@ export async function cmdAdd(deps: PortmapDeps, args: CmdArgs): Promise<AnyResul
   });
   await flushUdpConntrack(ctx, udp, false);
   args.trace("conntrack");
-  return conf.passThrough;
 }
 
 export async function cmdDel(deps: PortmapDeps, args: CmdArgs): Promise<void> {
   const conf = parseConfig(args.netconf, args.cniVersion, args.ifName);
-  const ctx = context(deps, conf);
+  await withContext(deps, conf, (ctx) => del(ctx, conf, args));
+}
+
+async function del(ctx: Ctx, conf: PortMapConf, args: CmdArgs): Promise<void> {
+  const deps = ctx.deps;
   const owner = ownerOf(conf, args);
   // Fast path for the many pods without host ports: no state, no mappings, nothing to do — and
   // no lock, no exec.
@@ -385,7 +364,7 @@ export async function cmdDel(deps: PortmapDeps, args: CmdArgs): Promise<void> {
       if (!/neither iptables nor ip6tables is usable/.test((e as Error).message)) throw e;
     }
     await flushUdpConntrack(ctx, udpFlows(conf), true);
-    if (table) await withNftNetlink(ctx, (nl) => cleanupTable(ctx, nl));
+    if (table) await cleanupTable(ctx);
   });
 }
 
@@ -393,18 +372,23 @@ export async function cmdCheck(deps: PortmapDeps, args: CmdArgs): Promise<void> 
   const conf = parseConfig(args.netconf, args.cniVersion, args.ifName);
   if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "Required prevResult missing");
   if (conf.portMappings.length === 0) return;
-  const ctx = context(deps, conf);
-  const owner = ownerOf(conf, args);
-  const state = await ctx.store.read(owner.network, owner.containerID, owner.ifName);
-  const backend = state?.backend ?? conf.backend;
-  if (backend === "nftables") await nftCheck(ctx.nft, conf, owner);
-  else await iptCheck(ctx.ipt, conf, owner.network, owner.containerID);
+  await withContext(deps, conf, async (ctx) => {
+    const owner = ownerOf(conf, args);
+    const state = await ctx.store.read(owner.network, owner.containerID, owner.ifName);
+    const backend = state?.backend ?? conf.backend;
+    if (backend === "nftables") await nftCheck(ctx.nft, conf, owner);
+    else await iptCheck(ctx.ipt, conf, owner.network, owner.containerID);
+  });
 }
 
 /** GC (spec 1.1.0): every attachment of this network that is not in `cni.dev/valid-attachments` goes. */
 export async function cmdGc(deps: PortmapDeps, args: CmdArgs): Promise<void> {
   const conf = parseConfig(args.netconf, args.cniVersion, args.ifName || "eth0");
-  const ctx = context(deps, conf);
+  await withContext(deps, conf, (ctx) => gc(ctx, conf, args));
+}
+
+async function gc(ctx: Ctx, conf: PortMapConf, args: CmdArgs): Promise<void> {
+  const deps = ctx.deps;
   const rawValid = getCI(args.netconf, "cni.dev/valid-attachments") ?? getCI(args.netconf, "cni.dev/attachments");
   const valid = new Set<string>();
   if (Array.isArray(rawValid)) {
@@ -454,7 +438,7 @@ export async function cmdGc(deps: PortmapDeps, args: CmdArgs): Promise<void> {
         }
       }
     }
-    await withNftNetlink(ctx, (nl) => cleanupTable(ctx, nl));
+    await cleanupTable(ctx);
     if (errors.length) throw new CniError(CniCode.Internal, `portmap GC: ${errors.join("; ")}`);
   });
 }

@@ -1,0 +1,44 @@
+// Worker-thread entry of the plugin worker pool (plugin-workers.ts): builds the registry of
+// podnet's plugins once, then runs each request through the resident server's handle() — the SDK
+// dispatcher a plugin executable runs — and posts back exit code, stdout and stderr.
+import { isOwnNetns } from "../../kernel/netns.js";
+import { parentPort, workerData } from "node:worker_threads";
+import { handle, type Registry } from "../../resident/server.js";
+
+export interface WorkerData {
+  /** URL of the module that builds the registry. */
+  readonly registryModule: string;
+  /** Its export: (log: (m: string) => void) => Registry. */
+  readonly registryExport: string;
+}
+
+export interface WorkerRequest {
+  readonly id: number;
+  readonly plugin: string;
+  readonly env: Record<string, string>;
+  readonly stdin: Uint8Array;
+}
+
+export type WorkerReply =
+  | { readonly id: number; readonly code: number; readonly stdout: string; readonly stderr: string }
+  | { readonly log: string }
+  | { readonly ready: true; readonly plugins: string[] };
+
+const port = parentPort;
+if (!port) throw new Error("plugin-worker.js runs only as a worker thread");
+const data = workerData as WorkerData;
+const post = (m: WorkerReply) => port.postMessage(m);
+const mod = (await import(data.registryModule)) as Record<string, (log: (m: string) => void) => Registry>;
+const make = mod[data.registryExport];
+if (typeof make !== "function") throw new Error(`${data.registryModule} has no function ${data.registryExport}`);
+const registry = make((m) => post({ log: m }));
+
+// isOwnNetns: skel's check that CNI_NETNS is not the plugin's own netns (threads share the process's).
+
+port.on("message", (m: WorkerRequest) => {
+  handle(registry, { plugin: m.plugin, env: m.env, stdin: Buffer.from(m.stdin) }, isOwnNetns).then(
+    (r) => post({ id: m.id, code: r.code, stdout: r.stdout, stderr: r.stderr }),
+    (e: unknown) => post({ id: m.id, code: 1, stdout: "", stderr: `podnet plugin worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}` }),
+  );
+});
+post({ ready: true, plugins: [...registry.keys()] });

@@ -1,0 +1,91 @@
+// kubenet's in-memory CNI configs (pure): the bridge network rendered from the kubelet's
+// NET_CONFIG_TEMPLATE once the pod CIDR is known, and the loopback config.
+import { formatIP, formatNetwork, parseCidr, type Cidr } from "../../../ip/index.js";
+
+export const BRIDGE_NAME = "cbr0";
+export const KUBENET_NETWORK_NAME = "kubenet";
+export const REQUIRED_CNI_PLUGINS = ["bridge", "host-local", "loopback"] as const;
+
+export const LOOPBACK_CONFIG = `{
+  "cniVersion": "0.1.0",
+  "name": "kubenet-loopback",
+  "type": "loopback"
+}`;
+
+export interface PodCIDRs {
+  /** Masked, one per family at most, in the order given ("10.0.0.1/24" → 10.0.0.0/24). */
+  readonly cidrs: readonly Cidr[];
+  /** The first address of each, which host-local makes the gateway (cbr0's address). */
+  readonly gateways: readonly string[];
+}
+
+/**
+ * Parses the event's `pod-cidr` value: one CIDR or several joined with ","; host bits are masked.
+ * Throws a RangeError naming the bad element.
+ */
+export function parsePodCIDRs(value: string, dualStack = true): PodCIDRs {
+  let parts = value.split(",").map((s) => s.trim());
+  if (!dualStack && parts.length > 1) parts = parts.slice(0, 1);
+  const cidrs: Cidr[] = [];
+  for (const [i, p] of parts.entries()) {
+    let c: Cidr;
+    try {
+      c = parseCidr(p);
+    } catch (e) {
+      throw new RangeError(`pod CIDR ${JSON.stringify(p)}${parts.length > 1 ? ` (element ${i} of ${JSON.stringify(value)})` : ""} is not a CIDR: ${(e as Error).message}`);
+    }
+    if (cidrs.some((x) => x.network.family === c.network.family)) {
+      throw new RangeError(`pod CIDR ${JSON.stringify(value)}: more than one IPv${c.network.family} CIDR (one per family)`);
+    }
+    const hostBits = c.network.family === 4 ? 32 - c.prefix : 128 - c.prefix;
+    if (hostBits < 2) throw new RangeError(`pod CIDR ${JSON.stringify(p)} is too small for pods (/${c.prefix})`);
+    cidrs.push({ ip: c.network, prefix: c.prefix, network: c.network });
+  }
+  if (cidrs.length === 0) throw new RangeError("pod CIDR is empty");
+  const gateways = cidrs.map((c) => formatIP({ family: c.network.family, value: c.network.value + 1n }));
+  return { cidrs, gateways };
+}
+
+export interface NetConfigInput {
+  readonly mtu: number;
+  readonly hairpin: boolean;
+  readonly podCIDRs: readonly Cidr[];
+  /** host-local dataDir; omitted (host-local's default /var/lib/cni/networks) when undefined. */
+  readonly dataDir?: string;
+}
+
+/** NET_CONFIG_TEMPLATE (1.21+): one range set per pod CIDR (subnet only), a default route per family. */
+export function renderNetConfig(i: NetConfigInput): string {
+  const ranges = i.podCIDRs.map((c) => `\n[{\n"subnet": "${formatNetwork(c)}"\n}]`).join(",");
+  const hasV4 = i.podCIDRs.some((c) => c.network.family === 4);
+  const hasV6 = i.podCIDRs.some((c) => c.network.family === 6);
+  const routes = [...(hasV4 ? [`{"dst": "0.0.0.0/0"}`] : []), ...(hasV6 ? [`{"dst": "::/0"}`] : [])].join(",");
+  const dataDir = i.dataDir !== undefined ? `,\n    "dataDir": ${JSON.stringify(i.dataDir)}` : "";
+  return `{
+  "cniVersion": "0.1.0",
+  "name": "${KUBENET_NETWORK_NAME}",
+  "type": "bridge",
+  "bridge": "${BRIDGE_NAME}",
+  "mtu": ${i.mtu},
+  "addIf": "eth0",
+  "isGateway": true,
+  "ipMasq": false,
+  "hairpinMode": ${i.hairpin},
+  "ipam": {
+    "type": "host-local",
+    "ranges": [${ranges}],
+    "routes": [${routes}]${dataDir}
+  }
+}`;
+}
+
+/** The masquerade rule's args, or undefined when the CIDR disables it (0.0.0.0/0, ::/0). */
+export function masqRuleArgs(nonMasqueradeCIDR: string): string[] | undefined {
+  if (nonMasqueradeCIDR === "0.0.0.0/0" || nonMasqueradeCIDR === "::/0") return undefined;
+  return [
+    "-m", "comment", "--comment", "kubenet: SNAT for outbound traffic from cluster",
+    "-m", "addrtype", "!", "--dst-type", "LOCAL",
+    "!", "-d", nonMasqueradeCIDR,
+    "-j", "MASQUERADE",
+  ];
+}

@@ -1,0 +1,35 @@
+// What a plugin needs of the node — the kernel, processes, files, locks — as one value: a plugin
+// executable's own (its main.ts builds the parts its plugin uses), or one call's inside a daemon
+// (resident/registry.ts: every path the caller gives resolved against its working directory, see
+// resident/call-context.ts). Each plugin's node-deps.ts maps it to the plugin's dependencies: one
+// wiring per plugin, for its main.ts, the resident daemon and the node manager's plugin workers.
+import type { Exec, RawExec } from "../kernel/exec.js";
+import type { FileLock, Kernel } from "../kernel/types.js";
+import type { HostLocalFs } from "./ipam/host-local/host-local.js";
+import type { StateFs } from "./meta/attachment-state.js";
+
+export interface NodeEnv {
+  readonly kernel: Kernel;
+  /** Commands (iptables, nft, tc, bridge, conntrack). */
+  readonly exec: Exec;
+  /** Delegated plugins (IPAM). */
+  readonly rawExec: RawExec;
+  /** portmap's and bandwidth's attachment state files. */
+  readonly stateFs: StateFs;
+  /** host-local's store, resolvConf and rangeFromFile. */
+  readonly storeFs: HostLocalFs;
+  /** flock(2) on a file. */
+  readonly lock: (path: string) => Promise<FileLock>;
+  /** The first bytes of a file (to recognise podnet's plugin bundles), undefined when unreadable. */
+  readonly readHead: (path: string) => Buffer | undefined;
+  /** A path the caller gave, as this process must open it (absent: as given). */
+  readonly at?: (path: string) => string;
+  /** Diagnostics, one message per call (stderr in a plugin process). */
+  readonly log?: (msg: string) => void;
+}
+
+/** env.at, or the identity. */
+export const pathsOf = (env: Pick<NodeEnv, "at">): ((path: string) => string) => env.at ?? ((p) => p);
+
+/** A netns path the caller gave, as this process must open it (null: the process's own). */
+export const netnsOf = (env: Pick<NodeEnv, "at">, netns: string | null): string | null => (netns === null ? null : pathsOf(env)(netns));
