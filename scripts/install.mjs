@@ -16,7 +16,7 @@
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { refreshCodeCache } from "./code-cache.mjs";
 
 export const ADDON_FILE = "podnet_netlink.node";
@@ -43,22 +43,25 @@ export function nodeGypCommand(env, execPath) {
   return js ? [execPath, js] : ["node-gyp"];
 }
 
-/** Replaces the interpreter of each bundle's `#!` line in `dir` with `node` (keeping its argument); returns the files changed. */
-export function stampShebangs(dir, node) {
-  if (!existsSync(dir)) return [];
+/**
+ * Stamps this Node into the `#!` line of each Node script in `dir` (src/deploy/plugins.ts, which
+ * `podnet install` uses too); returns the files changed.
+ */
+export async function stampDir(dir, node, root) {
+  let stampShebang;
+  try {
+    ({ stampShebang } = await import(pathToFileURL(join(root, "dist", "src", "deploy", "plugins.js")).href));
+  } catch {
+    return []; // build/ without dist/: the next `npm run build` writes both with its own Node
+  }
   const changed = [];
   for (const name of readdirSync(dir)) {
     const file = join(dir, name);
-    if (!statSync(file).isFile() || name.endsWith(".node") || name.endsWith(".json")) continue;
+    if (!statSync(file).isFile()) continue;
     const text = readFileSync(file);
-    if (text[0] !== 0x23 || text[1] !== 0x21) continue; // not a script (a launcher, an ELF file)
-    const eol = text.indexOf(0x0a);
-    if (eol < 0) continue;
-    const line = text.subarray(2, eol).toString();
-    const sp = line.indexOf(" ");
-    const stamped = sp < 0 ? node : node + line.slice(sp);
-    if (stamped === line) continue;
-    writeFileSync(file, Buffer.concat([Buffer.from(`#!${stamped}`), text.subarray(eol)]));
+    const stamped = stampShebang(text, node);
+    if (stamped === text) continue;
+    writeFileSync(file, stamped);
     changed.push(file);
   }
   return changed;
@@ -82,7 +85,7 @@ async function main() {
     const dir = join(root, "build", sub);
     if (!existsSync(dir)) continue; // a checkout before its first build: scripts/build.mjs copies it
     copyFileSync(addon, join(dir, ADDON_FILE));
-    await Promise.all(stampShebangs(dir, execPath).map((f) => refreshCodeCache(f)));
+    await Promise.all((await stampDir(dir, execPath, root)).map((f) => refreshCodeCache(f)));
   }
 }
 
