@@ -150,7 +150,7 @@ describe("the npm package, packed and installed into a fresh project", () => {
 
   it("ships the bin, dist with declarations, the bundles, the addon's sources and the LICENSE; no tests, no prebuilt addon", () => {
     const files = new Set(run("tar", ["-tzf", tarball]).trim().split("\n").map((f) => f.replace(/^package\//, "")));
-    for (const f of ["package.json", "LICENSE", "README.md", "bin/podnet", "dist/src/cli/main.js", "build/package.json", "build/cni/bridge", "build/cni/portmap", "build/resident/bridge", "build/resident/podnet-bridge.cjs", "native/binding.gyp", "native/podnet_netlink.c", "scripts/install.mjs", "scripts/code-cache.mjs"]) {
+    for (const f of ["package.json", "LICENSE", "README.md", "bin/podnet", "dist/src/cli/main.js", "build/package.json", "build/cni/bridge", "build/cni/portmap", "build/resident/bridge", "build/resident/podnet-bridge.cjs", "native/binding.gyp", "native/podnet_netlink.c", "scripts/install.mjs", "scripts/code-cache.mjs", "docs/operations.md"]) {
       assert.ok(files.has(f), `the tarball lacks ${f}`);
     }
     for (const e of ["cni", "sdk", "libcni", "ip"]) {
