@@ -13,10 +13,13 @@
 //      `node -e 0` and Go, with the goals of issue #13: start-up ≤ 1.2× node -e 0, chain ADD
 //      (section 1) ≤ 1.5× Go
 //   7. the cluster: bench/cluster.mjs with 300 nodes (a client each) and 1000 (shared watches)
+//   8. parallel pods: 1 and 4 concurrent streams of ADD+DEL cycles through the launchers, Go vs
+//      resident, rounds interleaved, with the goals of issue #13 (pods/s, per-stream median ADD)
 // Results also go to bench/results/bench-<time>.json. Runs only inside sandbox namespaces.
 // Usage: sudo node bench/run.mjs [--rounds 20] [--cold-rounds 5] [--pods 200] [--streams-pods 40] [--netmgr-pods 20] [--fallback-rounds 40]
-//        [--skip startup,plugins,stream,concurrent,rss,netmgr,fallback,cluster]
-import { spawn, spawnSync } from "node:child_process";
+//        [--parallel-rounds 4] [--parallel-cycles 10]
+//        [--skip startup,plugins,stream,concurrent,rss,netmgr,fallback,parallel,cluster]
+import { execFile, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -30,6 +33,8 @@ const { values } = parseArgs({
     "streams-pods": { type: "string", default: "40" },
     "netmgr-pods": { type: "string", default: "20" },
     "fallback-rounds": { type: "string", default: "40" },
+    "parallel-rounds": { type: "string", default: "4" },
+    "parallel-cycles": { type: "string", default: "10" },
     skip: { type: "string", default: "" },
     inner: { type: "boolean" },
     tag: { type: "string" },
@@ -40,7 +45,7 @@ const PLUGINS = ["loopback", "bridge", "host-local", "portmap", "bandwidth"];
 requireRootAndFiles("bench", [...PLUGINS.map((p) => join(GO_BIN, p)), ...PLUGINS.map((p) => join(PODNET_BIN, p)), join(ROOT, "dist/src/libcni/index.js")]);
 
 if (!values.inner) {
-  const pass = ["--rounds", values.rounds, "--cold-rounds", values["cold-rounds"], "--pods", values.pods, "--streams-pods", values["streams-pods"], "--netmgr-pods", values["netmgr-pods"], "--fallback-rounds", values["fallback-rounds"], "--skip", values.skip];
+  const pass = ["--rounds", values.rounds, "--cold-rounds", values["cold-rounds"], "--pods", values.pods, "--streams-pods", values["streams-pods"], "--netmgr-pods", values["netmgr-pods"], "--fallback-rounds", values["fallback-rounds"], "--parallel-rounds", values["parallel-rounds"], "--parallel-cycles", values["parallel-cycles"], "--skip", values.skip];
   let rc = runInsideNodeNamespace(new URL(import.meta.url).pathname, pass);
   // The cluster benchmark (bench/cluster.mjs) runs its own etcd in its own namespace.
   if (rc === 0 && !values.skip.split(",").includes("cluster")) {
@@ -381,6 +386,9 @@ if (!skip.has("netmgr")) {
 // 6. the exec'd fallback: plugin start-up against node -e 0, and its goals -------------------------
 if (!skip.has("fallback")) out.sections.fallback = fallbackSection(Number(values["fallback-rounds"]), out.sections.plugins);
 
+// 8. parallel pods, 1 and 4 streams, and the resident goals ---------------------------------------
+if (!skip.has("parallel")) out.sections.parallel = await parallelSection(Number(values["parallel-rounds"]), Number(values["parallel-cycles"]), out.sections.plugins);
+
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 const file = join(ROOT, "bench", "results", `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
 writeFileSync(file, JSON.stringify(out, null, 2) + "\n");
@@ -441,4 +449,109 @@ function fallbackSection(rounds, plugins) {
   } finally {
     delPod(ns);
   }
+}
+
+/**
+ * Section 8, parallel pods: S concurrent streams (1 and 4), each running ADD+DEL cycles of the
+ * whole chain (loopback; bridge+host-local; portmap with 2 hostPorts; bandwidth) through the
+ * launchers — Go's plugins, and podnet's resident launchers → `podnet resident` — with the pod's
+ * netns made and deleted by `ip netns` per cycle (asynchronously: this process must not serialise
+ * the streams). A round runs every (implementation, streams) pair, `cycles` cycles per stream, in
+ * an order rotating round by round; pods/s is cycles over wall time, summed over the rounds. One
+ * pod per implementation stays up meanwhile (steady state, as in section 1). The goals of
+ * issue #13: 4 streams ≥ 2× the single stream's pods/s and ≥ 3× Go's 4-stream pods/s; no
+ * stream's median ADD above 1.5× the single-stream median; and (from section 1's interleaved
+ * rounds) the resident chain ADD and DEL ≤ 0.4× Go.
+ */
+async function parallelSection(rounds, cycles, plugins) {
+  const goalMark = (ok) => (ok ? "met" : "missed");
+  const ipAsync = (...args) => new Promise((resolve, reject) => execFile("ip", args, (e) => (e ? reject(e) : resolve())));
+  const who = impls.filter((i) => i.name !== "podnet");
+  const STREAMS = [1, 4];
+  const cfgs = who.flatMap((impl) => STREAMS.map((streams) => ({ impl, streams })));
+  const acc = Object.fromEntries(cfgs.map((c) => [`${c.impl.name}/${c.streams}`, { cycles: 0, ms: 0, add: Array.from({ length: c.streams }, () => []), del: [] }]));
+  let seq = 0;
+  const background = [];
+  try {
+    for (const impl of who) {
+      const ns = newPod();
+      background.push({ impl, ns, p: await addPod(impl, timedRuntime(impl, {}), lists(impl), 4998, ns) });
+    }
+    for (let round = 0; round < rounds + 1; round++) {
+      const order = cfgs.map((_, k) => cfgs[(k + round) % cfgs.length]);
+      for (const { impl, streams } of order) {
+        const rtm = timedRuntime(impl, {});
+        const l = lists(impl);
+        const a = acc[`${impl.name}/${streams}`];
+        const t0 = performance.now();
+        await Promise.all(
+          Array.from({ length: streams }, async (_, s) => {
+            for (let k = 0; k < cycles; k++) {
+              const ns = `podnet-t-${tag}-q${seq++}`;
+              await ipAsync("netns", "add", ns);
+              try {
+                const p = await addPod(impl, rtm, l, 2000 + s, ns);
+                const d = await delPodNet(rtm, l, p);
+                if (round > 0) {
+                  a.add[s].push(p.ms);
+                  a.del.push(d);
+                }
+              } finally {
+                await ipAsync("netns", "del", ns).catch(() => {});
+              }
+            }
+          }),
+        );
+        // Round 0 warms up (the daemon's workers, the page cache, per-node state).
+        if (round > 0) {
+          a.cycles += streams * cycles;
+          a.ms += performance.now() - t0;
+        }
+      }
+    }
+  } finally {
+    for (const b of background) {
+      await delPodNet(timedRuntime(b.impl, {}), lists(b.impl), b.p).catch(() => {});
+      delPod(b.ns);
+    }
+  }
+  const res = {};
+  for (const [k, a] of Object.entries(acc)) {
+    const perStream = a.add.map((xs) => median(xs));
+    res[k] = { podsPerSecond: (1000 * a.cycles) / a.ms, addMedian: median(a.add.flat()), addMedianPerStream: perStream, delMedian: median(a.del) };
+  }
+  log(`\n8. parallel pods: S concurrent streams of ADD+DEL cycles (chain incl. loopback, netns add/del per cycle), ${rounds} rounds × ${cycles} cycles per stream (interleaved, +1 warm-up)`);
+  log(`${"".padEnd(16)}${"pods/s".padStart(9)}${"ADD med".padStart(10)}${"worst stream".padStart(14)}${"DEL med".padStart(10)}`);
+  for (const { impl, streams } of cfgs) {
+    const r = res[`${impl.name}/${streams}`];
+    log(`${`${impl.name} ×${streams}`.padEnd(16)}${fmt(r.podsPerSecond).padStart(9)}${fmt(r.addMedian).padStart(10)}${fmt(Math.max(...r.addMedianPerStream)).padStart(14)}${fmt(r.delMedian).padStart(10)}`);
+  }
+  const goals = {};
+  const r1 = res["resident/1"];
+  const r4 = res["resident/4"];
+  const g4 = res["go/4"];
+  if (r1 && r4 && g4) {
+    const self = r4.podsPerSecond / r1.podsPerSecond;
+    const vsGo = r4.podsPerSecond / g4.podsPerSecond;
+    const worst = Math.max(...r4.addMedianPerStream) / r1.addMedian;
+    goals.selfScaling = { goal: 2, value: self, met: self >= 2 };
+    goals.vsGo = { goal: 3, value: vsGo, met: vsGo >= 3 };
+    goals.streamAdd = { goal: 1.5, value: worst, met: worst <= 1.5 };
+    log(`goal: resident 4 streams ≥ 2.00× its single stream (pods/s) — ${fmt(self, 2)}× — ${goalMark(goals.selfScaling.met)}`);
+    log(`goal: resident 4 streams ≥ 3.00× Go's 4 streams (pods/s) — ${fmt(vsGo, 2)}× — ${goalMark(goals.vsGo.met)}`);
+    log(`goal: resident 4 streams: worst stream's median ADD ≤ 1.50× the single-stream median — ${fmt(worst, 2)}× — ${goalMark(goals.streamAdd.met)}`);
+  } else {
+    log("goal lines need the resident launchers (build/resident) — not built");
+  }
+  const add = plugins?.rows.find((r) => r.label.startsWith("chain ADD"));
+  const del = plugins?.rows.find((r) => r.label === "chain DEL");
+  if (add && del && Number.isFinite(add.resident)) {
+    const a = add.resident / add.go;
+    const d = del.resident / del.go;
+    goals.residentAdd = { goal: 0.4, value: a, met: a <= 0.4 };
+    goals.residentDel = { goal: 0.4, value: d, met: d <= 0.4 };
+    log(`goal: resident chain ADD ≤ 0.40× Go — ${fmt(a, 2)}× (section 1) — ${goalMark(goals.residentAdd.met)}`);
+    log(`goal: resident chain DEL ≤ 0.40× Go — ${fmt(d, 2)}× (section 1) — ${goalMark(goals.residentDel.met)}`);
+  }
+  return { rounds, cycles, results: res, goals };
 }

@@ -59,7 +59,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: "resident",
     summary: "serve the plugins in-process to the resident-mode launchers (--socket PATH)",
-    flags: () => [f("socket", "file"), f("socket-group", "text")],
+    flags: () => [f("socket", "file"), f("socket-group", "text"), f("workers", "text")],
     load: () => import("./resident.js"),
   },
   {

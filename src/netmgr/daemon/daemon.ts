@@ -31,7 +31,6 @@ import { workerPluginHost } from "../invoke/plugin-workers.js";
 import { checkRequiredBinaries, describeFound, probeNetworkPlugins, type ProbeResult } from "./probe.js";
 import { PodRuntime, type RestoreReport } from "../sandbox/runtime.js";
 import { isOwnNetns, netnsIdentity } from "../../kernel/netns.js";
-import { defaultRegistry } from "../../resident/registry.js";
 import { serveResident } from "../../resident/server.js";
 
 export interface SystemDeps {
@@ -318,8 +317,9 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
   if (o.cniSocket) {
     let cniServer: UnixListener;
     try {
-      cniServer = await serveResident(o.cniSocket, defaultRegistry((m) => log.debug(m)), {
-        isOwnNetns,
+      // On the worker threads of kubenet's in-process plugins; the first calls wait for them to load.
+      void host_().warm?.();
+      cniServer = await serveResident(o.cniSocket, host_(), {
         ...(group ? { group } : {}),
         onError: (e) => log.warn("resident plugin request", { socket: o.cniSocket, error: e.message }),
       });

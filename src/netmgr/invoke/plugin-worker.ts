@@ -1,6 +1,6 @@
 // Worker-thread entry of the plugin worker pool (plugin-workers.ts): builds the registry of
 // podnet's plugins once, then runs each request through the resident server's handle() — the SDK
-// dispatcher a plugin executable runs — and posts back exit code, stdout and stderr.
+// dispatcher a plugin executable runs — and posts back exit code, stdout, stderr and its run time.
 import { isOwnNetns } from "../../kernel/netns.js";
 import { parentPort, workerData } from "node:worker_threads";
 import { handle, type Registry } from "../../resident/server.js";
@@ -8,19 +8,23 @@ import { handle, type Registry } from "../../resident/server.js";
 export interface WorkerData {
   /** URL of the module that builds the registry. */
   readonly registryModule: string;
-  /** Its export: (log: (m: string) => void) => Registry. */
+  /** Its export: (log: (m: string) => void, arg?: unknown) => Registry. */
   readonly registryExport: string;
+  /** The factory's second argument, when given. */
+  readonly registryArg?: unknown;
 }
 
 export interface WorkerRequest {
   readonly id: number;
   readonly plugin: string;
+  /** The caller's working directory (resident calls), against which its relative paths resolve. */
+  readonly cwd?: string;
   readonly env: Record<string, string>;
   readonly stdin: Uint8Array;
 }
 
 export type WorkerReply =
-  | { readonly id: number; readonly code: number; readonly stdout: string; readonly stderr: string }
+  | { readonly id: number; readonly code: number; readonly stdout: string; readonly stderr: string; readonly runMs: number }
   | { readonly log: string }
   | { readonly ready: true; readonly plugins: string[] };
 
@@ -28,17 +32,19 @@ const port = parentPort;
 if (!port) throw new Error("plugin-worker.js runs only as a worker thread");
 const data = workerData as WorkerData;
 const post = (m: WorkerReply) => port.postMessage(m);
-const mod = (await import(data.registryModule)) as Record<string, (log: (m: string) => void) => Registry>;
+const mod = (await import(data.registryModule)) as Record<string, (log: (m: string) => void, arg?: unknown) => Registry>;
 const make = mod[data.registryExport];
 if (typeof make !== "function") throw new Error(`${data.registryModule} has no function ${data.registryExport}`);
-const registry = make((m) => post({ log: m }));
+const registry = make((m) => post({ log: m }), data.registryArg);
 
 // isOwnNetns: skel's check that CNI_NETNS is not the plugin's own netns (threads share the process's).
 
 port.on("message", (m: WorkerRequest) => {
-  handle(registry, { plugin: m.plugin, env: m.env, stdin: Buffer.from(m.stdin) }, isOwnNetns).then(
-    (r) => post({ id: m.id, code: r.code, stdout: r.stdout, stderr: r.stderr }),
-    (e: unknown) => post({ id: m.id, code: 1, stdout: "", stderr: `podnet plugin worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}` }),
+  const t0 = performance.now();
+  const req = { plugin: m.plugin, ...(m.cwd !== undefined ? { cwd: m.cwd } : {}), env: m.env, stdin: Buffer.from(m.stdin) };
+  handle(registry, req, isOwnNetns).then(
+    (r) => post({ id: m.id, code: r.code, stdout: r.stdout, stderr: r.stderr, runMs: performance.now() - t0 }),
+    (e: unknown) => post({ id: m.id, code: 1, stdout: "", stderr: `podnet plugin worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, runMs: performance.now() - t0 }),
   );
 });
 post({ ready: true, plugins: [...registry.keys()] });
