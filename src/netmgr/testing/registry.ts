@@ -11,14 +11,15 @@ const never: PluginFuncs = { add: () => new Promise(() => {}), del: () => new Pr
 
 /**
  * The gate of the "hold" plugin, shared with the test through a SharedArrayBuffer (the registry's
- * argument): slot 0 counts calls that entered, slot 1 is set to release them all.
+ * argument): slot 0 counts ADDs that entered, slot 1 is set to release them all, slot 2 counts DELs.
  */
-export function holdGate(): { readonly buffer: SharedArrayBuffer; entered(): number; release(): void } {
-  const buffer = new SharedArrayBuffer(8);
+export function holdGate(): { readonly buffer: SharedArrayBuffer; entered(): number; deleted(): number; release(): void } {
+  const buffer = new SharedArrayBuffer(12);
   const a = new Int32Array(buffer);
   return {
     buffer,
     entered: () => Atomics.load(a, 0),
+    deleted: () => Atomics.load(a, 2),
     release() {
       Atomics.store(a, 1, 1);
       Atomics.notify(a, 1);
@@ -46,7 +47,9 @@ export function testRegistry(log: (m: string) => void, gate?: SharedArrayBuffer)
       Atomics.wait(a, 1, 0); // the whole thread waits, as in a synchronous kernel call
       return { cniVersion: args.cniVersion, ips: [{ address: "10.200.0.8/24" }] };
     },
-    del: async () => {},
+    del: async () => {
+      if (gate) Atomics.add(new Int32Array(gate), 2, 1);
+    },
   };
   return new Map([
     ["sample", stateless(samplePlugin, sampleAbout)],
