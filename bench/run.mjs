@@ -20,10 +20,10 @@
 //        [--parallel-rounds 4] [--parallel-cycles 10]
 //        [--skip startup,plugins,stream,concurrent,rss,netmgr,fallback,parallel,cluster]
 import { execFile, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { cleanEnv, environment, fmt, GO_BIN, ip, median, pct, PODNET_BIN, RESIDENT_BIN, ratio, requireRootAndFiles, ROOT, runInsideNodeNamespace } from "./lib.mjs";
+import { balancedOrder, cleanEnv, environment, fmt, GO_BIN, ip, median, pct, PODNET_BIN, RESIDENT_BIN, ratio, requireRootAndFiles, ROOT, runInsideNodeNamespace, settle } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -177,8 +177,8 @@ if (!skip.has("plugins")) {
     background.push({ impl, ns, p: await addPod(impl, timedRuntime(impl, {}), lists(impl), 4999, ns) });
   }
   for (let round = 0; round < ROUNDS + WARMUP; round++) {
-    const order = impls.map((_, k) => impls[(k + round) % impls.length]);
-    for (const impl of order) {
+    for (const impl of balancedOrder(impls, round)) {
+      await settle();
       const rtm = rts[impl.name];
       const ns = newPod();
       try {
@@ -205,7 +205,7 @@ if (!skip.has("plugins")) {
     return { label, ...Object.fromEntries(impls.map((i, k) => [i.name, vals[k]])) };
   };
   const rows = [...keys.map((k) => row(k, (n) => median(times[n][k] ?? []))), row("chain ADD (lo + 3 plugins)", (n) => median(chainAdd[n])), row("chain DEL", (n) => median(chainDel[n]))];
-  log(`\n1. plugin execs, median ms of ${ROUNDS} rounds (interleaved, +${WARMUP} warm-up)`);
+  log(`\n1. plugin execs, median ms of ${ROUNDS} rounds (interleaved in balanced orders, +${WARMUP} warm-up)`);
   log(`${"".padEnd(28)}${impls.map((i) => i.name.padStart(10)).join("")}${impls.slice(1).map((i) => `${i.name}/go`.padStart(13)).join("")}`);
   for (const r of rows) log(`${r.label.padEnd(28)}${impls.map((i) => fmt(r[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(r[i.name], r.go).padStart(13)).join("")}`);
   out.sections.plugins = { rows, p90: Object.fromEntries(impls.map((i) => [i.name, { chainAdd: pct(chainAdd[i.name], 0.9), chainDel: pct(chainDel[i.name], 0.9) }])) };
@@ -469,7 +469,39 @@ async function parallelSection(rounds, cycles, plugins) {
   const who = impls.filter((i) => i.name !== "podnet");
   const STREAMS = [1, 4];
   const cfgs = who.flatMap((impl) => STREAMS.map((streams) => ({ impl, streams })));
-  const acc = Object.fromEntries(cfgs.map((c) => [`${c.impl.name}/${c.streams}`, { cycles: 0, ms: 0, add: Array.from({ length: c.streams }, () => []), del: [] }]));
+  const acc = Object.fromEntries(
+    cfgs.map((c) => [`${c.impl.name}/${c.streams}`, { cycles: 0, ms: 0, add: Array.from({ length: c.streams }, () => []), del: [], cpu: { runtime: 0, children: 0, daemon: 0, busy: 0, wall: 0 }, trace: {} }]),
+  );
+  // CPU time (ms) of a process from /proc/PID/stat: its own, and its reaped children's.
+  const cpuOf = (pid) => {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    const tick = 10; // USER_HZ = 100
+    return { own: (Number(f[11]) + Number(f[12])) * tick, children: (Number(f[13]) + Number(f[14])) * tick };
+  };
+  // The whole machine's busy and total CPU time (ms) from /proc/stat.
+  const machine = () => {
+    const v = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = v[3] + v[4];
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: (total - idle) * 10, total: total * 10 };
+  };
+  // The resident daemon's trace line per call (PODNET_TRACE=1): where a call's time went outside the plugin.
+  const traced = (impl, into) => {
+    const env = { ...(impl.env ?? {}), ...(impl.name === "resident" ? { PODNET_TRACE: "1" } : {}) };
+    const exec = {
+      async run(file, args, opts) {
+        const r = await nodeRawExec.run(file, args, { ...opts, env: { ...opts.env, ...env } });
+        for (const m of r.stderr.toString().matchAll(/^podnet trace resident \S+ \S+: (.*)$/gm)) {
+          for (const kv of m[1].split(" ")) {
+            const [k, v] = kv.split("=");
+            (into[k] ??= []).push(parseFloat(v));
+          }
+        }
+        return r;
+      },
+    };
+    return new CniRuntime({ path: [impl.bin], cacheDir: join(dir, "cache", impl.name), exec, baseEnv: cleanEnv() });
+  };
   let seq = 0;
   const background = [];
   try {
@@ -478,11 +510,12 @@ async function parallelSection(rounds, cycles, plugins) {
       background.push({ impl, ns, p: await addPod(impl, timedRuntime(impl, {}), lists(impl), 4998, ns) });
     }
     for (let round = 0; round < rounds + 1; round++) {
-      const order = cfgs.map((_, k) => cfgs[(k + round) % cfgs.length]);
-      for (const { impl, streams } of order) {
-        const rtm = timedRuntime(impl, {});
-        const l = lists(impl);
+      for (const { impl, streams } of balancedOrder(cfgs, round)) {
+        await settle(500);
         const a = acc[`${impl.name}/${streams}`];
+        const rtm = traced(impl, round > 0 ? a.trace : {});
+        const l = lists(impl);
+        const c0 = { me: cpuOf(process.pid), daemon: resident ? cpuOf(resident.pid) : undefined, m: machine() };
         const t0 = performance.now();
         await Promise.all(
           Array.from({ length: streams }, async (_, s) => {
@@ -504,8 +537,15 @@ async function parallelSection(rounds, cycles, plugins) {
         );
         // Round 0 warms up (the daemon's workers, the page cache, per-node state).
         if (round > 0) {
+          const wall = performance.now() - t0;
+          const c1 = { me: cpuOf(process.pid), daemon: resident ? cpuOf(resident.pid) : undefined, m: machine() };
           a.cycles += streams * cycles;
-          a.ms += performance.now() - t0;
+          a.ms += wall;
+          a.cpu.runtime += c1.me.own - c0.me.own;
+          a.cpu.children += c1.me.children - c0.me.children;
+          if (impl.name === "resident" && c0.daemon && c1.daemon) a.cpu.daemon += c1.daemon.own + c1.daemon.children - c0.daemon.own - c0.daemon.children;
+          a.cpu.busy += c1.m.busy - c0.m.busy;
+          a.cpu.wall += c1.m.total - c0.m.total;
         }
       }
     }
@@ -518,13 +558,29 @@ async function parallelSection(rounds, cycles, plugins) {
   const res = {};
   for (const [k, a] of Object.entries(acc)) {
     const perStream = a.add.map((xs) => median(xs));
-    res[k] = { podsPerSecond: (1000 * a.cycles) / a.ms, addMedian: median(a.add.flat()), addMedianPerStream: perStream, delMedian: median(a.del) };
+    const per = (ms) => ms / a.cycles;
+    res[k] = {
+      podsPerSecond: (1000 * a.cycles) / a.ms,
+      addMedian: median(a.add.flat()),
+      addMedianPerStream: perStream,
+      delMedian: median(a.del),
+      cpuPerCycle: { runtime: per(a.cpu.runtime), plugins: per(a.cpu.children + a.cpu.daemon), machineBusy: a.cpu.busy / a.cpu.wall },
+      ...(Object.keys(a.trace).length ? { residentCall: Object.fromEntries(Object.entries(a.trace).map(([p, xs]) => [p, median(xs)])) } : {}),
+    };
   }
-  log(`\n8. parallel pods: S concurrent streams of ADD+DEL cycles (chain incl. loopback, netns add/del per cycle), ${rounds} rounds × ${cycles} cycles per stream (interleaved, +1 warm-up)`);
-  log(`${"".padEnd(16)}${"pods/s".padStart(9)}${"ADD med".padStart(10)}${"worst stream".padStart(14)}${"DEL med".padStart(10)}`);
+  log(`\n8. parallel pods: S concurrent streams of ADD+DEL cycles (chain incl. loopback, netns add/del per cycle), ${rounds} rounds × ${cycles} cycles per stream (interleaved in balanced orders, +1 warm-up)`);
+  log(`   CPU per cycle: the runtime (this process), the plugins (launchers, ip, Go's plugins and what they start; podnet's daemon); busy: the whole machine while it ran`);
+  log(`${"".padEnd(16)}${"pods/s".padStart(9)}${"ADD med".padStart(10)}${"worst stream".padStart(14)}${"DEL med".padStart(10)}${"CPU runtime".padStart(13)}${"CPU plugins".padStart(13)}${"busy".padStart(7)}`);
   for (const { impl, streams } of cfgs) {
     const r = res[`${impl.name}/${streams}`];
-    log(`${`${impl.name} ×${streams}`.padEnd(16)}${fmt(r.podsPerSecond).padStart(9)}${fmt(r.addMedian).padStart(10)}${fmt(Math.max(...r.addMedianPerStream)).padStart(14)}${fmt(r.delMedian).padStart(10)}`);
+    log(
+      `${`${impl.name} ×${streams}`.padEnd(16)}${fmt(r.podsPerSecond).padStart(9)}${fmt(r.addMedian).padStart(10)}${fmt(Math.max(...r.addMedianPerStream)).padStart(14)}${fmt(r.delMedian).padStart(10)}` +
+        `${fmt(r.cpuPerCycle.runtime).padStart(13)}${fmt(r.cpuPerCycle.plugins).padStart(13)}${`${fmt(100 * r.cpuPerCycle.machineBusy, 0)}%`.padStart(7)}`,
+    );
+  }
+  for (const streams of STREAMS) {
+    const t = res[`resident/${streams}`]?.residentCall;
+    if (t) log(`  resident ×${streams}, per call (median ms): waiting for its attachment ${fmt(t.order, 2)}, for a worker ${fmt(t.queue, 2)}, hand-off to and from the worker ${fmt(t.handoff, 2)}, the plugin ${fmt(t.run, 2)}`);
   }
   const goals = {};
   const r1 = res["resident/1"];
