@@ -302,7 +302,7 @@ export class ClusterAgent {
         return;
       } catch (e) {
         if (e instanceof AllocationError) throw e;
-        if (e instanceof StoreError && e.code === "lease-not-found") this.lease = undefined;
+        if (e instanceof StoreError && e.kind === "lease-not-found") this.lease = undefined;
         this.counters.etcdErrors++;
         const wait = backoff.next();
         this.d.log.warn("joining the cluster failed; retrying", { err: e, retryInMs: wait });
@@ -328,7 +328,7 @@ export class ClusterAgent {
     } catch (e) {
       this.counters.heartbeatFailures++;
       this.counters.etcdErrors++;
-      if (e instanceof StoreError && e.code === "lease-not-found") {
+      if (e instanceof StoreError && e.kind === "lease-not-found") {
         this.d.log.warn("this node's lease expired (away longer than --node-ttl); registering again", { err: e });
         this.lease = undefined;
         this.rejoin();

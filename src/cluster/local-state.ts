@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { dirname, join, basename } from "node:path";
 import { formatNetwork, tryParseCidr } from "../ip/index.js";
 import { isNodeName } from "./keys.js";
+import { PodnetError } from "../util/errors.js";
 
 export interface LocalState {
   readonly name: string;
@@ -21,8 +22,9 @@ export interface LocalStateStore {
 
 const MAX_STATE_BYTES = 4096;
 
-export class LocalStateError extends Error {
+export class LocalStateError extends PodnetError {
   override name = "LocalStateError";
+  readonly code = "PODNET_CLUSTER_LOCAL_STATE";
 }
 
 /** Parses the file's text; throws LocalStateError naming what is wrong. */

@@ -14,6 +14,7 @@
 // The depth limit is lower than Go's 10,000 on purpose: V8's JSON.stringify and structuredClone
 // recurse on the native stack and fail beyond ~4,000 (stringify) and ~2,000 (structuredClone)
 // levels, and the plugins re-serialise what they read (delegates, the result cache).
+import { PodnetError } from "../util/errors.js";
 
 /** Largest document accepted by default (plugin stdin, config and cache files). */
 export const MAX_JSON_BYTES = 64 * 1024 * 1024;
@@ -35,8 +36,9 @@ export interface JsonLimits {
 }
 
 /** Why a document was refused, with where (never what) — "line 3, column 7: expected ':'". */
-export class JsonInputError extends Error {
+export class JsonInputError extends PodnetError {
   override name = "JsonInputError";
+  readonly code = "PODNET_JSON_INPUT";
   /** Byte offset of the problem; -1 when it concerns the whole input (its size). */
   readonly offset: number;
   readonly line: number;

@@ -10,6 +10,7 @@
 import { lstatSync, readFileSync } from "node:fs";
 import { isAbsolute, join, normalize } from "node:path";
 import { modeText, writeFileAtomic } from "./files.js";
+import { PodnetError } from "../util/errors.js";
 
 export const MANIFEST_FILE = "install-manifest.json";
 export const BACKUP_DIR = "install-backup";
@@ -50,8 +51,9 @@ export interface Manifest {
   readonly dirs: readonly ManifestDir[];
 }
 
-export class ManifestError extends Error {
+export class ManifestError extends PodnetError {
   override name = "ManifestError";
+  readonly code = "PODNET_INSTALL_MANIFEST";
 }
 
 const SHA = /^[0-9a-f]{64}$/;

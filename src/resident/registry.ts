@@ -14,9 +14,9 @@ import { createLocker } from "../kernel/lock.js";
 import { readFileBoundedAsync } from "../kernel/read-bounded.js";
 import type { PluginAbout, PluginFuncs } from "../sdk/types.js";
 import type { NodeEnv } from "../plugins/node-env.js";
-import { about as bridgeAbout, createBridge } from "../plugins/main/bridge/bridge.js";
+import { BRIDGE_ABOUT, createBridge } from "../plugins/main/bridge/bridge.js";
 import { nodeBridgeDeps } from "../plugins/main/bridge/node-deps.js";
-import { about as loopbackAbout, createLoopback } from "../plugins/main/loopback/loopback.js";
+import { LOOPBACK_ABOUT, createLoopback } from "../plugins/main/loopback/loopback.js";
 import { createHostLocal, HOST_LOCAL_ABOUT, type HostLocalFs } from "../plugins/ipam/host-local/host-local.js";
 import { nodeHostLocalDeps } from "../plugins/ipam/host-local/node-deps.js";
 import { syncFs } from "../plugins/ipam/host-local/sync-fs.js";
@@ -28,8 +28,8 @@ import type { Registry } from "./server.js";
 
 /** Each plugin: its about, and its functions over one call's environment. */
 const PLUGINS = {
-  loopback: { about: loopbackAbout, funcs: (env: NodeEnv) => createLoopback({ kernel: env.kernel }) },
-  bridge: { about: bridgeAbout, funcs: (env: NodeEnv) => createBridge(nodeBridgeDeps(env)) },
+  loopback: { about: LOOPBACK_ABOUT, funcs: (env: NodeEnv) => createLoopback({ kernel: env.kernel }) },
+  bridge: { about: BRIDGE_ABOUT, funcs: (env: NodeEnv) => createBridge(nodeBridgeDeps(env)) },
   "host-local": { about: HOST_LOCAL_ABOUT, funcs: (env: NodeEnv) => createHostLocal(nodeHostLocalDeps(env)) },
   portmap: { about: PORTMAP_ABOUT, funcs: (env: NodeEnv) => createPortmap(nodePortmapDeps(env)) },
   bandwidth: { about: BANDWIDTH_ABOUT, funcs: (env: NodeEnv) => createBandwidth(nodeBandwidthDeps(env)) },

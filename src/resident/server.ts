@@ -96,7 +96,7 @@ function serveConnection(conn: Socket, registry: Registry, opts: ServeOptions): 
     failed = true;
     if (stats) stats.malformed++;
     opts.onError?.(e);
-    const code = e instanceof ProtocolError ? e.code : CniCode.DecodingFailure;
+    const code = e instanceof ProtocolError ? e.cniCode : CniCode.DecodingFailure;
     // Answer and close at once: the launcher's blocked write fails (EPIPE) and it reads this.
     conn.end(errorResponse(code, `podnet daemon: bad request: ${e.message}`), () => conn.destroy());
   };

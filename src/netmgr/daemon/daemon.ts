@@ -33,6 +33,7 @@ import { PodRuntime, type RestoreReport } from "../sandbox/runtime.js";
 import { isOwnNetns, netnsIdentity } from "../../kernel/netns.js";
 import { defaultRegistry } from "../../resident/registry.js";
 import { serveResident } from "../../resident/server.js";
+import { PodnetError } from "../../util/errors.js";
 
 export interface SystemDeps {
   readonly kernel: Kernel;
@@ -56,8 +57,9 @@ export interface SystemDeps {
   readonly tc?: TcNetlink;
 }
 
-export class StartupError extends Error {
+export class StartupError extends PodnetError {
   override name = "StartupError";
+  readonly code = "PODNET_STARTUP";
 }
 
 export interface RunningNode {

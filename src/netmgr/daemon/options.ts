@@ -10,6 +10,7 @@ import { DEFAULT_CNI_BIN_DIR, DEFAULT_CNI_CACHE_DIR, DEFAULT_CNI_CONF_DIR, DEFAU
 import { HAIRPIN_MODES } from "../core/plugin.js";
 import { splitBinDirs } from "./probe.js";
 import { validatePodCIDR } from "../sandbox/runtime.js";
+import { PodnetError } from "../../util/errors.js";
 
 export interface NodeOptions {
   readonly networkPlugin: string;
@@ -37,8 +38,9 @@ export interface NodeOptions {
   readonly logLevel: LogLevel;
 }
 
-export class UsageError extends Error {
+export class UsageError extends PodnetError {
   override name = "UsageError";
+  readonly code = "PODNET_USAGE";
 }
 
 export const NODE_FLAGS = {

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { readJson } from "../../cni/index.js";
 import { isPodPhase, type PodPhase } from "./lifecycle.js";
 import type { PortMapping, Protocol } from "../core/plugin.js";
+import { PodnetError } from "../../util/errors.js";
 
 export const CHECKPOINT_VERSION = "v1";
 
@@ -79,8 +80,9 @@ export function encodeCheckpoint(r: SandboxRecord): string {
   return JSON.stringify(f, null, 2) + "\n";
 }
 
-export class CorruptCheckpointError extends Error {
+export class CorruptCheckpointError extends PodnetError {
   override name = "CorruptCheckpointError";
+  readonly code = "PODNET_CHECKPOINT_CORRUPT";
 }
 
 const toProtocol = (p: string): Protocol => (p.toLowerCase() === "udp" ? "UDP" : p.toLowerCase() === "sctp" ? "SCTP" : "TCP");

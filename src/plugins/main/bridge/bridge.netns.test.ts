@@ -14,7 +14,7 @@ import { netnsSkip, withTempNetns, type TempNetns } from "../../../kernel/testin
 import type { Kernel } from "../../../kernel/types.js";
 import { invokeFuncs, type Invocation } from "../../../sdk/testing.js";
 import { testDeps, withTempDir } from "../../ipam/host-local/testing.js";
-import { about, createBridge, type BridgeDeps } from "./bridge.js";
+import { BRIDGE_ABOUT, createBridge, type BridgeDeps } from "./bridge.js";
 import { createIpamDelegate } from "./ipam.js";
 import { existsSync } from "node:fs";
 import { formatChainName } from "../../utils.js";
@@ -68,7 +68,7 @@ function withEnv(pods: number, fn: (env: Env) => Promise<void>, opts: { failOn?:
           deps,
           nodeExec: inNode(node),
           run: (command, conf, inv = {}) =>
-            invokeFuncs(plugin, about, { command, conf, netns: podNs[0]!.path, ifName: "eth0", containerID: "ctr-a", path: "/podnet", ...inv }),
+            invokeFuncs(plugin, BRIDGE_ABOUT, { command, conf, netns: podNs[0]!.path, ifName: "eth0", containerID: "ctr-a", path: "/podnet", ...inv }),
         });
       } finally {
         kernel.close();

@@ -931,7 +931,7 @@ export async function cmdGc(args: CmdArgs, deps: BridgeDeps): Promise<void> {
   if (n.ipamType !== "") await deps.ipam.gc(n.ipamType, args);
 }
 
-export const about: PluginAbout = { name: "bridge", supportedVersions: allVersions, plainErrors: true };
+export const BRIDGE_ABOUT: PluginAbout = { name: "bridge", supportedVersions: allVersions, plainErrors: true };
 
 export function createBridge(deps: BridgeDeps): PluginFuncs {
   return {

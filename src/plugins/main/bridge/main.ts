@@ -8,7 +8,7 @@ import { nodeExec, nodeRawExec } from "../../../kernel/exec.js";
 import { createKernel } from "../../../kernel/kernel.js";
 import { createLocker } from "../../../kernel/lock.js";
 import { runPlugin } from "../../../sdk/main.js";
-import { about, createBridge } from "./bridge.js";
+import { BRIDGE_ABOUT, createBridge } from "./bridge.js";
 import { nodeBridgeDeps } from "./node-deps.js";
 
 const readHead = (p: string) => {
@@ -30,5 +30,5 @@ runPlugin(
       log: (m) => void process.stderr.write(`${m}\n`),
     }),
   ),
-  about,
+  BRIDGE_ABOUT,
 );
