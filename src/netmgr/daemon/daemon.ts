@@ -12,7 +12,8 @@ import { checkSocketPath, resolveGroup, type SocketGroup, type UnixListener } fr
 import { createCheckpointStore, readNodeState, writeNodeState } from "../sandbox/checkpoint.js";
 import { createCniPlugin } from "../plugins/cni/cni.js";
 import { createExecPlugin, type ExecPluginFs } from "../plugins/exec/exec.js";
-import { InProcessInvoker, podnetPluginCheck, type PluginHost } from "../invoke/inprocess-invoker.js";
+import { InProcessInvoker, type PluginHost } from "../invoke/inprocess-invoker.js";
+import { podnetPluginCheck } from "../../sdk/bundle.js";
 import { createIPTables, type IPTables } from "../../kernel/iptables.js";
 import { ensureKubeletUtilChains } from "./iptables-util.js";
 import { createKubenetPlugin, type KubenetFs } from "../plugins/kubenet/kubenet.js";

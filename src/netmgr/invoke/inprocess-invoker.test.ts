@@ -9,7 +9,8 @@ import { CniRuntime } from "../../libcni/index.js";
 import { stateless, type Registry } from "../../resident/server.js";
 import type { PluginFuncs } from "../../sdk/types.js";
 import { SAMPLE_ABOUT, samplePlugin } from "../../plugins/sample/sample.js";
-import { createInProcessExec, InProcessInvoker, localPluginHost, podnetPluginCheck, type PluginHost } from "./inprocess-invoker.js";
+import { createInProcessExec, InProcessInvoker, localPluginHost, type PluginHost } from "./inprocess-invoker.js";
+import { podnetPluginCheck } from "../../sdk/bundle.js";
 import { createFakeRawExec } from "../../kernel/testing.js";
 
 const BUILT = new URL("../../../../build/cni", import.meta.url).pathname;

@@ -6,6 +6,7 @@ import { createFakeRawExec } from "../../../kernel/testing.js";
 import { RelayedError, type CmdArgs } from "../../../sdk/types.js";
 import { testDeps, withTempDir } from "../../ipam/host-local/testing.js";
 import { createIpamDelegate } from "./ipam.js";
+import { isPodnetBundle } from "../../../sdk/bundle.js";
 
 function cmdArgs(dir: string, conf: Record<string, unknown>, env: Record<string, string> = {}): CmdArgs {
   const stdinData = Buffer.from(JSON.stringify(conf));
@@ -37,7 +38,7 @@ describe("IPAM delegation", () => {
       await writeFile(join(dir, "host-local"), "\x7fELF go binary", { mode: 0o755 });
       const conf = { cniVersion: "0.4.0", name: "n", type: "bridge", ipam: { type: "host-local", subnet: "10.200.0.0/24" } };
       const { exec, calls } = recordingExec(JSON.stringify({ cniVersion: "0.4.0", ips: [{ version: "4", address: "10.200.0.2/24", gateway: "10.200.0.1" }], dns: {} }));
-      const ipam = createIpamDelegate({ exec, hostLocal: testDeps(), readHead: () => Buffer.from("\x7fELF") });
+      const ipam = createIpamDelegate({ exec, hostLocal: testDeps(), isPodnetPlugin: (_p, name) => isPodnetBundle(Buffer.from("\x7fELF"), name) });
       const args = cmdArgs(dir, conf);
       const r = await ipam.add("host-local", args);
       assert.deepEqual(r, { cniVersion: "1.1.0", ips: [{ address: "10.200.0.2/24", gateway: "10.200.0.1" }] }, "an empty dns is no dns");
@@ -72,7 +73,7 @@ describe("IPAM delegation", () => {
       const dataDir = join(dir, "ipam");
       const conf = { cniVersion: "0.3.1", name: "net1", type: "bridge", ipam: { type: "host-local", subnet: "10.200.7.0/24", dataDir } };
       const { exec, calls } = recordingExec("{}");
-      const ipam = createIpamDelegate({ exec, hostLocal: testDeps(), readHead: (p) => Buffer.from(p.endsWith("host-local") ? BANNER : "") });
+      const ipam = createIpamDelegate({ exec, hostLocal: testDeps(), isPodnetPlugin: (p, name) => isPodnetBundle(Buffer.from(p.endsWith("host-local") ? BANNER : ""), name) });
       const args = cmdArgs(dir, conf);
       const r = await ipam.add("host-local", args);
       assert.equal(calls.length, 0);
