@@ -7,6 +7,7 @@ import {
   compareVersions,
   CURRENT_VERSION,
   decodeConfVersion,
+  goSyntaxError,
   isObject,
   JsonInputError,
   printResult,
@@ -20,8 +21,7 @@ import {
   type JsonObject,
   type Verb,
 } from "../cni/index.js";
-import { goDecodeStringField, goSyntaxError } from "../cni/gojson-errors.js";
-import { goMarshalIndent, goStrconvQuote, goStrconvQuoteList } from "../cni/gojson.js";
+import { goDecodeStringField, goMarshalIndent, goStrconvQuote, goStrconvQuoteList } from "../cni/gojson.js";
 import { RelayedError, type CmdArgs, type PluginAbout, type PluginFuncs, type PluginIo } from "./types.js";
 
 const VERBS: readonly Verb[] = ["ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION"];
