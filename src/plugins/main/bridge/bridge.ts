@@ -30,7 +30,7 @@ import {
 } from "../../../cni/index.js";
 import { isExist, isKernelError, isNotFound } from "../../../kernel/errors.js";
 import type { Exec } from "../../../kernel/exec.js";
-import { inetAddrText, inetCidrText, inetNetwork, inetPrefix, parseMac } from "../../../kernel/inet.js";
+import { formatMac, inetAddrText, inetCidrText, inetNetwork, inetPrefix, parseMac } from "../../../kernel/inet.js";
 import { canonicalIP, cidrContains, formatIP, ipFamily, nextIP, tryParseCidr, tryParseIP } from "../../../ip/index.js";
 import type { AddrFamily, Kernel, Link, NetOps } from "../../../kernel/types.js";
 import { allVersions, parsePrevResult, requirePrevResult, type CmdArgs, type PluginAbout, type PluginFuncs } from "../../../sdk/index.js";
@@ -177,7 +177,7 @@ function collectVlanTrunk(items: ReadonlyArray<{ minID?: number; maxID?: number;
 function checkMac(mac: string, source: string): string {
   const b = parseMac(mac);
   if (b?.length !== 6) throw invalid(`${source} must be a MAC address like 0a:58:0a:c8:00:02, got ${JSON.stringify(mac)}`);
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join(":");
+  return formatMac(b);
 }
 
 export function parseConfig(args: CmdArgs): BridgeConf {
