@@ -7,7 +7,7 @@
 // YAML is bounded before the yaml library sees it: size, nesting depth (its composer recurses, and
 // a few KiB of "[[[[" crash the process) and aliases (no exponential expansion).
 import { Composer, type CST, Lexer, LineCounter, Parser, type Document } from "yaml";
-import { brief, formatBytes, plainObject } from "../../cni/index.js";
+import { brief, formatBytes, isObject, plainObject } from "../../cni/index.js";
 import { isIP } from "../../ip/index.js";
 import { dns1123LabelErrors, dns1123SubdomainErrors } from "../core/names.js";
 import { type FieldSet, POD_FIELDS, suggestField } from "./pod-fields.js";
@@ -64,7 +64,6 @@ function strictFields(o: Record<string, unknown>, path: string, fields: FieldSet
     throw new PodManifestError(child(path, key), `unknown field${hint ? ` (did you mean ${JSON.stringify(hint)}?)` : ""}`);
   }
 }
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 function port(field: string, v: unknown, { allowZero }: { allowZero: boolean }): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < (allowZero ? 0 : 1) || v > 65535) {
@@ -86,12 +85,12 @@ function strList(field: string, v: unknown): string[] {
 
 /** Validates a decoded Pod object (what the daemon's API receives, too). */
 export function podFromObject(o: unknown): PodSpec {
-  if (!isObj(o)) throw new PodManifestError("", `a Pod manifest must be an object, got ${show(o)}`);
+  if (!isObject(o)) throw new PodManifestError("", `a Pod manifest must be an object, got ${show(o)}`);
   strictFields(o, "", POD_FIELDS.pod);
   if (o["kind"] !== undefined && o["kind"] !== "Pod") throw new PodManifestError("kind", `must be "Pod", got ${show(o["kind"])}`);
   if (o["apiVersion"] !== undefined && o["apiVersion"] !== "v1") throw new PodManifestError("apiVersion", `must be "v1", got ${show(o["apiVersion"])}`);
   const md = o["metadata"];
-  if (!isObj(md)) throw new PodManifestError("metadata", `must be an object, got ${show(md)}`);
+  if (!isObject(md)) throw new PodManifestError("metadata", `must be an object, got ${show(md)}`);
   strictFields(md, "metadata", POD_FIELDS.metadata);
   const name = md["name"];
   if (typeof name !== "string" || name === "") throw new PodManifestError("metadata.name", `is required (a DNS subdomain), got ${show(name)}`);
@@ -105,12 +104,12 @@ export function podFromObject(o: unknown): PodSpec {
   const annotations = plainObject() as Record<string, string>;
   const ann = md["annotations"];
   if (ann !== undefined && ann !== null) {
-    if (!isObj(ann)) throw new PodManifestError("metadata.annotations", `must be a map of strings, got ${show(ann)}`);
+    if (!isObject(ann)) throw new PodManifestError("metadata.annotations", `must be a map of strings, got ${show(ann)}`);
     for (const [k, v] of Object.entries(ann)) annotations[k] = str(child("metadata.annotations", k), v);
   }
 
   const spec = o["spec"];
-  if (!isObj(spec)) throw new PodManifestError("spec", `must be an object, got ${show(spec)}`);
+  if (!isObject(spec)) throw new PodManifestError("spec", `must be an object, got ${show(spec)}`);
   strictFields(spec, "spec", POD_FIELDS.spec);
   const hn = spec["hostNetwork"];
   if (hn !== undefined && hn !== null && typeof hn !== "boolean") throw new PodManifestError("spec.hostNetwork", `must be true or false, got ${show(hn)}`);
@@ -121,7 +120,7 @@ export function podFromObject(o: unknown): PodSpec {
   const seen = new Map<string, string>();
   containers.forEach((c, ci) => {
     const cf = `spec.containers[${ci}]`;
-    if (!isObj(c)) throw new PodManifestError(cf, `must be an object, got ${show(c)}`);
+    if (!isObject(c)) throw new PodManifestError(cf, `must be an object, got ${show(c)}`);
     strictFields(c, cf, POD_FIELDS.container);
     const cname = c["name"];
     if (typeof cname !== "string" || cname === "") throw new PodManifestError(`${cf}.name`, `is required, got ${show(cname)}`);
@@ -130,7 +129,7 @@ export function podFromObject(o: unknown): PodSpec {
     if (!Array.isArray(ports)) throw new PodManifestError(`${cf}.ports`, `must be a list, got ${show(ports)}`);
     ports.forEach((p, pi) => {
       const pf = `${cf}.ports[${pi}]`;
-      if (!isObj(p)) throw new PodManifestError(pf, `must be an object, got ${show(p)}`);
+      if (!isObject(p)) throw new PodManifestError(pf, `must be an object, got ${show(p)}`);
       strictFields(p, pf, POD_FIELDS.containerPort);
       const containerPort = port(`${pf}.containerPort`, p["containerPort"], { allowZero: false });
       const hostPort = p["hostPort"] === undefined || p["hostPort"] === null ? 0 : port(`${pf}.hostPort`, p["hostPort"], { allowZero: true });
@@ -157,7 +156,7 @@ export function podFromObject(o: unknown): PodSpec {
   let dns: PodDnsConfig | undefined;
   const dc = spec["dnsConfig"];
   if (dc !== undefined && dc !== null) {
-    if (!isObj(dc)) throw new PodManifestError("spec.dnsConfig", `must be an object, got ${show(dc)}`);
+    if (!isObject(dc)) throw new PodManifestError("spec.dnsConfig", `must be an object, got ${show(dc)}`);
     strictFields(dc, "spec.dnsConfig", POD_FIELDS.dnsConfig);
     const opts = dc["options"];
     if (opts !== undefined && opts !== null && !Array.isArray(opts)) throw new PodManifestError("spec.dnsConfig.options", `must be a list, got ${show(opts)}`);
@@ -165,7 +164,7 @@ export function podFromObject(o: unknown): PodSpec {
       servers: strList("spec.dnsConfig.nameservers", dc["nameservers"]),
       searches: strList("spec.dnsConfig.searches", dc["searches"]),
       options: ((opts as unknown[] | undefined) ?? []).map((x, i) => {
-        if (!isObj(x)) throw new PodManifestError(`spec.dnsConfig.options[${i}]`, `must be an object, got ${show(x)}`);
+        if (!isObject(x)) throw new PodManifestError(`spec.dnsConfig.options[${i}]`, `must be an object, got ${show(x)}`);
         strictFields(x, `spec.dnsConfig.options[${i}]`, POD_FIELDS.dnsOption);
         const n = str(`spec.dnsConfig.options[${i}].name`, x["name"]);
         return x["value"] === undefined || x["value"] === null ? n : `${n}:${str(`spec.dnsConfig.options[${i}].value`, x["value"])}`;

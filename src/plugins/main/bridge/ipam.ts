@@ -2,7 +2,7 @@
 // CNI_PATH and run it with our own environment (only CNI_COMMAND changed) and the very stdin bytes
 // we received; its result is read in the request's version and up-converted.
 //
-// DESIGN (a): when the plugin found is podnet's own host-local bundle, it is called in-process
+// When the plugin found is podnet's own host-local (sdk/bundle.ts podnetPluginCheck), it is called in-process
 // instead (same code, same store, same flock), which saves one Node start-up per operation. The
 // result still makes the round trip through the request's version, exactly as an exec would.
 // PODNET_IPAM_EXEC=1 in the environment forces the exec.
