@@ -327,13 +327,17 @@ describe("pod runtime", () => {
 });
 
 describe("API over a unix socket", () => {
-  it("add, list, status, delete, errors with fields, metrics, pod CIDR", async () => {
+  it("add, list, status, delete, errors with fields, metrics, probes, pod CIDR", async () => {
     const f = fixture();
     const sock = join(f.dir, "api.sock");
-    const server = await serveApi(createApiHandler({ runtime: f.rt, nodeInfo: () => ({ plugin: "kubenet", ready: true }), metrics: () => "x_total 1\n" }), sock);
+    let notReady: string | null = "network plugin is not ready: no pod CIDR";
+    const server = await serveApi(createApiHandler({ runtime: f.rt, nodeInfo: () => ({ plugin: "kubenet", ready: true }), metrics: async () => "x_total 1\n", ready: () => notReady }), sock);
     try {
       const c = createApiClient(sock);
-      assert.equal(await c.healthy(), true);
+      assert.equal(await c.healthy(), true, "/healthz is liveness: ok while not ready");
+      assert.deepEqual(await c.readyz(), { status: 503, text: "not ready: network plugin is not ready: no pod CIDR\n" });
+      notReady = null;
+      assert.deepEqual(await c.readyz(), { status: 200, text: "ok\n" });
       const v = await c.addPod({ metadata: { name: "web" }, spec: { containers: [{ name: "c", ports: [{ containerPort: 80, hostPort: 8080 }] }] } });
       assert.deepEqual(v.ips, ["10.200.0.2"]);
       assert.deepEqual((await c.listPods()).map((p) => p.name), ["web"]);
