@@ -308,6 +308,7 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
       const n = network();
       return n ? ipamUsage(n) : [];
     }, {
+      stateKey: () => `${network()?.bytes.toString() ?? ""} ${rt.listPods().map((p) => `${p.sandboxID}:${p.phase}`).join(",")}`,
       onError: (e) => {
         // once per distinct problem, not once per scrape
         if (errorMessage(e) !== lastError) log.warn("cannot read host-local's usage for /metrics", { err: e });

@@ -70,11 +70,12 @@ describe("podnet's metrics", () => {
     assert.equal(sampleValue(fams, "podnet_network_ready", { plugin_name: "kubenet" }), 1);
     assert.equal(sampleValue(fams, "podnet_pods", { phase: "ready" }), 0);
   });
-  it("IPAM usage per range: read at most once per cache period, however often scraped; a failed read is reported and yields no series", async () => {
+  it("IPAM usage per range: read at most once per cache period unless the state changed, however often scraped; a failed read is reported and yields no series", async () => {
     const reg = new PromMetricsRegistry({ processMetrics: false });
     let clock = 0;
     let reads = 0;
     let fail = false;
+    let key = "no pods";
     const errors: string[] = [];
     registerIpamMetrics(
       reg,
@@ -83,7 +84,7 @@ describe("podnet's metrics", () => {
         if (fail) throw new Error("EACCES");
         return [{ network: "kubenet", rangeSet: "10.200.3.1-10.200.3.254", subnets: ["10.200.3.0/24"], used: reads, capacity: 253 }];
       },
-      { now: () => clock, cacheMs: 5000, onError: (e) => errors.push(String(e)) },
+      { now: () => clock, cacheMs: 5000, stateKey: () => key, onError: (e) => errors.push(String(e)) },
     );
     const labels = { network: "kubenet", range: "10.200.3.1-10.200.3.254", subnet: "10.200.3.0/24" };
     let fams = parsePromText(await reg.render());
@@ -95,6 +96,9 @@ describe("podnet's metrics", () => {
     clock = 5000;
     fams = parsePromText(await reg.render());
     assert.equal(sampleValue(fams, "podnet_ipam_addresses_used", labels), 2);
+    key = "a pod set up";
+    fams = parsePromText(await reg.render());
+    assert.equal(sampleValue(fams, "podnet_ipam_addresses_used", labels), 3, "what the daemon changed is read at once");
     fail = true;
     clock = 10_000;
     fams = parsePromText(await reg.render());

@@ -60,24 +60,27 @@ export const IPAM_CACHE_MS = 5_000;
 
 /**
  * podnet_ipam_addresses_used / podnet_ipam_addresses_capacity {network, range, subnet}: from
- * `read()` (the node network's host-local store), cached for IPAM_CACHE_MS. A read that fails
- * is reported through `onError` and leaves the series empty for that scrape.
+ * `read()` (the node network's host-local store), cached for IPAM_CACHE_MS — or until `stateKey()`
+ * changes (the network config, the pods this daemon set up: what it knows changes the leases;
+ * the time bounds what others, such as a runtime calling CNI itself, may have changed). A read
+ * that fails is reported through `onError` and leaves the series empty for that scrape.
  */
 export function registerIpamMetrics(
   reg: MetricsRegistry,
   read: () => Promise<readonly IpamRangeUsage[]>,
-  o: { now?: () => number; cacheMs?: number; onError?: (e: unknown) => void } = {},
+  o: { now?: () => number; cacheMs?: number; stateKey?: () => string; onError?: (e: unknown) => void } = {},
 ): void {
   const now = o.now ?? (() => performance.now());
-  let cached: { at: number; value: Promise<readonly IpamRangeUsage[]> } | undefined;
+  let cached: { at: number; key: string; value: Promise<readonly IpamRangeUsage[]> } | undefined;
   const usage = (): Promise<readonly IpamRangeUsage[]> => {
-    if (!cached || now() - cached.at >= (o.cacheMs ?? IPAM_CACHE_MS)) {
+    const key = o.stateKey?.() ?? "";
+    if (!cached || cached.key !== key || now() - cached.at >= (o.cacheMs ?? IPAM_CACHE_MS)) {
       const value = read().catch((e: unknown) => {
         o.onError?.(e);
         cached = undefined;
         return [];
       });
-      cached = { at: now(), value };
+      cached = { at: now(), key, value };
     }
     return cached.value;
   };
