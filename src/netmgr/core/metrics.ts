@@ -42,11 +42,11 @@ const header = (m: { name: string; help: string }, type: string) => [`# HELP ${m
 
 export type MetricType = "counter" | "gauge" | "histogram";
 
-/** What a registry accepts: a metric with a name, help, label names, and its series in the text format. */
+/** What a registry accepts: a metric with a name and help, and its series in the text format. */
 export interface Metric {
   readonly name: string;
   readonly help: string;
-  readonly labelNames: readonly string[];
+  readonly labelNames?: readonly string[];
   /** Absent for a metric only TextMetricsRegistry renders (a registry over prom-client renders it as text too). */
   readonly type?: MetricType;
   /** Brings the series up to date before a scrape reads them (a registry awaits it before render()). */
@@ -190,10 +190,14 @@ export class Histogram implements Metric {
   count(labels: Labels = {}): number {
     return this.values.get(labelKey(this.labelNames, labels))?.count ?? 0;
   }
-  /** Sends every later observation to `sink` too; only before the first (observations cannot be replayed). */
-  attach(sink: HistogramSink): void {
-    if (this.values.size > 0) throw new Error(`histogram ${this.name}: attach a sink before the first observation`);
+  /**
+   * Sends every later observation to `sink` too — only before the first one (observations cannot
+   * be replayed): false, and nothing attached, once there are any.
+   */
+  attach(sink: HistogramSink): boolean {
+    if (this.values.size > 0) return false;
     this.sinks.push(sink);
+    return true;
   }
   render(): string {
     const lines = header(this, "histogram");

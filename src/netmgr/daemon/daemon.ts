@@ -276,11 +276,6 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
 
   const metrics = new PromMetricsRegistry();
   const manager = new PluginManager(plugin, { metrics: networkPluginMetrics(metrics) });
-  /** Why the node is not ready for pods (null: ready): /readyz. */
-  const notReady = () => {
-    const st = manager.status();
-    return st ? `network plugin is not ready: ${st.message}` : null;
-  };
   const store = createCheckpointStore(o.stateDir);
   const rt = new PodRuntime({
     manager,
@@ -298,7 +293,7 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
   });
   runtime = rt;
   registerBuildInfo(metrics, sys.buildInfo ?? { version: "unknown", commit: "unknown", node: "unknown" });
-  registerNetworkReady(metrics, plugin.name(), () => manager.status());
+  registerNetworkReady(metrics, plugin.name(), () => notReady());
   registerPodMetrics(metrics, () => rt.listPods());
   const network = selected?.network?.bind(selected);
   const ipamUsage = sys.ipamUsage;
@@ -346,6 +341,12 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
       started,
       ...plugin.nodeInfo?.(),
     };
+  };
+
+  /** Why the node is not ready for pods (null: ready), as /v1/node says: /readyz and podnet_network_ready. */
+  const notReady = (): string | null => {
+    const info = nodeInfo();
+    return info["ready"] === true ? null : String(info["message"] ?? "network plugin is not ready");
   };
 
   const onReject = (socket: string) => (who: string) =>

@@ -32,7 +32,7 @@ describe("podnet node --config", () => {
       "metrics-bind-address: 127.0.0.1:10256",
       "socket-group: '1000'",
     ].join("\n");
-    const o = loadNodeOptions(["--config", "/etc/podnet/node.yaml"], files({ "/etc/podnet/node.yaml": text }));
+    const o = loadNodeOptions(["--config", "/etc/podnet/node.yaml"], { read: files({ "/etc/podnet/node.yaml": text }) });
     assert.equal(o.networkPlugin, "kubenet");
     assert.equal(o.podCIDR, "10.200.3.0/24,fd00:200:3::/64");
     assert.deepEqual(o.cniBinDirs, ["/opt/cni/bin", "/usr/lib/cni"]);
@@ -44,12 +44,17 @@ describe("podnet node --config", () => {
   });
   it("flags given on the command line override the file, in either form", () => {
     const read = files({ "/c.yaml": "network-plugin: kubenet\nnetwork-plugin-mtu: 1450\nmodprobe: false\nlog-level: debug\n" });
-    const o = loadNodeOptions(["--network-plugin=cni", "--config=/c.yaml", "--network-plugin-mtu", "9000", "--modprobe"], read);
+    const o = loadNodeOptions(["--network-plugin=cni", "--config=/c.yaml", "--network-plugin-mtu", "9000", "--modprobe"], { read });
     assert.deepEqual([o.networkPlugin, o.networkPluginMtu, o.modprobe, o.logLevel], ["cni", 9000, true, "debug"]);
   });
+  it("the parser is the caller's (the daemon adds what it knows of the host): it gets the file's flags, then argv's", () => {
+    const seen: string[][] = [];
+    loadNodeOptions(["--config=/c.yaml", "--log-level=debug"], { read: files({ "/c.yaml": "log-level: warn\nmodprobe: false\n" }), parse: (a) => (seen.push([...a]), parseNodeArgs(a)) });
+    assert.deepEqual(seen, [["--log-level=warn", "--modprobe=false", "--config=/c.yaml", "--log-level=debug"]]);
+  });
   it("no --config (or an empty one): the flags alone; an empty file sets nothing", () => {
-    assert.deepEqual(loadNodeOptions(["--pod-cidr=10.200.0.0/24"], files({})), parseNodeArgs(["--pod-cidr=10.200.0.0/24"]));
-    assert.deepEqual(loadNodeOptions(["--config=/e.yaml"], files({ "/e.yaml": "# nothing yet\n" })), parseNodeArgs([]));
+    assert.deepEqual(loadNodeOptions(["--pod-cidr=10.200.0.0/24"], { read: files({}) }), parseNodeArgs(["--pod-cidr=10.200.0.0/24"]));
+    assert.deepEqual(loadNodeOptions(["--config=/e.yaml"], { read: files({ "/e.yaml": "# nothing yet\n" }) }), parseNodeArgs([]));
   });
   const bad: Array<[string, RegExp]> = [
     ["networkPlugin: kubenet", /^--config \/c\.yaml: unknown key "networkPlugin" \(did you mean "network-plugin"\?\)$/],
@@ -73,10 +78,10 @@ describe("podnet node --config", () => {
     ["hairpin-mode: on", /^--config \/c\.yaml: hairpin-mode: unknown value: "on"/],
   ];
   for (const [text, re] of bad) {
-    it(`refuses ${JSON.stringify(text)}`, () => assert.throws(() => loadNodeOptions(["--config", "/c.yaml"], files({ "/c.yaml": text })), message(re)));
+    it(`refuses ${JSON.stringify(text)}`, () => assert.throws(() => loadNodeOptions(["--config", "/c.yaml"], { read: files({ "/c.yaml": text }) }), message(re)));
   }
   it("a bad value on the command line is still reported as the flag", () => {
-    assert.throws(() => loadNodeOptions(["--config=/c.yaml", "--pod-cidr=bogus"], files({ "/c.yaml": "pod-cidr: 10.200.0.0/24" })), message(/^--pod-cidr: "bogus" is not a CIDR/));
+    assert.throws(() => loadNodeOptions(["--config=/c.yaml", "--pod-cidr=bogus"], { read: files({ "/c.yaml": "pod-cidr: 10.200.0.0/24" }) }), message(/^--pod-cidr: "bogus" is not a CIDR/));
   });
   it("deep nesting and alias bombs are refused before they cost anything", () => {
     assert.throws(() => configFileArgs("a: " + "[".repeat(5000), "/c.yaml"), /the config file nests deeper than 100 levels/);

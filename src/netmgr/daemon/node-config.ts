@@ -100,17 +100,23 @@ export function readConfigFile(path: string): string {
 
 /**
  * `podnet node` argv → options: the --config file's flags first, then argv's (which override
- * them). A value from the file that fails the flag's own check is reported with the file and key.
+ * them), through `parse` (parseNodeArgs by default). A value from the file that fails the flag's
+ * own check is reported with the file and key.
  */
-export function loadNodeOptions(argv: readonly string[], read: (path: string) => string = readConfigFile): NodeOptions {
+export function loadNodeOptions(
+  argv: readonly string[],
+  o: { read?: (path: string) => string; parse?: (args: readonly string[]) => NodeOptions } = {},
+): NodeOptions {
+  const read = o.read ?? readConfigFile;
+  const parse = o.parse ?? parseNodeArgs;
   // only --config is wanted here; parseNodeArgs reports anything wrong with the rest
   const options = Object.fromEntries(Object.keys(NODE_FLAGS).map((k) => [k, { type: "string" as const }]));
   const file: unknown = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true }).values["config"];
-  if (typeof file !== "string" || file === "") return parseNodeArgs(argv);
+  if (typeof file !== "string" || file === "") return parse(argv);
   const fromFile = configFileArgs(read(file), file);
   const onCommandLine = new Set(argv.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=")[0]));
   try {
-    return parseNodeArgs([...fromFile, ...argv]);
+    return parse([...fromFile, ...argv]);
   } catch (e) {
     // "--pod-cidr: …" about a value the file gave: say so
     const m = e instanceof UsageError ? /^--([a-z0-9-]+): ([\s\S]*)$/.exec(e.message) : null;

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Counter, Gauge, type Metric, networkPluginMetrics } from "../core/metrics.js";
+import { Counter, Gauge, Histogram, type Metric, networkPluginMetrics } from "../core/metrics.js";
 import { parsePromText, sampleValue } from "../testing/prom-text.js";
 import { PromMetricsRegistry } from "./prom-registry.js";
 import { registerBuildInfo, registerIpamMetrics, registerNetworkReady, registerPodMetrics, registerResidentMetrics } from "./node-metrics.js";
@@ -38,13 +38,21 @@ describe("the daemons' registry over prom-client", () => {
     }
     assert.equal(reg.contentType, "text/plain; version=0.0.4; charset=utf-8");
   });
-  it("a metric of a kind it does not know is rendered as text after prom-client's; a name is registered once", async () => {
+  it("a metric of a kind it does not know, or a histogram observed before it was registered, is rendered as text after prom-client's; a name is registered once", async () => {
     const reg = new PromMetricsRegistry({ processMetrics: false });
-    const custom: Metric = { name: "podnet_custom", help: "c", labelNames: [], render: () => "# HELP podnet_custom c\n# TYPE podnet_custom gauge\npodnet_custom 4" };
+    const custom: Metric = { name: "podnet_custom", help: "c", render: () => "# HELP podnet_custom c\n# TYPE podnet_custom gauge\npodnet_custom 4" };
     reg.register(custom);
     reg.register(new Counter("podnet_c_total", "c"));
+    const early = new Histogram("podnet_early_seconds", "h", [], [1]);
+    early.observe({}, 0.5);
+    reg.register(early);
+    early.observe({}, 2);
     const fams = parsePromText(await reg.render());
     assert.equal(sampleValue(fams, "podnet_custom"), 4);
+    assert.deepEqual(fams.get("podnet_early_seconds")!.samples.map((x) => [x.name, x.labels["le"], x.value]), [
+      ["podnet_early_seconds_bucket", "1", 1], ["podnet_early_seconds_bucket", "+Inf", 2], ["podnet_early_seconds_sum", undefined, 2.5], ["podnet_early_seconds_count", undefined, 2],
+    ]);
+    assert.throws(() => reg.register(new Counter("podnet_early_seconds", "again")), /registered already/);
     assert.equal(fams.get("podnet_c_total")?.type, "counter");
     assert.throws(() => reg.register(new Counter("podnet_custom", "again")), /a metric named podnet_custom is registered already/);
     assert.throws(() => reg.register(new Gauge("podnet_c_total", "again")), /a metric named podnet_c_total is registered already/);
@@ -55,7 +63,7 @@ describe("podnet's metrics", () => {
   it("build info, readiness, pods by phase (every phase), host ports by protocol", async () => {
     const reg = new PromMetricsRegistry({ processMetrics: false });
     registerBuildInfo(reg, { version: "0.1.0", commit: "abc123", node: "v20.1.0" });
-    let ready: Error | null = new Error("no pod CIDR");
+    let ready: string | null = "network plugin is not ready: no pod CIDR";
     registerNetworkReady(reg, "kubenet", () => ready);
     let pods = [pod("a", "ready", [{ hostPort: 8080, protocol: "TCP" }, { hostPort: 53, protocol: "UDP" }]), pod("b", "ready"), pod("c", "failed", [{ hostPort: 8081, protocol: "TCP" }])];
     registerPodMetrics(reg, () => pods);

@@ -21,9 +21,9 @@ export function registerBuildInfo(reg: MetricsRegistry, info: BuildInfo): void {
   g.set({ version: info.version, commit: info.commit, node_version: info.node }, 1);
 }
 
-/** podnet_network_ready: 1 once the network plugin is ready (what /readyz answers), else 0. */
-export function registerNetworkReady(reg: MetricsRegistry, plugin: string, status: () => Error | null): void {
-  reg.register(new Gauge("podnet_network_ready", "Whether the network plugin is ready for pods (1) or not (0).", ["plugin_name"], (g) => g.set({ plugin_name: plugin }, status() === null ? 1 : 0)));
+/** podnet_network_ready: 1 once the node is ready for pods (what /readyz answers; `notReady` says why not, null when ready), else 0. */
+export function registerNetworkReady(reg: MetricsRegistry, plugin: string, notReady: () => string | null): void {
+  reg.register(new Gauge("podnet_network_ready", "Whether the network plugin is ready for pods (1) or not (0).", ["plugin_name"], (g) => g.set({ plugin_name: plugin }, notReady() === null ? 1 : 0)));
 }
 
 /** podnet_pods{phase} (every phase, 0 included) and podnet_hostports{protocol}. */

@@ -19,13 +19,15 @@ export class PromMetricsRegistry implements MetricsRegistry {
 
   register<M extends Metric>(m: M): M {
     if (this.prom.getSingleMetric(m.name) || this.textOnly.some((x) => x.name === m.name)) throw new Error(`a metric named ${m.name} is registered already`);
-    const base = { name: m.name, help: m.help, labelNames: [...m.labelNames], registers: [this.prom] };
+    const base = { name: m.name, help: m.help, labelNames: [...(m.labelNames ?? [])], registers: [this.prom] };
     if (m instanceof Counter) {
       const c = new PromCounter(base);
       m.attach({ inc: (labels, by) => c.inc(labels, by) });
     } else if (m instanceof Histogram) {
-      const h = new PromHistogram({ ...base, buckets: [...m.buckets] });
-      m.attach({ observe: (labels, v) => h.observe(labels, v) });
+      const h = new PromHistogram({ ...base, registers: [], buckets: [...m.buckets] });
+      // observed already (registered late): rendered from its own series instead
+      if (m.attach({ observe: (labels, v) => h.observe(labels, v) })) this.prom.registerMetric(h);
+      else this.textOnly.push(m);
     } else if (m instanceof Gauge) {
       const g = new PromGauge({ ...base, collect: () => m.collect() });
       m.attach({ set: (labels, v) => g.set(labels, v), reset: () => g.reset() });
