@@ -361,7 +361,7 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     throw new StartupError(`--socket ${o.socket}: ${errorMessage(e)}`);
   }
   closers.add(() => server.close());
-  // Resident mode: the launchers in build/resident (podnet install --resident) hand their calls here.
+  // Resident mode: the launchers in build/resident (podnet install) hand their calls here.
   if (o.cniSocket) {
     let cniServer: UnixListener;
     const registry = defaultRegistry((m) => log.warn(m.trim(), { source: "plugin" }));

@@ -105,7 +105,9 @@ describe("podnet node --config", () => {
     const args = configFileArgs(text, "node-config.example.yaml");
     const o = parseNodeArgs(args);
     assert.equal(o.networkPlugin, "kubenet");
-    // every key is in the example: set, or commented out with its default
+    // every key is in the example, set or commented out with its default; and nothing else is
     for (const k of configKeys()) assert.match(text, new RegExp(`^#? ?${k}:`, "m"), `${k} is documented in the example`);
+    const named = [...text.matchAll(/^#? ?([a-z][a-z0-9-]*):/gm)].map((m) => m[1]!);
+    assert.deepEqual(named.filter((k) => !(configKeys() as string[]).includes(k)), [], "keys in the example that are no flags");
   });
 });
