@@ -28,8 +28,9 @@ export const ERROR_CODES = {
   PODNET_TC: "a traffic-control operation failed, over netlink or tc; `errno`",
   PODNET_BOUNDED_READ: "a file or stream was larger than its limit (EFBIG) or not a regular file (EINVAL); `errno`",
   PODNET_SOCKET_PATH: "a unix socket path podnet refuses to use; `path`",
-  // the CNI core and IP math (src/cni, src/ip)
+  // the CNI core, IP math and bounded input (src/cni, src/ip, src/util)
   PODNET_JSON_INPUT: "a JSON document was refused (syntax, size, nesting); `reason`, `line`, `column`",
+  PODNET_YAML_INPUT: "a YAML document was refused (syntax, nesting, aliases, more than one document)",
   PODNET_IP_PARSE: "text that is not an IP address or CIDR; `input`, `reason`",
   PODNET_IP_RANGE: "address arithmetic left the family's address space (a RangeError)",
   // plugins and the resident daemon
@@ -48,6 +49,7 @@ export const ERROR_CODES = {
   PODNET_USAGE: "a bad command-line flag or value of `podnet node`",
   PODNET_API: "an error answer of the node manager's HTTP API; `status`, `field`",
   PODNET_STARTUP: "`podnet node` could not start",
+  PODNET_BIND_ADDRESS: "a --metrics-bind-address that is not HOST:PORT",
   // cluster networking (src/cluster)
   PODNET_CLUSTER_CONFIG: "a bad cluster flag or setting; `field`",
   PODNET_CLUSTER_STORE: "the cluster store failed; `kind`: unavailable, lease-not-found, invalid",

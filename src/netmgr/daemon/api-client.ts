@@ -17,6 +17,8 @@ export interface ApiClient {
   deletePod(namespace: string, name: string): Promise<PodView>;
   metrics(): Promise<string>;
   healthy(): Promise<boolean>;
+  /** /readyz: the status (200 ready, 503 not) and the text ("ok", or "not ready: …"). */
+  readyz(): Promise<{ status: number; text: string }>;
 }
 
 export function createApiClient(socketPath: string, opts: { timeoutMs?: number } = {}): ApiClient {
@@ -82,6 +84,7 @@ export function createApiClient(socketPath: string, opts: { timeoutMs?: number }
     podStatus: (ns, name) => json("GET", p(ns, name)),
     deletePod: (ns, name) => json("DELETE", p(ns, name)),
     metrics: async () => (await call("GET", "/metrics")).text,
+    readyz: () => call("GET", "/readyz"),
     async healthy() {
       try {
         return (await call("GET", "/healthz")).status === 200;
