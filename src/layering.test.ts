@@ -6,23 +6,8 @@
 // assembly and its API), testing (test doubles); NETMGR_IMPORTS says which may import which.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
-
-const root = new URL("../..", import.meta.url).pathname;
-const src = join(root, "src");
-
-function walk(dir: string, out: string[] = []): string[] {
-  for (const n of readdirSync(dir)) {
-    const p = join(dir, n);
-    if (statSync(p).isDirectory()) walk(p, out);
-    else if (n.endsWith(".ts") && !n.endsWith(".test.ts") && !n.endsWith(".d.ts")) out.push(p);
-  }
-  return out;
-}
-
-/** Test helpers: `testing*.ts` files and the files of a `testing/` folder. */
-const isTesting = (rel: string) => /\/testing[-\w]*\.ts$/.test(rel) || /\/testing\//.test(rel);
+import { dirname, join } from "node:path";
+import { isTesting, sourceFiles } from "./util/testing-source.js";
 
 const isEdge = (rel: string) =>
   rel.endsWith("/main.ts") ||
@@ -51,9 +36,7 @@ function importsOf(rel: string, text: string): string[] {
 const under = (path: string, dir: string) => path === dir || path.startsWith(`${dir}/`);
 
 describe("layering", () => {
-  // Comments may mention what the code must not do; only code counts.
-  const code = (t: string) => t.replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
-  const files = walk(src).map((f) => ({ rel: relative(root, f), text: code(readFileSync(f, "utf8")) }));
+  const files = sourceFiles();
   it("finds the source tree", () => assert.ok(files.length > 20));
   it("only src/kernel/exec.ts starts processes", () => {
     const bad = files.filter((f) => /from "node:child_process"|require\("child_process"\)/.test(f.text) && f.rel !== "src/kernel/exec.ts" && !isTesting(f.rel));

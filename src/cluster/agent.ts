@@ -14,6 +14,7 @@ import type { Backend, NodeRecord, VtepInfo } from "./node-record.js";
 import { type NodeChange, NodeRegistry } from "./registry.js";
 import { type Change, type Entry, type PeerMode, type PeerPlan, type RoutePort, type SelfView, diffEntries, parseSelf, planPeer, podMtu } from "./routes.js";
 import { type ClusterStore, type Lease, StoreError } from "./store.js";
+import { Mutex } from "../util/keyed-mutex.js";
 
 export const DEFAULT_NODE_TTL_MS = 24 * 3600_000;
 /** How many nodes, on average, look for expired nodes per period. */
@@ -106,7 +107,8 @@ export class ClusterAgent {
   private resyncTimer: unknown;
   private heartbeatTimer: unknown;
   private gcTimer: unknown;
-  private routing: Promise<void> = Promise.resolve();
+  /** Route programming: one reconcile at a time, in the order they were scheduled. */
+  private readonly routing = new Mutex();
   private needFullResync = true;
   private joining: Promise<void> | undefined;
   private readonly heartbeatBackoff: Backoff;
@@ -165,7 +167,7 @@ export class ClusterAgent {
     this.abort.abort();
     this.registry.stop();
     for (const t of [this.reconcileTimer, this.resyncTimer, this.heartbeatTimer, this.gcTimer]) if (t !== undefined) this.d.clock.clearTimeout(t);
-    await this.routing.catch(() => {});
+    await this.routing.run(() => {}); // the reconciles already queued finish first
   }
 
   get phase(): AgentPhase {
@@ -302,7 +304,7 @@ export class ClusterAgent {
         return;
       } catch (e) {
         if (e instanceof AllocationError) throw e;
-        if (e instanceof StoreError && e.code === "lease-not-found") this.lease = undefined;
+        if (e instanceof StoreError && e.kind === "lease-not-found") this.lease = undefined;
         this.counters.etcdErrors++;
         const wait = backoff.next();
         this.d.log.warn("joining the cluster failed; retrying", { err: e, retryInMs: wait });
@@ -328,7 +330,7 @@ export class ClusterAgent {
     } catch (e) {
       this.counters.heartbeatFailures++;
       this.counters.etcdErrors++;
-      if (e instanceof StoreError && e.code === "lease-not-found") {
+      if (e instanceof StoreError && e.kind === "lease-not-found") {
         this.d.log.warn("this node's lease expired (away longer than --node-ttl); registering again", { err: e });
         this.lease = undefined;
         this.rejoin();
@@ -390,7 +392,7 @@ export class ClusterAgent {
     if (this.abort.signal.aborted || this.reconcileTimer !== undefined) return;
     this.reconcileTimer = this.d.clock.setTimeout(() => {
       this.reconcileTimer = undefined;
-      this.routing = this.routing.then(() => this.reconcile()).catch((e) => this.d.log.error("route programming failed", { err: e }));
+      void this.routing.run(() => this.reconcile()).catch((e: unknown) => this.d.log.error("route programming failed", { err: e }));
     }, this.o.routeBatchMs ?? 20);
   }
 

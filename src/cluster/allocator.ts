@@ -16,15 +16,17 @@ import type { ClusterLogger } from "./deps.js";
 import type { KeyLayout } from "./keys.js";
 import { type Backend, type NodeRecord, type VtepInfo, decodeHeartbeat, decodeRecord, encodeHeartbeat, encodeRecord, recordBlocks } from "./node-record.js";
 import { type ClusterStore, type Condition, type KeyValue, type WriteOp } from "./store.js";
+import { PodnetError } from "../util/errors.js";
 
-export type AllocationErrorCode = "exhausted" | "overlap" | "outside" | "config-mismatch" | "contended";
+export type AllocationErrorKind = "exhausted" | "overlap" | "outside" | "config-mismatch" | "contended";
 
-export class AllocationError extends Error {
+export class AllocationError extends PodnetError {
   override name = "AllocationError";
-  readonly code: AllocationErrorCode;
-  constructor(code: AllocationErrorCode, message: string) {
+  readonly code = "PODNET_CLUSTER_ALLOCATION";
+  readonly kind: AllocationErrorKind;
+  constructor(kind: AllocationErrorKind, message: string) {
     super(message);
-    this.code = code;
+    this.kind = kind;
   }
 }
 

@@ -4,6 +4,7 @@
 import { type Cidr, formatNetwork, parseCidr, parseIP, formatIP, tryParseCidr, tryParseIP } from "../ip/index.js";
 import { isNodeName } from "./keys.js";
 import { v4Network, v4Value } from "./ip-fast.js";
+import { PodnetError } from "../util/errors.js";
 
 export type Backend = "auto" | "host-gw" | "vxlan";
 export const BACKENDS: readonly Backend[] = ["auto", "host-gw", "vxlan"];
@@ -37,8 +38,9 @@ export interface Heartbeat {
 /** Upper bound on a record's JSON. */
 export const MAX_RECORD_BYTES = 4096;
 
-export class RecordError extends Error {
+export class RecordError extends PodnetError {
   override name = "RecordError";
+  readonly code = "PODNET_CLUSTER_RECORD";
 }
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;

@@ -1,6 +1,7 @@
 // The one place that starts processes (`ip netns add`, `tc`, `nft -f -`, `iptables-restore`, and
 // CNI plugins). Everything else receives an `Exec` or a `RawExec` and can be handed a fake.
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { PodnetError } from "../util/errors.js";
 
 export interface ExecOptions {
   /** Written to the child's stdin (then closed). */
@@ -38,19 +39,22 @@ export interface Exec {
 }
 
 /** The program could not be started at all (ENOENT, EACCES, ETXTBSY, ...). */
-export class ExecStartError extends Error {
+export class ExecStartError extends PodnetError {
   override name = "ExecStartError";
-  readonly code: string;
+  readonly code = "PODNET_EXEC_START";
+  /** The system call's error name ("ENOENT"). */
+  readonly errno: string;
   readonly file: string;
-  constructor(file: string, code: string, message: string) {
+  constructor(file: string, errno: string, message: string) {
     super(message);
     this.file = file;
-    this.code = code;
+    this.errno = errno;
   }
 }
 
-export class ExecError extends Error {
+export class ExecError extends PodnetError {
   override name = "ExecError";
+  readonly code = "PODNET_EXEC";
   readonly argv: readonly string[];
   /** Exit status, or null when killed by a signal / not started. */
   readonly exitCode: number | null;

@@ -101,7 +101,7 @@ function serveConnection(conn: Socket, registry: Registry, opts: ServeOptions): 
     if (stats) stats.malformed++;
     opts.onRefused?.("malformed");
     opts.onError?.(e);
-    const code = e instanceof ProtocolError ? e.code : CniCode.DecodingFailure;
+    const code = e instanceof ProtocolError ? e.cniCode : CniCode.DecodingFailure;
     // Answer and close at once: the launcher's blocked write fails (EPIPE) and it reads this.
     conn.end(errorResponse(code, `podnet daemon: bad request: ${e.message}`), () => conn.destroy());
   };

@@ -4,9 +4,11 @@
 // message). Used for Pod manifests (netmgr/sandbox/pod-manifest.ts) and node config files
 // (netmgr/daemon/node-config.ts).
 import { Composer, type CST, Lexer, LineCounter, Parser, type Document } from "yaml";
+import { PodnetError } from "./errors.js";
 
-export class YamlInputError extends Error {
+export class YamlInputError extends PodnetError {
   override name = "YamlInputError";
+  readonly code = "PODNET_YAML_INPUT";
 }
 
 export interface YamlDocumentOptions {

@@ -14,7 +14,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { JsonInputError, brief, formatBytes, plainObject, readJsonObject } from "../../cni/index.js";
 import { type Logger, nullLogger } from "../core/log.js";
 import { METRICS_CONTENT_TYPE } from "../core/metrics.js";
-import { ManifestError, podFromObject } from "../sandbox/pod-manifest.js";
+import { PodManifestError, podFromObject } from "../sandbox/pod-manifest.js";
 import { suggestField } from "../sandbox/pod-fields.js";
 import { PodError, type PodRuntime } from "../sandbox/runtime.js";
 import { ApiError } from "./api-error.js";
@@ -149,7 +149,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       if (e instanceof ApiError) {
         status = e.status;
         field = e.field;
-      } else if (e instanceof ManifestError) {
+      } else if (e instanceof PodManifestError) {
         status = 400;
         field = e.field;
       } else if (e instanceof PodError) {

@@ -1,9 +1,11 @@
 // --metrics-bind-address HOST:PORT, parsed (pure): where the daemons serve /metrics, /healthz and
 // /readyz over TCP (metrics-server.ts).
 import { tryParseIPExact } from "../../ip/index.js";
+import { PodnetError } from "../../util/errors.js";
 
-export class BindAddressError extends Error {
+export class BindAddressError extends PodnetError {
   override name = "BindAddressError";
+  readonly code = "PODNET_BIND_ADDRESS";
 }
 
 export interface BindAddress {

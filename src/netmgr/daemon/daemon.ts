@@ -12,7 +12,8 @@ import { checkSocketPath, resolveGroup, type SocketGroup, type UnixListener } fr
 import { createCheckpointStore, readNodeState, writeNodeState } from "../sandbox/checkpoint.js";
 import { createCniPlugin } from "../plugins/cni/cni.js";
 import { createExecPlugin, type ExecPluginFs } from "../plugins/exec/exec.js";
-import { InProcessInvoker, podnetPluginCheck, type PluginHost } from "../invoke/inprocess-invoker.js";
+import { InProcessInvoker, type PluginHost } from "../invoke/inprocess-invoker.js";
+import { podnetPluginCheck } from "../../sdk/bundle.js";
 import { createIPTables, type IPTables } from "../../kernel/iptables.js";
 import { ensureKubeletUtilChains } from "./iptables-util.js";
 import { createKubenetPlugin, type KubenetFs, type KubenetPlugin } from "../plugins/kubenet/kubenet.js";
@@ -39,6 +40,7 @@ import { PodRuntime, type RestoreReport } from "../sandbox/runtime.js";
 import { isOwnNetns, netnsIdentity } from "../../kernel/netns.js";
 import { defaultRegistry } from "../../resident/registry.js";
 import { serveResident } from "../../resident/server.js";
+import { PodnetError } from "../../util/errors.js";
 
 export interface SystemDeps {
   readonly kernel: Kernel;
@@ -66,8 +68,9 @@ export interface SystemDeps {
   readonly ipamUsage?: (network: NetworkConfigList) => Promise<readonly IpamRangeUsage[]>;
 }
 
-export class StartupError extends Error {
+export class StartupError extends PodnetError {
   override name = "StartupError";
+  readonly code = "PODNET_STARTUP";
 }
 
 export interface RunningNode {

@@ -13,7 +13,7 @@
 // directory, "/" under systemd). docs/node-config.example.yaml is a documented example.
 import { parseArgs } from "node:util";
 import { brief, formatBytes } from "../../cni/index.js";
-import { readFileBounded } from "../../kernel/read-bounded.js";
+import { BoundedReadError, readFileBounded } from "../../kernel/read-bounded.js";
 import { parseYamlDocument, YamlInputError } from "../../util/bounded-yaml.js";
 import { errorMessage } from "../../util/error-message.js";
 import { MAX_YAML_ALIASES, MAX_YAML_DEPTH } from "../sandbox/pod-manifest.js";
@@ -91,8 +91,7 @@ export function readConfigFile(path: string): string {
   try {
     bytes = readFileBounded(path, MAX_NODE_CONFIG_BYTES);
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === "EFBIG") throw new UsageError(`--config ${path}: larger than ${formatBytes(MAX_NODE_CONFIG_BYTES)}`);
+    if (e instanceof BoundedReadError && e.errno === "EFBIG") throw new UsageError(`--config ${path}: larger than ${formatBytes(MAX_NODE_CONFIG_BYTES)}`);
     throw new UsageError(`--config ${path}: cannot read it: ${errorMessage(e)}`);
   }
   return bytes.toString("utf8");

@@ -10,6 +10,7 @@ import { DEFAULT_CNI_BIN_DIR, DEFAULT_CNI_CACHE_DIR, DEFAULT_CNI_CONF_DIR, DEFAU
 import { HAIRPIN_MODES } from "../core/plugin.js";
 import { splitBinDirs } from "./probe.js";
 import { validatePodCIDR } from "../sandbox/runtime.js";
+import { PodnetError } from "../../util/errors.js";
 import { type BindAddress, parseBindAddress } from "./bind-address.js";
 
 export interface NodeOptions {
@@ -40,8 +41,9 @@ export interface NodeOptions {
   readonly metricsBindAddress?: BindAddress;
 }
 
-export class UsageError extends Error {
+export class UsageError extends PodnetError {
   override name = "UsageError";
+  readonly code = "PODNET_USAGE";
 }
 
 export const NODE_FLAGS = {

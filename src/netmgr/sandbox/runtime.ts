@@ -21,9 +21,11 @@ import {
 import { tryParseCidr } from "../../ip/index.js";
 import { KeyedMutex } from "../../util/keyed-mutex.js";
 import { errorMessage } from "../../util/error-message.js";
+import { PodnetError } from "../../util/errors.js";
 
-export class PodError extends Error {
+export class PodError extends PodnetError {
   override name = "PodError";
+  readonly code = "PODNET_POD";
   readonly status: 400 | 404 | 409 | 500 | 503;
   constructor(status: PodError["status"], message: string, cause?: unknown) {
     super(message, cause === undefined ? undefined : { cause });

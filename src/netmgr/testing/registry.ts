@@ -1,7 +1,7 @@
 // Tests only: a registry for the plugin worker pool (plugin-workers.test.ts) — podnet's sample
 // plugin, one that never answers, one that ends its worker thread, and one that logs.
 import { exit } from "node:process";
-import { about as sampleAbout, samplePlugin } from "../../plugins/sample/sample.js";
+import { SAMPLE_ABOUT, samplePlugin } from "../../plugins/sample/sample.js";
 import { stateless, type Registry } from "../../resident/server.js";
 import type { PluginFuncs } from "../../sdk/types.js";
 
@@ -21,7 +21,7 @@ export function testRegistry(log: (m: string) => void): Registry {
     del: async () => {},
   };
   return new Map([
-    ["sample", stateless(samplePlugin, sampleAbout)],
+    ["sample", stateless(samplePlugin, SAMPLE_ABOUT)],
     ["hang", stateless(never, about("hang"))],
     ["crash", stateless(crash, about("crash"))],
     ["chatty", stateless(chatty, about("chatty"))],

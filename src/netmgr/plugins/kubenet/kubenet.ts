@@ -56,7 +56,7 @@ import { PodHostports, type PodRef } from "./pod-hostports.js";
 import { PodIPs } from "./pod-ips.js";
 import { cidrOfIP, PodShaping } from "./pod-shaping.js";
 import type { PreparedLimit, Shaper } from "./shaper.js";
-import { noTimer, phaseTimer, type PhaseTimer } from "./trace.js";
+import { noTimer, phaseTimer, type PhaseTimer } from "../../../util/phase-timer.js";
 
 /** The file-system reads kubenet makes (bin dir listings, host-local leases). */
 export interface KubenetFs extends DirLister, LeaseFs {}
@@ -234,7 +234,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     t.mark("lookup");
     const timed = <T>(phase: string, p: Promise<T>): Promise<T> => {
       const t0 = now();
-      return p.finally(() => t.concurrent(phase, now() - t0));
+      return p.finally(() => t.add(`${phase}‖`, now() - t0)); // ‖: ran alongside the others
     };
 
     const cni = timed("cni-del", (async () => {
