@@ -8,6 +8,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args
   pod: { summary: "add|del|status|list pods on a running `podnet node`", load: () => import("./pod.js") },
   demo: { summary: "a sandboxed kubenet node with three pods, live checks, clean teardown", load: () => import("./demo.js") },
   resident: { summary: "serve the plugins in-process to the resident-mode launchers (--socket PATH)", load: () => import("./resident.js") },
+  cluster: { summary: "the cluster's nodes (nodes [--json]) and remove-node NAME, from etcd", load: () => import("./cluster.js") },
   install: { summary: "copy the CNI plugins into --cni-bin-dir DIR (default /opt/cni/bin)", load: () => import("./install.js") },
 };
 

@@ -3,6 +3,7 @@
 // stop it; pods stay set up and a restart re-attaches them.
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync, watch } from "node:fs";
+import { hostname } from "node:os";
 import { conntrackClearer, nodePortOpener } from "../netmgr/plugins/kubenet/port-opener.js";
 import { createKernel } from "../kernel/kernel.js";
 import { nodeExec, nodeRawExec } from "../kernel/exec.js";
@@ -62,7 +63,7 @@ export async function run(args: string[]): Promise<number> {
   }
   let o: NodeOptions;
   try {
-    o = parseNodeArgs(args);
+    o = parseNodeArgs(args, { hostname: hostname() });
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`podnet node: ${e.message}\n(see podnet node --help)\n`);

@@ -109,6 +109,10 @@ export class ClusterAgent {
   private routing: Promise<void> = Promise.resolve();
   private needFullResync = true;
   private joining: Promise<void> | undefined;
+  /** The first registration (start()); joined() hands it out. */
+  private firstJoin: Promise<void> | undefined;
+  /** Why the last join attempt failed (cleared once joined). */
+  private joinErr: Error | undefined;
   private readonly heartbeatBackoff: Backoff;
   private readonly resyncBackoff: Backoff;
   private readonly blockListeners = new Set<(blocks: readonly string[]) => void>();
@@ -149,6 +153,7 @@ export class ClusterAgent {
     const explicit = this.o.podCIDRs ?? [];
     const provisional = this.o.ranges.map((r) => explicit.find((c) => c.network.family === r.cidr.network.family) ?? remembered.find((c) => c.network.family === r.cidr.network.family));
     const joined = this.joinLoop(remembered);
+    this.firstJoin = joined;
     void this.registry.start();
     if (provisional.every((c) => c !== undefined) && provisional.length > 0) {
       this.setBlocks(provisional.map((c) => formatNetwork(c!)));
@@ -158,6 +163,29 @@ export class ClusterAgent {
     }
     await joined;
     return this.blocks;
+  }
+
+  /**
+   * Settles with the first registration started by start(): resolves with this node's blocks once
+   * the store has them, rejects with the AllocationError that refused them (exhausted, overlap,
+   * outside, config-mismatch). Store failures never reject it: they are retried.
+   */
+  async joined(): Promise<readonly string[]> {
+    if (!this.firstJoin) throw new Error("ClusterAgent.joined() before start()");
+    await this.firstJoin;
+    return this.blocks;
+  }
+
+  /** Why registering has not succeeded yet (the last attempt's error); undefined once joined. */
+  get joinError(): Error | undefined {
+    return this.joinErr;
+  }
+
+  /** Diffs every peer against the route port's list at the next pass (e.g. after the VXLAN device was recreated). */
+  resync(): void {
+    this.needFullResync = true;
+    for (const n of this.registry.nodes.keys()) this.dirty.add(n);
+    this.scheduleReconcile();
   }
 
   async stop(): Promise<void> {
@@ -289,6 +317,7 @@ export class ClusterAgent {
         }
         this.setBlocks([...res.record.podCIDRs]);
         this.phaseNow = "joined";
+        this.joinErr = undefined;
         try {
           await this.d.state.write({ name: this.o.name, podCIDRs: this.blocks });
         } catch (e) {
@@ -301,6 +330,7 @@ export class ClusterAgent {
         this.scheduleReconcile();
         return;
       } catch (e) {
+        this.joinErr = e as Error;
         if (e instanceof AllocationError) throw e;
         if (e instanceof StoreError && e.code === "lease-not-found") this.lease = undefined;
         this.counters.etcdErrors++;

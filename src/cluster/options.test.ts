@@ -87,14 +87,17 @@ describe("podnet cluster nodes", () => {
       { kind: "put", key: keys.heartbeat("n1"), value: JSON.stringify({ time: Date.UTC(2026, 0, 1) }) },
       { kind: "put", key: keys.node("n2"), value: encodeRecord({ name: "n2", nodeIPs: ["192.168.10.2"], podCIDRs: ["10.200.1.0/24"], backend: "host-gw" }) },
     ]);
-    const rows = await clusterNodes(s, keys, new Map([["n1", true]]));
+    const rows = await clusterNodes(s, keys, { self: "n3", inPlace: new Map([["n1", true]]) });
     assert.deepEqual(JSON.parse(nodesJson(rows)), [
       { name: "n1", nodeIPs: ["192.168.10.1"], podCIDRs: ["10.200.0.0/24"], backend: "auto", lastHeartbeat: "2026-01-01T00:00:00.000Z", routesInPlace: true },
-      { name: "n2", nodeIPs: ["192.168.10.2"], podCIDRs: ["10.200.1.0/24"], backend: "host-gw", lastHeartbeat: null },
+      { name: "n2", nodeIPs: ["192.168.10.2"], podCIDRs: ["10.200.1.0/24"], backend: "host-gw", lastHeartbeat: null, routesInPlace: null },
     ]);
     assert.deepEqual(nodesTable(rows, Date.UTC(2026, 0, 1, 0, 0, 30)).slice(1), [
       ["n1", "192.168.10.1", "10.200.0.0/24", "auto", "30s ago", "in place"],
-      ["n2", "192.168.10.2", "10.200.1.0/24", "host-gw", "expired", "?"],
+      ["n2", "192.168.10.2", "10.200.1.0/24", "host-gw", "expired", "unknown"],
     ]);
+    const mine = await clusterNodes(s, keys, { self: "n2", inPlace: new Map([["n1", false]]) });
+    assert.deepEqual(nodesTable(mine, Date.UTC(2026, 0, 1, 0, 0, 30)).slice(1).map((r) => r[5]), ["missing", "(this node)"]);
+    assert.equal(JSON.parse(nodesJson(mine))[1].thisNode, true);
   });
 });

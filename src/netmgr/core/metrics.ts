@@ -94,6 +94,23 @@ export class Histogram implements Metric {
   }
 }
 
+/** A counter or gauge without labels whose value is read when /metrics is rendered (a component's own counters). */
+export class SampledMetric implements Metric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: "counter" | "gauge";
+  private readonly read: () => number;
+  constructor(name: string, help: string, type: "counter" | "gauge", read: () => number) {
+    this.name = name;
+    this.help = help;
+    this.type = type;
+    this.read = read;
+  }
+  render(): string {
+    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`, `${this.name} ${formatNumber(this.read())}`].join("\n");
+  }
+}
+
 export class MetricsRegistry {
   private readonly metrics: Metric[] = [];
   register<M extends Metric>(m: M): M {

@@ -10,6 +10,7 @@ import { DEFAULT_CNI_BIN_DIR, DEFAULT_CNI_CACHE_DIR, DEFAULT_CNI_CONF_DIR, DEFAU
 import { HAIRPIN_MODES } from "../core/plugin.js";
 import { splitBinDirs } from "./probe.js";
 import { validatePodCIDR } from "../sandbox/runtime.js";
+import { CLUSTER_NODE_FLAGS, type ClusterFlagName, type ClusterNodeOptions, parseClusterNodeOptions } from "./cluster-options.js";
 
 export interface NodeOptions {
   readonly networkPlugin: string;
@@ -35,6 +36,8 @@ export interface NodeOptions {
   /** Run podnet's own CNI plugins inside the daemon (worker threads) instead of exec'ing them. */
   readonly inProcessPlugins: boolean;
   readonly logLevel: LogLevel;
+  /** Cluster networking (--cluster-cidr, --etcd-endpoints, …); undefined: this node stands alone. */
+  readonly cluster?: ClusterNodeOptions;
 }
 
 export class UsageError extends Error {
@@ -61,6 +64,7 @@ export const NODE_FLAGS = {
   modprobe: { default: "true", help: "run `modprobe br-netfilter` at start (as the kubelet does)" },
   "in-process-plugins": { default: "true", help: "kubenet: run podnet's own bridge/host-local/loopback inside the daemon instead of exec'ing them (other plugins are always exec'd); false: always exec" },
   "log-level": { default: "info", help: "debug | info | warn | error" },
+  ...CLUSTER_NODE_FLAGS,
 } as const;
 
 type FlagName = keyof typeof NODE_FLAGS;
@@ -77,7 +81,8 @@ function bool(flag: string, v: string): boolean {
   throw new UsageError(`--${flag}: must be true or false, got ${JSON.stringify(v)}`);
 }
 
-export function parseNodeArgs(argv: readonly string[]): NodeOptions {
+/** `host.hostname`: the default --node-name (lower-cased) of cluster networking. */
+export function parseNodeArgs(argv: readonly string[], host: { hostname?: string } = {}): NodeOptions {
   // `--modprobe` alone means true, as Go's flag package reads booleans
   const args = argv.map((a) => (BOOLEAN_FLAGS.some((b) => a === `--${b}`) ? `${a}=true` : a));
   let values: Record<string, string | undefined>;
@@ -122,6 +127,12 @@ export function parseNodeArgs(argv: readonly string[]): NodeOptions {
     throw new UsageError(`--socket-group: ${JSON.stringify(socketGroup)} is not a group name or GID`);
   }
   const ipam = get("ipam-data-dir");
+  let cluster: ClusterNodeOptions | undefined;
+  try {
+    cluster = parseClusterNodeOptions(get, (k: ClusterFlagName) => values[k] !== undefined, { networkPlugin, podCIDR, ...(host.hostname !== undefined ? { hostname: host.hostname } : {}) });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   return {
     networkPlugin,
     networkPluginDir: get("network-plugin-dir"),
@@ -142,5 +153,6 @@ export function parseNodeArgs(argv: readonly string[]): NodeOptions {
     modprobe: bool("modprobe", get("modprobe")),
     inProcessPlugins: bool("in-process-plugins", get("in-process-plugins")),
     logLevel,
+    ...(cluster ? { cluster } : {}),
   };
 }
