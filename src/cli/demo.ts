@@ -12,16 +12,21 @@ import type { PodView } from "../netmgr/sandbox/runtime.js";
 import { DEMO_NODE_IP, DEMO_UPLINK_MTU, hasKubenetPlugins, inNs, Lab } from "./demo-lab.js";
 import { ping, serve, tcpGet, transferRate } from "./demo-probes.js";
 import { hostPortsText, limitsText } from "./pod.js";
+import { DEMO_CLUSTER_CIDR, etcdInstalled, runClusterDemo } from "./demo-cluster.js";
 import { colors, renderTable, useColor } from "./table.js";
 
 const GO_PLUGINS = "/usr/lib/cni";
 const USAGE = `usage: podnet demo [--plugins podnet|go] [--pod-cidr CIDR]
+       podnet demo --nodes N [--plugins podnet|go]
 
 A sandboxed kubenet node: a podnet-demo-* namespace running \`podnet node\`, three pods, live
 checks (pod → pod, node → hostPort, shaped transfer rates), then a clean teardown.
+With --nodes N (2..5): a cluster instead — N nodes on one L2 segment and a throw-away etcd, each
+node's block of ${DEMO_CLUSTER_CIDR}, a pod on each, cross-node pings, a node removed, teardown.
   --plugins   whose bridge/host-local/loopback kubenet uses: podnet's own (default, when built)
               or Debian's Go reference plugins in ${GO_PLUGINS}
-  --pod-cidr  inside 10.200.0.0/16 (default 10.200.0.0/24)
+  --pod-cidr  inside 10.200.0.0/16 (default 10.200.0.0/24; not with --nodes)
+  --nodes     the number of nodes of a cluster demo (needs etcd: scripts/setup.sh installs it)
 Needs root (it creates network namespaces); run \`bash scripts/setup.sh\` first.
 `;
 
@@ -44,9 +49,9 @@ const nsOf = (v: PodView) => v.netns.replace("/run/netns/", "");
 const ms = (x: number) => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ms`;
 
 export async function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let values: { plugins?: string; "pod-cidr"?: string; help?: boolean; "no-color"?: boolean };
+  let values: { plugins?: string; "pod-cidr"?: string; nodes?: string; help?: boolean; "no-color"?: boolean };
   try {
-    ({ values } = parseArgs({ args, options: { plugins: { type: "string" }, "pod-cidr": { type: "string" }, help: { type: "boolean", short: "h" }, "no-color": { type: "boolean" } }, strict: true }));
+    ({ values } = parseArgs({ args, options: { plugins: { type: "string" }, "pod-cidr": { type: "string" }, nodes: { type: "string" }, help: { type: "boolean", short: "h" }, "no-color": { type: "boolean" } }, strict: true }));
   } catch (e) {
     process.stderr.write(`podnet demo: ${(e as Error).message}\n${USAGE}`);
     return 2;
@@ -60,6 +65,15 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
   if (process.getuid?.() !== 0) {
     process.stderr.write("podnet demo: needs root (it creates network namespaces); try: sudo podnet demo\n");
     return 1;
+  }
+  const nodes = values.nodes === undefined ? undefined : /^[2-5]$/.test(values.nodes) ? Number(values.nodes) : NaN;
+  if (Number.isNaN(nodes)) {
+    process.stderr.write(`podnet demo: --nodes: must be 2..5, got ${JSON.stringify(values.nodes)}\n`);
+    return 2;
+  }
+  if (nodes !== undefined && values["pod-cidr"] !== undefined) {
+    process.stderr.write(`podnet demo: --pod-cidr: not with --nodes (each node takes its block of ${DEMO_CLUSTER_CIDR})\n`);
+    return 2;
   }
   const podCIDR = values["pod-cidr"] ?? "10.200.0.0/24";
   if (!/^10\.200\.\d{1,3}\.\d{1,3}\/(1[6-9]|2[0-8])$/.test(podCIDR)) {
@@ -76,6 +90,14 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
   if (useGo && !hasKubenetPlugins(GO_PLUGINS)) {
     process.stderr.write(`podnet demo: no bridge/host-local/loopback in ${PODNET_CNI_BIN_DIR} or ${GO_PLUGINS}; run \`bash scripts/setup.sh\` (or \`node scripts/build.mjs\`)\n`);
     return 1;
+  }
+
+  if (nodes !== undefined) {
+    if (!(await etcdInstalled())) {
+      process.stderr.write("podnet demo: --nodes needs etcd (apt-get install etcd-server; `bash scripts/setup.sh` does it)\n");
+      return 1;
+    }
+    return runClusterDemo({ nodes, daemonArgs: [`--cni-bin-dir=${GO_PLUGINS}`, ...(useGo ? [`--kubenet-bin-dir=${GO_PLUGINS}`] : []), "--network-plugin=kubenet"], c, out });
   }
 
   const t0 = performance.now();
