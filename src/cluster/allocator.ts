@@ -53,8 +53,8 @@ export interface JoinOptions {
   readonly self: SelfSpec;
   /** Blocks this node held before, from its local state file. */
   readonly remembered?: readonly Cidr[];
-  /** The lease the heartbeat key is attached to. */
-  readonly lease: string;
+  /** The lease the heartbeat key is attached to (or its grant under way: awaited beside the first reads). */
+  readonly lease: string | PromiseLike<string>;
   /** Blocks known taken (the registry's view): saves a read per join and per lost race. */
   readonly taken?: () => Iterable<Cidr>;
 }
@@ -121,6 +121,7 @@ async function allBlocks(deps: AllocatorDeps): Promise<Cidr[]> {
 
 class Joiner {
   private modRevision = 0;
+  private leaseId = "";
   private held: Cidr[] = [];
   /** A claim wrote the record and heartbeat already in this pass. */
   private wrote = false;
@@ -152,7 +153,7 @@ class Joiner {
     const { keys, now } = this.deps;
     return [
       { kind: "put", key: keys.node(this.o.self.name), value: encodeRecord(this.record(blocks)) },
-      { kind: "put", key: keys.heartbeat(this.o.self.name), value: encodeHeartbeat({ time: now() }), lease: this.o.lease },
+      { kind: "put", key: keys.heartbeat(this.o.self.name), value: encodeHeartbeat({ time: now() }), lease: this.leaseId },
     ];
   }
 
@@ -204,8 +205,10 @@ class Joiner {
 
   async run(): Promise<JoinResult> {
     const { keys } = this.deps;
-    await ensureClusterConfig(this.deps.store, keys, this.o.ranges);
-    let formerlyListed = await this.readOwn();
+    // the first reads and the lease at once: one round trip before the first claim, not three
+    const [, listed, lease] = await Promise.all([ensureClusterConfig(this.deps.store, keys, this.o.ranges), this.readOwn(), this.o.lease]);
+    this.leaseId = lease;
+    let formerlyListed = listed;
     for (let stale = 0; ; stale++) {
       if (stale > 20) throw new AllocationError("contended", `node ${this.o.self.name}: its record ${keys.node(this.o.self.name)} keeps changing under it; is another node running with the same --node-name?`);
       const outcome = await this.claimAll(formerlyListed);

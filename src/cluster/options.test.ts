@@ -55,6 +55,12 @@ describe("node records", () => {
     assert.throws(() => decodeRecord(JSON.stringify({ ...r, backend: "bgp" }), "n1"), /backend "bgp"/);
     assert.throws(() => decodeRecord(JSON.stringify({ ...r, vtep: { ...r.vtep, mac: "zz" } }), "n1"), /vtep\.mac/);
     assert.throws(() => decodeRecord("x".repeat(5000), "n1"), /more than 4096/);
+    // canonical text out whatever came in; one address and one CIDR per family; unknown vtep fields dropped
+    const odd = decodeRecord(JSON.stringify({ ...r, nodeIPs: ["192.168.10.1", "FD00:0:0::0:1"], podCIDRs: ["10.200.3.0/24", "FD00:200:0::/64"], vtep: { ...r.vtep, extra: "x".repeat(100) } }), "n1");
+    assert.deepEqual([odd.nodeIPs, odd.podCIDRs, odd.vtep], [["192.168.10.1", "fd00::1"], ["10.200.3.0/24", "fd00:200::/64"], r.vtep]);
+    assert.throws(() => decodeRecord(JSON.stringify({ ...r, nodeIPs: ["192.168.10.1", "192.168.10.2"] }), "n1"), /nodeIPs has two addresses of one family/);
+    assert.throws(() => decodeRecord(JSON.stringify({ ...r, podCIDRs: ["fd00::/64", "fd01::/64"] }), "n1"), /podCIDRs has two CIDRs of one family/);
+    assert.deepEqual(decodeRecord(JSON.stringify({ ...r, podCIDRs: ["10.200.3.1/24"] }), "n1").podCIDRs, ["10.200.3.0/24"]);
   });
 });
 
