@@ -74,6 +74,18 @@ export class ClusterStartError extends Error {
 }
 
 export async function prepareClusterNode(c: ClusterNodeOptions, d: ClusterNodeDeps): Promise<ClusterNode> {
+  // The store first (it reads the TLS files; nothing connects yet): bad flags stop the start before
+  // anything is made. Later failures close it again.
+  const { store, keys } = d.store ?? (await openEtcdStore(c.etcd, d.readFile ?? ((p) => fsp.readFile(p))).catch(fail));
+  try {
+    return await prepare(c, d, store, keys);
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
+
+async function prepare(c: ClusterNodeOptions, d: ClusterNodeDeps, store: ClusterStore, keys: KeyLayout): Promise<ClusterNode> {
   const s = c.settings;
   const log = d.log.child({ component: "cluster" });
   const ops = d.ops;
@@ -96,7 +108,6 @@ export async function prepareClusterNode(c: ClusterNodeOptions, d: ClusterNodeDe
   const exclude = [...d.podLinks, DEFAULT_VXLAN_DEVICE];
   let connected = await connectedSubnets(ops, { exclude });
 
-  const { store, keys } = d.store ?? (await openEtcdStore(c.etcd, d.readFile ?? ((p) => fsp.readFile(p))).catch(fail));
   mkdirSync(d.stateDir, { recursive: true, mode: 0o700 });
   const routeSeconds = new Histogram("podnet_cluster_route_programming_duration_seconds", "Seconds each batch of route, neighbour and FDB changes to other nodes took to program.", [], ROUTE_BUCKETS);
   const agent = new ClusterAgent(
@@ -140,8 +151,7 @@ export async function prepareClusterNode(c: ClusterNodeOptions, d: ClusterNodeDe
       if (vtepChanged || now.join() !== connected.join()) {
         if (now.join() !== connected.join()) log.info("this node's connected subnets changed", { from: connected, to: now });
         connected = now;
-        agent.updateSelf({ connected, ...(vxlan ? { vtep: vxlan.vtep } : {}) });
-        if (vtepChanged) agent.resync();
+        agent.updateSelf({ connected, ...(vxlan ? { vtep: vxlan.vtep } : {}) }); // a full resync against the kernel
       }
     } catch (e) {
       log.warn("checking this node's addresses failed", { err: e });
