@@ -9,9 +9,13 @@
 //   4. peak RSS of one plugin exec
 //   5. the node manager (`podnet node`, kubenet): pod setup and teardown with hostPort and shaping,
 //      podnet's plugins in-process vs the same plugins exec'd vs Go's plugins exec'd
+//   6. the exec'd fallback: one exec of each plugin (VERSION) and of loopback ADD against
+//      `node -e 0` and Go, with the goals of issue #13: start-up ≤ 1.2× node -e 0, chain ADD
+//      (section 1) ≤ 1.5× Go
+//   7. the cluster: bench/cluster.mjs with 300 nodes (a client each) and 1000 (shared watches)
 // Results also go to bench/results/bench-<time>.json. Runs only inside sandbox namespaces.
-//   6. the cluster: bench/cluster.mjs with 300 nodes (a client each) and 1000 (shared watches)
-// Usage: sudo node bench/run.mjs [--rounds 20] [--cold-rounds 5] [--pods 200] [--streams-pods 40] [--netmgr-pods 20] [--skip startup,stream,concurrent,rss,netmgr,cluster]
+// Usage: sudo node bench/run.mjs [--rounds 20] [--cold-rounds 5] [--pods 200] [--streams-pods 40] [--netmgr-pods 20] [--fallback-rounds 40]
+//        [--skip startup,plugins,stream,concurrent,rss,netmgr,fallback,cluster]
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -25,6 +29,7 @@ const { values } = parseArgs({
     pods: { type: "string", default: "200" },
     "streams-pods": { type: "string", default: "40" },
     "netmgr-pods": { type: "string", default: "20" },
+    "fallback-rounds": { type: "string", default: "40" },
     skip: { type: "string", default: "" },
     inner: { type: "boolean" },
     tag: { type: "string" },
@@ -35,7 +40,7 @@ const PLUGINS = ["loopback", "bridge", "host-local", "portmap", "bandwidth"];
 requireRootAndFiles("bench", [...PLUGINS.map((p) => join(GO_BIN, p)), ...PLUGINS.map((p) => join(PODNET_BIN, p)), join(ROOT, "dist/src/libcni/index.js")]);
 
 if (!values.inner) {
-  const pass = ["--rounds", values.rounds, "--cold-rounds", values["cold-rounds"], "--pods", values.pods, "--streams-pods", values["streams-pods"], "--netmgr-pods", values["netmgr-pods"], "--skip", values.skip];
+  const pass = ["--rounds", values.rounds, "--cold-rounds", values["cold-rounds"], "--pods", values.pods, "--streams-pods", values["streams-pods"], "--netmgr-pods", values["netmgr-pods"], "--fallback-rounds", values["fallback-rounds"], "--skip", values.skip];
   let rc = runInsideNodeNamespace(new URL(import.meta.url).pathname, pass);
   // The cluster benchmark (bench/cluster.mjs) runs its own etcd in its own namespace.
   if (rc === 0 && !values.skip.split(",").includes("cluster")) {
@@ -154,7 +159,7 @@ if (!skip.has("startup")) {
 }
 
 // 1. per plugin and chain, interleaved round by round --------------------------------------------
-{
+if (!skip.has("plugins")) {
   const times = Object.fromEntries(impls.map((i) => [i.name, {}]));
   const chainAdd = Object.fromEntries(impls.map((i) => [i.name, []]));
   const chainDel = Object.fromEntries(impls.map((i) => [i.name, []]));
@@ -373,8 +378,67 @@ if (!skip.has("netmgr")) {
   out.sections.netmgr = { pods: NPODS, rows };
 }
 
+// 6. the exec'd fallback: plugin start-up against node -e 0, and its goals -------------------------
+if (!skip.has("fallback")) out.sections.fallback = fallbackSection(Number(values["fallback-rounds"]), out.sections.plugins);
+
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 const file = join(ROOT, "bench", "results", `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
 writeFileSync(file, JSON.stringify(out, null, 2) + "\n");
 log(`\nresults: ${file}`);
 resident?.kill();
+
+/**
+ * Section 6, the exec'd fallback: how long one plugin exec takes — Node's start-up plus the bundle's — against
+ * `node -e 0` (the floor any Node plugin pays) and the Go plugin of the same name, interleaved
+ * round by round (order rotating): each plugin's VERSION (answered by the plugin file's loader,
+ * without its bundle: scripts/code-cache.mjs), and loopback's ADD in a pod namespace, the
+ * cheapest command that runs a bundle and touches the kernel. Ratios to `node -e 0` are medians
+ * of per-round ratios: on a shared machine a round's execs see the same load.
+ */
+function fallbackSection(rounds, plugins) {
+  const goalMark = (ok) => (ok ? "met" : "missed");
+  const ns = newPod();
+  try {
+    const version = cleanEnv({ CNI_COMMAND: "VERSION" });
+    const add = cleanEnv({ CNI_COMMAND: "ADD", CNI_CONTAINERID: "bench-startup", CNI_NETNS: `/run/netns/${ns}`, CNI_IFNAME: "lo", CNI_PATH: PODNET_BIN });
+    const loConf = JSON.stringify({ cniVersion: "1.0.0", name: "bench-startup", type: "loopback" });
+    const runs = [
+      { key: "node -e 0", file: process.execPath, args: ["-e", "0"], env: version },
+      ...PLUGINS.map((p) => ({ key: p, file: join(PODNET_BIN, p), env: version })),
+      ...PLUGINS.map((p) => ({ key: `go ${p}`, file: join(GO_BIN, p), env: version })),
+      { key: "loopback ADD", file: join(PODNET_BIN, "loopback"), env: add, input: loConf },
+      { key: "go loopback ADD", file: join(GO_BIN, "loopback"), env: add, input: loConf },
+    ];
+    const ms = Object.fromEntries(runs.map((r) => [r.key, []]));
+    const once = (r) => {
+      const t0 = performance.now();
+      const x = spawnSync(r.file, r.args ?? [], { env: r.env, input: r.input, stdio: [r.input ? "pipe" : "ignore", "ignore", "ignore"] });
+      const t = performance.now() - t0;
+      if (x.status !== 0) throw new Error(`${r.file} ${r.key} exited ${x.status ?? x.signal}`);
+      return t;
+    };
+    for (let round = 0; round < rounds + WARMUP; round++) {
+      const order = runs.map((_, k) => runs[(k + round) % runs.length]);
+      const t = Object.fromEntries(order.map((r) => [r.key, once(r)]));
+      if (round >= WARMUP) for (const r of runs) ms[r.key].push(t[r.key]);
+    }
+    const floor = ms["node -e 0"];
+    const paired = (xs) => median(xs.map((x, i) => x / floor[i]));
+    const rows = ["node -e 0", ...PLUGINS, "loopback ADD"].map((k) => ({ plugin: k, ms: median(ms[k]), vsNode: paired(ms[k]), go: ms[`go ${k}`] ? median(ms[`go ${k}`]) : NaN }));
+    log(`\n6. the exec'd fallback: one plugin exec, median ms of ${rounds} rounds (interleaved, +${WARMUP} warm-up); ×node = median of per-round ratios to \`node -e 0\``);
+    log(`${"".padEnd(20)}${"podnet".padStart(10)}${"×node".padStart(9)}${"go".padStart(9)}${"podnet/go".padStart(12)}`);
+    for (const r of rows) log(`${(PLUGINS.includes(r.plugin) ? `${r.plugin} VERSION` : r.plugin).padEnd(20)}${fmt(r.ms).padStart(10)}${`${fmt(r.vsNode, 2)}×`.padStart(9)}${fmt(r.go).padStart(9)}${ratio(r.ms, r.go).padStart(12)}`);
+    const worst = rows.filter((r) => PLUGINS.includes(r.plugin)).reduce((a, b) => (b.vsNode > a.vsNode ? b : a));
+    const goals = { startup: { goal: 1.2, value: worst.vsNode, plugin: worst.plugin, met: worst.vsNode <= 1.2 } };
+    log(`goal: plugin start-up (VERSION) ≤ 1.20× node -e 0 — worst ${worst.plugin} ${fmt(worst.vsNode, 2)}× — ${goalMark(goals.startup.met)}`);
+    const chain = plugins?.rows.find((r) => r.label.startsWith("chain ADD"));
+    if (chain) {
+      const v = chain.podnet / chain.go;
+      goals.chainAdd = { goal: 1.5, value: v, met: v <= 1.5 };
+      log(`goal: exec'd chain ADD (lo + bridge/host-local + portmap + bandwidth) ≤ 1.50× Go — ${fmt(v, 2)}× (section 1) — ${goalMark(goals.chainAdd.met)}`);
+    }
+    return { rounds, rows, goals };
+  } finally {
+    delPod(ns);
+  }
+}

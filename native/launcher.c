@@ -7,7 +7,9 @@
  * refusing), it execs the Node bundle of the same plugin instead, so the plugin always works.
  *
  * Plugin name: basename(argv[0]). Socket: $PODNET_CNI_SOCKET or PODNET_DEFAULT_SOCKET.
- * Fallback: PODNET_NODE <dir of the real executable>/podnet-<name>.cjs
+ * Fallback: <dir of the real executable>/podnet-<name>.cjs, exec'd itself: its `#!` line names the
+ * Node that runs it (the build's, or the one `podnet install` stamped in), so no Node path is
+ * compiled into the launcher.
  *
  * Trust and limits (docs/security.md):
  * - It talks only to a daemon running as PODNET_SOCKET_UID (root unless built otherwise): the
@@ -42,9 +44,6 @@
 
 #ifndef PODNET_DEFAULT_SOCKET
 #define PODNET_DEFAULT_SOCKET "/run/podnet/cni.sock"
-#endif
-#ifndef PODNET_NODE
-#define PODNET_NODE "/usr/bin/node"
 #endif
 /* The only user the daemon may run as (and own the socket). */
 #ifndef PODNET_SOCKET_UID
@@ -183,9 +182,9 @@ static void fallback(const char *name) {
   if (n < 0) fail(CNI_INTERNAL, "podnet launcher: readlink /proc/self/exe: %s", strerror(errno));
   self[n] = 0;
   snprintf(path, sizeof path, "%s/podnet-%s.cjs", dirname(self), name);
-  char *args[] = { (char *)PODNET_NODE, path, NULL };
-  execve(PODNET_NODE, args, environ);
-  fail(CNI_INTERNAL, "podnet launcher: exec %s: %s", PODNET_NODE, strerror(errno));
+  char *args[] = { path, NULL };
+  execve(path, args, environ);
+  fail(CNI_INTERNAL, "podnet launcher: exec %s: %s", path, strerror(errno));
 }
 
 /* Why the daemon is not used, on stderr; then the Node plugin runs. */

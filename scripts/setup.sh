@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: the kernel tools podnet drives or tests against, the Go reference plugins
 # (containernetworking-plugins, in /usr/lib/cni), etcd (etcd-server: the cluster store's tests and
-# benchmark run a throw-away one) and the toolchain for the native addon.
-debs=(iproute2 nftables iptables containernetworking-plugins conntrack iputils-ping kmod ethtool etcd-server make g++ python3)
+# benchmark run a throw-away one), the toolchain for the native addon, systemd (its
+# systemd-analyze verifies the units `podnet install` writes; systemd need not be running) and zsh
+# (the completion script's test).
+debs=(iproute2 nftables iptables containernetworking-plugins conntrack iputils-ping kmod ethtool etcd-server make g++ python3 systemd zsh)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -2,12 +2,12 @@
 // etcd has them (docs/cluster.md). "Routes in place" comes from the local `podnet node` (its
 // GET /v1/cluster on --socket) when one is running in the same cluster; otherwise it is unknown.
 import { readFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
 import { ClusterConfigError, type EtcdFlags, type LocalView, clusterNodes, clusterRemoveNode, listNodes, nodesJson, nodesTable, openEtcdStore } from "../cluster/index.js";
 import { createApiClient } from "../netmgr/daemon/api-client.js";
 import { DEFAULT_SOCKET } from "../netmgr/daemon/paths.js";
 import { errorMessage } from "../util/error-message.js";
 import { renderTable } from "./table.js";
+import { exitCodes, parseCommandArgs, usageError } from "./args.js";
 
 const USAGE = `usage: podnet cluster nodes [--json] --etcd-endpoints URL[,URL…] [flags]
        podnet cluster remove-node NAME --etcd-endpoints URL[,URL…] [flags]
@@ -20,15 +20,15 @@ const USAGE = `usage: podnet cluster nodes [--json] --etcd-endpoints URL[,URL…
 flags:
   --etcd-endpoints URL[,URL…]   etcd v3 (http://HOST:PORT, https://HOST:PORT or unix:///PATH)
   --etcd-prefix PREFIX          the cluster's key prefix (default /podnet)
-  --etcd-cafile, --etcd-certfile, --etcd-keyfile FILE   TLS, as \`podnet node\` takes them
+  --etcd-cafile FILE            TLS: the CA of etcd's server certificates, as \`podnet node\` takes it
+  --etcd-certfile FILE          TLS: the client certificate (with --etcd-keyfile)
+  --etcd-keyfile FILE           TLS: the client key (with --etcd-certfile)
   --socket PATH                 the local \`podnet node\`'s API (env PODNET_SOCKET, default ${DEFAULT_SOCKET})
   --json                        nodes: one JSON object per node
-`;
+${exitCodes({ failure: "etcd failed, or remove-node: no such node (the error is on stderr)" })}`;
 
 /** How long `nodes` waits for the local daemon before calling its routes unknown. */
 const LOCAL_DAEMON_TIMEOUT_MS = 2000;
-
-type Values = { json?: boolean; help?: boolean; socket?: string; "etcd-endpoints"?: string; "etcd-prefix"?: string; "etcd-cafile"?: string; "etcd-certfile"?: string; "etcd-keyfile"?: string };
 
 /** The local daemon's view of this cluster (undefined: not running, not a cluster node, or another cluster). */
 async function localView(socket: string, prefix: string): Promise<LocalView | undefined> {
@@ -47,29 +47,13 @@ async function localView(socket: string, prefix: string): Promise<LocalView | un
 const ago = (ms: number) => (ms < 120_000 ? `${Math.round(ms / 1000)} s` : ms < 7_200_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 3_600_000)} h`);
 
 export async function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let values: Values;
-  let positionals: string[];
-  try {
-    const str = { type: "string" as const };
-    ({ values, positionals } = parseArgs({
-      args,
-      options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" }, socket: str, "etcd-endpoints": str, "etcd-prefix": str, "etcd-cafile": str, "etcd-certfile": str, "etcd-keyfile": str },
-      allowPositionals: true,
-      strict: true,
-    }) as { values: Values; positionals: string[] });
-  } catch (e) {
-    process.stderr.write(`podnet cluster: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
+  const str = { type: "string" as const };
+  const p = parseCommandArgs("cluster", USAGE, args, { json: { type: "boolean" }, socket: str, "etcd-endpoints": str, "etcd-prefix": str, "etcd-cafile": str, "etcd-certfile": str, "etcd-keyfile": str }, { positionals: true });
+  if (typeof p === "number") return p;
+  const { values, positionals } = p;
   const [verb, ...rest] = positionals;
-  if (values.help || !verb) {
-    (values.help ? process.stdout : process.stderr).write(USAGE);
-    return values.help ? 0 : 2;
-  }
-  const usage = (msg: string) => {
-    process.stderr.write(`podnet cluster ${verb}: ${msg}\n(see podnet cluster --help)\n`);
-    return 2;
-  };
+  const usage = (msg: string) => usageError(verb ? `cluster ${verb}` : "cluster", msg, USAGE);
+  if (!verb) return usage("a command is needed: nodes or remove-node");
   if (verb !== "nodes" && verb !== "remove-node") return usage(`unknown command (want nodes or remove-node)`);
   if (verb === "nodes" && rest.length) return usage(`unexpected argument ${JSON.stringify(rest[0])}`);
   if (verb === "remove-node" && rest.length !== 1) return usage("needs exactly one node name");

@@ -6,12 +6,32 @@ import { resolve } from "node:path";
 import { CniCode, CniError, isObject, jsonKind, plainObject, readJson, resultToJSON, toCniError } from "../cni/index.js";
 import { nodeRawExec } from "../kernel/exec.js";
 import { CniRuntime, DEFAULT_CONF_DIR, loadNetworkConf, splitCniPath } from "../libcni/index.js";
+import { EXIT_FAILURE, EXIT_OK, exitCodes, parseCommandArgs, usageError } from "./args.js";
+import { type Attachment, parseAttachmentArg, readAttachmentsFile, runGc, ValidAttachmentsError } from "./cni-gc.js";
 import { pluginEnv } from "./env.js";
 
-const USAGE = `usage: podnet cni add|check|del|status|gc|version NETNAME [NETNS]
-  env: NETCONFPATH (default ${DEFAULT_CONF_DIR}), CNI_PATH, CNI_IFNAME (default eth0),
+const USAGE = `usage: podnet cni add|check|del NETNAME NETNS
+       podnet cni status|version NETNAME
+       podnet cni gc NETNAME (--valid-attachment CONTAINERID/IFNAME ... | --valid-attachments-file FILE | --all) [--dry-run]
+  cnitool's interface over podnet's runtime library: the network NETNAME from NETCONFPATH, the
+  container ID derived from the NETNS path as cnitool derives it.
+  env: NETCONFPATH (default ${DEFAULT_CONF_DIR}), CNI_PATH (default /opt/cni/bin), CNI_IFNAME (default eth0),
        CNI_ARGS ("K=V;K=V"), CAP_ARGS (JSON object), CNI_CACHE_DIR (default /var/lib/cni)
-`;
+
+  gc: DELs every cached attachment of NETNAME that is not valid, then runs each plugin's GC
+  (spec 1.1.0) with the valid ones (cni.dev/valid-attachments), and prints what went.
+  --valid-attachment CONTAINERID/IFNAME  an attachment still in use (repeatable)
+  --valid-attachments-file FILE          a JSON list of {"containerID": …, "ifname": …} ("-": stdin)
+  --all                                  no attachment is valid: remove them all (cnitool's gc)
+  --dry-run                              print what would go; change nothing
+${exitCodes({ failure: "the CNI error, as JSON on stdout (and in words on stderr); gc: something could not be removed" })}`;
+
+const OPTIONS = {
+  "valid-attachment": { type: "string", multiple: true },
+  "valid-attachments-file": { type: "string" },
+  all: { type: "boolean" },
+  "dry-run": { type: "boolean" },
+} as const;
 
 /** cnitool: "cnitool-" + the first 20 hex characters of sha512(absolute netns path). */
 export function containerIdForNetns(netns: string): string {
@@ -31,11 +51,31 @@ export function parseUserCniArgs(s: string): Array<[string, string]> {
 }
 
 export async function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const [verb, netName, netnsArg] = args;
+  const p = parseCommandArgs("cni", USAGE, args, OPTIONS, { positionals: true });
+  if (typeof p === "number") return p;
+  const [verb, netName, netnsArg, ...extra] = p.positionals;
+  const v = p.values;
   const verbs = ["add", "check", "del", "status", "gc", "version"];
-  if (!verb || !verbs.includes(verb) || !netName || (["add", "check", "del"].includes(verb) && !netnsArg)) {
-    process.stderr.write(USAGE);
-    return 2;
+  if (!verb || !verbs.includes(verb)) return usageError("cni", verb ? `unknown command ${JSON.stringify(verb)}` : "which command?", USAGE);
+  if (!netName) return usageError(`cni ${verb}`, "NETNAME is missing", USAGE);
+  const needsNetns = ["add", "check", "del"].includes(verb);
+  if (needsNetns && !netnsArg) return usageError(`cni ${verb}`, "NETNS is missing", USAGE);
+  if (extra.length > 0 || (!needsNetns && netnsArg !== undefined)) return usageError(`cni ${verb}`, `unexpected argument ${JSON.stringify(extra[0] ?? netnsArg)}`, USAGE);
+  const gcFlag = (Object.keys(OPTIONS) as Array<keyof typeof OPTIONS>).find((k) => v[k] !== undefined);
+  if (verb !== "gc" && gcFlag) return usageError(`cni ${verb}`, `--${gcFlag} is for gc`, USAGE);
+  let valid: Attachment[] = [];
+  if (verb === "gc") {
+    const given = (v["valid-attachment"]?.length ?? 0) > 0 || v["valid-attachments-file"] !== undefined;
+    if (!given && !v.all) {
+      return usageError("cni gc", "say which attachments are still in use (--valid-attachment, --valid-attachments-file), or --all to remove every one", USAGE);
+    }
+    if (given && v.all) return usageError("cni gc", "--all and a list of valid attachments do not go together", USAGE);
+    try {
+      valid = [...(v["valid-attachment"] ?? []).map(parseAttachmentArg), ...(v["valid-attachments-file"] !== undefined ? readAttachmentsFile(v["valid-attachments-file"]) : [])];
+    } catch (e) {
+      if (e instanceof ValidAttachmentsError) return usageError("cni gc", e.message, USAGE);
+      throw e;
+    }
   }
   try {
     const list = loadNetworkConf(env["NETCONFPATH"] || DEFAULT_CONF_DIR, netName);
@@ -80,9 +120,10 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
       case "status":
         await rtm.getStatusNetworkList(list);
         break;
-      case "gc":
-        await rtm.gcNetworkList(list);
-        break;
+      case "gc": {
+        const errors = await runGc(rtm, list, { valid, dryRun: v["dry-run"] === true, out: (l) => process.stdout.write(`${l}\n`) });
+        return errors > 0 ? EXIT_FAILURE : EXIT_OK;
+      }
       case "version": {
         const out = plainObject();
         for (const p of list.plugins) out[p.type] = await rtm.getVersionInfo(p.type);
@@ -90,11 +131,11 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
         break;
       }
     }
-    return 0;
+    return EXIT_OK;
   } catch (e) {
     const err = toCniError(e);
     process.stdout.write(JSON.stringify(err.toWire(), null, 2) + "\n");
     process.stderr.write(`podnet cni ${verb}: ${err.toString()}\n`);
-    return 1;
+    return EXIT_FAILURE;
   }
 }

@@ -2,7 +2,6 @@
 // `podnet node --network-plugin=kubenet` with a pod CIDR, three pods, a table of what they got, live
 // checks with measured numbers, and a teardown that leaves nothing behind (also on Ctrl-C).
 // Only podnet-* namespaces and a temp directory are touched; addresses come from 10.200.0.0/16.
-import { parseArgs } from "node:util";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { ApiError } from "../netmgr/daemon/api-client.js";
@@ -13,6 +12,7 @@ import { DEMO_NODE_IP, DEMO_UPLINK_MTU, hasKubenetPlugins, inNs, Lab } from "./d
 import { ping, serve, tcpGet, transferRate } from "./demo-probes.js";
 import { hostPortsText, limitsText } from "./pod.js";
 import { DEMO_CLUSTER_CIDR, etcdInstalled, runClusterDemo } from "./demo-cluster.js";
+import { exitCodes, parseCommandArgs, usageError } from "./args.js";
 import { colors, renderTable, useColor } from "./table.js";
 
 const GO_PLUGINS = "/usr/lib/cni";
@@ -26,9 +26,10 @@ node's block of ${DEMO_CLUSTER_CIDR}, a pod on each, cross-node pings, a node re
   --plugins   whose bridge/host-local/loopback kubenet uses: podnet's own (default, when built)
               or Debian's Go reference plugins in ${GO_PLUGINS}
   --pod-cidr  inside 10.200.0.0/16 (default 10.200.0.0/24; not with --nodes)
-  --nodes     the number of nodes of a cluster demo (needs etcd: scripts/setup.sh installs it)
+  --nodes     the number of nodes of a cluster demo, 2..5 (needs etcd: scripts/setup.sh installs it)
+  --no-color  no colours (also: NO_COLOR set, or not a terminal)
 Needs root (it creates network namespaces); run \`bash scripts/setup.sh\` first.
-`;
+${exitCodes({ failure: "a check failed, or the sandbox could not be made", more: ["130  interrupted (Ctrl-C); the sandbox was removed"] })}`;
 
 interface Check {
   readonly ok: boolean;
@@ -49,17 +50,9 @@ const nsOf = (v: PodView) => v.netns.replace("/run/netns/", "");
 const ms = (x: number) => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ms`;
 
 export async function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let values: { plugins?: string; "pod-cidr"?: string; nodes?: string; help?: boolean; "no-color"?: boolean };
-  try {
-    ({ values } = parseArgs({ args, options: { plugins: { type: "string" }, "pod-cidr": { type: "string" }, nodes: { type: "string" }, help: { type: "boolean", short: "h" }, "no-color": { type: "boolean" } }, strict: true }));
-  } catch (e) {
-    process.stderr.write(`podnet demo: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const p = parseCommandArgs("demo", USAGE, args, { plugins: { type: "string" }, "pod-cidr": { type: "string" }, nodes: { type: "string" }, "no-color": { type: "boolean" } });
+  if (typeof p === "number") return p;
+  const values = p.values;
   const c = colors(!values["no-color"] && useColor(process.stdout, env));
   const out = (s = "") => process.stdout.write(s + "\n");
   if (process.getuid?.() !== 0) {
@@ -67,23 +60,15 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     return 1;
   }
   const nodes = values.nodes === undefined ? undefined : /^[2-5]$/.test(values.nodes) ? Number(values.nodes) : NaN;
-  if (Number.isNaN(nodes)) {
-    process.stderr.write(`podnet demo: --nodes: must be 2..5, got ${JSON.stringify(values.nodes)}\n`);
-    return 2;
-  }
-  if (nodes !== undefined && values["pod-cidr"] !== undefined) {
-    process.stderr.write(`podnet demo: --pod-cidr: not with --nodes (each node takes its block of ${DEMO_CLUSTER_CIDR})\n`);
-    return 2;
-  }
+  if (Number.isNaN(nodes)) return usageError("demo", `--nodes: must be 2..5, got ${JSON.stringify(values.nodes)}`, USAGE);
+  if (nodes !== undefined && values["pod-cidr"] !== undefined) return usageError("demo", `--pod-cidr: not with --nodes (each node takes its block of ${DEMO_CLUSTER_CIDR})`, USAGE);
   const podCIDR = values["pod-cidr"] ?? "10.200.0.0/24";
   if (!/^10\.200\.\d{1,3}\.\d{1,3}\/(1[6-9]|2[0-8])$/.test(podCIDR)) {
-    process.stderr.write(`podnet demo: --pod-cidr: ${JSON.stringify(podCIDR)} must be an IPv4 CIDR inside 10.200.0.0/16 (/16../28)\n`);
-    return 2;
+    return usageError("demo", `--pod-cidr: ${JSON.stringify(podCIDR)} must be an IPv4 CIDR inside 10.200.0.0/16 (/16../28)`, USAGE);
   }
   const want = values.plugins ?? "podnet";
   if (want !== "podnet" && want !== "go") {
-    process.stderr.write(`podnet demo: --plugins: must be podnet or go, got ${JSON.stringify(want)}\n`);
-    return 2;
+    return usageError("demo", `--plugins: must be podnet or go, got ${JSON.stringify(want)}`, USAGE);
   }
   const own = hasKubenetPlugins(PODNET_CNI_BIN_DIR);
   const useGo = want === "go" || !own;

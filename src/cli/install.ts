@@ -1,114 +1,199 @@
-// `podnet install [--cni-bin-dir DIR] [--from DIR]` — puts podnet's plugin executables where a
-// runtime looks for them: every bundle built into build/cni (`node scripts/build.mjs`) plus the
-// native addon they load from their own directory (podnet_netlink.node), mode 0755.
+// `podnet install`: sets a node up — the CNI plugins in --cni-bin-dir (the resident-mode launchers
+// by default, the plain Node plugins with --exec), systemd units for `podnet node` and
+// `podnet resident`, and with --conflist a CNI network config — and records every file it wrote
+// in a manifest (src/deploy/manifest.ts) that `podnet uninstall` undoes. Files podnet did not
+// write are never overwritten without --force. docs/operations.md walks through a whole node.
 //
-// Each file is written to a temporary name in DIR and renamed over the old one, so a plugin that
-// is running meanwhile keeps its old file (no ETXTBSY) and no runtime ever sees half a file.
-// Bundles are CommonJS without an extension: if DIR sits inside a `"type": "module"` package,
-// a package.json marking DIR CommonJS is written beside them, or Node would read them as ESM.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+// The units run this package's CLI by absolute path with the Node running this command: the
+// package (a checkout or an npm install) stays where it is, and an upgrade is: update it, run
+// `podnet install` again, restart the unit.
+import { existsSync, realpathSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { validateNetworkName } from "../cni/index.js";
+import { confFiles, DEFAULT_CONF_DIR } from "../libcni/confdir.js";
+import { CONFLIST_FILE, ConflistError, conflistText, DEFAULT_NETWORK_NAME, DEFAULT_POD_CIDR, parsePodCIDRs } from "../deploy/conflist.js";
+import { install, type ReportLine, type WantedFile } from "../deploy/install.js";
+import { DEFAULT_STATE_DIR, type Component } from "../deploy/manifest.js";
+import { insideEsmPackage, pluginFiles } from "../deploy/plugins.js";
+import { DEFAULT_CNI_SOCKET, DEFAULT_SYSTEMD_DIR, NODE_UNIT, RESIDENT_UNIT, systemdUnits } from "../deploy/units.js";
+import { EXIT_FAILURE, EXIT_OK, exitCodes, parseCommandArgs, usageError } from "./args.js";
+import { versionInfo } from "./version.js";
 
 export const DEFAULT_CNI_BIN_DIR = "/opt/cni/bin";
-const ADDON = "podnet_netlink.node";
-/** Built, but not something to install: the SDK's example plugin. */
-const NOT_INSTALLED = new Set(["sample", "podnet-sample.cjs", "package.json"]);
 
-const USAGE = `usage: podnet install [--cni-bin-dir DIR] [--from DIR] [--resident]
-  Copies podnet's CNI plugins (and ${ADDON}) into DIR (default ${DEFAULT_CNI_BIN_DIR}), mode 0755.
-  --resident  install the resident-mode launchers instead: each plugin is a ~1 ms C program that
-              hands the call to \`podnet resident\` (or \`podnet node\`) and falls back to the Node
-              plugin (podnet-<name>.cjs, installed beside it) when no daemon runs
-  --from      where the built plugins are (default: build/cni, or build/resident, of this checkout)
-`;
+const USAGE = `usage: podnet install [flags]
+  Installs podnet on this node and records every file it writes in a manifest
+  (--state-dir/install-manifest.json); \`podnet uninstall\` removes exactly those.
 
-export function defaultBuildDir(resident = false): string {
-  // dist/src/cli/install.js → <repo>/build/cni
-  return new URL(resident ? "../../../build/resident" : "../../../build/cni", import.meta.url).pathname;
+  --cni-bin-dir DIR     where runtimes look for CNI plugins (default ${DEFAULT_CNI_BIN_DIR})
+  --exec                install the plain Node plugins; the default is the resident-mode
+                        launchers (~1 ms each, handing the call to the podnet daemon), which run
+                        the Node plugin beside them when no daemon answers
+  --from DIR            the built plugins (default: build/resident, or build/cni with --exec)
+  --systemd-dir DIR     where the units go (default ${DEFAULT_SYSTEMD_DIR}): ${NODE_UNIT} and
+                        ${RESIDENT_UNIT} (enable one; both serve the launchers)
+  --no-systemd          write no units
+  --cni-socket PATH     the launchers' socket the units serve (default ${DEFAULT_CNI_SOCKET},
+                        where the launchers look unless PODNET_CNI_SOCKET is set for them)
+  --node-arg ARG        an argument for \`podnet node\` in ${NODE_UNIT} (repeatable), e.g.
+                        --node-arg=--network-plugin=kubenet --node-arg=--pod-cidr=10.244.1.0/24
+  --conflist            also write a CNI network config, ${CONFLIST_FILE}: bridge + host-local,
+                        portmap (portMappings), bandwidth (bandwidth)
+  --cni-conf-dir DIR    where it goes (default ${DEFAULT_CONF_DIR})
+  --pod-cidr CIDR       this node's pod range, or an IPv4 and an IPv6 one comma-separated
+                        (default ${DEFAULT_POD_CIDR})
+  --network-name NAME   the network's name in the config (default ${DEFAULT_NETWORK_NAME})
+  --state-dir DIR       where the manifest and the backups of replaced files go (default ${DEFAULT_STATE_DIR})
+  --force               replace files podnet did not write (each is saved and put back by
+                        podnet uninstall) and podnet's files changed since it wrote them
+  --dry-run             print what would be done; change nothing
+${exitCodes({ failure: "failure, or a file podnet did not write is in the way (each is named; nothing was changed)" })}`;
+
+const OPTIONS = {
+  "cni-bin-dir": { type: "string" },
+  exec: { type: "boolean" },
+  from: { type: "string" },
+  "systemd-dir": { type: "string" },
+  "no-systemd": { type: "boolean" },
+  "cni-socket": { type: "string" },
+  "node-arg": { type: "string", multiple: true },
+  conflist: { type: "boolean" },
+  "cni-conf-dir": { type: "string" },
+  "pod-cidr": { type: "string" },
+  "network-name": { type: "string" },
+  "state-dir": { type: "string" },
+  force: { type: "boolean" },
+  "dry-run": { type: "boolean" },
+} as const;
+
+/** <package>/build/resident or build/cni (from dist/src/cli/install.js). */
+export function defaultBuildDir(resident: boolean): string {
+  return fileURLToPath(new URL(resident ? "../../../build/resident" : "../../../build/cni", import.meta.url));
 }
 
-/** Install order: the addon, then the Node plugins, then launchers (which fall back to those). */
-const rank = (n: string) => (n === ADDON ? 0 : n.endsWith(".cjs") ? 1 : 2);
-
-/** The nearest package.json above `dir` says `"type": "module"`. */
-export function insideEsmPackage(dir: string): boolean {
-  for (let d = resolve(dir); ; d = dirname(d)) {
-    const pj = join(d, "package.json");
-    if (existsSync(pj)) {
-      try {
-        return (JSON.parse(readFileSync(pj, "utf8")) as { type?: string }).type === "module";
-      } catch {
-        return false;
-      }
-    }
-    if (dirname(d) === d) return false;
-  }
+/** <package>/bin/podnet, real path: what the units run. */
+export function cliPath(): string {
+  return realpathSync(fileURLToPath(new URL("../../../bin/podnet", import.meta.url)));
 }
 
-export interface InstallResult {
-  readonly installed: string[];
-  readonly wrotePackageJson: boolean;
+function docsPath(): string | undefined {
+  const p = fileURLToPath(new URL("../../../docs/operations.md", import.meta.url));
+  return existsSync(p) ? realpathSync(p) : undefined;
 }
 
-export function install(from: string, to: string): InstallResult {
-  if (!existsSync(from) || !statSync(from).isDirectory()) {
-    throw new Error(`no built plugins in ${from}: run \`node scripts/build.mjs\` (or \`npm run build\`) first`);
-  }
-  const names = readdirSync(from)
-    .filter((n) => !NOT_INSTALLED.has(n) && !n.startsWith("."))
-    .filter((n) => statSync(join(from, n)).isFile())
-    .sort();
-  const plugins = names.filter((n) => n !== ADDON);
-  if (plugins.length === 0) throw new Error(`no plugins found in ${from}`);
-  if (!names.includes(ADDON)) throw new Error(`${ADDON} is missing from ${from}: build the addon (npm run install) and rebuild`);
-  mkdirSync(to, { recursive: true });
-  // The addon first: a plugin installed before it would fail to load it.
-  const order = [ADDON, ...plugins].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-  for (const n of order) {
-    const tmp = join(to, `.${n}.podnet-install-${process.pid}`);
-    try {
-      copyFileSync(join(from, n), tmp);
-      chmodSync(tmp, 0o755);
-      renameSync(tmp, join(to, n));
-    } catch (e) {
-      rmSync(tmp, { force: true });
-      throw new Error(`installing ${n} into ${to}: ${(e as Error).message}`);
-    }
-  }
-  let wrotePackageJson = false;
-  if (insideEsmPackage(to)) {
-    writeFileSync(join(to, "package.json"), JSON.stringify({ type: "commonjs" }) + "\n", { mode: 0o644 });
-    wrotePackageJson = true;
-  }
-  return { installed: order, wrotePackageJson };
+const WOULD: Record<ReportLine["action"], string> = {
+  wrote: "would write",
+  updated: "would update",
+  unchanged: "unchanged",
+  replaced: "would replace",
+  removed: "would remove",
+  restored: "would restore",
+  kept: "would keep",
+};
+
+/** One line per path: "wrote /opt/cni/bin/bridge", "replaced … (why)"; "would …" for a dry run. */
+export function formatReport(lines: readonly ReportLine[], dryRun: boolean): string {
+  return lines.map((l) => `${dryRun ? WOULD[l.action] : l.action} ${l.path}${l.note ? ` (${l.note})` : ""}\n`).join("");
 }
 
 export async function run(args: string[]): Promise<number> {
-  let values: { "cni-bin-dir"?: string; from?: string; resident?: boolean; help?: boolean };
+  const p = parseCommandArgs("install", USAGE, args, OPTIONS);
+  if (typeof p === "number") return p;
+  const v = p.values;
+  const conflistOnly = (["cni-conf-dir", "pod-cidr", "network-name"] as const).find((k) => v[k] !== undefined);
+  if (conflistOnly && !v.conflist) return usageError("install", `--${conflistOnly} needs --conflist`, USAGE);
+  if (v["no-systemd"] && (v["node-arg"]?.length || v["systemd-dir"] !== undefined)) {
+    return usageError("install", `--${v["node-arg"]?.length ? "node-arg" : "systemd-dir"} and --no-systemd do not go together`, USAGE);
+  }
+  const cniSocket = v["cni-socket"] ?? DEFAULT_CNI_SOCKET;
+  if (!cniSocket.startsWith("/")) return usageError("install", `--cni-socket: must be an absolute path, got ${JSON.stringify(cniSocket)}`, USAGE);
+  const networkName = v["network-name"] ?? DEFAULT_NETWORK_NAME;
   try {
-    ({ values } = parseArgs({
-      args,
-      options: { "cni-bin-dir": { type: "string" }, from: { type: "string" }, resident: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-      allowPositionals: false,
-    }));
+    validateNetworkName(networkName);
+  } catch {
+    return usageError("install", `--network-name: ${JSON.stringify(networkName)} is not a CNI network name (letters, digits, "_.-", starting with a letter or digit)`, USAGE);
+  }
+  let podCIDRs;
+  try {
+    podCIDRs = parsePodCIDRs(v["pod-cidr"] ?? DEFAULT_POD_CIDR);
   } catch (e) {
-    process.stderr.write(`podnet install: ${(e as Error).message}\n${USAGE}`);
-    return 2;
+    if (e instanceof ConflistError) return usageError("install", e.message, USAGE);
+    throw e;
   }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const to = resolve(values["cni-bin-dir"] ?? DEFAULT_CNI_BIN_DIR);
-  const from = resolve(values.from ?? defaultBuildDir(values.resident === true));
+
+  const binDir = resolve(v["cni-bin-dir"] ?? DEFAULT_CNI_BIN_DIR);
+  const confDir = resolve(v["cni-conf-dir"] ?? DEFAULT_CONF_DIR);
+  const systemdDir = resolve(v["systemd-dir"] ?? DEFAULT_SYSTEMD_DIR);
+  const stateDir = resolve(v["state-dir"] ?? DEFAULT_STATE_DIR);
+  const resident = !v.exec;
+  const info = versionInfo();
+  const files: WantedFile[] = [];
+  const components: Component[] = ["plugins"];
   try {
-    const r = install(from, to);
-    for (const n of r.installed) process.stdout.write(`${join(to, n)}\n`);
-    if (r.wrotePackageJson) process.stdout.write(`${join(to, "package.json")} (marks the directory CommonJS)\n`);
-    return 0;
+    for (const f of pluginFiles(resolve(v.from ?? defaultBuildDir(resident)), process.execPath)) {
+      files.push({ path: join(binDir, f.name), bytes: f.bytes, mode: f.mode, component: "plugins" });
+    }
+    // Bundles are CommonJS without an extension: inside a "type": "module" package Node would read them as ESM.
+    if (insideEsmPackage(binDir)) files.push({ path: join(binDir, "package.json"), bytes: Buffer.from(JSON.stringify({ type: "commonjs" }) + "\n"), mode: 0o644, component: "plugins" });
+    if (!v["no-systemd"]) {
+      components.push("systemd");
+      const docs = docsPath();
+      const units = systemdUnits({
+        node: process.execPath,
+        cli: cliPath(),
+        cniSocket,
+        nodeArgs: v["node-arg"] ?? [],
+        writtenBy: `podnet ${info.version}, commit ${info.commit}`,
+        ...(docs ? { docs } : {}),
+      });
+      for (const u of units) files.push({ path: join(systemdDir, u.name), bytes: Buffer.from(u.text), mode: 0o644, component: "systemd" });
+    }
+    if (v.conflist) {
+      components.push("conflist");
+      files.push({ path: join(confDir, CONFLIST_FILE), bytes: Buffer.from(conflistText({ name: networkName, podCIDRs })), mode: 0o644, component: "conflist" });
+    }
   } catch (e) {
     process.stderr.write(`podnet install: ${(e as Error).message}\n`);
-    return 1;
+    return EXIT_FAILURE;
   }
+
+  let report;
+  try {
+    report = install({
+      stateDir,
+      files,
+      components,
+      force: v.force === true,
+      dryRun: v["dry-run"] === true,
+      euid: process.geteuid?.() ?? 0,
+      podnet: info.version,
+      commit: info.commit,
+      now: new Date().toISOString(),
+    });
+  } catch (e) {
+    // refused (InstallConflictError: each file named, nothing changed), an untrusted manifest, or I/O
+    process.stderr.write(`podnet install: ${(e as Error).message}\n`);
+    return EXIT_FAILURE;
+  }
+  const dry = v["dry-run"] === true;
+  process.stdout.write(formatReport(report.lines, dry));
+  process.stdout.write(`${dry ? "would record" : "recorded"} in ${report.manifest}\n`);
+  if (v.conflist) {
+    const first = confFiles(confDir).filter((f) => basename(f) !== CONFLIST_FILE)[0];
+    if (first && basename(first) < CONFLIST_FILE) {
+      process.stderr.write(
+        `podnet install: note: containerd and CRI-O use the first config in ${confDir} by name, and ${basename(first)} comes before ${CONFLIST_FILE}: move it away for podnet's to be used\n`,
+      );
+    }
+  }
+  if (!dry && !v["no-systemd"]) {
+    process.stdout.write(
+      `next:\n` +
+        `  systemctl daemon-reload\n` +
+        `  systemctl enable --now ${RESIDENT_UNIT}   # the runtime (containerd, CRI-O) runs CNI; this serves the launchers\n` +
+        `  # or: systemctl enable --now ${NODE_UNIT}   # the node network manager, serving the launchers too\n`,
+    );
+  }
+  return EXIT_OK;
 }

@@ -9,8 +9,14 @@ import { createKernel } from "../kernel/kernel.js";
 import { nodeExec, nodeRawExec } from "../kernel/exec.js";
 import { createJsonLogger } from "../netmgr/core/log.js";
 import { nodeUsage, parseNodeArgs, UsageError, type NodeOptions } from "../netmgr/daemon/options.js";
+import { loadNodeOptions } from "../netmgr/daemon/node-config.js";
 import { startNode, StartupError } from "../netmgr/daemon/daemon.js";
+import { exitCodes } from "./args.js";
+import { networkRangeUsage } from "./ipam.js";
+import { versionInfo } from "./version.js";
 import { pluginEnv } from "./env.js";
+
+const NODE_EXIT_CODES = exitCodes({ failure: "the daemon could not start, or stopped on an error (the reason is on stderr and in the log)" });
 
 export const nodeFs = {
   readdir(dir: string) {
@@ -58,15 +64,16 @@ export function watchDir(dir: string, onChange: () => void): () => void {
 
 export async function run(args: string[]): Promise<number> {
   if (args.includes("-h") || args.includes("--help")) {
-    process.stdout.write(nodeUsage());
+    process.stdout.write(nodeUsage() + NODE_EXIT_CODES);
     return 0;
   }
   let o: NodeOptions;
   try {
-    o = parseNodeArgs(args, { hostname: hostname() });
+    // the hostname: cluster networking's default --node-name
+    o = loadNodeOptions(args, { parse: (a) => parseNodeArgs(a, { hostname: hostname() }) });
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`podnet node: ${e.message}\n(see podnet node --help)\n`);
+      process.stderr.write(`podnet node: ${e.message}\n${nodeUsage()}${NODE_EXIT_CODES}`);
       return 2;
     }
     throw e;
@@ -91,6 +98,8 @@ export async function run(args: string[]): Promise<number> {
       clearConntrack: conntrackClearer(nodeExec),
       watchDir,
       newID: () => randomBytes(32).toString("hex"),
+      buildInfo: versionInfo(),
+      ipamUsage: networkRangeUsage,
     });
   } catch (e) {
     kernel.close();

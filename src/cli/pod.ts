@@ -1,6 +1,5 @@
 // `podnet pod add|del|status|list` — talks to a running `podnet node` over its unix socket
 // (--socket, or PODNET_SOCKET, default /run/podnet/podnet.sock).
-import { parseArgs } from "node:util";
 import { formatBytes } from "../cni/index.js";
 import { BoundedReadError, readFdUpTo, readFileBounded } from "../kernel/read-bounded.js";
 import { ApiError, createApiClient } from "../netmgr/daemon/api-client.js";
@@ -8,6 +7,7 @@ import { formatRate } from "../netmgr/core/bandwidth.js";
 import { DEFAULT_SOCKET } from "../netmgr/daemon/paths.js";
 import { MAX_MANIFEST_BYTES, ManifestError, parsePodDocument, podFromObject } from "../netmgr/sandbox/pod-manifest.js";
 import type { PodStatusView, PodView } from "../netmgr/sandbox/runtime.js";
+import { exitCodes, parseCommandArgs, usageError } from "./args.js";
 import { renderTable } from "./table.js";
 
 const USAGE = `usage: podnet pod add -f POD.yaml [--netns PATH] [--json]
@@ -15,7 +15,10 @@ const USAGE = `usage: podnet pod add -f POD.yaml [--netns PATH] [--json]
        podnet pod status NAMESPACE/NAME [--json]
        podnet pod list [--json]
   --socket PATH   the daemon's socket (env PODNET_SOCKET, default ${DEFAULT_SOCKET})
-`;
+  -f, --file      add: the Pod manifest (YAML or JSON; "-": stdin)
+  --netns PATH    add: an existing network namespace for the pod
+  --json          print JSON
+${exitCodes({ more: ["3  the pod is not there"] })}`;
 
 function podRef(s: string | undefined): { namespace: string; name: string } | undefined {
   if (!s) return undefined;
@@ -60,33 +63,23 @@ function readManifest(file: string): string {
 }
 
 export async function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let values: { file?: string; netns?: string; socket?: string; json?: boolean; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: { file: { type: "string", short: "f" }, netns: { type: "string" }, socket: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-      strict: true,
-    }));
-  } catch (e) {
-    process.stderr.write(`podnet pod: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  const [verb, target] = positionals;
-  if (values.help || !verb) {
-    process.stdout.write(USAGE);
-    return values.help ? 0 : 2;
-  }
+  const p = parseCommandArgs(
+    "pod",
+    USAGE,
+    args,
+    { file: { type: "string", short: "f" }, netns: { type: "string" }, socket: { type: "string" }, json: { type: "boolean" } },
+    { positionals: true },
+  );
+  if (typeof p === "number") return p;
+  const values = p.values;
+  const [verb, target] = p.positionals;
+  if (!verb) return usageError("pod", "which command? add, del, status or list", USAGE);
   const client = createApiClient(values.socket ?? env["PODNET_SOCKET"] ?? DEFAULT_SOCKET);
   const out = (v: unknown, text: string) => process.stdout.write(values.json ? JSON.stringify(v, null, 2) + "\n" : text);
   try {
     switch (verb) {
       case "add": {
-        if (!values.file) {
-          process.stderr.write(`podnet pod add: -f POD.yaml is required\n${USAGE}`);
-          return 2;
-        }
+        if (!values.file) return usageError("pod add", "-f POD.yaml is required", USAGE);
         let text: string;
         try {
           text = readManifest(values.file);
@@ -146,6 +139,5 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     process.stderr.write(`podnet pod ${verb}: ${(e as Error).message}\n`);
     return 1;
   }
-  process.stderr.write(USAGE);
-  return 2;
+  return usageError(`pod ${verb}`, ["del", "status"].includes(verb) ? "NAMESPACE/NAME is missing" : `unknown command ${JSON.stringify(verb)}`, USAGE);
 }

@@ -1,69 +1,112 @@
-// `podnet resident [--socket PATH] [--socket-group GROUP]` — serves podnet's plugins in-process
-// to the resident-mode launchers (build/resident/<plugin>, or `podnet install --resident`): each
+// `podnet resident [--socket PATH] [--socket-group GROUP] [--metrics-bind-address HOST:PORT]` —
+// serves podnet's plugins in-process to the resident-mode launchers (build/resident/<plugin>, installed by `podnet install`): each
 // CNI call then costs a ~1 ms launcher exec instead of a Node start-up. Without this daemon the
 // launchers fall back to the Node plugins, so stopping it never breaks pod networking.
-// Who may connect, and what the daemon checks: docs/security.md.
+// Its log is the node manager's: JSON lines on stderr (src/netmgr/core/log.ts). Who may connect,
+// and what the daemon checks: docs/security.md.
+import { DEFAULT_CNI_SOCKET } from "../deploy/units.js";
 import { isOwnNetns } from "../kernel/netns.js";
-import { parseArgs } from "node:util";
 import { resolveGroup, type SocketGroup } from "../kernel/unix-listener.js";
 import { defaultRegistry } from "../resident/registry.js";
 import { newServeStats, serveResident } from "../resident/server.js";
-
-export const DEFAULT_CNI_SOCKET = "/run/podnet/cni.sock";
+import { exitCodes, parseCommandArgs, usageError } from "./args.js";
+import { versionInfo } from "./version.js";
+import { createJsonLogger, isLogLevel } from "../netmgr/core/log.js";
+import { type BindAddress, formatBindAddress, parseBindAddress } from "../netmgr/daemon/bind-address.js";
+import { createMetricsHandler, type MetricsServer, serveMetrics } from "../netmgr/daemon/metrics-server.js";
+import { registerBuildInfo, registerResidentMetrics } from "../netmgr/daemon/node-metrics.js";
+import { PromMetricsRegistry } from "../netmgr/daemon/prom-registry.js";
+import { errorMessage } from "../util/error-message.js";
 
 const USAGE =
-  `usage: podnet resident [--socket PATH] [--socket-group GROUP]\n` +
-  `  --socket PATH         the launchers' socket (default $PODNET_CNI_SOCKET or ${DEFAULT_CNI_SOCKET})\n` +
-  `  --socket-group GROUP  members of GROUP (a name or GID) may use it too (root only by default)\n`;
+  `usage: podnet resident [--socket PATH] [--socket-group GROUP] [--metrics-bind-address HOST:PORT] [--log-level LEVEL]\n` +
+  `  --socket PATH                    the launchers' socket (default $PODNET_CNI_SOCKET or ${DEFAULT_CNI_SOCKET})\n` +
+  `  --socket-group GROUP             members of GROUP (a name or GID) may use it too (root only by default)\n` +
+  `  --metrics-bind-address HOST:PORT serve /metrics, /healthz and /readyz over TCP (e.g. 127.0.0.1:9967); off by default\n` +
+  `  --log-level LEVEL                debug | info | warn | error (default info); the log is JSON lines on stderr\n` +
+  `  Runs until SIGTERM or SIGINT.\n` +
+  exitCodes({ failure: "the socket (or the metrics address) could not be served (the reason is on stderr)" });
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { socket?: string | undefined; "socket-group"?: string | undefined; help?: boolean | undefined };
-  try {
-    ({ values } = parseArgs({ args: argv, options: { socket: { type: "string" }, "socket-group": { type: "string" }, help: { type: "boolean", short: "h" } } }));
-  } catch (e) {
-    process.stderr.write(`podnet resident: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const p = parseCommandArgs("resident", USAGE, argv, {
+    socket: { type: "string" },
+    "socket-group": { type: "string" },
+    "metrics-bind-address": { type: "string" },
+    "log-level": { type: "string" },
+  });
+  if (typeof p === "number") return p;
+  const values = p.values;
   const socket = values.socket ?? process.env["PODNET_CNI_SOCKET"] ?? DEFAULT_CNI_SOCKET;
   let group: SocketGroup | undefined;
   try {
     if (values["socket-group"] !== undefined) group = resolveGroup(values["socket-group"]);
   } catch (e) {
-    process.stderr.write(`podnet resident: ${(e as Error).message}\n`);
-    return 2;
+    return usageError("resident", `--socket-group: ${(e as Error).message}`, USAGE);
   }
+  const level = values["log-level"] ?? "info";
+  if (!isLogLevel(level)) return usageError("resident", `--log-level: must be debug, info, warn or error, got ${JSON.stringify(level)}`, USAGE);
+  let metricsAt: BindAddress | undefined;
+  try {
+    if (values["metrics-bind-address"] !== undefined && values["metrics-bind-address"] !== "") metricsAt = parseBindAddress(values["metrics-bind-address"]);
+  } catch (e) {
+    return usageError("resident", `--metrics-bind-address: ${(e as Error).message}`, USAGE);
+  }
+  const log = createJsonLogger((line) => process.stderr.write(line), level);
   const stats = newServeStats();
-  const log = (m: string) => process.stderr.write(m.endsWith("\n") ? m : `${m}\n`);
+  const registry = defaultRegistry((m) => log.warn(m.trim(), { source: "plugin" }));
+  const metrics = new PromMetricsRegistry();
+  registerBuildInfo(metrics, versionInfo());
+  const observer = registerResidentMetrics(metrics, [...registry.keys()]);
+  let serving = false;
   let listener;
   try {
-    listener = await serveResident(socket, defaultRegistry(log), {
+    listener = await serveResident(socket, registry, {
       isOwnNetns,
       stats,
       ...(group ? { group } : {}),
-      onError: (e) => log(`podnet resident: ${e.message}`),
+      onError: (e) => log.warn("resident plugin request", { socket, error: e.message }),
+      onCall: (c) => observer.onCall(c),
+      onRefused: (r) => observer.onRefused(r),
     });
   } catch (e) {
-    log(`podnet resident: ${(e as Error).message}`);
+    log.error("cannot serve the launchers' socket", { socket, err: e });
+    process.stderr.write(`podnet resident: ${errorMessage(e)}\n`);
     return 1;
   }
   const served = listener;
-  log(`podnet resident: serving loopback, bridge, host-local, portmap, bandwidth on ${served.path}${group ? ` (root and group ${group.name})` : " (root only)"}`);
+  serving = true;
+  let metricsServer: MetricsServer | undefined;
+  if (metricsAt) {
+    try {
+      metricsServer = await serveMetrics(
+        metricsAt,
+        createMetricsHandler({ render: () => metrics.render(), contentType: metrics.contentType, ready: () => (serving ? null : "not serving the launchers' socket"), log }),
+      );
+    } catch (e) {
+      await served.close();
+      const msg = `--metrics-bind-address ${formatBindAddress(metricsAt)}: ${errorMessage(e)}`;
+      log.error(msg);
+      process.stderr.write(`podnet resident: ${msg}\n`);
+      return 1;
+    }
+    log.info("serving /metrics, /healthz and /readyz", { address: formatBindAddress(metricsServer.address) });
+  }
+  log.info(`serving ${[...registry.keys()].join(", ")} on ${served.path}`, { socket: served.path, plugins: [...registry.keys()], allowed: group ? `root, group ${group.name}` : "root" });
   await new Promise<void>((resolve) => {
-    const stop = () => {
-      served.close().then(() => {
-        log(
-          `podnet resident: stopped after ${stats.calls} calls (${stats.errors} errors; ${stats.skipped} skipped, their launcher gone; ` +
+    const stop = (signal: string) => {
+      serving = false;
+      log.info("shutting down", { signal });
+      Promise.all([served.close(), metricsServer?.close()]).then(() => {
+        log.info(
+          `stopped after ${stats.calls} calls (${stats.errors} errors; ${stats.skipped} skipped, their launcher gone; ` +
             `${stats.malformed} malformed; ${stats.rejected} connections refused)`,
+          { ...stats },
         );
         resolve();
       });
     };
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
   });
   return 0;
 }

@@ -133,6 +133,25 @@ describe("CniRuntime chains", () => {
     assert.deepEqual(gcReq["cni.dev/attachments"], [{ containerID: "keep", ifname: "eth0" }]);
     assert.deepEqual(r.getCachedAttachments().map((a) => a.containerID), ["keep"]);
   });
+  it("GC plans its DELs (staleAttachments) and reports each DEL and each plugin's GC", async () => {
+    const l = list([{ type: "rec" }, { type: "fail" }], { cniVersion: "1.1.0" });
+    const ok = list([{ type: "rec" }], { cniVersion: "1.1.0" });
+    const r = runtime({ cacheDir: join(dir, "gc-report") });
+    for (const id of ["a", "b", "c"]) await r.addNetworkList(ok, { ...rt, containerID: id });
+    const valid = [{ containerID: "b", ifname: "eth0" }];
+    assert.deepEqual(r.staleAttachments(ok, valid).map((a) => a.containerID), ["a", "c"]);
+    assert.deepEqual(r.staleAttachments(ok, [{ containerID: "b", ifname: "eth1" }]).map((a) => a.containerID), ["a", "b", "c"], "the ifname counts");
+    const deleted: string[] = [];
+    const gced: string[] = [];
+    await r.gcNetworkList(ok, { validAttachments: valid, onDeleted: (a) => deleted.push(`${a.containerID}/${a.ifName}`), onPluginGc: (t, e) => gced.push(`${t}:${e ? "failed" : "ok"}`) });
+    assert.deepEqual(deleted, ["a/eth0", "c/eth0"]);
+    assert.deepEqual(gced, ["rec:ok"]);
+    assert.deepEqual(r.getCachedAttachments().map((a) => a.containerID), ["b"]);
+    // a failing plugin's GC is reported and the error still thrown
+    gced.length = 0;
+    await assert.rejects(r.gcNetworkList(l, { validAttachments: valid, onPluginGc: (t, e) => gced.push(`${t}:${e ? "failed" : "ok"}`) }), /failed to GC plugin fail/);
+    assert.deepEqual(gced, ["rec:ok", "fail:failed"]);
+  });
   it("VERSION probing, with the fallback for plugins that predate it", async () => {
     const r = runtime();
     assert.deepEqual(await r.getVersionInfo("rec"), { cniVersion: "1.1.0", supportedVersions: ["0.4.0", "1.0.0", "1.1.0"] });

@@ -36,6 +36,10 @@ export interface RuntimeConf {
 
 export interface GcArgs {
   readonly validAttachments: ReadonlyArray<{ containerID: string; ifname: string }>;
+  /** Told of each stale cached attachment once its DEL went through the chain. */
+  readonly onDeleted?: (a: CachedAttachment) => void;
+  /** Told of each plugin's GC (the error, when it failed). */
+  readonly onPluginGc?: (type: string, error?: Error) => void;
 }
 
 export interface VersionInfo {
@@ -210,6 +214,12 @@ export class CniRuntime {
     for (const p of list.plugins) await this.run("STATUS", p, buildRequest({ list, plugin: p, bare: true }), {});
   }
 
+  /** The cached attachments of this network that are not in `valid`: what GC deletes. */
+  staleAttachments(list: NetworkConfigList, valid: GcArgs["validAttachments"] = []): CachedAttachment[] {
+    const keep = new Set(valid.map((a) => `${a.containerID}\0${a.ifname}`));
+    return this.cache.list().filter((a) => a.network === list.name && !keep.has(`${a.containerID}\0${a.ifName}`));
+  }
+
   /**
    * GC: DEL every cached attachment of this network that is not valid, then GC on each plugin
    * (≥ 1.1.0) with both attachment keys. Errors are collected; every step runs.
@@ -217,9 +227,7 @@ export class CniRuntime {
   async gcNetworkList(list: NetworkConfigList, args?: GcArgs): Promise<void> {
     if (list.disableGC) return;
     const errors: string[] = [];
-    const valid = new Set((args?.validAttachments ?? []).map((a) => `${a.containerID}\0${a.ifname}`));
-    for (const a of this.cache.list()) {
-      if (a.network !== list.name || valid.has(`${a.containerID}\0${a.ifName}`)) continue;
+    for (const a of this.staleAttachments(list, args?.validAttachments)) {
       try {
         await this.delNetworkList(list, {
           containerID: a.containerID,
@@ -228,6 +236,7 @@ export class CniRuntime {
           args: a.cniArgs,
           capabilityArgs: a.capabilityArgs,
         });
+        args?.onDeleted?.(a);
       } catch (e) {
         errors.push((e as Error).message);
       }
@@ -238,8 +247,10 @@ export class CniRuntime {
       for (const p of list.plugins) {
         try {
           await this.run("GC", p, buildRequest({ list, plugin: p, bare: true, ...(inject ? { inject } : {}) }), {});
+          args?.onPluginGc?.(p.type);
         } catch (e) {
           errors.push(`failed to GC plugin ${p.type}: ${(e as Error).message}`);
+          args?.onPluginGc?.(p.type, e as Error);
         }
       }
     }

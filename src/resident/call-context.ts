@@ -52,6 +52,7 @@ export function stateFsAt(fs: StateFs, at: At): StateFs {
     rename: (a, b) => fs.rename(at(a), at(b)),
     unlink: (p) => fs.unlink(at(p)),
     readdir: (p) => fs.readdir(at(p)),
+    rmdir: (p) => fs.rmdir(at(p)),
   };
 }
 

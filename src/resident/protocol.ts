@@ -142,7 +142,7 @@ export class RequestDecoder {
       case "magic": {
         const m = b.toString("latin1");
         if (OLD_MAGICS.includes(m)) {
-          throw new ProtocolError(`the launcher speaks protocol ${m}, this daemon ${MAGIC}: update the launchers (podnet install --resident) or run the matching daemon`, CniCode.IncompatibleCniVersion);
+          throw new ProtocolError(`the launcher speaks protocol ${m}, this daemon ${MAGIC}: update the launchers (podnet install) or run the matching daemon`, CniCode.IncompatibleCniVersion);
         }
         if (m !== MAGIC) throw new ProtocolError("not a podnet launcher request (bad magic)");
         return this.next("nameLen", 4);

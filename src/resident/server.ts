@@ -85,6 +85,10 @@ export interface ServeOptions {
   readonly group?: SocketGroup;
   /** Problems worth a line in the log (bad requests, refused peers, skipped calls). */
   readonly onError?: (e: Error) => void;
+  /** Each request run (the daemons' metrics): the plugin and CNI_COMMAND as sent, whether it answered without error, how long it took. */
+  readonly onCall?: (c: { plugin: string; command: string; ok: boolean; seconds: number }) => void;
+  /** Each request not run, with why (what `stats` counts as malformed, skipped and rejected). */
+  readonly onRefused?: (reason: "malformed" | "skipped" | "rejected") => void;
 }
 
 /** Reads, checks and runs one launcher request on an accepted connection. */
@@ -95,6 +99,7 @@ function serveConnection(conn: Socket, registry: Registry, opts: ServeOptions): 
   const refuse = (e: Error) => {
     failed = true;
     if (stats) stats.malformed++;
+    opts.onRefused?.("malformed");
     opts.onError?.(e);
     const code = e instanceof ProtocolError ? e.code : CniCode.DecodingFailure;
     // Answer and close at once: the launcher's blocked write fails (EPIPE) and it reads this.
@@ -126,16 +131,19 @@ function serveConnection(conn: Socket, registry: Registry, opts: ServeOptions): 
     }
     if (clientGone(conn)) {
       if (stats) stats.skipped++;
+      opts.onRefused?.("skipped");
       opts.onError?.(new Error(`skipped ${req.plugin} ${req.env["CNI_COMMAND"] ?? ""}: its launcher has gone`));
       conn.destroy();
       return;
     }
+    const t0 = performance.now();
     handle(registry, req, opts.isOwnNetns).then(
       (res) => {
         if (stats) {
           stats.calls++;
           if (res.code !== 0) stats.errors++;
         }
+        opts.onCall?.({ plugin: req.plugin, command: req.env["CNI_COMMAND"] ?? "", ok: res.code === 0, seconds: (performance.now() - t0) / 1000 });
         conn.end(encodeResponse(res));
       },
       (e: Error) => {
@@ -154,6 +162,7 @@ export function serveResident(socketPath: string, registry: Registry, opts: Serv
     ...(opts.group ? { group: opts.group } : {}),
     onReject: (peer) => {
       if (opts.stats) opts.stats.rejected++;
+      opts.onRefused?.("rejected");
       opts.onError?.(new Error(`refused a connection on ${socketPath} from ${describePeer(peer)}: not root${opts.group ? ` or group ${opts.group.name}` : ""}`));
     },
   });

@@ -60,7 +60,9 @@ export function nodeIo(): PluginIo {
     writeStdout: (t) => writeAll(1, t),
     writeStderr: (t) => writeAll(2, t),
     isOwnNetns,
-    now: () => performance.now(),
+    // process.uptime(), not performance.now(): the global `performance` loads perf_hooks (11
+    // modules) on first touch, for every command. Both count from the process's start.
+    now: () => process.uptime() * 1000,
   };
 }
 

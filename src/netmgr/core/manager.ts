@@ -1,7 +1,7 @@
 // Selecting the one network plugin (InitNetworkPlugin) and the PluginManager every caller goes
 // through: operations on one pod are serialised, different pods run in parallel, every call is
 // timed and counted, and errors carry the kubelet's wording.
-import { MetricsRegistry, networkPluginMetrics, type NetworkPluginMetrics } from "./metrics.js";
+import { networkPluginMetrics, type NetworkPluginMetrics, TextMetricsRegistry } from "./metrics.js";
 import { qualifiedNameErrors } from "./names.js";
 import { type HairpinMode, type Host, type NetworkPlugin, type PodNetworkStatus, podFullName } from "./plugin.js";
 import { KeyedMutex } from "../../util/keyed-mutex.js";
@@ -23,7 +23,7 @@ export class PluginManager {
 
   constructor(plugin: NetworkPlugin, deps: PluginManagerDeps = {}) {
     this.plugin = plugin;
-    this.metrics = deps.metrics ?? networkPluginMetrics(new MetricsRegistry());
+    this.metrics = deps.metrics ?? networkPluginMetrics(new TextMetricsRegistry());
     this.now = deps.now ?? (() => performance.now());
   }
 

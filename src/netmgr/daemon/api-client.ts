@@ -19,6 +19,8 @@ export interface ApiClient {
   /** GET /v1/cluster (404 ApiError on a node outside a cluster). */
   cluster(): Promise<Record<string, unknown>>;
   healthy(): Promise<boolean>;
+  /** /readyz: the status (200 ready, 503 not) and the text ("ok", or "not ready: …"). */
+  readyz(): Promise<{ status: number; text: string }>;
 }
 
 export function createApiClient(socketPath: string, opts: { timeoutMs?: number } = {}): ApiClient {
@@ -85,6 +87,7 @@ export function createApiClient(socketPath: string, opts: { timeoutMs?: number }
     deletePod: (ns, name) => json("DELETE", p(ns, name)),
     metrics: async () => (await call("GET", "/metrics")).text,
     cluster: () => json("GET", "/v1/cluster"),
+    readyz: () => call("GET", "/readyz"),
     async healthy() {
       try {
         return (await call("GET", "/healthz")).status === 200;

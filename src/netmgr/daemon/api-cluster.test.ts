@@ -14,7 +14,7 @@ async function withApi(cluster: (() => Record<string, unknown>) | undefined, fn:
   const sock = join(dir, "api.sock");
   const set: string[] = [];
   const runtime = { setPodCIDR: (v: string) => (set.push(v), v) } as unknown as PodRuntime;
-  const server = createServer(createApiHandler({ runtime, nodeInfo: () => ({}), metrics: () => "", ...(cluster ? { cluster } : {}) }));
+  const server = createServer(createApiHandler({ runtime, nodeInfo: () => ({}), metrics: () => "", ready: () => null, ...(cluster ? { cluster } : {}) }));
   await new Promise<void>((r) => server.listen(sock, r));
   try {
     await fn(sock, set);

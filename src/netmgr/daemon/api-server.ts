@@ -1,5 +1,6 @@
-// The daemon's local HTTP API on a unix socket (JSON), plus Prometheus /metrics:
-//   GET    /healthz                  "ok"
+// The daemon's local HTTP API on a unix socket (JSON), plus Prometheus /metrics and the probes:
+//   GET    /healthz                  liveness: "ok"
+//   GET    /readyz                   readiness: "ok" once the network plugin is ready, else 503 and why
 //   GET    /v1/node                  plugin, readiness, pod CIDR, warnings
 //   POST   /v1/node/pod-cidr         {"podCIDR": "10.200.0.0/24[,fd00:200::/64]"} (409 on a cluster node: its block is the pod CIDR)
 //   GET    /v1/cluster               cluster networking: this node, its blocks, every peer and whether its routes are in place
@@ -18,6 +19,7 @@ import { ManifestError, podFromObject } from "../sandbox/pod-manifest.js";
 import { suggestField } from "../sandbox/pod-fields.js";
 import { PodError, type PodRuntime } from "../sandbox/runtime.js";
 import { ApiError } from "./api-error.js";
+import { probeAnswer, type Readiness } from "./metrics-server.js";
 import { errorMessage } from "../../util/error-message.js";
 
 /** Largest request body (a Pod is at most ~1.5 MiB in etcd; podnet's bodies are a few KiB). */
@@ -33,7 +35,9 @@ export const MAX_DISCARD_BYTES = 16 << 20;
 export interface ApiDeps {
   readonly runtime: PodRuntime;
   readonly nodeInfo: () => Record<string, unknown>;
-  readonly metrics: () => string;
+  readonly metrics: () => string | Promise<string>;
+  /** Why the node is not ready (null: ready), for /readyz. */
+  readonly ready: Readiness;
   readonly log?: Logger;
   /** Cluster networking's status (GET /v1/cluster); absent on a node outside a cluster. */
   readonly cluster?: () => Record<string, unknown>;
@@ -107,10 +111,12 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     const url = new URL(req.url ?? "/", "http://podnet");
     const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
     const m = req.method ?? "GET";
-    if (m === "GET" && url.pathname === "/healthz") return send(res, 200, "ok\n");
+    const probe = m === "GET" ? probeAnswer(url.pathname, deps.ready) : undefined;
+    if (probe) return send(res, probe.status, probe.body);
     if (m === "GET" && url.pathname === "/metrics") {
+      const text = await deps.metrics();
       res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
-      res.end(deps.metrics());
+      res.end(text);
       return;
     }
     if (parts[0] !== "v1") throw new ApiError(404, `no such endpoint: ${m} ${url.pathname}`);

@@ -10,7 +10,7 @@ import { createFakeKernel } from "../../kernel/fake.js";
 import { ClusterAgent, FakeRoutePort, KeyLayout, MemoryStore, memoryLocalState, silentLogger, systemClock } from "../../cluster/index.js";
 import { parseNodeArgs } from "./options.js";
 import { CLUSTER_STATE_FILE, ClusterStartError, prepareClusterNode } from "./cluster.js";
-import { MetricsRegistry } from "../core/metrics.js";
+import { TextMetricsRegistry } from "../core/metrics.js";
 import { memoryLogger } from "../core/log.js";
 
 const keys = new KeyLayout("/podnet");
@@ -79,9 +79,9 @@ describe("podnet node's cluster side", () => {
         assert.equal(st["node"], "n1");
         assert.deepEqual(st["clusterCIDRs"], ["10.200.0.0/16"]);
         assert.deepEqual((st["peers"] as Array<{ name: string; mode: string; routesInPlace: boolean }>).map((p) => [p.name, p.mode, p.routesInPlace]), [["n2", "vxlan", true]]);
-        const reg = new MetricsRegistry();
+        const reg = new TextMetricsRegistry();
         node.registerMetrics(reg);
-        const text = reg.render();
+        const text = await reg.render();
         for (const series of ["podnet_cluster_nodes_known 2", "podnet_cluster_etcd_errors_total 0", "podnet_cluster_watch_restarts_total 0", "podnet_cluster_route_programming_duration_seconds_count"]) assert.ok(text.includes(series), series);
         assert.match(text, /# TYPE podnet_cluster_route_programming_duration_seconds histogram/);
       } finally {

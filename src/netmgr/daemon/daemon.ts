@@ -15,14 +15,20 @@ import { createExecPlugin, type ExecPluginFs } from "../plugins/exec/exec.js";
 import { InProcessInvoker, podnetPluginCheck, type PluginHost } from "../invoke/inprocess-invoker.js";
 import { createIPTables, type IPTables } from "../../kernel/iptables.js";
 import { ensureKubeletUtilChains } from "./iptables-util.js";
-import { createKubenetPlugin, type KubenetCluster, type KubenetFs } from "../plugins/kubenet/kubenet.js";
+import { createKubenetPlugin, type KubenetCluster, type KubenetFs, type KubenetPlugin } from "../plugins/kubenet/kubenet.js";
 import { DEFAULT_VXLAN_DEVICE } from "../../cluster/index.js";
 import { findPluginDir } from "../plugins/kubenet/binaries.js";
 import { BRIDGE_NAME, REQUIRED_CNI_PLUGINS } from "../plugins/kubenet/config.js";
 import { createShaper } from "../plugins/kubenet/shaper.js";
 import type { Logger } from "../core/log.js";
 import { initNetworkPlugin, NOOP_SELECTORS, PluginManager } from "../core/manager.js";
-import { MetricsRegistry, networkPluginMetrics } from "../core/metrics.js";
+import { type MetricsRegistry, networkPluginMetrics } from "../core/metrics.js";
+import { PromMetricsRegistry } from "./prom-registry.js";
+import { type BuildInfo, type IpamRangeUsage, registerBuildInfo, registerIpamMetrics, registerNetworkReady, registerPodMetrics, registerResidentMetrics } from "./node-metrics.js";
+import { createMetricsHandler, type MetricsServer, serveMetrics } from "./metrics-server.js";
+import { type BindAddress, formatBindAddress } from "./bind-address.js";
+import { type NetworkConfigList, parseConf } from "../../cni/index.js";
+import type { CniPlugin } from "../plugins/cni/cni.js";
 import { createNoopPlugin } from "../plugins/noop/noop.js";
 import type { NodeOptions } from "./options.js";
 import { CNI_PLUGIN_NAME, CNI_TIMEOUT_SEC, effectiveHairpinMode, type Host, KUBENET_PLUGIN_NAME, type NetworkPlugin } from "../core/plugin.js";
@@ -56,6 +62,10 @@ export interface SystemDeps {
   readonly pluginHost?: PluginHost;
   /** tc over netlink for kubenet's shaper (default: a socket in the daemon's netns). */
   readonly tc?: TcNetlink;
+  /** What podnet_build_info says (default: all "unknown"). */
+  readonly buildInfo?: BuildInfo;
+  /** host-local's usage of each range set of a network (for /metrics; without it, no IPAM series). */
+  readonly ipamUsage?: (network: NetworkConfigList) => Promise<readonly IpamRangeUsage[]>;
 }
 
 export class StartupError extends Error {
@@ -72,6 +82,8 @@ export interface RunningNode {
   readonly restore: RestoreReport;
   /** The API's socket. */
   readonly server: UnixListener;
+  /** Where /metrics, /healthz and /readyz are served over TCP (--metrics-bind-address; the port bound). */
+  readonly metricsAddress?: BindAddress;
   nodeInfo(): Record<string, unknown>;
   /** Stops serving and background work; pods and their state stay (a restart re-attaches them). */
   close(): Promise<void>;
@@ -103,6 +115,8 @@ class Closers {
 interface Candidate {
   readonly plugin: NetworkPlugin;
   started?(): Promise<void>;
+  /** The network config pods are set up with now (its host-local ranges feed /metrics). */
+  network?(): NetworkConfigList | undefined;
 }
 
 export async function startNode(o: NodeOptions, sys: SystemDeps): Promise<RunningNode> {
@@ -221,6 +235,9 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
         log: log.child({ plugin: CNI_PLUGIN_NAME }),
         ...(sys.watchDir ? { watchDir: sys.watchDir } : {}),
       }),
+      network(this: Candidate) {
+        return (this.plugin as CniPlugin).defaultNetwork()?.list;
+      },
     },
     {
       plugin: createKubenetPlugin({
@@ -248,6 +265,10 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
         // the first pod should not wait for the workers to load the plugins (~100 ms)
         if (mode !== "exec") await host_().warm?.();
       },
+      network(this: Candidate) {
+        const text = (this.plugin as KubenetPlugin).netConfig();
+        return text === undefined ? undefined : parseConf(text);
+      },
     },
     ...probe.execPlugins.map((info) => ({
       plugin: createExecPlugin(info, { exec: sys.rawExec, fs: sys.fs, env: sys.pluginEnv, log: log.child({ plugin: info.name }) }),
@@ -267,9 +288,10 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
   for (const w of plugin.warnings?.() ?? []) log.warn(w);
   const initialised = plugin;
   closers.add(() => initialised.close?.());
-  await candidates.find((c) => c.plugin === initialised)?.started?.();
+  const selected = candidates.find((c) => c.plugin === initialised);
+  await selected?.started?.();
 
-  const metrics = new MetricsRegistry();
+  const metrics = new PromMetricsRegistry();
   const manager = new PluginManager(plugin, { metrics: networkPluginMetrics(metrics) });
   cluster?.registerMetrics(metrics);
   const store = createCheckpointStore(o.stateDir);
@@ -288,6 +310,25 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     saveNodeState: (s) => writeNodeState(o.stateDir, s),
   });
   runtime = rt;
+  registerBuildInfo(metrics, sys.buildInfo ?? { version: "unknown", commit: "unknown", node: "unknown" });
+  registerNetworkReady(metrics, plugin.name(), () => notReady());
+  registerPodMetrics(metrics, () => rt.listPods());
+  const network = selected?.network?.bind(selected);
+  const ipamUsage = sys.ipamUsage;
+  if (network && ipamUsage) {
+    let lastError = "";
+    registerIpamMetrics(metrics, async () => {
+      const n = network();
+      return n ? ipamUsage(n) : [];
+    }, {
+      stateKey: () => `${network()?.bytes.toString() ?? ""} ${rt.listPods().map((p) => `${p.sandboxID}:${p.phase}`).join(",")}`,
+      onError: (e) => {
+        // once per distinct problem, not once per scrape
+        if (errorMessage(e) !== lastError) log.warn("cannot read host-local's usage for /metrics", { err: e });
+        lastError = errorMessage(e);
+      },
+    });
+  }
 
   // On a cluster node the pod CIDR is the node's block (--pod-cidr is registered as it).
   if (cluster) {
@@ -336,11 +377,17 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     };
   };
 
+  /** Why the node is not ready for pods (null: ready), as /v1/node says: /readyz and podnet_network_ready. */
+  const notReady = (): string | null => {
+    const info = nodeInfo();
+    return info["ready"] === true ? null : String(info["message"] ?? "network plugin is not ready");
+  };
+
   const onReject = (socket: string) => (who: string) =>
     log.warn("refused a connection", { socket, peer: who, allowed: group ? `root, group ${group.name}` : "root" });
   let server: UnixListener;
   try {
-    server = await serveApi(createApiHandler({ runtime: rt, nodeInfo, metrics: () => metrics.render(), log, ...(cluster ? { cluster: () => cluster!.status() } : {}) }), o.socket, {
+    server = await serveApi(createApiHandler({ runtime: rt, nodeInfo, metrics: () => metrics.render(), ready: notReady, log, ...(cluster ? { cluster: () => cluster!.status() } : {}) }), o.socket, {
       ...(group ? { group } : {}),
       onReject: onReject(o.socket),
     });
@@ -348,19 +395,34 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     throw new StartupError(`--socket ${o.socket}: ${errorMessage(e)}`);
   }
   closers.add(() => server.close());
-  // Resident mode: the launchers in build/resident (podnet install --resident) hand their calls here.
+  // Resident mode: the launchers in build/resident (podnet install) hand their calls here.
   if (o.cniSocket) {
     let cniServer: UnixListener;
+    const registry = defaultRegistry((m) => log.warn(m.trim(), { source: "plugin" }));
+    const observer = registerResidentMetrics(metrics, [...registry.keys()]);
     try {
-      cniServer = await serveResident(o.cniSocket, defaultRegistry((m) => log.debug(m)), {
+      cniServer = await serveResident(o.cniSocket, registry, {
         isOwnNetns,
         ...(group ? { group } : {}),
         onError: (e) => log.warn("resident plugin request", { socket: o.cniSocket, error: e.message }),
+        onCall: (c) => observer.onCall(c),
+        onRefused: (r) => observer.onRefused(r),
       });
     } catch (e) {
       throw new StartupError(`--cni-socket ${o.cniSocket}: ${errorMessage(e)}`);
     }
     closers.add(() => cniServer.close());
+  }
+  let metricsServer: MetricsServer | undefined;
+  if (o.metricsBindAddress) {
+    try {
+      metricsServer = await serveMetrics(o.metricsBindAddress, createMetricsHandler({ render: () => metrics.render(), contentType: metrics.contentType, ready: notReady, log }));
+    } catch (e) {
+      throw new StartupError(`--metrics-bind-address ${formatBindAddress(o.metricsBindAddress)}: ${errorMessage(e)}`);
+    }
+    const served = metricsServer;
+    closers.add(() => served.close());
+    log.info("serving /metrics, /healthz and /readyz", { address: formatBindAddress(served.address) });
   }
   const st = manager.status();
   log.info("podnet node is serving", { socket: o.socket, plugin: plugin.name(), ready: st === null, ...(st ? { reason: st.message } : {}) });
@@ -373,6 +435,7 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     metrics,
     restore,
     server,
+    ...(metricsServer ? { metricsAddress: metricsServer.address } : {}),
     nodeInfo,
     close: () => closers.closeAll(),
   };

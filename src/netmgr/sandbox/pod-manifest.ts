@@ -6,12 +6,12 @@
 //   spec.containers[0].ports[0].hostport: unknown field (did you mean "hostPort"?)
 // YAML is bounded before the yaml library sees it: size, nesting depth (its composer recurses, and
 // a few KiB of "[[[[" crash the process) and aliases (no exponential expansion).
-import { Composer, type CST, Lexer, LineCounter, Parser, type Document } from "yaml";
 import { brief, formatBytes, plainObject } from "../../cni/index.js";
 import { isIP } from "../../ip/index.js";
 import { dns1123LabelErrors, dns1123SubdomainErrors } from "../core/names.js";
 import { type FieldSet, POD_FIELDS, suggestField } from "./pod-fields.js";
 import type { PortMapping, Protocol } from "../core/plugin.js";
+import { parseYamlDocument, YamlInputError } from "../../util/bounded-yaml.js";
 
 /** Largest manifest read (`podnet pod add -f`); a Pod in etcd is at most ~1.5 MiB, real ones a few KiB. */
 export const MAX_MANIFEST_BYTES = 1 << 20;
@@ -181,40 +181,16 @@ export function parsePodDocument(text: string): unknown {
   if (text.length > MAX_MANIFEST_BYTES || Buffer.byteLength(text) > MAX_MANIFEST_BYTES) {
     throw new ManifestError("", `the manifest is larger than ${formatBytes(MAX_MANIFEST_BYTES)}`);
   }
-  const lines = new LineCounter();
-  const at = (offset: number) => {
-    const p = lines.linePos(offset);
-    return ` (line ${p.line}, column ${p.col})`;
-  };
-  // The CST parser keeps its nesting on an explicit stack: measure it lexeme by lexeme (what
-  // Parser.parse does), before the composer, which recurses, sees anything.
-  const parser = new Parser(lines.addNewLine);
-  const tokens: CST.Token[] = [];
-  lines.addNewLine(0);
-  for (const lexeme of new Lexer().lex(text)) {
-    for (const t of parser.next(lexeme)) tokens.push(t);
-    if (parser.stack.length > MAX_YAML_DEPTH) throw new ManifestError("", `the manifest nests deeper than ${MAX_YAML_DEPTH} levels${at(parser.offset)}`);
-  }
-  for (const t of parser.end()) tokens.push(t);
-  let docs: Document.Parsed[];
   try {
-    docs = [...new Composer({ uniqueKeys: true }).compose(tokens)];
+    return parseYamlDocument(text, {
+      what: "the manifest",
+      maxDepth: MAX_YAML_DEPTH,
+      maxAliases: MAX_YAML_ALIASES,
+      tooMany: (n) => `expected one Pod, the file holds ${n} documents`,
+    });
   } catch (e) {
-    throw new ManifestError("", `cannot parse the manifest as YAML: ${(e as Error).message.split("\n")[0]}`);
-  }
-  const nonEmpty = docs.filter((d) => d.contents !== null || d.errors.length > 0);
-  if (nonEmpty.length === 0) throw new ManifestError("", "the manifest is empty");
-  if (nonEmpty.length > 1) throw new ManifestError("", `expected one Pod, the file holds ${nonEmpty.length} documents`);
-  const doc = nonEmpty[0]!;
-  if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    throw new ManifestError("", `cannot parse the manifest as YAML${at(e.pos[0])}: ${e.message.split("\n")[0]}`);
-  }
-  try {
-    return doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
-  } catch (e) {
-    // ReferenceError "Excessive alias count…", or an alias that expands past the stack.
-    throw new ManifestError("", `cannot use the manifest: ${(e as Error).message.split("\n")[0]}`);
+    if (e instanceof YamlInputError) throw new ManifestError("", e.message);
+    throw e;
   }
 }
 

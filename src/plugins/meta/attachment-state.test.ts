@@ -1,6 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { AttachmentStore, type AttachmentState } from "./attachment-state.js";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AttachmentStore, nodeStateFs, type AttachmentState } from "./attachment-state.js";
 import { memStateFs } from "./testing.js";
 
 const state: AttachmentState = { version: 1, network: "net1", containerID: "c1", ifName: "eth0" };
@@ -26,5 +29,56 @@ describe("attachment state files", () => {
     const store = new AttachmentStore(memStateFs(), "/state");
     await store.write(state);
     assert.deepEqual({ ...(await store.read("net1", "c1", "eth0")) }, state);
+  });
+});
+
+describe("a network's state directory", () => {
+  const a = (containerID: string): AttachmentState => ({ version: 1, network: "net1", containerID, ifName: "eth0" });
+  it("goes with its last attachment, not before", async () => {
+    const fs = memStateFs();
+    const store = new AttachmentStore(fs, "/state");
+    await store.write(a("c1"));
+    await store.write(a("c2"));
+    assert.ok(fs.dirs.has("/state/net1"));
+    await store.remove("net1", "c1", "eth0");
+    assert.ok(fs.dirs.has("/state/net1"), "c2 still lives there");
+    assert.deepEqual(await store.files("net1"), ["c2-eth0"]);
+    await store.remove("net1", "c2", "eth0");
+    assert.equal(fs.dirs.has("/state/net1"), false, "removed with the last attachment");
+    await store.remove("net1", "c2", "eth0"); // again: nothing there, no error
+  });
+  it("a write whose directory was removed meanwhile makes it again", async () => {
+    const fs = memStateFs();
+    const store = new AttachmentStore(fs, "/state");
+    const write = fs.writeFile;
+    let raced = 0;
+    // As a DEL of the network's last other attachment does between this write's mkdir and its write.
+    fs.writeFile = async (p, d, o) => {
+      if (raced++ === 0) {
+        fs.dirs.delete("/state/net1");
+        throw Object.assign(new Error(`ENOENT: ${p}`), { code: "ENOENT" });
+      }
+      return write(p, d, o);
+    };
+    await store.write(a("c1"));
+    assert.equal(raced, 2);
+    assert.deepEqual({ ...(await store.read("net1", "c1", "eth0")) }, a("c1"));
+    assert.ok(fs.dirs.has("/state/net1"));
+  });
+});
+
+describe("a network's state directory on disk", () => {
+  it("is removed with the last state file; the data dir and other networks stay", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "podnet-t-state-"));
+    try {
+      const store = new AttachmentStore(nodeStateFs, dir);
+      await store.write({ version: 1, network: "n1", containerID: "c1", ifName: "eth0" });
+      await store.write({ version: 1, network: "n2", containerID: "c1", ifName: "eth0" });
+      await store.remove("n1", "c1", "eth0");
+      assert.equal(existsSync(join(dir, "n1")), false);
+      assert.deepEqual(readdirSync(dir), ["n2"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,8 +3,11 @@
 // kernel's state. One small JSON file per attachment, written to a temporary name and renamed:
 //
 //   <dataDir>/<network>/<containerID>-<ifname>
+//
+// A network's directory goes with its last attachment. A write racing that removal (its
+// temporary file's directory gone) makes the directory again and retries.
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readJson } from "../../cni/index.js";
 
@@ -16,6 +19,8 @@ export interface StateFs {
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
   readdir(path: string): Promise<string[]>;
+  /** rmdir(2): fails (ENOTEMPTY) unless the directory is empty. */
+  rmdir(path: string): Promise<void>;
 }
 
 /**
@@ -29,6 +34,7 @@ export const nodeStateFs: StateFs = {
   rename: async (a, b) => renameSync(a, b),
   unlink: async (p) => unlinkSync(p),
   readdir: async (p) => readdirSync(p),
+  rmdir: async (p) => rmdirSync(p),
 };
 
 export interface AttachmentState {
@@ -39,6 +45,8 @@ export interface AttachmentState {
 }
 
 const isENOENT = (e: unknown) => (e as NodeJS.ErrnoException)?.code === "ENOENT";
+/** A write retried this often finds its directory removed each time only under a storm of removals. */
+const MAX_WRITE_ATTEMPTS = 5;
 
 export class AttachmentStore<S extends AttachmentState> {
   readonly fs: StateFs;
@@ -75,23 +83,34 @@ export class AttachmentStore<S extends AttachmentState> {
 
   async write(s: S): Promise<void> {
     const dir = join(this.dir, s.network);
-    await this.fs.mkdir(dir, { recursive: true, mode: 0o755 });
-    const tmp = join(dir, `.tmp-${randomBytes(6).toString("hex")}`);
-    try {
-      // A full disk fails the write after the file was created: the catch removes it too.
-      await this.fs.writeFile(tmp, JSON.stringify(s) + "\n", { mode: 0o600 });
-      await this.fs.rename(tmp, this.path(s.network, s.containerID, s.ifName));
-    } catch (e) {
-      await this.fs.unlink(tmp).catch(() => {});
-      throw e;
+    for (let attempt = 0; ; attempt++) {
+      await this.fs.mkdir(dir, { recursive: true, mode: 0o755 });
+      const tmp = join(dir, `.tmp-${randomBytes(6).toString("hex")}`);
+      try {
+        // A full disk fails the write after the file was created: the catch removes it too.
+        await this.fs.writeFile(tmp, JSON.stringify(s) + "\n", { mode: 0o600 });
+        await this.fs.rename(tmp, this.path(s.network, s.containerID, s.ifName));
+        return;
+      } catch (e) {
+        await this.fs.unlink(tmp).catch(() => {});
+        // The directory went with another attachment's removal between mkdir and write: again.
+        if (isENOENT(e) && attempt < MAX_WRITE_ATTEMPTS - 1) continue;
+        throw e;
+      }
     }
   }
 
+  /** Removes the attachment's state file, and the network's directory when that was its last one. */
   async remove(network: string, containerID: string, ifName: string): Promise<void> {
     try {
       await this.fs.unlink(this.path(network, containerID, ifName));
     } catch (e) {
       if (!isENOENT(e)) throw e;
+    }
+    try {
+      await this.fs.rmdir(join(this.dir, network));
+    } catch {
+      // other attachments (or a write in flight) still there, or already gone
     }
   }
 

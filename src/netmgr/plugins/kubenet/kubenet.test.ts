@@ -326,6 +326,34 @@ describe("kubenet: the pod path", () => {
     assert.deepEqual(tc.classes("cbr0"), [], "the classes made ahead are removed");
   });
 
+  it("the first shaped pod: cbr0 appears during its ADD; the limits are made after it, and its whole life logs nothing above info", async () => {
+    const tc = createFakeTcNetlink([]); // a fresh node: no cbr0 until the bridge plugin makes it
+    const t = setup({ portMappings: HP, extra: { shaper: createShaper(tc, "cbr0") } });
+    await t.ipt.ensureChain("nat", "KUBE-MARK-MASQ");
+    await t.kernel.netns(null).linkAddVeth("eth0", "eth0p", { mtu: 1500, up: true });
+    await t.plugin.init(t.host, "promiscuous-bridge", "10.0.0.0/8", 0);
+    t.plugin.event("pod-cidr-change", { "pod-cidr": "10.200.0.0/24" });
+    const add = t.invoker.addNetworkList.bind(t.invoker);
+    t.invoker.addNetworkList = async (list, rt) => {
+      if (list.name === "kubenet" && !(await t.kernel.netns(null).linkGet("cbr0"))) {
+        await t.kernel.netns(null).linkAddBridge("cbr0", { mac: "0a:58:0a:c8:00:01", up: true });
+        tc.addDevice("cbr0");
+      }
+      return add(list, rt);
+    };
+    await t.plugin.setUpPod("default", "web", "sb1", annotations, {});
+    assert.deepEqual(tc.u32Filters("cbr0", 0x10000).map((f) => [f.keys[0]!.val.toString(16), f.keys[0]!.off]), [["ac80002", 16], ["ac80002", 12]], "both limits on the first pod");
+    assert.equal(tc.classes("cbr0").length, 2);
+    await t.plugin.getPodNetworkStatus("default", "web", "sb1");
+    await t.plugin.tearDownPod("default", "web", "sb1");
+    assert.deepEqual([tc.classes("cbr0"), tc.u32Filters("cbr0", 0x10000)], [[], []]);
+    // the second pod finds cbr0 and makes its classes ahead of the ADD
+    t.netns.set("sb2", NS);
+    await t.plugin.setUpPod("default", "db", "sb2", annotations, {});
+    await t.plugin.tearDownPod("default", "db", "sb2");
+    assert.deepEqual(t.log.lines.filter((l) => l.level === "warn" || l.level === "error"), []);
+  });
+
   it("PODNET_TRACE: one line per operation, phase by phase", async () => {
     const t = setup({ portMappings: HP, extra: { trace: true } });
     await ready(t);

@@ -206,9 +206,19 @@ export async function hostLocalStatus(conf: JsonObject, deps: HostLocalDeps): Pr
 
 // ---- GC -------------------------------------------------------------------------------------
 
-interface Attachment {
+export interface Attachment {
   readonly containerID: string;
   readonly ifname: string;
+}
+
+/**
+ * Whether a reservation's owner is one of the valid attachments: (containerID, ifname) for current
+ * files, the container ID alone for pre-v0.8.0 files (no ifname).
+ */
+export function validOwner(valid: readonly Attachment[]): (r: { readonly containerID: string; readonly ifname: string | undefined }) => boolean {
+  const keep = new Set(valid.map((a) => `${a.containerID.trim()}\r\n${a.ifname}`));
+  const keepIDs = new Set(valid.map((a) => a.containerID.trim()));
+  return (r) => (r.ifname === undefined ? keepIDs.has(r.containerID) : keep.has(`${r.containerID}\r\n${r.ifname}`));
 }
 
 /** `cni.dev/valid-attachments` (or the older `cni.dev/attachments`); undefined when neither is present. */
@@ -241,17 +251,14 @@ export async function hostLocalGc(conf: JsonObject, deps: HostLocalDeps): Promis
   const { ipam } = await loadIPAMConfig(conf, "", deps.fs);
   const valid = validAttachments(conf);
   if (valid === undefined) return;
-  const keep = new Set(valid.map((a) => `${a.containerID.trim()}\r\n${a.ifname}`));
-  const keepIDs = new Set(valid.map((a) => a.containerID.trim()));
+  const isValid = validOwner(valid);
   const store = await openStore(ipam, deps);
   const errors: string[] = [];
   await withLock(store, CniCode.IoFailure, async () => {
     let stale: string[];
     try {
       const reservations = await store.list();
-      stale = reservations
-        .filter((r) => (r.ifname === undefined ? !keepIDs.has(r.containerID) : !keep.has(`${r.containerID}\r\n${r.ifname}`)))
-        .map((r) => r.name);
+      stale = reservations.filter((r) => !isValid(r)).map((r) => r.name);
       // Under the lock no write is in flight, so any temporary file is a crash leftover.
       stale.push(...(await store.tempFiles()));
     } catch (e) {
