@@ -76,7 +76,15 @@ async function main() {
     return { cpuS: (Number(f[11]) + Number(f[12])) / tck, rssMiB: Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)[1]) / 1024 };
   };
 
-  const etcd = await startTestEtcd({ baseDir: values.disk ? undefined : "/dev/shm", extraArgs: ["--quota-backend-bytes", String(2 << 30)] });
+  const etcd = await startTestEtcd({ baseDir: values.disk ? undefined : "/dev/shm", extraArgs: ["--quota-backend-bytes", String(2 ** 31)] });
+  // a failure from here on still stops etcd and deletes its namespace
+  const fatal = async (what, e) => {
+    console.error(what, e);
+    await etcd.stop().catch(() => {});
+    process.exit(1);
+  };
+  process.on("uncaughtException", (e) => void fatal("bench/cluster.mjs:", e));
+  process.on("unhandledRejection", (e) => void fatal("bench/cluster.mjs:", e));
   // A counting proxy in front of etcd's socket: bytes per client connection, both directions.
   const proxyPath = join(etcd.dir, "proxy.sock");
   const target = etcd.endpoint.replace(/^unix:\/\//, "");
@@ -98,10 +106,7 @@ async function main() {
     const worker = new Worker(new URL(import.meta.url), {
       workerData: { w, W, N, VX, CLIENTS, GROUP, endpoint: `unix://${proxyPath}`, log: !!process.env.BENCH_LOG },
     });
-    worker.on("error", (e) => {
-      console.error(`worker ${w}:`, e);
-      process.exit(1);
-    });
+    worker.on("error", (e) => void fatal(`worker ${w}:`, e));
     return worker;
   });
   /** Sends `msg` to `to` workers and resolves with their answers (of type `type`). */
