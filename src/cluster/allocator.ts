@@ -84,11 +84,13 @@ const familyOf = (c: Cidr): Family => c.network.family;
 export async function ensureClusterConfig(store: ClusterStore, keys: KeyLayout, ranges: readonly ClusterRange[]): Promise<void> {
   const doc: ClusterConfigDoc = { clusterCIDRs: ranges.map((r) => formatNetwork(r.cidr)), nodeCIDRMaskSizes: ranges.map((r) => r.maskSize) };
   const text = JSON.stringify(doc);
-  const existing = await store.get(keys.config);
+  let existing = await store.get(keys.config);
   if (!existing) {
-    const r = await store.txn([{ kind: "absent", key: keys.config }], [{ kind: "put", key: keys.config, value: text }]);
+    // another node may write it first: its value comes back in the same round trip
+    const r = await store.txn([{ kind: "absent", key: keys.config }], [{ kind: "put", key: keys.config, value: text }], [keys.config]);
     if (r.succeeded) return;
-    return ensureClusterConfig(store, keys, ranges);
+    existing = r.elseKvs?.[0];
+    if (!existing) return ensureClusterConfig(store, keys, ranges);
   }
   if (existing.value === text) return;
   let stored: ClusterConfigDoc | undefined;
