@@ -84,9 +84,24 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import("./ipam.js"),
   },
   {
+    name: "cluster",
+    summary: "the cluster's nodes (nodes [--json]) and remove-node NAME, from etcd",
+    subcommands: ["nodes", "remove-node"],
+    flags: () => [
+      f("etcd-endpoints", "text"),
+      f("etcd-prefix", "text"),
+      f("etcd-cafile", "file"),
+      f("etcd-certfile", "file"),
+      f("etcd-keyfile", "file"),
+      f("socket", "file"),
+      f("json"),
+    ],
+    load: () => import("./cluster.js"),
+  },
+  {
     name: "demo",
-    summary: "a sandboxed kubenet node with three pods, live checks, clean teardown",
-    flags: () => [f("plugins", ["podnet", "go"]), f("pod-cidr", "text"), f("no-color")],
+    summary: "a sandboxed kubenet node with three pods (or --nodes N: a cluster), live checks, clean teardown",
+    flags: () => [f("plugins", ["podnet", "go"]), f("pod-cidr", "text"), f("nodes", "text"), f("no-color")],
     load: () => import("./demo.js"),
   },
   {

@@ -3,11 +3,12 @@
 // stop it; pods stay set up and a restart re-attaches them.
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync, watch } from "node:fs";
+import { hostname } from "node:os";
 import { conntrackClearer, nodePortOpener } from "../netmgr/plugins/kubenet/port-opener.js";
 import { createKernel } from "../kernel/kernel.js";
 import { nodeExec, nodeRawExec } from "../kernel/exec.js";
 import { createJsonLogger } from "../netmgr/core/log.js";
-import { nodeUsage, UsageError, type NodeOptions } from "../netmgr/daemon/options.js";
+import { nodeUsage, parseNodeArgs, UsageError, type NodeOptions } from "../netmgr/daemon/options.js";
 import { loadNodeOptions } from "../netmgr/daemon/node-config.js";
 import { startNode, StartupError } from "../netmgr/daemon/daemon.js";
 import { exitCodes } from "./args.js";
@@ -68,7 +69,8 @@ export async function run(args: string[]): Promise<number> {
   }
   let o: NodeOptions;
   try {
-    o = loadNodeOptions(args);
+    // the hostname: cluster networking's default --node-name
+    o = loadNodeOptions(args, { parse: (a) => parseNodeArgs(a, { hostname: hostname() }) });
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`podnet node: ${e.message}\n${nodeUsage()}${NODE_EXIT_CODES}`);

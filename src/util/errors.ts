@@ -56,6 +56,7 @@ export const ERROR_CODES = {
   PODNET_CLUSTER_ALLOCATION: "no pod CIDR block could be allocated; `kind`: exhausted, overlap, outside, config-mismatch, contended",
   PODNET_CLUSTER_RECORD: "a node record that does not decode",
   PODNET_CLUSTER_LOCAL_STATE: "the node's local cluster state file that does not decode",
+  PODNET_CLUSTER_START: "a cluster setting that cannot work on this node (the daemon reports it and exits)",
   // installation and the CLI (src/deploy, src/cli)
   PODNET_INSTALL_UNIT: "a systemd unit that cannot be written",
   PODNET_INSTALL_MANIFEST: "an install manifest that is missing, untrusted or malformed",

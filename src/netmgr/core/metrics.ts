@@ -212,6 +212,27 @@ export class Histogram implements Metric {
 }
 
 /**
+ * A counter or gauge without labels whose value is read from a component's own counters when
+ * /metrics is rendered (cluster networking's agent keeps plain numbers). Rendered as text by
+ * either registry.
+ */
+export class SampledMetric implements Metric {
+  readonly name: string;
+  readonly help: string;
+  readonly kind: "counter" | "gauge";
+  private readonly read: () => number;
+  constructor(name: string, help: string, kind: "counter" | "gauge", read: () => number) {
+    this.name = name;
+    this.help = help;
+    this.kind = kind;
+    this.read = read;
+  }
+  render(): string {
+    return [...header(this, this.kind), `${this.name} ${formatNumber(this.read())}`].join("\n");
+  }
+}
+
+/**
  * What the node manager registers its metrics with. register() returns the metric (so a
  * definition reads `const c = reg.register(new Counter(…))`); a second metric of the same name is
  * an error. render() is the text exposition format (version 0.0.4) of everything registered.

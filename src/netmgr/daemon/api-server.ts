@@ -2,7 +2,8 @@
 //   GET    /healthz                  liveness: "ok"
 //   GET    /readyz                   readiness: "ok" once the network plugin is ready, else 503 and why
 //   GET    /v1/node                  plugin, readiness, pod CIDR, warnings
-//   POST   /v1/node/pod-cidr         {"podCIDR": "10.200.0.0/24[,fd00:200::/64]"}
+//   POST   /v1/node/pod-cidr         {"podCIDR": "10.200.0.0/24[,fd00:200::/64]"} (409 on a cluster node: its block is the pod CIDR)
+//   GET    /v1/cluster               cluster networking: this node, its blocks, every peer and whether its routes are in place
 //   GET    /v1/pods                  {"pods": [...]}
 //   POST   /v1/pods                  {"pod": <Pod object>, "netns"?: "/run/netns/x"}  → 201
 //   GET    /v1/pods/NS/NAME          one pod, with a fresh status from the plugin
@@ -38,6 +39,8 @@ export interface ApiDeps {
   /** Why the node is not ready (null: ready), for /readyz. */
   readonly ready: Readiness;
   readonly log?: Logger;
+  /** Cluster networking's status (GET /v1/cluster); absent on a node outside a cluster. */
+  readonly cluster?: () => Record<string, unknown>;
 }
 
 const tooLarge = () => new ApiError(413, `request body larger than ${formatBytes(MAX_BODY_BYTES)}`);
@@ -119,9 +122,14 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     if (parts[0] !== "v1") throw new ApiError(404, `no such endpoint: ${m} ${url.pathname}`);
     if (parts[1] === "node" && parts.length === 2 && m === "GET") return send(res, 200, deps.nodeInfo());
     if (parts[1] === "node" && parts[2] === "pod-cidr" && parts.length === 3 && m === "POST") {
+      if (deps.cluster) throw new ApiError(409, "this node's pod CIDR is its block of the cluster (--cluster-cidr); ask for a block with --pod-cidr at start");
       const b = await jsonBody(req, ["podCIDR"]);
       if (typeof b["podCIDR"] !== "string") throw new ApiError(400, `podCIDR: must be a string, got ${brief(b["podCIDR"])}`, "podCIDR");
       return send(res, 200, { podCIDR: rt.setPodCIDR(b["podCIDR"]) });
+    }
+    if (parts[1] === "cluster" && parts.length === 2 && m === "GET") {
+      if (!deps.cluster) throw new ApiError(404, "this node is not part of a cluster (no --cluster-cidr)");
+      return send(res, 200, deps.cluster());
     }
     if (parts[1] === "pods" && parts.length === 2) {
       if (m === "GET") return send(res, 200, { pods: rt.listPods() });

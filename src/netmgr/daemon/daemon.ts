@@ -16,7 +16,8 @@ import { InProcessInvoker, type PluginHost } from "../invoke/inprocess-invoker.j
 import { podnetPluginCheck } from "../../sdk/bundle.js";
 import { createIPTables, type IPTables } from "../../kernel/iptables.js";
 import { ensureKubeletUtilChains } from "./iptables-util.js";
-import { createKubenetPlugin, type KubenetFs, type KubenetPlugin } from "../plugins/kubenet/kubenet.js";
+import { createKubenetPlugin, type KubenetCluster, type KubenetFs, type KubenetPlugin } from "../plugins/kubenet/kubenet.js";
+import { DEFAULT_VXLAN_DEVICE } from "../../cluster/index.js";
 import { findPluginDir } from "../plugins/kubenet/binaries.js";
 import { BRIDGE_NAME, REQUIRED_CNI_PLUGINS } from "../plugins/kubenet/config.js";
 import { createShaper } from "../plugins/kubenet/shaper.js";
@@ -41,6 +42,7 @@ import { isOwnNetns, netnsIdentity } from "../../kernel/netns.js";
 import { defaultRegistry } from "../../resident/registry.js";
 import { serveResident } from "../../resident/server.js";
 import { PodnetError } from "../../util/errors.js";
+import { type ClusterNode, ClusterStartError, prepareClusterNode } from "./cluster.js";
 
 export interface SystemDeps {
   readonly kernel: Kernel;
@@ -178,6 +180,20 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     await ensureKubeletUtilChains(ipt.v6).catch((e: unknown) => log.debug("no ip6tables util chains", { err: e }));
   }
 
+  // Cluster networking: the node's addresses, its VXLAN device and the store, before the plugin
+  // (kubenet's MTU rule skips the VXLAN device; its pods' MTU follows the peers).
+  let cluster: ClusterNode | undefined;
+  if (o.cluster) {
+    try {
+      cluster = await prepareClusterNode(o.cluster, { ops: sys.kernel.netns(null), log, stateDir: o.stateDir, podLinks: [BRIDGE_NAME] });
+    } catch (e) {
+      if (e instanceof ClusterStartError) throw new StartupError(e.message);
+      throw e;
+    }
+    const c = cluster;
+    closers.add(() => c.close());
+  }
+
   const runtimeOptions = (path: readonly string[]) => ({
     path,
     cacheDir: o.cniCacheDir,
@@ -243,6 +259,7 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
         log: log.child({ plugin: KUBENET_PLUGIN_NAME }),
         modprobe: o.modprobe,
         describePlugins: (dir) => ({ pluginMode: kubenetPluginMode(dir), ...(o.inProcessPlugins ? { pluginCalls: { ...pluginCalls } } : {}) }),
+        ...(cluster ? { cluster: kubenetCluster(cluster) } : {}),
       }),
       async started() {
         const dir = findPluginDir(kubenetBinDirs, sys.fs);
@@ -279,6 +296,7 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
 
   const metrics = new PromMetricsRegistry();
   const manager = new PluginManager(plugin, { metrics: networkPluginMetrics(metrics) });
+  cluster?.registerMetrics(metrics);
   const store = createCheckpointStore(o.stateDir);
   const rt = new PodRuntime({
     manager,
@@ -315,7 +333,21 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     });
   }
 
-  const podCIDR = o.podCIDR || readNodeState(o.stateDir).podCIDR || "";
+  // On a cluster node the pod CIDR is the node's block (--pod-cidr is registered as it).
+  if (cluster) {
+    try {
+      await cluster.start((blocks) => {
+        try {
+          rt.setPodCIDR(blocks.join(","), "the node's block");
+        } catch (e) {
+          log.error("the cluster's block is not a pod CIDR", { blocks, err: e });
+        }
+      });
+    } catch (e) {
+      throw new StartupError(`cluster networking: ${errorMessage(e)}`);
+    }
+  }
+  const podCIDR = cluster ? "" : o.podCIDR || readNodeState(o.stateDir).podCIDR || "";
   if (podCIDR) {
     try {
       rt.setPodCIDR(podCIDR, o.podCIDR ? "--pod-cidr" : "saved podCIDR");
@@ -332,10 +364,11 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
   const started = new Date().toISOString();
   const nodeInfo = (): Record<string, unknown> => {
     const st = manager.status();
+    const waiting = cluster?.notReadyReason();
     return {
       plugin: plugin.name(),
-      ready: st === null,
-      ...(st ? { reason: "NetworkPluginNotReady", message: `network plugin is not ready: ${st.message}` } : {}),
+      ready: st === null && waiting === undefined,
+      ...(waiting !== undefined ? { reason: "NetworkPluginNotReady", message: `network plugin is not ready: ${waiting}` } : st ? { reason: "NetworkPluginNotReady", message: `network plugin is not ready: ${st.message}` } : {}),
       warnings: plugin.warnings?.() ?? [],
       podCIDR: rt.currentPodCIDR(),
       hairpinMode: hairpin.mode,
@@ -343,6 +376,7 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
       pods: rt.listPods().length,
       started,
       ...plugin.nodeInfo?.(),
+      ...(cluster ? { cluster: cluster.summary() } : {}),
     };
   };
 
@@ -356,7 +390,7 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     log.warn("refused a connection", { socket, peer: who, allowed: group ? `root, group ${group.name}` : "root" });
   let server: UnixListener;
   try {
-    server = await serveApi(createApiHandler({ runtime: rt, nodeInfo, metrics: () => metrics.render(), ready: notReady, log }), o.socket, {
+    server = await serveApi(createApiHandler({ runtime: rt, nodeInfo, metrics: () => metrics.render(), ready: notReady, log, ...(cluster ? { cluster: () => cluster!.status() } : {}) }), o.socket, {
       ...(group ? { group } : {}),
       onReject: onReject(o.socket),
     });
@@ -408,4 +442,9 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     nodeInfo,
     close: () => closers.closeAll(),
   };
+}
+
+/** What kubenet needs of the cluster: the CIDRs it must not masquerade, the pods' MTU, the link its MTU rule skips. */
+function kubenetCluster(c: ClusterNode): KubenetCluster {
+  return { cidrs: c.clusterCIDRs, podMtu: (mtu) => c.podMtu(mtu), ignoreLinks: [DEFAULT_VXLAN_DEVICE] };
 }

@@ -11,6 +11,7 @@ import { HAIRPIN_MODES } from "../core/plugin.js";
 import { splitBinDirs } from "./probe.js";
 import { validatePodCIDR } from "../sandbox/runtime.js";
 import { PodnetError } from "../../util/errors.js";
+import { CLUSTER_NODE_FLAGS, type ClusterFlagName, type ClusterNodeOptions, parseClusterNodeOptions } from "./cluster-options.js";
 import { type BindAddress, parseBindAddress } from "./bind-address.js";
 
 export interface NodeOptions {
@@ -39,6 +40,8 @@ export interface NodeOptions {
   readonly logLevel: LogLevel;
   /** Serve /metrics, /healthz and /readyz over TCP here (absent: off). */
   readonly metricsBindAddress?: BindAddress;
+  /** Cluster networking (--cluster-cidr, --etcd-endpoints, …); undefined: this node stands alone. */
+  readonly cluster?: ClusterNodeOptions;
 }
 
 export class UsageError extends PodnetError {
@@ -68,6 +71,7 @@ export const NODE_FLAGS = {
   modprobe: { default: "true", help: "run `modprobe br-netfilter` at start (as the kubelet does)" },
   "in-process-plugins": { default: "true", help: "kubenet: run podnet's own bridge/host-local/loopback inside the daemon instead of exec'ing them (other plugins are always exec'd); false: always exec" },
   "log-level": { default: "info", help: "debug | info | warn | error" },
+  ...CLUSTER_NODE_FLAGS,
 } as const;
 
 export type FlagName = keyof typeof NODE_FLAGS;
@@ -75,7 +79,7 @@ export const BOOLEAN_FLAGS: readonly FlagName[] = ["make-iptables-util-chains", 
 /** Flags whose value is a whole number (a config file gives them as YAML integers). */
 export const INTEGER_FLAGS: readonly FlagName[] = ["network-plugin-mtu"];
 /** Comma-separated flags (a config file may give them as YAML lists too). */
-export const LIST_FLAGS: readonly FlagName[] = ["cni-bin-dir", "pod-cidr"];
+export const LIST_FLAGS: readonly FlagName[] = ["cni-bin-dir", "pod-cidr", "cluster-cidr", "etcd-endpoints", "node-ip", "node-cidr-mask-size"];
 
 export function nodeUsage(): string {
   const lines = Object.entries(NODE_FLAGS).map(([k, f]) => `  --${k.padEnd(26)} ${f.help}${f.default !== "" ? ` (default ${JSON.stringify(f.default)})` : ""}`);
@@ -88,7 +92,8 @@ function bool(flag: string, v: string): boolean {
   throw new UsageError(`--${flag}: must be true or false, got ${JSON.stringify(v)}`);
 }
 
-export function parseNodeArgs(argv: readonly string[]): NodeOptions {
+/** `host.hostname`: the default --node-name (lower-cased) of cluster networking. */
+export function parseNodeArgs(argv: readonly string[], host: { hostname?: string } = {}): NodeOptions {
   // `--modprobe` alone means true, as Go's flag package reads booleans
   const args = argv.map((a) => (BOOLEAN_FLAGS.some((b) => a === `--${b}`) ? `${a}=true` : a));
   let values: Record<string, string | undefined>;
@@ -141,6 +146,12 @@ export function parseNodeArgs(argv: readonly string[]): NodeOptions {
       throw new UsageError(`--metrics-bind-address: ${(e as Error).message}`);
     }
   }
+  let cluster: ClusterNodeOptions | undefined;
+  try {
+    cluster = parseClusterNodeOptions(get, (k: ClusterFlagName) => values[k] !== undefined, { networkPlugin, podCIDR, ...(host.hostname !== undefined ? { hostname: host.hostname } : {}) });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   return {
     networkPlugin,
     networkPluginDir: get("network-plugin-dir"),
@@ -162,5 +173,6 @@ export function parseNodeArgs(argv: readonly string[]): NodeOptions {
     inProcessPlugins: bool("in-process-plugins", get("in-process-plugins")),
     logLevel,
     ...(metricsBindAddress ? { metricsBindAddress } : {}),
+    ...(cluster ? { cluster } : {}),
   };
 }

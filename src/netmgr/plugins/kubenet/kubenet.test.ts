@@ -5,6 +5,7 @@ import { createFakeIPTables } from "../../../kernel/iptables-fake.js";
 import { createFakeExec } from "../../../kernel/testing.js";
 import { createFakeInvoker, createFakeOpener } from "../../testing/fakes.js";
 import { createKubenetPlugin, type KubenetDeps, type KubenetFs } from "./kubenet.js";
+import { masqRuleArgs } from "./config.js";
 import { createFakeTcNetlink } from "../../../kernel/tc-netlink-fake.js";
 import { asTcFilter, createShaper } from "./shaper.js";
 import type { Host, PortMapping } from "../../core/plugin.js";
@@ -233,6 +234,37 @@ describe("kubenet: the pod path", () => {
     t.invoker.fail.set("kubenet", new CniError(CniCode.Internal, "no more addresses"));
     await assert.rejects(t.plugin.setUpPod("default", "second", "sb1", {}, {}), /no more addresses/);
     assert.deepEqual(t.ipt.started, ["committed", "cancelled"]);
+  });
+
+  it("on a cluster node: pods of other nodes are exempt from masquerade in a chain of their own, the MTU rule skips the VXLAN device, the pods' MTU follows the peers", async () => {
+    let vxlanPeer = false;
+    const cluster = { cidrs: ["10.200.0.0/16", "fd00:200::/48"], podMtu: (m: number) => (vxlanPeer ? m - 50 : m), ignoreLinks: ["podnet.vxlan"] };
+    const t = setup({ extra: { cluster } });
+    const ops = t.kernel.netns(null);
+    await ops.linkAddDummy("podnet.vxlan", { mtu: 1450, up: true });
+    await ops.linkAddVeth("eth0", "eth0p", { mtu: 1500, up: true });
+    // the kubelet's form, left by a run outside the cluster
+    await t.ipt.ensureRule("append", "nat", "POSTROUTING", masqRuleArgs("10.0.0.0/8")!);
+    await ready(t);
+    assert.deepEqual(t.plugin.mtu(), { mtu: 1500, source: "interface", from: "eth0" }, "podnet.vxlan's lower MTU is not the node's");
+    assert.deepEqual(t.ipt.rules("nat").filter((r) => /kubenet: SNAT|PODNET-CLUSTER-MASQ/.test(r)), [
+      '-A POSTROUTING -m comment --comment "kubenet: SNAT for outbound traffic from cluster" -m addrtype ! --dst-type LOCAL ! -d 10.0.0.0/8 -j PODNET-CLUSTER-MASQ',
+      '-A PODNET-CLUSTER-MASQ -d 10.200.0.0/16 -m comment --comment "podnet: pods of other nodes keep their addresses" -j RETURN',
+      "-A PODNET-CLUSTER-MASQ -j MASQUERADE",
+    ]);
+    const mtuOf = () => (JSON.parse(t.plugin.netConfig()!) as { mtu: number }).mtu;
+    await t.plugin.setUpPod("default", "a", "sb1", {}, {});
+    assert.equal(mtuOf(), 1500);
+    vxlanPeer = true;
+    await t.plugin.setUpPod("default", "b", "sb1", {}, {});
+    assert.equal(mtuOf(), 1450, "a peer reached over VXLAN: new pods get the lower MTU");
+    assert.equal(t.plugin.nodeInfo!()["podMtu"], 1450);
+    // an explicit --network-plugin-mtu is the pods' MTU as given
+    const u = setup({ extra: { cluster } });
+    await u.plugin.init(u.host, "none", "10.0.0.0/8", 1400);
+    u.plugin.event("pod-cidr-change", { "pod-cidr": "10.200.0.0/24" });
+    await u.plugin.setUpPod("default", "a", "sb1", {}, {});
+    assert.equal((JSON.parse(u.plugin.netConfig()!) as { mtu: number }).mtu, 1400);
   });
 
   it("the masquerade rule is checked at init and then at most once per interval, in the background", async () => {
