@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { EtcdStore, KeyLayout, clusterNodes, clusterRemoveNode, nodesTable } from "../cluster/index.js";
 import { nodeRawExec } from "../kernel/exec.js";
 import type { PodView } from "../netmgr/sandbox/runtime.js";
-import { Background, helpers, inNs, Lab, newDemoId, nodeIn, run } from "./demo-lab.js";
-import { ping, tcpGet } from "./demo-probes.js";
+import { Background, helpers, inNs, Lab, newDemoId, run } from "./demo-lab.js";
+import { ping, serve, tcpGet } from "./demo-probes.js";
 import { type Colors, renderTable } from "./table.js";
 
 export const DEMO_CLUSTER_CIDR = "10.200.0.0/17";
@@ -196,7 +196,7 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<number> {
     }
     // pod → pod keeps the pod's address (the cluster CIDR is never masqueraded)
     const [first, second] = [pods.get(names[0]!)!, pods.get(names[1]!)!];
-    const srv = nodeIn(nsOf(second), `require("net").createServer(s=>s.end(s.remoteAddress.replace(/^::ffff:/,""))).listen(7070)`);
+    const srv = serve(nsOf(second), 7070, "@peer"); // answers with the address the connection came from
     try {
       const got = await tcpGet(nsOf(first), second.ips[0]!, 7070);
       check("text" in got && got.text === first.ips[0], "no SNAT between pods", "text" in got ? `${names[1]}'s pod saw the connection from ${got.text} (${names[0]}'s pod: ${first.ips[0]})` : got.error);

@@ -69,7 +69,6 @@ export class Background {
 export const helpers = new Set<Background>();
 
 /** `ip netns exec NS node -e CODE` in the background. */
-export const nodeIn = (ns: string, code: string): Background => new Background("ip", ["netns", "exec", ns, process.execPath, "-e", code]);
 
 export class Lab {
   readonly id: string;
