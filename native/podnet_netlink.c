@@ -18,6 +18,9 @@
 //   flock(fd: number, op: number): boolean                        false: LOCK_NB and held elsewhere
 //   peerCred(fd: number): {pid, uid, gid, groups: number[]}       SO_PEERCRED (+ SO_PEERGROUPS) of a unix socket
 //   peerHungUp(fd: number): boolean                               the peer closed its end (POLLHUP), without reading
+//   inotifyInit(): number                                          inotify fd, non-blocking, CLOEXEC (read it with fs.readSync)
+//   inotifyAddWatch(fd: number, path: string, mask: number): number  watch descriptor (the same one again for the same inode)
+//   inotifyRmWatch(fd: number, wd: number): void
 //   LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN: numbers
 // Errors are JS Errors with .code = errno name ("ENOENT"), .errno = number, .syscall.
 
@@ -32,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -468,6 +472,40 @@ static napi_value PeerHungUp(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// inotify (a long-lived daemon learns exactly which files of a directory changed since it last looked)
+
+static napi_value InotifyInit(napi_env env, napi_callback_info info) {
+  int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0) return throw_errno(env, errno, "inotify_init1", NULL);
+  napi_value res;
+  napi_create_int32(env, fd, &res);
+  return res;
+}
+
+static napi_value InotifyAddWatch(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t fd, mask;
+  char path[MAX_PATH];
+  if (get_args(env, info, 3, argv)) return NULL;
+  if (get_int(env, argv[0], &fd) || get_opt_string(env, argv[1], path, sizeof path) != 0 || get_int(env, argv[2], &mask))
+    return throw_type(env, "inotifyAddWatch: fd must be a number, path a string (no NUL), mask a number");
+  int wd = inotify_add_watch(fd, path, (uint32_t)mask);
+  if (wd < 0) return throw_errno(env, errno, "inotify_add_watch", path);
+  napi_value res;
+  napi_create_int32(env, wd, &res);
+  return res;
+}
+
+static napi_value InotifyRmWatch(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd, wd;
+  if (get_args(env, info, 2, argv)) return NULL;
+  if (get_int(env, argv[0], &fd) || get_int(env, argv[1], &wd)) return throw_type(env, "inotifyRmWatch: fd and wd must be numbers");
+  if (inotify_rm_watch(fd, wd) < 0) return throw_errno(env, errno, "inotify_rm_watch", NULL);
+  return undefined(env);
+}
+
+// ---------------------------------------------------------------------------------------------
 
 static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
@@ -491,6 +529,9 @@ NAPI_MODULE_INIT() {
   export_fn(env, exports, "flock", Flock);
   export_fn(env, exports, "peerCred", PeerCred);
   export_fn(env, exports, "peerHungUp", PeerHungUp);
+  export_fn(env, exports, "inotifyInit", InotifyInit);
+  export_fn(env, exports, "inotifyAddWatch", InotifyAddWatch);
+  export_fn(env, exports, "inotifyRmWatch", InotifyRmWatch);
   export_int(env, exports, "LOCK_SH", LOCK_SH);
   export_int(env, exports, "LOCK_EX", LOCK_EX);
   export_int(env, exports, "LOCK_NB", LOCK_NB);

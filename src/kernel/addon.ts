@@ -37,6 +37,11 @@ export interface Addon {
   peerCred(fd: number): PeerCred;
   /** True once the peer of a unix stream socket has closed its end (POLLHUP); reads nothing. */
   peerHungUp(fd: number): boolean;
+  /** inotify_init1(IN_NONBLOCK | IN_CLOEXEC); events are read with fs.readSync. Optional: an addon built before it lacks it. */
+  inotifyInit?(): number;
+  /** inotify_add_watch(2): the watch descriptor (the same one again for the same inode). */
+  inotifyAddWatch?(fd: number, path: string, mask: number): number;
+  inotifyRmWatch?(fd: number, wd: number): void;
   readonly LOCK_SH: number;
   readonly LOCK_EX: number;
   readonly LOCK_NB: number;

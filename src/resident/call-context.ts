@@ -41,6 +41,7 @@ export function storeFsAt(fs: HostLocalFs, at: At): HostLocalFs {
     rename: (a, b) => fs.rename(at(a), at(b)),
     unlink: (p) => fs.unlink(at(p)),
     ...(fs.readFileSync ? { readFileSync: (p: string, e: "utf8") => fs.readFileSync!(at(p), e) } : {}),
+    ...(fs.changes ? { changes: (p: string) => fs.changes!(at(p)) } : {}),
   };
 }
 

@@ -10,6 +10,8 @@ import { nodeStateFs } from "../plugins/meta/attachment-state.js";
 import { atCwd, execAt, kernelAt, rawExecAt, stateFsAt, storeFsAt, type At, type CallContext } from "./call-context.js";
 import { createKernel } from "../kernel/kernel.js";
 import { createLocker } from "../kernel/lock.js";
+import { createDirWatcher } from "../kernel/dir-watch.js";
+import { StoreCache } from "../plugins/ipam/host-local/store-cache.js";
 import { readFileBoundedAsync } from "../kernel/read-bounded.js";
 import type { PluginAbout, PluginFuncs } from "../sdk/types.js";
 import { about as bridgeAbout, createBridge } from "../plugins/main/bridge/bridge.js";
@@ -78,7 +80,11 @@ export interface RegistryOptions {
 
 export function defaultRegistry(log: (m: string) => void = () => {}, opts: RegistryOptions = {}): Map<string, ResidentEntry> {
   const lock = createLocker(loadAddon);
-  const hostLocalDeps: HostLocalDeps = { fs: opts.hostLocalFs ?? residentStoreFs, lock, log };
+  // host-local's stores stay in memory, kept exact from inotify's list of changed files: an ADD
+  // reads what changed since the previous call, not every reservation (store-cache.ts).
+  const watcher = createDirWatcher();
+  const storeFs = opts.hostLocalFs ?? residentStoreFs;
+  const hostLocalDeps: HostLocalDeps = { fs: { ...storeFs, changes: (p) => watcher.changes(p) }, lock, log, cache: new StoreCache() };
   const readHead = cachedReadHead();
   // nf_tables over netlink on one socket for the life of the daemon (bridge DEL checks its nft table).
   const bridgeNetlink = nodeBridgeNetlinkDeps();
