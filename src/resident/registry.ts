@@ -61,7 +61,6 @@ export const residentStoreFs: HostLocalDeps["fs"] = {
   readFile: (p, e) => fs.readFile(p, e),
   writeFile: (p, d, o) => fs.writeFile(p, d, o),
   link: (a, b) => fs.link(a, b),
-  rename: (a, b) => fs.rename(a, b),
   unlink: (p) => fs.unlink(p),
   readFileSync: (p, e) => readFileSync(p, e),
   readFileLimited: async (p, max) => (await readFileBoundedAsync(p, max)).toString("utf8"),

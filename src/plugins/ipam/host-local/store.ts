@@ -12,9 +12,12 @@
 // Writes are crash-safe where Go's are not: a reservation is written to a temporary file and then
 // hard-linked to its name (link(2) fails with EEXIST exactly like O_CREAT|O_EXCL, and the name
 // never exists without its content), so a crash cannot leave an empty, ownerless reservation.
-// `last_reserved_ip.N` is written to a temporary file and renamed. Temporary files start with
-// ".podnet-tmp-": Go ignores them (they are not IP addresses), and GC removes leftovers. A write
-// that fails (a full disk fails it after the file was created) removes what it created.
+// `last_reserved_ip.N` is rewritten in place, as Go does: it only says where round robin resumes,
+// so a torn write costs nothing but that position (an unparsable one restarts at rangeStart, a
+// wrong one skips ahead), and a second new file per ADD would cost as much as the reservation
+// itself (creating a file is ≈ 0.35 ms on ext4; rewriting one ≈ 0.1 ms). Temporary files start
+// with ".podnet-tmp-": Go ignores them (they are not IP addresses), and GC removes leftovers. A
+// write that fails (a full disk fails it after the file was created) removes what it created.
 import { join } from "node:path";
 import type { DirChanges } from "../../../kernel/dir-watch.js";
 import { type IP, formatIP, parseIPExact } from "../../../ip/index.js";
@@ -35,7 +38,6 @@ export interface StoreFs {
   readFile(path: string, encoding: "utf8"): Promise<string>;
   writeFile(path: string, data: string, opts: { mode: number; flag: "w" | "wx" }): Promise<void>;
   link(existingPath: string, newPath: string): Promise<void>;
-  rename(oldPath: string, newPath: string): Promise<void>;
   unlink(path: string): Promise<void>;
   /**
    * Optional fast path for scanning the store: a synchronous read is several times cheaper than
@@ -161,9 +163,12 @@ export class Store {
     const path = join(this.dir, name);
     const created = await this.#createExclusive(path, reservationKey(id, ifname));
     if (!created) return false;
+    const last = join(this.dir, LAST_IP_FILE_PREFIX + rangeID);
     try {
-      await this.#replace(join(this.dir, LAST_IP_FILE_PREFIX + rangeID), name);
+      await this.#fs.writeFile(last, name, { mode: FILE_MODE, flag: "w" });
     } catch (e) {
+      // What the failed write left (an empty or torn hint) goes with the reservation.
+      await this.#fs.unlink(last).catch(() => {});
       await this.#fs.unlink(path).catch(() => {});
       throw e;
     }
@@ -206,17 +211,6 @@ export class Store {
       }
     } finally {
       await this.#fs.unlink(tmp).catch(() => {});
-    }
-  }
-
-  async #replace(path: string, data: string): Promise<void> {
-    const tmp = join(this.dir, tmpName());
-    await this.#writeNew(tmp, data); // cleans up after itself
-    try {
-      await this.#fs.rename(tmp, path);
-    } catch (e) {
-      await this.#fs.unlink(tmp).catch(() => {});
-      throw e;
     }
   }
 
