@@ -1,6 +1,8 @@
 // The one place that starts processes (`ip netns add`, `tc`, `nft -f -`, `iptables-restore`, and
 // CNI plugins). Everything else receives an `Exec` or a `RawExec` and can be handed a fake.
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { loadAddon } from "./addon.js";
+import { nativeRun, nativeSpawnOf, type NativeSpawn } from "./spawn.js";
 
 export interface ExecOptions {
   /** Written to the child's stdin (then closed). */
@@ -76,8 +78,24 @@ export function isNotStarted(e: unknown): boolean {
 let spawnFn: typeof import("node:child_process").spawn | undefined;
 const loadSpawn = async () => (spawnFn ??= (await import("node:child_process")).spawn);
 
+// posix_spawn through the addon when it has it (spawn.ts: no fork, so the cost does not grow with
+// the caller's memory); child_process otherwise.
+let native: NativeSpawn | null | undefined;
+function nativeSpawn(): NativeSpawn | undefined {
+  if (native === undefined) {
+    try {
+      native = nativeSpawnOf(loadAddon()) ?? null;
+    } catch {
+      native = null;
+    }
+  }
+  return native ?? undefined;
+}
+
 export const nodeRawExec: RawExec = {
   async run(file, args, opts = {}) {
+    const ns = nativeSpawn();
+    if (ns) return nativeRun(ns, file, args, opts);
     const spawn = await loadSpawn();
     return new Promise((resolve, reject) => {
       const child: ChildProcessWithoutNullStreams = spawn(file, args, {
