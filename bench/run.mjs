@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { cleanEnv, environment, fmt, GO_BIN, ip, median, pct, PODNET_BIN, RESIDENT_BIN, ratio, requireRootAndFiles, ROOT, runInsideNodeNamespace } from "./lib.mjs";
+import { flatGoal, goals, goalText, kubenetGoal } from "./goals.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -228,6 +229,7 @@ if (!skip.has("stream")) {
     const last = marks[marks.length - 1];
     log(`${`pod ${last}/pod 1`.padEnd(14)}${impls.map((i) => ratio(res[`pod${last}`][i.name], res.pod1[i.name]).padStart(10)).join("")}`);
     log(`${"pods/s".padEnd(14)}${impls.map((i) => fmt((1000 * PODS) / total[i.name]).padStart(10)).join("")}`);
+    if (lat.resident) res.flatGoal = flatGoal(log, lat, PODS);
     res.podsPerSecond = Object.fromEntries(impls.map((i) => [i.name, (1000 * PODS) / total[i.name]]));
   } finally {
     const delTimes = Object.fromEntries(impls.map((i) => [i.name, []]));
@@ -361,7 +363,13 @@ if (!skip.has("netmgr")) {
   for (const r of rows) {
     log(`${r.label.padEnd(22)}${names.map((n) => fmt(r[n]).padStart(12)).join("")}${["in-process", "podnet-exec"].map((n) => ratio(r[n], r["go-exec"]).padStart(16)).join("")}`);
   }
-  out.sections.netmgr = { pods: NPODS, rows };
+  out.sections.netmgr = { pods: NPODS, rows, goal: kubenetGoal(log, rows) };
+}
+
+if (goals.length > 0) {
+  log(`\nGoals (load ${environment().loadavg}):`);
+  for (const g of goals) log(`  ${goalText(g)}`);
+  out.goals = goals;
 }
 
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
