@@ -12,7 +12,7 @@ import { parseIP } from "../../../ip/index.js";
 import { hostLocalAdd, hostLocalDel, type HostLocalDeps } from "./host-local.js";
 import { inProcessLock } from "./lock.js";
 import { Store, type StoreFs } from "./store.js";
-import { StoreCache } from "./store-cache.js";
+import { MAX_FILE_CHARS, StoreCache } from "./store-cache.js";
 import { asyncFs, netConf, withTempDir } from "./testing.js";
 
 interface Counted {
@@ -139,6 +139,29 @@ describe("host-local store cache", { skip: addonInotifyOps() ? false : "the addo
         await fs.mkdir(join(s.dir, "old"));
         await fs.writeFile(join(s.dir, "old", "10.1.0.8"), "c5\r\neth0");
         assert.deepEqual((await s.releaseByID("c5", "eth0")).sort(), ["10.1.0.5", join("old", "10.1.0.8")]);
+      } finally {
+        w.close();
+      }
+    }));
+
+  it("a file too long to be a reservation is not kept: its directory is read from the disk until it is gone", () =>
+    withTempDir(async (d) => {
+      const w = createDirWatcher();
+      try {
+        const c = countingFs(w);
+        const s = await opened(d, c, new StoreCache());
+        for (let i = 2; i < 6; i++) await goReserve(s.dir, `10.1.0.${i}`, `c${i}`);
+        await fs.writeFile(join(s.dir, "10.1.0.9"), "x".repeat(MAX_FILE_CHARS + 1));
+        assert.equal((await s.list()).length, 5);
+        let before = c.reads();
+        assert.equal((await s.list()).length, 5);
+        assert.ok(c.reads() - before >= 5, "read from the disk again");
+        assert.deepEqual(await listed(s), (await diskTruth(d)).list);
+        await fs.unlink(join(s.dir, "10.1.0.9"));
+        await s.list(); // everything once more, then kept
+        before = c.reads();
+        assert.equal((await s.list()).length, 4);
+        assert.equal(c.reads(), before);
       } finally {
         w.close();
       }

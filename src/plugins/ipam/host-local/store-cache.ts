@@ -10,6 +10,10 @@
 // previous look (src/kernel/dir-watch.ts: inotify sees Go's host-local too, which takes the same
 // lock); whenever the watcher cannot say, everything is read again, as without a cache. So the view
 // is the disk's, exactly, every time it is used.
+//
+// Bounded: a file longer than MAX_FILE_CHARS (no owner key is) is not kept, and its directory is
+// then read from the disk as without a cache; neither is a directory whose files hold more than
+// MAX_DIR_CHARS in all (a data dir pointed at something that is not a store).
 import type { DirChanges } from "../../../kernel/dir-watch.js";
 import type { Reservation, StoreFs } from "./store.js";
 
@@ -23,10 +27,18 @@ export interface StoreDirView {
   readonly hasSubdirs: boolean;
 }
 
+/** Longest file content kept (a reservation holds an ID, CRLF and an interface name). */
+export const MAX_FILE_CHARS = 64 * 1024;
+/** Most content kept per directory, in all. */
+export const MAX_DIR_CHARS = 16 * 1024 * 1024;
+
 interface DirState {
   readonly files: Map<string, string>;
   readonly reservations: Map<string, Reservation>;
   readonly subdirs: Set<string>;
+  /** Files not kept for their size: while there is any, the view is not served. */
+  readonly oversized: Set<string>;
+  chars: number;
 }
 
 /** How the cache reads the disk (the Store's own readers). */
@@ -47,13 +59,18 @@ export class StoreCache {
    * The view of the directory the watcher answered `changes` for, brought up to date. Call with
    * the store lock held, right after asking the watcher.
    */
-  async view(changes: { readonly dir: object; readonly changed: DirChanges }, reader: StoreReader): Promise<StoreDirView> {
+  async view(changes: { readonly dir: object; readonly changed: DirChanges }, reader: StoreReader): Promise<StoreDirView | undefined> {
     let st = this.#dirs.get(changes.dir);
     if (!st || changes.changed === "all") {
       st = await scan(reader);
       this.#dirs.set(changes.dir, st);
     } else {
       for (const name of changes.changed) await reread(st, reader, name);
+    }
+    if (st.oversized.size > 0 || st.chars > MAX_DIR_CHARS) {
+      // Not a store to keep: read from the disk, and everything again once it is one.
+      this.#dirs.delete(changes.dir);
+      return undefined;
     }
     return { files: st.files, reservations: st.reservations, hasSubdirs: st.subdirs.size > 0 };
   }
@@ -66,7 +83,7 @@ const SCAN_CHUNK = 32;
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 async function scan(reader: StoreReader): Promise<DirState> {
-  const st: DirState = { files: new Map(), reservations: new Map(), subdirs: new Set() };
+  const st: DirState = { files: new Map(), reservations: new Map(), subdirs: new Set(), oversized: new Set(), chars: 0 };
   for (const [i, ent] of (await reader.entries()).entries()) {
     if (i > 0 && i % SCAN_CHUNK === 0) await yieldToEventLoop();
     if (ent.isDirectory) st.subdirs.add(ent.name);
@@ -76,9 +93,11 @@ async function scan(reader: StoreReader): Promise<DirState> {
 }
 
 async function reread(st: DirState, reader: StoreReader, name: string): Promise<void> {
+  st.chars -= st.files.get(name)?.length ?? 0;
   st.files.delete(name);
   st.reservations.delete(name);
   st.subdirs.delete(name);
+  st.oversized.delete(name);
   let content: string;
   try {
     content = await reader.read(name);
@@ -86,7 +105,12 @@ async function reread(st: DirState, reader: StoreReader, name: string): Promise<
     if (errCode(e) === "EISDIR") st.subdirs.add(name);
     return; // gone, or unreadable: left out, as a full read leaves it out
   }
+  if (content.length > MAX_FILE_CHARS) {
+    st.oversized.add(name);
+    return;
+  }
   st.files.set(name, content);
+  st.chars += content.length;
   const r = reader.reservation(name, content);
   if (r) st.reservations.set(name, r);
 }

@@ -130,7 +130,7 @@ export class Store {
     return new Store(fs, lock, dir, cache);
   }
 
-  /** The cached view of the directory's top level, up to date; undefined without a cache. Call with the lock held. */
+  /** The cached view of the directory's top level, up to date; undefined without one (read the disk). Call with the lock held. */
   async #view(): Promise<StoreDirView | undefined> {
     if (!this.#cache || !this.#fs.changes) return undefined;
     const changes = this.#fs.changes(this.dir);
