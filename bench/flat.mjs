@@ -7,10 +7,10 @@
 // phases on each node (median of the rounds) and the growth full/empty: what grows with pods,
 // measured at the same moments rather than minutes apart.
 // Usage: sudo node bench/flat.mjs [--pods 200] [--rounds 30] [--no-masq]
-import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { startResidentNode } from "./flat-ab.mjs";
 import { cleanEnv, environment, fmt, ip, median, RESIDENT_BIN, ratio, requireRootAndFiles, ROOT, runInsideNodeNamespace } from "./lib.mjs";
 
 const { values } = parseArgs({
@@ -35,12 +35,7 @@ const { dir, tag } = values;
 
 /** A node: its own netns and resident daemon (the daemon's netns is the node's host side). */
 async function startNode(k, background) {
-  const netns = `podnet-t-${tag}-n${k}`;
-  ip("netns", "add", netns);
-  ip("-n", netns, "link", "set", "lo", "up");
-  const sock = join(dir, `cni-${k}.sock`);
-  const daemon = spawn("ip", ["netns", "exec", netns, process.execPath, join(ROOT, "bin", "podnet"), "resident", "--socket", sock], { env: cleanEnv(), stdio: ["ignore", "ignore", "inherit"] });
-  for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  const { netns, sock, pid, stop } = await startResidentNode({ tag, dir, name: `n${k}` });
   const env = { PODNET_CNI_SOCKET: sock, PODNET_TRACE: "1" };
   const sink = { cur: {} };
   const exec = {
@@ -72,7 +67,7 @@ async function startNode(k, background) {
     ),
     lo: parseConfList(JSON.stringify({ cniVersion: "1.0.0", name: `${name}-lo`, plugins: [{ type: "loopback" }] })),
   };
-  const node = { k, netns, daemon, sink, l, rtm: new CniRuntime({ path: [RESIDENT_BIN], cacheDir: join(dir, `cache-${k}`), exec, baseEnv: cleanEnv() }), live: [], seq: 0, rows: [] };
+  const node = { k, netns, pid, stop, sink, l, rtm: new CniRuntime({ path: [RESIDENT_BIN], cacheDir: join(dir, `cache-${k}`), exec, baseEnv: cleanEnv() }), live: [], seq: 0, rows: [] };
   for (let i = 0; i < background; i++) await addPod(node);
   return node;
 }
@@ -130,7 +125,7 @@ try {
     }
   }
   const rss = (pid, f) => (readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`${f}:\\s+(\\d+)`))?.[1] ?? NaN) / 1024;
-  console.log(`daemon RSS (anon), MB: ${nodes.map((n) => `${n.k === 0 ? "1 pod" : `${PODS} pods`} ${fmt(rss(n.daemon.pid, "VmRSS"))} (${fmt(rss(n.daemon.pid, "RssAnon"))})`).join(", ")}`);
+  console.log(`daemon RSS (anon), MB: ${nodes.map((n) => `${n.k === 0 ? "1 pod" : `${PODS} pods`} ${fmt(rss(n.pid, "VmRSS"))} (${fmt(rss(n.pid, "RssAnon"))})`).join(", ")}`);
   const keys = [...new Set(nodes.flatMap((n) => n.rows.flatMap((r) => Object.keys(r))))].sort((a, b) => (a.startsWith("chain") ? -1 : 0) - (b.startsWith("chain") ? -1 : 0) || a.localeCompare(b));
   console.log(`${"ms (median)".padEnd(30)}${"1 pod".padStart(9)}${`${PODS} pods`.padStart(10)}${"ratio".padStart(8)}${"Δ".padStart(8)}`);
   for (const k of keys) {
@@ -140,7 +135,7 @@ try {
 } finally {
   for (const node of nodes) {
     for (const p of [...node.live]) await delPod(node, p).catch((e) => console.error(`DEL ${p.rt.containerID}: ${e.message}`));
-    node.daemon.kill();
+    node.stop();
   }
   console.log(`load after: ${environment().loadavg}`);
 }

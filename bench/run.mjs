@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { cleanEnv, environment, fmt, GO_BIN, ip, median, pct, PODNET_BIN, RESIDENT_BIN, ratio, requireRootAndFiles, ROOT, runInsideNodeNamespace } from "./lib.mjs";
 import { flatGoal, goals, goalText, kubenetGoal } from "./goals.mjs";
+import { alternate, startResidentNode } from "./flat-ab.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -85,7 +86,7 @@ function lists(impl) {
       cniVersion: "1.0.0",
       name,
       plugins: [
-        { type: "bridge", bridge: `pb-${impl.name.slice(0, 6)}`, isGateway: true, ipMasq: true, ipam: { type: "host-local", ranges: [[{ subnet: `10.200.${impl.net * 16}.0/20` }]], dataDir: join(dir, "ipam"), routes: [{ dst: "0.0.0.0/0" }] } },
+        { type: "bridge", bridge: `pb-${impl.name.slice(0, 6)}`, isGateway: true, ipMasq: true, ipam: { type: "host-local", ranges: [[{ subnet: `10.200.${impl.net * 16}.0/20` }]], dataDir: impl.dataDir ?? join(dir, "ipam"), routes: [{ dst: "0.0.0.0/0" }] } },
         { type: "portmap", capabilities: { portMappings: true }, snat: true },
         { type: "bandwidth", capabilities: { bandwidth: true } },
       ],
@@ -229,7 +230,10 @@ if (!skip.has("stream")) {
     const last = marks[marks.length - 1];
     log(`${`pod ${last}/pod 1`.padEnd(14)}${impls.map((i) => ratio(res[`pod${last}`][i.name], res.pod1[i.name]).padStart(10)).join("")}`);
     log(`${"pods/s".padEnd(14)}${impls.map((i) => fmt((1000 * PODS) / total[i.name]).padStart(10)).join("")}`);
-    if (lat.resident) res.flatGoal = flatGoal(log, lat, PODS);
+    if (lat.resident) {
+      res.flatAB = await residentFlatAB(impls.find((i) => i.name === "resident"), ROUNDS);
+      res.flatGoal = flatGoal(log, lat, PODS, res.flatAB);
+    }
     res.podsPerSecond = Object.fromEntries(impls.map((i) => [i.name, (1000 * PODS) / total[i.name]]));
   } finally {
     const delTimes = Object.fromEntries(impls.map((i) => [i.name, []]));
@@ -246,6 +250,37 @@ if (!skip.has("stream")) {
     log(`${"DEL median".padEnd(14)}${impls.map((i) => fmt(res.delMedian[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(res.delMedian[i.name], res.delMedian.go).padStart(13)).join("")}`);
   }
   out.sections.stream = res;
+}
+
+/**
+ * The flat goal at equal load: ADD+DEL cycles on the stream's resident node (now holding every
+ * pod of section 2) alternated with cycles on an empty node (its own netns, daemon and data dir).
+ */
+async function residentFlatAB(fullImpl, rounds) {
+  const node = await startResidentNode({ tag, dir, name: "empty" });
+  try {
+    const emptyImpl = { ...fullImpl, env: { ...fullImpl.env, PODNET_CNI_SOCKET: node.sock }, dataDir: join(dir, "ipam-empty") };
+    let k = 3000;
+    const side = (name, impl) => {
+      const rtm = timedRuntime(impl, {});
+      return {
+        name,
+        async cycle() {
+          const ns = newPod();
+          try {
+            const p = await addPod(impl, rtm, lists(impl), k++, ns);
+            await delPodNet(rtm, lists(impl), p);
+            return p.ms;
+          } finally {
+            delPod(ns);
+          }
+        },
+      };
+    };
+    return await alternate([side("full", fullImpl), side("empty", emptyImpl)], rounds);
+  } finally {
+    node.stop();
+  }
 }
 
 // 3. two concurrent streams ---------------------------------------------------------------------
