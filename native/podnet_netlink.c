@@ -23,7 +23,8 @@
 //   inotifyRmWatch(fd: number, wd: number): void
 //   spawn(path: string, argv: string[], envp: string[], cwd: string|null): {pid, stdin, stdout, stderr}
 //                                                                 posix_spawn with three pipes (parent ends CLOEXEC)
-//   waitPid(pid: number): null | {code: number|null, signal: number|null}   WNOHANG; null while it runs
+//   waitPid(pid: number, timeoutMs?: number): null | {code: number|null, signal: number|null}
+//                                                                 WNOHANG, after waiting up to timeoutMs (≤ 1000) for the exit; null while it runs
 //   LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN: numbers
 // Errors are JS Errors with .code = errno name ("ENOENT"), .errno = number, .syscall.
 
@@ -42,6 +43,7 @@
 #include <sys/wait.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -642,10 +644,26 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
 }
 
 static napi_value WaitPid(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  int32_t pid;
-  if (get_args(env, info, 1, argv)) return NULL;
+  napi_value argv[2];
+  int32_t pid, timeout = 0;
+  if (get_args(env, info, 2, argv)) return NULL;
   if (get_int(env, argv[0], &pid) || pid <= 0) return throw_type(env, "waitPid: pid must be a positive number");
+  napi_valuetype t;
+  if (napi_typeof(env, argv[1], &t) == napi_ok && t != napi_undefined && (get_int(env, argv[1], &timeout) || timeout < 0 || timeout > 1000))
+    return throw_type(env, "waitPid: timeoutMs must be 0..1000");
+#ifdef SYS_pidfd_open
+  // Up to timeoutMs for the child to finish exiting (a pidfd turns readable when it has), on kernels with pidfds.
+  if (timeout > 0) {
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pfd >= 0) {
+      struct pollfd p = {.fd = pfd, .events = POLLIN};
+      int pr;
+      do pr = poll(&p, 1, timeout);
+      while (pr < 0 && errno == EINTR);
+      close(pfd);
+    }
+  }
+#endif
   int status = 0;
   pid_t r;
   do r = waitpid(pid, &status, WNOHANG);

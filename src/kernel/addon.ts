@@ -47,8 +47,12 @@ export interface Addon {
    * default signal handling; throws the errno of a failed start. Optional, as the inotify calls.
    */
   spawn?(path: string, argv: readonly string[], envp: readonly string[], cwd: string | null): { pid: number; stdin: number; stdout: number; stderr: number };
-  /** waitpid(pid, WNOHANG): null while it runs; its exit code or terminating signal number once reaped. */
-  waitPid?(pid: number): { code: number | null; signal: number | null } | null;
+  /**
+   * waitpid(pid, WNOHANG) after waiting up to `timeoutMs` (0–1000, default 0) for the child to
+   * exit (a pidfd poll, blocking this thread): null while it runs; its exit code or terminating
+   * signal number once reaped.
+   */
+  waitPid?(pid: number, timeoutMs?: number): { code: number | null; signal: number | null } | null;
   readonly LOCK_SH: number;
   readonly LOCK_EX: number;
   readonly LOCK_NB: number;

@@ -53,8 +53,13 @@ export function lookPath(file: string, path: string | undefined): { path?: strin
 const signalName = (n: number): NodeJS.Signals | null =>
   (Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0] as NodeJS.Signals | undefined) ?? null;
 
-/** Waits after the child closed its output: it usually exits within a millisecond. */
-const REAP_WAITS_MS = [0, 1, 2, 5, 10, 20, 50, 100];
+/**
+ * After the child closed its output it is exiting: the first look waits for that up to
+ * REAP_BLOCK_MS on this thread (it takes microseconds unless the machine is busy), then the looks
+ * are spaced out on timers (a child that handed its output on keeps running).
+ */
+const REAP_BLOCK_MS = 2;
+const REAP_WAITS_MS = [1, 2, 5, 10, 20, 50, 100];
 
 let netModule: typeof import("node:net") | undefined;
 const loadNet = async () => (netModule ??= await import("node:net"));
@@ -115,7 +120,7 @@ export async function nativeRun(ns: NativeSpawn, file: string, args: readonly st
     // keep waiting, as child_process does for 'close').
     let status: { code: number | null; signal: number | null } | null = null;
     for (let i = 0; ; i++) {
-      status = ns.waitPid(pid);
+      status = ns.waitPid(pid, i === 0 ? REAP_BLOCK_MS : 0);
       if (status) break;
       await new Promise((r) => setTimeout(r, REAP_WAITS_MS[Math.min(i, REAP_WAITS_MS.length - 1)]));
     }
