@@ -4,11 +4,13 @@
 //   1. each plugin's ADD and DEL, and the whole chain (loopback; bridge+host-local; portmap with 2
 //      hostPorts; bandwidth) — Go vs podnet exec'd vs podnet resident (launcher → daemon)
 //   2. N pods added one after another (default 200; --pods 1000): ADD latency at pod 1/50/100/200/…
+//   2b. flat: resident chain ADD on a node holding N of its own pods against an empty node, alternating
 //   3. two concurrent streams
 //   4. peak RSS of one plugin exec
 //   5. the node manager (`podnet node`, kubenet): pod setup and teardown with hostPort and shaping,
 //      podnet's plugins in-process vs the same plugins exec'd vs Go's plugins exec'd
-// Results also go to bench/results/bench-<time>.json. Runs only inside sandbox namespaces.
+// Results also go to bench/results/bench-<time>.json, and each goal of issue #13 is printed with
+// its limit and met/missed (bench/goals.mjs). Runs only inside sandbox namespaces.
 //   6. the cluster: bench/cluster.mjs with 300 nodes (a client each) and 1000 (shared watches)
 // Usage: sudo node bench/run.mjs [--rounds 20] [--pods 200] [--streams-pods 40] [--netmgr-pods 20] [--skip stream,concurrent,rss,netmgr,cluster]
 import { spawn, spawnSync } from "node:child_process";
@@ -17,7 +19,6 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { cleanEnv, environment, fmt, GO_BIN, ip, median, pct, PODNET_BIN, RESIDENT_BIN, ratio, requireRootAndFiles, ROOT, runInsideNodeNamespace } from "./lib.mjs";
 import { flatGoal, goals, goalText, kubenetGoal } from "./goals.mjs";
-import { alternate, startResidentNode } from "./flat-ab.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -86,7 +87,7 @@ function lists(impl) {
       cniVersion: "1.0.0",
       name,
       plugins: [
-        { type: "bridge", bridge: `pb-${impl.name.slice(0, 6)}`, isGateway: true, ipMasq: true, ipam: { type: "host-local", ranges: [[{ subnet: `10.200.${impl.net * 16}.0/20` }]], dataDir: impl.dataDir ?? join(dir, "ipam"), routes: [{ dst: "0.0.0.0/0" }] } },
+        { type: "bridge", bridge: `pb-${impl.name.slice(0, 6)}`, isGateway: true, ipMasq: true, ipam: { type: "host-local", ranges: [[{ subnet: `10.200.${impl.net * 16}.0/20` }]], dataDir: join(dir, "ipam"), routes: [{ dst: "0.0.0.0/0" }] } },
         { type: "portmap", capabilities: { portMappings: true }, snat: true },
         { type: "bandwidth", capabilities: { bandwidth: true } },
       ],
@@ -230,10 +231,7 @@ if (!skip.has("stream")) {
     const last = marks[marks.length - 1];
     log(`${`pod ${last}/pod 1`.padEnd(14)}${impls.map((i) => ratio(res[`pod${last}`][i.name], res.pod1[i.name]).padStart(10)).join("")}`);
     log(`${"pods/s".padEnd(14)}${impls.map((i) => fmt((1000 * PODS) / total[i.name]).padStart(10)).join("")}`);
-    if (lat.resident) {
-      res.flatAB = await residentFlatAB(impls.find((i) => i.name === "resident"), ROUNDS);
-      res.flatGoal = flatGoal(log, lat, PODS, res.flatAB);
-    }
+    res.latencies = lat;
     res.podsPerSecond = Object.fromEntries(impls.map((i) => [i.name, (1000 * PODS) / total[i.name]]));
   } finally {
     const delTimes = Object.fromEntries(impls.map((i) => [i.name, []]));
@@ -252,35 +250,16 @@ if (!skip.has("stream")) {
   out.sections.stream = res;
 }
 
-/**
- * The flat goal at equal load: ADD+DEL cycles on the stream's resident node (now holding every
- * pod of section 2) alternated with cycles on an empty node (its own netns, daemon and data dir).
- */
-async function residentFlatAB(fullImpl, rounds) {
-  const node = await startResidentNode({ tag, dir, name: "empty" });
-  try {
-    const emptyImpl = { ...fullImpl, env: { ...fullImpl.env, PODNET_CNI_SOCKET: node.sock }, dataDir: join(dir, "ipam-empty") };
-    let k = 3000;
-    const side = (name, impl) => {
-      const rtm = timedRuntime(impl, {});
-      return {
-        name,
-        async cycle() {
-          const ns = newPod();
-          try {
-            const p = await addPod(impl, rtm, lists(impl), k++, ns);
-            await delPodNet(rtm, lists(impl), p);
-            return p.ms;
-          } finally {
-            delPod(ns);
-          }
-        },
-      };
-    };
-    return await alternate([side("full", fullImpl), side("empty", emptyImpl)], rounds);
-  } finally {
-    node.stop();
-  }
+// 2b. flat at equal load: the resident chain ADD on a node holding PODS-1 of its own pods against
+// an empty node, rounds alternating (bench/flat-ab.mjs); the goal line, with section 2's growth beside.
+if (!skip.has("stream") && resident) {
+  const { compareNodes } = await import("./flat-ab.mjs");
+  const rows = await compareNodes({ tag, dir, pods: PODS, rounds: ROUNDS });
+  const ab = { full: rows.full.map((r) => r["chain ADD"]), empty: rows.empty.map((r) => r["chain ADD"]) };
+  log(`\n2b. resident chain ADD on a node with ${PODS} pods against an empty node, ${ROUNDS} alternating rounds (+2 warm-up), median ms`);
+  log(`${"".padEnd(14)}${"empty".padStart(10)}${"full".padStart(10)}${"full/empty".padStart(13)}`);
+  log(`${"chain ADD".padEnd(14)}${fmt(median(ab.empty)).padStart(10)}${fmt(median(ab.full)).padStart(10)}${ratio(median(ab.full), median(ab.empty)).padStart(13)}`);
+  out.sections.flat = { ab, goal: flatGoal(log, out.sections.stream?.latencies ?? {}, PODS, ab) };
 }
 
 // 3. two concurrent streams ---------------------------------------------------------------------
