@@ -7,6 +7,7 @@ import type { Exec, RawExec } from "../kernel/exec.js";
 import type { PodnetPluginCheck } from "../sdk/bundle.js";
 import type { FileLock, Kernel } from "../kernel/types.js";
 import type { HostLocalFs } from "./ipam/host-local/host-local.js";
+import type { StoreCache } from "./ipam/host-local/store-cache.js";
 import type { StateFs } from "./meta/attachment-state.js";
 
 export interface NodeEnv {
@@ -19,6 +20,8 @@ export interface NodeEnv {
   readonly stateFs: StateFs;
   /** host-local's store, resolvConf and rangeFromFile. */
   readonly storeFs: HostLocalFs;
+  /** host-local's stores kept in memory between calls (a daemon's; absent in a plugin process). */
+  readonly hostLocalCache?: StoreCache;
   /** flock(2) on a file. */
   readonly lock: (path: string) => Promise<FileLock>;
   /** Whether a file is podnet's own plugin of a name (sdk/bundle.ts podnetPluginCheck). */

@@ -11,6 +11,8 @@ import { nodeStateFs } from "../plugins/meta/attachment-state.js";
 import { atCwd, execAt, kernelAt, rawExecAt, stateFsAt, storeFsAt, type CallContext } from "./call-context.js";
 import { createKernel } from "../kernel/kernel.js";
 import { createLocker } from "../kernel/lock.js";
+import { createDirWatcher } from "../kernel/dir-watch.js";
+import { StoreCache } from "../plugins/ipam/host-local/store-cache.js";
 import { readFileBoundedAsync } from "../kernel/read-bounded.js";
 import { podnetPluginCheck } from "../sdk/bundle.js";
 import type { PluginAbout, PluginFuncs } from "../sdk/types.js";
@@ -46,7 +48,6 @@ export const residentStoreFs: HostLocalFs = {
   readFile: (p, e) => fs.readFile(p, e),
   writeFile: (p, d, o) => fs.writeFile(p, d, o),
   link: (a, b) => fs.link(a, b),
-  rename: (a, b) => fs.rename(a, b),
   unlink: (p) => fs.unlink(p),
   readFileSync: (p, e) => readFileSync(p, e),
   readFileLimited: async (p, max) => (await readFileBoundedAsync(p, max)).toString("utf8"),
@@ -65,7 +66,11 @@ export interface RegistryOptions {
 
 export function defaultRegistry(log: (m: string) => void = () => {}, opts: RegistryOptions = {}): Registry {
   const lock = createLocker(loadAddon);
-  const storeFs = opts.hostLocalFs ?? residentStoreFs;
+  // host-local's stores stay in memory, kept exact from inotify's list of changed files: an ADD
+  // reads what changed since the previous call, not every reservation (store-cache.ts).
+  const watcher = createDirWatcher();
+  const storeFs: HostLocalFs = { ...(opts.hostLocalFs ?? residentStoreFs), changes: (p) => watcher.changes(p) };
+  const hostLocalCache = new StoreCache();
   const isPodnetPlugin = podnetPluginCheck();
   /** One call's environment: its relative paths resolve against the caller's cwd (call-context.ts). */
   const callEnv = (ctx: CallContext): NodeEnv => {
@@ -80,6 +85,7 @@ export function defaultRegistry(log: (m: string) => void = () => {}, opts: Regis
       storeFs: at ? storeFsAt(storeFs, at) : storeFs,
       lock: (p) => lock(at ? at(p) : p),
       isPodnetPlugin,
+      hostLocalCache,
       ...(at ? { at } : {}),
       log,
     };

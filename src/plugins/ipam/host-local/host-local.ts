@@ -29,6 +29,7 @@ import { loadResolvConf } from "./resolvconf.js";
 import { type Lock, type LockFn, Store, type StoreFs } from "./store.js";
 import { BoundedReadError } from "../../../kernel/read-bounded.js";
 import { PodnetError } from "../../../util/errors.js";
+import type { StoreCache } from "./store-cache.js";
 
 /** The store's file access, plus bounded reads of the files a config names (rangeFromFile, resolvConf). */
 export interface HostLocalFs extends StoreFs {
@@ -43,6 +44,11 @@ export interface HostLocalDeps {
   readonly lock: LockFn;
   /** Diagnostics (GC releases); stderr in a plugin process, nothing by default. */
   readonly log?: (msg: string) => void;
+  /**
+   * A long-lived process's memory of the stores (with `fs.changes`): an operation then reads only
+   * the files changed since the previous one instead of every reservation. None in a plugin process.
+   */
+  readonly cache?: StoreCache;
 }
 
 /** What an attachment operation needs besides the config (a subset of CmdArgs). */
@@ -69,7 +75,7 @@ function classify(e: unknown, prefix: string): CniError {
 
 async function openStore(ipam: IPAMConfig, deps: HostLocalDeps, code: number = CniCode.IoFailure): Promise<Store> {
   try {
-    return await Store.open(deps.fs, deps.lock, ipam.dataDir, ipam.name);
+    return await Store.open(deps.fs, deps.lock, ipam.dataDir, ipam.name, deps.cache);
   } catch (e) {
     throw new CniError(code, `failed to open the store for network "${ipam.name}" in ${JSON.stringify(ipam.dataDir)}: ${(e as Error).message}`, { cause: e });
   }

@@ -108,6 +108,8 @@ describe("bridge in real namespaces", { skip: netnsSkip() }, () => {
       const [hv] = await env.node.ipJson("-d", "link", "show", hostVeth);
       assert.equal(hv["master"], "pt-br0");
       assert.equal(hv["operstate"], "UP");
+      const [port] = JSON.parse(await env.nodeExec.run(["bridge", "-d", "-j", "link", "show", "dev", hostVeth])) as Array<Record<string, unknown>>;
+      assert.equal(port!["hairpin"], false, "hairpinMode unset: the port's hairpin is off");
       assert.equal(ra.interfaces![0]!.mac, br["address"]);
       // Pod side: address and prefix route.
       const [eth0] = await env.pods[0]!.ipJson("addr", "show", "eth0");

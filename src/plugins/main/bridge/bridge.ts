@@ -403,9 +403,13 @@ async function setupVeth(
   await host.linkSetMaster(hostName, br.name).catch((e: unknown) => {
     throw fail(`failed to connect "${hostName}" to bridge ${br.name}`, e);
   });
-  await host.linkSetHairpin(hostName, o.hairpin).catch((e: unknown) => {
-    throw fail(`failed to setup hairpin mode for ${hostName}`, e);
-  });
+  // A new port starts with hairpin off: only "on" is a change (Go sets it either way; off is a
+  // no-op the kernel still pays for, growing with the bridge's ports).
+  if (o.hairpin) {
+    await host.linkSetHairpin(hostName, true).catch((e: unknown) => {
+      throw fail(`failed to setup hairpin mode for ${hostName}`, e);
+    });
+  }
   const port = deps.port ?? bridgeToolPortOps(deps.exec);
   if (o.portIsolation) {
     await port.setIsolated(hostName, true).catch((e: unknown) => {
