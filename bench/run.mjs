@@ -5,7 +5,10 @@
 //   1. each plugin's ADD and DEL, and the whole chain (loopback; bridge+host-local; portmap with 2
 //      hostPorts; bandwidth) — Go vs podnet exec'd vs podnet resident (launcher → daemon)
 //   2. N pods added one after another (default 200; --pods 1000): ADD latency at pod 1/50/100/200/…
+//   2b. flat: resident chain ADD on a node holding N of its own pods against an empty node, alternating
 //   3. two concurrent streams
+//   3b. parallel pods: 1 and 4 concurrent streams of ADD+DEL cycles through the launchers, Go vs
+//      resident, rounds interleaved, with the goals of issue #13 (pods/s, per-stream median ADD)
 //   4. peak RSS of one plugin exec
 //   5. the node manager (`podnet node`, kubenet): pod setup and teardown with hostPort and shaping,
 //      podnet's plugins in-process vs the same plugins exec'd vs Go's plugins exec'd
@@ -13,17 +16,17 @@
 //      `node -e 0` and Go, with the goals of issue #13: start-up ≤ 1.2× node -e 0, chain ADD
 //      (section 1) ≤ 1.5× Go
 //   7. the cluster: bench/cluster.mjs with 300 nodes (a client each) and 1000 (shared watches)
-//   8. parallel pods: 1 and 4 concurrent streams of ADD+DEL cycles through the launchers, Go vs
-//      resident, rounds interleaved, with the goals of issue #13 (pods/s, per-stream median ADD)
-// Results also go to bench/results/bench-<time>.json. Runs only inside sandbox namespaces.
+// Results also go to bench/results/bench-<time>.json, and each goal of issue #13 is printed with
+// its limit and met/missed (bench/goals.mjs). Runs only inside sandbox namespaces.
 // Usage: sudo node bench/run.mjs [--rounds 20] [--cold-rounds 5] [--pods 200] [--streams-pods 40] [--netmgr-pods 20] [--fallback-rounds 40]
 //        [--parallel-rounds 4] [--parallel-cycles 10]
-//        [--skip startup,plugins,stream,concurrent,rss,netmgr,fallback,parallel,cluster]
+//        [--skip startup,plugins,stream,flat,concurrent,parallel,rss,netmgr,fallback,cluster]
 import { execFile, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { balancedOrder, cleanEnv, environment, fmt, GO_BIN, ip, median, pct, PODNET_BIN, RESIDENT_BIN, ratio, requireRootAndFiles, ROOT, runInsideNodeNamespace, settle } from "./lib.mjs";
+import { flatGoal, goal, goals, goalText, kubenetGoal } from "./goals.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -208,6 +211,11 @@ if (!skip.has("plugins")) {
   log(`\n1. plugin execs, median ms of ${ROUNDS} rounds (interleaved in balanced orders, +${WARMUP} warm-up)`);
   log(`${"".padEnd(28)}${impls.map((i) => i.name.padStart(10)).join("")}${impls.slice(1).map((i) => `${i.name}/go`.padStart(13)).join("")}`);
   for (const r of rows) log(`${r.label.padEnd(28)}${impls.map((i) => fmt(r[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(r[i.name], r.go).padStart(13)).join("")}`);
+  if (resident) {
+    const [add, del] = [rows.at(-2), rows.at(-1)];
+    goal(log, { name: "resident chain ADD / Go", value: add.resident / add.go, limit: 0.4, unit: "×", detail: `${fmt(add.resident)} vs ${fmt(add.go)} ms, interleaved` });
+    goal(log, { name: "resident chain DEL / Go", value: del.resident / del.go, limit: 0.4, unit: "×", detail: `${fmt(del.resident)} vs ${fmt(del.go)} ms, interleaved` });
+  }
   out.sections.plugins = { rows, p90: Object.fromEntries(impls.map((i) => [i.name, { chainAdd: pct(chainAdd[i.name], 0.9), chainDel: pct(chainDel[i.name], 0.9) }])) };
 }
 
@@ -247,6 +255,7 @@ if (!skip.has("stream")) {
     const last = marks[marks.length - 1];
     log(`${`pod ${last}/pod 1`.padEnd(14)}${impls.map((i) => ratio(res[`pod${last}`][i.name], res.pod1[i.name]).padStart(10)).join("")}`);
     log(`${"pods/s".padEnd(14)}${impls.map((i) => fmt((1000 * PODS) / total[i.name]).padStart(10)).join("")}`);
+    res.latencies = lat;
     res.podsPerSecond = Object.fromEntries(impls.map((i) => [i.name, (1000 * PODS) / total[i.name]]));
   } finally {
     const delTimes = Object.fromEntries(impls.map((i) => [i.name, []]));
@@ -263,6 +272,18 @@ if (!skip.has("stream")) {
     log(`${"DEL median".padEnd(14)}${impls.map((i) => fmt(res.delMedian[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(res.delMedian[i.name], res.delMedian.go).padStart(13)).join("")}`);
   }
   out.sections.stream = res;
+}
+
+// 2b. flat at equal load: the resident chain ADD on a node holding PODS-1 of its own pods against
+// an empty node, rounds alternating (bench/flat-ab.mjs); the goal line, with section 2's growth beside.
+if (!skip.has("stream") && !skip.has("flat") && resident) {
+  const { compareNodes } = await import("./flat-ab.mjs");
+  const rows = await compareNodes({ tag, dir, pods: PODS, rounds: ROUNDS });
+  const ab = { full: rows.full.map((r) => r["chain ADD"]), empty: rows.empty.map((r) => r["chain ADD"]) };
+  log(`\n2b. resident chain ADD on a node with ${PODS} pods against an empty node, ${ROUNDS} alternating rounds (+2 warm-up), median ms`);
+  log(`${"".padEnd(14)}${"empty".padStart(10)}${"full".padStart(10)}${"full/empty".padStart(13)}`);
+  log(`${"chain ADD".padEnd(14)}${fmt(median(ab.empty)).padStart(10)}${fmt(median(ab.full)).padStart(10)}${ratio(median(ab.full), median(ab.empty)).padStart(13)}`);
+  out.sections.flat = { ab, goal: flatGoal(log, out.sections.stream?.latencies ?? {}, PODS, ab) };
 }
 
 // 3. two concurrent streams ---------------------------------------------------------------------
@@ -292,6 +313,9 @@ if (!skip.has("concurrent")) {
   log(`${"pods/s".padEnd(14)}${impls.map((i) => fmt(res[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(res[i.name], res.go).padStart(13)).join("")}`);
   out.sections.concurrent = res;
 }
+
+// 3b. parallel pods, 1 and 4 streams through the launchers, and their goals -----------------------
+if (!skip.has("parallel")) out.sections.parallel = await parallelSection(Number(values["parallel-rounds"]), Number(values["parallel-cycles"]));
 
 // 4. peak RSS of one plugin exec (VERSION and a bridge ADD), from wait4 via GNU time --------------
 if (!skip.has("rss") && existsSync("/usr/bin/time")) {
@@ -380,14 +404,17 @@ if (!skip.has("netmgr")) {
   for (const r of rows) {
     log(`${r.label.padEnd(22)}${names.map((n) => fmt(r[n]).padStart(12)).join("")}${["in-process", "podnet-exec"].map((n) => ratio(r[n], r["go-exec"]).padStart(16)).join("")}`);
   }
-  out.sections.netmgr = { pods: NPODS, rows };
+  out.sections.netmgr = { pods: NPODS, rows, goal: kubenetGoal(log, rows) };
 }
 
 // 6. the exec'd fallback: plugin start-up against node -e 0, and its goals -------------------------
 if (!skip.has("fallback")) out.sections.fallback = fallbackSection(Number(values["fallback-rounds"]), out.sections.plugins);
 
-// 8. parallel pods, 1 and 4 streams, and the resident goals ---------------------------------------
-if (!skip.has("parallel")) out.sections.parallel = await parallelSection(Number(values["parallel-rounds"]), Number(values["parallel-cycles"]), out.sections.plugins);
+if (goals.length > 0) {
+  log(`\nGoals (load ${environment().loadavg}):`);
+  for (const g of goals) log(`  ${goalText(g)}`);
+  out.goals = goals;
+}
 
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 const file = join(ROOT, "bench", "results", `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
@@ -404,7 +431,6 @@ resident?.kill();
  * of per-round ratios: on a shared machine a round's execs see the same load.
  */
 function fallbackSection(rounds, plugins) {
-  const goalMark = (ok) => (ok ? "met" : "missed");
   const ns = newPod();
   try {
     const version = cleanEnv({ CNI_COMMAND: "VERSION" });
@@ -437,13 +463,12 @@ function fallbackSection(rounds, plugins) {
     log(`${"".padEnd(20)}${"podnet".padStart(10)}${"×node".padStart(9)}${"go".padStart(9)}${"podnet/go".padStart(12)}`);
     for (const r of rows) log(`${(PLUGINS.includes(r.plugin) ? `${r.plugin} VERSION` : r.plugin).padEnd(20)}${fmt(r.ms).padStart(10)}${`${fmt(r.vsNode, 2)}×`.padStart(9)}${fmt(r.go).padStart(9)}${ratio(r.ms, r.go).padStart(12)}`);
     const worst = rows.filter((r) => PLUGINS.includes(r.plugin)).reduce((a, b) => (b.vsNode > a.vsNode ? b : a));
-    const goals = { startup: { goal: 1.2, value: worst.vsNode, plugin: worst.plugin, met: worst.vsNode <= 1.2 } };
-    log(`goal: plugin start-up (VERSION) ≤ 1.20× node -e 0 — worst ${worst.plugin} ${fmt(worst.vsNode, 2)}× — ${goalMark(goals.startup.met)}`);
+    const goals = {
+      startup: goal(log, { name: "exec'd plugin start-up (VERSION) / node -e 0, worst plugin", value: worst.vsNode, limit: 1.2, unit: "×", detail: `${worst.plugin}; node -e 0 ${fmt(median(floor))} ms` }),
+    };
     const chain = plugins?.rows.find((r) => r.label.startsWith("chain ADD"));
     if (chain) {
-      const v = chain.podnet / chain.go;
-      goals.chainAdd = { goal: 1.5, value: v, met: v <= 1.5 };
-      log(`goal: exec'd chain ADD (lo + bridge/host-local + portmap + bandwidth) ≤ 1.50× Go — ${fmt(v, 2)}× (section 1) — ${goalMark(goals.chainAdd.met)}`);
+      goals.chainAdd = goal(log, { name: "exec'd chain ADD / Go", value: chain.podnet / chain.go, limit: 1.5, unit: "×", detail: `section 1: ${fmt(chain.podnet)} vs ${fmt(chain.go)} ms (lo + bridge/host-local + portmap + bandwidth)` });
     }
     return { rounds, rows, goals };
   } finally {
@@ -452,19 +477,17 @@ function fallbackSection(rounds, plugins) {
 }
 
 /**
- * Section 8, parallel pods: S concurrent streams (1 and 4), each running ADD+DEL cycles of the
+ * Section 3b, parallel pods: S concurrent streams (1 and 4), each running ADD+DEL cycles of the
  * whole chain (loopback; bridge+host-local; portmap with 2 hostPorts; bandwidth) through the
  * launchers — Go's plugins, and podnet's resident launchers → `podnet resident` — with the pod's
  * netns made and deleted by `ip netns` per cycle (asynchronously: this process must not serialise
  * the streams). A round runs every (implementation, streams) pair, `cycles` cycles per stream, in
- * an order rotating round by round; pods/s is cycles over wall time, summed over the rounds. One
+ * a balanced order (as section 1's); pods/s is cycles over wall time, summed over the rounds. One
  * pod per implementation stays up meanwhile (steady state, as in section 1). The goals of
  * issue #13: 4 streams ≥ 2× the single stream's pods/s and ≥ 3× Go's 4-stream pods/s; no
- * stream's median ADD above 1.5× the single-stream median; and (from section 1's interleaved
- * rounds) the resident chain ADD and DEL ≤ 0.4× Go.
+ * stream's median ADD above 1.5× the single-stream median (printed through goals.mjs).
  */
-async function parallelSection(rounds, cycles, plugins) {
-  const goalMark = (ok) => (ok ? "met" : "missed");
+async function parallelSection(rounds, cycles) {
   const ipAsync = (...args) => new Promise((resolve, reject) => execFile("ip", args, (e) => (e ? reject(e) : resolve())));
   const who = impls.filter((i) => i.name !== "podnet");
   const STREAMS = [1, 4];
@@ -568,7 +591,7 @@ async function parallelSection(rounds, cycles, plugins) {
       ...(Object.keys(a.trace).length ? { residentCall: Object.fromEntries(Object.entries(a.trace).map(([p, xs]) => [p, median(xs)])) } : {}),
     };
   }
-  log(`\n8. parallel pods: S concurrent streams of ADD+DEL cycles (chain incl. loopback, netns add/del per cycle), ${rounds} rounds × ${cycles} cycles per stream (interleaved in balanced orders, +1 warm-up)`);
+  log(`\n3b. parallel pods: S concurrent streams of ADD+DEL cycles (chain incl. loopback, netns add/del per cycle), ${rounds} rounds × ${cycles} cycles per stream (interleaved in balanced orders, +1 warm-up)`);
   log(`   CPU per cycle: the runtime (this process), the plugins (launchers, ip, Go's plugins and what they start; podnet's daemon); busy: the whole machine while it ran`);
   log(`${"".padEnd(16)}${"pods/s".padStart(9)}${"ADD med".padStart(10)}${"worst stream".padStart(14)}${"DEL med".padStart(10)}${"CPU runtime".padStart(13)}${"CPU plugins".padStart(13)}${"busy".padStart(7)}`);
   for (const { impl, streams } of cfgs) {
@@ -585,29 +608,36 @@ async function parallelSection(rounds, cycles, plugins) {
   const goals = {};
   const r1 = res["resident/1"];
   const r4 = res["resident/4"];
+  const g1 = res["go/1"];
   const g4 = res["go/4"];
   if (r1 && r4 && g4) {
-    const self = r4.podsPerSecond / r1.podsPerSecond;
-    const vsGo = r4.podsPerSecond / g4.podsPerSecond;
-    const worst = Math.max(...r4.addMedianPerStream) / r1.addMedian;
-    goals.selfScaling = { goal: 2, value: self, met: self >= 2 };
-    goals.vsGo = { goal: 3, value: vsGo, met: vsGo >= 3 };
-    goals.streamAdd = { goal: 1.5, value: worst, met: worst <= 1.5 };
-    log(`goal: resident 4 streams ≥ 2.00× its single stream (pods/s) — ${fmt(self, 2)}× — ${goalMark(goals.selfScaling.met)}`);
-    log(`goal: resident 4 streams ≥ 3.00× Go's 4 streams (pods/s) — ${fmt(vsGo, 2)}× — ${goalMark(goals.vsGo.met)}`);
-    log(`goal: resident 4 streams: worst stream's median ADD ≤ 1.50× the single-stream median — ${fmt(worst, 2)}× — ${goalMark(goals.streamAdd.met)}`);
+    const worst = Math.max(...r4.addMedianPerStream);
+    const cpu = (r) => `${fmt(r.cpuPerCycle.runtime + r.cpuPerCycle.plugins)} ms CPU/cycle, machine ${fmt(100 * r.cpuPerCycle.machineBusy, 0)}% busy`;
+    goals.selfScaling = goal(log, {
+      name: "parallel: resident 4 streams pods/s / its single stream",
+      value: r4.podsPerSecond / r1.podsPerSecond,
+      limit: 2,
+      cmp: ">=",
+      unit: "×",
+      detail: `${fmt(r4.podsPerSecond)} vs ${fmt(r1.podsPerSecond)} pods/s (${cpu(r4)}; ×1: ${cpu(r1)})`,
+    });
+    goals.vsGo = goal(log, {
+      name: "parallel: resident 4 streams pods/s / Go's 4 streams",
+      value: r4.podsPerSecond / g4.podsPerSecond,
+      limit: 3,
+      cmp: ">=",
+      unit: "×",
+      detail: `${fmt(r4.podsPerSecond)} vs ${fmt(g4.podsPerSecond)} pods/s (Go ×1 ${fmt(g1?.podsPerSecond)}; Go ×4: ${cpu(g4)})`,
+    });
+    goals.streamAdd = goal(log, {
+      name: "parallel: worst stream's median ADD at 4 streams / single-stream median",
+      value: worst / r1.addMedian,
+      limit: 1.5,
+      unit: "×",
+      detail: `${fmt(worst)} vs ${fmt(r1.addMedian)} ms (resident; Go ${fmt(Math.max(...g4.addMedianPerStream))} vs ${fmt(g1?.addMedian)} ms)`,
+    });
   } else {
-    log("goal lines need the resident launchers (build/resident) — not built");
-  }
-  const add = plugins?.rows.find((r) => r.label.startsWith("chain ADD"));
-  const del = plugins?.rows.find((r) => r.label === "chain DEL");
-  if (add && del && Number.isFinite(add.resident)) {
-    const a = add.resident / add.go;
-    const d = del.resident / del.go;
-    goals.residentAdd = { goal: 0.4, value: a, met: a <= 0.4 };
-    goals.residentDel = { goal: 0.4, value: d, met: d <= 0.4 };
-    log(`goal: resident chain ADD ≤ 0.40× Go — ${fmt(a, 2)}× (section 1) — ${goalMark(goals.residentAdd.met)}`);
-    log(`goal: resident chain DEL ≤ 0.40× Go — ${fmt(d, 2)}× (section 1) — ${goalMark(goals.residentDel.met)}`);
+    log("parallel goals need the resident launchers (build/resident) — not built");
   }
   return { rounds, cycles, results: res, goals };
 }

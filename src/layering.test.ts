@@ -4,25 +4,11 @@
 // core (the plugin contract, the manager), invoke (running CNI plugins), plugins (noop, cni, exec,
 // kubenet), sandbox (pods as sandboxes: runtime, lifecycle, checkpoints, manifests), daemon (the
 // assembly and its API), testing (test doubles); NETMGR_IMPORTS says which may import which.
+// Cluster networking (src/cluster) sits beside the node manager: the daemon wires it in.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
-
-const root = new URL("../..", import.meta.url).pathname;
-const src = join(root, "src");
-
-function walk(dir: string, out: string[] = []): string[] {
-  for (const n of readdirSync(dir)) {
-    const p = join(dir, n);
-    if (statSync(p).isDirectory()) walk(p, out);
-    else if (n.endsWith(".ts") && !n.endsWith(".test.ts") && !n.endsWith(".d.ts")) out.push(p);
-  }
-  return out;
-}
-
-/** Test helpers: `testing*.ts` files and the files of a `testing/` folder. */
-const isTesting = (rel: string) => /\/testing[-\w]*\.ts$/.test(rel) || /\/testing\//.test(rel);
+import { dirname, join } from "node:path";
+import { isTesting, sourceFiles } from "./util/testing-source.js";
 
 const isEdge = (rel: string) =>
   rel.endsWith("/main.ts") ||
@@ -38,8 +24,11 @@ const NETMGR_IMPORTS: Readonly<Record<string, readonly string[]>> = {
   invoke: ["src/netmgr/core", "src/cni", "src/ip", "src/util", "src/kernel", "src/libcni", "src/sdk", "src/resident"],
   plugins: ["src/netmgr/core", "src/netmgr/invoke", "src/cni", "src/ip", "src/util", "src/kernel", "src/libcni"],
   sandbox: ["src/netmgr/core", "src/cni", "src/ip", "src/util"],
-  daemon: ["src/netmgr/core", "src/netmgr/invoke", "src/netmgr/plugins", "src/netmgr/sandbox", "src/cni", "src/ip", "src/util", "src/kernel", "src/libcni", "src/sdk", "src/resident"],
+  daemon: ["src/netmgr/core", "src/netmgr/invoke", "src/netmgr/plugins", "src/netmgr/sandbox", "src/cni", "src/ip", "src/util", "src/kernel", "src/libcni", "src/sdk", "src/resident", "src/cluster"],
 };
+
+/** What cluster networking (src/cluster) may import: the daemon wires it in, never the other way round. */
+const CLUSTER_IMPORTS: readonly string[] = ["src/ip", "src/kernel", "src/util"];
 
 /** The src/ paths a file's relative imports name (static and dynamic). */
 function importsOf(rel: string, text: string): string[] {
@@ -51,9 +40,7 @@ function importsOf(rel: string, text: string): string[] {
 const under = (path: string, dir: string) => path === dir || path.startsWith(`${dir}/`);
 
 describe("layering", () => {
-  // Comments may mention what the code must not do; only code counts.
-  const code = (t: string) => t.replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
-  const files = walk(src).map((f) => ({ rel: relative(root, f), text: code(readFileSync(f, "utf8")) }));
+  const files = sourceFiles();
   it("finds the source tree", () => assert.ok(files.length > 20));
   it("only src/kernel/exec.ts starts processes", () => {
     const bad = files.filter((f) => /from "node:child_process"|require\("child_process"\)/.test(f.text) && f.rel !== "src/kernel/exec.ts" && !isTesting(f.rel));
@@ -68,6 +55,13 @@ describe("layering", () => {
     const pure = files.filter((f) => /^src\/(cni|ip)\//.test(f.rel));
     const bad = pure.filter((f) => /from "node:(fs|child_process|net|dgram|http)/.test(f.text));
     assert.deepEqual(bad.map((f) => f.rel), []);
+  });
+
+  it(`cluster networking imports only ${CLUSTER_IMPORTS.join(", ")}; only the daemon and the CLI import it`, () => {
+    const own = files.filter((f) => f.rel.startsWith("src/cluster/") && !isTesting(f.rel));
+    const bad = own.flatMap((f) => importsOf(f.rel, f.text).filter((t) => !under(t, "src/cluster") && !CLUSTER_IMPORTS.some((a) => under(t, a))).map((t) => `${f.rel} → ${t}`));
+    const users = files.filter((f) => !f.rel.startsWith("src/cluster/") && !f.rel.startsWith("src/cli/") && !f.rel.startsWith("src/netmgr/daemon/") && importsOf(f.rel, f.text).some((t) => under(t, "src/cluster")));
+    assert.deepEqual([...bad, ...users.map((f) => f.rel)], []);
   });
 
   describe("the node manager", () => {

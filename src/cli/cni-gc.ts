@@ -14,6 +14,7 @@ import { validOwner } from "../plugins/ipam/host-local/host-local.js";
 import { syncFs } from "../plugins/ipam/host-local/sync-fs.js";
 import { AttachmentStore, nodeStateFs } from "../plugins/meta/attachment-state.js";
 import { hostLocalSections, readLeases } from "./ipam.js";
+import { PodnetError } from "../util/errors.js";
 
 export interface Attachment {
   readonly containerID: string;
@@ -23,8 +24,9 @@ export interface Attachment {
 /** Largest valid-attachments file read (a node's worth is a few KiB). */
 export const MAX_VALID_ATTACHMENTS_BYTES = 16 << 20;
 
-export class ValidAttachmentsError extends Error {
+export class ValidAttachmentsError extends PodnetError {
   override name = "ValidAttachmentsError";
+  readonly code = "PODNET_VALID_ATTACHMENTS";
 }
 
 function checked(a: Attachment, where: string): Attachment {

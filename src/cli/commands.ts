@@ -53,13 +53,13 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: "node",
     summary: "run the node network manager (--network-plugin=noop|cni|kubenet|<exec>)",
-    flags: async () => Object.keys((await import("../netmgr/daemon/options.js")).NODE_FLAGS).map((k) => f(k, "text")),
+    flags: async () => Object.keys((await import("../netmgr/daemon/options.js")).NODE_FLAGS).map((k) => f(k, k === "config" ? "file" : "text")),
     load: () => import("./node.js"),
   },
   {
     name: "resident",
     summary: "serve the plugins in-process to the resident-mode launchers (--socket PATH)",
-    flags: () => [f("socket", "file"), f("socket-group", "text"), f("workers", "text")],
+    flags: () => [f("socket", "file"), f("socket-group", "text"), f("metrics-bind-address", "text"), f("log-level", ["debug", "info", "warn", "error"]), f("workers", "text")],
     load: () => import("./resident.js"),
   },
   {
@@ -84,9 +84,24 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import("./ipam.js"),
   },
   {
+    name: "cluster",
+    summary: "the cluster's nodes (nodes [--json]) and remove-node NAME, from etcd",
+    subcommands: ["nodes", "remove-node"],
+    flags: () => [
+      f("etcd-endpoints", "text"),
+      f("etcd-prefix", "text"),
+      f("etcd-cafile", "file"),
+      f("etcd-certfile", "file"),
+      f("etcd-keyfile", "file"),
+      f("socket", "file"),
+      f("json"),
+    ],
+    load: () => import("./cluster.js"),
+  },
+  {
     name: "demo",
-    summary: "a sandboxed kubenet node with three pods, live checks, clean teardown",
-    flags: () => [f("plugins", ["podnet", "go"]), f("pod-cidr", "text"), f("no-color")],
+    summary: "a sandboxed kubenet node with three pods (or --nodes N: a cluster), live checks, clean teardown",
+    flags: () => [f("plugins", ["podnet", "go"]), f("pod-cidr", "text"), f("nodes", "text"), f("no-color")],
     load: () => import("./demo.js"),
   },
   {

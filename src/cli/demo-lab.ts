@@ -45,8 +45,8 @@ export class Background {
   readonly done: Promise<ExecResult | undefined>;
   private readonly ac = new AbortController();
   private finished = false;
-  constructor(file: string, args: readonly string[]) {
-    this.done = nodeRawExec.run(file, args, { env: cleanEnv(), signal: this.ac.signal }).then(
+  constructor(file: string, args: readonly string[], opts: { cwd?: string } = {}) {
+    this.done = nodeRawExec.run(file, args, { env: cleanEnv(), signal: this.ac.signal, ...opts }).then(
       (r) => r,
       () => undefined,
     ).finally(() => {
@@ -69,11 +69,11 @@ export class Background {
 export const helpers = new Set<Background>();
 
 /** `ip netns exec NS node -e CODE` in the background. */
-export const nodeIn = (ns: string, code: string): Background => new Background("ip", ["netns", "exec", ns, process.execPath, "-e", code]);
 
 export class Lab {
-  readonly id = randomBytes(3).toString("hex");
-  readonly node = `podnet-demo-${this.id}`;
+  readonly id: string;
+  /** podnet-demo-<id>, or podnet-demo-<id>-<name> for one node of several. */
+  readonly node: string;
   readonly dir: string;
   readonly socket: string;
   readonly stateDir: string;
@@ -82,8 +82,10 @@ export class Lab {
   private daemonResult: ExecResult | undefined;
   private cleaned = false;
 
-  constructor() {
-    this.dir = mkdtempSync(join(tmpdir(), `podnet-demo-${this.id}-`));
+  constructor(o: { id?: string; name?: string } = {}) {
+    this.id = o.id ?? newDemoId();
+    this.node = o.name ? `podnet-demo-${this.id}-${o.name}` : `podnet-demo-${this.id}`;
+    this.dir = mkdtempSync(join(tmpdir(), `${this.node}-`));
     this.socket = join(this.dir, "podnet.sock");
     this.stateDir = join(this.dir, "state");
     this.client = createApiClient(this.socket, { timeoutMs: 60_000 });
@@ -98,6 +100,17 @@ export class Lab {
     await ip("link", "set", "eth0", "mtu", String(DEMO_UPLINK_MTU), "up");
     await ip("link", "set", "eth0p", "mtu", "9000", "up");
     await ip("addr", "add", `${DEMO_NODE_IP}/24`, "dev", "eth0");
+  }
+
+  /** The node namespace with lo and eth0 (`ip`/24) plugged into bridge br0 of the namespace `sw` (one L2 segment). */
+  async makeNodeOn(sw: string, ip: string, port: string): Promise<void> {
+    await run("ip", ["netns", "add", this.node]);
+    const in_ = (...a: string[]) => run("ip", ["-n", this.node, ...a]);
+    await in_("link", "set", "lo", "up");
+    await in_("link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", sw);
+    await run("ip", ["-n", sw, "link", "set", port, "master", "br0", "up"]);
+    await in_("link", "set", "eth0", "mtu", String(DEMO_UPLINK_MTU), "up");
+    await in_("addr", "add", `${ip}/24`, "dev", "eth0");
   }
 
   /**
@@ -176,6 +189,8 @@ export class Lab {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+export const newDemoId = (): string => randomBytes(3).toString("hex");
 
 /** The directory holding bridge, host-local and loopback, if it has all three. */
 export function hasKubenetPlugins(dir: string): boolean {

@@ -11,17 +11,22 @@ import type { PodView } from "../netmgr/sandbox/runtime.js";
 import { DEMO_NODE_IP, DEMO_UPLINK_MTU, hasKubenetPlugins, inNs, Lab } from "./demo-lab.js";
 import { ping, serve, tcpGet, transferRate } from "./demo-probes.js";
 import { hostPortsText, limitsText } from "./pod.js";
+import { DEMO_CLUSTER_CIDR, etcdInstalled, runClusterDemo } from "./demo-cluster.js";
 import { exitCodes, parseCommandArgs, usageError } from "./args.js";
 import { colors, renderTable, useColor } from "./table.js";
 
 const GO_PLUGINS = "/usr/lib/cni";
 const USAGE = `usage: podnet demo [--plugins podnet|go] [--pod-cidr CIDR]
+       podnet demo --nodes N [--plugins podnet|go]
 
 A sandboxed kubenet node: a podnet-demo-* namespace running \`podnet node\`, three pods, live
 checks (pod → pod, node → hostPort, shaped transfer rates), then a clean teardown.
+With --nodes N (2..5): a cluster instead — N nodes on one L2 segment and a throw-away etcd, each
+node's block of ${DEMO_CLUSTER_CIDR}, a pod on each, cross-node pings, a node removed, teardown.
   --plugins   whose bridge/host-local/loopback kubenet uses: podnet's own (default, when built)
               or Debian's Go reference plugins in ${GO_PLUGINS}
-  --pod-cidr  inside 10.200.0.0/16 (default 10.200.0.0/24)
+  --pod-cidr  inside 10.200.0.0/16 (default 10.200.0.0/24; not with --nodes)
+  --nodes     the number of nodes of a cluster demo, 2..5 (needs etcd: scripts/setup.sh installs it)
   --no-color  no colours (also: NO_COLOR set, or not a terminal)
 Needs root (it creates network namespaces); run \`bash scripts/setup.sh\` first.
 ${exitCodes({ failure: "a check failed, or the sandbox could not be made", more: ["130  interrupted (Ctrl-C); the sandbox was removed"] })}`;
@@ -45,7 +50,7 @@ const nsOf = (v: PodView) => v.netns.replace("/run/netns/", "");
 const ms = (x: number) => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ms`;
 
 export async function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const p = parseCommandArgs("demo", USAGE, args, { plugins: { type: "string" }, "pod-cidr": { type: "string" }, "no-color": { type: "boolean" } });
+  const p = parseCommandArgs("demo", USAGE, args, { plugins: { type: "string" }, "pod-cidr": { type: "string" }, nodes: { type: "string" }, "no-color": { type: "boolean" } });
   if (typeof p === "number") return p;
   const values = p.values;
   const c = colors(!values["no-color"] && useColor(process.stdout, env));
@@ -54,6 +59,9 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     process.stderr.write("podnet demo: needs root (it creates network namespaces); try: sudo podnet demo\n");
     return 1;
   }
+  const nodes = values.nodes === undefined ? undefined : /^[2-5]$/.test(values.nodes) ? Number(values.nodes) : NaN;
+  if (Number.isNaN(nodes)) return usageError("demo", `--nodes: must be 2..5, got ${JSON.stringify(values.nodes)}`, USAGE);
+  if (nodes !== undefined && values["pod-cidr"] !== undefined) return usageError("demo", `--pod-cidr: not with --nodes (each node takes its block of ${DEMO_CLUSTER_CIDR})`, USAGE);
   const podCIDR = values["pod-cidr"] ?? "10.200.0.0/24";
   if (!/^10\.200\.\d{1,3}\.\d{1,3}\/(1[6-9]|2[0-8])$/.test(podCIDR)) {
     return usageError("demo", `--pod-cidr: ${JSON.stringify(podCIDR)} must be an IPv4 CIDR inside 10.200.0.0/16 (/16../28)`, USAGE);
@@ -67,6 +75,14 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
   if (useGo && !hasKubenetPlugins(GO_PLUGINS)) {
     process.stderr.write(`podnet demo: no bridge/host-local/loopback in ${PODNET_CNI_BIN_DIR} or ${GO_PLUGINS}; run \`bash scripts/setup.sh\` (or \`node scripts/build.mjs\`)\n`);
     return 1;
+  }
+
+  if (nodes !== undefined) {
+    if (!(await etcdInstalled())) {
+      process.stderr.write("podnet demo: --nodes needs etcd (apt-get install etcd-server; `bash scripts/setup.sh` does it)\n");
+      return 1;
+    }
+    return runClusterDemo({ nodes, daemonArgs: [`--cni-bin-dir=${GO_PLUGINS}`, ...(useGo ? [`--kubenet-bin-dir=${GO_PLUGINS}`] : []), "--network-plugin=kubenet"], c, out });
   }
 
   const t0 = performance.now();

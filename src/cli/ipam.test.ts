@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { formatIpamView, ipamView, releaseLeases } from "./ipam.js";
+import { formatIpamView, ipamView, networkRangeUsage, releaseLeases } from "./ipam.js";
+import { loadConfFile } from "../libcni/confdir.js";
 
 let root = "";
 let data = "";
@@ -101,5 +102,22 @@ describe("podnet ipam release", () => {
     await assert.rejects(releaseLeases(data, "podnet", "nobody", undefined), /no lease held by container nobody in network "podnet"/);
     await assert.rejects(releaseLeases(data, "nonet", "10.88.0.2", undefined), /no host-local store for network "nonet"/);
     assert.equal(existsSync(join(data, "nonet")), false);
+  });
+});
+
+describe("IPAM usage for podnet node's /metrics", () => {
+  it("per range set of a network's host-local config: leases counted from the store's names, capacity without the gateway", async () => {
+    const list = loadConfFile(join(conf, "10-podnet.conflist"));
+    assert.deepEqual(await networkRangeUsage(list), [
+      { network: "podnet", rangeSet: "10.88.0.1-10.88.0.254", subnets: ["10.88.0.0/24"], used: 2, capacity: 253 },
+      { network: "podnet", rangeSet: "fd00:88::1-fd00:88::ff", subnets: ["fd00:88::/120"], used: 1, capacity: 254 },
+    ]);
+  });
+  it("no store yet: nothing used; no host-local in the network: no ranges", async () => {
+    rmSync(join(data, "podnet"), { recursive: true });
+    const list = loadConfFile(join(conf, "10-podnet.conflist"));
+    assert.deepEqual((await networkRangeUsage(list)).map((u) => u.used), [0, 0]);
+    writeFileSync(join(conf, "40-plain.conflist"), JSON.stringify({ cniVersion: "1.0.0", name: "plain", plugins: [{ type: "loopback" }] }));
+    assert.deepEqual(await networkRangeUsage(loadConfFile(join(conf, "40-plain.conflist"))), []);
   });
 });

@@ -7,8 +7,9 @@
 // the leases are listed alone. `release` removes leases under the store's own flock, the lock
 // host-local (podnet's and Go's) holds for every operation.
 import { lstatSync, readdirSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
-import { isObject, validateContainerID, validateNetworkName, type JsonObject } from "../cni/index.js";
+import { isObject, type NetworkConfigList, validateContainerID, validateNetworkName, type JsonObject } from "../cni/index.js";
 import { formatIP, tryParseIPExact } from "../ip/index.js";
 import { loadAddon } from "../kernel/addon.js";
 import { createLocker } from "../kernel/lock.js";
@@ -20,6 +21,7 @@ import { syncFs } from "../plugins/ipam/host-local/sync-fs.js";
 import { rangeSetIndexOf, rangeSetUsage, sortReservations } from "../plugins/ipam/host-local/usage.js";
 import { EXIT_FAILURE, EXIT_OK, exitCodes, parseCommandArgs, usageError } from "./args.js";
 import { renderTable } from "./table.js";
+import type { IpamRangeUsage } from "../netmgr/daemon/node-metrics.js";
 
 const USAGE = `usage: podnet ipam list [--data-dir DIR] [--cni-conf-dir DIR] [--json]
        podnet ipam release NETWORK IP|CONTAINERID [--ifname IF] [--data-dir DIR]
@@ -99,17 +101,48 @@ export async function configuredNetworks(confDir: string, dataDir: string): Prom
       continue;
     }
     if (out.has(list.name)) continue;
-    for (const p of list.plugins) {
-      for (const section of hostLocalSections(p.raw)) {
-        try {
-          const { ipam } = await loadIPAMConfig({ ...section, name: list.name, cniVersion: list.cniVersion }, "", { readFileLimited: syncFs.readFileLimited });
-          // A relative dataDir is relative to the runtime's working directory: "/" for containerd and CRI-O.
-          const dir = isAbsolute(ipam.dataDir) ? ipam.dataDir : resolve("/", ipam.dataDir);
-          if (resolve(dir) === resolve(dataDir) && !out.has(list.name)) out.set(list.name, { file, sets: ipam.ranges });
-        } catch {
-          // not a usable host-local config: no ranges from it
-        }
+    for (const h of await hostLocalIpam(list)) if (h.dataDir === resolve(dataDir) && !out.has(list.name)) out.set(list.name, { file, sets: h.sets });
+  }
+  return out;
+}
+
+/** Each usable host-local IPAM section of a network's plugins: its store's data dir (absolute) and its range sets. */
+export async function hostLocalIpam(list: NetworkConfigList): Promise<Array<{ dataDir: string; sets: readonly RangeSet[] }>> {
+  const out: Array<{ dataDir: string; sets: readonly RangeSet[] }> = [];
+  for (const p of list.plugins) {
+    for (const section of hostLocalSections(p.raw)) {
+      try {
+        const { ipam } = await loadIPAMConfig({ ...section, name: list.name, cniVersion: list.cniVersion }, "", { readFileLimited: syncFs.readFileLimited });
+        // A relative dataDir is relative to the runtime's working directory: "/" for containerd and CRI-O.
+        out.push({ dataDir: resolve("/", ipam.dataDir), sets: ipam.ranges });
+      } catch {
+        // not a usable host-local config: no ranges from it
       }
+    }
+  }
+  return out;
+}
+
+/**
+ * How full each range set of a network's host-local IPAM is, counted from the names in its store
+ * directory (nothing inside the files is read, nothing locked): `podnet node`'s /metrics.
+ */
+export async function networkRangeUsage(list: NetworkConfigList): Promise<IpamRangeUsage[]> {
+  const out: IpamRangeUsage[] = [];
+  for (const h of await hostLocalIpam(list)) {
+    let names: string[] = [];
+    try {
+      names = await readdir(join(h.dataDir, list.name));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e; // no store yet: nothing leased
+    }
+    const leased = names.flatMap((n) => {
+      const ip = tryParseIPExact(n);
+      return ip ? [{ ip }] : [];
+    });
+    for (const set of h.sets) {
+      const u = rangeSetUsage(set, leased);
+      out.push({ network: list.name, rangeSet: u.rangeSet, subnets: u.subnets, used: Number(u.used), capacity: Number(u.capacity) });
     }
   }
   return out;

@@ -3,13 +3,17 @@
 // stop it; pods stay set up and a restart re-attaches them.
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync, watch } from "node:fs";
+import { hostname } from "node:os";
 import { conntrackClearer, nodePortOpener } from "../netmgr/plugins/kubenet/port-opener.js";
 import { createKernel } from "../kernel/kernel.js";
 import { nodeExec, nodeRawExec } from "../kernel/exec.js";
 import { createJsonLogger } from "../netmgr/core/log.js";
 import { nodeUsage, parseNodeArgs, UsageError, type NodeOptions } from "../netmgr/daemon/options.js";
+import { loadNodeOptions } from "../netmgr/daemon/node-config.js";
 import { startNode, StartupError } from "../netmgr/daemon/daemon.js";
 import { exitCodes } from "./args.js";
+import { networkRangeUsage } from "./ipam.js";
+import { versionInfo } from "./version.js";
 import { pluginEnv } from "./env.js";
 
 const NODE_EXIT_CODES = exitCodes({ failure: "the daemon could not start, or stopped on an error (the reason is on stderr and in the log)" });
@@ -65,7 +69,8 @@ export async function run(args: string[]): Promise<number> {
   }
   let o: NodeOptions;
   try {
-    o = parseNodeArgs(args);
+    // the hostname: cluster networking's default --node-name
+    o = loadNodeOptions(args, { parse: (a) => parseNodeArgs(a, { hostname: hostname() }) });
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`podnet node: ${e.message}\n${nodeUsage()}${NODE_EXIT_CODES}`);
@@ -93,6 +98,8 @@ export async function run(args: string[]): Promise<number> {
       clearConntrack: conntrackClearer(nodeExec),
       watchDir,
       newID: () => randomBytes(32).toString("hex"),
+      buildInfo: versionInfo(),
+      ipamUsage: networkRangeUsage,
     });
   } catch (e) {
     kernel.close();

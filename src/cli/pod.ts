@@ -5,7 +5,7 @@ import { BoundedReadError, readFdUpTo, readFileBounded } from "../kernel/read-bo
 import { ApiError, createApiClient } from "../netmgr/daemon/api-client.js";
 import { formatRate } from "../netmgr/core/bandwidth.js";
 import { DEFAULT_SOCKET } from "../netmgr/daemon/paths.js";
-import { MAX_MANIFEST_BYTES, ManifestError, parsePodDocument, podFromObject } from "../netmgr/sandbox/pod-manifest.js";
+import { MAX_MANIFEST_BYTES, PodManifestError, parsePodDocument, podFromObject } from "../netmgr/sandbox/pod-manifest.js";
 import type { PodStatusView, PodView } from "../netmgr/sandbox/runtime.js";
 import { exitCodes, parseCommandArgs, usageError } from "./args.js";
 import { renderTable } from "./table.js";
@@ -84,7 +84,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
         try {
           text = readManifest(values.file);
         } catch (e) {
-          const why = e instanceof BoundedReadError && e.code === "EFBIG" ? `larger than ${formatBytes(MAX_MANIFEST_BYTES)} (a Pod manifest is a few KiB)` : (e as Error).message;
+          const why = e instanceof BoundedReadError && e.errno === "EFBIG" ? `larger than ${formatBytes(MAX_MANIFEST_BYTES)} (a Pod manifest is a few KiB)` : (e as Error).message;
           process.stderr.write(`podnet pod add: cannot read ${values.file}: ${why}\n`);
           return 1;
         }
@@ -93,7 +93,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
           doc = parsePodDocument(text);
           podFromObject(doc); // field-naming errors before anything reaches the daemon
         } catch (e) {
-          if (e instanceof ManifestError) {
+          if (e instanceof PodManifestError) {
             process.stderr.write(`podnet pod add: ${values.file}: ${e.message}\n`);
             return 1;
           }

@@ -12,8 +12,9 @@ import type { KeyLayout } from "./keys.js";
 import type { LocalStateStore } from "./local-state.js";
 import type { Backend, NodeRecord, VtepInfo } from "./node-record.js";
 import { type NodeChange, NodeRegistry } from "./registry.js";
-import { type Change, type Entry, type PeerMode, type PeerPlan, type RoutePort, type SelfView, diffEntries, parseSelf, planPeer, podMtu } from "./routes.js";
+import { type Change, type Entry, type PeerMode, type PeerPlan, type RoutePort, type SelfView, diffEntries, diffPeers, parseSelf, planPeer, podMtu } from "./routes.js";
 import { type ClusterStore, type Lease, StoreError } from "./store.js";
+import { Mutex } from "../util/keyed-mutex.js";
 
 export const DEFAULT_NODE_TTL_MS = 24 * 3600_000;
 /** How many nodes, on average, look for expired nodes per period. */
@@ -97,18 +98,30 @@ export class ClusterAgent {
   private phaseNow: AgentPhase = "starting";
   private self: SelfView;
   private parsedSelf: ReturnType<typeof parseSelf>;
-  private readonly plans = new Map<string, PeerPlan>();
-  /** Entries believed in the kernel, by peer. */
-  private readonly applied = new Map<string, readonly Entry[]>();
-  private readonly inPlace = new Set<string>();
-  private readonly dirty = new Set<string>();
+  /**
+   * Per peer, the record whose plan was last programmed (the registry's own object: nothing is
+   * copied). Its plan is what is believed in the kernel; it is computed again when needed (about a
+   * microsecond), which keeps no plan per peer in memory — with 1,000 peers that is most of what a
+   * node would otherwise hold beyond the records themselves.
+   */
+  private readonly applied = new Map<string, NodeRecord>();
+  /** Peers whose entries are not all in place (a problem, or a change the kernel refused): usually none. */
+  private readonly notInPlace = new Set<string>();
+  /** Peers reached over VXLAN (for the pods' MTU). */
+  private readonly overVxlan = new Set<string>();
+  private dirty = new Set<string>();
   private reconcileTimer: unknown;
   private resyncTimer: unknown;
   private heartbeatTimer: unknown;
   private gcTimer: unknown;
-  private routing: Promise<void> = Promise.resolve();
+  /** Route programming: one reconcile at a time, in the order they were scheduled. */
+  private readonly routing = new Mutex();
   private needFullResync = true;
   private joining: Promise<void> | undefined;
+  /** The first registration (start()); joined() hands it out. */
+  private firstJoin: Promise<void> | undefined;
+  /** Why the last join attempt failed (cleared once joined). */
+  private joinErr: Error | undefined;
   private readonly heartbeatBackoff: Backoff;
   private readonly resyncBackoff: Backoff;
   private readonly blockListeners = new Set<(blocks: readonly string[]) => void>();
@@ -149,6 +162,7 @@ export class ClusterAgent {
     const explicit = this.o.podCIDRs ?? [];
     const provisional = this.o.ranges.map((r) => explicit.find((c) => c.network.family === r.cidr.network.family) ?? remembered.find((c) => c.network.family === r.cidr.network.family));
     const joined = this.joinLoop(remembered);
+    this.firstJoin = joined;
     void this.registry.start();
     if (provisional.every((c) => c !== undefined) && provisional.length > 0) {
       this.setBlocks(provisional.map((c) => formatNetwork(c!)));
@@ -160,12 +174,35 @@ export class ClusterAgent {
     return this.blocks;
   }
 
+  /**
+   * Settles with the first registration started by start(): resolves with this node's blocks once
+   * the store has them, rejects with the AllocationError that refused them (exhausted, overlap,
+   * outside, config-mismatch). Store failures never reject it: they are retried.
+   */
+  async joined(): Promise<readonly string[]> {
+    if (!this.firstJoin) throw new Error("ClusterAgent.joined() before start()");
+    await this.firstJoin;
+    return this.blocks;
+  }
+
+  /** Why registering has not succeeded yet (the last attempt's error); undefined once joined. */
+  get joinError(): Error | undefined {
+    return this.joinErr;
+  }
+
+  /** Diffs every peer against the route port's list at the next pass (e.g. after the VXLAN device was recreated). */
+  resync(): void {
+    this.needFullResync = true;
+    for (const n of this.registry.nodes.keys()) this.dirty.add(n);
+    this.scheduleReconcile();
+  }
+
   async stop(): Promise<void> {
     this.phaseNow = "stopped";
     this.abort.abort();
     this.registry.stop();
     for (const t of [this.reconcileTimer, this.resyncTimer, this.heartbeatTimer, this.gcTimer]) if (t !== undefined) this.d.clock.clearTimeout(t);
-    await this.routing.catch(() => {});
+    await this.routing.run(() => {}); // the reconciles already queued finish first
   }
 
   get phase(): AgentPhase {
@@ -194,15 +231,16 @@ export class ClusterAgent {
     const out: PeerStatus[] = [];
     for (const [name, r] of this.registry.nodes) {
       if (name === this.o.name) continue;
-      const plan = this.plans.get(name);
-      out.push({ name, nodeIPs: r.nodeIPs, podCIDRs: r.podCIDRs, backend: r.backend, mode: plan?.mode ?? "none", routesInPlace: this.inPlace.has(name), problems: plan?.problems ?? [] });
+      const rec = this.applied.get(name);
+      const plan = rec ? planPeer(this.parsedSelf, rec) : undefined;
+      out.push({ name, nodeIPs: r.nodeIPs, podCIDRs: r.podCIDRs, backend: r.backend, mode: plan?.mode ?? "none", routesInPlace: !!plan && rec === r && !this.notInPlace.has(name), problems: plan?.problems ?? [] });
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
   /** How many peers have all their routes in place (cheap; for progress checks). */
   get peersInPlace(): number {
-    return this.inPlace.size;
+    return this.applied.size - this.notInPlace.size;
   }
 
   /** Node records known (this node included). */
@@ -217,15 +255,14 @@ export class ClusterAgent {
   /** The pods' MTU for an uplink MTU: lowered by VXLAN's overhead when any peer uses VXLAN. */
   podMtu(linkMtu: number): number {
     const fam = this.parsedSelf.ips[0]?.family ?? 4;
-    return podMtu(linkMtu, [...this.plans.values()].map((p) => p.mode), fam);
+    return podMtu(linkMtu, this.overVxlan.size ? ["vxlan"] : [], fam);
   }
 
-  /** The node's addresses changed (new connected subnets, new VTEP): replans every peer. */
+  /** The node's addresses changed (new connected subnets, new VTEP): replans every peer against the kernel's list. */
   updateSelf(u: { connected?: readonly string[]; vtep?: VtepInfo }): void {
     this.self = { ...this.self, ...(u.connected ? { connected: u.connected } : {}), ...(u.vtep ? { vtep: u.vtep } : {}) };
     this.parsedSelf = parseSelf(this.self);
-    for (const n of this.registry.nodes.keys()) this.dirty.add(n);
-    this.scheduleReconcile();
+    this.resync();
   }
 
   // --- joining and heartbeats ----------------------------------------------------------------
@@ -250,13 +287,22 @@ export class ClusterAgent {
     if (changed) for (const l of this.blockListeners) l(blocks);
   }
 
-  /** Blocks of the other nodes as the registry sees them, kept per node (O(change) per event). */
-  private readonly takenBy = new Map<string, { texts: readonly string[]; cidrs: Cidr[] }>();
+  /**
+   * Blocks of the other nodes as the registry sees them: built only when allocation asks (a joined
+   * node never does), each record's blocks parsed once (records are immutable: a change is a new
+   * object), and dropped on any change — an event costs O(1) here.
+   */
   private taken: Cidr[] | undefined;
+  private readonly parsedBlocks = new WeakMap<NodeRecord, Cidr[]>();
   private takenHint = (): Cidr[] => {
     if (!this.taken) {
       const out: Cidr[] = [];
-      for (const t of this.takenBy.values()) out.push(...t.cidrs);
+      for (const r of this.registry.nodes.values()) {
+        if (r.name === this.o.name) continue;
+        let cidrs = this.parsedBlocks.get(r);
+        if (!cidrs) this.parsedBlocks.set(r, (cidrs = r.podCIDRs.map((t) => parseCidr(t))));
+        for (const c of cidrs) out.push(c);
+      }
       this.taken = out;
     }
     return this.taken;
@@ -275,12 +321,13 @@ export class ClusterAgent {
     const signal = this.abort.signal;
     while (!signal.aborted) {
       try {
-        if (!this.lease) this.lease = await this.d.store.grantLease(Math.ceil(this.ttlMs / 1000));
-        await this.registry.start();
+        // the lease and the node list (allocation's view of taken blocks) come with the join's first reads
+        const lease = this.lease ? Promise.resolve(this.lease) : this.d.store.grantLease(Math.ceil(this.ttlMs / 1000)).then((l) => (this.lease = l));
+        const ready = Promise.all([lease, this.registry.start()]).then(([l]) => l.id);
         const before = this.blocks;
         const res = await joinCluster(
           { store: this.d.store, keys: this.d.keys, log: this.d.log, random: this.random, sleep: (ms) => sleep(this.d.clock, ms, signal), now: () => this.d.clock.now() },
-          { ranges: this.o.ranges, self: { ...this.o, vtep: this.self.vtep }, remembered: remembered.length ? remembered : before.map((s) => parseCidr(s)), lease: this.lease.id, taken: this.takenHint },
+          { ranges: this.o.ranges, self: { ...this.o, vtep: this.self.vtep }, remembered: remembered.length ? remembered : before.map((s) => parseCidr(s)), lease: ready, taken: this.takenHint },
         );
         this.counters.allocationConflicts += res.conflicts;
         if (signal.aborted) return;
@@ -289,6 +336,7 @@ export class ClusterAgent {
         }
         this.setBlocks([...res.record.podCIDRs]);
         this.phaseNow = "joined";
+        this.joinErr = undefined;
         try {
           await this.d.state.write({ name: this.o.name, podCIDRs: this.blocks });
         } catch (e) {
@@ -301,8 +349,9 @@ export class ClusterAgent {
         this.scheduleReconcile();
         return;
       } catch (e) {
+        this.joinErr = e as Error;
         if (e instanceof AllocationError) throw e;
-        if (e instanceof StoreError && e.code === "lease-not-found") this.lease = undefined;
+        if (e instanceof StoreError && e.kind === "lease-not-found") this.lease = undefined;
         this.counters.etcdErrors++;
         const wait = backoff.next();
         this.d.log.warn("joining the cluster failed; retrying", { err: e, retryInMs: wait });
@@ -328,7 +377,7 @@ export class ClusterAgent {
     } catch (e) {
       this.counters.heartbeatFailures++;
       this.counters.etcdErrors++;
-      if (e instanceof StoreError && e.code === "lease-not-found") {
+      if (e instanceof StoreError && e.kind === "lease-not-found") {
         this.d.log.warn("this node's lease expired (away longer than --node-ttl); registering again", { err: e });
         this.lease = undefined;
         this.rejoin();
@@ -367,18 +416,9 @@ export class ClusterAgent {
   // --- routes --------------------------------------------------------------------------------
 
   private onNodes(c: NodeChange): void {
-    for (const r of c.upserted) {
-      this.dirty.add(r.name);
-      if (r.name === this.o.name) continue;
-      const old = this.takenBy.get(r.name);
-      if (old && old.texts.join() === r.podCIDRs.join()) continue;
-      this.takenBy.set(r.name, { texts: r.podCIDRs, cidrs: r.podCIDRs.map((t) => parseCidr(t)) });
-      this.taken = undefined;
-    }
-    for (const n of c.removed) {
-      this.dirty.add(n);
-      if (this.takenBy.delete(n)) this.taken = undefined;
-    }
+    for (const r of c.upserted) this.dirty.add(r.name);
+    for (const n of c.removed) this.dirty.add(n);
+    this.taken = undefined;
     if (c.removed.includes(this.o.name) && this.phaseNow === "joined") {
       this.d.log.warn("this node's record was deleted (remove-node, or expiry while away); registering again");
       this.rejoin();
@@ -390,7 +430,7 @@ export class ClusterAgent {
     if (this.abort.signal.aborted || this.reconcileTimer !== undefined) return;
     this.reconcileTimer = this.d.clock.setTimeout(() => {
       this.reconcileTimer = undefined;
-      this.routing = this.routing.then(() => this.reconcile()).catch((e) => this.d.log.error("route programming failed", { err: e }));
+      void this.routing.run(() => this.reconcile()).catch((e: unknown) => this.d.log.error("route programming failed", { err: e }));
     }, this.o.routeBatchMs ?? 20);
   }
 
@@ -412,18 +452,23 @@ export class ClusterAgent {
   private async reconcile(): Promise<void> {
     if (this.abort.signal.aborted || this.registry.revision === 0 || this.blocks.length === 0) return;
     const full = this.needFullResync;
-    const names = full ? new Set([...this.registry.nodes.keys(), ...this.plans.keys()]) : new Set(this.dirty);
-    this.dirty.clear();
-    const desired: Entry[] = [];
-    const newPlans = new Map<string, PeerPlan | undefined>();
+    const names = full ? new Set([...this.registry.nodes.keys(), ...this.applied.keys()]) : this.dirty;
+    this.dirty = new Set();
+    /** Peers to update: name, the record now (undefined: gone), its plan. */
+    const newPlans: Array<[string, NodeRecord | undefined, PeerPlan | undefined]> = [];
+    const pairs: Array<readonly [readonly Entry[] | undefined, readonly Entry[] | undefined]> = [];
     for (const n of names) {
       const r: NodeRecord | undefined = n === this.o.name ? undefined : this.registry.nodes.get(n);
+      const old = full ? undefined : this.applied.get(n);
+      if (!full && old === r) continue; // the record it was programmed from: nothing to do
       const plan = r ? planPeer(this.parsedSelf, r) : undefined;
-      newPlans.set(n, plan);
-      if (plan) desired.push(...plan.entries);
+      newPlans.push([n, r, plan]);
+      // Only the peers that changed, each against what was applied for it: O(change).
+      if (!full) pairs.push([old ? planPeer(this.parsedSelf, old).entries : undefined, plan?.entries]);
     }
-    let actual: Entry[];
+    let changes: Change[];
     if (full) {
+      let actual: Entry[];
       try {
         actual = await this.d.routes.list();
       } catch (e) {
@@ -433,11 +478,10 @@ export class ClusterAgent {
         this.scheduleResync(this.resyncBackoff.next());
         return;
       }
-    } else {
-      actual = [];
-      for (const n of names) actual.push(...(this.applied.get(n) ?? []));
-    }
-    const changes = diffEntries(desired, actual);
+      const desired: Entry[] = [];
+      for (const [, , plan] of newPlans) if (plan) for (const e of plan.entries) desired.push(e);
+      changes = diffEntries(desired, actual);
+    } else changes = diffPeers(pairs);
     const t0 = this.d.clock.monotonic();
     const failedKeys = new Set<Change>();
     if (changes.length) {
@@ -459,18 +503,19 @@ export class ClusterAgent {
       }
     }
     const failedEntries = new Set([...failedKeys].map((c) => c.entry));
-    for (const [n, plan] of newPlans) {
-      if (!plan) {
-        this.plans.delete(n);
+    for (const [n, r, plan] of newPlans) {
+      if (!r || !plan) {
         this.applied.delete(n);
-        this.inPlace.delete(n);
+        this.notInPlace.delete(n);
+        this.overVxlan.delete(n);
         continue;
       }
-      this.plans.set(n, plan);
-      this.applied.set(n, plan.entries);
-      const ok = plan.problems.length === 0 && !plan.entries.some((e) => failedEntries.has(e));
-      if (ok) this.inPlace.add(n);
-      else this.inPlace.delete(n);
+      this.applied.set(n, r);
+      const ok = plan.problems.length === 0 && (failedEntries.size === 0 || !plan.entries.some((e) => failedEntries.has(e)));
+      if (!ok) this.notInPlace.add(n);
+      else if (this.notInPlace.size) this.notInPlace.delete(n);
+      if (plan.mode === "vxlan" || plan.mode === "mixed") this.overVxlan.add(n);
+      else if (this.overVxlan.size) this.overVxlan.delete(n);
     }
     if (failedKeys.size) this.scheduleResync(this.resyncBackoff.next());
     else {

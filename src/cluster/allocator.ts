@@ -16,15 +16,17 @@ import type { ClusterLogger } from "./deps.js";
 import type { KeyLayout } from "./keys.js";
 import { type Backend, type NodeRecord, type VtepInfo, decodeHeartbeat, decodeRecord, encodeHeartbeat, encodeRecord, recordBlocks } from "./node-record.js";
 import { type ClusterStore, type Condition, type KeyValue, type WriteOp } from "./store.js";
+import { PodnetError } from "../util/errors.js";
 
-export type AllocationErrorCode = "exhausted" | "overlap" | "outside" | "config-mismatch" | "contended";
+export type AllocationErrorKind = "exhausted" | "overlap" | "outside" | "config-mismatch" | "contended";
 
-export class AllocationError extends Error {
+export class AllocationError extends PodnetError {
   override name = "AllocationError";
-  readonly code: AllocationErrorCode;
-  constructor(code: AllocationErrorCode, message: string) {
+  readonly code = "PODNET_CLUSTER_ALLOCATION";
+  readonly kind: AllocationErrorKind;
+  constructor(kind: AllocationErrorKind, message: string) {
     super(message);
-    this.code = code;
+    this.kind = kind;
   }
 }
 
@@ -53,8 +55,8 @@ export interface JoinOptions {
   readonly self: SelfSpec;
   /** Blocks this node held before, from its local state file. */
   readonly remembered?: readonly Cidr[];
-  /** The lease the heartbeat key is attached to. */
-  readonly lease: string;
+  /** The lease the heartbeat key is attached to (or its grant under way: awaited beside the first reads). */
+  readonly lease: string | PromiseLike<string>;
   /** Blocks known taken (the registry's view): saves a read per join and per lost race. */
   readonly taken?: () => Iterable<Cidr>;
 }
@@ -84,11 +86,13 @@ const familyOf = (c: Cidr): Family => c.network.family;
 export async function ensureClusterConfig(store: ClusterStore, keys: KeyLayout, ranges: readonly ClusterRange[]): Promise<void> {
   const doc: ClusterConfigDoc = { clusterCIDRs: ranges.map((r) => formatNetwork(r.cidr)), nodeCIDRMaskSizes: ranges.map((r) => r.maskSize) };
   const text = JSON.stringify(doc);
-  const existing = await store.get(keys.config);
+  let existing = await store.get(keys.config);
   if (!existing) {
-    const r = await store.txn([{ kind: "absent", key: keys.config }], [{ kind: "put", key: keys.config, value: text }]);
+    // another node may write it first: its value comes back in the same round trip
+    const r = await store.txn([{ kind: "absent", key: keys.config }], [{ kind: "put", key: keys.config, value: text }], [keys.config]);
     if (r.succeeded) return;
-    return ensureClusterConfig(store, keys, ranges);
+    existing = r.elseKvs?.[0];
+    if (!existing) return ensureClusterConfig(store, keys, ranges);
   }
   if (existing.value === text) return;
   let stored: ClusterConfigDoc | undefined;
@@ -121,6 +125,7 @@ async function allBlocks(deps: AllocatorDeps): Promise<Cidr[]> {
 
 class Joiner {
   private modRevision = 0;
+  private leaseId = "";
   private held: Cidr[] = [];
   /** A claim wrote the record and heartbeat already in this pass. */
   private wrote = false;
@@ -152,7 +157,7 @@ class Joiner {
     const { keys, now } = this.deps;
     return [
       { kind: "put", key: keys.node(this.o.self.name), value: encodeRecord(this.record(blocks)) },
-      { kind: "put", key: keys.heartbeat(this.o.self.name), value: encodeHeartbeat({ time: now() }), lease: this.o.lease },
+      { kind: "put", key: keys.heartbeat(this.o.self.name), value: encodeHeartbeat({ time: now() }), lease: this.leaseId },
     ];
   }
 
@@ -204,8 +209,10 @@ class Joiner {
 
   async run(): Promise<JoinResult> {
     const { keys } = this.deps;
-    await ensureClusterConfig(this.deps.store, keys, this.o.ranges);
-    let formerlyListed = await this.readOwn();
+    // the first reads and the lease at once: one round trip before the first claim, not three
+    const [, listed, lease] = await Promise.all([ensureClusterConfig(this.deps.store, keys, this.o.ranges), this.readOwn(), this.o.lease]);
+    this.leaseId = lease;
+    let formerlyListed = listed;
     for (let stale = 0; ; stale++) {
       if (stale > 20) throw new AllocationError("contended", `node ${this.o.self.name}: its record ${keys.node(this.o.self.name)} keeps changing under it; is another node running with the same --node-name?`);
       const outcome = await this.claimAll(formerlyListed);

@@ -3,6 +3,7 @@
 // --allocate-node-cidrs range allocator, computed from a sorted list of taken ranges instead of a
 // bitmap so that an IPv6 cluster CIDR with 2^64 blocks costs the same as a /16).
 import { type Cidr, type Family, bitLen, cidrContains, cidrOf, cidrOverlaps, formatNetwork, parseCidr, type IP } from "../ip/index.js";
+import { PodnetError } from "../util/errors.js";
 
 /** A cluster CIDR and the mask size of the blocks cut from it. */
 export interface ClusterRange {
@@ -17,8 +18,9 @@ export const MIN_BLOCK_PREFIX: Readonly<Record<Family, number>> = { 4: 8, 6: 16 
 /** Largest block prefix that still leaves room for a gateway and pods. */
 export const MAX_BLOCK_PREFIX: Readonly<Record<Family, number>> = { 4: 30, 6: 126 };
 
-export class ClusterConfigError extends Error {
+export class ClusterConfigError extends PodnetError {
   override name = "ClusterConfigError";
+  readonly code = "PODNET_CLUSTER_CONFIG";
   /** The flag or field at fault, e.g. "--cluster-cidr". */
   readonly field: string;
   constructor(field: string, message: string) {

@@ -9,15 +9,23 @@ export type { NodeRow, RemoveResult };
 export interface NodeListing extends NodeRow {
   /** This node's routes to it are in place (from the running daemon; undefined when unknown). */
   readonly routesInPlace?: boolean;
+  /** It is the node whose daemon answered. */
+  readonly thisNode?: boolean;
+}
+
+/** What the local daemon (GET /v1/cluster) says: its own name and, per peer, whether its routes are in place. */
+export interface LocalView {
+  readonly self: string;
+  readonly inPlace: ReadonlyMap<string, boolean>;
 }
 
 /** Every node, with "routes in place" from the local daemon's peers() when it is running. */
-export async function clusterNodes(store: ClusterStore, keys: KeyLayout, inPlace?: ReadonlyMap<string, boolean>): Promise<NodeListing[]> {
+export async function clusterNodes(store: ClusterStore, keys: KeyLayout, local?: LocalView): Promise<NodeListing[]> {
   const rows = await listNodes({ store, keys });
-  return rows.map((r) => (inPlace?.has(r.name) ? { ...r, routesInPlace: inPlace.get(r.name)! } : r));
+  return rows.map((r) => (r.name === local?.self ? { ...r, thisNode: true } : local?.inPlace.has(r.name) ? { ...r, routesInPlace: local.inPlace.get(r.name)! } : r));
 }
 
-/** The --json form: one object per node, heartbeat as an RFC 3339 time. */
+/** The --json form: one object per node, heartbeat as an RFC 3339 time; routesInPlace null when unknown (no local daemon, or this node itself). */
 export function nodesJson(rows: readonly NodeListing[]): string {
   return JSON.stringify(
     rows.map((r) => ({
@@ -26,7 +34,8 @@ export function nodesJson(rows: readonly NodeListing[]): string {
       podCIDRs: r.podCIDRs,
       backend: r.backend,
       lastHeartbeat: r.lastHeartbeat !== undefined ? new Date(r.lastHeartbeat).toISOString() : null,
-      ...(r.routesInPlace !== undefined ? { routesInPlace: r.routesInPlace } : {}),
+      routesInPlace: r.routesInPlace ?? null,
+      ...(r.thisNode ? { thisNode: true } : {}),
     })),
     null,
     2,
@@ -42,7 +51,7 @@ export function nodesTable(rows: readonly NodeListing[], now: number): string[][
   };
   return [
     ["NAME", "NODE IP", "POD CIDRS", "BACKEND", "LAST HEARTBEAT", "ROUTES"],
-    ...rows.map((r) => [r.name, r.nodeIPs.join(","), r.podCIDRs.join(",") || "-", r.backend, age(r.lastHeartbeat), r.routesInPlace === undefined ? "?" : r.routesInPlace ? "in place" : "missing"]),
+    ...rows.map((r) => [r.name, r.nodeIPs.join(","), r.podCIDRs.join(",") || "-", r.backend, age(r.lastHeartbeat), r.thisNode ? "(this node)" : r.routesInPlace === undefined ? "unknown" : r.routesInPlace ? "in place" : "missing"]),
   ];
 }
 

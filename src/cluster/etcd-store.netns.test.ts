@@ -90,7 +90,7 @@ describe("EtcdStore semantics", () => {
       assert.equal((await s.get(`/t${process.pid}-lease/k`))?.lease, l.id);
       await s.revokeLease(l);
       assert.equal(await s.get(`/t${process.pid}-lease/k`), undefined);
-      await assert.rejects(s.keepAlive(l), (e: unknown) => e instanceof StoreError && e.code === "lease-not-found");
+      await assert.rejects(s.keepAlive(l), (e: unknown) => e instanceof StoreError && e.kind === "lease-not-found");
     } finally {
       s.close();
     }
@@ -99,7 +99,7 @@ describe("EtcdStore semantics", () => {
   it("fails fast with 'unavailable' when no endpoint answers", async () => {
     const s = new EtcdStore({ endpoints: [`unix://${etcd.dir}/nothing.sock:1`], requestTimeoutMs: 1000 });
     try {
-      await assert.rejects(s.get("/x"), (e: unknown) => e instanceof StoreError && e.code === "unavailable");
+      await assert.rejects(s.get("/x"), (e: unknown) => e instanceof StoreError && e.kind === "unavailable");
     } finally {
       s.close();
     }

@@ -99,6 +99,17 @@ const kvOf = (k: RawKv): KeyValue => ({
 interface RawStream extends NodeJS.EventEmitter {
   write(msg: unknown): boolean;
   end(): void;
+  /** Cancels the call: a half-closed watch stays open on etcd's side and keeps the channel (and the process) alive. */
+  cancel?(): void;
+}
+
+/** Ends a stream for good: no more events, errors swallowed, the call cancelled. */
+function dropStream(s: RawStream | undefined): void {
+  if (!s) return;
+  s.removeAllListeners();
+  s.on("error", () => {});
+  s.end();
+  s.cancel?.();
 }
 
 /** Request and byte counters (for benchmarks and the daemon's debug output). */
@@ -216,7 +227,7 @@ export class EtcdStore implements ClusterStore {
         });
         if (Number(res.TTL) <= 0) throw new StoreError("lease-not-found", `etcd: lease ${lease.id} not found (expired or revoked)`);
       } finally {
-        stream.end();
+        dropStream(stream);
       }
     });
   }
@@ -247,18 +258,14 @@ export class EtcdStore implements ClusterStore {
         if (timer) clearTimeout(timer);
         const s = stream;
         stream = undefined;
-        s?.removeAllListeners();
-        s?.on("error", () => {});
-        s?.end();
+        dropStream(s);
       },
     };
     const restart = (err: Error) => {
       if (closed) return;
       const s = stream;
       stream = undefined;
-      s?.removeAllListeners();
-      s?.on("error", () => {});
-      s?.end();
+      dropStream(s);
       handler.onRestart?.(err);
       timer = setTimeout(() => void open(), backoff.next());
     };
@@ -273,8 +280,7 @@ export class EtcdStore implements ClusterStore {
         return;
       }
       if (closed) {
-        s.on("error", () => {});
-        s.end();
+        dropStream(s);
         return;
       }
       stream = s;

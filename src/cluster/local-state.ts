@@ -2,10 +2,10 @@
 // one small JSON file (written to a temporary name and renamed, mode 0600, never through a
 // symlink), or an in-memory copy for tests.
 import { constants, promises as fsp } from "node:fs";
-import { randomBytes } from "node:crypto";
-import { dirname, join, basename } from "node:path";
 import { formatNetwork, tryParseCidr } from "../ip/index.js";
 import { isNodeName } from "./keys.js";
+import { PodnetError } from "../util/errors.js";
+import { writeFileAtomic } from "../util/atomic-write.js";
 
 export interface LocalState {
   readonly name: string;
@@ -21,8 +21,9 @@ export interface LocalStateStore {
 
 const MAX_STATE_BYTES = 4096;
 
-export class LocalStateError extends Error {
+export class LocalStateError extends PodnetError {
   override name = "LocalStateError";
+  readonly code = "PODNET_CLUSTER_LOCAL_STATE";
 }
 
 /** Parses the file's text; throws LocalStateError naming what is wrong. */
@@ -69,20 +70,7 @@ export function fileLocalState(path: string): LocalStateStore {
       }
     },
     async write(s) {
-      const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}`);
-      const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-      try {
-        await fh.writeFile(encodeLocalState(s));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      try {
-        await fsp.rename(tmp, path);
-      } catch (e) {
-        await fsp.rm(tmp, { force: true });
-        throw e;
-      }
+      await writeFileAtomic(path, encodeLocalState(s), { mode: 0o600, fsync: true });
     },
   };
 }

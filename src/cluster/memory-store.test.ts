@@ -18,7 +18,7 @@ describe("MemoryStore", () => {
     assert.deepEqual([(await s.get("/a"))!.createRevision, (await s.get("/a"))!.modRevision], [2, 3]);
     assert.equal((await s.txn([{ kind: "absent", key: "/0", rangeEnd: "/b" }], [])).succeeded, false);
     assert.equal((await s.txn([{ kind: "absent", key: "/b", rangeEnd: "/z" }], [])).succeeded, true);
-    await assert.rejects(s.txn(Array.from({ length: 129 }, () => ({ kind: "absent" as const, key: "/q" })), []), (e: unknown) => e instanceof StoreError && e.code === "invalid");
+    await assert.rejects(s.txn(Array.from({ length: 129 }, () => ({ kind: "absent" as const, key: "/q" })), []), (e: unknown) => e instanceof StoreError && e.kind === "invalid");
   });
 
   it("watches from a revision, and answers a compacted one with onCompacted only", async () => {
@@ -50,7 +50,7 @@ describe("MemoryStore", () => {
     const rev = s.revision;
     assert.equal((await s.list("/h/")).kvs.length, 0);
     assert.equal(s.revision, rev + 1);
-    await assert.rejects(s.keepAlive(l), (e: unknown) => e instanceof StoreError && e.code === "lease-not-found");
+    await assert.rejects(s.keepAlive(l), (e: unknown) => e instanceof StoreError && e.kind === "lease-not-found");
   });
 
   it("fails every call during an outage and resumes watches after it", async () => {
@@ -61,7 +61,7 @@ describe("MemoryStore", () => {
     s.setAvailable(false);
     await settle();
     assert.equal(restarts, 1);
-    await assert.rejects(s.get("/p/a"), (e: unknown) => e instanceof StoreError && e.code === "unavailable");
+    await assert.rejects(s.get("/p/a"), (e: unknown) => e instanceof StoreError && e.kind === "unavailable");
     s.setAvailable(true);
     await s.txn([], [{ kind: "put", key: "/p/a", value: "1" }]);
     await settle();

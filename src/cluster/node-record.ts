@@ -4,6 +4,7 @@
 import { type Cidr, formatNetwork, parseCidr, parseIP, formatIP, tryParseCidr, tryParseIP } from "../ip/index.js";
 import { isNodeName } from "./keys.js";
 import { v4Network, v4Value } from "./ip-fast.js";
+import { PodnetError } from "../util/errors.js";
 
 export type Backend = "auto" | "host-gw" | "vxlan";
 export const BACKENDS: readonly Backend[] = ["auto", "host-gw", "vxlan"];
@@ -37,8 +38,9 @@ export interface Heartbeat {
 /** Upper bound on a record's JSON. */
 export const MAX_RECORD_BYTES = 4096;
 
-export class RecordError extends Error {
+export class RecordError extends PodnetError {
   override name = "RecordError";
+  readonly code = "PODNET_CLUSTER_RECORD";
 }
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -71,42 +73,51 @@ export function decodeRecord(text: string, keyName: string): NodeRecord {
   const r = o as Record<string, unknown>;
   if (r["name"] !== keyName || !isNodeName(keyName)) fail(keyName, `name ${JSON.stringify(r["name"])} does not match its key`);
   if (!strings(r["nodeIPs"], 2) || r["nodeIPs"].length === 0) fail(keyName, "nodeIPs is not a list of one or two addresses");
-  const nodeIPs = r["nodeIPs"].map((s): { family: 4 | 6; text: string } => {
-    if (v4Value(s) !== undefined) return { family: 4, text: s };
-    const ip = tryParseIP(s) ?? fail(keyName, `nodeIPs: ${JSON.stringify(s)} is not an IP address`);
-    return { family: ip.family, text: formatIP(ip) };
-  });
-  if (nodeIPs.length === 2 && nodeIPs[0]!.family === nodeIPs[1]!.family) fail(keyName, "nodeIPs has two addresses of one family");
+  const nodeIPs = canonicalList(r["nodeIPs"], (t) => {
+    if (v4Value(t) !== undefined) return [4, t];
+    const ip = tryParseIP(t) ?? fail(keyName, `nodeIPs: ${JSON.stringify(t)} is not an IP address`);
+    return [ip.family, formatIP(ip)];
+  }) ?? fail(keyName, "nodeIPs has two addresses of one family");
   if (!strings(r["podCIDRs"], 2)) fail(keyName, "podCIDRs is not a list of at most two CIDRs");
-  const pod = r["podCIDRs"].map((s): { family: 4 | 6; text: string } => {
-    if (v4Network(s)) return { family: 4, text: s };
-    const c = tryParseCidr(s) ?? fail(keyName, `podCIDRs: ${JSON.stringify(s)} is not a CIDR`);
-    return { family: c.network.family, text: formatNetwork(c) };
-  });
-  if (pod.length === 2 && pod[0]!.family === pod[1]!.family) fail(keyName, "podCIDRs has two CIDRs of one family");
+  const podCIDRs = canonicalList(r["podCIDRs"], (t) => {
+    if (v4Network(t)) return [4, t];
+    const c = tryParseCidr(t) ?? fail(keyName, `podCIDRs: ${JSON.stringify(t)} is not a CIDR`);
+    return [c.network.family, formatNetwork(c)];
+  }) ?? fail(keyName, "podCIDRs has two CIDRs of one family");
   const backend = r["backend"];
   if (typeof backend !== "string" || !(BACKENDS as readonly string[]).includes(backend)) fail(keyName, `backend ${JSON.stringify(backend)} is not one of ${BACKENDS.join(", ")}`);
-  let vtep: VtepInfo | undefined;
+  const out: { -readonly [K in keyof NodeRecord]: NodeRecord[K] } = { name: keyName, nodeIPs, podCIDRs, backend: backend as Backend };
   if (r["vtep"] !== undefined) {
     const v = r["vtep"] as Record<string, unknown>;
     if (typeof v !== "object" || v === null || typeof v["mac"] !== "string" || !MAC.test(v["mac"])) fail(keyName, "vtep.mac is not a lower-case MAC address");
     if (!Number.isInteger(v["vni"]) || (v["vni"] as number) < 1 || (v["vni"] as number) > 0xffffff) fail(keyName, "vtep.vni is not in 1..16777215");
     if (!Number.isInteger(v["port"]) || (v["port"] as number) < 1 || (v["port"] as number) > 65535) fail(keyName, "vtep.port is not in 1..65535");
-    vtep = { mac: v["mac"] as string, vni: v["vni"] as number, port: v["port"] as number };
+    // the parsed object itself when it holds nothing else (records are kept for every peer: no copy)
+    out.vtep = Object.keys(v).length === 3 ? (v as unknown as VtepInfo) : { mac: v["mac"] as string, vni: v["vni"] as number, port: v["port"] as number };
   }
-  let requested: string[] | undefined;
   if (r["requested"] !== undefined) {
     if (!strings(r["requested"], 2)) fail(keyName, "requested is not a list of at most two CIDRs");
-    requested = r["requested"].map((s) => formatNetwork(tryParseCidr(s) ?? fail(keyName, `requested: ${JSON.stringify(s)} is not a CIDR`)));
+    out.requested = r["requested"].map((t) => formatNetwork(tryParseCidr(t) ?? fail(keyName, `requested: ${JSON.stringify(t)} is not a CIDR`)));
   }
-  return {
-    name: keyName,
-    nodeIPs: nodeIPs.map((x) => x.text),
-    podCIDRs: pod.map((x) => x.text),
-    backend: backend as Backend,
-    ...(vtep ? { vtep } : {}),
-    ...(requested ? { requested } : {}),
-  };
+  return out;
+}
+
+/**
+ * A list of one or two addresses or CIDRs in canonical text, at most one per family: the list
+ * itself when it already is (what podnet writes), else a canonical copy; undefined when two share
+ * a family. `canon` gives an element's family and canonical text (or throws).
+ */
+function canonicalList(list: readonly string[], canon: (t: string) => [4 | 6, string]): readonly string[] | undefined {
+  let copy: string[] | undefined;
+  let first: 4 | 6 | undefined;
+  for (let i = 0; i < list.length; i++) {
+    const [family, text] = canon(list[i]!);
+    if (i === 1 && family === first) return undefined;
+    first ??= family;
+    if (text !== list[i] && !copy) copy = list.slice(0, i);
+    copy?.push(text);
+  }
+  return copy ?? list;
 }
 
 export function encodeHeartbeat(h: Heartbeat): string {

@@ -55,6 +55,12 @@ describe("node records", () => {
     assert.throws(() => decodeRecord(JSON.stringify({ ...r, backend: "bgp" }), "n1"), /backend "bgp"/);
     assert.throws(() => decodeRecord(JSON.stringify({ ...r, vtep: { ...r.vtep, mac: "zz" } }), "n1"), /vtep\.mac/);
     assert.throws(() => decodeRecord("x".repeat(5000), "n1"), /more than 4096/);
+    // canonical text out whatever came in; one address and one CIDR per family; unknown vtep fields dropped
+    const odd = decodeRecord(JSON.stringify({ ...r, nodeIPs: ["192.168.10.1", "FD00:0:0::0:1"], podCIDRs: ["10.200.3.0/24", "FD00:200:0::/64"], vtep: { ...r.vtep, extra: "x".repeat(100) } }), "n1");
+    assert.deepEqual([odd.nodeIPs, odd.podCIDRs, odd.vtep], [["192.168.10.1", "fd00::1"], ["10.200.3.0/24", "fd00:200::/64"], r.vtep]);
+    assert.throws(() => decodeRecord(JSON.stringify({ ...r, nodeIPs: ["192.168.10.1", "192.168.10.2"] }), "n1"), /nodeIPs has two addresses of one family/);
+    assert.throws(() => decodeRecord(JSON.stringify({ ...r, podCIDRs: ["fd00::/64", "fd01::/64"] }), "n1"), /podCIDRs has two CIDRs of one family/);
+    assert.deepEqual(decodeRecord(JSON.stringify({ ...r, podCIDRs: ["10.200.3.1/24"] }), "n1").podCIDRs, ["10.200.3.0/24"]);
   });
 });
 
@@ -87,14 +93,17 @@ describe("podnet cluster nodes", () => {
       { kind: "put", key: keys.heartbeat("n1"), value: JSON.stringify({ time: Date.UTC(2026, 0, 1) }) },
       { kind: "put", key: keys.node("n2"), value: encodeRecord({ name: "n2", nodeIPs: ["192.168.10.2"], podCIDRs: ["10.200.1.0/24"], backend: "host-gw" }) },
     ]);
-    const rows = await clusterNodes(s, keys, new Map([["n1", true]]));
+    const rows = await clusterNodes(s, keys, { self: "n3", inPlace: new Map([["n1", true]]) });
     assert.deepEqual(JSON.parse(nodesJson(rows)), [
       { name: "n1", nodeIPs: ["192.168.10.1"], podCIDRs: ["10.200.0.0/24"], backend: "auto", lastHeartbeat: "2026-01-01T00:00:00.000Z", routesInPlace: true },
-      { name: "n2", nodeIPs: ["192.168.10.2"], podCIDRs: ["10.200.1.0/24"], backend: "host-gw", lastHeartbeat: null },
+      { name: "n2", nodeIPs: ["192.168.10.2"], podCIDRs: ["10.200.1.0/24"], backend: "host-gw", lastHeartbeat: null, routesInPlace: null },
     ]);
     assert.deepEqual(nodesTable(rows, Date.UTC(2026, 0, 1, 0, 0, 30)).slice(1), [
       ["n1", "192.168.10.1", "10.200.0.0/24", "auto", "30s ago", "in place"],
-      ["n2", "192.168.10.2", "10.200.1.0/24", "host-gw", "expired", "?"],
+      ["n2", "192.168.10.2", "10.200.1.0/24", "host-gw", "expired", "unknown"],
     ]);
+    const mine = await clusterNodes(s, keys, { self: "n2", inPlace: new Map([["n1", false]]) });
+    assert.deepEqual(nodesTable(mine, Date.UTC(2026, 0, 1, 0, 0, 30)).slice(1).map((r) => r[5]), ["missing", "(this node)"]);
+    assert.equal(JSON.parse(nodesJson(mine))[1].thisNode, true);
   });
 });

@@ -43,8 +43,6 @@ export interface RegistryDeps {
 export class NodeRegistry {
   private readonly deps: RegistryDeps;
   private readonly view = new Map<string, NodeRecord>();
-  /** The JSON each record was decoded from (an unchanged rewrite is skipped without decoding). */
-  private readonly raw = new Map<string, string>();
   private readonly listeners = new Set<(c: NodeChange) => void>();
   private watch: Watch | undefined;
   private rev = 0;
@@ -123,13 +121,9 @@ export class NodeRegistry {
           const old = this.view.get(r.name);
           if (!old || !sameRecord(old, r)) upserted.push(r);
           this.view.set(r.name, r);
-          this.raw.set(r.name, kv.value);
         }
         const removed = [...this.view.keys()].filter((n) => !seen.has(n));
-        for (const n of removed) {
-          this.view.delete(n);
-          this.raw.delete(n);
-        }
+        for (const n of removed) this.view.delete(n);
         this.rev = res.revision;
         if (restart) this.counters.watchRestarts++;
         this.openWatch();
@@ -175,16 +169,14 @@ export class NodeRegistry {
         upserted.delete(name);
         continue;
       }
-      const old = this.view.get(name);
-      if (old && this.raw.get(name) === e.value) continue; // rewritten unchanged
       const r = this.decode(e.key, e.value);
       if (!r) continue;
+      const old = this.view.get(name);
       this.view.set(name, r);
-      this.raw.set(name, e.value);
-      removed.delete(name);
+      if (removed.size) removed.delete(name);
+      // a record is rewritten unchanged only rarely (a node re-registering), so no copy of its text is kept to compare
       if (!old || !sameRecord(old, r)) upserted.set(name, r);
     }
-    for (const n of removed) this.raw.delete(n);
     this.rev = Math.max(this.rev, revision);
     if (upserted.size === 0 && removed.size === 0) return;
     this.emit({ upserted: [...upserted.values()], removed: [...removed], relist: false, revision: this.rev });

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Entry, FakeRoutePort, diffEntries, describeEntry, planAll, podMtu, type SelfView } from "./routes.js";
+import { type Entry, FakeRoutePort, diffEntries, diffPeers, describeEntry, planAll, podMtu, type SelfView } from "./routes.js";
 import type { NodeRecord } from "./node-record.js";
 
 const self: SelfView = {
@@ -102,5 +102,23 @@ describe("diffEntries", () => {
     assert.equal(res.failed.length, 1);
     assert.deepEqual((await port.list()).map((e) => e.kind).sort(), ["fdb", "route"]);
     assert.equal(port.batches.length, 1);
+  });
+
+  it("diffPeers: peer by peer, the same changes in the same order as diffEntries over the union", () => {
+    const before = planAll(self, [peer("n2", "192.168.10.2", "10.200.1.0/24"), peer("n3", "192.168.20.3", "10.200.2.0/24"), peer("n4", "192.168.10.4", "10.200.3.0/24")]);
+    // n2 moves behind a router (host-gw → VXLAN), n3 is gone, n4 is unchanged, n5 is new (VXLAN)
+    const after = planAll(self, [peer("n2", "192.168.30.2", "10.200.1.0/24"), peer("n4", "192.168.10.4", "10.200.3.0/24"), peer("n5", "192.168.40.5", "10.200.4.0/24")]);
+    const names = ["n2", "n3", "n4", "n5"];
+    const pairs = names.map((n) => [before.get(n)?.entries, after.get(n)?.entries] as const);
+    const union = (m: typeof before) => names.flatMap((n) => m.get(n)?.entries ?? []);
+    const show = (cs: ReturnType<typeof diffPeers>) => cs.map((c) => `${c.op} ${describeEntry(c.entry)}`);
+    assert.deepEqual(show(diffPeers(pairs)), show(diffEntries(union(after), union(before))));
+    assert.deepEqual(show(diffPeers(pairs)).slice(0, 4), [
+      "del route 10.200.2.0/24 via 10.200.2.0 dev podnet.vxlan onlink",
+      "del neigh 10.200.2.0 lladdr 02:00:00:00:00:03 dev podnet.vxlan",
+      "del fdb 02:00:00:00:00:03 dev podnet.vxlan dst 192.168.20.3",
+      "add fdb 02:00:00:00:00:02 dev podnet.vxlan dst 192.168.30.2",
+    ]);
+    assert.deepEqual(diffPeers([[before.get("n4")!.entries, after.get("n4")!.entries]]), [], "an unchanged peer costs nothing");
   });
 });

@@ -135,11 +135,15 @@ function vtepAddress(text: string): string {
   return formatIP(parseCidr(text).network);
 }
 
+const NO_PROBLEMS: readonly string[] = Object.freeze([]);
+
 /** The desired entries for one peer. */
 export function planPeer(self: ParsedSelf, peer: NodeRecord): PeerPlan {
   const entries: Entry[] = [];
-  const problems: string[] = [];
-  const modes = new Set<"host-gw" | "vxlan">();
+  // a plan is kept for every peer: most have no problem, and share one empty list
+  let problems: string[] | undefined;
+  let hostGw = false;
+  let vxlan = false;
   const dev = self.dev;
   const underlay = peer.nodeIPs[0];
   let fdbDone = false;
@@ -149,11 +153,11 @@ export function planPeer(self: ParsedSelf, peer: NodeRecord): PeerPlan {
     const backend = self.view.backend;
     if (backend !== "vxlan" && gw?.direct) {
       entries.push({ kind: "route", dst: text, via: gw.text });
-      modes.add("host-gw");
+      hostGw = true;
       continue;
     }
     if (backend === "host-gw") {
-      problems.push(
+      (problems ??= []).push(
         gw
           ? `${text}: --backend=host-gw, but node IP ${gw.text} of ${peer.name} is not on a directly connected subnet of this node`
           : `${text}: --backend=host-gw, but ${peer.name} has no IPv${f} node IP`,
@@ -161,11 +165,11 @@ export function planPeer(self: ParsedSelf, peer: NodeRecord): PeerPlan {
       continue;
     }
     if (!self.view.vtep) {
-      problems.push(`${text}: needs VXLAN, but this node has no VXLAN endpoint`);
+      (problems ??= []).push(`${text}: needs VXLAN, but this node has no VXLAN endpoint`);
       continue;
     }
     if (!peer.vtep || !underlay) {
-      problems.push(`${text}: needs VXLAN, but ${peer.name} has no VXLAN endpoint (its --backend=${peer.backend})`);
+      (problems ??= []).push(`${text}: needs VXLAN, but ${peer.name} has no VXLAN endpoint (its --backend=${peer.backend})`);
       continue;
     }
     const vtepAddr = vtepAddress(text);
@@ -175,10 +179,10 @@ export function planPeer(self: ParsedSelf, peer: NodeRecord): PeerPlan {
     }
     entries.push({ kind: "neigh", dev, ip: vtepAddr, mac: peer.vtep.mac });
     entries.push({ kind: "route", dst: text, via: vtepAddr, dev, onlink: true });
-    modes.add("vxlan");
+    vxlan = true;
   }
-  const mode: PeerMode = modes.size === 2 ? "mixed" : modes.size === 1 ? [...modes][0]! : "none";
-  return { name: peer.name, mode, entries, problems };
+  const mode: PeerMode = hostGw && vxlan ? "mixed" : hostGw ? "host-gw" : vxlan ? "vxlan" : "none";
+  return { name: peer.name, mode, entries, problems: problems ?? NO_PROBLEMS };
 }
 
 /** The desired entries for every peer (self excluded by name). */
@@ -211,6 +215,32 @@ export function diffEntries(desired: Iterable<Entry>, actual: Iterable<Entry>): 
   dels.sort((a, b) => ORDER[b.kind] - ORDER[a.kind]);
   adds.sort((a, b) => ORDER[a.kind] - ORDER[b.kind]);
   return [...dels.map((entry) => ({ op: "del" as const, entry })), ...adds.map((entry) => ({ op: "add" as const, entry }))];
+}
+
+/**
+ * diffEntries for peers changed one by one: each pair is what was applied for a peer and what is
+ * wanted now (undefined: nothing). A new peer is all additions, a gone one all deletions, an
+ * unchanged one nothing — no key maps for the common cases. The batch keeps diffEntries' order:
+ * every deletion (routes, neighbours, FDB entries) before every addition (the other way round).
+ */
+export function diffPeers(pairs: Iterable<readonly [readonly Entry[] | undefined, readonly Entry[] | undefined]>): Change[] {
+  const dels: Entry[] = [];
+  const adds: Entry[] = [];
+  for (const [old, next] of pairs) {
+    if (!old || old.length === 0) {
+      if (next) for (const e of next) adds.push(e);
+    } else if (!next || next.length === 0) {
+      for (const e of old) dels.push(e);
+    } else if (old.length !== next.length || old.some((e, i) => !sameEntry(e, next[i]!))) {
+      for (const c of diffEntries(next, old)) (c.op === "del" ? dels : adds).push(c.entry);
+    }
+  }
+  dels.sort((a, b) => ORDER[b.kind] - ORDER[a.kind]);
+  adds.sort((a, b) => ORDER[a.kind] - ORDER[b.kind]);
+  const out: Change[] = [];
+  for (const entry of dels) out.push({ op: "del", entry });
+  for (const entry of adds) out.push({ op: "add", entry });
+  return out;
 }
 
 /**

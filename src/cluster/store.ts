@@ -2,6 +2,7 @@
 // ordered key space, one revision counter, multi-key transactions, watches from a revision, leases),
 // so that allocation and the node registry are written once and run over etcd (etcd-store.ts) or
 // the in-memory store with the same semantics (memory-store.ts). Keys and values are strings.
+import { PodnetError } from "../util/errors.js";
 
 /** A key as stored: revisions as etcd counts them (create/mod revision, 0 = never). */
 export interface KeyValue {
@@ -108,14 +109,15 @@ export function compareAndSwap(store: ClusterStore, key: string, modRevision: nu
   return store.txn([{ kind: "modRevision", key, equals: modRevision }], [{ kind: "put", key, value }]);
 }
 
-export type StoreErrorCode = "unavailable" | "lease-not-found" | "invalid";
+export type StoreErrorKind = "unavailable" | "lease-not-found" | "invalid";
 
-export class StoreError extends Error {
+export class StoreError extends PodnetError {
   override name = "StoreError";
-  readonly code: StoreErrorCode;
-  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+  readonly code = "PODNET_CLUSTER_STORE";
+  readonly kind: StoreErrorKind;
+  constructor(kind: StoreErrorKind, message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.code = code;
+    this.kind = kind;
   }
 }
 

@@ -62,7 +62,7 @@ export function allocationSuite(open: () => Promise<SuiteStore & { close(): Prom
     const c = await ctx("10.200.0.0/22");
     try {
       for (const n of ["a", "b", "c", "d"]) await c.join(n);
-      await assert.rejects(c.join("e"), (e: unknown) => e instanceof AllocationError && e.code === "exhausted" && /cluster CIDR 10\.200\.0\.0\/22 has no free \/24 block: all 4 are taken/.test(e.message));
+      await assert.rejects(c.join("e"), (e: unknown) => e instanceof AllocationError && e.kind === "exhausted" && /cluster CIDR 10\.200\.0\.0\/22 has no free \/24 block: all 4 are taken/.test(e.message));
     } finally {
       await c.close();
     }
@@ -138,15 +138,15 @@ export function allocationSuite(open: () => Promise<SuiteStore & { close(): Prom
       assert.deepEqual((await c.join("c")).record.podCIDRs, ["10.200.2.0/24"]);
       await assert.rejects(
         c.join("d", { self: { name: "d", nodeIPs: ["192.168.50.4"], backend: "auto", podCIDRs: [parseCidr("10.200.0.0/23")] } }),
-        (e: unknown) => e instanceof AllocationError && e.code === "overlap" && /node "a" holds 10\.200\.0\.0\/24/.test(e.message) && /node "b" holds 10\.200\.1\.0\/24/.test(e.message),
+        (e: unknown) => e instanceof AllocationError && e.kind === "overlap" && /node "a" holds 10\.200\.0\.0\/24/.test(e.message) && /node "b" holds 10\.200\.1\.0\/24/.test(e.message),
       );
       await assert.rejects(
         c.join("e", { self: { name: "e", nodeIPs: ["192.168.50.5"], backend: "auto", podCIDRs: [parseCidr("10.200.2.128/25")] } }),
-        (e: unknown) => e instanceof AllocationError && e.code === "overlap" && /node "c" holds 10\.200\.2\.0\/24/.test(e.message),
+        (e: unknown) => e instanceof AllocationError && e.kind === "overlap" && /node "c" holds 10\.200\.2\.0\/24/.test(e.message),
       );
       await assert.rejects(
         c.join("f", { self: { name: "f", nodeIPs: ["192.168.50.6"], backend: "auto", podCIDRs: [parseCidr("10.201.0.0/24")] } }),
-        (e: unknown) => e instanceof AllocationError && e.code === "outside" && /cluster CIDR 10\.200\.0\.0\/16/.test(e.message),
+        (e: unknown) => e instanceof AllocationError && e.kind === "outside" && /cluster CIDR 10\.200\.0\.0\/16/.test(e.message),
       );
       // nothing half-made: the refused nodes hold no block
       const { kvs } = await c.client().list(c.keys.blocks);
@@ -166,7 +166,7 @@ export function allocationSuite(open: () => Promise<SuiteStore & { close(): Prom
       const lease = await store.grantLease(3600);
       await assert.rejects(
         joinCluster(c.deps(store), { ranges: other, self: { name: "z", nodeIPs: ["192.168.50.9"], backend: "auto" }, lease: lease.id }),
-        (e: unknown) => e instanceof AllocationError && e.code === "config-mismatch" && e.message.includes("--cluster-cidr=10.200.0.0/16,fd00:200::/48"),
+        (e: unknown) => e instanceof AllocationError && e.kind === "config-mismatch" && e.message.includes("--cluster-cidr=10.200.0.0/16,fd00:200::/48"),
       );
       assert.equal(formatNetwork(c.ranges[1]!.cidr), "fd00:200::/48");
     } finally {

@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { formatIP, formatIPExact, parseCidr, tryParseIP } from "../ip/index.js";
 import { isExist, isNotFound } from "../kernel/errors.js";
+import { formatMac } from "../kernel/inet.js";
 import type { Link, NetOps } from "../kernel/types.js";
 import { ClusterConfigError } from "./blocks.js";
 import type { VtepInfo } from "./node-record.js";
@@ -49,7 +50,7 @@ export interface VxlanDevice {
 export function vtepMacFor(nodeIP: string): string {
   const h = createHash("sha256").update(`podnet.vxlan ${nodeIP}`).digest();
   h[0] = (h[0]! & 0xfc) | 0x02;
-  return Array.from(h.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join(":");
+  return formatMac(h.subarray(0, 6));
 }
 
 /** The VTEP address of a block: its network address as a host prefix ("10.244.1.0/24" → "10.244.1.0/32"). */

@@ -24,6 +24,11 @@ export interface CniErrorWire {
   details?: string;
 }
 
+/**
+ * The CNI spec's error object (Go's types.Error): `code` is the spec's number, what goes on the
+ * wire and what runtimes and SDK users match on. It is not a PodnetError (src/util/errors.ts):
+ * podnet's string codes name podnet's own failures, which toCniError turns into code 999.
+ */
 export class CniError extends Error {
   override name = "CniError";
   readonly code: number;

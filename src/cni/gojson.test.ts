@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { goJSON, goMarshalIndent, goQuote, goStrconvQuote, goStrconvQuoteList } from "./gojson.js";
-import { goDecodeStringField, goSyntaxError } from "./gojson-errors.js";
+import { goDecodeStringField, goJSON, goMarshalIndent, goQuote, goStrconvQuote, goStrconvQuoteList } from "./gojson.js";
+import { goSyntaxError } from "./json.js";
 
 describe("goQuote (encoding/json strings, Go 1.19)", () => {
   const cases: Array<[string, string]> = [

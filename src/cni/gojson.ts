@@ -2,10 +2,15 @@
 // writes: plugin stdout (results and errors: json.MarshalIndent(v, "", "    ") of a struct, so the
 // key order is the struct's) and libcni's cache file (json.Marshal of maps: keys sorted).
 //
+// And the words of encoding/json's decoding errors that skel reports (goDecodeStringField; its
+// syntax errors come from the one JSON scanner, json.ts goSyntaxError).
+//
 // Go's string encoding differs from JSON.stringify in five places: <, > and & become \u003c,
 // \u003e, \u0026 (HTML-safe by default); U+2028 and U+2029 are escaped; \b and \f are written as
 // \u0008 and \u000c (Go ≤ 1.21, which built the reference); a lone surrogate (invalid UTF-8 on
 // Go's side) becomes \ufffd.
+
+import { getCI, isObject, type JsonObject } from "./keys.js";
 
 const HEX = "0123456789abcdef";
 
@@ -113,3 +118,25 @@ export function goStrconvQuote(s: string): string {
 
 /** fmt's %q of a []string: ["a" "b"]. */
 export const goStrconvQuoteList = (list: readonly string[]): string => `[${list.map(goStrconvQuote).join(" ")}]`;
+
+/** The JSON kind Go names in an UnmarshalTypeError: "string", "number", "bool", "array", "object". */
+export function goKindOf(v: unknown): string {
+  if (Array.isArray(v)) return "array";
+  if (typeof v === "boolean") return "bool";
+  if (typeof v === "object" && v !== null) return "object";
+  return typeof v;
+}
+
+/**
+ * Decoding `doc` into a Go struct with the single string field tagged `field` (Go's
+ * json.Unmarshal into `struct { X string `json:"field"` }`): the string (""
+ * when absent or null), or Go's error text. `goType` is how Go prints the struct's type.
+ */
+export function goDecodeStringField(doc: unknown, field: string, goType: string): { value: string } | { error: string } {
+  if (doc === null) return { value: "" };
+  if (!isObject(doc)) return { error: `json: cannot unmarshal ${goKindOf(doc)} into Go value of type ${goType}` };
+  const v = getCI(doc as JsonObject, field);
+  if (v === undefined || v === null) return { value: "" };
+  if (typeof v !== "string") return { error: `json: cannot unmarshal ${goKindOf(v)} into Go struct field .${field} of type string` };
+  return { value: v };
+}

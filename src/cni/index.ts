@@ -1,4 +1,6 @@
 export * from "./errors.js";
+// podnet's own errors: the base class, its catalogue of stable codes (src/util/errors.ts)
+export { ERROR_CODES, PodnetError, isPodnetError, type PodnetErrorCode } from "../util/errors.js";
 export * from "./version.js";
 export * from "./keys.js";
 export * from "./args.js";

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { JsonInputError, MAX_JSON_BYTES, MAX_JSON_DEPTH, formatBytes, readJson, readJsonObject, scanJson } from "./json.js";
+import { GO_MAX_JSON_DEPTH, JsonInputError, MAX_JSON_BYTES, MAX_JSON_DEPTH, formatBytes, goSyntaxError, readJson, readJsonObject, scanJson } from "./json.js";
 import { brief, canonicalKeys } from "./keys.js";
 
 const deep = (n: number, inner = "") => "[".repeat(n) + inner + "]".repeat(n);
@@ -84,6 +84,35 @@ describe("the bounded JSON reader", () => {
   it("the scanner alone validates buffers without decoding them", () => {
     assert.doesNotThrow(() => scanJson(Buffer.from('{"a":[true,false,null,-1.5e+3,"\\ud83d\\ude00"]}')));
     assert.throws(() => scanJson(Buffer.from("[]"), 0), /nesting deeper than 0 levels/);
+  });
+});
+
+describe("one scanner, two vocabularies", () => {
+  it("refuses exactly where encoding/json refuses: podnet's words and Go's for the same documents", () => {
+    const docs = [
+      "{}", "[]", "0", "-0", "1.5e-3", '"a\\u00e9"', "true", " [1, {\"b\": null}] ", '"é ☃ 😀"',
+      "", " ", "{", "}", "[1,]", "[,1]", '{"a":1,}', '{"a" 1}', "{a:1}", "01", "-", "1.", ".5", "1e", "+1", "tru", "nul", "[1 2]",
+      '"\\x"', '"\\u12g4"', '"\\u12', '"\\', '"a\tb"', '"unterminated', "1 2", "{}{}", "\u00a0{}", "\ufeff{}", "NaN", "'a'", "[1]]", "[-]", "0x",
+      deep(GO_MAX_JSON_DEPTH), deep(GO_MAX_JSON_DEPTH + 1), deep(2000, "x"),
+    ];
+    for (const d of docs) {
+      const b = Buffer.from(d);
+      let ours: JsonInputError | undefined;
+      try {
+        scanJson(b, GO_MAX_JSON_DEPTH);
+      } catch (e) {
+        assert.ok(e instanceof JsonInputError);
+        ours = e;
+      }
+      const go = goSyntaxError(b);
+      assert.equal(ours === undefined, go === undefined, `${d.slice(0, 20)}: podnet ${ours?.message}, Go ${go}`);
+      if (go !== undefined) assert.match(go, /^(invalid character '.+' .+|unexpected end of JSON input)$/);
+    }
+  });
+  it("Go's words where it stops, podnet's where the problem starts", () => {
+    assert.equal(goSyntaxError(Buffer.from("[tru]")), "invalid character ']' in literal true (expecting 'e')");
+    assert.throws(() => scanJson(Buffer.from("[tru]")), (e: unknown) => e instanceof JsonInputError && e.message === "invalid literal (expected true) at line 1, column 2 (byte 1)");
+    assert.equal(goSyntaxError(Buffer.from(deep(MAX_JSON_DEPTH + 1))), undefined, "podnet's own depth limit is not Go's");
   });
 });
 

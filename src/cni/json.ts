@@ -11,9 +11,15 @@
 //    "__proto__", "constructor" or "prototype" key is a key like any other, and reading a key the
 //    document does not have gives undefined, never something inherited.
 //
+// The scanner also knows encoding/json's words for each failure (goSyntaxError), so that skel's
+// answers to bad plugin stdin read as the Go reference's do.
+//
 // The depth limit is lower than Go's 10,000 on purpose: V8's JSON.stringify and structuredClone
 // recurse on the native stack and fail beyond ~4,000 (stringify) and ~2,000 (structuredClone)
 // levels, and the plugins re-serialise what they read (delegates, the result cache).
+import { PodnetError } from "../util/errors.js";
+
+import { goStrconvQuote } from "./gojson.js";
 
 /** Largest document accepted by default (plugin stdin, config and cache files). */
 export const MAX_JSON_BYTES = 64 * 1024 * 1024;
@@ -35,8 +41,9 @@ export interface JsonLimits {
 }
 
 /** Why a document was refused, with where (never what) — "line 3, column 7: expected ':'". */
-export class JsonInputError extends Error {
+export class JsonInputError extends PodnetError {
   override name = "JsonInputError";
+  readonly code = "PODNET_JSON_INPUT";
   /** Byte offset of the problem; -1 when it concerns the whole input (its size). */
   readonly offset: number;
   readonly line: number;
@@ -94,11 +101,49 @@ const isDigit = (c: number | undefined): boolean => c !== undefined && c >= ZERO
 const isHex = (c: number | undefined): boolean =>
   c !== undefined && ((c >= ZERO && c <= NINE) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66));
 
-/** Validates `b` as one JSON value (RFC 8259) nested at most `maxDepth` deep; throws JsonInputError. */
-export function scanJson(b: Uint8Array, maxDepth: number = MAX_JSON_DEPTH): void {
+/** Go's quoteChar: the byte as a Latin-1 code point in strconv.Quote's escapes, in single quotes. */
+function quoteChar(c: number): string {
+  if (c === 0x27) return "'\\''";
+  if (c === QUOTE) return "'\"'";
+  return `'${goStrconvQuote(String.fromCharCode(c)).slice(1, -1)}'`;
+}
+
+/** Go's "invalid character …" for byte `c` (a space at the end of the input, as Go's scanner feeds one). */
+const goChar = (c: number | undefined, context: string): string => `invalid character ${quoteChar(c ?? SPACE)} ${context}`;
+const GO_EOF = "unexpected end of JSON input";
+
+/** Why a scan stopped: podnet's reason and byte offset, and what Go's encoding/json says there. */
+class ScanFailure {
+  readonly reason: string;
+  readonly at: number;
+  readonly go: string;
+  constructor(reason: string, at: number, go: string) {
+    this.reason = reason;
+    this.at = at;
+    this.go = go;
+  }
+}
+
+/**
+ * The one JSON scanner: validates `b` as one JSON value (RFC 8259) nested at most `maxDepth`
+ * deep. A failure carries podnet's words (a reason and a position, never the input's bytes) and
+ * encoding/json's for the same place, which quote the one byte where Go's scanner stops.
+ */
+function scan(b: Uint8Array, maxDepth: number): ScanFailure | undefined {
+  try {
+    walk(b, maxDepth);
+    return undefined;
+  } catch (e) {
+    if (e instanceof ScanFailure) return e;
+    throw e;
+  }
+}
+
+/** scan()'s body: returns when `b` is one JSON value, throws ScanFailure where it is not. */
+function walk(b: Uint8Array, maxDepth: number): void {
   const n = b.length;
-  const fail = (reason: string, at: number): never => {
-    throw new JsonInputError(reason, position(b, at));
+  const fail = (reason: string, at: number, go: string): never => {
+    throw new ScanFailure(reason, at, go);
   };
   // true = object, false = array
   const stack: boolean[] = [];
@@ -109,23 +154,23 @@ export function scanJson(b: Uint8Array, maxDepth: number = MAX_JSON_DEPTH): void
     const start = i;
     i++;
     for (;;) {
-      if (i >= n) fail("unterminated string", start);
+      if (i >= n) fail("unterminated string", start, GO_EOF);
       const c = b[i]!;
       if (c === QUOTE) {
         i++;
         return;
       }
-      if (c < SPACE) fail("control character in string (must be escaped)", i);
+      if (c < SPACE) fail("control character in string (must be escaped)", i, goChar(c, "in string literal"));
       if (c === BACKSLASH) {
         const e = b[i + 1];
         if (e === 0x75 /* u */) {
-          for (let k = 2; k < 6; k++) if (!isHex(b[i + k])) fail("invalid \\u escape (expected 4 hex digits)", i);
+          for (let k = 2; k < 6; k++) if (!isHex(b[i + k])) fail("invalid \\u escape (expected 4 hex digits)", i, goChar(b[i + k], "in \\u hexadecimal character escape"));
           i += 6;
           continue;
         }
         // " \ / b f n r t
         if (e !== QUOTE && e !== BACKSLASH && e !== SLASH && e !== 0x62 && e !== 0x66 && e !== 0x6e && e !== 0x72 && e !== 0x74) {
-          fail("invalid escape in string", i);
+          fail("invalid escape in string", i, goChar(e, "in string escape code"));
         }
         i += 2;
         continue;
@@ -138,21 +183,23 @@ export function scanJson(b: Uint8Array, maxDepth: number = MAX_JSON_DEPTH): void
     if (b[i] === MINUS) i++;
     if (b[i] === ZERO) i++;
     else if (isDigit(b[i])) while (isDigit(b[i])) i++;
-    else fail("invalid number (expected a digit)", i < n ? i : start);
+    else fail("invalid number (expected a digit)", i < n ? i : start, goChar(b[i], "in numeric literal"));
     if (b[i] === DOT) {
       i++;
-      if (!isDigit(b[i])) fail("invalid number (expected a digit after '.')", i);
+      if (!isDigit(b[i])) fail("invalid number (expected a digit after '.')", i, goChar(b[i], "after decimal point in numeric literal"));
       while (isDigit(b[i])) i++;
     }
     if (b[i] === LOWER_E || b[i] === UPPER_E) {
       i++;
       if (b[i] === PLUS || b[i] === MINUS) i++;
-      if (!isDigit(b[i])) fail("invalid number (expected a digit in the exponent)", i);
+      if (!isDigit(b[i])) fail("invalid number (expected a digit in the exponent)", i, goChar(b[i], "in exponent of numeric literal"));
       while (isDigit(b[i])) i++;
     }
   };
   const word = (w: string): void => {
-    for (let k = 0; k < w.length; k++) if (b[i + k] !== w.charCodeAt(k)) fail(`invalid literal (expected ${w})`, i);
+    for (let k = 0; k < w.length; k++) {
+      if (b[i + k] !== w.charCodeAt(k)) fail(`invalid literal (expected ${w})`, i, goChar(b[i + k], `in literal ${w} (expecting ${quoteChar(w.charCodeAt(k))})`));
+    }
     i += w.length;
   };
   for (;;) {
@@ -163,7 +210,7 @@ export function scanJson(b: Uint8Array, maxDepth: number = MAX_JSON_DEPTH): void
     }
     if (i >= n) {
       if (state === AFTER_VALUE && stack.length === 0) return;
-      fail(stack.length === 0 && state === VALUE ? "unexpected end of input (expected a value)" : "unexpected end of input (unclosed array or object)", n);
+      fail(stack.length === 0 && state === VALUE ? "unexpected end of input (expected a value)" : "unexpected end of input (unclosed array or object)", n, GO_EOF);
     }
     const c = b[i]!;
     switch (state) {
@@ -177,7 +224,7 @@ export function scanJson(b: Uint8Array, maxDepth: number = MAX_JSON_DEPTH): void
       // falls through
       case VALUE:
         if (c === LBRACE || c === LBRACKET) {
-          if (stack.length >= maxDepth) fail(`nesting deeper than ${maxDepth} levels`, i);
+          if (stack.length >= maxDepth) fail(`nesting deeper than ${maxDepth} levels`, i, goChar(c, "exceeded max depth"));
           stack.push(c === LBRACE);
           i++;
           state = c === LBRACE ? KEY_OR_END : VALUE_OR_END;
@@ -187,7 +234,7 @@ export function scanJson(b: Uint8Array, maxDepth: number = MAX_JSON_DEPTH): void
           else if (c === 0x74) word("true");
           else if (c === 0x66) word("false");
           else if (c === 0x6e) word("null");
-          else fail("unexpected character (expected a value)", i);
+          else fail("unexpected character (expected a value)", i, goChar(c, "looking for beginning of value"));
           state = AFTER_VALUE;
         }
         continue;
@@ -200,17 +247,17 @@ export function scanJson(b: Uint8Array, maxDepth: number = MAX_JSON_DEPTH): void
         }
       // falls through
       case KEY:
-        if (c !== QUOTE) fail("unexpected character (expected a string key)", i);
+        if (c !== QUOTE) fail("unexpected character (expected a string key)", i, goChar(c, "looking for beginning of object key string"));
         str();
         state = COLON_NEXT;
         continue;
       case COLON_NEXT:
-        if (c !== COLON) fail("unexpected character (expected ':')", i);
+        if (c !== COLON) fail("unexpected character (expected ':')", i, goChar(c, "after object key"));
         i++;
         state = VALUE;
         continue;
       case AFTER_VALUE: {
-        if (stack.length === 0) fail("unexpected data after the JSON value", i);
+        if (stack.length === 0) fail("unexpected data after the JSON value", i, goChar(c, "after top-level value"));
         const inObject = stack[stack.length - 1]!;
         if (c === COMMA) {
           i++;
@@ -219,12 +266,30 @@ export function scanJson(b: Uint8Array, maxDepth: number = MAX_JSON_DEPTH): void
           stack.pop();
           i++;
         } else {
-          fail(`unexpected character (expected ',' or '${inObject ? "}" : "]"}')`, i);
+          fail(`unexpected character (expected ',' or '${inObject ? "}" : "]"}')`, i, goChar(c, inObject ? "after object key:value pair" : "after array element"));
         }
         continue;
       }
     }
   }
+}
+
+/** Validates `b` as one JSON value nested at most `maxDepth` deep; throws JsonInputError. */
+export function scanJson(b: Uint8Array, maxDepth: number = MAX_JSON_DEPTH): void {
+  const f = scan(b, maxDepth);
+  if (f) throw new JsonInputError(f.reason, position(b, f.at));
+}
+
+/** The nesting encoding/json refuses beyond (its scanner's maxNestingDepth). */
+export const GO_MAX_JSON_DEPTH = 10_000;
+
+/**
+ * Go's json.Valid error for `data` in encoding/json's words ("invalid character 'x' looking for
+ * beginning of value", "unexpected end of JSON input", …), or undefined when Go accepts it: the
+ * same scan at Go's depth limit.
+ */
+export function goSyntaxError(data: Uint8Array): string | undefined {
+  return scan(data, GO_MAX_JSON_DEPTH)?.go;
 }
 
 /** Takes the prototype off every object of a parsed value (iteratively: the depth is bounded, the width is not). */

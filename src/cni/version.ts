@@ -1,7 +1,6 @@
 // CNI spec versions: parsing, comparison, generations and what each version allows.
 import { CniCode, CniError } from "./errors.js";
-import { goDecodeStringField } from "./gojson-errors.js";
-import { goStrconvQuote } from "./gojson.js";
+import { goDecodeStringField, goStrconvQuote } from "./gojson.js";
 
 export const ALL_SPEC_VERSIONS = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] as const;
 export type SpecVersion = (typeof ALL_SPEC_VERSIONS)[number];

@@ -10,6 +10,7 @@
 // loopback is not listed: containerd and CRI-O bring up `lo` themselves. cniVersion 1.0.0 is the
 // newest that libcni 1.1 (containerd 1.7, CRI-O 1.2x) accepts.
 import { type Cidr, formatCidr, formatNetwork, isNetworkAddress, parseCidr } from "../ip/index.js";
+import { PodnetError } from "../util/errors.js";
 
 export const CONFLIST_FILE = "10-podnet.conflist";
 export const DEFAULT_NETWORK_NAME = "podnet";
@@ -17,8 +18,9 @@ export const DEFAULT_POD_CIDR = "10.88.0.0/16";
 export const CONFLIST_BRIDGE = "podnet0";
 export const CONFLIST_CNI_VERSION = "1.0.0";
 
-export class ConflistError extends Error {
+export class ConflistError extends PodnetError {
   override name = "ConflistError";
+  readonly code = "PODNET_INSTALL_CONFLIST";
 }
 
 /** "10.88.0.0/16", "fd00:88::/64" or both, comma-separated (one per family, network addresses). */

@@ -136,14 +136,3 @@ export function stageFile(path: string, bytes: Buffer, mode: number): string {
 export function commitStaged(tmp: string, path: string): void {
   renameSync(tmp, path);
 }
-
-/** Writes `bytes` to `path` atomically (stage + rename). */
-export function writeFileAtomic(path: string, bytes: Buffer | string, mode: number): void {
-  const tmp = stageFile(path, Buffer.from(bytes), mode);
-  try {
-    commitStaged(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}

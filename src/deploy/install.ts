@@ -14,6 +14,7 @@ import { chownSync, rmSync, symlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { commitStaged, describeState, makeDirs, missingDirs, modeText, pathState, readNoFollow, removeEmptyDirs, sha256, stageFile, stagingPath, type PathState } from "./files.js";
 import { BACKUP_DIR, MANIFEST_FILE, readManifest, writeManifest, type Component, type Manifest, type ManifestDir, type ManifestFile, type Replaced } from "./manifest.js";
+import { PodnetError } from "../util/errors.js";
 
 export interface WantedFile {
   readonly path: string;
@@ -49,8 +50,9 @@ export interface InstallReport {
   readonly manifest: string;
 }
 
-export class InstallConflictError extends Error {
+export class InstallConflictError extends PodnetError {
   override name = "InstallConflictError";
+  readonly code = "PODNET_INSTALL_CONFLICT";
   readonly conflicts: ReadonlyArray<{ path: string; why: string }>;
   constructor(message: string, conflicts: ReadonlyArray<{ path: string; why: string }>) {
     super(`${message}:\n${conflicts.map((c) => `  ${c.path}: ${c.why}`).join("\n")}`);

@@ -9,7 +9,9 @@
 // changed by someone else since, and is not podnet's to remove without --force.
 import { lstatSync, readFileSync } from "node:fs";
 import { isAbsolute, join, normalize } from "node:path";
-import { modeText, writeFileAtomic } from "./files.js";
+import { modeText } from "./files.js";
+import { writeFileAtomicSync } from "../util/atomic-write.js";
+import { PodnetError } from "../util/errors.js";
 
 export const MANIFEST_FILE = "install-manifest.json";
 export const BACKUP_DIR = "install-backup";
@@ -50,8 +52,9 @@ export interface Manifest {
   readonly dirs: readonly ManifestDir[];
 }
 
-export class ManifestError extends Error {
+export class ManifestError extends PodnetError {
   override name = "ManifestError";
+  readonly code = "PODNET_INSTALL_MANIFEST";
 }
 
 const SHA = /^[0-9a-f]{64}$/;
@@ -168,5 +171,5 @@ export function readManifest(stateDir: string, euid: number): Manifest | undefin
 }
 
 export function writeManifest(stateDir: string, m: Manifest): void {
-  writeFileAtomic(join(stateDir, MANIFEST_FILE), JSON.stringify(m, null, 2) + "\n", 0o644);
+  writeFileAtomicSync(join(stateDir, MANIFEST_FILE), JSON.stringify(m, null, 2) + "\n", { mode: 0o644 });
 }

@@ -13,6 +13,7 @@
 // that the runtime must see, podnet writes /proc/sys and loads br_netfilter, and the plugins write
 // /var/lib/cni. No capability bounding set: `podnet node` execs whatever CNI plugins the node has.
 import { pathToFileURL } from "node:url";
+import { PodnetError } from "../util/errors.js";
 
 export const NODE_UNIT = "podnet-node.service";
 export const RESIDENT_UNIT = "podnet-resident.service";
@@ -20,8 +21,9 @@ export const DEFAULT_SYSTEMD_DIR = "/etc/systemd/system";
 /** Where the launchers look for their daemon (native/launcher.c PODNET_DEFAULT_SOCKET). */
 export const DEFAULT_CNI_SOCKET = "/run/podnet/cni.sock";
 
-export class UnitError extends Error {
+export class UnitError extends PodnetError {
   override name = "UnitError";
+  readonly code = "PODNET_INSTALL_UNIT";
 }
 
 /** One argument of an ExecStart= line, quoted for systemd (%, $ and \ escaped). */

@@ -9,6 +9,7 @@
 // hold); the kernel keeps it an AF_INET6 address, which netlink returns as 16 bytes and iproute2
 // prints as `::ffff:10.0.0.1` (formatIPExact, parseIPExact: what the kernel layer reads and
 // prints, so that an address read back from the kernel keeps its family).
+import { PodnetError } from "../util/errors.js";
 
 export type Family = 4 | 6;
 
@@ -18,8 +19,9 @@ export interface IP {
   readonly value: bigint;
 }
 
-export class IPParseError extends Error {
+export class IPParseError extends PodnetError {
   override name = "IPParseError";
+  readonly code = "PODNET_IP_PARSE";
   /** The text that failed to parse. */
   readonly input: string;
   /** Why, without the input: e.g. "IPv4 field 300 is greater than 255". */
@@ -31,9 +33,13 @@ export class IPParseError extends Error {
   }
 }
 
-/** Thrown by arithmetic that would leave the family's address space. */
+/**
+ * Thrown by arithmetic that would leave the family's address space: a RangeError, as every bad
+ * argument is (src/util/errors.ts), with a code from podnet's catalogue.
+ */
 export class IPRangeError extends RangeError {
   override name = "IPRangeError";
+  readonly code = "PODNET_IP_RANGE";
 }
 
 const MAPPED_PREFIX = 0xffffn << 32n; // ::ffff:0:0/96

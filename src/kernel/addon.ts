@@ -37,6 +37,22 @@ export interface Addon {
   peerCred(fd: number): PeerCred;
   /** True once the peer of a unix stream socket has closed its end (POLLHUP); reads nothing. */
   peerHungUp(fd: number): boolean;
+  /** inotify_init1(IN_NONBLOCK | IN_CLOEXEC); events are read with fs.readSync. Optional: an addon built before it lacks it. */
+  inotifyInit?(): number;
+  /** inotify_add_watch(2): the watch descriptor (the same one again for the same inode). */
+  inotifyAddWatch?(fd: number, path: string, mask: number): number;
+  inotifyRmWatch?(fd: number, wd: number): void;
+  /**
+   * posix_spawn(3) of `path` with three pipes (the returned fds are the parent's ends, CLOEXEC) and
+   * default signal handling; throws the errno of a failed start. Optional, as the inotify calls.
+   */
+  spawn?(path: string, argv: readonly string[], envp: readonly string[], cwd: string | null): { pid: number; stdin: number; stdout: number; stderr: number };
+  /**
+   * waitpid(pid, WNOHANG) after waiting up to `timeoutMs` (0–1000, default 0) for the child to
+   * exit (a pidfd poll, blocking this thread): null while it runs; its exit code or terminating
+   * signal number once reaped.
+   */
+  waitPid?(pid: number, timeoutMs?: number): { code: number | null; signal: number | null } | null;
   readonly LOCK_SH: number;
   readonly LOCK_EX: number;
   readonly LOCK_NB: number;

@@ -3,6 +3,7 @@
 // branch on `isExist(e)` / `isNotFound(e)` and never on message text. The tools the kernel layer
 // runs have their own: ExecError (exec.ts), IptablesError (iptables.ts); the nftables and tc ports report
 // one error each, whichever way they went: NftError (nft.ts), TcError (tc.ts).
+import { PodnetError } from "../util/errors.js";
 
 /** errno numbers (Linux, all architectures we build for) → names. */
 const ERRNO_NAMES: Record<number, string> = {
@@ -53,14 +54,16 @@ export interface KernelErrorOptions {
 }
 
 /**
- * A failed kernel operation. `errno` is the errno NAME ("EEXIST"), `code` its number (17),
+ * A failed kernel operation. `errno` is the errno NAME ("EEXIST"), `errnum` its number (17),
  * `op` what was attempted (`netlink RTM_NEWLINK veth "eth0"`), `extack` the kernel's own text.
  * Message: `netlink RTM_NEWLINK veth "eth0": File exists (EEXIST)` (+ `: <extack>` when present).
  */
-export class KernelError extends Error {
+export class KernelError extends PodnetError {
   override name = "KernelError";
+  readonly code = "PODNET_KERNEL";
   readonly errno: string;
-  readonly code: number;
+  /** The errno's number (17). */
+  readonly errnum: number;
   readonly op: string;
   readonly extack: string;
   constructor(op: string, errno: string | number, opts: KernelErrorOptions = {}) {
@@ -68,7 +71,7 @@ export class KernelError extends Error {
     const extack = opts.extack ?? "";
     super(`${op}: ${errnoText(name)} (${name})${extack ? `: ${extack}` : ""}`, { cause: opts.cause });
     this.errno = name;
-    this.code = typeof errno === "number" ? Math.abs(errno) : errnoNumber(name);
+    this.errnum = typeof errno === "number" ? Math.abs(errno) : errnoNumber(name);
     this.op = op;
     this.extack = extack;
   }

@@ -1,6 +1,10 @@
 // The one place that starts processes (`ip netns add`, `tc`, `nft -f -`, `iptables-restore`, and
-// CNI plugins). Everything else receives an `Exec` or a `RawExec` and can be handed a fake.
+// CNI plugins), through the addon's posix_spawn (spawn.ts) or, without it, node:child_process.
+// Everything else receives an `Exec` or a `RawExec` and can be handed a fake.
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { PodnetError } from "../util/errors.js";
+import { loadAddon } from "./addon.js";
+import { nativeRun, nativeSpawnOf, type NativeSpawn } from "./spawn.js";
 
 export interface ExecOptions {
   /** Written to the child's stdin (then closed). */
@@ -38,19 +42,22 @@ export interface Exec {
 }
 
 /** The program could not be started at all (ENOENT, EACCES, ETXTBSY, ...). */
-export class ExecStartError extends Error {
+export class ExecStartError extends PodnetError {
   override name = "ExecStartError";
-  readonly code: string;
+  readonly code = "PODNET_EXEC_START";
+  /** The system call's error name ("ENOENT"). */
+  readonly errno: string;
   readonly file: string;
-  constructor(file: string, code: string, message: string) {
+  constructor(file: string, errno: string, message: string) {
     super(message);
     this.file = file;
-    this.code = code;
+    this.errno = errno;
   }
 }
 
-export class ExecError extends Error {
+export class ExecError extends PodnetError {
   override name = "ExecError";
+  readonly code = "PODNET_EXEC";
   readonly argv: readonly string[];
   /** Exit status, or null when killed by a signal / not started. */
   readonly exitCode: number | null;
@@ -71,13 +78,29 @@ export function isNotStarted(e: unknown): boolean {
   return e instanceof ExecError && e.exitCode === null && e.cause instanceof ExecStartError;
 }
 
-// node:child_process is loaded on first use: importing it costs 6-8 ms of every plugin's start-up,
-// and loopback or host-local never start a process.
+// node:child_process is loaded on first use: importing it costs 6-8 ms of a plugin's start-up
+// (with the addon's spawn, a plugin never loads it).
 let spawnFn: typeof import("node:child_process").spawn | undefined;
 const loadSpawn = async () => (spawnFn ??= (await import("node:child_process")).spawn);
 
+// posix_spawn through the addon when it has it (spawn.ts: no fork, so the cost does not grow with
+// the caller's memory); child_process otherwise.
+let native: NativeSpawn | null | undefined;
+function nativeSpawn(): NativeSpawn | undefined {
+  if (native === undefined) {
+    try {
+      native = nativeSpawnOf(loadAddon()) ?? null;
+    } catch {
+      native = null;
+    }
+  }
+  return native ?? undefined;
+}
+
 export const nodeRawExec: RawExec = {
   async run(file, args, opts = {}) {
+    const ns = nativeSpawn();
+    if (ns) return nativeRun(ns, file, args, opts);
     const spawn = await loadSpawn();
     return new Promise((resolve, reject) => {
       const child: ChildProcessWithoutNullStreams = spawn(file, args, {

@@ -1,4 +1,8 @@
-// The kernel layer: the only code that touches the kernel. Re-exports only.
+// The kernel layer: netlink through the addon (links, addresses, routes, neighbours, FDB,
+// nftables deletions, conntrack, tc), sysctl, flock, network namespaces, the processes podnet starts
+// (exec.ts, the only place that starts one) and the ports for iptables, nftables and tc. The
+// plugins and the node manager render their own rules (iptables, nft, ebtables command lines) and
+// hand them to these ports or to an Exec. Re-exports only.
 export type {
   Addr, AddrAddOptions, AddrFamily, BridgeAddOptions, BridgeVlanOptions, FdbDelSpec, FdbEntry, FdbFilter, FdbSpec, FileLock,
   Kernel, Link, LinkAddOptions, LinkKind, LockOptions, Neigh, NeighFilter, NeighSpec, NetBatchOp, NetOps, OperState, Route,

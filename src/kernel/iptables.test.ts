@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ExecError, ExecStartError, type Exec, type ExecOptions } from "./exec.js";
+import { ExecError, ExecStartError } from "./exec.js";
+import { createFakeExec } from "./testing.js";
 import {
   IptablesError,
   createIPTables,
@@ -76,17 +77,10 @@ describe("rule text: iptables-save's quoting, iptables-restore's splitting", () 
   });
 });
 
-/** A scripted Exec: `answer` gets each argv (and stdin) and returns stdout or throws. */
+/** The fake Exec with one answer for every command: `answer` gets each argv (and stdin) and returns stdout or throws. */
 function scriptedExec(answer: (argv: readonly string[], stdin: string) => string) {
-  const calls: Array<{ argv: string; stdin: string }> = [];
-  const exec: Exec = {
-    async run(argv, o: ExecOptions = {}) {
-      const stdin = o.deferredStdin ? String(await o.deferredStdin) : String(o.stdin ?? "");
-      calls.push({ argv: argv.join(" "), stdin });
-      return answer(argv, stdin);
-    },
-  };
-  return { exec, calls };
+  const exec = createFakeExec().on("", answer);
+  return { exec, calls: exec.calls };
 }
 
 describe("createIPTables", () => {
@@ -100,7 +94,7 @@ describe("createIPTables", () => {
     const v4 = createIPTables(exec);
     const v6 = createIPTables(exec, true);
     await v4.restore(restoreInput("nat", ["-N X", "-A X -j RETURN"]));
-    assert.deepEqual(calls[0], { argv: "iptables-restore -w --noflush", stdin: "*nat\n-N X\n-A X -j RETURN\nCOMMIT\n" });
+    assert.deepEqual(calls[0], { argv: ["iptables-restore", "-w", "--noflush"], stdin: "*nat\n-N X\n-A X -j RETURN\nCOMMIT\n" });
     await assert.rejects(v6.restore(restoreInput("nat", ["-N X"])), (e) => {
       assert.ok(e instanceof IptablesError);
       assert.equal(e.message, "ip6tables-restore failed: line 2: CHAIN_USER_ADD failed (File exists): chain X");
@@ -137,7 +131,7 @@ describe("createIPTables", () => {
     await ipt.deleteRule("nat", "KUBE-X", args);
     await ipt.deleteRule("nat", "KUBE-X", args); // absent: no error
     assert.equal(await ipt.hasRule("nat", "KUBE-X", args), false);
-    assert.deepEqual(calls.map((c) => c.argv.split(" ").slice(0, 6).join(" ")), [
+    assert.deepEqual(calls.map((c) => c.argv.slice(0, 6).join(" ")), [
       "iptables -w -t nat -N KUBE-X",
       "iptables -w -t nat -N KUBE-X",
       "iptables -w -t nat -C KUBE-X",

@@ -13,6 +13,7 @@
 // what iptables-save prints, provided its options are in iptables-save's order (the renderers'
 // part). The fake with the same interface is iptables-fake.ts.
 import { ExecError, isNotStarted, type Exec } from "./exec.js";
+import { PodnetError } from "../util/errors.js";
 
 export type Table = "nat" | "filter" | "mangle" | "raw";
 export type RulePosition = "append" | "prepend";
@@ -130,8 +131,9 @@ export const restoreInput = (table: Table, lines: readonly string[]): string => 
  * failed; 2 — a bad argument; 4 — a resource problem (a chain still in use, the xtables lock);
  * null — the tool did not run (`notInstalled`: it could not be started at all).
  */
-export class IptablesError extends Error {
+export class IptablesError extends PodnetError {
   override name = "IptablesError";
+  readonly code = "PODNET_IPTABLES";
   readonly argv: readonly string[];
   readonly exitCode: number | null;
   readonly stderr: string;

@@ -132,7 +132,7 @@ describe("links (real kernel)", { skip }, () => {
       await o.linkAddBridge("br0");
       await assert.rejects(o.linkAddBridge("br0"), (e) => {
         assert.ok(isExist(e));
-        assert.equal(e.code, 17);
+        assert.equal(e.errnum, 17);
         assert.match(e.message, /^netlink RTM_NEWLINK bridge "br0": File exists \(EEXIST\)/);
         return true;
       });

@@ -4,6 +4,7 @@ import { KernelError } from "./errors.js";
 import { ExecError, type Exec } from "./exec.js";
 import { classifyNftError, createNftables, isNftExists, isNftNotFound, nftString, tableOfJson, type NftCommand } from "./nft.js";
 import { nftKey, type NftDelete, type NftNetlink } from "./nft-netlink.js";
+import { createFakeExec } from "./testing.js";
 
 const stderrExists = `/dev/stdin:3:1-60: Error: Could not process rule: File exists
 add element inet podnet_portmap hostports4 { tcp . 8080 : jump hp_1 }
@@ -22,14 +23,8 @@ describe("nft errors", () => {
   });
 
   it("apply() sends one `nft -f -` with the commands; failures become NftError", async () => {
-    const calls: Array<{ argv: readonly string[]; stdin?: string }> = [];
-    const exec: Exec = {
-      async run(argv, o) {
-        calls.push({ argv, stdin: String(o?.stdin ?? "") });
-        if (String(o?.stdin).includes("8080")) throw new ExecError(argv, 1, "", stderrExists);
-        return "";
-      },
-    };
+    const exec = createFakeExec().on("", (_argv, stdin) => (stdin.includes("8080") ? { code: 1, stderr: stderrExists } : ""));
+    const calls = exec.calls;
     const nft = createNftables({ exec });
     await nft.apply([]);
     assert.equal(calls.length, 0, "an empty transaction runs nothing");
@@ -71,9 +66,8 @@ describe("the nftables port", () => {
   const del = (keyText: string, port: number): NftDelete => ({ op: "delElement", family: "inet", table: "t", set: "m", key: nftKey([new Uint8Array([6]), new Uint8Array([port >> 8, port & 0xff])]), keyText });
   const tx: NftCommand[] = [del("tcp . 80", 80), { op: "flushChain", family: "inet", table: "t", chain: "c" }, { op: "delChain", family: "inet", table: "t", chain: "c" }];
   function setup(answer: (d: readonly NftDelete[]) => void) {
-    const calls: Array<{ argv: string; stdin: string }> = [];
     const batches: string[][] = [];
-    const exec: Exec = { run: async (argv, o) => (calls.push({ argv: argv.join(" "), stdin: String(o?.stdin ?? "") }), "") };
+    const exec = createFakeExec();
     const netlink = (): NftNetlink => ({
       tableExists: () => true,
       chains: () => ["c"],
@@ -84,7 +78,7 @@ describe("the nftables port", () => {
       },
       close: () => {},
     });
-    return { calls, batches, nft: createNftables({ exec, netlink }) };
+    return { calls: exec.calls, batches, nft: createNftables({ exec, netlink }) };
   }
 
   it("deletions go over netlink as one batch; a transaction with text goes through `nft -f -`", async () => {
@@ -93,7 +87,7 @@ describe("the nftables port", () => {
     assert.deepEqual(t.batches, [["delElement", "flushChain", "delChain"]]);
     assert.deepEqual(t.calls, []);
     await t.nft.apply([...tx, "add chain inet t d"]);
-    assert.deepEqual(t.calls, [{ argv: "nft -f -", stdin: "delete element inet t m { tcp . 80 }\nflush chain inet t c\ndelete chain inet t c\nadd chain inet t d\n" }]);
+    assert.deepEqual(t.calls, [{ argv: ["nft", "-f", "-"], stdin: "delete element inet t m { tcp . 80 }\nflush chain inet t c\ndelete chain inet t c\nadd chain inet t d\n" }]);
     assert.deepEqual(await t.nft.table("inet", "t", ["m", "x"]), { chains: ["c"], sets: new Map([["m", [(tx[0] as { key: Uint8Array }).key]]]) });
   });
 
@@ -109,7 +103,7 @@ describe("the nftables port", () => {
       throw new KernelError("netlink (netfilter) socket in netns \"/x\"", "EPROTONOSUPPORT");
     });
     await noSocket.nft.apply(tx);
-    assert.deepEqual(noSocket.calls.map((c) => c.argv), ["nft -f -"]);
+    assert.deepEqual(noSocket.calls.map((c) => c.argv.join(" ")), ["nft -f -"]);
   });
 
   it("without netlink, reads go through nft: a missing table is false / undefined", async () => {

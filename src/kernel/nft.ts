@@ -14,11 +14,13 @@ import { ipToBytes, tryParseIPExact } from "../ip/index.js";
 import { isKernelError } from "./errors.js";
 import { ExecError, nodeExec, type Exec } from "./exec.js";
 import { deleteCommand, nftKey, openNftNetlink, ownNftNetlink, type NftDelete, type NftFamilyName, type NftNetlink } from "./nft-netlink.js";
+import { PodnetError } from "../util/errors.js";
 
 export type NftErrno = "EEXIST" | "ENOENT" | "EBUSY" | "EINVAL" | "EPERM" | "UNKNOWN";
 
-export class NftError extends Error {
+export class NftError extends PodnetError {
   override name = "NftError";
+  readonly code = "PODNET_NFTABLES";
   readonly errno: NftErrno;
   /** The command of the transaction that failed, when known (nft quotes it under its message; netlink names it). */
   readonly command: string | undefined;

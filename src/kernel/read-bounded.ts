@@ -4,16 +4,18 @@
 // device has no end.
 import * as fs from "node:fs";
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { PodnetError } from "../util/errors.js";
 
 const CHUNK = 64 * 1024;
 
 /** A read that found more than its ceiling (code "EFBIG") or something that is not a regular file ("EINVAL"). */
-export class BoundedReadError extends Error {
+export class BoundedReadError extends PodnetError {
   override name = "BoundedReadError";
-  readonly code: "EFBIG" | "EINVAL";
-  constructor(code: "EFBIG" | "EINVAL", message: string) {
+  readonly code = "PODNET_BOUNDED_READ";
+  readonly errno: "EFBIG" | "EINVAL";
+  constructor(errno: "EFBIG" | "EINVAL", message: string) {
     super(message);
-    this.code = code;
+    this.errno = errno;
   }
 }
 

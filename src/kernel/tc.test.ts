@@ -1,8 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { KernelError } from "./errors.js";
-import { ExecError } from "./exec.js";
 import { classifyTcError, createTc, isTcExists, parsePsched, tbfParams, TcError, tcLine, xmitTime, type ShapingOp } from "./tc.js";
+import { createFakeExec } from "./testing.js";
 
 describe("token bucket arithmetic (Go's bandwidth plugin)", () => {
   it("reads psched ticks: 1000/64 µs on a modern kernel", () => {
@@ -48,17 +48,11 @@ describe("tc", () => {
   const ops: ShapingOp[] = [{ op: "tbf", mode: "add", dev: "a", params: { rateBytes: 1, burstBytes: 1, limitBytes: 1, bufferTicks: 1 } }, { op: "ingress", dev: "a" }];
 
   it("without netlink: the operations through one `tc -batch -`, reads through -json", async () => {
-    const calls: Array<{ argv: readonly string[]; stdin: string }> = [];
-    const tc = createTc({
-      exec: {
-        async run(argv, o) {
-          calls.push({ argv, stdin: String(o?.stdin ?? "") });
-          if (argv.includes("-json")) return '[{"kind":"tbf","handle":"1:","root":true,"options":{"rate":125000,"burst":100000,"lat":25000}}]\n';
-          if (String(o?.stdin).includes("dev bad")) throw new ExecError(argv, 1, "", "RTNETLINK answers: File exists\nCommand failed -:2\n");
-          return "";
-        },
-      },
-    });
+    const exec = createFakeExec()
+      .on("", (_argv, stdin) => (stdin.includes("dev bad") ? { code: 1, stderr: "RTNETLINK answers: File exists\nCommand failed -:2\n" } : ""))
+      .on(/ -json /, '[{"kind":"tbf","handle":"1:","root":true,"options":{"rate":125000,"burst":100000,"lat":25000}}]\n');
+    const calls = exec.calls;
+    const tc = createTc({ exec });
     await tc.apply(ops);
     assert.deepEqual(calls[0], { argv: ["tc", "-batch", "-"], stdin: "qdisc add dev a root handle 1: tbf rate 1bps burst 1 limit 1\nqdisc add dev a handle ffff: ingress\n" });
     await tc.apply([{ op: "delRoot", dev: "a" }], { force: true });

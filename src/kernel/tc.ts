@@ -8,11 +8,13 @@
 import { readFileSync } from "node:fs";
 import { isKernelError } from "./errors.js";
 import { ExecError, type Exec } from "./exec.js";
+import { PodnetError } from "../util/errors.js";
 
 export type TcErrno = "EEXIST" | "ENOENT" | "ENODEV" | "EINVAL" | "UNKNOWN";
 
-export class TcError extends Error {
+export class TcError extends PodnetError {
   override name = "TcError";
+  readonly code = "PODNET_TC";
   readonly errno: TcErrno;
   /** tc's stderr ("" when the operation went over netlink). */
   readonly stderr: string;

@@ -27,6 +27,7 @@ import {
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
 import { loadAddon, type Addon, type PeerCred } from "./addon.js";
+import { PodnetError } from "../util/errors.js";
 
 /** The group that may use a socket besides root (`--socket-group`). */
 export interface SocketGroup {
@@ -41,8 +42,9 @@ export interface PeerPolicy {
 }
 
 /** A socket path that podnet refuses to use; the message names the path and the reason. */
-export class SocketPathError extends Error {
+export class SocketPathError extends PodnetError {
   override name = "SocketPathError";
+  readonly code = "PODNET_SOCKET_PATH";
   readonly path: string;
   constructor(path: string, message: string) {
     super(message);

@@ -265,6 +265,7 @@ export class CniRuntime {
     try {
       out = await execPlugin(this.deps, path, JSON.stringify({ cniVersion: "1.1.0" }), env, this.opts.timeoutMs ? { timeoutMs: this.opts.timeoutMs } : {});
     } catch (e) {
+      // Go's libcni compares the text too: a plugin older than VERSION says so only in words.
       if (e instanceof CniError && e.message === "unknown CNI_COMMAND: VERSION") return { cniVersion: "0.1.0", supportedVersions: ["0.1.0"] };
       throw e;
     }

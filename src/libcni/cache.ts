@@ -1,11 +1,11 @@
 // The result cache, byte-compatible with Go libcni: <cacheDir>/results/<net>-<cid>-<ifname>
 // holding {"kind":"cniCacheV1",...}, so podnet and Go runtimes can take over each other's attachments.
-import { mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { CniCode, CniError, MAX_JSON_BYTES, convertResult, isObject, parseResult, readJson, resultToJSON, type AnyResult, type JsonObject } from "../cni/index.js";
 import { goJSON } from "../cni/gojson.js";
 import { BoundedReadError, readFileBounded } from "../kernel/read-bounded.js";
+import { writeFileAtomicSync } from "../util/atomic-write.js";
 
 export const DEFAULT_CACHE_DIR = "/var/lib/cni";
 
@@ -79,23 +79,11 @@ export class ResultCache {
     this.dir = dir;
   }
 
-  /** Written after every plugin of an ADD succeeded: temp file + rename, dir 0700, file 0600. */
+  /** Written after every plugin of an ADD succeeded: atomically (util/atomic-write.ts), dir 0700, file 0600. */
   write(entry: Omit<CachedAttachment, "rawResult">, result: AnyResult): void {
     const path = cacheFilePath(this.dir, entry.network, entry.containerID, entry.ifName);
     mkdirSync(join(this.dir, "results"), { recursive: true, mode: 0o700 });
-    const tmp = `${path}.tmp-${randomBytes(6).toString("hex")}`;
-    try {
-      writeFileSync(tmp, encodeCacheEntry({ ...entry, rawResult: resultToJSON(result) }), { mode: 0o600, flag: "wx" });
-      renameSync(tmp, path);
-    } catch (e) {
-      // A full disk fails the write after the file was created: leave nothing behind.
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // never created, or already renamed
-      }
-      throw e;
-    }
+    writeFileAtomicSync(path, encodeCacheEntry({ ...entry, rawResult: resultToJSON(result) }), { mode: 0o600 });
   }
 
   /** The raw entry, or undefined when the file is missing or unreadable. */

@@ -35,12 +35,12 @@ export async function execPlugin(
       r = await deps.exec.run(pluginPath, [], { env, stdin, timeoutMs });
     } catch (e) {
       if (e instanceof ExecStartError) {
-        if (e.code === "ETXTBSY" && attempt < TEXT_BUSY_TRIES) {
+        if (e.errno === "ETXTBSY" && attempt < TEXT_BUSY_TRIES) {
           await deps.sleep(1000);
           continue;
         }
-        const code = e.code === "ENOENT" ? CniCode.PluginNotAvailable : CniCode.Internal;
-        throw new CniError(code, `failed to start plugin ${pluginPath}: ${e.code}`, { details: e.message, cause: e });
+        const code = e.errno === "ENOENT" ? CniCode.PluginNotAvailable : CniCode.Internal;
+        throw new CniError(code, `failed to start plugin ${pluginPath}: ${e.errno}`, { details: e.message, cause: e });
       }
       throw e;
     }

@@ -4,8 +4,10 @@
 // resident/call-context.ts). Each plugin's node-deps.ts maps it to the plugin's dependencies: one
 // wiring per plugin, for its main.ts, the resident daemon and the node manager's plugin workers.
 import type { Exec, RawExec } from "../kernel/exec.js";
+import type { PodnetPluginCheck } from "../sdk/bundle.js";
 import type { FileLock, Kernel } from "../kernel/types.js";
 import type { HostLocalFs } from "./ipam/host-local/host-local.js";
+import type { StoreCache } from "./ipam/host-local/store-cache.js";
 import type { StateFs } from "./meta/attachment-state.js";
 
 export interface NodeEnv {
@@ -18,10 +20,12 @@ export interface NodeEnv {
   readonly stateFs: StateFs;
   /** host-local's store, resolvConf and rangeFromFile. */
   readonly storeFs: HostLocalFs;
+  /** host-local's stores kept in memory between calls (a daemon's; absent in a plugin process). */
+  readonly hostLocalCache?: StoreCache;
   /** flock(2) on a file. */
   readonly lock: (path: string) => Promise<FileLock>;
-  /** The first bytes of a file (to recognise podnet's plugin bundles), undefined when unreadable. */
-  readonly readHead: (path: string) => Buffer | undefined;
+  /** Whether a file is podnet's own plugin of a name (sdk/bundle.ts podnetPluginCheck). */
+  readonly isPodnetPlugin: PodnetPluginCheck;
   /** A path the caller gave, as this process must open it (absent: as given). */
   readonly at?: (path: string) => string;
   /** Diagnostics, one message per call (stderr in a plugin process). */

@@ -38,9 +38,9 @@ export function storeFsAt(fs: HostLocalFs, at: At): HostLocalFs {
     readFile: (p, e) => fs.readFile(at(p), e),
     writeFile: (p, d, o) => fs.writeFile(at(p), d, o),
     link: (a, b) => fs.link(at(a), at(b)),
-    rename: (a, b) => fs.rename(at(a), at(b)),
     unlink: (p) => fs.unlink(at(p)),
     ...(fs.readFileSync ? { readFileSync: (p: string, e: "utf8") => fs.readFileSync!(at(p), e) } : {}),
+    ...(fs.changes ? { changes: (p: string) => fs.changes!(at(p)) } : {}),
   };
 }
 

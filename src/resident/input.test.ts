@@ -40,7 +40,7 @@ describe("resident requests with hostile environment or stdin", () => {
   it("the wire decoder refuses a NUL in an environment entry (code 6) before anything runs", () => {
     assert.throws(
       () => decodeRequest(encodeRequest({ plugin: "t", env: { ...env, CNI_IFNAME: "eth0\0x" }, stdin, cwd: "/" })),
-      (e: Error & { code?: number }) => e.code === 6 && /NUL/.test(e.message),
+      (e: Error & { cniCode?: number }) => e.cniCode === 6 && /NUL/.test(e.message),
     );
     assert.deepEqual(called, []);
   });

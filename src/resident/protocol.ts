@@ -9,6 +9,7 @@
 // that is too large is answered before its bytes are, and nothing grows past the limit.
 
 import { CniCode } from "../cni/index.js";
+import { PodnetError } from "../util/errors.js";
 
 export interface LaunchRequest {
   readonly plugin: string;
@@ -42,13 +43,14 @@ export const LIMITS = {
   stdin: MAX_REQUEST_BYTES,
 } as const;
 
-/** A malformed or oversized request; `code` is the CNI error code to answer with. */
-export class ProtocolError extends Error {
+/** A malformed or oversized request; `cniCode` is the CNI error code to answer with. */
+export class ProtocolError extends PodnetError {
   override name = "ProtocolError";
-  readonly code: number;
-  constructor(message: string, code: number = CniCode.DecodingFailure) {
+  readonly code = "PODNET_RESIDENT_PROTOCOL";
+  readonly cniCode: number;
+  constructor(message: string, cniCode: number = CniCode.DecodingFailure) {
     super(message);
-    this.code = code;
+    this.cniCode = cniCode;
   }
 }
 

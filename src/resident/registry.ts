@@ -4,19 +4,22 @@
 // socket), asynchronous fs and flock, so that one waiting call never blocks the others, and every
 // path the caller gives seen from its working directory (call-context.ts).
 import * as fs from "node:fs/promises";
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { loadAddon } from "../kernel/addon.js";
 import { nodeExec, nodeRawExec } from "../kernel/exec.js";
 import { nodeStateFs } from "../plugins/meta/attachment-state.js";
 import { atCwd, execAt, kernelAt, rawExecAt, stateFsAt, storeFsAt, type CallContext } from "./call-context.js";
 import { createKernel } from "../kernel/kernel.js";
 import { createLocker } from "../kernel/lock.js";
+import { createDirWatcher } from "../kernel/dir-watch.js";
+import { StoreCache } from "../plugins/ipam/host-local/store-cache.js";
 import { readFileBoundedAsync } from "../kernel/read-bounded.js";
+import { podnetPluginCheck } from "../sdk/bundle.js";
 import type { PluginAbout, PluginFuncs } from "../sdk/types.js";
 import type { NodeEnv } from "../plugins/node-env.js";
-import { about as bridgeAbout, createBridge } from "../plugins/main/bridge/bridge.js";
+import { BRIDGE_ABOUT, createBridge } from "../plugins/main/bridge/bridge.js";
 import { nodeBridgeDeps } from "../plugins/main/bridge/node-deps.js";
-import { about as loopbackAbout, createLoopback } from "../plugins/main/loopback/loopback.js";
+import { LOOPBACK_ABOUT, createLoopback } from "../plugins/main/loopback/loopback.js";
 import { createHostLocal, HOST_LOCAL_ABOUT, type HostLocalFs } from "../plugins/ipam/host-local/host-local.js";
 import { nodeHostLocalDeps } from "../plugins/ipam/host-local/node-deps.js";
 import { syncFs } from "../plugins/ipam/host-local/sync-fs.js";
@@ -28,8 +31,8 @@ import type { Registry } from "./server.js";
 
 /** Each plugin: its about, and its functions over one call's environment. */
 const PLUGINS = {
-  loopback: { about: loopbackAbout, funcs: (env: NodeEnv) => createLoopback({ kernel: env.kernel }) },
-  bridge: { about: bridgeAbout, funcs: (env: NodeEnv) => createBridge(nodeBridgeDeps(env)) },
+  loopback: { about: LOOPBACK_ABOUT, funcs: (env: NodeEnv) => createLoopback({ kernel: env.kernel }) },
+  bridge: { about: BRIDGE_ABOUT, funcs: (env: NodeEnv) => createBridge(nodeBridgeDeps(env)) },
   "host-local": { about: HOST_LOCAL_ABOUT, funcs: (env: NodeEnv) => createHostLocal(nodeHostLocalDeps(env)) },
   portmap: { about: PORTMAP_ABOUT, funcs: (env: NodeEnv) => createPortmap(nodePortmapDeps(env)) },
   bandwidth: { about: BANDWIDTH_ABOUT, funcs: (env: NodeEnv) => createBandwidth(nodeBandwidthDeps(env)) },
@@ -38,24 +41,6 @@ const PLUGINS = {
 /** The names of the plugins the registry serves. */
 export const RESIDENT_PLUGINS: readonly string[] = Object.keys(PLUGINS);
 
-/** readHead for the IPAM delegate, cached per (path, inode, size, mtime): bundles are ~100 KB. */
-export function cachedReadHead(): (path: string) => Buffer | undefined {
-  const cache = new Map<string, { id: string; bytes: Buffer }>();
-  return (path) => {
-    try {
-      const st = statSync(path);
-      const id = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
-      const hit = cache.get(path);
-      if (hit?.id === id) return hit.bytes;
-      const bytes = readFileSync(path);
-      cache.set(path, { id, bytes });
-      return bytes;
-    } catch {
-      return undefined;
-    }
-  };
-}
-
 /** node:fs/promises with the synchronous scan fast path (see RegistryOptions.hostLocalFs). */
 export const residentStoreFs: HostLocalFs = {
   mkdir: (p, o) => fs.mkdir(p, o),
@@ -63,7 +48,6 @@ export const residentStoreFs: HostLocalFs = {
   readFile: (p, e) => fs.readFile(p, e),
   writeFile: (p, d, o) => fs.writeFile(p, d, o),
   link: (a, b) => fs.link(a, b),
-  rename: (a, b) => fs.rename(a, b),
   unlink: (p) => fs.unlink(p),
   readFileSync: (p, e) => readFileSync(p, e),
   readFileLimited: async (p, max) => (await readFileBoundedAsync(p, max)).toString("utf8"),
@@ -82,8 +66,12 @@ export interface RegistryOptions {
 
 export function defaultRegistry(log: (m: string) => void = () => {}, opts: RegistryOptions = {}): Registry {
   const lock = createLocker(loadAddon);
-  const storeFs = opts.hostLocalFs ?? residentStoreFs;
-  const readHead = cachedReadHead();
+  // host-local's stores stay in memory, kept exact from inotify's list of changed files: an ADD
+  // reads what changed since the previous call, not every reservation (store-cache.ts).
+  const watcher = createDirWatcher();
+  const storeFs: HostLocalFs = { ...(opts.hostLocalFs ?? residentStoreFs), changes: (p) => watcher.changes(p) };
+  const hostLocalCache = new StoreCache();
+  const isPodnetPlugin = podnetPluginCheck();
   /** One call's environment: its relative paths resolve against the caller's cwd (call-context.ts). */
   const callEnv = (ctx: CallContext): NodeEnv => {
     const kernel = createKernel();
@@ -96,7 +84,8 @@ export function defaultRegistry(log: (m: string) => void = () => {}, opts: Regis
       stateFs: at ? stateFsAt(nodeStateFs, at) : nodeStateFs,
       storeFs: at ? storeFsAt(storeFs, at) : storeFs,
       lock: (p) => lock(at ? at(p) : p),
-      readHead,
+      isPodnetPlugin,
+      hostLocalCache,
       ...(at ? { at } : {}),
       log,
     };

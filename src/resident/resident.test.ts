@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CniCode } from "../cni/index.js";
 import type { UnixListener } from "../kernel/unix-listener.js";
-import { about as sampleAbout, samplePlugin } from "../plugins/sample/sample.js";
+import { SAMPLE_ABOUT, samplePlugin } from "../plugins/sample/sample.js";
 import { atCwd } from "./call-context.js";
 import { LIMITS, MAX_REQUEST_BYTES, ProtocolError, RequestDecoder, decodeRequest, decodeResponse, encodeRequest, encodeResponse } from "./protocol.js";
 import { localPluginHost } from "./host.js";
@@ -41,7 +41,7 @@ describe("resident protocol", () => {
   });
   it("answers an old launcher (PNC1) with an error saying to update it", () => {
     assert.throws(() => decodeRequest(encodeRequest({ plugin: "x", cwd: "/", env: {}, stdin: Buffer.alloc(0) }, "PNC1")), (e: ProtocolError) =>
-      e.code === CniCode.IncompatibleCniVersion && /protocol PNC1, this daemon PNC2: update the launchers/.test(e.message));
+      e.cniCode === CniCode.IncompatibleCniVersion && /protocol PNC1, this daemon PNC2: update the launchers/.test(e.message));
   });
   it("environment keys cannot reach Object.prototype", () => {
     const r = decodeRequest(encodeRequest({ plugin: "x", cwd: "/", env: { ["__proto__"]: "x", constructor: "y" }, stdin: Buffer.alloc(0) }));
@@ -50,7 +50,7 @@ describe("resident protocol", () => {
   });
   it("refuses an oversized declared length as soon as the length arrives, before its bytes", () => {
     const d = new RequestDecoder();
-    assert.throws(() => d.push(header(0xffffffff)), (e: ProtocolError) => e.code === CniCode.DecodingFailure && /stdin of 4294967295 bytes is over the limit/.test(e.message));
+    assert.throws(() => d.push(header(0xffffffff)), (e: ProtocolError) => e.cniCode === CniCode.DecodingFailure && /stdin of 4294967295 bytes is over the limit/.test(e.message));
     const d2 = new RequestDecoder();
     assert.throws(() => d2.push(header(MAX_REQUEST_BYTES - 10)), /would make the request larger than 67108864 bytes/);
     for (const [what, bytes] of [
@@ -141,14 +141,14 @@ describe("resident server", () => {
     [
       "sample",
       {
-        about: sampleAbout,
+        about: SAMPLE_ABOUT,
         make: () => {
           sampleCalls++;
           return { funcs: samplePlugin, close: () => {} };
         },
       },
     ],
-    ["stateless", stateless(samplePlugin, sampleAbout)],
+    ["stateless", stateless(samplePlugin, SAMPLE_ABOUT)],
   ]);
   const sock = () => join(dir, "cni.sock");
   before(async () => {
@@ -164,7 +164,7 @@ describe("resident server", () => {
     const env = { CNI_COMMAND: "VERSION" };
     const res = decodeResponse(await exchange(sock(), encodeRequest({ plugin: "sample", cwd: "/", env, stdin: Buffer.alloc(0) })));
     assert.equal(res.code, 0);
-    assert.deepEqual(JSON.parse(res.stdout).supportedVersions, sampleAbout.supportedVersions);
+    assert.deepEqual(JSON.parse(res.stdout).supportedVersions, SAMPLE_ABOUT.supportedVersions);
   });
   it("answers an oversized request with a decoding error right after its header, before its bytes", async () => {
     // The stdin is never sent and our side stays open: the answer can only come from the header.

@@ -93,6 +93,10 @@ export interface ServeOptions {
   readonly onError?: (e: Error) => void;
   /** Whether a connection's launcher has gone (default clientGone: one poll(2), nothing read). */
   readonly gone?: (conn: Socket) => boolean;
+  /** Each request run (the daemons' metrics): the plugin and CNI_COMMAND as sent, whether it answered without error, how long it took. */
+  readonly onCall?: (c: { plugin: string; command: string; ok: boolean; seconds: number }) => void;
+  /** Each request not run, with why (what `stats` counts as malformed, skipped and rejected). */
+  readonly onRefused?: (reason: "malformed" | "skipped" | "rejected") => void;
 }
 
 /**
@@ -122,13 +126,15 @@ function serveConnection(conn: Socket, host: PluginHost, order: KeyedMutex, opts
   const refuse = (e: Error) => {
     failed = true;
     if (stats) stats.malformed++;
+    opts.onRefused?.("malformed");
     opts.onError?.(e);
-    const code = e instanceof ProtocolError ? e.code : CniCode.DecodingFailure;
+    const code = e instanceof ProtocolError ? e.cniCode : CniCode.DecodingFailure;
     // Answer and close at once: the launcher's blocked write fails (EPIPE) and it reads this.
     conn.end(errorResponse(code, `podnet daemon: bad request: ${e.message}`), () => conn.destroy());
   };
   const skip = (req: LaunchRequest) => {
     if (stats) stats.skipped++;
+    opts.onRefused?.("skipped");
     opts.onError?.(new Error(`skipped ${req.plugin} ${req.env["CNI_COMMAND"] ?? ""}: its launcher has gone`));
     conn.destroy();
   };
@@ -170,6 +176,7 @@ function serveConnection(conn: Socket, host: PluginHost, order: KeyedMutex, opts
           stats.calls++;
           if (res.code !== 0) stats.errors++;
         }
+        opts.onCall?.({ plugin: req.plugin, command: req.env["CNI_COMMAND"] ?? "", ok: res.code === 0, seconds: (performance.now() - t0) / 1000 });
         const trace = req.env["PODNET_TRACE"] === "1" ? traceLine(req, ordered, res, performance.now() - t0) : "";
         conn.end(encodeResponse(trace ? { ...res, stderr: res.stderr + trace } : res));
       } finally {
@@ -192,6 +199,7 @@ export function serveResident(socketPath: string, host: PluginHost, opts: ServeO
     ...(opts.group ? { group: opts.group } : {}),
     onReject: (peer) => {
       if (opts.stats) opts.stats.rejected++;
+      opts.onRefused?.("rejected");
       opts.onError?.(new Error(`refused a connection on ${socketPath} from ${describePeer(peer)}: not root${opts.group ? ` or group ${opts.group.name}` : ""}`));
     },
   });

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { ALL_SPEC_VERSIONS, CniError, specHas, type Result } from "../cni/index.js";
 import { invokeFuncs } from "./testing.js";
 import { RelayedError, type CmdArgs, type PluginFuncs } from "./types.js";
-import { about as sampleAbout, samplePlugin } from "../plugins/sample/sample.js";
+import { SAMPLE_ABOUT, samplePlugin } from "../plugins/sample/sample.js";
 
 const result: Result = {
   cniVersion: "1.1.0",
@@ -63,7 +63,7 @@ for (const ver of ALL_SPEC_VERSIONS) {
     });
     it("the sample plugin passes prevResult through", async () => {
       const prev = { cniVersion: ver, ...(ver < "0.3.0" ? { ip4: { ip: "10.200.0.2/24" } } : { ips: [{ ...(ver < "1.0.0" ? { version: "4" } : {}), address: "10.200.0.2/24" }] }) };
-      const out = await invokeFuncs(samplePlugin, sampleAbout, { command: "ADD", conf: { cniVersion: ver, name: "net", anotherAwesomeArg: "x", prevResult: prev } });
+      const out = await invokeFuncs(samplePlugin, SAMPLE_ABOUT, { command: "ADD", conf: { cniVersion: ver, name: "net", anotherAwesomeArg: "x", prevResult: prev } });
       assert.equal(out.code, 0, out.stdout);
       assert.equal(out.json?.["cniVersion"], ver);
     });
@@ -156,12 +156,12 @@ describe("dispatch: environment and input errors", () => {
     assert.match(out.stderr, /^podnet trace test ADD: startup=.* parse=.*ms .*total=/);
   });
   it("the sample plugin names the bad field and value", async () => {
-    const out = await invokeFuncs(samplePlugin, sampleAbout, { command: "ADD", conf: { cniVersion: "1.0.0", name: "n", anotherAwesomeArg: "" } });
+    const out = await invokeFuncs(samplePlugin, SAMPLE_ABOUT, { command: "ADD", conf: { cniVersion: "1.0.0", name: "n", anotherAwesomeArg: "" } });
     assert.equal(out.json?.["code"], 7);
     assert.equal(out.json?.["msg"], `invalid sample config: "anotherAwesomeArg" must not be empty, got ""`);
   });
   it("the sample plugin requires prevResult", async () => {
-    const out = await invokeFuncs(samplePlugin, sampleAbout, { command: "ADD", conf: { cniVersion: "1.0.0", name: "n", anotherAwesomeArg: "x" } });
+    const out = await invokeFuncs(samplePlugin, SAMPLE_ABOUT, { command: "ADD", conf: { cniVersion: "1.0.0", name: "n", anotherAwesomeArg: "x" } });
     assert.equal(out.json?.["msg"], "Required prevResult missing");
   });
 });

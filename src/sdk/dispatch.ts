@@ -7,6 +7,7 @@ import {
   compareVersions,
   CURRENT_VERSION,
   decodeConfVersion,
+  goSyntaxError,
   isObject,
   JsonInputError,
   printResult,
@@ -20,9 +21,9 @@ import {
   type JsonObject,
   type Verb,
 } from "../cni/index.js";
-import { goDecodeStringField, goSyntaxError } from "../cni/gojson-errors.js";
-import { goMarshalIndent, goStrconvQuote, goStrconvQuoteList } from "../cni/gojson.js";
+import { goDecodeStringField, goMarshalIndent, goStrconvQuote, goStrconvQuoteList } from "../cni/gojson.js";
 import { RelayedError, type CmdArgs, type PluginAbout, type PluginFuncs, type PluginIo } from "./types.js";
+import { noTimer, phaseTimer } from "../util/phase-timer.js";
 
 const VERBS: readonly Verb[] = ["ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION"];
 
@@ -135,17 +136,9 @@ async function callPlugin(verb: Verb, args: CmdArgs, funcs: PluginFuncs, about: 
 export async function dispatch(io: PluginIo, funcs: PluginFuncs, about: PluginAbout): Promise<number> {
   const env = io.env;
   const now = io.now ?? (() => 0);
-  const t0 = now();
-  const traceOn = env["PODNET_TRACE"] === "1";
-  const marks: Array<[string, number]> = [];
-  let last = t0;
-  if (traceOn) marks.push(["startup", t0]);
-  const trace = (phase: string) => {
-    if (!traceOn) return;
-    const t = now();
-    marks.push([phase, t - last]);
-    last = t;
-  };
+  const timer = env["PODNET_TRACE"] === "1" ? phaseTimer(now) : noTimer;
+  timer.add("startup", now()); // io.now counts from the process's start
+  const trace = (phase: string) => timer.mark(phase);
   const command = env["CNI_COMMAND"] ?? "";
   try {
     // The order of skel v1.1.1: environment, stdin, config (JSON, name), container ID, ifname, verb.
@@ -212,12 +205,9 @@ export async function dispatch(io: PluginIo, funcs: PluginFuncs, about: PluginAb
     io.writeStdout(goMarshalIndent(toCniError(e).toWire()));
     return 1;
   } finally {
-    if (traceOn) {
-      trace("done");
-      const total = now() - t0;
-      io.writeStderr(
-        `podnet trace ${about.name} ${command}: ${marks.map(([p, ms]) => `${p}=${ms.toFixed(2)}ms`).join(" ")} total=${total.toFixed(2)}ms\n`,
-      );
+    if (timer !== noTimer) {
+      timer.mark("done");
+      io.writeStderr(`${timer.line(`${about.name} ${command}`)}\n`);
     }
   }
 }

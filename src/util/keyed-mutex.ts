@@ -1,8 +1,9 @@
 // The one in-process lock of the code base: a mutex per key over promise chains. Holders of one key
 // run one at a time, in the order they asked; different keys run in parallel; a key nobody holds or
 // waits for takes no memory. Used for the pod lifecycle (netmgr/sandbox/runtime.ts), the plugin calls of one
-// pod (netmgr/core/manager.ts), the hostport rules of a family (netmgr/plugins/kubenet/hostport.ts) and host-local's
-// in-process lock. Nothing here can deadlock by itself; a holder that never releases blocks its key.
+// pod (netmgr/core/manager.ts), the hostport rules of a family (netmgr/plugins/kubenet/hostport.ts),
+// host-local's in-process lock and the cluster agent's route programming (cluster/agent.ts).
+// Nothing here can deadlock by itself; a holder that never releases blocks its key.
 
 interface Entry {
   /** Settles when the last holder or waiter so far releases. Never rejects. */

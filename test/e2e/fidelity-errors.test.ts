@@ -13,21 +13,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ALL_SPEC_VERSIONS } from "../../src/cni/index.js";
-import { assertSameOutput, canonical, normalise, runCall, type Impl, type Outcome } from "./fidelity-harness.js";
-import { GO_PLUGINS, PODNET_PLUGINS, haveRoot, withSandbox, type Sandbox } from "./sandbox.js";
+import { PLUGINS, assertSameOutput, canonical, fidelitySkip, normalise, runCall, type Impl, type Outcome, type Plugin } from "./fidelity-harness.js";
+import { withSandbox, type Sandbox } from "./sandbox.js";
 
-const PLUGINS = ["loopback", "host-local", "bridge", "portmap", "bandwidth"] as const;
-type Plugin = (typeof PLUGINS)[number];
-const skip = !haveRoot()
-  ? "needs root"
-  : PLUGINS.some((p) => !existsSync(join(PODNET_PLUGINS, p)))
-    ? "run `npm run build` first"
-    : PLUGINS.some((p) => !existsSync(join(GO_PLUGINS, p)))
-      ? "needs Debian's containernetworking-plugins in /usr/lib/cni"
-      : false;
+const skip = fidelitySkip();
 
 interface Ctx {
   readonly sb: Sandbox;

@@ -2,8 +2,23 @@
 // puts their stdout side by side. Plugins run inside a sandbox's node namespace (`ip netns exec`),
 // with only the CNI variables the call names (nothing of the test runner's environment leaks in).
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { GO_PLUGINS, PODNET_PLUGINS, type Sandbox } from "./sandbox.js";
+import { GO_PLUGINS, PODNET_PLUGINS, haveRoot, type Sandbox } from "./sandbox.js";
+
+/** The plugins both implementations have. */
+export const PLUGINS = ["loopback", "host-local", "bridge", "portmap", "bandwidth"] as const;
+export type Plugin = (typeof PLUGINS)[number];
+
+/** Why the side-by-side tests cannot run here, or false. */
+export const fidelitySkip = (): string | false =>
+  !haveRoot()
+    ? "needs root"
+    : PLUGINS.some((p) => !existsSync(join(PODNET_PLUGINS, p)))
+      ? "run `npm run build` first"
+      : PLUGINS.some((p) => !existsSync(join(GO_PLUGINS, p)))
+        ? "needs Debian's containernetworking-plugins in /usr/lib/cni"
+        : false;
 
 export type Impl = "go" | "podnet";
 export const IMPLS: readonly Impl[] = ["go", "podnet"];

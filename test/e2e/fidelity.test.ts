@@ -8,20 +8,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ALL_SPEC_VERSIONS } from "../../src/cni/index.js";
-import { asVersion, assertSameOutput, goVersionFor, runCall, type Impl, type Outcome } from "./fidelity-harness.js";
-import { GO_PLUGINS, PODNET_PLUGINS, haveRoot, sh, withSandbox, type Sandbox } from "./sandbox.js";
+import { asVersion, assertSameOutput, fidelitySkip, goVersionFor, runCall, type Impl, type Outcome } from "./fidelity-harness.js";
+import { sh, withSandbox, type Sandbox } from "./sandbox.js";
 
-const PLUGINS = ["loopback", "host-local", "bridge", "portmap", "bandwidth"];
-const skip = !haveRoot()
-  ? "needs root"
-  : PLUGINS.some((p) => !existsSync(join(PODNET_PLUGINS, p)))
-    ? "run `npm run build` first"
-    : PLUGINS.some((p) => !existsSync(join(GO_PLUGINS, p)))
-      ? "needs Debian's containernetworking-plugins in /usr/lib/cni"
-      : false;
+const skip = fidelitySkip();
 
 const is02 = (v: string) => v === "0.1.0" || v === "0.2.0";
 

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodeRawExec } from "../../src/kernel/exec.js";
 import type { UnixListener } from "../../src/kernel/unix-listener.js";
-import { about as sampleAbout, samplePlugin } from "../../src/plugins/sample/sample.js";
+import { SAMPLE_ABOUT, samplePlugin } from "../../src/plugins/sample/sample.js";
 import { localPluginHost } from "../../src/resident/host.js";
 import { newServeStats, serveResident, stateless } from "../../src/resident/server.js";
 import { parseConfList, type Result } from "../../src/cni/index.js";
@@ -33,7 +33,7 @@ describe("launcher ↔ an in-process daemon", () => {
   };
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "podnet-t-resident-"));
-    server = await serveResident(sock(), localPluginHost(new Map([["sample", stateless(samplePlugin, sampleAbout)]])), { stats });
+    server = await serveResident(sock(), localPluginHost(new Map([["sample", stateless(samplePlugin, SAMPLE_ABOUT)]])), { stats });
   });
   after(async () => {
     await server?.close();

@@ -2,6 +2,7 @@
 // quantities in bits per second, each between 1k and 1P.
 import { InvalidPodError } from "./plugin.js";
 import { parseQuantity, QuantityError, quantityValue } from "./quantity.js";
+import type { PodnetErrorCode } from "../../util/errors.js";
 
 export const INGRESS_BANDWIDTH_ANNOTATION = "kubernetes.io/ingress-bandwidth";
 export const EGRESS_BANDWIDTH_ANNOTATION = "kubernetes.io/egress-bandwidth";
@@ -23,6 +24,7 @@ export interface PodBandwidth {
 /** An invalid bandwidth annotation; the message names the annotation and its value. */
 export class BandwidthError extends InvalidPodError {
   override name = "BandwidthError";
+  override readonly code: PodnetErrorCode = "PODNET_BANDWIDTH_ANNOTATION";
   readonly annotation: string;
   readonly value: string;
   constructor(annotation: string, value: string, why: string, cause?: unknown) {

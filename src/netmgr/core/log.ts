@@ -1,5 +1,8 @@
-// A small structured logger for the daemon: one JSON object per line in pino's shape
-// ({"level":30,"time":…,"msg":…}), so pino tooling reads it. Tests use memoryLogger().
+// The daemons' structured log (podnet node and podnet resident): one JSON object per line,
+//   {"time":"2025-01-31T12:00:00.000Z","level":"info","msg":"pod network set-up","pod":"default/web",…}
+// time (ISO 8601, UTC, milliseconds), level (debug, info, warn, error) and msg first, then the
+// fields; an Error field becomes {type, message, code?, cause?}. A field named like one of the
+// first three is written with a leading "_" ("_msg"). Tests use memoryLogger().
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFields = Readonly<Record<string, unknown>>;
@@ -16,19 +19,31 @@ const LEVELS: Record<LogLevel, number> = { debug: 20, info: 30, warn: 40, error:
 
 export const isLogLevel = (s: string): s is LogLevel => Object.hasOwn(LEVELS, s);
 
+const RESERVED = new Set(["time", "level", "msg"]);
+
 function serialise(v: unknown): unknown {
-  if (v instanceof Error) return { type: v.name, message: v.message, ...(v.cause !== undefined ? { cause: serialise(v.cause) } : {}) };
+  if (v instanceof Error) {
+    const code = (v as { code?: unknown }).code;
+    return { type: v.name, message: v.message, ...(typeof code === "string" ? { code } : {}), ...(v.cause !== undefined ? { cause: serialise(v.cause) } : {}) };
+  }
   return v;
 }
 
+/** A logger writing one JSON line per record at `level` and above; `now` is the wall clock in ms. */
 export function createJsonLogger(write: (line: string) => void, level: LogLevel = "info", now: () => number = Date.now, base: LogFields = {}): Logger {
   const min = LEVELS[level];
   const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (LEVELS[lvl] < min) return;
-    const rec: Record<string, unknown> = { level: LEVELS[lvl], time: now(), ...base };
-    if (fields) for (const [k, v] of Object.entries(fields)) rec[k] = serialise(v);
-    rec["msg"] = msg;
-    write(JSON.stringify(rec) + "\n");
+    const rec: Record<string, unknown> = { time: new Date(now()).toISOString(), level: lvl, msg };
+    for (const f of [base, fields ?? {}]) for (const [k, v] of Object.entries(f)) rec[RESERVED.has(k) ? `_${k}` : k] = serialise(v);
+    let line: string;
+    try {
+      line = JSON.stringify(rec, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+    } catch (e) {
+      // a field that cannot be written (a cycle): the record without its fields, and why
+      line = JSON.stringify({ time: rec["time"], level: lvl, msg, logError: `fields not written: ${(e as Error).message}` });
+    }
+    write(line + "\n");
   };
   return {
     debug: (m, f) => emit("debug", m, f),

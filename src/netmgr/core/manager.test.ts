@@ -5,7 +5,7 @@ import { effectiveHairpinMode, type Host, NOOP_PLUGIN_NAME } from "./plugin.js";
 import { createFakePlugin } from "../testing/fakes.js";
 import { createNoopPlugin } from "../plugins/noop/noop.js";
 import { createFakeKernel } from "../../kernel/fake.js";
-import { createFakeExec } from "../testing/fakes.js";
+import { createFakeExec } from "../../kernel/testing.js";
 
 const host: Host = { getNetNS: async () => "/run/netns/x", getPodPortMappings: async () => [] };
 const args = { host, hairpinMode: "hairpin-veth" as const, nonMasqueradeCIDR: "10.0.0.0/8", mtu: 0 };

@@ -1,11 +1,12 @@
 // Selecting the one network plugin (InitNetworkPlugin) and the PluginManager every caller goes
 // through: operations on one pod are serialised, different pods run in parallel, every call is
 // timed and counted, and errors carry the kubelet's wording.
-import { MetricsRegistry, networkPluginMetrics, type NetworkPluginMetrics } from "./metrics.js";
+import { networkPluginMetrics, type NetworkPluginMetrics, TextMetricsRegistry } from "./metrics.js";
 import { qualifiedNameErrors } from "./names.js";
 import { type HairpinMode, type Host, type NetworkPlugin, type PodNetworkStatus, podFullName } from "./plugin.js";
 import { KeyedMutex } from "../../util/keyed-mutex.js";
 import { errorMessage } from "../../util/error-message.js";
+import { PodnetError } from "../../util/errors.js";
 
 export type OperationType = "set_up_pod" | "tear_down_pod" | "get_pod_network_status" | "verify_pod";
 
@@ -23,7 +24,7 @@ export class PluginManager {
 
   constructor(plugin: NetworkPlugin, deps: PluginManagerDeps = {}) {
     this.plugin = plugin;
-    this.metrics = deps.metrics ?? networkPluginMetrics(new MetricsRegistry());
+    this.metrics = deps.metrics ?? networkPluginMetrics(new TextMetricsRegistry());
     this.now = deps.now ?? (() => performance.now());
   }
 
@@ -85,8 +86,9 @@ export class PluginManager {
   }
 }
 
-export class NetworkPluginError extends Error {
+export class NetworkPluginError extends PodnetError {
   override name = "NetworkPluginError";
+  readonly code = "PODNET_NETWORK_PLUGIN";
   constructor(message: string, cause: unknown) {
     super(message, { cause });
   }
@@ -94,8 +96,9 @@ export class NetworkPluginError extends Error {
 
 
 /** Thrown when no plugin could be selected; the message lists every problem found. */
-export class PluginSelectionError extends Error {
+export class PluginSelectionError extends PodnetError {
   override name = "PluginSelectionError";
+  readonly code = "PODNET_PLUGIN_SELECTION";
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
     super(problems.join("; "));

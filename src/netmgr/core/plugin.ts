@@ -1,6 +1,7 @@
 // The node-side network plugin contract (kubelet pkg/kubelet/dockershim/network/plugins.go, 1.21–1.23
 // shape): one plugin per node, chosen by name, driven through the pod lifecycle.
 import { ipFamily } from "../../ip/index.js";
+import { PodnetError, type PodnetErrorCode } from "../../util/errors.js";
 
 /** Name the noop plugin reports (DefaultPluginName). */
 export const NOOP_PLUGIN_NAME = "kubernetes.io/no-op";
@@ -128,8 +129,9 @@ export function statusFromIPs(ips: readonly string[]): PodNetworkStatus | null {
 
 /** A pod the plugin cannot set up because of its own spec (a bad annotation or option): the
  * caller's fault, not the node's. Plugins throw it (or wrap it as `cause`). */
-export class InvalidPodError extends Error {
+export class InvalidPodError extends PodnetError {
   override name = "InvalidPodError";
+  readonly code: PodnetErrorCode = "PODNET_INVALID_POD";
 }
 
 /** True when `e` or any error in its cause chain is an InvalidPodError. */

@@ -6,6 +6,7 @@
 // Grammar (quantity.go):  <signedNumber><suffix>
 //   suffix = binarySI (Ki Mi Gi Ti Pi Ei) | decimalSI (n u m "" k M G T P E) | e<int> | E<int>
 // Note: "K" is not a suffix, and "m" is milli.
+import { PodnetError } from "../../util/errors.js";
 
 export const QUANTITY_REGEXP = "^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$";
 
@@ -15,8 +16,9 @@ export const ERR_SUFFIX = "unable to parse quantity's suffix";
 
 export type QuantityErrorKind = "format" | "numeric" | "suffix";
 
-export class QuantityError extends Error {
+export class QuantityError extends PodnetError {
   override name = "QuantityError";
+  readonly code = "PODNET_QUANTITY";
   readonly kind: QuantityErrorKind;
   constructor(kind: QuantityErrorKind) {
     super(kind === "format" ? ERR_FORMAT_WRONG : kind === "numeric" ? ERR_NUMERIC : ERR_SUFFIX);

@@ -22,7 +22,7 @@ async function withApi(fn: (sock: string, calls: Array<{ spec: PodSpec; netns?: 
     },
     listPods: () => [],
   } as unknown as PodRuntime;
-  const server = createServer(createApiHandler({ runtime, nodeInfo: () => ({}), metrics: () => "" }));
+  const server = createServer(createApiHandler({ runtime, nodeInfo: () => ({}), metrics: () => "", ready: () => null }));
   await new Promise<void>((r) => server.listen(sock, r));
   try {
     await fn(sock, calls);

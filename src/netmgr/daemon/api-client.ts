@@ -16,7 +16,11 @@ export interface ApiClient {
   podStatus(namespace: string, name: string): Promise<PodStatusView>;
   deletePod(namespace: string, name: string): Promise<PodView>;
   metrics(): Promise<string>;
+  /** GET /v1/cluster (404 ApiError on a node outside a cluster). */
+  cluster(): Promise<Record<string, unknown>>;
   healthy(): Promise<boolean>;
+  /** /readyz: the status (200 ready, 503 not) and the text ("ok", or "not ready: …"). */
+  readyz(): Promise<{ status: number; text: string }>;
 }
 
 export function createApiClient(socketPath: string, opts: { timeoutMs?: number } = {}): ApiClient {
@@ -82,6 +86,8 @@ export function createApiClient(socketPath: string, opts: { timeoutMs?: number }
     podStatus: (ns, name) => json("GET", p(ns, name)),
     deletePod: (ns, name) => json("DELETE", p(ns, name)),
     metrics: async () => (await call("GET", "/metrics")).text,
+    cluster: () => json("GET", "/v1/cluster"),
+    readyz: () => call("GET", "/readyz"),
     async healthy() {
       try {
         return (await call("GET", "/healthz")).status === 200;

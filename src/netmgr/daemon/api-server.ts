@@ -1,7 +1,9 @@
-// The daemon's local HTTP API on a unix socket (JSON), plus Prometheus /metrics:
-//   GET    /healthz                  "ok"
+// The daemon's local HTTP API on a unix socket (JSON), plus Prometheus /metrics and the probes:
+//   GET    /healthz                  liveness: "ok"
+//   GET    /readyz                   readiness: "ok" once the network plugin is ready, else 503 and why
 //   GET    /v1/node                  plugin, readiness, pod CIDR, warnings
-//   POST   /v1/node/pod-cidr         {"podCIDR": "10.200.0.0/24[,fd00:200::/64]"}
+//   POST   /v1/node/pod-cidr         {"podCIDR": "10.200.0.0/24[,fd00:200::/64]"} (409 on a cluster node: its block is the pod CIDR)
+//   GET    /v1/cluster               cluster networking: this node, its blocks, every peer and whether its routes are in place
 //   GET    /v1/pods                  {"pods": [...]}
 //   POST   /v1/pods                  {"pod": <Pod object>, "netns"?: "/run/netns/x"}  → 201
 //   GET    /v1/pods/NS/NAME          one pod, with a fresh status from the plugin
@@ -13,10 +15,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { JsonInputError, brief, formatBytes, plainObject, readJsonObject } from "../../cni/index.js";
 import { type Logger, nullLogger } from "../core/log.js";
 import { METRICS_CONTENT_TYPE } from "../core/metrics.js";
-import { ManifestError, podFromObject } from "../sandbox/pod-manifest.js";
+import { PodManifestError, podFromObject } from "../sandbox/pod-manifest.js";
 import { suggestField } from "../sandbox/pod-fields.js";
 import { PodError, type PodRuntime } from "../sandbox/runtime.js";
 import { ApiError } from "./api-error.js";
+import { probeAnswer, type Readiness } from "./metrics-server.js";
 import { errorMessage } from "../../util/error-message.js";
 
 /** Largest request body (a Pod is at most ~1.5 MiB in etcd; podnet's bodies are a few KiB). */
@@ -32,8 +35,12 @@ export const MAX_DISCARD_BYTES = 16 << 20;
 export interface ApiDeps {
   readonly runtime: PodRuntime;
   readonly nodeInfo: () => Record<string, unknown>;
-  readonly metrics: () => string;
+  readonly metrics: () => string | Promise<string>;
+  /** Why the node is not ready (null: ready), for /readyz. */
+  readonly ready: Readiness;
   readonly log?: Logger;
+  /** Cluster networking's status (GET /v1/cluster); absent on a node outside a cluster. */
+  readonly cluster?: () => Record<string, unknown>;
 }
 
 const tooLarge = () => new ApiError(413, `request body larger than ${formatBytes(MAX_BODY_BYTES)}`);
@@ -104,18 +111,25 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     const url = new URL(req.url ?? "/", "http://podnet");
     const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
     const m = req.method ?? "GET";
-    if (m === "GET" && url.pathname === "/healthz") return send(res, 200, "ok\n");
+    const probe = m === "GET" ? probeAnswer(url.pathname, deps.ready) : undefined;
+    if (probe) return send(res, probe.status, probe.body);
     if (m === "GET" && url.pathname === "/metrics") {
+      const text = await deps.metrics();
       res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
-      res.end(deps.metrics());
+      res.end(text);
       return;
     }
     if (parts[0] !== "v1") throw new ApiError(404, `no such endpoint: ${m} ${url.pathname}`);
     if (parts[1] === "node" && parts.length === 2 && m === "GET") return send(res, 200, deps.nodeInfo());
     if (parts[1] === "node" && parts[2] === "pod-cidr" && parts.length === 3 && m === "POST") {
+      if (deps.cluster) throw new ApiError(409, "this node's pod CIDR is its block of the cluster (--cluster-cidr); ask for a block with --pod-cidr at start");
       const b = await jsonBody(req, ["podCIDR"]);
       if (typeof b["podCIDR"] !== "string") throw new ApiError(400, `podCIDR: must be a string, got ${brief(b["podCIDR"])}`, "podCIDR");
       return send(res, 200, { podCIDR: rt.setPodCIDR(b["podCIDR"]) });
+    }
+    if (parts[1] === "cluster" && parts.length === 2 && m === "GET") {
+      if (!deps.cluster) throw new ApiError(404, "this node is not part of a cluster (no --cluster-cidr)");
+      return send(res, 200, deps.cluster());
     }
     if (parts[1] === "pods" && parts.length === 2) {
       if (m === "GET") return send(res, 200, { pods: rt.listPods() });
@@ -143,7 +157,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       if (e instanceof ApiError) {
         status = e.status;
         field = e.field;
-      } else if (e instanceof ManifestError) {
+      } else if (e instanceof PodManifestError) {
         status = 400;
         field = e.field;
       } else if (e instanceof PodError) {

@@ -12,16 +12,24 @@ import { checkSocketPath, resolveGroup, type SocketGroup, type UnixListener } fr
 import { createCheckpointStore, readNodeState, writeNodeState } from "../sandbox/checkpoint.js";
 import { createCniPlugin } from "../plugins/cni/cni.js";
 import { createExecPlugin, type ExecPluginFs } from "../plugins/exec/exec.js";
-import { InProcessInvoker, podnetPluginCheck, type PluginHost } from "../invoke/inprocess-invoker.js";
+import { InProcessInvoker, type PluginHost } from "../invoke/inprocess-invoker.js";
+import { podnetPluginCheck } from "../../sdk/bundle.js";
 import { createIPTables, type IPTables } from "../../kernel/iptables.js";
 import { ensureKubeletUtilChains } from "./iptables-util.js";
-import { createKubenetPlugin, type KubenetFs } from "../plugins/kubenet/kubenet.js";
+import { createKubenetPlugin, type KubenetCluster, type KubenetFs, type KubenetPlugin } from "../plugins/kubenet/kubenet.js";
+import { DEFAULT_VXLAN_DEVICE } from "../../cluster/index.js";
 import { findPluginDir } from "../plugins/kubenet/binaries.js";
 import { BRIDGE_NAME, REQUIRED_CNI_PLUGINS } from "../plugins/kubenet/config.js";
 import { createShaper } from "../plugins/kubenet/shaper.js";
 import type { Logger } from "../core/log.js";
 import { initNetworkPlugin, NOOP_SELECTORS, PluginManager } from "../core/manager.js";
-import { MetricsRegistry, networkPluginMetrics } from "../core/metrics.js";
+import { type MetricsRegistry, networkPluginMetrics } from "../core/metrics.js";
+import { PromMetricsRegistry } from "./prom-registry.js";
+import { type BuildInfo, type IpamRangeUsage, registerBuildInfo, registerIpamMetrics, registerNetworkReady, registerPodMetrics, registerResidentMetrics } from "./node-metrics.js";
+import { createMetricsHandler, type MetricsServer, serveMetrics } from "./metrics-server.js";
+import { type BindAddress, formatBindAddress } from "./bind-address.js";
+import { type NetworkConfigList, parseConf } from "../../cni/index.js";
+import type { CniPlugin } from "../plugins/cni/cni.js";
 import { createNoopPlugin } from "../plugins/noop/noop.js";
 import type { NodeOptions } from "./options.js";
 import { CNI_PLUGIN_NAME, CNI_TIMEOUT_SEC, effectiveHairpinMode, type Host, KUBENET_PLUGIN_NAME, type NetworkPlugin } from "../core/plugin.js";
@@ -31,7 +39,10 @@ import { workerPluginHost } from "../invoke/plugin-workers.js";
 import { checkRequiredBinaries, describeFound, probeNetworkPlugins, type ProbeResult } from "./probe.js";
 import { PodRuntime, type RestoreReport } from "../sandbox/runtime.js";
 import { isOwnNetns, netnsIdentity } from "../../kernel/netns.js";
+import { RESIDENT_PLUGINS } from "../../resident/registry.js";
 import { serveResident } from "../../resident/server.js";
+import { PodnetError } from "../../util/errors.js";
+import { type ClusterNode, ClusterStartError, prepareClusterNode } from "./cluster.js";
 
 export interface SystemDeps {
   readonly kernel: Kernel;
@@ -53,10 +64,15 @@ export interface SystemDeps {
   readonly pluginHost?: PluginHost;
   /** tc over netlink for kubenet's shaper (default: a socket in the daemon's netns). */
   readonly tc?: TcNetlink;
+  /** What podnet_build_info says (default: all "unknown"). */
+  readonly buildInfo?: BuildInfo;
+  /** host-local's usage of each range set of a network (for /metrics; without it, no IPAM series). */
+  readonly ipamUsage?: (network: NetworkConfigList) => Promise<readonly IpamRangeUsage[]>;
 }
 
-export class StartupError extends Error {
+export class StartupError extends PodnetError {
   override name = "StartupError";
+  readonly code = "PODNET_STARTUP";
 }
 
 export interface RunningNode {
@@ -69,6 +85,8 @@ export interface RunningNode {
   readonly restore: RestoreReport;
   /** The API's socket. */
   readonly server: UnixListener;
+  /** Where /metrics, /healthz and /readyz are served over TCP (--metrics-bind-address; the port bound). */
+  readonly metricsAddress?: BindAddress;
   nodeInfo(): Record<string, unknown>;
   /** Stops serving and background work; pods and their state stay (a restart re-attaches them). */
   close(): Promise<void>;
@@ -100,6 +118,8 @@ class Closers {
 interface Candidate {
   readonly plugin: NetworkPlugin;
   started?(): Promise<void>;
+  /** The network config pods are set up with now (its host-local ranges feed /metrics). */
+  network?(): NetworkConfigList | undefined;
 }
 
 export async function startNode(o: NodeOptions, sys: SystemDeps): Promise<RunningNode> {
@@ -160,6 +180,20 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     await ensureKubeletUtilChains(ipt.v6).catch((e: unknown) => log.debug("no ip6tables util chains", { err: e }));
   }
 
+  // Cluster networking: the node's addresses, its VXLAN device and the store, before the plugin
+  // (kubenet's MTU rule skips the VXLAN device; its pods' MTU follows the peers).
+  let cluster: ClusterNode | undefined;
+  if (o.cluster) {
+    try {
+      cluster = await prepareClusterNode(o.cluster, { ops: sys.kernel.netns(null), log, stateDir: o.stateDir, podLinks: [BRIDGE_NAME] });
+    } catch (e) {
+      if (e instanceof ClusterStartError) throw new StartupError(e.message);
+      throw e;
+    }
+    const c = cluster;
+    closers.add(() => c.close());
+  }
+
   const runtimeOptions = (path: readonly string[]) => ({
     path,
     cacheDir: o.cniCacheDir,
@@ -204,6 +238,9 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
         log: log.child({ plugin: CNI_PLUGIN_NAME }),
         ...(sys.watchDir ? { watchDir: sys.watchDir } : {}),
       }),
+      network(this: Candidate) {
+        return (this.plugin as CniPlugin).defaultNetwork()?.list;
+      },
     },
     {
       plugin: createKubenetPlugin({
@@ -222,6 +259,7 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
         log: log.child({ plugin: KUBENET_PLUGIN_NAME }),
         modprobe: o.modprobe,
         describePlugins: (dir) => ({ pluginMode: kubenetPluginMode(dir), ...(o.inProcessPlugins ? { pluginCalls: { ...pluginCalls } } : {}) }),
+        ...(cluster ? { cluster: kubenetCluster(cluster) } : {}),
       }),
       async started() {
         const dir = findPluginDir(kubenetBinDirs, sys.fs);
@@ -229,6 +267,10 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
         log.info("kubenet CNI plugins", { dir, mode });
         // the first pod should not wait for the workers to load the plugins (~100 ms)
         if (mode !== "exec") await host_().warm?.();
+      },
+      network(this: Candidate) {
+        const text = (this.plugin as KubenetPlugin).netConfig();
+        return text === undefined ? undefined : parseConf(text);
       },
     },
     ...probe.execPlugins.map((info) => ({
@@ -249,10 +291,12 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
   for (const w of plugin.warnings?.() ?? []) log.warn(w);
   const initialised = plugin;
   closers.add(() => initialised.close?.());
-  await candidates.find((c) => c.plugin === initialised)?.started?.();
+  const selected = candidates.find((c) => c.plugin === initialised);
+  await selected?.started?.();
 
-  const metrics = new MetricsRegistry();
+  const metrics = new PromMetricsRegistry();
   const manager = new PluginManager(plugin, { metrics: networkPluginMetrics(metrics) });
+  cluster?.registerMetrics(metrics);
   const store = createCheckpointStore(o.stateDir);
   const rt = new PodRuntime({
     manager,
@@ -269,8 +313,41 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     saveNodeState: (s) => writeNodeState(o.stateDir, s),
   });
   runtime = rt;
+  registerBuildInfo(metrics, sys.buildInfo ?? { version: "unknown", commit: "unknown", node: "unknown" });
+  registerNetworkReady(metrics, plugin.name(), () => notReady());
+  registerPodMetrics(metrics, () => rt.listPods());
+  const network = selected?.network?.bind(selected);
+  const ipamUsage = sys.ipamUsage;
+  if (network && ipamUsage) {
+    let lastError = "";
+    registerIpamMetrics(metrics, async () => {
+      const n = network();
+      return n ? ipamUsage(n) : [];
+    }, {
+      stateKey: () => `${network()?.bytes.toString() ?? ""} ${rt.listPods().map((p) => `${p.sandboxID}:${p.phase}`).join(",")}`,
+      onError: (e) => {
+        // once per distinct problem, not once per scrape
+        if (errorMessage(e) !== lastError) log.warn("cannot read host-local's usage for /metrics", { err: e });
+        lastError = errorMessage(e);
+      },
+    });
+  }
 
-  const podCIDR = o.podCIDR || readNodeState(o.stateDir).podCIDR || "";
+  // On a cluster node the pod CIDR is the node's block (--pod-cidr is registered as it).
+  if (cluster) {
+    try {
+      await cluster.start((blocks) => {
+        try {
+          rt.setPodCIDR(blocks.join(","), "the node's block");
+        } catch (e) {
+          log.error("the cluster's block is not a pod CIDR", { blocks, err: e });
+        }
+      });
+    } catch (e) {
+      throw new StartupError(`cluster networking: ${errorMessage(e)}`);
+    }
+  }
+  const podCIDR = cluster ? "" : o.podCIDR || readNodeState(o.stateDir).podCIDR || "";
   if (podCIDR) {
     try {
       rt.setPodCIDR(podCIDR, o.podCIDR ? "--pod-cidr" : "saved podCIDR");
@@ -287,10 +364,11 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
   const started = new Date().toISOString();
   const nodeInfo = (): Record<string, unknown> => {
     const st = manager.status();
+    const waiting = cluster?.notReadyReason();
     return {
       plugin: plugin.name(),
-      ready: st === null,
-      ...(st ? { reason: "NetworkPluginNotReady", message: `network plugin is not ready: ${st.message}` } : {}),
+      ready: st === null && waiting === undefined,
+      ...(waiting !== undefined ? { reason: "NetworkPluginNotReady", message: `network plugin is not ready: ${waiting}` } : st ? { reason: "NetworkPluginNotReady", message: `network plugin is not ready: ${st.message}` } : {}),
       warnings: plugin.warnings?.() ?? [],
       podCIDR: rt.currentPodCIDR(),
       hairpinMode: hairpin.mode,
@@ -298,14 +376,21 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
       pods: rt.listPods().length,
       started,
       ...plugin.nodeInfo?.(),
+      ...(cluster ? { cluster: cluster.summary() } : {}),
     };
+  };
+
+  /** Why the node is not ready for pods (null: ready), as /v1/node says: /readyz and podnet_network_ready. */
+  const notReady = (): string | null => {
+    const info = nodeInfo();
+    return info["ready"] === true ? null : String(info["message"] ?? "network plugin is not ready");
   };
 
   const onReject = (socket: string) => (who: string) =>
     log.warn("refused a connection", { socket, peer: who, allowed: group ? `root, group ${group.name}` : "root" });
   let server: UnixListener;
   try {
-    server = await serveApi(createApiHandler({ runtime: rt, nodeInfo, metrics: () => metrics.render(), log }), o.socket, {
+    server = await serveApi(createApiHandler({ runtime: rt, nodeInfo, metrics: () => metrics.render(), ready: notReady, log, ...(cluster ? { cluster: () => cluster!.status() } : {}) }), o.socket, {
       ...(group ? { group } : {}),
       onReject: onReject(o.socket),
     });
@@ -316,17 +401,31 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
   // Resident mode: the launchers in build/resident (podnet install) hand their calls here.
   if (o.cniSocket) {
     let cniServer: UnixListener;
+    const observer = registerResidentMetrics(metrics, RESIDENT_PLUGINS);
     try {
       // On the worker threads of kubenet's in-process plugins; the first calls wait for them to load.
       void host_().warm?.();
       cniServer = await serveResident(o.cniSocket, host_(), {
         ...(group ? { group } : {}),
         onError: (e) => log.warn("resident plugin request", { socket: o.cniSocket, error: e.message }),
+        onCall: (c) => observer.onCall(c),
+        onRefused: (r) => observer.onRefused(r),
       });
     } catch (e) {
       throw new StartupError(`--cni-socket ${o.cniSocket}: ${errorMessage(e)}`);
     }
     closers.add(() => cniServer.close());
+  }
+  let metricsServer: MetricsServer | undefined;
+  if (o.metricsBindAddress) {
+    try {
+      metricsServer = await serveMetrics(o.metricsBindAddress, createMetricsHandler({ render: () => metrics.render(), contentType: metrics.contentType, ready: notReady, log }));
+    } catch (e) {
+      throw new StartupError(`--metrics-bind-address ${formatBindAddress(o.metricsBindAddress)}: ${errorMessage(e)}`);
+    }
+    const served = metricsServer;
+    closers.add(() => served.close());
+    log.info("serving /metrics, /healthz and /readyz", { address: formatBindAddress(served.address) });
   }
   const st = manager.status();
   log.info("podnet node is serving", { socket: o.socket, plugin: plugin.name(), ready: st === null, ...(st ? { reason: st.message } : {}) });
@@ -339,7 +438,13 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     metrics,
     restore,
     server,
+    ...(metricsServer ? { metricsAddress: metricsServer.address } : {}),
     nodeInfo,
     close: () => closers.closeAll(),
   };
+}
+
+/** What kubenet needs of the cluster: the CIDRs it must not masquerade, the pods' MTU, the link its MTU rule skips. */
+function kubenetCluster(c: ClusterNode): KubenetCluster {
+  return { cidrs: c.clusterCIDRs, podMtu: (mtu) => c.podMtu(mtu), ignoreLinks: [DEFAULT_VXLAN_DEVICE] };
 }

@@ -10,6 +10,9 @@ import { DEFAULT_CNI_BIN_DIR, DEFAULT_CNI_CACHE_DIR, DEFAULT_CNI_CONF_DIR, DEFAU
 import { HAIRPIN_MODES } from "../core/plugin.js";
 import { splitBinDirs } from "./probe.js";
 import { validatePodCIDR } from "../sandbox/runtime.js";
+import { PodnetError } from "../../util/errors.js";
+import { CLUSTER_NODE_FLAGS, type ClusterFlagName, type ClusterNodeOptions, parseClusterNodeOptions } from "./cluster-options.js";
+import { type BindAddress, parseBindAddress } from "./bind-address.js";
 
 export interface NodeOptions {
   readonly networkPlugin: string;
@@ -35,13 +38,19 @@ export interface NodeOptions {
   /** Run podnet's own CNI plugins inside the daemon (worker threads) instead of exec'ing them. */
   readonly inProcessPlugins: boolean;
   readonly logLevel: LogLevel;
+  /** Serve /metrics, /healthz and /readyz over TCP here (absent: off). */
+  readonly metricsBindAddress?: BindAddress;
+  /** Cluster networking (--cluster-cidr, --etcd-endpoints, …); undefined: this node stands alone. */
+  readonly cluster?: ClusterNodeOptions;
 }
 
-export class UsageError extends Error {
+export class UsageError extends PodnetError {
   override name = "UsageError";
+  readonly code = "PODNET_USAGE";
 }
 
 export const NODE_FLAGS = {
+  config: { default: "", help: "a YAML file of flags: each flag's name is a key (`pod-cidr: 10.200.0.0/24`); flags given here override it (docs/node-config.example.yaml)" },
   "network-plugin": { default: "", help: "the network plugin: \"\" or noop (default), cni, kubenet, or an exec plugin's name" },
   "network-plugin-dir": { default: DEFAULT_NETWORK_PLUGIN_DIR, help: "directory probed for exec plugins (<dir>/<name>/<name>)" },
   "cni-bin-dir": { default: DEFAULT_CNI_BIN_DIR, help: "comma-separated directories searched for CNI plugins" },
@@ -55,16 +64,22 @@ export const NODE_FLAGS = {
   socket: { default: DEFAULT_SOCKET, help: "the API's unix socket (root only; its directory must be root-owned and not group/other-writable)" },
   "socket-group": { default: "", help: "members of this group (name or GID) may use the API and CNI sockets too (root:GROUP 0660 in a 0750 directory); \"\" = root only" },
   "cni-socket": { default: "", help: "also serve podnet's CNI plugins in-process to the resident-mode launchers on this socket (as `podnet resident`; e.g. /run/podnet/cni.sock); \"\" = off" },
+  "metrics-bind-address": { default: "", help: "serve /metrics, /healthz and /readyz over TCP on HOST:PORT (e.g. 127.0.0.1:9966, [::1]:9966; port 0: any free one); \"\" = off" },
   "state-dir": { default: DEFAULT_STATE_DIR, help: "sandbox checkpoints and node state" },
   "ipam-data-dir": { default: "", help: "host-local dataDir for kubenet (default: host-local's /var/lib/cni/networks)" },
   "kubenet-bin-dir": { default: KUBENET_PRIMARY_BIN_DIR, help: "searched by kubenet before --cni-bin-dir for bridge, host-local, loopback (\"\" for none)" },
   modprobe: { default: "true", help: "run `modprobe br-netfilter` at start (as the kubelet does)" },
   "in-process-plugins": { default: "true", help: "kubenet: run podnet's own bridge/host-local/loopback inside the daemon instead of exec'ing them (other plugins are always exec'd); false: always exec" },
   "log-level": { default: "info", help: "debug | info | warn | error" },
+  ...CLUSTER_NODE_FLAGS,
 } as const;
 
-type FlagName = keyof typeof NODE_FLAGS;
-const BOOLEAN_FLAGS: readonly FlagName[] = ["make-iptables-util-chains", "modprobe", "in-process-plugins"];
+export type FlagName = keyof typeof NODE_FLAGS;
+export const BOOLEAN_FLAGS: readonly FlagName[] = ["make-iptables-util-chains", "modprobe", "in-process-plugins"];
+/** Flags whose value is a whole number (a config file gives them as YAML integers). */
+export const INTEGER_FLAGS: readonly FlagName[] = ["network-plugin-mtu"];
+/** Comma-separated flags (a config file may give them as YAML lists too). */
+export const LIST_FLAGS: readonly FlagName[] = ["cni-bin-dir", "pod-cidr", "cluster-cidr", "etcd-endpoints", "node-ip", "node-cidr-mask-size"];
 
 export function nodeUsage(): string {
   const lines = Object.entries(NODE_FLAGS).map(([k, f]) => `  --${k.padEnd(26)} ${f.help}${f.default !== "" ? ` (default ${JSON.stringify(f.default)})` : ""}`);
@@ -77,7 +92,8 @@ function bool(flag: string, v: string): boolean {
   throw new UsageError(`--${flag}: must be true or false, got ${JSON.stringify(v)}`);
 }
 
-export function parseNodeArgs(argv: readonly string[]): NodeOptions {
+/** `host.hostname`: the default --node-name (lower-cased) of cluster networking. */
+export function parseNodeArgs(argv: readonly string[], host: { hostname?: string } = {}): NodeOptions {
   // `--modprobe` alone means true, as Go's flag package reads booleans
   const args = argv.map((a) => (BOOLEAN_FLAGS.some((b) => a === `--${b}`) ? `${a}=true` : a));
   let values: Record<string, string | undefined>;
@@ -122,6 +138,20 @@ export function parseNodeArgs(argv: readonly string[]): NodeOptions {
     throw new UsageError(`--socket-group: ${JSON.stringify(socketGroup)} is not a group name or GID`);
   }
   const ipam = get("ipam-data-dir");
+  let metricsBindAddress: BindAddress | undefined;
+  if (get("metrics-bind-address") !== "") {
+    try {
+      metricsBindAddress = parseBindAddress(get("metrics-bind-address"));
+    } catch (e) {
+      throw new UsageError(`--metrics-bind-address: ${(e as Error).message}`);
+    }
+  }
+  let cluster: ClusterNodeOptions | undefined;
+  try {
+    cluster = parseClusterNodeOptions(get, (k: ClusterFlagName) => values[k] !== undefined, { networkPlugin, podCIDR, ...(host.hostname !== undefined ? { hostname: host.hostname } : {}) });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   return {
     networkPlugin,
     networkPluginDir: get("network-plugin-dir"),
@@ -142,5 +172,7 @@ export function parseNodeArgs(argv: readonly string[]): NodeOptions {
     modprobe: bool("modprobe", get("modprobe")),
     inProcessPlugins: bool("in-process-plugins", get("in-process-plugins")),
     logLevel,
+    ...(metricsBindAddress ? { metricsBindAddress } : {}),
+    ...(cluster ? { cluster } : {}),
   };
 }

@@ -8,9 +8,10 @@ import { nodeRawExec } from "../../kernel/exec.js";
 import { CniRuntime } from "../../libcni/index.js";
 import { stateless, type Registry } from "../../resident/server.js";
 import type { PluginFuncs } from "../../sdk/types.js";
-import { about as sampleAbout, samplePlugin } from "../../plugins/sample/sample.js";
-import { createInProcessExec, InProcessInvoker, localPluginHost, podnetPluginCheck, type PluginHost } from "./inprocess-invoker.js";
-import { createFakeRawExec } from "../testing/fakes.js";
+import { SAMPLE_ABOUT, samplePlugin } from "../../plugins/sample/sample.js";
+import { createInProcessExec, InProcessInvoker, localPluginHost, type PluginHost } from "./inprocess-invoker.js";
+import { podnetPluginCheck } from "../../sdk/bundle.js";
+import { createFakeRawExec } from "../../kernel/testing.js";
 
 const BUILT = new URL("../../../../build/cni", import.meta.url).pathname;
 /** What isPodnetBundle recognises: a script carrying the SDK's about text and the plugin's name. */
@@ -33,7 +34,7 @@ describe("in-process invoker over a fake registry", () => {
   };
   const registry: Registry = new Map([
     ["fakeip", stateless(ipam, { name: "fakeip", supportedVersions: all })],
-    ["sample", stateless(samplePlugin, sampleAbout)],
+    ["sample", stateless(samplePlugin, SAMPLE_ABOUT)],
     ["fails", stateless(fails, { name: "fails", supportedVersions: all })],
     ["launched", stateless(ipam, { name: "launched", supportedVersions: all })],
   ]);
@@ -139,7 +140,7 @@ describe("in-process vs exec of a built bundle", { skip: !existsSync(join(BUILT,
     try {
       const file = join(dir, "sample");
       copyFileSync(join(BUILT, "sample"), file);
-      const run = createInProcessExec({ host: localPluginHost(new Map([["sample", stateless(samplePlugin, sampleAbout)]])), fallback: nodeRawExec });
+      const run = createInProcessExec({ host: localPluginHost(new Map([["sample", stateless(samplePlugin, SAMPLE_ABOUT)]])), fallback: nodeRawExec });
       assert.equal(run.inProcess(file), true);
       const env = { PATH: process.env["PATH"], CNI_CONTAINERID: "c1", CNI_NETNS: "/run/netns/podnet-t-none", CNI_IFNAME: "eth0", CNI_PATH: dir };
       const cases: Array<[string, string]> = [
@@ -164,7 +165,7 @@ describe("in-process vs exec of a built bundle", { skip: !existsSync(join(BUILT,
       // and through the runtime: the same CniError either way
       const list = parseConfList(JSON.stringify({ cniVersion: "1.0.0", name: "n", plugins: [{ type: "sample", anotherAwesomeArg: "x" }] }));
       const viaExec = await new CniRuntime({ path: [dir], cacheDir: join(dir, "c1"), exec: nodeRawExec, netnsExists: () => true }).addNetworkList(list, { containerID: "c1", netns: "/run/netns/x", ifName: "eth0" }).catch((e: unknown) => e);
-      const viaHost = await new InProcessInvoker({ path: [dir], cacheDir: join(dir, "c2"), exec: nodeRawExec, host: localPluginHost(new Map([["sample", stateless(samplePlugin, sampleAbout)]])), netnsExists: () => true })
+      const viaHost = await new InProcessInvoker({ path: [dir], cacheDir: join(dir, "c2"), exec: nodeRawExec, host: localPluginHost(new Map([["sample", stateless(samplePlugin, SAMPLE_ABOUT)]])), netnsExists: () => true })
         .addNetworkList(list, { containerID: "c1", netns: "/run/netns/x", ifName: "eth0" }).catch((e: unknown) => e);
       assert.ok(viaExec instanceof CniError);
       assert.deepEqual([(viaHost as CniError).code, (viaHost as CniError).message, (viaHost as CniError).details], [viaExec.code, viaExec.message, viaExec.details]);

@@ -10,42 +10,13 @@
 // Where the plugin functions run is a PluginHost (src/resident/host.ts): worker threads by default
 // (plugin-workers.ts; the kernel calls are synchronous netlink, and deleting a veth blocks ~20 ms,
 // which must not stall the daemon's API), or this thread (localPluginHost) for tests and embedders.
-import { readFileSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import type { ExecOptions, ExecResult, RawExec } from "../../kernel/exec.js";
 import { CniRuntime, findInPath, type CniRuntimeOptions } from "../../libcni/index.js";
-import { isPodnetBundle } from "../../sdk/bundle.js";
+import { podnetPluginCheck, type PodnetPluginCheck } from "../../sdk/bundle.js";
 import type { PluginHost } from "../../resident/host.js";
 
 export { localPluginHost, type PluginHost } from "../../resident/host.js";
-
-/** True when `path` is podnet's own plugin for `name` (see isPodnetBundle); cached per file identity. */
-export type PodnetPluginCheck = (path: string, name: string) => boolean;
-
-export function podnetPluginCheck(readHead: (path: string) => Buffer | undefined = (p) => readFileSync(p)): PodnetPluginCheck {
-  const cache = new Map<string, { id: string; ok: boolean }>();
-  return (path, name) => {
-    let id: string;
-    try {
-      const st = statSync(path);
-      id = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch {
-      return false;
-    }
-    const k = `${name}\0${path}`;
-    const hit = cache.get(k);
-    if (hit?.id === id) return hit.ok;
-    let ok = false;
-    try {
-      const head = readHead(path);
-      ok = head !== undefined && isPodnetBundle(head, name);
-    } catch {
-      ok = false;
-    }
-    cache.set(k, { id, ok });
-    return ok;
-  };
-}
 
 export interface InProcessStats {
   inProcess: number;

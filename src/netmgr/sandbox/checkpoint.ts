@@ -2,12 +2,13 @@
 // <root>/sandbox/<id> checkpoint, with podnet's fields beside it). One JSON file per sandbox under
 // <stateDir>/sandboxes/, written to a temp name and renamed; a file whose checksum does not match is
 // corrupt, reported and deleted. The node's own state (the pod CIDR) lives in <stateDir>/node.json.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { readJson } from "../../cni/index.js";
 import { isPodPhase, type PodPhase } from "./lifecycle.js";
 import type { PortMapping, Protocol } from "../core/plugin.js";
+import { PodnetError } from "../../util/errors.js";
+import { writeFileAtomicSync } from "../../util/atomic-write.js";
 
 export const CHECKPOINT_VERSION = "v1";
 
@@ -79,8 +80,9 @@ export function encodeCheckpoint(r: SandboxRecord): string {
   return JSON.stringify(f, null, 2) + "\n";
 }
 
-export class CorruptCheckpointError extends Error {
+export class CorruptCheckpointError extends PodnetError {
   override name = "CorruptCheckpointError";
+  readonly code = "PODNET_CHECKPOINT_CORRUPT";
 }
 
 const toProtocol = (p: string): Protocol => (p.toLowerCase() === "udp" ? "UDP" : p.toLowerCase() === "sctp" ? "SCTP" : "TCP");
@@ -126,21 +128,6 @@ export interface CheckpointStore {
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
-function atomicWrite(path: string, text: string): void {
-  const tmp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
-  try {
-    writeFileSync(tmp, text, { mode: 0o600, flag: "wx" });
-    renameSync(tmp, path);
-  } catch (e) {
-    // A full disk fails the write after the file was created: leave nothing behind.
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never created
-    }
-    throw e;
-  }
-}
 
 export function createCheckpointStore(stateDir: string): CheckpointStore {
   const dir = join(stateDir, "sandboxes");
@@ -151,7 +138,7 @@ export function createCheckpointStore(stateDir: string): CheckpointStore {
   const store: CheckpointStore = {
     write(r) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      atomicWrite(file(r.id), encodeCheckpoint(r));
+      writeFileAtomicSync(file(r.id), encodeCheckpoint(r));
     },
     read(id) {
       let text: string;
@@ -211,5 +198,5 @@ export function readNodeState(stateDir: string): NodeState {
 
 export function writeNodeState(stateDir: string, s: NodeState): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  atomicWrite(join(stateDir, "node.json"), JSON.stringify(s, null, 2) + "\n");
+  writeFileAtomicSync(join(stateDir, "node.json"), JSON.stringify(s, null, 2) + "\n");
 }

@@ -11,6 +11,7 @@
 //
 // "ready" means: SetUpPod succeeded (or, after a restart, the plugin found everything it made still
 // there); "failed": the network is torn down and the pod waits to be deleted, with the reason.
+import { PodnetError } from "../../util/errors.js";
 
 export const POD_PHASES = ["setting-up", "ready", "repairing", "failed", "tearing-down"] as const;
 export type PodPhase = (typeof POD_PHASES)[number];
@@ -48,8 +49,9 @@ const TRANSITIONS: Readonly<Record<PodPhase | "absent", Partial<Record<PodEvent,
 };
 
 /** An event that is not allowed in a phase: a bug in the caller, never the client's fault. */
-export class LifecycleError extends Error {
+export class LifecycleError extends PodnetError {
   override name = "LifecycleError";
+  readonly code = "PODNET_POD_LIFECYCLE";
 }
 
 /** The phase after `event`; throws LifecycleError when the event is not allowed in `from`. */

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ManifestError, parsePodDocument, parsePodManifest } from "./pod-manifest.js";
+import { PodManifestError, parsePodDocument, parsePodManifest } from "./pod-manifest.js";
 
 const POD = `apiVersion: v1
 kind: Pod
@@ -61,7 +61,7 @@ describe("pod manifests", () => {
     ["hostIP of two groups", "metadata: {name: w}\nspec: {containers: [{name: a, ports: [{containerPort: 80, hostPort: 1, hostIP: \"1:2\"}]}]}\n", /hostIP: must be a valid IP address, got "1:2"/],
   ];
   for (const [what, text, re] of bad) {
-    it(`rejects ${what}, naming the field and the value`, () => assert.throws(() => parsePodManifest(text), (e: Error) => e instanceof ManifestError && re.test(e.message)));
+    it(`rejects ${what}, naming the field and the value`, () => assert.throws(() => parsePodManifest(text), (e: Error) => e instanceof PodManifestError && re.test(e.message)));
   }
 });
 
@@ -322,7 +322,7 @@ describe("pod manifests: strict where podnet reads, open where Kubernetes has fi
   for (const [what, body, msg] of typos) {
     it(`an unknown field is refused with its path: ${what}`, () =>
       assert.throws(() => parsePodManifest(`metadata:\n  name: w\n${body}\n`), (e: unknown) => {
-        assert.ok(e instanceof ManifestError);
+        assert.ok(e instanceof PodManifestError);
         assert.equal(e.message, msg);
         assert.equal(e.field, msg.slice(0, msg.indexOf(": unknown field")));
         return true;
@@ -334,7 +334,7 @@ describe("pod manifests: strict where podnet reads, open where Kubernetes has fi
 });
 
 describe("pod manifests: bounded YAML", () => {
-  const err = (text: string, re: RegExp) => assert.throws(() => parsePodDocument(text), (e: unknown) => e instanceof ManifestError && re.test(e.message));
+  const err = (text: string, re: RegExp) => assert.throws(() => parsePodDocument(text), (e: unknown) => e instanceof PodManifestError && re.test(e.message));
   it("deep nesting is refused before the yaml library recurses (3,000 '[' used to crash the process)", () => {
     err("[".repeat(3000) + "]".repeat(3000), /^the manifest nests deeper than 100 levels \(line 1, column 101\)$/);
     err("[".repeat(500_000), /^the manifest nests deeper than 100 levels/);

@@ -6,12 +6,13 @@
 //   spec.containers[0].ports[0].hostport: unknown field (did you mean "hostPort"?)
 // YAML is bounded before the yaml library sees it: size, nesting depth (its composer recurses, and
 // a few KiB of "[[[[" crash the process) and aliases (no exponential expansion).
-import { Composer, type CST, Lexer, LineCounter, Parser, type Document } from "yaml";
-import { brief, formatBytes, plainObject } from "../../cni/index.js";
+import { brief, formatBytes, isObject, plainObject } from "../../cni/index.js";
 import { isIP } from "../../ip/index.js";
 import { dns1123LabelErrors, dns1123SubdomainErrors } from "../core/names.js";
 import { type FieldSet, POD_FIELDS, suggestField } from "./pod-fields.js";
 import type { PortMapping, Protocol } from "../core/plugin.js";
+import { PodnetError } from "../../util/errors.js";
+import { parseYamlDocument, YamlInputError } from "../../util/bounded-yaml.js";
 
 /** Largest manifest read (`podnet pod add -f`); a Pod in etcd is at most ~1.5 MiB, real ones a few KiB. */
 export const MAX_MANIFEST_BYTES = 1 << 20;
@@ -38,8 +39,9 @@ export interface PodSpec {
   readonly dns?: PodDnsConfig;
 }
 
-export class ManifestError extends Error {
-  override name = "ManifestError";
+export class PodManifestError extends PodnetError {
+  override name = "PodManifestError";
+  readonly code = "PODNET_POD_MANIFEST";
   /** Dotted path of the bad field ("" for the document as a whole). */
   readonly field: string;
   constructor(field: string, message: string) {
@@ -59,93 +61,92 @@ function strictFields(o: Record<string, unknown>, path: string, fields: FieldSet
   for (const key of Object.keys(o)) {
     if ((fields.read as readonly string[]).includes(key) || (fields.ignored as readonly string[]).includes(key)) continue;
     const hint = suggestField(key, [...fields.read, ...fields.ignored]);
-    throw new ManifestError(child(path, key), `unknown field${hint ? ` (did you mean ${JSON.stringify(hint)}?)` : ""}`);
+    throw new PodManifestError(child(path, key), `unknown field${hint ? ` (did you mean ${JSON.stringify(hint)}?)` : ""}`);
   }
 }
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 function port(field: string, v: unknown, { allowZero }: { allowZero: boolean }): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < (allowZero ? 0 : 1) || v > 65535) {
-    throw new ManifestError(field, `must be an integer in ${allowZero ? 0 : 1}..65535, got ${show(v)}`);
+    throw new PodManifestError(field, `must be an integer in ${allowZero ? 0 : 1}..65535, got ${show(v)}`);
   }
   return v;
 }
 
 function str(field: string, v: unknown): string {
-  if (typeof v !== "string") throw new ManifestError(field, `must be a string, got ${show(v)}`);
+  if (typeof v !== "string") throw new PodManifestError(field, `must be a string, got ${show(v)}`);
   return v;
 }
 
 function strList(field: string, v: unknown): string[] {
   if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw new ManifestError(field, `must be a list, got ${show(v)}`);
+  if (!Array.isArray(v)) throw new PodManifestError(field, `must be a list, got ${show(v)}`);
   return v.map((x, i) => str(`${field}[${i}]`, x));
 }
 
 /** Validates a decoded Pod object (what the daemon's API receives, too). */
 export function podFromObject(o: unknown): PodSpec {
-  if (!isObj(o)) throw new ManifestError("", `a Pod manifest must be an object, got ${show(o)}`);
+  if (!isObject(o)) throw new PodManifestError("", `a Pod manifest must be an object, got ${show(o)}`);
   strictFields(o, "", POD_FIELDS.pod);
-  if (o["kind"] !== undefined && o["kind"] !== "Pod") throw new ManifestError("kind", `must be "Pod", got ${show(o["kind"])}`);
-  if (o["apiVersion"] !== undefined && o["apiVersion"] !== "v1") throw new ManifestError("apiVersion", `must be "v1", got ${show(o["apiVersion"])}`);
+  if (o["kind"] !== undefined && o["kind"] !== "Pod") throw new PodManifestError("kind", `must be "Pod", got ${show(o["kind"])}`);
+  if (o["apiVersion"] !== undefined && o["apiVersion"] !== "v1") throw new PodManifestError("apiVersion", `must be "v1", got ${show(o["apiVersion"])}`);
   const md = o["metadata"];
-  if (!isObj(md)) throw new ManifestError("metadata", `must be an object, got ${show(md)}`);
+  if (!isObject(md)) throw new PodManifestError("metadata", `must be an object, got ${show(md)}`);
   strictFields(md, "metadata", POD_FIELDS.metadata);
   const name = md["name"];
-  if (typeof name !== "string" || name === "") throw new ManifestError("metadata.name", `is required (a DNS subdomain), got ${show(name)}`);
+  if (typeof name !== "string" || name === "") throw new PodManifestError("metadata.name", `is required (a DNS subdomain), got ${show(name)}`);
   const nameErrs = dns1123SubdomainErrors(name);
-  if (nameErrs.length) throw new ManifestError("metadata.name", `${show(name)}: ${nameErrs.join("; ")}`);
+  if (nameErrs.length) throw new PodManifestError("metadata.name", `${show(name)}: ${nameErrs.join("; ")}`);
   const namespace = md["namespace"] === undefined || md["namespace"] === null ? "default" : str("metadata.namespace", md["namespace"]);
   const nsErrs = dns1123LabelErrors(namespace);
-  if (nsErrs.length) throw new ManifestError("metadata.namespace", `${show(namespace)}: ${nsErrs.join("; ")}`);
+  if (nsErrs.length) throw new PodManifestError("metadata.namespace", `${show(namespace)}: ${nsErrs.join("; ")}`);
   const uid = md["uid"] === undefined || md["uid"] === null ? "" : str("metadata.uid", md["uid"]);
   // Input keys: an object without a prototype ("__proto__" is an annotation like any other).
   const annotations = plainObject() as Record<string, string>;
   const ann = md["annotations"];
   if (ann !== undefined && ann !== null) {
-    if (!isObj(ann)) throw new ManifestError("metadata.annotations", `must be a map of strings, got ${show(ann)}`);
+    if (!isObject(ann)) throw new PodManifestError("metadata.annotations", `must be a map of strings, got ${show(ann)}`);
     for (const [k, v] of Object.entries(ann)) annotations[k] = str(child("metadata.annotations", k), v);
   }
 
   const spec = o["spec"];
-  if (!isObj(spec)) throw new ManifestError("spec", `must be an object, got ${show(spec)}`);
+  if (!isObject(spec)) throw new PodManifestError("spec", `must be an object, got ${show(spec)}`);
   strictFields(spec, "spec", POD_FIELDS.spec);
   const hn = spec["hostNetwork"];
-  if (hn !== undefined && hn !== null && typeof hn !== "boolean") throw new ManifestError("spec.hostNetwork", `must be true or false, got ${show(hn)}`);
+  if (hn !== undefined && hn !== null && typeof hn !== "boolean") throw new PodManifestError("spec.hostNetwork", `must be true or false, got ${show(hn)}`);
   const hostNetwork = hn === true;
   const containers = spec["containers"];
-  if (!Array.isArray(containers) || containers.length === 0) throw new ManifestError("spec.containers", `must be a non-empty list, got ${show(containers)}`);
+  if (!Array.isArray(containers) || containers.length === 0) throw new PodManifestError("spec.containers", `must be a non-empty list, got ${show(containers)}`);
   const portMappings: PortMapping[] = [];
   const seen = new Map<string, string>();
   containers.forEach((c, ci) => {
     const cf = `spec.containers[${ci}]`;
-    if (!isObj(c)) throw new ManifestError(cf, `must be an object, got ${show(c)}`);
+    if (!isObject(c)) throw new PodManifestError(cf, `must be an object, got ${show(c)}`);
     strictFields(c, cf, POD_FIELDS.container);
     const cname = c["name"];
-    if (typeof cname !== "string" || cname === "") throw new ManifestError(`${cf}.name`, `is required, got ${show(cname)}`);
+    if (typeof cname !== "string" || cname === "") throw new PodManifestError(`${cf}.name`, `is required, got ${show(cname)}`);
     const ports = c["ports"];
     if (ports === undefined || ports === null) return;
-    if (!Array.isArray(ports)) throw new ManifestError(`${cf}.ports`, `must be a list, got ${show(ports)}`);
+    if (!Array.isArray(ports)) throw new PodManifestError(`${cf}.ports`, `must be a list, got ${show(ports)}`);
     ports.forEach((p, pi) => {
       const pf = `${cf}.ports[${pi}]`;
-      if (!isObj(p)) throw new ManifestError(pf, `must be an object, got ${show(p)}`);
+      if (!isObject(p)) throw new PodManifestError(pf, `must be an object, got ${show(p)}`);
       strictFields(p, pf, POD_FIELDS.containerPort);
       const containerPort = port(`${pf}.containerPort`, p["containerPort"], { allowZero: false });
       const hostPort = p["hostPort"] === undefined || p["hostPort"] === null ? 0 : port(`${pf}.hostPort`, p["hostPort"], { allowZero: true });
       const protoRaw = p["protocol"] === undefined || p["protocol"] === null ? "TCP" : p["protocol"];
       if (protoRaw !== "TCP" && protoRaw !== "UDP" && protoRaw !== "SCTP") {
-        throw new ManifestError(`${pf}.protocol`, `must be one of "TCP", "UDP", "SCTP", got ${show(protoRaw)}`);
+        throw new PodManifestError(`${pf}.protocol`, `must be one of "TCP", "UDP", "SCTP", got ${show(protoRaw)}`);
       }
       const protocol = protoRaw as Protocol;
       const hostIP = p["hostIP"] === undefined || p["hostIP"] === null ? "" : str(`${pf}.hostIP`, p["hostIP"]);
-      if (hostIP !== "" && !isIP(hostIP)) throw new ManifestError(`${pf}.hostIP`, `must be a valid IP address, got ${show(hostIP)}`);
+      if (hostIP !== "" && !isIP(hostIP)) throw new PodManifestError(`${pf}.hostIP`, `must be a valid IP address, got ${show(hostIP)}`);
       if (hostNetwork && hostPort !== 0 && hostPort !== containerPort) {
-        throw new ManifestError(`${pf}.hostPort`, `must match containerPort when hostNetwork is true, got ${hostPort} (containerPort ${containerPort})`);
+        throw new PodManifestError(`${pf}.hostPort`, `must match containerPort when hostNetwork is true, got ${hostPort} (containerPort ${containerPort})`);
       }
       if (hostPort > 0) {
         const key = `${hostPort}/${protocol}${hostIP ? ` on ${hostIP}` : ""}`;
         const prev = seen.get(`${hostPort}/${protocol}/${hostIP}`);
-        if (prev) throw new ManifestError(`${pf}.hostPort`, `Duplicate value: ${JSON.stringify(key)} (also in ${prev})`);
+        if (prev) throw new PodManifestError(`${pf}.hostPort`, `Duplicate value: ${JSON.stringify(key)} (also in ${prev})`);
         seen.set(`${hostPort}/${protocol}/${hostIP}`, pf);
       }
       portMappings.push({ hostPort, containerPort, protocol, hostIP });
@@ -155,15 +156,15 @@ export function podFromObject(o: unknown): PodSpec {
   let dns: PodDnsConfig | undefined;
   const dc = spec["dnsConfig"];
   if (dc !== undefined && dc !== null) {
-    if (!isObj(dc)) throw new ManifestError("spec.dnsConfig", `must be an object, got ${show(dc)}`);
+    if (!isObject(dc)) throw new PodManifestError("spec.dnsConfig", `must be an object, got ${show(dc)}`);
     strictFields(dc, "spec.dnsConfig", POD_FIELDS.dnsConfig);
     const opts = dc["options"];
-    if (opts !== undefined && opts !== null && !Array.isArray(opts)) throw new ManifestError("spec.dnsConfig.options", `must be a list, got ${show(opts)}`);
+    if (opts !== undefined && opts !== null && !Array.isArray(opts)) throw new PodManifestError("spec.dnsConfig.options", `must be a list, got ${show(opts)}`);
     dns = {
       servers: strList("spec.dnsConfig.nameservers", dc["nameservers"]),
       searches: strList("spec.dnsConfig.searches", dc["searches"]),
       options: ((opts as unknown[] | undefined) ?? []).map((x, i) => {
-        if (!isObj(x)) throw new ManifestError(`spec.dnsConfig.options[${i}]`, `must be an object, got ${show(x)}`);
+        if (!isObject(x)) throw new PodManifestError(`spec.dnsConfig.options[${i}]`, `must be an object, got ${show(x)}`);
         strictFields(x, `spec.dnsConfig.options[${i}]`, POD_FIELDS.dnsOption);
         const n = str(`spec.dnsConfig.options[${i}].name`, x["name"]);
         return x["value"] === undefined || x["value"] === null ? n : `${n}:${str(`spec.dnsConfig.options[${i}].value`, x["value"])}`;
@@ -179,42 +180,18 @@ export function podFromObject(o: unknown): PodSpec {
  */
 export function parsePodDocument(text: string): unknown {
   if (text.length > MAX_MANIFEST_BYTES || Buffer.byteLength(text) > MAX_MANIFEST_BYTES) {
-    throw new ManifestError("", `the manifest is larger than ${formatBytes(MAX_MANIFEST_BYTES)}`);
-  }
-  const lines = new LineCounter();
-  const at = (offset: number) => {
-    const p = lines.linePos(offset);
-    return ` (line ${p.line}, column ${p.col})`;
-  };
-  // The CST parser keeps its nesting on an explicit stack: measure it lexeme by lexeme (what
-  // Parser.parse does), before the composer, which recurses, sees anything.
-  const parser = new Parser(lines.addNewLine);
-  const tokens: CST.Token[] = [];
-  lines.addNewLine(0);
-  for (const lexeme of new Lexer().lex(text)) {
-    for (const t of parser.next(lexeme)) tokens.push(t);
-    if (parser.stack.length > MAX_YAML_DEPTH) throw new ManifestError("", `the manifest nests deeper than ${MAX_YAML_DEPTH} levels${at(parser.offset)}`);
-  }
-  for (const t of parser.end()) tokens.push(t);
-  let docs: Document.Parsed[];
-  try {
-    docs = [...new Composer({ uniqueKeys: true }).compose(tokens)];
-  } catch (e) {
-    throw new ManifestError("", `cannot parse the manifest as YAML: ${(e as Error).message.split("\n")[0]}`);
-  }
-  const nonEmpty = docs.filter((d) => d.contents !== null || d.errors.length > 0);
-  if (nonEmpty.length === 0) throw new ManifestError("", "the manifest is empty");
-  if (nonEmpty.length > 1) throw new ManifestError("", `expected one Pod, the file holds ${nonEmpty.length} documents`);
-  const doc = nonEmpty[0]!;
-  if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    throw new ManifestError("", `cannot parse the manifest as YAML${at(e.pos[0])}: ${e.message.split("\n")[0]}`);
+    throw new PodManifestError("", `the manifest is larger than ${formatBytes(MAX_MANIFEST_BYTES)}`);
   }
   try {
-    return doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+    return parseYamlDocument(text, {
+      what: "the manifest",
+      maxDepth: MAX_YAML_DEPTH,
+      maxAliases: MAX_YAML_ALIASES,
+      tooMany: (n) => `expected one Pod, the file holds ${n} documents`,
+    });
   } catch (e) {
-    // ReferenceError "Excessive alias count…", or an alias that expands past the stack.
-    throw new ManifestError("", `cannot use the manifest: ${(e as Error).message.split("\n")[0]}`);
+    if (e instanceof YamlInputError) throw new PodManifestError("", e.message);
+    throw e;
   }
 }
 

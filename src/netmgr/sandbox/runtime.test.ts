@@ -12,11 +12,12 @@ import { BandwidthError } from "../core/bandwidth.js";
 import { createApiHandler } from "../daemon/api-server.js";
 import { serveApi } from "../daemon/api-socket.js";
 import { createApiClient, ApiError } from "../daemon/api-client.js";
+import { type Logger, memoryLogger } from "../core/log.js";
 
 /** The node's own netns in these fixtures. */
 const NODE_NETNS = "/run/netns/node";
 
-function fixture(plugin: FakePlugin = createFakePlugin("kubenet")) {
+function fixture(plugin: FakePlugin = createFakePlugin("kubenet"), extra: { log?: Logger; monotonic?: () => number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "podnet-t-rt-"));
   const store: CheckpointStore = createCheckpointStore(dir);
   const namespaces = new Set<string>([NODE_NETNS]);
@@ -42,6 +43,7 @@ function fixture(plugin: FakePlugin = createFakePlugin("kubenet")) {
         isNodeNetns: (p) => resolve(p) === NODE_NETNS,
       },
       newID: () => `${String(++n).padStart(2, "0")}${"ab".repeat(31)}`,
+      ...extra,
     });
   return { dir, store, plugin, namespaces, aliases, gates, rt: mk(), restart: mk, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
@@ -52,6 +54,30 @@ const settle = () => new Promise((r) => setImmediate(r));
 const pod = (name: string, extra = "") => parsePodManifest(`metadata: {name: ${name}}\nspec:\n  containers: [{name: c, ports: [{containerPort: 80${extra}}]}]\n`);
 
 describe("pod runtime", () => {
+  it("one log line per set-up and teardown: the pod, the result, how long the plugin took, and why when not for the pod's own create or delete", async () => {
+    const log = memoryLogger();
+    let clock = 0;
+    const f = fixture(createFakePlugin("kubenet"), { log, monotonic: () => (clock += 5) });
+    try {
+      const v = await f.rt.runPod(pod("web"));
+      await f.rt.stopPod("default", "web");
+      f.plugin.failSetUp = new Error("no IP addresses available in range set: 10.200.0.1-10.200.0.2");
+      await assert.rejects(f.rt.runPod(pod("db")));
+      const steps = log.lines.filter((l) => l.msg.startsWith("pod network "));
+      assert.deepEqual(steps.map((l) => [l.level, l.msg, l.fields["pod"], l.fields["result"], l.fields["cause"], l.fields["error"]]), [
+        ["info", "pod network set-up", "default/web", "ok", undefined, undefined],
+        ["info", "pod network teardown", "default/web", "ok", undefined, undefined],
+        ["error", "pod network set-up", "default/db", "error", undefined, 'networkPlugin kubenet failed to set up pod "db_default" network: no IP addresses available in range set: 10.200.0.1-10.200.0.2'],
+        ["info", "pod network teardown", "default/db", "ok", "set-up failed", undefined],
+      ]);
+      assert.deepEqual(steps[0]!.fields, { pod: "default/web", sandbox: v.sandboxID, plugin: "kubenet", result: "ok", durationMs: 5, ips: ["10.200.0.2"] });
+      assert.ok(steps.every((l) => typeof l.fields["durationMs"] === "number"));
+      assert.deepEqual(log.lines.filter((l) => l.level === "warn"), []);
+    } finally {
+      f.cleanup();
+    }
+  });
+
   it("run: netns, checkpoint, setup, IPs; stop: teardown, netns and checkpoint gone", async () => {
     const f = fixture();
     try {
@@ -327,13 +353,17 @@ describe("pod runtime", () => {
 });
 
 describe("API over a unix socket", () => {
-  it("add, list, status, delete, errors with fields, metrics, pod CIDR", async () => {
+  it("add, list, status, delete, errors with fields, metrics, probes, pod CIDR", async () => {
     const f = fixture();
     const sock = join(f.dir, "api.sock");
-    const server = await serveApi(createApiHandler({ runtime: f.rt, nodeInfo: () => ({ plugin: "kubenet", ready: true }), metrics: () => "x_total 1\n" }), sock);
+    let notReady: string | null = "network plugin is not ready: no pod CIDR";
+    const server = await serveApi(createApiHandler({ runtime: f.rt, nodeInfo: () => ({ plugin: "kubenet", ready: true }), metrics: async () => "x_total 1\n", ready: () => notReady }), sock);
     try {
       const c = createApiClient(sock);
-      assert.equal(await c.healthy(), true);
+      assert.equal(await c.healthy(), true, "/healthz is liveness: ok while not ready");
+      assert.deepEqual(await c.readyz(), { status: 503, text: "not ready: network plugin is not ready: no pod CIDR\n" });
+      notReady = null;
+      assert.deepEqual(await c.readyz(), { status: 200, text: "ok\n" });
       const v = await c.addPod({ metadata: { name: "web" }, spec: { containers: [{ name: "c", ports: [{ containerPort: 80, hostPort: 8080 }] }] } });
       assert.deepEqual(v.ips, ["10.200.0.2"]);
       assert.deepEqual((await c.listPods()).map((p) => p.name), ["web"]);

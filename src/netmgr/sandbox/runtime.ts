@@ -21,9 +21,11 @@ import {
 import { tryParseCidr } from "../../ip/index.js";
 import { KeyedMutex } from "../../util/keyed-mutex.js";
 import { errorMessage } from "../../util/error-message.js";
+import { PodnetError } from "../../util/errors.js";
 
-export class PodError extends Error {
+export class PodError extends PodnetError {
   override name = "PodError";
+  readonly code = "PODNET_POD";
   readonly status: 400 | 404 | 409 | 500 | 503;
   constructor(status: PodError["status"], message: string, cause?: unknown) {
     super(message, cause === undefined ? undefined : { cause });
@@ -243,6 +245,41 @@ export class PodRuntime implements Host {
     this.deps.store.delete(r.id);
   }
 
+  /**
+   * The one log line of a pod network's set-up or teardown ("pod network set-up", "pod network
+   * teardown"): the pod, its sandbox and plugin, result "ok" or "error" (then at level error, with
+   * the error), how long the plugin took, and why it ran when not for the pod's own create or
+   * delete (`cause`: "set-up failed", "repair", …).
+   */
+  private logStep(step: "set-up" | "teardown", r: SandboxRecord, durationMs: number, o: { error?: unknown; ips?: readonly string[]; cause?: string } = {}): void {
+    const fields = {
+      pod: key(r.namespace, r.name),
+      sandbox: r.id,
+      plugin: r.plugin,
+      result: o.error === undefined ? "ok" : "error",
+      durationMs,
+      ...(o.ips ? { ips: o.ips } : {}),
+      ...(o.cause ? { cause: o.cause } : {}),
+      ...(o.error !== undefined ? { error: errorMessage(o.error) } : {}),
+    };
+    if (o.error === undefined) this.log.info(`pod network ${step}`, fields);
+    else this.log.error(`pod network ${step}`, fields);
+  }
+
+  /** The plugin's teardown of `r`, timed and logged; rejects with its error. */
+  private async tearDownLogged(r: SandboxRecord, cause?: string): Promise<number> {
+    const t0 = this.mono();
+    try {
+      await this.deps.manager.tearDownPod(r.namespace, r.name, r.id);
+    } catch (e) {
+      this.logStep("teardown", r, ms(this.mono() - t0), { error: e, ...(cause ? { cause } : {}) });
+      throw e;
+    }
+    const d = ms(this.mono() - t0);
+    this.logStep("teardown", r, d, cause ? { cause } : {});
+    return d;
+  }
+
   private netnsName(path: string): string | undefined {
     const m = /^\/run\/netns\/([^/]+)$/.exec(path);
     return m?.[1];
@@ -336,7 +373,8 @@ export class PodRuntime implements Host {
     try {
       await this.deps.manager.setUpPod(spec.namespace, spec.name, id, rec.annotations, rec.options);
     } catch (e) {
-      await this.undo(rec);
+      this.logStep("set-up", rec, ms(this.mono() - t0), { error: e });
+      await this.undo(rec, "set-up failed");
       throw new PodError(isInvalidPod(e) ? 400 : 500, `failed to set up sandbox "${id.slice(0, 12)}" network for pod "${k}": ${errorMessage(e)}`, e);
     }
     const setupMs = ms(this.mono() - t0);
@@ -344,10 +382,12 @@ export class PodRuntime implements Host {
     try {
       this.put(ready);
     } catch (e) {
-      await this.undo(rec); // a pod that a restart would not know as ready is not ready
-      throw new PodError(500, `failed to checkpoint sandbox "${id.slice(0, 12)}" of pod "${k}": ${errorMessage(e)}`, e);
+      const err = new Error(`failed to checkpoint sandbox "${id.slice(0, 12)}" of pod "${k}": ${errorMessage(e)}`, { cause: e });
+      this.logStep("set-up", rec, setupMs, { error: err });
+      await this.undo(rec, "checkpoint failed"); // a pod that a restart would not know as ready is not ready
+      throw new PodError(500, err.message, e);
     }
-    this.log.info("pod network set up", { pod: k, sandbox: id, ips: ready.ips, ms: setupMs });
+    this.logStep("set-up", ready, setupMs, { ips: ready.ips });
     return viewOf(ready);
   }
 
@@ -360,15 +400,9 @@ export class PodRuntime implements Host {
     }
   }
 
-  /** After a failed (or interrupted) set-up: teardown (best effort), netns, record. The pod is gone. */
-  private async undo(r: SandboxRecord): Promise<void> {
-    if (!r.hostNetwork) {
-      try {
-        await this.deps.manager.tearDownPod(r.namespace, r.name, r.id);
-      } catch (te) {
-        this.log.warn("teardown after a failed setup failed; gc releases what is left", { pod: key(r.namespace, r.name), err: te });
-      }
-    }
+  /** After a failed (or interrupted) set-up: teardown (best effort: gc releases what is left), netns, record. The pod is gone. */
+  private async undo(r: SandboxRecord, cause: string): Promise<void> {
+    if (!r.hostNetwork) await this.tearDownLogged(r, cause).catch(() => {});
     await this.dropNetns(r);
     this.forget(r);
   }
@@ -382,7 +416,6 @@ export class PodRuntime implements Host {
     const r = this.findPod(namespace, name);
     if (!r) throw new PodError(404, `pod "${key(namespace, name)}" not found`);
     const { teardownMs } = await this.teardown(r);
-    this.log.info("pod network torn down", { pod: key(namespace, name), sandbox: r.id, ...(teardownMs !== undefined ? { ms: teardownMs } : {}) });
     return { ...viewOf(r), ...(teardownMs !== undefined ? { teardownMs } : {}) };
   }
 
@@ -391,19 +424,17 @@ export class PodRuntime implements Host {
    * teardown keeps the pod "tearing-down" with the reason (a DELETE or the next start retries)
    * and rejects with a PodError(500).
    */
-  private async teardown(r: SandboxRecord): Promise<{ teardownMs?: number }> {
+  private async teardown(r: SandboxRecord, cause?: string): Promise<{ teardownMs?: number }> {
     let rec: SandboxRecord = { ...r, phase: nextPhase(r.phase, "delete") };
     this.put(rec);
     let teardownMs: number | undefined;
     if (!rec.hostNetwork) {
-      const t0 = this.mono();
       try {
-        await this.deps.manager.tearDownPod(rec.namespace, rec.name, rec.id);
+        teardownMs = await this.tearDownLogged(rec, cause);
       } catch (e) {
         this.put((rec = { ...rec, phase: nextPhase(rec.phase, "teardown-failed"), reason: `teardown failed: ${errorMessage(e)}` }));
         throw new PodError(500, errorMessage(e), e);
       }
-      teardownMs = ms(this.mono() - t0);
     }
     await this.dropNetns(rec);
     this.forget(rec);
@@ -454,13 +485,13 @@ export class PodRuntime implements Host {
     switch (action) {
       case "undo":
         this.put(r, false); // so getPodPortMappings/getNetNS answer during the teardown
-        await this.undo(r);
+        await this.undo(r, "restart: the set-up was interrupted");
         report.tornDown.push(k);
         return;
       case "finish-teardown":
         this.put(r, false);
         try {
-          await this.teardown(r);
+          await this.teardown(r, r.phase === "tearing-down" ? "restart: the teardown was interrupted" : "restart: the sandbox is gone");
           report.tornDown.push(k);
         } catch (e) {
           report.errors.push(`${k}: ${errorMessage(e)}`);
@@ -517,20 +548,22 @@ export class PodRuntime implements Host {
     let rec: SandboxRecord = { ...r, phase: nextPhase(r.phase, "broken"), reason: found };
     this.put(rec);
     try {
-      await this.deps.manager.tearDownPod(rec.namespace, rec.name, rec.id);
+      await this.tearDownLogged(rec, "repair");
       const t0 = this.mono();
-      await this.deps.manager.setUpPod(rec.namespace, rec.name, rec.id, rec.annotations, rec.options);
+      try {
+        await this.deps.manager.setUpPod(rec.namespace, rec.name, rec.id, rec.annotations, rec.options);
+      } catch (e) {
+        this.logStep("set-up", rec, ms(this.mono() - t0), { error: e, cause: "repair" });
+        throw e;
+      }
       const setupMs = ms(this.mono() - t0);
       rec = withoutReason({ ...rec, phase: nextPhase(rec.phase, "repaired"), ips: await this.readIPs(rec), setupMs });
       this.put(rec);
+      this.logStep("set-up", rec, setupMs, { ips: rec.ips, cause: "repair" });
       report.repaired.push(k);
       this.log.info("pod network repaired", { pod: k, sandbox: rec.id, ips: rec.ips, found });
     } catch (e) {
-      try {
-        await this.deps.manager.tearDownPod(rec.namespace, rec.name, rec.id);
-      } catch (te) {
-        this.log.warn("teardown after a failed repair failed; gc releases what is left", { pod: k, err: te });
-      }
+      await this.tearDownLogged(rec, "repair failed").catch(() => {}); // gc releases what is left
       this.put((rec = { ...rec, phase: nextPhase(rec.phase, "repair-failed"), ips: [], reason: `${found}; repair failed: ${errorMessage(e)}` }));
       report.failed.push(k);
       report.errors.push(`${k}: ${rec.reason}`);

@@ -1,58 +1,11 @@
-// Fakes for the node manager's unit tests: a scripted Exec, a recording CNI invoker, a port opener
-// that remembers what it holds, and a configurable NetworkPlugin. Import from tests only.
-import { ExecError, type Exec, type ExecResult, type RawExec } from "../../kernel/exec.js";
+// Fakes for the node manager's unit tests: a recording CNI invoker, a port opener that remembers
+// what it holds, and a configurable NetworkPlugin (the fake Exec is the kernel layer's,
+// src/kernel/testing.ts). Import from tests only.
 import { CniCode, CniError, type AnyResult, type NetworkConfigList } from "../../cni/index.js";
 import type { CachedAttachment, RuntimeConf } from "../../libcni/index.js";
 import type { CniInvoker } from "../invoke/cni-invoker.js";
 import type { Closeable, HostportKey, PortOpener } from "../plugins/kubenet/hostport.js";
 import type { NetworkPlugin, PodNetworkStatus } from "../core/plugin.js";
-
-export type ExecReply = string | { stdout?: string; stderr?: string; code?: number };
-export type ExecRule = [RegExp | string, ExecReply | ((argv: readonly string[]) => ExecReply)];
-
-export interface FakeExec extends Exec {
-  readonly calls: string[];
-  /** Adds rules; the first matching rule answers (later rules are consulted first). */
-  on(match: RegExp | string, reply: ExecReply | ((argv: readonly string[]) => ExecReply)): void;
-}
-
-/** An Exec answering from rules matched against the joined argv; unmatched commands print "". */
-export function createFakeExec(rules: ExecRule[] = []): FakeExec {
-  const list = [...rules];
-  const calls: string[] = [];
-  return {
-    calls,
-    on(match, reply) {
-      list.unshift([match, reply]);
-    },
-    async run(argv) {
-      const line = argv.join(" ");
-      calls.push(line);
-      const rule = list.find(([m]) => (typeof m === "string" ? line.startsWith(m) : m.test(line)));
-      let r: ExecReply = "";
-      if (rule) r = typeof rule[1] === "function" ? rule[1](argv) : rule[1];
-      const o = typeof r === "string" ? { stdout: r, stderr: "", code: 0 } : { stdout: r.stdout ?? "", stderr: r.stderr ?? "", code: r.code ?? 0 };
-      if (o.code !== 0) throw new ExecError(argv, o.code, o.stdout, o.stderr);
-      return o.stdout;
-    },
-  };
-}
-
-export interface FakeRawExec extends RawExec {
-  readonly calls: Array<{ file: string; args: readonly string[]; env: Readonly<Record<string, string | undefined>> }>;
-}
-
-export function createFakeRawExec(answer: (file: string, args: readonly string[]) => { code?: number; stdout?: string; stderr?: string }): FakeRawExec {
-  const calls: FakeRawExec["calls"] = [];
-  return {
-    calls,
-    async run(file, args, opts = {}): Promise<ExecResult> {
-      calls.push({ file, args, env: opts.env ?? {} });
-      const a = answer(file, args);
-      return { code: a.code ?? 0, signal: null, stdout: Buffer.from(a.stdout ?? ""), stderr: Buffer.from(a.stderr ?? ""), timedOut: false };
-    },
-  };
-}
 
 export interface InvokerCall {
   readonly op: "ADD" | "CHECK" | "DEL" | "VALIDATE" | "GC";

@@ -2,7 +2,7 @@
 // plugin, one that never answers, one that ends its worker thread, one that logs, and one that
 // blocks its thread synchronously (as a netlink call waiting in the kernel does) until released.
 import { exit } from "node:process";
-import { about as sampleAbout, samplePlugin } from "../../plugins/sample/sample.js";
+import { SAMPLE_ABOUT, samplePlugin } from "../../plugins/sample/sample.js";
 import { stateless, type Registry } from "../../resident/server.js";
 import type { PluginFuncs } from "../../sdk/types.js";
 
@@ -52,7 +52,7 @@ export function testRegistry(log: (m: string) => void, gate?: SharedArrayBuffer)
     },
   };
   return new Map([
-    ["sample", stateless(samplePlugin, sampleAbout)],
+    ["sample", stateless(samplePlugin, SAMPLE_ABOUT)],
     ["hold", stateless(hold, about("hold"))],
     ["hang", stateless(never, about("hang"))],
     ["crash", stateless(crash, about("crash"))],

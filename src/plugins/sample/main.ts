@@ -1,3 +1,3 @@
 import { runPlugin } from "../../sdk/main.js";
-import { about, samplePlugin } from "./sample.js";
-runPlugin(samplePlugin, about);
+import { SAMPLE_ABOUT, samplePlugin } from "./sample.js";
+runPlugin(samplePlugin, SAMPLE_ABOUT);

@@ -26,5 +26,5 @@ export async function cmdCheck(args: CmdArgs): Promise<void> {
   requirePrevResult(args.netconf, args.cniVersion);
 }
 
-export const about: PluginAbout = { name: "sample", supportedVersions: allVersions };
+export const SAMPLE_ABOUT: PluginAbout = { name: "sample", supportedVersions: allVersions };
 export const samplePlugin: PluginFuncs = { add: cmdAdd, del: cmdDel, check: cmdCheck };

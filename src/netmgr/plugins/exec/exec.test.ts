@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createExecPlugin, parseExecStatus, probeExecPlugins, type ExecPluginFs } from "./exec.js";
-import { createFakeRawExec } from "../../testing/fakes.js";
+import { createFakeRawExec } from "../../../kernel/testing.js";
 import type { Host } from "../../core/plugin.js";
 
 const fs = (dirs: Record<string, Array<{ name: string; isDirectory: boolean }>>, modes: Record<string, number>): ExecPluginFs => ({

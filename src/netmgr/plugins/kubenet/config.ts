@@ -79,13 +79,16 @@ export function renderNetConfig(i: NetConfigInput): string {
 }`;
 }
 
-/** The masquerade rule's args, or undefined when the CIDR disables it (0.0.0.0/0, ::/0). */
-export function masqRuleArgs(nonMasqueradeCIDR: string): string[] | undefined {
+/**
+ * The masquerade rule's args, or undefined when the CIDR disables it (0.0.0.0/0, ::/0). `target`:
+ * MASQUERADE (the kubelet's rule), or the chain that exempts the cluster's pods first (a cluster node).
+ */
+export function masqRuleArgs(nonMasqueradeCIDR: string, target = "MASQUERADE"): string[] | undefined {
   if (nonMasqueradeCIDR === "0.0.0.0/0" || nonMasqueradeCIDR === "::/0") return undefined;
   return [
     "-m", "comment", "--comment", "kubenet: SNAT for outbound traffic from cluster",
     "-m", "addrtype", "!", "--dst-type", "LOCAL",
     "!", "-d", nonMasqueradeCIDR,
-    "-j", "MASQUERADE",
+    "-j", target,
   ];
 }

@@ -2,8 +2,10 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createFakeKernel } from "../../../kernel/fake.js";
 import { createFakeIPTables } from "../../../kernel/iptables-fake.js";
-import { createFakeExec, createFakeInvoker, createFakeOpener } from "../../testing/fakes.js";
+import { createFakeExec } from "../../../kernel/testing.js";
+import { createFakeInvoker, createFakeOpener } from "../../testing/fakes.js";
 import { createKubenetPlugin, type KubenetDeps, type KubenetFs } from "./kubenet.js";
+import { masqRuleArgs } from "./config.js";
 import { createFakeTcNetlink } from "../../../kernel/tc-netlink-fake.js";
 import { asTcFilter, createShaper } from "./shaper.js";
 import type { Host, PortMapping } from "../../core/plugin.js";
@@ -124,8 +126,8 @@ describe("kubenet over fakes", () => {
     assert.deepEqual(t.invoker.calls.map((c) => `${c.op} ${c.network} ${c.rt?.ifName}`), ["ADD kubenet eth0", "ADD kubenet-loopback lo"], "both at once, the bridge's first");
     assert.deepEqual(t.invoker.calls[1]!.rt?.args, undefined, "kubenet sends no CNI_ARGS");
     assert.equal((await t.kernel.netns(null).linkGet("cbr0"))?.promisc, true);
-    assert.ok(t.exec.calls.includes("ebtables -t filter -I KUBE-DEDUP -p IPv4 -s 0a:58:0a:c8:00:01 -o veth+ --ip-src 10.200.0.1 -j ACCEPT"));
-    assert.ok(t.exec.calls.includes("ebtables -t filter -A KUBE-DEDUP -p IPv4 -s 0a:58:0a:c8:00:01 -o veth+ --ip-src 10.200.0.0/24 -j DROP"));
+    assert.ok(t.exec.lines().includes("ebtables -t filter -I KUBE-DEDUP -p IPv4 -s 0a:58:0a:c8:00:01 -o veth+ --ip-src 10.200.0.1 -j ACCEPT"));
+    assert.ok(t.exec.lines().includes("ebtables -t filter -A KUBE-DEDUP -p IPv4 -s 0a:58:0a:c8:00:01 -o veth+ --ip-src 10.200.0.0/24 -j DROP"));
     assert.deepEqual(filters(t), [["ip", 1, "0ac80002/ffffffff@16", "1:1"]], "match ip dst 10.200.0.2/32 flowid 1:1");
     assert.deepEqual([...t.opener.held], ["4/tcp//8080"]);
     assert.ok(t.ipt.rules("nat").some((r) => r.includes("--to-destination=10.200.0.2:80")));
@@ -234,6 +236,37 @@ describe("kubenet: the pod path", () => {
     assert.deepEqual(t.ipt.started, ["committed", "cancelled"]);
   });
 
+  it("on a cluster node: pods of other nodes are exempt from masquerade in a chain of their own, the MTU rule skips the VXLAN device, the pods' MTU follows the peers", async () => {
+    let vxlanPeer = false;
+    const cluster = { cidrs: ["10.200.0.0/16", "fd00:200::/48"], podMtu: (m: number) => (vxlanPeer ? m - 50 : m), ignoreLinks: ["podnet.vxlan"] };
+    const t = setup({ extra: { cluster } });
+    const ops = t.kernel.netns(null);
+    await ops.linkAddDummy("podnet.vxlan", { mtu: 1450, up: true });
+    await ops.linkAddVeth("eth0", "eth0p", { mtu: 1500, up: true });
+    // the kubelet's form, left by a run outside the cluster
+    await t.ipt.ensureRule("append", "nat", "POSTROUTING", masqRuleArgs("10.0.0.0/8")!);
+    await ready(t);
+    assert.deepEqual(t.plugin.mtu(), { mtu: 1500, source: "interface", from: "eth0" }, "podnet.vxlan's lower MTU is not the node's");
+    assert.deepEqual(t.ipt.rules("nat").filter((r) => /kubenet: SNAT|PODNET-CLUSTER-MASQ/.test(r)), [
+      '-A POSTROUTING -m comment --comment "kubenet: SNAT for outbound traffic from cluster" -m addrtype ! --dst-type LOCAL ! -d 10.0.0.0/8 -j PODNET-CLUSTER-MASQ',
+      '-A PODNET-CLUSTER-MASQ -d 10.200.0.0/16 -m comment --comment "podnet: pods of other nodes keep their addresses" -j RETURN',
+      "-A PODNET-CLUSTER-MASQ -j MASQUERADE",
+    ]);
+    const mtuOf = () => (JSON.parse(t.plugin.netConfig()!) as { mtu: number }).mtu;
+    await t.plugin.setUpPod("default", "a", "sb1", {}, {});
+    assert.equal(mtuOf(), 1500);
+    vxlanPeer = true;
+    await t.plugin.setUpPod("default", "b", "sb1", {}, {});
+    assert.equal(mtuOf(), 1450, "a peer reached over VXLAN: new pods get the lower MTU");
+    assert.equal(t.plugin.nodeInfo!()["podMtu"], 1450);
+    // an explicit --network-plugin-mtu is the pods' MTU as given
+    const u = setup({ extra: { cluster } });
+    await u.plugin.init(u.host, "none", "10.0.0.0/8", 1400);
+    u.plugin.event("pod-cidr-change", { "pod-cidr": "10.200.0.0/24" });
+    await u.plugin.setUpPod("default", "a", "sb1", {}, {});
+    assert.equal((JSON.parse(u.plugin.netConfig()!) as { mtu: number }).mtu, 1400);
+  });
+
   it("the masquerade rule is checked at init and then at most once per interval, in the background", async () => {
     let now = 0;
     const t = setup({ extra: { now: () => now, masqRecheckMs: 60_000 } });
@@ -292,6 +325,34 @@ describe("kubenet: the pod path", () => {
     t.invoker.fail.set("kubenet", new CniError(CniCode.Internal, "no more addresses"));
     await assert.rejects(t.plugin.setUpPod("default", "web", "sb1", annotations, {}), /no more addresses/);
     assert.deepEqual(tc.classes("cbr0"), [], "the classes made ahead are removed");
+  });
+
+  it("the first shaped pod: cbr0 appears during its ADD; the limits are made after it, and its whole life logs nothing above info", async () => {
+    const tc = createFakeTcNetlink([]); // a fresh node: no cbr0 until the bridge plugin makes it
+    const t = setup({ portMappings: HP, extra: { shaper: createShaper(tc, "cbr0") } });
+    await t.ipt.ensureChain("nat", "KUBE-MARK-MASQ");
+    await t.kernel.netns(null).linkAddVeth("eth0", "eth0p", { mtu: 1500, up: true });
+    await t.plugin.init(t.host, "promiscuous-bridge", "10.0.0.0/8", 0);
+    t.plugin.event("pod-cidr-change", { "pod-cidr": "10.200.0.0/24" });
+    const add = t.invoker.addNetworkList.bind(t.invoker);
+    t.invoker.addNetworkList = async (list, rt) => {
+      if (list.name === "kubenet" && !(await t.kernel.netns(null).linkGet("cbr0"))) {
+        await t.kernel.netns(null).linkAddBridge("cbr0", { mac: "0a:58:0a:c8:00:01", up: true });
+        tc.addDevice("cbr0");
+      }
+      return add(list, rt);
+    };
+    await t.plugin.setUpPod("default", "web", "sb1", annotations, {});
+    assert.deepEqual(tc.u32Filters("cbr0", 0x10000).map((f) => [f.keys[0]!.val.toString(16), f.keys[0]!.off]), [["ac80002", 16], ["ac80002", 12]], "both limits on the first pod");
+    assert.equal(tc.classes("cbr0").length, 2);
+    await t.plugin.getPodNetworkStatus("default", "web", "sb1");
+    await t.plugin.tearDownPod("default", "web", "sb1");
+    assert.deepEqual([tc.classes("cbr0"), tc.u32Filters("cbr0", 0x10000)], [[], []]);
+    // the second pod finds cbr0 and makes its classes ahead of the ADD
+    t.netns.set("sb2", NS);
+    await t.plugin.setUpPod("default", "db", "sb2", annotations, {});
+    await t.plugin.tearDownPod("default", "db", "sb2");
+    assert.deepEqual(t.log.lines.filter((l) => l.level === "warn" || l.level === "error"), []);
   });
 
   it("PODNET_TRACE: one line per operation, phase by phase", async () => {

@@ -56,7 +56,7 @@ import { PodHostports, type PodRef } from "./pod-hostports.js";
 import { PodIPs } from "./pod-ips.js";
 import { cidrOfIP, PodShaping } from "./pod-shaping.js";
 import type { PreparedLimit, Shaper } from "./shaper.js";
-import { noTimer, phaseTimer, type PhaseTimer } from "./trace.js";
+import { noTimer, phaseTimer, type PhaseTimer } from "../../../util/phase-timer.js";
 
 /** The file-system reads kubenet makes (bin dir listings, host-local leases). */
 export interface KubenetFs extends DirLister, LeaseFs {}
@@ -90,6 +90,18 @@ export interface KubenetDeps {
   readonly masqRecheckMs?: number;
   /** What the node's API shows of how the CNI plugins in `dir` run (the daemon's in-process invoker knows). */
   readonly describePlugins?: (dir: string | undefined) => Record<string, unknown>;
+  /** Cluster networking (docs/cluster.md), when this node is part of a cluster. */
+  readonly cluster?: KubenetCluster;
+}
+
+/** What kubenet needs to know on a cluster node. */
+export interface KubenetCluster {
+  /** The cluster CIDRs: other nodes' pods, never masqueraded as destinations. */
+  readonly cidrs: readonly string[];
+  /** The pods' MTU for the detected MTU, asked at each pod set-up (lowered while any peer is reached over VXLAN). */
+  podMtu(mtu: number): number;
+  /** Links the MTU rule skips (podnet's VXLAN device, whose MTU is already lowered). */
+  readonly ignoreLinks: readonly string[];
 }
 
 export interface KubenetPlugin extends NetworkPlugin {
@@ -138,6 +150,29 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     if (!network.ready) return new Error("kubenet does not have netConfig. This is most likely due to lack of PodCIDR");
     if (!plugins.dir()) return new Error(missingPluginsMessage(deps.binDirs));
     return network;
+  }
+
+  /** The pods' MTU now: the chosen one, lowered on a cluster node while VXLAN carries pod traffic (an explicit --network-plugin-mtu is used as given). */
+  function podMtu(): number {
+    const m = node?.mtu ?? { mtu: FALLBACK_MTU, source: "fallback" as const };
+    return deps.cluster && m.source !== "flag" ? deps.cluster.podMtu(m.mtu) : m.mtu;
+  }
+
+  const renderOptions = (mtu: number) => ({
+    mtu,
+    hairpin: node?.hairpinMode === "hairpin-veth",
+    ...(deps.ipamDataDir !== undefined ? { dataDir: deps.ipamDataDir } : {}),
+  });
+
+  /** The network a new pod is set up in: re-rendered when the pods' MTU changed (a peer now needs VXLAN, or no longer does). */
+  function networkForNewPod(net: ReadyNetwork): ReadyNetwork {
+    const mtu = podMtu();
+    if (mtu === net.mtu) return net;
+    const n = podNetworkFor(podCidrText(net.cidrs), renderOptions(mtu));
+    if (!n.ready) return net;
+    log.info("kubenet: the pods' MTU changed; new pods get the new one", { from: net.mtu, to: mtu });
+    network = n;
+    return n;
   }
 
   async function netnsOf(id: string): Promise<string> {
@@ -234,7 +269,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     t.mark("lookup");
     const timed = <T>(phase: string, p: Promise<T>): Promise<T> => {
       const t0 = now();
-      return p.finally(() => t.concurrent(phase, now() - t0));
+      return p.finally(() => t.add(`${phase}‖`, now() - t0)); // ‖: ran alongside the others
     };
 
     const cni = timed("cni-del", (async () => {
@@ -283,13 +318,14 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     async init(host, hairpinMode, nonMasqueradeCIDR, mtu) {
       let mtuChoice: MtuChoice;
       if (mtu === 0) {
-        mtuChoice = chooseMtu(0, await deps.kernel.netns(null).linkList());
+        const skip = new Set(deps.cluster?.ignoreLinks ?? []);
+        mtuChoice = chooseMtu(0, (await deps.kernel.netns(null).linkList()).filter((l) => !skip.has(l.name)));
         if (mtuChoice.source === "fallback") log.warn(`Failed to find default bridge MTU, using ${mtuChoice.mtu}: ${mtuChoice.reason}`);
         else if (mtuChoice.source === "interface") log.info(`Using interface ${mtuChoice.from} MTU ${mtuChoice.mtu} as bridge MTU`);
       } else {
         mtuChoice = chooseMtu(mtu, []);
       }
-      const masquerade = new Masquerade({ nonMasqueradeCIDR, iptables: deps.iptables, iptables6: deps.iptables6, now, recheckMs: deps.masqRecheckMs ?? 60_000, log });
+      const masquerade = new Masquerade({ nonMasqueradeCIDR, iptables: deps.iptables, iptables6: deps.iptables6, now, recheckMs: deps.masqRecheckMs ?? 60_000, log, ...(deps.cluster ? { clusterCIDRs: deps.cluster.cidrs } : {}) });
       node = { host, hairpinMode, mtu: mtuChoice, masquerade };
       for (const p of await enableBridgeNetfilter({ sysctl: deps.kernel.sysctl, exec: deps.exec, log, modprobe: deps.modprobe !== false }, { ip6tables: false })) log.debug(p);
       await masquerade.ensure();
@@ -303,17 +339,13 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
         if (v !== podCidrText(network.cidrs)) log.warn(`Ignoring subsequent pod CIDR update to ${v}`);
         return;
       }
-      const n = podNetworkFor(v, {
-        mtu: node?.mtu.mtu ?? FALLBACK_MTU,
-        hairpin: node?.hairpinMode === "hairpin-veth",
-        ...(deps.ipamDataDir !== undefined ? { dataDir: deps.ipamDataDir } : {}),
-      });
+      const n = podNetworkFor(v, renderOptions(podMtu()));
       if (!n.ready) {
         log.warn(n.warning);
         return;
       }
       network = n;
-      log.info("kubenet: PodCIDR is set", { podCIDR: v, mtu: node?.mtu.mtu });
+      log.info("kubenet: PodCIDR is set", { podCIDR: v, mtu: n.mtu });
     },
 
     name: () => KUBENET_PLUGIN_NAME,
@@ -329,12 +361,13 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
 
     nodeInfo() {
       const dir = plugins.dir();
-      return { mtu: node?.mtu, pluginDir: dir, ...(deps.describePlugins?.(dir) ?? {}) };
+      return { mtu: node?.mtu, ...(deps.cluster ? { podMtu: podMtu() } : {}), pluginDir: dir, ...(deps.describePlugins?.(dir) ?? {}) };
     },
 
     async setUpPod(namespace, name, id, annotations) {
-      const net = readyNetwork();
-      if (net instanceof Error) throw new Error(`kubenet cannot SetUpPod: ${net.message}`);
+      const ready = readyNetwork();
+      if (ready instanceof Error) throw new Error(`kubenet cannot SetUpPod: ${ready.message}`);
+      const net = networkForNewPod(ready);
       let bw: PodBandwidth;
       try {
         bw = extractPodBandwidth(annotations);

@@ -2,8 +2,15 @@
 // anything outside that range leaves with the node's address. Made at init; the kubelet re-ensured
 // it after every pod (an `iptables -C`, ~4 ms), but it is node-wide, so it is re-checked in the
 // background, off the pod's path, at most once per interval.
+//
+// On a cluster node (docs/cluster.md) traffic to other nodes' pods must keep the pod's address
+// whatever --non-masquerade-cidr says: the rule then jumps to PODNET-CLUSTER-MASQ instead, which
+// returns for the cluster CIDR(s) of its family and masquerades the rest. The chain is rewritten
+// whole (one iptables-restore) at each check, and the kubelet's own form, if an earlier run left
+// it, is removed. The exemption lives in its own chain so that no RETURN sits in POSTROUTING,
+// where it would skip other components' rules (kube-proxy's hairpin masquerade).
 import { ipFamily } from "../../../ip/index.js";
-import type { IPTables } from "../../../kernel/iptables.js";
+import { chainLine, type IPTables, restoreInput, ruleLine, ruleText } from "../../../kernel/iptables.js";
 import { errorMessage } from "../../../util/error-message.js";
 import type { Logger } from "../../core/log.js";
 import { masqRuleArgs } from "./config.js";
@@ -17,6 +24,21 @@ export interface MasqueradeDeps {
   /** The least time between two background checks. */
   readonly recheckMs: number;
   readonly log: Logger;
+  /** The cluster CIDRs (cluster networking): never masqueraded as destinations. */
+  readonly clusterCIDRs?: readonly string[];
+}
+
+/** The chain kubenet's rule jumps to on a cluster node. */
+export const CLUSTER_MASQ_CHAIN = "PODNET-CLUSTER-MASQ";
+export const CLUSTER_EXEMPT_COMMENT = "podnet: pods of other nodes keep their addresses";
+
+/** The restore payload that (re)writes PODNET-CLUSTER-MASQ: a RETURN per cluster CIDR, then MASQUERADE. */
+export function clusterMasqRestore(clusterCIDRs: readonly string[]): string {
+  return restoreInput("nat", [
+    chainLine(CLUSTER_MASQ_CHAIN),
+    ...clusterCIDRs.map((c) => ruleLine({ chain: CLUSTER_MASQ_CHAIN, spec: ruleText(["-d", c, "-m", "comment", "--comment", CLUSTER_EXEMPT_COMMENT, "-j", "RETURN"]) })),
+    ruleLine({ chain: CLUSTER_MASQ_CHAIN, spec: "-j MASQUERADE" }),
+  ]);
 }
 
 export class Masquerade {
@@ -53,9 +75,17 @@ export class Masquerade {
     const cidr = this.deps.nonMasqueradeCIDR;
     const args = masqRuleArgs(cidr);
     if (!args) return;
-    const ipt = ipFamily(cidr) === 6 ? this.deps.iptables6 : this.deps.iptables;
+    const family = ipFamily(cidr);
+    const ipt = family === 6 ? this.deps.iptables6 : this.deps.iptables;
+    const exempt = (this.deps.clusterCIDRs ?? []).filter((c) => ipFamily(c) === family);
     try {
-      await ipt.ensureRule("append", "nat", "POSTROUTING", args);
+      if (exempt.length === 0) {
+        await ipt.ensureRule("append", "nat", "POSTROUTING", args);
+        return;
+      }
+      await ipt.restore(clusterMasqRestore(exempt));
+      await ipt.ensureRule("append", "nat", "POSTROUTING", masqRuleArgs(cidr, CLUSTER_MASQ_CHAIN)!);
+      await ipt.deleteRule("nat", "POSTROUTING", args);
     } catch (e) {
       throw new Error(`failed to ensure that nat chain POSTROUTING jumps to MASQUERADE: ${errorMessage(e)}`, { cause: e });
     }

@@ -13,6 +13,8 @@ export interface ReadyNetwork {
   readonly netConfig: NetworkConfigList;
   /** Its text, as rendered. */
   readonly text: string;
+  /** The MTU it gives cbr0 and the pods' veths. */
+  readonly mtu: number;
 }
 
 export type PodNetwork = { readonly ready: false } | ReadyNetwork;
@@ -39,7 +41,7 @@ export function podNetworkFor(value: string, o: RenderOptions): ReadyNetwork | {
   }
   const text = renderNetConfig({ mtu: o.mtu, hairpin: o.hairpin, podCIDRs: cidrs.cidrs, ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
   try {
-    return { ready: true, cidrs, netConfig: parseConf(text), text };
+    return { ready: true, cidrs, netConfig: parseConf(text), text, mtu: o.mtu };
   } catch (e) {
     return { ready: false, warning: `failed to set up CNI with the kubenet config: ${errorMessage(e)}` };
   }

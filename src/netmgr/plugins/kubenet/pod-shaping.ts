@@ -1,10 +1,13 @@
 // A pod's bandwidth limits under kubenet: the Shaper on cbr0 (shaper.ts), set up on first use, with
 // one limit per pod address and direction. The classes can be made ahead, while the pod's address is
-// still being allocated; the filters then only need the address.
+// still being allocated; the filters then only need the address. cbr0 itself is made by the bridge
+// plugin during the first pod's ADD: until then nothing is made ahead (and nothing is wrong) — the
+// first limited pod's classes are made with its filters, after the ADD.
 import { ipFamily, type Family } from "../../../ip/index.js";
 import type { Logger } from "../../core/log.js";
 import type { PodBandwidth } from "../../core/bandwidth.js";
 import { errorMessage } from "../../../util/error-message.js";
+import { isNotFound } from "../../../kernel/errors.js";
 import type { PreparedLimit, Shaper } from "./shaper.js";
 
 /** The single-address CIDR a pod address is limited as. */
@@ -22,13 +25,18 @@ export class PodShaping {
     this.log = log;
   }
 
-  /** The shaper, with cbr0's root qdisc made on first use (a failure is logged and tried again next time). */
-  private async ready(): Promise<Shaper> {
+  /**
+   * The shaper, with cbr0's root qdisc made on first use (a failure is logged and tried again next
+   * time). `beforeAdd`: cbr0 may not exist yet (the first pod's ADD makes it) — then undefined, and
+   * nothing logged.
+   */
+  private async ready(o: { beforeAdd?: boolean } = {}): Promise<Shaper | undefined> {
     if (!this.interfaceReady) {
       try {
         await this.shaper.reconcileInterface();
         this.interfaceReady = true;
       } catch (e) {
+        if (o.beforeAdd && isNotFound(e)) return undefined;
         this.log.warn("failed to set up the shaper on cbr0", { err: e });
       }
     }
@@ -39,7 +47,8 @@ export class PodShaping {
   async prepare(bw: PodBandwidth, families: readonly Family[]): Promise<Map<Family, PreparedLimit>> {
     const prepared = new Map<Family, PreparedLimit>();
     if (!limited(bw)) return prepared;
-    const sh = await this.ready();
+    const sh = await this.ready({ beforeAdd: true });
+    if (!sh) return prepared; // no cbr0 yet: apply() makes the classes after the ADD
     for (const f of families) {
       try {
         prepared.set(f, sh.prepare(bw.egress, bw.ingress));
@@ -52,8 +61,8 @@ export class PodShaping {
 
   /** The pod's limits on each of its addresses (with the family's prepared classes, which are used up). */
   async apply(ips: readonly string[], bw: PodBandwidth, prepared?: Map<Family, PreparedLimit>): Promise<void> {
-    const sh = await this.ready();
     if (!limited(bw)) return;
+    const sh = (await this.ready())!;
     for (const ip of ips) {
       const family: Family = ipFamily(ip) === 6 ? 6 : 4;
       const p = prepared?.get(family);
@@ -75,7 +84,7 @@ export class PodShaping {
   async reset(ips: readonly string[]): Promise<void> {
     for (const ip of ips) {
       try {
-        await (await this.ready()).reset(cidrOfIP(ip));
+        await this.shaper.reset(cidrOfIP(ip));
       } catch (e) {
         this.log.debug("failed to remove pod IP from shaper (most pods have no limit)", { ip, err: e });
       }
@@ -85,15 +94,14 @@ export class PodShaping {
   /** What is missing of a pod's limits on cbr0. */
   async verify(ips: readonly string[], bw: PodBandwidth): Promise<string[]> {
     if (!limited(bw)) return [];
-    const sh = await this.ready();
     const problems: string[] = [];
-    for (const ip of ips) problems.push(...(await sh.verify(cidrOfIP(ip), bw.egress, bw.ingress)));
+    for (const ip of ips) problems.push(...(await this.shaper.verify(cidrOfIP(ip), bw.egress, bw.ingress)));
     return problems;
   }
 
   /** Removes the limits of addresses no live pod has, and classes no filter points to; returns what went. */
   async removeStale(liveCIDRs: ReadonlySet<string>): Promise<string[]> {
-    const sh = await this.ready();
+    const sh = this.shaper;
     const released: string[] = [];
     for (const c of await sh.getCIDRs()) {
       if (liveCIDRs.has(c)) continue;

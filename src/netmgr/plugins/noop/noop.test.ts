@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createFakeKernel } from "../../../kernel/fake.js";
 import { createNoopPlugin } from "./noop.js";
-import { createFakeExec } from "../../testing/fakes.js";
+import { createFakeExec } from "../../../kernel/testing.js";
 import type { Host } from "../../core/plugin.js";
 
 const host: Host = { getNetNS: async () => "", getPodPortMappings: async () => [] };
@@ -14,7 +14,7 @@ describe("noop plugin", () => {
     const exec = createFakeExec();
     const p = createNoopPlugin({ sysctl: k.sysctl, exec });
     await p.init(host, "hairpin-veth", "10.0.0.0/8", 0);
-    assert.deepEqual(exec.calls, ["modprobe br-netfilter"]);
+    assert.deepEqual(exec.lines(), ["modprobe br-netfilter"]);
     assert.equal(k.state(null).sysctls.get("net/bridge/bridge-nf-call-iptables"), "1");
     assert.equal(k.state(null).sysctls.get("net/bridge/bridge-nf-call-ip6tables"), "1");
     assert.deepEqual(p.warnings?.(), []);
@@ -37,6 +37,6 @@ describe("noop plugin", () => {
   it("modprobe can be skipped (sandboxed nodes must not load modules)", async () => {
     const exec = createFakeExec();
     await createNoopPlugin({ sysctl: createFakeKernel().sysctl, exec, modprobe: false }).init(host, "none", "", 0);
-    assert.deepEqual(exec.calls, []);
+    assert.deepEqual(exec.lines(), []);
   });
 });

@@ -11,7 +11,9 @@ import { join } from "node:path";
 import type { JsonObject } from "../../../cni/index.js";
 import { loadAddon } from "../../../kernel/addon.js";
 import { createLocker } from "../../../kernel/lock.js";
+import { createDirWatcher } from "../../../kernel/dir-watch.js";
 import { type HostLocalDeps, hostLocalAdd, hostLocalCheck, hostLocalDel } from "./host-local.js";
+import { StoreCache } from "./store-cache.js";
 import { asyncFs, netConf, runVerb, withTempDir } from "./testing.js";
 
 const GO_HOST_LOCAL = "/usr/lib/cni/host-local";
@@ -35,7 +37,7 @@ interface GoOutcome {
   readonly stdout: string;
 }
 
-function runGo(command: string, conf: JsonObject, containerID: string, ifName = "eth0"): Promise<GoOutcome> {
+function runGo(command: string, conf: JsonObject, containerID: string, ifName = "eth0", cniArgs = ""): Promise<GoOutcome> {
   return new Promise((resolve, reject) => {
     const env = {
       PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
@@ -44,7 +46,7 @@ function runGo(command: string, conf: JsonObject, containerID: string, ifName = 
       CNI_NETNS: "/var/run/netns/podnet-t-none",
       CNI_IFNAME: ifName,
       CNI_PATH: "/usr/lib/cni",
-      CNI_ARGS: "",
+      CNI_ARGS: cniArgs,
     };
     const child = spawn(GO_HOST_LOCAL, [], { env, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
@@ -56,11 +58,21 @@ function runGo(command: string, conf: JsonObject, containerID: string, ifName = 
   });
 }
 
-const deps = (): HostLocalDeps => ({ fs: { ...asyncFs, readFileSync }, lock: createLocker(loadAddon) });
+/** podnet as a plugin process runs it (every call reads the store), and as a daemon does (the store kept in memory, inotify). */
+const VARIANTS: Array<[string, () => HostLocalDeps]> = [
+  ["uncached", () => ({ fs: { ...asyncFs, readFileSync }, lock: createLocker(loadAddon) })],
+  [
+    "cached (a daemon's store cache)",
+    () => {
+      const w = createDirWatcher();
+      return { fs: { ...asyncFs, readFileSync, changes: (p) => w.changes(p) }, lock: createLocker(loadAddon), cache: new StoreCache() };
+    },
+  ],
+];
 const addrs = (r: { ips?: Array<{ address: string }> } | JsonObject | undefined) =>
   ((r?.["ips"] as Array<{ address: string }> | undefined) ?? []).map((i) => i.address);
 
-describe("interop with Go host-local on one data dir", { skip: skipReason() }, () => {
+for (const [variant, deps] of VARIANTS) describe(`interop with Go host-local on one data dir, podnet ${variant}`, { skip: skipReason() }, () => {
   const ipam = (d: string) => ({ ranges: [[{ subnet: "10.200.0.0/24" }], [{ subnet: "fd00:200::/120" }]], dataDir: d });
 
   it("alternating ADDs continue one round robin; each CHECKs and DELs the other's reservations", () =>
@@ -105,6 +117,21 @@ describe("interop with Go host-local on one data dir", { skip: skipReason() }, (
       assert.ok(!left.includes("10.200.0.2") && !left.includes("10.200.0.3") && !left.includes("fd00:200::3"));
       // Go's CHECK no longer finds the released container
       assert.equal((await runGo("CHECK", conf, "ts-1")).code, 1);
+    }));
+
+  it("an address Go releases and hands to another container between two podnet calls belongs to the new owner", () =>
+    withTempDir(async (d) => {
+      const conf = netConf(d, ipam(d), {}, "1.0.0");
+      const dp = deps();
+      assert.deepEqual(addrs(await hostLocalAdd(conf, { containerID: "a", ifName: "eth0" }, dp)), ["10.200.0.2/24", "fd00:200::2/120"]);
+      assert.equal((await runGo("DEL", conf, "a")).code, 0);
+      const b = await runGo("ADD", conf, "b", "eth0", "IP=10.200.0.2");
+      assert.equal(b.code, 0, b.stdout);
+      assert.deepEqual(addrs(b.json), ["10.200.0.2/24", "fd00:200::3/120"]);
+      await assert.rejects(hostLocalCheck(conf, { containerID: "a", ifName: "eth0" }, dp), /Failed to find address added by container a/);
+      await assert.rejects(hostLocalAdd(conf, { containerID: "b", ifName: "eth0" }, dp), /10\.200\.0\.2 has been allocated to b, duplicate allocation is not allowed/);
+      await hostLocalDel(conf, { containerID: "b", ifName: "eth0" }, dp);
+      assert.deepEqual((await fsp.readdir(join(d, "net1"))).filter((f) => /^(10\.|fd00)/.test(f)), []);
     }));
 
   it("ADDs at the same time from Go processes and podnet never conflict (shared flock)", { timeout: 120_000 }, () =>

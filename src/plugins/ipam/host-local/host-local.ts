@@ -27,6 +27,9 @@ import { type IPAMConfig, MAX_CONFIG_FILE_BYTES, loadIPAMConfig } from "./config
 import { formatRangeSet, isAllocatable, rangeSetCapacity, rangeSetContains } from "./range-set.js";
 import { loadResolvConf } from "./resolvconf.js";
 import { type Lock, type LockFn, Store, type StoreFs } from "./store.js";
+import { BoundedReadError } from "../../../kernel/read-bounded.js";
+import { PodnetError } from "../../../util/errors.js";
+import type { StoreCache } from "./store-cache.js";
 
 /** The store's file access, plus bounded reads of the files a config names (rangeFromFile, resolvConf). */
 export interface HostLocalFs extends StoreFs {
@@ -41,6 +44,11 @@ export interface HostLocalDeps {
   readonly lock: LockFn;
   /** Diagnostics (GC releases); stderr in a plugin process, nothing by default. */
   readonly log?: (msg: string) => void;
+  /**
+   * A long-lived process's memory of the stores (with `fs.changes`): an operation then reads only
+   * the files changed since the previous one instead of every reservation. None in a plugin process.
+   */
+  readonly cache?: StoreCache;
 }
 
 /** What an attachment operation needs besides the config (a subset of CmdArgs). */
@@ -55,16 +63,19 @@ export interface AttachmentArgs {
 
 const ioError = (msg: string, e: unknown) => new CniError(CniCode.IoFailure, `${msg}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 
-/** Node fs errors carry an errno name in `code`; those are I/O failures, the rest pass through. */
+/** Node's fs errors (an errno name in `code`) and a file over its limit are I/O failures. */
+const isIoError = (e: unknown): boolean => e instanceof BoundedReadError || (!(e instanceof PodnetError) && typeof (e as NodeJS.ErrnoException)?.code === "string");
+
+/** I/O failures are code 5; CniErrors keep theirs; the rest pass through as 999. */
 function classify(e: unknown, prefix: string): CniError {
   if (e instanceof CniError) return new CniError(e.code, `${prefix}${e.message}`, { details: e.details, cause: e });
-  if (typeof (e as NodeJS.ErrnoException)?.code === "string") return ioError(prefix.replace(/: $/, ""), e);
+  if (isIoError(e)) return ioError(prefix.replace(/: $/, ""), e);
   return new CniError(CniCode.Internal, `${prefix}${(e as Error)?.message ?? String(e)}`, { cause: e });
 }
 
 async function openStore(ipam: IPAMConfig, deps: HostLocalDeps, code: number = CniCode.IoFailure): Promise<Store> {
   try {
-    return await Store.open(deps.fs, deps.lock, ipam.dataDir, ipam.name);
+    return await Store.open(deps.fs, deps.lock, ipam.dataDir, ipam.name, deps.cache);
   } catch (e) {
     throw new CniError(code, `failed to open the store for network "${ipam.name}" in ${JSON.stringify(ipam.dataDir)}: ${(e as Error).message}`, { cause: e });
   }

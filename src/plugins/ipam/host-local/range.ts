@@ -19,6 +19,7 @@ import {
   parseCidr,
   parseIP,
 } from "../../../ip/index.js";
+import { PodnetError } from "../../../util/errors.js";
 
 /** A range as written in the config (every field optional here; `subnet` is required later). */
 export interface RangeInput {
@@ -41,8 +42,9 @@ export interface Range {
 }
 
 /** Raised for a range that fails validation; the message reads after "invalid range set N: ". */
-export class RangeConfigError extends Error {
+export class RangeConfigError extends PodnetError {
   override name = "RangeConfigError";
+  readonly code = "PODNET_HOST_LOCAL_RANGE";
 }
 
 function parseField(field: string, text: string): IP {

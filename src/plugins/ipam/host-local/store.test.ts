@@ -49,8 +49,12 @@ describe("store: on-disk format (byte-identical to Go's host-local)", () => {
 
   it("undoes the reservation when last_reserved_ip cannot be written", () =>
     withTempDir(async (d) => {
-      const failRename: StoreFs = { ...fs, rename: async () => Promise.reject(Object.assign(new Error("EIO"), { code: "EIO" })) };
-      const s = await open(d, failRename);
+      const failLast: StoreFs = {
+        ...fs,
+        writeFile: async (p, data, o) =>
+          p.endsWith("/last_reserved_ip.0") ? Promise.reject(Object.assign(new Error("EIO"), { code: "EIO" })) : fs.writeFile(p, data, o),
+      };
+      const s = await open(d, failLast);
       await assert.rejects(s.reserve("c1", "eth0", parseIP("10.1.0.5"), "0"), /EIO/);
       assert.deepEqual(await fs.readdir(s.dir), []);
     }));

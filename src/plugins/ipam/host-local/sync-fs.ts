@@ -17,7 +17,6 @@ export const syncFs: HostLocalFs = {
   readFile: wrap((path: string, encoding: "utf8") => fs.readFileSync(path, encoding)),
   writeFile: wrap((path: string, data: string, opts: { mode: number; flag: "w" | "wx" }) => fs.writeFileSync(path, data, opts)),
   link: wrap((existing: string, target: string) => fs.linkSync(existing, target)),
-  rename: wrap((from: string, to: string) => fs.renameSync(from, to)),
   unlink: wrap((path: string) => fs.unlinkSync(path)),
   readFileSync: (path, encoding) => fs.readFileSync(path, encoding),
   readFileLimited: wrap((path: string, maxBytes: number) => readFileBounded(path, maxBytes).toString("utf8")),

@@ -12,7 +12,7 @@ export interface RangeSetUsage {
   readonly capacity: bigint;
 }
 
-export function rangeSetUsage(set: RangeSet, reservations: readonly Reservation[]): RangeSetUsage {
+export function rangeSetUsage(set: RangeSet, reservations: readonly Pick<Reservation, "ip">[]): RangeSetUsage {
   const used = BigInt(reservations.filter((r) => isAllocatable(set, r.ip)).length);
   return { rangeSet: formatRangeSet(set), subnets: set.map((r) => formatCidr(r.subnet)), used, capacity: rangeSetCapacity(set) };
 }

@@ -14,8 +14,9 @@ import { netnsSkip, withTempNetns, type TempNetns } from "../../../kernel/testin
 import type { Kernel } from "../../../kernel/types.js";
 import { invokeFuncs, type Invocation } from "../../../sdk/testing.js";
 import { testDeps, withTempDir } from "../../ipam/host-local/testing.js";
-import { about, createBridge, type BridgeDeps } from "./bridge.js";
+import { BRIDGE_ABOUT, createBridge, type BridgeDeps } from "./bridge.js";
 import { createIpamDelegate } from "./ipam.js";
+import { isPodnetBundle } from "../../../sdk/bundle.js";
 import { existsSync } from "node:fs";
 import { formatChainName } from "../../utils.js";
 import { setupIPMasq, setupIPMasqFamily, teardownIPMasq, teardownIPMasqFamily } from "./ipmasq.js";
@@ -55,7 +56,7 @@ function withEnv(pods: number, fn: (env: Env) => Promise<void>, opts: { failOn?:
         exec: { run: () => Promise.reject(new Error("no exec expected")) },
         find: (name) => `/podnet/${name}`,
         hostLocal: testDeps(),
-        readHead: () => BANNER,
+        isPodnetPlugin: (_p, name) => isPodnetBundle(BANNER, name),
       });
       const deps: BridgeDeps = { kernel, exec, ipam, hostNetns: node.path };
       const plugin = createBridge(deps);
@@ -68,7 +69,7 @@ function withEnv(pods: number, fn: (env: Env) => Promise<void>, opts: { failOn?:
           deps,
           nodeExec: inNode(node),
           run: (command, conf, inv = {}) =>
-            invokeFuncs(plugin, about, { command, conf, netns: podNs[0]!.path, ifName: "eth0", containerID: "ctr-a", path: "/podnet", ...inv }),
+            invokeFuncs(plugin, BRIDGE_ABOUT, { command, conf, netns: podNs[0]!.path, ifName: "eth0", containerID: "ctr-a", path: "/podnet", ...inv }),
         });
       } finally {
         kernel.close();
@@ -107,6 +108,8 @@ describe("bridge in real namespaces", { skip: netnsSkip() }, () => {
       const [hv] = await env.node.ipJson("-d", "link", "show", hostVeth);
       assert.equal(hv["master"], "pt-br0");
       assert.equal(hv["operstate"], "UP");
+      const [port] = JSON.parse(await env.nodeExec.run(["bridge", "-d", "-j", "link", "show", "dev", hostVeth])) as Array<Record<string, unknown>>;
+      assert.equal(port!["hairpin"], false, "hairpinMode unset: the port's hairpin is off");
       assert.equal(ra.interfaces![0]!.mac, br["address"]);
       // Pod side: address and prefix route.
       const [eth0] = await env.pods[0]!.ipJson("addr", "show", "eth0");

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ALL_SPEC_VERSIONS, generationOf, specHas, type Result } from "../../../cni/index.js";
 import { invokeFuncs, type Invocation } from "../../../sdk/testing.js";
-import { about, calcGateways, createBridge } from "./bridge.js";
+import { BRIDGE_ABOUT, calcGateways, createBridge } from "./bridge.js";
 import { harness, HOST, POD, type Harness } from "./testing.js";
 import type { Nftables } from "../../../kernel/nft.js";
 
@@ -13,7 +13,7 @@ function conf(ver: string, extra: Record<string, unknown> = {}) {
 }
 
 function run(h: Harness, command: string, c: Record<string, unknown>, inv: Partial<Invocation> = {}) {
-  return invokeFuncs(createBridge(h.deps), about, { command, conf: c, netns: POD, ifName: "eth0", containerID: "ctr1", ...inv });
+  return invokeFuncs(createBridge(h.deps), BRIDGE_ABOUT, { command, conf: c, netns: POD, ifName: "eth0", containerID: "ctr1", ...inv });
 }
 
 const msgOf = (out: { json: Record<string, unknown> | undefined }) => String(out.json?.["msg"]);
@@ -403,7 +403,7 @@ describe("bridge features", () => {
         close: () => {},
       });
       const plugin = createBridge({ ...h.deps, nftables });
-      const out = await invokeFuncs(plugin, about, { command: "DEL", conf: conf("1.0.0", { ipMasq: true }), netns: POD, ifName: "eth0", containerID: "ctr1" });
+      const out = await invokeFuncs(plugin, BRIDGE_ABOUT, { command: "DEL", conf: conf("1.0.0", { ipMasq: true }), netns: POD, ifName: "eth0", containerID: "ctr1" });
       assert.equal(out.code, 0, out.stdout);
       assert.deepEqual(asked, ["inet cni_plugins_masquerade"]);
       assert.equal(h.exec.calls.some((c) => c.argv[0] === "nft"), exists, `table there: ${exists}`);

@@ -30,7 +30,7 @@ import {
 } from "../../../cni/index.js";
 import { isExist, isKernelError, isNotFound } from "../../../kernel/errors.js";
 import type { Exec } from "../../../kernel/exec.js";
-import { inetAddrText, inetCidrText, inetNetwork, inetPrefix, parseMac } from "../../../kernel/inet.js";
+import { formatMac, inetAddrText, inetCidrText, inetNetwork, inetPrefix, parseMac } from "../../../kernel/inet.js";
 import { canonicalIP, cidrContains, formatIP, ipFamily, nextIP, tryParseCidr, tryParseIP } from "../../../ip/index.js";
 import type { AddrFamily, Kernel, Link, NetOps } from "../../../kernel/types.js";
 import { allVersions, parsePrevResult, requirePrevResult, type CmdArgs, type PluginAbout, type PluginFuncs } from "../../../sdk/index.js";
@@ -177,7 +177,7 @@ function collectVlanTrunk(items: ReadonlyArray<{ minID?: number; maxID?: number;
 function checkMac(mac: string, source: string): string {
   const b = parseMac(mac);
   if (b?.length !== 6) throw invalid(`${source} must be a MAC address like 0a:58:0a:c8:00:02, got ${JSON.stringify(mac)}`);
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join(":");
+  return formatMac(b);
 }
 
 export function parseConfig(args: CmdArgs): BridgeConf {
@@ -403,9 +403,13 @@ async function setupVeth(
   await host.linkSetMaster(hostName, br.name).catch((e: unknown) => {
     throw fail(`failed to connect "${hostName}" to bridge ${br.name}`, e);
   });
-  await host.linkSetHairpin(hostName, o.hairpin).catch((e: unknown) => {
-    throw fail(`failed to setup hairpin mode for ${hostName}`, e);
-  });
+  // A new port starts with hairpin off: only "on" is a change (Go sets it either way; off is a
+  // no-op the kernel still pays for, growing with the bridge's ports).
+  if (o.hairpin) {
+    await host.linkSetHairpin(hostName, true).catch((e: unknown) => {
+      throw fail(`failed to setup hairpin mode for ${hostName}`, e);
+    });
+  }
   const port = deps.port ?? bridgeToolPortOps(deps.exec);
   if (o.portIsolation) {
     await port.setIsolated(hostName, true).catch((e: unknown) => {
@@ -931,7 +935,7 @@ export async function cmdGc(args: CmdArgs, deps: BridgeDeps): Promise<void> {
   if (n.ipamType !== "") await deps.ipam.gc(n.ipamType, args);
 }
 
-export const about: PluginAbout = { name: "bridge", supportedVersions: allVersions, plainErrors: true };
+export const BRIDGE_ABOUT: PluginAbout = { name: "bridge", supportedVersions: allVersions, plainErrors: true };
 
 export function createBridge(deps: BridgeDeps): PluginFuncs {
   return {

@@ -2,10 +2,11 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { ExecOptions, ExecResult, RawExec } from "../../../kernel/exec.js";
+import { createFakeRawExec } from "../../../kernel/testing.js";
 import { RelayedError, type CmdArgs } from "../../../sdk/types.js";
 import { testDeps, withTempDir } from "../../ipam/host-local/testing.js";
 import { createIpamDelegate } from "./ipam.js";
+import { isPodnetBundle } from "../../../sdk/bundle.js";
 
 function cmdArgs(dir: string, conf: Record<string, unknown>, env: Record<string, string> = {}): CmdArgs {
   const stdinData = Buffer.from(JSON.stringify(conf));
@@ -25,14 +26,8 @@ function cmdArgs(dir: string, conf: Record<string, unknown>, env: Record<string,
 }
 
 function recordingExec(stdout: string, code = 0) {
-  const calls: Array<{ file: string; opts: ExecOptions }> = [];
-  const exec: RawExec = {
-    async run(file, _args, opts = {}): Promise<ExecResult> {
-      calls.push({ file, opts });
-      return { code, signal: null, stdout: Buffer.from(stdout), stderr: Buffer.alloc(0), timedOut: false };
-    },
-  };
-  return { exec, calls };
+  const exec = createFakeRawExec(() => ({ stdout, code }));
+  return { exec, calls: exec.calls };
 }
 
 const BANNER = '#!/usr/bin/node\n"use strict";\nconst a = `CNI ${x} plugin podnet v${y}`;\nconst about = { name: "host-local" };\n';
@@ -43,16 +38,16 @@ describe("IPAM delegation", () => {
       await writeFile(join(dir, "host-local"), "\x7fELF go binary", { mode: 0o755 });
       const conf = { cniVersion: "0.4.0", name: "n", type: "bridge", ipam: { type: "host-local", subnet: "10.200.0.0/24" } };
       const { exec, calls } = recordingExec(JSON.stringify({ cniVersion: "0.4.0", ips: [{ version: "4", address: "10.200.0.2/24", gateway: "10.200.0.1" }], dns: {} }));
-      const ipam = createIpamDelegate({ exec, hostLocal: testDeps(), readHead: () => Buffer.from("\x7fELF") });
+      const ipam = createIpamDelegate({ exec, hostLocal: testDeps(), isPodnetPlugin: (_p, name) => isPodnetBundle(Buffer.from("\x7fELF"), name) });
       const args = cmdArgs(dir, conf);
       const r = await ipam.add("host-local", args);
       assert.deepEqual(r, { cniVersion: "1.1.0", ips: [{ address: "10.200.0.2/24", gateway: "10.200.0.1" }] }, "an empty dns is no dns");
       assert.equal(calls[0]!.file, join(dir, "host-local"));
-      assert.equal(calls[0]!.opts.env?.["CNI_COMMAND"], "ADD");
-      assert.equal(calls[0]!.opts.env?.["CNI_CONTAINERID"], "ctr1");
-      assert.equal(Buffer.compare(calls[0]!.opts.stdin as Buffer, args.stdinData), 0);
+      assert.equal(calls[0]!.env["CNI_COMMAND"], "ADD");
+      assert.equal(calls[0]!.env["CNI_CONTAINERID"], "ctr1");
+      assert.equal(calls[0]!.stdin, args.stdinData.toString());
       await ipam.del("host-local", args);
-      assert.equal(calls[1]!.opts.env?.["CNI_COMMAND"], "DEL");
+      assert.equal(calls[1]!.env["CNI_COMMAND"], "DEL");
     }));
 
   it("passes the delegate's CNI error on, marked as relayed (it keeps its code where the bridge's own are 999)", () =>
@@ -78,7 +73,7 @@ describe("IPAM delegation", () => {
       const dataDir = join(dir, "ipam");
       const conf = { cniVersion: "0.3.1", name: "net1", type: "bridge", ipam: { type: "host-local", subnet: "10.200.7.0/24", dataDir } };
       const { exec, calls } = recordingExec("{}");
-      const ipam = createIpamDelegate({ exec, hostLocal: testDeps(), readHead: (p) => Buffer.from(p.endsWith("host-local") ? BANNER : "") });
+      const ipam = createIpamDelegate({ exec, hostLocal: testDeps(), isPodnetPlugin: (p, name) => isPodnetBundle(Buffer.from(p.endsWith("host-local") ? BANNER : ""), name) });
       const args = cmdArgs(dir, conf);
       const r = await ipam.add("host-local", args);
       assert.equal(calls.length, 0);

@@ -2,7 +2,7 @@
 // CNI_PATH and run it with our own environment (only CNI_COMMAND changed) and the very stdin bytes
 // we received; its result is read in the request's version and up-converted.
 //
-// DESIGN (a): when the plugin found is podnet's own host-local bundle, it is called in-process
+// When the plugin found is podnet's own host-local (sdk/bundle.ts podnetPluginCheck), it is called in-process
 // instead (same code, same store, same flock), which saves one Node start-up per operation. The
 // result still makes the round trip through the request's version, exactly as an exec would.
 // PODNET_IPAM_EXEC=1 in the environment forces the exec.
@@ -19,7 +19,7 @@ import {
 import type { RawExec } from "../../../kernel/exec.js";
 import { execPlugin } from "../../../libcni/invoke.js";
 import { findInPath } from "../../../libcni/find.js";
-import { isPodnetBundle } from "../../../sdk/bundle.js";
+import type { PodnetPluginCheck } from "../../../sdk/bundle.js";
 import { RelayedError, type CmdArgs } from "../../../sdk/types.js";
 import {
   hostLocalAdd,
@@ -49,8 +49,8 @@ export interface IpamDelegateDeps {
   readonly find?: (name: string, dirs: readonly string[]) => string;
   /** host-local's dependencies, to run podnet's host-local in-process; omit to always exec. */
   readonly hostLocal?: HostLocalDeps;
-  /** The first bytes of a file (to recognise podnet's bundles); required for in-process calls. */
-  readonly readHead?: (path: string) => Buffer | undefined;
+  /** Whether a file is podnet's own plugin (sdk/bundle.ts); required for in-process calls. */
+  readonly isPodnetPlugin?: PodnetPluginCheck;
 }
 
 function delegateEnv(args: CmdArgs, verb: IpamVerb): Record<string, string | undefined> {
@@ -63,10 +63,9 @@ export function createIpamDelegate(deps: IpamDelegateDeps): Ipam {
 
   /** The in-process host-local, when `type` resolves to podnet's own bundle. */
   function inProcess(type: string, path: string, args: CmdArgs): HostLocalDeps | undefined {
-    if (type !== "host-local" || !deps.hostLocal || !deps.readHead) return undefined;
+    if (type !== "host-local" || !deps.hostLocal || !deps.isPodnetPlugin) return undefined;
     if (args.env["PODNET_IPAM_EXEC"] === "1") return undefined;
-    const head = deps.readHead(path);
-    return head && isPodnetBundle(head, type) ? deps.hostLocal : undefined;
+    return deps.isPodnetPlugin(path, type) ? deps.hostLocal : undefined;
   }
 
   /** Execs the IPAM plugin; its own error answer is relayed as it is (code, msg, details). */

@@ -1,23 +1,16 @@
 // The bridge executable: real kernel, processes, files. host-local runs in-process over
 // synchronous fs (a plugin process has nothing to overlap with a few tiny files, and each
 // fs/promises call is a thread-pool round trip; the module alone costs ~2 ms to load).
-import { readFileSync } from "node:fs";
 import { syncFs } from "../../ipam/host-local/sync-fs.js";
 import { loadAddon } from "../../../kernel/addon.js";
 import { nodeExec, nodeRawExec } from "../../../kernel/exec.js";
 import { createKernel } from "../../../kernel/kernel.js";
 import { createLocker } from "../../../kernel/lock.js";
+import { podnetPluginCheck } from "../../../sdk/bundle.js";
 import { runPlugin } from "../../../sdk/main.js";
-import { about, createBridge } from "./bridge.js";
+import { BRIDGE_ABOUT, createBridge } from "./bridge.js";
 import { nodeBridgeDeps } from "./node-deps.js";
 
-const readHead = (p: string) => {
-  try {
-    return readFileSync(p);
-  } catch {
-    return undefined;
-  }
-};
 runPlugin(
   createBridge(
     nodeBridgeDeps({
@@ -26,9 +19,9 @@ runPlugin(
       rawExec: nodeRawExec,
       storeFs: syncFs,
       lock: createLocker(loadAddon),
-      readHead,
+      isPodnetPlugin: podnetPluginCheck(),
       log: (m) => void process.stderr.write(`${m}\n`),
     }),
   ),
-  about,
+  BRIDGE_ABOUT,
 );

@@ -1,8 +1,8 @@
-// Test doubles for the bridge plugin: a scripted Exec (iptables/nft/bridge), a recording IPAM and
+// Test doubles for the bridge plugin: the kernel layer's fake Exec scripted for iptables/nft, a recording IPAM and
 // a fake kernel with a host and a pod netns. Imported by *.test.ts files only.
 import { type Result } from "../../../cni/index.js";
-import { ExecError, ExecStartError, type Exec } from "../../../kernel/exec.js";
 import { createFakeKernel, type FakeKernel } from "../../../kernel/fake.js";
+import { createFakeExec, type FakeExec } from "../../../kernel/testing.js";
 import type { CmdArgs } from "../../../sdk/types.js";
 import type { BridgeDeps } from "./bridge.js";
 import type { Ipam } from "./ipam.js";
@@ -11,48 +11,31 @@ import type { PortOps } from "./port.js";
 export const HOST = "/run/netns/podnet-t-host";
 export const POD = "/run/netns/podnet-t-pod";
 
-export interface ExecCall {
-  readonly argv: readonly string[];
-  readonly stdin: string;
-}
-
-/** Answers by the command's first words; unknown commands succeed with no output. */
-export interface FakeExec extends Exec {
-  readonly calls: ExecCall[];
+/**
+ * The kernel layer's fake Exec, answering what bridge runs: `iptables-save -t nat` /
+ * `ip6tables-save -t nat` print `save`, `nft -j list …` prints `nftList` (undefined: the object
+ * does not exist, exit 1), commands matching `failOn` fail with exit 1; anything else succeeds
+ * with no output. `missing` (binaries not installed) and `on` are the fake's own.
+ */
+export interface BridgeExec extends FakeExec {
   /** Output of `iptables-save -t nat` / `ip6tables-save -t nat`. */
   save: { 4: string; 6: string };
   /** Output of `nft -j list …` (undefined: the object does not exist, exit 1). */
   nftList: string | undefined;
   /** Commands (joined with spaces) matching this fail with exit 1. */
   failOn: RegExp | undefined;
-  /** Binaries that are "not installed". */
-  missing: Set<string>;
 }
 
-export function fakeExec(): FakeExec {
-  const self: FakeExec = {
-    calls: [],
-    save: { 4: "", 6: "" },
-    nftList: undefined,
-    failOn: undefined,
-    missing: new Set(),
-    async run(argv, opts = {}) {
-      const stdin = opts.stdin === undefined ? "" : typeof opts.stdin === "string" ? opts.stdin : Buffer.from(opts.stdin).toString();
-      self.calls.push({ argv: [...argv], stdin });
-      const cmd = argv.join(" ");
-      if (self.missing.has(argv[0]!)) {
-        throw new ExecError(argv, null, "", "", new ExecStartError(argv[0]!, "ENOENT", `${argv[0]}: spawn ENOENT`));
-      }
-      if (self.failOn?.test(cmd)) throw new ExecError(argv, 1, "", `${argv[0]}: injected failure`);
-      if (cmd === "iptables-save -t nat") return self.save[4];
-      if (cmd === "ip6tables-save -t nat") return self.save[6];
-      if (argv[0] === "nft" && argv[1] === "-j" && argv[2] === "list") {
-        if (self.nftList === undefined) throw new ExecError(argv, 1, "", "Error: No such file or directory");
-        return self.nftList;
-      }
-      return "";
-    },
-  };
+export function fakeExec(): BridgeExec {
+  const self: BridgeExec = Object.assign(createFakeExec(), { save: { 4: "", 6: "" }, nftList: undefined, failOn: undefined });
+  self.on("", (argv) => {
+    const cmd = argv.join(" ");
+    if (self.failOn?.test(cmd)) return { code: 1, stderr: `${argv[0]}: injected failure` };
+    if (cmd === "iptables-save -t nat") return self.save[4];
+    if (cmd === "ip6tables-save -t nat") return self.save[6];
+    if (argv[0] === "nft" && argv[1] === "-j" && argv[2] === "list") return self.nftList ?? { code: 1, stderr: "Error: No such file or directory" };
+    return "";
+  });
   return self;
 }
 
@@ -109,7 +92,7 @@ export function fakePort(kernel: FakeKernel, netns: string): FakePort {
 
 export interface Harness {
   readonly kernel: FakeKernel;
-  readonly exec: FakeExec;
+  readonly exec: BridgeExec;
   readonly ipam: FakeIpam;
   readonly port: FakePort;
   readonly deps: BridgeDeps;

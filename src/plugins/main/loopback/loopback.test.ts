@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { ALL_SPEC_VERSIONS, generationOf, specHas } from "../../../cni/index.js";
 import { createFakeKernel } from "../../../kernel/fake.js";
 import { invokeFuncs } from "../../../sdk/testing.js";
-import { about, createLoopback, isLoopbackAddr } from "./loopback.js";
+import { LOOPBACK_ABOUT, createLoopback, isLoopbackAddr } from "./loopback.js";
 
 const NS = "/run/netns/podnet-t-lo";
 
@@ -20,7 +20,7 @@ for (const ver of ALL_SPEC_VERSIONS) {
       const { kernel, plugin } = setup();
       await kernel.netns(NS).addrAdd("lo", "127.0.0.1/8");
       await kernel.netns(NS).addrAdd("lo", "::1/128");
-      const out = await invokeFuncs(plugin, about, { command: "ADD", conf, netns: NS, ifName: "eth7" });
+      const out = await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "ADD", conf, netns: NS, ifName: "eth7" });
       assert.equal(out.code, 0, out.stdout);
       assert.match(kernel.dump(NS), /^link lo loopback up/m);
       // Go's loopback labels a 1.x result with the config's version and prints it as it is, at
@@ -43,7 +43,7 @@ for (const ver of ALL_SPEC_VERSIONS) {
             ips: [{ ...(generationOf(ver) === "040" ? { version: "4" } : {}), address: "10.200.0.5/24", gateway: "10.200.0.1", interface: 0 }],
             dns: {},
           };
-      const out = await invokeFuncs(plugin, about, { command: "ADD", conf: { ...conf, prevResult }, netns: NS });
+      const out = await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "ADD", conf: { ...conf, prevResult }, netns: NS });
       assert.equal(out.code, 0, out.stdout);
       assert.deepEqual(out.json, prevResult);
     });
@@ -51,7 +51,7 @@ for (const ver of ALL_SPEC_VERSIONS) {
     it("ADD fails when lo carries a non-loopback address", async () => {
       const { kernel, plugin } = setup();
       await kernel.netns(NS).addrAdd("lo", "10.200.0.9/32");
-      const out = await invokeFuncs(plugin, about, { command: "ADD", conf, netns: NS });
+      const out = await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "ADD", conf, netns: NS });
       assert.equal(out.code, 1);
       assert.equal(out.json?.["msg"], 'loopback interface found with non-loopback address "10.200.0.9"');
     });
@@ -59,23 +59,23 @@ for (const ver of ALL_SPEC_VERSIONS) {
     it("DEL sets lo down; DEL of a vanished netns or without netns succeeds", async () => {
       const { kernel, plugin } = setup();
       await kernel.netns(NS).linkSetUp("lo");
-      assert.equal((await invokeFuncs(plugin, about, { command: "DEL", conf, netns: NS })).code, 0);
+      assert.equal((await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "DEL", conf, netns: NS })).code, 0);
       assert.match(kernel.dump(NS), /^link lo loopback down/m);
       kernel.removeNetns(NS);
-      const gone = await invokeFuncs(plugin, about, { command: "DEL", conf, netns: NS });
+      const gone = await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "DEL", conf, netns: NS });
       assert.equal(gone.code, 0, gone.stdout);
-      const none = await invokeFuncs(plugin, about, { command: "DEL", conf, netns: "" });
+      const none = await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "DEL", conf, netns: "" });
       assert.equal(none.code, 0, none.stdout);
     });
 
     if (specHas(ver, "CHECK")) {
       it("CHECK passes when lo is up, fails when it is down", async () => {
         const { kernel, plugin } = setup();
-        const down = await invokeFuncs(plugin, about, { command: "CHECK", conf, netns: NS });
+        const down = await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "CHECK", conf, netns: NS });
         assert.equal(down.code, 1);
         assert.equal(down.json?.["msg"], "loopback interface is down");
         await kernel.netns(NS).linkSetUp("lo");
-        assert.equal((await invokeFuncs(plugin, about, { command: "CHECK", conf, netns: NS })).code, 0);
+        assert.equal((await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "CHECK", conf, netns: NS })).code, 0);
       });
     }
   });
@@ -84,14 +84,14 @@ for (const ver of ALL_SPEC_VERSIONS) {
 describe("loopback", () => {
   it("ADD in a netns that does not exist is a CNI error naming it", async () => {
     const { plugin } = setup();
-    const out = await invokeFuncs(plugin, about, { command: "ADD", conf: { cniVersion: "1.1.0", name: "lo" }, netns: "/run/netns/podnet-t-none" });
+    const out = await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "ADD", conf: { cniVersion: "1.1.0", name: "lo" }, netns: "/run/netns/podnet-t-none" });
     assert.equal(out.code, 1);
     assert.match(String(out.json?.["msg"]), /podnet-t-none/);
   });
 
   it("a malformed prevResult is an error (999, as the reference's plain errors)", async () => {
     const { plugin } = setup();
-    const out = await invokeFuncs(plugin, about, {
+    const out = await invokeFuncs(plugin, LOOPBACK_ABOUT, {
       command: "ADD",
       conf: { cniVersion: "1.0.0", name: "lo", prevResult: { cniVersion: "1.0.0", ips: [{ address: "nope" }] } },
       netns: NS,

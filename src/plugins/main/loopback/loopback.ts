@@ -111,7 +111,7 @@ export async function cmdCheck(args: CmdArgs, deps: LoopbackDeps): Promise<void>
   if (!up) throw new CniError(CniCode.Internal, "loopback interface is down");
 }
 
-export const about: PluginAbout = { name: "loopback", supportedVersions: allVersions, plainErrors: true };
+export const LOOPBACK_ABOUT: PluginAbout = { name: "loopback", supportedVersions: allVersions, plainErrors: true };
 
 /** Closes the netns handle afterwards: an open socket would pin the netns in a long-running caller. */
 function closing<T>(deps: LoopbackDeps, netns: string, fn: () => Promise<T>): Promise<T> {

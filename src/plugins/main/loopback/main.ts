@@ -1,4 +1,4 @@
 import { createKernel } from "../../../kernel/kernel.js";
 import { runPlugin } from "../../../sdk/main.js";
-import { about, createLoopback } from "./loopback.js";
-runPlugin(createLoopback({ kernel: createKernel() }), about);
+import { LOOPBACK_ABOUT, createLoopback } from "./loopback.js";
+runPlugin(createLoopback({ kernel: createKernel() }), LOOPBACK_ABOUT);

@@ -1,9 +1,8 @@
 // bandwidth as a plugin over fakes: the numbers, the names, the commands each verb runs.
 import { describe, it, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import type { Exec } from "../../../kernel/exec.js";
-import { ExecError } from "../../../kernel/exec.js";
 import { createFakeKernel, type FakeKernel } from "../../../kernel/fake.js";
+import { createFakeExec, type ExecReply, type FakeExec } from "../../../kernel/testing.js";
 import { invokeFuncs } from "../../../sdk/testing.js";
 import { BANDWIDTH_ABOUT, createBandwidth, ifbDeviceName, shapingParams } from "./bandwidth.js";
 import { createTc, parsePsched, tcLine, type TcShapingNetlink } from "../../../kernel/tc.js";
@@ -33,16 +32,13 @@ const memFs = () => memStateFs();
 const POD = "/run/netns/pod";
 let kernel: FakeKernel;
 let fs: ReturnType<typeof memFs>;
-let calls: Array<{ argv: string; stdin: string }>;
+let exec: FakeExec;
 let qdiscJson: string;
 let failBatch: boolean;
-const exec: Exec = {
-  async run(argv, o) {
-    calls.push({ argv: argv.join(" "), stdin: String(o?.stdin ?? "") });
-    if (argv.includes("-json")) return qdiscJson;
-    if (failBatch && argv.includes("-batch") && !argv.includes("-force")) throw new ExecError(argv, 1, "", "RTNETLINK answers: File exists\nCommand failed -:1\n");
-    return "";
-  },
+const answer = (argv: readonly string[]): ExecReply => {
+  if (argv.includes("-json")) return qdiscJson;
+  if (failBatch && argv.includes("-batch") && !argv.includes("-force")) return { code: 1, stderr: "RTNETLINK answers: File exists\nCommand failed -:1\n" };
+  return "";
 };
 const PSCHED = parsePsched("000003e8 00000040 000f4240 3b9aca00\n");
 const tc = () => createTc({ exec, psched: PSCHED });
@@ -55,7 +51,7 @@ const BW = { ingressRate: 8_000_000, ingressBurst: 800_000, egressRate: 4_000_00
 beforeEach(async () => {
   kernel = createFakeKernel({ netns: [POD] });
   fs = memFs();
-  calls = [];
+  exec = createFakeExec().on("", answer);
   qdiscJson = "[]";
   failBatch = false;
   await kernel.netns(null).linkAddVeth("veth1", "eth0", { peerNetns: POD, mtu: 1500 });
@@ -65,15 +61,15 @@ describe("bandwidth ADD", () => {
   it("no limits: prevResult through, nothing run", async () => {
     const r = await run("ADD", conf(undefined));
     assert.equal(r.code, 0, r.stdout);
-    assert.equal(calls.length, 0);
+    assert.equal(exec.calls.length, 0);
   });
 
   it("one read, one `tc -batch` (tbf on the veth, ingress + mirred to the ifb, tbf on the ifb); the ifb in the result", async () => {
     const r = await run("ADD", conf(BW));
     assert.equal(r.code, 0, r.stdout);
     const ifb = ifbDeviceName("net", "ctr1");
-    assert.deepEqual(calls.map((c) => c.argv), ["tc -json qdisc show dev veth1", "tc -batch -"]);
-    assert.equal(calls[1]!.stdin, [
+    assert.deepEqual(exec.lines(), ["tc -json qdisc show dev veth1", "tc -batch -"]);
+    assert.equal(exec.calls[1]!.stdin, [
       "qdisc add dev veth1 root handle 1: tbf rate 1000000bps burst 100000 limit 125000",
       "qdisc add dev veth1 handle ffff: ingress",
       `filter add dev veth1 parent ffff: protocol all prio 1 u32 match u32 0 0 classid 1:1 action mirred egress redirect dev ${ifb}`,
@@ -91,7 +87,7 @@ describe("bandwidth ADD", () => {
   it("an ingress qdisc someone else put there is shared, not added again", async () => {
     qdiscJson = '[{"kind":"ingress","handle":"ffff:","parent":"ffff:fff1","options":{}}]';
     await run("ADD", conf({ egressRate: 4_000_000, egressBurst: 400_000 }));
-    assert.doesNotMatch(calls[1]!.stdin, /ingress/);
+    assert.doesNotMatch(exec.calls[1]!.stdin, /ingress/);
   });
 
   it("a failed batch takes back what it added: the ifb and the veth's qdiscs", async () => {
@@ -128,12 +124,12 @@ describe("bandwidth ADD", () => {
 describe("bandwidth DEL", () => {
   it("from the state: the veth's qdiscs and the ifb go, with no limits in the request and no netns", async () => {
     await run("ADD", conf(BW));
-    calls = [];
+    exec.calls.length = 0;
     qdiscJson = '[{"kind":"tbf","handle":"1:","root":true,"options":{}},{"kind":"ingress","handle":"ffff:","parent":"ffff:fff1"}]';
     const r = await invokeFuncs(plugin(), BANDWIDTH_ABOUT, { command: "DEL", conf: conf(undefined, null), netns: "", containerID: "ctr1" });
     assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual(calls.map((c) => c.argv), ["tc -json qdisc show dev veth1", "tc -force -batch -"]);
-    assert.equal(calls[1]!.stdin, "qdisc del dev veth1 root\nqdisc del dev veth1 ingress\n");
+    assert.deepEqual(exec.lines(), ["tc -json qdisc show dev veth1", "tc -force -batch -"]);
+    assert.equal(exec.calls[1]!.stdin, "qdisc del dev veth1 root\nqdisc del dev veth1 ingress\n");
     assert.equal(await kernel.netns(null).linkGet(ifbDeviceName("net", "ctr1")), undefined);
   });
 
@@ -170,7 +166,7 @@ describe("bandwidth over netlink", () => {
     const d = await invokeFuncs(p, BANDWIDTH_ABOUT, { command: "DEL", conf: conf(undefined, null), netns: "", containerID: "ctr1" });
     assert.equal(d.code, 0, d.stdout);
     assert.deepEqual(applied[1], ["force qdisc del dev veth1 root", "force qdisc del dev veth1 ingress"]);
-    assert.equal(calls.length, 0, "no tc process");
+    assert.equal(exec.calls.length, 0, "no tc process");
     assert.equal(closed, 2);
     assert.equal(await kernel.netns(null).linkGet(ifb), undefined);
   });

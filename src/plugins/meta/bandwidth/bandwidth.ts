@@ -194,7 +194,7 @@ async function deleteIfb(ctx: Ctx, name: string): Promise<void> {
 
 // ---- ADD / DEL / CHECK ------------------------------------------------------------------------
 
-export async function cmdAdd(deps: BandwidthDeps, args: CmdArgs): Promise<AnyResult> {
+export async function cmdAdd(args: CmdArgs, deps: BandwidthDeps): Promise<AnyResult> {
   const conf = parseConfig(args.netconf, args.cniVersion);
   const bw = conf.bandwidth;
   if (isZero(bw) || (!shapesIngress(bw) && !shapesEgress(bw))) {
@@ -294,7 +294,7 @@ async function add(ctx: Ctx, conf: BandwidthConf, result: Result, args: CmdArgs)
   return result;
 }
 
-export async function cmdDel(deps: BandwidthDeps, args: CmdArgs): Promise<void> {
+export async function cmdDel(args: CmdArgs, deps: BandwidthDeps): Promise<void> {
   const conf = parseConfig(args.netconf, args.cniVersion);
   await withContext(deps, conf, async (ctx) => {
     const s = await ctx.store.read(conf.name, args.containerID, args.ifName);
@@ -331,7 +331,7 @@ function checkTbf(dev: string, qs: readonly Qdisc[], p: TbfParams): void {
   }
 }
 
-export async function cmdCheck(deps: BandwidthDeps, args: CmdArgs): Promise<void> {
+export async function cmdCheck(args: CmdArgs, deps: BandwidthDeps): Promise<void> {
   const conf = parseConfig(args.netconf, args.cniVersion);
   if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as a chained plugin");
   const result = conf.prevResult;
@@ -353,8 +353,8 @@ export async function cmdCheck(deps: BandwidthDeps, args: CmdArgs): Promise<void
 
 export function createBandwidth(deps: BandwidthDeps): PluginFuncs {
   return {
-    add: (args) => cmdAdd(deps, args),
-    del: (args) => cmdDel(deps, args),
-    check: (args) => cmdCheck(deps, args),
+    add: (args) => cmdAdd(args, deps),
+    del: (args) => cmdDel(args, deps),
+    check: (args) => cmdCheck(args, deps),
   };
 }

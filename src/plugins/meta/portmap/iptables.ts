@@ -250,6 +250,14 @@ export async function iptForward(ipt: IPTablesByFamily, conf: PortMapConf, netwo
   return Object.fromEntries(plans.map((p) => [String(p.family), { chain: p.chain, rules: p.rules, entryRules: p.entryRules }]));
 }
 
+/** Neither iptables nor ip6tables could be read: there is nothing to tear down with. */
+export class NoIptablesError extends CniError {
+  override name = "NoIptablesError";
+  constructor() {
+    super(CniCode.Internal, "neither iptables nor ip6tables is usable");
+  }
+}
+
 /** DEL for both families; a family whose iptables cannot be used is skipped (Go: unless both are). */
 export async function iptUnforward(
   ipt: IPTablesByFamily,
@@ -273,7 +281,7 @@ export async function iptUnforward(
       errors.push(`could not teardown ipv${f} dnat: ${(e as Error).message}`);
     }
   }
-  if (usableCount === 0) throw new CniError(CniCode.Internal, "neither iptables nor ip6tables is usable");
+  if (usableCount === 0) throw new NoIptablesError();
   if (errors.length) throw new CniError(CniCode.Internal, errors.join("; "));
 }
 

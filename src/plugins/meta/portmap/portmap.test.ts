@@ -8,6 +8,7 @@ import { ExecError, type Exec } from "../../../kernel/exec.js";
 import { createNftables } from "../../../kernel/nft.js";
 import type { NftDelete, NftNetlink } from "../../../kernel/nft-netlink.js";
 import { createFakeKernel, type FakeKernel } from "../../../kernel/fake.js";
+import { createFakeExec } from "../../../kernel/testing.js";
 import { invokeFuncs } from "../../../sdk/testing.js";
 import { chainName } from "./nftables.js";
 import { PORTMAP_ABOUT, createPortmap, type PortmapDeps } from "./portmap.js";
@@ -16,24 +17,7 @@ import { memStateFs } from "../testing.js";
 const memFs = () => memStateFs();
 
 type Handler = (argv: readonly string[], stdin: string) => string | Error;
-interface Call {
-  readonly argv: string;
-  readonly stdin: string;
-}
-
-function fakeExec(handler: Handler): Exec & { calls: Call[] } {
-  const calls: Call[] = [];
-  return {
-    calls,
-    async run(argv, o) {
-      const stdin = String(o?.stdin ?? "");
-      calls.push({ argv: argv.join(" "), stdin });
-      const r = handler(argv, stdin);
-      if (r instanceof Error) throw r;
-      return r;
-    },
-  };
-}
+const fakeExec = (handler: Handler) => createFakeExec().on("", handler);
 const nftErr = (argv: readonly string[], text: string) => new ExecError(argv, 1, "", text);
 
 const DATA = "/data";
@@ -90,7 +74,7 @@ describe("portmap ADD", () => {
     const exec = fakeExec(() => "");
     const r = await run(exec, "ADD", conf());
     assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual(exec.calls.map((c) => c.argv), ["nft -f -"]);
+    assert.deepEqual(exec.lines(), ["nft -f -"]);
     assert.match(exec.calls[0]!.stdin, new RegExp(`^add chain inet podnet_portmap ${chain} \\{ comment "ctr1 eth0 net" ; \\}\n`));
     assert.match(exec.calls[0]!.stdin, /add element inet podnet_portmap hostports4 \{ tcp \. 8080 : jump hp_/);
     assert.match(exec.calls[0]!.stdin, /add element inet podnet_portmap hostports6 \{ tcp \. 8080 : jump hp_/);
@@ -113,7 +97,7 @@ describe("portmap ADD", () => {
     });
     const r = await run(exec, "ADD", conf());
     assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual(exec.calls.map((c) => c.argv), ["nft -f -", "nft list chain inet podnet_portmap postrouting", "nft -f -"]);
+    assert.deepEqual(exec.lines(), ["nft -f -", "nft list chain inet podnet_portmap postrouting", "nft -f -"]);
     const full = exec.calls[2]!.stdin;
     assert.match(full, /^add table inet podnet_portmap/);
     assert.match(full, /add rule inet podnet_portmap postrouting meta mark & 0x2000 == 0x2000 masquerade/);
@@ -138,7 +122,7 @@ describe("portmap ADD", () => {
     const exec = fakeExec((argv) => (argv[0] === "conntrack" ? nftErr(argv, "conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n") : ""));
     const r = await run(exec, "ADD", conf([{ hostPort: 53, containerPort: 5353, protocol: "udp" }]));
     assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual(exec.calls.map((c) => c.argv), [
+    assert.deepEqual(exec.lines(), [
       "nft -f -",
       "conntrack -D -p udp --orig-port-dst 53 -f ipv4",
       "conntrack -D -p udp --orig-port-dst 53 -f ipv6",
@@ -153,7 +137,7 @@ describe("portmap ADD", () => {
     const mappings = [{ hostPort: 53, containerPort: 5353, protocol: "udp" }, { hostPort: 54, containerPort: 5354, protocol: "udp" }, { hostPort: 8080, containerPort: 80, protocol: "tcp" }];
     const inv = (command: string) => invokeFuncs(createPortmap({ ...deps(exec), conntrack: ct }), PORTMAP_ABOUT, { command, conf: conf(mappings), containerID: ID, ifName: "eth0" });
     assert.equal((await inv("ADD")).code, 0);
-    assert.deepEqual(exec.calls.map((c) => c.argv), ["nft -f -"]);
+    assert.deepEqual(exec.lines(), ["nft -f -"]);
     assert.equal(walks.length, 1);
     assert.deepEqual(walks[0]!.families, [4, 6]);
     const udp = (family: 4 | 6, dport: number, replySrc: string, proto = 17): CtEntry => ({
@@ -170,7 +154,7 @@ describe("portmap ADD", () => {
     assert.equal(del(udp(6, 54, "fd00:200::5")), true);
     assert.equal(del(udp(4, 53, "10.200.0.6")), false, "another pod");
     assert.equal(closed, 2);
-    assert.ok(!exec.calls.some((c) => c.argv.startsWith("conntrack")));
+    assert.ok(!exec.lines().some((l) => l.startsWith("conntrack")));
   });
 
   it("ADD and DEL walk the conntrack table after releasing the lock: other pods' portmap calls never wait for the walk", async () => {
@@ -194,7 +178,7 @@ describe("portmap ADD", () => {
     const exec = fakeExec((argv) => (argv[0]!.endsWith("-save") ? "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n" : ""));
     const r = await run(exec, "ADD", conf(undefined, { externalSetMarkChain: "KUBE-MARK-MASQ" }));
     assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual(exec.calls.map((c) => c.argv), ["iptables-save -t nat", "ip6tables-save -t nat", "iptables-restore -w --noflush", "ip6tables-restore -w --noflush"]);
+    assert.deepEqual(exec.lines(), ["iptables-save -t nat", "ip6tables-save -t nat", "iptables-restore -w --noflush", "ip6tables-restore -w --noflush"]);
     assert.match(exec.calls[2]!.stdin, /-A CNI-DN-[0-9a-f]{21} -s 10\.200\.0\.0\/24 -p tcp -m tcp --dport 8080 -j KUBE-MARK-MASQ/);
     assert.doesNotMatch(exec.calls[2]!.stdin, /CNI-HOSTPORT-SETMARK/);
   });
@@ -218,14 +202,14 @@ describe("portmap DEL", () => {
     const exec = fakeExec((argv) => (argv[1] === "-j" ? listing([chain]) : ""));
     const r = await run(exec, "DEL", { ...conf([]), prevResult: undefined });
     assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual(exec.calls.map((c) => c.argv), ["nft -j list table inet podnet_portmap", "nft -f -"]);
+    assert.deepEqual(exec.lines(), ["nft -j list table inet podnet_portmap", "nft -f -"]);
     assert.equal(exec.calls[1]!.stdin, "delete table inet podnet_portmap\n");
     assert.equal(fs.files.has(stateFile), false);
     // Something else in the table (the chain of an attachment whose state is lost): only this attachment's part goes.
     await run(fakeExec(() => ""), "ADD", conf());
     const other = fakeExec((argv) => (argv[1] === "-j" ? listing([chain, "hp_another0000000000000000"]) : ""));
     assert.equal((await run(other, "DEL", { ...conf([]), prevResult: undefined })).code, 0);
-    assert.deepEqual(other.calls.map((c) => c.argv), ["nft -j list table inet podnet_portmap", "nft -f -"]);
+    assert.deepEqual(other.lines(), ["nft -j list table inet podnet_portmap", "nft -f -"]);
     assert.equal(other.calls[1]!.stdin, [
       "delete element inet podnet_portmap hostports4 { tcp . 8080 }",
       "delete element inet podnet_portmap hostports6 { tcp . 8080 }",
@@ -243,7 +227,7 @@ describe("portmap DEL", () => {
     assert.ok(fs.files.has(`${DATA}/net/${ID}-net1`));
     const exec = fakeExec(() => "");
     await run(exec, "DEL", conf([]));
-    assert.deepEqual(exec.calls.map((c) => c.argv), ["nft -f -"]);
+    assert.deepEqual(exec.lines(), ["nft -f -"]);
     assert.doesNotMatch(exec.calls[0]!.stdin, /9090/);
   });
 
@@ -266,7 +250,7 @@ describe("portmap DEL", () => {
     });
     const r = await run(exec, "DEL", conf([]));
     assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual(exec.calls.map((c) => c.argv), ["nft -j list table inet podnet_portmap", "nft -f -", "nft -j list table inet podnet_portmap", "nft -f -"]);
+    assert.deepEqual(exec.lines(), ["nft -j list table inet podnet_portmap", "nft -f -", "nft -j list table inet podnet_portmap", "nft -f -"]);
     assert.equal(exec.calls[3]!.stdin, `delete element inet podnet_portmap hostports4 { tcp . 9 }\nflush chain inet podnet_portmap ${chain}\ndelete chain inet podnet_portmap ${chain}\n`);
   });
 
@@ -302,7 +286,7 @@ describe("portmap DEL", () => {
     await run(fakeExec(() => ""), "ADD", conf());
     fail = "ENOENT";
     assert.equal((await del()).code, 0);
-    assert.deepEqual(exec.calls.map((c) => c.argv), ["nft -j list table inet podnet_portmap", "nft -f -"]);
+    assert.deepEqual(exec.lines(), ["nft -j list table inet podnet_portmap", "nft -f -"]);
     assert.equal(exec.calls[1]!.stdin, `flush chain inet podnet_portmap ${chain}\ndelete chain inet podnet_portmap ${chain}\n`);
   });
 
@@ -341,7 +325,7 @@ describe("portmap DEL", () => {
     });
     const r = await run(exec, "DEL", conf());
     assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual(exec.calls.map((c) => c.argv), ["nft -j list table inet podnet_portmap", "iptables-save -t nat", "ip6tables-save -t nat"]);
+    assert.deepEqual(exec.lines(), ["nft -j list table inet podnet_portmap", "iptables-save -t nat", "ip6tables-save -t nat"]);
   });
 });
 
@@ -354,7 +338,7 @@ describe("portmap CHECK", () => {
     });
     const r = await run(exec, "CHECK", { ...conf(), prevResult: prev(["10.200.0.5/24"]) });
     assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual(exec.calls.map((c) => c.argv), [`nft -j list chain inet podnet_portmap ${chain}`, "nft get element inet podnet_portmap hostports4 { tcp . 8080 }"]);
+    assert.deepEqual(exec.lines(), [`nft -j list chain inet podnet_portmap ${chain}`, "nft get element inet podnet_portmap hostports4 { tcp . 8080 }"]);
   });
 
   it("fails when an element jumps elsewhere, or without prevResult", async () => {

@@ -28,7 +28,7 @@ import type { RouteGet } from "../../../kernel/route-get.js";
 import type { Kernel } from "../../../kernel/types.js";
 import { allVersions, type CmdArgs, type PluginAbout, type PluginFuncs } from "../../../sdk/index.js";
 import { mappingsFor, parseConfig, type PortMapConf } from "./config.js";
-import { iptCheck, iptForward, iptUnforward, planFamily, type IPTablesByFamily, type IptFamilyState } from "./iptables.js";
+import { NoIptablesError, iptCheck, iptForward, iptUnforward, planFamily, type IPTablesByFamily, type IptFamilyState } from "./iptables.js";
 import {
   chainName,
   DELETE_TABLE,
@@ -276,7 +276,7 @@ async function cleanupTable(ctx: Ctx): Promise<void> {
 // ---- ADD / DEL / CHECK / GC -------------------------------------------------------------------
 
 /** Sets up the mappings; returns the prevResult as read (Go prints it back as it came). */
-export async function cmdAdd(deps: PortmapDeps, args: CmdArgs): Promise<AnyResult> {
+export async function cmdAdd(args: CmdArgs, deps: PortmapDeps): Promise<AnyResult> {
   const conf = parseConfig(args.netconf, args.cniVersion, args.ifName);
   if (!conf.passThrough) throw new CniError(CniCode.InvalidNetworkConfig, "must be called as chained plugin");
   if (conf.portMappings.length === 0) return conf.passThrough;
@@ -331,7 +331,7 @@ async function add(ctx: Ctx, conf: PortMapConf, args: CmdArgs): Promise<void> {
   args.trace("conntrack");
 }
 
-export async function cmdDel(deps: PortmapDeps, args: CmdArgs): Promise<void> {
+export async function cmdDel(args: CmdArgs, deps: PortmapDeps): Promise<void> {
   const conf = parseConfig(args.netconf, args.cniVersion, args.ifName);
   await withContext(deps, conf, (ctx) => del(ctx, conf, args));
 }
@@ -365,7 +365,7 @@ async function del(ctx: Ctx, conf: PortMapConf, args: CmdArgs): Promise<void> {
     try {
       await iptUnforward(ctx.ipt, owner.network, owner.containerID, undefined);
     } catch (e) {
-      if (!/neither iptables nor ip6tables is usable/.test((e as Error).message)) throw e;
+      if (!(e instanceof NoIptablesError)) throw e;
     }
     flows = udpFlows(conf);
     if (table) await cleanupTable(ctx);
@@ -374,7 +374,7 @@ async function del(ctx: Ctx, conf: PortMapConf, args: CmdArgs): Promise<void> {
   args.trace("conntrack");
 }
 
-export async function cmdCheck(deps: PortmapDeps, args: CmdArgs): Promise<void> {
+export async function cmdCheck(args: CmdArgs, deps: PortmapDeps): Promise<void> {
   const conf = parseConfig(args.netconf, args.cniVersion, args.ifName);
   if (!conf.prevResult) throw new CniError(CniCode.InvalidNetworkConfig, "Required prevResult missing");
   if (conf.portMappings.length === 0) return;
@@ -388,7 +388,7 @@ export async function cmdCheck(deps: PortmapDeps, args: CmdArgs): Promise<void> 
 }
 
 /** GC (spec 1.1.0): every attachment of this network that is not in `cni.dev/valid-attachments` goes. */
-export async function cmdGc(deps: PortmapDeps, args: CmdArgs): Promise<void> {
+export async function cmdGc(args: CmdArgs, deps: PortmapDeps): Promise<void> {
   const conf = parseConfig(args.netconf, args.cniVersion, args.ifName || "eth0");
   await withContext(deps, conf, (ctx) => gc(ctx, conf, args));
 }
@@ -454,9 +454,9 @@ async function gc(ctx: Ctx, conf: PortMapConf, args: CmdArgs): Promise<void> {
 
 export function createPortmap(deps: PortmapDeps): PluginFuncs {
   return {
-    add: (args) => cmdAdd(deps, args),
-    del: (args) => cmdDel(deps, args),
-    check: (args) => cmdCheck(deps, args),
-    gc: (args) => cmdGc(deps, args),
+    add: (args) => cmdAdd(args, deps),
+    del: (args) => cmdDel(args, deps),
+    check: (args) => cmdCheck(args, deps),
+    gc: (args) => cmdGc(args, deps),
   };
 }
