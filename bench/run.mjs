@@ -587,18 +587,18 @@ async function parallelSection(rounds, cycles) {
       addMedian: median(a.add.flat()),
       addMedianPerStream: perStream,
       delMedian: median(a.del),
-      cpuPerCycle: { runtime: per(a.cpu.runtime), plugins: per(a.cpu.children + a.cpu.daemon), machineBusy: a.cpu.busy / a.cpu.wall },
+      cpuPerCycle: { runtime: per(a.cpu.runtime), plugins: per(a.cpu.children + a.cpu.daemon), daemon: per(a.cpu.daemon), machineBusy: a.cpu.busy / a.cpu.wall },
       ...(Object.keys(a.trace).length ? { residentCall: Object.fromEntries(Object.entries(a.trace).map(([p, xs]) => [p, median(xs)])) } : {}),
     };
   }
   log(`\n3b. parallel pods: S concurrent streams of ADD+DEL cycles (chain incl. loopback, netns add/del per cycle), ${rounds} rounds × ${cycles} cycles per stream (interleaved in balanced orders, +1 warm-up)`);
-  log(`   CPU per cycle: the runtime (this process), the plugins (launchers, ip, Go's plugins and what they start; podnet's daemon); busy: the whole machine while it ran`);
-  log(`${"".padEnd(16)}${"pods/s".padStart(9)}${"ADD med".padStart(10)}${"worst stream".padStart(14)}${"DEL med".padStart(10)}${"CPU runtime".padStart(13)}${"CPU plugins".padStart(13)}${"busy".padStart(7)}`);
+  log(`   CPU per cycle, ms: the runtime (this process), the plugins (launchers, ip, Go's plugins and what they start; podnet's daemon), of which the daemon with its children; busy: the whole machine while it ran`);
+  log(`${"".padEnd(16)}${"pods/s".padStart(9)}${"ADD med".padStart(10)}${"worst stream".padStart(14)}${"DEL med".padStart(10)}${"CPU runtime".padStart(13)}${"CPU plugins".padStart(13)}${"daemon".padStart(8)}${"busy".padStart(7)}`);
   for (const { impl, streams } of cfgs) {
     const r = res[`${impl.name}/${streams}`];
     log(
       `${`${impl.name} ×${streams}`.padEnd(16)}${fmt(r.podsPerSecond).padStart(9)}${fmt(r.addMedian).padStart(10)}${fmt(Math.max(...r.addMedianPerStream)).padStart(14)}${fmt(r.delMedian).padStart(10)}` +
-        `${fmt(r.cpuPerCycle.runtime).padStart(13)}${fmt(r.cpuPerCycle.plugins).padStart(13)}${`${fmt(100 * r.cpuPerCycle.machineBusy, 0)}%`.padStart(7)}`,
+        `${fmt(r.cpuPerCycle.runtime).padStart(13)}${fmt(r.cpuPerCycle.plugins).padStart(13)}${(impl.name === "resident" ? fmt(r.cpuPerCycle.daemon) : "").padStart(8)}${`${fmt(100 * r.cpuPerCycle.machineBusy, 0)}%`.padStart(7)}`,
     );
   }
   for (const streams of STREAMS) {
