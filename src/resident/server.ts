@@ -28,6 +28,9 @@ export interface ResidentPlugin {
 
 export type Registry = ReadonlyMap<string, ResidentPlugin>;
 
+/** A registry holding something for as long as its thread serves (a directory watcher): close() releases it. */
+export type ClosableRegistry = Registry & { close(): void };
+
 /** A registry entry for plugin functions that hold nothing per call. */
 export const stateless = (funcs: PluginFuncs, about: PluginAbout): ResidentPlugin => ({ about, make: () => ({ funcs, close: () => {} }) });
 

@@ -1,5 +1,6 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readdirSync, readlinkSync } from "node:fs";
 import { localPluginHost } from "./inprocess-invoker.js";
 import { workerPluginHost } from "./plugin-workers.js";
 import { holdGate, testRegistry } from "../testing/registry.js";
@@ -12,6 +13,16 @@ const printed = (r: HostResponse) => ({ code: r.code, stdout: r.stdout, stderr: 
 /** Resolves once `cond()` holds, checking on every turn of the event loop (a test's own deadline bounds it). */
 async function until(cond: () => boolean): Promise<void> {
   while (!cond()) await new Promise((r) => setTimeout(r, 2));
+}
+/** inotify instances this process has open (/proc/self/fd). */
+function inotifyInstances(): number {
+  return readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === "anon_inode:inotify";
+    } catch {
+      return false; // the directory's own descriptor, gone by now
+    }
+  }).length;
 }
 const conf = (v: string) => Buffer.from(JSON.stringify({ cniVersion: v, name: "n", anotherAwesomeArg: "x", prevResult: { cniVersion: v, ips: [{ address: "10.200.0.2/24" }] } }));
 
@@ -104,6 +115,29 @@ describe("plugin worker pool", () => {
       gate.release();
       await h.close();
     }
+  });
+
+  it("workers that end (an extra one gone idle, then the pool closing) leave none of their descriptors open", async () => {
+    // Each thread of watchingRegistry holds an inotify instance, as the daemons' registry does for
+    // host-local's store cache: the process's, so a thread that is only terminated leaves it open.
+    const gate = holdGate();
+    const before = inotifyInstances();
+    const h = workerPluginHost({ size: 1, stallMs: 20, registryModule: REGISTRY, registryExport: "watchingRegistry", registryArg: gate.buffer, plugins: ["sample", "hold"] });
+    try {
+      await h.warm?.();
+      assert.equal(inotifyInstances(), before + 1, "the regular worker's own instance");
+      const first = h.call({ plugin: "hold", env: env("ADD"), stdin: conf("1.0.0") });
+      await until(() => gate.entered() === 1);
+      const second = await h.call({ plugin: "sample", env: env("ADD"), stdin: conf("1.0.0") });
+      assert.equal(second.code, 0, "answered by an extra worker while the only regular one is held");
+      assert.equal(h.workers, 1, "the extra worker is out of the pool");
+      gate.release();
+      assert.equal((await first).code, 0);
+    } finally {
+      gate.release();
+      await h.close();
+    }
+    assert.equal(inotifyInstances(), before, "every worker closed its inotify instance before it ended");
   });
 
   it("a call that times out while waiting for a worker is answered timedOut and never runs", async () => {

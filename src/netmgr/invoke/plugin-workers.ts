@@ -13,7 +13,10 @@
 // (PODNET_IPAM_EXEC=1) — so never wait for each other for good.
 //
 // A call that times out terminates its worker (the exec equivalent of SIGKILL); a worker that dies
-// fails only its own call and is replaced when a call needs it.
+// fails only its own call and is replaced when a call needs it. A worker that is no longer needed
+// (an extra one gone idle, the pool closing) is asked to end instead, so that it first closes the
+// descriptors it kept for its life (plugin-worker.ts): they are the process's, and a terminated
+// thread would leave them open (an inotify instance each, of fs.inotify.max_user_instances).
 //
 // What serialises what across workers: flock(2) locks belong to an open file description, and every
 // lock() opens its file anew, so two threads of this process exclude each other exactly as two
@@ -24,7 +27,7 @@ import { Worker } from "node:worker_threads";
 import { SKIPPED, TIMED_OUT, type CallOptions, type HostResponse, type PluginHost } from "../../resident/host.js";
 import type { LaunchRequest } from "../../resident/protocol.js";
 import { RESIDENT_PLUGINS } from "../../resident/registry.js";
-import type { WorkerData, WorkerReply, WorkerRequest } from "./plugin-worker.js";
+import type { WorkerClose, WorkerData, WorkerReply, WorkerRequest } from "./plugin-worker.js";
 
 export interface WorkerHostOptions {
   /** Workers the pool grows to and keeps (default 4). */
@@ -46,6 +49,8 @@ export interface WorkerHostOptions {
 
 export const DEFAULT_WORKERS = 4;
 const DEFAULT_STALL_MS = 1000;
+/** A worker asked to end that has not within this long is terminated. */
+const END_GRACE_MS = 2000;
 
 interface Job {
   readonly id: number;
@@ -83,9 +88,30 @@ export function workerPluginHost(o: WorkerHostOptions = {}): PluginHost & { read
   let nextId = 1;
   let closed = false;
   let stallTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Workers asked to end, until they have. */
+  const ending = new Set<Promise<void>>();
 
-  /** Ends a worker, failing its call; with `refill`, waiting calls then go to the others. */
-  function retire(slot: Slot, why: string, refill = true): void {
+  /** Asks an idle worker to close what it holds and end; terminates it if it has not within END_GRACE_MS. */
+  function end(slot: Slot): Promise<void> {
+    const done = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => void slot.worker.terminate().then(() => resolve(), () => resolve()), END_GRACE_MS);
+      timer.unref?.();
+      slot.worker.once("exit", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      slot.worker.ref(); // whoever awaits close() sees it end
+      slot.worker.postMessage({ close: true } satisfies WorkerClose);
+    }).finally(() => ending.delete(done));
+    ending.add(done);
+    return done;
+  }
+
+  /**
+   * Takes a worker out of the pool, failing its call. `idle`: it runs nothing, and is asked to end
+   * (end()); otherwise it is terminated at once. With `refill`, waiting calls then go to the others.
+   */
+  function retire(slot: Slot, why: string, refill = true, idle = false): void {
     if (slot.dead) return;
     slot.dead = true;
     const i = slots.indexOf(slot);
@@ -93,7 +119,8 @@ export function workerPluginHost(o: WorkerHostOptions = {}): PluginHost & { read
     const job = slot.job;
     slot.job = undefined;
     job?.settle({ code: 1, stdout: "", stderr: `podnet plugin worker stopped: ${why}` });
-    void slot.worker.terminate().catch(() => {});
+    if (idle && !job) void end(slot);
+    else void slot.worker.terminate().catch(() => {});
     if (refill) pump();
   }
 
@@ -149,7 +176,7 @@ export function workerPluginHost(o: WorkerHostOptions = {}): PluginHost & { read
       }
       start(slot, job);
     }
-    for (const s of slots.filter((s) => s.extra && !s.job)) retire(s, "no longer needed", false);
+    for (const s of slots.filter((s) => s.extra && !s.job)) retire(s, "no longer needed", false, true);
     if (queue.length === 0) {
       clearTimeout(stallTimer);
       stallTimer = undefined;
@@ -217,13 +244,16 @@ export function workerPluginHost(o: WorkerHostOptions = {}): PluginHost & { read
       clearTimeout(stallTimer);
       for (const job of queue.splice(0)) job.settle({ code: 1, stdout: "", stderr: "podnet plugin worker stopped: closing" });
       const all = slots.splice(0);
+      const stops: Array<Promise<unknown>> = [...ending];
       for (const s of all) {
         s.dead = true;
         const job = s.job;
         s.job = undefined;
         job?.settle({ code: 1, stdout: "", stderr: "podnet plugin worker stopped: closing" });
+        // an idle worker closes what it holds; one still running a call is stopped where it is
+        stops.push(job ? s.worker.terminate().catch(() => 0) : end(s));
       }
-      await Promise.all(all.map((s) => s.worker.terminate().catch(() => 0)));
+      await Promise.all(stops);
     },
   };
 }

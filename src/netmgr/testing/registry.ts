@@ -1,9 +1,12 @@
 // Tests only: a registry for the plugin worker pool (plugin-workers.test.ts) — podnet's sample
 // plugin, one that never answers, one that ends its worker thread, one that logs, and one that
-// blocks its thread synchronously (as a netlink call waiting in the kernel does) until released.
+// blocks its thread synchronously (as a netlink call waiting in the kernel does) until released;
+// watchingRegistry holds an inotify instance for its thread's life, as the daemons' registry does.
+import { tmpdir } from "node:os";
 import { exit } from "node:process";
+import { createDirWatcher } from "../../kernel/dir-watch.js";
 import { SAMPLE_ABOUT, samplePlugin } from "../../plugins/sample/sample.js";
-import { stateless, type Registry } from "../../resident/server.js";
+import { stateless, type ClosableRegistry, type Registry } from "../../resident/server.js";
 import type { PluginFuncs } from "../../sdk/types.js";
 
 const about = (name: string) => ({ name, supportedVersions: ["0.4.0", "1.0.0", "1.1.0"] });
@@ -58,4 +61,11 @@ export function testRegistry(log: (m: string) => void, gate?: SharedArrayBuffer)
     ["crash", stateless(crash, about("crash"))],
     ["chatty", stateless(chatty, about("chatty"))],
   ]);
+}
+
+/** testRegistry with a directory watcher open from the start (its thread's inotify instance), closed by close(). */
+export function watchingRegistry(log: (m: string) => void, gate?: SharedArrayBuffer): ClosableRegistry {
+  const watcher = createDirWatcher();
+  watcher.changes(tmpdir());
+  return Object.assign(new Map(testRegistry(log, gate)), { close: () => watcher.close() });
 }
