@@ -2,23 +2,7 @@
 // shell completion offers. A command's flags here are the ones its --help lists (a unit test
 // holds the two together).
 
-/** How a flag's value is completed: a file, a directory, one of fixed words, or free text. */
-export type FlagValue = "file" | "dir" | "text" | readonly string[];
-
-export interface FlagSpec {
-  readonly name: string;
-  /** Absent: a boolean flag. */
-  readonly value?: FlagValue;
-}
-
-export interface CommandSpec {
-  readonly name: string;
-  readonly summary: string;
-  /** First positional words (cni add|del|…); completed before flags. */
-  readonly subcommands?: readonly string[];
-  readonly flags: () => Promise<readonly FlagSpec[]> | readonly FlagSpec[];
-  readonly load: () => Promise<{ run(args: string[]): Promise<number> }>;
-}
+import type { CommandSpec, FlagSpec, FlagValue } from "./command-spec.js";
 
 const f = (name: string, value?: FlagValue): FlagSpec => (value === undefined ? { name } : { name, value });
 
@@ -115,7 +99,11 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: "a shell completion script: completion bash|zsh",
     subcommands: ["bash", "zsh"],
     flags: () => [],
-    load: () => import("./completion.js"),
+    // the completion reads this table: handed to it, so that it need not import it
+    load: async () => {
+      const completion = await import("./completion.js");
+      return { run: (args: string[]) => completion.run(args, COMMANDS) };
+    },
   },
 ];
 

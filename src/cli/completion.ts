@@ -2,7 +2,7 @@
 // (commands.ts): commands, their verbs, their flags, and flag values (directories, files, fixed
 // words). Load it with `source <(podnet completion bash)`, or install it (docs/operations.md).
 import { exitCodes, parseCommandArgs, usageError } from "./args.js";
-import { COMMANDS, type FlagSpec } from "./commands.js";
+import type { CommandSpec, FlagSpec } from "./command-spec.js";
 
 const USAGE =
   `usage: podnet completion bash|zsh\n` +
@@ -136,18 +136,18 @@ fi
 `;
 }
 
-export async function resolveCommands(): Promise<CompletionCommand[]> {
-  return Promise.all(COMMANDS.map(async (c) => ({ name: c.name, summary: c.summary, subcommands: c.subcommands ?? [], flags: await c.flags() })));
+export async function resolveCommands(commands: readonly CommandSpec[]): Promise<CompletionCommand[]> {
+  return Promise.all(commands.map(async (c) => ({ name: c.name, summary: c.summary, subcommands: c.subcommands ?? [], flags: await c.flags() })));
 }
 
-export async function run(args: string[]): Promise<number> {
+export async function run(args: string[], commands: readonly CommandSpec[]): Promise<number> {
   const p = parseCommandArgs("completion", USAGE, args, {}, { positionals: true });
   if (typeof p === "number") return p;
   const [shell, ...extra] = p.positionals;
   if (shell === undefined) return usageError("completion", "which shell? bash or zsh", USAGE);
   if (extra.length > 0) return usageError("completion", `unexpected argument ${JSON.stringify(extra[0])}`, USAGE);
   if (shell !== "bash" && shell !== "zsh") return usageError("completion", `unknown shell ${JSON.stringify(shell)}: bash or zsh`, USAGE);
-  const cmds = await resolveCommands();
+  const cmds = await resolveCommands(commands);
   process.stdout.write(shell === "bash" ? bashCompletion(cmds) : zshCompletion(cmds));
   return 0;
 }

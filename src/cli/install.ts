@@ -15,7 +15,7 @@ import { confFiles, DEFAULT_CONF_DIR } from "../libcni/confdir.js";
 import { CONFLIST_FILE, ConflistError, conflistText, DEFAULT_NETWORK_NAME, DEFAULT_POD_CIDR, parsePodCIDRs } from "../deploy/conflist.js";
 import { install, type ReportLine, type WantedFile } from "../deploy/install.js";
 import { DEFAULT_STATE_DIR, type Component } from "../deploy/manifest.js";
-import { insideEsmPackage, pluginFiles } from "../deploy/plugins.js";
+import { codeCacheRefresher, insideEsmPackage, pluginFiles, withFreshCodeCaches } from "../deploy/plugins.js";
 import { DEFAULT_CNI_SOCKET, DEFAULT_SYSTEMD_DIR, NODE_UNIT, RESIDENT_UNIT, systemdUnits } from "../deploy/units.js";
 import { EXIT_FAILURE, EXIT_OK, exitCodes, parseCommandArgs, usageError } from "./args.js";
 import { versionInfo } from "./version.js";
@@ -131,7 +131,8 @@ export async function run(args: string[]): Promise<number> {
   const files: WantedFile[] = [];
   const components: Component[] = ["plugins"];
   try {
-    for (const f of pluginFiles(resolve(v.from ?? defaultBuildDir(resident)), process.execPath)) {
+    const built = pluginFiles(resolve(v.from ?? defaultBuildDir(resident)), process.execPath);
+    for (const f of v["dry-run"] ? built : await withFreshCodeCaches(built, await codeCacheRefresher())) {
       files.push({ path: join(binDir, f.name), bytes: f.bytes, mode: f.mode, component: "plugins" });
     }
     // Bundles are CommonJS without an extension: inside a "type": "module" package Node would read them as ESM.

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { insideEsmPackage, pluginFiles, stampShebang } from "./plugins.js";
+import { insideEsmPackage, pluginFiles, stampShebang, withFreshCodeCaches } from "./plugins.js";
 
 let from = "";
 beforeEach(() => {
@@ -30,6 +30,30 @@ describe("the plugin files of a build", () => {
     assert.deepEqual(files.map((f) => f.mode.toString(8)), ["755", "755", "644", "755", "755"]);
     assert.equal(files[1]!.bytes.toString(), "#!/opt/node/bin/node\nbundle", "the Node that installs runs it");
     assert.equal(files[3]!.bytes.toString(), "\x7fELF launcher");
+    assert.deepEqual(files.map((f) => f.stamped), [false, true, false, false, false]);
+  });
+  it("remakes the code cache of the stamped files only, each from a private copy, and keeps a file refresh does not know", async () => {
+    const put = (n: string, text: string) => writeFileSync(join(from, n), text, { mode: 0o755 });
+    put("podnet_netlink.node", "\x7fELF addon");
+    put("bridge", "\x7fELF launcher");
+    put("podnet-bridge.cjs", "#!/usr/bin/node\nbundle");
+    put("podnet-loopback.cjs", "#!/opt/node/bin/node\nbundle");
+    put("podnet-other.cjs", "#!/usr/bin/node\nnot a plugin file");
+    const seen: string[] = [];
+    const files = await withFreshCodeCaches(pluginFiles(from, "/opt/node/bin/node"), async (path) => {
+      seen.push(path);
+      const text = readFileSync(path, "utf8");
+      if (text.includes("not a plugin file")) return false;
+      writeFileSync(path, `${text}+cache for ${text.split("\n")[0]}`);
+      return true;
+    });
+    assert.equal(seen.length, 2, "the two stamped files");
+    assert.ok(seen.every((p) => !p.startsWith(from)), "never the build's own files");
+    const text = (n: string) => files.find((f) => f.name === n)!.bytes.toString();
+    assert.equal(text("podnet-bridge.cjs"), "#!/opt/node/bin/node\nbundle+cache for #!/opt/node/bin/node");
+    assert.equal(text("podnet-loopback.cjs"), "#!/opt/node/bin/node\nbundle", "already this Node's: as built");
+    assert.equal(text("podnet-other.cjs"), "#!/opt/node/bin/node\nnot a plugin file");
+    assert.equal(readFileSync(join(from, "podnet-bridge.cjs"), "utf8"), "#!/usr/bin/node\nbundle", "the build is untouched");
   });
   it("says what to do when nothing is built", () => {
     assert.throws(() => pluginFiles(join(from, "nope"), "/n"), /no built plugins in .*nope: run `npm run build`/);

@@ -6,7 +6,8 @@
 // A Node script's `#!` line names the Node that built it; installed, it names the Node that ran
 // `podnet install` (a checkout built with one Node and installed with another, or an npm package
 // built elsewhere). Files that already name that Node are installed byte for byte.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 
 export const ADDON_FILE = "podnet_netlink.node";
@@ -18,6 +19,8 @@ export interface PluginFile {
   readonly name: string;
   readonly bytes: Buffer;
   readonly mode: number;
+  /** Its `#!` line was changed to name the installing Node (its code cache was made by another). */
+  readonly stamped: boolean;
 }
 
 const isNode = (path: string | undefined) => path !== undefined && /^node(js)?[0-9.]*$/.test(basename(path));
@@ -57,8 +60,9 @@ export function pluginFiles(from: string, node: string): PluginFile[] {
     if (notInstalled(name)) continue;
     const st = statSync(join(from, name));
     if (!st.isFile()) continue;
-    const bytes = stampShebang(readFileSync(join(from, name)), node);
-    files.push({ name, bytes, mode: st.mode & 0o111 ? 0o755 : 0o644 });
+    const built = readFileSync(join(from, name));
+    const bytes = stampShebang(built, node);
+    files.push({ name, bytes, mode: st.mode & 0o111 ? 0o755 : 0o644, stamped: bytes !== built });
   }
   if (!files.some((f) => installRank(f.name) === 2)) throw new Error(`no plugins found in ${from}`);
   if (!files.some((f) => f.name === ADDON_FILE)) throw new Error(`${ADDON_FILE} is missing from ${from}: build the addon (npm run install) and rebuild`);
@@ -78,4 +82,36 @@ export function insideEsmPackage(dir: string): boolean {
     }
     if (dirname(d) === d) return false;
   }
+}
+
+/** Remakes the V8 code cache of a plugin file at a path for the Node in its `#!` line; false: not a plugin file. */
+export type RefreshCodeCache = (file: string) => Promise<boolean>;
+
+/**
+ * The stamped files with their code caches remade by the Node now named in their `#!` line: a
+ * cache made by another Node is rejected by V8, and every exec of the plugin would then compile
+ * its bundle again. Each is written to a private temporary directory, refreshed there, read back.
+ */
+export async function withFreshCodeCaches(files: readonly PluginFile[], refresh: RefreshCodeCache): Promise<PluginFile[]> {
+  if (!files.some((f) => f.stamped)) return [...files];
+  const dir = mkdtempSync(join(tmpdir(), "podnet-install-"));
+  try {
+    return await Promise.all(
+      files.map(async (f) => {
+        if (!f.stamped) return f;
+        const path = join(dir, f.name);
+        writeFileSync(path, f.bytes, { mode: 0o600 });
+        return (await refresh(path)) ? { ...f, bytes: readFileSync(path) } : f;
+      }),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** scripts/code-cache.mjs's refreshCodeCache (shipped beside dist/ in the package and in a checkout). */
+export async function codeCacheRefresher(): Promise<RefreshCodeCache> {
+  const url = new URL("../../../scripts/code-cache.mjs", import.meta.url);
+  const m = (await import(url.href)) as { refreshCodeCache: RefreshCodeCache };
+  return m.refreshCodeCache;
 }

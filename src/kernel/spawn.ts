@@ -12,7 +12,7 @@
 import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import type { Socket } from "node:net";
 import type { Addon } from "./addon.js";
-import { ExecStartError, type ExecOptions, type ExecResult } from "./exec.js";
+import { ExecStartError, type ExecOptions, type ExecResult } from "./exec-types.js";
 
 /** The addon's spawn and waitPid. */
 export interface NativeSpawn {

@@ -4,7 +4,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -15,6 +15,7 @@ interface CodeCacheModule {
   parsePlugin(text: string): { shebang: string; source: string; body: string; lineOffset: number; cache: Buffer } | undefined;
   addCodeCache(file: string): Promise<void>;
   refreshCodeCache(file: string): Promise<boolean>;
+  pluginFile(shebang: string, body: string, version?: string, cache?: Buffer): string;
 }
 const codeCache = () => import(pathToFileURL(join(REPO, "scripts", "code-cache.mjs")).href) as Promise<CodeCacheModule>;
 
@@ -118,6 +119,27 @@ describe("plugin files", () => {
       const fast = version(join(PODNET_PLUGINS, name), { extra: ["-r", preload] });
       assert.deepEqual(loaded(fast), [], `${name}: VERSION loads modules`);
     }
+  });
+
+  it("podnet install with another Node than the build's remakes the cache for the Node it stamps in", async () => {
+    const { parsePlugin, pluginFile } = await codeCache();
+    const { pluginFiles, withFreshCodeCaches, codeCacheRefresher } = (await import(pathToFileURL(join(REPO, "dist", "src", "deploy", "plugins.js")).href)) as typeof import("../../src/deploy/plugins.js");
+    const from = join(tmp, "another-node-build");
+    mkdirSync(from);
+    copyFileSync(join(PODNET_PLUGINS, "podnet_netlink.node"), join(from, "podnet_netlink.node"));
+    // As another Node's build would look to this one: its own #! line, a cache this Node rejects.
+    const p = parsePlugin(readFileSync(join(PODNET_PLUGINS, "loopback"), "utf8"));
+    assert.ok(p);
+    const answer = version(join(PODNET_PLUGINS, "loopback")).stdout;
+    writeFileSync(join(from, "loopback"), pluginFile("#!/usr/bin/env node", p.body, answer, Buffer.from("another Node's cache")), { mode: 0o755 });
+    const files = await withFreshCodeCaches(pluginFiles(from, process.execPath), await codeCacheRefresher());
+    const installed = files.find((f) => f.name === "loopback");
+    assert.ok(installed?.stamped);
+    const q = parsePlugin(installed.bytes.toString("utf8"));
+    assert.ok(q);
+    assert.equal(q.shebang, `#!${process.execPath}`);
+    assert.equal(q.body, p.body, "the bundle as built");
+    assert.equal(new Script(q.source, { filename: "x", lineOffset: q.lineOffset, cachedData: q.cache }).cachedDataRejected, false, "this Node accepts the new cache");
   });
 
   it("a copy elsewhere (podnet install, the resident fallback) runs from the same cache", () => {

@@ -9,7 +9,8 @@ import { CniCode, CniError } from "../../../cni/index.js";
 import { type IP, canonicalIP, formatIP, ipEqual, nextIP } from "../../../ip/index.js";
 import { type Range, rangeContains } from "./range.js";
 import { type RangeSet, formatRangeSet, rangeFor, rangeSetContains } from "./range-set.js";
-import type { Reservation, Store } from "./store.js";
+import type { Reservation } from "./reservation.js";
+import type { Store } from "./store.js";
 
 /** An address handed out and the range it came from (for its prefix length and gateway). */
 export interface Allocation {

@@ -15,7 +15,7 @@
 // then read from the disk as without a cache; neither is a directory whose files hold more than
 // MAX_DIR_CHARS in all (a data dir pointed at something that is not a store).
 import type { DirChanges } from "../../../kernel/dir-watch.js";
-import type { Reservation, StoreFs } from "./store.js";
+import type { Reservation } from "./reservation.js";
 
 /** A store directory's top level, as the disk has it now. */
 export interface StoreDirView {

@@ -4,7 +4,8 @@ import * as fs from "node:fs/promises";
 import { join } from "node:path";
 import { formatIP, parseIP } from "../../../ip/index.js";
 import { inProcessLock } from "./lock.js";
-import { Store, type StoreFs, parseReservation } from "./store.js";
+import { parseReservation } from "./reservation.js";
+import { Store, type StoreFs } from "./store.js";
 import { syncFs } from "./sync-fs.js";
 import { withTempDir } from "./testing.js";
 

@@ -21,10 +21,10 @@
 import { join } from "node:path";
 import type { DirChanges } from "../../../kernel/dir-watch.js";
 import { type IP, formatIP, parseIPExact } from "../../../ip/index.js";
+import { LINE_BREAK, ownedBy, parseReservation, type Reservation, reservationIP, reservationKey } from "./reservation.js";
 import type { StoreCache, StoreDirView, StoreReader } from "./store-cache.js";
 
 export const LAST_IP_FILE_PREFIX = "last_reserved_ip.";
-export const LINE_BREAK = "\r\n";
 export const LOCK_FILE = "lock";
 export const TMP_PREFIX = ".podnet-tmp-";
 /** Go creates reservation and last-IP files with 0644 (before umask). */
@@ -60,48 +60,13 @@ export interface Lock {
 /** Takes an exclusive lock on the file at `path` (creating it), waiting as long as it takes. */
 export type LockFn = (path: string) => Promise<Lock>;
 
-/** One reservation file. `ifname` is undefined for pre-v0.8.0 files that hold only the ID. */
-export interface Reservation {
-  readonly ip: IP;
-  /** The file name (Go's text of the IP). */
-  readonly name: string;
-  readonly containerID: string;
-  readonly ifname: string | undefined;
-}
-
 const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | undefined)?.code;
-
-/** The content Go writes and matches: trimmed container ID, CRLF, ifname. */
-export const reservationKey = (id: string, ifname: string): string => id.trim() + LINE_BREAK + ifname;
-
-/** A reservation file's owner, from its trimmed content. */
-export function parseReservation(content: string): { containerID: string; ifname: string | undefined } {
-  const t = content.trim();
-  const i = t.indexOf(LINE_BREAK);
-  return i < 0 ? { containerID: t, ifname: undefined } : { containerID: t.slice(0, i), ifname: t.slice(i + LINE_BREAK.length) };
-}
-
-/** True for names Go would treat as reservations: the canonical text of an IP address. */
-function reservationIP(name: string): IP | undefined {
-  try {
-    const ip = parseIPExact(name);
-    return formatIP(ip) === name ? ip : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Files read at once when scanning the store (each read is a few thread-pool round trips). */
 const READ_PARALLELISM = 64;
 /** Files read synchronously between two yields to the event loop (≈ 20 µs each). */
 export const SYNC_SCAN_CHUNK = 32;
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** Reservations held by (id, ifname), counting pre-v0.8.0 files that hold only the ID. */
-export function ownedBy(reservations: readonly Reservation[], id: string, ifname: string): Reservation[] {
-  const cid = id.trim();
-  return reservations.filter((r) => r.containerID === cid && (r.ifname === undefined || r.ifname === ifname));
-}
 
 /** Unique enough: temporary files are created with O_EXCL (a clash fails loudly) and under the lock. */
 const rand = () => Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, "0");

@@ -2,7 +2,7 @@
 // can hand out (its gateway excluded, as the allocator counts), against the set's capacity. Pure.
 import { formatCidr } from "../../../ip/index.js";
 import { formatRangeSet, isAllocatable, rangeSetCapacity, type RangeSet } from "./range-set.js";
-import type { Reservation } from "./store.js";
+import type { Reservation } from "./reservation.js";
 
 export interface RangeSetUsage {
   /** Go's RangeSet.String: "10.1.0.2-10.1.0.254". */
