@@ -95,5 +95,28 @@ export function environment(extra = "") {
   };
 }
 
+/**
+ * The order of `items` in round `round` of an interleaved benchmark: a Williams design, in which
+ * over its rounds (n for an even n, 2n for an odd one) every item comes first equally often and
+ * follows every other item equally often. A plain rotation keeps the cyclic order, so one item
+ * would always run right after the same other one — and pay for what that one left the kernel to
+ * finish (a deleted netns is torn down asynchronously, freed memory, RCU callbacks).
+ */
+export function balancedOrder(items, round) {
+  const n = items.length;
+  if (n < 2) return [...items];
+  const first = [0];
+  for (let lo = 1, hi = n - 1; first.length < n; ) {
+    first.push(lo++);
+    if (first.length < n) first.push(hi--);
+  }
+  const rows = first.map((_, r) => first.map((x) => (x + r) % n));
+  const all = n % 2 === 0 ? rows : [...rows, ...rows.map((row) => [...row].reverse())];
+  return all[round % all.length].map((i) => items[i]);
+}
+
+/** Lets the kernel finish what the previous measurement left it (netns teardown is asynchronous). */
+export const settle = (ms = 100) => new Promise((r) => setTimeout(r, ms));
+
 export const fmt = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "—");
 export const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "—");

@@ -7,6 +7,8 @@
 //   2. N pods added one after another (default 200; --pods 1000): ADD latency at pod 1/50/100/200/…
 //   2b. flat: resident chain ADD on a node holding N of its own pods against an empty node, alternating
 //   3. two concurrent streams
+//   3b. parallel pods: 1 and 4 concurrent streams of ADD+DEL cycles through the launchers, Go vs
+//      resident, rounds interleaved, with the goals of issue #13 (pods/s, per-stream median ADD)
 //   4. peak RSS of one plugin exec
 //   5. the node manager (`podnet node`, kubenet): pod setup and teardown with hostPort and shaping,
 //      podnet's plugins in-process vs the same plugins exec'd vs Go's plugins exec'd
@@ -17,12 +19,13 @@
 // Results also go to bench/results/bench-<time>.json, and each goal of issue #13 is printed with
 // its limit and met/missed (bench/goals.mjs). Runs only inside sandbox namespaces.
 // Usage: sudo node bench/run.mjs [--rounds 20] [--cold-rounds 5] [--pods 200] [--streams-pods 40] [--netmgr-pods 20] [--fallback-rounds 40]
-//        [--skip startup,plugins,stream,flat,concurrent,rss,netmgr,fallback,cluster]
+//        [--parallel-rounds 4] [--parallel-cycles 10]
+//        [--skip startup,plugins,stream,flat,concurrent,parallel,rss,netmgr,fallback,cluster]
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { cleanEnv, environment, fmt, GO_BIN, ip, median, pct, PODNET_BIN, RESIDENT_BIN, ratio, requireRootAndFiles, ROOT, runInsideNodeNamespace } from "./lib.mjs";
+import { balancedOrder, cleanEnv, environment, fmt, GO_BIN, ip, median, pct, PODNET_BIN, RESIDENT_BIN, ratio, requireRootAndFiles, ROOT, runInsideNodeNamespace, settle } from "./lib.mjs";
 import { flatGoal, goal, goals, goalText, kubenetGoal } from "./goals.mjs";
 
 const { values } = parseArgs({
@@ -33,6 +36,8 @@ const { values } = parseArgs({
     "streams-pods": { type: "string", default: "40" },
     "netmgr-pods": { type: "string", default: "20" },
     "fallback-rounds": { type: "string", default: "40" },
+    "parallel-rounds": { type: "string", default: "4" },
+    "parallel-cycles": { type: "string", default: "10" },
     skip: { type: "string", default: "" },
     inner: { type: "boolean" },
     tag: { type: "string" },
@@ -43,7 +48,7 @@ const PLUGINS = ["loopback", "bridge", "host-local", "portmap", "bandwidth"];
 requireRootAndFiles("bench", [...PLUGINS.map((p) => join(GO_BIN, p)), ...PLUGINS.map((p) => join(PODNET_BIN, p)), join(ROOT, "dist/src/libcni/index.js")]);
 
 if (!values.inner) {
-  const pass = ["--rounds", values.rounds, "--cold-rounds", values["cold-rounds"], "--pods", values.pods, "--streams-pods", values["streams-pods"], "--netmgr-pods", values["netmgr-pods"], "--fallback-rounds", values["fallback-rounds"], "--skip", values.skip];
+  const pass = ["--rounds", values.rounds, "--cold-rounds", values["cold-rounds"], "--pods", values.pods, "--streams-pods", values["streams-pods"], "--netmgr-pods", values["netmgr-pods"], "--fallback-rounds", values["fallback-rounds"], "--parallel-rounds", values["parallel-rounds"], "--parallel-cycles", values["parallel-cycles"], "--skip", values.skip];
   let rc = runInsideNodeNamespace(new URL(import.meta.url).pathname, pass);
   // The cluster benchmark (bench/cluster.mjs) runs its own etcd in its own namespace.
   if (rc === 0 && !values.skip.split(",").includes("cluster")) {
@@ -175,8 +180,8 @@ if (!skip.has("plugins")) {
     background.push({ impl, ns, p: await addPod(impl, timedRuntime(impl, {}), lists(impl), 4999, ns) });
   }
   for (let round = 0; round < ROUNDS + WARMUP; round++) {
-    const order = impls.map((_, k) => impls[(k + round) % impls.length]);
-    for (const impl of order) {
+    for (const impl of balancedOrder(impls, round)) {
+      await settle();
       const rtm = rts[impl.name];
       const ns = newPod();
       try {
@@ -203,7 +208,7 @@ if (!skip.has("plugins")) {
     return { label, ...Object.fromEntries(impls.map((i, k) => [i.name, vals[k]])) };
   };
   const rows = [...keys.map((k) => row(k, (n) => median(times[n][k] ?? []))), row("chain ADD (lo + 3 plugins)", (n) => median(chainAdd[n])), row("chain DEL", (n) => median(chainDel[n]))];
-  log(`\n1. plugin execs, median ms of ${ROUNDS} rounds (interleaved, +${WARMUP} warm-up)`);
+  log(`\n1. plugin execs, median ms of ${ROUNDS} rounds (interleaved in balanced orders, +${WARMUP} warm-up)`);
   log(`${"".padEnd(28)}${impls.map((i) => i.name.padStart(10)).join("")}${impls.slice(1).map((i) => `${i.name}/go`.padStart(13)).join("")}`);
   for (const r of rows) log(`${r.label.padEnd(28)}${impls.map((i) => fmt(r[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(r[i.name], r.go).padStart(13)).join("")}`);
   if (resident) {
@@ -308,6 +313,9 @@ if (!skip.has("concurrent")) {
   log(`${"pods/s".padEnd(14)}${impls.map((i) => fmt(res[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(res[i.name], res.go).padStart(13)).join("")}`);
   out.sections.concurrent = res;
 }
+
+// 3b. parallel pods, 1 and 4 streams through the launchers, and their goals -----------------------
+if (!skip.has("parallel")) out.sections.parallel = await parallelSection(Number(values["parallel-rounds"]), Number(values["parallel-cycles"]));
 
 // 4. peak RSS of one plugin exec (VERSION and a bridge ADD), from wait4 via GNU time --------------
 if (!skip.has("rss") && existsSync("/usr/bin/time")) {
@@ -466,4 +474,176 @@ function fallbackSection(rounds, plugins) {
   } finally {
     delPod(ns);
   }
+}
+
+/**
+ * Section 3b, parallel pods: S concurrent streams (1 and 4), each running ADD+DEL cycles of the
+ * whole chain (loopback; bridge+host-local; portmap with 2 hostPorts; bandwidth) through the
+ * launchers — Go's plugins, and podnet's resident launchers → `podnet resident` — with the pod's
+ * netns made and deleted by `ip netns` per cycle (asynchronously: this process must not serialise
+ * the streams). A round runs every (implementation, streams) pair, `cycles` cycles per stream, in
+ * a balanced order (as section 1's); pods/s is cycles over wall time, summed over the rounds. One
+ * pod per implementation stays up meanwhile (steady state, as in section 1). The goals of
+ * issue #13: 4 streams ≥ 2× the single stream's pods/s and ≥ 3× Go's 4-stream pods/s; no
+ * stream's median ADD above 1.5× the single-stream median (printed through goals.mjs).
+ */
+async function parallelSection(rounds, cycles) {
+  // `ip netns` through podnet's exec (posix_spawn): child_process forks this process, copying its
+  // page tables (≈ 1.7 ms of its CPU per call at ~100 MB against 0.9), a cost of this harness that
+  // a runtime creating the pod's netns does not have.
+  const ipAsync = async (...args) => {
+    const r = await nodeRawExec.run("ip", args, { env: cleanEnv() });
+    if (r.code !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr.toString().trim()}`);
+  };
+  const who = impls.filter((i) => i.name !== "podnet");
+  const STREAMS = [1, 4];
+  const cfgs = who.flatMap((impl) => STREAMS.map((streams) => ({ impl, streams })));
+  const acc = Object.fromEntries(
+    cfgs.map((c) => [`${c.impl.name}/${c.streams}`, { cycles: 0, ms: 0, add: Array.from({ length: c.streams }, () => []), del: [], cpu: { runtime: 0, children: 0, daemon: 0, busy: 0, wall: 0 }, trace: {} }]),
+  );
+  // CPU time (ms) of a process from /proc/PID/stat: its own, and its reaped children's.
+  const cpuOf = (pid) => {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    const tick = 10; // USER_HZ = 100
+    return { own: (Number(f[11]) + Number(f[12])) * tick, children: (Number(f[13]) + Number(f[14])) * tick };
+  };
+  // The whole machine's busy and total CPU time (ms) from /proc/stat.
+  const machine = () => {
+    const v = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = v[3] + v[4];
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: (total - idle) * 10, total: total * 10 };
+  };
+  // The resident daemon's trace line per call (PODNET_TRACE=1): where a call's time went outside the plugin.
+  const traced = (impl, into) => {
+    const env = { ...(impl.env ?? {}), ...(impl.name === "resident" ? { PODNET_TRACE: "1" } : {}) };
+    const exec = {
+      async run(file, args, opts) {
+        const r = await nodeRawExec.run(file, args, { ...opts, env: { ...opts.env, ...env } });
+        for (const m of r.stderr.toString().matchAll(/^podnet trace resident \S+ \S+: (.*)$/gm)) {
+          for (const kv of m[1].split(" ")) {
+            const [k, v] = kv.split("=");
+            (into[k] ??= []).push(parseFloat(v));
+          }
+        }
+        return r;
+      },
+    };
+    return new CniRuntime({ path: [impl.bin], cacheDir: join(dir, "cache", impl.name), exec, baseEnv: cleanEnv() });
+  };
+  let seq = 0;
+  const background = [];
+  try {
+    for (const impl of who) {
+      const ns = newPod();
+      background.push({ impl, ns, p: await addPod(impl, timedRuntime(impl, {}), lists(impl), 4998, ns) });
+    }
+    for (let round = 0; round < rounds + 1; round++) {
+      for (const { impl, streams } of balancedOrder(cfgs, round)) {
+        await settle(500);
+        const a = acc[`${impl.name}/${streams}`];
+        const rtm = traced(impl, round > 0 ? a.trace : {});
+        const l = lists(impl);
+        const c0 = { me: cpuOf(process.pid), daemon: resident ? cpuOf(resident.pid) : undefined, m: machine() };
+        const t0 = performance.now();
+        await Promise.all(
+          Array.from({ length: streams }, async (_, s) => {
+            for (let k = 0; k < cycles; k++) {
+              const ns = `podnet-t-${tag}-q${seq++}`;
+              await ipAsync("netns", "add", ns);
+              try {
+                const p = await addPod(impl, rtm, l, 2000 + s, ns);
+                const d = await delPodNet(rtm, l, p);
+                if (round > 0) {
+                  a.add[s].push(p.ms);
+                  a.del.push(d);
+                }
+              } finally {
+                await ipAsync("netns", "del", ns).catch(() => {});
+              }
+            }
+          }),
+        );
+        // Round 0 warms up (the daemon's workers, the page cache, per-node state).
+        if (round > 0) {
+          const wall = performance.now() - t0;
+          const c1 = { me: cpuOf(process.pid), daemon: resident ? cpuOf(resident.pid) : undefined, m: machine() };
+          a.cycles += streams * cycles;
+          a.ms += wall;
+          a.cpu.runtime += c1.me.own - c0.me.own;
+          a.cpu.children += c1.me.children - c0.me.children;
+          if (impl.name === "resident" && c0.daemon && c1.daemon) a.cpu.daemon += c1.daemon.own + c1.daemon.children - c0.daemon.own - c0.daemon.children;
+          a.cpu.busy += c1.m.busy - c0.m.busy;
+          a.cpu.wall += c1.m.total - c0.m.total;
+        }
+      }
+    }
+  } finally {
+    for (const b of background) {
+      await delPodNet(timedRuntime(b.impl, {}), lists(b.impl), b.p).catch(() => {});
+      delPod(b.ns);
+    }
+  }
+  const res = {};
+  for (const [k, a] of Object.entries(acc)) {
+    const perStream = a.add.map((xs) => median(xs));
+    const per = (ms) => ms / a.cycles;
+    res[k] = {
+      podsPerSecond: (1000 * a.cycles) / a.ms,
+      addMedian: median(a.add.flat()),
+      addMedianPerStream: perStream,
+      delMedian: median(a.del),
+      cpuPerCycle: { runtime: per(a.cpu.runtime), plugins: per(a.cpu.children + a.cpu.daemon), daemon: per(a.cpu.daemon), machineBusy: a.cpu.busy / a.cpu.wall },
+      ...(Object.keys(a.trace).length ? { residentCall: Object.fromEntries(Object.entries(a.trace).map(([p, xs]) => [p, median(xs)])) } : {}),
+    };
+  }
+  log(`\n3b. parallel pods: S concurrent streams of ADD+DEL cycles (chain incl. loopback, netns add/del per cycle), ${rounds} rounds × ${cycles} cycles per stream (interleaved in balanced orders, +1 warm-up)`);
+  log(`   CPU per cycle, ms: the runtime (this process), the plugins (launchers, ip, Go's plugins and what they start; podnet's daemon), of which the daemon with its children; busy: the whole machine while it ran`);
+  log(`${"".padEnd(16)}${"pods/s".padStart(9)}${"ADD med".padStart(10)}${"worst stream".padStart(14)}${"DEL med".padStart(10)}${"CPU runtime".padStart(13)}${"CPU plugins".padStart(13)}${"daemon".padStart(8)}${"busy".padStart(7)}`);
+  for (const { impl, streams } of cfgs) {
+    const r = res[`${impl.name}/${streams}`];
+    log(
+      `${`${impl.name} ×${streams}`.padEnd(16)}${fmt(r.podsPerSecond).padStart(9)}${fmt(r.addMedian).padStart(10)}${fmt(Math.max(...r.addMedianPerStream)).padStart(14)}${fmt(r.delMedian).padStart(10)}` +
+        `${fmt(r.cpuPerCycle.runtime).padStart(13)}${fmt(r.cpuPerCycle.plugins).padStart(13)}${(impl.name === "resident" ? fmt(r.cpuPerCycle.daemon) : "").padStart(8)}${`${fmt(100 * r.cpuPerCycle.machineBusy, 0)}%`.padStart(7)}`,
+    );
+  }
+  for (const streams of STREAMS) {
+    const t = res[`resident/${streams}`]?.residentCall;
+    if (t) log(`  resident ×${streams}, per call (median ms): waiting for its attachment ${fmt(t.order, 2)}, for a worker ${fmt(t.queue, 2)}, hand-off to and from the worker ${fmt(t.handoff, 2)}, the plugin ${fmt(t.run, 2)}`);
+  }
+  const goals = {};
+  const r1 = res["resident/1"];
+  const r4 = res["resident/4"];
+  const g1 = res["go/1"];
+  const g4 = res["go/4"];
+  if (r1 && r4 && g4) {
+    const worst = Math.max(...r4.addMedianPerStream);
+    const cpu = (r) => `${fmt(r.cpuPerCycle.runtime + r.cpuPerCycle.plugins)} ms CPU/cycle, machine ${fmt(100 * r.cpuPerCycle.machineBusy, 0)}% busy`;
+    goals.selfScaling = goal(log, {
+      name: "parallel: resident 4 streams pods/s / its single stream",
+      value: r4.podsPerSecond / r1.podsPerSecond,
+      limit: 2,
+      cmp: ">=",
+      unit: "×",
+      detail: `${fmt(r4.podsPerSecond)} vs ${fmt(r1.podsPerSecond)} pods/s (${cpu(r4)}; ×1: ${cpu(r1)})`,
+    });
+    goals.vsGo = goal(log, {
+      name: "parallel: resident 4 streams pods/s / Go's 4 streams",
+      value: r4.podsPerSecond / g4.podsPerSecond,
+      limit: 3,
+      cmp: ">=",
+      unit: "×",
+      detail: `${fmt(r4.podsPerSecond)} vs ${fmt(g4.podsPerSecond)} pods/s (Go ×1 ${fmt(g1?.podsPerSecond)}; Go ×4: ${cpu(g4)})`,
+    });
+    goals.streamAdd = goal(log, {
+      name: "parallel: worst stream's median ADD at 4 streams / single-stream median",
+      value: worst / r1.addMedian,
+      limit: 1.5,
+      unit: "×",
+      detail: `${fmt(worst)} vs ${fmt(r1.addMedian)} ms (resident; Go ${fmt(Math.max(...g4.addMedianPerStream))} vs ${fmt(g1?.addMedian)} ms)`,
+    });
+  } else {
+    log("parallel goals need the resident launchers (build/resident) — not built");
+  }
+  return { rounds, cycles, results: res, goals };
 }

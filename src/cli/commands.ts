@@ -43,7 +43,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: "resident",
     summary: "serve the plugins in-process to the resident-mode launchers (--socket PATH)",
-    flags: () => [f("socket", "file"), f("socket-group", "text"), f("metrics-bind-address", "text"), f("log-level", ["debug", "info", "warn", "error"])],
+    flags: () => [f("socket", "file"), f("socket-group", "text"), f("metrics-bind-address", "text"), f("log-level", ["debug", "info", "warn", "error"]), f("workers", "text")],
     load: () => import("./resident.js"),
   },
   {

@@ -136,12 +136,22 @@ export function encodeEntry(e: CtEntry, id: number): Uint8Array {
 }
 
 let own: Conntrack | undefined;
+let ownClose: (() => void) | undefined;
 
 /** A ctnetlink socket in this process's own netns for the life of the process (see ownNftNetlink: closing one can wait ≈16 ms); close() does nothing. */
 export function ownConntrack(addon: () => Addon = loadAddon): Conntrack {
   if (!own) {
     const ct = openConntrack(null, addon);
     own = { ...ct, close: () => {} };
+    ownClose = () => ct.close();
   }
   return own;
+}
+
+/** Closes the socket of ownConntrack, if open: a worker thread that ends (its descriptors are the process's). */
+export function closeOwnConntrack(): void {
+  const close = ownClose;
+  own = undefined;
+  ownClose = undefined;
+  close?.();
 }

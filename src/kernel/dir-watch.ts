@@ -12,7 +12,7 @@
 // local file systems are watched: inotify does not see changes made by another host (NFS, CIFS,
 // FUSE, cluster file systems), so there `watch` answers undefined and the caller reads everything.
 // Not seen either: writes through a hard link elsewhere or a shared mmap — no CNI writer does that.
-import { closeSync, readSync, statfsSync } from "node:fs";
+import { readSync, statfsSync } from "node:fs";
 import { endianness } from "node:os";
 import { loadAddon, type Addon } from "./addon.js";
 
@@ -102,7 +102,9 @@ export function addonInotifyOps(addon: () => Addon = loadAddon): InotifyOps | un
         throw e;
       }
     },
-    close: (fd) => closeSync(fd),
+    // the addon's close(2): the fd is the addon's, and node:fs warns when a worker thread closes
+    // a descriptor that node:fs did not open
+    close: (fd) => a.close(fd),
     fsType: (path) => statfsSync(path).type,
   };
 }

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { Worker } from "node:worker_threads";
 import { isKernelError } from "./errors.js";
 import { createKernel } from "./kernel.js";
 
@@ -69,6 +70,41 @@ describe("lock", () => {
       assert.equal(spawnSync("flock", ["-n", p, "true"]).status, 1);
       await l.release();
       assert.equal(spawnSync("flock", ["-n", p, "true"]).status, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("excludes another thread of this process: each lock() opens the file anew, and flock belongs to the open file description", async () => {
+    // The resident daemon runs plugin calls on worker threads: host-local's and portmap's locks
+    // must exclude between them exactly as between processes.
+    const dir = mkdtempSync(join(tmpdir(), "podnet-lock-"));
+    const p = join(dir, "lock");
+    const inThread = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const code = `
+          const { parentPort, workerData } = require("node:worker_threads");
+          import(workerData.kernel).then(async ({ createKernel }) => {
+            try {
+              const l = await createKernel().lock(workerData.path, { nonBlocking: true });
+              await l.release();
+              parentPort.postMessage("got it");
+            } catch (e) {
+              parentPort.postMessage(e.errno ?? e.message);
+            }
+          });`;
+        const w = new Worker(code, { eval: true, workerData: { kernel: new URL("./kernel.js", import.meta.url).href, path: p } });
+        w.once("message", (m: string) => {
+          resolve(m);
+          void w.terminate();
+        });
+        w.once("error", reject);
+      });
+    try {
+      const held = await createKernel().lock(p);
+      assert.equal(await inThread(), "EAGAIN", "refused while this thread holds it");
+      await held.release();
+      assert.equal(await inThread(), "got it");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -156,6 +156,7 @@ export function openNftNetlink(netns: string | null, addon: () => Addon = loadAd
 }
 
 let own: NftNetlink | undefined;
+let ownClose: (() => void) | undefined;
 
 /**
  * A socket in this process's own netns for the life of the process; its close() does nothing.
@@ -167,6 +168,15 @@ export function ownNftNetlink(addon: () => Addon = loadAddon): NftNetlink {
   if (!own) {
     const nl = openNftNetlink(null, addon);
     own = { ...nl, close: () => {} };
+    ownClose = () => nl.close();
   }
   return own;
+}
+
+/** Closes the socket of ownNftNetlink, if open: a worker thread that ends (its descriptors are the process's). */
+export function closeOwnNftNetlink(): void {
+  const close = ownClose;
+  own = undefined;
+  ownClose = undefined;
+  close?.();
 }

@@ -27,7 +27,7 @@ import { nodePortmapDeps } from "../plugins/meta/portmap/node-deps.js";
 import { createPortmap, PORTMAP_ABOUT } from "../plugins/meta/portmap/portmap.js";
 import { BANDWIDTH_ABOUT, createBandwidth } from "../plugins/meta/bandwidth/bandwidth.js";
 import { nodeBandwidthDeps } from "../plugins/meta/bandwidth/node-deps.js";
-import type { Registry } from "./server.js";
+import type { ClosableRegistry, Registry } from "./server.js";
 
 /** Each plugin: its about, and its functions over one call's environment. */
 const PLUGINS = {
@@ -64,7 +64,7 @@ export interface RegistryOptions {
   readonly hostLocalFs?: HostLocalFs;
 }
 
-export function defaultRegistry(log: (m: string) => void = () => {}, opts: RegistryOptions = {}): Registry {
+export function defaultRegistry(log: (m: string) => void = () => {}, opts: RegistryOptions = {}): ClosableRegistry {
   const lock = createLocker(loadAddon);
   // host-local's stores stay in memory, kept exact from inotify's list of changed files: an ADD
   // reads what changed since the previous call, not every reservation (store-cache.ts).
@@ -90,7 +90,7 @@ export function defaultRegistry(log: (m: string) => void = () => {}, opts: Regis
       log,
     };
   };
-  return new Map(
+  const plugins: Registry = new Map(
     Object.entries(PLUGINS).map(([name, p]) => [
       name,
       {
@@ -102,6 +102,8 @@ export function defaultRegistry(log: (m: string) => void = () => {}, opts: Regis
       },
     ]),
   );
+  // The watcher's inotify instance is the process's: a worker thread that ends closes it.
+  return Object.assign(plugins, { close: () => watcher.close() });
 }
 
 /**
@@ -110,6 +112,6 @@ export function defaultRegistry(log: (m: string) => void = () => {}, opts: Regis
  * the plugin call itself, and host-local's store scan (it reads every reservation on each ADD, as
  * Go's does) costs one syscall per file instead of several thread-pool round trips.
  */
-export function workerRegistry(log: (m: string) => void = () => {}): Registry {
+export function workerRegistry(log: (m: string) => void = () => {}): ClosableRegistry {
   return defaultRegistry(log, { hostLocalFs: syncFs });
 }

@@ -10,6 +10,7 @@ import type { UnixListener } from "../kernel/unix-listener.js";
 import { SAMPLE_ABOUT, samplePlugin } from "../plugins/sample/sample.js";
 import { atCwd } from "./call-context.js";
 import { LIMITS, MAX_REQUEST_BYTES, ProtocolError, RequestDecoder, decodeRequest, decodeResponse, encodeRequest, encodeResponse } from "./protocol.js";
+import { localPluginHost } from "./host.js";
 import { defaultRegistry } from "./registry.js";
 import { handle, newServeStats, serveResident, stateless, type Registry } from "./server.js";
 
@@ -152,7 +153,7 @@ describe("resident server", () => {
   const sock = () => join(dir, "cni.sock");
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "podnet-t-resident-"));
-    server = await serveResident(sock(), registry, { stats });
+    server = await serveResident(sock(), localPluginHost(registry), { stats });
   });
   after(async () => {
     await server?.close();

@@ -54,7 +54,7 @@ describe("every command", () => {
     assert.match(h.stdout, /exit codes:/);
   });
   it("usage errors of the verbs: exit 2 with the usage on stderr", () => {
-    for (const args of [["cni", "add", "net"], ["cni", "gc", "net"], ["cni", "gc", "net", "--all", "--valid-attachment", "c/eth0"], ["cni", "add", "n", "/x", "--dry-run"], ["ipam", "release", "net"], ["ipam", "frob"], ["pod"], ["completion", "fish"], ["install", "--pod-cidr", "10.0.0.0/24"], ["install", "--conflist", "--pod-cidr", "10.0.0.1/24"]]) {
+    for (const args of [["cni", "add", "net"], ["cni", "gc", "net"], ["cni", "gc", "net", "--all", "--valid-attachment", "c/eth0"], ["cni", "add", "n", "/x", "--dry-run"], ["ipam", "release", "net"], ["ipam", "frob"], ["pod"], ["completion", "fish"], ["install", "--pod-cidr", "10.0.0.0/24"], ["install", "--conflist", "--pod-cidr", "10.0.0.1/24"], ["resident", "--workers", "0"], ["resident", "--workers", "65"], ["resident", "--workers", "2x"]]) {
       const r = podnet(args);
       assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
       assert.equal(r.stdout, "", args.join(" "));

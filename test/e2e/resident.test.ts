@@ -3,12 +3,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodeRawExec } from "../../src/kernel/exec.js";
 import type { UnixListener } from "../../src/kernel/unix-listener.js";
 import { SAMPLE_ABOUT, samplePlugin } from "../../src/plugins/sample/sample.js";
+import { localPluginHost } from "../../src/resident/host.js";
 import { newServeStats, serveResident, stateless } from "../../src/resident/server.js";
 import { parseConfList, type Result } from "../../src/cni/index.js";
 import { CniRuntime } from "../../src/libcni/index.js";
@@ -32,7 +33,7 @@ describe("launcher ↔ an in-process daemon", () => {
   };
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "podnet-t-resident-"));
-    server = await serveResident(sock(), new Map([["sample", stateless(samplePlugin, SAMPLE_ABOUT)]]), { stats });
+    server = await serveResident(sock(), localPluginHost(new Map([["sample", stateless(samplePlugin, SAMPLE_ABOUT)]])), { stats });
   });
   after(async () => {
     await server?.close();
@@ -108,6 +109,84 @@ describe("resident mode (launcher → podnet resident)", { skip: !existsSync(joi
       const m = /stopped after (\d+) calls \((\d+) errors;/.exec(log);
       assert.ok(m, `no stop line in the daemon's log: ${log}`);
       assert.equal(Number(m[1]), 19, log);
+      assert.equal(Number(m[2]), 0, log);
+    }));
+});
+
+describe("resident mode: many pods at once", { skip: !existsSync(join(RESIDENT, "bridge")) && "build/resident not built" }, () => {
+  it("concurrent ADDs and DELs of 12 pods through the daemon's workers: distinct addresses, every pod set up, a clean teardown", () =>
+    withSandbox(async (sb) => {
+      const sock = join(sb.dir, "cni.sock");
+      const env = { ...process.env };
+      delete env["NODE_EXTRA_CA_CERTS"];
+      const daemon = spawn("ip", ["netns", "exec", sb.node, process.execPath, join(REPO, "bin", "podnet"), "resident", "--socket", sock, "--workers", "4"], { env, stdio: ["ignore", "ignore", "pipe"] });
+      let log = "";
+      daemon.stderr.on("data", (d: Buffer) => (log += d.toString()));
+      const N = 12;
+      const ipam = join(sb.dir, "ipam");
+      const state = { portmap: join(sb.dir, "portmap"), bandwidth: join(sb.dir, "bandwidth") };
+      try {
+        for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+        assert.ok(existsSync(sock), `daemon did not start: ${log}`);
+        const list = parseConfList(
+          JSON.stringify({
+            cniVersion: "1.0.0",
+            name: "parnet",
+            plugins: [
+              { type: "bridge", bridge: "cni0", isGateway: true, ipMasq: true, ipam: { type: "host-local", subnet: "10.200.10.0/24", dataDir: ipam } },
+              { type: "portmap", capabilities: { portMappings: true }, dataDir: state.portmap },
+              { type: "bandwidth", capabilities: { bandwidth: true }, dataDir: state.bandwidth },
+            ],
+          }),
+        );
+        const lo = parseConfList(JSON.stringify({ cniVersion: "1.0.0", name: "lo", plugins: [{ type: "loopback" }] }));
+        const rtm = new CniRuntime({ path: [RESIDENT], cacheDir: join(sb.dir, "cache"), exec: sb.nodeExec(), baseEnv: { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock } });
+        const pods = Array.from({ length: N }, (_, i) => sb.netns(`q${i}`));
+        const rts = pods.map((ns, i) => ({
+          containerID: `par-${i}`,
+          netns: sb.path(ns),
+          ifName: "eth0",
+          capabilityArgs: {
+            portMappings: [{ hostPort: 19100 + 2 * i, containerPort: 80, protocol: "tcp" }, { hostPort: 19101 + 2 * i, containerPort: 53, protocol: "udp" }],
+            bandwidth: { ingressRate: 50_000_000, ingressBurst: 5_000_000, egressRate: 50_000_000, egressBurst: 5_000_000 },
+          },
+        }));
+        const ips = await Promise.all(
+          rts.map(async (rt) => {
+            await rtm.addNetworkList(lo, { ...rt, ifName: "lo", capabilityArgs: {} });
+            const r = (await rtm.addNetworkList(list, rt)) as Result;
+            return r.ips?.[0]?.address ?? "";
+          }),
+        );
+        assert.equal(new Set(ips).size, N, `distinct addresses: ${ips.join(" ")}`);
+        for (const [i, cidr] of ips.entries()) {
+          assert.match(cidr, /^10\.200\.10\.\d+\/24$/);
+          const addrs = sb.ipJson(pods[i]!, ["addr", "show", "eth0"]).flatMap((l) => (l["addr_info"] as Array<{ local: string; prefixlen: number }>).map((a) => `${a.local}/${a.prefixlen}`));
+          assert.ok(addrs.includes(cidr), `pod ${i} has ${cidr} on eth0: ${addrs.join(" ")}`);
+        }
+        const reserved = readdirSync(join(ipam, "parnet")).filter((f) => /^10\./.test(f));
+        assert.deepEqual(reserved.sort(), ips.map((c) => c.split("/")[0]!).sort(), "host-local holds exactly the addresses handed out");
+        assert.equal(readdirSync(join(state.portmap, "parnet")).length, N, "one portmap state file per pod");
+        assert.equal(inNs(pods[0]!, ["ping", "-c1", "-W2", ips[N - 1]!.split("/")[0]!]).status, 0, "pod 0 → pod 11");
+
+        await Promise.all(
+          rts.map(async (rt) => {
+            await rtm.delNetworkList(list, rt);
+            await rtm.delNetworkList(lo, { ...rt, ifName: "lo", capabilityArgs: {} });
+          }),
+        );
+        assert.deepEqual(readdirSync(join(ipam, "parnet")).filter((f) => /^10\./.test(f)), [], "every address released");
+        for (const dir of Object.values(state)) assert.equal(existsSync(join(dir, "parnet")), false, `${dir}: no attachment state left`);
+        const links = sb.ipJson(sb.node, ["link", "show"]).map((l) => String(l["ifname"]));
+        assert.deepEqual(links.filter((n) => n !== "lo" && n !== "cni0"), [], `links left (veths, ifbs): ${links}`);
+        assert.equal(inNs(sb.node, ["nft", "list", "table", "inet", "podnet_portmap"]).status === 0 ? "table left" : "gone", "gone", "portmap's table went with the last pod");
+      } finally {
+        daemon.kill("SIGTERM");
+        await new Promise((r) => daemon.once("close", r));
+      }
+      const m = /stopped after (\d+) calls \((\d+) errors;/.exec(log);
+      assert.ok(m, `no stop line in the daemon's log: ${log}`);
+      assert.equal(Number(m[1]), N * 8, log);
       assert.equal(Number(m[2]), 0, log);
     }));
 });

@@ -39,7 +39,7 @@ import { workerPluginHost } from "../invoke/plugin-workers.js";
 import { checkRequiredBinaries, describeFound, probeNetworkPlugins, type ProbeResult } from "./probe.js";
 import { PodRuntime, type RestoreReport } from "../sandbox/runtime.js";
 import { isOwnNetns, netnsIdentity } from "../../kernel/netns.js";
-import { defaultRegistry } from "../../resident/registry.js";
+import { RESIDENT_PLUGINS } from "../../resident/registry.js";
 import { serveResident } from "../../resident/server.js";
 import { PodnetError } from "../../util/errors.js";
 import { type ClusterNode, ClusterStartError, prepareClusterNode } from "./cluster.js";
@@ -401,11 +401,11 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
   // Resident mode: the launchers in build/resident (podnet install) hand their calls here.
   if (o.cniSocket) {
     let cniServer: UnixListener;
-    const registry = defaultRegistry((m) => log.warn(m.trim(), { source: "plugin" }));
-    const observer = registerResidentMetrics(metrics, [...registry.keys()]);
+    const observer = registerResidentMetrics(metrics, RESIDENT_PLUGINS);
     try {
-      cniServer = await serveResident(o.cniSocket, registry, {
-        isOwnNetns,
+      // On the worker threads of kubenet's in-process plugins; the first calls wait for them to load.
+      void host_().warm?.();
+      cniServer = await serveResident(o.cniSocket, host_(), {
         ...(group ? { group } : {}),
         onError: (e) => log.warn("resident plugin request", { socket: o.cniSocket, error: e.message }),
         onCall: (c) => observer.onCall(c),

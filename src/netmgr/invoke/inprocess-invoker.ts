@@ -7,50 +7,16 @@
 // podnet's resident launcher for that name runs in-process; anything else (Go's plugins, a
 // third-party plugin) is exec'd as before.
 //
-// Where the plugin functions run is a PluginHost: worker threads by default (plugin-workers.ts;
-// the kernel calls are synchronous netlink, and deleting a veth blocks ~20 ms, which must not stall
-// the daemon's API), or this thread (localPluginHost) for tests and embedders.
+// Where the plugin functions run is a PluginHost (src/resident/host.ts): worker threads by default
+// (plugin-workers.ts; the kernel calls are synchronous netlink, and deleting a veth blocks ~20 ms,
+// which must not stall the daemon's API), or this thread (localPluginHost) for tests and embedders.
 import { basename } from "node:path";
 import type { ExecOptions, ExecResult, RawExec } from "../../kernel/exec.js";
 import { CniRuntime, findInPath, type CniRuntimeOptions } from "../../libcni/index.js";
 import { podnetPluginCheck, type PodnetPluginCheck } from "../../sdk/bundle.js";
-import type { LaunchRequest, LaunchResponse } from "../../resident/protocol.js";
-import { handle, type Registry } from "../../resident/server.js";
+import type { PluginHost } from "../../resident/host.js";
 
-/** Runs one plugin call the way the plugin's executable would, without starting a process. */
-export interface PluginHost {
-  /** Whether the host serves this plugin name. */
-  has(plugin: string): boolean;
-  /**
-   * The call's exit code and output. `timedOut`: the call did not finish within `timeoutMs` (the
-   * host stopped waiting for it; a worker host also terminates the worker that ran it).
-   */
-  call(req: LaunchRequest, opts?: { timeoutMs?: number }): Promise<LaunchResponse & { timedOut?: boolean }>;
-  /** Starts what the first call would otherwise start (workers); settles when that is done. */
-  warm?(): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** Runs the registry's plugins on this thread (what `podnet resident` does per request). */
-export function localPluginHost(registry: Registry, opts: { isOwnNetns?: (p: string) => boolean } = {}): PluginHost {
-  return {
-    has: (p) => registry.has(p),
-    async call(req, o = {}) {
-      const run = handle(registry, req, opts.isOwnNetns);
-      if (!o.timeoutMs) return run;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<LaunchResponse & { timedOut: true }>((r) => {
-        timer = setTimeout(() => r({ code: 1, stdout: "", stderr: "", timedOut: true }), o.timeoutMs);
-      });
-      try {
-        return await Promise.race([run, timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-    async close() {},
-  };
-}
+export { localPluginHost, type PluginHost } from "../../resident/host.js";
 
 export interface InProcessStats {
   inProcess: number;

@@ -157,6 +157,23 @@ describe("portmap ADD", () => {
     assert.ok(!exec.lines().some((l) => l.startsWith("conntrack")));
   });
 
+  it("ADD and DEL walk the conntrack table after releasing the lock: other pods' portmap calls never wait for the walk", async () => {
+    const exec = fakeExec(() => "");
+    const events: string[] = [];
+    let held = false;
+    const lock = async () => {
+      events.push("lock");
+      held = true;
+      return { release: () => void ((held = false), events.push("unlock")) };
+    };
+    const ct = (): Conntrack => ({ deleteWhere: () => (events.push(held ? "walk while locked" : "walk"), 0), close() {} });
+    const mappings = [{ hostPort: 53, containerPort: 5353, protocol: "udp" }];
+    const inv = (command: string) => invokeFuncs(createPortmap({ ...deps(exec), lock, conntrack: ct }), PORTMAP_ABOUT, { command, conf: conf(mappings), containerID: ID, ifName: "eth0" });
+    assert.equal((await inv("ADD")).code, 0);
+    assert.equal((await inv("DEL")).code, 0);
+    assert.deepEqual(events, ["lock", "unlock", "walk", "lock", "unlock", "walk"]);
+  });
+
   it("the iptables backend: one iptables-save and one iptables-restore per family", async () => {
     const exec = fakeExec((argv) => (argv[0]!.endsWith("-save") ? "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n" : ""));
     const r = await run(exec, "ADD", conf(undefined, { externalSetMarkChain: "KUBE-MARK-MASQ" }));

@@ -226,14 +226,17 @@ function mergeElements(a: readonly NftElement[], b: readonly NftElement[]): NftE
 }
 
 /**
- * Undoes one attachment from its state (the caller holds the lock). When no other attachment has
- * state, the table is read first: holding nothing but this attachment's chain and elements, it
- * goes whole — one transaction (one RCU wait), and the ruleset is as before the first ADD.
- * The nftables port stays open until the end: closing a NETLINK_NETFILTER socket waits for the
- * RCU grace period of the deletions just committed (nf_tables flushes its destroy work when a
- * socket goes away), and the conntrack walk meanwhile lets that period pass instead of waiting.
+ * Undoes one attachment from its state (the caller holds the lock); returns its UDP flows, whose
+ * conntrack entries the caller deletes after releasing the lock: the walk of the conntrack table
+ * (≈13 ms) needs no lock, and every other pod's portmap ADD and DEL on the node would wait for it.
+ * When no other attachment has state, the table is read first: holding nothing but this
+ * attachment's chain and elements, it goes whole — one transaction (one RCU wait), and the ruleset
+ * is as before the first ADD. The nftables port stays open until the end: closing a
+ * NETLINK_NETFILTER socket waits for the RCU grace period of the deletions just committed
+ * (nf_tables flushes its destroy work when a socket goes away), and the conntrack walk meanwhile
+ * lets that period pass instead of waiting.
  */
-async function unforward(ctx: Ctx, s: PortmapState, trace: (phase: string) => void = () => {}): Promise<void> {
+async function unforward(ctx: Ctx, s: PortmapState, trace: (phase: string) => void = () => {}): Promise<readonly UdpFlow[]> {
   if (s.backend === "nftables") {
     const chain = s.chain ?? chainName(s);
     const elements = s.elements ?? [];
@@ -255,9 +258,8 @@ async function unforward(ctx: Ctx, s: PortmapState, trace: (phase: string) => vo
     await iptUnforward(ctx.ipt, s.network, s.containerID, s.iptables ?? {});
   }
   trace(s.backend);
-  await flushUdpConntrack(ctx, s.udp, true);
-  trace("conntrack");
   await ctx.store.remove(s.network, s.containerID, s.ifName);
+  return s.udp;
 }
 
 /** After the last attachment is gone: drop the (then empty) table, so that the ruleset is as before. */
@@ -343,6 +345,8 @@ async function del(ctx: Ctx, conf: PortMapConf, args: CmdArgs): Promise<void> {
   if (!state && conf.portMappings.length === 0) return;
   const scope = await deps.scope();
   args.trace("config");
+  /** The UDP flows whose conntrack entries go, after the lock (see unforward). */
+  let flows: readonly UdpFlow[] = [];
   await withLock(ctx, async () => {
     args.trace("lock");
     state = await ctx.store.read(owner.network, owner.containerID, owner.ifName);
@@ -352,7 +356,7 @@ async function del(ctx: Ctx, conf: PortMapConf, args: CmdArgs): Promise<void> {
       return;
     }
     if (state) {
-      await unforward(ctx, state, args.trace);
+      flows = await unforward(ctx, state, args.trace);
       args.trace("state");
       return;
     }
@@ -363,9 +367,11 @@ async function del(ctx: Ctx, conf: PortMapConf, args: CmdArgs): Promise<void> {
     } catch (e) {
       if (!(e instanceof NoIptablesError)) throw e;
     }
-    await flushUdpConntrack(ctx, udpFlows(conf), true);
+    flows = udpFlows(conf);
     if (table) await cleanupTable(ctx);
   });
+  await flushUdpConntrack(ctx, flows, true);
+  args.trace("conntrack");
 }
 
 export async function cmdCheck(args: CmdArgs, deps: PortmapDeps): Promise<void> {
@@ -400,8 +406,10 @@ async function gc(ctx: Ctx, conf: PortMapConf, args: CmdArgs): Promise<void> {
     }
   }
   const scope = await deps.scope();
+  const errors: string[] = [];
+  /** The UDP flows of the attachments that went: one walk of the conntrack table for all, after the lock. */
+  const flows: UdpFlow[] = [];
   await withLock(ctx, async () => {
-    const errors: string[] = [];
     const keep = new Set<string>();
     for (const { network, file } of await ctx.store.list()) {
       if (network !== conf.name) continue;
@@ -417,7 +425,7 @@ async function gc(ctx: Ctx, conf: PortMapConf, args: CmdArgs): Promise<void> {
         continue;
       }
       try {
-        if (s.scope === scope) await unforward(ctx, s);
+        if (s.scope === scope) flows.push(...(await unforward(ctx, s)));
         else await ctx.store.remove(s.network, s.containerID, s.ifName);
       } catch (e) {
         errors.push(`${s.containerID}/${s.ifName}: ${(e as Error).message}`);
@@ -439,8 +447,9 @@ async function gc(ctx: Ctx, conf: PortMapConf, args: CmdArgs): Promise<void> {
       }
     }
     await cleanupTable(ctx);
-    if (errors.length) throw new CniError(CniCode.Internal, `portmap GC: ${errors.join("; ")}`);
   });
+  await flushUdpConntrack(ctx, flows, true);
+  if (errors.length) throw new CniError(CniCode.Internal, `portmap GC: ${errors.join("; ")}`);
 }
 
 export function createPortmap(deps: PortmapDeps): PluginFuncs {

@@ -1,0 +1,69 @@
+// Where podnet's plugin functions run when no process is started for a call: a PluginHost. The
+// resident server (server.ts) and the node manager's in-process invoker hand every call to one.
+// Two kinds: this thread (localPluginHost: tests, embedders), or worker threads
+// (src/netmgr/invoke/plugin-workers.ts: the daemons — the kernel layer's netlink calls are
+// synchronous and a veth delete waits ~20 ms in the kernel, which must stall neither the daemon's
+// event loop nor the other pods' calls).
+import type { LaunchRequest, LaunchResponse } from "./protocol.js";
+import { handle, type Registry } from "./server.js";
+
+export interface CallOptions {
+  /**
+   * Stop waiting after this long (counted from the call, queueing included): the answer is
+   * `timedOut`; a worker host also terminates the worker that was running it.
+   */
+  readonly timeoutMs?: number;
+  /**
+   * Asked when the call is about to start, after any wait for a free worker: false (its caller has
+   * gone) → the call is not started and the answer is `skipped`.
+   */
+  readonly stillWanted?: () => boolean;
+}
+
+export type HostResponse = LaunchResponse & {
+  /** Not finished within timeoutMs. */
+  readonly timedOut?: boolean;
+  /** Not started: stillWanted() said no. */
+  readonly skipped?: boolean;
+  /** ms from call() until the call started (waiting for a free worker). */
+  readonly queuedMs?: number;
+  /** ms the plugin ran (handle() on the thread that ran it). */
+  readonly runMs?: number;
+};
+
+/** Runs one plugin call the way the plugin's executable would, without starting a process. */
+export interface PluginHost {
+  /** Whether the host serves this plugin name. */
+  has(plugin: string): boolean;
+  /** The call's exit code and output (see HostResponse for calls that did not run to the end). */
+  call(req: LaunchRequest, opts?: CallOptions): Promise<HostResponse>;
+  /** Starts what the first call would otherwise start (workers); settles when that is done. */
+  warm?(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const SKIPPED: HostResponse = Object.freeze({ code: 1, stdout: "", stderr: "", skipped: true });
+export const TIMED_OUT: HostResponse = Object.freeze({ code: 1, stdout: "", stderr: "", timedOut: true });
+
+/** Runs the registry's plugins on this thread, one call after another as they await. */
+export function localPluginHost(registry: Registry, opts: { isOwnNetns?: (p: string) => boolean } = {}): PluginHost {
+  return {
+    has: (p) => registry.has(p),
+    async call(req, o = {}) {
+      if (o.stillWanted && !o.stillWanted()) return SKIPPED;
+      const t0 = performance.now();
+      const run = handle(registry, req, opts.isOwnNetns).then((r): HostResponse => ({ ...r, queuedMs: 0, runMs: performance.now() - t0 }));
+      if (!o.timeoutMs) return run;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<HostResponse>((r) => {
+        timer = setTimeout(() => r(TIMED_OUT), o.timeoutMs);
+      });
+      try {
+        return await Promise.race([run, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async close() {},
+  };
+}
