@@ -245,7 +245,7 @@ if (!skip.has("stream")) {
     // Per plugin ADD at each mark (same smoothing): where a growing chain spends its time.
     for (const impl of impls) {
       const adds = Object.keys(ptimes[impl.name]).filter((k) => k.endsWith(" ADD")).sort();
-      log(`  ${impl.name} per plugin: ${marks.map((m) => `pod ${m} ` + adds.map((k) => `${k.split(" ")[0]} ${fmt(at(ptimes[impl.name][k], m))}`).join(" ")).join(" | ")}`);
+      log(`  ${impl.name} per plugin: ${marks.map((m) => `pod ${m} ${adds.map((k) => `${k.split(" ")[0]} ${fmt(at(ptimes[impl.name][k], m))}`).join(" ")}`).join(" | ")}`);
     }
     const last = marks[marks.length - 1];
     log(`${`pod ${last}/pod 1`.padEnd(14)}${impls.map((i) => ratio(res[`pod${last}`][i.name], res.pod1[i.name]).padStart(10)).join("")}`);
@@ -410,7 +410,7 @@ if (goals.length > 0) {
 
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 const file = join(ROOT, "bench", "results", `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-writeFileSync(file, JSON.stringify(out, null, 2) + "\n");
+writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
 log(`\nresults: ${file}`);
 resident?.kill();
 

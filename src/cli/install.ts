@@ -136,7 +136,7 @@ export async function run(args: string[]): Promise<number> {
       files.push({ path: join(binDir, f.name), bytes: f.bytes, mode: f.mode, component: "plugins" });
     }
     // Bundles are CommonJS without an extension: inside a "type": "module" package Node would read them as ESM.
-    if (insideEsmPackage(binDir)) files.push({ path: join(binDir, "package.json"), bytes: Buffer.from(JSON.stringify({ type: "commonjs" }) + "\n"), mode: 0o644, component: "plugins" });
+    if (insideEsmPackage(binDir)) files.push({ path: join(binDir, "package.json"), bytes: Buffer.from(`${JSON.stringify({ type: "commonjs" })}\n`), mode: 0o644, component: "plugins" });
     if (!v["no-systemd"]) {
       components.push("systemd");
       const docs = docsPath();

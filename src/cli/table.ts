@@ -12,7 +12,7 @@ export function renderTable(headers: readonly string[], rows: ReadonlyArray<read
   const ind = opts.indent ?? "";
   const line = (cells: readonly string[]) => ind + cells.map((c, i) => pad(c, i)).join("  ").trimEnd();
   const rule = ind + widths.map((w) => "─".repeat(w)).join("  ");
-  return [line(headers), rule, ...rows.map(line)].join("\n") + "\n";
+  return `${[line(headers), rule, ...rows.map(line)].join("\n")}\n`;
 }
 
 export interface Colors {

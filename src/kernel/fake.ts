@@ -928,6 +928,6 @@ export function dumpNetns(ns: FakeNetns): string {
     return s.join(" ");
   }).sort();
   const sysctls = [...ns.sysctls].filter(([k, v]) => DEFAULT_SYSCTLS[k] !== v).map(([k, v]) => `sysctl ${k}=${v}`).sort();
-  return [...lines, ...addrs, ...routes, ...neighs, ...fdb, ...sysctls].join("\n") + "\n";
+  return `${[...lines, ...addrs, ...routes, ...neighs, ...fdb, ...sysctls].join("\n")}\n`;
 }
 

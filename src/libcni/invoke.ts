@@ -52,7 +52,7 @@ export async function execPlugin(
       });
     }
     if (r.code === 0) {
-      if (stderr && opts.onStderr) opts.onStderr(stderr + "\n");
+      if (stderr && opts.onStderr) opts.onStderr(`${stderr}\n`);
       return stdout;
     }
     const why = r.code === null ? `signal: ${r.signal}` : `exit status ${r.code}`;

@@ -9,7 +9,7 @@ import { CniCode } from "../cni/index.js";
 import type { UnixListener } from "../kernel/unix-listener.js";
 import { SAMPLE_ABOUT, samplePlugin } from "../plugins/sample/sample.js";
 import { atCwd } from "./call-context.js";
-import { LIMITS, MAX_REQUEST_BYTES, ProtocolError, RequestDecoder, decodeRequest, decodeResponse, encodeRequest, encodeResponse } from "./protocol.js";
+import { LIMITS, MAX_REQUEST_BYTES, type ProtocolError, RequestDecoder, decodeRequest, decodeResponse, encodeRequest, encodeResponse } from "./protocol.js";
 import { defaultRegistry } from "./registry.js";
 import { handle, newServeStats, serveResident, stateless, type Registry } from "./server.js";
 

@@ -120,7 +120,7 @@ function parseRaw(text: string): Node {
 
 function emit(n: Node, indent: string): string {
   if (n.kind === "raw") return n.text;
-  const inner = indent + "    ";
+  const inner = `${indent}    `;
   if (n.kind === "arr") return n.items.length ? `[\n${n.items.map((x) => inner + emit(x, inner)).join(",\n")}\n${indent}]` : "[]";
   if (!n.entries.length) return "{}";
   const sorted = [...n.entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));

@@ -253,7 +253,7 @@ export class TextMetricsRegistry implements MetricsRegistry {
   /** text/plain; version=0.0.4 */
   async render(): Promise<string> {
     await Promise.all(this.metrics.map((m) => m.collect?.()));
-    return this.metrics.map((m) => m.render()).join("\n") + "\n";
+    return `${this.metrics.map((m) => m.render()).join("\n")}\n`;
   }
 }
 

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApiHandler } from "./api-server.js";
-import { ApiError, createApiClient } from "./api-client.js";
+import { type ApiError, createApiClient } from "./api-client.js";
 import type { PodRuntime } from "../sandbox/runtime.js";
 
 async function withApi(cluster: (() => Record<string, unknown>) | undefined, fn: (sock: string, set: string[]) => Promise<void>): Promise<void> {

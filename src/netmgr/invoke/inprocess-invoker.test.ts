@@ -127,7 +127,7 @@ describe("in-process invoker over a fake registry", () => {
     assert.equal(check(p, "fakeip"), true);
     assert.equal(reads, 1);
     assert.equal(check(p, "sample"), false, "the name must be in the bundle");
-    files({ fakeip: "#!/bin/sh\n" + "x".repeat(40) });
+    files({ fakeip: `#!/bin/sh\n${"x".repeat(40)}` });
     assert.equal(check(p, "fakeip"), false, "a replaced file is read again");
     assert.equal(check(join(dir, "bin", "nope"), "nope"), false);
   });
