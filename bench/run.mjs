@@ -111,7 +111,8 @@ function timedRuntime(impl, times) {
       const t0 = performance.now();
       const r = await nodeRawExec.run(file, args, { ...opts, env: { ...opts.env, ...(impl.env ?? {}) } });
       const key = `${file.split("/").pop()} ${opts.env.CNI_COMMAND}`;
-      (times[key] ??= []).push(performance.now() - t0);
+      times[key] ??= [];
+      times[key].push(performance.now() - t0);
       return r;
     },
   };

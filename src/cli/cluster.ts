@@ -66,7 +66,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     ...(values["etcd-certfile"] ? { certfile: values["etcd-certfile"] } : {}),
     ...(values["etcd-keyfile"] ? { keyfile: values["etcd-keyfile"] } : {}),
   };
-  let opened;
+  let opened: Awaited<ReturnType<typeof openEtcdStore>>;
   try {
     opened = await openEtcdStore(flags, (p) => readFile(p));
   } catch (e) {

@@ -95,7 +95,7 @@ export async function configuredNetworks(confDir: string, dataDir: string): Prom
   const out = new Map<string, ConfiguredNetwork>();
   const files = [...confFiles(confDir, [".conflist"]), ...confFiles(confDir, [".conf", ".json"])];
   for (const file of files) {
-    let list;
+    let list: NetworkConfigList;
     try {
       list = loadConfFile(file);
     } catch {

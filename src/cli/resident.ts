@@ -6,7 +6,7 @@
 // and what the daemon checks: docs/security.md.
 import { DEFAULT_CNI_SOCKET } from "../deploy/units.js";
 import { isOwnNetns } from "../kernel/netns.js";
-import { resolveGroup, type SocketGroup } from "../kernel/unix-listener.js";
+import { resolveGroup, type SocketGroup, type UnixListener } from "../kernel/unix-listener.js";
 import { defaultRegistry } from "../resident/registry.js";
 import { newServeStats, serveResident } from "../resident/server.js";
 import { exitCodes, parseCommandArgs, usageError } from "./args.js";
@@ -58,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
   registerBuildInfo(metrics, versionInfo());
   const observer = registerResidentMetrics(metrics, [...registry.keys()]);
   let serving = false;
-  let listener;
+  let listener: UnixListener;
   try {
     listener = await serveResident(socket, registry, {
       isOwnNetns,

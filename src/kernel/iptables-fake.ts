@@ -46,7 +46,10 @@ export function createFakeIPTables(ipv6 = false): FakeIPTables {
   const fresh = (t: Table) => new Map<string, string[]>(BUILTIN[t].map((c) => [c, []]));
   const tbl = (t: Table) => {
     let m = tables.get(t);
-    if (!m) tables.set(t, (m = fresh(t)));
+    if (!m) {
+      m = fresh(t);
+      tables.set(t, m);
+    }
     return m;
   };
   const maybeFail = (argv: readonly string[], what: string) => {

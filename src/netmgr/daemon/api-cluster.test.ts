@@ -13,7 +13,12 @@ async function withApi(cluster: (() => Record<string, unknown>) | undefined, fn:
   const dir = mkdtempSync(join(tmpdir(), "podnet-t-api-"));
   const sock = join(dir, "api.sock");
   const set: string[] = [];
-  const runtime = { setPodCIDR: (v: string) => (set.push(v), v) } as unknown as PodRuntime;
+  const runtime = {
+    setPodCIDR: (v: string) => {
+      set.push(v);
+      return v;
+    },
+  } as unknown as PodRuntime;
   const server = createServer(createApiHandler({ runtime, nodeInfo: () => ({}), metrics: () => "", ready: () => null, ...(cluster ? { cluster } : {}) }));
   await new Promise<void>((r) => server.listen(sock, r));
   try {

@@ -49,7 +49,11 @@ describe("podnet node --config", () => {
   });
   it("the parser is the caller's (the daemon adds what it knows of the host): it gets the file's flags, then argv's", () => {
     const seen: string[][] = [];
-    loadNodeOptions(["--config=/c.yaml", "--log-level=debug"], { read: files({ "/c.yaml": "log-level: warn\nmodprobe: false\n" }), parse: (a) => (seen.push([...a]), parseNodeArgs(a)) });
+    loadNodeOptions(["--config=/c.yaml", "--log-level=debug"], { read: files({ "/c.yaml": "log-level: warn\nmodprobe: false\n" }), parse: (a) => {
+        seen.push([...a]);
+        return parseNodeArgs(a);
+      },
+    });
     assert.deepEqual(seen, [["--log-level=warn", "--modprobe=false", "--config=/c.yaml", "--log-level=debug"]]);
   });
   it("no --config (or an empty one): the flags alone; an empty file sets nothing", () => {

@@ -264,7 +264,7 @@ describe("pod runtime", () => {
   it("restart verifies each ready pod: intact → ready; something missing → set up again in the same sandbox; repair fails → failed with the reason", async () => {
     const f = fixture();
     try {
-      const ok = await f.rt.runPod(pod("ok"));
+      await f.rt.runPod(pod("ok"));
       const broken = await f.rt.runPod(pod("broken"));
       const hopeless = await f.rt.runPod(pod("hopeless", ", hostPort: 8080"));
       f.plugin.broken.set(broken.sandboxID, ["eth0 is missing"]);

@@ -196,7 +196,7 @@ export class Store {
 
   /** Every regular file under the store (Go's filepath.Walk), with its path relative to `dir`. */
   async #walk(rel = ""): Promise<string[]> {
-    let entries;
+    let entries: Awaited<ReturnType<StoreFs["readdir"]>>;
     try {
       entries = await this.#fs.readdir(join(this.dir, rel), { withFileTypes: true });
     } catch (e) {
