@@ -201,7 +201,7 @@ async function main() {
   console.log(`  CPU to converge: this process ${fmt(report.benchCpuS, 1)} s (the client side of all ${N} nodes, ${W} thread${W > 1 ? "s" : ""}), etcd ${fmt(report.etcdCpuS, 1)} s; etcd RSS ${fmt(report.etcdRssMiB, 0)} MiB`);
   const outDir = join(ROOT, "bench", "results");
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, `cluster-${new Date().toISOString().replace(/[:.]/g, "-")}.json`), JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(join(outDir, `cluster-${new Date().toISOString().replace(/[:.]/g, "-")}.json`), `${JSON.stringify(report, null, 2)}\n`);
   process.exit(0);
 }
 

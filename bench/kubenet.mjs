@@ -69,10 +69,14 @@ try {
       const m = /podnet trace ([^:]+): (.*?)(?:"|$)/.exec(line);
       if (!m) continue;
       const what = m[1];
-      const seen = (phases[what] ??= { count: 0, p: {} });
+      phases[what] ??= { count: 0, p: {} };
+      const seen = phases[what];
       seen.count++;
       n++;
-      for (const [, k, v] of m[2].matchAll(/([\w.‖-]+)=([\d.]+)ms/g)) (seen.p[k] ??= []).push(Number(v));
+      for (const [, k, v] of m[2].matchAll(/([\w.‖-]+)=([\d.]+)ms/g)) {
+        seen.p[k] ??= [];
+        seen.p[k].push(Number(v));
+      }
     }
     console.log(`\n${x.v.name}: setUpPod median ${fmt(median(x.setup), 2)} ms, tearDownPod ${fmt(median(x.teardown), 2)} ms (${x.setup.length} pods); ${n} trace lines`);
     for (const [what, { count, p }] of Object.entries(phases)) {

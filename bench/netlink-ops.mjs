@@ -53,17 +53,17 @@ async function viaNetlink(veth) {
 
 function viaBatch(veth) {
   execFileSync("ip", ["-n", NODE, "-batch", "-"], {
-    input: [
+    input: `${[
       `link add ${veth} type veth peer name tmp0 netns ${POD}`,
       `link set ${veth} mtu ${MTU}`,
       `link set ${veth} master br0`,
       `link set ${veth} type bridge_slave hairpin on`,
       `link set ${veth} up`,
-    ].join("\n") + "\n",
+    ].join("\n")}\n`,
   });
   const out = execFileSync("ip", ["-n", POD, "-json", "-batch", "-"], {
     encoding: "utf8",
-    input: [
+    input: `${[
       "link set tmp0 name eth0",
       `link set eth0 mtu ${MTU}`,
       "link set lo up",
@@ -75,7 +75,7 @@ function viaBatch(veth) {
       // addr before link: after a `link show`, ip -batch keeps family AF_PACKET and `addr show` prints no addresses
       "addr show eth0",
       "link show eth0",
-    ].join("\n") + "\n",
+    ].join("\n")}\n`,
   });
   if (!out.includes("fd00:200::2")) throw new Error("batch: read-back failed");
 }
@@ -156,5 +156,5 @@ for (const r of rows) {
 console.log(`  teardown (veth delete, netlink) median ${median(teardown).toFixed(2)} ms`);
 if (values.json) {
   mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-  writeFileSync(new URL("./results/netlink-ops.json", import.meta.url), JSON.stringify({ env, rows, teardown_median_ms: median(teardown) }, null, 2) + "\n");
+  writeFileSync(new URL("./results/netlink-ops.json", import.meta.url), `${JSON.stringify({ env, rows, teardown_median_ms: median(teardown) }, null, 2)}\n`);
 }

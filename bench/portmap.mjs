@@ -143,10 +143,10 @@ console.log(`\nportmap ADD/DEL, one TCP hostPort per pod, ${ROUNDS} rounds, medi
 for (const scale of SCALES) {
   const m = results[scale];
   console.log(`\n  with ${scale} existing pod${scale === 1 ? "" : "s"}:`);
-  console.log("   " + row("podnet ADD (nftables maps)", m.podnet.add));
-  console.log("   " + row("Go ADD (iptables)", m.go.add) + `   podnet/Go ${ratio(median(m.podnet.add), median(m.go.add))}`);
-  console.log("   " + row("podnet DEL", m.podnet.del));
-  console.log("   " + row("Go DEL", m.go.del) + `   podnet/Go ${ratio(median(m.podnet.del), median(m.go.del))}`);
+  console.log(`   ${row("podnet ADD (nftables maps)", m.podnet.add)}`);
+  console.log(`   ${row("Go ADD (iptables)", m.go.add)}   podnet/Go ${ratio(median(m.podnet.add), median(m.go.add))}`);
+  console.log(`   ${row("podnet DEL", m.podnet.del)}`);
+  console.log(`   ${row("Go DEL", m.go.del)}   podnet/Go ${ratio(median(m.podnet.del), median(m.go.del))}`);
 }
 const [lo, hi] = SCALES;
 const growth = median(results[hi].podnet.add) / median(results[lo].podnet.add);
@@ -156,4 +156,4 @@ console.log(`  podnet DEL at ${hi} / at ${lo}: ${ratio(median(results[hi].podnet
 const env = environment("portmap: plugins exec'd inside the sandbox node netns; NODE_EXTRA_CA_CERTS removed from the plugins' env");
 console.log(`\n  env: node ${env.node}, kernel ${env.kernel}, ${env.cpus}, load ${env.loadavg}, NODE_EXTRA_CA_CERTS ${env.NODE_EXTRA_CA_CERTS}`);
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-writeFileSync(join(ROOT, "bench", "results", "portmap.json"), JSON.stringify({ env, rounds: ROUNDS, results }, null, 1) + "\n");
+writeFileSync(join(ROOT, "bench", "results", "portmap.json"), `${JSON.stringify({ env, rounds: ROUNDS, results }, null, 1)}\n`);

@@ -116,7 +116,8 @@ function timedRuntime(impl, times) {
       const t0 = performance.now();
       const r = await nodeRawExec.run(file, args, { ...opts, env: { ...opts.env, ...(impl.env ?? {}) } });
       const key = `${file.split("/").pop()} ${opts.env.CNI_COMMAND}`;
-      (times[key] ??= []).push(performance.now() - t0);
+      times[key] ??= [];
+      times[key].push(performance.now() - t0);
       return r;
     },
   };
@@ -250,7 +251,7 @@ if (!skip.has("stream")) {
     // Per plugin ADD at each mark (same smoothing): where a growing chain spends its time.
     for (const impl of impls) {
       const adds = Object.keys(ptimes[impl.name]).filter((k) => k.endsWith(" ADD")).sort();
-      log(`  ${impl.name} per plugin: ${marks.map((m) => `pod ${m} ` + adds.map((k) => `${k.split(" ")[0]} ${fmt(at(ptimes[impl.name][k], m))}`).join(" ")).join(" | ")}`);
+      log(`  ${impl.name} per plugin: ${marks.map((m) => `pod ${m} ${adds.map((k) => `${k.split(" ")[0]} ${fmt(at(ptimes[impl.name][k], m))}`).join(" ")}`).join(" | ")}`);
     }
     const last = marks[marks.length - 1];
     log(`${`pod ${last}/pod 1`.padEnd(14)}${impls.map((i) => ratio(res[`pod${last}`][i.name], res.pod1[i.name]).padStart(10)).join("")}`);
@@ -418,7 +419,7 @@ if (goals.length > 0) {
 
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
 const file = join(ROOT, "bench", "results", `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-writeFileSync(file, JSON.stringify(out, null, 2) + "\n");
+writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
 log(`\nresults: ${file}`);
 resident?.kill();
 
@@ -523,7 +524,8 @@ async function parallelSection(rounds, cycles) {
         for (const m of r.stderr.toString().matchAll(/^podnet trace resident \S+ \S+: (.*)$/gm)) {
           for (const kv of m[1].split(" ")) {
             const [k, v] = kv.split("=");
-            (into[k] ??= []).push(parseFloat(v));
+            into[k] ??= [];
+            into[k].push(parseFloat(v));
           }
         }
         return r;

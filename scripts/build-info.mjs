@@ -24,6 +24,6 @@ export function gitCommit(root) {
 export function writeBuildInfo(root) {
   const info = { commit: gitCommit(root) };
   mkdirSync(join(root, "dist", "src"), { recursive: true });
-  writeFileSync(join(root, "dist", "src", "build-info.json"), JSON.stringify(info) + "\n");
+  writeFileSync(join(root, "dist", "src", "build-info.json"), `${JSON.stringify(info)}\n`);
   return info;
 }

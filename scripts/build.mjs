@@ -14,7 +14,7 @@ const root = new URL("..", import.meta.url).pathname;
 writeBuildInfo(root);
 const out = join(root, "build", "cni");
 mkdirSync(out, { recursive: true });
-writeFileSync(join(root, "build", "package.json"), JSON.stringify({ type: "commonjs" }) + "\n");
+writeFileSync(join(root, "build", "package.json"), `${JSON.stringify({ type: "commonjs" })}\n`);
 
 // src/plugins/<group>/<name>/main.ts and src/plugins/<name>/main.ts
 const entries = [];

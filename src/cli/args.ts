@@ -45,7 +45,7 @@ export function parseCommandArgs<O extends NonNullable<ParseArgsConfig["options"
   o: { positionals?: boolean; out?: CliOut } = {},
 ): ParsedArgs<O> | number {
   const out = o.out ?? processOut;
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: [...args], options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: o.positionals ?? false, strict: true });
   } catch (e) {

@@ -66,7 +66,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     ...(values["etcd-certfile"] ? { certfile: values["etcd-certfile"] } : {}),
     ...(values["etcd-keyfile"] ? { keyfile: values["etcd-keyfile"] } : {}),
   };
-  let opened;
+  let opened: Awaited<ReturnType<typeof openEtcdStore>>;
   try {
     opened = await openEtcdStore(flags, (p) => readFile(p));
   } catch (e) {
@@ -77,7 +77,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
   try {
     if (verb === "nodes") {
       const rows = await clusterNodes(store, keys, await localView(values.socket ?? env["PODNET_SOCKET"] ?? DEFAULT_SOCKET, keys.prefix));
-      if (values.json) process.stdout.write(nodesJson(rows) + "\n");
+      if (values.json) process.stdout.write(`${nodesJson(rows)}\n`);
       else if (rows.length === 0) process.stdout.write(`no nodes under ${keys.prefix}\n`);
       else {
         const [head, ...body] = nodesTable(rows, Date.now());

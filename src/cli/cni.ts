@@ -35,7 +35,7 @@ const OPTIONS = {
 
 /** cnitool: "cnitool-" + the first 20 hex characters of sha512(absolute netns path). */
 export function containerIdForNetns(netns: string): string {
-  return "cnitool-" + createHash("sha512").update(resolve(netns)).digest("hex").slice(0, 20);
+  return `cnitool-${createHash("sha512").update(resolve(netns)).digest("hex").slice(0, 20)}`;
 }
 
 /** cnitool's CNI_ARGS parser: no empty keys or values. */
@@ -108,7 +108,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     switch (verb) {
       case "add": {
         const r = await rtm.addNetworkList(list, rt);
-        process.stdout.write(JSON.stringify(resultToJSON(r), null, 2) + "\n");
+        process.stdout.write(`${JSON.stringify(resultToJSON(r), null, 2)}\n`);
         break;
       }
       case "check":
@@ -127,14 +127,14 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
       case "version": {
         const out = plainObject();
         for (const p of list.plugins) out[p.type] = await rtm.getVersionInfo(p.type);
-        process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
         break;
       }
     }
     return EXIT_OK;
   } catch (e) {
     const err = toCniError(e);
-    process.stdout.write(JSON.stringify(err.toWire(), null, 2) + "\n");
+    process.stdout.write(`${JSON.stringify(err.toWire(), null, 2)}\n`);
     process.stderr.write(`podnet cni ${verb}: ${err.toString()}\n`);
     return EXIT_FAILURE;
   }

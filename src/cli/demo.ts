@@ -54,7 +54,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
   if (typeof p === "number") return p;
   const values = p.values;
   const c = colors(!values["no-color"] && useColor(process.stdout, env));
-  const out = (s = "") => process.stdout.write(s + "\n");
+  const out = (s = "") => process.stdout.write(`${s}\n`);
   if (process.getuid?.() !== 0) {
     process.stderr.write("podnet demo: needs root (it creates network namespaces); try: sudo podnet demo\n");
     return 1;
@@ -185,7 +185,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
       } catch (e) {
         const ok = e instanceof ApiError && e.status === want;
         const m = (e as Error).message.replace(/^failed to set up sandbox "[0-9a-f]+" network for pod "default\/bad": networkPlugin kubenet failed to set up pod "bad_default" network: error reading pod bandwidth annotations: /, "");
-        check(ok, `rejects ${what}`, `${(e as ApiError).status ?? "?"}: ${m.length > 90 ? m.slice(0, 89) + "…" : m}`);
+        check(ok, `rejects ${what}`, `${(e as ApiError).status ?? "?"}: ${m.length > 90 ? `${m.slice(0, 89)}…` : m}`);
       }
     }
     out();

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { validateNetworkName } from "../cni/index.js";
 import { confFiles, DEFAULT_CONF_DIR } from "../libcni/confdir.js";
 import { CONFLIST_FILE, ConflistError, conflistText, DEFAULT_NETWORK_NAME, DEFAULT_POD_CIDR, parsePodCIDRs } from "../deploy/conflist.js";
-import { install, type ReportLine, type WantedFile } from "../deploy/install.js";
+import { install, type InstallReport, type ReportLine, type WantedFile } from "../deploy/install.js";
 import { DEFAULT_STATE_DIR, type Component } from "../deploy/manifest.js";
 import { codeCacheRefresher, insideEsmPackage, pluginFiles, withFreshCodeCaches } from "../deploy/plugins.js";
 import { DEFAULT_CNI_SOCKET, DEFAULT_SYSTEMD_DIR, NODE_UNIT, RESIDENT_UNIT, systemdUnits } from "../deploy/units.js";
@@ -114,7 +114,7 @@ export async function run(args: string[]): Promise<number> {
   } catch {
     return usageError("install", `--network-name: ${JSON.stringify(networkName)} is not a CNI network name (letters, digits, "_.-", starting with a letter or digit)`, USAGE);
   }
-  let podCIDRs;
+  let podCIDRs: ReturnType<typeof parsePodCIDRs>;
   try {
     podCIDRs = parsePodCIDRs(v["pod-cidr"] ?? DEFAULT_POD_CIDR);
   } catch (e) {
@@ -136,7 +136,7 @@ export async function run(args: string[]): Promise<number> {
       files.push({ path: join(binDir, f.name), bytes: f.bytes, mode: f.mode, component: "plugins" });
     }
     // Bundles are CommonJS without an extension: inside a "type": "module" package Node would read them as ESM.
-    if (insideEsmPackage(binDir)) files.push({ path: join(binDir, "package.json"), bytes: Buffer.from(JSON.stringify({ type: "commonjs" }) + "\n"), mode: 0o644, component: "plugins" });
+    if (insideEsmPackage(binDir)) files.push({ path: join(binDir, "package.json"), bytes: Buffer.from(`${JSON.stringify({ type: "commonjs" })}\n`), mode: 0o644, component: "plugins" });
     if (!v["no-systemd"]) {
       components.push("systemd");
       const docs = docsPath();
@@ -159,7 +159,7 @@ export async function run(args: string[]): Promise<number> {
     return EXIT_FAILURE;
   }
 
-  let report;
+  let report: InstallReport;
   try {
     report = install({
       stateDir,

@@ -60,7 +60,7 @@ describe("podnet ipam list", () => {
     assert.equal(kubenet!.config, undefined, "no config uses host-local with this data dir for kubenet");
     assert.deepEqual(kubenet!.leases, [{ ip: "10.244.1.5", containerID: "legacy-ctr", ifname: null, rangeSet: "" }]);
     const text = formatIpamView(data, conf, nets);
-    assert.match(text, /network podnet: 4 leases in .*\/networks\/podnet\n  ranges from .*10-podnet\.conflist:\n  RANGE SET +SUBNETS +USED +FREE +TOTAL\n/);
+    assert.match(text, /network podnet: 4 leases in .*\/networks\/podnet\n {2}ranges from .*10-podnet\.conflist:\n {2}RANGE SET +SUBNETS +USED +FREE +TOTAL\n/);
     assert.match(text, /10\.88\.0\.1-10\.88\.0\.254 +10\.88\.0\.0\/24 +2 +251 +253/);
     assert.match(text, /ranges: unknown \(no config in .* uses host-local with this data dir\)/);
   });

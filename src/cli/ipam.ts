@@ -8,7 +8,7 @@
 // host-local (podnet's and Go's) holds for every operation.
 import { lstatSync, readdirSync } from "node:fs";
 import { readdir } from "node:fs/promises";
-import { isAbsolute, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { isObject, type NetworkConfigList, validateContainerID, validateNetworkName, type JsonObject } from "../cni/index.js";
 import { formatIP, tryParseIPExact } from "../ip/index.js";
 import { loadAddon } from "../kernel/addon.js";
@@ -95,7 +95,7 @@ export async function configuredNetworks(confDir: string, dataDir: string): Prom
   const out = new Map<string, ConfiguredNetwork>();
   const files = [...confFiles(confDir, [".conflist"]), ...confFiles(confDir, [".conf", ".json"])];
   for (const file of files) {
-    let list;
+    let list: NetworkConfigList;
     try {
       list = loadConfFile(file);
     } catch {
@@ -256,7 +256,7 @@ export async function run(args: string[]): Promise<number> {
     const confDir = resolve(v["cni-conf-dir"] ?? DEFAULT_CONF_DIR);
     try {
       const nets = await ipamView(dataDir, confDir);
-      process.stdout.write(v.json ? JSON.stringify({ dataDir, confDir, networks: nets }, null, 2) + "\n" : formatIpamView(dataDir, confDir, nets));
+      process.stdout.write(v.json ? `${JSON.stringify({ dataDir, confDir, networks: nets }, null, 2)}\n` : formatIpamView(dataDir, confDir, nets));
       return EXIT_OK;
     } catch (e) {
       process.stderr.write(`podnet ipam list: ${(e as Error).message}\n`);

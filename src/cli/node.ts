@@ -10,7 +10,7 @@ import { nodeExec, nodeRawExec } from "../kernel/exec.js";
 import { createJsonLogger } from "../netmgr/core/log.js";
 import { nodeUsage, parseNodeArgs, UsageError, type NodeOptions } from "../netmgr/daemon/options.js";
 import { loadNodeOptions } from "../netmgr/daemon/node-config.js";
-import { startNode, StartupError } from "../netmgr/daemon/daemon.js";
+import { type RunningNode, startNode, StartupError } from "../netmgr/daemon/daemon.js";
 import { exitCodes } from "./args.js";
 import { networkRangeUsage } from "./ipam.js";
 import { versionInfo } from "./version.js";
@@ -80,7 +80,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const log = createJsonLogger((line) => process.stderr.write(line), o.logLevel);
   const kernel = createKernel();
-  let node;
+  let node: RunningNode;
   try {
     node = await startNode(o, {
       kernel,

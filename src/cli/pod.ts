@@ -50,7 +50,7 @@ function describe(v: PodView | PodStatusView): string {
   ];
   if (v.reason) lines.push(`  reason    ${v.reason}`);
   if ("statusError" in v && v.statusError) lines.push(`  status    error: ${v.statusError}`);
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 /** The manifest's text, never more than MAX_MANIFEST_BYTES read ("-" is stdin). */
@@ -75,7 +75,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
   const [verb, target] = p.positionals;
   if (!verb) return usageError("pod", "which command? add, del, status or list", USAGE);
   const client = createApiClient(values.socket ?? env["PODNET_SOCKET"] ?? DEFAULT_SOCKET);
-  const out = (v: unknown, text: string) => process.stdout.write(values.json ? JSON.stringify(v, null, 2) + "\n" : text);
+  const out = (v: unknown, text: string) => process.stdout.write(values.json ? `${JSON.stringify(v, null, 2)}\n` : text);
   try {
     switch (verb) {
       case "add": {

@@ -7,7 +7,7 @@
 // Its log is the node manager's: JSON lines on stderr (src/netmgr/core/log.ts). Who may connect,
 // and what the daemon checks: docs/security.md.
 import { DEFAULT_CNI_SOCKET } from "../deploy/units.js";
-import { resolveGroup, type SocketGroup } from "../kernel/unix-listener.js";
+import { resolveGroup, type SocketGroup, type UnixListener } from "../kernel/unix-listener.js";
 import { DEFAULT_WORKERS, workerPluginHost } from "../netmgr/invoke/plugin-workers.js";
 import { RESIDENT_PLUGINS } from "../resident/registry.js";
 import { newServeStats, serveResident } from "../resident/server.js";
@@ -74,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
   registerBuildInfo(metrics, versionInfo());
   const observer = registerResidentMetrics(metrics, RESIDENT_PLUGINS);
   let serving = false;
-  let listener;
+  let listener: UnixListener;
   try {
     // the first calls should not wait for the workers to load the plugins (~100 ms)
     await host.warm?.();

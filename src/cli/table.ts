@@ -1,6 +1,7 @@
 // Plain-text tables and a little colour for the CLI (colour only on a TTY, and never with NO_COLOR).
 
 /** Display width of a string (escape sequences excluded; ✓/✗ and box characters count as one). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the ANSI colour sequences this strips
 export const visibleWidth = (s: string): number => s.replace(/\x1b\[[0-9;]*m/g, "").length;
 
 export function renderTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>, opts: { indent?: string; align?: ReadonlyArray<"l" | "r"> } = {}): string {
@@ -12,7 +13,7 @@ export function renderTable(headers: readonly string[], rows: ReadonlyArray<read
   const ind = opts.indent ?? "";
   const line = (cells: readonly string[]) => ind + cells.map((c, i) => pad(c, i)).join("  ").trimEnd();
   const rule = ind + widths.map((w) => "─".repeat(w)).join("  ");
-  return [line(headers), rule, ...rows.map(line)].join("\n") + "\n";
+  return `${[line(headers), rule, ...rows.map(line)].join("\n")}\n`;
 }
 
 export interface Colors {

@@ -3,7 +3,7 @@
 // replaced is put back; nothing else is touched.
 import { resolve } from "node:path";
 import { DEFAULT_STATE_DIR, MANIFEST_FILE } from "../deploy/manifest.js";
-import { uninstall } from "../deploy/uninstall.js";
+import { type UninstallReport, uninstall } from "../deploy/uninstall.js";
 import { EXIT_FAILURE, EXIT_OK, exitCodes, parseCommandArgs } from "./args.js";
 import { formatReport } from "./install.js";
 
@@ -22,7 +22,7 @@ export async function run(args: string[]): Promise<number> {
   if (typeof p === "number") return p;
   const stateDir = resolve(p.values["state-dir"] ?? DEFAULT_STATE_DIR);
   const dryRun = p.values["dry-run"] === true;
-  let report;
+  let report: UninstallReport;
   try {
     report = uninstall({ stateDir, force: p.values.force === true, dryRun, euid: process.geteuid?.() ?? 0 });
   } catch (e) {

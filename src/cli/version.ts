@@ -44,6 +44,6 @@ export async function run(args: string[]): Promise<number> {
   const p = parseCommandArgs("version", USAGE, args, { json: { type: "boolean" } });
   if (typeof p === "number") return p;
   const v = versionInfo();
-  process.stdout.write(p.values.json ? JSON.stringify(v, null, 2) + "\n" : formatVersion(v));
+  process.stdout.write(p.values.json ? `${JSON.stringify(v, null, 2)}\n` : formatVersion(v));
   return 0;
 }

@@ -300,7 +300,10 @@ export class ClusterAgent {
       for (const r of this.registry.nodes.values()) {
         if (r.name === this.o.name) continue;
         let cidrs = this.parsedBlocks.get(r);
-        if (!cidrs) this.parsedBlocks.set(r, (cidrs = r.podCIDRs.map((t) => parseCidr(t))));
+        if (!cidrs) {
+          cidrs = r.podCIDRs.map((t) => parseCidr(t));
+          this.parsedBlocks.set(r, cidrs);
+        }
         for (const c of cidrs) out.push(c);
       }
       this.taken = out;

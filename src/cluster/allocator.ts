@@ -15,7 +15,7 @@ import { type ClusterRange, blockCount, cidrWithin, nthFreeBlock } from "./block
 import type { ClusterLogger } from "./deps.js";
 import type { KeyLayout } from "./keys.js";
 import { type Backend, type NodeRecord, type VtepInfo, decodeHeartbeat, decodeRecord, encodeHeartbeat, encodeRecord, recordBlocks } from "./node-record.js";
-import { type ClusterStore, type Condition, type KeyValue, type WriteOp } from "./store.js";
+import type { ClusterStore, Condition, KeyValue, WriteOp } from "./store.js";
 import { PodnetError } from "../util/errors.js";
 
 export type AllocationErrorKind = "exhausted" | "overlap" | "outside" | "config-mismatch" | "contended";

@@ -122,7 +122,12 @@ describe("EtcdStore semantics", () => {
         void gate.then(() => {
           if (!closed) inner = s.watch(prefix, from, h);
         });
-        return { close: () => ((closed = true), inner?.close()) };
+        return {
+          close: () => {
+            closed = true;
+            inner?.close();
+          },
+        };
       };
       const reg2 = new NodeRegistry({ store: gated, keys, clock: systemClock, log: silentLogger });
       const changes: Array<{ relist: boolean; up: string[]; rm: string[] }> = [];

@@ -181,9 +181,8 @@ export class EtcdStore implements ClusterStore {
           ? { request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value), ...(op.lease ? { lease: op.lease } : {}) } }
           : { request_delete_range: { key: Buffer.from(op.key) } },
       );
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const failure = elseGet.map((k) => ({ request_range: { key: Buffer.from(k) } }));
-      const r = await this.client.kv.txn({ compare, success, failure } as any);
+      const r = await this.client.kv.txn({ compare, success, failure });
       if (r.succeeded) return { succeeded: true, revision: Number(r.header.revision) };
       const responses = (r.responses ?? []) as unknown as Array<{ response_range?: { kvs: RawKv[] } }>;
       const elseKvs = elseGet.map((_, i) => {

@@ -45,7 +45,7 @@ export function decodeLocalState(text: string, where: string): LocalState {
   return { name: r.name, podCIDRs };
 }
 
-export const encodeLocalState = (s: LocalState): string => JSON.stringify({ name: s.name, podCIDRs: s.podCIDRs }) + "\n";
+export const encodeLocalState = (s: LocalState): string => `${JSON.stringify({ name: s.name, podCIDRs: s.podCIDRs })}\n`;
 
 /** The state in a file at `path` (its directory must exist: the daemon's state directory). */
 export function fileLocalState(path: string): LocalStateStore {

@@ -179,7 +179,7 @@ describe("NetlinkRoutePort (real kernel)", { skip: netnsSkip() }, () => {
       const neigh = (await a.ipJson("neigh", "show", "dev", "podnet.vxlan")).map((x) => [x.dst, x.lladdr, x.state[0]]).sort();
       assert.deepEqual(neigh, [["10.200.22.0", n2.record.vtep!.mac, "PERMANENT"], ["fd00:200:22::", n2.record.vtep!.mac, "PERMANENT"]]);
       const fdb = JSON.parse(await a.exec("bridge", "-json", "fdb", "show", "dev", "podnet.vxlan"));
-      assert.deepEqual(fdb.map((x: any) => [x.mac, x.dst, x.state]), [[n2.record.vtep!.mac, "10.200.2.1", "permanent"]]);
+      assert.deepEqual(fdb.map((x: { mac: string; dst: string; state: string }) => [x.mac, x.dst, x.state]), [[n2.record.vtep!.mac, "10.200.2.1", "permanent"]]);
 
       // idempotent: a second pass finds nothing to change; applying the same changes again changes nothing
       const before = await owned(a);

@@ -141,7 +141,7 @@ const NO_PROBLEMS: readonly string[] = Object.freeze([]);
 export function planPeer(self: ParsedSelf, peer: NodeRecord): PeerPlan {
   const entries: Entry[] = [];
   // a plan is kept for every peer: most have no problem, and share one empty list
-  let problems: string[] | undefined;
+  const problems: string[] = [];
   let hostGw = false;
   let vxlan = false;
   const dev = self.dev;
@@ -157,7 +157,7 @@ export function planPeer(self: ParsedSelf, peer: NodeRecord): PeerPlan {
       continue;
     }
     if (backend === "host-gw") {
-      (problems ??= []).push(
+      problems.push(
         gw
           ? `${text}: --backend=host-gw, but node IP ${gw.text} of ${peer.name} is not on a directly connected subnet of this node`
           : `${text}: --backend=host-gw, but ${peer.name} has no IPv${f} node IP`,
@@ -165,11 +165,11 @@ export function planPeer(self: ParsedSelf, peer: NodeRecord): PeerPlan {
       continue;
     }
     if (!self.view.vtep) {
-      (problems ??= []).push(`${text}: needs VXLAN, but this node has no VXLAN endpoint`);
+      problems.push(`${text}: needs VXLAN, but this node has no VXLAN endpoint`);
       continue;
     }
     if (!peer.vtep || !underlay) {
-      (problems ??= []).push(`${text}: needs VXLAN, but ${peer.name} has no VXLAN endpoint (its --backend=${peer.backend})`);
+      problems.push(`${text}: needs VXLAN, but ${peer.name} has no VXLAN endpoint (its --backend=${peer.backend})`);
       continue;
     }
     const vtepAddr = vtepAddress(text);
@@ -182,7 +182,7 @@ export function planPeer(self: ParsedSelf, peer: NodeRecord): PeerPlan {
     vxlan = true;
   }
   const mode: PeerMode = hostGw && vxlan ? "mixed" : hostGw ? "host-gw" : vxlan ? "vxlan" : "none";
-  return { name: peer.name, mode, entries, problems: problems ?? NO_PROBLEMS };
+  return { name: peer.name, mode, entries, problems: problems.length > 0 ? problems : NO_PROBLEMS };
 }
 
 /** The desired entries for every peer (self excluded by name). */

@@ -51,7 +51,7 @@ export function goQuote(s: string): string {
     out += s.slice(run, i) + esc;
     run = i + 1;
   }
-  return out + s.slice(run) + '"';
+  return `${out + s.slice(run)}"`;
 }
 
 function scalar(v: unknown): string {
@@ -71,8 +71,8 @@ const entries = (o: object, sorted: boolean): Array<[string, unknown]> => {
 
 function marshal(v: unknown, sortKeys: (depth: number) => boolean, indent: string | undefined, depth: number): string {
   if (typeof v !== "object" || v === null) return scalar(v);
-  const nl = indent === undefined ? "" : "\n" + indent.repeat(depth + 1);
-  const end = indent === undefined ? "" : "\n" + indent.repeat(depth);
+  const nl = indent === undefined ? "" : `\n${indent.repeat(depth + 1)}`;
+  const end = indent === undefined ? "" : `\n${indent.repeat(depth)}`;
   const colon = indent === undefined ? ":" : ": ";
   if (Array.isArray(v)) {
     if (v.length === 0) return "[]";
@@ -113,7 +113,7 @@ export function goStrconvQuote(s: string): string {
     else if ((c >= 0x80 && c <= 0xa0) || c === 0xad) out += `\\u00${HEX[c >> 4]}${HEX[c & 15]}`;
     else out += ch;
   }
-  return out + '"';
+  return `${out}"`;
 }
 
 /** fmt's %q of a []string: ["a" "b"]. */

@@ -42,8 +42,8 @@ describe("the bounded JSON reader", () => {
 
   it(`refuses more than ${formatBytes(MAX_JSON_BYTES)} before looking at a byte`, () => {
     assert.throws(() => readJson(Buffer.alloc(MAX_JSON_BYTES + 1, " ")), /: input is larger than 64 MiB$/);
-    assert.throws(() => readJson('"' + "é".repeat(6) + '"', { maxBytes: 10 }), /larger than 10 bytes/, "bytes, not characters");
-    assert.doesNotThrow(() => readJson('"' + "é".repeat(4) + '"', { maxBytes: 10 }));
+    assert.throws(() => readJson(`"${"é".repeat(6)}"`, { maxBytes: 10 }), /larger than 10 bytes/, "bytes, not characters");
+    assert.doesNotThrow(() => readJson(`"${"é".repeat(4)}"`, { maxBytes: 10 }));
   });
 
   it("names the position and what was expected, never the input's bytes", () => {

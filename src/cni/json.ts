@@ -214,6 +214,7 @@ function walk(b: Uint8Array, maxDepth: number): void {
     }
     const c = b[i]!;
     switch (state) {
+      // biome-ignore lint/suspicious/noFallthroughSwitchClause: VALUE_OR_END is VALUE plus a closing bracket (Go's scanner states)
       case VALUE_OR_END:
         if (c === RBRACKET) {
           stack.pop();
@@ -238,6 +239,7 @@ function walk(b: Uint8Array, maxDepth: number): void {
           state = AFTER_VALUE;
         }
         continue;
+      // biome-ignore lint/suspicious/noFallthroughSwitchClause: KEY_OR_END is KEY plus a closing brace (Go's scanner states)
       case KEY_OR_END:
         if (c === RBRACE) {
           stack.pop();

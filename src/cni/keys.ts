@@ -19,7 +19,7 @@ export function plainObject(): JsonObject {
 export function getCI(obj: JsonObject, key: string): unknown {
   if (Object.hasOwn(obj, key) && Object.keys(obj).length < 2) return obj[key];
   const want = key.toLowerCase();
-  let found: unknown = undefined;
+  let found: unknown ;
   for (const k of Object.keys(obj)) if (k.toLowerCase() === want) found = obj[k];
   return found;
 }

@@ -248,7 +248,8 @@ function v04ToV02(r: Result040, cniVersion: string): Result020 {
   for (const rt of r.routes ?? []) {
     const c = ipFamily(rt.dst) === "4" ? out.ip4 : out.ip6;
     if (!c) continue;
-    (c.routes ??= []).push({ dst: rt.dst, ...(rt.gw ? { gw: rt.gw } : {}) });
+    c.routes ??= [];
+    c.routes.push({ dst: rt.dst, ...(rt.gw ? { gw: rt.gw } : {}) });
   }
   if (r.dns) out.dns = structuredClone(r.dns);
   return out;

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ALL_SPEC_VERSIONS, compareVersions, decodeConfVersion, generationOf, parseVersion, selectConfVersion, specHas } from "./version.js";
-import { CniError } from "./errors.js";
+import type { CniError } from "./errors.js";
 
 describe("parseVersion", () => {
   const cases: Array<[string, [number, number, number]]> = [

@@ -76,4 +76,4 @@ export function podnetConflist(o: ConflistOptions): Record<string, unknown> {
   };
 }
 
-export const conflistText = (o: ConflistOptions): string => JSON.stringify(podnetConflist(o), null, 2) + "\n";
+export const conflistText = (o: ConflistOptions): string => `${JSON.stringify(podnetConflist(o), null, 2)}\n`;

@@ -4,7 +4,7 @@
 // running executable is not overwritten, so no ETXTBSY), and directories created one by one so
 // that each can be recorded and removed again.
 import { createHash } from "node:crypto";
-import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmdirSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmdirSync, rmSync, type Stats, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 export type PathState =
@@ -23,7 +23,7 @@ export const MAX_INSTALLED_FILE = 64 << 20;
 
 /** What is at `path`: lstat, so a symlink is reported as one, not followed. */
 export function pathState(path: string): PathState {
-  let st;
+  let st: Stats;
   try {
     st = lstatSync(path);
   } catch (e) {

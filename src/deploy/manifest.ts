@@ -92,7 +92,7 @@ function replaced(v: unknown, where: string, stateDir: string): Replaced | undef
   if (o["kind"] !== "file") throw new ManifestError(`${where}.kind: must be "file" or "symlink", got ${JSON.stringify(o["kind"])}`);
   const backup = safePath(o["backup"], `${where}.backup`);
   // A backup is only ever read from podnet's own backup directory.
-  if (!backup.startsWith(join(stateDir, BACKUP_DIR) + "/")) throw new ManifestError(`${where}.backup: ${JSON.stringify(backup)} is not in ${join(stateDir, BACKUP_DIR)}`);
+  if (!backup.startsWith(`${join(stateDir, BACKUP_DIR)}/`)) throw new ManifestError(`${where}.backup: ${JSON.stringify(backup)} is not in ${join(stateDir, BACKUP_DIR)}`);
   const id = (k: string) => {
     const n = o[k];
     if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new ManifestError(`${where}.${k}: invalid value ${JSON.stringify(n)}`);
@@ -171,5 +171,5 @@ export function readManifest(stateDir: string, euid: number): Manifest | undefin
 }
 
 export function writeManifest(stateDir: string, m: Manifest): void {
-  writeFileAtomicSync(join(stateDir, MANIFEST_FILE), JSON.stringify(m, null, 2) + "\n", { mode: 0o644 });
+  writeFileAtomicSync(join(stateDir, MANIFEST_FILE), `${JSON.stringify(m, null, 2)}\n`, { mode: 0o644 });
 }

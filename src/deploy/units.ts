@@ -35,6 +35,7 @@ export function systemdQuote(arg: string): string {
     .replace(/"/g, '\\"')
     .replace(/\n/g, "\\n")
     .replace(/\t/g, "\\t")
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point (they are escaped as \xNN)
     .replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
     .replace(/%/g, "%%")
     .replace(/\$/g, "$$$$");

@@ -14,15 +14,15 @@ describe("addresses (real kernel)", { skip: netnsSkip() }, () => {
       await o.addrAdd("eth0", "fd00:200::2/64", { noDad: true });
       await o.addrAdd("eth0", "10.200.1.2/31", { broadcast: false, label: "eth0:1" });
       const [j] = await ns.ipJson("addr", "show", "eth0");
-      const info = j.addr_info as any[];
+      const info = j.addr_info as Array<{ local: string; prefixlen: number; broadcast?: string; scope: string; nodad?: boolean; tentative?: boolean; label?: string }>;
       const v4 = info.find((a) => a.local === "10.200.0.2");
-      assert.equal(v4.prefixlen, 24);
-      assert.equal(v4.broadcast, "10.200.0.255");
-      assert.equal(v4.scope, "global"); // iproute2's name for RT_SCOPE_UNIVERSE
+      assert.equal(v4?.prefixlen, 24);
+      assert.equal(v4?.broadcast, "10.200.0.255");
+      assert.equal(v4?.scope, "global"); // iproute2's name for RT_SCOPE_UNIVERSE
       const v6 = info.find((a) => a.local === "fd00:200::2");
-      assert.equal(v6.nodad, true);
-      assert.equal(v6.tentative, undefined);
-      assert.equal(info.find((a) => a.local === "10.200.1.2").label, "eth0:1");
+      assert.equal(v6?.nodad, true);
+      assert.equal(v6?.tentative, undefined);
+      assert.equal(info.find((a) => a.local === "10.200.1.2")?.label, "eth0:1");
 
       const ours = await o.addrList("eth0");
       const a4 = ours.find((a) => a.address === "10.200.0.2");

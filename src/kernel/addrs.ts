@@ -43,7 +43,7 @@ export function addrAdd(s: NetlinkSocket, name: string, cidr: string, o: AddrAdd
     const brd = o.broadcast ?? true;
     if (typeof brd === "string") {
       const b = tryParseIPExact(brd);
-      if (!b || b.family !== 4) throw new RangeError(`${what}: invalid broadcast ${JSON.stringify(brd)}`);
+      if (b?.family !== 4) throw new RangeError(`${what}: invalid broadcast ${JSON.stringify(brd)}`);
       attrs.push(attr(IFA.BROADCAST, ipToBytes(b)));
     } else if (brd && p.prefix < 31 && o.peer === undefined) {
       attrs.push(attr(IFA.BROADCAST, ipToBytes(cidrBroadcast(p))));

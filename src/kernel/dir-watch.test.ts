@@ -140,7 +140,10 @@ function fakeOps(fsType = 0xef53) {
     init: () => 3,
     addWatch: (_fd, path) => {
       let wd = wds.get(path);
-      if (wd === undefined) wds.set(path, (wd = next++));
+      if (wd === undefined) {
+        wd = next++;
+        wds.set(path, wd);
+      }
       return wd;
     },
     rmWatch: (_fd, wd) => void removed.push(wd),

@@ -204,7 +204,10 @@ export function createDirWatcher(ops: InotifyOps | undefined = addonInotifyOps()
           e = { path, wd, key: {}, changed: new Set() };
           byPath.set(path, e);
           let set = byWd.get(wd);
-          if (!set) byWd.set(wd, (set = new Set()));
+          if (!set) {
+            set = new Set();
+            byWd.set(wd, set);
+          }
           set.add(e);
           return { dir: e.key, changed: "all" };
         }

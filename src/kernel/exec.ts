@@ -2,7 +2,7 @@
 // CNI plugins), through the addon's posix_spawn (spawn.ts) or, without it, node:child_process.
 // Everything else receives an `Exec` or a `RawExec` and can be handed a fake.
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
-import { ExecError, ExecStartError, type Exec, type ExecOptions, type ExecResult, type RawExec } from "./exec-types.js";
+import { ExecError, ExecStartError, type Exec, type ExecResult, type RawExec } from "./exec-types.js";
 import { loadAddon } from "./addon.js";
 import { nativeRun, nativeSpawnOf, type NativeSpawn } from "./spawn.js";
 

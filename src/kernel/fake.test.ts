@@ -125,7 +125,10 @@ describe("fake kernel", () => {
     assert.equal(k.locks.get("/var/lib/cni/networks/n"), 1);
     await assert.rejects(k.lock("/var/lib/cni/networks/n", { nonBlocking: true }), (e) => isKernelError(e, "EAGAIN"));
     let got = false;
-    const b = k.lock("/var/lib/cni/networks/n").then((l) => ((got = true), l));
+    const b = k.lock("/var/lib/cni/networks/n").then((l) => {
+      got = true;
+      return l;
+    });
     await new Promise((r) => setImmediate(r));
     assert.equal(got, false);
     await a.release();

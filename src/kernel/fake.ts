@@ -448,13 +448,19 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
         n.links.set(newName, l);
       },
       async linkSetPromisc(name, on) {
-        setLink(name, `promisc ${on ? "on" : "off"}`, (l) => void (l.promisc = on));
+        setLink(name, `promisc ${on ? "on" : "off"}`, (l) => {
+          l.promisc = on;
+        });
       },
       async linkSetTxQLen(name, qlen) {
-        setLink(name, `txqueuelen ${qlen}`, (l) => void (l.txQLen = qlen));
+        setLink(name, `txqueuelen ${qlen}`, (l) => {
+          l.txQLen = qlen;
+        });
       },
       async linkSetAlias(name, alias) {
-        setLink(name, `alias ${alias}`, (l) => void (l.alias = alias));
+        setLink(name, `alias ${alias}`, (l) => {
+          l.alias = alias;
+        });
       },
       async linkSetHairpin(name, on) {
         const op = record(path, `bridge link set dev ${name} hairpin ${on ? "on" : "off"}`);
@@ -928,6 +934,6 @@ export function dumpNetns(ns: FakeNetns): string {
     return s.join(" ");
   }).sort();
   const sysctls = [...ns.sysctls].filter(([k, v]) => DEFAULT_SYSCTLS[k] !== v).map(([k, v]) => `sysctl ${k}=${v}`).sort();
-  return [...lines, ...addrs, ...routes, ...neighs, ...fdb, ...sysctls].join("\n") + "\n";
+  return `${[...lines, ...addrs, ...routes, ...neighs, ...fdb, ...sysctls].join("\n")}\n`;
 }
 

@@ -46,7 +46,10 @@ export function createFakeIPTables(ipv6 = false): FakeIPTables {
   const fresh = (t: Table) => new Map<string, string[]>(BUILTIN[t].map((c) => [c, []]));
   const tbl = (t: Table) => {
     let m = tables.get(t);
-    if (!m) tables.set(t, (m = fresh(t)));
+    if (!m) {
+      m = fresh(t);
+      tables.set(t, m);
+    }
     return m;
   };
   const maybeFail = (argv: readonly string[], what: string) => {
@@ -65,7 +68,7 @@ export function createFakeIPTables(ipv6 = false): FakeIPTables {
     for (const c of m.keys()) lines.push(BUILTIN[t].includes(c) ? `:${c} ACCEPT [0:0]` : `:${c} - [0:0]`);
     for (const [c, rules] of m) for (const r of rules) lines.push(`-A ${c} ${r}`);
     lines.push("COMMIT");
-    return lines.join("\n") + "\n";
+    return `${lines.join("\n")}\n`;
   };
 
   /** iptables-restore --noflush: every line against a copy, which replaces the tables only when all passed. */

@@ -19,7 +19,10 @@ describe("lock", () => {
       const k = createKernel();
       const a = await k.lock(join(dir, "lock"));
       let got = false;
-      const b = k.lock(join(dir, "lock")).then((l) => ((got = true), l));
+      const b = k.lock(join(dir, "lock")).then((l) => {
+        got = true;
+        return l;
+      });
       await new Promise((r) => setTimeout(r, 30));
       assert.equal(got, false);
       await a.release();

@@ -51,7 +51,7 @@ describe("vxlan links, neighbours, FDB entries (real kernel)", { skip: netnsSkip
       const jn = await ns.ipJson("neigh", "show", "dev", "vx0");
       assert.deepEqual(jn.map((n) => [n.dst, n.lladdr, n.state]).sort(), [["10.244.2.0", MAC2, ["PERMANENT"]], ["fd00:244:0:2::", MAC2, ["PERMANENT"]]]);
       const jf = JSON.parse(await ns.exec("bridge", "-json", "fdb", "show", "dev", "vx0"));
-      assert.deepEqual(jf.map((f: any) => [f.mac, f.dst, f.flags, f.state]), [[MAC2, "10.200.3.1", ["self"], "permanent"]]);
+      assert.deepEqual(jf.map((f: { mac: string; dst: string; flags: string[]; state: string }) => [f.mac, f.dst, f.flags, f.state]), [[MAC2, "10.200.3.1", ["self"], "permanent"]]);
 
       // the kernel's own entries (e.g. NOARP ff02::16 for MLD) are listed too, not permanent
       const n = (await o.neighList({ dev: "vx0" })).filter((x) => x.permanent);

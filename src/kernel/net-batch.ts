@@ -71,7 +71,9 @@ export function netBatch(s: NetlinkSocket, changes: readonly NetBatchOp[], chunk
   for (let off = 0; off < pending.length; off += chunk) {
     const part = pending.slice(off, off + chunk);
     const errs = s.batchEach(part.map((p) => p.msg), `netlink batch of ${part.length}`);
-    part.forEach((p, i) => (results[p.at] = errs[i]));
+    part.forEach((p, i) => {
+      results[p.at] = errs[i];
+    });
   }
   return results;
 }

@@ -23,7 +23,10 @@ function scripted(answer: (msgs: NlMsg[], datagram: number) => Uint8Array[]) {
   const queue: Uint8Array[] = [];
   let fd = 100;
   const addon = {
-    nlOpen: (_ns: string | null, protocol: number) => (opened.push(protocol), ++fd),
+    nlOpen: (_ns: string | null, protocol: number) => {
+      opened.push(protocol);
+      return ++fd;
+    },
     nlSend(_fd: number, buf: Uint8Array) {
       const msgs = parseMessages(buf);
       sent.push(msgs);

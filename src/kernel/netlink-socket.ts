@@ -76,7 +76,8 @@ export class NetlinkSocket {
   }
 
   private nextSeq(): number {
-    return (this.seq = (this.seq + 1) >>> 0 || 1);
+    this.seq = (this.seq + 1) >>> 0 || 1;
+    return this.seq;
   }
 
   /** Sends one datagram (one message, or a batch of them). */

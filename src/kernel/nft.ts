@@ -143,7 +143,7 @@ export function createNftables(o: NftablesOptions): Nftables {
   };
   const applyText = async (tx: readonly NftCommand[]): Promise<void> => {
     try {
-      await o.exec.run([bin, "-f", "-"], { stdin: tx.map(commandText).join("\n") + "\n" });
+      await o.exec.run([bin, "-f", "-"], { stdin: `${tx.map(commandText).join("\n")}\n` });
     } catch (e) {
       throw fromExec(e, "nft transaction failed");
     }

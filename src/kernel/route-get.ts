@@ -8,7 +8,7 @@ import { ipToBytes, tryParseIPExact } from "../ip/index.js";
 import { inetText } from "./inet.js";
 import { linkGetByIndex } from "./links.js";
 import { NetlinkSocket } from "./netlink-socket.js";
-import { AF, RTA, RTM, attr, decodeRtMsg, parseAttrs, readU32, rtmsg } from "./rtnl-codec.js";
+import { AF, type NlMsg, RTA, RTM, attr, decodeRtMsg, parseAttrs, readU32, rtmsg } from "./rtnl-codec.js";
 import type { RouteLookup } from "./types.js";
 
 /** `ip route get ADDRESS`; undefined when the kernel has no route to it. */
@@ -17,7 +17,7 @@ export function routeGet(s: NetlinkSocket, address: string): RouteLookup | undef
   if (!ip) throw new RangeError(`route get: invalid address ${JSON.stringify(address)}`);
   const v4 = ip.family === 4;
   const op = `netlink RTM_GETROUTE ${address}`;
-  let msgs;
+  let msgs: NlMsg[];
   try {
     msgs = s.request(RTM.GETROUTE, 0, [rtmsg({ family: v4 ? AF.INET : AF.INET6, dstLen: v4 ? 32 : 128 }), attr(RTA.DST, ipToBytes(ip))], op);
   } catch (e) {

@@ -77,7 +77,8 @@ describe("messages", () => {
 
   it("decodes an ACK and an error with extended-ack text (capped)", () => {
     const orig = "2c000000" + "1000" + "0506" + "01000000" + "00000000";
-    const ack = parseMessages(bytes("24000000" + "0200" + "0001" + "01000000" + "00000000" + "00000000" + orig))[0]!;
+    const ackHeader = "24000000" + "0200" + "0001" + "01000000" + "00000000" + "00000000"; // NLMSG_ERROR, error 0
+    const ack = parseMessages(bytes(ackHeader + orig))[0]!;
     assert.deepEqual(decodeError(ack), { error: 0, extack: "" });
     const err = parseMessages(bytes(
       "38000000" + "0200" + "0003" + "01000000" + "00000000" + // NLMSG_ERROR, flags CAPPED|ACK_TLVS

@@ -526,7 +526,7 @@ export function decodeFdb(p: Uint8Array, names: ReadonlyMap<number, string>): Fd
   if (h.family !== AF.BRIDGE) return undefined;
   const a = parseAttrs(p, 12);
   const ll = a.get(NDA.LLADDR);
-  if (!ll || ll.length !== 6) return undefined;
+  if (ll?.length !== 6) return undefined;
   const dst = a.get(NDA.DST);
   const vni = a.get(NDA.VNI);
   const port = a.get(NDA.PORT);

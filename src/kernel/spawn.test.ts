@@ -113,7 +113,7 @@ describe("native spawn", { skip: ns ? false : "the addon has no spawn (rebuild i
 
   it("many at once, each with its own output", async () => {
     const rs = await Promise.all(Array.from({ length: 16 }, (_, i) => run(SH, ["-c", `head -c 100000 /dev/zero | tr '\\0' ${"abcdefghijklmnop"[i]}`])));
-    rs.forEach((r, i) => assert.equal(r.stdout.toString(), "abcdefghijklmnop"[i]!.repeat(100_000)));
+    for (const [i, r] of rs.entries()) assert.equal(r.stdout.toString(), "abcdefghijklmnop"[i]!.repeat(100_000));
   });
 });
 

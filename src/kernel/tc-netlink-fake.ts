@@ -90,7 +90,10 @@ export function createFakeTcNetlink(devices: readonly string[] = []): FakeTcNetl
       const d = get(dev, "addU32Filter");
       const key = `${f.prio}/${f.protocol}`;
       let htid = d.htids.get(key);
-      if (htid === undefined) d.htids.set(key, (htid = nextHtid++));
+      if (htid === undefined) {
+        htid = nextHtid++;
+        d.htids.set(key, htid);
+      }
       const node = d.nextNode.get(htid) ?? 0x800;
       d.nextNode.set(htid, node + 1);
       const handle = ((htid << 20) | node) >>> 0;

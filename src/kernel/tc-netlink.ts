@@ -403,7 +403,10 @@ export function createTcNetlink(s: NetlinkSocket): TcNetlinkSocket {
       const known = new Map<string, number>();
       const dev = (d: string, op: string): number => {
         let i = known.get(d);
-        if (i === undefined) known.set(d, (i = ifindex(d, op)));
+        if (i === undefined) {
+          i = ifindex(d, op);
+          known.set(d, i);
+        }
         return i;
       };
       let first: unknown;

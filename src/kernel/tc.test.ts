@@ -66,7 +66,12 @@ describe("tc", () => {
     const applied: string[] = [];
     let opened = 0;
     const tc = createTc({
-      exec: { run: async (argv) => (calls.push(argv.join(" ")), "[]") },
+      exec: {
+        run: async (argv) => {
+          calls.push(argv.join(" "));
+          return "[]";
+        },
+      },
       netlink: () => {
         opened++;
         return {

@@ -238,7 +238,7 @@ export function createTc(o: TcOptions): Tc {
       if (ops.length === 0) return;
       if (netlink) return viaNetlink((n) => n.shape(ops, a));
       try {
-        await o.exec.run([bin, ...(a.force ? ["-force"] : []), "-batch", "-"], { stdin: ops.map(tcLine).join("\n") + "\n" });
+        await o.exec.run([bin, ...(a.force ? ["-force"] : []), "-batch", "-"], { stdin: `${ops.map(tcLine).join("\n")}\n` });
       } catch (e) {
         throw fail("tc batch failed", e);
       }

@@ -22,6 +22,7 @@ export interface TempNetns {
   readonly ops: NetOps;
   readonly kernel: Kernel;
   /** `ip -n NAME -json ARGS…`, parsed ([] when ip prints nothing). */
+  // biome-ignore lint/suspicious/noExplicitAny: tests read iproute2's JSON field by field; typing every object would restate iproute2
   ipJson(...args: string[]): Promise<any[]>;
   /** `ip -n NAME ARGS…` → stdout. */
   ip(...args: string[]): Promise<string>;
@@ -33,7 +34,8 @@ export interface TempNetns {
 
 let shared: Kernel | undefined;
 function testKernel(): Kernel {
-  return (shared ??= createKernel());
+  shared ??= createKernel();
+  return shared;
 }
 
 export function randomNetnsName(prefix = TEST_NETNS_PREFIX): string {
@@ -54,7 +56,7 @@ export async function makeNetns(prefix = TEST_NETNS_PREFIX, kernel: Kernel = tes
     ip,
     async ipJson(...args) {
       const out = (await ip("-json", ...args)).trim();
-      return out === "" ? [] : (JSON.parse(out) as any[]);
+      return out === "" ? [] : JSON.parse(out);
     },
     exec: (...argv) => nodeExec.run(["ip", "netns", "exec", name, ...argv]),
     async delete() {

@@ -8,7 +8,7 @@ import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  checkSocketDir, clientGone, groupCanSearch, inspectSocketPath, listenUnix, peerAllowed, resolveGroup, SocketPathError, trustedUids, unsafeDirReason,
+  checkSocketDir, clientGone, groupCanSearch, inspectSocketPath, listenUnix, peerAllowed, resolveGroup, SocketPathError, trustedUids, type UnixListener, unsafeDirReason,
 } from "./unix-listener.js";
 
 const dirStat = (mode: number, uid = 0, gid = 0) => ({ mode: 0o040000 | mode, uid, gid, isDirectory: () => true });
@@ -65,7 +65,7 @@ describe("listenUnix", () => {
 
   it("under umask 000 the socket is still 0600 and a missing directory is made 0700", async () => {
     const old = process.umask(0);
-    let l;
+    let l: UnixListener;
     try {
       l = await listenUnix(join(dir, "made", "deeper", "s.sock"), (c) => c.end());
     } finally {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CniError, parseConfList } from "../cni/index.js";
+import { type CniError, parseConfList } from "../cni/index.js";
 import { nodeRawExec } from "../kernel/exec.js";
 import { CniRuntime } from "./api.js";
 import { decodeCacheEntry, encodeCacheEntry } from "./cache.js";

@@ -295,7 +295,7 @@ export class CniRuntime {
       } catch (e) {
         errors.push((e as Error).message);
       }
-      p.capabilities.forEach((c) => caps.add(c));
+      for (const c of p.capabilities) caps.add(c);
     }
     if (errors.length) throw new CniError(CniCode.InvalidNetworkConfig, errors.join("; "));
     return [...caps];

@@ -142,7 +142,7 @@ export class ResultCache {
       } catch {
         continue;
       }
-      if (!e || !e.ifName || !e.network) continue;
+      if (!e?.ifName || !e.network) continue;
       if (containerID && e.containerID !== containerID) continue;
       out.push(e);
     }

@@ -1,6 +1,6 @@
 // Executing one plugin (libcni invoke): env + stdin in, stdout or a CNI error out.
 import { CniCode, CniError, JsonInputError, errorFromWire, readJson } from "../cni/index.js";
-import { ExecStartError, type RawExec } from "../kernel/exec.js";
+import { type ExecResult, ExecStartError, type RawExec } from "../kernel/exec.js";
 
 export interface InvokeDeps {
   readonly exec: RawExec;
@@ -30,7 +30,7 @@ export async function execPlugin(
 ): Promise<Buffer> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   for (let attempt = 1; ; attempt++) {
-    let r;
+    let r: ExecResult;
     try {
       r = await deps.exec.run(pluginPath, [], { env, stdin, timeoutMs });
     } catch (e) {
@@ -52,7 +52,7 @@ export async function execPlugin(
       });
     }
     if (r.code === 0) {
-      if (stderr && opts.onStderr) opts.onStderr(stderr + "\n");
+      if (stderr && opts.onStderr) opts.onStderr(`${stderr}\n`);
       return stdout;
     }
     const why = r.code === null ? `signal: ${r.signal}` : `exit status ${r.code}`;

@@ -12,7 +12,10 @@ import { handle, stateless } from "./server.js";
 describe("resident requests with hostile environment or stdin", () => {
   const called: string[] = [];
   const funcs: PluginFuncs = {
-    add: async (a) => (called.push(a.ifName), { cniVersion: "1.0.0" }),
+    add: async (a) => {
+      called.push(a.ifName);
+      return { cniVersion: "1.0.0" };
+    },
     del: async () => {},
   };
   const registry = new Map([["t", stateless(funcs, { name: "t", supportedVersions: ALL_SPEC_VERSIONS })]]);

@@ -147,39 +147,49 @@ export class RequestDecoder {
           throw new ProtocolError(`the launcher speaks protocol ${m}, this daemon ${MAGIC}: update the launchers (podnet install) or run the matching daemon`, CniCode.IncompatibleCniVersion);
         }
         if (m !== MAGIC) throw new ProtocolError("not a podnet launcher request (bad magic)");
-        return this.next("nameLen", 4);
+        this.next("nameLen", 4);
+        return;
       }
       case "nameLen":
-        return this.next("name", this.length(b, "plugin name", LIMITS.name));
+        this.next("name", this.length(b, "plugin name", LIMITS.name));
+        return;
       case "name":
         this.plugin = this.text(b, "plugin name");
         if (this.plugin === "" || this.plugin.includes("/")) throw new ProtocolError(`invalid plugin name ${JSON.stringify(this.plugin)}`);
-        return this.next("cwdLen", 4);
+        this.next("cwdLen", 4);
+        return;
       case "cwdLen":
-        return this.next("cwd", this.length(b, "cwd", LIMITS.cwd));
+        this.next("cwd", this.length(b, "cwd", LIMITS.cwd));
+        return;
       case "cwd":
         this.cwd = this.text(b, "cwd");
         if (!this.cwd.startsWith("/")) throw new ProtocolError(`cwd ${JSON.stringify(this.cwd)} is not an absolute path`);
-        return this.next("envCount", 4);
+        this.next("envCount", 4);
+        return;
       case "envCount": {
         const n = b.readUInt32LE(0);
         if (n > LIMITS.envCount) throw new ProtocolError(`environment of ${n} entries is over the limit of ${LIMITS.envCount}`);
         this.envLeft = n;
-        return this.envLeft > 0 ? this.next("envLen", 4) : this.next("stdinLen", 4);
+        this.next(this.envLeft > 0 ? "envLen" : "stdinLen", 4);
+        return;
       }
       case "envLen":
-        return this.next("env", this.length(b, "environment entry", LIMITS.envEntry));
+        this.next("env", this.length(b, "environment entry", LIMITS.envEntry));
+        return;
       case "env": {
         const kv = this.text(b, "environment entry");
         const i = kv.indexOf("=");
         if (i > 0) this.env[kv.slice(0, i)] = kv.slice(i + 1);
-        return --this.envLeft > 0 ? this.next("envLen", 4) : this.next("stdinLen", 4);
+        this.next(--this.envLeft > 0 ? "envLen" : "stdinLen", 4);
+        return;
       }
       case "stdinLen":
-        return this.next("stdin", this.length(b, "stdin", LIMITS.stdin));
+        this.next("stdin", this.length(b, "stdin", LIMITS.stdin));
+        return;
       case "stdin":
         this.stdin = b;
-        return this.next("done", 0);
+        this.next("done", 0);
+        return;
       case "done":
         return;
     }

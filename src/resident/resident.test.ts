@@ -9,7 +9,7 @@ import { CniCode } from "../cni/index.js";
 import type { UnixListener } from "../kernel/unix-listener.js";
 import { SAMPLE_ABOUT, samplePlugin } from "../plugins/sample/sample.js";
 import { atCwd } from "./call-context.js";
-import { LIMITS, MAX_REQUEST_BYTES, ProtocolError, RequestDecoder, decodeRequest, decodeResponse, encodeRequest, encodeResponse } from "./protocol.js";
+import { LIMITS, MAX_REQUEST_BYTES, type ProtocolError, RequestDecoder, decodeRequest, decodeResponse, encodeRequest, encodeResponse } from "./protocol.js";
 import { localPluginHost } from "./host.js";
 import { defaultRegistry } from "./registry.js";
 import { handle, newServeStats, serveResident, stateless, type Registry } from "./server.js";
@@ -46,6 +46,7 @@ describe("resident protocol", () => {
   it("environment keys cannot reach Object.prototype", () => {
     const r = decodeRequest(encodeRequest({ plugin: "x", cwd: "/", env: { ["__proto__"]: "x", constructor: "y" }, stdin: Buffer.alloc(0) }));
     assert.equal(Object.getPrototypeOf(r.env), null);
+    // biome-ignore lint/suspicious/noProto: reading "__proto__" as an own data key is what this test checks
     assert.equal(r.env["__proto__"], "x");
   });
   it("refuses an oversized declared length as soon as the length arrives, before its bytes", () => {

@@ -69,8 +69,12 @@ export async function handle(registry: Registry, req: LaunchRequest, isOwnNetns?
       {
         env: req.env,
         readStdin: async () => req.stdin,
-        writeStdout: (t) => void (stdout += t),
-        writeStderr: (t) => void (stderr += t),
+        writeStdout: (t) => {
+          stdout += t;
+        },
+        writeStderr: (t) => {
+          stderr += t;
+        },
         ...(ownNetns ? { isOwnNetns: ownNetns } : {}),
         now: () => performance.now(),
       },

@@ -5,6 +5,7 @@ import { isPodnetBundle } from "./bundle.js";
 
 describe("podnet's plugin executables", () => {
   it("isPodnetBundle recognises podnet's bundles, not Go's ELF binaries", () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the text is a bundle's JavaScript source, template literal and all
     const bundle = Buffer.from('#!/usr/bin/node\n"use strict";\nconst t = `CNI ${n} plugin podnet v${v}`;\nconst about = { name: "host-local" };\n');
     assert.equal(isPodnetBundle(bundle, "host-local"), true);
     assert.equal(isPodnetBundle(bundle, "static"), false);

@@ -15,7 +15,10 @@ const result: Result = {
 function recorder(over: Partial<PluginFuncs> = {}) {
   const calls: CmdArgs[] = [];
   const funcs: PluginFuncs = {
-    add: async (a) => (calls.push(a), result),
+    add: async (a) => {
+      calls.push(a);
+      return result;
+    },
     del: async (a) => void calls.push(a),
     check: async (a) => void calls.push(a),
     status: async (a) => void calls.push(a),
@@ -34,7 +37,7 @@ for (const ver of ALL_SPEC_VERSIONS) {
       assert.equal(out.code, 0, out.stdout);
       assert.equal(out.json?.["cniVersion"], ver);
       if (ver.startsWith("0.1") || ver.startsWith("0.2")) assert.deepEqual(out.json?.["ip4"], { ip: "10.200.0.2/24", gateway: "10.200.0.1", routes: [{ dst: "0.0.0.0/0", gw: "10.200.0.1" }] });
-      else assert.equal((out.json?.["ips"] as unknown[]).length, 1);
+      else assert.equal((out.json!["ips"] as unknown[]).length, 1);
       assert.equal(calls[0]?.ifName, "eth0");
       assert.equal(calls[0]?.args, "IgnoreUnknown=1");
       assert.deepEqual(calls[0]?.path, ["/opt/cni/bin"]);

@@ -154,7 +154,7 @@ export async function dispatch(io: PluginIo, funcs: PluginFuncs, about: PluginAb
     // as execve cannot pass it; the resident protocol can).
     for (const k of PATH_VARS) validateEnvValue(k, env[k] ?? "");
     if (command === "VERSION") {
-      io.writeStdout(JSON.stringify(versionInfo(about)) + "\n");
+      io.writeStdout(`${JSON.stringify(versionInfo(about))}\n`);
       return 0;
     }
     let stdinData: Buffer;

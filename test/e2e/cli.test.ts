@@ -29,7 +29,7 @@ describe("every command", () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stderr, "");
       assert.match(r.stdout, new RegExp(`^usage: podnet ${c.name}\\b`));
-      assert.match(r.stdout, /\nexit codes:\n  0  success\n  1  .+\n  2  usage error: the usage is on stderr\n/);
+      assert.match(r.stdout, /\nexit codes:\n {2}0 {2}success\n {2}1 {2}.+\n {2}2 {2}usage error: the usage is on stderr\n/);
       const flags = (await c.flags()).map((f) => f.name).sort();
       assert.deepEqual([...definedFlags(r.stdout)].filter((f) => f !== "help").sort(), flags, "--help and the completion list the same flags");
       assert.equal(podnet(["help", c.name]).stdout, r.stdout, "podnet help CMD is CMD --help");

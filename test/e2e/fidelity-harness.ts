@@ -79,7 +79,10 @@ function parseRaw(text: string): Node {
       i++;
       const entries: Array<[string, string, Node]> = [];
       ws();
-      if (text[i] === "}") return i++, { kind: "obj", entries };
+      if (text[i] === "}") {
+        i++;
+        return { kind: "obj", entries };
+      }
       for (;;) {
         ws();
         if (text[i] !== '"') fail("expected a key");
@@ -89,21 +92,28 @@ function parseRaw(text: string): Node {
         entries.push([JSON.parse(rawKey) as string, rawKey, value()]);
         ws();
         if (text[i] === ",") i++;
-        else if (text[i] === "}") return i++, { kind: "obj", entries };
-        else fail("expected ',' or '}'");
+        else if (text[i] === "}") {
+          i++;
+          return { kind: "obj", entries };
+        } else fail("expected ',' or '}'");
       }
     }
     if (c === "[") {
       i++;
       const items: Node[] = [];
       ws();
-      if (text[i] === "]") return i++, { kind: "arr", items };
+      if (text[i] === "]") {
+        i++;
+        return { kind: "arr", items };
+      }
       for (;;) {
         items.push(value());
         ws();
         if (text[i] === ",") i++;
-        else if (text[i] === "]") return i++, { kind: "arr", items };
-        else fail("expected ',' or ']'");
+        else if (text[i] === "]") {
+          i++;
+          return { kind: "arr", items };
+        } else fail("expected ',' or ']'");
       }
     }
     if (c === '"') return { kind: "raw", text: str() };
@@ -120,7 +130,7 @@ function parseRaw(text: string): Node {
 
 function emit(n: Node, indent: string): string {
   if (n.kind === "raw") return n.text;
-  const inner = indent + "    ";
+  const inner = `${indent}    `;
   if (n.kind === "arr") return n.items.length ? `[\n${n.items.map((x) => inner + emit(x, inner)).join(",\n")}\n${indent}]` : "[]";
   if (!n.entries.length) return "{}";
   const sorted = [...n.entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));

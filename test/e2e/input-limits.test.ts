@@ -117,7 +117,7 @@ describe("`podnet pod add` reads at most 1 MiB of a manifest", { skip }, () => {
   it("an 8 MiB manifest is refused before it is parsed, in bounded memory", () =>
     withDir((dir) => {
       const f = join(dir, "pod.yaml");
-      const pad = "  annotations:\n" + Array.from({ length: 80_000 }, (_, i) => `    a${i}: "${"x".repeat(90)}"\n`).join("");
+      const pad = `  annotations:\n${Array.from({ length: 80_000 }, (_, i) => `    a${i}: "${"x".repeat(90)}"\n`).join("")}`;
       writeFileSync(f, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: big\n${pad}spec:\n  containers: [{name: c}]\n`);
       const r = runNode(dir, join(REPO, "bin", "podnet"), ["pod", "add", "-f", f, "--socket", join(dir, "none.sock")], {});
       assert.equal(r.status, 1);

@@ -60,8 +60,8 @@ describe("podnet node: kubenet with podnet's plugins in-process", { skip }, () =
         assert.match(classes, /class htb 1:1 root prio 0 rate 5Mbit ceil 5Mbit burst 1600b cburst 1600b/);
         assert.match(classes, /class htb 1:2 root prio 0 rate 3Mbit ceil 3Mbit burst 1599b cburst 1599b/); // as `tc class add … rate 3000kbit` makes it
         const filters = inNs(sb.node, ["tc", "filter", "show", "dev", "cbr0"]).out;
-        assert.match(filters, /flowid 1:1[^]*match 0ac80602\/ffffffff at 16/);
-        assert.match(filters, /flowid 1:2[^]*match 0ac80602\/ffffffff at 12/);
+        assert.match(filters, /flowid 1:1[\s\S]*match 0ac80602\/ffffffff at 16/);
+        assert.match(filters, /flowid 1:2[\s\S]*match 0ac80602\/ffffffff at 12/);
         // hostPort: the kubelet's chains, reachable from the node
         const nat = () => inNs(sb.node, ["iptables-save", "-t", "nat"]).out;
         assert.match(nat(), /-A KUBE-HOSTPORTS -p tcp -m comment --comment "web_default hostport 8080" -m tcp --dport 8080 -j KUBE-HP-[A-Z2-7]{16}/);

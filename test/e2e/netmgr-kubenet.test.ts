@@ -20,7 +20,7 @@ function nodeUplink(sb: Sandbox, mtu = 1400): void {
   sh("ip", ["-n", sb.node, "addr", "add", "10.200.255.1/24", "dev", "eth0"]);
 }
 
-const args = (sb: Sandbox, extra: string[] = []) => ["--network-plugin=kubenet", `--kubenet-bin-dir=${GO_PLUGINS}`, `--cni-bin-dir=${GO_PLUGINS}`, ...extra];
+const args = (extra: string[] = []) => ["--network-plugin=kubenet", `--kubenet-bin-dir=${GO_PLUGINS}`, `--cni-bin-dir=${GO_PLUGINS}`, ...extra];
 const leases = (sb: Sandbox) => {
   const d = join(sb.dir, "n", "ipam", "kubenet");
   return existsSync(d) ? readdirSync(d).filter((f) => /^[0-9a-f.:]+$/.test(f) && /[.:]/.test(f)).sort() : [];
@@ -36,7 +36,7 @@ describe("podnet node: kubenet", { skip }, () => {
     withSandbox(async (sb) => {
       nodeUplink(sb);
       const dir = join(sb.dir, "n");
-      let d = await startDaemon({ netns: sb.node, dir, args: args(sb) });
+      let d = await startDaemon({ netns: sb.node, dir, args: args() });
       try {
         let info = await d.client.node();
         assert.equal(info["ready"], false);
@@ -88,7 +88,7 @@ describe("podnet node: kubenet", { skip }, () => {
         // restart: pods survive; db dies while the daemon is down
         assert.equal(await d.stop(), 0);
         sh("ip", ["netns", "del", db.netns.replace("/run/netns/", "")]);
-        d = await startDaemon({ netns: sb.node, dir, args: args(sb) });
+        d = await startDaemon({ netns: sb.node, dir, args: args() });
         info = await d.client.node();
         assert.equal(info["ready"], true, "the saved pod CIDR is re-sent");
         assert.deepEqual((await d.client.listPods()).map((p) => p.name), ["web"]);
@@ -117,7 +117,7 @@ describe("podnet node: kubenet", { skip }, () => {
       nodeUplink(sb, 9000);
       const d = await startDaemon({
         netns: sb.node, dir: join(sb.dir, "n"),
-        args: args(sb, ["--pod-cidr=10.200.4.0/24,fd00:200:4::/64", "--network-plugin-mtu=1300", "--hairpin-mode=hairpin-veth", "--non-masquerade-cidr=0.0.0.0/0"]),
+        args: args(["--pod-cidr=10.200.4.0/24,fd00:200:4::/64", "--network-plugin-mtu=1300", "--hairpin-mode=hairpin-veth", "--non-masquerade-cidr=0.0.0.0/0"]),
       });
       try {
         const a = await d.client.addPod({ metadata: { name: "a" }, spec: { containers: [{ name: "c", ports: [{ containerPort: 80, hostPort: 9090 }] }] } });

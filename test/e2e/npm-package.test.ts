@@ -41,7 +41,7 @@ function readmeBlock(name: string): string {
   const open = lines.findIndex((l, i) => i > at && l.startsWith("```"));
   const close = lines.findIndex((l, i) => i > open && l === "```");
   assert.ok(open > at && close > open, `README.md: no code block after the sdk-example:${name} marker`);
-  return lines.slice(open + 1, close).join("\n") + "\n";
+  return `${lines.slice(open + 1, close).join("\n")}\n`;
 }
 
 interface LockEntry {

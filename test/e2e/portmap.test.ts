@@ -158,7 +158,7 @@ async function assertHostPortAnswers(sb: Sandbox, target: { ns: string; name: st
   const fromSelf = probe(target.ns, [...both(NODE_IP4), ...both(NODE_IP6)]);
   const labels = ["tcp4", "udp4", "tcp4 127.0.0.1", "udp4 127.0.0.1", "tcp6", "udp6"];
   for (const [who, got, l] of [["node", fromNode, labels], ["other pod", fromOther, ["tcp4", "udp4", "tcp6", "udp6"]], ["itself", fromSelf, ["tcp4", "udp4", "tcp6", "udp6"]]] as const) {
-    got.forEach((answer, i) => assert.match(answer, new RegExp(`^${target.name} `), `${who} → hostPort ${hostPort} (${l[i]}): ${answer}`));
+    for (const [i, answer] of got.entries()) assert.match(answer, new RegExp(`^${target.name} `), `${who} → hostPort ${hostPort} (${l[i]}): ${answer}`);
   }
 }
 

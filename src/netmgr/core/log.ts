@@ -43,7 +43,7 @@ export function createJsonLogger(write: (line: string) => void, level: LogLevel 
       // a field that cannot be written (a cycle): the record without its fields, and why
       line = JSON.stringify({ time: rec["time"], level: lvl, msg, logError: `fields not written: ${(e as Error).message}` });
     }
-    write(line + "\n");
+    write(`${line}\n`);
   };
   return {
     debug: (m, f) => emit("debug", m, f),

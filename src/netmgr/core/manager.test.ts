@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { initNetworkPlugin, PluginManager, PluginSelectionError } from "./manager.js";
+import { initNetworkPlugin, PluginManager, type PluginSelectionError } from "./manager.js";
 import { effectiveHairpinMode, type Host, NOOP_PLUGIN_NAME } from "./plugin.js";
 import { createFakePlugin } from "../testing/fakes.js";
 import { createNoopPlugin } from "../plugins/noop/noop.js";

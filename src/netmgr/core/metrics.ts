@@ -202,7 +202,7 @@ export class Histogram implements Metric {
   render(): string {
     const lines = header(this, "histogram");
     for (const e of this.values.values()) {
-      this.buckets.forEach((b, i) => lines.push(`${this.name}_bucket${renderLabels(this.labelNames, e.labels, ["le", formatNumber(b)])} ${e.counts[i]}`));
+      for (const [i, b] of this.buckets.entries()) lines.push(`${this.name}_bucket${renderLabels(this.labelNames, e.labels, ["le", formatNumber(b)])} ${e.counts[i]}`);
       lines.push(`${this.name}_bucket${renderLabels(this.labelNames, e.labels, ["le", "+Inf"])} ${e.count}`);
       lines.push(`${this.name}_sum${renderLabels(this.labelNames, e.labels)} ${formatNumber(e.sum)}`);
       lines.push(`${this.name}_count${renderLabels(this.labelNames, e.labels)} ${e.count}`);
@@ -253,7 +253,7 @@ export class TextMetricsRegistry implements MetricsRegistry {
   /** text/plain; version=0.0.4 */
   async render(): Promise<string> {
     await Promise.all(this.metrics.map((m) => m.collect?.()));
-    return this.metrics.map((m) => m.render()).join("\n") + "\n";
+    return `${this.metrics.map((m) => m.render()).join("\n")}\n`;
   }
 }
 

@@ -122,6 +122,7 @@ describe("API request bodies", () => {
       const ann = calls[0]!.spec.annotations;
       assert.equal(Object.getPrototypeOf(ann), null);
       assert.deepEqual(Object.keys(ann), ["__proto__", "kubernetes.io/ingress-bandwidth"]);
+      // biome-ignore lint/suspicious/noProto: reading "__proto__" as an own data key is what this test checks
       assert.equal(ann["__proto__"], "x");
     }));
 });

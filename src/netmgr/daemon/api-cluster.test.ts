@@ -6,14 +6,19 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApiHandler } from "./api-server.js";
-import { ApiError, createApiClient } from "./api-client.js";
+import { type ApiError, createApiClient } from "./api-client.js";
 import type { PodRuntime } from "../sandbox/runtime.js";
 
 async function withApi(cluster: (() => Record<string, unknown>) | undefined, fn: (sock: string, set: string[]) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "podnet-t-api-"));
   const sock = join(dir, "api.sock");
   const set: string[] = [];
-  const runtime = { setPodCIDR: (v: string) => (set.push(v), v) } as unknown as PodRuntime;
+  const runtime = {
+    setPodCIDR: (v: string) => {
+      set.push(v);
+      return v;
+    },
+  } as unknown as PodRuntime;
   const server = createServer(createApiHandler({ runtime, nodeInfo: () => ({}), metrics: () => "", ready: () => null, ...(cluster ? { cluster } : {}) }));
   await new Promise<void>((r) => server.listen(sock, r));
   try {

@@ -98,7 +98,7 @@ async function jsonBody(req: IncomingMessage, fields: readonly string[]): Promis
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = typeof body === "string" ? body : JSON.stringify(body, null, 2) + "\n";
+  const text = typeof body === "string" ? body : `${JSON.stringify(body, null, 2)}\n`;
   res.writeHead(status, { "content-type": typeof body === "string" ? "text/plain; charset=utf-8" : "application/json" });
   res.end(text);
 }

@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { describePeer, listenUnix, type SocketGroup, type UnixListener } from "../../kernel/unix-listener.js";
 
-const FORBIDDEN_BODY = JSON.stringify({ error: "forbidden: this socket serves root (and its socket group) only" }) + "\n";
+const FORBIDDEN_BODY = `${JSON.stringify({ error: "forbidden: this socket serves root (and its socket group) only" })}\n`;
 export const FORBIDDEN_ANSWER =
   `HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(FORBIDDEN_BODY)}\r\nconnection: close\r\n\r\n${FORBIDDEN_BODY}`;
 

@@ -161,7 +161,7 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     const missing = checkRequiredBinaries(o.networkPlugin, probe);
     if (missing) throw new StartupError(`network plugin ${JSON.stringify(o.networkPlugin)}: ${missing}`);
   }
-  let hairpin;
+  let hairpin: ReturnType<typeof effectiveHairpinMode>;
   try {
     hairpin = effectiveHairpinMode(o.hairpinMode, o.networkPlugin);
   } catch (e) {

@@ -49,7 +49,11 @@ describe("podnet node --config", () => {
   });
   it("the parser is the caller's (the daemon adds what it knows of the host): it gets the file's flags, then argv's", () => {
     const seen: string[][] = [];
-    loadNodeOptions(["--config=/c.yaml", "--log-level=debug"], { read: files({ "/c.yaml": "log-level: warn\nmodprobe: false\n" }), parse: (a) => (seen.push([...a]), parseNodeArgs(a)) });
+    loadNodeOptions(["--config=/c.yaml", "--log-level=debug"], { read: files({ "/c.yaml": "log-level: warn\nmodprobe: false\n" }), parse: (a) => {
+        seen.push([...a]);
+        return parseNodeArgs(a);
+      },
+    });
     assert.deepEqual(seen, [["--log-level=warn", "--modprobe=false", "--config=/c.yaml", "--log-level=debug"]]);
   });
   it("no --config (or an empty one): the flags alone; an empty file sets nothing", () => {
@@ -84,7 +88,7 @@ describe("podnet node --config", () => {
     assert.throws(() => loadNodeOptions(["--config=/c.yaml", "--pod-cidr=bogus"], { read: files({ "/c.yaml": "pod-cidr: 10.200.0.0/24" }) }), message(/^--pod-cidr: "bogus" is not a CIDR/));
   });
   it("deep nesting and alias bombs are refused before they cost anything", () => {
-    assert.throws(() => configFileArgs("a: " + "[".repeat(5000), "/c.yaml"), /the config file nests deeper than 100 levels/);
+    assert.throws(() => configFileArgs(`a: ${"[".repeat(5000)}`, "/c.yaml"), /the config file nests deeper than 100 levels/);
     const bomb = ["a: &a [x, x, x, x, x, x, x, x, x]", "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]", "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]", "d: [*c, *c, *c, *c, *c, *c, *c, *c, *c]"].join("\n");
     assert.throws(() => configFileArgs(bomb, "/c.yaml"), /cannot use the config file: Excessive alias count/);
   });

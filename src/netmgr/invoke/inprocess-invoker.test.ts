@@ -39,7 +39,14 @@ describe("in-process invoker over a fake registry", () => {
     ["launched", stateless(ipam, { name: "launched", supportedVersions: all })],
   ]);
   const base = localPluginHost(registry);
-  const host: PluginHost = { ...base, has: base.has, call: (req, o) => (seen.push({ plugin: req.plugin, env: req.env, stdin: req.stdin.toString() }), base.call(req, o)) };
+  const host: PluginHost = {
+    ...base,
+    has: base.has,
+    call: (req, o) => {
+      seen.push({ plugin: req.plugin, env: req.env, stdin: req.stdin.toString() });
+      return base.call(req, o);
+    },
+  };
   const fallback = createFakeRawExec(() => ({ stdout: JSON.stringify({ cniVersion: "1.0.0", ips: [{ address: "10.200.0.77/24" }] }) }));
   const list = (...types: string[]) =>
     parseConfList(JSON.stringify({ cniVersion: "1.0.0", name: "net", plugins: types.map((type) => ({ type, anotherAwesomeArg: "x" })) }));
@@ -120,14 +127,17 @@ describe("in-process invoker over a fake registry", () => {
 
   it("the bundle check is cached per file version", () => {
     let reads = 0;
-    const check = podnetPluginCheck((p) => (reads++, readFileSync(p)));
+    const check = podnetPluginCheck((p) => {
+      reads++;
+      return readFileSync(p);
+    });
     files({ fakeip: bundle("fakeip") });
     const p = join(dir, "bin", "fakeip");
     assert.equal(check(p, "fakeip"), true);
     assert.equal(check(p, "fakeip"), true);
     assert.equal(reads, 1);
     assert.equal(check(p, "sample"), false, "the name must be in the bundle");
-    files({ fakeip: "#!/bin/sh\n" + "x".repeat(40) });
+    files({ fakeip: `#!/bin/sh\n${"x".repeat(40)}` });
     assert.equal(check(p, "fakeip"), false, "a replaced file is read again");
     assert.equal(check(join(dir, "bin", "nope"), "nope"), false);
   });

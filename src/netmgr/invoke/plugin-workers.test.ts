@@ -56,7 +56,10 @@ describe("plugin worker pool", () => {
     const h = workerPluginHost({ size: 2, registryModule: REGISTRY, registryExport: "testRegistry", registryArg: gate.buffer, plugins: ["sample", "hold"] });
     try {
       let held = false;
-      const blocked = h.call({ plugin: "hold", env: env("ADD"), stdin: conf("1.0.0") }).then((r) => ((held = true), r));
+      const blocked = h.call({ plugin: "hold", env: env("ADD"), stdin: conf("1.0.0") }).then((r) => {
+        held = true;
+        return r;
+      });
       await until(() => gate.entered() === 1);
       const other = await h.call({ plugin: "sample", env: env("ADD"), stdin: conf("1.0.0") });
       assert.equal(other.code, 0, other.stdout);
@@ -79,8 +82,21 @@ describe("plugin worker pool", () => {
       await until(() => gate.entered() === 1);
       let asked = 0;
       const order: string[] = [];
-      const gone = h.call({ plugin: "sample", env: env("ADD"), stdin: conf("1.0.0") }, { stillWanted: () => (asked++, false) }).then((r) => (order.push("gone"), r));
-      const wanted = h.call({ plugin: "sample", env: env("DEL"), stdin: conf("1.0.0") }, { stillWanted: () => true }).then((r) => (order.push("wanted"), r));
+      const gone = h.call({ plugin: "sample", env: env("ADD"), stdin: conf("1.0.0") }, {
+          stillWanted: () => {
+            asked++;
+            return false;
+          },
+        })
+        .then((r) => {
+          order.push("gone");
+          return r;
+        });
+      const wanted = h.call({ plugin: "sample", env: env("DEL"), stdin: conf("1.0.0") }, { stillWanted: () => true })
+        .then((r) => {
+          order.push("wanted");
+          return r;
+        });
       assert.equal(h.queued, 2, "both wait: the only worker is held");
       assert.equal(asked, 0, "not asked before a worker is free");
       gate.release();

@@ -77,7 +77,7 @@ export function encodeCheckpoint(r: SandboxRecord): string {
   const { namespace, name, portMappings: _pm, hostNetwork: _hn, ...podnet } = r;
   const checksum = fnv1a32(JSON.stringify({ data, podnet }));
   const f: CheckpointFile = { version: CHECKPOINT_VERSION, name, namespace, data, podnet, checksum };
-  return JSON.stringify(f, null, 2) + "\n";
+  return `${JSON.stringify(f, null, 2)}\n`;
 }
 
 export class CorruptCheckpointError extends PodnetError {
@@ -198,5 +198,5 @@ export function readNodeState(stateDir: string): NodeState {
 
 export function writeNodeState(stateDir: string, s: NodeState): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  writeFileAtomicSync(join(stateDir, "node.json"), JSON.stringify(s, null, 2) + "\n");
+  writeFileAtomicSync(join(stateDir, "node.json"), `${JSON.stringify(s, null, 2)}\n`);
 }

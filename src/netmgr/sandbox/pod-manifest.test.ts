@@ -340,8 +340,8 @@ describe("pod manifests: bounded YAML", () => {
     err("[".repeat(500_000), /^the manifest nests deeper than 100 levels/);
     let block = "";
     for (let i = 0; i < 200; i++) block += `${" ".repeat(i)}k${i}:\n`;
-    err(block + " ".repeat(200) + "x: 1\n", /^the manifest nests deeper than 100 levels \(line \d+, column \d+\)$/);
-    err("- ".repeat(300) + "x\n", /^the manifest nests deeper than 100 levels/);
+    err(`${block + " ".repeat(200)}x: 1\n`, /^the manifest nests deeper than 100 levels \(line \d+, column \d+\)$/);
+    err(`${"- ".repeat(300)}x\n`, /^the manifest nests deeper than 100 levels/);
   });
   it("alias expansion is bounded (no billion laughs)", () => {
     let bomb = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n';

@@ -5,13 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createCheckpointStore, type CheckpointStore } from "./checkpoint.js";
 import { PluginManager } from "../core/manager.js";
-import { PodError, PodRuntime, hostPortsCollide, validatePodCIDR } from "./runtime.js";
+import { type PodError, PodRuntime, hostPortsCollide, validatePodCIDR } from "./runtime.js";
 import { createFakePlugin, deferred, type FakePlugin } from "../testing/fakes.js";
 import { parsePodManifest } from "./pod-manifest.js";
 import { BandwidthError } from "../core/bandwidth.js";
 import { createApiHandler } from "../daemon/api-server.js";
 import { serveApi } from "../daemon/api-socket.js";
-import { createApiClient, ApiError } from "../daemon/api-client.js";
+import { createApiClient, type ApiError } from "../daemon/api-client.js";
 import { type Logger, memoryLogger } from "../core/log.js";
 
 /** The node's own netns in these fixtures. */
@@ -156,7 +156,7 @@ describe("pod runtime", () => {
     try {
       const a = await f.rt.runPod(pod("a"));
       const b = await f.rt.runPod(pod("b"));
-      f.store.write({ ...f.store.read(b.sandboxID)!, id: "99" + "cd".repeat(31), name: "c", phase: "setting-up" });
+      f.store.write({ ...f.store.read(b.sandboxID)!, id: `99${"cd".repeat(31)}`, name: "c", phase: "setting-up" });
       f.namespaces.delete(b.netns); // b's sandbox died while the daemon was down
       f.plugin.calls.length = 0;
       const rt2 = f.restart();
@@ -264,7 +264,7 @@ describe("pod runtime", () => {
   it("restart verifies each ready pod: intact → ready; something missing → set up again in the same sandbox; repair fails → failed with the reason", async () => {
     const f = fixture();
     try {
-      const ok = await f.rt.runPod(pod("ok"));
+      await f.rt.runPod(pod("ok"));
       const broken = await f.rt.runPod(pod("broken"));
       const hopeless = await f.rt.runPod(pod("hopeless", ", hostPort: 8080"));
       f.plugin.broken.set(broken.sandboxID, ["eth0 is missing"]);

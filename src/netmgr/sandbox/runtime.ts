@@ -357,7 +357,10 @@ export class PodRuntime implements Host {
     if (owns) {
       try {
         const path = await this.deps.netns.add(ownNetnsName);
-        if (path !== rec.netns) this.put((rec = { ...rec, netns: path }));
+        if (path !== rec.netns) {
+          rec = { ...rec, netns: path };
+          this.put(rec);
+        }
       } catch (e) {
         await this.dropNetns(rec);
         this.forget(rec);
@@ -365,7 +368,8 @@ export class PodRuntime implements Host {
       }
     }
     if (spec.hostNetwork) {
-      this.put((rec = { ...rec, phase: nextPhase(rec.phase, "set-up") }));
+      rec = { ...rec, phase: nextPhase(rec.phase, "set-up") };
+      this.put(rec);
       this.log.info("host-network pod: networking skipped", { pod: k, sandbox: id });
       return viewOf(rec);
     }
@@ -432,7 +436,8 @@ export class PodRuntime implements Host {
       try {
         teardownMs = await this.tearDownLogged(rec, cause);
       } catch (e) {
-        this.put((rec = { ...rec, phase: nextPhase(rec.phase, "teardown-failed"), reason: `teardown failed: ${errorMessage(e)}` }));
+        rec = { ...rec, phase: nextPhase(rec.phase, "teardown-failed"), reason: `teardown failed: ${errorMessage(e)}` };
+        this.put(rec);
         throw new PodError(500, errorMessage(e), e);
       }
     }
@@ -564,7 +569,8 @@ export class PodRuntime implements Host {
       this.log.info("pod network repaired", { pod: k, sandbox: rec.id, ips: rec.ips, found });
     } catch (e) {
       await this.tearDownLogged(rec, "repair failed").catch(() => {}); // gc releases what is left
-      this.put((rec = { ...rec, phase: nextPhase(rec.phase, "repair-failed"), ips: [], reason: `${found}; repair failed: ${errorMessage(e)}` }));
+      rec = { ...rec, phase: nextPhase(rec.phase, "repair-failed"), ips: [], reason: `${found}; repair failed: ${errorMessage(e)}` };
+      this.put(rec);
       report.failed.push(k);
       report.errors.push(`${k}: ${rec.reason}`);
       this.log.warn("pod network could not be repaired; the pod is failed until deleted", { pod: k, sandbox: rec.id, reason: rec.reason });

@@ -88,7 +88,7 @@ export class AttachmentStore<S extends AttachmentState> {
       const tmp = join(dir, `.tmp-${randomBytes(6).toString("hex")}`);
       try {
         // A full disk fails the write after the file was created: the catch removes it too.
-        await this.fs.writeFile(tmp, JSON.stringify(s) + "\n", { mode: 0o600 });
+        await this.fs.writeFile(tmp, `${JSON.stringify(s)}\n`, { mode: 0o600 });
         await this.fs.rename(tmp, this.path(s.network, s.containerID, s.ifName));
         return;
       } catch (e) {

@@ -27,12 +27,12 @@ export function memStateFs(initial: Record<string, string> = {}): StateFs & { fi
     },
     readdir: async (p) => {
       const names = new Set<string>();
-      for (const f of files.keys()) if (f.startsWith(p + "/")) names.add(f.slice(p.length + 1).split("/")[0]!);
+      for (const f of files.keys()) if (f.startsWith(`${p}/`)) names.add(f.slice(p.length + 1).split("/")[0]!);
       if (names.size === 0) throw enoent(p);
       return [...names];
     },
     rmdir: async (p) => {
-      if ([...files.keys()].some((f) => f.startsWith(p + "/"))) throw Object.assign(new Error(`ENOTEMPTY: ${p}`), { code: "ENOTEMPTY" });
+      if ([...files.keys()].some((f) => f.startsWith(`${p}/`))) throw Object.assign(new Error(`ENOTEMPTY: ${p}`), { code: "ENOTEMPTY" });
       if (!dirs.delete(p)) throw enoent(p);
     },
   };

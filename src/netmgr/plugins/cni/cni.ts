@@ -96,7 +96,7 @@ export function buildRuntimeConf(p: {
   portMappings: readonly PortMapping[];
   podCidr: string;
 }): RuntimeConf {
-  let bw;
+  let bw: ReturnType<typeof bandwidthCapability>;
   try {
     bw = bandwidthCapability(extractPodBandwidth(p.annotations));
   } catch (e) {

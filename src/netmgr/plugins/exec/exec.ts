@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { readJson } from "../../../cni/index.js";
 import type { RawExec } from "../../../kernel/exec.js";
 import { type Logger, nullLogger } from "../../core/log.js";
-import { type Host, type NetworkPlugin, type PodNetworkStatus } from "../../core/plugin.js";
+import type { Host, NetworkPlugin, PodNetworkStatus } from "../../core/plugin.js";
 
 export const DEFAULT_NETWORK_PLUGIN_DIR = "/usr/libexec/kubernetes/kubelet-plugins/net/exec/";
 

@@ -45,6 +45,6 @@ describe("kubenet bridge config", () => {
     assert.equal(r.accept.join(" "), "-p IPv4 -s 56:fa:49:18:9e:ff -o veth+ --ip-src 10.1.243.1 -j ACCEPT");
     assert.equal(r.drop.join(" "), "-p IPv4 -s 56:fa:49:18:9e:ff -o veth+ --ip-src 10.1.243.0/24 -j DROP");
     assert.equal(dedupRules("aa:bb:cc:dd:ee:ff", { gateway: "fd00::1", podCIDR: "fd00::/64" }).drop[6], "--ip6-src");
-    assert.ok(listingHasRule("Bridge chain: KUBE-DEDUP\n" + r.drop.join(" ") + "\n", r.drop));
+    assert.ok(listingHasRule(`Bridge chain: KUBE-DEDUP\n${r.drop.join(" ")}\n`, r.drop));
   });
 });

@@ -139,7 +139,10 @@ describe("one restore per pod operation", () => {
     const ipt = await withMarkMasq();
     let saves = 0;
     const save = ipt.save.bind(ipt);
-    ipt.save = (t) => (saves++, save(t));
+    ipt.save = (t) => {
+      saves++;
+      return save(t);
+    };
     return { ipt, saves: () => saves };
   }
 

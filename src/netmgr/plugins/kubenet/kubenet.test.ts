@@ -33,7 +33,7 @@ function setup(opts: { dirs?: Record<string, string[]>; files?: Record<string, s
   const fs: KubenetFs = {
     list(d) {
       if (d in dirs) return dirs[d]!;
-      const f = Object.keys(files).filter((p) => p.startsWith(d + "/")).map((p) => p.slice(d.length + 1));
+      const f = Object.keys(files).filter((p) => p.startsWith(`${d}/`)).map((p) => p.slice(d.length + 1));
       if (f.length) return f;
       throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
     },

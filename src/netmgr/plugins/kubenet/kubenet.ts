@@ -461,7 +461,7 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
         try {
           livePods.push({ sandboxID: id, portMappings: await needNode().host.getPodPortMappings(id) });
         } catch {
-          continue;
+          // a pod whose port mappings cannot be read is left out
         }
       }
       released.push(...(await hostports.removeStale(livePods)));

@@ -4,7 +4,7 @@ import { leasedIPs, readLeases, type LeaseFs } from "./leases.js";
 
 const fsOf = (files: Record<string, string>): LeaseFs => ({
   list(dir) {
-    const names = Object.keys(files).filter((p) => p.startsWith(dir + "/")).map((p) => p.slice(dir.length + 1));
+    const names = Object.keys(files).filter((p) => p.startsWith(`${dir}/`)).map((p) => p.slice(dir.length + 1));
     if (names.length === 0) throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
     return names;
   },

@@ -5,7 +5,10 @@ export class PodIPs {
 
   add(sandboxID: string, ip: string): void {
     let s = this.bySandbox.get(sandboxID);
-    if (!s) this.bySandbox.set(sandboxID, (s = new Set()));
+    if (!s) {
+      s = new Set();
+      this.bySandbox.set(sandboxID, s);
+    }
     s.add(ip);
   }
 

@@ -16,16 +16,19 @@ export function parseResolvConf(text: string): DNS {
     const [key, first, ...rest] = fields as [string, string, ...string[]];
     switch (key) {
       case "nameserver":
-        (dns.nameservers ??= []).push(first);
+        dns.nameservers ??= [];
+        dns.nameservers.push(first);
         break;
       case "domain":
         dns.domain = first;
         break;
       case "search":
-        (dns.search ??= []).push(first, ...rest);
+        dns.search ??= [];
+        dns.search.push(first, ...rest);
         break;
       case "options":
-        (dns.options ??= []).push(first, ...rest);
+        dns.options ??= [];
+        dns.options.push(first, ...rest);
         break;
     }
   }

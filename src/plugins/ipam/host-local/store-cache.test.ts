@@ -170,7 +170,10 @@ describe("host-local store cache", { skip: addonInotifyOps() ? false : "the addo
     const c = countingFs(w);
     const cache = new StoreCache();
     let seed = 7;
-    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
     const dir = join(d, "net1");
     for (let step = 0; step < 300; step++) {
       const s = await opened(d, c, cache);

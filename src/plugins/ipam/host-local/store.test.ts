@@ -183,7 +183,13 @@ describe("store: synchronous scan (resident daemon)", () => {
         if (running) setImmediate(tick);
       };
       const seen: number[] = [];
-      const counting: StoreFs = { ...residentStoreFs, readFileSync: (p, e) => (seen.push(ticks), residentStoreFs.readFileSync!(p, e)) };
+      const counting: StoreFs = {
+        ...residentStoreFs,
+        readFileSync: (p, e) => {
+          seen.push(ticks);
+          return residentStoreFs.readFileSync!(p, e);
+        },
+      };
       const store = await open(d, counting);
       setImmediate(tick);
       try {

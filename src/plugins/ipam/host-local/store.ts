@@ -21,7 +21,7 @@
 import { join } from "node:path";
 import type { DirChanges } from "../../../kernel/dir-watch.js";
 import { type IP, formatIP, parseIPExact } from "../../../ip/index.js";
-import { LINE_BREAK, ownedBy, parseReservation, type Reservation, reservationIP, reservationKey } from "./reservation.js";
+import { ownedBy, parseReservation, type Reservation, reservationIP, reservationKey } from "./reservation.js";
 import type { StoreCache, StoreDirView, StoreReader } from "./store-cache.js";
 
 export const LAST_IP_FILE_PREFIX = "last_reserved_ip.";
@@ -196,7 +196,7 @@ export class Store {
 
   /** Every regular file under the store (Go's filepath.Walk), with its path relative to `dir`. */
   async #walk(rel = ""): Promise<string[]> {
-    let entries;
+    let entries: Awaited<ReturnType<StoreFs["readdir"]>>;
     try {
       entries = await this.#fs.readdir(join(this.dir, rel), { withFileTypes: true });
     } catch (e) {

@@ -47,7 +47,7 @@ for (const ver of ALL_SPEC_VERSIONS) {
           { name: "vethaaaaaa01", mac: h.kernel.state(HOST).links.get("vethaaaaaa01")!.mac },
           { name: "eth0", mac: eth0Mac, sandbox: POD },
         ]);
-        const ip = (out.json?.["ips"] as Array<Record<string, unknown>>)[0]!;
+        const ip = (out.json!["ips"] as Array<Record<string, unknown>>)[0]!;
         assert.equal(ip["address"], "10.200.0.2/24");
         assert.equal(ip["gateway"], "10.200.0.1");
         assert.equal(ip["interface"], 2);
@@ -399,7 +399,10 @@ describe("bridge features", () => {
       assert.equal((await run(h, "ADD", conf("1.0.0", { ipMasq: true }))).code, 0);
       const asked: string[] = [];
       const nftables = (): Pick<Nftables, "tableExists" | "close"> => ({
-        tableExists: async (f, t) => (asked.push(`${f} ${t}`), exists),
+        tableExists: async (f, t) => {
+          asked.push(`${f} ${t}`);
+          return exists;
+        },
         close: () => {},
       });
       const plugin = createBridge({ ...h.deps, nftables });

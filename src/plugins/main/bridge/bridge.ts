@@ -464,7 +464,8 @@ export function calcGateways(result: Result, n: Pick<BridgeConf, "isGateway" | "
     if (n.isDefaultGateway && !gws.defaultRouteFound) {
       gws.defaultRouteFound = (result.routes ?? []).some((r) => r.gw !== undefined && ipFamily(r.dst) === family && tryParseCidr(r.dst)?.prefix === 0);
       if (!gws.defaultRouteFound) {
-        (result.routes ??= []).push({ dst: defaultDst, ...(ipc.gateway ? { gw: ipc.gateway } : {}) });
+        result.routes ??= [];
+        result.routes.push({ dst: defaultDst, ...(ipc.gateway ? { gw: ipc.gateway } : {}) });
         gws.defaultRouteFound = true;
       }
     }
@@ -808,7 +809,9 @@ async function del(args: CmdArgs, deps: BridgeDeps): Promise<void> {
       : undefined;
     masq = ipmasq()
       .then((m) => m.teardownIPMasq(deps.exec, target, fams, [...addrs], nftTableExists ? { nftTableExists } : {}))
-      .catch((e: unknown) => void (masqError = toCniError(e)));
+      .catch((e: unknown) => {
+        masqError = toCniError(e);
+      });
     await letProcessesStart();
   }
   if (cont && contLink) {

@@ -30,6 +30,7 @@ function recordingExec(stdout: string, code = 0) {
   return { exec, calls: exec.calls };
 }
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the text is a bundle's JavaScript source, template literal and all
 const BANNER = '#!/usr/bin/node\n"use strict";\nconst a = `CNI ${x} plugin podnet v${y}`;\nconst about = { name: "host-local" };\n';
 
 describe("IPAM delegation", () => {

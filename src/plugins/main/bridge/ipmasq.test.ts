@@ -54,7 +54,7 @@ describe("iptables masquerade", () => {
     );
     const saved = `# Generated\n*nat\n:POSTROUTING ACCEPT [0:0]\n:${CHAIN} - [0:0]\n${rules[2]}\n${rules[0]}\nCOMMIT\n`;
     assert.equal(renderIptablesSetup(parseSave(saved, "nat"), rules, CHAIN), `*nat\n${rules[1]}\nCOMMIT\n`);
-    assert.equal(renderIptablesSetup(parseSave(saved + `*nat\n${rules[1]}\n`, "nat"), rules, CHAIN), undefined);
+    assert.equal(renderIptablesSetup(parseSave(`${saved}*nat\n${rules[1]}\n`, "nat"), rules, CHAIN), undefined);
   });
 
   it("teardown removes every jump to the chain (old -s A/P form too), then the chain", () => {

@@ -216,7 +216,7 @@ export function renderNftSetup(addrs: readonly string[], t: MasqTarget, staleHan
     const host = p.host.split("/")[0]!;
     lines.push(`add rule ${tb} ${NFT_MASQ_CHAIN} ${ip} saddr == ${host} ${ip} daddr != ${p.network} masquerade comment "${comment}"`);
   }
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 interface NftRule {
@@ -266,7 +266,7 @@ async function teardownIPMasqNFTables(exec: Exec, t: MasqTarget, tableExists?: T
   const rules = await findMasqRules(exec, hashForInstance(t));
   if (rules.length === 0) return;
   const tb = `inet ${NFT_MASQ_TABLE}`;
-  await exec.run(["nft", "-f", "-"], { stdin: rules.map((h) => `delete rule ${tb} ${NFT_MASQ_CHAIN} handle ${h}`).join("\n") + "\n" });
+  await exec.run(["nft", "-f", "-"], { stdin: `${rules.map((h) => `delete rule ${tb} ${NFT_MASQ_CHAIN} handle ${h}`).join("\n")}\n` });
 }
 
 // ---- entry points -----------------------------------------------------------------------------

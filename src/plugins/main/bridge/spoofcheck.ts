@@ -61,7 +61,7 @@ export function renderSpoofCheckTeardown(cur: NftTableListing, refID: string): s
   const lines: string[] = [];
   for (const r of cur.baseRules) if (r.comment === spoofComment(refID)) lines.push(`delete rule ${TABLE} ${BASE_CHAIN} handle ${r.handle}`);
   for (const ch of [ifaceChain(refID), macChain(refID)]) if (cur.chains.has(ch)) lines.push(`delete chain ${TABLE} ${ch}`);
-  return lines.length ? lines.join("\n") + "\n" : undefined;
+  return lines.length ? `${lines.join("\n")}\n` : undefined;
 }
 
 export async function setupSpoofCheck(exec: Exec, hostVeth: string, mac: string, refID: string): Promise<void> {

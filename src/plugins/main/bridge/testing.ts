@@ -1,6 +1,6 @@
 // Test doubles for the bridge plugin: the kernel layer's fake Exec scripted for iptables/nft, a recording IPAM and
 // a fake kernel with a host and a pod netns. Imported by *.test.ts files only.
-import { type Result } from "../../../cni/index.js";
+import type { Result } from "../../../cni/index.js";
 import { createFakeKernel, type FakeKernel } from "../../../kernel/fake.js";
 import { createFakeExec, type FakeExec } from "../../../kernel/testing.js";
 import type { CmdArgs } from "../../../sdk/types.js";

@@ -20,7 +20,7 @@ describe("loopback in a real netns", { skip: netnsSkip() }, () => {
           const [lo] = await ns.ipJson("addr", "show", "lo");
           assert.ok((lo.flags as string[]).includes("UP"));
           // The 1.x shape under every label, as the reference's loopback prints it.
-          const ips = (add.json?.["ips"] as Array<Record<string, unknown>>).map((i) => i["address"]);
+          const ips = (add.json!["ips"] as Array<Record<string, unknown>>).map((i) => i["address"]);
           assert.deepEqual(ips, ["127.0.0.1/8", "::1/128"]);
           if (ver !== "0.2.0") assert.equal((await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "CHECK", conf, netns: ns.path })).code, 0);
           const del = await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "DEL", conf, netns: ns.path });

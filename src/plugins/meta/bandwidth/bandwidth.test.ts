@@ -76,7 +76,7 @@ describe("bandwidth ADD", () => {
       `qdisc replace dev ${ifb} root handle 1: tbf rate 500000bps burst 50000 limit 62500`,
       "",
     ].join("\n"));
-    const ifaces = (r.json?.["interfaces"] as Array<{ name: string; mac?: string }>).map((i) => i.name);
+    const ifaces = (r.json!["interfaces"] as Array<{ name: string; mac?: string }>).map((i) => i.name);
     assert.deepEqual(ifaces, ["cni0", "veth1", "eth0", ifb]);
     const link = await kernel.netns(null).linkGet(ifb);
     assert.equal(link?.kind, "ifb");
@@ -105,7 +105,7 @@ describe("bandwidth ADD", () => {
     const p2 = { cniVersion: "1.0.0", interfaces: [{ name: "veth2" }, { name: "net1", sandbox: POD }], ips: [] };
     const r = await invokeFuncs(plugin(), BANDWIDTH_ABOUT, { command: "ADD", conf: conf(BW, p2), netns: POD, containerID: "ctr1", ifName: "net1" });
     assert.equal(r.code, 0, r.stdout);
-    const names = (r.json?.["interfaces"] as Array<{ name: string }>).map((i) => i.name);
+    const names = (r.json!["interfaces"] as Array<{ name: string }>).map((i) => i.name);
     assert.match(names.at(-1)!, /^bwp[0-9a-f]{12}$/);
     assert.notEqual(names.at(-1), ifbDeviceName("net", "ctr1"));
     // DEL of one leaves the other's ifb.

@@ -208,7 +208,6 @@ export async function cmdAdd(args: CmdArgs, deps: BandwidthDeps): Promise<AnyRes
 }
 
 async function add(ctx: Ctx, conf: BandwidthConf, result: Result, args: CmdArgs): Promise<Result> {
-  const deps = ctx.deps;
   const bw = conf.bandwidth;
   const { iface, mtu, txQLen } = await getHostInterface(ctx, result, args);
   const hostIf = iface.name;

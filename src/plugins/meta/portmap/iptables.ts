@@ -44,7 +44,7 @@ export const markDef = (bit: number) => {
  * 256, which iptables refuses; this keeps 252 + "...".
  */
 export function trimComment(s: string): string {
-  return s.length <= 255 ? s : s.slice(0, 252) + "...";
+  return s.length <= 255 ? s : `${s.slice(0, 252)}...`;
 }
 
 /** Go's splitPortList: comma-joined chunks of at most 15 ports (the multiport limit). */

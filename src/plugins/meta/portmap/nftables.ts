@@ -49,7 +49,7 @@ export interface Owner {
 
 /** The per-attachment chain: "hp_" + 24 hex characters of sha256(network \0 containerID \0 ifname). */
 export function chainName(o: Owner): string {
-  return "hp_" + createHash("sha256").update(`${o.network}\0${o.containerID}\0${o.ifName}`).digest("hex").slice(0, 24);
+  return `hp_${createHash("sha256").update(`${o.network}\0${o.containerID}\0${o.ifName}`).digest("hex").slice(0, 24)}`;
 }
 
 /** The owner tag written as the chain's comment: "<containerID> <ifname> <network>" (cut to fit). */

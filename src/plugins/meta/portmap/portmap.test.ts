@@ -133,7 +133,12 @@ describe("portmap ADD", () => {
     const exec = fakeExec(() => "");
     const walks: Array<{ families: ReadonlyArray<4 | 6>; match: (e: CtEntry) => boolean }> = [];
     let closed = 0;
-    const ct = (): Conntrack => ({ deleteWhere: (families, match) => (walks.push({ families, match }), 0), close: () => void closed++ });
+    const ct = (): Conntrack => ({ deleteWhere: (families, match) => {
+        walks.push({ families, match });
+        return 0;
+      },
+      close: () => void closed++,
+    });
     const mappings = [{ hostPort: 53, containerPort: 5353, protocol: "udp" }, { hostPort: 54, containerPort: 5354, protocol: "udp" }, { hostPort: 8080, containerPort: 80, protocol: "tcp" }];
     const inv = (command: string) => invokeFuncs(createPortmap({ ...deps(exec), conntrack: ct }), PORTMAP_ABOUT, { command, conf: conf(mappings), containerID: ID, ifName: "eth0" });
     assert.equal((await inv("ADD")).code, 0);
@@ -164,9 +169,17 @@ describe("portmap ADD", () => {
     const lock = async () => {
       events.push("lock");
       held = true;
-      return { release: () => void ((held = false), events.push("unlock")) };
+      return {
+        release: () => {
+          held = false;
+          events.push("unlock");
+        },
+      };
     };
-    const ct = (): Conntrack => ({ deleteWhere: () => (events.push(held ? "walk while locked" : "walk"), 0), close() {} });
+    const ct = (): Conntrack => ({ deleteWhere: () => {
+        events.push(held ? "walk while locked" : "walk");
+        return 0;
+      }, close() {} });
     const mappings = [{ hostPort: 53, containerPort: 5353, protocol: "udp" }];
     const inv = (command: string) => invokeFuncs(createPortmap({ ...deps(exec), lock, conntrack: ct }), PORTMAP_ABOUT, { command, conf: conf(mappings), containerID: ID, ifName: "eth0" });
     assert.equal((await inv("ADD")).code, 0);

@@ -18,7 +18,7 @@
 // "dataDir" (podnet's key; default /var/lib/cni/podnet-portmap).
 import { join } from "node:path";
 import { CniCode, CniError, getCI, isObject, readJson, type AnyResult } from "../../../cni/index.js";
-import { cidrContains, formatIP, parseCidr, type IP } from "../../../ip/index.js";
+import { type Cidr, cidrContains, formatIP, parseCidr, type IP } from "../../../ip/index.js";
 import { IPPROTO_UDP, type Conntrack } from "../../../kernel/conntrack.js";
 import type { Exec } from "../../../kernel/exec.js";
 import { inetAddrText } from "../../../kernel/inet.js";
@@ -129,7 +129,7 @@ async function routableHostIf(deps: PortmapDeps, ip: IP): Promise<string | undef
   let best: { dev: string; prefix: number; metric: number } | undefined;
   for (const r of routes) {
     if (!r.dev || (r.type !== "unicast" && r.type !== 1)) continue;
-    let c;
+    let c: Cidr;
     try {
       c = parseCidr(r.dst);
     } catch {
