@@ -57,10 +57,23 @@ if (!values.inner) {
     const env = { ...process.env };
     delete env.NODE_EXTRA_CA_CERTS;
     delete env.NODE_OPTIONS;
-    const args = [new URL(import.meta.url).pathname, "--inner", "--tag", tag, "--dir", dir, "--rounds", String(ROUNDS), ...(values.json ? ["--json"] : [])];
+    const args = [
+      new URL(import.meta.url).pathname,
+      "--inner",
+      "--tag",
+      tag,
+      "--dir",
+      dir,
+      "--rounds",
+      String(ROUNDS),
+      ...(values.json ? ["--json"] : []),
+    ];
     status = spawnSync("ip", ["netns", "exec", node, process.execPath, ...args], { stdio: "inherit", env }).status ?? 1;
   } finally {
-    for (const ns of ip("netns", "list").split("\n").map((l) => l.split(" ")[0]).filter((n) => n?.startsWith(`podnet-t-${tag}-`))) {
+    for (const ns of ip("netns", "list")
+      .split("\n")
+      .map((l) => l.split(" ")[0])
+      .filter((n) => n?.startsWith(`podnet-t-${tag}-`))) {
       spawnSync("ip", ["netns", "del", ns]);
     }
     rmSync(dir, { recursive: true, force: true });
@@ -111,16 +124,22 @@ function invoke(v, command, id, netns) {
   const t0 = performance.now();
   const r = spawnSync(join(v.bin, "bridge"), [], { env, input: conf(v), encoding: "utf8" });
   const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${v.name} ${command} failed (${r.status ?? r.signal ?? r.error}): ${r.stdout}${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`${v.name} ${command} failed (${r.status ?? r.signal ?? r.error}): ${r.stdout}${r.stderr}`);
   return ms;
 }
 
 /** The start-up floor: VERSION reads no stdin and touches nothing. */
 function version(v) {
   const t0 = performance.now();
-  const r = spawnSync(join(v.bin, "bridge"), [], { env: { ...baseEnv, CNI_COMMAND: "VERSION" }, input: "", encoding: "utf8" });
+  const r = spawnSync(join(v.bin, "bridge"), [], {
+    env: { ...baseEnv, CNI_COMMAND: "VERSION" },
+    input: "",
+    encoding: "utf8",
+  });
   const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${v.name} VERSION failed (${r.status ?? r.signal ?? r.error}): ${r.stdout}${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`${v.name} VERSION failed (${r.status ?? r.signal ?? r.error}): ${r.stdout}${r.stderr}`);
   return ms;
 }
 
@@ -161,10 +180,26 @@ const rows = variants.map((v) => ({
 const go = rows.find((r) => r.variant === "go");
 const env = `node ${process.version}, kernel ${release()}, ${ROUNDS} rounds (+${WARMUP} warm-up), NODE_EXTRA_CA_CERTS unset`;
 if (values.json) {
-  console.log(JSON.stringify({ env, rows: rows.map((r) => ({ ...r, addRatio: r.add / go.add, delRatio: r.del / go.del, versionRatio: r.version / go.version })) }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        env,
+        rows: rows.map((r) => ({
+          ...r,
+          addRatio: r.add / go.add,
+          delRatio: r.del / go.del,
+          versionRatio: r.version / go.version,
+        })),
+      },
+      null,
+      2,
+    ),
+  );
 } else {
   console.log(`bridge + host-local (isGateway, ipMasq), median ms — ${env}`);
-  console.log(`${"variant".padEnd(12)} ${"ADD".padStart(8)} ${"vs go".padStart(7)} ${"DEL".padStart(8)} ${"vs go".padStart(7)} ${"VERSION".padStart(8)} (start-up floor)`);
+  console.log(
+    `${"variant".padEnd(12)} ${"ADD".padStart(8)} ${"vs go".padStart(7)} ${"DEL".padStart(8)} ${"vs go".padStart(7)} ${"VERSION".padStart(8)} (start-up floor)`,
+  );
   for (const r of rows) {
     console.log(
       `${r.variant.padEnd(12)} ${r.add.toFixed(1).padStart(8)} ${(r.add / go.add).toFixed(2).padStart(6)}x ` +

@@ -17,10 +17,13 @@ import { createKernel } from "../dist/src/kernel/index.js";
 import { NetlinkRoutePort, PODNET_ROUTE_PROTOCOL, diffEntries } from "../dist/src/cluster/index.js";
 import { BATCH_CHUNK } from "../dist/src/kernel/net-batch.js";
 
-const { values } = parseArgs({ options: { peers: { type: "string", default: "1000" }, rounds: { type: "string", default: "5" } } });
+const { values } = parseArgs({
+  options: { peers: { type: "string", default: "1000" }, rounds: { type: "string", default: "5" } },
+});
 const PEERS = Number(values.peers);
 const ROUNDS = Number(values.rounds);
-if (!(PEERS >= 1 && PEERS <= 4000)) throw new RangeError(`--peers ${values.peers}: must be 1..4000 (/26 blocks of 10.200.0.0-10.200.249.255)`);
+if (!(PEERS >= 1 && PEERS <= 4000))
+  throw new RangeError(`--peers ${values.peers}: must be 1..4000 (/26 blocks of 10.200.0.0-10.200.249.255)`);
 if (process.getuid?.() !== 0) {
   console.error("cluster-routes: needs root (creates a network namespace)");
   process.exit(1);
@@ -37,7 +40,8 @@ const median = (xs) => {
 
 /** Peer i's block: a /26 of 10.200.0.0/16 below 10.200.250.0. */
 const block = (i) => `10.200.${i >> 2}.${(i & 3) * 64}`;
-const mac = (i) => `0e:00:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, "0")}:${(i & 0xff).toString(16).padStart(2, "0")}`;
+const mac = (i) =>
+  `0e:00:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, "0")}:${(i & 0xff).toString(16).padStart(2, "0")}`;
 const node = (i) => `10.200.255.${2 + (i % 250)}`;
 
 function entries(kind) {
@@ -62,7 +66,13 @@ function oneCall(ops, c) {
     if (e.kind === "neigh") return ops.neighDel({ dev: e.dev, ip: e.ip });
     return ops.fdbDel({ dev: e.dev, mac: e.mac, dst: e.dst });
   }
-  if (e.kind === "route") return ops.routeAdd({ dst: e.dst, gw: e.via, protocol: PODNET_ROUTE_PROTOCOL, ...(e.dev ? { dev: e.dev, onlink: true } : {}) });
+  if (e.kind === "route")
+    return ops.routeAdd({
+      dst: e.dst,
+      gw: e.via,
+      protocol: PODNET_ROUTE_PROTOCOL,
+      ...(e.dev ? { dev: e.dev, onlink: true } : {}),
+    });
   if (e.kind === "neigh") return ops.neighReplace({ dev: e.dev, ip: e.ip, mac: e.mac });
   return ops.fdbReplace({ dev: e.dev, mac: e.mac, dst: e.dst });
 }
@@ -93,7 +103,8 @@ try {
         t0 = now();
         const listed = await port.list();
         const list = now() - t0;
-        if (listed.length !== want.length || diffEntries(want, listed).length) throw new Error(`${how}: list() does not give back what was programmed`);
+        if (listed.length !== want.length || diffEntries(want, listed).length)
+          throw new Error(`${how}: list() does not give back what was programmed`);
         const dels = diffEntries([], listed);
         t0 = now();
         if (how === "batch") {
@@ -110,7 +121,11 @@ try {
         if (how === "batch") t.list.push(list);
       }
     }
-    results.push({ kind, changes: want.length, ...Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)])) });
+    results.push({
+      kind,
+      changes: want.length,
+      ...Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)])),
+    });
   }
 } finally {
   kernel.close();
@@ -120,11 +135,17 @@ try {
 }
 
 const load = execFileSync("cat", ["/proc/loadavg"], { encoding: "utf8" }).split(" ").slice(0, 3).join(" ");
-console.log(`Programming ${PEERS} peers (node ${process.version}, Linux ${release()}, ${ROUNDS} rounds + 1 warm-up, batch chunk ${BATCH_CHUNK}, load ${load})`);
+console.log(
+  `Programming ${PEERS} peers (node ${process.version}, Linux ${release()}, ${ROUNDS} rounds + 1 warm-up, batch chunk ${BATCH_CHUNK}, load ${load})`,
+);
 const ms = (x) => `${x.toFixed(1).padStart(8)} ms`;
 for (const r of results) {
   console.log(`  ${r.kind} (${r.changes} changes)`);
-  console.log(`    add     batch ${ms(r.batchAdd)}   one call each ${ms(r.eachAdd)}   ${(r.eachAdd / r.batchAdd).toFixed(1)}x faster in one batch   (${((r.batchAdd * 1000) / r.changes).toFixed(1)} µs per change)`);
-  console.log(`    delete  batch ${ms(r.batchDel)}   one call each ${ms(r.eachDel)}   ${(r.eachDel / r.batchDel).toFixed(1)}x faster in one batch`);
+  console.log(
+    `    add     batch ${ms(r.batchAdd)}   one call each ${ms(r.eachAdd)}   ${(r.eachAdd / r.batchAdd).toFixed(1)}x faster in one batch   (${((r.batchAdd * 1000) / r.changes).toFixed(1)} µs per change)`,
+  );
+  console.log(
+    `    delete  batch ${ms(r.batchDel)}   one call each ${ms(r.eachDel)}   ${(r.eachDel / r.batchDel).toFixed(1)}x faster in one batch`,
+  );
   console.log(`    list()        ${ms(r.list)}   (podnet's ${r.changes} entries out of the kernel's)`);
 }

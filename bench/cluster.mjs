@@ -39,7 +39,11 @@ async function main() {
   // A thousand agents keep ~1 GB of live heap (each node's view of every other): a larger young
   // generation cuts the garbage collector's share roughly in half (the workers get it too).
   if (!process.execArgv.some((a) => a.startsWith("--max-semi-space-size"))) {
-    const r = spawnSync(process.execPath, ["--expose-gc", "--max-semi-space-size=64", new URL(import.meta.url).pathname, ...process.argv.slice(2)], { stdio: "inherit" });
+    const r = spawnSync(
+      process.execPath,
+      ["--expose-gc", "--max-semi-space-size=64", new URL(import.meta.url).pathname, ...process.argv.slice(2)],
+      { stdio: "inherit" },
+    );
     process.exit(r.status ?? 1);
   }
   const { values } = parseArgs({
@@ -73,10 +77,16 @@ async function main() {
   const procStat = (pid) => {
     const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
     const tck = 100; // USER_HZ on Linux
-    return { cpuS: (Number(f[11]) + Number(f[12])) / tck, rssMiB: Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)[1]) / 1024 };
+    return {
+      cpuS: (Number(f[11]) + Number(f[12])) / tck,
+      rssMiB: Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)[1]) / 1024,
+    };
   };
 
-  const etcd = await startTestEtcd({ baseDir: values.disk ? undefined : "/dev/shm", extraArgs: ["--quota-backend-bytes", String(2 ** 31)] });
+  const etcd = await startTestEtcd({
+    baseDir: values.disk ? undefined : "/dev/shm",
+    extraArgs: ["--quota-backend-bytes", String(2 ** 31)],
+  });
   // a failure from here on still stops etcd and deletes its namespace
   const fatal = async (what, e) => {
     console.error(what, e);
@@ -189,26 +199,56 @@ async function main() {
     etcdRssMiB: etcdFinal.rssMiB,
     connectionsOpened: b1.conns - b0.conns,
   };
-  const how = { "per-node": "each node its own etcd client, connection and watch", "shared-connection": "each node its own client and watch, one connection", shared: `one client and one watch per ${GROUP} nodes (fanned out in-process)` }[CLIENTS];
-  console.log(`cluster benchmark: ${N} simulated nodes (${how}) in ${W} worker thread${W > 1 ? "s" : ""}, load average ${report.loadAverage}, etcd ${report.etcdData}, ${Math.round(VX * 100)}% of nodes behind a router (VXLAN)`);
-  console.log(`  all ${N} nodes have a block             ${fmt(tAlloc / 1000, 2)} s   (${blocks.size} distinct blocks, ${report.claimConflicts} lost claim races)`);
+  const how = {
+    "per-node": "each node its own etcd client, connection and watch",
+    "shared-connection": "each node its own client and watch, one connection",
+    shared: `one client and one watch per ${GROUP} nodes (fanned out in-process)`,
+  }[CLIENTS];
+  console.log(
+    `cluster benchmark: ${N} simulated nodes (${how}) in ${W} worker thread${W > 1 ? "s" : ""}, load average ${report.loadAverage}, etcd ${report.etcdData}, ${Math.round(VX * 100)}% of nodes behind a router (VXLAN)`,
+  );
+  console.log(
+    `  all ${N} nodes have a block             ${fmt(tAlloc / 1000, 2)} s   (${blocks.size} distinct blocks, ${report.claimConflicts} lost claim races)`,
+  );
   console.log(`    (per node: p10 ${fmt(q(0.1), 0)} ms, p50 ${fmt(q(0.5), 0)} ms, p90 ${fmt(q(0.9), 0)} ms)`);
   console.log(`  every node has every route            ${fmt(tConverge / 1000, 2)} s   (goal ≤ 10 s)`);
-  console.log(`  one join: registered in ${fmt(registeredMs, 0)} ms, seen by all ${N} in ${fmt(tJoin, 0)} ms   (goal ≤ 1 s)`);
-  console.log(`  per node: ${fmt(report.requestsPerNode, 1)} etcd requests${CLIENTS === "shared" ? "" : " (+1 watch stream)"}, ${fmt(report.watchEventsPerNode, 0)} watch events in ${fmt(report.watchResponsesPerNode, 0)} responses${CLIENTS === "shared" ? ` (one watch per ${GROUP} nodes)` : ""}`);
-  console.log(`  per node: ${fmt(report.bytesPerNodeUpKiB, 1)} KiB sent, ${fmt(report.bytesPerNodeDownKiB, 1)} KiB received to converge; ${fmt(report.joinBytesPerNodeDown, 0)} B received per join`);
-  console.log(`  per node: ${fmt(report.heapPerNodeKiB, 0)} KiB heap (agent + its share of an etcd client, view of ${N} nodes)`);
-  console.log(`  CPU to converge: this process ${fmt(report.benchCpuS, 1)} s (the client side of all ${N} nodes, ${W} thread${W > 1 ? "s" : ""}), etcd ${fmt(report.etcdCpuS, 1)} s; etcd RSS ${fmt(report.etcdRssMiB, 0)} MiB`);
+  console.log(
+    `  one join: registered in ${fmt(registeredMs, 0)} ms, seen by all ${N} in ${fmt(tJoin, 0)} ms   (goal ≤ 1 s)`,
+  );
+  console.log(
+    `  per node: ${fmt(report.requestsPerNode, 1)} etcd requests${CLIENTS === "shared" ? "" : " (+1 watch stream)"}, ${fmt(report.watchEventsPerNode, 0)} watch events in ${fmt(report.watchResponsesPerNode, 0)} responses${CLIENTS === "shared" ? ` (one watch per ${GROUP} nodes)` : ""}`,
+  );
+  console.log(
+    `  per node: ${fmt(report.bytesPerNodeUpKiB, 1)} KiB sent, ${fmt(report.bytesPerNodeDownKiB, 1)} KiB received to converge; ${fmt(report.joinBytesPerNodeDown, 0)} B received per join`,
+  );
+  console.log(
+    `  per node: ${fmt(report.heapPerNodeKiB, 0)} KiB heap (agent + its share of an etcd client, view of ${N} nodes)`,
+  );
+  console.log(
+    `  CPU to converge: this process ${fmt(report.benchCpuS, 1)} s (the client side of all ${N} nodes, ${W} thread${W > 1 ? "s" : ""}), etcd ${fmt(report.etcdCpuS, 1)} s; etcd RSS ${fmt(report.etcdRssMiB, 0)} MiB`,
+  );
   const outDir = join(ROOT, "bench", "results");
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, `cluster-${new Date().toISOString().replace(/[:.]/g, "-")}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(
+    join(outDir, `cluster-${new Date().toISOString().replace(/[:.]/g, "-")}.json`),
+    `${JSON.stringify(report, null, 2)}\n`,
+  );
   process.exit(0);
 }
 
 /** A worker: its share of the nodes, driven by the main thread's messages. */
 async function simulate({ w, W, N, VX, CLIENTS, GROUP, endpoint, log }) {
   const { FanoutStore } = await dist("fanout-store.js");
-  const { EtcdStore, ClusterAgent, KeyLayout, clusterRanges, parseClusterCidrs, memoryLocalState, systemClock, silentLogger } = await dist("index.js");
+  const {
+    EtcdStore,
+    ClusterAgent,
+    KeyLayout,
+    clusterRanges,
+    parseClusterCidrs,
+    memoryLocalState,
+    systemClock,
+    silentLogger,
+  } = await dist("index.js");
   const keys = new KeyLayout("/podnet");
   const ranges = clusterRanges(parseClusterCidrs("10.0.0.0/8"), "24");
   const stores = [];
@@ -246,11 +286,24 @@ async function simulate({ w, W, N, VX, CLIENTS, GROUP, endpoint, log }) {
         nodeIPs: [ipText],
         connected: [far ? `172.16.${(i >> 8) & 255}.0/24` : "192.168.0.0/16"],
         backend: "auto",
-        vtep: { mac: `02:${[(i >> 16) & 255, (i >> 8) & 255, i & 255, 0, 1].map((x) => x.toString(16).padStart(2, "0")).join(":")}`, vni: 1, port: 4789 },
+        vtep: {
+          mac: `02:${[(i >> 16) & 255, (i >> 8) & 255, i & 255, 0, 1].map((x) => x.toString(16).padStart(2, "0")).join(":")}`,
+          vni: 1,
+          port: 4789,
+        },
         ranges,
         nodeTtlMs: 24 * 3600_000,
       },
-      { store, keys, clock: systemClock, routes: kernelSide(), log: log ? { ...silentLogger, warn: (m, f) => console.error("warn", i, m, String(f?.err?.message ?? "")) } : silentLogger, state: memoryLocalState() },
+      {
+        store,
+        keys,
+        clock: systemClock,
+        routes: kernelSide(),
+        log: log
+          ? { ...silentLogger, warn: (m, f) => console.error("warn", i, m, String(f?.err?.message ?? "")) }
+          : silentLogger,
+        state: memoryLocalState(),
+      },
     );
   };
   const agents = [];

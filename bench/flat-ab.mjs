@@ -12,7 +12,10 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { cleanEnv, ip, RESIDENT_BIN, ROOT } from "./lib.mjs";
 
-const { CniRuntime, parseConfList } = await Promise.all([import("../dist/src/libcni/index.js"), import("../dist/src/cni/index.js")]).then(([l, c]) => ({ ...l, ...c }));
+const { CniRuntime, parseConfList } = await Promise.all([
+  import("../dist/src/libcni/index.js"),
+  import("../dist/src/cni/index.js"),
+]).then(([l, c]) => ({ ...l, ...c }));
 const { nodeRawExec } = await import("../dist/src/kernel/exec.js");
 
 /** A node netns with lo up and a resident daemon serving on `<dir>/cni-<name>.sock` inside it. */
@@ -21,10 +24,14 @@ export async function startResidentNode({ tag, dir, name }) {
   ip("netns", "add", netns);
   ip("-n", netns, "link", "set", "lo", "up");
   const sock = join(dir, `cni-${name}.sock`);
-  const daemon = spawn("ip", ["netns", "exec", netns, process.execPath, join(ROOT, "bin", "podnet"), "resident", "--socket", sock], {
-    env: cleanEnv(),
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const daemon = spawn(
+    "ip",
+    ["netns", "exec", netns, process.execPath, join(ROOT, "bin", "podnet"), "resident", "--socket", sock],
+    {
+      env: cleanEnv(),
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
   for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
   if (!existsSync(sock)) {
     daemon.kill();
@@ -46,9 +53,13 @@ async function startNode({ tag, dir, k, background, masq }) {
       const plugin = file.split("/").pop();
       const verb = opts.env.CNI_COMMAND;
       sink.cur[`${plugin} ${verb}`] = performance.now() - t0;
-      const line = r.stderr.toString().split("\n").find((l) => l.startsWith("podnet trace "));
+      const line = r.stderr
+        .toString()
+        .split("\n")
+        .find((l) => l.startsWith("podnet trace "));
       for (const m of line?.matchAll(/ ([\w.-]+)=([\d.]+)ms/g) ?? []) {
-        if (m[1] !== "startup") sink.cur[`${plugin} ${verb} .${m[1]}`] = (sink.cur[`${plugin} ${verb} .${m[1]}`] ?? 0) + Number(m[2]);
+        if (m[1] !== "startup")
+          sink.cur[`${plugin} ${verb} .${m[1]}`] = (sink.cur[`${plugin} ${verb} .${m[1]}`] ?? 0) + Number(m[2]);
       }
       return r;
     },
@@ -60,7 +71,18 @@ async function startNode({ tag, dir, k, background, masq }) {
         cniVersion: "1.0.0",
         name,
         plugins: [
-          { type: "bridge", bridge: `pf-${k}`, isGateway: true, ipMasq: masq, ipam: { type: "host-local", ranges: [[{ subnet: `10.200.${k * 16}.0/20` }]], dataDir: join(dir, `ipam-${k}`), routes: [{ dst: "0.0.0.0/0" }] } },
+          {
+            type: "bridge",
+            bridge: `pf-${k}`,
+            isGateway: true,
+            ipMasq: masq,
+            ipam: {
+              type: "host-local",
+              ranges: [[{ subnet: `10.200.${k * 16}.0/20` }]],
+              dataDir: join(dir, `ipam-${k}`),
+              routes: [{ dst: "0.0.0.0/0" }],
+            },
+          },
           { type: "portmap", capabilities: { portMappings: true }, snat: true },
           { type: "bandwidth", capabilities: { bandwidth: true } },
         ],
@@ -68,7 +90,19 @@ async function startNode({ tag, dir, k, background, masq }) {
     ),
     lo: parseConfList(JSON.stringify({ cniVersion: "1.0.0", name: `${name}-lo`, plugins: [{ type: "loopback" }] })),
   };
-  const node = { k, tag, netns, pid, stop, sink, l, rtm: new CniRuntime({ path: [RESIDENT_BIN], cacheDir: join(dir, `cache-${k}`), exec, baseEnv: cleanEnv() }), live: [], seq: 0, rows: [] };
+  const node = {
+    k,
+    tag,
+    netns,
+    pid,
+    stop,
+    sink,
+    l,
+    rtm: new CniRuntime({ path: [RESIDENT_BIN], cacheDir: join(dir, `cache-${k}`), exec, baseEnv: cleanEnv() }),
+    live: [],
+    seq: 0,
+    rows: [],
+  };
   for (let i = 0; i < background; i++) await addPod(node);
   return node;
 }
@@ -87,7 +121,12 @@ async function addPod(node) {
         { hostPort: 20000 + i * 2, containerPort: 80, protocol: "tcp" },
         { hostPort: 20001 + i * 2, containerPort: 53, protocol: "udp" },
       ],
-      bandwidth: { ingressRate: 100_000_000, ingressBurst: 10_000_000, egressRate: 100_000_000, egressBurst: 10_000_000 },
+      bandwidth: {
+        ingressRate: 100_000_000,
+        ingressBurst: 10_000_000,
+        egressRate: 100_000_000,
+        egressBurst: 10_000_000,
+      },
     },
   };
   const lo = { ...rt, ifName: "lo", capabilityArgs: {} };
@@ -121,7 +160,10 @@ async function delPod(node, p) {
 export async function compareNodes({ tag, dir, pods, rounds, masq = true, warmup = 2, beforeCleanup }) {
   const nodes = [];
   try {
-    nodes.push(await startNode({ tag, dir, k: 0, background: 0, masq }), await startNode({ tag, dir, k: 1, background: pods - 1, masq }));
+    nodes.push(
+      await startNode({ tag, dir, k: 0, background: 0, masq }),
+      await startNode({ tag, dir, k: 1, background: pods - 1, masq }),
+    );
     for (let r = 0; r < rounds + warmup; r++) {
       for (const node of r % 2 ? [...nodes].reverse() : nodes) {
         const p = await addPod(node);
@@ -135,7 +177,8 @@ export async function compareNodes({ tag, dir, pods, rounds, masq = true, warmup
     return { empty: nodes[0].rows, full: nodes[1].rows };
   } finally {
     for (const node of nodes) {
-      for (const p of [...node.live]) await delPod(node, p).catch((e) => console.error(`DEL ${p.rt.containerID}: ${e.message}`));
+      for (const p of [...node.live])
+        await delPod(node, p).catch((e) => console.error(`DEL ${p.rt.containerID}: ${e.message}`));
       node.stop();
     }
   }

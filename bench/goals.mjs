@@ -18,7 +18,8 @@ export function goal(log, { name, value, limit, cmp = "<=", unit = "", detail = 
 }
 
 const num = (x, unit) => (Number.isFinite(x) ? `${x.toFixed(2)}${unit}` : "—");
-export const goalText = (g) => `GOAL ${g.name}: ${num(g.value, g.unit)} (goal ${g.cmp === "<=" ? "≤" : "≥"} ${g.limit}${g.unit}) ${g.met ? "met" : "MISSED"}${g.detail ? ` — ${g.detail}` : ""}`;
+export const goalText = (g) =>
+  `GOAL ${g.name}: ${num(g.value, g.unit)} (goal ${g.cmp === "<=" ? "≤" : "≥"} ${g.limit}${g.unit}) ${g.met ? "met" : "MISSED"}${g.detail ? ` — ${g.detail}` : ""}`;
 
 /** The flat window: the chain ADD of the first and the last FLAT_WINDOW pods of a stream. */
 export const FLAT_WINDOW = 10;

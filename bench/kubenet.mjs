@@ -8,7 +8,17 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { environment, fmt, GO_BIN, ip, median, PODNET_BIN, requireRootAndFiles, ROOT, runInsideNodeNamespace } from "./lib.mjs";
+import {
+  environment,
+  fmt,
+  GO_BIN,
+  ip,
+  median,
+  PODNET_BIN,
+  requireRootAndFiles,
+  ROOT,
+  runInsideNodeNamespace,
+} from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -21,16 +31,34 @@ const { values } = parseArgs({
   },
 });
 requireRootAndFiles("bench/kubenet", [join(PODNET_BIN, "bridge"), join(ROOT, "dist/src/netmgr/testing-daemon.js")]);
-if (!values.inner) process.exit(runInsideNodeNamespace(new URL(import.meta.url).pathname, ["--pods", values.pods, ...(values.go ? ["--go"] : []), ...(values["no-hostport"] ? ["--no-hostport"] : [])]));
+if (!values.inner)
+  process.exit(
+    runInsideNodeNamespace(new URL(import.meta.url).pathname, [
+      "--pods",
+      values.pods,
+      ...(values.go ? ["--go"] : []),
+      ...(values["no-hostport"] ? ["--no-hostport"] : []),
+    ]),
+  );
 
 process.env.PODNET_TRACE = "1";
 const { startDaemon, deleteDaemonNetns } = await import("../dist/src/netmgr/testing-daemon.js");
 const NPODS = Number(values.pods);
 const WARMUP = 2;
-const variants = [{ name: "in-process", args: [`--kubenet-bin-dir=${PODNET_BIN}`] }, ...(values.go ? [{ name: "go-exec", args: [`--kubenet-bin-dir=${GO_BIN}`] }] : [])];
+const variants = [
+  { name: "in-process", args: [`--kubenet-bin-dir=${PODNET_BIN}`] },
+  ...(values.go ? [{ name: "go-exec", args: [`--kubenet-bin-dir=${GO_BIN}`] }] : []),
+];
 const pod = (i) => ({
-  metadata: { name: `p${i}`, annotations: { "kubernetes.io/ingress-bandwidth": "10M", "kubernetes.io/egress-bandwidth": "10M" } },
-  spec: { containers: [{ name: "c", ports: [{ containerPort: 80, ...(values["no-hostport"] ? {} : { hostPort: 30000 + i }) }] }] },
+  metadata: {
+    name: `p${i}`,
+    annotations: { "kubernetes.io/ingress-bandwidth": "10M", "kubernetes.io/egress-bandwidth": "10M" },
+  },
+  spec: {
+    containers: [
+      { name: "c", ports: [{ containerPort: 80, ...(values["no-hostport"] ? {} : { hostPort: 30000 + i }) }] },
+    ],
+  },
 });
 
 console.log(`bench/kubenet — ${NPODS} pods (+${WARMUP} warm-up), load ${environment().loadavg}`);
@@ -41,7 +69,17 @@ try {
     ip("netns", "add", netns);
     ip("-n", netns, "link", "set", "lo", "up");
     const ddir = join(values.dir, `netmgr-${k}`);
-    const d = await startDaemon({ netns, dir: ddir, args: ["--network-plugin=kubenet", "--log-level=debug", `--pod-cidr=10.200.${128 + k}.0/24`, `--cni-bin-dir=${GO_BIN}`, ...v.args] });
+    const d = await startDaemon({
+      netns,
+      dir: ddir,
+      args: [
+        "--network-plugin=kubenet",
+        "--log-level=debug",
+        `--pod-cidr=10.200.${128 + k}.0/24`,
+        `--cni-bin-dir=${GO_BIN}`,
+        ...v.args,
+      ],
+    });
     daemons.push({ v, d, ddir, setup: [], teardown: [] });
   }
   for (let i = 0; i < NPODS + WARMUP; i++) {
@@ -56,10 +94,13 @@ try {
       if (i >= WARMUP) x.teardown.push(view.teardownMs);
     }
   }
-  const status = (pid, f) => Number(readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`${f}:\\s+(\\d+)`))?.[1] ?? NaN) / 1024;
+  const status = (pid, f) =>
+    Number(readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`${f}:\\s+(\\d+)`))?.[1] ?? NaN) / 1024;
   for (const x of daemons) {
     // nsenter execs node: the child's pid is the daemon's
-    console.log(`${x.v.name}: daemon RSS ${fmt(status(x.d.child.pid, "VmRSS"))} MB (anon ${fmt(status(x.d.child.pid, "RssAnon"))}), threads ${status(x.d.child.pid, "Threads") * 1024}`);
+    console.log(
+      `${x.v.name}: daemon RSS ${fmt(status(x.d.child.pid, "VmRSS"))} MB (anon ${fmt(status(x.d.child.pid, "RssAnon"))}), threads ${status(x.d.child.pid, "Threads") * 1024}`,
+    );
   }
   for (const x of daemons) {
     // "podnet trace <what>: a=1.20ms b‖=0.30ms … total=…ms" lines, in the daemon's JSON log or a plugin's stderr
@@ -78,10 +119,16 @@ try {
         seen.p[k].push(Number(v));
       }
     }
-    console.log(`\n${x.v.name}: setUpPod median ${fmt(median(x.setup), 2)} ms, tearDownPod ${fmt(median(x.teardown), 2)} ms (${x.setup.length} pods); ${n} trace lines`);
+    console.log(
+      `\n${x.v.name}: setUpPod median ${fmt(median(x.setup), 2)} ms, tearDownPod ${fmt(median(x.teardown), 2)} ms (${x.setup.length} pods); ${n} trace lines`,
+    );
     for (const [what, { count, p }] of Object.entries(phases)) {
       // warm-up pods are in the log too: drop the first WARMUP of each phase
-      console.log(`  ${what} (${count}): ${Object.entries(p).map(([k, xs]) => `${k} ${fmt(median(xs.slice(Math.min(WARMUP, xs.length - 1))), 2)}`).join("  ")}`);
+      console.log(
+        `  ${what} (${count}): ${Object.entries(p)
+          .map(([k, xs]) => `${k} ${fmt(median(xs.slice(Math.min(WARMUP, xs.length - 1))), 2)}`)
+          .join("  ")}`,
+      );
     }
   }
 } finally {

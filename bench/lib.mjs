@@ -21,7 +21,9 @@ export function requireRootAndFiles(name, files) {
   }
   const missing = files.filter((f) => !existsSync(f));
   if (missing.length) {
-    console.error(`${name}: missing ${missing.join(", ")} (run \`npm run build\`; install containernetworking-plugins)`);
+    console.error(
+      `${name}: missing ${missing.join(", ")} (run \`npm run build\`; install containernetworking-plugins)`,
+    );
     process.exit(1);
   }
 }
@@ -47,10 +49,16 @@ export function runInsideNodeNamespace(script, args) {
     ip("netns", "add", node);
     ip("-n", node, "link", "set", "lo", "up");
     const inner = [script, "--inner", "--tag", tag, "--dir", dir, ...args];
-    return spawnSync("ip", ["netns", "exec", node, process.execPath, ...inner], { stdio: "inherit", env: cleanEnv() }).status ?? 1;
+    return (
+      spawnSync("ip", ["netns", "exec", node, process.execPath, ...inner], { stdio: "inherit", env: cleanEnv() })
+        .status ?? 1
+    );
   } finally {
     const list = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout ?? "";
-    for (const ns of list.split("\n").map((l) => l.split(" ")[0]).filter((n) => n?.startsWith(`podnet-t-${tag}-`))) {
+    for (const ns of list
+      .split("\n")
+      .map((l) => l.split(" ")[0])
+      .filter((n) => n?.startsWith(`podnet-t-${tag}-`))) {
       spawnSync("ip", ["netns", "del", ns]);
     }
     rmSync(dir, { recursive: true, force: true });
@@ -67,7 +75,12 @@ export const pct = (xs, p) => {
 export const median = (xs) => pct(xs, 0.5);
 
 /** Execs one plugin with the CNI environment; returns { ms, stdout }; throws on failure. */
-export function invoke(binDir, plugin, command, { id = "", netns = "", ifName = "eth0", conf, path = binDir, env = {} }) {
+export function invoke(
+  binDir,
+  plugin,
+  command,
+  { id = "", netns = "", ifName = "eth0", conf, path = binDir, env = {} },
+) {
   const e = cleanEnv({
     ...env,
     CNI_COMMAND: command,

@@ -141,7 +141,8 @@ try {
 }
 
 const base = median(times.netlink);
-const env = `node ${process.version}, Linux ${release()}, ${ip("-V").trim()}, ${ROUNDS} rounds` +
+const env =
+  `node ${process.version}, Linux ${release()}, ${ip("-V").trim()}, ${ROUNDS} rounds` +
   (process.env.NODE_EXTRA_CA_CERTS ? ", NODE_EXTRA_CA_CERTS set" : "");
 const rows = Object.entries(times).map(([name, xs]) => ({
   method: name,
@@ -151,10 +152,15 @@ const rows = Object.entries(times).map(([name, xs]) => ({
 }));
 console.log(`15-operation pod setup (${env})`);
 for (const r of rows) {
-  console.log(`  ${r.method.padEnd(8)} median ${r.median_ms.toFixed(2).padStart(7)} ms  p90 ${r.p90_ms.toFixed(2).padStart(7)} ms  ${r.ratio_vs_netlink}x netlink`);
+  console.log(
+    `  ${r.method.padEnd(8)} median ${r.median_ms.toFixed(2).padStart(7)} ms  p90 ${r.p90_ms.toFixed(2).padStart(7)} ms  ${r.ratio_vs_netlink}x netlink`,
+  );
 }
 console.log(`  teardown (veth delete, netlink) median ${median(teardown).toFixed(2)} ms`);
 if (values.json) {
   mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-  writeFileSync(new URL("./results/netlink-ops.json", import.meta.url), `${JSON.stringify({ env, rows, teardown_median_ms: median(teardown) }, null, 2)}\n`);
+  writeFileSync(
+    new URL("./results/netlink-ops.json", import.meta.url),
+    `${JSON.stringify({ env, rows, teardown_median_ms: median(teardown) }, null, 2)}\n`,
+  );
 }

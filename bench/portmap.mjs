@@ -11,7 +11,21 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { cleanEnv, environment, fmt, GO_BIN, invoke, ip, median, pct, PODNET_BIN, ratio, requireRootAndFiles, ROOT, runInsideNodeNamespace } from "./lib.mjs";
+import {
+  cleanEnv,
+  environment,
+  fmt,
+  GO_BIN,
+  invoke,
+  ip,
+  median,
+  pct,
+  PODNET_BIN,
+  ratio,
+  requireRootAndFiles,
+  ROOT,
+  runInsideNodeNamespace,
+} from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -22,10 +36,16 @@ const { values } = parseArgs({
     dir: { type: "string" },
   },
 });
-requireRootAndFiles("bench/portmap", [join(GO_BIN, "portmap"), join(PODNET_BIN, "portmap"), join(ROOT, "dist/src/plugins/meta/portmap/iptables.js")]);
+requireRootAndFiles("bench/portmap", [
+  join(GO_BIN, "portmap"),
+  join(PODNET_BIN, "portmap"),
+  join(ROOT, "dist/src/plugins/meta/portmap/iptables.js"),
+]);
 
 if (!values.inner) {
-  process.exit(runInsideNodeNamespace(new URL(import.meta.url).pathname, ["--rounds", values.rounds, "--pods", values.pods]));
+  process.exit(
+    runInsideNodeNamespace(new URL(import.meta.url).pathname, ["--rounds", values.rounds, "--pods", values.pods]),
+  );
 }
 
 // ---- inside the node namespace ----------------------------------------------------------------
@@ -72,11 +92,19 @@ async function populatePodnet(n) {
       const i = next++;
       if (i >= n) return resolve();
       const c = spawn(join(PODNET_BIN, "portmap"), [], {
-        env: cleanEnv({ CNI_COMMAND: "ADD", CNI_CONTAINERID: `exist-${i}`, CNI_NETNS: `/run/netns/exist-${i}`, CNI_IFNAME: "eth0", CNI_PATH: PODNET_BIN }),
+        env: cleanEnv({
+          CNI_COMMAND: "ADD",
+          CNI_CONTAINERID: `exist-${i}`,
+          CNI_NETNS: `/run/netns/exist-${i}`,
+          CNI_IFNAME: "eth0",
+          CNI_PATH: PODNET_BIN,
+        }),
         stdio: ["pipe", "ignore", "inherit"],
       });
       c.stdin.end(conf(i, `exist-${i}`));
-      c.once("exit", (code) => (code === 0 ? one().then(resolve, reject) : reject(new Error(`populate ${i}: exit ${code}`))));
+      c.once("exit", (code) =>
+        code === 0 ? one().then(resolve, reject) : reject(new Error(`populate ${i}: exit ${code}`)),
+      );
     });
   await Promise.all(Array.from({ length: 4 }, one));
 }
@@ -97,7 +125,11 @@ function populateGo(n) {
   for (let i = 0; i < n; i++) {
     const c = parseConfig(JSON.parse(conf(i, `gexist-${i}`)), "1.0.0", "eth0");
     const p = planFamily(c, NET, `gexist-${i}`, 4);
-    lines.push(`-N ${p.chain}`, ...p.rules.map((r) => `-A ${p.chain} ${r}`), ...p.entryRules.map((r) => `-A CNI-HOSTPORT-DNAT ${r} -j ${p.chain}`));
+    lines.push(
+      `-N ${p.chain}`,
+      ...p.rules.map((r) => `-A ${p.chain} ${r}`),
+      ...p.entryRules.map((r) => `-A CNI-HOSTPORT-DNAT ${r} -j ${p.chain}`),
+    );
   }
   sh("iptables-restore", ["--noflush"], ["*nat", ...lines, "COMMIT", ""].join("\n"));
 }
@@ -122,7 +154,9 @@ for (const scale of SCALES) {
   populateGo(scale);
   const rules = Number(sh("sh", ["-c", "iptables-save -t nat | grep -c '^-A'"]).trim());
   const elems = (sh("nft", ["list", "map", "inet", "podnet_portmap", "hostports4"]).match(/jump hp_/g) ?? []).length;
-  console.error(`scale ${scale}: podnet map holds ${elems} ports (made in ${fmt(tp / 1000)} s), Go's nat table ${rules} rules`);
+  console.error(
+    `scale ${scale}: podnet map holds ${elems} ports (made in ${fmt(tp / 1000)} s), Go's nat table ${rules} rules`,
+  );
   const ms = { podnet: { add: [], del: [] }, go: { add: [], del: [] } };
   for (let r = 0; r < ROUNDS; r++) {
     // Interleaved, alternating which goes first.
@@ -152,8 +186,17 @@ const [lo, hi] = SCALES;
 const growth = median(results[hi].podnet.add) / median(results[lo].podnet.add);
 console.log(`\n  podnet ADD at ${hi} / at ${lo}: ${growth.toFixed(2)}× (goal ≤ 1.20×) ${growth <= 1.2 ? "✓" : "✗"}`);
 console.log(`  Go ADD at ${hi} / at ${lo}: ${ratio(median(results[hi].go.add), median(results[lo].go.add))}`);
-console.log(`  podnet DEL at ${hi} / at ${lo}: ${ratio(median(results[hi].podnet.del), median(results[lo].podnet.del))};  Go DEL: ${ratio(median(results[hi].go.del), median(results[lo].go.del))}`);
-const env = environment("portmap: plugins exec'd inside the sandbox node netns; NODE_EXTRA_CA_CERTS removed from the plugins' env");
-console.log(`\n  env: node ${env.node}, kernel ${env.kernel}, ${env.cpus}, load ${env.loadavg}, NODE_EXTRA_CA_CERTS ${env.NODE_EXTRA_CA_CERTS}`);
+console.log(
+  `  podnet DEL at ${hi} / at ${lo}: ${ratio(median(results[hi].podnet.del), median(results[lo].podnet.del))};  Go DEL: ${ratio(median(results[hi].go.del), median(results[lo].go.del))}`,
+);
+const env = environment(
+  "portmap: plugins exec'd inside the sandbox node netns; NODE_EXTRA_CA_CERTS removed from the plugins' env",
+);
+console.log(
+  `\n  env: node ${env.node}, kernel ${env.kernel}, ${env.cpus}, load ${env.loadavg}, NODE_EXTRA_CA_CERTS ${env.NODE_EXTRA_CA_CERTS}`,
+);
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-writeFileSync(join(ROOT, "bench", "results", "portmap.json"), `${JSON.stringify({ env, rounds: ROUNDS, results }, null, 1)}\n`);
+writeFileSync(
+  join(ROOT, "bench", "results", "portmap.json"),
+  `${JSON.stringify({ env, rounds: ROUNDS, results }, null, 1)}\n`,
+);

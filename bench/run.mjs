@@ -25,7 +25,23 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { balancedOrder, cleanEnv, environment, fmt, GO_BIN, ip, median, pct, PODNET_BIN, RESIDENT_BIN, ratio, requireRootAndFiles, ROOT, runInsideNodeNamespace, settle } from "./lib.mjs";
+import {
+  balancedOrder,
+  cleanEnv,
+  environment,
+  fmt,
+  GO_BIN,
+  ip,
+  median,
+  pct,
+  PODNET_BIN,
+  RESIDENT_BIN,
+  ratio,
+  requireRootAndFiles,
+  ROOT,
+  runInsideNodeNamespace,
+  settle,
+} from "./lib.mjs";
 import { flatGoal, goal, goals, goalText, kubenetGoal } from "./goals.mjs";
 
 const { values } = parseArgs({
@@ -45,14 +61,40 @@ const { values } = parseArgs({
   },
 });
 const PLUGINS = ["loopback", "bridge", "host-local", "portmap", "bandwidth"];
-requireRootAndFiles("bench", [...PLUGINS.map((p) => join(GO_BIN, p)), ...PLUGINS.map((p) => join(PODNET_BIN, p)), join(ROOT, "dist/src/libcni/index.js")]);
+requireRootAndFiles("bench", [
+  ...PLUGINS.map((p) => join(GO_BIN, p)),
+  ...PLUGINS.map((p) => join(PODNET_BIN, p)),
+  join(ROOT, "dist/src/libcni/index.js"),
+]);
 
 if (!values.inner) {
-  const pass = ["--rounds", values.rounds, "--cold-rounds", values["cold-rounds"], "--pods", values.pods, "--streams-pods", values["streams-pods"], "--netmgr-pods", values["netmgr-pods"], "--fallback-rounds", values["fallback-rounds"], "--parallel-rounds", values["parallel-rounds"], "--parallel-cycles", values["parallel-cycles"], "--skip", values.skip];
+  const pass = [
+    "--rounds",
+    values.rounds,
+    "--cold-rounds",
+    values["cold-rounds"],
+    "--pods",
+    values.pods,
+    "--streams-pods",
+    values["streams-pods"],
+    "--netmgr-pods",
+    values["netmgr-pods"],
+    "--fallback-rounds",
+    values["fallback-rounds"],
+    "--parallel-rounds",
+    values["parallel-rounds"],
+    "--parallel-cycles",
+    values["parallel-cycles"],
+    "--skip",
+    values.skip,
+  ];
   let rc = runInsideNodeNamespace(new URL(import.meta.url).pathname, pass);
   // The cluster benchmark (bench/cluster.mjs) runs its own etcd in its own namespace.
   if (rc === 0 && !values.skip.split(",").includes("cluster")) {
-    for (const args of [["--nodes", "300", "--clients", "per-node"], ["--nodes", "1000", "--clients", "shared"]]) {
+    for (const args of [
+      ["--nodes", "300", "--clients", "per-node"],
+      ["--nodes", "1000", "--clients", "shared"],
+    ]) {
       rc = spawnSync(process.execPath, [join(ROOT, "bench", "cluster.mjs"), ...args], { stdio: "inherit" }).status ?? 1;
       if (rc !== 0) break;
     }
@@ -62,7 +104,10 @@ if (!values.inner) {
 
 // ---------------------------------------------------------------------------------------------
 // Inner: this process runs in the sandbox node namespace.
-const { CniRuntime, parseConfList } = await Promise.all([import("../dist/src/libcni/index.js"), import("../dist/src/cni/index.js")]).then(([l, c]) => ({ ...l, ...c }));
+const { CniRuntime, parseConfList } = await Promise.all([
+  import("../dist/src/libcni/index.js"),
+  import("../dist/src/cni/index.js"),
+]).then(([l, c]) => ({ ...l, ...c }));
 const { nodeRawExec } = await import("../dist/src/kernel/exec.js");
 const ROUNDS = Number(values.rounds);
 const PODS = Number(values.pods);
@@ -76,7 +121,10 @@ const WARMUP = 2;
 let resident;
 const residentSock = join(dir, "cni.sock");
 if (existsSync(join(RESIDENT_BIN, "bridge"))) {
-  resident = spawn(process.execPath, [join(ROOT, "bin", "podnet"), "resident", "--socket", residentSock], { env: cleanEnv(), stdio: ["ignore", "ignore", "inherit"] });
+  resident = spawn(process.execPath, [join(ROOT, "bin", "podnet"), "resident", "--socket", residentSock], {
+    env: cleanEnv(),
+    stdio: ["ignore", "ignore", "inherit"],
+  });
   for (let i = 0; i < 100 && !existsSync(residentSock); i++) await new Promise((r) => setTimeout(r, 50));
   if (!existsSync(residentSock)) {
     resident.kill();
@@ -99,13 +147,26 @@ function lists(impl) {
       cniVersion: "1.0.0",
       name,
       plugins: [
-        { type: "bridge", bridge: `pb-${impl.name.slice(0, 6)}`, isGateway: true, ipMasq: true, ipam: { type: "host-local", ranges: [[{ subnet: `10.200.${impl.net * 16}.0/20` }]], dataDir: join(dir, "ipam"), routes: [{ dst: "0.0.0.0/0" }] } },
+        {
+          type: "bridge",
+          bridge: `pb-${impl.name.slice(0, 6)}`,
+          isGateway: true,
+          ipMasq: true,
+          ipam: {
+            type: "host-local",
+            ranges: [[{ subnet: `10.200.${impl.net * 16}.0/20` }]],
+            dataDir: join(dir, "ipam"),
+            routes: [{ dst: "0.0.0.0/0" }],
+          },
+        },
         { type: "portmap", capabilities: { portMappings: true }, snat: true },
         { type: "bandwidth", capabilities: { bandwidth: true } },
       ],
     }),
   );
-  const lo = parseConfList(JSON.stringify({ cniVersion: "1.0.0", name: `${name}-lo`, plugins: [{ type: "loopback" }] }));
+  const lo = parseConfList(
+    JSON.stringify({ cniVersion: "1.0.0", name: `${name}-lo`, plugins: [{ type: "loopback" }] }),
+  );
   return { chain, lo };
 }
 
@@ -142,7 +203,13 @@ const delPod = (ns) => spawnSync("ip", ["netns", "del", ns]);
 
 async function addPod(impl, rtm, l, podIndex, ns) {
   const id = `bench-${impl.name}-${ns.split("-").pop()}`;
-  const rt = { containerID: id, netns: `/run/netns/${ns}`, ifName: "eth0", args: [["IgnoreUnknown", "1"]], capabilityArgs: caps(impl.net, podIndex) };
+  const rt = {
+    containerID: id,
+    netns: `/run/netns/${ns}`,
+    ifName: "eth0",
+    args: [["IgnoreUnknown", "1"]],
+    capabilityArgs: caps(impl.net, podIndex),
+  };
   const lo = { ...rt, ifName: "lo", capabilityArgs: {} };
   const t0 = performance.now();
   await rtm.addNetworkList(l.lo, lo);
@@ -156,9 +223,14 @@ async function delPodNet(rtm, l, p) {
   return performance.now() - t0;
 }
 
-const out = { environment: environment(resident ? "resident = C launcher + podnet daemon" : "resident mode not built"), sections: {} };
+const out = {
+  environment: environment(resident ? "resident = C launcher + podnet daemon" : "resident mode not built"),
+  sections: {},
+};
 const log = (s = "") => console.log(s);
-log(`podnet bench — node ${process.version}, kernel ${out.environment.kernel}, ${out.environment.cpus}, load ${out.environment.loadavg}, NODE_EXTRA_CA_CERTS ${out.environment.NODE_EXTRA_CA_CERTS}`);
+log(
+  `podnet bench — node ${process.version}, kernel ${out.environment.kernel}, ${out.environment.cpus}, load ${out.environment.loadavg}, NODE_EXTRA_CA_CERTS ${out.environment.NODE_EXTRA_CA_CERTS}`,
+);
 
 // 0. start-up, cold and warm --------------------------------------------------------------------
 if (!skip.has("startup")) {
@@ -197,7 +269,8 @@ if (!skip.has("plugins")) {
       }
     }
     // Warm-up rounds are not counted (the runtimes hold these arrays: empty them in place).
-    if (round === WARMUP - 1) for (const i of impls) for (const k of Object.keys(times[i.name])) times[i.name][k].length = 0;
+    if (round === WARMUP - 1)
+      for (const i of impls) for (const k of Object.keys(times[i.name])) times[i.name][k].length = 0;
   }
   for (const b of background) {
     await delPodNet(timedRuntime(b.impl, {}), lists(b.impl), b.p);
@@ -208,16 +281,48 @@ if (!skip.has("plugins")) {
     const vals = impls.map((i) => get(i.name));
     return { label, ...Object.fromEntries(impls.map((i, k) => [i.name, vals[k]])) };
   };
-  const rows = [...keys.map((k) => row(k, (n) => median(times[n][k] ?? []))), row("chain ADD (lo + 3 plugins)", (n) => median(chainAdd[n])), row("chain DEL", (n) => median(chainDel[n]))];
+  const rows = [
+    ...keys.map((k) => row(k, (n) => median(times[n][k] ?? []))),
+    row("chain ADD (lo + 3 plugins)", (n) => median(chainAdd[n])),
+    row("chain DEL", (n) => median(chainDel[n])),
+  ];
   log(`\n1. plugin execs, median ms of ${ROUNDS} rounds (interleaved in balanced orders, +${WARMUP} warm-up)`);
-  log(`${"".padEnd(28)}${impls.map((i) => i.name.padStart(10)).join("")}${impls.slice(1).map((i) => `${i.name}/go`.padStart(13)).join("")}`);
-  for (const r of rows) log(`${r.label.padEnd(28)}${impls.map((i) => fmt(r[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(r[i.name], r.go).padStart(13)).join("")}`);
+  log(
+    `${"".padEnd(28)}${impls.map((i) => i.name.padStart(10)).join("")}${impls
+      .slice(1)
+      .map((i) => `${i.name}/go`.padStart(13))
+      .join("")}`,
+  );
+  for (const r of rows)
+    log(
+      `${r.label.padEnd(28)}${impls.map((i) => fmt(r[i.name]).padStart(10)).join("")}${impls
+        .slice(1)
+        .map((i) => ratio(r[i.name], r.go).padStart(13))
+        .join("")}`,
+    );
   if (resident) {
     const [add, del] = [rows.at(-2), rows.at(-1)];
-    goal(log, { name: "resident chain ADD / Go", value: add.resident / add.go, limit: 0.4, unit: "×", detail: `${fmt(add.resident)} vs ${fmt(add.go)} ms, interleaved` });
-    goal(log, { name: "resident chain DEL / Go", value: del.resident / del.go, limit: 0.4, unit: "×", detail: `${fmt(del.resident)} vs ${fmt(del.go)} ms, interleaved` });
+    goal(log, {
+      name: "resident chain ADD / Go",
+      value: add.resident / add.go,
+      limit: 0.4,
+      unit: "×",
+      detail: `${fmt(add.resident)} vs ${fmt(add.go)} ms, interleaved`,
+    });
+    goal(log, {
+      name: "resident chain DEL / Go",
+      value: del.resident / del.go,
+      limit: 0.4,
+      unit: "×",
+      detail: `${fmt(del.resident)} vs ${fmt(del.go)} ms, interleaved`,
+    });
   }
-  out.sections.plugins = { rows, p90: Object.fromEntries(impls.map((i) => [i.name, { chainAdd: pct(chainAdd[i.name], 0.9), chainDel: pct(chainDel[i.name], 0.9) }])) };
+  out.sections.plugins = {
+    rows,
+    p90: Object.fromEntries(
+      impls.map((i) => [i.name, { chainAdd: pct(chainAdd[i.name], 0.9), chainDel: pct(chainDel[i.name], 0.9) }]),
+    ),
+  };
 }
 
 // 2. a stream of pods added one after another ------------------------------------------------------
@@ -242,19 +347,35 @@ if (!skip.has("stream")) {
     // Latency at pod m: the median of the 5 pods around it, to smooth single hiccups.
     const at = (xs, m) => median(xs.slice(Math.max(0, m - 3), Math.min(xs.length, m + 2)));
     log(`\n2. ${PODS} pods added one after another (chain ADD incl. loopback), ms (median of the 5 around pod N)`);
-    log(`${"".padEnd(14)}${impls.map((i) => i.name.padStart(10)).join("")}${impls.slice(1).map((i) => `${i.name}/go`.padStart(13)).join("")}`);
+    log(
+      `${"".padEnd(14)}${impls.map((i) => i.name.padStart(10)).join("")}${impls
+        .slice(1)
+        .map((i) => `${i.name}/go`.padStart(13))
+        .join("")}`,
+    );
     for (const m of marks) {
       const v = Object.fromEntries(impls.map((i) => [i.name, at(lat[i.name], m)]));
       res[`pod${m}`] = v;
-      log(`${`pod ${m}`.padEnd(14)}${impls.map((i) => fmt(v[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(v[i.name], v.go).padStart(13)).join("")}`);
+      log(
+        `${`pod ${m}`.padEnd(14)}${impls.map((i) => fmt(v[i.name]).padStart(10)).join("")}${impls
+          .slice(1)
+          .map((i) => ratio(v[i.name], v.go).padStart(13))
+          .join("")}`,
+      );
     }
     // Per plugin ADD at each mark (same smoothing): where a growing chain spends its time.
     for (const impl of impls) {
-      const adds = Object.keys(ptimes[impl.name]).filter((k) => k.endsWith(" ADD")).sort();
-      log(`  ${impl.name} per plugin: ${marks.map((m) => `pod ${m} ${adds.map((k) => `${k.split(" ")[0]} ${fmt(at(ptimes[impl.name][k], m))}`).join(" ")}`).join(" | ")}`);
+      const adds = Object.keys(ptimes[impl.name])
+        .filter((k) => k.endsWith(" ADD"))
+        .sort();
+      log(
+        `  ${impl.name} per plugin: ${marks.map((m) => `pod ${m} ${adds.map((k) => `${k.split(" ")[0]} ${fmt(at(ptimes[impl.name][k], m))}`).join(" ")}`).join(" | ")}`,
+      );
     }
     const last = marks[marks.length - 1];
-    log(`${`pod ${last}/pod 1`.padEnd(14)}${impls.map((i) => ratio(res[`pod${last}`][i.name], res.pod1[i.name]).padStart(10)).join("")}`);
+    log(
+      `${`pod ${last}/pod 1`.padEnd(14)}${impls.map((i) => ratio(res[`pod${last}`][i.name], res.pod1[i.name]).padStart(10)).join("")}`,
+    );
     log(`${"pods/s".padEnd(14)}${impls.map((i) => fmt((1000 * PODS) / total[i.name]).padStart(10)).join("")}`);
     res.latencies = lat;
     res.podsPerSecond = Object.fromEntries(impls.map((i) => [i.name, (1000 * PODS) / total[i.name]]));
@@ -270,7 +391,12 @@ if (!skip.has("stream")) {
       }
     }
     res.delMedian = Object.fromEntries(impls.map((i) => [i.name, median(delTimes[i.name])]));
-    log(`${"DEL median".padEnd(14)}${impls.map((i) => fmt(res.delMedian[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(res.delMedian[i.name], res.delMedian.go).padStart(13)).join("")}`);
+    log(
+      `${"DEL median".padEnd(14)}${impls.map((i) => fmt(res.delMedian[i.name]).padStart(10)).join("")}${impls
+        .slice(1)
+        .map((i) => ratio(res.delMedian[i.name], res.delMedian.go).padStart(13))
+        .join("")}`,
+    );
   }
   out.sections.stream = res;
 }
@@ -281,9 +407,13 @@ if (!skip.has("stream") && !skip.has("flat") && resident) {
   const { compareNodes } = await import("./flat-ab.mjs");
   const rows = await compareNodes({ tag, dir, pods: PODS, rounds: ROUNDS });
   const ab = { full: rows.full.map((r) => r["chain ADD"]), empty: rows.empty.map((r) => r["chain ADD"]) };
-  log(`\n2b. resident chain ADD on a node with ${PODS} pods against an empty node, ${ROUNDS} alternating rounds (+2 warm-up), median ms`);
+  log(
+    `\n2b. resident chain ADD on a node with ${PODS} pods against an empty node, ${ROUNDS} alternating rounds (+2 warm-up), median ms`,
+  );
   log(`${"".padEnd(14)}${"empty".padStart(10)}${"full".padStart(10)}${"full/empty".padStart(13)}`);
-  log(`${"chain ADD".padEnd(14)}${fmt(median(ab.empty)).padStart(10)}${fmt(median(ab.full)).padStart(10)}${ratio(median(ab.full), median(ab.empty)).padStart(13)}`);
+  log(
+    `${"chain ADD".padEnd(14)}${fmt(median(ab.empty)).padStart(10)}${fmt(median(ab.full)).padStart(10)}${ratio(median(ab.full), median(ab.empty)).padStart(13)}`,
+  );
   out.sections.flat = { ab, goal: flatGoal(log, out.sections.stream?.latencies ?? {}, PODS, ab) };
 }
 
@@ -311,12 +441,18 @@ if (!skip.has("concurrent")) {
     res[impl.name] = (2 * SPODS * 1000) / (performance.now() - t0);
   }
   log(`${"".padEnd(14)}${impls.map((i) => i.name.padStart(10)).join("")}`);
-  log(`${"pods/s".padEnd(14)}${impls.map((i) => fmt(res[i.name]).padStart(10)).join("")}${impls.slice(1).map((i) => ratio(res[i.name], res.go).padStart(13)).join("")}`);
+  log(
+    `${"pods/s".padEnd(14)}${impls.map((i) => fmt(res[i.name]).padStart(10)).join("")}${impls
+      .slice(1)
+      .map((i) => ratio(res[i.name], res.go).padStart(13))
+      .join("")}`,
+  );
   out.sections.concurrent = res;
 }
 
 // 3b. parallel pods, 1 and 4 streams through the launchers, and their goals -----------------------
-if (!skip.has("parallel")) out.sections.parallel = await parallelSection(Number(values["parallel-rounds"]), Number(values["parallel-cycles"]));
+if (!skip.has("parallel"))
+  out.sections.parallel = await parallelSection(Number(values["parallel-rounds"]), Number(values["parallel-cycles"]));
 
 // 4. peak RSS of one plugin exec (VERSION and a bridge ADD), from wait4 via GNU time --------------
 if (!skip.has("rss") && existsSync("/usr/bin/time")) {
@@ -325,10 +461,17 @@ if (!skip.has("rss") && existsSync("/usr/bin/time")) {
   for (const impl of impls.filter((i) => i.name !== "resident")) {
     res[impl.name] = {};
     for (const p of ["loopback", "bridge", "host-local", "portmap", "bandwidth"]) {
-      const r = spawnSync("/usr/bin/time", ["-f", "%M", join(impl.bin, p)], { env: cleanEnv({ CNI_COMMAND: "VERSION" }), encoding: "utf8" });
+      const r = spawnSync("/usr/bin/time", ["-f", "%M", join(impl.bin, p)], {
+        env: cleanEnv({ CNI_COMMAND: "VERSION" }),
+        encoding: "utf8",
+      });
       res[impl.name][p] = Number(r.stderr.trim().split("\n").pop()) / 1024;
     }
-    log(`${impl.name.padEnd(10)}${Object.entries(res[impl.name]).map(([p, mb]) => `${p} ${fmt(mb)}`).join("  ")}`);
+    log(
+      `${impl.name.padEnd(10)}${Object.entries(res[impl.name])
+        .map(([p, mb]) => `${p} ${fmt(mb)}`)
+        .join("  ")}`,
+    );
   }
   out.sections.rss = res;
 }
@@ -348,7 +491,10 @@ if (!skip.has("netmgr")) {
     { name: "go-exec", args: [`--kubenet-bin-dir=${GO_BIN}`] },
   ];
   const pod = (i) => ({
-    metadata: { name: `p${i}`, annotations: { "kubernetes.io/ingress-bandwidth": "10M", "kubernetes.io/egress-bandwidth": "10M" } },
+    metadata: {
+      name: `p${i}`,
+      annotations: { "kubernetes.io/ingress-bandwidth": "10M", "kubernetes.io/egress-bandwidth": "10M" },
+    },
     spec: { containers: [{ name: "c", ports: [{ containerPort: 80, hostPort: 30000 + i }] }] },
   });
   const m = Object.fromEntries(variants.map((v) => [v.name, { setup: [], teardown: [], apiAdd: [], apiDel: [] }]));
@@ -359,10 +505,15 @@ if (!skip.has("netmgr")) {
       ip("netns", "add", netns);
       ip("-n", netns, "link", "set", "lo", "up");
       const ddir = join(dir, `netmgr-${k}`);
-      const d = await startDaemon({ netns, dir: ddir, args: ["--network-plugin=kubenet", `--pod-cidr=10.200.${128 + k}.0/24`, `--cni-bin-dir=${GO_BIN}`, ...v.args] });
+      const d = await startDaemon({
+        netns,
+        dir: ddir,
+        args: ["--network-plugin=kubenet", `--pod-cidr=10.200.${128 + k}.0/24`, `--cni-bin-dir=${GO_BIN}`, ...v.args],
+      });
       daemons.push({ v, d, ddir });
       const mode = (await d.client.node())["pluginMode"];
-      if (mode !== (v.name === "in-process" ? "in-process" : "exec")) throw new Error(`${v.name}: the daemon reports plugin mode ${mode}`);
+      if (mode !== (v.name === "in-process" ? "in-process" : "exec"))
+        throw new Error(`${v.name}: the daemon reports plugin mode ${mode}`);
     }
     const rotate = (i) => daemons.map((_, j) => daemons[(i + j) % daemons.length]);
     for (let i = 0; i < NPODS + WARMUP; i++) {
@@ -399,17 +550,28 @@ if (!skip.has("netmgr")) {
     ["tearDownPod", "teardown"],
     ["API add (+netns)", "apiAdd"],
     ["API delete (+netns)", "apiDel"],
-  ].map(([label, key]) => ({ label, ...Object.fromEntries(names.map((n) => [n, median(m[n][key])])), p90: Object.fromEntries(names.map((n) => [n, pct(m[n][key], 0.9)])) }));
-  log(`\n5. node manager: kubenet pod setup in-process vs exec'ing plugins (with hostPort and shaping), median ms of ${NPODS} pods (interleaved, +${WARMUP} warm-up)`);
-  log(`${"".padEnd(22)}${names.map((n) => n.padStart(12)).join("")}${["in-process/go", "podnet-exec/go"].map((h) => h.padStart(16)).join("")}`);
+  ].map(([label, key]) => ({
+    label,
+    ...Object.fromEntries(names.map((n) => [n, median(m[n][key])])),
+    p90: Object.fromEntries(names.map((n) => [n, pct(m[n][key], 0.9)])),
+  }));
+  log(
+    `\n5. node manager: kubenet pod setup in-process vs exec'ing plugins (with hostPort and shaping), median ms of ${NPODS} pods (interleaved, +${WARMUP} warm-up)`,
+  );
+  log(
+    `${"".padEnd(22)}${names.map((n) => n.padStart(12)).join("")}${["in-process/go", "podnet-exec/go"].map((h) => h.padStart(16)).join("")}`,
+  );
   for (const r of rows) {
-    log(`${r.label.padEnd(22)}${names.map((n) => fmt(r[n]).padStart(12)).join("")}${["in-process", "podnet-exec"].map((n) => ratio(r[n], r["go-exec"]).padStart(16)).join("")}`);
+    log(
+      `${r.label.padEnd(22)}${names.map((n) => fmt(r[n]).padStart(12)).join("")}${["in-process", "podnet-exec"].map((n) => ratio(r[n], r["go-exec"]).padStart(16)).join("")}`,
+    );
   }
   out.sections.netmgr = { pods: NPODS, rows, goal: kubenetGoal(log, rows) };
 }
 
 // 6. the exec'd fallback: plugin start-up against node -e 0, and its goals -------------------------
-if (!skip.has("fallback")) out.sections.fallback = fallbackSection(Number(values["fallback-rounds"]), out.sections.plugins);
+if (!skip.has("fallback"))
+  out.sections.fallback = fallbackSection(Number(values["fallback-rounds"]), out.sections.plugins);
 
 if (goals.length > 0) {
   log(`\nGoals (load ${environment().loadavg}):`);
@@ -435,7 +597,13 @@ function fallbackSection(rounds, plugins) {
   const ns = newPod();
   try {
     const version = cleanEnv({ CNI_COMMAND: "VERSION" });
-    const add = cleanEnv({ CNI_COMMAND: "ADD", CNI_CONTAINERID: "bench-startup", CNI_NETNS: `/run/netns/${ns}`, CNI_IFNAME: "lo", CNI_PATH: PODNET_BIN });
+    const add = cleanEnv({
+      CNI_COMMAND: "ADD",
+      CNI_CONTAINERID: "bench-startup",
+      CNI_NETNS: `/run/netns/${ns}`,
+      CNI_IFNAME: "lo",
+      CNI_PATH: PODNET_BIN,
+    });
     const loConf = JSON.stringify({ cniVersion: "1.0.0", name: "bench-startup", type: "loopback" });
     const runs = [
       { key: "node -e 0", file: process.execPath, args: ["-e", "0"], env: version },
@@ -447,7 +615,11 @@ function fallbackSection(rounds, plugins) {
     const ms = Object.fromEntries(runs.map((r) => [r.key, []]));
     const once = (r) => {
       const t0 = performance.now();
-      const x = spawnSync(r.file, r.args ?? [], { env: r.env, input: r.input, stdio: [r.input ? "pipe" : "ignore", "ignore", "ignore"] });
+      const x = spawnSync(r.file, r.args ?? [], {
+        env: r.env,
+        input: r.input,
+        stdio: [r.input ? "pipe" : "ignore", "ignore", "ignore"],
+      });
       const t = performance.now() - t0;
       if (x.status !== 0) throw new Error(`${r.file} ${r.key} exited ${x.status ?? x.signal}`);
       return t;
@@ -459,17 +631,39 @@ function fallbackSection(rounds, plugins) {
     }
     const floor = ms["node -e 0"];
     const paired = (xs) => median(xs.map((x, i) => x / floor[i]));
-    const rows = ["node -e 0", ...PLUGINS, "loopback ADD"].map((k) => ({ plugin: k, ms: median(ms[k]), vsNode: paired(ms[k]), go: ms[`go ${k}`] ? median(ms[`go ${k}`]) : NaN }));
-    log(`\n6. the exec'd fallback: one plugin exec, median ms of ${rounds} rounds (interleaved, +${WARMUP} warm-up); ×node = median of per-round ratios to \`node -e 0\``);
+    const rows = ["node -e 0", ...PLUGINS, "loopback ADD"].map((k) => ({
+      plugin: k,
+      ms: median(ms[k]),
+      vsNode: paired(ms[k]),
+      go: ms[`go ${k}`] ? median(ms[`go ${k}`]) : NaN,
+    }));
+    log(
+      `\n6. the exec'd fallback: one plugin exec, median ms of ${rounds} rounds (interleaved, +${WARMUP} warm-up); ×node = median of per-round ratios to \`node -e 0\``,
+    );
     log(`${"".padEnd(20)}${"podnet".padStart(10)}${"×node".padStart(9)}${"go".padStart(9)}${"podnet/go".padStart(12)}`);
-    for (const r of rows) log(`${(PLUGINS.includes(r.plugin) ? `${r.plugin} VERSION` : r.plugin).padEnd(20)}${fmt(r.ms).padStart(10)}${`${fmt(r.vsNode, 2)}×`.padStart(9)}${fmt(r.go).padStart(9)}${ratio(r.ms, r.go).padStart(12)}`);
+    for (const r of rows)
+      log(
+        `${(PLUGINS.includes(r.plugin) ? `${r.plugin} VERSION` : r.plugin).padEnd(20)}${fmt(r.ms).padStart(10)}${`${fmt(r.vsNode, 2)}×`.padStart(9)}${fmt(r.go).padStart(9)}${ratio(r.ms, r.go).padStart(12)}`,
+      );
     const worst = rows.filter((r) => PLUGINS.includes(r.plugin)).reduce((a, b) => (b.vsNode > a.vsNode ? b : a));
     const goals = {
-      startup: goal(log, { name: "exec'd plugin start-up (VERSION) / node -e 0, worst plugin", value: worst.vsNode, limit: 1.2, unit: "×", detail: `${worst.plugin}; node -e 0 ${fmt(median(floor))} ms` }),
+      startup: goal(log, {
+        name: "exec'd plugin start-up (VERSION) / node -e 0, worst plugin",
+        value: worst.vsNode,
+        limit: 1.2,
+        unit: "×",
+        detail: `${worst.plugin}; node -e 0 ${fmt(median(floor))} ms`,
+      }),
     };
     const chain = plugins?.rows.find((r) => r.label.startsWith("chain ADD"));
     if (chain) {
-      goals.chainAdd = goal(log, { name: "exec'd chain ADD / Go", value: chain.podnet / chain.go, limit: 1.5, unit: "×", detail: `section 1: ${fmt(chain.podnet)} vs ${fmt(chain.go)} ms (lo + bridge/host-local + portmap + bandwidth)` });
+      goals.chainAdd = goal(log, {
+        name: "exec'd chain ADD / Go",
+        value: chain.podnet / chain.go,
+        limit: 1.5,
+        unit: "×",
+        detail: `section 1: ${fmt(chain.podnet)} vs ${fmt(chain.go)} ms (lo + bridge/host-local + portmap + bandwidth)`,
+      });
     }
     return { rounds, rows, goals };
   } finally {
@@ -500,7 +694,17 @@ async function parallelSection(rounds, cycles) {
   const STREAMS = [1, 4];
   const cfgs = who.flatMap((impl) => STREAMS.map((streams) => ({ impl, streams })));
   const acc = Object.fromEntries(
-    cfgs.map((c) => [`${c.impl.name}/${c.streams}`, { cycles: 0, ms: 0, add: Array.from({ length: c.streams }, () => []), del: [], cpu: { runtime: 0, children: 0, daemon: 0, busy: 0, wall: 0 }, trace: {} }]),
+    cfgs.map((c) => [
+      `${c.impl.name}/${c.streams}`,
+      {
+        cycles: 0,
+        ms: 0,
+        add: Array.from({ length: c.streams }, () => []),
+        del: [],
+        cpu: { runtime: 0, children: 0, daemon: 0, busy: 0, wall: 0 },
+        trace: {},
+      },
+    ]),
   );
   // CPU time (ms) of a process from /proc/PID/stat: its own, and its reaped children's.
   const cpuOf = (pid) => {
@@ -574,7 +778,8 @@ async function parallelSection(rounds, cycles) {
           a.ms += wall;
           a.cpu.runtime += c1.me.own - c0.me.own;
           a.cpu.children += c1.me.children - c0.me.children;
-          if (impl.name === "resident" && c0.daemon && c1.daemon) a.cpu.daemon += c1.daemon.own + c1.daemon.children - c0.daemon.own - c0.daemon.children;
+          if (impl.name === "resident" && c0.daemon && c1.daemon)
+            a.cpu.daemon += c1.daemon.own + c1.daemon.children - c0.daemon.own - c0.daemon.children;
           a.cpu.busy += c1.m.busy - c0.m.busy;
           a.cpu.wall += c1.m.total - c0.m.total;
         }
@@ -595,13 +800,26 @@ async function parallelSection(rounds, cycles) {
       addMedian: median(a.add.flat()),
       addMedianPerStream: perStream,
       delMedian: median(a.del),
-      cpuPerCycle: { runtime: per(a.cpu.runtime), plugins: per(a.cpu.children + a.cpu.daemon), daemon: per(a.cpu.daemon), machineBusy: a.cpu.busy / a.cpu.wall },
-      ...(Object.keys(a.trace).length ? { residentCall: Object.fromEntries(Object.entries(a.trace).map(([p, xs]) => [p, median(xs)])) } : {}),
+      cpuPerCycle: {
+        runtime: per(a.cpu.runtime),
+        plugins: per(a.cpu.children + a.cpu.daemon),
+        daemon: per(a.cpu.daemon),
+        machineBusy: a.cpu.busy / a.cpu.wall,
+      },
+      ...(Object.keys(a.trace).length
+        ? { residentCall: Object.fromEntries(Object.entries(a.trace).map(([p, xs]) => [p, median(xs)])) }
+        : {}),
     };
   }
-  log(`\n3b. parallel pods: S concurrent streams of ADD+DEL cycles (chain incl. loopback, netns add/del per cycle), ${rounds} rounds × ${cycles} cycles per stream (interleaved in balanced orders, +1 warm-up)`);
-  log(`   CPU per cycle, ms: the runtime (this process), the plugins (launchers, ip, Go's plugins and what they start; podnet's daemon), of which the daemon with its children; busy: the whole machine while it ran`);
-  log(`${"".padEnd(16)}${"pods/s".padStart(9)}${"ADD med".padStart(10)}${"worst stream".padStart(14)}${"DEL med".padStart(10)}${"CPU runtime".padStart(13)}${"CPU plugins".padStart(13)}${"daemon".padStart(8)}${"busy".padStart(7)}`);
+  log(
+    `\n3b. parallel pods: S concurrent streams of ADD+DEL cycles (chain incl. loopback, netns add/del per cycle), ${rounds} rounds × ${cycles} cycles per stream (interleaved in balanced orders, +1 warm-up)`,
+  );
+  log(
+    `   CPU per cycle, ms: the runtime (this process), the plugins (launchers, ip, Go's plugins and what they start; podnet's daemon), of which the daemon with its children; busy: the whole machine while it ran`,
+  );
+  log(
+    `${"".padEnd(16)}${"pods/s".padStart(9)}${"ADD med".padStart(10)}${"worst stream".padStart(14)}${"DEL med".padStart(10)}${"CPU runtime".padStart(13)}${"CPU plugins".padStart(13)}${"daemon".padStart(8)}${"busy".padStart(7)}`,
+  );
   for (const { impl, streams } of cfgs) {
     const r = res[`${impl.name}/${streams}`];
     log(
@@ -611,7 +829,10 @@ async function parallelSection(rounds, cycles) {
   }
   for (const streams of STREAMS) {
     const t = res[`resident/${streams}`]?.residentCall;
-    if (t) log(`  resident ×${streams}, per call (median ms): waiting for its attachment ${fmt(t.order, 2)}, for a worker ${fmt(t.queue, 2)}, hand-off to and from the worker ${fmt(t.handoff, 2)}, the plugin ${fmt(t.run, 2)}`);
+    if (t)
+      log(
+        `  resident ×${streams}, per call (median ms): waiting for its attachment ${fmt(t.order, 2)}, for a worker ${fmt(t.queue, 2)}, hand-off to and from the worker ${fmt(t.handoff, 2)}, the plugin ${fmt(t.run, 2)}`,
+      );
   }
   const goals = {};
   const r1 = res["resident/1"];
@@ -620,7 +841,8 @@ async function parallelSection(rounds, cycles) {
   const g4 = res["go/4"];
   if (r1 && r4 && g4) {
     const worst = Math.max(...r4.addMedianPerStream);
-    const cpu = (r) => `${fmt(r.cpuPerCycle.runtime + r.cpuPerCycle.plugins)} ms CPU/cycle, machine ${fmt(100 * r.cpuPerCycle.machineBusy, 0)}% busy`;
+    const cpu = (r) =>
+      `${fmt(r.cpuPerCycle.runtime + r.cpuPerCycle.plugins)} ms CPU/cycle, machine ${fmt(100 * r.cpuPerCycle.machineBusy, 0)}% busy`;
     goals.selfScaling = goal(log, {
       name: "parallel: resident 4 streams pods/s / its single stream",
       value: r4.podsPerSecond / r1.podsPerSecond,

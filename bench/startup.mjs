@@ -41,7 +41,10 @@ function versionExec(impl, plugin) {
   const file = join(impl.bin, plugin);
   const [cmd, args] = impl.interpreter ? [impl.interpreter, [file]] : [file, []];
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { env: cleanEnv({ ...(impl.env ?? {}), CNI_COMMAND: "VERSION" }), stdio: ["ignore", "pipe", "pipe"] });
+  const r = spawnSync(cmd, args, {
+    env: cleanEnv({ ...(impl.env ?? {}), CNI_COMMAND: "VERSION" }),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const ms = performance.now() - t0;
   if (r.status !== 0) throw new Error(`${file} VERSION: exit ${r.status}: ${r.stderr}`);
   return ms;
@@ -84,24 +87,41 @@ export function measureStartup(impls, { rounds = 5, warm = 20, log = console.log
   const w = Math.max(10, ...impls.map((i) => i.name.length + 2));
   const table = (kind, title) => {
     log(`   ${title}`);
-    log(`${"".padEnd(12)}${impls.map((i) => i.name.padStart(w)).join("")}${others.map((i) => `${i.name}/${ref.name}`.padStart(w + 4)).join("")}`);
+    log(
+      `${"".padEnd(12)}${impls.map((i) => i.name.padStart(w)).join("")}${others.map((i) => `${i.name}/${ref.name}`.padStart(w + 4)).join("")}`,
+    );
     for (const row of rows) {
-      log(`${row.plugin.padEnd(12)}${impls.map((i) => fmt(row[i.name][kind]).padStart(w)).join("")}${others.map((i) => ratio(row[i.name][kind], row[ref.name][kind]).padStart(w + 4)).join("")}`);
+      log(
+        `${row.plugin.padEnd(12)}${impls.map((i) => fmt(row[i.name][kind]).padStart(w)).join("")}${others.map((i) => ratio(row[i.name][kind], row[ref.name][kind]).padStart(w + 4)).join("")}`,
+      );
     }
   };
   log(`\n0. start-up of one plugin exec (CNI_COMMAND=VERSION), median ms`);
-  table("cold", `cold: page cache dropped before each exec, ${rounds} rounds (${others.find((i) => i.interpreter)?.name ?? "—"}: the node binary dropped too, as after boot)`);
+  table(
+    "cold",
+    `cold: page cache dropped before each exec, ${rounds} rounds (${others.find((i) => i.interpreter)?.name ?? "—"}: the node binary dropped too, as after boot)`,
+  );
   table("warm", `warm: ${warm} execs, page cache hot`);
-  log(`${"cold/warm".padEnd(12)}${impls.map((i) => ratio(median(rows.map((r) => r[i.name].cold)), median(rows.map((r) => r[i.name].warm))).padStart(w)).join("")}`);
+  log(
+    `${"cold/warm".padEnd(12)}${impls.map((i) => ratio(median(rows.map((r) => r[i.name].cold)), median(rows.map((r) => r[i.name].warm))).padStart(w)).join("")}`,
+  );
   return { rounds, warm, rows };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" }, warm: { type: "string", default: "20" } } });
-  requireRootAndFiles("startup", STARTUP_PLUGINS.flatMap((p) => [join(GO_BIN, p), join(PODNET_BIN, p)]));
+  const { values } = parseArgs({
+    options: { rounds: { type: "string", default: "5" }, warm: { type: "string", default: "20" } },
+  });
+  requireRootAndFiles(
+    "startup",
+    STARTUP_PLUGINS.flatMap((p) => [join(GO_BIN, p), join(PODNET_BIN, p)]),
+  );
   const dir = mkdtempSync(join(tmpdir(), "podnet-t-startup-"));
   try {
-    measureStartup([{ name: "go", bin: GO_BIN }, { name: "podnet", bin: PODNET_BIN }, coldNodeImpl(dir)], { rounds: Number(values.rounds), warm: Number(values.warm) });
+    measureStartup([{ name: "go", bin: GO_BIN }, { name: "podnet", bin: PODNET_BIN }, coldNodeImpl(dir)], {
+      rounds: Number(values.rounds),
+      warm: Number(values.warm),
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

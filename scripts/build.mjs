@@ -23,7 +23,9 @@ for (const a of readdirSync(pluginsDir)) {
   const pa = join(pluginsDir, a);
   if (!statSync(pa).isDirectory()) continue;
   if (existsSync(join(pa, "main.ts"))) entries.push({ name: a, file: join(pa, "main.ts") });
-  else for (const b of readdirSync(pa)) if (existsSync(join(pa, b, "main.ts"))) entries.push({ name: b, file: join(pa, b, "main.ts") });
+  else
+    for (const b of readdirSync(pa))
+      if (existsSync(join(pa, b, "main.ts"))) entries.push({ name: b, file: join(pa, b, "main.ts") });
 }
 
 /**
@@ -37,11 +39,17 @@ function lazyBuiltins(names) {
   return {
     name: "lazy-builtins",
     setup(b) {
-      b.onResolve({ filter }, (a) => (a.namespace === "lazy-builtin" ? { path: a.path, external: true } : { path: a.path, namespace: "lazy-builtin" }));
+      b.onResolve({ filter }, (a) =>
+        a.namespace === "lazy-builtin" ? { path: a.path, external: true } : { path: a.path, namespace: "lazy-builtin" },
+      );
       b.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, (a) => {
         const real = require(a.path);
         const fns = Object.keys(real).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && typeof real[k] === "function");
-        const lines = [`let m;`, `const load = () => (m ??= require(${JSON.stringify(a.path)}));`, ...fns.map((k) => `export function ${k}(...a) { return load().${k}(...a); }`)];
+        const lines = [
+          `let m;`,
+          `const load = () => (m ??= require(${JSON.stringify(a.path)}));`,
+          ...fns.map((k) => `export function ${k}(...a) { return load().${k}(...a); }`),
+        ];
         return { contents: lines.join("\n"), loader: "js" };
       });
     },
@@ -86,9 +94,14 @@ const launcher = join(resident, ".launcher");
 rmSync(launcher, { force: true });
 // PODNET_SOCKET_UID=N at build time: the launchers trust a daemon running as uid N instead of root.
 const socketUid = process.env.PODNET_SOCKET_UID;
-if (socketUid !== undefined && !/^[0-9]+$/.test(socketUid)) throw new Error(`PODNET_SOCKET_UID must be a numeric uid, got ${JSON.stringify(socketUid)}`);
+if (socketUid !== undefined && !/^[0-9]+$/.test(socketUid))
+  throw new Error(`PODNET_SOCKET_UID must be a numeric uid, got ${JSON.stringify(socketUid)}`);
 const defines = socketUid !== undefined ? [`-DPODNET_SOCKET_UID=${socketUid}`] : [];
-const cc = spawnSync("cc", ["-O2", "-Wall", "-Wextra", "-Werror", ...defines, "-o", launcher, join(root, "native", "launcher.c")], { stdio: "inherit" });
+const cc = spawnSync(
+  "cc",
+  ["-O2", "-Wall", "-Wextra", "-Werror", ...defines, "-o", launcher, join(root, "native", "launcher.c")],
+  { stdio: "inherit" },
+);
 if (cc.status !== 0) throw new Error("building native/launcher.c failed");
 for (const { name } of results) {
   // Unlink first: a launcher being executed right now cannot be overwritten (ETXTBSY).

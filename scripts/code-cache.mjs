@@ -96,7 +96,10 @@ async function makePlugin(file, shebang, body) {
   writeFileSync(file, pluginFile(shebang, body));
   const out = `${file}.code-cache-${process.pid}`;
   try {
-    const { stdout: version } = await execFileP(node, [self, "--make-cache", file, out], { env: childEnv({ CNI_COMMAND: "VERSION" }), maxBuffer: 1 << 20 });
+    const { stdout: version } = await execFileP(node, [self, "--make-cache", file, out], {
+      env: childEnv({ CNI_COMMAND: "VERSION" }),
+      maxBuffer: 1 << 20,
+    });
     writeFileSync(file, pluginFile(shebang, body, version, readFileSync(out)));
   } finally {
     rmSync(out, { force: true });
@@ -123,7 +126,12 @@ export async function refreshCodeCache(file) {
 
 /** In the child: compile the source eagerly, run it once (VERSION), write V8's cache at exit. */
 async function childMakeCache(file, out) {
-  const [{ Script }, { setFlagsFromString }, { createRequire }, { dirname }] = await Promise.all([import("node:vm"), import("node:v8"), import("node:module"), import("node:path")]);
+  const [{ Script }, { setFlagsFromString }, { createRequire }, { dirname }] = await Promise.all([
+    import("node:vm"),
+    import("node:v8"),
+    import("node:module"),
+    import("node:path"),
+  ]);
   const p = parsePlugin(readFileSync(file, "utf8"));
   if (!p) throw new Error(`${file} is not a plugin file`);
   setFlagsFromString("--no-lazy");
@@ -137,10 +145,14 @@ async function childMakeCache(file, out) {
 function childCheckCache(file) {
   return import("node:vm").then(({ Script }) => {
     const p = parsePlugin(readFileSync(file, "utf8"));
-    const rejected = !p || p.cache.length === 0 || new Script(p.source, { filename: file, lineOffset: p.lineOffset, cachedData: p.cache }).cachedDataRejected;
+    const rejected =
+      !p ||
+      p.cache.length === 0 ||
+      new Script(p.source, { filename: file, lineOffset: p.lineOffset, cachedData: p.cache }).cachedDataRejected;
     process.stdout.write(rejected ? "rejected\n" : "accepted\n");
   });
 }
 
-if (process.argv[1] === self && process.argv[2] === "--make-cache") await childMakeCache(process.argv[3], process.argv[4]);
+if (process.argv[1] === self && process.argv[2] === "--make-cache")
+  await childMakeCache(process.argv[3], process.argv[4]);
 if (process.argv[1] === self && process.argv[2] === "--check-cache") await childCheckCache(process.argv[3]);

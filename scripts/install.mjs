@@ -38,7 +38,16 @@ export function findNodeDir({ execPath, env, exists }) {
  * installed beside this Node, else the one on PATH.
  */
 export function nodeGypCommand(env, execPath) {
-  const beside = join(dirname(dirname(execPath)), "lib", "node_modules", "npm", "node_modules", "node-gyp", "bin", "node-gyp.js");
+  const beside = join(
+    dirname(dirname(execPath)),
+    "lib",
+    "node_modules",
+    "npm",
+    "node_modules",
+    "node-gyp",
+    "bin",
+    "node-gyp.js",
+  );
   const js = [env.npm_config_node_gyp, beside].find((f) => f && existsSync(f));
   return js ? [execPath, js] : ["node-gyp"];
 }
@@ -72,12 +81,21 @@ async function main() {
   const execPath = realpathSync(process.execPath);
   const nodedir = findNodeDir({ execPath, env: process.env, exists: existsSync });
   const [cmd, ...pre] = nodeGypCommand(process.env, process.execPath);
-  const args = [...pre, "rebuild", "--directory", join(root, "native"), "--loglevel=warn", ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
+  const args = [
+    ...pre,
+    "rebuild",
+    "--directory",
+    join(root, "native"),
+    "--loglevel=warn",
+    ...(nodedir ? [`--nodedir=${nodedir}`] : []),
+  ];
   if (process.env.PODNET_INSTALL_VERBOSE) console.error(`podnet install: ${cmd} ${args.join(" ")}`);
   const r = spawnSync(cmd, args, { stdio: "inherit" });
   if (r.error || r.status !== 0) {
-    console.error(`podnet: building the native addon failed (${r.error?.message ?? `exit ${r.status}`}); ` +
-      `it needs a C compiler, make, python3 and Node's headers (${nodedir ? `used ${join(nodedir, "include", "node")}` : "none found on disk; pass --nodedir=DIR"})`);
+    console.error(
+      `podnet: building the native addon failed (${r.error?.message ?? `exit ${r.status}`}); ` +
+        `it needs a C compiler, make, python3 and Node's headers (${nodedir ? `used ${join(nodedir, "include", "node")}` : "none found on disk; pass --nodedir=DIR"})`,
+    );
     process.exit(1);
   }
   const addon = join(root, "native", "build", "Release", ADDON_FILE);

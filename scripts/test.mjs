@@ -32,7 +32,9 @@ function walk(dir, out = []) {
 }
 const tierOf = (f) => (f.includes("/test/e2e/") ? "e2e" : f.endsWith(".netns.test.js") ? "netns" : "unit");
 const tiers = new Set(values.tier ?? ["unit", "netns", "e2e"]);
-let files = walk(join(root, "dist")).filter((f) => tiers.has(tierOf(f))).sort();
+let files = walk(join(root, "dist"))
+  .filter((f) => tiers.has(tierOf(f)))
+  .sort();
 if (positionals.length) files = files.filter((f) => positionals.some((p) => relative(root, f).includes(p)));
 if (files.length === 0) {
   console.error("no test files matched");
@@ -42,5 +44,9 @@ if ((tiers.has("netns") || tiers.has("e2e")) && process.getuid?.() !== 0) {
   console.error("netns and e2e tests need root (they make their own network namespaces)");
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ["--test", "--test-concurrency=2", ...files], { cwd: root, stdio: "inherit", env });
+const r = spawnSync(process.execPath, ["--test", "--test-concurrency=2", ...files], {
+  cwd: root,
+  stdio: "inherit",
+  env,
+});
 process.exit(r.status ?? 1);

@@ -18,7 +18,15 @@ export function exitCodes(o: { failure?: string; more?: readonly string[] } = {}
 }
 
 export type ParsedArgs<O extends NonNullable<ParseArgsConfig["options"]>> = {
-  values: { [K in keyof O]?: O[K] extends { type: "boolean" } ? (O[K] extends { multiple: true } ? boolean[] : boolean) : O[K] extends { multiple: true } ? string[] : string };
+  values: {
+    [K in keyof O]?: O[K] extends { type: "boolean" }
+      ? O[K] extends { multiple: true }
+        ? boolean[]
+        : boolean
+      : O[K] extends { multiple: true }
+        ? string[]
+        : string;
+  };
   positionals: string[];
 };
 
@@ -47,7 +55,12 @@ export function parseCommandArgs<O extends NonNullable<ParseArgsConfig["options"
   const out = o.out ?? processOut;
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: [...args], options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: o.positionals ?? false, strict: true });
+    parsed = parseArgs({
+      args: [...args],
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      allowPositionals: o.positionals ?? false,
+      strict: true,
+    });
   } catch (e) {
     // A --help anywhere wins over a bad flag elsewhere.
     if (args.includes("--help") || args.includes("-h")) {

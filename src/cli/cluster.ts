@@ -2,7 +2,17 @@
 // etcd has them (docs/cluster.md). "Routes in place" comes from the local `podnet node` (its
 // GET /v1/cluster on --socket) when one is running in the same cluster; otherwise it is unknown.
 import { readFile } from "node:fs/promises";
-import { ClusterConfigError, type EtcdFlags, type LocalView, clusterNodes, clusterRemoveNode, listNodes, nodesJson, nodesTable, openEtcdStore } from "../cluster/index.js";
+import {
+  ClusterConfigError,
+  type EtcdFlags,
+  type LocalView,
+  clusterNodes,
+  clusterRemoveNode,
+  listNodes,
+  nodesJson,
+  nodesTable,
+  openEtcdStore,
+} from "../cluster/index.js";
 import { createApiClient } from "../netmgr/daemon/api-client.js";
 import { DEFAULT_SOCKET } from "../netmgr/daemon/paths.js";
 import { errorMessage } from "../util/error-message.js";
@@ -37,18 +47,38 @@ async function localView(socket: string, prefix: string): Promise<LocalView | un
     const etcd = st["etcd"] as { prefix?: unknown } | undefined;
     if (etcd?.prefix !== prefix || typeof st["node"] !== "string" || !Array.isArray(st["peers"])) return undefined;
     const inPlace = new Map<string, boolean>();
-    for (const p of st["peers"] as Array<{ name?: unknown; routesInPlace?: unknown }>) if (typeof p.name === "string") inPlace.set(p.name, p.routesInPlace === true);
+    for (const p of st["peers"] as Array<{ name?: unknown; routesInPlace?: unknown }>)
+      if (typeof p.name === "string") inPlace.set(p.name, p.routesInPlace === true);
     return { self: st["node"], inPlace };
   } catch {
     return undefined;
   }
 }
 
-const ago = (ms: number) => (ms < 120_000 ? `${Math.round(ms / 1000)} s` : ms < 7_200_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 3_600_000)} h`);
+const ago = (ms: number) =>
+  ms < 120_000
+    ? `${Math.round(ms / 1000)} s`
+    : ms < 7_200_000
+      ? `${Math.round(ms / 60_000)} min`
+      : `${Math.round(ms / 3_600_000)} h`;
 
 export async function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const str = { type: "string" as const };
-  const p = parseCommandArgs("cluster", USAGE, args, { json: { type: "boolean" }, socket: str, "etcd-endpoints": str, "etcd-prefix": str, "etcd-cafile": str, "etcd-certfile": str, "etcd-keyfile": str }, { positionals: true });
+  const p = parseCommandArgs(
+    "cluster",
+    USAGE,
+    args,
+    {
+      json: { type: "boolean" },
+      socket: str,
+      "etcd-endpoints": str,
+      "etcd-prefix": str,
+      "etcd-cafile": str,
+      "etcd-certfile": str,
+      "etcd-keyfile": str,
+    },
+    { positionals: true },
+  );
   if (typeof p === "number") return p;
   const { values, positionals } = p;
   const [verb, ...rest] = positionals;
@@ -76,7 +106,11 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
   const { store, keys } = opened;
   try {
     if (verb === "nodes") {
-      const rows = await clusterNodes(store, keys, await localView(values.socket ?? env["PODNET_SOCKET"] ?? DEFAULT_SOCKET, keys.prefix));
+      const rows = await clusterNodes(
+        store,
+        keys,
+        await localView(values.socket ?? env["PODNET_SOCKET"] ?? DEFAULT_SOCKET, keys.prefix),
+      );
       if (values.json) process.stdout.write(`${nodesJson(rows)}\n`);
       else if (rows.length === 0) process.stdout.write(`no nodes under ${keys.prefix}\n`);
       else {
@@ -94,8 +128,13 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     }
     process.stdout.write(`removed node ${name}${r.blocks.length ? `; freed ${r.blocks.join(", ")}` : ""}\n`);
     if (r.wasAlive) {
-      const last = before?.lastHeartbeat !== undefined ? ` (its last heartbeat was ${ago(Math.max(0, Date.now() - before.lastHeartbeat))} ago)` : "";
-      process.stderr.write(`podnet cluster remove-node: warning: ${name} was still alive${last}: if its podnet node is running, it registers again (keeping its block while it is free); stop it first\n`);
+      const last =
+        before?.lastHeartbeat !== undefined
+          ? ` (its last heartbeat was ${ago(Math.max(0, Date.now() - before.lastHeartbeat))} ago)`
+          : "";
+      process.stderr.write(
+        `podnet cluster remove-node: warning: ${name} was still alive${last}: if its podnet node is running, it registers again (keeping its block while it is free); stop it first\n`,
+      );
     }
     return 0;
   } catch (e) {

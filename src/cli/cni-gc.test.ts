@@ -1,7 +1,16 @@
 // `podnet cni gc` over a real CniRuntime whose plugins are a fake exec acting on temp stores.
 import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { parseConfList, type NetworkConfigList } from "../cni/index.js";
@@ -15,9 +24,19 @@ let pm = "";
 let list: NetworkConfigList;
 let calls: string[] = [];
 
-const ok = (stdout = ""): ExecResult => ({ code: 0, signal: null, stdout: Buffer.from(stdout), stderr: Buffer.alloc(0), timedOut: false });
+const ok = (stdout = ""): ExecResult => ({
+  code: 0,
+  signal: null,
+  stdout: Buffer.from(stdout),
+  stderr: Buffer.alloc(0),
+  timedOut: false,
+});
 const lease = (ip: string, owner: string) => writeFileSync(join(data, "gcnet", ip), owner);
-const pmState = (cid: string) => writeFileSync(join(pm, "gcnet", `${cid}-eth0`), JSON.stringify({ version: 1, network: "gcnet", containerID: cid, ifName: "eth0" }));
+const pmState = (cid: string) =>
+  writeFileSync(
+    join(pm, "gcnet", `${cid}-eth0`),
+    JSON.stringify({ version: 1, network: "gcnet", containerID: cid, ifName: "eth0" }),
+  );
 
 /** bridge (with host-local) and portmap as their GC and DEL act on the stores. */
 const exec: RawExec = {
@@ -27,13 +46,19 @@ const exec: RawExec = {
     const type = basename(file);
     calls.push(`${cmd} ${type}${env["CNI_CONTAINERID"] ? ` ${env["CNI_CONTAINERID"]}` : ""}`);
     const req = JSON.parse(String(o.stdin ?? "{}")) as Record<string, unknown>;
-    const valid = new Set(((req["cni.dev/valid-attachments"] ?? []) as Array<{ containerID: string; ifname: string }>).map((a) => `${a.containerID}\r\n${a.ifname}`));
+    const valid = new Set(
+      ((req["cni.dev/valid-attachments"] ?? []) as Array<{ containerID: string; ifname: string }>).map(
+        (a) => `${a.containerID}\r\n${a.ifname}`,
+      ),
+    );
     const dir = type === "bridge" ? join(data, "gcnet") : join(pm, "gcnet");
     if (cmd === "DEL") {
-      for (const f of readdirSync(dir)) if (readFileSync(join(dir, f), "utf8").includes(String(env["CNI_CONTAINERID"]))) unlinkSync(join(dir, f));
+      for (const f of readdirSync(dir))
+        if (readFileSync(join(dir, f), "utf8").includes(String(env["CNI_CONTAINERID"]))) unlinkSync(join(dir, f));
     }
     if (cmd === "GC" && type === "bridge") {
-      for (const f of readdirSync(dir)) if (/^\d/.test(f) && !valid.has(readFileSync(join(dir, f), "utf8"))) unlinkSync(join(dir, f));
+      for (const f of readdirSync(dir))
+        if (/^\d/.test(f) && !valid.has(readFileSync(join(dir, f), "utf8"))) unlinkSync(join(dir, f));
     }
     if (cmd === "GC" && type === "portmap") {
       for (const f of readdirSync(dir)) {
@@ -67,9 +92,21 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-const runtime = () => new CniRuntime({ path: [join(root, "bin")], cacheDir: join(root, "cache"), exec, netnsExists: () => true });
+const runtime = () =>
+  new CniRuntime({ path: [join(root, "bin")], cacheDir: join(root, "cache"), exec, netnsExists: () => true });
 const cacheEntry = (rtm: CniRuntime, id: string) =>
-  rtm.cache.write({ containerID: id, network: "gcnet", ifName: "eth0", config: list.bytes, netns: `/run/netns/${id}`, cniArgs: [], capabilityArgs: {} }, { cniVersion: "1.1.0", ips: [] });
+  rtm.cache.write(
+    {
+      containerID: id,
+      network: "gcnet",
+      ifName: "eth0",
+      config: list.bytes,
+      netns: `/run/netns/${id}`,
+      cniArgs: [],
+      capabilityArgs: {},
+    },
+    { cniVersion: "1.1.0", ips: [] },
+  );
 
 describe("valid attachments", () => {
   it("CONTAINERID/IFNAME, checked as libcni checks them", () => {
@@ -79,9 +116,14 @@ describe("valid attachments", () => {
     assert.throws(() => parseAttachmentArg("a b/eth0"), /invalid characters in containerID/);
   });
   it("the spec's JSON list", () => {
-    assert.deepEqual(parseAttachmentsJson('[{"containerID":"c1","ifname":"eth0"}]', "f"), [{ containerID: "c1", ifname: "eth0" }]);
+    assert.deepEqual(parseAttachmentsJson('[{"containerID":"c1","ifname":"eth0"}]', "f"), [
+      { containerID: "c1", ifname: "eth0" },
+    ]);
     assert.throws(() => parseAttachmentsJson('{"containerID":"c1"}', "f"), /f: want a JSON list/);
-    assert.throws(() => parseAttachmentsJson('[{"containerID":"c1"}]', "f"), /f\[0\]: want \{"containerID": string, "ifname": string\}/);
+    assert.throws(
+      () => parseAttachmentsJson('[{"containerID":"c1"}]', "f"),
+      /f\[0\]: want \{"containerID": string, "ifname": string\}/,
+    );
     assert.throws(() => parseAttachmentsJson("[", "f"), /f: not JSON/);
   });
 });
@@ -112,7 +154,11 @@ describe("podnet cni gc", () => {
     cacheEntry(rtm, "keep");
     cacheEntry(rtm, "gone");
     const out: string[] = [];
-    const errors = await runGc(rtm, list, { valid: [{ containerID: "keep", ifname: "eth0" }], dryRun: true, out: (l) => out.push(l) });
+    const errors = await runGc(rtm, list, {
+      valid: [{ containerID: "keep", ifname: "eth0" }],
+      dryRun: true,
+      out: (l) => out.push(l),
+    });
     assert.equal(errors, 0);
     assert.deepEqual(out, [
       "would delete attachment gone/eth0 (netns /run/netns/gone): DEL through the chain",
@@ -131,7 +177,11 @@ describe("podnet cni gc", () => {
     cacheEntry(rtm, "keep");
     cacheEntry(rtm, "gone");
     const out: string[] = [];
-    const errors = await runGc(rtm, list, { valid: [{ containerID: "keep", ifname: "eth0" }], dryRun: false, out: (l) => out.push(l) });
+    const errors = await runGc(rtm, list, {
+      valid: [{ containerID: "keep", ifname: "eth0" }],
+      dryRun: false,
+      out: (l) => out.push(l),
+    });
     assert.equal(errors, 0);
     assert.deepEqual(calls, ["DEL portmap gone", "DEL bridge gone", "GC bridge", "GC portmap"]);
     assert.deepEqual(out, [
@@ -142,7 +192,10 @@ describe("podnet cni gc", () => {
       "released host-local: 10.200.0.4 (orphan/eth0)",
       "released portmap: the state of gone/eth0",
     ]);
-    assert.deepEqual(rtm.getCachedAttachments().map((a) => a.containerID), ["keep"]);
+    assert.deepEqual(
+      rtm.getCachedAttachments().map((a) => a.containerID),
+      ["keep"],
+    );
     assert.deepEqual(readdirSync(join(data, "gcnet")).sort(), ["10.200.0.2", "last_reserved_ip.0"]);
     assert.ok(existsSync(join(pm, "gcnet", "keep-eth0")));
   });

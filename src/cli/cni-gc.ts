@@ -5,7 +5,14 @@
 // stores before and after. `--dry-run` prints what would go and changes nothing.
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { isObject, readJson, validateContainerID, validateIfName, type JsonObject, type NetworkConfigList } from "../cni/index.js";
+import {
+  isObject,
+  readJson,
+  validateContainerID,
+  validateIfName,
+  type JsonObject,
+  type NetworkConfigList,
+} from "../cni/index.js";
 import { formatIP } from "../ip/index.js";
 import { readFdUpTo, readFileBounded } from "../kernel/read-bounded.js";
 import type { CniRuntime } from "../libcni/api.js";
@@ -34,7 +41,9 @@ function checked(a: Attachment, where: string): Attachment {
     validateContainerID(a.containerID);
     validateIfName(a.ifname);
   } catch (e) {
-    throw new ValidAttachmentsError(`${where}: ${(e as Error).message}${(e as { details?: string }).details ? ` (${(e as { details?: string }).details})` : ""}`);
+    throw new ValidAttachmentsError(
+      `${where}: ${(e as Error).message}${(e as { details?: string }).details ? ` (${(e as { details?: string }).details})` : ""}`,
+    );
   }
   return a;
 }
@@ -54,12 +63,15 @@ export function parseAttachmentsJson(text: string | Buffer, source: string): Att
   } catch (e) {
     throw new ValidAttachmentsError(`${source}: not JSON: ${(e as Error).message}`);
   }
-  if (!Array.isArray(v)) throw new ValidAttachmentsError(`${source}: want a JSON list of {"containerID": …, "ifname": …}`);
+  if (!Array.isArray(v))
+    throw new ValidAttachmentsError(`${source}: want a JSON list of {"containerID": …, "ifname": …}`);
   return v.map((a: unknown, i) => {
     const id = isObject(a) ? a["containerID"] : undefined;
     const ifname = isObject(a) ? a["ifname"] : undefined;
     if (typeof id !== "string" || typeof ifname !== "string") {
-      throw new ValidAttachmentsError(`${source}[${i}]: want {"containerID": string, "ifname": string}, got ${JSON.stringify(a)}`);
+      throw new ValidAttachmentsError(
+        `${source}[${i}]: want {"containerID": string, "ifname": string}, got ${JSON.stringify(a)}`,
+      );
     }
     return checked({ containerID: id, ifname }, `${source}[${i}]`);
   });
@@ -71,7 +83,8 @@ export function readAttachmentsFile(file: string): Attachment[] {
   try {
     if (file === "-") {
       const r = readFdUpTo(0, MAX_VALID_ATTACHMENTS_BYTES);
-      if (r.bytes.length > MAX_VALID_ATTACHMENTS_BYTES) throw new Error(`larger than ${MAX_VALID_ATTACHMENTS_BYTES} bytes`);
+      if (r.bytes.length > MAX_VALID_ATTACHMENTS_BYTES)
+        throw new Error(`larger than ${MAX_VALID_ATTACHMENTS_BYTES} bytes`);
       bytes = r.bytes;
     } else {
       bytes = readFileBounded(file, MAX_VALID_ATTACHMENTS_BYTES);
@@ -95,24 +108,35 @@ export interface Held {
 const heldKey = (h: Held) => `${h.plugin}\0${h.what}\0${h.containerID}\0${h.ifname ?? ""}`;
 
 /** host-local's rule (validOwner), which portmap's and bandwidth's (always with an ifname) agree with. */
-export const isValid = (h: Pick<Held, "containerID" | "ifname">, valid: readonly Attachment[]): boolean => validOwner(valid)(h);
+export const isValid = (h: Pick<Held, "containerID" | "ifname">, valid: readonly Attachment[]): boolean =>
+  validOwner(valid)(h);
 
 async function hostLocalHeld(list: NetworkConfigList, raw: JsonObject): Promise<Held[]> {
   const out: Held[] = [];
   for (const section of hostLocalSections(raw)) {
     let dataDir: string;
     try {
-      dataDir = (await loadIPAMConfig({ ...section, name: list.name, cniVersion: list.cniVersion }, "", { readFileLimited: syncFs.readFileLimited })).ipam.dataDir;
+      dataDir = (
+        await loadIPAMConfig({ ...section, name: list.name, cniVersion: list.cniVersion }, "", {
+          readFileLimited: syncFs.readFileLimited,
+        })
+      ).ipam.dataDir;
       readdirSync(join(dataDir, list.name));
     } catch {
       continue; // not a usable config, or no store (yet): nothing held
     }
-    for (const r of await readLeases(dataDir, list.name)) out.push({ plugin: "host-local", what: formatIP(r.ip), containerID: r.containerID, ifname: r.ifname });
+    for (const r of await readLeases(dataDir, list.name))
+      out.push({ plugin: "host-local", what: formatIP(r.ip), containerID: r.containerID, ifname: r.ifname });
   }
   return out;
 }
 
-async function stateHeld(list: NetworkConfigList, plugin: string, raw: JsonObject, defaultDir: string): Promise<Held[]> {
+async function stateHeld(
+  list: NetworkConfigList,
+  plugin: string,
+  raw: JsonObject,
+  defaultDir: string,
+): Promise<Held[]> {
   const dir = typeof raw["dataDir"] === "string" ? raw["dataDir"] : defaultDir;
   const store = new AttachmentStore(nodeStateFs, dir);
   const out: Held[] = [];
@@ -128,14 +152,36 @@ export async function heldByPlugins(list: NetworkConfigList): Promise<Held[]> {
   const out: Held[] = [];
   for (const p of list.plugins) {
     out.push(...(await hostLocalHeld(list, p.raw)));
-    if (p.type === "portmap") out.push(...(await stateHeld(list, "portmap", p.raw, (await import("../plugins/meta/portmap/state.js")).DEFAULT_DATA_DIR)));
-    if (p.type === "bandwidth") out.push(...(await stateHeld(list, "bandwidth", p.raw, (await import("../plugins/meta/bandwidth/bandwidth.js")).DEFAULT_DATA_DIR)));
+    if (p.type === "portmap")
+      out.push(
+        ...(await stateHeld(
+          list,
+          "portmap",
+          p.raw,
+          (
+            await import("../plugins/meta/portmap/state.js")
+          ).DEFAULT_DATA_DIR,
+        )),
+      );
+    if (p.type === "bandwidth")
+      out.push(
+        ...(await stateHeld(
+          list,
+          "bandwidth",
+          p.raw,
+          (
+            await import("../plugins/meta/bandwidth/bandwidth.js")
+          ).DEFAULT_DATA_DIR,
+        )),
+      );
   }
   return out;
 }
 
 const heldText = (h: Held) =>
-  h.what === "state" ? `${h.plugin}: the state of ${h.containerID}/${h.ifname}` : `${h.plugin}: ${h.what} (${h.containerID}${h.ifname ? `/${h.ifname}` : ""})`;
+  h.what === "state"
+    ? `${h.plugin}: the state of ${h.containerID}/${h.ifname}`
+    : `${h.plugin}: ${h.what} (${h.containerID}${h.ifname ? `/${h.ifname}` : ""})`;
 
 export interface GcOptions {
   /** undefined: --all (no attachment is valid). */
@@ -152,16 +198,24 @@ export async function runGc(rtm: CniRuntime, list: NetworkConfigList, o: GcOptio
   }
   const before = await heldByPlugins(list);
   if (o.dryRun) {
-    for (const a of rtm.staleAttachments(list, o.valid)) o.out(`would delete attachment ${a.containerID}/${a.ifName}${a.netns ? ` (netns ${a.netns})` : ""}: DEL through the chain`);
+    for (const a of rtm.staleAttachments(list, o.valid))
+      o.out(
+        `would delete attachment ${a.containerID}/${a.ifName}${a.netns ? ` (netns ${a.netns})` : ""}: DEL through the chain`,
+      );
     for (const h of before.filter((x) => !isValid(x, o.valid))) o.out(`would release ${heldText(h)}`);
-    o.out(`would run GC on ${list.plugins.map((p) => p.type).join(", ")} with ${o.valid.length} valid attachment${o.valid.length === 1 ? "" : "s"}`);
+    o.out(
+      `would run GC on ${list.plugins.map((p) => p.type).join(", ")} with ${o.valid.length} valid attachment${o.valid.length === 1 ? "" : "s"}`,
+    );
     return 0;
   }
   let errors = 0;
   try {
     await rtm.gcNetworkList(list, {
       validAttachments: o.valid,
-      onDeleted: (a) => o.out(`deleted attachment ${a.containerID}/${a.ifName}${a.netns ? ` (netns ${a.netns})` : ""}: DEL through the chain`),
+      onDeleted: (a) =>
+        o.out(
+          `deleted attachment ${a.containerID}/${a.ifName}${a.netns ? ` (netns ${a.netns})` : ""}: DEL through the chain`,
+        ),
       onPluginGc: (type, e) => {
         if (e) errors++;
         o.out(`GC ${type}: ${e ? `failed: ${e.message}` : "ok"}`);

@@ -3,7 +3,16 @@
 // CNI_CACHE_DIR (default /var/lib/cni). The container ID is derived from the netns path as cnitool does.
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
-import { CniCode, CniError, isObject, jsonKind, plainObject, readJson, resultToJSON, toCniError } from "../cni/index.js";
+import {
+  CniCode,
+  CniError,
+  isObject,
+  jsonKind,
+  plainObject,
+  readJson,
+  resultToJSON,
+  toCniError,
+} from "../cni/index.js";
 import { nodeRawExec } from "../kernel/exec.js";
 import { CniRuntime, DEFAULT_CONF_DIR, loadNetworkConf, splitCniPath } from "../libcni/index.js";
 import { EXIT_FAILURE, EXIT_OK, exitCodes, parseCommandArgs, usageError } from "./args.js";
@@ -45,7 +54,8 @@ export function parseUserCniArgs(s: string): Array<[string, string]> {
     const i = kv.indexOf("=");
     const k = i < 0 ? kv : kv.slice(0, i);
     const v = i < 0 ? "" : kv.slice(i + 1);
-    if (!k || !v) throw new CniError(CniCode.InvalidEnvironmentVariables, `CNI_ARGS: invalid pair "${kv}" (want KEY=VALUE)`);
+    if (!k || !v)
+      throw new CniError(CniCode.InvalidEnvironmentVariables, `CNI_ARGS: invalid pair "${kv}" (want KEY=VALUE)`);
     return [k, v];
   });
 }
@@ -56,22 +66,31 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
   const [verb, netName, netnsArg, ...extra] = p.positionals;
   const v = p.values;
   const verbs = ["add", "check", "del", "status", "gc", "version"];
-  if (!verb || !verbs.includes(verb)) return usageError("cni", verb ? `unknown command ${JSON.stringify(verb)}` : "which command?", USAGE);
+  if (!verb || !verbs.includes(verb))
+    return usageError("cni", verb ? `unknown command ${JSON.stringify(verb)}` : "which command?", USAGE);
   if (!netName) return usageError(`cni ${verb}`, "NETNAME is missing", USAGE);
   const needsNetns = ["add", "check", "del"].includes(verb);
   if (needsNetns && !netnsArg) return usageError(`cni ${verb}`, "NETNS is missing", USAGE);
-  if (extra.length > 0 || (!needsNetns && netnsArg !== undefined)) return usageError(`cni ${verb}`, `unexpected argument ${JSON.stringify(extra[0] ?? netnsArg)}`, USAGE);
+  if (extra.length > 0 || (!needsNetns && netnsArg !== undefined))
+    return usageError(`cni ${verb}`, `unexpected argument ${JSON.stringify(extra[0] ?? netnsArg)}`, USAGE);
   const gcFlag = (Object.keys(OPTIONS) as Array<keyof typeof OPTIONS>).find((k) => v[k] !== undefined);
   if (verb !== "gc" && gcFlag) return usageError(`cni ${verb}`, `--${gcFlag} is for gc`, USAGE);
   let valid: Attachment[] = [];
   if (verb === "gc") {
     const given = (v["valid-attachment"]?.length ?? 0) > 0 || v["valid-attachments-file"] !== undefined;
     if (!given && !v.all) {
-      return usageError("cni gc", "say which attachments are still in use (--valid-attachment, --valid-attachments-file), or --all to remove every one", USAGE);
+      return usageError(
+        "cni gc",
+        "say which attachments are still in use (--valid-attachment, --valid-attachments-file), or --all to remove every one",
+        USAGE,
+      );
     }
     if (given && v.all) return usageError("cni gc", "--all and a list of valid attachments do not go together", USAGE);
     try {
-      valid = [...(v["valid-attachment"] ?? []).map(parseAttachmentArg), ...(v["valid-attachments-file"] !== undefined ? readAttachmentsFile(v["valid-attachments-file"]) : [])];
+      valid = [
+        ...(v["valid-attachment"] ?? []).map(parseAttachmentArg),
+        ...(v["valid-attachments-file"] !== undefined ? readAttachmentsFile(v["valid-attachments-file"]) : []),
+      ];
     } catch (e) {
       if (e instanceof ValidAttachmentsError) return usageError("cni gc", e.message, USAGE);
       throw e;
@@ -94,7 +113,8 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
       } catch (e) {
         throw new CniError(CniCode.DecodingFailure, `CAP_ARGS is not JSON: ${(e as Error).message}`);
       }
-      if (!isObject(parsed)) throw new CniError(CniCode.DecodingFailure, `CAP_ARGS must be a JSON object, got ${jsonKind(parsed)}`);
+      if (!isObject(parsed))
+        throw new CniError(CniCode.DecodingFailure, `CAP_ARGS must be a JSON object, got ${jsonKind(parsed)}`);
       capabilityArgs = parsed;
     }
     const netns = netnsArg ? resolve(netnsArg) : "";
@@ -121,7 +141,11 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
         await rtm.getStatusNetworkList(list);
         break;
       case "gc": {
-        const errors = await runGc(rtm, list, { valid, dryRun: v["dry-run"] === true, out: (l) => process.stdout.write(`${l}\n`) });
+        const errors = await runGc(rtm, list, {
+          valid,
+          dryRun: v["dry-run"] === true,
+          out: (l) => process.stdout.write(`${l}\n`),
+        });
         return errors > 0 ? EXIT_FAILURE : EXIT_OK;
       }
       case "version": {

@@ -37,13 +37,22 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: "node",
     summary: "run the node network manager (--network-plugin=noop|cni|kubenet|<exec>)",
-    flags: async () => Object.keys((await import("../netmgr/daemon/options.js")).NODE_FLAGS).map((k) => f(k, k === "config" ? "file" : "text")),
+    flags: async () =>
+      Object.keys((await import("../netmgr/daemon/options.js")).NODE_FLAGS).map((k) =>
+        f(k, k === "config" ? "file" : "text"),
+      ),
     load: () => import("./node.js"),
   },
   {
     name: "resident",
     summary: "serve the plugins in-process to the resident-mode launchers (--socket PATH)",
-    flags: () => [f("socket", "file"), f("socket-group", "text"), f("metrics-bind-address", "text"), f("log-level", ["debug", "info", "warn", "error"]), f("workers", "text")],
+    flags: () => [
+      f("socket", "file"),
+      f("socket-group", "text"),
+      f("metrics-bind-address", "text"),
+      f("log-level", ["debug", "info", "warn", "error"]),
+      f("workers", "text"),
+    ],
     load: () => import("./resident.js"),
   },
   {

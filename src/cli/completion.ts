@@ -34,7 +34,11 @@ const flagWords = (c: CompletionCommand) => [...c.flags.map((f) => `--${f.name}`
 export function bashCompletion(cmds: readonly CompletionCommand[]): string {
   const names = cmds.map((c) => c.name).join(" ");
   const cases = cmds.map((c) => {
-    const byValue = (pred: (f: FlagSpec) => boolean) => c.flags.filter(pred).map((f) => `--${f.name}`).join("|");
+    const byValue = (pred: (f: FlagSpec) => boolean) =>
+      c.flags
+        .filter(pred)
+        .map((f) => `--${f.name}`)
+        .join("|");
     const dirs = byValue((f) => f.value === "dir");
     const files = byValue((f) => f.value === "file");
     const text = byValue((f) => f.value === "text");
@@ -44,9 +48,16 @@ export function bashCompletion(cmds: readonly CompletionCommand[]): string {
       `      subs=${shellQuote(c.subcommands.join(" ") || "''")}`.replace("=''''", "=''"),
       `      flags=${shellQuote(flagWords(c))}`,
       `      case "$prev" in`,
-      ...(dirs ? [`        ${dirs}) compopt -o filenames 2>/dev/null; COMPREPLY=( $(compgen -d -- "$cur") ); return ;;`] : []),
-      ...(files ? [`        ${files}) compopt -o filenames 2>/dev/null; COMPREPLY=( $(compgen -f -- "$cur") ); return ;;`] : []),
-      ...words.map((f) => `        --${f.name}) COMPREPLY=( $(compgen -W ${shellQuote((f.value as readonly string[]).join(" "))} -- "$cur") ); return ;;`),
+      ...(dirs
+        ? [`        ${dirs}) compopt -o filenames 2>/dev/null; COMPREPLY=( $(compgen -d -- "$cur") ); return ;;`]
+        : []),
+      ...(files
+        ? [`        ${files}) compopt -o filenames 2>/dev/null; COMPREPLY=( $(compgen -f -- "$cur") ); return ;;`]
+        : []),
+      ...words.map(
+        (f) =>
+          `        --${f.name}) COMPREPLY=( $(compgen -W ${shellQuote((f.value as readonly string[]).join(" "))} -- "$cur") ); return ;;`,
+      ),
       ...(text ? [`        ${text}) return ;;`] : []),
       `      esac`,
       `      ;;`,
@@ -87,12 +98,20 @@ complete -F _podnet podnet
 }
 
 /** Text inside a zsh _describe entry or an _arguments description: ':' '[' ']' escaped. */
-const zshText = (s: string) => s.replace(/\\/g, "\\\\").replace(/:/g, "\\:").replace(/\[/g, "\\[").replace(/\]/g, "\\]");
+const zshText = (s: string) =>
+  s.replace(/\\/g, "\\\\").replace(/:/g, "\\:").replace(/\[/g, "\\[").replace(/\]/g, "\\]");
 
 function zshFlag(f: FlagSpec): string {
   const rep = REPEATABLE.has(f.name) ? "*" : "";
   if (f.value === undefined) return shellQuote(`${rep}--${f.name}`);
-  const action = f.value === "dir" ? "_files -/" : f.value === "file" ? "_files" : f.value === "text" ? " " : `(${f.value.join(" ")})`;
+  const action =
+    f.value === "dir"
+      ? "_files -/"
+      : f.value === "file"
+        ? "_files"
+        : f.value === "text"
+          ? " "
+          : `(${f.value.join(" ")})`;
   return shellQuote(`${rep}--${f.name}=:${f.name}:${action}`);
 }
 
@@ -103,7 +122,9 @@ export function zshCompletion(cmds: readonly CompletionCommand[]): string {
       ...c.flags.map(zshFlag),
       shellQuote("(- *)--help[show the usage]"),
       // Commands with verbs take arguments (NETNS paths, manifests); the others none.
-      ...(c.subcommands.length ? [shellQuote(`1:verb:(${c.subcommands.join(" ")})`), shellQuote("*:argument:_files")] : []),
+      ...(c.subcommands.length
+        ? [shellQuote(`1:verb:(${c.subcommands.join(" ")})`), shellQuote("*:argument:_files")]
+        : []),
     ];
     return `    ${c.name})\n      _arguments -s \\\n        ${specs.join(" \\\n        ")}\n      ;;`;
   });
@@ -137,7 +158,14 @@ fi
 }
 
 export async function resolveCommands(commands: readonly CommandSpec[]): Promise<CompletionCommand[]> {
-  return Promise.all(commands.map(async (c) => ({ name: c.name, summary: c.summary, subcommands: c.subcommands ?? [], flags: await c.flags() })));
+  return Promise.all(
+    commands.map(async (c) => ({
+      name: c.name,
+      summary: c.summary,
+      subcommands: c.subcommands ?? [],
+      flags: await c.flags(),
+    })),
+  );
 }
 
 export async function run(args: string[], commands: readonly CommandSpec[]): Promise<number> {
@@ -146,7 +174,8 @@ export async function run(args: string[], commands: readonly CommandSpec[]): Pro
   const [shell, ...extra] = p.positionals;
   if (shell === undefined) return usageError("completion", "which shell? bash or zsh", USAGE);
   if (extra.length > 0) return usageError("completion", `unexpected argument ${JSON.stringify(extra[0])}`, USAGE);
-  if (shell !== "bash" && shell !== "zsh") return usageError("completion", `unknown shell ${JSON.stringify(shell)}: bash or zsh`, USAGE);
+  if (shell !== "bash" && shell !== "zsh")
+    return usageError("completion", `unknown shell ${JSON.stringify(shell)}: bash or zsh`, USAGE);
   const cmds = await resolveCommands(commands);
   process.stdout.write(shell === "bash" ? bashCompletion(cmds) : zshCompletion(cmds));
   return 0;

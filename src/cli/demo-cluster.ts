@@ -59,10 +59,28 @@ class DemoEtcd {
     const p = new Background(
       "ip",
       [
-        "netns", "exec", this.ns, "etcd", "--name", "demo", "--data-dir", join(this.dir, "data"),
-        "--listen-client-urls", "unix://etcd.sock:2379", "--advertise-client-urls", "unix://etcd.sock:2379",
-        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `demo=${peer}`,
-        "--logger", "zap", "--log-level", "error",
+        "netns",
+        "exec",
+        this.ns,
+        "etcd",
+        "--name",
+        "demo",
+        "--data-dir",
+        join(this.dir, "data"),
+        "--listen-client-urls",
+        "unix://etcd.sock:2379",
+        "--advertise-client-urls",
+        "unix://etcd.sock:2379",
+        "--listen-peer-urls",
+        peer,
+        "--initial-advertise-peer-urls",
+        peer,
+        "--initial-cluster",
+        `demo=${peer}`,
+        "--logger",
+        "zap",
+        "--log-level",
+        "error",
       ],
       { cwd: this.dir },
     );
@@ -142,7 +160,11 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<number> {
     await run("ip", ["-n", sw, "link", "set", "br0", "up"]);
     await etcd.start();
     const flags = (i: number) => [
-      ...o.daemonArgs, `--cluster-cidr=${DEMO_CLUSTER_CIDR}`, `--etcd-endpoints=${etcd.endpoint}`, `--node-name=${names[i]}`, `--node-ip=${nodeIP(i)}`,
+      ...o.daemonArgs,
+      `--cluster-cidr=${DEMO_CLUSTER_CIDR}`,
+      `--etcd-endpoints=${etcd.endpoint}`,
+      `--node-name=${names[i]}`,
+      `--node-ip=${nodeIP(i)}`,
     ];
     await Promise.all(labs.map((l, i) => l.makeNodeOn(sw, nodeIP(i), `p-${names[i]}`)));
     const tj = performance.now();
@@ -151,14 +173,23 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<number> {
     const deadline = Date.now() + 20_000;
     for (;;) {
       const st = await Promise.all(labs.map(status));
-      if (st.every((s) => s.podCIDRs.length === 1 && s.peers.length === o.nodes - 1 && s.peers.every((p) => p.routesInPlace))) break;
-      if (Date.now() > deadline) throw new Error(`the nodes did not converge within 20 s: ${JSON.stringify(st.map((s) => s.peers))}`);
+      if (
+        st.every(
+          (s) => s.podCIDRs.length === 1 && s.peers.length === o.nodes - 1 && s.peers.every((p) => p.routesInPlace),
+        )
+      )
+        break;
+      if (Date.now() > deadline)
+        throw new Error(`the nodes did not converge within 20 s: ${JSON.stringify(st.map((s) => s.peers))}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     const routedMs = performance.now() - tj - startedMs;
     row("segment", `${sw}  (bridge br0: ${names.map((n, i) => `${n} ${nodeIP(i)}`).join(", ")})`);
     row("etcd", `${etcd.ns}  (one member, clients on ${etcd.endpoint})`);
-    row("each node", `podnet node --network-plugin=kubenet --cluster-cidr=${DEMO_CLUSTER_CIDR} --etcd-endpoints=… --node-name=nI --node-ip=…`);
+    row(
+      "each node",
+      `podnet node --network-plugin=kubenet --cluster-cidr=${DEMO_CLUSTER_CIDR} --etcd-endpoints=… --node-name=nI --node-ip=…`,
+    );
     out();
 
     const st = await Promise.all(labs.map(status));
@@ -167,22 +198,52 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<number> {
     out(
       renderTable(
         ["NODE", "NETNS", "NODE IP", "BLOCK", "ROUTES TO PEERS"],
-        labs.map((l, i) => [names[i]!, l.node, nodeIP(i), blocks[i]!, st[i]!.peers.map((p) => `${p.name} ${p.mode}`).join(", ")]),
+        labs.map((l, i) => [
+          names[i]!,
+          l.node,
+          nodeIP(i),
+          blocks[i]!,
+          st[i]!.peers.map((p) => `${p.name} ${p.mode}`).join(", "),
+        ]),
         { indent: "  " },
       ).trimEnd(),
     );
     out();
 
-    for (const [i, l] of labs.entries()) pods.set(names[i]!, await l.client.addPod({ metadata: { name: `web-${names[i]}` }, spec: { containers: [{ name: "c" }] } }));
+    for (const [i, l] of labs.entries())
+      pods.set(
+        names[i]!,
+        await l.client.addPod({ metadata: { name: `web-${names[i]}` }, spec: { containers: [{ name: "c" }] } }),
+      );
     out(c.bold("Pods"));
-    out(renderTable(["POD", "NODE", "IP", "NETNS"], names.map((n) => [`default/web-${n}`, n, pods.get(n)!.ips[0] ?? "-", nsOf(pods.get(n)!)]), { indent: "  " }).trimEnd());
+    out(
+      renderTable(
+        ["POD", "NODE", "IP", "NETNS"],
+        names.map((n) => [`default/web-${n}`, n, pods.get(n)!.ips[0] ?? "-", nsOf(pods.get(n)!)]),
+        { indent: "  " },
+      ).trimEnd(),
+    );
     out();
 
     out(c.bold("Checks"));
     const inside = blocks.every((b) => b.startsWith("10.200.") && Number(b.split(".")[2]) < 128);
-    check(new Set(blocks).size === o.nodes && inside, "blocks", `${o.nodes} distinct /24 blocks of ${DEMO_CLUSTER_CIDR}, allocated through etcd (daemons up in ${(startedMs / 1000).toFixed(1)} s, every route in place ${ms(routedMs)} after)`);
-    const routeCounts = await Promise.all(labs.map(async (l) => (await inNs(l.node, ["ip", "route", "show", "proto", "152"])).stdout.trim().split("\n").filter(Boolean).length));
-    check(routeCounts.every((n) => n === o.nodes - 1), "routes", `each node: ${o.nodes - 1} routes to the other blocks (host-gw via the peer's node IP, proto 152)`);
+    check(
+      new Set(blocks).size === o.nodes && inside,
+      "blocks",
+      `${o.nodes} distinct /24 blocks of ${DEMO_CLUSTER_CIDR}, allocated through etcd (daemons up in ${(startedMs / 1000).toFixed(1)} s, every route in place ${ms(routedMs)} after)`,
+    );
+    const routeCounts = await Promise.all(
+      labs.map(
+        async (l) =>
+          (await inNs(l.node, ["ip", "route", "show", "proto", "152"])).stdout.trim().split("\n").filter(Boolean)
+            .length,
+      ),
+    );
+    check(
+      routeCounts.every((n) => n === o.nodes - 1),
+      "routes",
+      `each node: ${o.nodes - 1} routes to the other blocks (host-gw via the peer's node IP, proto 152)`,
+    );
     for (const a of names) {
       const rtts: string[] = [];
       let ok = true;
@@ -199,7 +260,13 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<number> {
     const srv = serve(nsOf(second), 7070, "@peer"); // answers with the address the connection came from
     try {
       const got = await tcpGet(nsOf(first), second.ips[0]!, 7070);
-      check("text" in got && got.text === first.ips[0], "no SNAT between pods", "text" in got ? `${names[1]}'s pod saw the connection from ${got.text} (${names[0]}'s pod: ${first.ips[0]})` : got.error);
+      check(
+        "text" in got && got.text === first.ips[0],
+        "no SNAT between pods",
+        "text" in got
+          ? `${names[1]}'s pod saw the connection from ${got.text} (${names[0]}'s pod: ${first.ips[0]})`
+          : got.error,
+      );
     } finally {
       await srv.kill();
     }
@@ -226,11 +293,16 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<number> {
       let left = -1;
       while (Date.now() < until) {
         left = 0;
-        for (const l of labs.slice(0, last)) if ((await inNs(l.node, ["ip", "route", "show", blocks[last]!])).stdout.trim() !== "") left++;
+        for (const l of labs.slice(0, last))
+          if ((await inNs(l.node, ["ip", "route", "show", blocks[last]!])).stdout.trim() !== "") left++;
         if (left === 0) break;
         await new Promise((res) => setTimeout(res, 20));
       }
-      check(r.removed && left === 0, "remove-node", `podnet cluster remove-node ${gone}: ${blocks[last]} freed, its routes gone from ${names.slice(0, last).join(", ")} in ${ms(performance.now() - tr)}`);
+      check(
+        r.removed && left === 0,
+        "remove-node",
+        `podnet cluster remove-node ${gone}: ${blocks[last]} freed, its routes gone from ${names.slice(0, last).join(", ")} in ${ms(performance.now() - tr)}`,
+      );
     } finally {
       store.close();
     }
@@ -239,11 +311,21 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<number> {
     out(c.bold("Teardown"));
     await cleanup();
     const left = [sw, etcd.ns, ...labs.flatMap((l) => l.leftovers())].filter((n) => existsSync(`/run/netns/${n}`));
-    check(left.length === 0 && labs.every((l) => !existsSync(l.dir)) && !existsSync(etcd.dir), "sandbox removed", left.length ? `left: ${left.join(", ")}` : `daemons and etcd stopped, ${o.nodes + 2} namespaces, the pods' and the temp dirs gone`);
+    check(
+      left.length === 0 && labs.every((l) => !existsSync(l.dir)) && !existsSync(etcd.dir),
+      "sandbox removed",
+      left.length
+        ? `left: ${left.join(", ")}`
+        : `daemons and etcd stopped, ${o.nodes + 2} namespaces, the pods' and the temp dirs gone`,
+    );
     out();
     const failed = checks.filter((x) => !x).length;
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
-    out(failed === 0 ? c.green(c.bold(`${checks.length}/${checks.length} checks passed`)) + c.dim(` in ${secs} s`) : c.red(c.bold(`${failed} of ${checks.length} checks failed`)) + c.dim(` in ${secs} s`));
+    out(
+      failed === 0
+        ? c.green(c.bold(`${checks.length}/${checks.length} checks passed`)) + c.dim(` in ${secs} s`)
+        : c.red(c.bold(`${failed} of ${checks.length} checks failed`)) + c.dim(` in ${secs} s`),
+    );
     return failed === 0 ? 0 : 1;
   } catch (e) {
     if (interrupted) return 130;

@@ -22,7 +22,8 @@ export function cleanEnv(): NodeJS.ProcessEnv {
 }
 
 /** `cmd args…` → stdout; rejects with stderr on failure. */
-export const run = (cmd: string, args: readonly string[]): Promise<string> => nodeExec.run([cmd, ...args], { env: cleanEnv() });
+export const run = (cmd: string, args: readonly string[]): Promise<string> =>
+  nodeExec.run([cmd, ...args], { env: cleanEnv() });
 
 export interface NsResult {
   readonly status: number | null;
@@ -46,13 +47,16 @@ export class Background {
   private readonly ac = new AbortController();
   private finished = false;
   constructor(file: string, args: readonly string[], opts: { cwd?: string } = {}) {
-    this.done = nodeRawExec.run(file, args, { env: cleanEnv(), signal: this.ac.signal, ...opts }).then(
-      (r) => r,
-      () => undefined,
-    ).finally(() => {
-      this.finished = true;
-      helpers.delete(this);
-    });
+    this.done = nodeRawExec
+      .run(file, args, { env: cleanEnv(), signal: this.ac.signal, ...opts })
+      .then(
+        (r) => r,
+        () => undefined,
+      )
+      .finally(() => {
+        this.finished = true;
+        helpers.delete(this);
+      });
     helpers.add(this);
   }
   get exited(): boolean {
@@ -119,9 +123,17 @@ export class Lab {
    */
   async startDaemon(args: readonly string[]): Promise<void> {
     const argv = [
-      `--net=/run/netns/${this.node}`, process.execPath, PODNET_BIN, "node",
-      `--socket=${this.socket}`, `--state-dir=${this.stateDir}`, `--cni-cache-dir=${join(this.dir, "cache")}`,
-      `--ipam-data-dir=${join(this.dir, "ipam")}`, "--modprobe=false", "--log-level=warn", ...args,
+      `--net=/run/netns/${this.node}`,
+      process.execPath,
+      PODNET_BIN,
+      "node",
+      `--socket=${this.socket}`,
+      `--state-dir=${this.stateDir}`,
+      `--cni-cache-dir=${join(this.dir, "cache")}`,
+      `--ipam-data-dir=${join(this.dir, "ipam")}`,
+      "--modprobe=false",
+      "--log-level=warn",
+      ...args,
     ];
     const d = new Background("nsenter", argv);
     helpers.delete(d); // stopped by stopDaemon(), after the pods are gone
@@ -154,7 +166,9 @@ export class Lab {
     const out: string[] = [];
     for (const f of readdirSync(dir)) {
       try {
-        const o = JSON.parse(readFileSync(join(dir, f), "utf8")) as { podnet?: { netns?: string; ownsNetns?: boolean } };
+        const o = JSON.parse(readFileSync(join(dir, f), "utf8")) as {
+          podnet?: { netns?: string; ownsNetns?: boolean };
+        };
         const m = /^\/run\/netns\/(podnet-[0-9a-f]{12})$/.exec(o.podnet?.netns ?? "");
         if (o.podnet?.ownsNetns && m) out.push(m[1]!);
       } catch {
@@ -176,7 +190,10 @@ export class Lab {
     await Promise.all([...helpers].map((h) => h.kill()));
     if (this.daemon && !this.daemon.exited) {
       try {
-        const pods = await Promise.race([this.client.listPods(), new Promise<never>((_, rej) => setTimeout(() => rej(new Error("timeout")), 3000))]);
+        const pods = await Promise.race([
+          this.client.listPods(),
+          new Promise<never>((_, rej) => setTimeout(() => rej(new Error("timeout")), 3000)),
+        ]);
         for (const p of pods) await this.client.deletePod(p.namespace, p.name).catch(() => {});
       } catch {
         // the daemon is not answering: the namespaces go below anyway

@@ -21,7 +21,11 @@ export async function ping(fromNs: string, ip: string): Promise<number | undefin
 export const serve = (ns: string, port: number, text: string): Background => probeIn(ns, "serve", port, text);
 
 /** Connects from `ns` (retrying while the server starts); the text and the time of the successful attempt. */
-export async function tcpGet(ns: string, host: string, port: number): Promise<{ text: string; ms: number } | { error: string }> {
+export async function tcpGet(
+  ns: string,
+  host: string,
+  port: number,
+): Promise<{ text: string; ms: number } | { error: string }> {
   const r = await inNs(ns, [process.execPath, PROBE_TOOL, "get", host, String(port)]);
   try {
     return JSON.parse(r.stdout) as { text: string; ms: number };
@@ -34,19 +38,29 @@ export async function tcpGet(ns: string, host: string, port: number): Promise<{ 
  * Bulk transfer from `fromNs` to `toIp`:`port` (a sink in `toNs`): the bytes received in a
  * `windowMs` window after a `warmupMs` warm-up, in bits per second.
  */
-export async function transferRate(fromNs: string, toNs: string, toIp: string, port: number, windowMs = 1000, warmupMs = 250): Promise<number | { error: string }> {
+export async function transferRate(
+  fromNs: string,
+  toNs: string,
+  toIp: string,
+  port: number,
+  windowMs = 1000,
+  warmupMs = 250,
+): Promise<number | { error: string }> {
   const give = windowMs + warmupMs + 8000;
   const sink = probeIn(toNs, "sink", port, warmupMs, windowMs, give);
   const sender = probeIn(fromNs, "send", toIp, port, give);
   const r = await sink.done;
   await sender.kill();
-  const lines = (r?.stdout.toString() ?? "").trim().split("\n").map((l) => {
-    try {
-      return JSON.parse(l) as { bps?: number; error?: string };
-    } catch {
-      return {};
-    }
-  });
+  const lines = (r?.stdout.toString() ?? "")
+    .trim()
+    .split("\n")
+    .map((l) => {
+      try {
+        return JSON.parse(l) as { bps?: number; error?: string };
+      } catch {
+        return {};
+      }
+    });
   const res = lines.find((l) => l.bps !== undefined);
   return res?.bps ?? { error: lines.find((l) => l.error)?.error ?? (r?.stderr.toString().trim() || "no result") };
 }

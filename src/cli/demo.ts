@@ -37,12 +37,20 @@ interface Check {
   readonly detail: string;
 }
 
-
 function pods(): Array<Record<string, unknown>> {
   return [
-    { metadata: { name: "web", labels: { app: "web" } }, spec: { containers: [{ name: "nginx", ports: [{ containerPort: 80, hostPort: 8080 }] }] } },
-    { metadata: { name: "api", annotations: { "kubernetes.io/ingress-bandwidth": "10M" } }, spec: { containers: [{ name: "api", ports: [{ containerPort: 8443 }] }] } },
-    { metadata: { name: "batch", annotations: { "kubernetes.io/ingress-bandwidth": "50M" } }, spec: { containers: [{ name: "worker" }] } },
+    {
+      metadata: { name: "web", labels: { app: "web" } },
+      spec: { containers: [{ name: "nginx", ports: [{ containerPort: 80, hostPort: 8080 }] }] },
+    },
+    {
+      metadata: { name: "api", annotations: { "kubernetes.io/ingress-bandwidth": "10M" } },
+      spec: { containers: [{ name: "api", ports: [{ containerPort: 8443 }] }] },
+    },
+    {
+      metadata: { name: "batch", annotations: { "kubernetes.io/ingress-bandwidth": "50M" } },
+      spec: { containers: [{ name: "worker" }] },
+    },
   ];
 }
 
@@ -50,7 +58,12 @@ const nsOf = (v: PodView) => v.netns.replace("/run/netns/", "");
 const ms = (x: number) => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ms`;
 
 export async function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const p = parseCommandArgs("demo", USAGE, args, { plugins: { type: "string" }, "pod-cidr": { type: "string" }, nodes: { type: "string" }, "no-color": { type: "boolean" } });
+  const p = parseCommandArgs("demo", USAGE, args, {
+    plugins: { type: "string" },
+    "pod-cidr": { type: "string" },
+    nodes: { type: "string" },
+    "no-color": { type: "boolean" },
+  });
   if (typeof p === "number") return p;
   const values = p.values;
   const c = colors(!values["no-color"] && useColor(process.stdout, env));
@@ -60,11 +73,21 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     return 1;
   }
   const nodes = values.nodes === undefined ? undefined : /^[2-5]$/.test(values.nodes) ? Number(values.nodes) : NaN;
-  if (Number.isNaN(nodes)) return usageError("demo", `--nodes: must be 2..5, got ${JSON.stringify(values.nodes)}`, USAGE);
-  if (nodes !== undefined && values["pod-cidr"] !== undefined) return usageError("demo", `--pod-cidr: not with --nodes (each node takes its block of ${DEMO_CLUSTER_CIDR})`, USAGE);
+  if (Number.isNaN(nodes))
+    return usageError("demo", `--nodes: must be 2..5, got ${JSON.stringify(values.nodes)}`, USAGE);
+  if (nodes !== undefined && values["pod-cidr"] !== undefined)
+    return usageError(
+      "demo",
+      `--pod-cidr: not with --nodes (each node takes its block of ${DEMO_CLUSTER_CIDR})`,
+      USAGE,
+    );
   const podCIDR = values["pod-cidr"] ?? "10.200.0.0/24";
   if (!/^10\.200\.\d{1,3}\.\d{1,3}\/(1[6-9]|2[0-8])$/.test(podCIDR)) {
-    return usageError("demo", `--pod-cidr: ${JSON.stringify(podCIDR)} must be an IPv4 CIDR inside 10.200.0.0/16 (/16../28)`, USAGE);
+    return usageError(
+      "demo",
+      `--pod-cidr: ${JSON.stringify(podCIDR)} must be an IPv4 CIDR inside 10.200.0.0/16 (/16../28)`,
+      USAGE,
+    );
   }
   const want = values.plugins ?? "podnet";
   if (want !== "podnet" && want !== "go") {
@@ -73,16 +96,29 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
   const own = hasKubenetPlugins(PODNET_CNI_BIN_DIR);
   const useGo = want === "go" || !own;
   if (useGo && !hasKubenetPlugins(GO_PLUGINS)) {
-    process.stderr.write(`podnet demo: no bridge/host-local/loopback in ${PODNET_CNI_BIN_DIR} or ${GO_PLUGINS}; run \`bash scripts/setup.sh\` (or \`node scripts/build.mjs\`)\n`);
+    process.stderr.write(
+      `podnet demo: no bridge/host-local/loopback in ${PODNET_CNI_BIN_DIR} or ${GO_PLUGINS}; run \`bash scripts/setup.sh\` (or \`node scripts/build.mjs\`)\n`,
+    );
     return 1;
   }
 
   if (nodes !== undefined) {
     if (!(await etcdInstalled())) {
-      process.stderr.write("podnet demo: --nodes needs etcd (apt-get install etcd-server; `bash scripts/setup.sh` does it)\n");
+      process.stderr.write(
+        "podnet demo: --nodes needs etcd (apt-get install etcd-server; `bash scripts/setup.sh` does it)\n",
+      );
       return 1;
     }
-    return runClusterDemo({ nodes, daemonArgs: [`--cni-bin-dir=${GO_PLUGINS}`, ...(useGo ? [`--kubenet-bin-dir=${GO_PLUGINS}`] : []), "--network-plugin=kubenet"], c, out });
+    return runClusterDemo({
+      nodes,
+      daemonArgs: [
+        `--cni-bin-dir=${GO_PLUGINS}`,
+        ...(useGo ? [`--kubenet-bin-dir=${GO_PLUGINS}`] : []),
+        "--network-plugin=kubenet",
+      ],
+      c,
+      out,
+    });
   }
 
   const t0 = performance.now();
@@ -124,9 +160,16 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     const row = (k: string, v: string) => out(`  ${c.dim(k.padEnd(15))}${v}`);
     row("node netns", `${lab.node}  (uplink eth0 ${DEMO_NODE_IP}/24, MTU ${DEMO_UPLINK_MTU})`);
     row("daemon", `podnet node ${daemonArgs.join(" ")}`);
-    row("pod CIDR", `${podCIDR}  → bridge cbr0, gateway ${String(info["podCIDR"] ?? podCIDR).replace(/\.0\/\d+$/, ".1")}`);
-    const mode = info["pluginMode"] === "in-process" ? ", run in-process" : info["pluginMode"] === "exec" ? ", exec'd" : "";
-    row("CNI plugins", `${pluginDir === PODNET_CNI_BIN_DIR ? "podnet's own" : "Go reference"} bridge, host-local, loopback${mode} ${c.dim(`(${pluginDir})`)}${!own && want === "podnet" ? c.yellow("  [podnet's not built: node scripts/build.mjs]") : ""}`);
+    row(
+      "pod CIDR",
+      `${podCIDR}  → bridge cbr0, gateway ${String(info["podCIDR"] ?? podCIDR).replace(/\.0\/\d+$/, ".1")}`,
+    );
+    const mode =
+      info["pluginMode"] === "in-process" ? ", run in-process" : info["pluginMode"] === "exec" ? ", exec'd" : "";
+    row(
+      "CNI plugins",
+      `${pluginDir === PODNET_CNI_BIN_DIR ? "podnet's own" : "Go reference"} bridge, host-local, loopback${mode} ${c.dim(`(${pluginDir})`)}${!own && want === "podnet" ? c.yellow("  [podnet's not built: node scripts/build.mjs]") : ""}`,
+    );
     out();
 
     // pods
@@ -134,49 +177,107 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     for (const p of pods()) {
       const v = await lab.client.addPod(p);
       made.push(v);
-      rows.push([`default/${v.name}`, v.ips.join(", ") || "-", hostPortsText(v), limitsText(v), nsOf(v), v.setupMs !== undefined ? ms(v.setupMs) : "-"]);
+      rows.push([
+        `default/${v.name}`,
+        v.ips.join(", ") || "-",
+        hostPortsText(v),
+        limitsText(v),
+        nsOf(v),
+        v.setupMs !== undefined ? ms(v.setupMs) : "-",
+      ]);
     }
     out(c.bold("Pods"));
-    process.stdout.write(renderTable(["POD", "IP", "HOSTPORTS", "LIMITS", "NETNS", "SETUP"], rows, { indent: "  ", align: ["l", "l", "l", "l", "l", "r"] }));
+    process.stdout.write(
+      renderTable(["POD", "IP", "HOSTPORTS", "LIMITS", "NETNS", "SETUP"], rows, {
+        indent: "  ",
+        align: ["l", "l", "l", "l", "l", "r"],
+      }),
+    );
     out();
 
     // checks
     out(c.bold("Checks"));
     const [web, api, batch] = made as [PodView, PodView, PodView];
     const node = await lab.client.node();
-    const cbr0 = JSON.parse((await inNs(lab.node, ["ip", "-j", "-4", "addr", "show", "cbr0"])).stdout || "[]") as Array<{ mtu: number; addr_info: Array<{ local: string; prefixlen: number }> }>;
+    const cbr0 = JSON.parse(
+      (await inNs(lab.node, ["ip", "-j", "-4", "addr", "show", "cbr0"])).stdout || "[]",
+    ) as Array<{ mtu: number; addr_info: Array<{ local: string; prefixlen: number }> }>;
     const gw = cbr0[0]?.addr_info[0];
-    check(node["ready"] === true && cbr0[0]?.mtu === mtu?.mtu, "node ready", `kubenet, cbr0 ${gw ? `${gw.local}/${gw.prefixlen}` : "?"}, MTU ${cbr0[0]?.mtu} (${mtu?.source === "interface" ? `smallest up interface: ${mtu.from}` : mtu?.source})`);
+    check(
+      node["ready"] === true && cbr0[0]?.mtu === mtu?.mtu,
+      "node ready",
+      `kubenet, cbr0 ${gw ? `${gw.local}/${gw.prefixlen}` : "?"}, MTU ${cbr0[0]?.mtu} (${mtu?.source === "interface" ? `smallest up interface: ${mtu.from}` : mtu?.source})`,
+    );
 
     const rtt = await ping(nsOf(web), api.ips[0]!);
-    check(rtt !== undefined, "pod → pod", rtt !== undefined ? `web → api (${api.ips[0]}) ping avg ${ms(rtt)}` : `web cannot reach api at ${api.ips[0]}`);
+    check(
+      rtt !== undefined,
+      "pod → pod",
+      rtt !== undefined ? `web → api (${api.ips[0]}) ping avg ${ms(rtt)}` : `web cannot reach api at ${api.ips[0]}`,
+    );
 
     const srv = serve(nsOf(web), 80, "hello from web");
     try {
       const got = await tcpGet(lab.node, DEMO_NODE_IP, 8080);
-      check("text" in got && got.text === "hello from web", "node → hostPort", "text" in got ? `${DEMO_NODE_IP}:8080 → web:80 answered ${JSON.stringify(got.text)} in ${ms(got.ms)}` : got.error);
+      check(
+        "text" in got && got.text === "hello from web",
+        "node → hostPort",
+        "text" in got
+          ? `${DEMO_NODE_IP}:8080 → web:80 answered ${JSON.stringify(got.text)} in ${ms(got.ms)}`
+          : got.error,
+      );
     } finally {
       await srv.kill();
     }
 
-    const masq = (await inNs(lab.node, ["iptables-save", "-t", "nat"])).stdout.split("\n").filter((l) => l.includes('"kubenet: SNAT for outbound traffic from cluster"'));
-    check(masq.length === 1, "masquerade", `${masq.length} rule: ! -d 10.0.0.0/8 -j MASQUERADE "kubenet: SNAT for outbound traffic from cluster"`);
+    const masq = (await inNs(lab.node, ["iptables-save", "-t", "nat"])).stdout
+      .split("\n")
+      .filter((l) => l.includes('"kubenet: SNAT for outbound traffic from cluster"'));
+    check(
+      masq.length === 1,
+      "masquerade",
+      `${masq.length} rule: ! -d 10.0.0.0/8 -j MASQUERADE "kubenet: SNAT for outbound traffic from cluster"`,
+    );
 
-    for (const [v, limit] of [[api, 10e6], [batch, 50e6]] as const) {
+    for (const [v, limit] of [
+      [api, 10e6],
+      [batch, 50e6],
+    ] as const) {
       const r = await transferRate(lab.node, nsOf(v), v.ips[0]!, 5001);
       if (typeof r === "number") {
         const pct = (r / limit) * 100;
-        check(pct > 70 && pct < 115, `shaped → ${v.name}`, `node → ${v.name} ${formatRate(Math.round(r))} measured, limit ${formatRate(limit)} (${pct.toFixed(0)}%)`);
+        check(
+          pct > 70 && pct < 115,
+          `shaped → ${v.name}`,
+          `node → ${v.name} ${formatRate(Math.round(r))} measured, limit ${formatRate(limit)} (${pct.toFixed(0)}%)`,
+        );
       } else {
         check(false, `shaped → ${v.name}`, r.error);
       }
     }
     const free = await transferRate(lab.node, nsOf(web), web.ips[0]!, 5002, 500);
-    if (typeof free === "number" && !interrupted) out(`  ${c.dim("·")} ${"unshaped → web".padEnd(25)} ${c.dim(`node → web ${formatRate(Math.round(free))} (no annotation, for comparison)`)}`);
+    if (typeof free === "number" && !interrupted)
+      out(
+        `  ${c.dim("·")} ${"unshaped → web".padEnd(25)} ${c.dim(`node → web ${formatRate(Math.round(free))} (no annotation, for comparison)`)}`,
+      );
 
     for (const [what, p, want] of [
-      ["bad annotation", { metadata: { name: "bad", annotations: { "kubernetes.io/ingress-bandwidth": "10Q" } }, spec: { containers: [{ name: "c" }] } }, 400],
-      ["hostPort conflict", { metadata: { name: "web2" }, spec: { containers: [{ name: "c", ports: [{ containerPort: 80, hostPort: 8080 }] }] } }, 409],
+      [
+        "bad annotation",
+        {
+          metadata: { name: "bad", annotations: { "kubernetes.io/ingress-bandwidth": "10Q" } },
+          spec: { containers: [{ name: "c" }] },
+        },
+        400,
+      ],
+      [
+        "hostPort conflict",
+        {
+          metadata: { name: "web2" },
+          spec: { containers: [{ name: "c", ports: [{ containerPort: 80, hostPort: 8080 }] }] },
+        },
+        409,
+      ],
     ] as const) {
       try {
         const v = await lab.client.addPod(p);
@@ -184,7 +285,10 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
         check(false, `rejects ${what}`, "the pod was accepted");
       } catch (e) {
         const ok = e instanceof ApiError && e.status === want;
-        const m = (e as Error).message.replace(/^failed to set up sandbox "[0-9a-f]+" network for pod "default\/bad": networkPlugin kubenet failed to set up pod "bad_default" network: error reading pod bandwidth annotations: /, "");
+        const m = (e as Error).message.replace(
+          /^failed to set up sandbox "[0-9a-f]+" network for pod "default\/bad": networkPlugin kubenet failed to set up pod "bad_default" network: error reading pod bandwidth annotations: /,
+          "",
+        );
         check(ok, `rejects ${what}`, `${(e as ApiError).status ?? "?"}: ${m.length > 90 ? `${m.slice(0, 89)}…` : m}`);
       }
     }
@@ -195,20 +299,38 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     const td0 = performance.now();
     for (const v of [...made].reverse()) await lab.client.deletePod(v.namespace, v.name);
     const tdMs = performance.now() - td0;
-    const leases = existsSync(join(lab.dir, "ipam", "kubenet")) ? readdirSync(join(lab.dir, "ipam", "kubenet")).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : [];
-    const hp = (await inNs(lab.node, ["iptables-save", "-t", "nat"])).stdout.split("\n").filter((l) => /KUBE-HP-/.test(l));
-    const shaped = (await inNs(lab.node, ["tc", "filter", "show", "dev", "cbr0"])).stdout.split("\n").filter((l) => l.includes("match"));
+    const leases = existsSync(join(lab.dir, "ipam", "kubenet"))
+      ? readdirSync(join(lab.dir, "ipam", "kubenet")).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))
+      : [];
+    const hp = (await inNs(lab.node, ["iptables-save", "-t", "nat"])).stdout
+      .split("\n")
+      .filter((l) => /KUBE-HP-/.test(l));
+    const shaped = (await inNs(lab.node, ["tc", "filter", "show", "dev", "cbr0"])).stdout
+      .split("\n")
+      .filter((l) => l.includes("match"));
     const podNs = made.map(nsOf).filter((n) => existsSync(`/run/netns/${n}`));
-    check(leases.length + hp.length + shaped.length + podNs.length === 0, "pods deleted", `${made.length} pods in ${ms(tdMs)}: ${podNs.length} pod namespaces, ${leases.length} leases, ${hp.length} hostport rules, ${shaped.length} tc filters left`);
+    check(
+      leases.length + hp.length + shaped.length + podNs.length === 0,
+      "pods deleted",
+      `${made.length} pods in ${ms(tdMs)}: ${podNs.length} pod namespaces, ${leases.length} leases, ${hp.length} hostport rules, ${shaped.length} tc filters left`,
+    );
     await lab.stopDaemon();
     const names = made.map(nsOf);
     await lab.cleanup(names);
     const left = lab.leftovers(names);
-    check(left.length === 0 && !existsSync(lab.dir), "sandbox removed", left.length ? `left: ${left.join(", ")}` : `daemon stopped, ${lab.node} and its temp dir gone`);
+    check(
+      left.length === 0 && !existsSync(lab.dir),
+      "sandbox removed",
+      left.length ? `left: ${left.join(", ")}` : `daemon stopped, ${lab.node} and its temp dir gone`,
+    );
     out();
     const failed = checks.filter((x) => !x.ok).length;
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
-    out(failed === 0 ? c.green(c.bold(`${checks.length}/${checks.length} checks passed`)) + c.dim(` in ${secs} s`) : c.red(c.bold(`${failed} of ${checks.length} checks failed`)) + c.dim(` in ${secs} s`));
+    out(
+      failed === 0
+        ? c.green(c.bold(`${checks.length}/${checks.length} checks passed`)) + c.dim(` in ${secs} s`)
+        : c.red(c.bold(`${failed} of ${checks.length} checks failed`)) + c.dim(` in ${secs} s`),
+    );
     return failed === 0 ? 0 : 1;
   } catch (e) {
     if (interrupted) return 130;
@@ -224,4 +346,3 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     process.off("SIGTERM", sigterm);
   }
 }
-

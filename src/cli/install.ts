@@ -12,7 +12,14 @@ import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { validateNetworkName } from "../cni/index.js";
 import { confFiles, DEFAULT_CONF_DIR } from "../libcni/confdir.js";
-import { CONFLIST_FILE, ConflistError, conflistText, DEFAULT_NETWORK_NAME, DEFAULT_POD_CIDR, parsePodCIDRs } from "../deploy/conflist.js";
+import {
+  CONFLIST_FILE,
+  ConflistError,
+  conflistText,
+  DEFAULT_NETWORK_NAME,
+  DEFAULT_POD_CIDR,
+  parsePodCIDRs,
+} from "../deploy/conflist.js";
 import { install, type InstallReport, type ReportLine, type WantedFile } from "../deploy/install.js";
 import { DEFAULT_STATE_DIR, type Component } from "../deploy/manifest.js";
 import { codeCacheRefresher, insideEsmPackage, pluginFiles, withFreshCodeCaches } from "../deploy/plugins.js";
@@ -104,15 +111,24 @@ export async function run(args: string[]): Promise<number> {
   const conflistOnly = (["cni-conf-dir", "pod-cidr", "network-name"] as const).find((k) => v[k] !== undefined);
   if (conflistOnly && !v.conflist) return usageError("install", `--${conflistOnly} needs --conflist`, USAGE);
   if (v["no-systemd"] && (v["node-arg"]?.length || v["systemd-dir"] !== undefined)) {
-    return usageError("install", `--${v["node-arg"]?.length ? "node-arg" : "systemd-dir"} and --no-systemd do not go together`, USAGE);
+    return usageError(
+      "install",
+      `--${v["node-arg"]?.length ? "node-arg" : "systemd-dir"} and --no-systemd do not go together`,
+      USAGE,
+    );
   }
   const cniSocket = v["cni-socket"] ?? DEFAULT_CNI_SOCKET;
-  if (!cniSocket.startsWith("/")) return usageError("install", `--cni-socket: must be an absolute path, got ${JSON.stringify(cniSocket)}`, USAGE);
+  if (!cniSocket.startsWith("/"))
+    return usageError("install", `--cni-socket: must be an absolute path, got ${JSON.stringify(cniSocket)}`, USAGE);
   const networkName = v["network-name"] ?? DEFAULT_NETWORK_NAME;
   try {
     validateNetworkName(networkName);
   } catch {
-    return usageError("install", `--network-name: ${JSON.stringify(networkName)} is not a CNI network name (letters, digits, "_.-", starting with a letter or digit)`, USAGE);
+    return usageError(
+      "install",
+      `--network-name: ${JSON.stringify(networkName)} is not a CNI network name (letters, digits, "_.-", starting with a letter or digit)`,
+      USAGE,
+    );
   }
   let podCIDRs: ReturnType<typeof parsePodCIDRs>;
   try {
@@ -136,7 +152,13 @@ export async function run(args: string[]): Promise<number> {
       files.push({ path: join(binDir, f.name), bytes: f.bytes, mode: f.mode, component: "plugins" });
     }
     // Bundles are CommonJS without an extension: inside a "type": "module" package Node would read them as ESM.
-    if (insideEsmPackage(binDir)) files.push({ path: join(binDir, "package.json"), bytes: Buffer.from(`${JSON.stringify({ type: "commonjs" })}\n`), mode: 0o644, component: "plugins" });
+    if (insideEsmPackage(binDir))
+      files.push({
+        path: join(binDir, "package.json"),
+        bytes: Buffer.from(`${JSON.stringify({ type: "commonjs" })}\n`),
+        mode: 0o644,
+        component: "plugins",
+      });
     if (!v["no-systemd"]) {
       components.push("systemd");
       const docs = docsPath();
@@ -148,11 +170,17 @@ export async function run(args: string[]): Promise<number> {
         writtenBy: `podnet ${info.version}, commit ${info.commit}`,
         ...(docs ? { docs } : {}),
       });
-      for (const u of units) files.push({ path: join(systemdDir, u.name), bytes: Buffer.from(u.text), mode: 0o644, component: "systemd" });
+      for (const u of units)
+        files.push({ path: join(systemdDir, u.name), bytes: Buffer.from(u.text), mode: 0o644, component: "systemd" });
     }
     if (v.conflist) {
       components.push("conflist");
-      files.push({ path: join(confDir, CONFLIST_FILE), bytes: Buffer.from(conflistText({ name: networkName, podCIDRs })), mode: 0o644, component: "conflist" });
+      files.push({
+        path: join(confDir, CONFLIST_FILE),
+        bytes: Buffer.from(conflistText({ name: networkName, podCIDRs })),
+        mode: 0o644,
+        component: "conflist",
+      });
     }
   } catch (e) {
     process.stderr.write(`podnet install: ${(e as Error).message}\n`);

@@ -9,7 +9,13 @@
 import { lstatSync, readdirSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { isObject, type NetworkConfigList, validateContainerID, validateNetworkName, type JsonObject } from "../cni/index.js";
+import {
+  isObject,
+  type NetworkConfigList,
+  validateContainerID,
+  validateNetworkName,
+  type JsonObject,
+} from "../cni/index.js";
 import { formatIP, tryParseIPExact } from "../ip/index.js";
 import { loadAddon } from "../kernel/addon.js";
 import { createLocker } from "../kernel/lock.js";
@@ -102,18 +108,23 @@ export async function configuredNetworks(confDir: string, dataDir: string): Prom
       continue;
     }
     if (out.has(list.name)) continue;
-    for (const h of await hostLocalIpam(list)) if (h.dataDir === resolve(dataDir) && !out.has(list.name)) out.set(list.name, { file, sets: h.sets });
+    for (const h of await hostLocalIpam(list))
+      if (h.dataDir === resolve(dataDir) && !out.has(list.name)) out.set(list.name, { file, sets: h.sets });
   }
   return out;
 }
 
 /** Each usable host-local IPAM section of a network's plugins: its store's data dir (absolute) and its range sets. */
-export async function hostLocalIpam(list: NetworkConfigList): Promise<Array<{ dataDir: string; sets: readonly RangeSet[] }>> {
+export async function hostLocalIpam(
+  list: NetworkConfigList,
+): Promise<Array<{ dataDir: string; sets: readonly RangeSet[] }>> {
   const out: Array<{ dataDir: string; sets: readonly RangeSet[] }> = [];
   for (const p of list.plugins) {
     for (const section of hostLocalSections(p.raw)) {
       try {
-        const { ipam } = await loadIPAMConfig({ ...section, name: list.name, cniVersion: list.cniVersion }, "", { readFileLimited: syncFs.readFileLimited });
+        const { ipam } = await loadIPAMConfig({ ...section, name: list.name, cniVersion: list.cniVersion }, "", {
+          readFileLimited: syncFs.readFileLimited,
+        });
         // A relative dataDir is relative to the runtime's working directory: "/" for containerd and CRI-O.
         out.push({ dataDir: resolve("/", ipam.dataDir), sets: ipam.ranges });
       } catch {
@@ -143,7 +154,13 @@ export async function networkRangeUsage(list: NetworkConfigList): Promise<IpamRa
     });
     for (const set of h.sets) {
       const u = rangeSetUsage(set, leased);
-      out.push({ network: list.name, rangeSet: u.rangeSet, subnets: u.subnets, used: Number(u.used), capacity: Number(u.capacity) });
+      out.push({
+        network: list.name,
+        rangeSet: u.rangeSet,
+        subnets: u.subnets,
+        used: Number(u.used),
+        capacity: Number(u.capacity),
+      });
     }
   }
   return out;
@@ -180,7 +197,13 @@ export async function ipamView(dataDir: string, confDir: string): Promise<Networ
     const sets = conf?.sets ?? [];
     const ranges = sets.map((s) => {
       const u = rangeSetUsage(s, leases);
-      return { rangeSet: u.rangeSet, subnets: u.subnets, used: count(u.used), free: count(u.capacity - u.used), total: count(u.capacity) };
+      return {
+        rangeSet: u.rangeSet,
+        subnets: u.subnets,
+        used: count(u.used),
+        free: count(u.capacity - u.used),
+        total: count(u.capacity),
+      };
     });
     out.push({
       name,
@@ -188,7 +211,12 @@ export async function ipamView(dataDir: string, confDir: string): Promise<Networ
       ranges,
       leases: leases.map((r) => {
         const i = rangeSetIndexOf(sets, r);
-        return { ip: formatIP(r.ip), containerID: r.containerID, ifname: r.ifname ?? null, rangeSet: i === undefined ? "" : ranges[i]!.rangeSet };
+        return {
+          ip: formatIP(r.ip),
+          containerID: r.containerID,
+          ifname: r.ifname ?? null,
+          rangeSet: i === undefined ? "" : ranges[i]!.rangeSet,
+        };
       }),
     });
   }
@@ -222,7 +250,12 @@ export function formatIpamView(dataDir: string, confDir: string, nets: readonly 
 }
 
 /** Removes the lease of an IP, or the leases of a container, in one network; returns those removed. */
-export async function releaseLeases(dataDir: string, network: string, what: string, ifname: string | undefined): Promise<Reservation[]> {
+export async function releaseLeases(
+  dataDir: string,
+  network: string,
+  what: string,
+  ifname: string | undefined,
+): Promise<Reservation[]> {
   const dir = join(dataDir, network);
   if (!isDir(dir)) throw new Error(`no host-local store for network ${JSON.stringify(network)} in ${dataDir}`);
   const store = await Store.open(syncFs, createLocker(loadAddon), dataDir, network);
@@ -232,7 +265,9 @@ export async function releaseLeases(dataDir: string, network: string, what: stri
     const ip = tryParseIPExact(what);
     const mine = ip
       ? all.filter((r) => r.name === formatIP(ip))
-      : all.filter((r) => r.containerID === what && (ifname === undefined || r.ifname === undefined || r.ifname === ifname));
+      : all.filter(
+          (r) => r.containerID === what && (ifname === undefined || r.ifname === undefined || r.ifname === ifname),
+        );
     if (mine.length === 0) {
       const whose = ip ? `of ${formatIP(ip)}` : `held by container ${what}${ifname ? ` on ${ifname}` : ""}`;
       throw new Error(`no lease ${whose} in network ${JSON.stringify(network)} (${dir})`);
@@ -256,7 +291,11 @@ export async function run(args: string[]): Promise<number> {
     const confDir = resolve(v["cni-conf-dir"] ?? DEFAULT_CONF_DIR);
     try {
       const nets = await ipamView(dataDir, confDir);
-      process.stdout.write(v.json ? `${JSON.stringify({ dataDir, confDir, networks: nets }, null, 2)}\n` : formatIpamView(dataDir, confDir, nets));
+      process.stdout.write(
+        v.json
+          ? `${JSON.stringify({ dataDir, confDir, networks: nets }, null, 2)}\n`
+          : formatIpamView(dataDir, confDir, nets),
+      );
       return EXIT_OK;
     } catch (e) {
       process.stderr.write(`podnet ipam list: ${(e as Error).message}\n`);
@@ -265,9 +304,11 @@ export async function run(args: string[]): Promise<number> {
   }
   if (verb === "release") {
     const [network, what, ...more] = rest;
-    if (network === undefined || what === undefined) return usageError("ipam release", "want NETWORK and an IP or a container ID", USAGE);
+    if (network === undefined || what === undefined)
+      return usageError("ipam release", "want NETWORK and an IP or a container ID", USAGE);
     if (more.length) return usageError("ipam release", `unexpected argument ${JSON.stringify(more[0])}`, USAGE);
-    if (v.json || v["cni-conf-dir"] !== undefined) return usageError("ipam release", `--${v.json ? "json" : "cni-conf-dir"} is for list`, USAGE);
+    if (v.json || v["cni-conf-dir"] !== undefined)
+      return usageError("ipam release", `--${v.json ? "json" : "cni-conf-dir"} is for list`, USAGE);
     try {
       validateNetworkName(network);
     } catch {
@@ -282,7 +323,9 @@ export async function run(args: string[]): Promise<number> {
     }
     try {
       for (const r of await releaseLeases(dataDir, network, what, v.ifname)) {
-        process.stdout.write(`released ${formatIP(r.ip)} (container ${r.containerID}${r.ifname ? `, ${r.ifname}` : ""}) in network ${network}\n`);
+        process.stdout.write(
+          `released ${formatIP(r.ip)} (container ${r.containerID}${r.ifname ? `, ${r.ifname}` : ""}) in network ${network}\n`,
+        );
       }
       return EXIT_OK;
     } catch (e) {

@@ -16,7 +16,9 @@ import { networkRangeUsage } from "./ipam.js";
 import { versionInfo } from "./version.js";
 import { pluginEnv } from "./env.js";
 
-const NODE_EXIT_CODES = exitCodes({ failure: "the daemon could not start, or stopped on an error (the reason is on stderr and in the log)" });
+const NODE_EXIT_CODES = exitCodes({
+  failure: "the daemon could not start, or stopped on an error (the reason is on stderr and in the log)",
+});
 
 export const nodeFs = {
   readdir(dir: string) {

@@ -5,7 +5,12 @@ import { BoundedReadError, readFdUpTo, readFileBounded } from "../kernel/read-bo
 import { ApiError, createApiClient } from "../netmgr/daemon/api-client.js";
 import { formatRate } from "../netmgr/core/bandwidth.js";
 import { DEFAULT_SOCKET } from "../netmgr/daemon/paths.js";
-import { MAX_MANIFEST_BYTES, PodManifestError, parsePodDocument, podFromObject } from "../netmgr/sandbox/pod-manifest.js";
+import {
+  MAX_MANIFEST_BYTES,
+  PodManifestError,
+  parsePodDocument,
+  podFromObject,
+} from "../netmgr/sandbox/pod-manifest.js";
 import type { PodStatusView, PodView } from "../netmgr/sandbox/runtime.js";
 import { exitCodes, parseCommandArgs, usageError } from "./args.js";
 import { renderTable } from "./table.js";
@@ -27,7 +32,9 @@ function podRef(s: string | undefined): { namespace: string; name: string } | un
 }
 
 export const hostPortsText = (v: Pick<PodView, "hostPorts">): string =>
-  v.hostPorts.map((p) => `${p.hostIP ? `${p.hostIP}:` : ""}${p.hostPort}→${p.containerPort}/${p.protocol.toLowerCase()}`).join(", ") || "-";
+  v.hostPorts
+    .map((p) => `${p.hostIP ? `${p.hostIP}:` : ""}${p.hostPort}→${p.containerPort}/${p.protocol.toLowerCase()}`)
+    .join(", ") || "-";
 
 export const limitsText = (v: Pick<PodView, "bandwidth">): string => {
   const parts = [
@@ -67,7 +74,12 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     "pod",
     USAGE,
     args,
-    { file: { type: "string", short: "f" }, netns: { type: "string" }, socket: { type: "string" }, json: { type: "boolean" } },
+    {
+      file: { type: "string", short: "f" },
+      netns: { type: "string" },
+      socket: { type: "string" },
+      json: { type: "boolean" },
+    },
     { positionals: true },
   );
   if (typeof p === "number") return p;
@@ -75,7 +87,8 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
   const [verb, target] = p.positionals;
   if (!verb) return usageError("pod", "which command? add, del, status or list", USAGE);
   const client = createApiClient(values.socket ?? env["PODNET_SOCKET"] ?? DEFAULT_SOCKET);
-  const out = (v: unknown, text: string) => process.stdout.write(values.json ? `${JSON.stringify(v, null, 2)}\n` : text);
+  const out = (v: unknown, text: string) =>
+    process.stdout.write(values.json ? `${JSON.stringify(v, null, 2)}\n` : text);
   try {
     switch (verb) {
       case "add": {
@@ -84,7 +97,10 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
         try {
           text = readManifest(values.file);
         } catch (e) {
-          const why = e instanceof BoundedReadError && e.errno === "EFBIG" ? `larger than ${formatBytes(MAX_MANIFEST_BYTES)} (a Pod manifest is a few KiB)` : (e as Error).message;
+          const why =
+            e instanceof BoundedReadError && e.errno === "EFBIG"
+              ? `larger than ${formatBytes(MAX_MANIFEST_BYTES)} (a Pod manifest is a few KiB)`
+              : (e as Error).message;
           process.stderr.write(`podnet pod add: cannot read ${values.file}: ${why}\n`);
           return 1;
         }
@@ -100,7 +116,12 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
           throw e;
         }
         const v = await client.addPod(doc, values.netns);
-        out(v, v.hostNetwork ? `pod ${v.namespace}/${v.name} uses the host network: networking skipped\n` : `${v.ips.join(" ")}\n`);
+        out(
+          v,
+          v.hostNetwork
+            ? `pod ${v.namespace}/${v.name} uses the host network: networking skipped\n`
+            : `${v.ips.join(" ")}\n`,
+        );
         return 0;
       }
       case "del": {
@@ -125,7 +146,14 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
             ? "no pods\n"
             : renderTable(
                 ["NAMESPACE/NAME", "IPS", "HOSTPORTS", "LIMITS", "SANDBOX", "PHASE"],
-                pods.map((p) => [`${p.namespace}/${p.name}`, p.hostNetwork ? "(host)" : p.ips.join(", ") || "-", hostPortsText(p), limitsText(p), p.sandboxID.slice(0, 12), p.phase]),
+                pods.map((p) => [
+                  `${p.namespace}/${p.name}`,
+                  p.hostNetwork ? "(host)" : p.ips.join(", ") || "-",
+                  hostPortsText(p),
+                  limitsText(p),
+                  p.sandboxID.slice(0, 12),
+                  p.phase,
+                ]),
               ),
         );
         return 0;
@@ -139,5 +167,9 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     process.stderr.write(`podnet pod ${verb}: ${(e as Error).message}\n`);
     return 1;
   }
-  return usageError(`pod ${verb}`, ["del", "status"].includes(verb) ? "NAMESPACE/NAME is missing" : `unknown command ${JSON.stringify(verb)}`, USAGE);
+  return usageError(
+    `pod ${verb}`,
+    ["del", "status"].includes(verb) ? "NAMESPACE/NAME is missing" : `unknown command ${JSON.stringify(verb)}`,
+    USAGE,
+  );
 }

@@ -50,10 +50,16 @@ export async function run(argv: string[]): Promise<number> {
     return usageError("resident", `--socket-group: ${(e as Error).message}`, USAGE);
   }
   const level = values["log-level"] ?? "info";
-  if (!isLogLevel(level)) return usageError("resident", `--log-level: must be debug, info, warn or error, got ${JSON.stringify(level)}`, USAGE);
+  if (!isLogLevel(level))
+    return usageError(
+      "resident",
+      `--log-level: must be debug, info, warn or error, got ${JSON.stringify(level)}`,
+      USAGE,
+    );
   let metricsAt: BindAddress | undefined;
   try {
-    if (values["metrics-bind-address"] !== undefined && values["metrics-bind-address"] !== "") metricsAt = parseBindAddress(values["metrics-bind-address"]);
+    if (values["metrics-bind-address"] !== undefined && values["metrics-bind-address"] !== "")
+      metricsAt = parseBindAddress(values["metrics-bind-address"]);
   } catch (e) {
     return usageError("resident", `--metrics-bind-address: ${(e as Error).message}`, USAGE);
   }
@@ -61,7 +67,11 @@ export async function run(argv: string[]): Promise<number> {
   if (values.workers !== undefined) {
     workers = Number(values.workers);
     if (!/^[0-9]+$/.test(values.workers) || workers < 1 || workers > MAX_WORKERS) {
-      return usageError("resident", `--workers: must be a whole number from 1 to ${MAX_WORKERS}, got ${JSON.stringify(values.workers)}`, USAGE);
+      return usageError(
+        "resident",
+        `--workers: must be a whole number from 1 to ${MAX_WORKERS}, got ${JSON.stringify(values.workers)}`,
+        USAGE,
+      );
     }
   }
   const log = createJsonLogger((line) => process.stderr.write(line), level);
@@ -98,7 +108,12 @@ export async function run(argv: string[]): Promise<number> {
     try {
       metricsServer = await serveMetrics(
         metricsAt,
-        createMetricsHandler({ render: () => metrics.render(), contentType: metrics.contentType, ready: () => (serving ? null : "not serving the launchers' socket"), log }),
+        createMetricsHandler({
+          render: () => metrics.render(),
+          contentType: metrics.contentType,
+          ready: () => (serving ? null : "not serving the launchers' socket"),
+          log,
+        }),
       );
     } catch (e) {
       await served.close();
@@ -110,19 +125,26 @@ export async function run(argv: string[]): Promise<number> {
     }
     log.info("serving /metrics, /healthz and /readyz", { address: formatBindAddress(metricsServer.address) });
   }
-  log.info(`serving ${RESIDENT_PLUGINS.join(", ")} on ${served.path} with ${workers} worker threads`, { socket: served.path, plugins: RESIDENT_PLUGINS, workers, allowed: group ? `root, group ${group.name}` : "root" });
+  log.info(`serving ${RESIDENT_PLUGINS.join(", ")} on ${served.path} with ${workers} worker threads`, {
+    socket: served.path,
+    plugins: RESIDENT_PLUGINS,
+    workers,
+    allowed: group ? `root, group ${group.name}` : "root",
+  });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       serving = false;
       log.info("shutting down", { signal });
-      Promise.all([served.close(), metricsServer?.close()]).then(() => host.close()).then(() => {
-        log.info(
-          `stopped after ${stats.calls} calls (${stats.errors} errors; ${stats.skipped} skipped, their launcher gone; ` +
-            `${stats.malformed} malformed; ${stats.rejected} connections refused)`,
-          { ...stats },
-        );
-        resolve();
-      });
+      Promise.all([served.close(), metricsServer?.close()])
+        .then(() => host.close())
+        .then(() => {
+          log.info(
+            `stopped after ${stats.calls} calls (${stats.errors} errors; ${stats.skipped} skipped, their launcher gone; ` +
+              `${stats.malformed} malformed; ${stats.rejected} connections refused)`,
+            { ...stats },
+          );
+          resolve();
+        });
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));

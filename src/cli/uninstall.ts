@@ -18,7 +18,11 @@ const USAGE = `usage: podnet uninstall [--state-dir DIR] [--force] [--dry-run]
 ${exitCodes({ failure: "failure, or a listed file changed since install / a unit still enabled (each is named; nothing was removed)" })}`;
 
 export async function run(args: string[]): Promise<number> {
-  const p = parseCommandArgs("uninstall", USAGE, args, { "state-dir": { type: "string" }, force: { type: "boolean" }, "dry-run": { type: "boolean" } });
+  const p = parseCommandArgs("uninstall", USAGE, args, {
+    "state-dir": { type: "string" },
+    force: { type: "boolean" },
+    "dry-run": { type: "boolean" },
+  });
   if (typeof p === "number") return p;
   const stateDir = resolve(p.values["state-dir"] ?? DEFAULT_STATE_DIR);
   const dryRun = p.values["dry-run"] === true;

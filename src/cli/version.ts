@@ -33,7 +33,12 @@ export function versionInfo(): VersionInfo {
   const pkg = readJsonFile(new URL("../../../package.json", import.meta.url));
   const build = readJsonFile(new URL("../build-info.json", import.meta.url));
   const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : "unknown");
-  return { version: str(pkg?.["version"]), commit: str(build?.["commit"]), node: process.version, cniSpecVersions: [...ALL_SPEC_VERSIONS] };
+  return {
+    version: str(pkg?.["version"]),
+    commit: str(build?.["commit"]),
+    node: process.version,
+    cniSpecVersions: [...ALL_SPEC_VERSIONS],
+  };
 }
 
 export function formatVersion(v: VersionInfo): string {

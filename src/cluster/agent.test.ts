@@ -18,9 +18,24 @@ function world() {
   const clock = new FakeClock();
   const store = new MemoryStore({ now: () => clock.now() });
   const agents: ClusterAgent[] = [];
-  const make = (i: number, o: Partial<ClusterAgentOptions> = {}, state = memoryLocalState(), port = new FakeRoutePort(), log = silentLogger as import("./deps.js").ClusterLogger) => {
+  const make = (
+    i: number,
+    o: Partial<ClusterAgentOptions> = {},
+    state = memoryLocalState(),
+    port = new FakeRoutePort(),
+    log = silentLogger as import("./deps.js").ClusterLogger,
+  ) => {
     const a = new ClusterAgent(
-      { name: `n${i}`, nodeIPs: [`192.168.10.${i}`], connected: ["192.168.10.0/24"], backend: "auto", vtep: { mac: `02:00:00:00:00:${String(i).padStart(2, "0")}`, vni: 1, port: 4789 }, ranges, nodeTtlMs: 3600_000, ...o },
+      {
+        name: `n${i}`,
+        nodeIPs: [`192.168.10.${i}`],
+        connected: ["192.168.10.0/24"],
+        backend: "auto",
+        vtep: { mac: `02:00:00:00:00:${String(i).padStart(2, "0")}`, vni: 1, port: 4789 },
+        ranges,
+        nodeTtlMs: 3600_000,
+        ...o,
+      },
       { store, keys, clock, routes: port, log, state, random: () => 0.5 },
     );
     agents.push(a);
@@ -33,7 +48,11 @@ function world() {
     for (let i = 0; i < 200 && !done; i++) await clock.advance(100);
     return q;
   };
-  const routes = (port: FakeRoutePort) => [...port.table.values()].filter((e) => e.kind === "route").map(describeEntry).sort();
+  const routes = (port: FakeRoutePort) =>
+    [...port.table.values()]
+      .filter((e) => e.kind === "route")
+      .map(describeEntry)
+      .sort();
   return { clock, store, make, run, routes, stopAll: () => Promise.all(agents.map((a) => a.stop())) };
 }
 
@@ -48,7 +67,10 @@ describe("ClusterAgent", () => {
       for (const n of nodes) {
         assert.equal(n.agent.nodesKnown, 3);
         assert.equal(n.agent.peersInPlace, 2);
-        assert.equal(n.agent.peers().every((p) => p.routesInPlace && p.mode === "host-gw"), true);
+        assert.equal(
+          n.agent.peers().every((p) => p.routesInPlace && p.mode === "host-gw"),
+          true,
+        );
         assert.equal(w.routes(n.port).length, 2);
       }
       // a fourth node joins from another subnet: VXLAN to it, and the pods' MTU drops
@@ -56,7 +78,10 @@ describe("ClusterAgent", () => {
       const [b4] = await w.run(n4.agent.start());
       await w.clock.advance(100);
       for (const n of nodes) {
-        assert.ok(w.routes(n.port).includes(`route ${b4} via ${b4!.replace("/24", "")} dev podnet.vxlan onlink`), w.routes(n.port).join("; "));
+        assert.ok(
+          w.routes(n.port).includes(`route ${b4} via ${b4!.replace("/24", "")} dev podnet.vxlan onlink`),
+          w.routes(n.port).join("; "),
+        );
         assert.equal(n.agent.peers().find((p) => p.name === "n4")!.mode, "vxlan");
         assert.equal(n.agent.podMtu(1500), 1450);
       }
@@ -99,7 +124,13 @@ describe("ClusterAgent", () => {
       await w.clock.advance(60_000);
       assert.equal(again.agent.phase, "joined");
       assert.deepEqual(again.agent.podCIDRs, [b2]);
-      assert.deepEqual((await listNodes({ store: w.store, keys })).map((n) => [n.name, n.podCIDRs[0]]), [["n1", "10.200.0.0/24"], ["n2", b2]]);
+      assert.deepEqual(
+        (await listNodes({ store: w.store, keys })).map((n) => [n.name, n.podCIDRs[0]]),
+        [
+          ["n1", "10.200.0.0/24"],
+          ["n2", b2],
+        ],
+      );
     } finally {
       await w.stopAll();
     }
@@ -156,7 +187,10 @@ describe("ClusterAgent", () => {
       const r = await removeNode({ store: w.store, keys }, "n1");
       assert.equal(r.wasAlive, true);
       await w.clock.advance(5000);
-      assert.deepEqual((await listNodes({ store: w.store, keys })).map((n) => n.podCIDRs[0]), [b]);
+      assert.deepEqual(
+        (await listNodes({ store: w.store, keys })).map((n) => n.podCIDRs[0]),
+        [b],
+      );
       await settle();
     } finally {
       await w.stopAll();

@@ -12,7 +12,19 @@ import type { KeyLayout } from "./keys.js";
 import type { LocalStateStore } from "./local-state.js";
 import type { Backend, NodeRecord, VtepInfo } from "./node-record.js";
 import { type NodeChange, NodeRegistry } from "./registry.js";
-import { type Change, type Entry, type PeerMode, type PeerPlan, type RoutePort, type SelfView, diffEntries, diffPeers, parseSelf, planPeer, podMtu } from "./routes.js";
+import {
+  type Change,
+  type Entry,
+  type PeerMode,
+  type PeerPlan,
+  type RoutePort,
+  type SelfView,
+  diffEntries,
+  diffPeers,
+  parseSelf,
+  planPeer,
+  podMtu,
+} from "./routes.js";
 import { type ClusterStore, type Lease, StoreError } from "./store.js";
 import { Mutex } from "../util/keyed-mutex.js";
 
@@ -126,7 +138,15 @@ export class ClusterAgent {
   private readonly resyncBackoff: Backoff;
   private readonly blockListeners = new Set<(blocks: readonly string[]) => void>();
   private readonly routeListeners = new Set<() => void>();
-  private readonly counters = { routeProgrammingCount: 0, routeProgrammingSecondsTotal: 0, routeProgrammingSecondsLast: 0, etcdErrors: 0, allocationConflicts: 0, heartbeatFailures: 0, routeFailures: 0 };
+  private readonly counters = {
+    routeProgrammingCount: 0,
+    routeProgrammingSecondsTotal: 0,
+    routeProgrammingSecondsLast: 0,
+    etcdErrors: 0,
+    allocationConflicts: 0,
+    heartbeatFailures: 0,
+    routeFailures: 0,
+  };
 
   constructor(o: ClusterAgentOptions, d: ClusterAgentDeps) {
     this.o = o;
@@ -155,19 +175,28 @@ export class ClusterAgent {
     let remembered: Cidr[] = [];
     try {
       const st = await this.d.state.read();
-      if (st && st.name === this.o.name) remembered = st.podCIDRs.map((s) => parseCidr(s)).filter((c) => this.o.ranges.some((r) => r.cidr.network.family === c.network.family));
+      if (st && st.name === this.o.name)
+        remembered = st.podCIDRs
+          .map((s) => parseCidr(s))
+          .filter((c) => this.o.ranges.some((r) => r.cidr.network.family === c.network.family));
     } catch (e) {
       this.d.log.warn("the local cluster state file is unreadable; ignoring it", { err: e });
     }
     const explicit = this.o.podCIDRs ?? [];
-    const provisional = this.o.ranges.map((r) => explicit.find((c) => c.network.family === r.cidr.network.family) ?? remembered.find((c) => c.network.family === r.cidr.network.family));
+    const provisional = this.o.ranges.map(
+      (r) =>
+        explicit.find((c) => c.network.family === r.cidr.network.family) ??
+        remembered.find((c) => c.network.family === r.cidr.network.family),
+    );
     const joined = this.joinLoop(remembered);
     this.firstJoin = joined;
     void this.registry.start();
     if (provisional.every((c) => c !== undefined) && provisional.length > 0) {
       this.setBlocks(provisional.map((c) => formatNetwork(c!)));
       this.phaseNow = "provisional";
-      joined.catch((e) => this.d.log.error("registering with the cluster failed; keeping the remembered block", { err: e }));
+      joined.catch((e) =>
+        this.d.log.error("registering with the cluster failed; keeping the remembered block", { err: e }),
+      );
       return this.blocks;
     }
     await joined;
@@ -201,7 +230,8 @@ export class ClusterAgent {
     this.phaseNow = "stopped";
     this.abort.abort();
     this.registry.stop();
-    for (const t of [this.reconcileTimer, this.resyncTimer, this.heartbeatTimer, this.gcTimer]) if (t !== undefined) this.d.clock.clearTimeout(t);
+    for (const t of [this.reconcileTimer, this.resyncTimer, this.heartbeatTimer, this.gcTimer])
+      if (t !== undefined) this.d.clock.clearTimeout(t);
     await this.routing.run(() => {}); // the reconciles already queued finish first
   }
 
@@ -233,7 +263,15 @@ export class ClusterAgent {
       if (name === this.o.name) continue;
       const rec = this.applied.get(name);
       const plan = rec ? planPeer(this.parsedSelf, rec) : undefined;
-      out.push({ name, nodeIPs: r.nodeIPs, podCIDRs: r.podCIDRs, backend: r.backend, mode: plan?.mode ?? "none", routesInPlace: !!plan && rec === r && !this.notInPlace.has(name), problems: plan?.problems ?? [] });
+      out.push({
+        name,
+        nodeIPs: r.nodeIPs,
+        podCIDRs: r.podCIDRs,
+        backend: r.backend,
+        mode: plan?.mode ?? "none",
+        routesInPlace: !!plan && rec === r && !this.notInPlace.has(name),
+        problems: plan?.problems ?? [],
+      });
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : 1));
   }
@@ -249,7 +287,12 @@ export class ClusterAgent {
   }
 
   metrics(): ClusterMetrics {
-    return { nodesKnown: this.registry.nodes.size, watchRestarts: this.registry.counters.watchRestarts, ...this.counters, etcdErrors: this.counters.etcdErrors + this.registry.counters.storeErrors };
+    return {
+      nodesKnown: this.registry.nodes.size,
+      watchRestarts: this.registry.counters.watchRestarts,
+      ...this.counters,
+      etcdErrors: this.counters.etcdErrors + this.registry.counters.storeErrors,
+    };
   }
 
   /** The pods' MTU for an uplink MTU: lowered by VXLAN's overhead when any peer uses VXLAN. */
@@ -260,7 +303,11 @@ export class ClusterAgent {
 
   /** The node's addresses changed (new connected subnets, new VTEP): replans every peer against the kernel's list. */
   updateSelf(u: { connected?: readonly string[]; vtep?: VtepInfo }): void {
-    this.self = { ...this.self, ...(u.connected ? { connected: u.connected } : {}), ...(u.vtep ? { vtep: u.vtep } : {}) };
+    this.self = {
+      ...this.self,
+      ...(u.connected ? { connected: u.connected } : {}),
+      ...(u.vtep ? { vtep: u.vtep } : {}),
+    };
     this.parsedSelf = parseSelf(this.self);
     this.resync();
   }
@@ -325,17 +372,35 @@ export class ClusterAgent {
     while (!signal.aborted) {
       try {
         // the lease and the node list (allocation's view of taken blocks) come with the join's first reads
-        const lease = this.lease ? Promise.resolve(this.lease) : this.d.store.grantLease(Math.ceil(this.ttlMs / 1000)).then((l) => (this.lease = l));
+        const lease = this.lease
+          ? Promise.resolve(this.lease)
+          : this.d.store.grantLease(Math.ceil(this.ttlMs / 1000)).then((l) => (this.lease = l));
         const ready = Promise.all([lease, this.registry.start()]).then(([l]) => l.id);
         const before = this.blocks;
         const res = await joinCluster(
-          { store: this.d.store, keys: this.d.keys, log: this.d.log, random: this.random, sleep: (ms) => sleep(this.d.clock, ms, signal), now: () => this.d.clock.now() },
-          { ranges: this.o.ranges, self: { ...this.o, vtep: this.self.vtep }, remembered: remembered.length ? remembered : before.map((s) => parseCidr(s)), lease: ready, taken: this.takenHint },
+          {
+            store: this.d.store,
+            keys: this.d.keys,
+            log: this.d.log,
+            random: this.random,
+            sleep: (ms) => sleep(this.d.clock, ms, signal),
+            now: () => this.d.clock.now(),
+          },
+          {
+            ranges: this.o.ranges,
+            self: { ...this.o, vtep: this.self.vtep },
+            remembered: remembered.length ? remembered : before.map((s) => parseCidr(s)),
+            lease: ready,
+            taken: this.takenHint,
+          },
         );
         this.counters.allocationConflicts += res.conflicts;
         if (signal.aborted) return;
         if (before.length && before.join(",") !== res.record.podCIDRs.join(",")) {
-          this.d.log.error("this node's block changed: it was freed while the node was away and another node holds it now; pods keep their old addresses until recreated", { old: before, new: res.record.podCIDRs });
+          this.d.log.error(
+            "this node's block changed: it was freed while the node was away and another node holds it now; pods keep their old addresses until recreated",
+            { old: before, new: res.record.podCIDRs },
+          );
         }
         this.setBlocks([...res.record.podCIDRs]);
         this.phaseNow = "joined";
@@ -374,7 +439,11 @@ export class ClusterAgent {
     if (this.abort.signal.aborted || !this.lease) return;
     try {
       await this.d.store.keepAlive(this.lease);
-      await writeHeartbeat({ store: this.d.store, keys: this.d.keys, now: () => this.d.clock.now() }, this.o.name, this.lease.id);
+      await writeHeartbeat(
+        { store: this.d.store, keys: this.d.keys, now: () => this.d.clock.now() },
+        this.o.name,
+        this.lease.id,
+      );
       this.heartbeatBackoff.reset();
       this.scheduleHeartbeat(this.heartbeatMs);
     } catch (e) {
@@ -400,20 +469,23 @@ export class ClusterAgent {
   private scheduleGc(): void {
     if (this.abort.signal.aborted || this.gcTimer !== undefined) return;
     const period = Math.max(this.heartbeatMs * 2, 10_000);
-    this.gcTimer = this.d.clock.setTimeout(async () => {
-      this.gcTimer = undefined;
-      // About GC_COLLECTORS nodes per period look, whatever the cluster's size (each look is three
-      // lists of every node): an expired node is collected within a few periods.
-      const n = this.registry.nodes.size;
-      if (n > GC_COLLECTORS && this.random() * n >= GC_COLLECTORS) return this.scheduleGc();
-      try {
-        await collectExpired({ store: this.d.store, keys: this.d.keys, log: this.d.log });
-      } catch (e) {
-        this.counters.etcdErrors++;
-        this.d.log.warn("collecting expired nodes failed", { err: e });
-      }
-      this.scheduleGc();
-    }, period / 2 + this.random() * period);
+    this.gcTimer = this.d.clock.setTimeout(
+      async () => {
+        this.gcTimer = undefined;
+        // About GC_COLLECTORS nodes per period look, whatever the cluster's size (each look is three
+        // lists of every node): an expired node is collected within a few periods.
+        const n = this.registry.nodes.size;
+        if (n > GC_COLLECTORS && this.random() * n >= GC_COLLECTORS) return this.scheduleGc();
+        try {
+          await collectExpired({ store: this.d.store, keys: this.d.keys, log: this.d.log });
+        } catch (e) {
+          this.counters.etcdErrors++;
+          this.d.log.warn("collecting expired nodes failed", { err: e });
+        }
+        this.scheduleGc();
+      },
+      period / 2 + this.random() * period,
+    );
   }
 
   // --- routes --------------------------------------------------------------------------------
@@ -433,7 +505,9 @@ export class ClusterAgent {
     if (this.abort.signal.aborted || this.reconcileTimer !== undefined) return;
     this.reconcileTimer = this.d.clock.setTimeout(() => {
       this.reconcileTimer = undefined;
-      void this.routing.run(() => this.reconcile()).catch((e: unknown) => this.d.log.error("route programming failed", { err: e }));
+      void this.routing
+        .run(() => this.reconcile())
+        .catch((e: unknown) => this.d.log.error("route programming failed", { err: e }));
     }, this.o.routeBatchMs ?? 20);
   }
 
@@ -502,7 +576,10 @@ export class ClusterAgent {
       this.d.observeRouteProgramming?.(secs);
       if (failed.length) {
         this.counters.routeFailures += failed.length;
-        this.d.log.error("the kernel refused route changes; retrying with a full resync", { failed: failed.slice(0, 5).map((f) => ({ change: f.change.op, error: f.error.message })), count: failed.length });
+        this.d.log.error("the kernel refused route changes; retrying with a full resync", {
+          failed: failed.slice(0, 5).map((f) => ({ change: f.change.op, error: f.error.message })),
+          count: failed.length,
+        });
       }
     }
     const failedEntries = new Set([...failedKeys].map((c) => c.entry));
@@ -514,7 +591,8 @@ export class ClusterAgent {
         continue;
       }
       this.applied.set(n, r);
-      const ok = plan.problems.length === 0 && (failedEntries.size === 0 || !plan.entries.some((e) => failedEntries.has(e)));
+      const ok =
+        plan.problems.length === 0 && (failedEntries.size === 0 || !plan.entries.some((e) => failedEntries.has(e)));
       if (!ok) this.notInPlace.add(n);
       else if (this.notInPlace.size) this.notInPlace.delete(n);
       if (plan.mode === "vxlan" || plan.mode === "mixed") this.overVxlan.add(n);

@@ -27,7 +27,11 @@ describe("node TTL on a fake clock", () => {
     const deps = { store, keys, log: silentLogger, random: Math.random, sleep: async () => {}, now: () => now };
     const join = async (name: string, ttl: number) => {
       const lease = await store.grantLease(ttl);
-      const r = await joinCluster(deps, { ranges, self: { name, nodeIPs: ["192.168.50.1"], backend: "auto" }, lease: lease.id });
+      const r = await joinCluster(deps, {
+        ranges,
+        self: { name, nodeIPs: ["192.168.50.1"], backend: "auto" },
+        lease: lease.id,
+      });
       return { lease, block: r.record.podCIDRs[0] };
     };
     const a = await join("a", 60);
@@ -38,7 +42,10 @@ describe("node TTL on a fake clock", () => {
     await store.keepAlive(b.lease);
     now += 11_000; // 61 s after a's last renewal, 11 s after b's
     assert.deepEqual(await collectExpired(deps), ["a"]);
-    assert.deepEqual((await listNodes(deps)).map((n) => [n.name, n.podCIDRs[0]]), [["b", "10.200.1.0/24"]]);
+    assert.deepEqual(
+      (await listNodes(deps)).map((n) => [n.name, n.podCIDRs[0]]),
+      [["b", "10.200.1.0/24"]],
+    );
     // the lowest block is free again
     assert.equal((await join("c", 60)).block, "10.200.0.0/24");
     // b, back after 40 s more (inside its TTL) with a new process, keeps its block

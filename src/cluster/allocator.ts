@@ -14,7 +14,16 @@ import { type Cidr, type Family, formatNetwork, parseCidr } from "../ip/index.js
 import { type ClusterRange, blockCount, cidrWithin, nthFreeBlock } from "./blocks.js";
 import type { ClusterLogger } from "./deps.js";
 import type { KeyLayout } from "./keys.js";
-import { type Backend, type NodeRecord, type VtepInfo, decodeHeartbeat, decodeRecord, encodeHeartbeat, encodeRecord, recordBlocks } from "./node-record.js";
+import {
+  type Backend,
+  type NodeRecord,
+  type VtepInfo,
+  decodeHeartbeat,
+  decodeRecord,
+  encodeHeartbeat,
+  encodeRecord,
+  recordBlocks,
+} from "./node-record.js";
 import type { ClusterStore, Condition, KeyValue, WriteOp } from "./store.js";
 import { PodnetError } from "../util/errors.js";
 
@@ -83,13 +92,24 @@ const familyOf = (c: Cidr): Family => c.network.family;
  * Stores the cluster CIDRs and mask sizes on first use; afterwards refuses a node whose flags
  * differ (every node must cut the same blocks).
  */
-export async function ensureClusterConfig(store: ClusterStore, keys: KeyLayout, ranges: readonly ClusterRange[]): Promise<void> {
-  const doc: ClusterConfigDoc = { clusterCIDRs: ranges.map((r) => formatNetwork(r.cidr)), nodeCIDRMaskSizes: ranges.map((r) => r.maskSize) };
+export async function ensureClusterConfig(
+  store: ClusterStore,
+  keys: KeyLayout,
+  ranges: readonly ClusterRange[],
+): Promise<void> {
+  const doc: ClusterConfigDoc = {
+    clusterCIDRs: ranges.map((r) => formatNetwork(r.cidr)),
+    nodeCIDRMaskSizes: ranges.map((r) => r.maskSize),
+  };
   const text = JSON.stringify(doc);
   let existing = await store.get(keys.config);
   if (!existing) {
     // another node may write it first: its value comes back in the same round trip
-    const r = await store.txn([{ kind: "absent", key: keys.config }], [{ kind: "put", key: keys.config, value: text }], [keys.config]);
+    const r = await store.txn(
+      [{ kind: "absent", key: keys.config }],
+      [{ kind: "put", key: keys.config, value: text }],
+      [keys.config],
+    );
     if (r.succeeded) return;
     existing = r.elseKvs?.[0];
     if (!existing) return ensureClusterConfig(store, keys, ranges);
@@ -101,9 +121,14 @@ export async function ensureClusterConfig(store: ClusterStore, keys: KeyLayout, 
   } catch {
     /* reported below */
   }
-  const theirs = stored ? `--cluster-cidr=${stored.clusterCIDRs?.join(",")} --node-cidr-mask-size=${stored.nodeCIDRMaskSizes?.join(",")}` : JSON.stringify(existing.value.slice(0, 200));
+  const theirs = stored
+    ? `--cluster-cidr=${stored.clusterCIDRs?.join(",")} --node-cidr-mask-size=${stored.nodeCIDRMaskSizes?.join(",")}`
+    : JSON.stringify(existing.value.slice(0, 200));
   const ours = `--cluster-cidr=${doc.clusterCIDRs.join(",")} --node-cidr-mask-size=${doc.nodeCIDRMaskSizes.join(",")}`;
-  throw new AllocationError("config-mismatch", `this node's ${ours} differs from the cluster's ${theirs} (stored in ${keys.config}); every node must use the same values`);
+  throw new AllocationError(
+    "config-mismatch",
+    `this node's ${ours} differs from the cluster's ${theirs} (stored in ${keys.config}); every node must use the same values`,
+  );
 }
 
 /** The holders of blocks overlapping `c` (one read of every block key). */
@@ -112,7 +137,8 @@ async function holdersOf(deps: AllocatorDeps, c: Cidr): Promise<Array<{ block: s
   const out: Array<{ block: string; holder: string }> = [];
   for (const kv of kvs) {
     const b = deps.keys.parseBlock(kv.key);
-    if (b && familyOf(b) === familyOf(c) && (cidrWithin(b, c) || cidrWithin(c, b))) out.push({ block: formatNetwork(b), holder: kv.value });
+    if (b && familyOf(b) === familyOf(c) && (cidrWithin(b, c) || cidrWithin(c, b)))
+      out.push({ block: formatNetwork(b), holder: kv.value });
   }
   return out;
 }
@@ -157,18 +183,30 @@ class Joiner {
     const { keys, now } = this.deps;
     return [
       { kind: "put", key: keys.node(this.o.self.name), value: encodeRecord(this.record(blocks)) },
-      { kind: "put", key: keys.heartbeat(this.o.self.name), value: encodeHeartbeat({ time: now() }), lease: this.leaseId },
+      {
+        kind: "put",
+        key: keys.heartbeat(this.o.self.name),
+        value: encodeHeartbeat({ time: now() }),
+        lease: this.leaseId,
+      },
     ];
   }
 
   /** One claim transaction; "won", "lost" (an overlapping block exists) or "stale" (our record moved). */
   private async claim(r: ClusterRange, c: Cidr): Promise<"won" | "lost" | "stale"> {
     const { keys, store } = this.deps;
-    const conds: Condition[] = [...keys.conflictConditions(c, r.cidr.prefix), { kind: "modRevision", key: keys.node(this.o.self.name), equals: this.modRevision }];
+    const conds: Condition[] = [
+      ...keys.conflictConditions(c, r.cidr.prefix),
+      { kind: "modRevision", key: keys.node(this.o.self.name), equals: this.modRevision },
+    ];
     const next = [...this.held.filter((h) => familyOf(h) !== familyOf(c)), c];
     const recordKey = keys.node(this.o.self.name);
     const blockKey = keys.block(c);
-    const res = await store.txn(conds, [{ kind: "put", key: blockKey, value: this.o.self.name }, ...this.baseOps(next)], [recordKey, blockKey]);
+    const res = await store.txn(
+      conds,
+      [{ kind: "put", key: blockKey, value: this.o.self.name }, ...this.baseOps(next)],
+      [recordKey, blockKey],
+    );
     if (res.succeeded) {
       this.held = next;
       this.modRevision = res.revision;
@@ -210,16 +248,29 @@ class Joiner {
   async run(): Promise<JoinResult> {
     const { keys } = this.deps;
     // the first reads and the lease at once: one round trip before the first claim, not three
-    const [, listed, lease] = await Promise.all([ensureClusterConfig(this.deps.store, keys, this.o.ranges), this.readOwn(), this.o.lease]);
+    const [, listed, lease] = await Promise.all([
+      ensureClusterConfig(this.deps.store, keys, this.o.ranges),
+      this.readOwn(),
+      this.o.lease,
+    ]);
     this.leaseId = lease;
     let formerlyListed = listed;
     for (let stale = 0; ; stale++) {
-      if (stale > 20) throw new AllocationError("contended", `node ${this.o.self.name}: its record ${keys.node(this.o.self.name)} keeps changing under it; is another node running with the same --node-name?`);
+      if (stale > 20)
+        throw new AllocationError(
+          "contended",
+          `node ${this.o.self.name}: its record ${keys.node(this.o.self.name)} keeps changing under it; is another node running with the same --node-name?`,
+        );
       const outcome = await this.claimAll(formerlyListed);
       if (outcome === "done") break;
       formerlyListed = await this.readOwn();
     }
-    return { record: this.record(this.held), modRevision: this.modRevision, conflicts: this.conflicts, lost: this.lost };
+    return {
+      record: this.record(this.held),
+      modRevision: this.modRevision,
+      conflicts: this.conflicts,
+      lost: this.lost,
+    };
   }
 
   /** Claims a block per family; "stale" when our record changed underneath (re-read and redo). */
@@ -232,7 +283,11 @@ class Joiner {
       const want = explicit.find((c) => familyOf(c) === f);
       const have = this.held.find((c) => familyOf(c) === f);
       if (want) {
-        if (!cidrWithin(want, r.cidr)) throw new AllocationError("outside", `--pod-cidr ${formatNetwork(want)} is not inside the ${describeRange(r)}`);
+        if (!cidrWithin(want, r.cidr))
+          throw new AllocationError(
+            "outside",
+            `--pod-cidr ${formatNetwork(want)} is not inside the ${describeRange(r)}`,
+          );
         if (have && formatNetwork(have) === formatNetwork(want)) continue;
         if (have) {
           // --pod-cidr changed: give the old block back first (it may overlap the new one).
@@ -241,7 +296,10 @@ class Joiner {
             [{ kind: "delete", key: keys.block(have) }, ...this.baseOps(this.held.filter((h) => h !== have))],
           );
           if (!res.succeeded) return "stale";
-          log.info("released the old block for the new --pod-cidr", { old: formatNetwork(have), new: formatNetwork(want) });
+          log.info("released the old block for the new --pod-cidr", {
+            old: formatNetwork(have),
+            new: formatNetwork(want),
+          });
           this.held = this.held.filter((h) => h !== have);
           this.modRevision = res.revision;
         }
@@ -250,13 +308,18 @@ class Joiner {
         if (got === "lost") {
           const holders = (await holdersOf(this.deps, want)).filter((h) => h.holder !== this.o.self.name);
           const who = holders.map((h) => `node ${JSON.stringify(h.holder)} holds ${h.block}`).join("; ");
-          throw new AllocationError("overlap", `--pod-cidr ${formatNetwork(want)} overlaps a block of another node: ${who || "(the holder has just released it; try again)"}`);
+          throw new AllocationError(
+            "overlap",
+            `--pod-cidr ${formatNetwork(want)} overlaps a block of another node: ${who || "(the holder has just released it; try again)"}`,
+          );
         }
         continue;
       }
       if (have) continue;
       // Sticky: what our record listed (freed meanwhile), then what the local state file remembers.
-      const former = [...formerlyListed, ...(this.o.remembered ?? [])].filter((c) => familyOf(c) === f && cidrWithin(c, r.cidr));
+      const former = [...formerlyListed, ...(this.o.remembered ?? [])].filter(
+        (c) => familyOf(c) === f && cidrWithin(c, r.cidr),
+      );
       let done = false;
       for (const c of former) {
         const got = await this.claim(r, c);
@@ -267,7 +330,10 @@ class Joiner {
           break;
         }
         const holders = (await holdersOf(this.deps, c)).filter((h) => h.holder !== this.o.self.name);
-        log.warn("the block this node held before is now another node's; taking a new one", { block: formatNetwork(c), holders });
+        log.warn("the block this node held before is now another node's; taking a new one", {
+          block: formatNetwork(c),
+          holders,
+        });
         this.lost.push(formatNetwork(c));
       }
       if (done) continue;
@@ -278,7 +344,10 @@ class Joiner {
       // Nothing left to claim: (re)write the record and heartbeat in one compare-and-swap.
       const cur = await store.get(keys.node(this.o.self.name));
       const text = encodeRecord(this.record(this.held));
-      const res = await store.txn([{ kind: "modRevision", key: keys.node(this.o.self.name), equals: this.modRevision }], cur?.value === text ? this.baseOps(this.held).slice(1) : this.baseOps(this.held));
+      const res = await store.txn(
+        [{ kind: "modRevision", key: keys.node(this.o.self.name), equals: this.modRevision }],
+        cur?.value === text ? this.baseOps(this.held).slice(1) : this.baseOps(this.held),
+      );
       if (!res.succeeded) return "stale";
       if (cur?.value !== text) this.modRevision = res.revision;
     }
@@ -308,7 +377,10 @@ class Joiner {
           lostHere.clear();
           continue;
         }
-        throw new AllocationError("exhausted", `the ${describeRange(r)} has no free /${r.maskSize} block: all ${blockCount(r)} are taken (free one with \`podnet cluster remove-node NAME\`, or use a larger --cluster-cidr or a longer --node-cidr-mask-size)`);
+        throw new AllocationError(
+          "exhausted",
+          `the ${describeRange(r)} has no free /${r.maskSize} block: all ${blockCount(r)} are taken (free one with \`podnet cluster remove-node NAME\`, or use a larger --cluster-cidr or a longer --node-cidr-mask-size)`,
+        );
       }
       refreshedAfterExhaustion = false;
       const got = await this.claim(r, cand);
@@ -336,8 +408,15 @@ export function joinCluster(deps: AllocatorDeps, o: JoinOptions): Promise<JoinRe
 }
 
 /** Rewrites the heartbeat (its lease renewed separately). */
-export async function writeHeartbeat(deps: Pick<AllocatorDeps, "store" | "keys" | "now">, name: string, lease: string): Promise<void> {
-  await deps.store.txn([], [{ kind: "put", key: deps.keys.heartbeat(name), value: encodeHeartbeat({ time: deps.now() }), lease }]);
+export async function writeHeartbeat(
+  deps: Pick<AllocatorDeps, "store" | "keys" | "now">,
+  name: string,
+  lease: string,
+): Promise<void> {
+  await deps.store.txn(
+    [],
+    [{ kind: "put", key: deps.keys.heartbeat(name), value: encodeHeartbeat({ time: deps.now() }), lease }],
+  );
 }
 
 interface Snapshot {
@@ -348,7 +427,11 @@ interface Snapshot {
 
 async function snapshot(deps: Pick<AllocatorDeps, "store" | "keys">): Promise<Snapshot> {
   const { store, keys } = deps;
-  const [nodes, hbs, blocks] = await Promise.all([store.list(keys.nodes), store.list(keys.heartbeats), store.list(keys.blocks)]);
+  const [nodes, hbs, blocks] = await Promise.all([
+    store.list(keys.nodes),
+    store.list(keys.heartbeats),
+    store.list(keys.blocks),
+  ]);
   const byName = (kvs: readonly KeyValue[]) => {
     const m = new Map<string, KeyValue>();
     for (const kv of kvs) {
@@ -363,7 +446,12 @@ async function snapshot(deps: Pick<AllocatorDeps, "store" | "keys">): Promise<Sn
 }
 
 /** Deletes `name`'s record, heartbeat and blocks as they were read, or nothing if any changed. */
-async function deleteNodeKeys(deps: Pick<AllocatorDeps, "store" | "keys">, name: string, s: Snapshot, requireNoHeartbeat: boolean): Promise<boolean> {
+async function deleteNodeKeys(
+  deps: Pick<AllocatorDeps, "store" | "keys">,
+  name: string,
+  s: Snapshot,
+  requireNoHeartbeat: boolean,
+): Promise<boolean> {
   const { store, keys } = deps;
   const conds: Condition[] = [];
   const ops: WriteOp[] = [];
@@ -399,7 +487,13 @@ export async function collectExpired(deps: Pick<AllocatorDeps, "store" | "keys" 
   for (const n of [...names].sort()) {
     if (await deleteNodeKeys(deps, n, s, true)) {
       out.push(n);
-      deps.log.info("freed the blocks of a node absent longer than --node-ttl", { node: n, blocks: (s.blocks.get(n) ?? []).map((b) => deps.keys.parseBlock(b.key)).filter((b) => b).map((b) => formatNetwork(b!)) });
+      deps.log.info("freed the blocks of a node absent longer than --node-ttl", {
+        node: n,
+        blocks: (s.blocks.get(n) ?? [])
+          .map((b) => deps.keys.parseBlock(b.key))
+          .filter((b) => b)
+          .map((b) => formatNetwork(b!)),
+      });
     }
   }
   return out;
@@ -422,7 +516,10 @@ export async function removeNode(deps: Pick<AllocatorDeps, "store" | "keys">, na
     if (!exists) return { removed: false, blocks: [], wasAlive: false };
     if (await deleteNodeKeys(deps, name, s, false)) return { removed: true, blocks, wasAlive: s.heartbeats.has(name) };
   }
-  throw new AllocationError("contended", `remove-node ${name}: its keys kept changing during 10 attempts; is it running? stop it first`);
+  throw new AllocationError(
+    "contended",
+    `remove-node ${name}: its keys kept changing during 10 attempts; is it running? stop it first`,
+  );
 }
 
 export interface NodeRow {
@@ -455,8 +552,13 @@ export async function listNodes(deps: Pick<AllocatorDeps, "store" | "keys">): Pr
       continue;
     }
     const hb = beats.get(n);
-    rows.push({ name: n, nodeIPs: r.nodeIPs, podCIDRs: r.podCIDRs, backend: r.backend, ...(hb !== undefined ? { lastHeartbeat: hb } : {}) });
+    rows.push({
+      name: n,
+      nodeIPs: r.nodeIPs,
+      podCIDRs: r.podCIDRs,
+      backend: r.backend,
+      ...(hb !== undefined ? { lastHeartbeat: hb } : {}),
+    });
   }
   return rows.sort((a, b) => (a.name < b.name ? -1 : 1));
 }
-

@@ -9,19 +9,40 @@ const range = (c: string, m?: string) => clusterRanges(parseClusterCidrs(c), m)[
 
 describe("cluster flags", () => {
   it("parses one CIDR per family, IPv4 first, and refuses the rest naming the flag", () => {
-    assert.deepEqual(parseClusterCidrs("fd00:200::/48,10.200.0.0/16").map(formatNetwork), ["10.200.0.0/16", "fd00:200::/48"]);
+    assert.deepEqual(parseClusterCidrs("fd00:200::/48,10.200.0.0/16").map(formatNetwork), [
+      "10.200.0.0/16",
+      "fd00:200::/48",
+    ]);
     assert.throws(() => parseClusterCidrs("10.200.0.0/16,10.201.0.0/16"), /--cluster-cidr: .*two IPv4 CIDRs/);
-    assert.throws(() => parseClusterCidrs("10.200.0.1/16"), /--cluster-cidr: 10\.200\.0\.1\/16 has host bits set; did you mean 10\.200\.0\.0\/16\?/);
+    assert.throws(
+      () => parseClusterCidrs("10.200.0.1/16"),
+      /--cluster-cidr: 10\.200\.0\.1\/16 has host bits set; did you mean 10\.200\.0\.0\/16\?/,
+    );
     assert.throws(() => parseClusterCidrs("10.200.0.0/16,"), ClusterConfigError);
     assert.throws(() => parseClusterCidrs("banana"), /--cluster-cidr: invalid CIDR address/);
   });
   it("applies --node-cidr-mask-size V4[,V6] with the defaults 24 and 64", () => {
     const two = parseClusterCidrs("10.200.0.0/16,fd00:200::/48");
-    assert.deepEqual(clusterRanges(two).map((r) => r.maskSize), [24, 64]);
-    assert.deepEqual(clusterRanges(two, "26,80").map((r) => r.maskSize), [26, 80]);
-    assert.deepEqual(clusterRanges(two, "26").map((r) => r.maskSize), [26, 64]);
-    assert.deepEqual(clusterRanges(parseClusterCidrs("fd00:200::/48"), "56").map((r) => r.maskSize), [56]);
-    assert.throws(() => clusterRanges(parseClusterCidrs("10.200.0.0/16"), "12"), /--node-cidr-mask-size: IPv4 mask size 12 is shorter than the cluster CIDR 10\.200\.0\.0\/16/);
+    assert.deepEqual(
+      clusterRanges(two).map((r) => r.maskSize),
+      [24, 64],
+    );
+    assert.deepEqual(
+      clusterRanges(two, "26,80").map((r) => r.maskSize),
+      [26, 80],
+    );
+    assert.deepEqual(
+      clusterRanges(two, "26").map((r) => r.maskSize),
+      [26, 64],
+    );
+    assert.deepEqual(
+      clusterRanges(parseClusterCidrs("fd00:200::/48"), "56").map((r) => r.maskSize),
+      [56],
+    );
+    assert.throws(
+      () => clusterRanges(parseClusterCidrs("10.200.0.0/16"), "12"),
+      /--node-cidr-mask-size: IPv4 mask size 12 is shorter than the cluster CIDR 10\.200\.0\.0\/16/,
+    );
     assert.throws(() => clusterRanges(parseClusterCidrs("10.200.0.0/16"), "31"), /not in 8\.\.30/);
     assert.throws(() => clusterRanges(parseClusterCidrs("10.200.0.0/16"), "x"), /is not V4\[,V6\]/);
   });
@@ -31,9 +52,15 @@ describe("free blocks", () => {
   it("finds the lowest free block around taken ones of any size", () => {
     const r = range("10.200.0.0/16");
     assert.equal(formatNetwork(nthFreeBlock(r, [])!), "10.200.0.0/24");
-    assert.equal(formatNetwork(nthFreeBlock(r, cidrs("10.200.0.0/24", "10.200.1.0/24", "10.200.3.0/24"))!), "10.200.2.0/24");
+    assert.equal(
+      formatNetwork(nthFreeBlock(r, cidrs("10.200.0.0/24", "10.200.1.0/24", "10.200.3.0/24"))!),
+      "10.200.2.0/24",
+    );
     assert.equal(formatNetwork(nthFreeBlock(r, cidrs("10.200.0.0/23", "10.200.2.128/25"))!), "10.200.3.0/24");
-    assert.equal(formatNetwork(nthFreeBlock(r, cidrs("10.200.0.0/24", "10.200.1.0/24", "10.200.3.0/24"), 1)!), "10.200.4.0/24");
+    assert.equal(
+      formatNetwork(nthFreeBlock(r, cidrs("10.200.0.0/24", "10.200.1.0/24", "10.200.3.0/24"), 1)!),
+      "10.200.4.0/24",
+    );
     assert.equal(nthFreeBlock(r, cidrs("10.0.0.0/8")), undefined);
   });
   it("ignores other families and blocks outside the range; counts what is free", () => {
@@ -70,7 +97,8 @@ describe("key layout", () => {
     assert.ok(exact.includes(k.block(parseCidr("10.200.0.0/16"))));
     const rg = conds.find((x) => x.kind === "absent" && x.rangeEnd !== undefined)!;
     const inRange = (key: string) => rg.kind === "absent" && key >= rg.key && key < rg.rangeEnd!;
-    for (const s of ["10.200.4.0/24", "10.200.4.0/25", "10.200.4.128/25", "10.200.4.255/32"]) assert.ok(inRange(k.block(parseCidr(s))), s);
+    for (const s of ["10.200.4.0/24", "10.200.4.0/25", "10.200.4.128/25", "10.200.4.255/32"])
+      assert.ok(inRange(k.block(parseCidr(s))), s);
     for (const s of ["10.200.3.0/24", "10.200.5.0/24", "10.200.40.0/24"]) assert.ok(!inRange(k.block(parseCidr(s))), s);
     for (const s of ["fd00::/64", "10ff::/16", "0100::/16"]) assert.ok(!inRange(k.block(parseCidr(s))), s);
   });

@@ -2,7 +2,17 @@
 // n-th free block of a mask size given the blocks already taken (the controller manager's
 // --allocate-node-cidrs range allocator, computed from a sorted list of taken ranges instead of a
 // bitmap so that an IPv6 cluster CIDR with 2^64 blocks costs the same as a /16).
-import { type Cidr, type Family, bitLen, cidrContains, cidrOf, cidrOverlaps, formatNetwork, parseCidr, type IP } from "../ip/index.js";
+import {
+  type Cidr,
+  type Family,
+  bitLen,
+  cidrContains,
+  cidrOf,
+  cidrOverlaps,
+  formatNetwork,
+  parseCidr,
+  type IP,
+} from "../ip/index.js";
 import { PodnetError } from "../util/errors.js";
 
 /** A cluster CIDR and the mask size of the blocks cut from it. */
@@ -37,8 +47,13 @@ const familyOf = (c: Cidr): Family => c.network.family;
  */
 export function parseClusterCidrs(text: string, field = "--cluster-cidr"): Cidr[] {
   const parts = text.split(",").map((s) => s.trim());
-  if (parts.length === 0 || parts.some((p) => p === "")) throw new ClusterConfigError(field, `${JSON.stringify(text)} is not a comma-separated list of CIDRs`);
-  if (parts.length > 2) throw new ClusterConfigError(field, `${JSON.stringify(text)} has ${parts.length} CIDRs; at most one IPv4 and one IPv6 CIDR`);
+  if (parts.length === 0 || parts.some((p) => p === ""))
+    throw new ClusterConfigError(field, `${JSON.stringify(text)} is not a comma-separated list of CIDRs`);
+  if (parts.length > 2)
+    throw new ClusterConfigError(
+      field,
+      `${JSON.stringify(text)} has ${parts.length} CIDRs; at most one IPv4 and one IPv6 CIDR`,
+    );
   const out: Cidr[] = [];
   for (const p of parts) {
     let c: Cidr;
@@ -47,8 +62,13 @@ export function parseClusterCidrs(text: string, field = "--cluster-cidr"): Cidr[
     } catch (e) {
       throw new ClusterConfigError(field, (e as Error).message);
     }
-    if (c.ip.value !== c.network.value) throw new ClusterConfigError(field, `${p} has host bits set; did you mean ${formatNetwork(c)}?`);
-    if (out.some((o) => familyOf(o) === familyOf(c))) throw new ClusterConfigError(field, `${JSON.stringify(text)} has two IPv${familyOf(c)} CIDRs; at most one per family`);
+    if (c.ip.value !== c.network.value)
+      throw new ClusterConfigError(field, `${p} has host bits set; did you mean ${formatNetwork(c)}?`);
+    if (out.some((o) => familyOf(o) === familyOf(c)))
+      throw new ClusterConfigError(
+        field,
+        `${JSON.stringify(text)} has two IPv${familyOf(c)} CIDRs; at most one per family`,
+      );
     if (c.prefix === 0) throw new ClusterConfigError(field, `${p} is the whole address space`);
     out.push(c);
   }
@@ -60,11 +80,16 @@ export function parseClusterCidrs(text: string, field = "--cluster-cidr"): Cidr[
  * value applies to the cluster's only family (or to IPv4 in a dual-stack cluster, IPv6 keeping
  * 64); absent, 24 for IPv4 and 64 for IPv6.
  */
-export function clusterRanges(cidrs: readonly Cidr[], maskSizes?: string, field = "--node-cidr-mask-size"): ClusterRange[] {
+export function clusterRanges(
+  cidrs: readonly Cidr[],
+  maskSizes?: string,
+  field = "--node-cidr-mask-size",
+): ClusterRange[] {
   const sizes: Partial<Record<Family, number>> = {};
   if (maskSizes !== undefined && maskSizes.trim() !== "") {
     const vals = maskSizes.split(",").map((s) => s.trim());
-    if (vals.length > 2 || vals.some((v) => !/^[0-9]{1,3}$/.test(v))) throw new ClusterConfigError(field, `${JSON.stringify(maskSizes)} is not V4[,V6] (decimal prefix lengths)`);
+    if (vals.length > 2 || vals.some((v) => !/^[0-9]{1,3}$/.test(v)))
+      throw new ClusterConfigError(field, `${JSON.stringify(maskSizes)} is not V4[,V6] (decimal prefix lengths)`);
     const n = vals.map(Number);
     if (n.length === 2) {
       sizes[4] = n[0]!;
@@ -76,11 +101,19 @@ export function clusterRanges(cidrs: readonly Cidr[], maskSizes?: string, field 
     const f = familyOf(cidr);
     const maskSize = sizes[f] ?? DEFAULT_MASK_SIZE[f];
     const where = `IPv${f} mask size ${maskSize}`;
-    if (maskSize < cidr.prefix) throw new ClusterConfigError(field, `${where} is shorter than the cluster CIDR ${formatNetwork(cidr)}: a block cannot be larger than the cluster`);
+    if (maskSize < cidr.prefix)
+      throw new ClusterConfigError(
+        field,
+        `${where} is shorter than the cluster CIDR ${formatNetwork(cidr)}: a block cannot be larger than the cluster`,
+      );
     if (maskSize < MIN_BLOCK_PREFIX[f] || maskSize > MAX_BLOCK_PREFIX[f]) {
       throw new ClusterConfigError(field, `${where} is not in ${MIN_BLOCK_PREFIX[f]}..${MAX_BLOCK_PREFIX[f]}`);
     }
-    if (maskSize - cidr.prefix > 120) throw new ClusterConfigError(field, `${where} is more than 120 bits longer than the cluster CIDR ${formatNetwork(cidr)}`);
+    if (maskSize - cidr.prefix > 120)
+      throw new ClusterConfigError(
+        field,
+        `${where} is more than 120 bits longer than the cluster CIDR ${formatNetwork(cidr)}`,
+      );
     return { cidr, maskSize };
   });
 }

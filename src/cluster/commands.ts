@@ -22,7 +22,13 @@ export interface LocalView {
 /** Every node, with "routes in place" from the local daemon's peers() when it is running. */
 export async function clusterNodes(store: ClusterStore, keys: KeyLayout, local?: LocalView): Promise<NodeListing[]> {
   const rows = await listNodes({ store, keys });
-  return rows.map((r) => (r.name === local?.self ? { ...r, thisNode: true } : local?.inPlace.has(r.name) ? { ...r, routesInPlace: local.inPlace.get(r.name)! } : r));
+  return rows.map((r) =>
+    r.name === local?.self
+      ? { ...r, thisNode: true }
+      : local?.inPlace.has(r.name)
+        ? { ...r, routesInPlace: local.inPlace.get(r.name)! }
+        : r,
+  );
 }
 
 /** The --json form: one object per node, heartbeat as an RFC 3339 time; routesInPlace null when unknown (no local daemon, or this node itself). */
@@ -51,7 +57,14 @@ export function nodesTable(rows: readonly NodeListing[], now: number): string[][
   };
   return [
     ["NAME", "NODE IP", "POD CIDRS", "BACKEND", "LAST HEARTBEAT", "ROUTES"],
-    ...rows.map((r) => [r.name, r.nodeIPs.join(","), r.podCIDRs.join(",") || "-", r.backend, age(r.lastHeartbeat), r.thisNode ? "(this node)" : r.routesInPlace === undefined ? "unknown" : r.routesInPlace ? "in place" : "missing"]),
+    ...rows.map((r) => [
+      r.name,
+      r.nodeIPs.join(","),
+      r.podCIDRs.join(",") || "-",
+      r.backend,
+      age(r.lastHeartbeat),
+      r.thisNode ? "(this node)" : r.routesInPlace === undefined ? "unknown" : r.routesInPlace ? "in place" : "missing",
+    ]),
   ];
 }
 

@@ -39,17 +39,40 @@ describe("EtcdStore semantics", () => {
     const s = open();
     try {
       const p = `/t${process.pid}-range/`;
-      const r1 = await s.txn([{ kind: "absent", key: `${p}b`, rangeEnd: `${p}d` }], [{ kind: "put", key: `${p}a`, value: "1" }, { kind: "put", key: `${p}e`, value: "2" }]);
+      const r1 = await s.txn(
+        [{ kind: "absent", key: `${p}b`, rangeEnd: `${p}d` }],
+        [
+          { kind: "put", key: `${p}a`, value: "1" },
+          { kind: "put", key: `${p}e`, value: "2" },
+        ],
+      );
       assert.equal(r1.succeeded, true);
-      const r2 = await s.txn([{ kind: "absent", key: `${p}b`, rangeEnd: `${p}d` }], [{ kind: "put", key: `${p}c`, value: "3" }]);
+      const r2 = await s.txn(
+        [{ kind: "absent", key: `${p}b`, rangeEnd: `${p}d` }],
+        [{ kind: "put", key: `${p}c`, value: "3" }],
+      );
       assert.equal(r2.succeeded, true);
       assert.equal(r2.revision, r1.revision + 1);
-      const r3 = await s.txn([{ kind: "absent", key: `${p}b`, rangeEnd: `${p}d` }], [{ kind: "put", key: `${p}x`, value: "4" }]);
+      const r3 = await s.txn(
+        [{ kind: "absent", key: `${p}b`, rangeEnd: `${p}d` }],
+        [{ kind: "put", key: `${p}x`, value: "4" }],
+      );
       assert.equal(r3.succeeded, false);
       const l = await s.list(p);
-      assert.deepEqual(l.kvs.map((k) => k.key), [`${p}a`, `${p}c`, `${p}e`]);
+      assert.deepEqual(
+        l.kvs.map((k) => k.key),
+        [`${p}a`, `${p}c`, `${p}e`],
+      );
       const c = (await s.get(`${p}c`))!;
-      assert.equal((await s.txn([{ kind: "modRevision", key: `${p}c`, equals: c.modRevision }], [{ kind: "delete", key: `${p}c` }])).succeeded, true);
+      assert.equal(
+        (
+          await s.txn(
+            [{ kind: "modRevision", key: `${p}c`, equals: c.modRevision }],
+            [{ kind: "delete", key: `${p}c` }],
+          )
+        ).succeeded,
+        true,
+      );
       assert.equal(await s.delete(`${p}c`), false);
     } finally {
       s.close();
@@ -64,14 +87,27 @@ describe("EtcdStore semantics", () => {
       await s.txn([], [{ kind: "put", key: `${p}b`, value: "2" }]);
       await s.delete(`${p}a`);
       const got: WatchEvent[] = [];
-      const w = s.watch(p, first.revision, { onEvents: (e) => got.push(...e), onCompacted: () => assert.fail("not compacted") });
+      const w = s.watch(p, first.revision, {
+        onEvents: (e) => got.push(...e),
+        onCompacted: () => assert.fail("not compacted"),
+      });
       await until(() => got.length === 3, "3 events");
-      assert.deepEqual(got.map((e) => [e.type, e.key, e.value]), [["put", `${p}a`, "1"], ["put", `${p}b`, "2"], ["delete", `${p}a`, ""]]);
+      assert.deepEqual(
+        got.map((e) => [e.type, e.key, e.value]),
+        [
+          ["put", `${p}a`, "1"],
+          ["put", `${p}b`, "2"],
+          ["delete", `${p}a`, ""],
+        ],
+      );
       w.close();
       const last = await s.txn([], [{ kind: "put", key: `${p}c`, value: "3" }]);
       await s.compact(last.revision);
       const compacted: number[] = [];
-      const w2 = s.watch(p, first.revision, { onEvents: () => assert.fail("no events from a compacted revision"), onCompacted: (r) => compacted.push(r) });
+      const w2 = s.watch(p, first.revision, {
+        onEvents: () => assert.fail("no events from a compacted revision"),
+        onCompacted: (r) => compacted.push(r),
+      });
       await until(() => compacted.length === 1, "onCompacted");
       assert.equal(compacted[0], last.revision);
       w2.close();
@@ -108,7 +144,8 @@ describe("EtcdStore semantics", () => {
   it("registry: a watch behind a compaction re-lists exactly once and sees the changes it missed", async () => {
     const s = open();
     const keys = new KeyLayout(`/t${process.pid}-reg`);
-    const rec = (name: string, cidr: string) => encodeRecord({ name, nodeIPs: ["192.168.50.1"], podCIDRs: [cidr], backend: "auto" });
+    const rec = (name: string, cidr: string) =>
+      encodeRecord({ name, nodeIPs: ["192.168.50.1"], podCIDRs: [cidr], backend: "auto" });
     try {
       await s.txn([], [{ kind: "put", key: keys.node("a"), value: rec("a", "10.200.0.0/24") }]);
       const reg = new NodeRegistry({ store: s, keys, clock: systemClock, log: silentLogger });

@@ -4,7 +4,18 @@
 // broken watch from the revision after the last event it delivered (as etcd's Go client does),
 // and tells a compacted start revision (the watch must re-list) from a broken connection.
 import { Etcd3, type IOptions } from "etcd3";
-import type { ClusterStore, Condition, KeyValue, Lease, ListResult, TxnResult, Watch, WatchEvent, WatchHandler, WriteOp } from "./store.js";
+import type {
+  ClusterStore,
+  Condition,
+  KeyValue,
+  Lease,
+  ListResult,
+  TxnResult,
+  Watch,
+  WatchEvent,
+  WatchHandler,
+  WriteOp,
+} from "./store.js";
 import { StoreError, prefixEnd } from "./store.js";
 import { Backoff } from "./backoff.js";
 import { ClusterConfigError } from "./blocks.js";
@@ -32,12 +43,19 @@ export interface EtcdStoreOptions {
 /** Checks "--etcd-endpoints=URL[,URL…]": one scheme for all, host:port or a unix socket path. */
 export function parseEtcdEndpoints(text: string, field = "--etcd-endpoints"): string[] {
   const list = text.split(",").map((s) => s.trim());
-  if (list.length === 0 || list.some((s) => s === "")) throw new ClusterConfigError(field, `${JSON.stringify(text)} is not a comma-separated list of URLs`);
+  if (list.length === 0 || list.some((s) => s === ""))
+    throw new ClusterConfigError(field, `${JSON.stringify(text)} is not a comma-separated list of URLs`);
   const schemes = new Set<string>();
   for (const e of list) {
-    const m = /^(https?):\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})\/?$/.exec(e) ?? /^(unix):\/\/(\/[^\0]+)$/.exec(e);
-    if (!m) throw new ClusterConfigError(field, `${JSON.stringify(e)} is not http://HOST:PORT, https://HOST:PORT or unix:///PATH`);
-    if (m[1] !== "unix" && Number(m[3]) > 65535) throw new ClusterConfigError(field, `${JSON.stringify(e)}: port ${m[3]} is not in 1..65535`);
+    const m =
+      /^(https?):\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})\/?$/.exec(e) ?? /^(unix):\/\/(\/[^\0]+)$/.exec(e);
+    if (!m)
+      throw new ClusterConfigError(
+        field,
+        `${JSON.stringify(e)} is not http://HOST:PORT, https://HOST:PORT or unix:///PATH`,
+      );
+    if (m[1] !== "unix" && Number(m[3]) > 65535)
+      throw new ClusterConfigError(field, `${JSON.stringify(e)}: port ${m[3]} is not in 1..65535`);
     schemes.add(m[1] === "unix" ? "http" : m[1]!);
   }
   if (schemes.size > 1) throw new ClusterConfigError(field, `${JSON.stringify(text)} mixes http and https endpoints`);
@@ -45,11 +63,18 @@ export function parseEtcdEndpoints(text: string, field = "--etcd-endpoints"): st
 }
 
 /** Reads the TLS files as flannel and the API server take them (--etcd-cafile/certfile/keyfile). */
-export async function loadEtcdTls(files: { cafile?: string; certfile?: string; keyfile?: string }, readFile: (path: string) => Promise<Buffer>): Promise<EtcdTls | undefined> {
+export async function loadEtcdTls(
+  files: { cafile?: string; certfile?: string; keyfile?: string },
+  readFile: (path: string) => Promise<Buffer>,
+): Promise<EtcdTls | undefined> {
   const { cafile, certfile, keyfile } = files;
   if (!cafile && !certfile && !keyfile) return undefined;
   if (!cafile) throw new ClusterConfigError("--etcd-cafile", "is required with --etcd-certfile/--etcd-keyfile");
-  if (!certfile !== !keyfile) throw new ClusterConfigError(certfile ? "--etcd-keyfile" : "--etcd-certfile", "--etcd-certfile and --etcd-keyfile go together");
+  if (!certfile !== !keyfile)
+    throw new ClusterConfigError(
+      certfile ? "--etcd-keyfile" : "--etcd-certfile",
+      "--etcd-certfile and --etcd-keyfile go together",
+    );
   const read = async (flag: string, path: string) => {
     try {
       const b = await readFile(path);
@@ -62,7 +87,9 @@ export async function loadEtcdTls(files: { cafile?: string; certfile?: string; k
   };
   return {
     ca: await read("--etcd-cafile", cafile),
-    ...(certfile && keyfile ? { cert: await read("--etcd-certfile", certfile), key: await read("--etcd-keyfile", keyfile) } : {}),
+    ...(certfile && keyfile
+      ? { cert: await read("--etcd-certfile", certfile), key: await read("--etcd-keyfile", keyfile) }
+      : {}),
   };
 }
 
@@ -74,7 +101,8 @@ function toStoreError(e: unknown, what: string): StoreError {
   if (e instanceof StoreError) return e;
   const err = e as Error & { code?: number };
   const msg = err?.message ?? String(e);
-  if (/lease not found|requested lease not found/i.test(msg) || err?.name === "EtcdLeaseInvalidError") return new StoreError("lease-not-found", `etcd: ${what}: ${msg}`, { cause: e });
+  if (/lease not found|requested lease not found/i.test(msg) || err?.name === "EtcdLeaseInvalidError")
+    return new StoreError("lease-not-found", `etcd: ${what}: ${msg}`, { cause: e });
   if (/too many operations/i.test(msg)) return new StoreError("invalid", `etcd: ${what}: ${msg}`, { cause: e });
   return new StoreError("unavailable", `etcd: ${what}: ${msg}`, { cause: e });
 }
@@ -139,7 +167,14 @@ export class EtcdStore implements ClusterStore {
         ...(o.ownConnection ? { "grpc.use_local_subchannel_pool": 1 } : {}),
       },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: this.now() + this.timeoutMs }),
-      ...(o.tls ? { credentials: { rootCertificate: o.tls.ca, ...(o.tls.cert && o.tls.key ? { certChain: o.tls.cert, privateKey: o.tls.key } : {}) } } : {}),
+      ...(o.tls
+        ? {
+            credentials: {
+              rootCertificate: o.tls.ca,
+              ...(o.tls.cert && o.tls.key ? { certChain: o.tls.cert, privateKey: o.tls.key } : {}),
+            },
+          }
+        : {}),
     };
     this.client = new Etcd3(opts);
   }
@@ -173,12 +208,24 @@ export class EtcdStore implements ClusterStore {
     return this.call("txn", async () => {
       const compare = conditions.map((c) =>
         c.kind === "absent"
-          ? { key: Buffer.from(c.key), ...(c.rangeEnd !== undefined ? { range_end: Buffer.from(c.rangeEnd) } : {}), target: CREATE, result: EQUAL, create_revision: "0" }
+          ? {
+              key: Buffer.from(c.key),
+              ...(c.rangeEnd !== undefined ? { range_end: Buffer.from(c.rangeEnd) } : {}),
+              target: CREATE,
+              result: EQUAL,
+              create_revision: "0",
+            }
           : { key: Buffer.from(c.key), target: MOD, result: EQUAL, mod_revision: String(c.equals) },
       );
       const success = ops.map((op) =>
         op.kind === "put"
-          ? { request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value), ...(op.lease ? { lease: op.lease } : {}) } }
+          ? {
+              request_put: {
+                key: Buffer.from(op.key),
+                value: Buffer.from(op.value),
+                ...(op.lease ? { lease: op.lease } : {}),
+              },
+            }
           : { request_delete_range: { key: Buffer.from(op.key) } },
       );
       const failure = elseGet.map((k) => ({ request_range: { key: Buffer.from(k) } }));
@@ -224,7 +271,8 @@ export class EtcdStore implements ClusterStore {
           });
           stream.write({ ID: lease.id });
         });
-        if (Number(res.TTL) <= 0) throw new StoreError("lease-not-found", `etcd: lease ${lease.id} not found (expired or revoked)`);
+        if (Number(res.TTL) <= 0)
+          throw new StoreError("lease-not-found", `etcd: lease ${lease.id} not found (expired or revoked)`);
       } finally {
         dropStream(stream);
       }
@@ -283,33 +331,60 @@ export class EtcdStore implements ClusterStore {
         return;
       }
       stream = s;
-      s.on("data", (res: { created?: boolean; canceled?: boolean; compact_revision?: string; cancel_reason?: string; events?: Array<{ type: string | number; kv: RawKv }>; header?: { revision: string } }) => {
-        if (closed || stream !== s) return;
-        this.counters.watchResponses++;
-        if (res.canceled) {
-          const compacted = Number(res.compact_revision ?? 0);
-          if (compacted > 0) {
-            w.close();
-            handler.onCompacted(compacted);
-          } else restart(new StoreError("unavailable", `etcd: watch ${prefix} canceled: ${res.cancel_reason || "no reason given"}`));
-          return;
-        }
-        if (res.created) backoff.reset();
-        const evs = res.events ?? [];
-        if (evs.length === 0) return;
-        const out: WatchEvent[] = evs.map((e) => {
-          const del = e.type === "Delete" || e.type === "DELETE" || e.type === 1;
-          const kv = kvOf(e.kv);
-          return { type: del ? "delete" : "put", key: kv.key, value: del ? "" : kv.value, modRevision: kv.modRevision };
-        });
-        this.counters.watchEvents += out.length;
-        const last = out[out.length - 1]!.modRevision;
-        next = last + 1;
-        handler.onEvents(out, last);
-      });
+      s.on(
+        "data",
+        (res: {
+          created?: boolean;
+          canceled?: boolean;
+          compact_revision?: string;
+          cancel_reason?: string;
+          events?: Array<{ type: string | number; kv: RawKv }>;
+          header?: { revision: string };
+        }) => {
+          if (closed || stream !== s) return;
+          this.counters.watchResponses++;
+          if (res.canceled) {
+            const compacted = Number(res.compact_revision ?? 0);
+            if (compacted > 0) {
+              w.close();
+              handler.onCompacted(compacted);
+            } else
+              restart(
+                new StoreError(
+                  "unavailable",
+                  `etcd: watch ${prefix} canceled: ${res.cancel_reason || "no reason given"}`,
+                ),
+              );
+            return;
+          }
+          if (res.created) backoff.reset();
+          const evs = res.events ?? [];
+          if (evs.length === 0) return;
+          const out: WatchEvent[] = evs.map((e) => {
+            const del = e.type === "Delete" || e.type === "DELETE" || e.type === 1;
+            const kv = kvOf(e.kv);
+            return {
+              type: del ? "delete" : "put",
+              key: kv.key,
+              value: del ? "" : kv.value,
+              modRevision: kv.modRevision,
+            };
+          });
+          this.counters.watchEvents += out.length;
+          const last = out[out.length - 1]!.modRevision;
+          next = last + 1;
+          handler.onEvents(out, last);
+        },
+      );
       s.on("error", (e: Error) => restart(toStoreError(e, `watch ${prefix}`)));
       s.on("end", () => restart(new StoreError("unavailable", `etcd: watch ${prefix}: stream ended`)));
-      s.write({ create_request: { key: Buffer.from(prefix), range_end: Buffer.from(prefixEnd(prefix)), start_revision: String(next) } });
+      s.write({
+        create_request: {
+          key: Buffer.from(prefix),
+          range_end: Buffer.from(prefixEnd(prefix)),
+          start_revision: String(next),
+        },
+      });
     };
     this.watches.add(w);
     void open();

@@ -3,7 +3,18 @@
 // own start revision onwards (replayed from the log, then live). Requests pass straight through.
 // The benchmark uses it to simulate many nodes behind one connection; it is also the shape of a
 // fan-out proxy (Calico's Typha) should one ever be needed (docs/cluster.md).
-import type { ClusterStore, Condition, KeyValue, Lease, ListResult, TxnResult, Watch, WatchEvent, WatchHandler, WriteOp } from "./store.js";
+import type {
+  ClusterStore,
+  Condition,
+  KeyValue,
+  Lease,
+  ListResult,
+  TxnResult,
+  Watch,
+  WatchEvent,
+  WatchHandler,
+  WriteOp,
+} from "./store.js";
 
 interface Sub {
   next: number;
@@ -67,7 +78,12 @@ export class FanoutStore implements ClusterStore {
     }
     if (!up) up = this.open(prefix, fromRevision);
     const replay = up.log.filter((e) => e.modRevision >= fromRevision);
-    const sub: Sub = { next: replay.length ? replay[replay.length - 1]!.modRevision + 1 : fromRevision, handler, closed: false, pending: replay.length ? replay : undefined };
+    const sub: Sub = {
+      next: replay.length ? replay[replay.length - 1]!.modRevision + 1 : fromRevision,
+      handler,
+      closed: false,
+      pending: replay.length ? replay : undefined,
+    };
     up.subs.add(sub);
     const u = up;
     if (sub.pending) {

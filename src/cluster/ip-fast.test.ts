@@ -17,14 +17,43 @@ function expectedNetwork(s: string): [number, number] | undefined {
 
 describe("IPv4 fast paths", () => {
   it("agree with src/ip on edge cases and on many random texts", () => {
-    const cases = ["0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5", "1..2.3", "1.2.3.4 ", "", "10.0.0.0/8", "10.0.0.0/08", "10.0.0.1/8", "10.0.0.0/33", "10.0.0.0/", "0.0.0.0/0", "10.0.0.0/32", "10.0.0.0/00", "1.2.3.4/32", "192.168.1.0/24", "a.b.c.d", "1.2.3.-4", "::1", "fd00::/64", "1.2.3.4/24/1"];
+    const cases = [
+      "0.0.0.0",
+      "255.255.255.255",
+      "256.1.1.1",
+      "01.2.3.4",
+      "1.2.3",
+      "1.2.3.4.5",
+      "1..2.3",
+      "1.2.3.4 ",
+      "",
+      "10.0.0.0/8",
+      "10.0.0.0/08",
+      "10.0.0.1/8",
+      "10.0.0.0/33",
+      "10.0.0.0/",
+      "0.0.0.0/0",
+      "10.0.0.0/32",
+      "10.0.0.0/00",
+      "1.2.3.4/32",
+      "192.168.1.0/24",
+      "a.b.c.d",
+      "1.2.3.-4",
+      "::1",
+      "fd00::/64",
+      "1.2.3.4/24/1",
+    ];
     let seed = 7;
     const rnd = (n: number) => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return seed % n;
     };
     const octet = () => [String(rnd(300)), `0${rnd(10)}`, String(rnd(256))][rnd(3)]!;
-    for (let i = 0; i < 20_000; i++) cases.push(`${octet()}.${octet()}.${octet()}.${octet()}`, `${octet()}.${octet()}.0.0/${["0", "00", "016", "16", "24", "33"][rnd(6)]}`);
+    for (let i = 0; i < 20_000; i++)
+      cases.push(
+        `${octet()}.${octet()}.${octet()}.${octet()}`,
+        `${octet()}.${octet()}.0.0/${["0", "00", "016", "16", "24", "33"][rnd(6)]}`,
+      );
     for (const c of cases) {
       assert.equal(v4Value(c), expectedValue(c), `v4Value(${JSON.stringify(c)})`);
       assert.deepEqual(v4Network(c), expectedNetwork(c), `v4Network(${JSON.stringify(c)})`);

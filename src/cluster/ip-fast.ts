@@ -60,5 +60,5 @@ export function v4Network(s: string): [number, number] | undefined {
 /** true when the IPv4 value lies in value/prefix. */
 export function v4Contains(net: [number, number], ip: number): boolean {
   const mask = net[1] === 0 ? 0 : (0xffffffff << (32 - net[1])) >>> 0;
-  return ((ip & mask) >>> 0) === net[0];
+  return (ip & mask) >>> 0 === net[0];
 }

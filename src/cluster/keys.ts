@@ -22,14 +22,21 @@ export function isNodeName(s: string): boolean {
 }
 
 export function checkNodeName(s: string, field = "--node-name"): string {
-  if (!isNodeName(s)) throw new ClusterConfigError(field, `${JSON.stringify(s)} is not a node name (a lower-case DNS subdomain of at most 253 characters)`);
+  if (!isNodeName(s))
+    throw new ClusterConfigError(
+      field,
+      `${JSON.stringify(s)} is not a node name (a lower-case DNS subdomain of at most 253 characters)`,
+    );
   return s;
 }
 
 /** "--etcd-prefix": an absolute key path of printable ASCII without a trailing "/". */
 export function checkPrefix(s: string, field = "--etcd-prefix"): string {
   if (!/^(\/[\x21-\x2e\x30-\x7e]+)+$/.test(s) || s.length > 128) {
-    throw new ClusterConfigError(field, `${JSON.stringify(s)} is not a key prefix like "/podnet" (absolute, printable ASCII, no trailing "/", at most 128 characters)`);
+    throw new ClusterConfigError(
+      field,
+      `${JSON.stringify(s)} is not a key prefix like "/podnet" (absolute, printable ASCII, no trailing "/", at most 128 characters)`,
+    );
   }
   return s;
 }
@@ -85,7 +92,8 @@ export class KeyLayout {
   /** The key of a block (its network address, fixed width, and prefix length). */
   block(c: Cidr): string {
     const f = c.network.family;
-    if (c.prefix < MIN_BLOCK_PREFIX[f]) throw new RangeError(`block ${formatNetwork(c)}: prefix shorter than /${MIN_BLOCK_PREFIX[f]}`);
+    if (c.prefix < MIN_BLOCK_PREFIX[f])
+      throw new RangeError(`block ${formatNetwork(c)}: prefix shorter than /${MIN_BLOCK_PREFIX[f]}`);
     return `${this.blocks}${padded(networkOf(c.network, c.prefix))}-${c.prefix}`;
   }
 
@@ -103,7 +111,11 @@ export class KeyLayout {
 
   /** The node name a record or heartbeat key belongs to. */
   nameOf(key: string): string | undefined {
-    const rest = key.startsWith(this.nodes) ? key.slice(this.nodes.length) : key.startsWith(this.heartbeats) ? key.slice(this.heartbeats.length) : undefined;
+    const rest = key.startsWith(this.nodes)
+      ? key.slice(this.nodes.length)
+      : key.startsWith(this.heartbeats)
+        ? key.slice(this.heartbeats.length)
+        : undefined;
     return rest !== undefined && isNodeName(rest) ? rest : undefined;
   }
 
@@ -116,7 +128,8 @@ export class KeyLayout {
   conflictConditions(c: Cidr, shortest: number): Condition[] {
     const f: Family = c.network.family;
     const out: Condition[] = [];
-    for (let p = Math.max(shortest, MIN_BLOCK_PREFIX[f]); p < c.prefix; p++) out.push({ kind: "absent", key: this.block(cidrOf(c.network, p)) });
+    for (let p = Math.max(shortest, MIN_BLOCK_PREFIX[f]); p < c.prefix; p++)
+      out.push({ kind: "absent", key: this.block(cidrOf(c.network, p)) });
     const first = padded(networkOf(c.network, c.prefix));
     const last = padded(lastOf(c.network, c.prefix));
     // "-" (0x2d) < "." (0x2e): every "<last>-<len>" key sorts before "<last>.".

@@ -35,8 +35,10 @@ export function decodeLocalState(text: string, where: string): LocalState {
     throw new LocalStateError(`${where}: not JSON (${(e as Error).message})`);
   }
   const r = o as { name?: unknown; podCIDRs?: unknown };
-  if (typeof r !== "object" || r === null || typeof r.name !== "string" || !isNodeName(r.name)) throw new LocalStateError(`${where}: "name" is not a node name`);
-  if (!Array.isArray(r.podCIDRs) || r.podCIDRs.length > 2) throw new LocalStateError(`${where}: "podCIDRs" is not a list of at most two CIDRs`);
+  if (typeof r !== "object" || r === null || typeof r.name !== "string" || !isNodeName(r.name))
+    throw new LocalStateError(`${where}: "name" is not a node name`);
+  if (!Array.isArray(r.podCIDRs) || r.podCIDRs.length > 2)
+    throw new LocalStateError(`${where}: "podCIDRs" is not a list of at most two CIDRs`);
   const podCIDRs = r.podCIDRs.map((s) => {
     const c = typeof s === "string" ? tryParseCidr(s) : undefined;
     if (!c) throw new LocalStateError(`${where}: "podCIDRs": ${JSON.stringify(s)} is not a CIDR`);
@@ -45,7 +47,8 @@ export function decodeLocalState(text: string, where: string): LocalState {
   return { name: r.name, podCIDRs };
 }
 
-export const encodeLocalState = (s: LocalState): string => `${JSON.stringify({ name: s.name, podCIDRs: s.podCIDRs })}\n`;
+export const encodeLocalState = (s: LocalState): string =>
+  `${JSON.stringify({ name: s.name, podCIDRs: s.podCIDRs })}\n`;
 
 /** The state in a file at `path` (its directory must exist: the daemon's state directory). */
 export function fileLocalState(path: string): LocalStateStore {
@@ -61,7 +64,8 @@ export function fileLocalState(path: string): LocalStateStore {
       try {
         const st = await fh.stat();
         if (!st.isFile()) throw new LocalStateError(`${path}: not a regular file`);
-        if (st.size > MAX_STATE_BYTES) throw new LocalStateError(`${path}: ${st.size} bytes is more than ${MAX_STATE_BYTES}`);
+        if (st.size > MAX_STATE_BYTES)
+          throw new LocalStateError(`${path}: ${st.size} bytes is more than ${MAX_STATE_BYTES}`);
         const buf = Buffer.alloc(MAX_STATE_BYTES + 1);
         const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
         return decodeLocalState(buf.subarray(0, bytesRead).toString("utf8"), path);
@@ -76,7 +80,9 @@ export function fileLocalState(path: string): LocalStateStore {
 }
 
 /** The state in memory (tests, simulations); `initial` is what a previous run left. */
-export function memoryLocalState(initial?: LocalState): LocalStateStore & { current: LocalState | undefined; writes: number } {
+export function memoryLocalState(
+  initial?: LocalState,
+): LocalStateStore & { current: LocalState | undefined; writes: number } {
   const m = {
     current: initial,
     writes: 0,

@@ -18,7 +18,13 @@ describe("MemoryStore", () => {
     assert.deepEqual([(await s.get("/a"))!.createRevision, (await s.get("/a"))!.modRevision], [2, 3]);
     assert.equal((await s.txn([{ kind: "absent", key: "/0", rangeEnd: "/b" }], [])).succeeded, false);
     assert.equal((await s.txn([{ kind: "absent", key: "/b", rangeEnd: "/z" }], [])).succeeded, true);
-    await assert.rejects(s.txn(Array.from({ length: 129 }, () => ({ kind: "absent" as const, key: "/q" })), []), (e: unknown) => e instanceof StoreError && e.kind === "invalid");
+    await assert.rejects(
+      s.txn(
+        Array.from({ length: 129 }, () => ({ kind: "absent" as const, key: "/q" })),
+        [],
+      ),
+      (e: unknown) => e instanceof StoreError && e.kind === "invalid",
+    );
   });
 
   it("watches from a revision, and answers a compacted one with onCompacted only", async () => {
@@ -29,7 +35,13 @@ describe("MemoryStore", () => {
     const got: WatchEvent[] = [];
     s.watch("/p/", 2, { onEvents: (e) => got.push(...e), onCompacted: () => assert.fail() });
     await settle();
-    assert.deepEqual(got.map((e) => [e.type, e.key, e.modRevision]), [["put", "/p/a", 2], ["delete", "/p/a", 4]]);
+    assert.deepEqual(
+      got.map((e) => [e.type, e.key, e.modRevision]),
+      [
+        ["put", "/p/a", 2],
+        ["delete", "/p/a", 4],
+      ],
+    );
     s.compact(4);
     let compacted = 0;
     s.watch("/p/", 3, { onEvents: () => assert.fail(), onCompacted: (r) => (compacted = r) });
@@ -41,7 +53,13 @@ describe("MemoryStore", () => {
     let now = 0;
     const s = new MemoryStore({ now: () => now });
     const l = await s.grantLease(10);
-    await s.txn([], [{ kind: "put", key: "/h/a", value: "", lease: l.id }, { kind: "put", key: "/h/b", value: "", lease: l.id }]);
+    await s.txn(
+      [],
+      [
+        { kind: "put", key: "/h/a", value: "", lease: l.id },
+        { kind: "put", key: "/h/b", value: "", lease: l.id },
+      ],
+    );
     now = 9_000;
     await s.keepAlive(l);
     now = 18_999;
@@ -57,7 +75,11 @@ describe("MemoryStore", () => {
     const s = new MemoryStore();
     const got: string[] = [];
     let restarts = 0;
-    s.watch("/p/", 1, { onEvents: (e) => got.push(...e.map((x) => x.key)), onCompacted: () => assert.fail(), onRestart: () => restarts++ });
+    s.watch("/p/", 1, {
+      onEvents: (e) => got.push(...e.map((x) => x.key)),
+      onCompacted: () => assert.fail(),
+      onRestart: () => restarts++,
+    });
     s.setAvailable(false);
     await settle();
     assert.equal(restarts, 1);

@@ -87,7 +87,11 @@ export class MemoryStore implements ClusterStore {
     return { revision: this.rev, kvs };
   }
 
-  async txn(conditions: readonly Condition[], ops: readonly WriteOp[], elseGet: readonly string[] = []): Promise<TxnResult> {
+  async txn(
+    conditions: readonly Condition[],
+    ops: readonly WriteOp[],
+    elseGet: readonly string[] = [],
+  ): Promise<TxnResult> {
     this.enter("txn");
     if (conditions.length > this.maxTxnOps || ops.length > this.maxTxnOps) {
       throw new StoreError("invalid", `memory store: transaction has too many operations (at most ${this.maxTxnOps})`);
@@ -97,7 +101,8 @@ export class MemoryStore implements ClusterStore {
         throw new StoreError("lease-not-found", `memory store: lease ${op.lease} not found`);
       }
     }
-    if (!conditions.every((c) => this.holds(c))) return { succeeded: false, revision: this.rev, elseKvs: elseGet.map((k) => this.kv.get(k)) };
+    if (!conditions.every((c) => this.holds(c)))
+      return { succeeded: false, revision: this.rev, elseKvs: elseGet.map((k) => this.kv.get(k)) };
     this.apply(ops);
     return { succeeded: true, revision: this.rev };
   }
@@ -111,7 +116,8 @@ export class MemoryStore implements ClusterStore {
 
   watch(prefix: string, fromRevision: number, handler: WatchHandler): Watch {
     this.calls["watch"] = (this.calls["watch"] ?? 0) + 1;
-    if (!Number.isInteger(fromRevision) || fromRevision < 1) throw new RangeError(`watch: fromRevision ${fromRevision} is not a revision (>= 1)`);
+    if (!Number.isInteger(fromRevision) || fromRevision < 1)
+      throw new RangeError(`watch: fromRevision ${fromRevision} is not a revision (>= 1)`);
     const w: WatchState = { prefix, next: fromRevision, handler, closed: false, stalled: !this.available };
     this.watches.add(w);
     this.schedule(() => this.catchUp(w));
@@ -125,7 +131,8 @@ export class MemoryStore implements ClusterStore {
 
   async grantLease(ttlSeconds: number): Promise<Lease> {
     this.enter("grantLease");
-    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new StoreError("invalid", `memory store: lease TTL ${ttlSeconds} is not a positive number of seconds`);
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1)
+      throw new StoreError("invalid", `memory store: lease TTL ${ttlSeconds} is not a positive number of seconds`);
     const id = (this.nextLease++).toString();
     this.leases.set(id, { ttlSeconds, deadline: this.now() + ttlSeconds * 1000, keys: new Set() });
     return { id, ttlSeconds };
@@ -160,7 +167,8 @@ export class MemoryStore implements ClusterStore {
 
   /** Drops history before `revision`: watches starting earlier are answered with onCompacted. */
   compact(revision: number = this.rev): void {
-    if (revision > this.rev) throw new RangeError(`compact: revision ${revision} is in the future (current ${this.rev})`);
+    if (revision > this.rev)
+      throw new RangeError(`compact: revision ${revision} is in the future (current ${this.rev})`);
     this.compacted = Math.max(this.compacted, revision);
     while (this.history.length && this.history[0]!.revision < this.compacted) this.history.shift();
   }
@@ -173,7 +181,8 @@ export class MemoryStore implements ClusterStore {
       if (!up) {
         w.stalled = true;
         this.schedule(() => {
-          if (!w.closed) w.handler.onRestart?.(new StoreError("unavailable", "memory store: connection lost (simulated outage)"));
+          if (!w.closed)
+            w.handler.onRestart?.(new StoreError("unavailable", "memory store: connection lost (simulated outage)"));
         });
       } else {
         w.stalled = false;
@@ -199,7 +208,13 @@ export class MemoryStore implements ClusterStore {
       if (old?.lease) this.leases.get(old.lease)?.keys.delete(op.key);
       if (op.kind === "put") {
         const lease = op.lease ?? "";
-        this.kv.set(op.key, { key: op.key, value: op.value, createRevision: old?.createRevision ?? revision, modRevision: revision, lease });
+        this.kv.set(op.key, {
+          key: op.key,
+          value: op.value,
+          createRevision: old?.createRevision ?? revision,
+          modRevision: revision,
+          lease,
+        });
         if (lease) this.leases.get(lease)!.keys.add(op.key);
         events.push({ type: "put", key: op.key, value: op.value, modRevision: revision });
       } else if (old) {
@@ -234,7 +249,8 @@ export class MemoryStore implements ClusterStore {
       if (this.history[mid]!.revision < w.next) lo = mid + 1;
       else hi = mid;
     }
-    for (let i = lo; i < this.history.length; i++) for (const e of this.history[i]!.events) if (e.key.startsWith(w.prefix)) events.push(e);
+    for (let i = lo; i < this.history.length; i++)
+      for (const e of this.history[i]!.events) if (e.key.startsWith(w.prefix)) events.push(e);
     const upTo = this.rev;
     w.next = upTo + 1;
     if (events.length) w.handler.onEvents(events, upTo);

@@ -93,7 +93,11 @@ describe("NetlinkRoutePort (fake kernel)", () => {
     assert.ok(isKernelError(failed[0]!.error, "EEXIST"));
     assert.match(failed[0]!.error.message, /proto 4, not podnet's 152: podnet leaves it alone/);
     const dump = k.dump(null);
-    assert.match(dump, /^route 10\.200\.9\.0\/24 via 192\.168\.10\.5 dev eth0 proto 4$/m, "the foreign route is untouched");
+    assert.match(
+      dump,
+      /^route 10\.200\.9\.0\/24 via 192\.168\.10\.5 dev eth0 proto 4$/m,
+      "the foreign route is untouched",
+    );
     assert.match(dump, /^route 10\.200\.0\.0\/16 via 192\.168\.10\.6 dev eth0$/m);
     assert.match(dump, /^neigh 192\.168\.10\.7 lladdr 0e:00:00:00:00:07 dev eth0 permanent$/m);
     assert.match(dump, /^route 10\.200\.1\.0\/24 via 192\.168\.10\.2 dev eth0 proto 152$/m, "its own route replaced");
@@ -114,10 +118,13 @@ describe("NetlinkRoutePort (fake kernel)", () => {
       { op: "add", entry: { kind: "route", dst: "10.200.4.0/24", via: "192.168.10.4" } },
       { op: "add", entry: { kind: "route", dst: "10.200.6.0/24", via: "not-an-ip" } },
     ]);
-    assert.deepEqual(failed.map((f) => [describeEntry(f.change.entry), f.error.name]), [
-      ["neigh 10.200.3.0 lladdr 0e:00:00:00:00:02 dev podnet.vxlan", "KernelError"],
-      ["route 10.200.6.0/24 via not-an-ip", "RangeError"],
-    ]);
+    assert.deepEqual(
+      failed.map((f) => [describeEntry(f.change.entry), f.error.name]),
+      [
+        ["neigh 10.200.3.0 lladdr 0e:00:00:00:00:02 dev podnet.vxlan", "KernelError"],
+        ["route 10.200.6.0/24 via not-an-ip", "RangeError"],
+      ],
+    );
     assert.match(failed[1]!.error.message, /invalid gateway "not-an-ip"/);
     assert.match(k.dump(null), /^route 10\.200\.4\.0\/24 via 192\.168\.10\.4 dev eth0 proto 152$/m);
   });
@@ -128,7 +135,9 @@ describe("NetlinkRoutePort (fake kernel)", () => {
     await ops.linkAddDummy("eth0", { up: true });
     await ops.addrAdd("eth0", "192.168.10.1/24");
     await ops.routeAdd({ dst: "10.200.1.0/24", gw: "192.168.10.2", protocol: PODNET_ROUTE_PROTOCOL });
-    assert.deepEqual((await new NetlinkRoutePort(ops).list()).map(describeEntry), ["route 10.200.1.0/24 via 192.168.10.2"]);
+    assert.deepEqual((await new NetlinkRoutePort(ops).list()).map(describeEntry), [
+      "route 10.200.1.0/24 via 192.168.10.2",
+    ]);
   });
 });
 
@@ -143,16 +152,34 @@ describe("ClusterAgent over the fake kernel", () => {
       { name: "n2", ip: "192.168.10.2", net: "192.168.10.0/24" },
       { name: "n3", ip: "192.168.20.3", net: "192.168.20.0/24" },
     ];
-    const made = await Promise.all(nodes.map(async (n) => {
-      const k = createFakeKernel();
-      const ops = k.netns(null);
-      const dev = await node(ops, n.ip);
-      const agent = new ClusterAgent(
-        { name: n.name, nodeIPs: [n.ip], connected: [n.net], backend: "auto", vtep: dev.vtep, ranges, nodeTtlMs: 3600_000 },
-        { store, keys, clock, routes: new NetlinkRoutePort(ops), log: silentLogger, state: memoryLocalState(), random: () => 0.5 },
-      );
-      return { ...n, k, agent, mac: dev.mac };
-    }));
+    const made = await Promise.all(
+      nodes.map(async (n) => {
+        const k = createFakeKernel();
+        const ops = k.netns(null);
+        const dev = await node(ops, n.ip);
+        const agent = new ClusterAgent(
+          {
+            name: n.name,
+            nodeIPs: [n.ip],
+            connected: [n.net],
+            backend: "auto",
+            vtep: dev.vtep,
+            ranges,
+            nodeTtlMs: 3600_000,
+          },
+          {
+            store,
+            keys,
+            clock,
+            routes: new NetlinkRoutePort(ops),
+            log: silentLogger,
+            state: memoryLocalState(),
+            random: () => 0.5,
+          },
+        );
+        return { ...n, k, agent, mac: dev.mac };
+      }),
+    );
     const run = async <T>(p: Promise<T>): Promise<T> => {
       let done = false;
       const q = p.finally(() => (done = true));
@@ -164,9 +191,18 @@ describe("ClusterAgent over the fake kernel", () => {
       await clock.advance(100);
       const [b1, b2, b3] = blocks.map((b) => b[0]!);
       const d1 = made[0]!.k.dump(null);
-      assert.match(d1, new RegExp(`^route ${b2!.replace(/\./g, "\\.")} via 192\\.168\\.10\\.2 dev eth0 proto 152$`, "m"));
+      assert.match(
+        d1,
+        new RegExp(`^route ${b2!.replace(/\./g, "\\.")} via 192\\.168\\.10\\.2 dev eth0 proto 152$`, "m"),
+      );
       const vtep3 = b3!.replace("/24", "");
-      assert.match(d1, new RegExp(`^route ${b3!.replace(/\./g, "\\.")} via ${vtep3.replace(/\./g, "\\.")} dev podnet\\.vxlan proto 152$`, "m"));
+      assert.match(
+        d1,
+        new RegExp(
+          `^route ${b3!.replace(/\./g, "\\.")} via ${vtep3.replace(/\./g, "\\.")} dev podnet\\.vxlan proto 152$`,
+          "m",
+        ),
+      );
       assert.ok(d1.includes(`neigh ${vtep3} lladdr ${made[2]!.mac} dev podnet.vxlan permanent`));
       assert.ok(d1.includes(`fdb ${made[2]!.mac} dev podnet.vxlan dst 192.168.20.3 self permanent`));
       const d3 = made[2]!.k.dump(null);

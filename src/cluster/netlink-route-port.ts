@@ -14,7 +14,14 @@
 import { KernelError, isKernelError } from "../kernel/errors.js";
 import { inetCidrText } from "../kernel/inet.js";
 import type { NetBatchOp, NetOps, Route, RouteSpec } from "../kernel/types.js";
-import { type ApplyResult, type Change, DEFAULT_VXLAN_DEVICE, type Entry, PODNET_ROUTE_PROTOCOL, type RoutePort } from "./routes.js";
+import {
+  type ApplyResult,
+  type Change,
+  DEFAULT_VXLAN_DEVICE,
+  type Entry,
+  PODNET_ROUTE_PROTOCOL,
+  type RoutePort,
+} from "./routes.js";
 
 const MAIN_TABLE = 254;
 /** The metric the kernel gives a route without one: IPv4 0, IPv6 1024 (IP6_RT_PRIO_USER). */
@@ -47,10 +54,12 @@ export class NetlinkRoutePort implements RoutePort {
     }
     if (!(await this.ops.linkGet(this.dev))) return out;
     for (const f of await this.ops.fdbList({ dev: this.dev })) {
-      if (f.self && f.permanent && f.dst !== undefined && f.dev === this.dev) out.push({ kind: "fdb", dev: this.dev, mac: f.mac, dst: f.dst });
+      if (f.self && f.permanent && f.dst !== undefined && f.dev === this.dev)
+        out.push({ kind: "fdb", dev: this.dev, mac: f.mac, dst: f.dst });
     }
     for (const n of await this.ops.neighList({ dev: this.dev })) {
-      if (n.permanent && n.mac !== undefined && n.dev === this.dev) out.push({ kind: "neigh", dev: this.dev, ip: n.ip, mac: n.mac });
+      if (n.permanent && n.mac !== undefined && n.dev === this.dev)
+        out.push({ kind: "neigh", dev: this.dev, ip: n.ip, mac: n.mac });
     }
     return out;
   }
@@ -72,7 +81,12 @@ export class NetlinkRoutePort implements RoutePort {
       const wanted = new Set(taken.map((i) => routeDst((changes[i]!.entry as Extract<Entry, { kind: "route" }>).dst)));
       const holders = new Map<string, Route>();
       for (const r of await this.ops.routeList({ table: MAIN_TABLE })) {
-        if (wanted.has(r.dst) && (r.metric ?? 0) === defaultMetric(r) && (!holders.has(r.dst) || r.protocol === this.protocol)) holders.set(r.dst, r);
+        if (
+          wanted.has(r.dst) &&
+          (r.metric ?? 0) === defaultMetric(r) &&
+          (!holders.has(r.dst) || r.protocol === this.protocol)
+        )
+          holders.set(r.dst, r);
       }
       const replace: number[] = [];
       for (const i of taken) {
@@ -82,7 +96,12 @@ export class NetlinkRoutePort implements RoutePort {
         if (!h || h.protocol === this.protocol) replace.push(i);
         else {
           const what = `netlink RTM_NEWROUTE ${e.dst} via ${e.via} proto ${this.protocol}`;
-          failed.push({ change: c, error: new KernelError(what, "EEXIST", { extack: `the kernel's route to ${h.dst} has proto ${h.protocol}, not podnet's ${this.protocol}: podnet leaves it alone` }) });
+          failed.push({
+            change: c,
+            error: new KernelError(what, "EEXIST", {
+              extack: `the kernel's route to ${h.dst} has proto ${h.protocol}, not podnet's ${this.protocol}: podnet leaves it alone`,
+            }),
+          });
         }
       }
       if (replace.length) {
@@ -102,14 +121,24 @@ export class NetlinkRoutePort implements RoutePort {
     switch (e.kind) {
       case "route": {
         const route: RouteSpec = add
-          ? { dst: e.dst, gw: e.via, protocol: this.protocol, ...(e.dev !== undefined ? { dev: e.dev } : {}), ...(e.onlink ? { onlink: true } : {}) }
+          ? {
+              dst: e.dst,
+              gw: e.via,
+              protocol: this.protocol,
+              ...(e.dev !== undefined ? { dev: e.dev } : {}),
+              ...(e.onlink ? { onlink: true } : {}),
+            }
           : { dst: e.dst, protocol: this.protocol };
         return { op: add ? (replaceRoute ? "routeReplace" : "routeAdd") : "routeDel", route };
       }
       case "neigh":
-        return add ? { op: "neighReplace", neigh: { dev: e.dev, ip: e.ip, mac: e.mac } } : { op: "neighDel", neigh: { dev: e.dev, ip: e.ip } };
+        return add
+          ? { op: "neighReplace", neigh: { dev: e.dev, ip: e.ip, mac: e.mac } }
+          : { op: "neighDel", neigh: { dev: e.dev, ip: e.ip } };
       case "fdb":
-        return add ? { op: "fdbReplace", fdb: { dev: e.dev, mac: e.mac, dst: e.dst } } : { op: "fdbDel", fdb: { dev: e.dev, mac: e.mac, dst: e.dst } };
+        return add
+          ? { op: "fdbReplace", fdb: { dev: e.dev, mac: e.mac, dst: e.dst } }
+          : { op: "fdbDel", fdb: { dev: e.dev, mac: e.mac, dst: e.dst } };
     }
   }
 }

@@ -35,7 +35,11 @@ async function host() {
 describe("node discovery", () => {
   it("connected subnets: global prefixes of up links, IPv4 first, without loopback, link-local, host addresses, podnet's bridge, its ports and the VXLAN device", async () => {
     const { ops } = await host();
-    assert.deepEqual(await connectedSubnets(ops, { exclude: ["cbr0", "podnet.vxlan"] }), ["192.168.10.0/24", "172.16.0.0/16", "fd00:10::/64"]);
+    assert.deepEqual(await connectedSubnets(ops, { exclude: ["cbr0", "podnet.vxlan"] }), [
+      "192.168.10.0/24",
+      "172.16.0.0/16",
+      "fd00:10::/64",
+    ]);
     assert.ok((await connectedSubnets(ops)).includes("10.200.3.0/24"), "cbr0 counts unless excluded");
   });
 
@@ -45,13 +49,19 @@ describe("node discovery", () => {
     await ops.routeAdd({ dst: "default", gw: "172.16.0.1" });
     assert.deepEqual(await defaultNodeIP(ops, 4), { ip: "172.16.1.5", dev: "eth1" });
     await ops.routeAdd({ dst: "::/0", gw: "fd00:10::1", dev: "eth0" });
-    assert.deepEqual(await defaultNodeIPs(ops), [{ ip: "172.16.1.5", dev: "eth1" }, { ip: "fd00:10::5", dev: "eth0" }]);
+    assert.deepEqual(await defaultNodeIPs(ops), [
+      { ip: "172.16.1.5", dev: "eth1" },
+      { ip: "fd00:10::5", dev: "eth0" },
+    ]);
   });
 
   it("finds the link holding an address; none: an error naming --node-ip", async () => {
     const { ops } = await host();
     const r = await linkOfAddress(ops, "fd00:10::5");
     assert.deepEqual([r.link.name, r.prefixLen], ["eth0", 64]);
-    await assert.rejects(linkOfAddress(ops, "192.168.10.99"), (e) => e instanceof ClusterConfigError && e.field === "--node-ip");
+    await assert.rejects(
+      linkOfAddress(ops, "192.168.10.99"),
+      (e) => e instanceof ClusterConfigError && e.field === "--node-ip",
+    );
   });
 });

@@ -45,7 +45,10 @@ export async function defaultNodeIPs(ops: NetOps): Promise<NodeAddress[]> {
 }
 
 /** The link holding `nodeIP` and its MTU; ClusterConfigError("--node-ip") when no link holds it. */
-export async function linkOfAddress(ops: NetOps, nodeIP: string): Promise<{ readonly link: Link; readonly prefixLen: number }> {
+export async function linkOfAddress(
+  ops: NetOps,
+  nodeIP: string,
+): Promise<{ readonly link: Link; readonly prefixLen: number }> {
   const ip = tryParseIP(nodeIP);
   if (!ip) throw new ClusterConfigError("--node-ip", `${JSON.stringify(nodeIP)} is not an IP address`);
   for (const a of await ops.addrList(undefined, ip.family)) {
@@ -76,7 +79,13 @@ export async function connectedSubnets(ops: NetOps, o: ConnectedOptions = {}): P
   const excludedIdx = new Set(links.filter((l) => exclude.has(l.name)).map((l) => l.index));
   const usable = new Set(
     links
-      .filter((l) => l.up && l.kind !== "loopback" && !exclude.has(l.name) && !(l.masterIndex !== undefined && excludedIdx.has(l.masterIndex)))
+      .filter(
+        (l) =>
+          l.up &&
+          l.kind !== "loopback" &&
+          !exclude.has(l.name) &&
+          !(l.masterIndex !== undefined && excludedIdx.has(l.masterIndex)),
+      )
       .map((l) => l.index),
   );
   const seen = new Set<string>();

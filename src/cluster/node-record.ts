@@ -71,33 +71,51 @@ export function decodeRecord(text: string, keyName: string): NodeRecord {
   }
   if (typeof o !== "object" || o === null || Array.isArray(o)) fail(keyName, "not a JSON object");
   const r = o as Record<string, unknown>;
-  if (r["name"] !== keyName || !isNodeName(keyName)) fail(keyName, `name ${JSON.stringify(r["name"])} does not match its key`);
-  if (!strings(r["nodeIPs"], 2) || r["nodeIPs"].length === 0) fail(keyName, "nodeIPs is not a list of one or two addresses");
-  const nodeIPs = canonicalList(r["nodeIPs"], (t) => {
-    if (v4Value(t) !== undefined) return [4, t];
-    const ip = tryParseIP(t) ?? fail(keyName, `nodeIPs: ${JSON.stringify(t)} is not an IP address`);
-    return [ip.family, formatIP(ip)];
-  }) ?? fail(keyName, "nodeIPs has two addresses of one family");
+  if (r["name"] !== keyName || !isNodeName(keyName))
+    fail(keyName, `name ${JSON.stringify(r["name"])} does not match its key`);
+  if (!strings(r["nodeIPs"], 2) || r["nodeIPs"].length === 0)
+    fail(keyName, "nodeIPs is not a list of one or two addresses");
+  const nodeIPs =
+    canonicalList(r["nodeIPs"], (t) => {
+      if (v4Value(t) !== undefined) return [4, t];
+      const ip = tryParseIP(t) ?? fail(keyName, `nodeIPs: ${JSON.stringify(t)} is not an IP address`);
+      return [ip.family, formatIP(ip)];
+    }) ?? fail(keyName, "nodeIPs has two addresses of one family");
   if (!strings(r["podCIDRs"], 2)) fail(keyName, "podCIDRs is not a list of at most two CIDRs");
-  const podCIDRs = canonicalList(r["podCIDRs"], (t) => {
-    if (v4Network(t)) return [4, t];
-    const c = tryParseCidr(t) ?? fail(keyName, `podCIDRs: ${JSON.stringify(t)} is not a CIDR`);
-    return [c.network.family, formatNetwork(c)];
-  }) ?? fail(keyName, "podCIDRs has two CIDRs of one family");
+  const podCIDRs =
+    canonicalList(r["podCIDRs"], (t) => {
+      if (v4Network(t)) return [4, t];
+      const c = tryParseCidr(t) ?? fail(keyName, `podCIDRs: ${JSON.stringify(t)} is not a CIDR`);
+      return [c.network.family, formatNetwork(c)];
+    }) ?? fail(keyName, "podCIDRs has two CIDRs of one family");
   const backend = r["backend"];
-  if (typeof backend !== "string" || !(BACKENDS as readonly string[]).includes(backend)) fail(keyName, `backend ${JSON.stringify(backend)} is not one of ${BACKENDS.join(", ")}`);
-  const out: { -readonly [K in keyof NodeRecord]: NodeRecord[K] } = { name: keyName, nodeIPs, podCIDRs, backend: backend as Backend };
+  if (typeof backend !== "string" || !(BACKENDS as readonly string[]).includes(backend))
+    fail(keyName, `backend ${JSON.stringify(backend)} is not one of ${BACKENDS.join(", ")}`);
+  const out: { -readonly [K in keyof NodeRecord]: NodeRecord[K] } = {
+    name: keyName,
+    nodeIPs,
+    podCIDRs,
+    backend: backend as Backend,
+  };
   if (r["vtep"] !== undefined) {
     const v = r["vtep"] as Record<string, unknown>;
-    if (typeof v !== "object" || v === null || typeof v["mac"] !== "string" || !MAC.test(v["mac"])) fail(keyName, "vtep.mac is not a lower-case MAC address");
-    if (!Number.isInteger(v["vni"]) || (v["vni"] as number) < 1 || (v["vni"] as number) > 0xffffff) fail(keyName, "vtep.vni is not in 1..16777215");
-    if (!Number.isInteger(v["port"]) || (v["port"] as number) < 1 || (v["port"] as number) > 65535) fail(keyName, "vtep.port is not in 1..65535");
+    if (typeof v !== "object" || v === null || typeof v["mac"] !== "string" || !MAC.test(v["mac"]))
+      fail(keyName, "vtep.mac is not a lower-case MAC address");
+    if (!Number.isInteger(v["vni"]) || (v["vni"] as number) < 1 || (v["vni"] as number) > 0xffffff)
+      fail(keyName, "vtep.vni is not in 1..16777215");
+    if (!Number.isInteger(v["port"]) || (v["port"] as number) < 1 || (v["port"] as number) > 65535)
+      fail(keyName, "vtep.port is not in 1..65535");
     // the parsed object itself when it holds nothing else (records are kept for every peer: no copy)
-    out.vtep = Object.keys(v).length === 3 ? (v as unknown as VtepInfo) : { mac: v["mac"] as string, vni: v["vni"] as number, port: v["port"] as number };
+    out.vtep =
+      Object.keys(v).length === 3
+        ? (v as unknown as VtepInfo)
+        : { mac: v["mac"] as string, vni: v["vni"] as number, port: v["port"] as number };
   }
   if (r["requested"] !== undefined) {
     if (!strings(r["requested"], 2)) fail(keyName, "requested is not a list of at most two CIDRs");
-    out.requested = r["requested"].map((t) => formatNetwork(tryParseCidr(t) ?? fail(keyName, `requested: ${JSON.stringify(t)} is not a CIDR`)));
+    out.requested = r["requested"].map((t) =>
+      formatNetwork(tryParseCidr(t) ?? fail(keyName, `requested: ${JSON.stringify(t)} is not a CIDR`)),
+    );
   }
   return out;
 }

@@ -41,7 +41,7 @@ export interface ClusterSettings {
   readonly podCIDRs: readonly Cidr[];
 }
 
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** A Go duration ("24h", "1h30m", "90s") in milliseconds. */
 export function parseDuration(text: string, field: string): number {
@@ -52,13 +52,15 @@ export function parseDuration(text: string, field: string): number {
     total += Number(m[1]) * UNITS[m[2]!]!;
     matched = re.lastIndex;
   }
-  if (text === "" || matched !== text.length) throw new ClusterConfigError(field, `${JSON.stringify(text)} is not a duration like "24h" or "90m"`);
+  if (text === "" || matched !== text.length)
+    throw new ClusterConfigError(field, `${JSON.stringify(text)} is not a duration like "24h" or "90m"`);
   return total;
 }
 
 export function parseBackend(text: string | undefined, field = "--backend"): Backend {
   const b = text ?? "auto";
-  if (!(BACKENDS as readonly string[]).includes(b)) throw new ClusterConfigError(field, `${JSON.stringify(b)} is not one of ${BACKENDS.join(", ")}`);
+  if (!(BACKENDS as readonly string[]).includes(b))
+    throw new ClusterConfigError(field, `${JSON.stringify(b)} is not one of ${BACKENDS.join(", ")}`);
   return b as Backend;
 }
 
@@ -68,8 +70,16 @@ export function parseClusterFlags(f: ClusterFlags): ClusterSettings {
   const podCIDRs = [...(f.podCIDRs ?? [])];
   for (const c of podCIDRs) {
     const r = ranges.find((x) => x.cidr.network.family === c.network.family);
-    if (!r) throw new ClusterConfigError("--pod-cidr", `${formatNetwork(c)} is IPv${c.network.family}, but --cluster-cidr=${f.clusterCidr} has no IPv${c.network.family} CIDR`);
-    if (!cidrWithin(c, r.cidr)) throw new ClusterConfigError("--pod-cidr", `${formatNetwork(c)} is not inside the cluster CIDR ${formatNetwork(r.cidr)}`);
+    if (!r)
+      throw new ClusterConfigError(
+        "--pod-cidr",
+        `${formatNetwork(c)} is IPv${c.network.family}, but --cluster-cidr=${f.clusterCidr} has no IPv${c.network.family} CIDR`,
+      );
+    if (!cidrWithin(c, r.cidr))
+      throw new ClusterConfigError(
+        "--pod-cidr",
+        `${formatNetwork(c)} is not inside the cluster CIDR ${formatNetwork(r.cidr)}`,
+      );
   }
   const nodeTtlMs = f.nodeTtl === undefined ? 24 * 3_600_000 : parseDuration(f.nodeTtl, "--node-ttl");
   if (nodeTtlMs < 60_000) throw new ClusterConfigError("--node-ttl", `${f.nodeTtl} is shorter than 1m`);
@@ -85,11 +95,23 @@ export function parseClusterFlags(f: ClusterFlags): ClusterSettings {
 }
 
 /** An EtcdStore from the --etcd-* flags (reads the TLS files). */
-export async function openEtcdStore(f: EtcdFlags, readFile: (path: string) => Promise<Buffer>): Promise<{ store: EtcdStore; keys: KeyLayout }> {
+export async function openEtcdStore(
+  f: EtcdFlags,
+  readFile: (path: string) => Promise<Buffer>,
+): Promise<{ store: EtcdStore; keys: KeyLayout }> {
   const endpoints = parseEtcdEndpoints(f.endpoints);
   const keys = new KeyLayout(f.prefix ?? DEFAULT_PREFIX);
-  const tls: EtcdTls | undefined = await loadEtcdTls({ ...(f.cafile ? { cafile: f.cafile } : {}), ...(f.certfile ? { certfile: f.certfile } : {}), ...(f.keyfile ? { keyfile: f.keyfile } : {}) }, readFile);
-  if (endpoints.some((e) => e.startsWith("https://")) && !tls) throw new ClusterConfigError("--etcd-cafile", "is required with https:// endpoints");
-  if (tls && endpoints.some((e) => !e.startsWith("https://"))) throw new ClusterConfigError("--etcd-endpoints", "TLS files were given, but the endpoints are not https://");
+  const tls: EtcdTls | undefined = await loadEtcdTls(
+    {
+      ...(f.cafile ? { cafile: f.cafile } : {}),
+      ...(f.certfile ? { certfile: f.certfile } : {}),
+      ...(f.keyfile ? { keyfile: f.keyfile } : {}),
+    },
+    readFile,
+  );
+  if (endpoints.some((e) => e.startsWith("https://")) && !tls)
+    throw new ClusterConfigError("--etcd-cafile", "is required with https:// endpoints");
+  if (tls && endpoints.some((e) => !e.startsWith("https://")))
+    throw new ClusterConfigError("--etcd-endpoints", "TLS files were given, but the endpoints are not https://");
   return { store: new EtcdStore({ endpoints, ...(tls ? { tls } : {}) }), keys };
 }

@@ -8,8 +8,10 @@ import { FakeClock, settle } from "./testing-clock.js";
 import { silentLogger } from "./deps.js";
 
 const keys = new KeyLayout("/podnet");
-const rec = (name: string, cidr: string) => encodeRecord({ name, nodeIPs: ["192.168.10.1"], podCIDRs: [cidr], backend: "auto" });
-const put = (s: MemoryStore, name: string, cidr: string) => s.txn([], [{ kind: "put", key: keys.node(name), value: rec(name, cidr) }]);
+const rec = (name: string, cidr: string) =>
+  encodeRecord({ name, nodeIPs: ["192.168.10.1"], podCIDRs: [cidr], backend: "auto" });
+const put = (s: MemoryStore, name: string, cidr: string) =>
+  s.txn([], [{ kind: "put", key: keys.node(name), value: rec(name, cidr) }]);
 
 function setup() {
   const clock = new FakeClock();

@@ -144,7 +144,10 @@ export class NodeRegistry {
       onEvents: (events, revision) => this.apply(events, revision),
       onCompacted: (compactRevision) => {
         if (this.stopped) return;
-        this.deps.log.warn("node watch fell behind a compaction; listing again", { from: this.rev + 1, compactRevision });
+        this.deps.log.warn("node watch fell behind a compaction; listing again", {
+          from: this.rev + 1,
+          compactRevision,
+        });
         this.watch = undefined;
         void this.relist(true);
       },

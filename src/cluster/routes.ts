@@ -7,7 +7,16 @@
 //            "ip neigh replace VTEP_ADDR lladdr PEER_MAC dev VXLAN_DEV nud permanent",
 //            "bridge fdb replace PEER_MAC dev VXLAN_DEV dst PEER_NODE_IP self permanent".
 // --backend=auto picks per peer (and per family): host-gw when it can, else vxlan.
-import { type Cidr, type Family, cidrContains, ipEqual, parseCidr, parseIP, tryParseIP, formatIP } from "../ip/index.js";
+import {
+  type Cidr,
+  type Family,
+  cidrContains,
+  ipEqual,
+  parseCidr,
+  parseIP,
+  tryParseIP,
+  formatIP,
+} from "../ip/index.js";
 import type { Backend, NodeRecord, VtepInfo } from "./node-record.js";
 import { v4Contains, v4Network, v4Value } from "./ip-fast.js";
 
@@ -28,7 +37,13 @@ export const DEFAULT_VXLAN_PORT = 4789;
 export const VXLAN_OVERHEAD: Readonly<Record<Family, number>> = { 4: 50, 6: 70 };
 
 export type Entry =
-  | { readonly kind: "route"; readonly dst: string; readonly via: string; readonly dev?: string; readonly onlink?: boolean }
+  | {
+      readonly kind: "route";
+      readonly dst: string;
+      readonly via: string;
+      readonly dev?: string;
+      readonly onlink?: boolean;
+    }
   | { readonly kind: "fdb"; readonly dev: string; readonly mac: string; readonly dst: string }
   | { readonly kind: "neigh"; readonly dev: string; readonly ip: string; readonly mac: string };
 
@@ -86,7 +101,8 @@ export function describeEntry(e: Entry): string {
 }
 
 function sameEntry(a: Entry, b: Entry): boolean {
-  if (a.kind === "route" && b.kind === "route") return a.dst === b.dst && a.via === b.via && a.dev === b.dev && Boolean(a.onlink) === Boolean(b.onlink);
+  if (a.kind === "route" && b.kind === "route")
+    return a.dst === b.dst && a.via === b.via && a.dev === b.dev && Boolean(a.onlink) === Boolean(b.onlink);
   if (a.kind === "fdb" && b.kind === "fdb") return a.dev === b.dev && a.mac === b.mac && a.dst === b.dst;
   if (a.kind === "neigh" && b.kind === "neigh") return a.dev === b.dev && a.ip === b.ip && a.mac === b.mac;
   return false;
@@ -106,7 +122,9 @@ interface ParsedSelf {
 export function parseSelf(view: SelfView): ParsedSelf {
   const connected = view.connected.map((c) => parseCidr(c));
   const ips = view.nodeIPs.map((s) => parseIP(s));
-  const connected4 = connected.filter((c) => c.network.family === 4).map((c): [number, number] => [Number(c.network.value), c.prefix]);
+  const connected4 = connected
+    .filter((c) => c.network.family === 4)
+    .map((c): [number, number] => [Number(c.network.value), c.prefix]);
   const ips4 = ips.filter((i) => i.family === 4).map((i) => Number(i.value));
   return { view, connected, ips, dev: view.vxlanDevice ?? DEFAULT_VXLAN_DEVICE, connected4, ips4 };
 }
@@ -121,7 +139,10 @@ function gatewayOf(self: ParsedSelf, peer: NodeRecord, family: Family): { text: 
     }
     const ip = tryParseIP(s);
     if (!ip || ip.family !== family) continue;
-    return { text: formatIP(ip), direct: !self.ips.some((m) => ipEqual(m, ip)) && self.connected.some((c) => cidrContains(c, ip)) };
+    return {
+      text: formatIP(ip),
+      direct: !self.ips.some((m) => ipEqual(m, ip)) && self.connected.some((c) => cidrContains(c, ip)),
+    };
   }
   return undefined;
 }
@@ -214,7 +235,10 @@ export function diffEntries(desired: Iterable<Entry>, actual: Iterable<Entry>): 
   }
   dels.sort((a, b) => ORDER[b.kind] - ORDER[a.kind]);
   adds.sort((a, b) => ORDER[a.kind] - ORDER[b.kind]);
-  return [...dels.map((entry) => ({ op: "del" as const, entry })), ...adds.map((entry) => ({ op: "add" as const, entry }))];
+  return [
+    ...dels.map((entry) => ({ op: "del" as const, entry })),
+    ...adds.map((entry) => ({ op: "add" as const, entry })),
+  ];
 }
 
 /**
@@ -223,7 +247,9 @@ export function diffEntries(desired: Iterable<Entry>, actual: Iterable<Entry>): 
  * unchanged one nothing — no key maps for the common cases. The batch keeps diffEntries' order:
  * every deletion (routes, neighbours, FDB entries) before every addition (the other way round).
  */
-export function diffPeers(pairs: Iterable<readonly [readonly Entry[] | undefined, readonly Entry[] | undefined]>): Change[] {
+export function diffPeers(
+  pairs: Iterable<readonly [readonly Entry[] | undefined, readonly Entry[] | undefined]>,
+): Change[] {
   const dels: Entry[] = [];
   const adds: Entry[] = [];
   for (const [old, next] of pairs) {
@@ -294,7 +320,8 @@ export class FakeRoutePort implements RoutePort {
       }
       const k = entryKey(c.entry);
       if (c.op === "add") this.table.set(k, c.entry);
-      else if (!this.table.delete(k)) failed.push({ change: c, error: new Error(`${describeEntry(c.entry)}: no such entry`) });
+      else if (!this.table.delete(k))
+        failed.push({ change: c, error: new Error(`${describeEntry(c.entry)}: no such entry`) });
     }
     return { failed };
   }

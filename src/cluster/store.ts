@@ -105,7 +105,12 @@ export function createIfAbsent(store: ClusterStore, key: string, value: string, 
 }
 
 /** Sets a key only when its mod revision is still `modRevision` (0: only when absent). */
-export function compareAndSwap(store: ClusterStore, key: string, modRevision: number, value: string): Promise<TxnResult> {
+export function compareAndSwap(
+  store: ClusterStore,
+  key: string,
+  modRevision: number,
+  value: string,
+): Promise<TxnResult> {
   return store.txn([{ kind: "modRevision", key, equals: modRevision }], [{ kind: "put", key, value }]);
 }
 

@@ -3,7 +3,15 @@
 import { it } from "node:test";
 import assert from "node:assert/strict";
 import { parseCidr, formatNetwork, cidrOverlaps } from "../ip/index.js";
-import { AllocationError, collectExpired, joinCluster, listNodes, removeNode, type JoinOptions, type AllocatorDeps } from "./allocator.js";
+import {
+  AllocationError,
+  collectExpired,
+  joinCluster,
+  listNodes,
+  removeNode,
+  type JoinOptions,
+  type AllocatorDeps,
+} from "./allocator.js";
 import { clusterRanges, parseClusterCidrs } from "./blocks.js";
 import { silentLogger } from "./deps.js";
 import { KeyLayout } from "./keys.js";
@@ -29,10 +37,22 @@ export function allocationSuite(open: () => Promise<SuiteStore & { close(): Prom
       stores.push(c);
       return c;
     };
-    const deps = (store: ClusterStore): AllocatorDeps => ({ store, keys, log: silentLogger, random: Math.random, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: Date.now });
+    const deps = (store: ClusterStore): AllocatorDeps => ({
+      store,
+      keys,
+      log: silentLogger,
+      random: Math.random,
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      now: Date.now,
+    });
     const join = async (name: string, extra: Partial<JoinOptions> = {}, store = client()) => {
       const lease = await store.grantLease(3600);
-      const r = await joinCluster(deps(store), { ranges, self: { name, nodeIPs: ["192.168.50.1"], backend: "auto" }, lease: lease.id, ...extra });
+      const r = await joinCluster(deps(store), {
+        ranges,
+        self: { name, nodeIPs: ["192.168.50.1"], backend: "auto" },
+        lease: lease.id,
+        ...extra,
+      });
       return { ...r, lease: lease.id, store };
     };
     const close = async () => {
@@ -51,7 +71,14 @@ export function allocationSuite(open: () => Promise<SuiteStore & { close(): Prom
       const r = await removeNode(c.deps(c.client()), "b");
       assert.deepEqual(r, { removed: true, blocks: ["10.200.1.0/24"], wasAlive: true });
       assert.deepEqual((await c.join("d")).record.podCIDRs, ["10.200.1.0/24"]);
-      assert.deepEqual((await listNodes(c.deps(c.client()))).map((n) => [n.name, n.podCIDRs.join()]), [["a", "10.200.0.0/24"], ["c", "10.200.2.0/24"], ["d", "10.200.1.0/24"]]);
+      assert.deepEqual(
+        (await listNodes(c.deps(c.client()))).map((n) => [n.name, n.podCIDRs.join()]),
+        [
+          ["a", "10.200.0.0/24"],
+          ["c", "10.200.2.0/24"],
+          ["d", "10.200.1.0/24"],
+        ],
+      );
       assert.equal((await removeNode(c.deps(c.client()), "nobody")).removed, false);
     } finally {
       await c.close();
@@ -62,7 +89,13 @@ export function allocationSuite(open: () => Promise<SuiteStore & { close(): Prom
     const c = await ctx("10.200.0.0/22");
     try {
       for (const n of ["a", "b", "c", "d"]) await c.join(n);
-      await assert.rejects(c.join("e"), (e: unknown) => e instanceof AllocationError && e.kind === "exhausted" && /cluster CIDR 10\.200\.0\.0\/22 has no free \/24 block: all 4 are taken/.test(e.message));
+      await assert.rejects(
+        c.join("e"),
+        (e: unknown) =>
+          e instanceof AllocationError &&
+          e.kind === "exhausted" &&
+          /cluster CIDR 10\.200\.0\.0\/22 has no free \/24 block: all 4 are taken/.test(e.message),
+      );
     } finally {
       await c.close();
     }
@@ -105,7 +138,10 @@ export function allocationSuite(open: () => Promise<SuiteStore & { close(): Prom
       // b's lease runs out: b is collected, a is not
       await c.s.expire(b.store, b.lease);
       assert.deepEqual(await collectExpired(c.deps(c.client())), ["b"]);
-      assert.deepEqual((await listNodes(c.deps(c.client()))).map((n) => n.name), ["a"]);
+      assert.deepEqual(
+        (await listNodes(c.deps(c.client()))).map((n) => n.name),
+        ["a"],
+      );
       assert.deepEqual((await c.join("n")).record.podCIDRs, ["10.200.1.0/24"]);
     } finally {
       await c.close();
@@ -119,7 +155,9 @@ export function allocationSuite(open: () => Promise<SuiteStore & { close(): Prom
       const blocks = res.map((r) => r.record.podCIDRs[0]!);
       assert.equal(new Set(blocks).size, 50);
       const parsed = blocks.map((b) => parseCidr(b));
-      for (let i = 0; i < parsed.length; i++) for (let j = i + 1; j < parsed.length; j++) assert.ok(!cidrOverlaps(parsed[i]!, parsed[j]!), `${blocks[i]} overlaps ${blocks[j]}`);
+      for (let i = 0; i < parsed.length; i++)
+        for (let j = i + 1; j < parsed.length; j++)
+          assert.ok(!cidrOverlaps(parsed[i]!, parsed[j]!), `${blocks[i]} overlaps ${blocks[j]}`);
       const { kvs } = await c.client().list(c.keys.blocks);
       assert.equal(kvs.length, 50);
       assert.deepEqual(new Set(kvs.map((kv) => kv.value)), new Set(res.map((r) => r.record.name)));
@@ -132,21 +170,35 @@ export function allocationSuite(open: () => Promise<SuiteStore & { close(): Prom
     const c = await ctx();
     try {
       await c.join("a");
-      const b = await c.join("b", { self: { name: "b", nodeIPs: ["192.168.50.2"], backend: "auto", podCIDRs: [parseCidr("10.200.1.0/24")] } });
+      const b = await c.join("b", {
+        self: { name: "b", nodeIPs: ["192.168.50.2"], backend: "auto", podCIDRs: [parseCidr("10.200.1.0/24")] },
+      });
       assert.deepEqual(b.record.podCIDRs, ["10.200.1.0/24"]);
       assert.deepEqual(b.record.requested, ["10.200.1.0/24"]);
       assert.deepEqual((await c.join("c")).record.podCIDRs, ["10.200.2.0/24"]);
       await assert.rejects(
-        c.join("d", { self: { name: "d", nodeIPs: ["192.168.50.4"], backend: "auto", podCIDRs: [parseCidr("10.200.0.0/23")] } }),
-        (e: unknown) => e instanceof AllocationError && e.kind === "overlap" && /node "a" holds 10\.200\.0\.0\/24/.test(e.message) && /node "b" holds 10\.200\.1\.0\/24/.test(e.message),
+        c.join("d", {
+          self: { name: "d", nodeIPs: ["192.168.50.4"], backend: "auto", podCIDRs: [parseCidr("10.200.0.0/23")] },
+        }),
+        (e: unknown) =>
+          e instanceof AllocationError &&
+          e.kind === "overlap" &&
+          /node "a" holds 10\.200\.0\.0\/24/.test(e.message) &&
+          /node "b" holds 10\.200\.1\.0\/24/.test(e.message),
       );
       await assert.rejects(
-        c.join("e", { self: { name: "e", nodeIPs: ["192.168.50.5"], backend: "auto", podCIDRs: [parseCidr("10.200.2.128/25")] } }),
-        (e: unknown) => e instanceof AllocationError && e.kind === "overlap" && /node "c" holds 10\.200\.2\.0\/24/.test(e.message),
+        c.join("e", {
+          self: { name: "e", nodeIPs: ["192.168.50.5"], backend: "auto", podCIDRs: [parseCidr("10.200.2.128/25")] },
+        }),
+        (e: unknown) =>
+          e instanceof AllocationError && e.kind === "overlap" && /node "c" holds 10\.200\.2\.0\/24/.test(e.message),
       );
       await assert.rejects(
-        c.join("f", { self: { name: "f", nodeIPs: ["192.168.50.6"], backend: "auto", podCIDRs: [parseCidr("10.201.0.0/24")] } }),
-        (e: unknown) => e instanceof AllocationError && e.kind === "outside" && /cluster CIDR 10\.200\.0\.0\/16/.test(e.message),
+        c.join("f", {
+          self: { name: "f", nodeIPs: ["192.168.50.6"], backend: "auto", podCIDRs: [parseCidr("10.201.0.0/24")] },
+        }),
+        (e: unknown) =>
+          e instanceof AllocationError && e.kind === "outside" && /cluster CIDR 10\.200\.0\.0\/16/.test(e.message),
       );
       // nothing half-made: the refused nodes hold no block
       const { kvs } = await c.client().list(c.keys.blocks);
@@ -165,8 +217,15 @@ export function allocationSuite(open: () => Promise<SuiteStore & { close(): Prom
       const store = c.client();
       const lease = await store.grantLease(3600);
       await assert.rejects(
-        joinCluster(c.deps(store), { ranges: other, self: { name: "z", nodeIPs: ["192.168.50.9"], backend: "auto" }, lease: lease.id }),
-        (e: unknown) => e instanceof AllocationError && e.kind === "config-mismatch" && e.message.includes("--cluster-cidr=10.200.0.0/16,fd00:200::/48"),
+        joinCluster(c.deps(store), {
+          ranges: other,
+          self: { name: "z", nodeIPs: ["192.168.50.9"], backend: "auto" },
+          lease: lease.id,
+        }),
+        (e: unknown) =>
+          e instanceof AllocationError &&
+          e.kind === "config-mismatch" &&
+          e.message.includes("--cluster-cidr=10.200.0.0/16,fd00:200::/48"),
       );
       assert.equal(formatNetwork(c.ranges[1]!.cidr), "fd00:200::/48");
     } finally {

@@ -50,11 +50,28 @@ export async function startTestEtcd(opts: { baseDir?: string; extraArgs?: string
     child = spawn(
       "ip",
       [
-        "netns", "exec", netns, "etcd",
-        "--name", "t", "--data-dir", join(dir, "data"),
-        "--listen-client-urls", `unix://${sock}`, "--advertise-client-urls", `unix://${sock}`,
-        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `t=${peer}`,
-        "--logger", "zap", "--log-level", "error",
+        "netns",
+        "exec",
+        netns,
+        "etcd",
+        "--name",
+        "t",
+        "--data-dir",
+        join(dir, "data"),
+        "--listen-client-urls",
+        `unix://${sock}`,
+        "--advertise-client-urls",
+        `unix://${sock}`,
+        "--listen-peer-urls",
+        peer,
+        "--initial-advertise-peer-urls",
+        peer,
+        "--initial-cluster",
+        `t=${peer}`,
+        "--logger",
+        "zap",
+        "--log-level",
+        "error",
         ...(opts.extraArgs ?? []),
       ],
       { cwd: dir, stdio: ["ignore", "ignore", "pipe"] },
@@ -104,7 +121,9 @@ export interface TestEtcdCluster {
  * 127.0.0.1:2380+i inside it, clients on unix sockets in a fresh temp directory. Resolves once each
  * socket exists (the cluster answers once a quorum is up).
  */
-export async function startTestEtcdCluster(opts: { members?: number; baseDir?: string } = {}): Promise<TestEtcdCluster> {
+export async function startTestEtcdCluster(
+  opts: { members?: number; baseDir?: string } = {},
+): Promise<TestEtcdCluster> {
   const n = opts.members ?? 3;
   const dir = mkdtempSync(join(opts.baseDir ?? tmpdir(), "podnet-t-etcd-"));
   const netns = `podnet-t-etcd-${randomBytes(4).toString("hex")}`;
@@ -130,13 +149,36 @@ export async function startTestEtcdCluster(opts: { members?: number; baseDir?: s
     const child = spawn(
       "ip",
       [
-        "netns", "exec", netns, "etcd",
-        "--name", name, "--data-dir", join(dir, name),
-        "--listen-client-urls", `unix://${sock}`, "--advertise-client-urls", `unix://${sock}`,
-        "--listen-peer-urls", peer(i), "--initial-advertise-peer-urls", peer(i),
-        "--initial-cluster", initial, "--initial-cluster-token", netns, "--initial-cluster-state", "new",
-        "--heartbeat-interval", "50", "--election-timeout", "500",
-        "--logger", "zap", "--log-level", "error",
+        "netns",
+        "exec",
+        netns,
+        "etcd",
+        "--name",
+        name,
+        "--data-dir",
+        join(dir, name),
+        "--listen-client-urls",
+        `unix://${sock}`,
+        "--advertise-client-urls",
+        `unix://${sock}`,
+        "--listen-peer-urls",
+        peer(i),
+        "--initial-advertise-peer-urls",
+        peer(i),
+        "--initial-cluster",
+        initial,
+        "--initial-cluster-token",
+        netns,
+        "--initial-cluster-state",
+        "new",
+        "--heartbeat-interval",
+        "50",
+        "--election-timeout",
+        "500",
+        "--logger",
+        "zap",
+        "--log-level",
+        "error",
       ],
       { cwd: dir, stdio: ["ignore", "ignore", "pipe"] },
     );

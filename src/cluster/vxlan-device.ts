@@ -68,7 +68,11 @@ export async function ensureVxlanDevice(ops: NetOps, spec: VxlanDeviceSpec): Pro
   if (!ip) throw new ClusterConfigError("--node-ip", `${JSON.stringify(spec.nodeIP)} is not an IP address`);
   const local = formatIP(ip);
   const under = spec.underlay !== undefined ? await ops.linkGet(spec.underlay) : (await linkOfAddress(ops, local)).link;
-  if (!under) throw new ClusterConfigError("--node-ip", `the underlay link ${JSON.stringify(spec.underlay)} of the VXLAN device does not exist`);
+  if (!under)
+    throw new ClusterConfigError(
+      "--node-ip",
+      `the underlay link ${JSON.stringify(spec.underlay)} of the VXLAN device does not exist`,
+    );
   const mtu = under.mtu - VXLAN_OVERHEAD[ip.family];
 
   let existing = await ops.linkGet(name);
@@ -116,5 +120,12 @@ function sameVxlan(l: Link, want: { vni: number; port: number; local: string; un
   const x = l.vxlan;
   if (l.kind !== "vxlan" || !x) return false;
   const local = x.local !== undefined ? tryParseIP(x.local) : undefined;
-  return x.vni === want.vni && x.port === want.port && !x.learning && x.underlayIndex === want.underlayIndex && !!local && formatIP(local) === want.local;
+  return (
+    x.vni === want.vni &&
+    x.port === want.port &&
+    !x.learning &&
+    x.underlayIndex === want.underlayIndex &&
+    !!local &&
+    formatIP(local) === want.local
+  );
 }

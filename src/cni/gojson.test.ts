@@ -18,8 +18,11 @@ describe("goQuote (encoding/json strings, Go 1.19)", () => {
 });
 
 describe("goMarshalIndent / goJSON", () => {
-  it("indents like MarshalIndent(v, \"\", \"    \") in the object's own order", () => {
-    assert.equal(goMarshalIndent({ b: 1, a: [], c: {}, d: [{ x: "<" }], u: undefined }), '{\n    "b": 1,\n    "a": [],\n    "c": {},\n    "d": [\n        {\n            "x": "\\u003c"\n        }\n    ]\n}');
+  it('indents like MarshalIndent(v, "", "    ") in the object\'s own order', () => {
+    assert.equal(
+      goMarshalIndent({ b: 1, a: [], c: {}, d: [{ x: "<" }], u: undefined }),
+      '{\n    "b": 1,\n    "a": [],\n    "c": {},\n    "d": [\n        {\n            "x": "\\u003c"\n        }\n    ]\n}',
+    );
   });
   it("sorts map keys, optionally not at the top", () => {
     assert.equal(goJSON({ b: { z: 1, y: 2 }, a: true }), '{"a":true,"b":{"y":2,"z":1}}');
@@ -60,7 +63,8 @@ describe("goSyntaxError (encoding/json's scanner)", () => {
     ["\u0001", "invalid character '\\x01' looking for beginning of value"],
     ["[".repeat(10_001), "invalid character '[' exceeded max depth"],
   ];
-  for (const [text, want] of cases) it(JSON.stringify(text.slice(0, 20)), () => assert.equal(goSyntaxError(Buffer.from(text)), want));
+  for (const [text, want] of cases)
+    it(JSON.stringify(text.slice(0, 20)), () => assert.equal(goSyntaxError(Buffer.from(text)), want));
 });
 
 describe("goDecodeStringField", () => {
@@ -71,9 +75,17 @@ describe("goDecodeStringField", () => {
     assert.deepEqual(goDecodeStringField(null, "name", T), { value: "" });
   });
   it("names the JSON kind and the Go type as encoding/json does", () => {
-    assert.deepEqual(goDecodeStringField([], "name", T), { error: 'json: cannot unmarshal array into Go value of type struct { Name string "json:\\"name\\"" }' });
-    assert.deepEqual(goDecodeStringField({ name: 5 }, "name", T), { error: "json: cannot unmarshal number into Go struct field .name of type string" });
-    assert.deepEqual(goDecodeStringField({ name: true }, "name", T), { error: "json: cannot unmarshal bool into Go struct field .name of type string" });
-    assert.deepEqual(goDecodeStringField({ name: {} }, "name", T), { error: "json: cannot unmarshal object into Go struct field .name of type string" });
+    assert.deepEqual(goDecodeStringField([], "name", T), {
+      error: 'json: cannot unmarshal array into Go value of type struct { Name string "json:\\"name\\"" }',
+    });
+    assert.deepEqual(goDecodeStringField({ name: 5 }, "name", T), {
+      error: "json: cannot unmarshal number into Go struct field .name of type string",
+    });
+    assert.deepEqual(goDecodeStringField({ name: true }, "name", T), {
+      error: "json: cannot unmarshal bool into Go struct field .name of type string",
+    });
+    assert.deepEqual(goDecodeStringField({ name: {} }, "name", T), {
+      error: "json: cannot unmarshal object into Go struct field .name of type string",
+    });
   });
 });

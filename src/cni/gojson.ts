@@ -104,7 +104,17 @@ export function goJSON(v: unknown, structTop = false): string {
  * as \a \b \f \n \r \t \v or \xNN, the C1 controls as \u00NN; everything else as it is.
  */
 export function goStrconvQuote(s: string): string {
-  const short: Record<string, string> = { "\x07": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v", '"': '\\"', "\\": "\\\\" };
+  const short: Record<string, string> = {
+    "\x07": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    '"': '\\"',
+    "\\": "\\\\",
+  };
   let out = '"';
   for (const ch of s) {
     const c = ch.codePointAt(0)!;
@@ -132,11 +142,16 @@ export function goKindOf(v: unknown): string {
  * json.Unmarshal into `struct { X string `json:"field"` }`): the string (""
  * when absent or null), or Go's error text. `goType` is how Go prints the struct's type.
  */
-export function goDecodeStringField(doc: unknown, field: string, goType: string): { value: string } | { error: string } {
+export function goDecodeStringField(
+  doc: unknown,
+  field: string,
+  goType: string,
+): { value: string } | { error: string } {
   if (doc === null) return { value: "" };
   if (!isObject(doc)) return { error: `json: cannot unmarshal ${goKindOf(doc)} into Go value of type ${goType}` };
   const v = getCI(doc as JsonObject, field);
   if (v === undefined || v === null) return { value: "" };
-  if (typeof v !== "string") return { error: `json: cannot unmarshal ${goKindOf(v)} into Go struct field .${field} of type string` };
+  if (typeof v !== "string")
+    return { error: `json: cannot unmarshal ${goKindOf(v)} into Go struct field .${field} of type string` };
   return { value: v };
 }

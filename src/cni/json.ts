@@ -67,9 +67,26 @@ export function formatBytes(n: number): string {
 }
 
 // Bytes the scanner looks at.
-const TAB = 0x09, NL = 0x0a, CR = 0x0d, SPACE = 0x20, QUOTE = 0x22, PLUS = 0x2b, COMMA = 0x2c, MINUS = 0x2d;
-const DOT = 0x2e, SLASH = 0x2f, ZERO = 0x30, NINE = 0x39, COLON = 0x3a, UPPER_E = 0x45, LBRACKET = 0x5b;
-const BACKSLASH = 0x5c, RBRACKET = 0x5d, LOWER_E = 0x65, LBRACE = 0x7b, RBRACE = 0x7d;
+const TAB = 0x09,
+  NL = 0x0a,
+  CR = 0x0d,
+  SPACE = 0x20,
+  QUOTE = 0x22,
+  PLUS = 0x2b,
+  COMMA = 0x2c,
+  MINUS = 0x2d;
+const DOT = 0x2e,
+  SLASH = 0x2f,
+  ZERO = 0x30,
+  NINE = 0x39,
+  COLON = 0x3a,
+  UPPER_E = 0x45,
+  LBRACKET = 0x5b;
+const BACKSLASH = 0x5c,
+  RBRACKET = 0x5d,
+  LOWER_E = 0x65,
+  LBRACE = 0x7b,
+  RBRACE = 0x7d;
 
 // Scanner states.
 /** A value must come. */
@@ -109,7 +126,8 @@ function quoteChar(c: number): string {
 }
 
 /** Go's "invalid character …" for byte `c` (a space at the end of the input, as Go's scanner feeds one). */
-const goChar = (c: number | undefined, context: string): string => `invalid character ${quoteChar(c ?? SPACE)} ${context}`;
+const goChar = (c: number | undefined, context: string): string =>
+  `invalid character ${quoteChar(c ?? SPACE)} ${context}`;
 const GO_EOF = "unexpected end of JSON input";
 
 /** Why a scan stopped: podnet's reason and byte offset, and what Go's encoding/json says there. */
@@ -164,12 +182,27 @@ function walk(b: Uint8Array, maxDepth: number): void {
       if (c === BACKSLASH) {
         const e = b[i + 1];
         if (e === 0x75 /* u */) {
-          for (let k = 2; k < 6; k++) if (!isHex(b[i + k])) fail("invalid \\u escape (expected 4 hex digits)", i, goChar(b[i + k], "in \\u hexadecimal character escape"));
+          for (let k = 2; k < 6; k++)
+            if (!isHex(b[i + k]))
+              fail(
+                "invalid \\u escape (expected 4 hex digits)",
+                i,
+                goChar(b[i + k], "in \\u hexadecimal character escape"),
+              );
           i += 6;
           continue;
         }
         // " \ / b f n r t
-        if (e !== QUOTE && e !== BACKSLASH && e !== SLASH && e !== 0x62 && e !== 0x66 && e !== 0x6e && e !== 0x72 && e !== 0x74) {
+        if (
+          e !== QUOTE &&
+          e !== BACKSLASH &&
+          e !== SLASH &&
+          e !== 0x62 &&
+          e !== 0x66 &&
+          e !== 0x6e &&
+          e !== 0x72 &&
+          e !== 0x74
+        ) {
           fail("invalid escape in string", i, goChar(e, "in string escape code"));
         }
         i += 2;
@@ -186,19 +219,26 @@ function walk(b: Uint8Array, maxDepth: number): void {
     else fail("invalid number (expected a digit)", i < n ? i : start, goChar(b[i], "in numeric literal"));
     if (b[i] === DOT) {
       i++;
-      if (!isDigit(b[i])) fail("invalid number (expected a digit after '.')", i, goChar(b[i], "after decimal point in numeric literal"));
+      if (!isDigit(b[i]))
+        fail("invalid number (expected a digit after '.')", i, goChar(b[i], "after decimal point in numeric literal"));
       while (isDigit(b[i])) i++;
     }
     if (b[i] === LOWER_E || b[i] === UPPER_E) {
       i++;
       if (b[i] === PLUS || b[i] === MINUS) i++;
-      if (!isDigit(b[i])) fail("invalid number (expected a digit in the exponent)", i, goChar(b[i], "in exponent of numeric literal"));
+      if (!isDigit(b[i]))
+        fail("invalid number (expected a digit in the exponent)", i, goChar(b[i], "in exponent of numeric literal"));
       while (isDigit(b[i])) i++;
     }
   };
   const word = (w: string): void => {
     for (let k = 0; k < w.length; k++) {
-      if (b[i + k] !== w.charCodeAt(k)) fail(`invalid literal (expected ${w})`, i, goChar(b[i + k], `in literal ${w} (expecting ${quoteChar(w.charCodeAt(k))})`));
+      if (b[i + k] !== w.charCodeAt(k))
+        fail(
+          `invalid literal (expected ${w})`,
+          i,
+          goChar(b[i + k], `in literal ${w} (expecting ${quoteChar(w.charCodeAt(k))})`),
+        );
     }
     i += w.length;
   };
@@ -210,7 +250,13 @@ function walk(b: Uint8Array, maxDepth: number): void {
     }
     if (i >= n) {
       if (state === AFTER_VALUE && stack.length === 0) return;
-      fail(stack.length === 0 && state === VALUE ? "unexpected end of input (expected a value)" : "unexpected end of input (unclosed array or object)", n, GO_EOF);
+      fail(
+        stack.length === 0 && state === VALUE
+          ? "unexpected end of input (expected a value)"
+          : "unexpected end of input (unclosed array or object)",
+        n,
+        GO_EOF,
+      );
     }
     const c = b[i]!;
     switch (state) {
@@ -225,7 +271,8 @@ function walk(b: Uint8Array, maxDepth: number): void {
       // falls through
       case VALUE:
         if (c === LBRACE || c === LBRACKET) {
-          if (stack.length >= maxDepth) fail(`nesting deeper than ${maxDepth} levels`, i, goChar(c, "exceeded max depth"));
+          if (stack.length >= maxDepth)
+            fail(`nesting deeper than ${maxDepth} levels`, i, goChar(c, "exceeded max depth"));
           stack.push(c === LBRACE);
           i++;
           state = c === LBRACE ? KEY_OR_END : VALUE_OR_END;
@@ -249,7 +296,12 @@ function walk(b: Uint8Array, maxDepth: number): void {
         }
       // falls through
       case KEY:
-        if (c !== QUOTE) fail("unexpected character (expected a string key)", i, goChar(c, "looking for beginning of object key string"));
+        if (c !== QUOTE)
+          fail(
+            "unexpected character (expected a string key)",
+            i,
+            goChar(c, "looking for beginning of object key string"),
+          );
         str();
         state = COLON_NEXT;
         continue;
@@ -268,7 +320,11 @@ function walk(b: Uint8Array, maxDepth: number): void {
           stack.pop();
           i++;
         } else {
-          fail(`unexpected character (expected ',' or '${inObject ? "}" : "]"}')`, i, goChar(c, inObject ? "after object key:value pair" : "after array element"));
+          fail(
+            `unexpected character (expected ',' or '${inObject ? "}" : "]"}')`,
+            i,
+            goChar(c, inObject ? "after object key:value pair" : "after array element"),
+          );
         }
         continue;
       }
@@ -325,7 +381,8 @@ export function readJson(input: Uint8Array | string, limits: JsonLimits = {}): u
   }
   const bytes = typeof input === "string" ? Buffer.from(input, "utf8") : input;
   scanJson(bytes, limits.maxDepth ?? MAX_JSON_DEPTH);
-  const text = typeof input === "string" ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString("utf8");
+  const text =
+    typeof input === "string" ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString("utf8");
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -350,6 +407,7 @@ export function jsonKind(v: unknown): string {
 /** readJson for a document that must be an object. */
 export function readJsonObject(input: Uint8Array | string, limits: JsonLimits = {}): Record<string, unknown> {
   const v = readJson(input, limits);
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new JsonInputError(`expected a JSON object, got ${jsonKind(v)}`);
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    throw new JsonInputError(`expected a JSON object, got ${jsonKind(v)}`);
   return v as Record<string, unknown>;
 }

@@ -19,7 +19,7 @@ export function plainObject(): JsonObject {
 export function getCI(obj: JsonObject, key: string): unknown {
   if (Object.hasOwn(obj, key) && Object.keys(obj).length < 2) return obj[key];
   const want = key.toLowerCase();
-  let found: unknown ;
+  let found: unknown;
   for (const k of Object.keys(obj)) if (k.toLowerCase() === want) found = obj[k];
   return found;
 }
@@ -62,7 +62,11 @@ function briefAt(v: unknown, depth: number): string {
       break;
     }
     const x = (v as Record<string, unknown>)[k];
-    shown.push(isArray ? briefAt(x, depth - 1) : `${JSON.stringify(k.length > 200 ? k.slice(0, 200) : k)}:${briefAt(x, depth - 1)}`);
+    shown.push(
+      isArray
+        ? briefAt(x, depth - 1)
+        : `${JSON.stringify(k.length > 200 ? k.slice(0, 200) : k)}:${briefAt(x, depth - 1)}`,
+    );
   }
   if (more) shown.push("…");
   return isArray ? `[${shown.join(",")}]` : `{${shown.join(",")}}`;

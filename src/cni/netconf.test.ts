@@ -26,7 +26,10 @@ describe("parseConfList", () => {
   });
   it("accepts the string forms of disableCheck", () => {
     assert.equal(parseConfList(JSON.stringify({ ...list, disableCheck: "TRUE" })).disableCheck, true);
-    assert.throws(() => parseConfList(JSON.stringify({ ...list, disableGC: "yes" })), /"disableGC": must be true or false, got "yes"/);
+    assert.throws(
+      () => parseConfList(JSON.stringify({ ...list, disableGC: "yes" })),
+      /"disableGC": must be true or false, got "yes"/,
+    );
   });
   const bad: Array<[string, unknown, RegExp, number]> = [
     ["malformed JSON", "{", /error parsing configuration list/, 6],
@@ -34,13 +37,21 @@ describe("parseConfList", () => {
     ["a bad name", { ...list, name: "a/b" }, /^invalid characters found in network name; a\/b$/, 7],
     ["no plugins key", { name: "n", cniVersion: "1.0.0" }, /missing "plugins"/, 7],
     ["empty plugins", { ...list, plugins: [] }, /no plugins in list/, 7],
-    ["a plugin without type", { ...list, plugins: [{ bridge: "x" }] }, /failed to parse plugin config 0: missing 'type'/, 7],
+    [
+      "a plugin without type",
+      { ...list, plugins: [{ bridge: "x" }] },
+      /failed to parse plugin config 0: missing 'type'/,
+      7,
+    ],
     ["a type with a slash", { ...list, plugins: [{ type: "../x" }] }, /invalid plugin name "..\/x"/, 7],
     ["a non-string version", { ...list, cniVersion: 1 }, /"cniVersion" must be a string, got 1/, 7],
   ];
   for (const [what, v, re, code] of bad) {
     it(`rejects ${what} with code ${code}`, () =>
-      assert.throws(() => parseConfList(typeof v === "string" ? v : JSON.stringify(v)), (e: CniError) => e.code === code && re.test(e.toString())));
+      assert.throws(
+        () => parseConfList(typeof v === "string" ? v : JSON.stringify(v)),
+        (e: CniError) => e.code === code && re.test(e.toString()),
+      ));
   }
 });
 
@@ -67,7 +78,10 @@ describe("buildRequest", () => {
     });
     assert.equal(req["name"], "k8s-pod-network");
     assert.equal(req["cniVersion"], "1.0.0");
-    assert.deepEqual({ ...(req["runtimeConfig"] as object) }, { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: "tcp" }] });
+    assert.deepEqual(
+      { ...(req["runtimeConfig"] as object) },
+      { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: "tcp" }] },
+    );
     // libcni marshals the result struct: dns is a struct value, never left out.
     assert.deepEqual(req["prevResult"], { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }], dns: {} });
     assert.equal(req["snat"], true, "unknown keys pass through");
@@ -75,9 +89,19 @@ describe("buildRequest", () => {
   it("no runtimeConfig when no enabled capability is supplied; bare requests have none of it", () => {
     const req = buildRequest({ list: l, plugin: l.plugins[0]!, capabilityArgs: { portMappings: [] } });
     assert.equal("runtimeConfig" in req, false);
-    const gc = buildRequest({ list: l, plugin: l.plugins[1]!, bare: true, inject: { "cni.dev/valid-attachments": [] }, capabilityArgs: { portMappings: [] } });
+    const gc = buildRequest({
+      list: l,
+      plugin: l.plugins[1]!,
+      bare: true,
+      inject: { "cni.dev/valid-attachments": [] },
+      capabilityArgs: { portMappings: [] },
+    });
     assert.deepEqual(gc["cni.dev/valid-attachments"], []);
     assert.equal("runtimeConfig" in gc, false);
   });
-  it("refuses a nil injected value", () => assert.throws(() => buildRequest({ list: l, plugin: l.plugins[0]!, inject: { k: null } }), /key 'k' value must not be nil/));
+  it("refuses a nil injected value", () =>
+    assert.throws(
+      () => buildRequest({ list: l, plugin: l.plugins[0]!, inject: { k: null } }),
+      /key 'k' value must not be nil/,
+    ));
 });

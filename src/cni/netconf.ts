@@ -58,8 +58,13 @@ export function parsePluginConf(raw: unknown, where: string): PluginConf {
   if (typeof type !== "string") throw invalid(`${where}: "type" must be a string, got ${brief(type)}`);
   if (type.includes("/")) throw invalid(`${where}: invalid plugin name "${type}" (no path separators)`);
   const caps = raw["capabilities"];
-  if (caps !== undefined && !isObject(caps)) throw invalid(`${where}: "capabilities" must be an object, got ${brief(caps)}`);
-  const capabilities = caps ? Object.entries(caps).filter(([, on]) => on === true).map(([k]) => k) : [];
+  if (caps !== undefined && !isObject(caps))
+    throw invalid(`${where}: "capabilities" must be an object, got ${brief(caps)}`);
+  const capabilities = caps
+    ? Object.entries(caps)
+        .filter(([, on]) => on === true)
+        .map(([k]) => k)
+    : [];
   return { type, raw, capabilities };
 }
 
@@ -113,7 +118,15 @@ export function parseConf(bytes: Buffer | string, source?: string): NetworkConfi
   validateNetworkName(name);
   const ver = o["cniVersion"] ?? "";
   if (typeof ver !== "string") throw invalid(`error parsing ${what}: "cniVersion" must be a string, got ${brief(ver)}`);
-  return { name, cniVersion: ver, disableCheck: false, disableGC: false, plugins: [plugin], bytes: buf, ...(source ? { source } : {}) };
+  return {
+    name,
+    cniVersion: ver,
+    disableCheck: false,
+    disableGC: false,
+    plugins: [plugin],
+    bytes: buf,
+    ...(source ? { source } : {}),
+  };
 }
 
 /** Parses either form: a list when the object has "plugins", a single plugin otherwise. */

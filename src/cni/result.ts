@@ -89,13 +89,15 @@ function str(o: JsonObject, key: string, where: string, required = false): strin
 function uint(o: JsonObject, key: string, where: string): number | undefined {
   const v = getCI(o, key);
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw bad(`${where}: "${key}" must be a non-negative integer, got ${brief(v)}`);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0)
+    throw bad(`${where}: "${key}" must be a non-negative integer, got ${brief(v)}`);
   return v;
 }
 function strs(o: JsonObject, key: string, where: string): string[] | undefined {
   const v = getCI(o, key);
   if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw bad(`${where}: "${key}" must be a list of strings, got ${brief(v)}`);
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
+    throw bad(`${where}: "${key}" must be a list of strings, got ${brief(v)}`);
   return v as string[];
 }
 function objs(o: JsonObject, key: string, where: string): JsonObject[] {
@@ -197,7 +199,8 @@ export function parseResult(raw: unknown, fallbackVersion: string): { gen: Gener
     if (gw) ip.gateway = gw;
     const idx = getCI(x, "interface");
     if (idx !== undefined && idx !== null) {
-      if (typeof idx !== "number" || !Number.isInteger(idx)) throw bad(`${w}: "interface" must be an integer, got ${brief(idx)}`);
+      if (typeof idx !== "number" || !Number.isInteger(idx))
+        throw bad(`${w}: "interface" must be an integer, got ${brief(idx)}`);
       ip.interface = idx; // even a negative one, as Go keeps it (users of the index check it)
     }
     // As Go's 040 type reads it: any string, "" when absent (Go's loopback prints none below 1.0.0).
@@ -227,7 +230,10 @@ export function parseResult(raw: unknown, fallbackVersion: string): { gen: Gener
 function v02ToV04(r: Result020, cniVersion: string): Result040 {
   const ips: IPConfig040[] = [];
   const routes: Route[] = [];
-  for (const [fam, c] of [["4", r.ip4], ["6", r.ip6]] as const) {
+  for (const [fam, c] of [
+    ["4", r.ip4],
+    ["6", r.ip6],
+  ] as const) {
     if (!c) continue;
     ips.push({ version: fam, address: c.ip, ...(c.gateway ? { gateway: c.gateway } : {}) });
     for (const rt of c.routes ?? []) routes.push({ ...rt });
@@ -303,7 +309,11 @@ export function convertResult(r: AnyResult, to: string): AnyResult {
     return copy;
   }
   const v04 =
-    from === "020" ? v02ToV04(r as Result020, "0.4.0") : from === "100" ? v1ToV04(r as Result, "0.4.0") : (r as Result040);
+    from === "020"
+      ? v02ToV04(r as Result020, "0.4.0")
+      : from === "100"
+        ? v1ToV04(r as Result, "0.4.0")
+        : (r as Result040);
   if (target === "020") return v04ToV02(v04, toVersion);
   if (target === "040") return { ...v04, cniVersion: toVersion };
   return v04ToV1(v04, toVersion);
@@ -311,7 +321,8 @@ export function convertResult(r: AnyResult, to: string): AnyResult {
 
 /** Any result in the 1.x shape (what plugins compute with), labelled with version `label`. */
 export function toCurrent(r: AnyResult, label = "1.1.0"): Result {
-  const cur = generationOf(r.cniVersion) === "100" ? (structuredClone(r) as Result) : (convertResult(r, "1.0.0") as Result);
+  const cur =
+    generationOf(r.cniVersion) === "100" ? (structuredClone(r) as Result) : (convertResult(r, "1.0.0") as Result);
   cur.cniVersion = label;
   return cur;
 }
@@ -327,7 +338,8 @@ export interface Result100As extends Result {
 }
 
 /** The JSON generation `r` prints as: its label's, or the 1.x shape it carries. */
-const shapeOf = (r: AnyResult): Generation => ((r as Partial<Result100As>).shape === "100" ? "100" : generationOf(r.cniVersion));
+const shapeOf = (r: AnyResult): Generation =>
+  (r as Partial<Result100As>).shape === "100" ? "100" : generationOf(r.cniVersion);
 
 /** Go's net.IP.String() of an address text; the text itself when it is not one. */
 function goIP(s: string): string {

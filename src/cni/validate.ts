@@ -9,12 +9,14 @@ const GO_SPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\
 
 export function validateContainerID(id: string): void {
   if (id === "") throw new CniError(CniCode.UnknownContainer, "missing containerID");
-  if (!NAME_RE.test(id)) throw new CniError(CniCode.InvalidEnvironmentVariables, "invalid characters in containerID", { details: id });
+  if (!NAME_RE.test(id))
+    throw new CniError(CniCode.InvalidEnvironmentVariables, "invalid characters in containerID", { details: id });
 }
 
 export function validateNetworkName(name: string): void {
   if (name === "") throw new CniError(CniCode.InvalidNetworkConfig, "missing network name");
-  if (!NAME_RE.test(name)) throw new CniError(CniCode.InvalidNetworkConfig, "invalid characters found in network name", { details: name });
+  if (!NAME_RE.test(name))
+    throw new CniError(CniCode.InvalidNetworkConfig, "invalid characters found in network name", { details: name });
 }
 
 /**
@@ -23,13 +25,16 @@ export function validateNetworkName(name: string): void {
  * never sees one, as execve cannot pass it; the resident protocol can).
  */
 export function validateIfName(name: string): void {
-  const bad = (msg: string, details?: string) => new CniError(CniCode.InvalidEnvironmentVariables, msg, details ? { details } : {});
+  const bad = (msg: string, details?: string) =>
+    new CniError(CniCode.InvalidEnvironmentVariables, msg, details ? { details } : {});
   if (name === "") throw bad("interface name is empty");
   // podnet's own: Go never sees a NUL (execve cannot pass one).
   if (name.includes("\0")) throw bad(`invalid interface name ${JSON.stringify(name)}: contains a NUL byte`);
-  if (Buffer.byteLength(name) > 15) throw bad("interface name is too long", "interface name should be less than 16 characters");
+  if (Buffer.byteLength(name) > 15)
+    throw bad("interface name is too long", "interface name should be less than 16 characters");
   if (name === "." || name === "..") throw bad("interface name is . or ..");
-  if (name.includes("/") || name.includes(":") || GO_SPACE.test(name)) throw bad("interface name contains / or : or whitespace characters");
+  if (name.includes("/") || name.includes(":") || GO_SPACE.test(name))
+    throw bad("interface name contains / or : or whitespace characters");
 }
 
 /**
@@ -37,5 +42,6 @@ export function validateIfName(name: string): void {
  * would cut it short in every system call, so it is refused (code 4) naming the variable.
  */
 export function validateEnvValue(name: string, value: string): void {
-  if (value.includes("\0")) throw new CniError(CniCode.InvalidEnvironmentVariables, `invalid ${name}: contains a NUL byte`);
+  if (value.includes("\0"))
+    throw new CniError(CniCode.InvalidEnvironmentVariables, `invalid ${name}: contains a NUL byte`);
 }

@@ -1,6 +1,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ALL_SPEC_VERSIONS, compareVersions, decodeConfVersion, generationOf, parseVersion, selectConfVersion, specHas } from "./version.js";
+import {
+  ALL_SPEC_VERSIONS,
+  compareVersions,
+  decodeConfVersion,
+  generationOf,
+  parseVersion,
+  selectConfVersion,
+  specHas,
+} from "./version.js";
 import type { CniError } from "./errors.js";
 
 describe("parseVersion", () => {
@@ -19,10 +27,17 @@ describe("parseVersion", () => {
     ["a.b", 'failed to convert major version part "a": strconv.Atoi: parsing "a": invalid syntax'],
     ["1..0", 'failed to convert minor version part "": strconv.Atoi: parsing "": invalid syntax'],
     ["v1.0.0", 'failed to convert major version part "v1": strconv.Atoi: parsing "v1": invalid syntax'],
-    ["1.0.99999999999999999999", 'failed to convert micro version part "99999999999999999999": strconv.Atoi: parsing "99999999999999999999": value out of range'],
+    [
+      "1.0.99999999999999999999",
+      'failed to convert micro version part "99999999999999999999": strconv.Atoi: parsing "99999999999999999999": value out of range',
+    ],
   ];
   for (const [s, msg] of bad) {
-    it(`rejects "${s}" as libcni does`, () => assert.throws(() => parseVersion(s), (e: CniError) => e.code === 6 && e.message === msg));
+    it(`rejects "${s}" as libcni does`, () =>
+      assert.throws(
+        () => parseVersion(s),
+        (e: CniError) => e.code === 6 && e.message === msg,
+      ));
   }
 });
 
@@ -53,13 +68,18 @@ describe("decodeConfVersion / selectConfVersion", () => {
   it("rejects a non-string version as skel does", () =>
     assert.throws(
       () => decodeConfVersion({ cniVersion: 1 }),
-      (e: CniError) => e.code === 6 && e.message === "decoding version from network config: json: cannot unmarshal number into Go struct field .cniVersion of type string",
+      (e: CniError) =>
+        e.code === 6 &&
+        e.message ===
+          "decoding version from network config: json: cannot unmarshal number into Go struct field .cniVersion of type string",
     ));
-  it("matches the key without case, as Go's decoder does", () => assert.equal(decodeConfVersion({ CNIVersion: "0.3.1" }), "0.3.1"));
+  it("matches the key without case, as Go's decoder does", () =>
+    assert.equal(decodeConfVersion({ CNIVersion: "0.3.1" }), "0.3.1"));
   it("picks the highest supported version from cniVersions", () => {
     assert.equal(selectConfVersion("0.4.0", ["0.3.1", "1.0.0", "1.1.0", "2.0.0"]), "1.1.0");
     assert.equal(selectConfVersion("1.0.0", undefined), "1.0.0");
     assert.equal(selectConfVersion("3.0.0", ["2.0.0"]), "3.0.0");
   });
-  it("rejects a bad cniVersions entry by index", () => assert.throws(() => selectConfVersion("1.0.0", ["1.0.0", "x"]), /"x" at index 1/));
+  it("rejects a bad cniVersions entry by index", () =>
+    assert.throws(() => selectConfVersion("1.0.0", ["1.0.0", "x"]), /"x" at index 1/));
 });

@@ -30,13 +30,15 @@ function goAtoi(s: string): number | string {
 export function parseVersion(v: string): [number, number, number] {
   if (v === "") return [0, 1, 0];
   const parts = v.split(".");
-  if (parts.length > 3) throw new CniError(CniCode.DecodingFailure, `invalid version ${goStrconvQuote(v)}: too many parts`);
+  if (parts.length > 3)
+    throw new CniError(CniCode.DecodingFailure, `invalid version ${goStrconvQuote(v)}: too many parts`);
   const out: [number, number, number] = [0, 0, 0];
   for (const [i, what] of (["major", "minor", "micro"] as const).entries()) {
     const p = parts[i];
     if (p === undefined) break;
     const n = goAtoi(p);
-    if (typeof n === "string") throw new CniError(CniCode.DecodingFailure, `failed to convert ${what} version part ${goStrconvQuote(p)}: ${n}`);
+    if (typeof n === "string")
+      throw new CniError(CniCode.DecodingFailure, `failed to convert ${what} version part ${goStrconvQuote(p)}: ${n}`);
     out[i] = n;
   }
   return out;
@@ -100,7 +102,11 @@ export function decodeConfVersion(conf: Record<string, unknown>): string {
  * Spec 1.1.0 version selection: the highest of {cniVersion} ∪ cniVersions that is not newer than
  * what we support; when nothing is left, the original cniVersion stays.
  */
-export function selectConfVersion(cniVersion: string, cniVersions: readonly string[] | undefined, max: string = CURRENT_VERSION): string {
+export function selectConfVersion(
+  cniVersion: string,
+  cniVersions: readonly string[] | undefined,
+  max: string = CURRENT_VERSION,
+): string {
   const cands: string[] = [];
   for (const [i, v] of (cniVersions ?? []).entries()) {
     try {

@@ -27,7 +27,9 @@ export class ConflistError extends PodnetError {
 export function parsePodCIDRs(text: string): Cidr[] {
   const parts = text.split(",").map((s) => s.trim());
   if (parts.length === 0 || parts.length > 2 || parts.some((p) => p === "")) {
-    throw new ConflistError(`--pod-cidr: want one CIDR or an IPv4 and an IPv6 one, comma-separated, got ${JSON.stringify(text)}`);
+    throw new ConflistError(
+      `--pod-cidr: want one CIDR or an IPv4 and an IPv6 one, comma-separated, got ${JSON.stringify(text)}`,
+    );
   }
   const cidrs = parts.map((p) => {
     let c: Cidr;
@@ -36,9 +38,11 @@ export function parsePodCIDRs(text: string): Cidr[] {
     } catch (e) {
       throw new ConflistError(`--pod-cidr: ${JSON.stringify(p)} is not a CIDR: ${(e as Error).message}`);
     }
-    if (!isNetworkAddress(c)) throw new ConflistError(`--pod-cidr: ${JSON.stringify(p)} has host bits set (did you mean ${formatNetwork(c)}?)`);
+    if (!isNetworkAddress(c))
+      throw new ConflistError(`--pod-cidr: ${JSON.stringify(p)} has host bits set (did you mean ${formatNetwork(c)}?)`);
     const max = c.ip.family === 4 ? 30 : 126;
-    if (c.prefix > max) throw new ConflistError(`--pod-cidr: ${JSON.stringify(p)} is too small for pods (at most /${max})`);
+    if (c.prefix > max)
+      throw new ConflistError(`--pod-cidr: ${JSON.stringify(p)} is too small for pods (at most /${max})`);
     return c;
   });
   if (cidrs.length === 2 && cidrs[0]!.ip.family === cidrs[1]!.ip.family) {

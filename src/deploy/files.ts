@@ -4,12 +4,32 @@
 // running executable is not overwritten, so no ETXTBSY), and directories created one by one so
 // that each can be recorded and removed again.
 import { createHash } from "node:crypto";
-import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmdirSync, rmSync, type Stats, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  type Stats,
+  writeSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 export type PathState =
   | { readonly kind: "missing" }
-  | { readonly kind: "file"; readonly sha256: string; readonly mode: number; readonly uid: number; readonly gid: number }
+  | {
+      readonly kind: "file";
+      readonly sha256: string;
+      readonly mode: number;
+      readonly uid: number;
+      readonly gid: number;
+    }
   | { readonly kind: "symlink"; readonly target: string }
   | { readonly kind: "other"; readonly what: string };
 
@@ -110,7 +130,8 @@ export function removeEmptyDirs(dirs: readonly string[]): string[] {
 }
 
 /** The temporary name a file is written to before it is renamed to `path`. */
-export const stagingPath = (path: string): string => join(dirname(path), `.${basename(path)}.podnet-install-${process.pid}`);
+export const stagingPath = (path: string): string =>
+  join(dirname(path), `.${basename(path)}.podnet-install-${process.pid}`);
 
 /**
  * Writes `bytes` to a new temporary file beside `path` (O_EXCL, `mode` exactly, whatever the

@@ -12,8 +12,31 @@
 // podnet knows about); then each staged file renamed into place, entry points last.
 import { chownSync, rmSync, symlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { commitStaged, describeState, makeDirs, missingDirs, modeText, pathState, readNoFollow, removeEmptyDirs, sha256, stageFile, stagingPath, type PathState } from "./files.js";
-import { BACKUP_DIR, MANIFEST_FILE, readManifest, writeManifest, type Component, type Manifest, type ManifestDir, type ManifestFile, type Replaced } from "./manifest.js";
+import {
+  commitStaged,
+  describeState,
+  makeDirs,
+  missingDirs,
+  modeText,
+  pathState,
+  readNoFollow,
+  removeEmptyDirs,
+  sha256,
+  stageFile,
+  stagingPath,
+  type PathState,
+} from "./files.js";
+import {
+  BACKUP_DIR,
+  MANIFEST_FILE,
+  readManifest,
+  writeManifest,
+  type Component,
+  type Manifest,
+  type ManifestDir,
+  type ManifestFile,
+  type Replaced,
+} from "./manifest.js";
 import { PodnetError } from "../util/errors.js";
 
 export interface WantedFile {
@@ -61,10 +84,12 @@ export class InstallConflictError extends PodnetError {
 }
 
 /** Whether what is at a path is exactly what a manifest entry says podnet wrote. */
-export const matches = (s: PathState, e: Pick<ManifestFile, "sha256" | "mode">): boolean => s.kind === "file" && s.sha256 === e.sha256 && modeText(s.mode) === e.mode;
+export const matches = (s: PathState, e: Pick<ManifestFile, "sha256" | "mode">): boolean =>
+  s.kind === "file" && s.sha256 === e.sha256 && modeText(s.mode) === e.mode;
 
 /** Where the original of `path` is kept while podnet's file replaces it. */
-export const backupPath = (stateDir: string, path: string): string => join(stateDir, BACKUP_DIR, `${sha256(path).slice(0, 16)}-${basename(path)}`);
+export const backupPath = (stateDir: string, path: string): string =>
+  join(stateDir, BACKUP_DIR, `${sha256(path).slice(0, 16)}-${basename(path)}`);
 
 /** Puts back what a podnet file replaced (the caller has removed podnet's file or is about to replace it). */
 export function restoreReplaced(path: string, r: Replaced): void {
@@ -76,7 +101,8 @@ export function restoreReplaced(path: string, r: Replaced): void {
     return;
   }
   const bytes = readNoFollow(r.backup);
-  if (sha256(bytes) !== r.sha256) throw new Error(`the backup ${r.backup} of ${path} does not hold what was saved (sha256 differs): not restored`);
+  if (sha256(bytes) !== r.sha256)
+    throw new Error(`the backup ${r.backup} of ${path} does not hold what was saved (sha256 differs): not restored`);
   const tmp = stageFile(path, bytes, parseInt(r.mode, 8));
   try {
     chownSync(tmp, r.uid, r.gid);
@@ -126,8 +152,15 @@ export function install(req: InstallRequest): InstallReport {
       continue;
     }
     if (old) {
-      if (!req.force) conflicts.push({ path: want.path, why: `changed since podnet installed it (now ${describeState(s)})` });
-      else writes.push({ want, action: "updated", note: `it had been changed since podnet installed it (${describeState(s)}); the change is gone`, ...carried });
+      if (!req.force)
+        conflicts.push({ path: want.path, why: `changed since podnet installed it (now ${describeState(s)})` });
+      else
+        writes.push({
+          want,
+          action: "updated",
+          note: `it had been changed since podnet installed it (${describeState(s)}); the change is gone`,
+          ...carried,
+        });
       continue;
     }
     if (s.kind === "missing") {
@@ -141,12 +174,25 @@ export function install(req: InstallRequest): InstallReport {
     const replaced: Replaced =
       s.kind === "symlink"
         ? { kind: "symlink", target: s.target }
-        : { kind: "file", sha256: s.sha256, mode: modeText(s.mode), uid: s.uid, gid: s.gid, backup: backupPath(req.stateDir, want.path) };
-    const note = s.kind === "symlink" ? `was ${describeState(s)}; podnet uninstall puts it back` : `was ${describeState(s)}, not podnet's: saved to ${replaced.kind === "file" ? replaced.backup : ""}; podnet uninstall puts it back`;
+        : {
+            kind: "file",
+            sha256: s.sha256,
+            mode: modeText(s.mode),
+            uid: s.uid,
+            gid: s.gid,
+            backup: backupPath(req.stateDir, want.path),
+          };
+    const note =
+      s.kind === "symlink"
+        ? `was ${describeState(s)}; podnet uninstall puts it back`
+        : `was ${describeState(s)}, not podnet's: saved to ${replaced.kind === "file" ? replaced.backup : ""}; podnet uninstall puts it back`;
     writes.push({ want, action: "replaced", note, replaced, saveFrom: s });
   }
   if (conflicts.length > 0) {
-    throw new InstallConflictError("refusing to overwrite files podnet did not write, or changed since (--force replaces them; podnet uninstall then puts the originals back)", conflicts);
+    throw new InstallConflictError(
+      "refusing to overwrite files podnet did not write, or changed since (--force replaces them; podnet uninstall then puts the originals back)",
+      conflicts,
+    );
   }
 
   // Files of the rewritten components that this install no longer writes.
@@ -158,20 +204,35 @@ export function install(req: InstallRequest): InstallReport {
     const s = pathState(f.path);
     if (s.kind === "missing" || matches(s, f) || req.force) {
       staleGone.push(f);
-      const why = s.kind === "missing" ? "already gone" : matches(s, f) ? "podnet's, no longer installed" : `no longer installed; changed since podnet wrote it (${describeState(s)}), removed (--force)`;
+      const why =
+        s.kind === "missing"
+          ? "already gone"
+          : matches(s, f)
+            ? "podnet's, no longer installed"
+            : `no longer installed; changed since podnet wrote it (${describeState(s)}), removed (--force)`;
       staleLines.push({ action: "removed", path: f.path, note: why });
       if (f.replaced) staleLines.push({ action: "restored", path: f.path, note: "what podnet had replaced" });
     } else {
       staleKept.push(f);
-      staleLines.push({ action: "kept", path: f.path, note: `no longer installed, but changed since podnet wrote it (${describeState(s)}): left in place, still in the manifest` });
+      staleLines.push({
+        action: "kept",
+        path: f.path,
+        note: `no longer installed, but changed since podnet wrote it (${describeState(s)}): left in place, still in the manifest`,
+      });
     }
   }
 
   const backups = writes.filter((w) => w.saveFrom?.kind === "file");
   const under = (dir: string, p: string) => p === dir || p.startsWith(`${dir}/`);
   const dirsNeeded = [
-    ...dirsFor(req.files.map((f) => dirname(f.path))).map((path) => ({ path, component: req.files.find((f) => under(path, dirname(f.path)))!.component })),
-    ...dirsFor([req.stateDir, ...(backups.length ? [join(req.stateDir, BACKUP_DIR)] : [])]).map((path) => ({ path, component: "state" as const })),
+    ...dirsFor(req.files.map((f) => dirname(f.path))).map((path) => ({
+      path,
+      component: req.files.find((f) => under(path, dirname(f.path)))!.component,
+    })),
+    ...dirsFor([req.stateDir, ...(backups.length ? [join(req.stateDir, BACKUP_DIR)] : [])]).map((path) => ({
+      path,
+      component: "state" as const,
+    })),
   ];
   const manifestPath = join(req.stateDir, MANIFEST_FILE);
   const lines: ReportLine[] = [
@@ -195,7 +256,8 @@ export function install(req: InstallRequest): InstallReport {
     for (const w of backups) {
       if (w.replaced?.kind !== "file") continue;
       const bytes = readNoFollow(w.want.path);
-      if (sha256(bytes) !== w.replaced.sha256) throw new Error(`${w.want.path} changed while podnet was installing: nothing was replaced`);
+      if (sha256(bytes) !== w.replaced.sha256)
+        throw new Error(`${w.want.path} changed while podnet was installing: nothing was replaced`);
       const tmp = stageFile(w.replaced.backup, bytes, 0o600);
       commitStaged(tmp, w.replaced.backup);
     }

@@ -24,7 +24,14 @@ export type Component = (typeof COMPONENTS)[number];
 
 /** What was at a path before podnet replaced it (--force): put back by uninstall. */
 export type Replaced =
-  | { readonly kind: "file"; readonly sha256: string; readonly mode: string; readonly uid: number; readonly gid: number; readonly backup: string }
+  | {
+      readonly kind: "file";
+      readonly sha256: string;
+      readonly mode: string;
+      readonly uid: number;
+      readonly gid: number;
+      readonly backup: string;
+    }
   | { readonly kind: "symlink"; readonly target: string };
 
 export interface ManifestFile {
@@ -69,19 +76,22 @@ function safePath(v: unknown, where: string): string {
 }
 
 function obj(v: unknown, where: string): Record<string, unknown> {
-  if (!v || typeof v !== "object" || Array.isArray(v)) throw new ManifestError(`${where}: must be an object, got ${JSON.stringify(v)}`);
+  if (!v || typeof v !== "object" || Array.isArray(v))
+    throw new ManifestError(`${where}: must be an object, got ${JSON.stringify(v)}`);
   return v as Record<string, unknown>;
 }
 
 function str(o: Record<string, unknown>, k: string, where: string, re?: RegExp): string {
   const v = o[k];
-  if (typeof v !== "string" || (re && !re.test(v))) throw new ManifestError(`${where}.${k}: invalid value ${JSON.stringify(v)}`);
+  if (typeof v !== "string" || (re && !re.test(v)))
+    throw new ManifestError(`${where}.${k}: invalid value ${JSON.stringify(v)}`);
   return v;
 }
 
 function component(o: Record<string, unknown>, where: string): Component {
   const c = o["component"];
-  if (!(COMPONENTS as readonly unknown[]).includes(c)) throw new ManifestError(`${where}.component: must be one of ${COMPONENTS.join(", ")}, got ${JSON.stringify(c)}`);
+  if (!(COMPONENTS as readonly unknown[]).includes(c))
+    throw new ManifestError(`${where}.component: must be one of ${COMPONENTS.join(", ")}, got ${JSON.stringify(c)}`);
   return c as Component;
 }
 
@@ -89,16 +99,26 @@ function replaced(v: unknown, where: string, stateDir: string): Replaced | undef
   if (v === undefined) return undefined;
   const o = obj(v, where);
   if (o["kind"] === "symlink") return { kind: "symlink", target: str(o, "target", where) };
-  if (o["kind"] !== "file") throw new ManifestError(`${where}.kind: must be "file" or "symlink", got ${JSON.stringify(o["kind"])}`);
+  if (o["kind"] !== "file")
+    throw new ManifestError(`${where}.kind: must be "file" or "symlink", got ${JSON.stringify(o["kind"])}`);
   const backup = safePath(o["backup"], `${where}.backup`);
   // A backup is only ever read from podnet's own backup directory.
-  if (!backup.startsWith(`${join(stateDir, BACKUP_DIR)}/`)) throw new ManifestError(`${where}.backup: ${JSON.stringify(backup)} is not in ${join(stateDir, BACKUP_DIR)}`);
+  if (!backup.startsWith(`${join(stateDir, BACKUP_DIR)}/`))
+    throw new ManifestError(`${where}.backup: ${JSON.stringify(backup)} is not in ${join(stateDir, BACKUP_DIR)}`);
   const id = (k: string) => {
     const n = o[k];
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new ManifestError(`${where}.${k}: invalid value ${JSON.stringify(n)}`);
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > 0xffffffff)
+      throw new ManifestError(`${where}.${k}: invalid value ${JSON.stringify(n)}`);
     return n;
   };
-  return { kind: "file", sha256: str(o, "sha256", where, SHA), mode: str(o, "mode", where, MODE), uid: id("uid"), gid: id("gid"), backup };
+  return {
+    kind: "file",
+    sha256: str(o, "sha256", where, SHA),
+    mode: str(o, "mode", where, MODE),
+    uid: id("uid"),
+    gid: id("gid"),
+    backup,
+  };
 }
 
 /** Parses and checks a manifest; every path must be absolute and normal. */
@@ -111,12 +131,19 @@ export function parseManifest(text: string, stateDir: string): Manifest {
   }
   const o = obj(raw, "manifest");
   if (o["version"] !== 1) throw new ManifestError(`manifest.version: must be 1, got ${JSON.stringify(o["version"])}`);
-  if (!Array.isArray(o["files"]) || !Array.isArray(o["dirs"])) throw new ManifestError(`manifest: "files" and "dirs" must be lists`);
+  if (!Array.isArray(o["files"]) || !Array.isArray(o["dirs"]))
+    throw new ManifestError(`manifest: "files" and "dirs" must be lists`);
   const files = o["files"].map((f: unknown, i: number): ManifestFile => {
     const w = `files[${i}]`;
     const e = obj(f, w);
     const r = replaced(e["replaced"], `${w}.replaced`, stateDir);
-    return { path: safePath(e["path"], `${w}.path`), sha256: str(e, "sha256", w, SHA), mode: str(e, "mode", w, MODE), component: component(e, w), ...(r ? { replaced: r } : {}) };
+    return {
+      path: safePath(e["path"], `${w}.path`),
+      sha256: str(e, "sha256", w, SHA),
+      mode: str(e, "mode", w, MODE),
+      component: component(e, w),
+      ...(r ? { replaced: r } : {}),
+    };
   });
   const dirs = o["dirs"].map((d: unknown, i: number): ManifestDir => {
     const e = obj(d, `dirs[${i}]`);
@@ -161,7 +188,8 @@ export function readManifest(stateDir: string, euid: number): Manifest | undefin
   const why = untrusted(stateDir, euid) ?? untrusted(path, euid);
   if (why) throw new ManifestError(`refusing the install manifest ${path}: ${why}`);
   const st = lstatSync(path);
-  if (!st.isFile() || st.size > MAX_MANIFEST_BYTES) throw new ManifestError(`${path}: not a regular file of at most ${MAX_MANIFEST_BYTES} bytes`);
+  if (!st.isFile() || st.size > MAX_MANIFEST_BYTES)
+    throw new ManifestError(`${path}: not a regular file of at most ${MAX_MANIFEST_BYTES} bytes`);
   try {
     return parseManifest(readFileSync(path, "utf8"), stateDir);
   } catch (e) {

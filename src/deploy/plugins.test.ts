@@ -26,11 +26,20 @@ describe("the plugin files of a build", () => {
     put(".launcher", "x");
     mkdirSync(join(from, "subdir"));
     const files = pluginFiles(from, "/opt/node/bin/node");
-    assert.deepEqual(files.map((f) => f.name), ["podnet_netlink.node", "podnet-bridge.cjs", "podnet-bridge.cjs.cache", "bridge", "loopback"]);
-    assert.deepEqual(files.map((f) => f.mode.toString(8)), ["755", "755", "644", "755", "755"]);
+    assert.deepEqual(
+      files.map((f) => f.name),
+      ["podnet_netlink.node", "podnet-bridge.cjs", "podnet-bridge.cjs.cache", "bridge", "loopback"],
+    );
+    assert.deepEqual(
+      files.map((f) => f.mode.toString(8)),
+      ["755", "755", "644", "755", "755"],
+    );
     assert.equal(files[1]!.bytes.toString(), "#!/opt/node/bin/node\nbundle", "the Node that installs runs it");
     assert.equal(files[3]!.bytes.toString(), "\x7fELF launcher");
-    assert.deepEqual(files.map((f) => f.stamped), [false, true, false, false, false]);
+    assert.deepEqual(
+      files.map((f) => f.stamped),
+      [false, true, false, false, false],
+    );
   });
   it("remakes the code cache of the stamped files only, each from a private copy, and keeps a file refresh does not know", async () => {
     const put = (n: string, text: string) => writeFileSync(join(from, n), text, { mode: 0o755 });
@@ -48,12 +57,19 @@ describe("the plugin files of a build", () => {
       return true;
     });
     assert.equal(seen.length, 2, "the two stamped files");
-    assert.ok(seen.every((p) => !p.startsWith(from)), "never the build's own files");
+    assert.ok(
+      seen.every((p) => !p.startsWith(from)),
+      "never the build's own files",
+    );
     const text = (n: string) => files.find((f) => f.name === n)!.bytes.toString();
     assert.equal(text("podnet-bridge.cjs"), "#!/opt/node/bin/node\nbundle+cache for #!/opt/node/bin/node");
     assert.equal(text("podnet-loopback.cjs"), "#!/opt/node/bin/node\nbundle", "already this Node's: as built");
     assert.equal(text("podnet-other.cjs"), "#!/opt/node/bin/node\nnot a plugin file");
-    assert.equal(readFileSync(join(from, "podnet-bridge.cjs"), "utf8"), "#!/usr/bin/node\nbundle", "the build is untouched");
+    assert.equal(
+      readFileSync(join(from, "podnet-bridge.cjs"), "utf8"),
+      "#!/usr/bin/node\nbundle",
+      "the build is untouched",
+    );
   });
   it("says what to do when nothing is built", () => {
     assert.throws(() => pluginFiles(join(from, "nope"), "/n"), /no built plugins in .*nope: run `npm run build`/);
@@ -71,7 +87,8 @@ describe("stampShebang", () => {
     assert.equal(s("#!/home/u/.nvm/versions/node/v20.1.0/bin/node\nx"), "#!/opt/n/bin/node\nx");
   });
   it("leaves everything else byte for byte", () => {
-    for (const t of ["#!/bin/sh\nx", "#!/usr/bin/env python3\nx", "\x7fELF", "#!/usr/bin/node", "plain"]) assert.equal(s(t), t);
+    for (const t of ["#!/bin/sh\nx", "#!/usr/bin/env python3\nx", "\x7fELF", "#!/usr/bin/node", "plain"])
+      assert.equal(s(t), t);
     const same = Buffer.from("#!/opt/n/bin/node\nx");
     assert.equal(stampShebang(same, "/opt/n/bin/node"), same, "already right: the same buffer");
   });

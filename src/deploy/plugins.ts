@@ -13,7 +13,8 @@ import { basename, dirname, join, resolve } from "node:path";
 export const ADDON_FILE = "podnet_netlink.node";
 
 /** The SDK's example plugin (`sample`, `podnet-sample.cjs`, and anything named after it), dotfiles, package.json. */
-export const notInstalled = (name: string): boolean => name.startsWith(".") || name === "package.json" || /^(podnet-)?sample([.-]|$)/.test(name);
+export const notInstalled = (name: string): boolean =>
+  name.startsWith(".") || name === "package.json" || /^(podnet-)?sample([.-]|$)/.test(name);
 
 export interface PluginFile {
   readonly name: string;
@@ -65,7 +66,8 @@ export function pluginFiles(from: string, node: string): PluginFile[] {
     files.push({ name, bytes, mode: st.mode & 0o111 ? 0o755 : 0o644, stamped: bytes !== built });
   }
   if (!files.some((f) => installRank(f.name) === 2)) throw new Error(`no plugins found in ${from}`);
-  if (!files.some((f) => f.name === ADDON_FILE)) throw new Error(`${ADDON_FILE} is missing from ${from}: build the addon (npm run install) and rebuild`);
+  if (!files.some((f) => f.name === ADDON_FILE))
+    throw new Error(`${ADDON_FILE} is missing from ${from}: build the addon (npm run install) and rebuild`);
   return files.sort((a, b) => installRank(a.name) - installRank(b.name) || a.name.localeCompare(b.name));
 }
 
@@ -92,7 +94,10 @@ export type RefreshCodeCache = (file: string) => Promise<boolean>;
  * cache made by another Node is rejected by V8, and every exec of the plugin would then compile
  * its bundle again. Each is written to a private temporary directory, refreshed there, read back.
  */
-export async function withFreshCodeCaches(files: readonly PluginFile[], refresh: RefreshCodeCache): Promise<PluginFile[]> {
+export async function withFreshCodeCaches(
+  files: readonly PluginFile[],
+  refresh: RefreshCodeCache,
+): Promise<PluginFile[]> {
   if (!files.some((f) => f.stamped)) return [...files];
   const dir = mkdtempSync(join(tmpdir(), "podnet-install-"));
   try {

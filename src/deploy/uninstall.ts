@@ -54,18 +54,28 @@ export function uninstall(req: UninstallRequest): UninstallReport {
   for (const f of m.files.filter((x) => x.component === "systemd")) {
     for (const link of enabledLinks(f.path)) {
       const unit = basename(f.path);
-      if (!req.force) conflicts.push({ path: f.path, why: `still enabled (${link}): run \`systemctl disable --now ${unit}\` first` });
-      else lines.push({ action: "kept", path: link, note: `not podnet's (systemctl enable made it): dangling now; \`systemctl disable ${unit}\` removes it` });
+      if (!req.force)
+        conflicts.push({ path: f.path, why: `still enabled (${link}): run \`systemctl disable --now ${unit}\` first` });
+      else
+        lines.push({
+          action: "kept",
+          path: link,
+          note: `not podnet's (systemctl enable made it): dangling now; \`systemctl disable ${unit}\` removes it`,
+        });
     }
   }
   const states = new Map(m.files.map((f) => [f.path, pathState(f.path)]));
   for (const f of m.files) {
     const s = states.get(f.path)!;
     if (s.kind === "missing" || matches(s, f)) continue;
-    if (!req.force) conflicts.push({ path: f.path, why: `changed since podnet installed it (now ${describeState(s)})` });
+    if (!req.force)
+      conflicts.push({ path: f.path, why: `changed since podnet installed it (now ${describeState(s)})` });
   }
   if (conflicts.length > 0) {
-    throw new InstallConflictError("refusing to uninstall (nothing was removed; --force removes the changed files too)", conflicts);
+    throw new InstallConflictError(
+      "refusing to uninstall (nothing was removed; --force removes the changed files too)",
+      conflicts,
+    );
   }
 
   const remaining: ManifestFile[] = [];
@@ -80,10 +90,25 @@ export function uninstall(req: UninstallRequest): UninstallReport {
     }
     try {
       if (s.kind !== "missing") rmSync(f.path, { force: true });
-      lines.push({ action: "removed", path: f.path, ...(s.kind === "missing" ? { note: "already gone" } : matches(s, f) ? {} : { note: `changed since install (${describeState(s)}), removed (--force)` }) });
+      lines.push({
+        action: "removed",
+        path: f.path,
+        ...(s.kind === "missing"
+          ? { note: "already gone" }
+          : matches(s, f)
+            ? {}
+            : { note: `changed since install (${describeState(s)}), removed (--force)` }),
+      });
       if (f.replaced) {
         restoreReplaced(f.path, f.replaced);
-        lines.push({ action: "restored", path: f.path, note: f.replaced.kind === "symlink" ? `the symlink to ${f.replaced.target} podnet had replaced` : "the file podnet had replaced" });
+        lines.push({
+          action: "restored",
+          path: f.path,
+          note:
+            f.replaced.kind === "symlink"
+              ? `the symlink to ${f.replaced.target} podnet had replaced`
+              : "the file podnet had replaced",
+        });
       }
     } catch (e) {
       remaining.unshift(f);
@@ -94,9 +119,12 @@ export function uninstall(req: UninstallRequest): UninstallReport {
   if (errors.length > 0) {
     const left: Manifest = { ...m, files: remaining };
     writeManifest(req.stateDir, left);
-    throw new Error(`could not uninstall everything (the manifest keeps what is left; run podnet uninstall again):\n${errors.map((e) => `  ${e}`).join("\n")}`);
+    throw new Error(
+      `could not uninstall everything (the manifest keeps what is left; run podnet uninstall again):\n${errors.map((e) => `  ${e}`).join("\n")}`,
+    );
   }
   rmSync(join(req.stateDir, MANIFEST_FILE), { force: true });
-  for (const d of removeEmptyDirs(m.dirs.map((x) => x.path))) lines.push({ action: "removed", path: d, note: "directory podnet created" });
+  for (const d of removeEmptyDirs(m.dirs.map((x) => x.path)))
+    lines.push({ action: "removed", path: d, note: "directory podnet created" });
   return { found: true, lines };
 }

@@ -1,9 +1,30 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execLine, execStartOf, NODE_UNIT, parseExecStart, RESIDENT_UNIT, systemdQuote, systemdUnits, UnitError } from "./units.js";
+import {
+  execLine,
+  execStartOf,
+  NODE_UNIT,
+  parseExecStart,
+  RESIDENT_UNIT,
+  systemdQuote,
+  systemdUnits,
+  UnitError,
+} from "./units.js";
 
 describe("systemd command lines", () => {
-  const hard = ["/opt/my node/bin/node", "100%", "$HOME", 'say "hi"', "back\\slash", "tab\there", "new\nline", "it's", "", ";", "plain-word=/a/b.c"];
+  const hard = [
+    "/opt/my node/bin/node",
+    "100%",
+    "$HOME",
+    'say "hi"',
+    "back\\slash",
+    "tab\there",
+    "new\nline",
+    "it's",
+    "",
+    ";",
+    "plain-word=/a/b.c",
+  ];
   it("quotes what systemd would otherwise split, expand or unescape, and reads it back", () => {
     assert.equal(systemdQuote("/usr/bin/node"), "/usr/bin/node");
     assert.equal(systemdQuote("--cni-socket=/run/podnet/cni.sock"), "--cni-socket=/run/podnet/cni.sock");
@@ -45,7 +66,12 @@ describe("the units", () => {
     ]);
   });
   it("podnet-resident runs `podnet resident` on the same socket", () => {
-    assert.deepEqual(parseExecStart(execStartOf(byName.get(RESIDENT_UNIT)!)), ["/usr/local/node 20/bin/node", "/opt/podnet/bin/podnet", "resident", "--socket=/run/podnet/cni.sock"]);
+    assert.deepEqual(parseExecStart(execStartOf(byName.get(RESIDENT_UNIT)!)), [
+      "/usr/local/node 20/bin/node",
+      "/opt/podnet/bin/podnet",
+      "resident",
+      "--socket=/run/podnet/cni.sock",
+    ]);
   });
   it("each conflicts with the other, restarts, starts before the runtimes", () => {
     assert.match(byName.get(NODE_UNIT)!, /^Conflicts=podnet-resident\.service$/m);
@@ -60,7 +86,21 @@ describe("the units", () => {
   it("hardening without a private mount namespace (netns bind mounts, /proc/sys, /var/lib/cni stay the host's)", () => {
     for (const t of byName.values()) {
       assert.match(t, /^NoNewPrivileges=yes$/m);
-      for (const d of ["ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices", "ProtectKernelTunables", "ProtectKernelModules", "ProtectControlGroups", "ReadOnlyPaths", "InaccessiblePaths", "MountFlags", "PrivateNetwork", "CapabilityBoundingSet", "MemoryDenyWriteExecute"]) {
+      for (const d of [
+        "ProtectSystem",
+        "ProtectHome",
+        "PrivateTmp",
+        "PrivateDevices",
+        "ProtectKernelTunables",
+        "ProtectKernelModules",
+        "ProtectControlGroups",
+        "ReadOnlyPaths",
+        "InaccessiblePaths",
+        "MountFlags",
+        "PrivateNetwork",
+        "CapabilityBoundingSet",
+        "MemoryDenyWriteExecute",
+      ]) {
         assert.doesNotMatch(t, new RegExp(`^${d}=`, "m"), d);
       }
     }
@@ -68,6 +108,9 @@ describe("the units", () => {
     assert.doesNotMatch(byName.get(NODE_UNIT)!, /RestrictAddressFamilies/, "podnet node execs any CNI plugin");
   });
   it("paths must be absolute", () => {
-    assert.throws(() => systemdUnits({ node: "node", cli: "/x", cniSocket: "/s", nodeArgs: [], writtenBy: "" }), /absolute/);
+    assert.throws(
+      () => systemdUnits({ node: "node", cli: "/x", cniSocket: "/s", nodeArgs: [], writtenBy: "" }),
+      /absolute/,
+    );
   });
 });

@@ -44,7 +44,19 @@ export function systemdQuote(arg: string): string {
 
 export const execLine = (argv: readonly string[]): string => argv.map(systemdQuote).join(" ");
 
-const ESCAPES: Record<string, string> = { "\\": "\\", '"': '"', "'": "'", n: "\n", t: "\t", s: " ", r: "\r", a: "\x07", b: "\b", f: "\f", v: "\v" };
+const ESCAPES: Record<string, string> = {
+  "\\": "\\",
+  '"': '"',
+  "'": "'",
+  n: "\n",
+  t: "\t",
+  s: " ",
+  r: "\r",
+  a: "\x07",
+  b: "\b",
+  f: "\f",
+  v: "\v",
+};
 
 /**
  * The argv systemd runs for an ExecStart= value: words split at whitespace, "…" and '…' quoting,
@@ -86,13 +98,15 @@ export function parseExecStart(value: string): string[] {
         continue;
       }
       if (c === "%") {
-        if (value[i + 1] !== "%") throw new UnitError(`specifier %${value[i + 1] ?? ""} in ExecStart: podnet's units use none`);
+        if (value[i + 1] !== "%")
+          throw new UnitError(`specifier %${value[i + 1] ?? ""} in ExecStart: podnet's units use none`);
         word += "%";
         i++;
         continue;
       }
       if (c === "$") {
-        if (value[i + 1] !== "$") throw new UnitError(`variable $${value[i + 1] ?? ""}… in ExecStart: podnet's units use none`);
+        if (value[i + 1] !== "$")
+          throw new UnitError(`variable $${value[i + 1] ?? ""}… in ExecStart: podnet's units use none`);
         word += "$";
         i++;
         continue;
@@ -136,7 +150,14 @@ const HARDENING = [
   "SystemCallArchitectures=native",
 ];
 
-function unit(o: UnitOptions, name: string, description: string, argv: readonly string[], other: string, extraHardening: readonly string[]): { name: string; text: string } {
+function unit(
+  o: UnitOptions,
+  name: string,
+  description: string,
+  argv: readonly string[],
+  other: string,
+  extraHardening: readonly string[],
+): { name: string; text: string } {
   const lines = [
     `# ${name}: written by \`podnet install\` (${o.writtenBy}); \`podnet uninstall\` removes it.`,
     `# A re-install rewrites this file: change it with a drop-in (systemctl edit ${name}).`,

@@ -25,7 +25,14 @@ describe("parseCidr (Go net.ParseCIDR)", () => {
     ["192.168.1.7/024", "192.168.1.7/24", 24, "192.168.1.0/24", "192.168.1.255", 256n],
     ["::/0", "::/0", 0, "::/0", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1n << 128n],
     ["::1/128", "::1/128", 128, "::1/128", "::1", 1n],
-    ["3ffe:ffff:0:01ff::1/64", "3ffe:ffff:0:1ff::1/64", 64, "3ffe:ffff:0:1ff::/64", "3ffe:ffff:0:1ff:ffff:ffff:ffff:ffff", 1n << 64n],
+    [
+      "3ffe:ffff:0:01ff::1/64",
+      "3ffe:ffff:0:1ff::1/64",
+      64,
+      "3ffe:ffff:0:1ff::/64",
+      "3ffe:ffff:0:1ff:ffff:ffff:ffff:ffff",
+      1n << 64n,
+    ],
     ["fd00:200::5/126", "fd00:200::5/126", 126, "fd00:200::4/126", "fd00:200::7", 4n],
     // IPv4-mapped text keeps a 128-bit mask; Go prints the 32-bit view
     ["::ffff:10.1.2.3/120", "10.1.2.3/24", 120, "10.1.2.0/24", "10.1.2.255", 256n],
@@ -57,12 +64,15 @@ describe("parseCidr (Go net.ParseCIDR)", () => {
   ];
   for (const [input, reason] of bad) {
     it(`rejects ${JSON.stringify(input)}`, () => {
-      assert.throws(() => parseCidr(input), (e: unknown) => {
-        assert.ok(e instanceof IPParseError);
-        assert.ok(e.message.startsWith(`invalid CIDR address ${JSON.stringify(input)}: `), e.message);
-        assert.match(e.message, reason);
-        return true;
-      });
+      assert.throws(
+        () => parseCidr(input),
+        (e: unknown) => {
+          assert.ok(e instanceof IPParseError);
+          assert.ok(e.message.startsWith(`invalid CIDR address ${JSON.stringify(input)}: `), e.message);
+          assert.match(e.message, reason);
+          return true;
+        },
+      );
       assert.equal(tryParseCidr(input), undefined);
     });
   }
@@ -98,7 +108,8 @@ describe("masks, contains, overlap", () => {
     ["10.1.0.5/32", "10.1.0.6", false],
   ];
   for (const [c, ip, want] of contains) {
-    it(`${c} ${want ? "contains" : "does not contain"} ${ip}`, () => assert.equal(cidrContains(parseCidr(c), parseIP(ip)), want));
+    it(`${c} ${want ? "contains" : "does not contain"} ${ip}`, () =>
+      assert.equal(cidrContains(parseCidr(c), parseIP(ip)), want));
   }
   const overlaps: Array<[string, string, boolean]> = [
     ["10.0.0.0/8", "10.1.0.0/16", true],
@@ -111,7 +122,8 @@ describe("masks, contains, overlap", () => {
     ["10.1.0.0/16", "::ffff:10.1.0.0/112", true],
   ];
   for (const [a, b, want] of overlaps) {
-    it(`${a} ${want ? "overlaps" : "does not overlap"} ${b}`, () => assert.equal(cidrOverlaps(parseCidr(a), parseCidr(b)), want));
+    it(`${a} ${want ? "overlaps" : "does not overlap"} ${b}`, () =>
+      assert.equal(cidrOverlaps(parseCidr(a), parseCidr(b)), want));
   }
 });
 
@@ -119,7 +131,10 @@ describe("ranges", () => {
   it("iterates inclusively across octet boundaries", () => {
     const got = [...ipRange(parseIP("10.0.0.254"), parseIP("10.0.1.1"))].map(formatIP);
     assert.deepEqual(got, ["10.0.0.254", "10.0.0.255", "10.0.1.0", "10.0.1.1"]);
-    assert.deepEqual([...ipRange(parseIP("fd00::ffff"), parseIP("fd00::1:0"))].map(formatIP), ["fd00::ffff", "fd00::1:0"]);
+    assert.deepEqual([...ipRange(parseIP("fd00::ffff"), parseIP("fd00::1:0"))].map(formatIP), [
+      "fd00::ffff",
+      "fd00::1:0",
+    ]);
     assert.deepEqual([...ipRange(parseIP("10.0.0.2"), parseIP("10.0.0.1"))], []);
   });
   it("size and membership", () => {

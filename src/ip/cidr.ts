@@ -40,10 +40,16 @@ function checkPrefix(family: Family, prefix: number): void {
 }
 
 /** The first address of ip/prefix. */
-export const networkOf = (ip: IP, prefix: number): IP => ({ family: ip.family, value: ip.value & prefixMask(ip.family, prefix) });
+export const networkOf = (ip: IP, prefix: number): IP => ({
+  family: ip.family,
+  value: ip.value & prefixMask(ip.family, prefix),
+});
 
 /** The last address of ip/prefix (the IPv4 broadcast address). */
-export const lastOf = (ip: IP, prefix: number): IP => ({ family: ip.family, value: ip.value | hostMask(ip.family, prefix) });
+export const lastOf = (ip: IP, prefix: number): IP => ({
+  family: ip.family,
+  value: ip.value | hostMask(ip.family, prefix),
+});
 
 /** A prefix from an address (host bits kept) and a length; throws RangeError on a bad length. */
 export function cidrOf(ip: IP, prefix: number): Cidr {
@@ -56,13 +62,18 @@ export function cidrOf(ip: IP, prefix: number): Cidr {
  */
 export function parseCidr(s: string): Cidr {
   const slash = s.indexOf("/");
-  if (slash < 0) throw new IPParseError("CIDR address", s, "missing \"/prefix-length\"");
+  if (slash < 0) throw new IPParseError("CIDR address", s, 'missing "/prefix-length"');
   const ip = parseIPExact(s.slice(0, slash), "CIDR address", s);
   const len = s.slice(slash + 1);
-  if (!/^[0-9]+$/.test(len)) throw new IPParseError("CIDR address", s, `prefix length ${JSON.stringify(len)} is not a decimal number`);
+  if (!/^[0-9]+$/.test(len))
+    throw new IPParseError("CIDR address", s, `prefix length ${JSON.stringify(len)} is not a decimal number`);
   const prefix = Number(len);
   if (prefix > bitLen(ip.family)) {
-    throw new IPParseError("CIDR address", s, `prefix length ${len} is greater than ${bitLen(ip.family)} for IPv${ip.family}`);
+    throw new IPParseError(
+      "CIDR address",
+      s,
+      `prefix length ${len} is greater than ${bitLen(ip.family)} for IPv${ip.family}`,
+    );
   }
   return cidrOf(ip, prefix);
 }
@@ -81,7 +92,8 @@ export function tryParseCidr(s: string): Cidr | undefined {
  * 32-bit mask (the low 4 bytes of the 16-byte mask).
  */
 function goView(c: Cidr): { family: Family; network: bigint; prefix: number } {
-  if (isV4Mapped(c.network)) return { family: 4, network: c.network.value & 0xffffffffn, prefix: Math.max(c.prefix - 96, 0) };
+  if (isV4Mapped(c.network))
+    return { family: 4, network: c.network.value & 0xffffffffn, prefix: Math.max(c.prefix - 96, 0) };
   return { family: c.network.family, network: c.network.value, prefix: c.prefix };
 }
 

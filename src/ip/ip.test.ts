@@ -88,13 +88,16 @@ describe("parseIP / formatIP (Go net.ParseIP + net.IP.String)", () => {
   ];
   for (const [input, reason] of bad) {
     it(`rejects ${JSON.stringify(input)}`, () => {
-      assert.throws(() => parseIP(input), (e: unknown) => {
-        assert.ok(e instanceof IPParseError);
-        assert.equal(e.input, input);
-        assert.ok(e.message.startsWith(`invalid IP address ${JSON.stringify(input)}: `), e.message);
-        assert.match(e.message, reason);
-        return true;
-      });
+      assert.throws(
+        () => parseIP(input),
+        (e: unknown) => {
+          assert.ok(e instanceof IPParseError);
+          assert.equal(e.input, input);
+          assert.ok(e.message.startsWith(`invalid IP address ${JSON.stringify(input)}: `), e.message);
+          assert.match(e.message, reason);
+          return true;
+        },
+      );
       assert.equal(tryParseIP(input), undefined);
       assert.equal(isIP(input), false);
     });
@@ -163,7 +166,17 @@ describe("formatIPExact (inet_ntop(3), the kernel's text) beside formatIP (Go)",
   it("tryParseIPExact keeps the family of the text; undefined when malformed", () => {
     assert.equal(tryParseIPExact("::ffff:10.0.0.1")?.family, 6);
     assert.equal(tryParseIP("::ffff:10.0.0.1")?.family, 4);
-    for (const s of ["", "10.0.0", "10.0.0.256", "01.0.0.1", "1::2::3", "1:2:3:4:5:6:7:8:9", "fe80::1%eth0", "g::1", "10.0.0.1/8"]) {
+    for (const s of [
+      "",
+      "10.0.0",
+      "10.0.0.256",
+      "01.0.0.1",
+      "1::2::3",
+      "1:2:3:4:5:6:7:8:9",
+      "fe80::1%eth0",
+      "g::1",
+      "10.0.0.1/8",
+    ]) {
       assert.equal(tryParseIPExact(s), undefined, s);
     }
   });
@@ -176,7 +189,8 @@ describe("families of texts, host:port", () => {
     assert.equal(ipFamily("10.0.0.0/8"), 4);
     assert.equal(ipFamily("fd00:200::/48"), 6);
     assert.equal(ipFamily("::ffff:10.0.0.0/120"), 4, "IPv4-mapped counts as IPv4, as in Go");
-    for (const s of ["", "eth0", "10.0.0.0/33", "fd00::/129", "10.0.0.0/", "10.0.0.0/x", "a:b", "[fd00::1]"]) assert.equal(ipFamily(s), undefined, s);
+    for (const s of ["", "eth0", "10.0.0.0/33", "fd00::/129", "10.0.0.0/", "10.0.0.0/x", "a:b", "[fd00::1]"])
+      assert.equal(ipFamily(s), undefined, s);
   });
   it("joinHostPort is Go's net.JoinHostPort", () => {
     assert.equal(joinHostPort("10.0.0.2", 80), "10.0.0.2:80");

@@ -93,11 +93,14 @@ export const canonicalIP = (ip: IP): IP => to4(ip) ?? ip;
 
 function parseV4(s: string, input: string, kind: "IP address" | "CIDR address"): bigint {
   const parts = s.split(".");
-  if (parts.length !== 4) throw new IPParseError(kind, input, `an IPv4 address has 4 dot-separated fields, got ${parts.length}`);
+  if (parts.length !== 4)
+    throw new IPParseError(kind, input, `an IPv4 address has 4 dot-separated fields, got ${parts.length}`);
   let v = 0n;
   for (const p of parts) {
-    if (!/^[0-9]{1,3}$/.test(p)) throw new IPParseError(kind, input, `IPv4 field ${JSON.stringify(p)} is not a decimal number of 1 to 3 digits`);
-    if (p.length > 1 && p[0] === "0") throw new IPParseError(kind, input, `IPv4 field ${JSON.stringify(p)} has a leading zero`);
+    if (!/^[0-9]{1,3}$/.test(p))
+      throw new IPParseError(kind, input, `IPv4 field ${JSON.stringify(p)} is not a decimal number of 1 to 3 digits`);
+    if (p.length > 1 && p[0] === "0")
+      throw new IPParseError(kind, input, `IPv4 field ${JSON.stringify(p)} has a leading zero`);
     const n = Number(p);
     if (n > 255) throw new IPParseError(kind, input, `IPv4 field ${p} is greater than 255`);
     v = (v << 8n) | BigInt(n);
@@ -193,7 +196,8 @@ export function ipFamily(s: string): Family | undefined {
 }
 
 /** Go's net.JoinHostPort: "10.0.0.1:80", "[fd00::1]:80" (a host with a colon gets brackets). */
-export const joinHostPort = (host: string, port: number | string): string => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`);
+export const joinHostPort = (host: string, port: number | string): string =>
+  host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 
 function formatV4(v: bigint): string {
   return [24n, 16n, 8n, 0n].map((sh) => String((v >> sh) & 0xffn)).join(".");

@@ -20,12 +20,18 @@ describe("addon loader", () => {
 
   it("throws Node-style errors: .code is the errno name, .errno the number", () => {
     const a = loadAddon();
-    assert.throws(() => a.nlOpen("/nonexistent/netns", 0), (e: NodeJS.ErrnoException) => {
-      assert.equal(e.code, "ENOENT");
-      assert.equal(e.errno, 2);
-      assert.match(e.message, /\/nonexistent\/netns/);
-      return true;
-    });
-    assert.throws(() => a.close(-1), (e: NodeJS.ErrnoException) => e.code === "EBADF");
+    assert.throws(
+      () => a.nlOpen("/nonexistent/netns", 0),
+      (e: NodeJS.ErrnoException) => {
+        assert.equal(e.code, "ENOENT");
+        assert.equal(e.errno, 2);
+        assert.match(e.message, /\/nonexistent\/netns/);
+        return true;
+      },
+    );
+    assert.throws(
+      () => a.close(-1),
+      (e: NodeJS.ErrnoException) => e.code === "EBADF",
+    );
   });
 });

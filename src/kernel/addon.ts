@@ -46,7 +46,12 @@ export interface Addon {
    * posix_spawn(3) of `path` with three pipes (the returned fds are the parent's ends, CLOEXEC) and
    * default signal handling; throws the errno of a failed start. Optional, as the inotify calls.
    */
-  spawn?(path: string, argv: readonly string[], envp: readonly string[], cwd: string | null): { pid: number; stdin: number; stdout: number; stderr: number };
+  spawn?(
+    path: string,
+    argv: readonly string[],
+    envp: readonly string[],
+    cwd: string | null,
+  ): { pid: number; stdin: number; stdout: number; stderr: number };
   /**
    * waitpid(pid, WNOHANG) after waiting up to `timeoutMs` (0–1000, default 0) for the child to
    * exit (a pidfd poll, blocking this thread): null while it runs; its exit code or terminating

@@ -14,7 +14,15 @@ describe("addresses (real kernel)", { skip: netnsSkip() }, () => {
       await o.addrAdd("eth0", "fd00:200::2/64", { noDad: true });
       await o.addrAdd("eth0", "10.200.1.2/31", { broadcast: false, label: "eth0:1" });
       const [j] = await ns.ipJson("addr", "show", "eth0");
-      const info = j.addr_info as Array<{ local: string; prefixlen: number; broadcast?: string; scope: string; nodad?: boolean; tentative?: boolean; label?: string }>;
+      const info = j.addr_info as Array<{
+        local: string;
+        prefixlen: number;
+        broadcast?: string;
+        scope: string;
+        nodad?: boolean;
+        tentative?: boolean;
+        label?: string;
+      }>;
       const v4 = info.find((a) => a.local === "10.200.0.2");
       assert.equal(v4?.prefixlen, 24);
       assert.equal(v4?.broadcast, "10.200.0.255");
@@ -55,7 +63,10 @@ describe("addresses (real kernel)", { skip: netnsSkip() }, () => {
       await o.addrReplace("ifb0", "10.200.0.2/24");
       await o.addrDel("ifb0", "10.200.0.2/24");
       assert.deepEqual(await ns.ipJson("-4", "addr", "show", "ifb0").then((x) => x[0]?.addr_info ?? []), []);
-      await assert.rejects(o.addrDel("ifb0", "10.200.0.2/24"), (e) => isKernelError(e, "EADDRNOTAVAIL") && isNotFound(e));
+      await assert.rejects(
+        o.addrDel("ifb0", "10.200.0.2/24"),
+        (e) => isKernelError(e, "EADDRNOTAVAIL") && isNotFound(e),
+      );
       await assert.rejects(o.addrAdd("nope0", "10.200.0.2/24"), (e) => isKernelError(e, "ENODEV"));
       await assert.rejects(o.addrAdd("ifb0", "10.200.0.300/24"), RangeError);
     }));

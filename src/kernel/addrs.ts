@@ -4,7 +4,19 @@ import { inetPrefix } from "./inet.js";
 import { linkIndex, linkNames } from "./links.js";
 import type { NetlinkSocket } from "./netlink-socket.js";
 import {
-  IFA, IFA_F, NLM_F, RTM, attr, concat, cstr, decodeAddr, familyToAf, ifaddrmsg, scopeNumber, u32, AF,
+  IFA,
+  IFA_F,
+  NLM_F,
+  RTM,
+  attr,
+  concat,
+  cstr,
+  decodeAddr,
+  familyToAf,
+  ifaddrmsg,
+  scopeNumber,
+  u32,
+  AF,
 } from "./rtnl-codec.js";
 import type { Addr, AddrAddOptions, AddrFamily } from "./types.js";
 
@@ -82,7 +94,11 @@ export function addrList(s: NetlinkSocket, name?: string, family?: AddrFamily): 
   }
   const af = family === undefined ? AF.UNSPEC : familyToAf(family);
   const out: Addr[] = [];
-  for (const m of s.dump(RTM.GETADDR, [ifaddrmsg({ family: af, prefixLen: 0, index: 0 })], "netlink RTM_GETADDR dump")) {
+  for (const m of s.dump(
+    RTM.GETADDR,
+    [ifaddrmsg({ family: af, prefixLen: 0, index: 0 })],
+    "netlink RTM_GETADDR dump",
+  )) {
     if (m.type !== RTM.NEWADDR) continue;
     const a = decodeAddr(m.payload, names);
     if (!a || (only !== undefined && a.ifindex !== only) || (family !== undefined && a.family !== family)) continue;
@@ -90,4 +106,3 @@ export function addrList(s: NetlinkSocket, name?: string, family?: AddrFamily): 
   }
   return out;
 }
-

@@ -54,7 +54,13 @@ export function decodeTuple(b: Uint8Array): CtTuple | undefined {
   if (!src || !dst || !num) return undefined;
   const sp = p.get(CTA_PROTO.SRC_PORT);
   const dp = p.get(CTA_PROTO.DST_PORT);
-  return { src: inetText(src), dst: inetText(dst), proto: num[0]!, ...(sp ? { srcPort: be16(sp) } : {}), ...(dp ? { dstPort: be16(dp) } : {}) };
+  return {
+    src: inetText(src),
+    dst: inetText(dst),
+    proto: num[0]!,
+    ...(sp ? { srcPort: be16(sp) } : {}),
+    ...(dp ? { dstPort: be16(dp) } : {}),
+  };
 }
 
 /** The entry of one dump message, and the attributes that name it in a DELETE (orig tuple, zone, id). */
@@ -98,7 +104,12 @@ export function createConntrack(s: NetlinkSocket): Conntrack {
         const d = decodeEntry(m);
         if (!d || !families.includes(d.entry.family) || !match(d.entry)) continue;
         try {
-          s.ack(msgType(IPCTNL_MSG.DELETE), 0, [nfgenmsg(d.entry.family === 4 ? AF.INET : AF.INET6), concat(d.key)], "netlink IPCTNL_MSG_CT_DELETE");
+          s.ack(
+            msgType(IPCTNL_MSG.DELETE),
+            0,
+            [nfgenmsg(d.entry.family === 4 ? AF.INET : AF.INET6), concat(d.key)],
+            "netlink IPCTNL_MSG_CT_DELETE",
+          );
           deleted++;
         } catch (e) {
           if (!isKernelError(e, "ENOENT")) throw e; // gone meanwhile
@@ -128,11 +139,23 @@ export function encodeEntry(e: CtEntry, id: number): Uint8Array {
     const port = (n: number) => new Uint8Array([n >> 8, n & 0xff]);
     return concat([
       attr(CTA_TUPLE.IP | NLA_F.NESTED, concat([attr(CTA_IP.V4_SRC, src), attr(CTA_IP.V4_DST, dst)])),
-      attr(CTA_TUPLE.PROTO | NLA_F.NESTED, concat([attr(CTA_PROTO.NUM, new Uint8Array([t.proto])), ...(t.srcPort !== undefined ? [attr(CTA_PROTO.SRC_PORT, port(t.srcPort))] : []), ...(t.dstPort !== undefined ? [attr(CTA_PROTO.DST_PORT, port(t.dstPort))] : [])])),
+      attr(
+        CTA_TUPLE.PROTO | NLA_F.NESTED,
+        concat([
+          attr(CTA_PROTO.NUM, new Uint8Array([t.proto])),
+          ...(t.srcPort !== undefined ? [attr(CTA_PROTO.SRC_PORT, port(t.srcPort))] : []),
+          ...(t.dstPort !== undefined ? [attr(CTA_PROTO.DST_PORT, port(t.dstPort))] : []),
+        ]),
+      ),
     ]);
   };
   const idb = new Uint8Array([id >>> 24, (id >>> 16) & 0xff, (id >>> 8) & 0xff, id & 0xff]);
-  return concat([nfgenmsg(AF.INET), attr(CTA.TUPLE_ORIG | NLA_F.NESTED, tuple(e.orig)), ...(e.reply ? [attr(CTA.TUPLE_REPLY | NLA_F.NESTED, tuple(e.reply))] : []), attr(CTA.ID, idb)]);
+  return concat([
+    nfgenmsg(AF.INET),
+    attr(CTA.TUPLE_ORIG | NLA_F.NESTED, tuple(e.orig)),
+    ...(e.reply ? [attr(CTA.TUPLE_REPLY | NLA_F.NESTED, tuple(e.reply))] : []),
+    attr(CTA.ID, idb),
+  ]);
 }
 
 let own: Conntrack | undefined;

@@ -3,10 +3,27 @@
 // systems, the limit of watched directories).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, chmodSync, linkSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { IN, MAX_WATCHED_DIRS, addonInotifyOps, createDirWatcher, parseInotifyEvents, type InotifyOps } from "./dir-watch.js";
+import {
+  IN,
+  MAX_WATCHED_DIRS,
+  addonInotifyOps,
+  createDirWatcher,
+  parseInotifyEvents,
+  type InotifyOps,
+} from "./dir-watch.js";
 
 const sorted = (c: ReadonlySet<string> | "all" | undefined) => (c === undefined || c === "all" ? c : [...c].sort());
 
@@ -19,7 +36,9 @@ function withDir(fn: (dir: string) => void): void {
   }
 }
 
-describe("dir-watch over inotify", { skip: addonInotifyOps() ? false : "the addon has no inotify (rebuild it: npm run install)" }, () => {
+describe("dir-watch over inotify", {
+  skip: addonInotifyOps() ? false : "the addon has no inotify (rebuild it: npm run install)",
+}, () => {
   it("answers all first, then exactly the names created, written, renamed, chmod'ed or removed", () =>
     withDir((dir) => {
       const w = createDirWatcher();
@@ -161,7 +180,10 @@ function fakeOps(fsType = 0xef53) {
 
 describe("dir-watch bookkeeping (fake inotify)", () => {
   it("parses events in host byte order, names without their NUL padding", () => {
-    const evs = parseInotifyEvents(Buffer.concat([event(1, IN.CREATE, "10.0.0.2"), event(1, IN.DELETE_SELF), event(2, IN.MODIFY, "fd00:200::a")]), true);
+    const evs = parseInotifyEvents(
+      Buffer.concat([event(1, IN.CREATE, "10.0.0.2"), event(1, IN.DELETE_SELF), event(2, IN.MODIFY, "fd00:200::a")]),
+      true,
+    );
     assert.deepEqual(evs, [
       { wd: 1, mask: IN.CREATE, name: "10.0.0.2" },
       { wd: 1, mask: IN.DELETE_SELF, name: "" },

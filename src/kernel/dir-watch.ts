@@ -34,7 +34,16 @@ export const IN = {
 } as const;
 
 const WATCH_MASK =
-  IN.MODIFY | IN.ATTRIB | IN.CLOSE_WRITE | IN.MOVED_FROM | IN.MOVED_TO | IN.CREATE | IN.DELETE | IN.DELETE_SELF | IN.MOVE_SELF | IN.ONLYDIR;
+  IN.MODIFY |
+  IN.ATTRIB |
+  IN.CLOSE_WRITE |
+  IN.MOVED_FROM |
+  IN.MOVED_TO |
+  IN.CREATE |
+  IN.DELETE |
+  IN.DELETE_SELF |
+  IN.MOVE_SELF |
+  IN.ONLYDIR;
 
 /** statfs f_type of the local file systems whose changes inotify reports in full. */
 export const LOCAL_FS_TYPES: ReadonlySet<number> = new Set([
@@ -175,7 +184,8 @@ export function createDirWatcher(ops: InotifyOps | undefined = addonInotifyOps()
         }
         for (const e of byWd.get(ev.wd) ?? []) {
           // An event about the directory itself (removed, renamed, unmounted, its mode changed): unknown.
-          if (ev.name === "" || ev.mask & (IN.DELETE_SELF | IN.MOVE_SELF | IN.UNMOUNT | IN.IGNORED)) e.changed = undefined;
+          if (ev.name === "" || ev.mask & (IN.DELETE_SELF | IN.MOVE_SELF | IN.UNMOUNT | IN.IGNORED))
+            e.changed = undefined;
           else e.changed?.add(ev.name);
         }
       }

@@ -61,7 +61,9 @@ export class ExecError extends PodnetError {
   readonly stderr: string;
   readonly stdout: string;
   constructor(argv: readonly string[], exitCode: number | null, stdout: string, stderr: string, cause?: unknown) {
-    const first = stderr.split("\n").find((l) => l.trim() !== "") ?? (cause instanceof Error ? cause.message : `exit status ${exitCode}`);
+    const first =
+      stderr.split("\n").find((l) => l.trim() !== "") ??
+      (cause instanceof Error ? cause.message : `exit status ${exitCode}`);
     super(`failed to run "${argv.join(" ")}": ${first.trim()}`, { cause });
     this.argv = argv;
     this.exitCode = exitCode;

@@ -6,7 +6,15 @@ import { ExecError, ExecStartError, type Exec, type ExecResult, type RawExec } f
 import { loadAddon } from "./addon.js";
 import { nativeRun, nativeSpawnOf, type NativeSpawn } from "./spawn.js";
 
-export { ExecError, ExecStartError, isNotStarted, type Exec, type ExecOptions, type ExecResult, type RawExec } from "./exec-types.js";
+export {
+  ExecError,
+  ExecStartError,
+  isNotStarted,
+  type Exec,
+  type ExecOptions,
+  type ExecResult,
+  type RawExec,
+} from "./exec-types.js";
 
 // node:child_process is loaded on first use: importing it costs 6-8 ms of a plugin's start-up
 // (with the addon's spawn, a plugin never loads it).
@@ -65,7 +73,10 @@ export const nodeRawExec: RawExec = {
       });
       child.stdin.on("error", () => {}); // EPIPE when the child exits without reading stdin
       if (opts.deferredStdin) {
-        Promise.resolve(opts.deferredStdin).then((b) => child.stdin.end(b), () => child.stdin.end(""));
+        Promise.resolve(opts.deferredStdin).then(
+          (b) => child.stdin.end(b),
+          () => child.stdin.end(""),
+        );
       } else {
         child.stdin.end(opts.stdin ?? "");
       }

@@ -14,7 +14,12 @@ describe("fake kernel", () => {
     k.addNetns("/run/netns/node");
     await host.linkAddBridge("cni0", { mtu: 1450, up: true, mac: "0a:58:0a:c8:00:01" });
     await host.addrAdd("cni0", "10.200.0.1/24");
-    await host.linkAddVeth("veth1", "tmp", { peerNetns: POD, mtu: 1450, mac: "0a:58:0a:c8:00:10", peerMac: "0a:58:0a:c8:00:02" });
+    await host.linkAddVeth("veth1", "tmp", {
+      peerNetns: POD,
+      mtu: 1450,
+      mac: "0a:58:0a:c8:00:10",
+      peerMac: "0a:58:0a:c8:00:02",
+    });
     await host.linkSetMaster("veth1", "cni0");
     await host.linkSetHairpin("veth1", true);
     await host.linkSetUp("veth1");
@@ -27,18 +32,24 @@ describe("fake kernel", () => {
     await pod.routeAdd({ dst: "::/0", gw: "fd00:200::1", dev: "eth0" });
     await k.sysctl.write(null, "net.ipv4.ip_forward", "1");
 
-    assert.equal(k.dump(POD), [
-      "link eth0 veth up mtu 1450 mac 0a:58:0a:c8:00:02 peer host/veth1",
-      "link lo loopback up mtu 65536",
-      "addr eth0 10.200.0.2/24",
-      "addr eth0 fd00:200::2/64 nodad",
-      "route 0.0.0.0/0 via 10.200.0.1 dev eth0",
-      "route 10.200.0.0/24 dev eth0 scope link proto kernel",
-      "route ::/0 via fd00:200::1 dev eth0",
-      "route fd00:200::/64 dev eth0 proto kernel",
-      "",
-    ].join("\n"));
-    assert.match(k.dump(null), /^link veth1 veth up mtu 1450 mac 0a:58:0a:c8:00:10 master cni0 hairpin peer \/run\/netns\/pod1\/eth0$/m);
+    assert.equal(
+      k.dump(POD),
+      [
+        "link eth0 veth up mtu 1450 mac 0a:58:0a:c8:00:02 peer host/veth1",
+        "link lo loopback up mtu 65536",
+        "addr eth0 10.200.0.2/24",
+        "addr eth0 fd00:200::2/64 nodad",
+        "route 0.0.0.0/0 via 10.200.0.1 dev eth0",
+        "route 10.200.0.0/24 dev eth0 scope link proto kernel",
+        "route ::/0 via fd00:200::1 dev eth0",
+        "route fd00:200::/64 dev eth0 proto kernel",
+        "",
+      ].join("\n"),
+    );
+    assert.match(
+      k.dump(null),
+      /^link veth1 veth up mtu 1450 mac 0a:58:0a:c8:00:10 master cni0 hairpin peer \/run\/netns\/pod1\/eth0$/m,
+    );
     assert.match(k.dump(null), /^sysctl net\/ipv4\/ip_forward=1$/m);
 
     const l = await host.linkGet("veth1");
@@ -48,7 +59,10 @@ describe("fake kernel", () => {
     assert.equal(l?.operstate, "up");
     assert.equal(l?.hairpin, true);
     assert.equal(l?.masterIndex, (await host.linkGet("cni0"))?.index);
-    assert.deepEqual((await pod.addrList("eth0", 4)).map((a) => [a.cidr, a.broadcast]), [["10.200.0.2/24", "10.200.0.255"]]);
+    assert.deepEqual(
+      (await pod.addrList("eth0", 4)).map((a) => [a.cidr, a.broadcast]),
+      [["10.200.0.2/24", "10.200.0.255"]],
+    );
     assert.ok(k.calls.includes("[/run/netns/pod1] ip link set dev tmp name eth0"));
     assert.ok(k.calls.includes("[host] bridge link set dev veth1 hairpin on"));
   });
@@ -140,9 +154,18 @@ describe("fake kernel", () => {
     const h = k.netns(null);
     await h.linkAddDummy("eth0", { up: true, mtu: 9000 });
     await h.addrAdd("eth0", "192.168.10.1/24");
-    await h.linkAddVxlan("vx0", { vni: 1, local: "192.168.10.1", dev: "eth0", learning: false, mac: "0e:00:00:00:00:01" });
+    await h.linkAddVxlan("vx0", {
+      vni: 1,
+      local: "192.168.10.1",
+      dev: "eth0",
+      learning: false,
+      mac: "0e:00:00:00:00:01",
+    });
     const l = await h.linkGet("vx0");
-    assert.deepEqual([l?.kind, l?.mtu, l?.vxlan], ["vxlan", 8950, { vni: 1, local: "192.168.10.1", underlayIndex: 2, port: 4789, learning: false }]);
+    assert.deepEqual(
+      [l?.kind, l?.mtu, l?.vxlan],
+      ["vxlan", 8950, { vni: 1, local: "192.168.10.1", underlayIndex: 2, port: 4789, learning: false }],
+    );
     await assert.rejects(h.linkAddVxlan("vx1", { vni: 1 << 24 }), RangeError);
     await assert.rejects(h.linkAddVxlan("vx1", { vni: 1, dev: "nope0" }), (e) => isKernelError(e, "ENODEV"));
     await h.linkSetUp("vx0");
@@ -150,22 +173,36 @@ describe("fake kernel", () => {
     await h.neighReplace({ dev: "vx0", ip: "10.200.2.0", mac: "0E:00:00:00:00:03" }); // replace
     await h.fdbReplace({ dev: "vx0", mac: "0e:00:00:00:00:03", dst: "192.168.20.3" });
     await h.fdbReplace({ dev: "vx0", mac: "0e:00:00:00:00:03", dst: "192.168.20.4" }); // replace
-    await assert.rejects(h.fdbReplace({ dev: "eth0", mac: "0e:00:00:00:00:03", dst: "192.168.20.4" }), (e) => isKernelError(e, "EOPNOTSUPP"));
+    await assert.rejects(h.fdbReplace({ dev: "eth0", mac: "0e:00:00:00:00:03", dst: "192.168.20.4" }), (e) =>
+      isKernelError(e, "EOPNOTSUPP"),
+    );
     await assert.rejects(h.neighReplace({ dev: "vx0", ip: "10.200.2.0", mac: "zz" }), RangeError);
-    assert.deepEqual((await h.neighList({ dev: "vx0" })).map((n) => [n.ip, n.mac, n.permanent]), [["10.200.2.0", "0e:00:00:00:00:03", true]]);
-    assert.deepEqual((await h.fdbList({ dev: "vx0" })).map((f) => [f.mac, f.dst, f.self, f.permanent]), [["0e:00:00:00:00:03", "192.168.20.4", true, true]]);
+    assert.deepEqual(
+      (await h.neighList({ dev: "vx0" })).map((n) => [n.ip, n.mac, n.permanent]),
+      [["10.200.2.0", "0e:00:00:00:00:03", true]],
+    );
+    assert.deepEqual(
+      (await h.fdbList({ dev: "vx0" })).map((f) => [f.mac, f.dst, f.self, f.permanent]),
+      [["0e:00:00:00:00:03", "192.168.20.4", true, true]],
+    );
     assert.deepEqual(await h.neighList({ dev: "eth0" }), []);
-    assert.equal(k.dump(null), [
-      "link eth0 dummy up mtu 9000 mac 0a:fa:ce:00:00:01",
-      "link lo loopback down mtu 65536",
-      "link vx0 vxlan up mtu 8950 mac 0e:00:00:00:00:01 vxlan id 1 local 192.168.10.1 dev eth0 dstport 4789 nolearning",
-      "addr eth0 192.168.10.1/24",
-      "route 192.168.10.0/24 dev eth0 scope link proto kernel",
-      "neigh 10.200.2.0 lladdr 0e:00:00:00:00:03 dev vx0 permanent",
-      "fdb 0e:00:00:00:00:03 dev vx0 dst 192.168.20.4 self permanent",
-      "",
-    ].join("\n"));
-    await assert.rejects(h.fdbDel({ dev: "vx0", mac: "0e:00:00:00:00:03", dst: "192.168.20.9" }), (e) => isKernelError(e, "ENOENT") && isNotFound(e));
+    assert.equal(
+      k.dump(null),
+      [
+        "link eth0 dummy up mtu 9000 mac 0a:fa:ce:00:00:01",
+        "link lo loopback down mtu 65536",
+        "link vx0 vxlan up mtu 8950 mac 0e:00:00:00:00:01 vxlan id 1 local 192.168.10.1 dev eth0 dstport 4789 nolearning",
+        "addr eth0 192.168.10.1/24",
+        "route 192.168.10.0/24 dev eth0 scope link proto kernel",
+        "neigh 10.200.2.0 lladdr 0e:00:00:00:00:03 dev vx0 permanent",
+        "fdb 0e:00:00:00:00:03 dev vx0 dst 192.168.20.4 self permanent",
+        "",
+      ].join("\n"),
+    );
+    await assert.rejects(
+      h.fdbDel({ dev: "vx0", mac: "0e:00:00:00:00:03", dst: "192.168.20.9" }),
+      (e) => isKernelError(e, "ENOENT") && isNotFound(e),
+    );
     await h.linkSetDown("vx0");
     assert.deepEqual(await h.neighList(), [], "neighbours flushed, permanent ones too");
     assert.equal((await h.fdbList()).length, 1, "permanent FDB entries stay");
@@ -189,8 +226,14 @@ describe("fake kernel", () => {
       { op: "routeReplace", route: { dst: "10.200.2.0/24", gw: "192.168.10.4", protocol: 152 } },
       { op: "routeDel", route: { dst: "10.200.9.0/24", protocol: 152 } },
     ]);
-    assert.deepEqual(r.map((e) => e && (e as { errno?: string }).errno), [undefined, "EEXIST", "ENOBUFS", undefined, "ESRCH"]);
-    assert.deepEqual((await h.routeList({ protocol: 152 })).map((x) => [x.dst, x.gw]), [["10.200.2.0/24", "192.168.10.4"]]);
+    assert.deepEqual(
+      r.map((e) => e && (e as { errno?: string }).errno),
+      [undefined, "EEXIST", "ENOBUFS", undefined, "ESRCH"],
+    );
+    assert.deepEqual(
+      (await h.routeList({ protocol: 152 })).map((x) => [x.dst, x.gw]),
+      [["10.200.2.0/24", "192.168.10.4"]],
+    );
     assert.ok(k.calls.includes("[host] ip -force -batch - (5 changes)"));
   });
 
@@ -204,10 +247,21 @@ describe("fake kernel", () => {
     assert.equal(await h.routeGet("8.8.8.8"), undefined);
     await h.routeAdd({ dst: "default", gw: "192.168.10.254" });
     await h.routeAdd({ dst: "8.8.0.0/16", gw: "172.16.0.254" });
-    assert.deepEqual(await h.routeGet("1.1.1.1"), { dev: "eth0", ifindex: 2, table: 254, src: "192.168.10.1", gw: "192.168.10.254" });
-    assert.deepEqual(await h.routeGet("8.8.8.8"), { dev: "eth1", ifindex: 3, table: 254, src: "172.16.0.1", gw: "172.16.0.254" });
+    assert.deepEqual(await h.routeGet("1.1.1.1"), {
+      dev: "eth0",
+      ifindex: 2,
+      table: 254,
+      src: "192.168.10.1",
+      gw: "192.168.10.254",
+    });
+    assert.deepEqual(await h.routeGet("8.8.8.8"), {
+      dev: "eth1",
+      ifindex: 3,
+      table: 254,
+      src: "172.16.0.1",
+      gw: "172.16.0.254",
+    });
     assert.deepEqual(await h.routeGet("192.168.10.7"), { dev: "eth0", ifindex: 2, table: 254, src: "192.168.10.1" });
     await assert.rejects(h.routeGet("nope"), RangeError);
   });
 });
-

@@ -18,8 +18,22 @@ import { VXLAN_DEFAULT_PORT, scopeName, scopeNumber } from "./rtnl-codec.js";
 import { sysctlKey } from "./sysctl.js";
 import { netnsPath } from "./netns.js";
 import type {
-  Addr, AddrAddOptions, AddrFamily, FdbEntry, FileLock, Kernel, Link, LockOptions, Neigh, NetBatchOp, NetOps, Route, RouteFilter,
-  RouteLookup, RouteSpec, VxlanInfo,
+  Addr,
+  AddrAddOptions,
+  AddrFamily,
+  FdbEntry,
+  FileLock,
+  Kernel,
+  Link,
+  LockOptions,
+  Neigh,
+  NetBatchOp,
+  NetOps,
+  Route,
+  RouteFilter,
+  RouteLookup,
+  RouteSpec,
+  VxlanInfo,
 } from "./types.js";
 
 interface FakeLink {
@@ -128,7 +142,8 @@ function selfToNull(path: string | null): string | null {
 const PER_LINK_SYSCTL = /^net\/(ipv4|ipv6)\/(conf|neigh)\/([^/]+)\//;
 
 function sameCidr(a: string, b: string): boolean {
-  const p = inetPrefix(a), q = inetPrefix(b);
+  const p = inetPrefix(a),
+    q = inetPrefix(b);
   return !!p && !!q && p.ip.family === q.ip.family && p.prefix === q.prefix && p.ip.value === q.ip.value;
 }
 
@@ -141,7 +156,8 @@ function normDst(dst: string, family: AddrFamily | undefined): { family: AddrFam
 
 /** The kernel's view: the families never mix (an IPv4-mapped address is IPv6). */
 function contains(cidr: string, ip: string): boolean {
-  const p = inetPrefix(cidr), a = tryParseIPExact(ip);
+  const p = inetPrefix(cidr),
+    a = tryParseIPExact(ip);
   return !!p && !!a && p.ip.family === a.family && networkOf(a, p.prefix).value === p.network.value;
 }
 
@@ -159,8 +175,27 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
   };
 
   function newNetns(path: string | null): FakeNetns {
-    const ns: FakeNetns = { path, links: new Map(), addrs: [], routes: [], neighs: [], fdb: [], sysctls: new Map(Object.entries(DEFAULT_SYSCTLS)), nextIndex: 2 };
-    ns.links.set("lo", { name: "lo", index: 1, kind: "loopback", mtu: 65536, mac: "00:00:00:00:00:00", up: false, promisc: false, txQLen: 1000, vlans: new Map() });
+    const ns: FakeNetns = {
+      path,
+      links: new Map(),
+      addrs: [],
+      routes: [],
+      neighs: [],
+      fdb: [],
+      sysctls: new Map(Object.entries(DEFAULT_SYSCTLS)),
+      nextIndex: 2,
+    };
+    ns.links.set("lo", {
+      name: "lo",
+      index: 1,
+      kind: "loopback",
+      mtu: 65536,
+      mac: "00:00:00:00:00:00",
+      up: false,
+      promisc: false,
+      txQLen: 1000,
+      vlans: new Map(),
+    });
     namespaces.set(path, ns);
     return ns;
   }
@@ -222,7 +257,9 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
       ...(l.masterIndex !== undefined ? { masterIndex: l.masterIndex } : {}),
       ...(l.peer ? { linkIndex: l.peer.link.index } : {}),
       ...(l.peer && peerNs !== ns ? { linkNetnsId: 0 } : {}),
-      ...(master?.kind === "bridge" ? { slaveKind: "bridge", hairpin: l.hairpin ?? false, learning: l.learning ?? true } : {}),
+      ...(master?.kind === "bridge"
+        ? { slaveKind: "bridge", hairpin: l.hairpin ?? false, learning: l.learning ?? true }
+        : {}),
       ...(l.kind === "bridge" ? { vlanFiltering: l.vlanFiltering ?? false } : {}),
       ...(l.vxlan ? { vxlan: { ...l.vxlan } } : {}),
       ...(l.alias !== undefined ? { alias: l.alias } : {}),
@@ -236,11 +273,13 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
   }
 
   function checkMac(mac: string | undefined, op: string) {
-    if (mac !== undefined && parseMac(mac)?.length !== 6) throw new RangeError(`${op}: invalid MAC address ${JSON.stringify(mac)}`);
+    if (mac !== undefined && parseMac(mac)?.length !== 6)
+      throw new RangeError(`${op}: invalid MAC address ${JSON.stringify(mac)}`);
   }
 
   function checkMac6(mac: string, op: string) {
-    if (typeof mac !== "string" || parseMac(mac)?.length !== 6) throw new RangeError(`${op}: invalid MAC address ${JSON.stringify(mac)}`);
+    if (typeof mac !== "string" || parseMac(mac)?.length !== 6)
+      throw new RangeError(`${op}: invalid MAC address ${JSON.stringify(mac)}`);
   }
 
   function checkName(name: string) {
@@ -249,14 +288,27 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
     }
   }
 
-  function addLink(ns: FakeNetns, name: string, kind: string, o: { mtu?: number; mac?: string; up?: boolean; txQLen?: number }, op: string): FakeLink {
+  function addLink(
+    ns: FakeNetns,
+    name: string,
+    kind: string,
+    o: { mtu?: number; mac?: string; up?: boolean; txQLen?: number },
+    op: string,
+  ): FakeLink {
     checkName(name);
     if (ns.links.has(name)) throw new KernelError(op, "EEXIST");
     checkMtu(o.mtu, op);
     checkMac(o.mac, op);
     const l: FakeLink = {
-      name, index: ns.nextIndex++, kind, mtu: o.mtu ?? 1500, mac: (o.mac ?? nextMac()).toLowerCase(), up: o.up ?? false,
-      promisc: false, txQLen: o.txQLen ?? (kind === "ifb" ? 32 : 1000), vlans: new Map(),
+      name,
+      index: ns.nextIndex++,
+      kind,
+      mtu: o.mtu ?? 1500,
+      mac: (o.mac ?? nextMac()).toLowerCase(),
+      up: o.up ?? false,
+      promisc: false,
+      txQLen: o.txQLen ?? (kind === "ifb" ? 32 : 1000),
+      vlans: new Map(),
     };
     ns.links.set(name, l);
     return l;
@@ -304,8 +356,15 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
     const dst = inetNetwork(inetPrefix(`${a.address}/${a.prefixLen}`)!);
     if (ns.routes.some((r) => r.table === 254 && r.dst === dst && r.ifindex === a.ifindex)) return;
     ns.routes.push({
-      family: a.family, dst, ifindex: a.ifindex, scope: a.family === 4 ? 253 : 0, table: 254, protocol: 2,
-      ...(a.family === 4 ? { src: a.address } : { metric: 256 }), type: "unicast", onlink: false,
+      family: a.family,
+      dst,
+      ifindex: a.ifindex,
+      scope: a.family === 4 ? 253 : 0,
+      table: 254,
+      protocol: 2,
+      ...(a.family === 4 ? { src: a.address } : { metric: 256 }),
+      type: "unicast",
+      onlink: false,
     });
   }
 
@@ -347,15 +406,23 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
         l.vlanFiltering = o.vlanFiltering ?? false;
       },
       async linkAddVeth(name, peerName, o = {}) {
-        const op = record(path, `ip link add ${name} type veth peer name ${peerName}${o.peerNetns ? ` netns ${o.peerNetns}` : ""}`);
+        const op = record(
+          path,
+          `ip link add ${name} type veth peer name ${peerName}${o.peerNetns ? ` netns ${o.peerNetns}` : ""}`,
+        );
         const n = ns();
         checkName(peerName);
         const pn = o.peerNetns !== undefined ? nsOf(o.peerNetns, op) : n;
-        if (n.links.has(name) || pn.links.has(peerName) || (pn === n && name === peerName)) throw new KernelError(op, "EEXIST");
+        if (n.links.has(name) || pn.links.has(peerName) || (pn === n && name === peerName))
+          throw new KernelError(op, "EEXIST");
         checkMtu(o.peerMtu, op);
         checkMac(o.peerMac, op);
         const a = addLink(n, name, "veth", o, op);
-        const peerOpts = { ...(o.peerMtu ?? o.mtu) !== undefined ? { mtu: (o.peerMtu ?? o.mtu)! } : {}, ...(o.peerMac ? { mac: o.peerMac } : {}), ...(o.txQLen !== undefined ? { txQLen: o.txQLen } : {}) };
+        const peerOpts = {
+          ...((o.peerMtu ?? o.mtu) !== undefined ? { mtu: (o.peerMtu ?? o.mtu)! } : {}),
+          ...(o.peerMac ? { mac: o.peerMac } : {}),
+          ...(o.txQLen !== undefined ? { txQLen: o.txQLen } : {}),
+        };
         const b = addLink(pn, peerName, "veth", peerOpts, op);
         a.peer = { ns: pn, link: b };
         b.peer = { ns: n, link: a };
@@ -485,7 +552,8 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
       async bridgeVlanAdd(name, vid, o = {}) {
         const flags = `${o.pvid ? " pvid" : ""}${o.untagged ? " untagged" : ""}${o.self ? " self" : ""}`;
         const op = record(path, `bridge vlan add dev ${name} vid ${vid}${flags}`);
-        if (!Number.isInteger(vid) || vid < 1 || vid > 4094) throw new RangeError(`invalid VLAN id ${vid}: must be 1..4094`);
+        if (!Number.isInteger(vid) || vid < 1 || vid > 4094)
+          throw new RangeError(`invalid VLAN id ${vid}: must be 1..4094`);
         const n = ns();
         const l = getLink(n, name, op);
         if (!o.self) port(l, n, op);
@@ -538,9 +606,20 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
           .map((a): Addr => {
             const flags = 0x80 | (a.noDad ? 0x2 : 0);
             return {
-              dev: byIndex(n, a.ifindex)?.name ?? "", ifindex: a.ifindex, family: a.family, address: a.address, prefixLen: a.prefixLen,
-              cidr: `${a.address}/${a.prefixLen}`, ...(a.peer ? { peer: a.peer } : {}), ...(a.broadcast ? { broadcast: a.broadcast } : {}),
-              ...(a.label ? { label: a.label } : {}), scope: scopeName(a.scope), flags, permanent: true, tentative: false, dadFailed: false,
+              dev: byIndex(n, a.ifindex)?.name ?? "",
+              ifindex: a.ifindex,
+              family: a.family,
+              address: a.address,
+              prefixLen: a.prefixLen,
+              cidr: `${a.address}/${a.prefixLen}`,
+              ...(a.peer ? { peer: a.peer } : {}),
+              ...(a.broadcast ? { broadcast: a.broadcast } : {}),
+              ...(a.label ? { label: a.label } : {}),
+              scope: scopeName(a.scope),
+              flags,
+              permanent: true,
+              tentative: false,
+              dadFailed: false,
               noDad: a.noDad,
             };
           });
@@ -556,23 +635,39 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
         modifyRoute(r, "del");
       },
       async routeList(f: RouteFilter = {}) {
-        record(path, `ip${f.family ? ` -${f.family}` : ""} route show${f.table !== undefined ? ` table ${f.table || "all"}` : ""}${f.dev ? ` dev ${f.dev}` : ""}`);
+        record(
+          path,
+          `ip${f.family ? ` -${f.family}` : ""} route show${f.table !== undefined ? ` table ${f.table || "all"}` : ""}${f.dev ? ` dev ${f.dev}` : ""}`,
+        );
         const n = ns();
         const table = f.table ?? 254;
-        const dev = f.dev !== undefined ? n.links.get(f.dev)?.index ?? -1 : undefined;
+        const dev = f.dev !== undefined ? (n.links.get(f.dev)?.index ?? -1) : undefined;
         return n.routes
-          .filter((r) =>
-            (table === 0 || r.table === table) && (f.family === undefined || r.family === f.family) &&
-            (dev === undefined || r.ifindex === dev) && (f.protocol === undefined || r.protocol === f.protocol) &&
-            (f.type === undefined || r.type === f.type) &&
-            (f.dst === undefined || (f.dst === "default" ? inetPrefix(r.dst)!.prefix === 0 : sameCidr(r.dst, f.dst))))
-          .map((r): Route => ({
-            family: r.family, dst: r.dst, ...(r.gw ? { gw: r.gw } : {}),
-            ...(r.ifindex !== undefined ? { dev: byIndex(n, r.ifindex)?.name ?? "", ifindex: r.ifindex } : {}),
-            scope: scopeName(r.scope), table: r.table, protocol: r.protocol, ...(r.src ? { src: r.src } : {}),
-            ...(r.metric !== undefined ? { metric: r.metric } : {}), ...(r.mtu !== undefined ? { mtu: r.mtu } : {}),
-            type: r.type as Route["type"], flags: r.onlink ? 4 : 0,
-          }));
+          .filter(
+            (r) =>
+              (table === 0 || r.table === table) &&
+              (f.family === undefined || r.family === f.family) &&
+              (dev === undefined || r.ifindex === dev) &&
+              (f.protocol === undefined || r.protocol === f.protocol) &&
+              (f.type === undefined || r.type === f.type) &&
+              (f.dst === undefined || (f.dst === "default" ? inetPrefix(r.dst)!.prefix === 0 : sameCidr(r.dst, f.dst))),
+          )
+          .map(
+            (r): Route => ({
+              family: r.family,
+              dst: r.dst,
+              ...(r.gw ? { gw: r.gw } : {}),
+              ...(r.ifindex !== undefined ? { dev: byIndex(n, r.ifindex)?.name ?? "", ifindex: r.ifindex } : {}),
+              scope: scopeName(r.scope),
+              table: r.table,
+              protocol: r.protocol,
+              ...(r.src ? { src: r.src } : {}),
+              ...(r.metric !== undefined ? { metric: r.metric } : {}),
+              ...(r.mtu !== undefined ? { mtu: r.mtu } : {}),
+              type: r.type as Route["type"],
+              flags: r.onlink ? 4 : 0,
+            }),
+          );
       },
       async routeGet(address) {
         record(path, `ip route get ${address}`);
@@ -583,15 +678,25 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
         const rank = (r: FakeRoute) => inetPrefix(r.dst)!.prefix * 2 ** 32 - (r.metric ?? 0);
         let best: FakeRoute | undefined;
         for (const r of n.routes) {
-          if (r.table !== 254 || r.family !== ip.family || r.type !== "unicast" || r.ifindex === undefined || !contains(r.dst, address)) continue;
+          if (
+            r.table !== 254 ||
+            r.family !== ip.family ||
+            r.type !== "unicast" ||
+            r.ifindex === undefined ||
+            !contains(r.dst, address)
+          )
+            continue;
           if (!best || rank(r) > rank(best)) best = r;
         }
         if (!best) return undefined;
         const own = n.addrs.filter((a) => a.family === ip.family && a.scope === 0);
         const src = best.src ?? (own.find((a) => a.ifindex === best.ifindex) ?? own[0])?.address;
         const out: RouteLookup = {
-          dev: byIndex(n, best.ifindex!)?.name ?? "", ifindex: best.ifindex!, table: 254,
-          ...(src ? { src } : {}), ...(best.gw ? { gw: best.gw } : {}),
+          dev: byIndex(n, best.ifindex!)?.name ?? "",
+          ifindex: best.ifindex!,
+          table: 254,
+          ...(src ? { src } : {}),
+          ...(best.gw ? { gw: best.gw } : {}),
         };
         return out;
       },
@@ -599,25 +704,55 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
       async linkAddVxlan(name, o) {
         const desc = `id ${o.vni}${o.local ? ` local ${o.local}` : ""}${o.dev ? ` dev ${o.dev}` : ""} dstport ${o.port ?? VXLAN_DEFAULT_PORT}${o.learning === false ? " nolearning" : ""}`;
         const op = record(path, `ip link add ${name} type vxlan ${desc}`);
-        if (!Number.isInteger(o.vni) || o.vni < 0 || o.vni > 0xffffff) throw new RangeError(`${op}: invalid vni ${JSON.stringify(o.vni)}: must be 0..16777215`);
+        if (!Number.isInteger(o.vni) || o.vni < 0 || o.vni > 0xffffff)
+          throw new RangeError(`${op}: invalid vni ${JSON.stringify(o.vni)}: must be 0..16777215`);
         const port = o.port ?? VXLAN_DEFAULT_PORT;
-        if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`${op}: invalid dstport ${JSON.stringify(o.port)}: must be 1..65535`);
+        if (!Number.isInteger(port) || port < 1 || port > 65535)
+          throw new RangeError(`${op}: invalid dstport ${JSON.stringify(o.port)}: must be 1..65535`);
         const local = o.local !== undefined ? tryParseIPExact(o.local) : undefined;
         if (o.local !== undefined && !local) throw new RangeError(`${op}: invalid local ${JSON.stringify(o.local)}`);
         const n = ns();
         const under = o.dev !== undefined ? getLink(n, o.dev, op) : undefined;
         const overhead = local?.family === 6 ? 70 : 50;
-        const l = addLink(n, name, "vxlan", { mtu: o.mtu ?? (under ? under.mtu - overhead : 1450), ...(o.mac ? { mac: o.mac } : {}), ...(o.up ? { up: true } : {}), ...(o.txQLen !== undefined ? { txQLen: o.txQLen } : {}) }, op);
-        l.vxlan = { vni: o.vni, ...(local ? { local: formatIPExact(local) } : {}), ...(under ? { underlayIndex: under.index } : {}), port, learning: o.learning !== false };
+        const l = addLink(
+          n,
+          name,
+          "vxlan",
+          {
+            mtu: o.mtu ?? (under ? under.mtu - overhead : 1450),
+            ...(o.mac ? { mac: o.mac } : {}),
+            ...(o.up ? { up: true } : {}),
+            ...(o.txQLen !== undefined ? { txQLen: o.txQLen } : {}),
+          },
+          op,
+        );
+        l.vxlan = {
+          vni: o.vni,
+          ...(local ? { local: formatIPExact(local) } : {}),
+          ...(under ? { underlayIndex: under.index } : {}),
+          port,
+          learning: o.learning !== false,
+        };
       },
 
       async neighList(f = {}) {
         record(path, `ip${f.family ? ` -${f.family}` : ""} neigh show${f.dev !== undefined ? ` dev ${f.dev}` : ""}`);
         const n = ns();
-        const dev = f.dev !== undefined ? n.links.get(f.dev)?.index ?? -1 : undefined;
+        const dev = f.dev !== undefined ? (n.links.get(f.dev)?.index ?? -1) : undefined;
         return n.neighs
           .filter((x) => (dev === undefined || x.ifindex === dev) && (f.family === undefined || x.family === f.family))
-          .map((x): Neigh => ({ dev: byIndex(n, x.ifindex)?.name ?? "", ifindex: x.ifindex, family: x.family, ip: x.ip, mac: x.mac, state: 0x80, permanent: true, flags: 0 }));
+          .map(
+            (x): Neigh => ({
+              dev: byIndex(n, x.ifindex)?.name ?? "",
+              ifindex: x.ifindex,
+              family: x.family,
+              ip: x.ip,
+              mac: x.mac,
+              state: 0x80,
+              permanent: true,
+              flags: 0,
+            }),
+          );
       },
       async neighReplace(x) {
         const op = record(path, `ip neigh replace ${x.ip} lladdr ${x.mac} dev ${x.dev} nud permanent`);
@@ -645,10 +780,21 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
       async fdbList(f = {}) {
         record(path, `bridge fdb show${f.dev !== undefined ? ` brport ${f.dev}` : ""}`);
         const n = ns();
-        const dev = f.dev !== undefined ? n.links.get(f.dev)?.index ?? -1 : undefined;
+        const dev = f.dev !== undefined ? (n.links.get(f.dev)?.index ?? -1) : undefined;
         return n.fdb
           .filter((x) => dev === undefined || x.ifindex === dev)
-          .map((x): FdbEntry => ({ dev: byIndex(n, x.ifindex)?.name ?? "", ifindex: x.ifindex, mac: x.mac, dst: x.dst, state: 0x80, permanent: true, self: true, flags: 0x02 }));
+          .map(
+            (x): FdbEntry => ({
+              dev: byIndex(n, x.ifindex)?.name ?? "",
+              ifindex: x.ifindex,
+              mac: x.mac,
+              dst: x.dst,
+              state: 0x80,
+              permanent: true,
+              self: true,
+              flags: 0x02,
+            }),
+          );
       },
       async fdbReplace(x) {
         const op = record(path, `bridge fdb replace ${x.mac} dev ${x.dev} dst ${x.dst} self permanent`);
@@ -657,21 +803,27 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
         if (!dst) throw new RangeError(`${op}: invalid dst ${JSON.stringify(x.dst)}`);
         const n = ns();
         const l = getLink(n, x.dev, op);
-        if (l.kind !== "vxlan") throw new KernelError(op, "EOPNOTSUPP", { extack: "the fake models FDB entries of vxlan devices only" });
+        if (l.kind !== "vxlan")
+          throw new KernelError(op, "EOPNOTSUPP", { extack: "the fake models FDB entries of vxlan devices only" });
         const e: FakeFdb = { ifindex: l.index, mac: x.mac.toLowerCase(), dst: formatIPExact(dst) };
         const i = n.fdb.findIndex((y) => y.ifindex === l.index && y.mac === e.mac);
         if (i >= 0) n.fdb.splice(i, 1, e);
         else n.fdb.push(e);
       },
       async fdbDel(x) {
-        const op = record(path, `bridge fdb del ${x.mac} dev ${x.dev}${x.dst !== undefined ? ` dst ${x.dst}` : ""} self`);
+        const op = record(
+          path,
+          `bridge fdb del ${x.mac} dev ${x.dev}${x.dst !== undefined ? ` dst ${x.dst}` : ""} self`,
+        );
         checkMac6(x.mac, op);
         const dst = x.dst !== undefined ? tryParseIPExact(x.dst) : undefined;
         if (x.dst !== undefined && !dst) throw new RangeError(`${op}: invalid dst ${JSON.stringify(x.dst)}`);
         const n = ns();
         const l = getLink(n, x.dev, op);
         const mac = x.mac.toLowerCase();
-        const i = n.fdb.findIndex((y) => y.ifindex === l.index && y.mac === mac && (dst === undefined || y.dst === formatIPExact(dst)));
+        const i = n.fdb.findIndex(
+          (y) => y.ifindex === l.index && y.mac === mac && (dst === undefined || y.dst === formatIPExact(dst)),
+        );
         if (i < 0) throw new KernelError(op, "ENOENT");
         n.fdb.splice(i, 1);
       },
@@ -695,33 +847,56 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
 
     function applyOne(c: NetBatchOp): Promise<void> {
       switch (c.op) {
-        case "routeAdd": return ops.routeAdd(c.route);
-        case "routeReplace": return ops.routeReplace(c.route);
-        case "routeDel": return ops.routeDel(c.route);
-        case "neighReplace": return ops.neighReplace(c.neigh);
-        case "neighDel": return ops.neighDel(c.neigh);
-        case "fdbReplace": return ops.fdbReplace(c.fdb);
-        case "fdbDel": return ops.fdbDel(c.fdb);
-        default: throw new RangeError(`batch: unknown operation ${JSON.stringify((c as { op?: unknown }).op)}`);
+        case "routeAdd":
+          return ops.routeAdd(c.route);
+        case "routeReplace":
+          return ops.routeReplace(c.route);
+        case "routeDel":
+          return ops.routeDel(c.route);
+        case "neighReplace":
+          return ops.neighReplace(c.neigh);
+        case "neighDel":
+          return ops.neighDel(c.neigh);
+        case "fdbReplace":
+          return ops.fdbReplace(c.fdb);
+        case "fdbDel":
+          return ops.fdbDel(c.fdb);
+        default:
+          throw new RangeError(`batch: unknown operation ${JSON.stringify((c as { op?: unknown }).op)}`);
       }
     }
 
     function addAddr(name: string, cidr: string, o: AddrAddOptions, replace: boolean) {
-      const op = record(path, `ip addr ${replace ? "replace" : "add"} ${cidr} dev ${name}${o.noDad ? " nodad" : ""}${o.scope !== undefined ? ` scope ${o.scope}` : ""}`);
+      const op = record(
+        path,
+        `ip addr ${replace ? "replace" : "add"} ${cidr} dev ${name}${o.noDad ? " nodad" : ""}${o.scope !== undefined ? ` scope ${o.scope}` : ""}`,
+      );
       const n = ns();
       const l = getLink(n, name, op);
       const p = inetPrefix(cidr);
       if (!p) throw new RangeError(`${op}: invalid address ${JSON.stringify(cidr)}`);
       const ip = formatIPExact(p.ip);
       const family = p.ip.family;
-      const existing = n.addrs.findIndex((a) => a.ifindex === l.index && a.address === ip && (family === 6 || a.prefixLen === p.prefix));
+      const existing = n.addrs.findIndex(
+        (a) => a.ifindex === l.index && a.address === ip && (family === 6 || a.prefixLen === p.prefix),
+      );
       if (existing >= 0 && !replace) throw new KernelError(op, "EEXIST");
-      const brd = family === 4 && o.broadcast !== false && p.prefix < 31
-        ? typeof o.broadcast === "string" ? o.broadcast : formatIPExact(cidrBroadcast(p))
-        : undefined;
+      const brd =
+        family === 4 && o.broadcast !== false && p.prefix < 31
+          ? typeof o.broadcast === "string"
+            ? o.broadcast
+            : formatIPExact(cidrBroadcast(p))
+          : undefined;
       const a: FakeAddr = {
-        ifindex: l.index, family, address: ip, prefixLen: p.prefix, scope: o.scope !== undefined ? scopeNumber(o.scope) : 0,
-        noDad: o.noDad ?? false, ...(brd ? { broadcast: brd } : {}), ...(o.peer ? { peer: o.peer } : {}), ...(o.label ? { label: o.label } : {}),
+        ifindex: l.index,
+        family,
+        address: ip,
+        prefixLen: p.prefix,
+        scope: o.scope !== undefined ? scopeNumber(o.scope) : 0,
+        noDad: o.noDad ?? false,
+        ...(brd ? { broadcast: brd } : {}),
+        ...(o.peer ? { peer: o.peer } : {}),
+        ...(o.label ? { label: o.label } : {}),
       };
       if (existing >= 0) n.addrs.splice(existing, 1, a);
       else n.addrs.push(a);
@@ -729,10 +904,18 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
     }
 
     function modifyRoute(r: RouteSpec, mode: "add" | "replace" | "del") {
-      const desc = [r.dst, r.gw ? `via ${r.gw}` : "", r.dev ? `dev ${r.dev}` : "", r.scope !== undefined ? `scope ${r.scope}` : "",
-        r.table !== undefined ? `table ${r.table}` : "", r.metric !== undefined ? `metric ${r.metric}` : "",
-        r.protocol !== undefined ? `proto ${r.protocol}` : "", r.onlink ? "onlink" : ""]
-        .filter(Boolean).join(" ");
+      const desc = [
+        r.dst,
+        r.gw ? `via ${r.gw}` : "",
+        r.dev ? `dev ${r.dev}` : "",
+        r.scope !== undefined ? `scope ${r.scope}` : "",
+        r.table !== undefined ? `table ${r.table}` : "",
+        r.metric !== undefined ? `metric ${r.metric}` : "",
+        r.protocol !== undefined ? `proto ${r.protocol}` : "",
+        r.onlink ? "onlink" : "",
+      ]
+        .filter(Boolean)
+        .join(" ");
       const op = record(path, `ip route ${mode} ${r.type && r.type !== "unicast" ? `${r.type} ` : ""}${desc}`);
       const n = ns();
       const gwIP = r.gw !== undefined ? tryParseIPExact(r.gw) : undefined;
@@ -744,30 +927,61 @@ export function createFakeKernel(opts: { netns?: readonly string[] } = {}): Fake
       const table = r.table ?? 254;
       const gw = gwIP ? formatIPExact(gwIP) : undefined;
       if (mode === "del") {
-        const i = n.routes.findIndex((x) =>
-          x.table === table && x.dst === d.cidr && (gw === undefined || x.gw === gw) && (dev === undefined || x.ifindex === dev.index) &&
-          (r.metric === undefined || x.metric === r.metric) && (r.protocol === undefined || x.protocol === r.protocol) &&
-          (r.scope === undefined || x.scope === scopeNumber(r.scope)));
+        const i = n.routes.findIndex(
+          (x) =>
+            x.table === table &&
+            x.dst === d.cidr &&
+            (gw === undefined || x.gw === gw) &&
+            (dev === undefined || x.ifindex === dev.index) &&
+            (r.metric === undefined || x.metric === r.metric) &&
+            (r.protocol === undefined || x.protocol === r.protocol) &&
+            (r.scope === undefined || x.scope === scopeNumber(r.scope)),
+        );
         if (i < 0) throw new KernelError(op, "ESRCH");
         n.routes.splice(i, 1);
         return;
       }
       if (dev && !dev.up) throw new KernelError(op, "ENETDOWN", { extack: "Nexthop device is not up" });
-      const type = typeof r.type === "number" ? String(r.type) : r.type ?? "unicast";
-      const scope: number = r.scope !== undefined ? scopeNumber(r.scope)
-        : type === "local" ? 254 : type === "unicast" && !gw && dev ? 253 : 0;
+      const type = typeof r.type === "number" ? String(r.type) : (r.type ?? "unicast");
+      const scope: number =
+        r.scope !== undefined
+          ? scopeNumber(r.scope)
+          : type === "local"
+            ? 254
+            : type === "unicast" && !gw && dev
+              ? 253
+              : 0;
       // The kernel resolves the gateway through an on-link route (and takes its device when none is given).
-      const via = gw ? n.routes.find((x) => x.table === 254 && x.family === d.family && !x.gw && x.ifindex !== undefined &&
-        (d.family === 6 || x.scope >= 253) && contains(x.dst, gw) && (dev === undefined || x.ifindex === dev.index)) : undefined;
+      const via = gw
+        ? n.routes.find(
+            (x) =>
+              x.table === 254 &&
+              x.family === d.family &&
+              !x.gw &&
+              x.ifindex !== undefined &&
+              (d.family === 6 || x.scope >= 253) &&
+              contains(x.dst, gw) &&
+              (dev === undefined || x.ifindex === dev.index),
+          )
+        : undefined;
       if (gw && d.family === 4 && !r.onlink && !via) {
         throw new KernelError(op, "ENETUNREACH", { extack: "Nexthop has invalid gateway" });
       }
       const ifindex = dev?.index ?? via?.ifindex;
       const metric = r.metric ?? (d.family === 6 ? 1024 : undefined);
       const route: FakeRoute = {
-        family: d.family, dst: d.cidr, ...(gw ? { gw } : {}), ...(ifindex !== undefined ? { ifindex } : {}), scope, table,
-        protocol: r.protocol ?? 3, ...(r.src ? { src: r.src } : {}), ...(metric !== undefined ? { metric } : {}),
-        ...(r.mtu !== undefined ? { mtu: r.mtu } : {}), type, onlink: r.onlink ?? false,
+        family: d.family,
+        dst: d.cidr,
+        ...(gw ? { gw } : {}),
+        ...(ifindex !== undefined ? { ifindex } : {}),
+        scope,
+        table,
+        protocol: r.protocol ?? 3,
+        ...(r.src ? { src: r.src } : {}),
+        ...(metric !== undefined ? { metric } : {}),
+        ...(r.mtu !== undefined ? { mtu: r.mtu } : {}),
+        type,
+        onlink: r.onlink ?? false,
       };
       const i = n.routes.findIndex((x) => x.table === table && x.dst === d.cidr && (x.metric ?? 0) === (metric ?? 0));
       if (i >= 0) {
@@ -912,28 +1126,38 @@ export function dumpNetns(ns: FakeNetns): string {
     if (l.promisc) parts.push("promisc");
     if (l.vlanFiltering) parts.push("vlan_filtering");
     if (l.peer) parts.push(`peer ${l.peer.ns.path ?? "host"}/${l.peer.link.name}`);
-    for (const [vid, v] of [...l.vlans].sort((a, b) => a[0] - b[0])) parts.push(`vlan ${vid}${v.pvid ? " pvid" : ""}${v.untagged ? " untagged" : ""}`);
+    for (const [vid, v] of [...l.vlans].sort((a, b) => a[0] - b[0]))
+      parts.push(`vlan ${vid}${v.pvid ? " pvid" : ""}${v.untagged ? " untagged" : ""}`);
     if (l.vxlan) {
       const x = l.vxlan;
-      parts.push(`vxlan id ${x.vni}${x.local ? ` local ${x.local}` : ""}${x.underlayIndex !== undefined ? ` dev ${name(x.underlayIndex)}` : ""} dstport ${x.port}${x.learning ? "" : " nolearning"}`);
+      parts.push(
+        `vxlan id ${x.vni}${x.local ? ` local ${x.local}` : ""}${x.underlayIndex !== undefined ? ` dev ${name(x.underlayIndex)}` : ""} dstport ${x.port}${x.learning ? "" : " nolearning"}`,
+      );
     }
     lines.push(parts.join(" "));
   }
   const neighs = ns.neighs.map((x) => `neigh ${x.ip} lladdr ${x.mac} dev ${name(x.ifindex)} permanent`).sort();
   const fdb = ns.fdb.map((x) => `fdb ${x.mac} dev ${name(x.ifindex)} dst ${x.dst} self permanent`).sort();
-  const addrs = ns.addrs.map((a) => `addr ${name(a.ifindex)} ${a.address}/${a.prefixLen}${a.noDad ? " nodad" : ""}`).sort();
-  const routes = ns.routes.map((r) => {
-    const s: string[] = [`route ${r.type !== "unicast" ? `${r.type} ` : ""}${r.dst}`];
-    if (r.gw) s.push(`via ${r.gw}`);
-    if (r.ifindex !== undefined) s.push(`dev ${name(r.ifindex)}`);
-    if (r.table !== 254) s.push(`table ${r.table}`);
-    if (r.scope !== 0) s.push(`scope ${scopeName(r.scope)}`);
-    if (r.protocol === 2) s.push("proto kernel");
-    else if (r.protocol !== 0 && r.protocol !== 3) s.push(`proto ${r.protocol}`);
-    if (r.metric !== undefined && !(r.family === 6 && (r.metric === 1024 || r.metric === 256))) s.push(`metric ${r.metric}`);
-    return s.join(" ");
-  }).sort();
-  const sysctls = [...ns.sysctls].filter(([k, v]) => DEFAULT_SYSCTLS[k] !== v).map(([k, v]) => `sysctl ${k}=${v}`).sort();
+  const addrs = ns.addrs
+    .map((a) => `addr ${name(a.ifindex)} ${a.address}/${a.prefixLen}${a.noDad ? " nodad" : ""}`)
+    .sort();
+  const routes = ns.routes
+    .map((r) => {
+      const s: string[] = [`route ${r.type !== "unicast" ? `${r.type} ` : ""}${r.dst}`];
+      if (r.gw) s.push(`via ${r.gw}`);
+      if (r.ifindex !== undefined) s.push(`dev ${name(r.ifindex)}`);
+      if (r.table !== 254) s.push(`table ${r.table}`);
+      if (r.scope !== 0) s.push(`scope ${scopeName(r.scope)}`);
+      if (r.protocol === 2) s.push("proto kernel");
+      else if (r.protocol !== 0 && r.protocol !== 3) s.push(`proto ${r.protocol}`);
+      if (r.metric !== undefined && !(r.family === 6 && (r.metric === 1024 || r.metric === 256)))
+        s.push(`metric ${r.metric}`);
+      return s.join(" ");
+    })
+    .sort();
+  const sysctls = [...ns.sysctls]
+    .filter(([k, v]) => DEFAULT_SYSCTLS[k] !== v)
+    .map(([k, v]) => `sysctl ${k}=${v}`)
+    .sort();
   return `${[...lines, ...addrs, ...routes, ...neighs, ...fdb, ...sysctls].join("\n")}\n`;
 }
-

@@ -7,7 +7,11 @@ describe("inet", () => {
   it("prints netlink's address bytes in inet_ntop form, keeping the family", () => {
     assert.equal(inetText(Uint8Array.of(10, 200, 0, 1)), "10.200.0.1");
     const mapped = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1);
-    assert.equal(inetText(mapped), "::ffff:10.0.0.1", "an AF_INET6 address stays IPv6 (Go's net.IP.String() would say 10.0.0.1)");
+    assert.equal(
+      inetText(mapped),
+      "::ffff:10.0.0.1",
+      "an AF_INET6 address stays IPv6 (Go's net.IP.String() would say 10.0.0.1)",
+    );
     assert.equal(inetText(Uint8Array.of(0xfd, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)), "fd00:200::1");
     assert.throws(() => inetText(new Uint8Array(5)), RangeError);
     assert.equal(inetAddrText("FD00:0200:0000::1"), "fd00:200::1");
@@ -23,7 +27,8 @@ describe("inet", () => {
     assert.deepEqual([m.ip.family, m.prefix], [6, 120]);
     assert.equal(inetCidrText("::ffff:10.0.0.1/120"), "::ffff:10.0.0.1/120");
     assert.equal(inetCidrText("fd00:200:0::1/64"), "fd00:200::1/64");
-    for (const bad of ["10.0.0.1/33", "fd00::/129", "10.0.0/8", "10.0.0.1/", "fe80::1%eth0/64", ""]) assert.equal(inetPrefix(bad), undefined, bad);
+    for (const bad of ["10.0.0.1/33", "fd00::/129", "10.0.0/8", "10.0.0.1/", "fe80::1%eth0/64", ""])
+      assert.equal(inetPrefix(bad), undefined, bad);
   });
 
   it("masks and computes the IPv4 broadcast in the kernel's text", () => {

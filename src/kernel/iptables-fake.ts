@@ -20,7 +20,22 @@ const BUILTIN: Record<Table, readonly string[]> = {
 };
 
 /** Targets that are not chains (a `-j` to anything else must name an existing chain). */
-const TARGETS = new Set(["ACCEPT", "DROP", "RETURN", "REJECT", "MASQUERADE", "DNAT", "SNAT", "MARK", "LOG", "NFLOG", "CT", "NOTRACK", "REDIRECT", "CONNMARK"]);
+const TARGETS = new Set([
+  "ACCEPT",
+  "DROP",
+  "RETURN",
+  "REJECT",
+  "MASQUERADE",
+  "DNAT",
+  "SNAT",
+  "MARK",
+  "LOG",
+  "NFLOG",
+  "CT",
+  "NOTRACK",
+  "REDIRECT",
+  "CONNMARK",
+]);
 
 export interface FakeIPTables extends IPTables {
   /** table → chain → rule texts (ruleText's spelling: as iptables-save prints them) */
@@ -60,8 +75,17 @@ export function createFakeIPTables(ipv6 = false): FakeIPTables {
       }
     }
   };
-  const command = (table: Table, op: string, chain: string, args: readonly string[] = []) => [bin, "-w", "-t", table, op, chain, ...args];
-  const noChain = (argv: readonly string[]) => new IptablesError(argv, 1, `${bin}: No chain/target/match by that name.\n`);
+  const command = (table: Table, op: string, chain: string, args: readonly string[] = []) => [
+    bin,
+    "-w",
+    "-t",
+    table,
+    op,
+    chain,
+    ...args,
+  ];
+  const noChain = (argv: readonly string[]) =>
+    new IptablesError(argv, 1, `${bin}: No chain/target/match by that name.\n`);
   const dumpTable = (t: Table): string => {
     const lines = [`*${t}`];
     const m = tbl(t);
@@ -77,8 +101,10 @@ export function createFakeIPTables(ipv6 = false): FakeIPTables {
     const work = new Map([...tables].map(([t, m]) => [t, new Map([...m].map(([c, r]) => [c, [...r]]))]));
     let cur: Map<string, string[]> | undefined;
     let curName: Table | undefined;
-    const lineFailed = (n: number, why: string, status = 1) => new IptablesError(argv, status, `${bin}-restore: line ${n} failed: ${why}\n`);
-    const jumpsTo = (rule: string, chain: string) => splitRule(rule).some((a, k, all) => (a === "-j" || a === "-g") && all[k + 1] === chain);
+    const lineFailed = (n: number, why: string, status = 1) =>
+      new IptablesError(argv, status, `${bin}-restore: line ${n} failed: ${why}\n`);
+    const jumpsTo = (rule: string, chain: string) =>
+      splitRule(rule).some((a, k, all) => (a === "-j" || a === "-g") && all[k + 1] === chain);
     const referenced = (chain: string) => [...cur!.values()].some((rules) => rules.some((r) => jumpsTo(r, chain)));
     for (const [i, raw] of payload.split("\n").entries()) {
       const n = i + 1;
@@ -117,7 +143,11 @@ export function createFakeIPTables(ipv6 = false): FakeIPTables {
       if (op === "-X") {
         if (BUILTIN[curName].includes(chain)) throw lineFailed(n, "Can't delete built-in chain", 2);
         if (rules.length > 0 || referenced(chain)) {
-          throw new IptablesError(argv, 4, `${bin}-restore v1.8.9 (nf_tables): \nline ${n}: CHAIN_DEL failed (Device or resource busy): chain ${chain}\n`);
+          throw new IptablesError(
+            argv,
+            4,
+            `${bin}-restore v1.8.9 (nf_tables): \nline ${n}: CHAIN_DEL failed (Device or resource busy): chain ${chain}\n`,
+          );
         }
         cur.delete(chain);
         continue;
@@ -126,7 +156,8 @@ export function createFakeIPTables(ipv6 = false): FakeIPTables {
       if (op === "-I" && /^\d+$/.test(rest[0] ?? "")) at = Number(rest.shift()) - 1;
       const j = rest.indexOf("-j");
       const target = j >= 0 ? rest[j + 1] : undefined;
-      if (target && !TARGETS.has(target) && !cur.has(target)) throw lineFailed(n, `Couldn't load target \`${target}':No such file or directory`, 2);
+      if (target && !TARGETS.has(target) && !cur.has(target))
+        throw lineFailed(n, `Couldn't load target \`${target}':No such file or directory`, 2);
       const text = ruleText(rest);
       if (op === "-A") rules.push(text);
       else if (op === "-I") rules.splice(Math.max(at, 0), 0, text);

@@ -35,7 +35,10 @@ describe("iptables-save parsing", () => {
     assert.deepEqual([...t.chains], ["PREROUTING", "POSTROUTING", "CNI-HOSTPORT-DNAT"]);
     assert.deepEqual(t.rules, [
       { chain: "PREROUTING", spec: "-m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT" },
-      { chain: "CNI-HOSTPORT-DNAT", spec: '-p tcp -m comment --comment "dnat name: \\"net\\" id: \\"c1\\"" -m multiport --dports 8080,8043 -j CNI-DN-x' },
+      {
+        chain: "CNI-HOSTPORT-DNAT",
+        spec: '-p tcp -m comment --comment "dnat name: \\"net\\" id: \\"c1\\"" -m multiport --dports 8080,8043 -j CNI-DN-x',
+      },
     ]);
     assert.equal(ruleLine(t.rules[0]!), "-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT");
     assert.deepEqual(parseSave(SAVE, "mangle").rules, []);
@@ -57,17 +60,49 @@ describe("rule text: iptables-save's quoting, iptables-restore's splitting", () 
     assert.equal(quoteString("a\\b"), '"a\\\\b"');
     assert.equal(quoteString(""), '""');
     assert.equal(
-      ruleText(["-s", "10.0.0.0/8", "-m", "comment", "--comment", "a(b)", "-j", "DNAT", "--to-destination", "[fd00::5]:80"]),
+      ruleText([
+        "-s",
+        "10.0.0.0/8",
+        "-m",
+        "comment",
+        "--comment",
+        "a(b)",
+        "-j",
+        "DNAT",
+        "--to-destination",
+        "[fd00::5]:80",
+      ]),
       '-s 10.0.0.0/8 -m comment --comment "a(b)" -j DNAT --to-destination [fd00::5]:80',
     );
-    assert.equal(ruleText(["-m", "comment", "--comment", "plain", "-j", "RETURN"]), "-m comment --comment plain -j RETURN");
-    assert.equal(ruleText(["--comment", "--comment", "a.b"]), "--comment --comment a.b", "a value is never read as an option");
+    assert.equal(
+      ruleText(["-m", "comment", "--comment", "plain", "-j", "RETURN"]),
+      "-m comment --comment plain -j RETURN",
+    );
+    assert.equal(
+      ruleText(["--comment", "--comment", "a.b"]),
+      "--comment --comment a.b",
+      "a value is never read as an option",
+    );
     assert.equal(ruleText(["-j", "LOG", "--log-prefix", "a.b"]), '-j LOG --log-prefix "a.b"');
   });
 
   it("splits as iptables-restore does: double quotes group, a backslash inside them takes the next character", () => {
-    assert.deepEqual(splitRule('-m comment --comment "dnat name: \\"net\\" id: \\"c1\\"" -j X'), ["-m", "comment", "--comment", 'dnat name: "net" id: "c1"', "-j", "X"]);
-    assert.deepEqual(splitRule('--comment "a\\\'b" --comment "a\\\\b" --comment a\\b'), ["--comment", "a'b", "--comment", "a\\b", "--comment", "a\\b"]);
+    assert.deepEqual(splitRule('-m comment --comment "dnat name: \\"net\\" id: \\"c1\\"" -j X'), [
+      "-m",
+      "comment",
+      "--comment",
+      'dnat name: "net" id: "c1"',
+      "-j",
+      "X",
+    ]);
+    assert.deepEqual(splitRule('--comment "a\\\'b" --comment "a\\\\b" --comment a\\b'), [
+      "--comment",
+      "a'b",
+      "--comment",
+      "a\\b",
+      "--comment",
+      "a\\b",
+    ]);
     assert.deepEqual(splitRule('--comment "" -j  X\t'), ["--comment", "", "-j", "X"]);
     assert.deepEqual(splitRule('--comment x"y z" -j X'), ["--comment", "xy z", "-j", "X"]);
     for (const c of ["a(b)", "a b", 'say "hi"', "it's", "back\\slash", "plain", "", "tab\there"]) {
@@ -86,15 +121,25 @@ function scriptedExec(answer: (argv: readonly string[], stdin: string) => string
 describe("createIPTables", () => {
   it("save and restore: one iptables-save, one iptables-restore -w --noflush; errors keep the tool's words", async () => {
     const { exec, calls } = scriptedExec((argv) => {
-      if (argv[0] === "ip6tables-restore") throw new ExecError(argv, 1, "", "ip6tables-restore v1.8.9 (nf_tables): \nline 2: CHAIN_USER_ADD failed (File exists): chain X\n");
+      if (argv[0] === "ip6tables-restore")
+        throw new ExecError(
+          argv,
+          1,
+          "",
+          "ip6tables-restore v1.8.9 (nf_tables): \nline 2: CHAIN_USER_ADD failed (File exists): chain X\n",
+        );
       if (argv[0] === "iptables-save") return SAVE;
-      if (argv[0] === "ip6tables-save") throw new ExecError(argv, null, "", "", new ExecStartError("ip6tables-save", "ENOENT", "spawn ENOENT"));
+      if (argv[0] === "ip6tables-save")
+        throw new ExecError(argv, null, "", "", new ExecStartError("ip6tables-save", "ENOENT", "spawn ENOENT"));
       return "";
     });
     const v4 = createIPTables(exec);
     const v6 = createIPTables(exec, true);
     await v4.restore(restoreInput("nat", ["-N X", "-A X -j RETURN"]));
-    assert.deepEqual(calls[0], { argv: ["iptables-restore", "-w", "--noflush"], stdin: "*nat\n-N X\n-A X -j RETURN\nCOMMIT\n" });
+    assert.deepEqual(calls[0], {
+      argv: ["iptables-restore", "-w", "--noflush"],
+      stdin: "*nat\n-N X\n-A X -j RETURN\nCOMMIT\n",
+    });
     await assert.rejects(v6.restore(restoreInput("nat", ["-N X"])), (e) => {
       assert.ok(e instanceof IptablesError);
       assert.equal(e.message, "ip6tables-restore failed: line 2: CHAIN_USER_ADD failed (File exists): chain X");
@@ -115,7 +160,8 @@ describe("createIPTables", () => {
         if (chains.has(chain!)) throw new ExecError(argv, 1, "", "iptables: Chain already exists.\n");
         chains.add(chain!);
       } else if (op === "-C") {
-        if (!rules.has(key)) throw new ExecError(argv, 1, "", "iptables: Bad rule (does a matching rule exist in that chain?).\n");
+        if (!rules.has(key))
+          throw new ExecError(argv, 1, "", "iptables: Bad rule (does a matching rule exist in that chain?).\n");
       } else if (op === "-A" || op === "-I") rules.add(key);
       else if (op === "-D") rules.delete(key);
       else if (op === "-X") throw new ExecError(argv, 2, "", "iptables v1.8.9 (nf_tables): unknown option\n");
@@ -131,22 +177,30 @@ describe("createIPTables", () => {
     await ipt.deleteRule("nat", "KUBE-X", args);
     await ipt.deleteRule("nat", "KUBE-X", args); // absent: no error
     assert.equal(await ipt.hasRule("nat", "KUBE-X", args), false);
-    assert.deepEqual(calls.map((c) => c.argv.slice(0, 6).join(" ")), [
-      "iptables -w -t nat -N KUBE-X",
-      "iptables -w -t nat -N KUBE-X",
-      "iptables -w -t nat -C KUBE-X",
-      "iptables -w -t nat -I KUBE-X",
-      "iptables -w -t nat -C KUBE-X",
-      "iptables -w -t nat -C KUBE-X",
-      "iptables -w -t nat -C KUBE-X",
-      "iptables -w -t nat -D KUBE-X",
-      "iptables -w -t nat -C KUBE-X",
-      "iptables -w -t nat -C KUBE-X",
-    ]);
-    const other = createIPTables(scriptedExec((argv) => {
-      throw new ExecError(argv, 4, "", "Another app is currently holding the xtables lock.\n");
-    }).exec);
-    await assert.rejects(other.ensureChain("nat", "KUBE-X"), /^IptablesError: iptables -t nat -N KUBE-X failed: Another app is currently holding the xtables lock\.$/);
+    assert.deepEqual(
+      calls.map((c) => c.argv.slice(0, 6).join(" ")),
+      [
+        "iptables -w -t nat -N KUBE-X",
+        "iptables -w -t nat -N KUBE-X",
+        "iptables -w -t nat -C KUBE-X",
+        "iptables -w -t nat -I KUBE-X",
+        "iptables -w -t nat -C KUBE-X",
+        "iptables -w -t nat -C KUBE-X",
+        "iptables -w -t nat -C KUBE-X",
+        "iptables -w -t nat -D KUBE-X",
+        "iptables -w -t nat -C KUBE-X",
+        "iptables -w -t nat -C KUBE-X",
+      ],
+    );
+    const other = createIPTables(
+      scriptedExec((argv) => {
+        throw new ExecError(argv, 4, "", "Another app is currently holding the xtables lock.\n");
+      }).exec,
+    );
+    await assert.rejects(
+      other.ensureChain("nat", "KUBE-X"),
+      /^IptablesError: iptables -t nat -N KUBE-X failed: Another app is currently holding the xtables lock\.$/,
+    );
   });
 
   it("a spare restore is started ahead and used for the next restore", async () => {
@@ -158,7 +212,10 @@ describe("createIPTables", () => {
     await new Promise((r) => setImmediate(r));
     ipt.close(); // the refilled spare ends empty
     await new Promise((r) => setImmediate(r));
-    assert.deepEqual(calls.map((c) => c.stdin), ["*nat\n-N A\nCOMMIT\n", ""]);
+    assert.deepEqual(
+      calls.map((c) => c.stdin),
+      ["*nat\n-N A\nCOMMIT\n", ""],
+    );
   });
 });
 
@@ -177,11 +234,19 @@ describe("createFakeIPTables (the same interface in memory)", () => {
 
   it("a restore is one transaction, failing with iptables' exit statuses and words", async () => {
     const ipt: IPTables = createFakeIPTables();
-    await ipt.restore(restoreInput("nat", ["-N A", "-A A -j RETURN", "-A POSTROUTING -j A", "-I POSTROUTING 1 -s 10.0.0.0/8 -j A"]));
+    await ipt.restore(
+      restoreInput("nat", ["-N A", "-A A -j RETURN", "-A POSTROUTING -j A", "-I POSTROUTING 1 -s 10.0.0.0/8 -j A"]),
+    );
     const before = await ipt.save("nat");
-    assert.deepEqual(before.rules.filter((r) => r.chain === "POSTROUTING").map((r) => r.spec), ["-s 10.0.0.0/8 -j A", "-j A"]);
+    assert.deepEqual(
+      before.rules.filter((r) => r.chain === "POSTROUTING").map((r) => r.spec),
+      ["-s 10.0.0.0/8 -j A", "-j A"],
+    );
     const fails = async (lines: string[], exitCode: number, words: RegExp) => {
-      await assert.rejects(ipt.restore(restoreInput("nat", lines)), (e) => e instanceof IptablesError && e.exitCode === exitCode && words.test(e.message));
+      await assert.rejects(
+        ipt.restore(restoreInput("nat", lines)),
+        (e) => e instanceof IptablesError && e.exitCode === exitCode && words.test(e.message),
+      );
       assert.deepEqual(await ipt.save("nat"), before, "nothing changed");
     };
     await fails(["-N B", "-N A"], 1, /line 3 failed: Chain already exists/);
@@ -189,7 +254,9 @@ describe("createFakeIPTables (the same interface in memory)", () => {
     await fails(["-D A -j ACCEPT"], 1, /Bad rule/);
     await fails(["-X A"], 4, /CHAIN_DEL failed \(Device or resource busy\): chain A/); // rules in it, jumps to it
     await fails(["-A A -j NOPE"], 2, /Couldn't load target `NOPE'/);
-    await ipt.restore(restoreInput("nat", ["-D POSTROUTING -j A", "-D POSTROUTING -s 10.0.0.0/8 -j A", "-F A", "-X A"]));
+    await ipt.restore(
+      restoreInput("nat", ["-D POSTROUTING -j A", "-D POSTROUTING -s 10.0.0.0/8 -j A", "-F A", "-X A"]),
+    );
     assert.equal((await ipt.save("nat")).chains.has("A"), false);
   });
 });

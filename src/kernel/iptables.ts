@@ -121,7 +121,8 @@ export const ruleLine = (r: SavedRule): string => (r.spec === "" ? `-A ${r.chain
 export const chainLine = (chain: string): string => `:${chain} - [0:0]`;
 
 /** The input of one iptables-restore transaction of `table`: `*TABLE`, the lines, `COMMIT`. */
-export const restoreInput = (table: Table, lines: readonly string[]): string => [`*${table}`, ...lines, "COMMIT", ""].join("\n");
+export const restoreInput = (table: Table, lines: readonly string[]): string =>
+  [`*${table}`, ...lines, "COMMIT", ""].join("\n");
 
 // ---- errors -----------------------------------------------------------------------------------
 
@@ -138,7 +139,12 @@ export class IptablesError extends PodnetError {
   readonly exitCode: number | null;
   readonly stderr: string;
   readonly notInstalled: boolean;
-  constructor(argv: readonly string[], exitCode: number | null, stderr: string, opts: { cause?: unknown; notInstalled?: boolean } = {}) {
+  constructor(
+    argv: readonly string[],
+    exitCode: number | null,
+    stderr: string,
+    opts: { cause?: unknown; notInstalled?: boolean } = {},
+  ) {
     const summary = stderr
       .split("\n")
       .map((l) => l.trim())
@@ -199,7 +205,8 @@ export interface IPTablesOptions {
 
 function toIptablesError(argv: readonly string[], e: unknown): IptablesError {
   if (e instanceof IptablesError) return e;
-  if (e instanceof ExecError) return new IptablesError(argv, e.exitCode, e.stderr, { cause: e, notInstalled: isNotStarted(e) });
+  if (e instanceof ExecError)
+    return new IptablesError(argv, e.exitCode, e.stderr, { cause: e, notInstalled: isNotStarted(e) });
   return new IptablesError(argv, null, "", { cause: e });
 }
 
@@ -208,7 +215,10 @@ export function createIPTables(exec: Exec, ipv6 = false, opts: IPTablesOptions =
   const restoreArgv = [`${bin}-restore`, "-w", "--noflush"];
   const run = async (argv: readonly string[], stdin?: string | PromiseLike<string>): Promise<string> => {
     try {
-      return await exec.run(argv, stdin === undefined ? {} : typeof stdin === "string" ? { stdin } : { deferredStdin: stdin });
+      return await exec.run(
+        argv,
+        stdin === undefined ? {} : typeof stdin === "string" ? { stdin } : { deferredStdin: stdin },
+      );
     } catch (e) {
       throw toIptablesError(argv, e);
     }

@@ -9,7 +9,12 @@ const skip = netnsSkip();
 describe("links (real kernel)", { skip }, () => {
   it("creates a veth with its peer in another netns", () =>
     withTempNetns(async (host, pod) => {
-      await host.ops.linkAddVeth("veth0", "eth0", { peerNetns: pod.path, mtu: 1400, mac: "0a:58:0a:c8:00:01", peerMac: "0a:58:0a:c8:00:02" });
+      await host.ops.linkAddVeth("veth0", "eth0", {
+        peerNetns: pod.path,
+        mtu: 1400,
+        mac: "0a:58:0a:c8:00:01",
+        peerMac: "0a:58:0a:c8:00:02",
+      });
       const [h] = await host.ipJson("-d", "link", "show", "veth0");
       const [p] = await pod.ipJson("-d", "link", "show", "eth0");
       assert.equal(h.linkinfo.info_kind, "veth");
@@ -117,7 +122,10 @@ describe("links (real kernel)", { skip }, () => {
 
       const listed = await o.linkList();
       const ipList = await ns.ipJson("link", "show");
-      assert.deepEqual(listed.map((x) => [x.index, x.name]), ipList.map((x) => [x.ifindex, x.ifname]));
+      assert.deepEqual(
+        listed.map((x) => [x.index, x.name]),
+        ipList.map((x) => [x.ifindex, x.ifname]),
+      );
       assert.equal(listed.find((x) => x.name === "lo")?.kind, "loopback");
       assert.equal((await o.linkGetByIndex(l!.index))?.name, "ifb1");
       assert.equal(await o.linkGetByIndex(9999), undefined);
@@ -137,8 +145,13 @@ describe("links (real kernel)", { skip }, () => {
         return true;
       });
       await assert.rejects(o.linkAddVeth("br0", "x1"), isExist);
-      for (const f of [() => o.linkSetUp("nope0"), () => o.linkDel("nope0"), () => o.linkSetMaster("br0", "nope0"),
-        () => o.linkRename("nope0", "x"), () => o.linkSetMtu("nope0", 1400)]) {
+      for (const f of [
+        () => o.linkSetUp("nope0"),
+        () => o.linkDel("nope0"),
+        () => o.linkSetMaster("br0", "nope0"),
+        () => o.linkRename("nope0", "x"),
+        () => o.linkSetMtu("nope0", 1400),
+      ]) {
         await assert.rejects(f(), (e) => {
           assert.ok(isNotFound(e), String(e));
           assert.equal((e as { errno: string }).errno, "ENODEV");

@@ -6,18 +6,55 @@ import { parseMac } from "./inet.js";
 import type { NetlinkSocket } from "./netlink-socket.js";
 import { ipToBytes, tryParseIPExact } from "../ip/index.js";
 import {
-  AF, BRIDGE_FLAGS, BRIDGE_VLAN_INFO, IFF, IFLA, IFLA_BR, IFLA_BRIDGE, IFLA_BRPORT, IFLA_INFO, IFLA_VXLAN, NLM_F, RTEXT_FILTER, RTM,
-  VETH_INFO_PEER, VXLAN_DEFAULT_PORT, attr, be16, concat, cstr, decodeIfInfoMsg, decodeLink, ifinfomsg, nested, rtmName, u16, u32, u8, type IfInfoMsg,
+  AF,
+  BRIDGE_FLAGS,
+  BRIDGE_VLAN_INFO,
+  IFF,
+  IFLA,
+  IFLA_BR,
+  IFLA_BRIDGE,
+  IFLA_BRPORT,
+  IFLA_INFO,
+  IFLA_VXLAN,
+  NLM_F,
+  RTEXT_FILTER,
+  RTM,
+  VETH_INFO_PEER,
+  VXLAN_DEFAULT_PORT,
+  attr,
+  be16,
+  concat,
+  cstr,
+  decodeIfInfoMsg,
+  decodeLink,
+  ifinfomsg,
+  nested,
+  rtmName,
+  u16,
+  u32,
+  u8,
+  type IfInfoMsg,
 } from "./rtnl-codec.js";
-import type { BridgeAddOptions, BridgeVlanOptions, Link, LinkAddOptions, VethAddOptions, VxlanAddOptions } from "./types.js";
+import type {
+  BridgeAddOptions,
+  BridgeVlanOptions,
+  Link,
+  LinkAddOptions,
+  VethAddOptions,
+  VxlanAddOptions,
+} from "./types.js";
 
 const EXT_MASK = attr(IFLA.EXT_MASK, u32(RTEXT_FILTER.VF | RTEXT_FILTER.SKIP_STATS));
 
 /** Validates an interface name as the kernel does (dev_valid_name), so the error names the value. */
 export function checkLinkName(name: string): void {
   if (
-    typeof name !== "string" || name.length === 0 || Buffer.byteLength(name) > 15 ||
-    name === "." || name === ".." || /[/:\s]/.test(name)
+    typeof name !== "string" ||
+    name.length === 0 ||
+    Buffer.byteLength(name) > 15 ||
+    name === "." ||
+    name === ".." ||
+    /[/:\s]/.test(name)
   ) {
     throw new RangeError(`invalid link name ${JSON.stringify(name)}: must be 1-15 bytes without "/", ":" or spaces`);
   }
@@ -46,7 +83,12 @@ function openNetns(path: string, what: string): number {
 export function linkGet(s: NetlinkSocket, name: string): Link | undefined {
   checkLinkName(name);
   try {
-    const [m] = s.request(RTM.GETLINK, 0, [ifinfomsg(), attr(IFLA.IFNAME, cstr(name)), EXT_MASK], op(RTM.GETLINK, "", name));
+    const [m] = s.request(
+      RTM.GETLINK,
+      0,
+      [ifinfomsg(), attr(IFLA.IFNAME, cstr(name)), EXT_MASK],
+      op(RTM.GETLINK, "", name),
+    );
     return m ? decodeLink(m.payload) : undefined;
   } catch (e) {
     if (e instanceof KernelError && e.errno === "ENODEV") return undefined;
@@ -100,12 +142,23 @@ function commonAttrs(name: string, o: LinkAddOptions): Uint8Array[] {
 }
 
 /** `ip link add NAME [mtu M] [address MAC] [up] type KIND [data]` */
-export function linkAdd(s: NetlinkSocket, kind: string, name: string, o: LinkAddOptions, infoData?: readonly Uint8Array[]): void {
+export function linkAdd(
+  s: NetlinkSocket,
+  kind: string,
+  name: string,
+  o: LinkAddOptions,
+  infoData?: readonly Uint8Array[],
+): void {
   checkLinkName(name);
   const info = [attr(IFLA_INFO.KIND, cstr(kind))];
   if (infoData) info.push(nested(IFLA_INFO.DATA, infoData));
   const hdr = o.up ? { flags: IFF.UP, change: IFF.UP } : {};
-  s.ack(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL, [ifinfomsg(hdr), ...commonAttrs(name, o), nested(IFLA.LINKINFO, info)], op(RTM.NEWLINK, kind, name));
+  s.ack(
+    RTM.NEWLINK,
+    NLM_F.CREATE | NLM_F.EXCL,
+    [ifinfomsg(hdr), ...commonAttrs(name, o), nested(IFLA.LINKINFO, info)],
+    op(RTM.NEWLINK, kind, name),
+  );
 }
 
 /** `ip link add NAME type bridge [vlan_filtering 1]` */
@@ -136,9 +189,11 @@ export function linkAddVeth(s: NetlinkSocket, name: string, peerName: string, o:
 /** `ip link add NAME [mtu M] [address MAC] type vxlan id VNI [local ADDR] [dev UNDERLAY] dstport PORT [no]learning` */
 export function linkAddVxlan(s: NetlinkSocket, name: string, o: VxlanAddOptions): void {
   const what = op(RTM.NEWLINK, "vxlan", name);
-  if (!Number.isInteger(o.vni) || o.vni < 0 || o.vni > 0xffffff) throw new RangeError(`${what}: invalid vni ${JSON.stringify(o.vni)}: must be 0..16777215`);
+  if (!Number.isInteger(o.vni) || o.vni < 0 || o.vni > 0xffffff)
+    throw new RangeError(`${what}: invalid vni ${JSON.stringify(o.vni)}: must be 0..16777215`);
   const port = o.port ?? VXLAN_DEFAULT_PORT;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`${what}: invalid dstport ${JSON.stringify(o.port)}: must be 1..65535`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new RangeError(`${what}: invalid dstport ${JSON.stringify(o.port)}: must be 1..65535`);
   const data = [attr(IFLA_VXLAN.ID, u32(o.vni))];
   if (o.local !== undefined) {
     const local = tryParseIPExact(o.local);
@@ -153,7 +208,12 @@ export function linkAddVxlan(s: NetlinkSocket, name: string, o: VxlanAddOptions)
 /** A change to an existing link, addressed by name: `ip link set dev NAME …` (RTM_NEWLINK without CREATE). */
 function linkChange(s: NetlinkSocket, name: string, hdr: IfInfoMsg, attrs: readonly Uint8Array[], what: string): void {
   checkLinkName(name);
-  s.ack(RTM.NEWLINK, 0, [ifinfomsg(hdr), attr(IFLA.IFNAME, cstr(name)), ...attrs], `${op(RTM.NEWLINK, "", name)} ${what}`);
+  s.ack(
+    RTM.NEWLINK,
+    0,
+    [ifinfomsg(hdr), attr(IFLA.IFNAME, cstr(name)), ...attrs],
+    `${op(RTM.NEWLINK, "", name)} ${what}`,
+  );
 }
 
 /** `ip link set dev NAME up|down` */
@@ -198,7 +258,12 @@ export function linkSetNetns(s: NetlinkSocket, name: string, netnsPath: string, 
     } else {
       checkLinkName(newName);
       const idx = linkIndex(s, name, op(RTM.NEWLINK, "", name));
-      s.ack(RTM.NEWLINK, 0, [ifinfomsg({ index: idx }), attr(IFLA.IFNAME, cstr(newName)), attr(IFLA.NET_NS_FD, u32(fd))], `${op(RTM.NEWLINK, "", name)} ${what}`);
+      s.ack(
+        RTM.NEWLINK,
+        0,
+        [ifinfomsg({ index: idx }), attr(IFLA.IFNAME, cstr(newName)), attr(IFLA.NET_NS_FD, u32(fd))],
+        `${op(RTM.NEWLINK, "", name)} ${what}`,
+      );
     }
   } finally {
     closeSync(fd);
@@ -215,7 +280,10 @@ export function linkRename(s: NetlinkSocket, oldName: string, newName: string): 
 
 /** `ip link set dev NAME type bridge_slave hairpin|learning on|off` (= `bridge link set …`) */
 export function linkSetBridgePort(s: NetlinkSocket, name: string, brport: number, on: boolean, what: string): void {
-  const info = [attr(IFLA_INFO.SLAVE_KIND, cstr("bridge")), nested(IFLA_INFO.SLAVE_DATA, [attr(brport, u8(on ? 1 : 0))])];
+  const info = [
+    attr(IFLA_INFO.SLAVE_KIND, cstr("bridge")),
+    nested(IFLA_INFO.SLAVE_DATA, [attr(brport, u8(on ? 1 : 0))]),
+  ];
   linkChange(s, name, {}, [nested(IFLA.LINKINFO, info)], `${what} ${on ? "on" : "off"}`);
 }
 
@@ -224,7 +292,10 @@ export const BRPORT_LEARNING = IFLA_BRPORT.LEARNING;
 
 /** `ip link set dev BR type bridge vlan_filtering 0|1` */
 export function linkSetVlanFiltering(s: NetlinkSocket, name: string, on: boolean): void {
-  const info = [attr(IFLA_INFO.KIND, cstr("bridge")), nested(IFLA_INFO.DATA, [attr(IFLA_BR.VLAN_FILTERING, u8(on ? 1 : 0))])];
+  const info = [
+    attr(IFLA_INFO.KIND, cstr("bridge")),
+    nested(IFLA_INFO.DATA, [attr(IFLA_BR.VLAN_FILTERING, u8(on ? 1 : 0))]),
+  ];
   linkChange(s, name, {}, [nested(IFLA.LINKINFO, info)], `type bridge vlan_filtering ${on ? 1 : 0}`);
 }
 
@@ -237,7 +308,10 @@ export function bridgeVlan(s: NetlinkSocket, add: boolean, name: string, vid: nu
   let vflags = 0;
   if (o.pvid) vflags |= BRIDGE_VLAN_INFO.PVID;
   if (o.untagged) vflags |= BRIDGE_VLAN_INFO.UNTAGGED;
-  const spec = [attr(IFLA_BRIDGE.FLAGS, u16(o.self ? BRIDGE_FLAGS.SELF : BRIDGE_FLAGS.MASTER)), attr(IFLA_BRIDGE.VLAN_INFO, concat([u16(vflags), u16(vid)]))];
+  const spec = [
+    attr(IFLA_BRIDGE.FLAGS, u16(o.self ? BRIDGE_FLAGS.SELF : BRIDGE_FLAGS.MASTER)),
+    attr(IFLA_BRIDGE.VLAN_INFO, concat([u16(vflags), u16(vid)])),
+  ];
   s.ack(type, 0, [ifinfomsg({ family: AF.BRIDGE, index: idx }), nested(IFLA.AF_SPEC, spec)], what);
 }
 

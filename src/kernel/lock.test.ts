@@ -65,7 +65,9 @@ describe("lock", () => {
     }
   });
 
-  it("excludes another process using flock(1) on the same file", { skip: !hasFlock && "flock(1) not installed" }, async () => {
+  it("excludes another process using flock(1) on the same file", {
+    skip: !hasFlock && "flock(1) not installed",
+  }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "podnet-lock-"));
     const p = join(dir, "lock");
     try {
@@ -96,7 +98,10 @@ describe("lock", () => {
               parentPort.postMessage(e.errno ?? e.message);
             }
           });`;
-        const w = new Worker(code, { eval: true, workerData: { kernel: new URL("./kernel.js", import.meta.url).href, path: p } });
+        const w = new Worker(code, {
+          eval: true,
+          workerData: { kernel: new URL("./kernel.js", import.meta.url).href, path: p },
+        });
         w.once("message", (m: string) => {
           resolve(m);
           void w.terminate();

@@ -7,7 +7,21 @@ import { parseMac } from "./inet.js";
 import { linkIndex, linkNames } from "./links.js";
 import type { BatchMessage, NetlinkSocket } from "./netlink-socket.js";
 import type { IndexOf } from "./routes.js";
-import { AF, NDA, NLM_F, NTF, NUD, RTM, attr, decodeFdb, decodeNeigh, familyToAf, ifinfomsg, ndmsg, u32 } from "./rtnl-codec.js";
+import {
+  AF,
+  NDA,
+  NLM_F,
+  NTF,
+  NUD,
+  RTM,
+  attr,
+  decodeFdb,
+  decodeNeigh,
+  familyToAf,
+  ifinfomsg,
+  ndmsg,
+  u32,
+} from "./rtnl-codec.js";
 import type { AddrFamily, FdbDelSpec, FdbEntry, FdbFilter, FdbSpec, Neigh, NeighFilter, NeighSpec } from "./types.js";
 
 function mustMac(mac: string, what: string): Uint8Array {
@@ -25,7 +39,12 @@ function mustIP(ip: string, field: string, what: string) {
 type Msg = BatchMessage & { op: string };
 
 /** `ip neigh replace IP lladdr MAC dev DEV nud permanent`, or `ip neigh del IP dev DEV`. */
-export function neighRequest(s: NetlinkSocket, n: NeighSpec | Pick<NeighSpec, "dev" | "ip">, mode: "replace" | "del", indexOf: IndexOf = (d, w) => linkIndex(s, d, w)): Msg {
+export function neighRequest(
+  s: NetlinkSocket,
+  n: NeighSpec | Pick<NeighSpec, "dev" | "ip">,
+  mode: "replace" | "del",
+  indexOf: IndexOf = (d, w) => linkIndex(s, d, w),
+): Msg {
   const add = mode === "replace";
   const mac = add ? (n as NeighSpec).mac : undefined;
   const what = add
@@ -41,7 +60,12 @@ export function neighRequest(s: NetlinkSocket, n: NeighSpec | Pick<NeighSpec, "d
 }
 
 /** `bridge fdb replace MAC dev DEV dst ADDR self permanent`, or `bridge fdb del MAC dev DEV [dst ADDR] self`. */
-export function fdbRequest(s: NetlinkSocket, f: FdbSpec | FdbDelSpec, mode: "replace" | "del", indexOf: IndexOf = (d, w) => linkIndex(s, d, w)): Msg {
+export function fdbRequest(
+  s: NetlinkSocket,
+  f: FdbSpec | FdbDelSpec,
+  mode: "replace" | "del",
+  indexOf: IndexOf = (d, w) => linkIndex(s, d, w),
+): Msg {
   const add = mode === "replace";
   const dst = f.dst !== undefined ? ` dst ${f.dst}` : "";
   const what = add
@@ -115,7 +139,11 @@ export function fdbList(s: NetlinkSocket, f: FdbFilter = {}): FdbEntry[] {
   }
   // An ifinfomsg (not an ndmsg): its ifi_index is the "brport" filter of rtnl_fdb_dump.
   const out: FdbEntry[] = [];
-  for (const m of s.dump(RTM.GETNEIGH, [ifinfomsg({ family: AF.BRIDGE, index: only })], "netlink RTM_GETNEIGH dump bridge")) {
+  for (const m of s.dump(
+    RTM.GETNEIGH,
+    [ifinfomsg({ family: AF.BRIDGE, index: only })],
+    "netlink RTM_GETNEIGH dump bridge",
+  )) {
     if (m.type !== RTM.NEWNEIGH) continue;
     const e = decodeFdb(m.payload, names);
     if (!e || (only !== 0 && e.ifindex !== only)) continue;

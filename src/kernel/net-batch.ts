@@ -42,7 +42,11 @@ function encode(s: NetlinkSocket, c: NetBatchOp, indexOf: IndexOf): BatchMessage
 }
 
 /** Applies `changes` in order; one slot per change: undefined when applied, else its error. */
-export function netBatch(s: NetlinkSocket, changes: readonly NetBatchOp[], chunk = BATCH_CHUNK): Array<Error | undefined> {
+export function netBatch(
+  s: NetlinkSocket,
+  changes: readonly NetBatchOp[],
+  chunk = BATCH_CHUNK,
+): Array<Error | undefined> {
   const results: Array<Error | undefined> = new Array(changes.length).fill(undefined);
   // Each link named by the batch is looked up once (a missing one once too).
   const indexes = new Map<string, number | undefined>();
@@ -70,7 +74,10 @@ export function netBatch(s: NetlinkSocket, changes: readonly NetBatchOp[], chunk
   });
   for (let off = 0; off < pending.length; off += chunk) {
     const part = pending.slice(off, off + chunk);
-    const errs = s.batchEach(part.map((p) => p.msg), `netlink batch of ${part.length}`);
+    const errs = s.batchEach(
+      part.map((p) => p.msg),
+      `netlink batch of ${part.length}`,
+    );
     part.forEach((p, i) => {
       results[p.at] = errs[i];
     });

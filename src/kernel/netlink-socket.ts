@@ -115,7 +115,8 @@ export class NetlinkSocket {
     for (let attempt = 1; ; attempt++) {
       const { msgs, interrupted } = this.roundTrip(type, flags, body, op, dump);
       if (!interrupted) return msgs;
-      if (attempt >= MAX_DUMP_ATTEMPTS) throw new KernelError(op, "EINTR", { extack: "dump interrupted by concurrent changes" });
+      if (attempt >= MAX_DUMP_ATTEMPTS)
+        throw new KernelError(op, "EINTR", { extack: "dump interrupted by concurrent changes" });
     }
   }
 
@@ -186,7 +187,12 @@ export class NetlinkSocket {
     const parts = msgs.map((m, i) => {
       last = this.nextSeq();
       index.set(last, i);
-      return encodeMessage(m.type, NLM_F.REQUEST | (m.flags ?? 0) | (i === msgs.length - 1 ? NLM_F.ACK : 0), last, m.body);
+      return encodeMessage(
+        m.type,
+        NLM_F.REQUEST | (m.flags ?? 0) | (i === msgs.length - 1 ? NLM_F.ACK : 0),
+        last,
+        m.body,
+      );
     });
     this.send(concat(parts), op);
     for (let done = false; !done; ) {
@@ -194,7 +200,8 @@ export class NetlinkSocket {
         const i = m.type === NLMSG.ERROR ? index.get(m.seq) : undefined;
         if (i === undefined) continue; // a late answer to an earlier request
         const err = decodeError(m);
-        if (err.error !== 0) errors[i] = new KernelError(msgs[i]!.op ?? `${op} #${i}`, -err.error, { extack: err.extack });
+        if (err.error !== 0)
+          errors[i] = new KernelError(msgs[i]!.op ?? `${op} #${i}`, -err.error, { extack: err.extack });
         if (m.seq === last) done = true;
       }
     }

@@ -54,10 +54,13 @@ export function isNetnsFile(path: string): boolean {
 function classify(op: string, e: unknown): KernelError {
   const stderr = (e as { stderr?: unknown } | undefined)?.stderr;
   const text = typeof stderr === "string" && stderr !== "" ? stderr : String(e);
-  const errno = /File exists/i.test(text) ? "EEXIST"
-    : /No such file|does not exist/i.test(text) ? "ENOENT"
-    : /Permission denied|Operation not permitted/i.test(text) ? "EPERM"
-    : "EIO";
+  const errno = /File exists/i.test(text)
+    ? "EEXIST"
+    : /No such file|does not exist/i.test(text)
+      ? "ENOENT"
+      : /Permission denied|Operation not permitted/i.test(text)
+        ? "EPERM"
+        : "EIO";
   return new KernelError(op, errno, { extack: text.trim().split("\n")[0] ?? "", cause: e });
 }
 

@@ -13,13 +13,18 @@ const NFNL_MSG_BATCH_END = 0x11;
 const NFNETLINK_V0 = 0;
 
 /** struct nfgenmsg: family u8 (AF_* / NFPROTO_*), version u8, res_id be16. */
-export const nfgenmsg = (family: number, resId = 0): Uint8Array => new Uint8Array([family, NFNETLINK_V0, resId >> 8, resId & 0xff]);
+export const nfgenmsg = (family: number, resId = 0): Uint8Array =>
+  new Uint8Array([family, NFNETLINK_V0, resId >> 8, resId & 0xff]);
 
 /** A subsystem's message type. */
 export const nfnlType = (subsys: number, msg: number): number => (subsys << 8) | msg;
 
 /** A NETLINK_NETFILTER socket in `netns` (null: this process's), opened on first use. */
-export function openNfnetlink(addon: () => Addon, netns: string | null, opts: Omit<NetlinkSocketOptions, "protocol"> = {}): NetlinkSocket {
+export function openNfnetlink(
+  addon: () => Addon,
+  netns: string | null,
+  opts: Omit<NetlinkSocketOptions, "protocol"> = {},
+): NetlinkSocket {
   return new NetlinkSocket(addon, netns, { ...opts, protocol: NETLINK_NETFILTER });
 }
 

@@ -13,7 +13,10 @@ const proto = (p: number) => new Uint8Array([p]);
 describe("nft key encoding", () => {
   it("pads each field of a concatenation to 4 bytes", () => {
     assert.deepEqual([...nftKey([proto(6), port(8080)])], [6, 0, 0, 0, 0x1f, 0x90, 0, 0]);
-    assert.deepEqual([...nftKey([new Uint8Array([10, 0, 0, 1]), proto(17), port(53)])], [10, 0, 0, 1, 17, 0, 0, 0, 0, 53, 0, 0]);
+    assert.deepEqual(
+      [...nftKey([new Uint8Array([10, 0, 0, 1]), proto(17), port(53)])],
+      [10, 0, 0, 1, 17, 0, 0, 0, 0, 53, 0, 0],
+    );
   });
 });
 
@@ -21,7 +24,10 @@ describe("nf_tables over netlink (real kernel)", { skip: netnsSkip() }, () => {
   it("deletes elements, flushes and deletes a chain in one batch; all or nothing", () =>
     withTempNetns(async (ns) => {
       const T = "inet pt_nl";
-      await ns.exec("sh", "-c", `nft -f - <<'EOF'
+      await ns.exec(
+        "sh",
+        "-c",
+        `nft -f - <<'EOF'
 add table ${T}
 add map ${T} hp4 { type inet_proto . inet_service : verdict ; }
 add map ${T} hip4 { type ipv4_addr . inet_proto . inet_service : verdict ; }
@@ -34,13 +40,20 @@ add rule ${T} hp_b meta nfproto ipv4 tcp dport 8081 dnat ip to 10.200.0.6:80
 add element ${T} hp4 { tcp . 8080 : jump hp_a, udp . 53 : jump hp_a, tcp . 8081 : jump hp_b }
 add element ${T} hip4 { 10.200.9.1 . tcp . 9090 : jump hp_a }
 add element ${T} hip6 { fd00:200::1 . tcp . 9090 : jump hp_a }
-EOF`);
+EOF`,
+      );
       const nl = openNftNetlink(ns.path);
       try {
         assert.equal(nl.tableExists("inet", "pt_nl"), true);
         assert.deepEqual(nl.chains("inet", "pt_nl").sort(), ["hp_a", "hp_b"]);
         assert.deepEqual(nl.chains("inet", "pt_none"), []);
-        assert.deepEqual(nl.setKeys("inet", "pt_nl", "hp4")!.map((k) => Buffer.from(k).toString("hex")).sort(), ["060000001f900000", "060000001f910000", "1100000000350000"]);
+        assert.deepEqual(
+          nl
+            .setKeys("inet", "pt_nl", "hp4")!
+            .map((k) => Buffer.from(k).toString("hex"))
+            .sort(),
+          ["060000001f900000", "060000001f910000", "1100000000350000"],
+        );
         assert.equal(nl.setKeys("inet", "pt_nl", "nope"), undefined);
         assert.equal(nl.tableExists("inet", "pt_none"), false);
         assert.equal(nl.tableExists("ip", "pt_nl"), false);
@@ -48,17 +61,43 @@ EOF`);
         const delA: NftDelete[] = [
           { ...base, op: "delElement", set: "hp4", key: nftKey([proto(6), port(8080)]), keyText: "tcp . 8080" },
           { ...base, op: "delElement", set: "hp4", key: nftKey([proto(17), port(53)]), keyText: "udp . 53" },
-          { ...base, op: "delElement", set: "hip4", key: nftKey([new Uint8Array([10, 200, 9, 1]), proto(6), port(9090)]), keyText: "10.200.9.1 . tcp . 9090" },
-          { ...base, op: "delElement", set: "hip6", key: nftKey([new Uint8Array([0xfd, 0, 2, 0, ...new Array<number>(11).fill(0), 1]), proto(6), port(9090)]), keyText: "fd00:200::1 . tcp . 9090" },
+          {
+            ...base,
+            op: "delElement",
+            set: "hip4",
+            key: nftKey([new Uint8Array([10, 200, 9, 1]), proto(6), port(9090)]),
+            keyText: "10.200.9.1 . tcp . 9090",
+          },
+          {
+            ...base,
+            op: "delElement",
+            set: "hip6",
+            key: nftKey([new Uint8Array([0xfd, 0, 2, 0, ...new Array<number>(11).fill(0), 1]), proto(6), port(9090)]),
+            keyText: "fd00:200::1 . tcp . 9090",
+          },
           { ...base, op: "flushChain", chain: "hp_a" },
           { ...base, op: "delChain", chain: "hp_a" },
         ];
         // One missing element: ENOENT, and nothing of the batch happened.
         const before = await ns.exec("nft", "list", "table", "inet", "pt_nl");
-        assert.throws(() => nl.apply([...delA.slice(0, 2), { ...base, op: "delElement", set: "hp4", key: nftKey([proto(6), port(1)]), keyText: "tcp . 1" }]), (e) => isKernelError(e, "ENOENT"));
+        assert.throws(
+          () =>
+            nl.apply([
+              ...delA.slice(0, 2),
+              { ...base, op: "delElement", set: "hp4", key: nftKey([proto(6), port(1)]), keyText: "tcp . 1" },
+            ]),
+          (e) => isKernelError(e, "ENOENT"),
+        );
         assert.equal(await ns.exec("nft", "list", "table", "inet", "pt_nl"), before);
         // A chain still jumped to: EBUSY, nothing changed.
-        assert.throws(() => nl.apply([{ ...base, op: "flushChain", chain: "hp_b" }, { ...base, op: "delChain", chain: "hp_b" }]), (e) => isKernelError(e, "EBUSY"));
+        assert.throws(
+          () =>
+            nl.apply([
+              { ...base, op: "flushChain", chain: "hp_b" },
+              { ...base, op: "delChain", chain: "hp_b" },
+            ]),
+          (e) => isKernelError(e, "EBUSY"),
+        );
         assert.equal(await ns.exec("nft", "list", "table", "inet", "pt_nl"), before);
         nl.apply(delA);
         const after = await ns.exec("nft", "list", "table", "inet", "pt_nl");

@@ -12,7 +12,17 @@ import type { NetlinkSocket } from "./netlink-socket.js";
 import { NFNL_SUBSYS, nfgenmsg, nfnlBatch, nfnlType, openNfnetlink } from "./nfnetlink.js";
 import { NLA_F, attr, concat, cstr, iterAttrs, nested, parseAttrs, readStr } from "./rtnl-codec.js";
 
-const NFT_MSG = { GETTABLE: 1, DELTABLE: 2, NEWCHAIN: 3, GETCHAIN: 4, DELCHAIN: 5, DELRULE: 8, NEWSETELEM: 12, GETSETELEM: 13, DELSETELEM: 14 } as const;
+const NFT_MSG = {
+  GETTABLE: 1,
+  DELTABLE: 2,
+  NEWCHAIN: 3,
+  GETCHAIN: 4,
+  DELCHAIN: 5,
+  DELRULE: 8,
+  NEWSETELEM: 12,
+  GETSETELEM: 13,
+  DELSETELEM: 14,
+} as const;
 const NFTA_TABLE_NAME = 1;
 const NFTA_CHAIN = { TABLE: 1, NAME: 3 } as const;
 const NFTA_RULE = { TABLE: 1, CHAIN: 2 } as const;
@@ -28,7 +38,14 @@ export type NftFamilyName = keyof typeof NFPROTO;
 /** One deletion of a transaction, as the nft command that does the same. */
 export type NftDelete =
   /** `delete element FAMILY TABLE SET { KEY }`: `key` as the kernel holds it (see nftKey), `keyText` as nft writes it ("tcp . 8080") */
-  | { readonly op: "delElement"; readonly family: NftFamilyName; readonly table: string; readonly set: string; readonly key: Uint8Array; readonly keyText: string }
+  | {
+      readonly op: "delElement";
+      readonly family: NftFamilyName;
+      readonly table: string;
+      readonly set: string;
+      readonly key: Uint8Array;
+      readonly keyText: string;
+    }
   /** `flush chain FAMILY TABLE CHAIN` */
   | { readonly op: "flushChain"; readonly family: NftFamilyName; readonly table: string; readonly chain: string }
   /** `delete chain FAMILY TABLE CHAIN` */
@@ -55,14 +72,22 @@ export function encodeDelete(d: NftDelete): { type: number; body: Uint8Array[] }
           attr(NFTA_SET_ELEM_LIST.TABLE, cstr(d.table)),
           attr(NFTA_SET_ELEM_LIST.SET, cstr(d.set)),
           nested(NFTA_SET_ELEM_LIST.ELEMENTS | NLA_F.NESTED, [
-            nested(NFTA_LIST_ELEM | NLA_F.NESTED, [nested(NFTA_SET_ELEM_KEY | NLA_F.NESTED, [attr(NFTA_DATA_VALUE, d.key)])]),
+            nested(NFTA_LIST_ELEM | NLA_F.NESTED, [
+              nested(NFTA_SET_ELEM_KEY | NLA_F.NESTED, [attr(NFTA_DATA_VALUE, d.key)]),
+            ]),
           ]),
         ],
       };
     case "flushChain":
-      return { type: nftType(NFT_MSG.DELRULE), body: [fam, attr(NFTA_RULE.TABLE, cstr(d.table)), attr(NFTA_RULE.CHAIN, cstr(d.chain))] };
+      return {
+        type: nftType(NFT_MSG.DELRULE),
+        body: [fam, attr(NFTA_RULE.TABLE, cstr(d.table)), attr(NFTA_RULE.CHAIN, cstr(d.chain))],
+      };
     case "delChain":
-      return { type: nftType(NFT_MSG.DELCHAIN), body: [fam, attr(NFTA_CHAIN.TABLE, cstr(d.table)), attr(NFTA_CHAIN.NAME, cstr(d.chain))] };
+      return {
+        type: nftType(NFT_MSG.DELCHAIN),
+        body: [fam, attr(NFTA_CHAIN.TABLE, cstr(d.table)), attr(NFTA_CHAIN.NAME, cstr(d.chain))],
+      };
     case "delTable":
       return { type: nftType(NFT_MSG.DELTABLE), body: [fam, attr(NFTA_TABLE_NAME, cstr(d.table))] };
   }
@@ -115,7 +140,11 @@ export function createNftNetlink(s: NetlinkSocket): NftNetlink {
     chains(family, table) {
       const op = `netlink NFT_MSG_GETCHAIN ${family} ${table}`;
       const out: string[] = [];
-      for (const m of s.dump(nftType(NFT_MSG.GETCHAIN), [nfgenmsg(NFPROTO[family]), attr(NFTA_CHAIN.TABLE, cstr(table))], op)) {
+      for (const m of s.dump(
+        nftType(NFT_MSG.GETCHAIN),
+        [nfgenmsg(NFPROTO[family]), attr(NFTA_CHAIN.TABLE, cstr(table))],
+        op,
+      )) {
         const a = parseAttrs(m.payload, 4);
         const t = a.get(NFTA_CHAIN.TABLE);
         const n = a.get(NFTA_CHAIN.NAME);
@@ -125,7 +154,11 @@ export function createNftNetlink(s: NetlinkSocket): NftNetlink {
     },
     setKeys(family, table, set) {
       const op = `netlink NFT_MSG_GETSETELEM ${family} ${table} ${set}`;
-      const body = [nfgenmsg(NFPROTO[family]), attr(NFTA_SET_ELEM_LIST.TABLE, cstr(table)), attr(NFTA_SET_ELEM_LIST.SET, cstr(set))];
+      const body = [
+        nfgenmsg(NFPROTO[family]),
+        attr(NFTA_SET_ELEM_LIST.TABLE, cstr(table)),
+        attr(NFTA_SET_ELEM_LIST.SET, cstr(set)),
+      ];
       try {
         return s.dump(nftType(NFT_MSG.GETSETELEM), body, op).flatMap((m) => decodeSetElemKeys(m.payload));
       } catch (e) {
@@ -135,7 +168,12 @@ export function createNftNetlink(s: NetlinkSocket): NftNetlink {
     },
     tableExists(family, name) {
       try {
-        s.request(nftType(NFT_MSG.GETTABLE), 0, [nfgenmsg(NFPROTO[family]), attr(NFTA_TABLE_NAME, cstr(name))], `netlink NFT_MSG_GETTABLE ${family} ${name}`);
+        s.request(
+          nftType(NFT_MSG.GETTABLE),
+          0,
+          [nfgenmsg(NFPROTO[family]), attr(NFTA_TABLE_NAME, cstr(name))],
+          `netlink NFT_MSG_GETTABLE ${family} ${name}`,
+        );
         return true;
       } catch (e) {
         if (isKernelError(e, "ENOENT")) return false;
@@ -151,7 +189,11 @@ export function createNftNetlink(s: NetlinkSocket): NftNetlink {
 }
 
 /** nf_tables on its own NETLINK_NETFILTER socket in `netns` (null: this process's), opened on first use. */
-export function openNftNetlink(netns: string | null, addon: () => Addon = loadAddon, opts: NftNetlinkOptions = {}): NftNetlink {
+export function openNftNetlink(
+  netns: string | null,
+  addon: () => Addon = loadAddon,
+  opts: NftNetlinkOptions = {},
+): NftNetlink {
   return createNftNetlink(openNfnetlink(addon, netns, opts));
 }
 

@@ -2,7 +2,15 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { KernelError } from "./errors.js";
 import { ExecError, type Exec } from "./exec.js";
-import { classifyNftError, createNftables, isNftExists, isNftNotFound, nftString, tableOfJson, type NftCommand } from "./nft.js";
+import {
+  classifyNftError,
+  createNftables,
+  isNftExists,
+  isNftNotFound,
+  nftString,
+  tableOfJson,
+  type NftCommand,
+} from "./nft.js";
 import { nftKey, type NftDelete, type NftNetlink } from "./nft-netlink.js";
 import { createFakeExec } from "./testing.js";
 
@@ -23,7 +31,9 @@ describe("nft errors", () => {
   });
 
   it("apply() sends one `nft -f -` with the commands; failures become NftError", async () => {
-    const exec = createFakeExec().on("", (_argv, stdin) => (stdin.includes("8080") ? { code: 1, stderr: stderrExists } : ""));
+    const exec = createFakeExec().on("", (_argv, stdin) =>
+      stdin.includes("8080") ? { code: 1, stderr: stderrExists } : "",
+    );
     const calls = exec.calls;
     const nft = createNftables({ exec });
     await nft.apply([]);
@@ -37,18 +47,35 @@ describe("nft errors", () => {
   });
 
   it("json() returns the nftables array", async () => {
-    const nft = createNftables({ exec: { run: async () => '{"nftables": [{"metainfo": {}}, {"table": {"name": "t"}}]}' } });
+    const nft = createNftables({
+      exec: { run: async () => '{"nftables": [{"metainfo": {}}, {"table": {"name": "t"}}]}' },
+    });
     assert.deepEqual(await nft.json(["list", "table", "inet", "t"]), [{ metainfo: {} }, { table: { name: "t" } }]);
   });
 
   it("reads a table from nft -j: its chains, and set keys as the kernel holds them", () => {
-    const t = tableOfJson([
-      { table: { family: "inet", name: "t" } },
-      { map: { name: "m4", type: ["inet_proto", "inet_service"], elem: [[{ concat: ["tcp", 8080] }, { jump: { target: "c" } }]] } },
-      { map: { name: "mip", type: ["ipv4_addr", "inet_proto", "inet_service"], elem: [[{ concat: ["10.0.0.1", "udp", 53] }, { jump: { target: "c" } }]] } },
-      { set: { name: "odd", type: "mark", elem: [1] } },
-      { chain: { name: "c" } },
-    ], ["m4", "mip", "odd", "none"]);
+    const t = tableOfJson(
+      [
+        { table: { family: "inet", name: "t" } },
+        {
+          map: {
+            name: "m4",
+            type: ["inet_proto", "inet_service"],
+            elem: [[{ concat: ["tcp", 8080] }, { jump: { target: "c" } }]],
+          },
+        },
+        {
+          map: {
+            name: "mip",
+            type: ["ipv4_addr", "inet_proto", "inet_service"],
+            elem: [[{ concat: ["10.0.0.1", "udp", 53] }, { jump: { target: "c" } }]],
+          },
+        },
+        { set: { name: "odd", type: "mark", elem: [1] } },
+        { chain: { name: "c" } },
+      ],
+      ["m4", "mip", "odd", "none"],
+    );
     assert.deepEqual(t.chains, ["c"]);
     const hex = (name: string) => t.sets.get(name)?.map((k) => Buffer.from(k).toString("hex"));
     assert.deepEqual(hex("m4"), ["060000001f900000"]);
@@ -63,8 +90,19 @@ describe("nft errors", () => {
 });
 
 describe("the nftables port", () => {
-  const del = (keyText: string, port: number): NftDelete => ({ op: "delElement", family: "inet", table: "t", set: "m", key: nftKey([new Uint8Array([6]), new Uint8Array([port >> 8, port & 0xff])]), keyText });
-  const tx: NftCommand[] = [del("tcp . 80", 80), { op: "flushChain", family: "inet", table: "t", chain: "c" }, { op: "delChain", family: "inet", table: "t", chain: "c" }];
+  const del = (keyText: string, port: number): NftDelete => ({
+    op: "delElement",
+    family: "inet",
+    table: "t",
+    set: "m",
+    key: nftKey([new Uint8Array([6]), new Uint8Array([port >> 8, port & 0xff])]),
+    keyText,
+  });
+  const tx: NftCommand[] = [
+    del("tcp . 80", 80),
+    { op: "flushChain", family: "inet", table: "t", chain: "c" },
+    { op: "delChain", family: "inet", table: "t", chain: "c" },
+  ];
   function setup(answer: (d: readonly NftDelete[]) => void) {
     const batches: string[][] = [];
     const exec = createFakeExec();
@@ -87,8 +125,17 @@ describe("the nftables port", () => {
     assert.deepEqual(t.batches, [["delElement", "flushChain", "delChain"]]);
     assert.deepEqual(t.calls, []);
     await t.nft.apply([...tx, "add chain inet t d"]);
-    assert.deepEqual(t.calls, [{ argv: ["nft", "-f", "-"], stdin: "delete element inet t m { tcp . 80 }\nflush chain inet t c\ndelete chain inet t c\nadd chain inet t d\n" }]);
-    assert.deepEqual(await t.nft.table("inet", "t", ["m", "x"]), { chains: ["c"], sets: new Map([["m", [(tx[0] as { key: Uint8Array }).key]]]) });
+    assert.deepEqual(t.calls, [
+      {
+        argv: ["nft", "-f", "-"],
+        stdin:
+          "delete element inet t m { tcp . 80 }\nflush chain inet t c\ndelete chain inet t c\nadd chain inet t d\n",
+      },
+    ]);
+    assert.deepEqual(await t.nft.table("inet", "t", ["m", "x"]), {
+      chains: ["c"],
+      sets: new Map([["m", [(tx[0] as { key: Uint8Array }).key]]]),
+    });
   });
 
   it("the kernel's refusal is an NftError naming the command; no socket: the same transaction through nft", async () => {
@@ -100,14 +147,20 @@ describe("the nftables port", () => {
     assert.equal((e as { command?: string }).command, "delete element inet t m { tcp . 80 }");
     assert.deepEqual(refused.calls, [], "not tried again through nft");
     const noSocket = setup(() => {
-      throw new KernelError("netlink (netfilter) socket in netns \"/x\"", "EPROTONOSUPPORT");
+      throw new KernelError('netlink (netfilter) socket in netns "/x"', "EPROTONOSUPPORT");
     });
     await noSocket.nft.apply(tx);
-    assert.deepEqual(noSocket.calls.map((c) => c.argv.join(" ")), ["nft -f -"]);
+    assert.deepEqual(
+      noSocket.calls.map((c) => c.argv.join(" ")),
+      ["nft -f -"],
+    );
   });
 
   it("without netlink, reads go through nft: a missing table is false / undefined", async () => {
-    const exec: Exec = { run: async (argv) => Promise.reject(new ExecError(argv, 1, "", "Error: No such file or directory\nlist table inet t\n")) };
+    const exec: Exec = {
+      run: async (argv) =>
+        Promise.reject(new ExecError(argv, 1, "", "Error: No such file or directory\nlist table inet t\n")),
+    };
     const nft = createNftables({ exec });
     assert.equal(await nft.tableExists("inet", "t"), false);
     assert.equal(await nft.table("inet", "t", []), undefined);

@@ -13,7 +13,15 @@
 import { ipToBytes, tryParseIPExact } from "../ip/index.js";
 import { isKernelError } from "./errors.js";
 import { ExecError, nodeExec, type Exec } from "./exec.js";
-import { deleteCommand, nftKey, openNftNetlink, ownNftNetlink, type NftDelete, type NftFamilyName, type NftNetlink } from "./nft-netlink.js";
+import {
+  deleteCommand,
+  nftKey,
+  openNftNetlink,
+  ownNftNetlink,
+  type NftDelete,
+  type NftFamilyName,
+  type NftNetlink,
+} from "./nft-netlink.js";
 import { PodnetError } from "../util/errors.js";
 
 export type NftErrno = "EEXIST" | "ENOENT" | "EBUSY" | "EINVAL" | "EPERM" | "UNKNOWN";
@@ -37,13 +45,14 @@ export class NftError extends PodnetError {
 export const isNftExists = (e: unknown): e is NftError => e instanceof NftError && e.errno === "EEXIST";
 export const isNftNotFound = (e: unknown): e is NftError => e instanceof NftError && e.errno === "ENOENT";
 /** Something is not there, or still in use (a chain that is jumped to): the ruleset is not as expected. */
-export const isNftGoneOrBusy = (e: unknown): e is NftError => e instanceof NftError && (e.errno === "ENOENT" || e.errno === "EBUSY");
+export const isNftGoneOrBusy = (e: unknown): e is NftError =>
+  e instanceof NftError && (e.errno === "ENOENT" || e.errno === "EBUSY");
 
 /** Classifies nft's stderr: "Error: Could not process rule: File exists" → EEXIST, … */
 export function classifyNftError(stderr: string): { errno: NftErrno; first: string; command: string | undefined } {
   const lines = stderr.split("\n");
   const i = lines.findIndex((l) => l.startsWith("Error:") || l.includes(": Error:"));
-  const first = (i >= 0 ? lines[i]! : lines.find((l) => l.trim() !== "") ?? "").trim();
+  const first = (i >= 0 ? lines[i]! : (lines.find((l) => l.trim() !== "") ?? "")).trim();
   let errno: NftErrno = "UNKNOWN";
   if (/File exists/.test(first)) errno = "EEXIST";
   else if (/No such file or directory/.test(first)) errno = "ENOENT";
@@ -220,7 +229,10 @@ export function tableOfJson(objs: ReadonlyArray<Record<string, unknown>>, sets: 
     const s = (o["map"] ?? o["set"]) as { name?: unknown; type?: unknown; elem?: unknown[] } | undefined;
     if (!s || typeof s.name !== "string" || !sets.includes(s.name)) continue;
     const types = (Array.isArray(s.type) ? s.type : [s.type]).map(String);
-    keys.set(s.name, (s.elem ?? []).map((el) => encodeJsonKey(types, o["map"] !== undefined && Array.isArray(el) ? el[0] : el)));
+    keys.set(
+      s.name,
+      (s.elem ?? []).map((el) => encodeJsonKey(types, o["map"] !== undefined && Array.isArray(el) ? el[0] : el)),
+    );
   }
   return { chains, sets: keys };
 }
@@ -229,7 +241,10 @@ const PROTOCOLS: Readonly<Record<string, number>> = { icmp: 1, tcp: 6, udp: 17, 
 
 /** One key of `nft -j` output as the kernel holds it; empty when a field's type is not one of these. */
 function encodeJsonKey(types: readonly string[], key: unknown): Uint8Array {
-  const values = key !== null && typeof key === "object" && Array.isArray((key as { concat?: unknown }).concat) ? (key as { concat: unknown[] }).concat : [key];
+  const values =
+    key !== null && typeof key === "object" && Array.isArray((key as { concat?: unknown }).concat)
+      ? (key as { concat: unknown[] }).concat
+      : [key];
   if (values.length !== types.length) return new Uint8Array(0);
   const fields: Uint8Array[] = [];
   for (const [i, t] of types.entries()) {

@@ -19,7 +19,8 @@ export class BoundedReadError extends PodnetError {
   }
 }
 
-const tooLarge = (what: string, maxBytes: number) => new BoundedReadError("EFBIG", `${what} is larger than ${maxBytes} bytes`);
+const tooLarge = (what: string, maxBytes: number) =>
+  new BoundedReadError("EFBIG", `${what} is larger than ${maxBytes} bytes`);
 
 /**
  * Up to `maxBytes + 1` bytes from `fd` (until EOF), for a caller that reports "too large" itself

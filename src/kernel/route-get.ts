@@ -19,7 +19,12 @@ export function routeGet(s: NetlinkSocket, address: string): RouteLookup | undef
   const op = `netlink RTM_GETROUTE ${address}`;
   let msgs: NlMsg[];
   try {
-    msgs = s.request(RTM.GETROUTE, 0, [rtmsg({ family: v4 ? AF.INET : AF.INET6, dstLen: v4 ? 32 : 128 }), attr(RTA.DST, ipToBytes(ip))], op);
+    msgs = s.request(
+      RTM.GETROUTE,
+      0,
+      [rtmsg({ family: v4 ? AF.INET : AF.INET6, dstLen: v4 ? 32 : 128 }), attr(RTA.DST, ipToBytes(ip))],
+      op,
+    );
   } catch (e) {
     if (isKernelError(e, "ENETUNREACH", "EHOSTUNREACH", "ENOENT")) return undefined;
     throw e;

@@ -24,7 +24,10 @@ describe("routes (real kernel)", { skip: netnsSkip() }, () => {
       await o.routeAdd({ dst: "10.200.6.0/24", gw: "10.200.0.1", metric: 50, protocol: 77, src: "10.200.0.2" });
 
       const j4 = await ns.ipJson("-4", "route", "show");
-      assert.deepEqual(j4.find((r) => r.dst === "default"), { dst: "default", gateway: "10.200.0.1", dev: "eth0", flags: [] });
+      assert.deepEqual(
+        j4.find((r) => r.dst === "default"),
+        { dst: "default", gateway: "10.200.0.1", dev: "eth0", flags: [] },
+      );
       assert.equal(j4.find((r) => r.dst === "10.200.5.0/24").scope, "link");
       const r6 = j4.find((r) => r.dst === "10.200.6.0/24");
       assert.equal(r6.metric, 50);
@@ -44,7 +47,10 @@ describe("routes (real kernel)", { skip: netnsSkip() }, () => {
       assert.equal(routes.find((r) => r.family === 6 && r.dst === "::/0")?.gw, "fd00:200::1");
       // filters
       assert.deepEqual((await o.routeList({ dst: "default" })).map((r) => r.family).sort(), [4, 6]);
-      assert.deepEqual((await o.routeList({ family: 4, protocol: 77 })).map((r) => r.dst), ["10.200.6.0/24"]);
+      assert.deepEqual(
+        (await o.routeList({ family: 4, protocol: 77 })).map((r) => r.dst),
+        ["10.200.6.0/24"],
+      );
       assert.deepEqual(await o.routeList({ dev: "peer0", family: 4 }), []);
       assert.ok((await o.routeList({ table: 255 })).some((r) => r.type === "local" && r.dst === "10.200.0.2/32"));
     }));
@@ -89,7 +95,10 @@ describe("routes (real kernel)", { skip: netnsSkip() }, () => {
       await o.routeDel({ dst: r!.dst, dev: "eth0" });
       await o.addrDel("eth0", a!.cidr);
       assert.deepEqual(await ns.ipJson("-6", "route", "show", "::ffff:10.200.9.0/120"), []);
-      assert.equal((await o.addrList("eth0", 6)).some((x) => x.address.startsWith("::ffff:")), false);
+      assert.equal(
+        (await o.addrList("eth0", 6)).some((x) => x.address.startsWith("::ffff:")),
+        false,
+      );
     }));
 
   it("reports EEXIST, ESRCH, ENODEV and unreachable gateways", () =>
@@ -99,7 +108,10 @@ describe("routes (real kernel)", { skip: netnsSkip() }, () => {
       await o.routeAdd({ dst: "10.200.7.0/24", gw: "10.200.0.1" });
       await assert.rejects(o.routeAdd({ dst: "10.200.7.0/24", gw: "10.200.0.1" }), (e) => {
         assert.ok(isExist(e));
-        assert.match(String((e as Error).message), /^netlink RTM_NEWROUTE 10\.200\.7\.0\/24 via 10\.200\.0\.1: File exists \(EEXIST\)/);
+        assert.match(
+          String((e as Error).message),
+          /^netlink RTM_NEWROUTE 10\.200\.7\.0\/24 via 10\.200\.0\.1: File exists \(EEXIST\)/,
+        );
         return true;
       });
       await assert.rejects(o.routeDel({ dst: "10.200.77.0/24" }), (e) => isKernelError(e, "ESRCH") && isNotFound(e));

@@ -4,8 +4,22 @@ import { inetPrefix } from "./inet.js";
 import { linkIndex, linkNames } from "./links.js";
 import type { BatchMessage, NetlinkSocket } from "./netlink-socket.js";
 import {
-  NLM_F, RTA, RTPROT, RTAX_MTU, RTM, RTM_F_CLONED, RTNH_F_ONLINK, RT_TABLE, attr, decodeRoute, familyToAf, nested,
-  routeTypeNumber, rtmsg, scopeNumber, u32,
+  NLM_F,
+  RTA,
+  RTPROT,
+  RTAX_MTU,
+  RTM,
+  RTM_F_CLONED,
+  RTNH_F_ONLINK,
+  RT_TABLE,
+  attr,
+  decodeRoute,
+  familyToAf,
+  nested,
+  routeTypeNumber,
+  rtmsg,
+  scopeNumber,
+  u32,
 } from "./rtnl-codec.js";
 import type { AddrFamily, Route, RouteFilter, RouteSpec } from "./types.js";
 
@@ -40,16 +54,24 @@ export function describeRoute(r: RouteSpec): string {
 export type IndexOf = (name: string, what: string) => number;
 
 /** Encodes RTM_NEWROUTE / RTM_DELROUTE with iproute2's defaults for scope, table and type. */
-export function routeMessage(s: NetlinkSocket, r: RouteSpec, mode: Mode, what: string, indexOf: IndexOf = (n, w) => linkIndex(s, n, w)): Uint8Array[] {
+export function routeMessage(
+  s: NetlinkSocket,
+  r: RouteSpec,
+  mode: Mode,
+  what: string,
+  indexOf: IndexOf = (n, w) => linkIndex(s, n, w),
+): Uint8Array[] {
   const gw = r.gw !== undefined ? tryParseIPExact(r.gw) : undefined;
   if (r.gw !== undefined && !gw) throw new RangeError(`${what}: invalid gateway ${JSON.stringify(r.gw)}`);
   const dst = parseDst(r.dst, r.family ?? gw?.family, what);
-  if (gw && gw.family !== dst.family) throw new RangeError(`${what}: gateway ${r.gw} and destination ${r.dst} differ in family`);
+  if (gw && gw.family !== dst.family)
+    throw new RangeError(`${what}: gateway ${r.gw} and destination ${r.dst} differ in family`);
   const type = routeTypeNumber(r.type ?? "unicast");
   const table = r.table ?? RT_TABLE.MAIN;
   let scope: number;
   if (r.scope !== undefined) scope = scopeNumber(r.scope);
-  else if (mode === "del") scope = 255; // RT_SCOPE_NOWHERE: match any scope
+  else if (mode === "del")
+    scope = 255; // RT_SCOPE_NOWHERE: match any scope
   else if (type === 2 /* local */ || type === 10 /* nat */) scope = 254;
   else if (type === 3 || type === 4 || type === 5) scope = 253;
   else if (type === 1 && !gw && r.dev !== undefined) scope = 253;
@@ -79,7 +101,12 @@ export function routeMessage(s: NetlinkSocket, r: RouteSpec, mode: Mode, what: s
 }
 
 /** The whole request of `ip route add|replace|del …`, ready to send alone or in a batch. */
-export function routeRequest(s: NetlinkSocket, r: RouteSpec, mode: Mode, indexOf?: IndexOf): BatchMessage & { op: string } {
+export function routeRequest(
+  s: NetlinkSocket,
+  r: RouteSpec,
+  mode: Mode,
+  indexOf?: IndexOf,
+): BatchMessage & { op: string } {
   const type = mode === "del" ? RTM.DELROUTE : RTM.NEWROUTE;
   const what = `netlink ${mode === "del" ? "RTM_DELROUTE" : "RTM_NEWROUTE"} ${describeRoute(r)}`;
   const body = routeMessage(s, r, mode, what, indexOf);
@@ -99,7 +126,7 @@ export function routeList(s: NetlinkSocket, f: RouteFilter = {}): Route[] {
   const families: AddrFamily[] = f.family ? [f.family] : [4, 6];
   if (f.dst !== undefined && f.dst !== "default") parseDst(f.dst, undefined, "netlink RTM_GETROUTE");
   const names = linkNames(s);
-  const devIndex = f.dev !== undefined ? [...names].find(([, n]) => n === f.dev)?.[0] ?? -1 : undefined;
+  const devIndex = f.dev !== undefined ? ([...names].find(([, n]) => n === f.dev)?.[0] ?? -1) : undefined;
   const typeNum = f.type !== undefined ? routeTypeNumber(f.type) : undefined;
   const out: Route[] = [];
   for (const fam of families) {
@@ -124,4 +151,3 @@ function sameDst(r: Route, dst: string): boolean {
   const q = inetPrefix(r.dst);
   return !!p && !!q && p.ip.family === q.ip.family && p.prefix === q.prefix && p.ip.value === q.ip.value;
 }
-

@@ -4,29 +4,61 @@
 // <linux/rtnetlink.h>, <linux/if_link.h>, <linux/if_addr.h>, <linux/neighbour.h>; integers are in
 // host byte order, addresses (and the few ports marked be16) in network order.
 import { formatMac, inetText } from "./inet.js";
-import type { Addr, AddrFamily, FdbEntry, Link, Neigh, OperState, Route, RouteType, Scope, VxlanInfo } from "./types.js";
+import type {
+  Addr,
+  AddrFamily,
+  FdbEntry,
+  Link,
+  Neigh,
+  OperState,
+  Route,
+  RouteType,
+  Scope,
+  VxlanInfo,
+} from "./types.js";
 
 // ---- constants ------------------------------------------------------------------------------
 
 export const NLMSG = { NOOP: 1, ERROR: 2, DONE: 3, OVERRUN: 4 } as const;
 
 export const NLM_F = {
-  REQUEST: 0x1, MULTI: 0x2, ACK: 0x4, ECHO: 0x8, DUMP_INTR: 0x10, DUMP_FILTERED: 0x20,
+  REQUEST: 0x1,
+  MULTI: 0x2,
+  ACK: 0x4,
+  ECHO: 0x8,
+  DUMP_INTR: 0x10,
+  DUMP_FILTERED: 0x20,
   // GET requests
-  ROOT: 0x100, MATCH: 0x200, ATOMIC: 0x400, DUMP: 0x300,
+  ROOT: 0x100,
+  MATCH: 0x200,
+  ATOMIC: 0x400,
+  DUMP: 0x300,
   // NEW requests (same bits as ROOT/MATCH: decide "dump?" from the message type, never from flags)
-  REPLACE: 0x100, EXCL: 0x200, CREATE: 0x400, APPEND: 0x800,
+  REPLACE: 0x100,
+  EXCL: 0x200,
+  CREATE: 0x400,
+  APPEND: 0x800,
   // NLMSG_ERROR (ack) flags
-  CAPPED: 0x100, ACK_TLVS: 0x200,
+  CAPPED: 0x100,
+  ACK_TLVS: 0x200,
 } as const;
 
 export const NLMSGERR_ATTR = { MSG: 1, OFFS: 2, COOKIE: 3 } as const;
 
 export const RTM = {
-  NEWLINK: 16, DELLINK: 17, GETLINK: 18, SETLINK: 19,
-  NEWADDR: 20, DELADDR: 21, GETADDR: 22,
-  NEWROUTE: 24, DELROUTE: 25, GETROUTE: 26,
-  NEWNEIGH: 28, DELNEIGH: 29, GETNEIGH: 30,
+  NEWLINK: 16,
+  DELLINK: 17,
+  GETLINK: 18,
+  SETLINK: 19,
+  NEWADDR: 20,
+  DELADDR: 21,
+  GETADDR: 22,
+  NEWROUTE: 24,
+  DELROUTE: 25,
+  GETROUTE: 26,
+  NEWNEIGH: 28,
+  DELNEIGH: 29,
+  GETNEIGH: 30,
 } as const;
 
 const RTM_NAMES: Record<number, string> = Object.fromEntries(Object.entries(RTM).map(([k, v]) => [v, `RTM_${k}`]));
@@ -37,49 +69,155 @@ export function rtmName(type: number): string {
 export const AF = { UNSPEC: 0, INET: 2, BRIDGE: 7, INET6: 10 } as const;
 
 export const IFF = {
-  UP: 0x1, BROADCAST: 0x2, LOOPBACK: 0x8, POINTOPOINT: 0x10, RUNNING: 0x40, NOARP: 0x80, PROMISC: 0x100,
-  MULTICAST: 0x1000, LOWER_UP: 0x10000,
+  UP: 0x1,
+  BROADCAST: 0x2,
+  LOOPBACK: 0x8,
+  POINTOPOINT: 0x10,
+  RUNNING: 0x40,
+  NOARP: 0x80,
+  PROMISC: 0x100,
+  MULTICAST: 0x1000,
+  LOWER_UP: 0x10000,
 } as const;
 
 export const IFLA = {
-  ADDRESS: 1, BROADCAST: 2, IFNAME: 3, MTU: 4, LINK: 5, QDISC: 6, STATS: 7, MASTER: 10, PROTINFO: 12,
-  TXQLEN: 13, OPERSTATE: 16, LINKMODE: 17, LINKINFO: 18, NET_NS_PID: 19, IFALIAS: 20, AF_SPEC: 26,
-  GROUP: 27, NET_NS_FD: 28, EXT_MASK: 29, PROMISCUITY: 30, LINK_NETNSID: 37,
+  ADDRESS: 1,
+  BROADCAST: 2,
+  IFNAME: 3,
+  MTU: 4,
+  LINK: 5,
+  QDISC: 6,
+  STATS: 7,
+  MASTER: 10,
+  PROTINFO: 12,
+  TXQLEN: 13,
+  OPERSTATE: 16,
+  LINKMODE: 17,
+  LINKINFO: 18,
+  NET_NS_PID: 19,
+  IFALIAS: 20,
+  AF_SPEC: 26,
+  GROUP: 27,
+  NET_NS_FD: 28,
+  EXT_MASK: 29,
+  PROMISCUITY: 30,
+  LINK_NETNSID: 37,
 } as const;
 
 export const IFLA_INFO = { KIND: 1, DATA: 2, XSTATS: 3, SLAVE_KIND: 4, SLAVE_DATA: 5 } as const;
 export const VETH_INFO_PEER = 1;
 /** IFLA_INFO_DATA of a vxlan link (<linux/if_link.h>); PORT is be16. */
-export const IFLA_VXLAN = { ID: 1, GROUP: 2, LINK: 3, LOCAL: 4, TTL: 5, TOS: 6, LEARNING: 7, AGEING: 8, PORT: 15, GROUP6: 16, LOCAL6: 17 } as const;
+export const IFLA_VXLAN = {
+  ID: 1,
+  GROUP: 2,
+  LINK: 3,
+  LOCAL: 4,
+  TTL: 5,
+  TOS: 6,
+  LEARNING: 7,
+  AGEING: 8,
+  PORT: 15,
+  GROUP6: 16,
+  LOCAL6: 17,
+} as const;
 /** The UDP port of a vxlan link when none is given: IANA's VXLAN port (Linux's own default is 8472). */
 export const VXLAN_DEFAULT_PORT = 4789;
 export const IFLA_BR = { VLAN_FILTERING: 7 } as const;
-export const IFLA_BRPORT = { STATE: 1, PRIORITY: 2, COST: 3, MODE: 4, GUARD: 5, PROTECT: 6, FAST_LEAVE: 7, LEARNING: 8 } as const;
+export const IFLA_BRPORT = {
+  STATE: 1,
+  PRIORITY: 2,
+  COST: 3,
+  MODE: 4,
+  GUARD: 5,
+  PROTECT: 6,
+  FAST_LEAVE: 7,
+  LEARNING: 8,
+} as const;
 export const IFLA_BRIDGE = { FLAGS: 0, MODE: 1, VLAN_INFO: 2 } as const;
 export const BRIDGE_FLAGS = { MASTER: 1, SELF: 2 } as const;
 export const BRIDGE_VLAN_INFO = { MASTER: 1, PVID: 2, UNTAGGED: 4 } as const;
 export const RTEXT_FILTER = { VF: 1, BRVLAN: 2, BRVLAN_COMPRESSED: 4, SKIP_STATS: 8 } as const;
 
-export const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, BROADCAST: 4, ANYCAST: 5, CACHEINFO: 6, MULTICAST: 7, FLAGS: 8 } as const;
+export const IFA = {
+  ADDRESS: 1,
+  LOCAL: 2,
+  LABEL: 3,
+  BROADCAST: 4,
+  ANYCAST: 5,
+  CACHEINFO: 6,
+  MULTICAST: 7,
+  FLAGS: 8,
+} as const;
 export const IFA_F = {
-  SECONDARY: 0x1, NODAD: 0x2, OPTIMISTIC: 0x4, DADFAILED: 0x8, HOMEADDRESS: 0x10, DEPRECATED: 0x20,
-  TENTATIVE: 0x40, PERMANENT: 0x80, MANAGETEMPADDR: 0x100, NOPREFIXROUTE: 0x200,
+  SECONDARY: 0x1,
+  NODAD: 0x2,
+  OPTIMISTIC: 0x4,
+  DADFAILED: 0x8,
+  HOMEADDRESS: 0x10,
+  DEPRECATED: 0x20,
+  TENTATIVE: 0x40,
+  PERMANENT: 0x80,
+  MANAGETEMPADDR: 0x100,
+  NOPREFIXROUTE: 0x200,
 } as const;
 
 export const RTA = {
-  DST: 1, SRC: 2, IIF: 3, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, METRICS: 8, MULTIPATH: 9,
-  FLOW: 11, CACHEINFO: 12, TABLE: 15, MARK: 16, PREF: 20,
+  DST: 1,
+  SRC: 2,
+  IIF: 3,
+  OIF: 4,
+  GATEWAY: 5,
+  PRIORITY: 6,
+  PREFSRC: 7,
+  METRICS: 8,
+  MULTIPATH: 9,
+  FLOW: 11,
+  CACHEINFO: 12,
+  TABLE: 15,
+  MARK: 16,
+  PREF: 20,
 } as const;
 export const RTAX_MTU = 2;
 export const RTNH_F_ONLINK = 4;
 export const RTM_F_CLONED = 0x200;
 
 /** ndmsg attributes (<linux/neighbour.h>); NDA_PORT is be16. */
-export const NDA = { DST: 1, LLADDR: 2, CACHEINFO: 3, PROBES: 4, VLAN: 5, PORT: 6, VNI: 7, IFINDEX: 8, MASTER: 9, LINK_NETNSID: 10, SRC_VNI: 11, PROTOCOL: 12 } as const;
+export const NDA = {
+  DST: 1,
+  LLADDR: 2,
+  CACHEINFO: 3,
+  PROBES: 4,
+  VLAN: 5,
+  PORT: 6,
+  VNI: 7,
+  IFINDEX: 8,
+  MASTER: 9,
+  LINK_NETNSID: 10,
+  SRC_VNI: 11,
+  PROTOCOL: 12,
+} as const;
 /** ndm_state bits. */
-export const NUD = { INCOMPLETE: 0x01, REACHABLE: 0x02, STALE: 0x04, DELAY: 0x08, PROBE: 0x10, FAILED: 0x20, NOARP: 0x40, PERMANENT: 0x80 } as const;
+export const NUD = {
+  INCOMPLETE: 0x01,
+  REACHABLE: 0x02,
+  STALE: 0x04,
+  DELAY: 0x08,
+  PROBE: 0x10,
+  FAILED: 0x20,
+  NOARP: 0x40,
+  PERMANENT: 0x80,
+} as const;
 /** ndm_flags bits. */
-export const NTF = { USE: 0x01, SELF: 0x02, MASTER: 0x04, PROXY: 0x08, EXT_LEARNED: 0x10, OFFLOADED: 0x20, STICKY: 0x40, ROUTER: 0x80 } as const;
+export const NTF = {
+  USE: 0x01,
+  SELF: 0x02,
+  MASTER: 0x04,
+  PROXY: 0x08,
+  EXT_LEARNED: 0x10,
+  OFFLOADED: 0x20,
+  STICKY: 0x40,
+  ROUTER: 0x80,
+} as const;
 
 /** rtm_protocol values (`/etc/iproute2/rt_protos`). */
 export const RTPROT = { UNSPEC: 0, REDIRECT: 1, KERNEL: 2, BOOT: 3, STATIC: 4, RA: 9, DHCP: 16 } as const;
@@ -95,7 +233,19 @@ export function scopeName(n: number): Scope {
   return SCOPE_NAMES[n] ?? n;
 }
 
-const RTN_TYPES = ["unspec", "unicast", "local", "broadcast", "anycast", "multicast", "blackhole", "unreachable", "prohibit", "throw", "nat"] as const;
+const RTN_TYPES = [
+  "unspec",
+  "unicast",
+  "local",
+  "broadcast",
+  "anycast",
+  "multicast",
+  "blackhole",
+  "unreachable",
+  "prohibit",
+  "throw",
+  "nat",
+] as const;
 export function routeTypeNumber(t: RouteType): number {
   if (typeof t === "number") return t;
   const i = (RTN_TYPES as readonly string[]).indexOf(t);
@@ -106,7 +256,15 @@ export function routeTypeName(n: number): RouteType {
   return n >= 1 && n < RTN_TYPES.length ? (RTN_TYPES[n] as RouteType) : n;
 }
 
-const OPERSTATES: readonly OperState[] = ["unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"];
+const OPERSTATES: readonly OperState[] = [
+  "unknown",
+  "notpresent",
+  "down",
+  "lowerlayerdown",
+  "testing",
+  "dormant",
+  "up",
+];
 
 export function familyToAf(f: AddrFamily): number {
   return f === 4 ? AF.INET : AF.INET6;
@@ -242,7 +400,13 @@ export interface NlMsg {
 }
 
 /** nlmsghdr + body (fixed header struct followed by attributes). */
-export function encodeMessage(type: number, flags: number, seq: number, body: readonly Uint8Array[], pid = 0): Uint8Array {
+export function encodeMessage(
+  type: number,
+  flags: number,
+  seq: number,
+  body: readonly Uint8Array[],
+  pid = 0,
+): Uint8Array {
   const payload = concat(body);
   const b = new Uint8Array(NLMSG_HDRLEN + payload.length);
   const v = view(b);
@@ -324,7 +488,13 @@ export function ifinfomsg(h: IfInfoMsg = {}): Uint8Array {
 
 export function decodeIfInfoMsg(p: Uint8Array): Required<IfInfoMsg> {
   const v = view(p);
-  return { family: v.getUint8(0), type: v.getUint16(2, LE), index: v.getInt32(4, LE), flags: v.getUint32(8, LE), change: v.getUint32(12, LE) };
+  return {
+    family: v.getUint8(0),
+    type: v.getUint16(2, LE),
+    index: v.getInt32(4, LE),
+    flags: v.getUint32(8, LE),
+    change: v.getUint32(12, LE),
+  };
 }
 
 export interface IfAddrMsg {
@@ -349,7 +519,13 @@ export function ifaddrmsg(h: IfAddrMsg): Uint8Array {
 
 export function decodeIfAddrMsg(p: Uint8Array): Required<IfAddrMsg> {
   const v = view(p);
-  return { family: v.getUint8(0), prefixLen: v.getUint8(1), flags: v.getUint8(2), scope: v.getUint8(3), index: v.getUint32(4, LE) };
+  return {
+    family: v.getUint8(0),
+    prefixLen: v.getUint8(1),
+    flags: v.getUint8(2),
+    scope: v.getUint8(3),
+    index: v.getUint32(4, LE),
+  };
 }
 
 export interface RtMsg {
@@ -383,8 +559,15 @@ export function rtmsg(h: RtMsg): Uint8Array {
 export function decodeRtMsg(p: Uint8Array): Required<RtMsg> {
   const v = view(p);
   return {
-    family: v.getUint8(0), dstLen: v.getUint8(1), srcLen: v.getUint8(2), tos: v.getUint8(3), table: v.getUint8(4),
-    protocol: v.getUint8(5), scope: v.getUint8(6), type: v.getUint8(7), flags: v.getUint32(8, LE),
+    family: v.getUint8(0),
+    dstLen: v.getUint8(1),
+    srcLen: v.getUint8(2),
+    tos: v.getUint8(3),
+    table: v.getUint8(4),
+    protocol: v.getUint8(5),
+    scope: v.getUint8(6),
+    type: v.getUint8(7),
+    flags: v.getUint32(8, LE),
   };
 }
 
@@ -410,7 +593,13 @@ export function ndmsg(h: NdMsg): Uint8Array {
 
 export function decodeNdMsg(p: Uint8Array): Required<NdMsg> {
   const v = view(p);
-  return { family: v.getUint8(0), index: v.getInt32(4, LE), state: v.getUint16(8, LE), flags: v.getUint8(10), type: v.getUint8(11) };
+  return {
+    family: v.getUint8(0),
+    index: v.getInt32(4, LE),
+    state: v.getUint16(8, LE),
+    flags: v.getUint8(10),
+    type: v.getUint8(11),
+  };
 }
 
 // ---- decoding into the public types -----------------------------------------------------------
@@ -491,7 +680,9 @@ export function decodeVxlanData(data: Uint8Array): VxlanInfo {
   const learning = d.get(IFLA_VXLAN.LEARNING);
   return {
     vni: id && id.length >= 4 ? readU32(id) : 0,
-    ...(local && (local.length === 4 || local.length === 16) && local.some((x) => x !== 0) ? { local: inetText(local) } : {}),
+    ...(local && (local.length === 4 || local.length === 16) && local.some((x) => x !== 0)
+      ? { local: inetText(local) }
+      : {}),
     ...(link && link.length >= 4 && readU32(link) !== 0 ? { underlayIndex: readU32(link) } : {}),
     port: port && port.length >= 2 ? readBe16(port) : 0,
     learning: learning ? learning[0] === 1 : false,

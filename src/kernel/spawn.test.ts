@@ -31,7 +31,10 @@ describe("native spawn", { skip: ns ? false : "the addon has no spawn (rebuild i
 
   it("returns stdout, stderr and the exit code; stdin is written and closed", async () => {
     const r = await run(SH, ["-c", "cat; echo oops >&2; exit 3"], { stdin: "hello\n" });
-    assert.deepEqual([r.code, r.signal, r.stdout.toString(), r.stderr.toString(), r.timedOut], [3, null, "hello\n", "oops\n", false]);
+    assert.deepEqual(
+      [r.code, r.signal, r.stdout.toString(), r.stderr.toString(), r.timedOut],
+      [3, null, "hello\n", "oops\n", false],
+    );
   });
 
   it("stdin given later (deferredStdin): the child starts at once and reads it when it comes", async () => {
@@ -70,12 +73,15 @@ describe("native spawn", { skip: ns ? false : "the addon has no spawn (rebuild i
   it("looks the program up in the child's PATH, as execvp does; cwd and env are the child's", async () => {
     const d = mkdtempSync(join(tmpdir(), "podnet-spawn-"));
     try {
-      writeFileSync(join(d, "hello-podnet"), "#!/bin/sh\necho \"$GREETING from $(pwd)\"\n");
+      writeFileSync(join(d, "hello-podnet"), '#!/bin/sh\necho "$GREETING from $(pwd)"\n');
       chmodSync(join(d, "hello-podnet"), 0o755);
       const r = await run("hello-podnet", [], { env: { PATH: `/nonexistent:${d}`, GREETING: "hi" }, cwd: "/" });
       assert.equal(r.stdout.toString(), "hi from /\n");
       // not in the child's PATH: not found, whatever this process's PATH says
-      await assert.rejects(run("sh", [], { env: { PATH: d } }), (e: unknown) => e instanceof ExecStartError && e.errno === "ENOENT");
+      await assert.rejects(
+        run("sh", [], { env: { PATH: d } }),
+        (e: unknown) => e instanceof ExecStartError && e.errno === "ENOENT",
+      );
       // only the given environment
       const env = await run("/usr/bin/env", [], { env: { ONLY: "1" } });
       assert.equal(env.stdout.toString(), "ONLY=1\n");
@@ -85,16 +91,28 @@ describe("native spawn", { skip: ns ? false : "the addon has no spawn (rebuild i
   });
 
   it("a program that cannot be started is an ExecStartError with the errno (nodeExec: ExecError, not started)", async () => {
-    await assert.rejects(run("/nonexistent/prog", []), (e: unknown) => e instanceof ExecStartError && e.errno === "ENOENT");
+    await assert.rejects(
+      run("/nonexistent/prog", []),
+      (e: unknown) => e instanceof ExecStartError && e.errno === "ENOENT",
+    );
     const d = mkdtempSync(join(tmpdir(), "podnet-spawn-"));
     try {
       writeFileSync(join(d, "not-executable"), "#!/bin/sh\n", { mode: 0o644 });
-      await assert.rejects(run(join(d, "not-executable"), []), (e: unknown) => e instanceof ExecStartError && e.errno === "EACCES");
+      await assert.rejects(
+        run(join(d, "not-executable"), []),
+        (e: unknown) => e instanceof ExecStartError && e.errno === "EACCES",
+      );
     } finally {
       rmSync(d, { recursive: true, force: true });
     }
-    await assert.rejects(run(SH, [], { cwd: "/nonexistent-dir" }), (e: unknown) => e instanceof ExecStartError && e.errno === "ENOENT");
-    await assert.rejects(nodeExec.run(["/nonexistent/prog"]), (e: unknown) => e instanceof ExecError && e.exitCode === null && e.cause instanceof ExecStartError);
+    await assert.rejects(
+      run(SH, [], { cwd: "/nonexistent-dir" }),
+      (e: unknown) => e instanceof ExecStartError && e.errno === "ENOENT",
+    );
+    await assert.rejects(
+      nodeExec.run(["/nonexistent/prog"]),
+      (e: unknown) => e instanceof ExecError && e.exitCode === null && e.cause instanceof ExecStartError,
+    );
   });
 
   it("reaps every child: none is left a zombie", async () => {
@@ -112,7 +130,11 @@ describe("native spawn", { skip: ns ? false : "the addon has no spawn (rebuild i
   });
 
   it("many at once, each with its own output", async () => {
-    const rs = await Promise.all(Array.from({ length: 16 }, (_, i) => run(SH, ["-c", `head -c 100000 /dev/zero | tr '\\0' ${"abcdefghijklmnop"[i]}`])));
+    const rs = await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        run(SH, ["-c", `head -c 100000 /dev/zero | tr '\\0' ${"abcdefghijklmnop"[i]}`]),
+      ),
+    );
     for (const [i, r] of rs.entries()) assert.equal(r.stdout.toString(), "abcdefghijklmnop"[i]!.repeat(100_000));
   });
 });

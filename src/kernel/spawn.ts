@@ -66,7 +66,12 @@ const REAP_WAITS_MS = [1, 2, 5, 10, 20, 50, 100];
 let netModule: typeof import("node:net") | undefined;
 const loadNet = async () => (netModule ??= await import("node:net"));
 
-export async function nativeRun(ns: NativeSpawn, file: string, args: readonly string[], opts: ExecOptions): Promise<ExecResult> {
+export async function nativeRun(
+  ns: NativeSpawn,
+  file: string,
+  args: readonly string[],
+  opts: ExecOptions,
+): Promise<ExecResult> {
   const env = opts.env ?? process.env;
   const found = lookPath(file, env["PATH"]);
   if (!found.path) throw new ExecStartError(file, found.errno, `${file}: spawn ${file} ${found.errno}`);
@@ -111,11 +116,15 @@ export async function nativeRun(ns: NativeSpawn, file: string, args: readonly st
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   if (opts.signal?.aborted) onAbort();
   if (opts.deferredStdin) {
-    Promise.resolve(opts.deferredStdin).then((b) => stdin.end(b), () => stdin.end());
+    Promise.resolve(opts.deferredStdin).then(
+      (b) => stdin.end(b),
+      () => stdin.end(),
+    );
   } else {
     stdin.end(opts.stdin ?? "");
   }
-  const closed = (s: Socket) => new Promise<void>((r) => (s.destroyed && !s.readable ? r() : s.once("close", () => r())));
+  const closed = (s: Socket) =>
+    new Promise<void>((r) => (s.destroyed && !s.readable ? r() : s.once("close", () => r())));
   try {
     await Promise.all([closed(stdout), closed(stderr)]);
     // Reap: the child has closed its output, so it is exiting (or it handed its output on; then
@@ -127,7 +136,13 @@ export async function nativeRun(ns: NativeSpawn, file: string, args: readonly st
       await new Promise((r) => setTimeout(r, REAP_WAITS_MS[Math.min(i, REAP_WAITS_MS.length - 1)]));
     }
     reaped = true;
-    return { code: status.code, signal: status.signal === null ? null : await signalName(status.signal), stdout: Buffer.concat(out), stderr: Buffer.concat(err), timedOut };
+    return {
+      code: status.code,
+      signal: status.signal === null ? null : await signalName(status.signal),
+      stdout: Buffer.concat(out),
+      stderr: Buffer.concat(err),
+      timedOut,
+    };
   } finally {
     if (timer) clearTimeout(timer);
     opts.signal?.removeEventListener("abort", onAbort);

@@ -26,7 +26,9 @@ describe("sysctl and netns (real kernel)", { skip: netnsSkip() }, () => {
     withTempNetns(async (ns) => {
       const k = ns.kernel;
       await assert.rejects(k.sysctl.read(ns.path, "net/ipv4/conf/nope0/forwarding"), (e) => isKernelError(e, "ENOENT"));
-      await assert.rejects(k.sysctl.read("/run/netns/podnet-t-missing", "net/ipv4/ip_forward"), (e) => isKernelError(e, "ENOENT"));
+      await assert.rejects(k.sysctl.read("/run/netns/podnet-t-missing", "net/ipv4/ip_forward"), (e) =>
+        isKernelError(e, "ENOENT"),
+      );
       await assert.rejects(k.sysctl.read(ns.path, "../../etc/passwd"), RangeError);
     }));
 

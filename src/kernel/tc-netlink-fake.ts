@@ -41,7 +41,13 @@ export function createFakeTcNetlink(devices: readonly string[] = []): FakeTcNetl
     },
     addDevice(dev) {
       names.set(names.size + 2, dev);
-      devs.set(dev, { qdiscs: [{ kind: "noqueue", handle: 0, parent: TC_H_ROOT }], classes: [], filters: [], htids: new Map(), nextNode: new Map() });
+      devs.set(dev, {
+        qdiscs: [{ kind: "noqueue", handle: 0, parent: TC_H_ROOT }],
+        classes: [],
+        filters: [],
+        htids: new Map(),
+        nextNode: new Map(),
+      });
     },
     qdiscs(dev) {
       calls.push(`qdiscs ${name(dev)}`);
@@ -57,7 +63,8 @@ export function createFakeTcNetlink(devices: readonly string[] = []): FakeTcNetl
     deleteRootQdisc(dev, handle) {
       calls.push(`deleteRootQdisc ${name(dev)} ${handle.toString(16)}`);
       const d = get(dev, "deleteRootQdisc");
-      if (!d.qdiscs.some((q) => q.parent === TC_H_ROOT && q.handle === handle)) throw new KernelError("deleteRootQdisc", "ENOENT");
+      if (!d.qdiscs.some((q) => q.parent === TC_H_ROOT && q.handle === handle))
+        throw new KernelError("deleteRootQdisc", "ENOENT");
       d.qdiscs = [{ kind: "noqueue", handle: 0, parent: TC_H_ROOT }];
       d.classes = [];
       d.filters = [];
@@ -69,7 +76,8 @@ export function createFakeTcNetlink(devices: readonly string[] = []): FakeTcNetl
     addHtbClass(dev, parent, classid, rate) {
       calls.push(`addHtbClass ${name(dev)} ${classid.toString(16)} ${rate}`);
       const d = get(dev, "addHtbClass");
-      if (!d.qdiscs.some((q) => q.kind === "htb" && q.handle === (parent & 0xffff0000) >>> 0)) throw new KernelError("addHtbClass", "EINVAL");
+      if (!d.qdiscs.some((q) => q.kind === "htb" && q.handle === (parent & 0xffff0000) >>> 0))
+        throw new KernelError("addHtbClass", "EINVAL");
       if (d.classes.some((c) => c.handle === classid)) throw new KernelError("addHtbClass", "EEXIST");
       d.classes.push({ kind: "htb", handle: classid, parent });
     },
@@ -83,10 +91,14 @@ export function createFakeTcNetlink(devices: readonly string[] = []): FakeTcNetl
     },
     u32Filters(dev, parent) {
       calls.push(`u32Filters ${name(dev)}`);
-      return get(dev, "u32Filters").filters.filter((f) => f.parent === parent).map(({ parent: _p, ...f }) => f);
+      return get(dev, "u32Filters")
+        .filters.filter((f) => f.parent === parent)
+        .map(({ parent: _p, ...f }) => f);
     },
     addU32Filter(dev, f: U32FilterSpec) {
-      calls.push(`addU32Filter ${name(dev)} prio ${f.prio} ${f.keys.map((k) => `${k.val.toString(16)}/${k.mask.toString(16)}@${k.off}`).join(" ")} ${f.classid.toString(16)}`);
+      calls.push(
+        `addU32Filter ${name(dev)} prio ${f.prio} ${f.keys.map((k) => `${k.val.toString(16)}/${k.mask.toString(16)}@${k.off}`).join(" ")} ${f.classid.toString(16)}`,
+      );
       const d = get(dev, "addU32Filter");
       const key = `${f.prio}/${f.protocol}`;
       let htid = d.htids.get(key);
@@ -97,7 +109,14 @@ export function createFakeTcNetlink(devices: readonly string[] = []): FakeTcNetl
       const node = d.nextNode.get(htid) ?? 0x800;
       d.nextNode.set(htid, node + 1);
       const handle = ((htid << 20) | node) >>> 0;
-      d.filters.push({ parent: f.parent, protocol: f.protocol, prio: f.prio, handle, classid: f.classid, keys: [...f.keys] });
+      d.filters.push({
+        parent: f.parent,
+        protocol: f.protocol,
+        prio: f.prio,
+        handle,
+        classid: f.classid,
+        keys: [...f.keys],
+      });
       return handle;
     },
     deleteU32Filter(dev, f) {

@@ -15,12 +15,27 @@ import { KernelError, isKernelError } from "./errors.js";
 import { linkGet } from "./links.js";
 import { NetlinkSocket } from "./netlink-socket.js";
 import { NLM_F, attr, concat, cstr, i32, nested, parseAttrs, readStr, readU32, u32, type NlMsg } from "./rtnl-codec.js";
-import { readPsched, tcLine, xmitTime, type Psched, type Qdisc, type ShapingOp, type TbfParams, type TcShapingNetlink } from "./tc.js";
+import {
+  readPsched,
+  tcLine,
+  xmitTime,
+  type Psched,
+  type Qdisc,
+  type ShapingOp,
+  type TbfParams,
+  type TcShapingNetlink,
+} from "./tc.js";
 
 export const RTM_TC = {
-  NEWQDISC: 36, DELQDISC: 37, GETQDISC: 38,
-  NEWTCLASS: 40, DELTCLASS: 41, GETTCLASS: 42,
-  NEWTFILTER: 44, DELTFILTER: 45, GETTFILTER: 46,
+  NEWQDISC: 36,
+  DELQDISC: 37,
+  GETQDISC: 38,
+  NEWTCLASS: 40,
+  DELTCLASS: 41,
+  GETTCLASS: 42,
+  NEWTFILTER: 44,
+  DELTFILTER: 45,
+  GETTFILTER: 46,
 } as const;
 export const TCA = { KIND: 1, OPTIONS: 2 } as const;
 export const TCA_HTB = { PARMS: 1, INIT: 2, CTAB: 3, RTAB: 4, DIRECT_QLEN: 5, RATE64: 6, CEIL64: 7 } as const;
@@ -134,7 +149,15 @@ function u64(n: number): Uint8Array {
 
 /** TCA_OPTIONS of an HTB class, as iproute2 builds it. */
 export function htbClassOptions(p: HtbClassParams, ps: Psched = readPsched()): Uint8Array {
-  const opt = concat([ratespec(p.rate, p.cellLog), ratespec(p.ceil, p.cellLog), u32(p.buffer), u32(p.cbuffer), u32(0), u32(0), u32(0)]);
+  const opt = concat([
+    ratespec(p.rate, p.cellLog),
+    ratespec(p.ceil, p.cellLog),
+    u32(p.buffer),
+    u32(p.cbuffer),
+    u32(0),
+    u32(0),
+    u32(0),
+  ]);
   return nested(TCA.OPTIONS, [
     ...(p.rate >= 2 ** 32 ? [attr(TCA_HTB.RATE64, u64(p.rate))] : []),
     ...(p.ceil >= 2 ** 32 ? [attr(TCA_HTB.CEIL64, u64(p.ceil))] : []),
@@ -211,7 +234,13 @@ export function tbfOptions(p: TbfParams, ps: Psched = readPsched()): Uint8Array 
     return b;
   };
   // tc_tbf_qopt: rate, peakrate, limit u32, buffer u32, mtu u32
-  const qopt = concat([ratespec(rate32, true), ratespec(0, false), u32(p.limitBytes), u32(xmitTime(rate32, p.burstBytes, ps)), u32(0)]);
+  const qopt = concat([
+    ratespec(rate32, true),
+    ratespec(0, false),
+    u32(p.limitBytes),
+    u32(xmitTime(rate32, p.burstBytes, ps)),
+    u32(0),
+  ]);
   return nested(TCA.OPTIONS, [
     attr(TCA_TBF.PARMS, qopt),
     attr(TCA_TBF.BURST, u32(p.burstBytes)),
@@ -224,7 +253,10 @@ export function tbfOptions(p: TbfParams, ps: Psched = readPsched()): Uint8Array 
 export function redirectOptions(toIfindex: number): Uint8Array {
   // tc_mirred: tc_gen (index u32, capab u32, action i32, refcnt i32, bindcnt i32), eaction i32, ifindex u32
   const mirred = concat([u32(0), u32(0), u32(TC_ACT_STOLEN), u32(0), u32(0), u32(TCA_EGRESS_REDIR), u32(toIfindex)]);
-  const action = nested(1, [attr(TCA_ACT.KIND, cstr("mirred")), nested(TCA_ACT.OPTIONS | NLA_F_NESTED, [attr(TCA_MIRRED_PARMS, mirred)])]);
+  const action = nested(1, [
+    attr(TCA_ACT.KIND, cstr("mirred")),
+    nested(TCA_ACT.OPTIONS | NLA_F_NESTED, [attr(TCA_MIRRED_PARMS, mirred)]),
+  ]);
   return nested(TCA.OPTIONS, [
     attr(TCA_U32.CLASSID, u32(0x10001)),
     nested(TCA_U32_ACT, [action]),
@@ -299,7 +331,11 @@ function toQdisc(m: NlMsg): Qdisc | undefined {
   const h = decodeTcMsg(m.payload);
   const kind = parseAttrs(m.payload, 20).get(TCA.KIND);
   if (!kind) return undefined;
-  return { kind: readStr(kind), handle: formatTcHandle(h.handle), ...(h.parent === TC_H_ROOT ? { root: true } : { parent: formatTcHandle(h.parent) }) };
+  return {
+    kind: readStr(kind),
+    handle: formatTcHandle(h.handle),
+    ...(h.parent === TC_H_ROOT ? { root: true } : { parent: formatTcHandle(h.parent) }),
+  };
 }
 
 export function createTcNetlink(s: NetlinkSocket): TcNetlinkSocket {
@@ -309,17 +345,30 @@ export function createTcNetlink(s: NetlinkSocket): TcNetlinkSocket {
     return l.index;
   };
   const ifindex = (dev: TcDev, op: string): number => (typeof dev === "number" ? dev : lookup(dev, op));
-  const name = (type: string, dev: TcDev, what: string) => `netlink ${type} dev ${typeof dev === "number" ? `#${dev}` : JSON.stringify(dev)}${what ? ` ${what}` : ""}`;
+  const name = (type: string, dev: TcDev, what: string) =>
+    `netlink ${type} dev ${typeof dev === "number" ? `#${dev}` : JSON.stringify(dev)}${what ? ` ${what}` : ""}`;
   return {
     ifindex: (dev) => lookup(dev, "netlink RTM_GETLINK"),
     qdiscs(dev) {
       const idx = ifindex(dev, "netlink RTM_GETQDISC");
-      return s.dump(RTM_TC.GETQDISC, [tcmsg({ ifindex: idx })], name("RTM_GETQDISC", dev, "")).map(decodeObject).filter((o) => o.ifindex === idx)
+      return s
+        .dump(RTM_TC.GETQDISC, [tcmsg({ ifindex: idx })], name("RTM_GETQDISC", dev, ""))
+        .map(decodeObject)
+        .filter((o) => o.ifindex === idx)
         .map(({ kind, handle, parent }) => ({ kind, handle, parent }));
     },
     addHtbRootQdisc(dev, handle, defcls) {
       const op = name("RTM_NEWQDISC", dev, `root handle ${formatTcHandle(handle)} htb`);
-      s.ack(RTM_TC.NEWQDISC, NLM_F.CREATE | NLM_F.EXCL, [tcmsg({ ifindex: ifindex(dev, op), handle, parent: TC_H_ROOT }), attr(TCA.KIND, cstr("htb")), htbQdiscOptions(defcls)], op);
+      s.ack(
+        RTM_TC.NEWQDISC,
+        NLM_F.CREATE | NLM_F.EXCL,
+        [
+          tcmsg({ ifindex: ifindex(dev, op), handle, parent: TC_H_ROOT }),
+          attr(TCA.KIND, cstr("htb")),
+          htbQdiscOptions(defcls),
+        ],
+        op,
+      );
     },
     deleteRootQdisc(dev, handle) {
       const op = name("RTM_DELQDISC", dev, `root handle ${formatTcHandle(handle)}`);
@@ -327,17 +376,25 @@ export function createTcNetlink(s: NetlinkSocket): TcNetlinkSocket {
     },
     classes(dev) {
       const idx = ifindex(dev, "netlink RTM_GETTCLASS");
-      return s.dump(RTM_TC.GETTCLASS, [tcmsg({ ifindex: idx })], name("RTM_GETTCLASS", dev, "")).map(decodeObject).filter((o) => o.ifindex === idx)
+      return s
+        .dump(RTM_TC.GETTCLASS, [tcmsg({ ifindex: idx })], name("RTM_GETTCLASS", dev, ""))
+        .map(decodeObject)
+        .filter((o) => o.ifindex === idx)
         .map(({ kind, handle, parent }) => ({ kind, handle, parent }));
     },
     addHtbClass(dev, parent, classid, rate) {
       const op = name("RTM_NEWTCLASS", dev, `classid ${formatTcHandle(classid)} htb rate ${rate}bps`);
       const ps = readPsched();
-      s.ack(RTM_TC.NEWTCLASS, NLM_F.CREATE | NLM_F.EXCL, [
-        tcmsg({ ifindex: ifindex(dev, op), handle: classid, parent }),
-        attr(TCA.KIND, cstr("htb")),
-        htbClassOptions(htbClassParams(rate, ps), ps),
-      ], op);
+      s.ack(
+        RTM_TC.NEWTCLASS,
+        NLM_F.CREATE | NLM_F.EXCL,
+        [
+          tcmsg({ ifindex: ifindex(dev, op), handle: classid, parent }),
+          attr(TCA.KIND, cstr("htb")),
+          htbClassOptions(htbClassParams(rate, ps), ps),
+        ],
+        op,
+      );
     },
     deleteClass(dev, parent, classid) {
       const op = name("RTM_DELTCLASS", dev, `classid ${formatTcHandle(classid)}`);
@@ -366,17 +423,35 @@ export function createTcNetlink(s: NetlinkSocket): TcNetlinkSocket {
     addU32Filter(dev, f) {
       const op = name("RTM_NEWTFILTER", dev, `prio ${f.prio} u32 flowid ${formatTcHandle(f.classid)}`);
       // NLM_F_ECHO: the kernel sends the new filter back (before the ACK), with the handle it chose
-      const msgs = s.request(RTM_TC.NEWTFILTER, NLM_F.CREATE | NLM_F.EXCL | NLM_F.ECHO, [
-        tcmsg({ ifindex: ifindex(dev, op), parent: f.parent, info: filterInfo(f.prio, f.protocol) }),
-        attr(TCA.KIND, cstr("u32")),
-        nested(TCA.OPTIONS, [attr(TCA_U32.CLASSID, u32(f.classid)), attr(TCA_U32.SEL, u32Sel(f.keys, true))]),
-      ], op);
+      const msgs = s.request(
+        RTM_TC.NEWTFILTER,
+        NLM_F.CREATE | NLM_F.EXCL | NLM_F.ECHO,
+        [
+          tcmsg({ ifindex: ifindex(dev, op), parent: f.parent, info: filterInfo(f.prio, f.protocol) }),
+          attr(TCA.KIND, cstr("u32")),
+          nested(TCA.OPTIONS, [attr(TCA_U32.CLASSID, u32(f.classid)), attr(TCA_U32.SEL, u32Sel(f.keys, true))]),
+        ],
+        op,
+      );
       const echo = msgs.find((m) => m.type === RTM_TC.NEWTFILTER);
       return echo ? decodeTcMsg(echo.payload).handle : 0;
     },
     deleteU32Filter(dev, f) {
       const op = name("RTM_DELTFILTER", dev, `prio ${f.prio} handle ${formatU32Handle(f.handle)} u32`);
-      s.ack(RTM_TC.DELTFILTER, 0, [tcmsg({ ifindex: ifindex(dev, op), handle: f.handle, parent: f.parent, info: filterInfo(f.prio, f.protocol) }), attr(TCA.KIND, cstr("u32"))], op);
+      s.ack(
+        RTM_TC.DELTFILTER,
+        0,
+        [
+          tcmsg({
+            ifindex: ifindex(dev, op),
+            handle: f.handle,
+            parent: f.parent,
+            info: filterInfo(f.prio, f.protocol),
+          }),
+          attr(TCA.KIND, cstr("u32")),
+        ],
+        op,
+      );
     },
     shapingQdiscs(dev) {
       const op = `netlink RTM_GETQDISC dev ${JSON.stringify(dev)}`;
@@ -431,21 +506,52 @@ export function createTcNetlink(s: NetlinkSocket): TcNetlinkSocket {
     switch (o.op) {
       case "tbf": {
         const flags = NLM_F.CREATE | (o.mode === "add" ? NLM_F.EXCL : NLM_F.REPLACE);
-        s.ack(RTM_TC.NEWQDISC, flags, [tcmsg({ ifindex: idx, handle: TBF_HANDLE, parent: TC_H_ROOT }), attr(TCA.KIND, cstr("tbf")), tbfOptions(o.params)], op);
+        s.ack(
+          RTM_TC.NEWQDISC,
+          flags,
+          [
+            tcmsg({ ifindex: idx, handle: TBF_HANDLE, parent: TC_H_ROOT }),
+            attr(TCA.KIND, cstr("tbf")),
+            tbfOptions(o.params),
+          ],
+          op,
+        );
         return;
       }
       case "ingress":
-        s.ack(RTM_TC.NEWQDISC, NLM_F.CREATE | NLM_F.EXCL, [tcmsg({ ifindex: idx, handle: INGRESS_HANDLE, parent: TC_H_INGRESS }), attr(TCA.KIND, cstr("ingress")), attr(TCA.OPTIONS, new Uint8Array(0))], op);
+        s.ack(
+          RTM_TC.NEWQDISC,
+          NLM_F.CREATE | NLM_F.EXCL,
+          [
+            tcmsg({ ifindex: idx, handle: INGRESS_HANDLE, parent: TC_H_INGRESS }),
+            attr(TCA.KIND, cstr("ingress")),
+            attr(TCA.OPTIONS, new Uint8Array(0)),
+          ],
+          op,
+        );
         return;
       case "redirect":
-        s.ack(RTM_TC.NEWTFILTER, NLM_F.CREATE | NLM_F.EXCL, [
-          tcmsg({ ifindex: idx, parent: INGRESS_HANDLE, info: filterInfo(1, ETH_P_ALL) }),
-          attr(TCA.KIND, cstr("u32")),
-          redirectOptions(dev(o.to, op)),
-        ], op);
+        s.ack(
+          RTM_TC.NEWTFILTER,
+          NLM_F.CREATE | NLM_F.EXCL,
+          [
+            tcmsg({ ifindex: idx, parent: INGRESS_HANDLE, info: filterInfo(1, ETH_P_ALL) }),
+            attr(TCA.KIND, cstr("u32")),
+            redirectOptions(dev(o.to, op)),
+          ],
+          op,
+        );
         return;
       case "unredirect":
-        s.ack(RTM_TC.DELTFILTER, 0, [tcmsg({ ifindex: idx, parent: INGRESS_HANDLE, info: filterInfo(1, ETH_P_ALL) }), attr(TCA.KIND, cstr("u32"))], op);
+        s.ack(
+          RTM_TC.DELTFILTER,
+          0,
+          [
+            tcmsg({ ifindex: idx, parent: INGRESS_HANDLE, info: filterInfo(1, ETH_P_ALL) }),
+            attr(TCA.KIND, cstr("u32")),
+          ],
+          op,
+        );
         return;
       case "delRoot":
         s.ack(RTM_TC.DELQDISC, 0, [tcmsg({ ifindex: idx, parent: TC_H_ROOT })], op);
@@ -461,4 +567,3 @@ export function createTcNetlink(s: NetlinkSocket): TcNetlinkSocket {
 export function openTcNetlink(netns: string | null = null, addon: () => Addon = loadAddon): TcNetlinkSocket {
   return createTcNetlink(new NetlinkSocket(addon, netns));
 }
-

@@ -50,7 +50,12 @@ export interface Qdisc {
   readonly handle: string;
   readonly root?: boolean;
   readonly parent?: string;
-  readonly options?: { readonly rate?: number; readonly burst?: number; readonly lat?: number; readonly [k: string]: unknown };
+  readonly options?: {
+    readonly rate?: number;
+    readonly burst?: number;
+    readonly lat?: number;
+    readonly [k: string]: unknown;
+  };
 }
 
 // ---- the psched clock -------------------------------------------------------------------------
@@ -66,7 +71,10 @@ export const DEFAULT_PSCHED: Psched = { tickInUsec: 15.625, hz: 1_000_000_000 };
 
 /** tc_core_init() and get_hz() over the text of /proc/net/psched ("t2us us2t clockres hz", hex). */
 export function parsePsched(text: string): Psched {
-  const w = text.trim().split(/\s+/).map((x) => parseInt(x, 16));
+  const w = text
+    .trim()
+    .split(/\s+/)
+    .map((x) => parseInt(x, 16));
   let [t2us, us2t, clockRes, hzField] = w as [number, number, number, number | undefined];
   if (w.length < 3 || w.slice(0, 3).some((x) => !Number.isFinite(x)) || us2t === 0) return DEFAULT_PSCHED;
   if (clockRes === 1_000_000_000) t2us = us2t;
@@ -206,7 +214,10 @@ export function createTc(o: TcOptions): Tc {
   const bin = o.binary ?? "tc";
   const fail = (what: string, e: unknown): Error => {
     if (e instanceof ExecError) {
-      const lines = e.stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !/^Command failed/.test(l));
+      const lines = e.stderr
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l !== "" && !/^Command failed/.test(l));
       return new TcError(`${what}: ${lines.join("; ") || e.message}`, classifyTcError(e.stderr), e.stderr, e);
     }
     return e instanceof Error ? e : new Error(String(e));
@@ -238,7 +249,9 @@ export function createTc(o: TcOptions): Tc {
       if (ops.length === 0) return;
       if (netlink) return viaNetlink((n) => n.shape(ops, a));
       try {
-        await o.exec.run([bin, ...(a.force ? ["-force"] : []), "-batch", "-"], { stdin: `${ops.map(tcLine).join("\n")}\n` });
+        await o.exec.run([bin, ...(a.force ? ["-force"] : []), "-batch", "-"], {
+          stdin: `${ops.map(tcLine).join("\n")}\n`,
+        });
       } catch (e) {
         throw fail("tc batch failed", e);
       }

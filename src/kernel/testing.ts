@@ -3,7 +3,15 @@
 // real-kernel (netns tier) tests: throwaway namespaces named podnet-t-<random>, always deleted,
 // and `ip -json` as the oracle. Import from tests only.
 import { randomBytes } from "node:crypto";
-import { ExecError, ExecStartError, nodeExec, type Exec, type ExecOptions, type ExecResult, type RawExec } from "./exec.js";
+import {
+  ExecError,
+  ExecStartError,
+  nodeExec,
+  type Exec,
+  type ExecOptions,
+  type ExecResult,
+  type RawExec,
+} from "./exec.js";
 import { createKernel } from "./kernel.js";
 import type { Kernel, NetOps } from "./types.js";
 
@@ -105,7 +113,8 @@ export interface FakeExec extends Exec {
   readonly missing: Set<string>;
 }
 
-const stdinText = (v: string | Uint8Array | undefined): string => (v === undefined ? "" : typeof v === "string" ? v : Buffer.from(v).toString());
+const stdinText = (v: string | Uint8Array | undefined): string =>
+  v === undefined ? "" : typeof v === "string" ? v : Buffer.from(v).toString();
 
 /** A scripted Exec answering from `rules` (the first that matches) and those `on` adds before them. */
 export function createFakeExec(rules: ReadonlyArray<readonly [RegExp | string, ExecAnswer]> = []): FakeExec {
@@ -122,7 +131,8 @@ export function createFakeExec(rules: ReadonlyArray<readonly [RegExp | string, E
       const stdin = opts.deferredStdin ? stdinText(await opts.deferredStdin) : stdinText(opts.stdin);
       self.calls.push({ argv: [...argv], stdin });
       const file = argv[0] ?? "";
-      if (self.missing.has(file)) throw new ExecError(argv, null, "", "", new ExecStartError(file, "ENOENT", `${file}: spawn ENOENT`));
+      if (self.missing.has(file))
+        throw new ExecError(argv, null, "", "", new ExecStartError(file, "ENOENT", `${file}: spawn ENOENT`));
       const line = argv.join(" ");
       const rule = list.find(([m]) => (typeof m === "string" ? line.startsWith(m) : m.test(line)));
       const answer = rule?.[1] ?? "";
@@ -150,16 +160,31 @@ export interface FakeRawExec extends RawExec {
 
 /** A scripted RawExec: `answer` says how each program ends (default: exit 0, no output). */
 export function createFakeRawExec(
-  answer: (file: string, args: readonly string[], call: RawExecCall) => { code?: number; stdout?: string; stderr?: string } = () => ({}),
+  answer: (
+    file: string,
+    args: readonly string[],
+    call: RawExecCall,
+  ) => { code?: number; stdout?: string; stderr?: string } = () => ({}),
 ): FakeRawExec {
   const calls: RawExecCall[] = [];
   return {
     calls,
     async run(file, args, opts = {}): Promise<ExecResult> {
-      const call = { file, args, env: opts.env ?? {}, stdin: opts.deferredStdin ? stdinText(await opts.deferredStdin) : stdinText(opts.stdin) };
+      const call = {
+        file,
+        args,
+        env: opts.env ?? {},
+        stdin: opts.deferredStdin ? stdinText(await opts.deferredStdin) : stdinText(opts.stdin),
+      };
       calls.push(call);
       const a = answer(file, args, call);
-      return { code: a.code ?? 0, signal: null, stdout: Buffer.from(a.stdout ?? ""), stderr: Buffer.from(a.stderr ?? ""), timedOut: false };
+      return {
+        code: a.code ?? 0,
+        signal: null,
+        stdout: Buffer.from(a.stdout ?? ""),
+        stderr: Buffer.from(a.stderr ?? ""),
+        timedOut: false,
+      };
     },
   };
 }

@@ -224,7 +224,16 @@ export interface AddrAddOptions {
 
 /** rtm_type names as iproute2 prints them. */
 export type RouteType =
-  | "unicast" | "local" | "broadcast" | "anycast" | "multicast" | "blackhole" | "unreachable" | "prohibit" | "throw" | "nat"
+  | "unicast"
+  | "local"
+  | "broadcast"
+  | "anycast"
+  | "multicast"
+  | "blackhole"
+  | "unreachable"
+  | "prohibit"
+  | "throw"
+  | "nat"
   | number;
 
 /** A route to add, replace or delete. */

@@ -3,12 +3,34 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  checkSocketDir, clientGone, groupCanSearch, inspectSocketPath, listenUnix, peerAllowed, resolveGroup, SocketPathError, trustedUids, type UnixListener, unsafeDirReason,
+  checkSocketDir,
+  clientGone,
+  groupCanSearch,
+  inspectSocketPath,
+  listenUnix,
+  peerAllowed,
+  resolveGroup,
+  SocketPathError,
+  trustedUids,
+  type UnixListener,
+  unsafeDirReason,
 } from "./unix-listener.js";
 
 const dirStat = (mode: number, uid = 0, gid = 0) => ({ mode: 0o040000 | mode, uid, gid, isDirectory: () => true });
@@ -17,7 +39,10 @@ describe("socket directory rules (pure)", () => {
   it("the socket's own directory: owned by root, not writable by group or others, sticky or not", () => {
     assert.equal(unsafeDirReason(dirStat(0o700), true, [0]), undefined);
     assert.equal(unsafeDirReason(dirStat(0o755), true, [0]), undefined);
-    assert.match(unsafeDirReason(dirStat(0o700, 1001), true, [0])!, /is not owned by root \(owner uid 1001, mode 0700\)/);
+    assert.match(
+      unsafeDirReason(dirStat(0o700, 1001), true, [0])!,
+      /is not owned by root \(owner uid 1001, mode 0700\)/,
+    );
     assert.match(unsafeDirReason(dirStat(0o775), true, [0])!, /is writable by group \(owner uid 0, mode 0775\)/);
     assert.match(unsafeDirReason(dirStat(0o1777), true, [0])!, /is writable by group and others/);
     assert.match(unsafeDirReason({ ...dirStat(0o600), isDirectory: () => false }, true, [0])!, /is not a directory/);
@@ -105,8 +130,13 @@ describe("listenUnix", () => {
   it("refuses a group- or other-writable socket directory, naming it, and leaves it alone", async () => {
     const d = sub("open");
     chmodSync(d, 0o777);
-    await assert.rejects(listenUnix(join(d, "s.sock"), () => {}), (e: SocketPathError) =>
-      e instanceof SocketPathError && e.message.includes(`socket directory ${d} is writable by group and others`) && /mode 0777/.test(e.message));
+    await assert.rejects(
+      listenUnix(join(d, "s.sock"), () => {}),
+      (e: SocketPathError) =>
+        e instanceof SocketPathError &&
+        e.message.includes(`socket directory ${d} is writable by group and others`) &&
+        /mode 0777/.test(e.message),
+    );
     assert.equal(statSync(d).mode & 0o777, 0o777);
     assert.deepEqual(readdirSync(d), []);
   });
@@ -116,15 +146,26 @@ describe("listenUnix", () => {
     const d = join(parent, "inner");
     mkdirSync(d, { mode: 0o700 });
     chmodSync(parent, 0o777);
-    assert.throws(() => checkSocketDir(d), new RegExp(`refusing ${parent}, a parent of the socket directory ${d}, is writable by group and others and not sticky`));
+    assert.throws(
+      () => checkSocketDir(d),
+      new RegExp(
+        `refusing ${parent}, a parent of the socket directory ${d}, is writable by group and others and not sticky`,
+      ),
+    );
   });
 
   it("never deletes what is not a stale socket: a regular file, a directory, a symlink", async () => {
     const d = sub("files");
     writeFileSync(join(d, "file.sock"), "precious");
     mkdirSync(join(d, "dir.sock"));
-    await assert.rejects(listenUnix(join(d, "file.sock"), () => {}), new RegExp(`${d}/file.sock is a regular file, not a stale socket; refusing to replace it`));
-    await assert.rejects(listenUnix(join(d, "dir.sock"), () => {}), /is a directory, not a stale socket/);
+    await assert.rejects(
+      listenUnix(join(d, "file.sock"), () => {}),
+      new RegExp(`${d}/file.sock is a regular file, not a stale socket; refusing to replace it`),
+    );
+    await assert.rejects(
+      listenUnix(join(d, "dir.sock"), () => {}),
+      /is a directory, not a stale socket/,
+    );
     assert.equal(readFileSync(join(d, "file.sock"), "utf8"), "precious");
     assert.ok(statSync(join(d, "dir.sock")).isDirectory());
   });
@@ -133,7 +174,10 @@ describe("listenUnix", () => {
     const path = join(sub("live"), "s.sock");
     const first = await listenUnix(path, (c) => c.end("first"));
     try {
-      await assert.rejects(listenUnix(path, () => {}), new RegExp(`${path} is in use: another daemon \\(pid ${process.pid}, uid \\d+\\) is serving on it`));
+      await assert.rejects(
+        listenUnix(path, () => {}),
+        new RegExp(`${path} is in use: another daemon \\(pid ${process.pid}, uid \\d+\\) is serving on it`),
+      );
       const occ = await inspectSocketPath(path);
       assert.equal(occ.kind, "live");
     } finally {
@@ -144,7 +188,10 @@ describe("listenUnix", () => {
   it("replaces a stale socket (nobody answers on it)", async () => {
     const path = join(sub("stale"), "s.sock");
     // A process that binds and exits without closing leaves its socket file behind.
-    const r = spawnSync(process.execPath, ["-e", `require("net").createServer().listen(${JSON.stringify(path)}, () => process.exit(0))`]);
+    const r = spawnSync(process.execPath, [
+      "-e",
+      `require("net").createServer().listen(${JSON.stringify(path)}, () => process.exit(0))`,
+    ]);
     assert.equal(r.status, 0, r.stderr.toString());
     assert.equal((await inspectSocketPath(path)).kind, "stale");
     const l = await listenUnix(path, (c) => c.end());

@@ -21,8 +21,19 @@
 // See docs/security.md for the threat model.
 import { randomBytes } from "node:crypto";
 import {
-  chmodSync, chownSync, closeSync, constants, linkSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync,
-  rmSync, unlinkSync, type Stats,
+  chmodSync,
+  chownSync,
+  closeSync,
+  constants,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  unlinkSync,
+  type Stats,
 } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
@@ -86,7 +97,11 @@ export function describePeer(peer: PeerCred | undefined): string {
  * socket's own directory, which must not be group/other-writable at all; a parent may be when it is
  * sticky. Pure.
  */
-export function unsafeDirReason(st: Pick<Stats, "uid" | "mode"> & { isDirectory(): boolean }, leaf: boolean, uids: readonly number[]): string | undefined {
+export function unsafeDirReason(
+  st: Pick<Stats, "uid" | "mode"> & { isDirectory(): boolean },
+  leaf: boolean,
+  uids: readonly number[],
+): string | undefined {
   if (!st.isDirectory()) return "is not a directory";
   const who = `owner uid ${st.uid}, mode ${octal(st.mode)}`;
   if (!uids.includes(st.uid)) return `is not owned by root (${who})`;
@@ -116,7 +131,10 @@ export function checkSocketDir(dir: string, o: { uids?: readonly number[]; group
     const why = unsafeDirReason(st, leaf, uids);
     if (why) {
       const what = leaf ? `socket directory ${p}${via}` : `${p}, a parent of the socket directory ${real},`;
-      throw new SocketPathError(dir, `refusing ${what} ${why}: it must be owned by root and not writable by group or others`);
+      throw new SocketPathError(
+        dir,
+        `refusing ${what} ${why}: it must be owned by root and not writable by group or others`,
+      );
     }
     if (o.group && !groupCanSearch(st, o.group.gid)) {
       throw new SocketPathError(
@@ -209,7 +227,8 @@ export async function inspectSocketPath(path: string, addon: () => Addon = loadA
     s.once("error", (e: NodeJS.ErrnoException) => {
       if (e.code === "ECONNREFUSED") finish({ kind: "stale" });
       else if (e.code === "ENOENT") finish({ kind: "free" });
-      else if (e.code === "EAGAIN") finish({ kind: "live" }); // its backlog is full: very much alive
+      else if (e.code === "EAGAIN")
+        finish({ kind: "live" }); // its backlog is full: very much alive
       else finish({ kind: "other", what: `a socket that cannot be probed (${e.code ?? e.message})` });
     });
   });
@@ -218,7 +237,10 @@ export async function inspectSocketPath(path: string, addon: () => Addon = loadA
 function occupiedError(path: string, o: Occupant): SocketPathError {
   if (o.kind === "live") {
     const who = o.peer ? ` (pid ${o.peer.pid}, uid ${o.peer.uid})` : "";
-    return new SocketPathError(path, `${path} is in use: another daemon${who} is serving on it; stop it first or choose another socket`);
+    return new SocketPathError(
+      path,
+      `${path} is in use: another daemon${who} is serving on it; stop it first or choose another socket`,
+    );
   }
   const what = o.kind === "other" ? o.what : "in use";
   return new SocketPathError(path, `${path} is ${what}, not a stale socket; refusing to replace it`);
@@ -231,7 +253,11 @@ async function lockDir(dir: string, addon: () => Addon): Promise<() => void> {
   const started = Date.now();
   try {
     for (let wait = 1; !a.flock(fd, a.LOCK_EX | a.LOCK_NB); wait = Math.min(wait * 2, 20)) {
-      if (Date.now() - started > DIR_LOCK_TIMEOUT_MS) throw new SocketPathError(dir, `${dir}: another process holds its lock for more than ${DIR_LOCK_TIMEOUT_MS} ms`);
+      if (Date.now() - started > DIR_LOCK_TIMEOUT_MS)
+        throw new SocketPathError(
+          dir,
+          `${dir}: another process holds its lock for more than ${DIR_LOCK_TIMEOUT_MS} ms`,
+        );
       await new Promise((r) => setTimeout(r, wait));
     }
   } catch (e) {
@@ -245,7 +271,10 @@ async function lockDir(dir: string, addon: () => Addon): Promise<() => void> {
  * The checks of listenUnix without taking the name: for a daemon that has work to do before it
  * listens, so that a bad or occupied socket path fails the start before anything is touched.
  */
-export async function checkSocketPath(path: string, o: { group?: SocketGroup; addon?: () => Addon } = {}): Promise<void> {
+export async function checkSocketPath(
+  path: string,
+  o: { group?: SocketGroup; addon?: () => Addon } = {},
+): Promise<void> {
   const { final } = socketTarget(path, o.group);
   await takeable(path, final, o.addon ?? loadAddon);
 }
@@ -291,7 +320,11 @@ export interface UnixListener {
  * Listens on the unix socket `path` as described at the top of this file; `onConnection` gets
  * only connections from allowed peers, with their credentials, before any byte has been read.
  */
-export async function listenUnix(path: string, onConnection: (conn: Socket, peer: PeerCred) => void, o: ListenOptions = {}): Promise<UnixListener> {
+export async function listenUnix(
+  path: string,
+  onConnection: (conn: Socket, peer: PeerCred) => void,
+  o: ListenOptions = {},
+): Promise<UnixListener> {
   const addon = o.addon ?? loadAddon;
   if (typeof addon().peerCred !== "function" || typeof addon().peerHungUp !== "function") {
     // Otherwise every peer would be refused for want of a credential check.
@@ -301,7 +334,8 @@ export async function listenUnix(path: string, onConnection: (conn: Socket, peer
   const tmpDir = join(dir, `.pn-${randomBytes(4).toString("hex")}`);
   const tmpSock = join(tmpDir, "s");
   for (const p of [final, tmpSock]) {
-    if (Buffer.byteLength(p) > MAX_SOCKET_PATH) throw new SocketPathError(path, `socket path ${p} is longer than ${MAX_SOCKET_PATH} bytes`);
+    if (Buffer.byteLength(p) > MAX_SOCKET_PATH)
+      throw new SocketPathError(path, `socket path ${p} is longer than ${MAX_SOCKET_PATH} bytes`);
   }
   const policy: PeerPolicy = { uids, ...(o.group ? { gid: o.group.gid } : {}) };
   const open = new Set<Socket>();
@@ -354,7 +388,8 @@ export async function listenUnix(path: string, onConnection: (conn: Socket, peer
     try {
       linkSync(tmpSock, final);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "EEXIST") throw occupiedError(path, await inspectSocketPath(final, addon));
+      if ((e as NodeJS.ErrnoException).code === "EEXIST")
+        throw occupiedError(path, await inspectSocketPath(final, addon));
       throw e;
     }
   } catch (e) {
@@ -403,23 +438,30 @@ export function clientGone(conn: Socket, addon: () => Addon = loadAddon): boolea
  * `--socket-group` → the group: a numeric GID, or a name from /etc/group (groups from other
  * name services: give the GID).
  */
-export function resolveGroup(spec: string, readGroupFile: () => string = () => readFileSync("/etc/group", "utf8")): SocketGroup {
+export function resolveGroup(
+  spec: string,
+  readGroupFile: () => string = () => readFileSync("/etc/group", "utf8"),
+): SocketGroup {
   if (/^[0-9]+$/.test(spec)) {
     const gid = Number(spec);
     if (gid > 0xfffffffe) throw new RangeError(`--socket-group: GID ${spec} is out of range`);
     return { name: spec, gid };
   }
-  if (spec === "" || /[:\s]/.test(spec)) throw new RangeError(`--socket-group: ${JSON.stringify(spec)} is not a group name`);
+  if (spec === "" || /[:\s]/.test(spec))
+    throw new RangeError(`--socket-group: ${JSON.stringify(spec)} is not a group name`);
   let text = "";
   try {
     text = readGroupFile();
   } catch (e) {
-    throw new RangeError(`--socket-group: cannot read /etc/group to find ${JSON.stringify(spec)}: ${(e as Error).message}; give a numeric GID`);
+    throw new RangeError(
+      `--socket-group: cannot read /etc/group to find ${JSON.stringify(spec)}: ${(e as Error).message}; give a numeric GID`,
+    );
   }
   for (const line of text.split("\n")) {
     const [name, , gid] = line.split(":");
     if (name === spec && gid !== undefined && /^[0-9]+$/.test(gid)) return { name: spec, gid: Number(gid) };
   }
-  throw new RangeError(`--socket-group: no group ${JSON.stringify(spec)} in /etc/group (give a numeric GID for groups from other name services)`);
+  throw new RangeError(
+    `--socket-group: no group ${JSON.stringify(spec)} in /etc/group (give a numeric GID for groups from other name services)`,
+  );
 }
-

@@ -109,7 +109,12 @@ export class CniRuntime {
     this.requireNetns(rt.netns);
     let result: AnyResult | undefined;
     for (const p of list.plugins) {
-      const req = buildRequest({ list, plugin: p, ...(result ? { prevResult: result } : {}), ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}) });
+      const req = buildRequest({
+        list,
+        plugin: p,
+        ...(result ? { prevResult: result } : {}),
+        ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}),
+      });
       let out: Buffer;
       try {
         out = await this.run("ADD", p, req, rt);
@@ -121,7 +126,10 @@ export class CniRuntime {
         raw = out.length === 0 ? null : readJson(out);
       } catch (e) {
         if (!(e instanceof JsonInputError)) throw e;
-        throw new CniError(CniCode.DecodingFailure, `plugin type="${p.type}" name="${list.name}" failed (add): failed to unmarshal raw result: ${e.message}`);
+        throw new CniError(
+          CniCode.DecodingFailure,
+          `plugin type="${p.type}" name="${list.name}" failed (add): failed to unmarshal raw result: ${e.message}`,
+        );
       }
       try {
         result = parseResult(raw, list.cniVersion).result;
@@ -144,7 +152,10 @@ export class CniRuntime {
         result,
       );
     } catch (e) {
-      throw new CniError(CniCode.IoFailure, `failed to set network "${list.name}" cached result: ${(e as Error).message}`);
+      throw new CniError(
+        CniCode.IoFailure,
+        `failed to set network "${list.name}" cached result: ${(e as Error).message}`,
+      );
     }
     return result;
   }
@@ -156,7 +167,10 @@ export class CniRuntime {
 
   async checkNetworkList(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
     if (!specHas(list.cniVersion, "CHECK")) {
-      throw new CniError(CniCode.IncompatibleCniVersion, `configuration version "${list.cniVersion}" does not support the CHECK command`);
+      throw new CniError(
+        CniCode.IncompatibleCniVersion,
+        `configuration version "${list.cniVersion}" does not support the CHECK command`,
+      );
     }
     if (list.disableCheck) return;
     this.requireNetns(rt.netns);
@@ -164,10 +178,18 @@ export class CniRuntime {
     try {
       cached = this.getCachedResult(list, rt);
     } catch (e) {
-      throw new CniError(CniCode.DecodingFailure, `failed to get network "${list.name}" cached result: ${(e as Error).message}`);
+      throw new CniError(
+        CniCode.DecodingFailure,
+        `failed to get network "${list.name}" cached result: ${(e as Error).message}`,
+      );
     }
     for (const p of list.plugins) {
-      const req = buildRequest({ list, plugin: p, ...(cached ? { prevResult: cached } : {}), ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}) });
+      const req = buildRequest({
+        list,
+        plugin: p,
+        ...(cached ? { prevResult: cached } : {}),
+        ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}),
+      });
       await this.run("CHECK", p, req, rt);
     }
   }
@@ -184,7 +206,12 @@ export class CniRuntime {
       }
     }
     for (const p of [...list.plugins].reverse()) {
-      const req = buildRequest({ list, plugin: p, ...(cached ? { prevResult: cached } : {}), ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}) });
+      const req = buildRequest({
+        list,
+        plugin: p,
+        ...(cached ? { prevResult: cached } : {}),
+        ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}),
+      });
       try {
         await this.run("DEL", p, req, rt);
       } catch (e) {
@@ -263,10 +290,17 @@ export class CniRuntime {
     const env = { ...this.env("VERSION", {}), CNI_NETNS: "dummy", CNI_IFNAME: "dummy", CNI_PATH: "dummy" };
     let out: Buffer;
     try {
-      out = await execPlugin(this.deps, path, JSON.stringify({ cniVersion: "1.1.0" }), env, this.opts.timeoutMs ? { timeoutMs: this.opts.timeoutMs } : {});
+      out = await execPlugin(
+        this.deps,
+        path,
+        JSON.stringify({ cniVersion: "1.1.0" }),
+        env,
+        this.opts.timeoutMs ? { timeoutMs: this.opts.timeoutMs } : {},
+      );
     } catch (e) {
       // Go's libcni compares the text too: a plugin older than VERSION says so only in words.
-      if (e instanceof CniError && e.message === "unknown CNI_COMMAND: VERSION") return { cniVersion: "0.1.0", supportedVersions: ["0.1.0"] };
+      if (e instanceof CniError && e.message === "unknown CNI_COMMAND: VERSION")
+        return { cniVersion: "0.1.0", supportedVersions: ["0.1.0"] };
       throw e;
     }
     let o: unknown;
@@ -277,8 +311,10 @@ export class CniRuntime {
       throw new CniError(CniCode.DecodingFailure, `plugin ${type}: cannot decode VERSION answer: ${e.message}`);
     }
     const v = o as Record<string, unknown>;
-    if (typeof v["cniVersion"] !== "string") throw new CniError(CniCode.DecodingFailure, `plugin ${type}: VERSION answer has no cniVersion`);
-    if (Array.isArray(v["supportedVersions"])) return { cniVersion: v["cniVersion"], supportedVersions: v["supportedVersions"].map(String) };
+    if (typeof v["cniVersion"] !== "string")
+      throw new CniError(CniCode.DecodingFailure, `plugin ${type}: VERSION answer has no cniVersion`);
+    if (Array.isArray(v["supportedVersions"]))
+      return { cniVersion: v["cniVersion"], supportedVersions: v["supportedVersions"].map(String) };
     if (v["cniVersion"] === "0.2.0") return { cniVersion: "0.2.0", supportedVersions: ["0.1.0", "0.2.0"] };
     throw new CniError(CniCode.DecodingFailure, `plugin ${type}: VERSION answer has no supportedVersions`);
   }
@@ -291,7 +327,8 @@ export class CniRuntime {
     for (const p of list.plugins) {
       try {
         const info = await this.getVersionInfo(p.type);
-        if (!info.supportedVersions.includes(ver)) errors.push(`plugin ${p.type} does not support config version "${ver}"`);
+        if (!info.supportedVersions.includes(ver))
+          errors.push(`plugin ${p.type} does not support config version "${ver}"`);
       } catch (e) {
         errors.push((e as Error).message);
       }
@@ -309,4 +346,3 @@ function wrap(e: unknown, p: PluginConf, list: NetworkConfigList, op: "add" | "d
     cause: e,
   });
 }
-

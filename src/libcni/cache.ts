@@ -2,7 +2,18 @@
 // holding {"kind":"cniCacheV1",...}, so podnet and Go runtimes can take over each other's attachments.
 import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { CniCode, CniError, MAX_JSON_BYTES, convertResult, isObject, parseResult, readJson, resultToJSON, type AnyResult, type JsonObject } from "../cni/index.js";
+import {
+  CniCode,
+  CniError,
+  MAX_JSON_BYTES,
+  convertResult,
+  isObject,
+  parseResult,
+  readJson,
+  resultToJSON,
+  type AnyResult,
+  type JsonObject,
+} from "../cni/index.js";
 import { goJSON } from "../cni/gojson.js";
 import { BoundedReadError, readFileBounded } from "../kernel/read-bounded.js";
 import { writeFileAtomicSync } from "../util/atomic-write.js";
@@ -67,7 +78,9 @@ export function decodeCacheEntry(bytes: Buffer | string): CachedAttachment | und
     ifName: s("ifName"),
     config: Buffer.from(s("config"), "base64"),
     netns: s("netns"),
-    cniArgs: args.filter((p): p is [string, string] => Array.isArray(p) && p.length === 2).map(([k, v]) => [String(k), String(v)]),
+    cniArgs: args
+      .filter((p): p is [string, string] => Array.isArray(p) && p.length === 2)
+      .map(([k, v]) => [String(k), String(v)]),
     capabilityArgs: isObject(o["capabilityArgs"]) ? o["capabilityArgs"] : {},
     ...(isObject(o["result"]) ? { rawResult: o["result"] } : {}),
   };
@@ -92,7 +105,11 @@ export class ResultCache {
     try {
       bytes = readFileBounded(cacheFilePath(this.dir, network, containerID, ifName), MAX_JSON_BYTES);
     } catch (e) {
-      if (e instanceof BoundedReadError) throw new CniError(CniCode.DecodingFailure, `failed to read cached result for ${network}-${containerID}-${ifName}: ${e.message}`);
+      if (e instanceof BoundedReadError)
+        throw new CniError(
+          CniCode.DecodingFailure,
+          `failed to read cached result for ${network}-${containerID}-${ifName}: ${e.message}`,
+        );
       return undefined;
     }
     const e = decodeCacheEntry(bytes);
@@ -101,12 +118,24 @@ export class ResultCache {
     try {
       const legacy: unknown = readJson(bytes);
       if (isObject(legacy)) {
-        return { containerID, network, ifName, config: Buffer.alloc(0), netns: "", cniArgs: [], capabilityArgs: {}, rawResult: legacy };
+        return {
+          containerID,
+          network,
+          ifName,
+          config: Buffer.alloc(0),
+          netns: "",
+          cniArgs: [],
+          capabilityArgs: {},
+          rawResult: legacy,
+        };
       }
     } catch {
       // fall through
     }
-    throw new CniError(CniCode.DecodingFailure, `failed to parse cached result for ${network}-${containerID}-${ifName}`);
+    throw new CniError(
+      CniCode.DecodingFailure,
+      `failed to parse cached result for ${network}-${containerID}-${ifName}`,
+    );
   }
 
   /** The cached result converted to `version`; undefined when there is none. */
@@ -117,7 +146,10 @@ export class ResultCache {
     try {
       return convertResult(result, version);
     } catch (err) {
-      throw new CniError(CniCode.DecodingFailure, `failed to convert cached result to config version "${version}": ${(err as Error).message}`);
+      throw new CniError(
+        CniCode.DecodingFailure,
+        `failed to convert cached result to config version "${version}": ${(err as Error).message}`,
+      );
     }
   }
 

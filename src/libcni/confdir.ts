@@ -2,7 +2,16 @@
 // containerd / CRI-O rule for the default network: the first valid file in lexicographic order).
 import { readdirSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
-import { CniCode, CniError, MAX_JSON_BYTES, decodeJsonObject, parseConf, parseConfList, parsePluginConf, type NetworkConfigList } from "../cni/index.js";
+import {
+  CniCode,
+  CniError,
+  MAX_JSON_BYTES,
+  decodeJsonObject,
+  parseConf,
+  parseConfList,
+  parsePluginConf,
+  type NetworkConfigList,
+} from "../cni/index.js";
 import { readFileBounded } from "../kernel/read-bounded.js";
 
 export const DEFAULT_CONF_DIR = "/etc/cni/net.d";
@@ -79,7 +88,8 @@ export function loadNetworkConf(dir: string, name: string): NetworkConfigList {
     const l = loadConfFile(f);
     if (l.name === name) return l;
   }
-  if (lists.length === 0 && singles.length === 0) throw new CniError(CniCode.InvalidNetworkConfig, `no net configurations found in ${dir}`);
+  if (lists.length === 0 && singles.length === 0)
+    throw new CniError(CniCode.InvalidNetworkConfig, `no net configurations found in ${dir}`);
   throw new CniError(CniCode.InvalidNetworkConfig, `no net configuration with name "${name}" in ${dir}`);
 }
 

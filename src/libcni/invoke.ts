@@ -66,10 +66,17 @@ export async function execPlugin(
       parsed = readJson(out);
     } catch (e) {
       if (!(e instanceof JsonInputError)) throw e;
-      throw new CniError(CniCode.DecodingFailure, `netplugin failed but error parsing its diagnostic message "${out}": ${e.message}`);
+      throw new CniError(
+        CniCode.DecodingFailure,
+        `netplugin failed but error parsing its diagnostic message "${out}": ${e.message}`,
+      );
     }
     const err = errorFromWire(parsed);
-    if (!err) throw new CniError(CniCode.DecodingFailure, `netplugin failed but error parsing its diagnostic message "${out}": not a CNI error object`);
+    if (!err)
+      throw new CniError(
+        CniCode.DecodingFailure,
+        `netplugin failed but error parsing its diagnostic message "${out}": not a CNI error object`,
+      );
     throw err;
   }
 }

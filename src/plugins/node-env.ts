@@ -36,4 +36,5 @@ export interface NodeEnv {
 export const pathsOf = (env: Pick<NodeEnv, "at">): ((path: string) => string) => env.at ?? ((p) => p);
 
 /** A netns path the caller gave, as this process must open it (null: the process's own). */
-export const netnsOf = (env: Pick<NodeEnv, "at">, netns: string | null): string | null => (netns === null ? null : pathsOf(env)(netns));
+export const netnsOf = (env: Pick<NodeEnv, "at">, netns: string | null): string | null =>
+  netns === null ? null : pathsOf(env)(netns);

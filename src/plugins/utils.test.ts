@@ -1,6 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { formatChainName, formatComment, goQuote, mustFormatChainNameWithPrefix, mustFormatHashWithPrefix } from "./utils.js";
+import {
+  formatChainName,
+  formatComment,
+  goQuote,
+  mustFormatChainNameWithPrefix,
+  mustFormatHashWithPrefix,
+} from "./utils.js";
 
 describe("hashed names (pkg/utils test vectors)", () => {
   it("chain names and comments", () => {

@@ -16,9 +16,21 @@ import { decodeResponse, encodeRequest, type LaunchResponse } from "./protocol.j
 import { attachmentKey, newServeStats, serveResident, type ServeStats } from "./server.js";
 
 const REGISTRY = new URL("../netmgr/testing/registry.js", import.meta.url).href;
-const conf = JSON.stringify({ cniVersion: "1.0.0", name: "n", anotherAwesomeArg: "x", prevResult: { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }] } });
-const env = (cmd: string, id: string) => ({ CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_NETNS: "/run/netns/podnet-t-x", CNI_IFNAME: "eth0", CNI_PATH: "/opt/cni/bin" });
-const request = (plugin: string, cmd: string, id: string) => encodeRequest({ plugin, cwd: "/", env: env(cmd, id), stdin: Buffer.from(conf) });
+const conf = JSON.stringify({
+  cniVersion: "1.0.0",
+  name: "n",
+  anotherAwesomeArg: "x",
+  prevResult: { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }] },
+});
+const env = (cmd: string, id: string) => ({
+  CNI_COMMAND: cmd,
+  CNI_CONTAINERID: id,
+  CNI_NETNS: "/run/netns/podnet-t-x",
+  CNI_IFNAME: "eth0",
+  CNI_PATH: "/opt/cni/bin",
+});
+const request = (plugin: string, cmd: string, id: string) =>
+  encodeRequest({ plugin, cwd: "/", env: env(cmd, id), stdin: Buffer.from(conf) });
 
 /** Sends a request as a launcher does (then shuts down its side); resolves with the answer. */
 function call(path: string, bytes: Buffer): { answer: Promise<LaunchResponse>; socket: Socket } {
@@ -44,8 +56,14 @@ describe("attachmentKey", () => {
   it("is the plugin, container ID and interface; calls without a container have none", () => {
     const req = (e: Record<string, string>) => ({ plugin: "bridge", env: e, stdin: Buffer.alloc(0) });
     assert.equal(attachmentKey(req({ CNI_CONTAINERID: "c1", CNI_IFNAME: "eth0" })), "bridge\0c1\0eth0");
-    assert.notEqual(attachmentKey(req({ CNI_CONTAINERID: "c1", CNI_IFNAME: "eth1" })), attachmentKey(req({ CNI_CONTAINERID: "c1", CNI_IFNAME: "eth0" })));
-    assert.notEqual(attachmentKey({ ...req({ CNI_CONTAINERID: "c1", CNI_IFNAME: "eth0" }), plugin: "host-local" }), "bridge\0c1\0eth0");
+    assert.notEqual(
+      attachmentKey(req({ CNI_CONTAINERID: "c1", CNI_IFNAME: "eth1" })),
+      attachmentKey(req({ CNI_CONTAINERID: "c1", CNI_IFNAME: "eth0" })),
+    );
+    assert.notEqual(
+      attachmentKey({ ...req({ CNI_CONTAINERID: "c1", CNI_IFNAME: "eth0" }), plugin: "host-local" }),
+      "bridge\0c1\0eth0",
+    );
     assert.equal(attachmentKey(req({ CNI_COMMAND: "VERSION" })), undefined);
   });
 });
@@ -63,7 +81,15 @@ describe("resident server on worker threads", { timeout: 20_000 }, () => {
   async function start(size: number): Promise<void> {
     gate = holdGate();
     stats = newServeStats();
-    host = workerPluginHost({ size, stallMs: 60_000, registryModule: REGISTRY, registryExport: "testRegistry", registryArg: gate.buffer, plugins: ["sample", "hold", "chatty"], log: (m) => logs.push(m) });
+    host = workerPluginHost({
+      size,
+      stallMs: 60_000,
+      registryModule: REGISTRY,
+      registryExport: "testRegistry",
+      registryArg: gate.buffer,
+      plugins: ["sample", "hold", "chatty"],
+      log: (m) => logs.push(m),
+    });
     await host.warm?.();
     server = await serveResident(sock(), host, { stats });
   }
@@ -132,6 +158,10 @@ describe("resident server on worker threads", { timeout: 20_000 }, () => {
     assert.equal(stats.skipped, 1);
     assert.equal(stats.calls, 2);
     await until(() => logs.includes("chatty ADD pod-kept"));
-    assert.equal(logs.includes("chatty ADD pod-gone"), false, "the plugin never ran for the call whose launcher had gone");
+    assert.equal(
+      logs.includes("chatty ADD pod-gone"),
+      false,
+      "the plugin never ran for the call whose launcher had gone",
+    );
   });
 });

@@ -52,7 +52,9 @@ export function localPluginHost(registry: Registry, opts: { isOwnNetns?: (p: str
     async call(req, o = {}) {
       if (o.stillWanted && !o.stillWanted()) return SKIPPED;
       const t0 = performance.now();
-      const run = handle(registry, req, opts.isOwnNetns).then((r): HostResponse => ({ ...r, queuedMs: 0, runMs: performance.now() - t0 }));
+      const run = handle(registry, req, opts.isOwnNetns).then(
+        (r): HostResponse => ({ ...r, queuedMs: 0, runMs: performance.now() - t0 }),
+      );
       if (!o.timeoutMs) return run;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<HostResponse>((r) => {

@@ -19,7 +19,13 @@ describe("resident requests with hostile environment or stdin", () => {
     del: async () => {},
   };
   const registry = new Map([["t", stateless(funcs, { name: "t", supportedVersions: ALL_SPEC_VERSIONS })]]);
-  const env = { CNI_COMMAND: "ADD", CNI_CONTAINERID: "c1", CNI_NETNS: "/run/netns/x", CNI_IFNAME: "eth0", CNI_PATH: "/opt/cni/bin" };
+  const env = {
+    CNI_COMMAND: "ADD",
+    CNI_CONTAINERID: "c1",
+    CNI_NETNS: "/run/netns/x",
+    CNI_IFNAME: "eth0",
+    CNI_PATH: "/opt/cni/bin",
+  };
   const stdin = Buffer.from('{"cniVersion":"1.0.0","name":"n"}');
   const call = async (over: Record<string, string>, body = stdin) => {
     // the dispatcher's own check, behind the decoder's
@@ -48,7 +54,9 @@ describe("resident requests with hostile environment or stdin", () => {
     assert.deepEqual(called, []);
   });
   it("stdin nested 5,000,000 deep is code 6 (through the wire format; in encoding/json's words: Go refuses it too)", async () => {
-    const req = decodeRequest(encodeRequest({ plugin: "t", env, stdin: Buffer.from("[".repeat(5_000_000) + "]".repeat(5_000_000)), cwd: "/" }));
+    const req = decodeRequest(
+      encodeRequest({ plugin: "t", env, stdin: Buffer.from("[".repeat(5_000_000) + "]".repeat(5_000_000)), cwd: "/" }),
+    );
     const res = await handle(registry, req);
     const r = { out: JSON.parse(res.stdout) as { code: number; msg: string } };
     assert.equal(r.out.code, 6);

@@ -54,7 +54,18 @@ export class ProtocolError extends PodnetError {
   }
 }
 
-type Field = "magic" | "nameLen" | "name" | "cwdLen" | "cwd" | "envCount" | "envLen" | "env" | "stdinLen" | "stdin" | "done";
+type Field =
+  | "magic"
+  | "nameLen"
+  | "name"
+  | "cwdLen"
+  | "cwd"
+  | "envCount"
+  | "envLen"
+  | "env"
+  | "stdinLen"
+  | "stdin"
+  | "done";
 
 /** Reads one request from chunks as they arrive; throws ProtocolError as soon as one is wrong. */
 export class RequestDecoder {
@@ -91,13 +102,27 @@ export class RequestDecoder {
   /** The request, once the sender has finished. */
   end(): LaunchRequest {
     if (!this.done()) {
-      throw new ProtocolError(`truncated request: ended after ${this.total} bytes while reading the ${this.describe()} (need ${this.need - this.buffered} more)`);
+      throw new ProtocolError(
+        `truncated request: ended after ${this.total} bytes while reading the ${this.describe()} (need ${this.need - this.buffered} more)`,
+      );
     }
     return { plugin: this.plugin, cwd: this.cwd, env: this.env, stdin: this.stdin };
   }
 
   private describe(): string {
-    return { magic: "magic", nameLen: "name length", name: "plugin name", cwdLen: "cwd length", cwd: "cwd", envCount: "environment count", envLen: "environment entry length", env: "environment entry", stdinLen: "stdin length", stdin: "stdin", done: "end" }[this.field];
+    return {
+      magic: "magic",
+      nameLen: "name length",
+      name: "plugin name",
+      cwdLen: "cwd length",
+      cwd: "cwd",
+      envCount: "environment count",
+      envLen: "environment entry length",
+      env: "environment entry",
+      stdinLen: "stdin length",
+      stdin: "stdin",
+      done: "end",
+    }[this.field];
   }
 
   private take(n: number): Buffer {
@@ -130,7 +155,8 @@ export class RequestDecoder {
     const n = b.readUInt32LE(0);
     if (n > max) throw new ProtocolError(`${what} of ${n} bytes is over the limit of ${max}`);
     const consumed = this.total - this.buffered;
-    if (consumed + n > MAX_REQUEST_BYTES) throw new ProtocolError(`${what} of ${n} bytes would make the request larger than ${MAX_REQUEST_BYTES} bytes`);
+    if (consumed + n > MAX_REQUEST_BYTES)
+      throw new ProtocolError(`${what} of ${n} bytes would make the request larger than ${MAX_REQUEST_BYTES} bytes`);
     return n;
   }
 
@@ -144,7 +170,10 @@ export class RequestDecoder {
       case "magic": {
         const m = b.toString("latin1");
         if (OLD_MAGICS.includes(m)) {
-          throw new ProtocolError(`the launcher speaks protocol ${m}, this daemon ${MAGIC}: update the launchers (podnet install) or run the matching daemon`, CniCode.IncompatibleCniVersion);
+          throw new ProtocolError(
+            `the launcher speaks protocol ${m}, this daemon ${MAGIC}: update the launchers (podnet install) or run the matching daemon`,
+            CniCode.IncompatibleCniVersion,
+          );
         }
         if (m !== MAGIC) throw new ProtocolError("not a podnet launcher request (bad magic)");
         this.next("nameLen", 4);
@@ -155,7 +184,8 @@ export class RequestDecoder {
         return;
       case "name":
         this.plugin = this.text(b, "plugin name");
-        if (this.plugin === "" || this.plugin.includes("/")) throw new ProtocolError(`invalid plugin name ${JSON.stringify(this.plugin)}`);
+        if (this.plugin === "" || this.plugin.includes("/"))
+          throw new ProtocolError(`invalid plugin name ${JSON.stringify(this.plugin)}`);
         this.next("cwdLen", 4);
         return;
       case "cwdLen":
@@ -163,12 +193,14 @@ export class RequestDecoder {
         return;
       case "cwd":
         this.cwd = this.text(b, "cwd");
-        if (!this.cwd.startsWith("/")) throw new ProtocolError(`cwd ${JSON.stringify(this.cwd)} is not an absolute path`);
+        if (!this.cwd.startsWith("/"))
+          throw new ProtocolError(`cwd ${JSON.stringify(this.cwd)} is not an absolute path`);
         this.next("envCount", 4);
         return;
       case "envCount": {
         const n = b.readUInt32LE(0);
-        if (n > LIMITS.envCount) throw new ProtocolError(`environment of ${n} entries is over the limit of ${LIMITS.envCount}`);
+        if (n > LIMITS.envCount)
+          throw new ProtocolError(`environment of ${n} entries is over the limit of ${LIMITS.envCount}`);
         this.envLeft = n;
         this.next(this.envLeft > 0 ? "envLen" : "stdinLen", 4);
         return;

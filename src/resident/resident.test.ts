@@ -9,7 +9,16 @@ import { CniCode } from "../cni/index.js";
 import type { UnixListener } from "../kernel/unix-listener.js";
 import { SAMPLE_ABOUT, samplePlugin } from "../plugins/sample/sample.js";
 import { atCwd } from "./call-context.js";
-import { LIMITS, MAX_REQUEST_BYTES, type ProtocolError, RequestDecoder, decodeRequest, decodeResponse, encodeRequest, encodeResponse } from "./protocol.js";
+import {
+  LIMITS,
+  MAX_REQUEST_BYTES,
+  type ProtocolError,
+  RequestDecoder,
+  decodeRequest,
+  decodeResponse,
+  encodeRequest,
+  encodeResponse,
+} from "./protocol.js";
 import { localPluginHost } from "./host.js";
 import { defaultRegistry } from "./registry.js";
 import { handle, newServeStats, serveResident, stateless, type Registry } from "./server.js";
@@ -21,11 +30,17 @@ const u32 = (v: number) => {
 };
 const field = (s: string) => Buffer.concat([u32(Buffer.byteLength(s)), Buffer.from(s)]);
 /** A request up to (and including) the stdin length field. */
-const header = (stdinLen: number, magic = "PNC2") => Buffer.concat([Buffer.from(magic), field("sample"), field("/"), u32(0), u32(stdinLen)]);
+const header = (stdinLen: number, magic = "PNC2") =>
+  Buffer.concat([Buffer.from(magic), field("sample"), field("/"), u32(0), u32(stdinLen)]);
 
 describe("resident protocol", () => {
   it("round-trips requests and responses, including the cwd, '=' in values and binary stdin", () => {
-    const req = { plugin: "bridge", cwd: "/home/x", env: { CNI_COMMAND: "ADD", CNI_ARGS: "A=1;B=2", EMPTY: "" }, stdin: Buffer.from([0, 1, 2, 255]) };
+    const req = {
+      plugin: "bridge",
+      cwd: "/home/x",
+      env: { CNI_COMMAND: "ADD", CNI_ARGS: "A=1;B=2", EMPTY: "" },
+      stdin: Buffer.from([0, 1, 2, 255]),
+    };
     const got = decodeRequest(encodeRequest(req));
     assert.deepEqual({ ...got, env: { ...got.env }, stdin: Buffer.from(got.stdin) }, req);
     const res = { code: 1, stdout: '{"code":7}', stderr: "log ✓\n" };
@@ -36,29 +51,48 @@ describe("resident protocol", () => {
     assert.throws(() => decodeRequest(Buffer.from("XXXX")), /bad magic/);
     assert.throws(() => decodeRequest(good.subarray(0, good.length - 2)), /truncated request/);
     assert.throws(() => decodeRequest(Buffer.concat([good, Buffer.from("z")])), /1 trailing bytes/);
-    assert.throws(() => decodeRequest(encodeRequest({ plugin: "a\0b", cwd: "/", env: {}, stdin: Buffer.alloc(0) })), /plugin name contains a NUL/);
-    assert.throws(() => decodeRequest(encodeRequest({ plugin: "x", cwd: "rel", env: {}, stdin: Buffer.alloc(0) })), /cwd "rel" is not an absolute path/);
+    assert.throws(
+      () => decodeRequest(encodeRequest({ plugin: "a\0b", cwd: "/", env: {}, stdin: Buffer.alloc(0) })),
+      /plugin name contains a NUL/,
+    );
+    assert.throws(
+      () => decodeRequest(encodeRequest({ plugin: "x", cwd: "rel", env: {}, stdin: Buffer.alloc(0) })),
+      /cwd "rel" is not an absolute path/,
+    );
   });
   it("answers an old launcher (PNC1) with an error saying to update it", () => {
-    assert.throws(() => decodeRequest(encodeRequest({ plugin: "x", cwd: "/", env: {}, stdin: Buffer.alloc(0) }, "PNC1")), (e: ProtocolError) =>
-      e.cniCode === CniCode.IncompatibleCniVersion && /protocol PNC1, this daemon PNC2: update the launchers/.test(e.message));
+    assert.throws(
+      () => decodeRequest(encodeRequest({ plugin: "x", cwd: "/", env: {}, stdin: Buffer.alloc(0) }, "PNC1")),
+      (e: ProtocolError) =>
+        e.cniCode === CniCode.IncompatibleCniVersion &&
+        /protocol PNC1, this daemon PNC2: update the launchers/.test(e.message),
+    );
   });
   it("environment keys cannot reach Object.prototype", () => {
-    const r = decodeRequest(encodeRequest({ plugin: "x", cwd: "/", env: { ["__proto__"]: "x", constructor: "y" }, stdin: Buffer.alloc(0) }));
+    const r = decodeRequest(
+      encodeRequest({ plugin: "x", cwd: "/", env: { ["__proto__"]: "x", constructor: "y" }, stdin: Buffer.alloc(0) }),
+    );
     assert.equal(Object.getPrototypeOf(r.env), null);
     // biome-ignore lint/suspicious/noProto: reading "__proto__" as an own data key is what this test checks
     assert.equal(r.env["__proto__"], "x");
   });
   it("refuses an oversized declared length as soon as the length arrives, before its bytes", () => {
     const d = new RequestDecoder();
-    assert.throws(() => d.push(header(0xffffffff)), (e: ProtocolError) => e.cniCode === CniCode.DecodingFailure && /stdin of 4294967295 bytes is over the limit/.test(e.message));
+    assert.throws(
+      () => d.push(header(0xffffffff)),
+      (e: ProtocolError) =>
+        e.cniCode === CniCode.DecodingFailure && /stdin of 4294967295 bytes is over the limit/.test(e.message),
+    );
     const d2 = new RequestDecoder();
     assert.throws(() => d2.push(header(MAX_REQUEST_BYTES - 10)), /would make the request larger than 67108864 bytes/);
     for (const [what, bytes] of [
       ["plugin name", Buffer.concat([Buffer.from("PNC2"), u32(LIMITS.name + 1)])],
       ["cwd", Buffer.concat([Buffer.from("PNC2"), field("x"), u32(LIMITS.cwd + 1)])],
       ["environment of", Buffer.concat([Buffer.from("PNC2"), field("x"), field("/"), u32(LIMITS.envCount + 1)])],
-      ["environment entry", Buffer.concat([Buffer.from("PNC2"), field("x"), field("/"), u32(1), u32(LIMITS.envEntry + 1)])],
+      [
+        "environment entry",
+        Buffer.concat([Buffer.from("PNC2"), field("x"), field("/"), u32(1), u32(LIMITS.envEntry + 1)]),
+      ],
     ] as const) {
       assert.throws(() => new RequestDecoder().push(bytes), new RegExp(`${what}.* over the limit`), what);
     }
@@ -73,7 +107,12 @@ describe("resident protocol", () => {
     assert.throws(() => d.push(Buffer.alloc(1)), /request larger than 67108864 bytes/);
   });
   it("reads a request split at any byte", () => {
-    const req = encodeRequest({ plugin: "bridge", cwd: "/w", env: { A: "1", B: "2=3" }, stdin: Buffer.from('{"x":1}') });
+    const req = encodeRequest({
+      plugin: "bridge",
+      cwd: "/w",
+      env: { A: "1", B: "2=3" },
+      stdin: Buffer.from('{"x":1}'),
+    });
     for (let cut = 1; cut < req.length; cut++) {
       const d = new RequestDecoder();
       d.push(req.subarray(0, cut));
@@ -100,11 +139,30 @@ describe("a call's paths resolve against the caller's cwd", () => {
     try {
       const caller = join(dir, "caller");
       mkdirSync(caller);
-      const conf = { cniVersion: "1.0.0", name: "relnet", ipam: { type: "host-local", subnet: "10.200.7.0/24", dataDir: "ipam-rel" } };
-      const env = { CNI_COMMAND: "ADD", CNI_CONTAINERID: "c1", CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: "/opt/cni/bin" };
-      const res = await handle(defaultRegistry(), { plugin: "host-local", cwd: caller, env, stdin: Buffer.from(JSON.stringify(conf)) });
+      const conf = {
+        cniVersion: "1.0.0",
+        name: "relnet",
+        ipam: { type: "host-local", subnet: "10.200.7.0/24", dataDir: "ipam-rel" },
+      };
+      const env = {
+        CNI_COMMAND: "ADD",
+        CNI_CONTAINERID: "c1",
+        CNI_NETNS: "/x",
+        CNI_IFNAME: "eth0",
+        CNI_PATH: "/opt/cni/bin",
+      };
+      const res = await handle(defaultRegistry(), {
+        plugin: "host-local",
+        cwd: caller,
+        env,
+        stdin: Buffer.from(JSON.stringify(conf)),
+      });
       assert.equal(res.code, 0, res.stdout);
-      assert.deepEqual(readdirSync(join(caller, "ipam-rel", "relnet")).sort(), ["10.200.7.2", "last_reserved_ip.0", "lock"]);
+      assert.deepEqual(readdirSync(join(caller, "ipam-rel", "relnet")).sort(), [
+        "10.200.7.2",
+        "last_reserved_ip.0",
+        "lock",
+      ]);
       assert.equal(readdirSync(process.cwd()).includes("ipam-rel"), false, "nothing in the daemon's cwd");
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -127,7 +185,9 @@ function exchange(path: string, bytes: Buffer, end = true): Promise<Buffer> {
       s.destroy();
       resolve(Buffer.concat(got));
     });
-    s.on("error", (e: NodeJS.ErrnoException) => (e.code === "EPIPE" || e.code === "ECONNRESET" ? undefined : reject(e)));
+    s.on("error", (e: NodeJS.ErrnoException) =>
+      e.code === "EPIPE" || e.code === "ECONNRESET" ? undefined : reject(e),
+    );
     s.write(bytes);
     if (end) s.end();
   });
@@ -163,7 +223,9 @@ describe("resident server", () => {
 
   it("answers a request with what the plugin printed", async () => {
     const env = { CNI_COMMAND: "VERSION" };
-    const res = decodeResponse(await exchange(sock(), encodeRequest({ plugin: "sample", cwd: "/", env, stdin: Buffer.alloc(0) })));
+    const res = decodeResponse(
+      await exchange(sock(), encodeRequest({ plugin: "sample", cwd: "/", env, stdin: Buffer.alloc(0) })),
+    );
     assert.equal(res.code, 0);
     assert.deepEqual(JSON.parse(res.stdout).supportedVersions, SAMPLE_ABOUT.supportedVersions);
   });

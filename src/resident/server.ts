@@ -32,7 +32,10 @@ export type Registry = ReadonlyMap<string, ResidentPlugin>;
 export type ClosableRegistry = Registry & { close(): void };
 
 /** A registry entry for plugin functions that hold nothing per call. */
-export const stateless = (funcs: PluginFuncs, about: PluginAbout): ResidentPlugin => ({ about, make: () => ({ funcs, close: () => {} }) });
+export const stateless = (funcs: PluginFuncs, about: PluginAbout): ResidentPlugin => ({
+  about,
+  make: () => ({ funcs, close: () => {} }),
+});
 
 export interface ServeStats {
   /** Requests run. */
@@ -53,7 +56,11 @@ export const newServeStats = (): ServeStats => ({ calls: 0, errors: 0, skipped: 
 export const REQUEST_IDLE_TIMEOUT_MS = 60_000;
 
 /** Runs one request through the dispatcher and captures what a plugin process would print. */
-export async function handle(registry: Registry, req: LaunchRequest, isOwnNetns?: (p: string) => boolean): Promise<LaunchResponse> {
+export async function handle(
+  registry: Registry,
+  req: LaunchRequest,
+  isOwnNetns?: (p: string) => boolean,
+): Promise<LaunchResponse> {
   const p = registry.get(req.plugin);
   if (!p) {
     const err = new CniError(CniCode.PluginNotAvailable, `the podnet daemon has no plugin "${req.plugin}"`);
@@ -183,7 +190,12 @@ function serveConnection(conn: Socket, host: PluginHost, order: KeyedMutex, opts
           stats.calls++;
           if (res.code !== 0) stats.errors++;
         }
-        opts.onCall?.({ plugin: req.plugin, command: req.env["CNI_COMMAND"] ?? "", ok: res.code === 0, seconds: (performance.now() - t0) / 1000 });
+        opts.onCall?.({
+          plugin: req.plugin,
+          command: req.env["CNI_COMMAND"] ?? "",
+          ok: res.code === 0,
+          seconds: (performance.now() - t0) / 1000,
+        });
         const trace = req.env["PODNET_TRACE"] === "1" ? traceLine(req, ordered, res, performance.now() - t0) : "";
         conn.end(encodeResponse(trace ? { ...res, stderr: res.stderr + trace } : res));
       } finally {
@@ -207,7 +219,11 @@ export function serveResident(socketPath: string, host: PluginHost, opts: ServeO
     onReject: (peer) => {
       if (opts.stats) opts.stats.rejected++;
       opts.onRefused?.("rejected");
-      opts.onError?.(new Error(`refused a connection on ${socketPath} from ${describePeer(peer)}: not root${opts.group ? ` or group ${opts.group.name}` : ""}`));
+      opts.onError?.(
+        new Error(
+          `refused a connection on ${socketPath} from ${describePeer(peer)}: not root${opts.group ? ` or group ${opts.group.name}` : ""}`,
+        ),
+      );
     },
   });
 }

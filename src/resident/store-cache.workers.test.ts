@@ -17,7 +17,10 @@ import type { HostResponse } from "./host.js";
 const WORKERS = 3;
 const IDS = ["c0", "c1", "c2"];
 
-describe("host-local on worker threads", { timeout: 60_000, skip: addonInotifyOps() ? false : "the addon has no inotify (rebuild it: npm run install)" }, () => {
+describe("host-local on worker threads", {
+  timeout: 60_000,
+  skip: addonInotifyOps() ? false : "the addon has no inotify (rebuild it: npm run install)",
+}, () => {
   let dir = "";
   let host: ReturnType<typeof workerPluginHost> | undefined;
   before(async () => {
@@ -30,11 +33,23 @@ describe("host-local on worker threads", { timeout: 60_000, skip: addonInotifyOp
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const conf = () => JSON.stringify({ cniVersion: "1.0.0", name: "net1", type: "bridge", ipam: { type: "host-local", subnet: "10.200.77.0/24", dataDir: dir } });
+  const conf = () =>
+    JSON.stringify({
+      cniVersion: "1.0.0",
+      name: "net1",
+      type: "bridge",
+      ipam: { type: "host-local", subnet: "10.200.77.0/24", dataDir: dir },
+    });
   const req = (cmd: string, id: string) => ({
     plugin: "host-local",
     cwd: "/",
-    env: { CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_NETNS: "/run/netns/podnet-t-none", CNI_IFNAME: "eth0", CNI_PATH: "/opt/cni/bin" },
+    env: {
+      CNI_COMMAND: cmd,
+      CNI_CONTAINERID: id,
+      CNI_NETNS: "/run/netns/podnet-t-none",
+      CNI_IFNAME: "eth0",
+      CNI_PATH: "/opt/cni/bin",
+    },
     stdin: Buffer.from(conf()),
   });
   /** One call per worker, all at once: the i-th goes to worker i (every worker is free). */

@@ -5,8 +5,11 @@ import { isPodnetBundle } from "./bundle.js";
 
 describe("podnet's plugin executables", () => {
   it("isPodnetBundle recognises podnet's bundles, not Go's ELF binaries", () => {
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: the text is a bundle's JavaScript source, template literal and all
-    const bundle = Buffer.from('#!/usr/bin/node\n"use strict";\nconst t = `CNI ${n} plugin podnet v${v}`;\nconst about = { name: "host-local" };\n');
+    // The text is a bundle's JavaScript source, template literal and all.
+    const bundle = Buffer.from(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a bundle's source text, not a template
+      '#!/usr/bin/node\n"use strict";\nconst t = `CNI ${n} plugin podnet v${v}`;\nconst about = { name: "host-local" };\n',
+    );
     assert.equal(isPodnetBundle(bundle, "host-local"), true);
     assert.equal(isPodnetBundle(bundle, "static"), false);
     assert.equal(isPodnetBundle(Buffer.from("\x7fELF\x02\x01\x01 host-local plugin podnet v"), "host-local"), false);

@@ -17,7 +17,9 @@ const ELF = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
  */
 export function isPodnetBundle(bytes: Buffer, name: string): boolean {
   if (bytes.subarray(0, 4).equals(ELF)) return bytes.includes(LAUNCHER_MARK);
-  return bytes.subarray(0, 2).toString() === "#!" && bytes.includes(PODNET_MARK) && bytes.includes(Buffer.from(`"${name}"`));
+  return (
+    bytes.subarray(0, 2).toString() === "#!" && bytes.includes(PODNET_MARK) && bytes.includes(Buffer.from(`"${name}"`))
+  );
 }
 
 /** Whether the file at `path` is podnet's own plugin for `name` (see isPodnetBundle). */

@@ -89,7 +89,8 @@ function checkSupported(v: string, about: PluginAbout): void {
 /** skel's gate for the verbs added after 0.1.0 (CHECK; STATUS and GC as skel v1.2 has them). */
 function checkVerbVersion(verb: "CHECK" | "STATUS" | "GC", v: string, about: PluginAbout): void {
   const since = VERB_SINCE[verb];
-  if (compareVersions(v, since) < 0) throw new CniError(CniCode.IncompatibleCniVersion, `config version does not allow ${verb}`);
+  if (compareVersions(v, since) < 0)
+    throw new CniError(CniCode.IncompatibleCniVersion, `config version does not allow ${verb}`);
   if (!about.supportedVersions.some((p) => compareVersions(p, v) >= 0)) {
     throw new CniError(CniCode.IncompatibleCniVersion, `plugin version does not allow ${verb}`);
   }
@@ -103,10 +104,18 @@ function checkVerbVersion(verb: "CHECK" | "STATUS" | "GC", v: string, about: Plu
 function plainError(e: unknown): CniError {
   if (e instanceof RelayedError) return e;
   const err = toCniError(e);
-  return err.code === CniCode.Internal && !err.details ? err : new CniError(CniCode.Internal, err.toString(), { cause: e });
+  return err.code === CniCode.Internal && !err.details
+    ? err
+    : new CniError(CniCode.Internal, err.toString(), { cause: e });
 }
 
-async function callPlugin(verb: Verb, args: CmdArgs, funcs: PluginFuncs, about: PluginAbout, io: PluginIo): Promise<void> {
+async function callPlugin(
+  verb: Verb,
+  args: CmdArgs,
+  funcs: PluginFuncs,
+  about: PluginAbout,
+  io: PluginIo,
+): Promise<void> {
   switch (verb) {
     case "ADD": {
       const result = await funcs.add(args);

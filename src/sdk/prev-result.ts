@@ -1,7 +1,18 @@
 // Reading `prevResult` as the Go plugins do (version.ParsePrevResult): a missing version means
 // the config's; it must be one the config's result type holds; plugins then work on the 1.x shape.
 // Failures carry ParsePrevResult's "could not parse prevResult: " and its words where it has them.
-import { CniCode, CniError, generationOf, getCI, isObject, parseResult, toCurrent, type AnyResult, type JsonObject, type Result } from "../cni/index.js";
+import {
+  CniCode,
+  CniError,
+  generationOf,
+  getCI,
+  isObject,
+  parseResult,
+  toCurrent,
+  type AnyResult,
+  type JsonObject,
+  type Result,
+} from "../cni/index.js";
 import { goStrconvQuote } from "../cni/gojson.js";
 
 /**
@@ -23,7 +34,8 @@ function resultTypeVersions(cniVersion: string): string[] {
 export function readPrevResult(netconf: JsonObject, cniVersion: string): AnyResult | undefined {
   const raw = getCI(netconf, "prevResult");
   if (raw === undefined || raw === null) return undefined;
-  const fail = (msg: string, cause?: unknown) => new CniError(CniCode.DecodingFailure, `could not parse prevResult: ${msg}`, { cause });
+  const fail = (msg: string, cause?: unknown) =>
+    new CniError(CniCode.DecodingFailure, `could not parse prevResult: ${msg}`, { cause });
   if (!isObject(raw)) throw fail(`prevResult must be a JSON object, got ${JSON.stringify(raw)}`);
   const declared = getCI(raw, "cniVersion");
   const own = typeof declared === "string" && declared !== "" ? declared : cniVersion;
@@ -39,7 +51,8 @@ export function readPrevResult(netconf: JsonObject, cniVersion: string): AnyResu
 }
 
 /** A prevResult as read, in the 1.x shape plugins compute with. */
-export const prevResultAsCurrent = (r: AnyResult, cniVersion: string): Result => toCurrent(r, cniVersion === "1.0.0" ? "1.0.0" : "1.1.0");
+export const prevResultAsCurrent = (r: AnyResult, cniVersion: string): Result =>
+  toCurrent(r, cniVersion === "1.0.0" ? "1.0.0" : "1.1.0");
 
 /** The prevResult in the 1.x shape plugins compute with, undefined when there is none. */
 export function parsePrevResult(netconf: JsonObject, cniVersion: string): Result | undefined {

@@ -18,7 +18,8 @@ export interface AtomicWriteOptions {
 const FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /** The temporary name beside `path`: hidden, random, ".tmp" at the end. */
-const tempPath = (path: string): string => join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+const tempPath = (path: string): string =>
+  join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
 
 export function writeFileAtomicSync(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): void {
   const tmp = tempPath(path);
@@ -40,7 +41,11 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array, opt
   }
 }
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  opts: AtomicWriteOptions = {},
+): Promise<void> {
   const tmp = tempPath(path);
   const fh = await fsp.open(tmp, FLAGS, 0o600);
   try {

@@ -36,7 +36,8 @@ export function parseYamlDocument(text: string, o: YamlDocumentOptions): unknown
   lines.addNewLine(0);
   for (const lexeme of new Lexer().lex(text)) {
     for (const t of parser.next(lexeme)) tokens.push(t);
-    if (parser.stack.length > o.maxDepth) throw new YamlInputError(`${o.what} nests deeper than ${o.maxDepth} levels${at(parser.offset)}`);
+    if (parser.stack.length > o.maxDepth)
+      throw new YamlInputError(`${o.what} nests deeper than ${o.maxDepth} levels${at(parser.offset)}`);
   }
   for (const t of parser.end()) tokens.push(t);
   let docs: Document.Parsed[];
@@ -50,7 +51,10 @@ export function parseYamlDocument(text: string, o: YamlDocumentOptions): unknown
     if (o.allowEmpty) return null;
     throw new YamlInputError(`${o.what} is empty`);
   }
-  if (nonEmpty.length > 1) throw new YamlInputError(o.tooMany?.(nonEmpty.length) ?? `${o.what} holds ${nonEmpty.length} documents; expected one`);
+  if (nonEmpty.length > 1)
+    throw new YamlInputError(
+      o.tooMany?.(nonEmpty.length) ?? `${o.what} holds ${nonEmpty.length} documents; expected one`,
+    );
   const doc = nonEmpty[0]!;
   if (doc.errors.length) {
     const e = doc.errors[0]!;

@@ -46,25 +46,47 @@ describe("one error base with stable codes", () => {
   });
 
   it("each sets its own code from the catalogue, and each code belongs to one class", () => {
-    const coded = errorClasses.filter((c) => c.name !== "PodnetError" && (ancestry(c).includes("PodnetError") || c.code !== undefined));
-    assert.deepEqual(coded.filter((c) => c.code === undefined).map((c) => `${c.rel}: ${c.name} sets no code`), []);
-    assert.deepEqual(coded.filter((c) => !(c.code! in ERROR_CODES)).map((c) => `${c.rel}: ${c.name}: ${c.code} is not in ERROR_CODES`), []);
+    const coded = errorClasses.filter(
+      (c) => c.name !== "PodnetError" && (ancestry(c).includes("PodnetError") || c.code !== undefined),
+    );
+    assert.deepEqual(
+      coded.filter((c) => c.code === undefined).map((c) => `${c.rel}: ${c.name} sets no code`),
+      [],
+    );
+    assert.deepEqual(
+      coded.filter((c) => !(c.code! in ERROR_CODES)).map((c) => `${c.rel}: ${c.name}: ${c.code} is not in ERROR_CODES`),
+      [],
+    );
     const owners = new Map<string, string[]>();
     for (const c of coded) owners.set(c.code!, [...(owners.get(c.code!) ?? []), c.name]);
-    assert.deepEqual([...owners].filter(([, o]) => o.length > 1), []);
-    assert.deepEqual(Object.keys(ERROR_CODES).filter((k) => !owners.has(k)), [], "codes no class uses");
+    assert.deepEqual(
+      [...owners].filter(([, o]) => o.length > 1),
+      [],
+    );
+    assert.deepEqual(
+      Object.keys(ERROR_CODES).filter((k) => !owners.has(k)),
+      [],
+      "codes no class uses",
+    );
   });
 
   it("no source branches on an error's message text", () => {
     // Go's libcni matches this plugin answer by its words too (a plugin older than VERSION has no code for it).
     const allowed = ['e.message === "unknown CNI_COMMAND: VERSION"'];
-    const re = /\.message\s*(?:===|!==|\.includes\(|\.startsWith\(|\.endsWith\(|\.match\()|\.test\((?:\([^()]*\)|[^()])*\.message\)|\.test\(errorMessage\(|\.test\(String\(e/g;
+    const re =
+      /\.message\s*(?:===|!==|\.includes\(|\.startsWith\(|\.endsWith\(|\.match\()|\.test\((?:\([^()]*\)|[^()])*\.message\)|\.test\(errorMessage\(|\.test\(String\(e/g;
     // Tests and their helpers (testing*.ts, testing/) assert messages; the code does not branch on them.
-    const bad = files.filter((f) => !isTesting(f.rel)).flatMap((f) =>
-      [...f.text.matchAll(re)].map((m) => ({ f, line: f.text.slice(f.text.lastIndexOf("\n", m.index!) + 1, f.text.indexOf("\n", m.index!)) }))
-        .filter(({ line }) => !allowed.some((a) => line.includes(a)))
-        .map(({ f, line }) => `${f.rel}: ${line.trim()}`),
-    );
+    const bad = files
+      .filter((f) => !isTesting(f.rel))
+      .flatMap((f) =>
+        [...f.text.matchAll(re)]
+          .map((m) => ({
+            f,
+            line: f.text.slice(f.text.lastIndexOf("\n", m.index!) + 1, f.text.indexOf("\n", m.index!)),
+          }))
+          .filter(({ line }) => !allowed.some((a) => line.includes(a)))
+          .map(({ f, line }) => `${f.rel}: ${line.trim()}`),
+      );
     assert.deepEqual(bad, []);
   });
 
@@ -81,6 +103,10 @@ describe("one error base with stable codes", () => {
     assert.equal(e.cause, cause);
     assert.ok(isPodnetError(e) && isPodnetError(e, "PODNET_TC", "PODNET_KERNEL") && !isPodnetError(e, "PODNET_TC"));
     assert.equal(isPodnetError(new Error("x")), false);
-    assert.ok(Object.keys(ERROR_CODES).every((k: string) => /^PODNET_[A-Z_]+$/.test(k) && (ERROR_CODES[k as PodnetErrorCode] as string).length > 10));
+    assert.ok(
+      Object.keys(ERROR_CODES).every(
+        (k: string) => /^PODNET_[A-Z_]+$/.test(k) && (ERROR_CODES[k as PodnetErrorCode] as string).length > 10,
+      ),
+    );
   });
 });

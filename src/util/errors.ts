@@ -53,7 +53,8 @@ export const ERROR_CODES = {
   // cluster networking (src/cluster)
   PODNET_CLUSTER_CONFIG: "a bad cluster flag or setting; `field`",
   PODNET_CLUSTER_STORE: "the cluster store failed; `kind`: unavailable, lease-not-found, invalid",
-  PODNET_CLUSTER_ALLOCATION: "no pod CIDR block could be allocated; `kind`: exhausted, overlap, outside, config-mismatch, contended",
+  PODNET_CLUSTER_ALLOCATION:
+    "no pod CIDR block could be allocated; `kind`: exhausted, overlap, outside, config-mismatch, contended",
   PODNET_CLUSTER_RECORD: "a node record that does not decode",
   PODNET_CLUSTER_LOCAL_STATE: "the node's local cluster state file that does not decode",
   PODNET_CLUSTER_START: "a cluster setting that cannot work on this node (the daemon reports it and exits)",

@@ -11,7 +11,14 @@ import { CniRuntime, type RuntimeConf } from "../../src/libcni/index.js";
 import { GO_PLUGINS, PODNET_PLUGINS, inNs, withSandbox, type Sandbox } from "./sandbox.js";
 
 const built = existsSync(join(PODNET_PLUGINS, "bridge")) && existsSync(join(PODNET_PLUGINS, "loopback"));
-const skip = process.getuid?.() !== 0 ? "needs root" : !built ? "run `node scripts/build.mjs` first" : !existsSync(join(GO_PLUGINS, "portmap")) ? "Go plugins missing" : false;
+const skip =
+  process.getuid?.() !== 0
+    ? "needs root"
+    : !built
+      ? "run `node scripts/build.mjs` first"
+      : !existsSync(join(GO_PLUGINS, "portmap"))
+        ? "Go plugins missing"
+        : false;
 
 /** A CNI_PATH directory whose entries point at the chosen implementation of each plugin. */
 function pluginDir(sb: Sandbox, name: string, pick: Record<string, string>): string {
@@ -32,15 +39,24 @@ function pods(sb: Sandbox, n: number, tag = "pod"): RuntimeConf[] {
       containerID: `ctr-${sb.id}-${tag}${i}`,
       netns: sb.path(ns),
       ifName: "eth0",
-      args: [["IgnoreUnknown", "1"], ["K8S_POD_NAMESPACE", "default"], ["K8S_POD_NAME", `pod${i}`]] as Array<[string, string]>,
+      args: [
+        ["IgnoreUnknown", "1"],
+        ["K8S_POD_NAMESPACE", "default"],
+        ["K8S_POD_NAME", `pod${i}`],
+      ] as Array<[string, string]>,
     };
   });
 }
 
 const nsName = (rt: RuntimeConf) => rt.netns.split("/").pop()!;
 const ipOf = (r: Result) => r.ips?.[0]?.address.split("/")[0] ?? "";
-const vethsIn = (sb: Sandbox) => sb.ipJson(sb.node, ["link", "show"]).map((l) => String(l["ifname"])).filter((n) => n.startsWith("veth"));
-const leases = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => /^[0-9a-f.:]+$/.test(f) && /\d/.test(f[0] ?? "")) : []);
+const vethsIn = (sb: Sandbox) =>
+  sb
+    .ipJson(sb.node, ["link", "show"])
+    .map((l) => String(l["ifname"]))
+    .filter((n) => n.startsWith("veth"));
+const leases = (dir: string) =>
+  existsSync(dir) ? readdirSync(dir).filter((f) => /^[0-9a-f.:]+$/.test(f) && /\d/.test(f[0] ?? "")) : [];
 const nat = (sb: Sandbox) => inNs(sb.node, ["iptables-save", "-t", "nat"]).out;
 
 function bridgeConf(sb: Sandbox, subnet: string, extra: Record<string, unknown> = {}) {
@@ -58,11 +74,13 @@ describe("podnet bridge, exec'd as a runtime does", { skip }, () => {
   for (const version of ["0.3.1", "0.4.0", "1.0.0", "1.1.0"]) {
     it(`[${version}] two pods ping each other and the gateway; CHECK; DEL leaves no veth, lease, rule or cache`, () =>
       withSandbox(async (sb) => {
-        const list = parseConfList(JSON.stringify({
-          name: "podnet-e2e",
-          cniVersion: version,
-          plugins: [{ type: "loopback" }, bridgeConf(sb, "10.200.60.0/24")],
-        }));
+        const list = parseConfList(
+          JSON.stringify({
+            name: "podnet-e2e",
+            cniVersion: version,
+            plugins: [{ type: "loopback" }, bridgeConf(sb, "10.200.60.0/24")],
+          }),
+        );
         const rtm = runtime(sb, [PODNET_PLUGINS]);
         const rts = pods(sb, 2);
         const results: Result[] = [];
@@ -70,13 +88,19 @@ describe("podnet bridge, exec'd as a runtime does", { skip }, () => {
         for (const r of results) {
           assert.equal(r.cniVersion, version);
           assert.match(ipOf(r), /^10\.200\.60\.\d+$/);
-          assert.deepEqual(r.interfaces?.map((i) => i.name.replace(/^veth[0-9a-f]{8}$/, "vethX")), ["pt-cni0", "vethX", "eth0"]);
+          assert.deepEqual(
+            r.interfaces?.map((i) => i.name.replace(/^veth[0-9a-f]{8}$/, "vethX")),
+            ["pt-cni0", "vethX", "eth0"],
+          );
         }
         const [a, b] = rts as [RuntimeConf, RuntimeConf];
         assert.equal(inNs(nsName(a), ["ping", "-c1", "-W2", ipOf(results[1]!)]).status, 0, "pod 0 → pod 1");
         assert.equal(inNs(nsName(b), ["ping", "-c1", "-W2", "10.200.60.1"]).status, 0, "pod 1 → gateway");
         assert.equal(inNs(nsName(a), ["ping", "-c1", "-W2", "127.0.0.1"]).status, 0, "loopback is up");
-        assert.match(nat(sb), /-A POSTROUTING -s 10\.200\.60\.\d+\/32 -m comment --comment "name: \\"podnet-e2e\\" id: \\"ctr-/);
+        assert.match(
+          nat(sb),
+          /-A POSTROUTING -s 10\.200\.60\.\d+\/32 -m comment --comment "name: \\"podnet-e2e\\" id: \\"ctr-/,
+        );
         if (version !== "0.3.1") await rtm.checkNetworkList(list, a);
         if (version === "1.1.0") {
           await rtm.getStatusNetworkList(list);
@@ -91,7 +115,11 @@ describe("podnet bridge, exec'd as a runtime does", { skip }, () => {
         for (const rt of rts) await rtm.delNetworkList(list, rt);
         for (const rt of rts) await rtm.delNetworkList(list, rt); // idempotent
         assert.deepEqual(vethsIn(sb), []);
-        for (const rt of rts) assert.deepEqual(sb.ipJson(nsName(rt), ["link", "show"]).map((l) => l["ifname"]), ["lo"]);
+        for (const rt of rts)
+          assert.deepEqual(
+            sb.ipJson(nsName(rt), ["link", "show"]).map((l) => l["ifname"]),
+            ["lo"],
+          );
         assert.deepEqual(leases(join(sb.dir, "ipam", "podnet-e2e")), []);
         assert.doesNotMatch(nat(sb), /CNI-[0-9a-f]{24}/);
         assert.deepEqual(readdirSync(join(sb.dir, "cache", "results")), []);
@@ -100,7 +128,13 @@ describe("podnet bridge, exec'd as a runtime does", { skip }, () => {
 
   it("the host-local lease is written in Go's format (in-process IPAM, same store)", () =>
     withSandbox(async (sb) => {
-      const list = parseConfList(JSON.stringify({ name: "podnet-hl", cniVersion: "1.0.0", plugins: [bridgeConf(sb, "10.200.61.0/24", { ipMasq: false })] }));
+      const list = parseConfList(
+        JSON.stringify({
+          name: "podnet-hl",
+          cniVersion: "1.0.0",
+          plugins: [bridgeConf(sb, "10.200.61.0/24", { ipMasq: false })],
+        }),
+      );
       const rtm = runtime(sb, [PODNET_PLUGINS]);
       const [rt] = pods(sb, 1) as [RuntimeConf];
       const r = (await rtm.addNetworkList(list, rt)) as Result;
@@ -113,22 +147,41 @@ describe("podnet bridge, exec'd as a runtime does", { skip }, () => {
 describe("chains mixing podnet and the Go plugins", { skip }, () => {
   it("podnet bridge → Go portmap: the hostPort reaches the pod; DEL removes both plugins' rules", () =>
     withSandbox(async (sb) => {
-      const path = pluginDir(sb, "cni-bin", { bridge: PODNET_PLUGINS, "host-local": PODNET_PLUGINS, loopback: PODNET_PLUGINS, portmap: GO_PLUGINS });
-      const list = parseConfList(JSON.stringify({
-        name: "podnet-pm",
-        cniVersion: "1.0.0",
-        plugins: [bridgeConf(sb, "10.200.62.0/24"), { type: "portmap", capabilities: { portMappings: true } }],
-      }));
+      const path = pluginDir(sb, "cni-bin", {
+        bridge: PODNET_PLUGINS,
+        "host-local": PODNET_PLUGINS,
+        loopback: PODNET_PLUGINS,
+        portmap: GO_PLUGINS,
+      });
+      const list = parseConfList(
+        JSON.stringify({
+          name: "podnet-pm",
+          cniVersion: "1.0.0",
+          plugins: [bridgeConf(sb, "10.200.62.0/24"), { type: "portmap", capabilities: { portMappings: true } }],
+        }),
+      );
       const rtm = runtime(sb, [path]);
       const [rt] = pods(sb, 1) as [RuntimeConf];
-      const rtPm = { ...rt, capabilityArgs: { portMappings: [{ hostPort: 18480, containerPort: 8080, protocol: "tcp" }] } };
+      const rtPm = {
+        ...rt,
+        capabilityArgs: { portMappings: [{ hostPort: 18480, containerPort: 8080, protocol: "tcp" }] },
+      };
       const r = (await rtm.addNetworkList(list, rtPm)) as Result;
       assert.match(ipOf(r), /^10\.200\.62\.\d+$/);
       assert.match(nat(sb), /CNI-DN-[0-9a-f]+/);
       // A server in the pod, reached from the node through the hostPort on the gateway address.
-      const server = spawn("ip", ["netns", "exec", nsName(rt), "python3", "-c",
-        "import socket;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('0.0.0.0',8080));s.listen(1);print('up',flush=True);c,_=s.accept();c.sendall(b'hello from pod');c.close()"],
-        { stdio: ["ignore", "pipe", "ignore"] });
+      const server = spawn(
+        "ip",
+        [
+          "netns",
+          "exec",
+          nsName(rt),
+          "python3",
+          "-c",
+          "import socket;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('0.0.0.0',8080));s.listen(1);print('up',flush=True);c,_=s.accept();c.sendall(b'hello from pod');c.close()",
+        ],
+        { stdio: ["ignore", "pipe", "ignore"] },
+      );
       try {
         await new Promise<void>((resolve, reject) => {
           server.stdout.once("data", () => resolve());
@@ -147,12 +200,18 @@ describe("chains mixing podnet and the Go plugins", { skip }, () => {
 
   it("Go bridge → podnet host-local as its IPAM: pods get addresses and talk; DEL releases them", () =>
     withSandbox(async (sb) => {
-      const path = pluginDir(sb, "cni-bin", { bridge: GO_PLUGINS, "host-local": PODNET_PLUGINS, loopback: PODNET_PLUGINS });
-      const list = parseConfList(JSON.stringify({
-        name: "podnet-gohl",
-        cniVersion: "0.4.0",
-        plugins: [{ type: "loopback" }, bridgeConf(sb, "10.200.63.0/24")],
-      }));
+      const path = pluginDir(sb, "cni-bin", {
+        bridge: GO_PLUGINS,
+        "host-local": PODNET_PLUGINS,
+        loopback: PODNET_PLUGINS,
+      });
+      const list = parseConfList(
+        JSON.stringify({
+          name: "podnet-gohl",
+          cniVersion: "0.4.0",
+          plugins: [{ type: "loopback" }, bridgeConf(sb, "10.200.63.0/24")],
+        }),
+      );
       const rtm = runtime(sb, [path]);
       const rts = pods(sb, 2);
       const results: Result[] = [];
@@ -170,13 +229,22 @@ describe("chains mixing podnet and the Go plugins", { skip }, () => {
     withSandbox(async (sb) => {
       const podnet = pluginDir(sb, "podnet-bin", { bridge: PODNET_PLUGINS, "host-local": PODNET_PLUGINS });
       const golang = pluginDir(sb, "go-bin", { bridge: GO_PLUGINS, "host-local": GO_PLUGINS });
-      const list = parseConfList(JSON.stringify({ name: "podnet-x", cniVersion: "1.0.0", plugins: [bridgeConf(sb, "10.200.64.0/24")] }));
-      for (const [adder, deleter] of [[podnet, golang], [golang, podnet]] as const) {
+      const list = parseConfList(
+        JSON.stringify({ name: "podnet-x", cniVersion: "1.0.0", plugins: [bridgeConf(sb, "10.200.64.0/24")] }),
+      );
+      for (const [adder, deleter] of [
+        [podnet, golang],
+        [golang, podnet],
+      ] as const) {
         const [rt] = pods(sb, 1, adder === podnet ? "p" : "g") as [RuntimeConf];
         await runtime(sb, [adder]).addNetworkList(list, rt);
         assert.match(nat(sb), /CNI-[0-9a-f]{24}/);
         await runtime(sb, [deleter]).delNetworkList(list, rt);
-        assert.doesNotMatch(nat(sb), /CNI-[0-9a-f]{24}/, `${adder === podnet ? "podnet ADD, Go DEL" : "Go ADD, podnet DEL"}: chain left`);
+        assert.doesNotMatch(
+          nat(sb),
+          /CNI-[0-9a-f]{24}/,
+          `${adder === podnet ? "podnet ADD, Go DEL" : "Go ADD, podnet DEL"}: chain left`,
+        );
         assert.deepEqual(vethsIn(sb), []);
         assert.deepEqual(leases(join(sb.dir, "ipam", "podnet-x")), []);
       }

@@ -15,12 +15,18 @@ function podnet(args: string[], input?: string) {
   const env = { ...process.env };
   delete env["NODE_OPTIONS"];
   delete env["NODE_EXTRA_CA_CERTS"];
-  const r = spawnSync(process.execPath, [PODNET, ...args], { encoding: "utf8", env, timeout: 30_000, ...(input !== undefined ? { input } : {}) });
+  const r = spawnSync(process.execPath, [PODNET, ...args], {
+    encoding: "utf8",
+    env,
+    timeout: 30_000,
+    ...(input !== undefined ? { input } : {}),
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** The flags an usage text defines: lines "  --flag …" or "  -f, --flag …". */
-const definedFlags = (usage: string) => new Set([...usage.matchAll(/^\s+(?:-\w, )?--([a-z][a-z0-9-]*)/gm)].map((m) => m[1]!));
+const definedFlags = (usage: string) =>
+  new Set([...usage.matchAll(/^\s+(?:-\w, )?--([a-z][a-z0-9-]*)/gm)].map((m) => m[1]!));
 
 describe("every command", () => {
   for (const c of COMMANDS) {
@@ -29,16 +35,26 @@ describe("every command", () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stderr, "");
       assert.match(r.stdout, new RegExp(`^usage: podnet ${c.name}\\b`));
-      assert.match(r.stdout, /\nexit codes:\n {2}0 {2}success\n {2}1 {2}.+\n {2}2 {2}usage error: the usage is on stderr\n/);
+      assert.match(
+        r.stdout,
+        /\nexit codes:\n {2}0 {2}success\n {2}1 {2}.+\n {2}2 {2}usage error: the usage is on stderr\n/,
+      );
       const flags = (await c.flags()).map((f) => f.name).sort();
-      assert.deepEqual([...definedFlags(r.stdout)].filter((f) => f !== "help").sort(), flags, "--help and the completion list the same flags");
+      assert.deepEqual(
+        [...definedFlags(r.stdout)].filter((f) => f !== "help").sort(),
+        flags,
+        "--help and the completion list the same flags",
+      );
       assert.equal(podnet(["help", c.name]).stdout, r.stdout, "podnet help CMD is CMD --help");
     });
     it(`${c.name} with an unknown flag: the usage on stderr, exit 2, nothing on stdout`, () => {
       const r = podnet([c.name, "--no-such-flag"]);
       assert.equal(r.code, 2);
       assert.equal(r.stdout, "");
-      assert.match(r.stderr, new RegExp(`^podnet ${c.name}: Unknown option '--no-such-flag'.*\\nusage: podnet ${c.name}\\b`, "s"));
+      assert.match(
+        r.stderr,
+        new RegExp(`^podnet ${c.name}: Unknown option '--no-such-flag'.*\\nusage: podnet ${c.name}\\b`, "s"),
+      );
     });
   }
   it("podnet alone, or an unknown command: the usage on stderr, exit 2; --help: on stdout, exit 0", () => {
@@ -54,7 +70,21 @@ describe("every command", () => {
     assert.match(h.stdout, /exit codes:/);
   });
   it("usage errors of the verbs: exit 2 with the usage on stderr", () => {
-    for (const args of [["cni", "add", "net"], ["cni", "gc", "net"], ["cni", "gc", "net", "--all", "--valid-attachment", "c/eth0"], ["cni", "add", "n", "/x", "--dry-run"], ["ipam", "release", "net"], ["ipam", "frob"], ["pod"], ["completion", "fish"], ["install", "--pod-cidr", "10.0.0.0/24"], ["install", "--conflist", "--pod-cidr", "10.0.0.1/24"], ["resident", "--workers", "0"], ["resident", "--workers", "65"], ["resident", "--workers", "2x"]]) {
+    for (const args of [
+      ["cni", "add", "net"],
+      ["cni", "gc", "net"],
+      ["cni", "gc", "net", "--all", "--valid-attachment", "c/eth0"],
+      ["cni", "add", "n", "/x", "--dry-run"],
+      ["ipam", "release", "net"],
+      ["ipam", "frob"],
+      ["pod"],
+      ["completion", "fish"],
+      ["install", "--pod-cidr", "10.0.0.0/24"],
+      ["install", "--conflist", "--pod-cidr", "10.0.0.1/24"],
+      ["resident", "--workers", "0"],
+      ["resident", "--workers", "65"],
+      ["resident", "--workers", "2x"],
+    ]) {
       const r = podnet(args);
       assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
       assert.equal(r.stdout, "", args.join(" "));
@@ -76,12 +106,23 @@ describe("podnet version", () => {
     assert.equal(l4, `CNI spec versions: ${ALL_SPEC_VERSIONS.join(", ")}`);
     const commit = /^commit: ([0-9a-f]{40})(-dirty)?$/.exec(l2!)?.[1];
     assert.ok(commit, l2);
-    assert.equal(spawnSync("git", ["-C", REPO, "cat-file", "-e", `${commit}^{commit}`]).status, 0, `${commit} is a commit of this checkout`);
+    assert.equal(
+      spawnSync("git", ["-C", REPO, "cat-file", "-e", `${commit}^{commit}`]).status,
+      0,
+      `${commit} is a commit of this checkout`,
+    );
     const j = JSON.parse(podnet(["version", "--json"]).stdout) as Record<string, unknown>;
-    assert.deepEqual(j, { version: pkg.version, commit: l2!.slice("commit: ".length), node: process.version, cniSpecVersions: [...ALL_SPEC_VERSIONS] });
+    assert.deepEqual(j, {
+      version: pkg.version,
+      commit: l2!.slice("commit: ".length),
+      node: process.version,
+      cniSpecVersions: [...ALL_SPEC_VERSIONS],
+    });
   });
   it("the build says unknown outside the package's own git checkout", async () => {
-    const { gitCommit } = (await import(join(REPO, "scripts", "build-info.mjs"))) as { gitCommit(root: string): string };
+    const { gitCommit } = (await import(join(REPO, "scripts", "build-info.mjs"))) as {
+      gitCommit(root: string): string;
+    };
     const dir = mkdtempSync(join(tmpdir(), "podnet-t-buildinfo-"));
     try {
       assert.equal(gitCommit(dir), "unknown", "not a git checkout");
@@ -110,7 +151,11 @@ describe("a reader that goes away (podnet … | head -1)", () => {
     });
   }
   it("in a shell pipeline", () => {
-    const r = spawnSync("bash", ["-o", "pipefail", "-c", `"${process.execPath}" "${PODNET}" install --help | head -1`], { encoding: "utf8" });
+    const r = spawnSync(
+      "bash",
+      ["-o", "pipefail", "-c", `"${process.execPath}" "${PODNET}" install --help | head -1`],
+      { encoding: "utf8" },
+    );
     assert.equal(r.status, 0);
     assert.equal(r.stdout, "usage: podnet install [flags]\n");
     assert.equal(r.stderr, "");
@@ -130,7 +175,14 @@ describe("shell completion", () => {
       mkdirSync(join(dir, "somedir"));
       const complete = (...words: string[]) => {
         const w = words.map((x) => `'${x}'`).join(" ");
-        const r = spawnSync("bash", ["-c", `cd '${dir}'; source podnet.bash; COMP_WORDS=(podnet ${w}); COMP_CWORD=${words.length}; _podnet; printf '%s\\n' "\${COMPREPLY[@]}"`], { encoding: "utf8" });
+        const r = spawnSync(
+          "bash",
+          [
+            "-c",
+            `cd '${dir}'; source podnet.bash; COMP_WORDS=(podnet ${w}); COMP_CWORD=${words.length}; _podnet; printf '%s\\n' "\${COMPREPLY[@]}"`,
+          ],
+          { encoding: "utf8" },
+        );
         assert.equal(r.stderr, "");
         return r.stdout.split("\n").filter(Boolean);
       };
@@ -162,9 +214,18 @@ words=(podnet ${words.map((x) => `'${x}'`).join(" ")}); CURRENT=${words.length +
         assert.equal(r.stderr, "");
         return r.stdout;
       };
-      assert.match(run(""), /^compdef _podnet podnet\ndescribe podnet command install:install the CNI plugins.* completion:a shell completion script\\: completion bash\|zsh\n$/);
-      assert.match(run("install", "--c"), /arguments -s --cni-bin-dir=:cni-bin-dir:_files -\/ --exec .*\*--node-arg=:node-arg: .* --dry-run \(- \*\)--help\[show the usage\]\n$/);
-      assert.match(run("cni", ""), /arguments -s .*--dry-run \(- \*\)--help\[show the usage\] 1:verb:\(add check del status gc version\) \*:argument:_files\n$/);
+      assert.match(
+        run(""),
+        /^compdef _podnet podnet\ndescribe podnet command install:install the CNI plugins.* completion:a shell completion script\\: completion bash\|zsh\n$/,
+      );
+      assert.match(
+        run("install", "--c"),
+        /arguments -s --cni-bin-dir=:cni-bin-dir:_files -\/ --exec .*\*--node-arg=:node-arg: .* --dry-run \(- \*\)--help\[show the usage\]\n$/,
+      );
+      assert.match(
+        run("cni", ""),
+        /arguments -s .*--dry-run \(- \*\)--help\[show the usage\] 1:verb:\(add check del status gc version\) \*:argument:_files\n$/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -15,11 +15,21 @@ import { deleteDaemonNetns, PODNET_BIN, startDaemon, type NodeDaemon } from "../
 import { etcdAvailable, startTestEtcdCluster, type TestEtcdCluster } from "../../src/cluster/testing-etcd.js";
 import type { PodView } from "../../src/netmgr/sandbox/runtime.js";
 
-const skip = !haveRoot() ? "needs root (network namespaces)" : !etcdAvailable() ? "needs etcd (apt-get install etcd-server; scripts/setup.sh does it)" : false;
+const skip = !haveRoot()
+  ? "needs root (network namespaces)"
+  : !etcdAvailable()
+    ? "needs etcd (apt-get install etcd-server; scripts/setup.sh does it)"
+    : false;
 
 const CLUSTER_CIDR = "10.200.0.0/18";
 /** Segment A (the switch) and segment B (behind the router). */
-const NODE_IP: Record<string, string> = { n1: "10.200.250.1", n2: "10.200.250.2", n3: "10.200.250.3", n4: "10.200.251.4", n5: "10.200.250.5" };
+const NODE_IP: Record<string, string> = {
+  n1: "10.200.250.1",
+  n2: "10.200.250.2",
+  n3: "10.200.250.3",
+  n4: "10.200.251.4",
+  n5: "10.200.250.5",
+};
 const ROUTER_A = "10.200.250.254";
 const ROUTER_B = "10.200.251.254";
 
@@ -48,7 +58,8 @@ async function until<T>(what: string, fn: () => Promise<T | undefined> | T | und
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -117,15 +128,20 @@ describe("cluster networking: podnet node daemons over a three-member etcd", { s
       etcd = await startTestEtcdCluster({ members: 3 });
       const endpoints = etcd.endpoints.join(",");
       const args = (node: string) => [
-        "--network-plugin=kubenet", `--kubenet-bin-dir=${GO_PLUGINS}`, `--cni-bin-dir=${GO_PLUGINS}`,
-        `--cluster-cidr=${CLUSTER_CIDR}`, `--etcd-endpoints=${endpoints}`, `--node-name=${node}`,
+        "--network-plugin=kubenet",
+        `--kubenet-bin-dir=${GO_PLUGINS}`,
+        `--cni-bin-dir=${GO_PLUGINS}`,
+        `--cluster-cidr=${CLUSTER_CIDR}`,
+        `--etcd-endpoints=${endpoints}`,
+        `--node-name=${node}`,
         // n1-n3 and n5 find their address from the default route; n4 is told
         ...(node === "n4" ? [`--node-ip=${NODE_IP[node]}`] : []),
         // a --non-masquerade-cidr that does not cover the cluster: pod → pod must still keep its address
         "--non-masquerade-cidr=10.200.250.0/24",
         "--log-level=info",
       ];
-      const start = async (node: string) => daemons.set(node, await startDaemon({ netns: ns[node]!, dir: dirs[node]!, args: args(node), readyMs: 20_000 }));
+      const start = async (node: string) =>
+        daemons.set(node, await startDaemon({ netns: ns[node]!, dir: dirs[node]!, args: args(node), readyMs: 20_000 }));
       const status = async (node: string) => (await daemons.get(node)!.client.cluster()) as unknown as ClusterStatus;
       /** Every running node has every other running node's routes in place. */
       const converged = async (nodes: readonly string[]) => {
@@ -150,35 +166,74 @@ describe("cluster networking: podnet node daemons over a three-member etcd", { s
         const info = await daemons.get(n)!.client.node();
         assert.equal(info["ready"], true, `${n}: ${JSON.stringify(info)}`);
         assert.equal(info["podCIDR"], blocks[n]);
-        for (const p of st.peers) assert.equal(p.mode, n === "n4" || p.name === "n4" ? "vxlan" : "host-gw", `${n} → ${p.name}`);
+        for (const p of st.peers)
+          assert.equal(p.mode, n === "n4" || p.name === "n4" ? "vxlan" : "host-gw", `${n} → ${p.name}`);
       }
       assert.equal(new Set(Object.values(blocks)).size, 4, JSON.stringify(blocks));
       const r1 = podnetRoutes(ns["n1"]!);
-      assert.match(r1, new RegExp(`${blocks["n2"]!.replace(/[./]/g, "\\$&")} via ${NODE_IP["n2"]!.replace(/\./g, "\\.")} dev eth0`));
-      assert.match(r1, new RegExp(`${blocks["n4"]!.replace(/[./]/g, "\\$&")} via ${blocks["n4"]!.replace(/\/24$/, "").replace(/\./g, "\\.")} dev podnet\\.vxlan .*onlink`));
+      assert.match(
+        r1,
+        new RegExp(`${blocks["n2"]!.replace(/[./]/g, "\\$&")} via ${NODE_IP["n2"]!.replace(/\./g, "\\.")} dev eth0`),
+      );
+      assert.match(
+        r1,
+        new RegExp(
+          `${blocks["n4"]!.replace(/[./]/g, "\\$&")} via ${blocks["n4"]!.replace(/\/24$/, "").replace(/\./g, "\\.")} dev podnet\\.vxlan .*onlink`,
+        ),
+      );
 
       // --- a pod on each node; each pings every other; pods' MTU lowered for VXLAN ---
       const pods: Record<string, PodView> = {};
-      for (const n of four) pods[n] = await daemons.get(n)!.client.addPod({ metadata: { name: `p-${n}` }, spec: { containers: [{ name: "c" }] } });
+      for (const n of four)
+        pods[n] = await daemons
+          .get(n)!
+          .client.addPod({ metadata: { name: `p-${n}` }, spec: { containers: [{ name: "c" }] } });
       const eth0Mtu = (p: PodView) => (sb.ipJson(nsOf(p), ["link", "show", "eth0"])[0] as { mtu: number }).mtu;
       assert.equal(eth0Mtu(pods["n1"]!), 1450, "a peer is reached over VXLAN: the pods' MTU drops by 50");
       const pingAll = (nodes: readonly string[]) => {
         const failed: string[] = [];
-        for (const a of nodes) for (const b of nodes) if (a !== b && !ping(nsOf(pods[a]!), pods[b]!.ips[0]!)) failed.push(`${a} → ${b} (${pods[b]!.ips[0]})`);
+        for (const a of nodes)
+          for (const b of nodes)
+            if (a !== b && !ping(nsOf(pods[a]!), pods[b]!.ips[0]!)) failed.push(`${a} → ${b} (${pods[b]!.ips[0]})`);
         return failed;
       };
       assert.deepEqual(pingAll(four), [], "every pod reaches every other node's pod");
 
       // --- masquerade: pod → pod keeps the pod's address; pod → outside the cluster is the node's ---
       servers.push(servePeerAddress(nsOf(pods["n2"]!), 7001), servePeerAddress(ns["n4"]!, 7002));
-      assert.equal(peerAddressSeen(nsOf(pods["n1"]!), pods["n2"]!.ips[0]!, 7001), pods["n1"]!.ips[0], "not masqueraded between pods of the cluster");
-      assert.equal(peerAddressSeen(nsOf(pods["n1"]!), NODE_IP["n4"]!, 7002), NODE_IP["n1"], "masqueraded leaving the cluster");
+      assert.equal(
+        peerAddressSeen(nsOf(pods["n1"]!), pods["n2"]!.ips[0]!, 7001),
+        pods["n1"]!.ips[0],
+        "not masqueraded between pods of the cluster",
+      );
+      assert.equal(
+        peerAddressSeen(nsOf(pods["n1"]!), NODE_IP["n4"]!, 7002),
+        NODE_IP["n1"],
+        "masqueraded leaving the cluster",
+      );
 
       // --- podnet cluster nodes: what etcd has, and the local node's routes ---
-      const listed = podnetCli(["cluster", "nodes", "--json", `--etcd-endpoints=${endpoints}`, `--socket=${daemons.get("n1")!.socket}`]);
+      const listed = podnetCli([
+        "cluster",
+        "nodes",
+        "--json",
+        `--etcd-endpoints=${endpoints}`,
+        `--socket=${daemons.get("n1")!.socket}`,
+      ]);
       assert.equal(listed.status, 0, listed.stderr);
-      const rows = JSON.parse(listed.stdout) as Array<{ name: string; nodeIPs: string[]; podCIDRs: string[]; backend: string; lastHeartbeat: string | null; routesInPlace: boolean | null; thisNode?: boolean }>;
-      assert.deepEqual(rows.map((r) => [r.name, r.nodeIPs[0], r.podCIDRs[0], r.backend, r.routesInPlace, r.thisNode ?? false]), four.map((n) => [n, NODE_IP[n], blocks[n], "auto", n === "n1" ? null : true, n === "n1"]));
+      const rows = JSON.parse(listed.stdout) as Array<{
+        name: string;
+        nodeIPs: string[];
+        podCIDRs: string[];
+        backend: string;
+        lastHeartbeat: string | null;
+        routesInPlace: boolean | null;
+        thisNode?: boolean;
+      }>;
+      assert.deepEqual(
+        rows.map((r) => [r.name, r.nodeIPs[0], r.podCIDRs[0], r.backend, r.routesInPlace, r.thisNode ?? false]),
+        four.map((n) => [n, NODE_IP[n], blocks[n], "auto", n === "n1" ? null : true, n === "n1"]),
+      );
       assert.ok(rows.every((r) => r.lastHeartbeat !== null && Date.now() - Date.parse(r.lastHeartbeat) < 120_000));
 
       // --- n2 killed -9: a route lost and a stale one added meanwhile; it restarts with its block and the right routes ---
@@ -191,7 +246,11 @@ describe("cluster networking: podnet node daemons over a three-member etcd", { s
       await until("n2 to converge again", () => converged(four));
       assert.deepEqual((await status("n2")).podCIDRs, [blocks["n2"]], "the same block after kill -9");
       const r2 = podnetRoutes(ns["n2"]!);
-      assert.match(r2, new RegExp(`^${blocks["n1"]!.replace(/[./]/g, "\\$&")} via ${NODE_IP["n1"]!.replace(/\./g, "\\.")}`, "m"), "the missing route is back");
+      assert.match(
+        r2,
+        new RegExp(`^${blocks["n1"]!.replace(/[./]/g, "\\$&")} via ${NODE_IP["n1"]!.replace(/\./g, "\\.")}`, "m"),
+        "the missing route is back",
+      );
       assert.doesNotMatch(r2, /10\.200\.63\.0/, "the stale podnet route is gone");
       assert.deepEqual(pingAll(four), [], "pods reach each other after the restart");
 
@@ -199,8 +258,13 @@ describe("cluster networking: podnet node daemons over a three-member etcd", { s
       await Promise.all(etcd.members.map((m) => m.stop()));
       await until("n1 to notice etcd is gone", async () => (await status("n1")).metrics.watchRestarts > 0);
       assert.deepEqual(pingAll(four), [], "no etcd: routes stay");
-      const extra = await daemons.get("n3")!.client.addPod({ metadata: { name: "p-n3-b" }, spec: { containers: [{ name: "c" }] } });
-      assert.ok(ping(nsOf(pods["n1"]!), extra.ips[0]!), "no etcd: a new pod on an existing node is set up and reachable");
+      const extra = await daemons
+        .get("n3")!
+        .client.addPod({ metadata: { name: "p-n3-b" }, spec: { containers: [{ name: "c" }] } });
+      assert.ok(
+        ping(nsOf(pods["n1"]!), extra.ips[0]!),
+        "no etcd: a new pod on an existing node is set up and reachable",
+      );
       assert.equal((await daemons.get("n3")!.client.node())["ready"], true);
 
       // --- etcd back: a fifth node joins and every pod reaches its pod ---
@@ -210,7 +274,9 @@ describe("cluster networking: podnet node daemons over a three-member etcd", { s
       await until("the fifth node's routes on every node", () => converged(five), 60_000);
       blocks["n5"] = (await status("n5")).podCIDRs[0]!;
       assert.equal(new Set(Object.values(blocks)).size, 5);
-      pods["n5"] = await daemons.get("n5")!.client.addPod({ metadata: { name: "p-n5" }, spec: { containers: [{ name: "c" }] } });
+      pods["n5"] = await daemons
+        .get("n5")!
+        .client.addPod({ metadata: { name: "p-n5" }, spec: { containers: [{ name: "c" }] } });
       assert.deepEqual(pingAll(five), [], "every pod reaches the new node's pod and back");
 
       // --- one etcd member killed: no disruption (reads, writes, pods) ---
@@ -225,15 +291,24 @@ describe("cluster networking: podnet node daemons over a three-member etcd", { s
       const removed = podnetCli(["cluster", "remove-node", "n5", `--etcd-endpoints=${endpoints}`]);
       assert.equal(removed.status, 0, removed.stderr);
       assert.equal(removed.stdout, `removed node n5; freed ${blocks["n5"]}\n`);
-      assert.match(removed.stderr, /warning: n5 was still alive \(its last heartbeat was .* ago\): if its podnet node is running, it registers again/);
+      assert.match(
+        removed.stderr,
+        /warning: n5 was still alive \(its last heartbeat was .* ago\): if its podnet node is running, it registers again/,
+      );
       const t0 = Date.now();
-      await until("n5's routes to vanish everywhere", () => four.every((n) => !podnetRoutes(ns[n]!).includes(blocks["n5"]!.replace(/\/24$/, ""))), 10_000);
+      await until(
+        "n5's routes to vanish everywhere",
+        () => four.every((n) => !podnetRoutes(ns[n]!).includes(blocks["n5"]!.replace(/\/24$/, ""))),
+        10_000,
+      );
       const vanishedMs = Date.now() - t0;
       for (const n of four) assert.equal((await status(n)).peers.length, 3, `${n} forgot n5`);
       const gone = podnetCli(["cluster", "remove-node", "n5", `--etcd-endpoints=${endpoints}`]);
       assert.equal(gone.status, 1);
       assert.match(gone.stderr, /no node named "n5"/);
-      process.stderr.write(`# cluster e2e: n5's routes vanished from 4 nodes ${vanishedMs} ms after remove-node returned\n`);
+      process.stderr.write(
+        `# cluster e2e: n5's routes vanished from 4 nodes ${vanishedMs} ms after remove-node returned\n`,
+      );
     } finally {
       for (const s of servers) s.kill("SIGKILL");
       for (const [node, d] of daemons) {

@@ -9,7 +9,11 @@ import { haveRoot } from "./sandbox.js";
 import { PODNET_BIN } from "../../src/netmgr/testing/daemon.js";
 import { etcdAvailable } from "../../src/cluster/testing-etcd.js";
 
-const skip = !haveRoot() ? "needs root (network namespaces)" : !etcdAvailable() ? "needs etcd (scripts/setup.sh installs etcd-server)" : false;
+const skip = !haveRoot()
+  ? "needs root (network namespaces)"
+  : !etcdAvailable()
+    ? "needs etcd (scripts/setup.sh installs etcd-server)"
+    : false;
 
 function env(): NodeJS.ProcessEnv {
   const e = { ...process.env };
@@ -20,32 +24,57 @@ function env(): NodeJS.ProcessEnv {
 
 /** Namespaces and temp dirs of demo `id` still present. */
 function leftovers(id: string): string[] {
-  const ns = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout.split("\n").map((l) => l.split(" ")[0]!).filter((n) => n.startsWith(`podnet-demo-${id}`));
+  const ns = spawnSync("ip", ["netns", "list"], { encoding: "utf8" })
+    .stdout.split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter((n) => n.startsWith(`podnet-demo-${id}`));
   const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith(`podnet-demo-${id}-`));
   return [...ns, ...dirs];
 }
 
 describe("podnet demo --nodes 3", { skip }, () => {
   it("three nodes get their blocks and routes, pods ping across nodes, a node is removed, the sandbox is gone afterwards", () => {
-    const r = spawnSync(process.execPath, [PODNET_BIN, "demo", "--nodes", "3", "--no-color"], { env: env(), encoding: "utf8", timeout: 90_000 });
+    const r = spawnSync(process.execPath, [PODNET_BIN, "demo", "--nodes", "3", "--no-color"], {
+      env: env(),
+      encoding: "utf8",
+      timeout: 90_000,
+    });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     const id = /podnet-demo-([0-9a-f]{6})-sw/.exec(r.stdout)?.[1];
     assert.ok(id, r.stdout);
     assert.match(r.stdout, /NODE\s+NETNS\s+NODE IP\s+BLOCK\s+ROUTES TO PEERS/);
-    for (const n of ["n1", "n2", "n3"]) assert.match(r.stdout, new RegExp(`${n}\\s+podnet-demo-${id}-${n}\\s+10\\.200\\.255\\.\\d\\s+10\\.200\\.\\d+\\.0/24\\s+n\\d host-gw, n\\d host-gw`));
+    for (const n of ["n1", "n2", "n3"])
+      assert.match(
+        r.stdout,
+        new RegExp(
+          `${n}\\s+podnet-demo-${id}-${n}\\s+10\\.200\\.255\\.\\d\\s+10\\.200\\.\\d+\\.0/24\\s+n\\d host-gw, n\\d host-gw`,
+        ),
+      );
     assert.match(r.stdout, /✓ pod on n1 → other nodes\s+ping n2 [\d.]+ ms, n3 [\d.]+ ms/);
-    assert.match(r.stdout, /✓ no SNAT between pods\s+n2's pod saw the connection from (10\.200\.\d+\.\d+) \(n1's pod: \1\)/);
-    assert.match(r.stdout, /✓ remove-node\s+podnet cluster remove-node n3: 10\.200\.\d+\.0\/24 freed, its routes gone from n1, n2/);
+    assert.match(
+      r.stdout,
+      /✓ no SNAT between pods\s+n2's pod saw the connection from (10\.200\.\d+\.\d+) \(n1's pod: \1\)/,
+    );
+    assert.match(
+      r.stdout,
+      /✓ remove-node\s+podnet cluster remove-node n3: 10\.200\.\d+\.0\/24 freed, its routes gone from n1, n2/,
+    );
     assert.match(r.stdout, /(\d+)\/\1 checks passed/);
     assert.doesNotMatch(r.stdout, /✗/);
     assert.deepEqual(leftovers(id), []);
     const pods = [...r.stdout.matchAll(/podnet-[0-9a-f]{12}/g)].map((m) => m[0]);
     assert.equal(pods.length, 3, r.stdout);
-    assert.deepEqual(pods.filter((n) => existsSync(`/run/netns/${n}`)), []);
+    assert.deepEqual(
+      pods.filter((n) => existsSync(`/run/netns/${n}`)),
+      [],
+    );
   });
 
   it("Ctrl-C half-way cleans up too", async () => {
-    const c = spawn(process.execPath, [PODNET_BIN, "demo", "--nodes", "3", "--no-color"], { env: env(), stdio: ["ignore", "pipe", "pipe"] });
+    const c = spawn(process.execPath, [PODNET_BIN, "demo", "--nodes", "3", "--no-color"], {
+      env: env(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     c.stdout.on("data", (d: Buffer) => (out += d));
     c.stderr.on("data", (d: Buffer) => (out += d));
@@ -67,6 +96,10 @@ describe("podnet demo --nodes 3", { skip }, () => {
     assert.ok(id, out);
     assert.deepEqual(leftovers(id), []);
     const pods = [...out.matchAll(/podnet-[0-9a-f]{12}/g)].map((m) => m[0]);
-    assert.deepEqual(pods.filter((n) => existsSync(`/run/netns/${n}`)), [], "pod namespaces removed");
+    assert.deepEqual(
+      pods.filter((n) => existsSync(`/run/netns/${n}`)),
+      [],
+      "pod namespaces removed",
+    );
   });
 });

@@ -18,14 +18,21 @@ function env(): NodeJS.ProcessEnv {
 }
 
 function leftovers(id: string): string[] {
-  const ns = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout.split("\n").map((l) => l.split(" ")[0]!).filter((n) => n === `podnet-demo-${id}`);
+  const ns = spawnSync("ip", ["netns", "list"], { encoding: "utf8" })
+    .stdout.split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter((n) => n === `podnet-demo-${id}`);
   const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith(`podnet-demo-${id}-`));
   return [...ns, ...dirs];
 }
 
 describe("podnet demo", { skip }, () => {
   it("all checks pass, with measured numbers, and the sandbox is gone afterwards", () => {
-    const r = spawnSync(process.execPath, [PODNET_BIN, "demo", "--no-color"], { env: env(), encoding: "utf8", timeout: 60_000 });
+    const r = spawnSync(process.execPath, [PODNET_BIN, "demo", "--no-color"], {
+      env: env(),
+      encoding: "utf8",
+      timeout: 60_000,
+    });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     const id = /podnet-demo-([0-9a-f]{6})/.exec(r.stdout)?.[1];
     assert.ok(id, r.stdout);
@@ -38,11 +45,18 @@ describe("podnet demo", { skip }, () => {
     assert.deepEqual(leftovers(id), []);
     const pods = [...r.stdout.matchAll(/podnet-[0-9a-f]{12}/g)].map((m) => m[0]);
     assert.equal(pods.length, 3, r.stdout);
-    assert.deepEqual(pods.filter((n) => existsSync(`/run/netns/${n}`)), [], "no pod namespace of the demo is left");
+    assert.deepEqual(
+      pods.filter((n) => existsSync(`/run/netns/${n}`)),
+      [],
+      "no pod namespace of the demo is left",
+    );
   });
 
   it("Ctrl-C half-way cleans up too", async () => {
-    const c = spawn(process.execPath, [PODNET_BIN, "demo", "--no-color"], { env: env(), stdio: ["ignore", "pipe", "pipe"] });
+    const c = spawn(process.execPath, [PODNET_BIN, "demo", "--no-color"], {
+      env: env(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     c.stdout.on("data", (d: Buffer) => (out += d));
     c.stderr.on("data", (d: Buffer) => (out += d));
@@ -65,6 +79,10 @@ describe("podnet demo", { skip }, () => {
     assert.deepEqual(leftovers(id), []);
     const pods = [...out.matchAll(/podnet-[0-9a-f]{12}/g)].map((m) => m[0]);
     assert.ok(pods.length >= 3, out);
-    assert.deepEqual(pods.filter((n) => existsSync(`/run/netns/${n}`)), [], "pod namespaces removed");
+    assert.deepEqual(
+      pods.filter((n) => existsSync(`/run/netns/${n}`)),
+      [],
+      "pod namespaces removed",
+    );
   });
 });

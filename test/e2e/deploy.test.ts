@@ -13,7 +13,11 @@ import { treeSnapshot } from "../../src/deploy/testing.js";
 import { haveRoot, REPO, Sandbox, sh } from "./sandbox.js";
 import { PODNET } from "./users.js";
 
-const skip = !haveRoot() ? "needs root" : !existsSync(join(REPO, "build", "resident", "bridge")) ? "build/resident not built" : false;
+const skip = !haveRoot()
+  ? "needs root"
+  : !existsSync(join(REPO, "build", "resident", "bridge"))
+    ? "build/resident not built"
+    : false;
 
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env, ...extra };
@@ -29,27 +33,46 @@ describe("podnet install on a node", { skip }, () => {
   let before0: Record<string, string> = {};
   let net = "";
   let pod = "";
-  const dirs = () => ({ bin: join(root, "opt", "cni", "bin"), units: join(root, "etc", "systemd", "system"), conf: join(root, "etc", "cni", "net.d"), state: join(root, "var", "lib", "podnet") });
+  const dirs = () => ({
+    bin: join(root, "opt", "cni", "bin"),
+    units: join(root, "etc", "systemd", "system"),
+    conf: join(root, "etc", "cni", "net.d"),
+    state: join(root, "var", "lib", "podnet"),
+  });
   const daemons: ChildProcess[] = [];
 
   /** `podnet ARGS` run in the sandbox node, as root. */
   const podnet = (args: string[], env: Record<string, string> = {}) => {
-    const r = spawnSync("ip", ["netns", "exec", sb.node, process.execPath, PODNET, ...args], { encoding: "utf8", env: cleanEnv(env), timeout: 60_000 });
+    const r = spawnSync("ip", ["netns", "exec", sb.node, process.execPath, PODNET, ...args], {
+      encoding: "utf8",
+      env: cleanEnv(env),
+      timeout: 60_000,
+    });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   };
 
   /** Starts a unit's ExecStart exactly as written, inside the sandbox node; resolves once `ready` exists. */
-  async function startUnit(unit: string, ready: readonly string[]): Promise<{ child: ChildProcess; log: () => string; stop: () => Promise<number | null> }> {
+  async function startUnit(
+    unit: string,
+    ready: readonly string[],
+  ): Promise<{ child: ChildProcess; log: () => string; stop: () => Promise<number | null> }> {
     const argv = parseExecStart(execStartOf(readFileSync(join(dirs().units, unit), "utf8")));
-    const child = spawn("nsenter", [`--net=/run/netns/${sb.node}`, ...argv], { env: cleanEnv(), stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn("nsenter", [`--net=/run/netns/${sb.node}`, ...argv], {
+      env: cleanEnv(),
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     daemons.push(child);
     let log = "";
     child.stderr!.on("data", (b: Buffer) => (log += b.toString()));
     const exited = new Promise<number | null>((r) => child.once("close", (code) => r(code)));
     let done = false;
     void exited.then(() => (done = true));
-    for (let i = 0; i < 400 && !done && !ready.every((p) => existsSync(p)); i++) await new Promise((r) => setTimeout(r, 25));
-    assert.ok(ready.every((p) => existsSync(p)), `${unit} did not come up: ${log}`);
+    for (let i = 0; i < 400 && !done && !ready.every((p) => existsSync(p)); i++)
+      await new Promise((r) => setTimeout(r, 25));
+    assert.ok(
+      ready.every((p) => existsSync(p)),
+      `${unit} did not come up: ${log}`,
+    );
     return {
       child,
       log: () => log,
@@ -73,12 +96,16 @@ describe("podnet install on a node", { skip }, () => {
     mkdirSync(d.units, { recursive: true });
     writeFileSync(join(d.units, "other.service"), "[Service]\nExecStart=/bin/true\n");
     mkdirSync(d.conf, { recursive: true });
-    writeFileSync(join(d.conf, "99-other.conflist"), JSON.stringify({ cniVersion: "1.0.0", name: "other", plugins: [{ type: "macvlan" }] }));
+    writeFileSync(
+      join(d.conf, "99-other.conflist"),
+      JSON.stringify({ cniVersion: "1.0.0", name: "other", plugins: [{ type: "macvlan" }] }),
+    );
     before0 = treeSnapshot(root);
   });
   after(() => {
     for (const c of daemons) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-    for (const d of ["/var/lib/cni/networks", "/var/lib/cni/podnet-portmap", "/var/lib/cni/podnet-bandwidth"]) rmSync(join(d, net), { recursive: true, force: true });
+    for (const d of ["/var/lib/cni/networks", "/var/lib/cni/podnet-portmap", "/var/lib/cni/podnet-bandwidth"])
+      rmSync(join(d, net), { recursive: true, force: true });
     sb.cleanup();
   });
 
@@ -104,7 +131,11 @@ describe("podnet install on a node", { skip }, () => {
     assert.match(r.stdout, new RegExp(`^wrote ${d.units}/podnet-resident\\.service$`, "m"));
     assert.match(r.stdout, new RegExp(`^wrote ${d.conf}/10-podnet\\.conflist$`, "m"));
     for (const p of ["loopback", "bridge", "host-local", "portmap", "bandwidth"]) {
-      assert.deepEqual([...readFileSync(join(d.bin, p)).subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], `${p} is the launcher`);
+      assert.deepEqual(
+        [...readFileSync(join(d.bin, p)).subarray(0, 4)],
+        [0x7f, 0x45, 0x4c, 0x46],
+        `${p} is the launcher`,
+      );
       assert.equal(readFileSync(join(d.bin, `podnet-${p}.cjs`), "utf8").split("\n")[0], `#!${process.execPath}`);
     }
     assert.equal(existsSync(join(d.bin, "sample")), false);
@@ -113,7 +144,11 @@ describe("podnet install on a node", { skip }, () => {
 
   it("the units pass systemd-analyze verify, without a word", () => {
     const d = dirs();
-    const r = spawnSync("systemd-analyze", ["verify", "--man=no", join(d.units, "podnet-node.service"), join(d.units, "podnet-resident.service")], { encoding: "utf8" });
+    const r = spawnSync(
+      "systemd-analyze",
+      ["verify", "--man=no", join(d.units, "podnet-node.service"), join(d.units, "podnet-resident.service")],
+      { encoding: "utf8" },
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr + r.stdout, "");
   });
@@ -121,7 +156,11 @@ describe("podnet install on a node", { skip }, () => {
   it("without a daemon the launchers run the installed Node plugin; with one, the daemon answers", async () => {
     const d = dirs();
     const version = (sock: string) =>
-      spawnSync(join(d.bin, "loopback"), [], { encoding: "utf8", env: cleanEnv({ CNI_COMMAND: "VERSION", PODNET_CNI_SOCKET: sock }), input: '{"cniVersion":"1.0.0"}' });
+      spawnSync(join(d.bin, "loopback"), [], {
+        encoding: "utf8",
+        env: cleanEnv({ CNI_COMMAND: "VERSION", PODNET_CNI_SOCKET: sock }),
+        input: '{"cniVersion":"1.0.0"}',
+      });
     const alone = version(join(run, "nobody.sock"));
     assert.equal(alone.status, 0, alone.stderr);
     assert.equal(JSON.parse(alone.stdout).cniVersion, "1.1.0");
@@ -138,11 +177,21 @@ describe("podnet install on a node", { skip }, () => {
     const x = join(sb.dir, "shebang");
     mkdirSync(x);
     copyFileSync(join(dirs().bin, "loopback"), join(x, "loopback"));
-    writeFileSync(join(x, "node-wrapper"), `#!/bin/sh\necho "$@" > ${join(x, "mark")}\nexec ${process.execPath} "$@"\n`, { mode: 0o755 });
+    writeFileSync(
+      join(x, "node-wrapper"),
+      `#!/bin/sh\necho "$@" > ${join(x, "mark")}\nexec ${process.execPath} "$@"\n`,
+      { mode: 0o755 },
+    );
     const bundle = readFileSync(join(dirs().bin, "podnet-loopback.cjs"), "utf8");
-    writeFileSync(join(x, "podnet-loopback.cjs"), `#!${join(x, "node-wrapper")}${bundle.slice(bundle.indexOf("\n"))}`, { mode: 0o755 });
+    writeFileSync(join(x, "podnet-loopback.cjs"), `#!${join(x, "node-wrapper")}${bundle.slice(bundle.indexOf("\n"))}`, {
+      mode: 0o755,
+    });
     copyFileSync(join(dirs().bin, "podnet_netlink.node"), join(x, "podnet_netlink.node"));
-    const r = spawnSync(join(x, "loopback"), [], { encoding: "utf8", env: cleanEnv({ CNI_COMMAND: "VERSION", PODNET_CNI_SOCKET: join(run, "nobody.sock") }), input: "{}" });
+    const r = spawnSync(join(x, "loopback"), [], {
+      encoding: "utf8",
+      env: cleanEnv({ CNI_COMMAND: "VERSION", PODNET_CNI_SOCKET: join(run, "nobody.sock") }),
+      input: "{}",
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(readFileSync(join(x, "mark"), "utf8").trim(), join(x, "podnet-loopback.cjs"));
   });
@@ -156,7 +205,10 @@ describe("podnet install on a node", { skip }, () => {
         CNI_PATH: d.bin,
         CNI_CACHE_DIR: join(sb.dir, "cache"),
         PODNET_CNI_SOCKET: join(run, "cni.sock"),
-        CAP_ARGS: JSON.stringify({ portMappings: [{ hostPort: 18080, containerPort: 80, protocol: "tcp" }], bandwidth: { ingressRate: 10_000_000, ingressBurst: 2147483647 } }),
+        CAP_ARGS: JSON.stringify({
+          portMappings: [{ hostPort: 18080, containerPort: 80, protocol: "tcp" }],
+          bandwidth: { ingressRate: 10_000_000, ingressBurst: 2147483647 },
+        }),
       };
       const add = podnet(["cni", "add", net, sb.path(pod)], env);
       assert.equal(add.code, 0, add.stdout + add.stderr);
@@ -169,8 +221,18 @@ describe("podnet install on a node", { skip }, () => {
 
       const list = podnet(["ipam", "list", "--json", `--cni-conf-dir=${d.conf}`]);
       assert.equal(list.code, 0, list.stderr);
-      const view = (JSON.parse(list.stdout) as { networks: Array<{ name: string; ranges: unknown[]; leases: Array<{ ip: string; containerID: string; ifname: string }> }> }).networks.find((n) => n.name === net)!;
-      assert.deepEqual(view.ranges, [{ rangeSet: "10.200.77.1-10.200.77.254", subnets: ["10.200.77.0/24"], used: 1, free: 252, total: 253 }]);
+      const view = (
+        JSON.parse(list.stdout) as {
+          networks: Array<{
+            name: string;
+            ranges: unknown[];
+            leases: Array<{ ip: string; containerID: string; ifname: string }>;
+          }>;
+        }
+      ).networks.find((n) => n.name === net)!;
+      assert.deepEqual(view.ranges, [
+        { rangeSet: "10.200.77.1-10.200.77.254", subnets: ["10.200.77.0/24"], used: 1, free: 252, total: 253 },
+      ]);
       assert.deepEqual(
         view.leases.map((l) => [l.ip, l.ifname]),
         [[ip, "eth0"]],
@@ -183,8 +245,14 @@ describe("podnet install on a node", { skip }, () => {
       assert.equal(keep.code, 0, keep.stderr);
       assert.equal(keep.stdout, "would run GC on bridge, portmap, bandwidth with 1 valid attachment\n");
       const dry = podnet(["cni", "gc", net, "--all", "--dry-run"], env);
-      assert.match(dry.stdout, new RegExp(`^would delete attachment ${cid}/eth0 \\(netns ${sb.path(pod)}\\): DEL through the chain$`, "m"));
-      assert.match(dry.stdout, new RegExp(`^would release host-local: ${ip.replace(/\./g, "\\.")} \\(${cid}/eth0\\)$`, "m"));
+      assert.match(
+        dry.stdout,
+        new RegExp(`^would delete attachment ${cid}/eth0 \\(netns ${sb.path(pod)}\\): DEL through the chain$`, "m"),
+      );
+      assert.match(
+        dry.stdout,
+        new RegExp(`^would release host-local: ${ip.replace(/\./g, "\\.")} \\(${cid}/eth0\\)$`, "m"),
+      );
       assert.ok(sh("ip", ["-n", pod, "-4", "addr", "show", "eth0"]).includes(ip), "a dry run changes nothing");
       const gc = podnet(["cni", "gc", net, "--all"], env);
       assert.equal(gc.code, 0, gc.stdout + gc.stderr);
@@ -193,7 +261,11 @@ describe("podnet install on a node", { skip }, () => {
       assert.match(gc.stdout, new RegExp(`^released portmap: the state of ${cid}/eth0$`, "m"));
       assert.match(gc.stdout, new RegExp(`^released bandwidth: the state of ${cid}/eth0$`, "m"));
       assert.equal(spawnSync("ip", ["-n", pod, "link", "show", "eth0"]).status, 1, "the pod's interface is gone");
-      assert.equal(existsSync(join("/var/lib/cni/podnet-portmap", net)), false, "portmap's network dir went with its last attachment");
+      assert.equal(
+        existsSync(join("/var/lib/cni/podnet-portmap", net)),
+        false,
+        "portmap's network dir went with its last attachment",
+      );
       assert.equal(existsSync(join("/var/lib/cni/podnet-bandwidth", net)), false, "bandwidth's too");
     } finally {
       assert.equal(await daemon.stop(), 0, daemon.log());
@@ -206,13 +278,19 @@ describe("podnet install on a node", { skip }, () => {
       NETCONFPATH: dirs().conf,
       CNI_PATH: "/usr/lib/cni",
       CNI_CACHE_DIR: join(sb.dir, "cache-go"),
-      CAP_ARGS: JSON.stringify({ portMappings: [{ hostPort: 18081, containerPort: 80, protocol: "tcp" }], bandwidth: { ingressRate: 10_000_000, ingressBurst: 2147483647 } }),
+      CAP_ARGS: JSON.stringify({
+        portMappings: [{ hostPort: 18081, containerPort: 80, protocol: "tcp" }],
+        bandwidth: { ingressRate: 10_000_000, ingressBurst: 2147483647 },
+      }),
     };
     const add = podnet(["cni", "add", net, sb.path(pod2)], env);
     assert.equal(add.code, 0, add.stdout + add.stderr);
     const r = JSON.parse(add.stdout) as { ips: Array<{ address: string }>; interfaces: Array<{ name: string }> };
     assert.match(r.ips[0]!.address, /^10\.200\.77\.\d+\/24$/);
-    assert.ok(r.interfaces.some((i) => i.name === "podnet0"), "Go's bridge made podnet0");
+    assert.ok(
+      r.interfaces.some((i) => i.name === "podnet0"),
+      "Go's bridge made podnet0",
+    );
     const del = podnet(["cni", "del", net, sb.path(pod2)], env);
     assert.equal(del.code, 0, del.stdout + del.stderr);
   });
@@ -223,7 +301,11 @@ describe("podnet install on a node", { skip }, () => {
       const pods = podnet(["pod", "list", `--socket=${join(run, "podnet.sock")}`]);
       assert.equal(pods.code, 0, pods.stderr);
       assert.equal(pods.stdout, "no pods\n");
-      const v = spawnSync(join(dirs().bin, "bridge"), [], { encoding: "utf8", env: cleanEnv({ CNI_COMMAND: "VERSION", PODNET_CNI_SOCKET: join(run, "cni.sock") }), input: "{}" });
+      const v = spawnSync(join(dirs().bin, "bridge"), [], {
+        encoding: "utf8",
+        env: cleanEnv({ CNI_COMMAND: "VERSION", PODNET_CNI_SOCKET: join(run, "cni.sock") }),
+        input: "{}",
+      });
       assert.equal(v.status, 0, v.stderr);
     } finally {
       assert.equal(await daemon.stop(), 0, daemon.log());
@@ -248,11 +330,20 @@ describe("podnet install on a node", { skip }, () => {
     const args = ["install", `--cni-bin-dir=${d.bin}`, "--no-systemd", `--state-dir=${d.state}`];
     const refused = podnet(args);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, new RegExp(`refusing to overwrite .*\\n  ${d.bin}/bridge: not written by podnet: a regular file`));
+    assert.match(
+      refused.stderr,
+      new RegExp(`refusing to overwrite .*\\n  ${d.bin}/bridge: not written by podnet: a regular file`),
+    );
     assert.deepEqual(treeSnapshot(root), snap, "nothing was written");
     const forced = podnet([...args, "--force"]);
     assert.equal(forced.code, 0, forced.stderr);
-    assert.match(forced.stdout, new RegExp(`^replaced ${d.bin}/bridge \\(was a regular file .*saved to ${d.state}/install-backup/.*podnet uninstall puts it back\\)$`, "m"));
+    assert.match(
+      forced.stdout,
+      new RegExp(
+        `^replaced ${d.bin}/bridge \\(was a regular file .*saved to ${d.state}/install-backup/.*podnet uninstall puts it back\\)$`,
+        "m",
+      ),
+    );
     assert.equal(podnet(["uninstall", `--state-dir=${d.state}`]).code, 0);
     assert.deepEqual(treeSnapshot(root), snap, "Go's bridge is back, byte for byte");
   });

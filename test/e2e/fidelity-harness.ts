@@ -53,7 +53,10 @@ export function runCall(sb: Sandbox | undefined, impl: Impl, call: Call): Outcom
 
 // ---- canonical form: keys sorted, every scalar kept exactly as written ------------------------
 
-type Node = { kind: "raw"; text: string } | { kind: "arr"; items: Node[] } | { kind: "obj"; entries: Array<[string, string, Node]> };
+type Node =
+  | { kind: "raw"; text: string }
+  | { kind: "arr"; items: Node[] }
+  | { kind: "obj"; entries: Array<[string, string, Node]> };
 
 /** Parses JSON text keeping each string and number token as its source bytes (escapes included). */
 function parseRaw(text: string): Node {
@@ -131,7 +134,8 @@ function parseRaw(text: string): Node {
 function emit(n: Node, indent: string): string {
   if (n.kind === "raw") return n.text;
   const inner = `${indent}    `;
-  if (n.kind === "arr") return n.items.length ? `[\n${n.items.map((x) => inner + emit(x, inner)).join(",\n")}\n${indent}]` : "[]";
+  if (n.kind === "arr")
+    return n.items.length ? `[\n${n.items.map((x) => inner + emit(x, inner)).join(",\n")}\n${indent}]` : "[]";
   if (!n.entries.length) return "{}";
   const sorted = [...n.entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return `{\n${sorted.map(([, k, v]) => `${inner}${k}: ${emit(v, inner)}`).join(",\n")}\n${indent}}`;
@@ -182,7 +186,12 @@ export function assertSameOutput(podnet: Outcome, goStdout: string, goRc: number
   const ours = normalise(podnet.stdout);
   const theirs = normalise(goStdout);
   if (podnet.rc !== goRc || canonical(ours) !== canonical(theirs)) {
-    throw new Error(`${what}: podnet differs from the reference\n--- reference (rc ${goRc})\n${canonical(theirs)}\n--- podnet (rc ${podnet.rc})\n${canonical(ours)}\n${podnet.stderr}`);
+    throw new Error(
+      `${what}: podnet differs from the reference\n--- reference (rc ${goRc})\n${canonical(theirs)}\n--- podnet (rc ${podnet.rc})\n${canonical(ours)}\n${podnet.stderr}`,
+    );
   }
-  if (ours !== theirs) throw new Error(`${what}: same document, different bytes (key order or spacing)\n--- reference\n${theirs}\n--- podnet\n${ours}`);
+  if (ours !== theirs)
+    throw new Error(
+      `${what}: same document, different bytes (key order or spacing)\n--- reference\n${theirs}\n--- podnet\n${ours}`,
+    );
 }

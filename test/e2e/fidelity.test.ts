@@ -11,7 +11,15 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ALL_SPEC_VERSIONS } from "../../src/cni/index.js";
-import { asVersion, assertSameOutput, fidelitySkip, goVersionFor, runCall, type Impl, type Outcome } from "./fidelity-harness.js";
+import {
+  asVersion,
+  assertSameOutput,
+  fidelitySkip,
+  goVersionFor,
+  runCall,
+  type Impl,
+  type Outcome,
+} from "./fidelity-harness.js";
 import { sh, withSandbox, type Sandbox } from "./sandbox.js";
 
 const skip = fidelitySkip();
@@ -68,7 +76,12 @@ const CASES: readonly Case[] = [
   {
     plugin: "loopback",
     label: "chained: passes prevResult through",
-    conf: (_sb, _i, v, pod) => ({ cniVersion: v, name: "lo", type: "loopback", prevResult: prevResult(v, pod, { mtu: v !== "1.1.0" }) }),
+    conf: (_sb, _i, v, pod) => ({
+      cniVersion: v,
+      name: "lo",
+      type: "loopback",
+      prevResult: prevResult(v, pod, { mtu: v !== "1.1.0" }),
+    }),
   },
   {
     plugin: "host-local",
@@ -89,7 +102,12 @@ const CASES: readonly Case[] = [
   {
     plugin: "host-local",
     label: "no dns",
-    conf: (sb, impl, v) => ({ cniVersion: v, name: "hl", type: "host-local", ipam: { type: "host-local", dataDir: dataDir(sb, impl, "hl2"), subnet: "10.200.52.0/24" } }),
+    conf: (sb, impl, v) => ({
+      cniVersion: v,
+      name: "hl",
+      type: "host-local",
+      ipam: { type: "host-local", dataDir: dataDir(sb, impl, "hl2"), subnet: "10.200.52.0/24" },
+    }),
   },
   {
     plugin: "bridge",
@@ -100,7 +118,13 @@ const CASES: readonly Case[] = [
       type: "bridge",
       bridge: "pt-br0",
       isGateway: true,
-      ipam: { type: "host-local", dataDir: dataDir(sb, impl, "br"), subnet: "10.200.53.0/24", routes: [{ dst: "0.0.0.0/0" }], resolvConf: join(sb.dir, "resolv.conf") },
+      ipam: {
+        type: "host-local",
+        dataDir: dataDir(sb, impl, "br"),
+        subnet: "10.200.53.0/24",
+        routes: [{ dst: "0.0.0.0/0" }],
+        resolvConf: join(sb.dir, "resolv.conf"),
+      },
     }),
   },
   {
@@ -111,24 +135,44 @@ const CASES: readonly Case[] = [
       name: "pm",
       type: "portmap",
       capabilities: { portMappings: true },
-      runtimeConfig: { portMappings: [{ hostPort: 18080, containerPort: 80, protocol: "tcp" }, { hostPort: 18053, containerPort: 53, protocol: "udp" }] },
+      runtimeConfig: {
+        portMappings: [
+          { hostPort: 18080, containerPort: 80, protocol: "tcp" },
+          { hostPort: 18053, containerPort: 53, protocol: "udp" },
+        ],
+      },
       prevResult: prevResult(v, pod, { mtu: v !== "1.1.0" }),
     }),
   },
   {
     plugin: "portmap",
     label: "no hostPorts: prevResult passed through",
-    conf: (_sb, _i, v, pod) => ({ cniVersion: v, name: "pm", type: "portmap", prevResult: prevResult(v, pod, { mtu: v !== "1.1.0" }) }),
+    conf: (_sb, _i, v, pod) => ({
+      cniVersion: v,
+      name: "pm",
+      type: "portmap",
+      prevResult: prevResult(v, pod, { mtu: v !== "1.1.0" }),
+    }),
   },
   {
     plugin: "portmap",
     label: "no hostPorts: a prevResult with IPs without version, and an interface index of -1",
-    conf: (_sb, _i, v, pod) => ({ cniVersion: v, name: "pm", type: "portmap", prevResult: prevResult(v, pod, { mtu: false, odd: true }) }),
+    conf: (_sb, _i, v, pod) => ({
+      cniVersion: v,
+      name: "pm",
+      type: "portmap",
+      prevResult: prevResult(v, pod, { mtu: false, odd: true }),
+    }),
   },
   {
     plugin: "loopback",
     label: "chained: a prevResult with IPs without version, and an interface index of -1",
-    conf: (_sb, _i, v, pod) => ({ cniVersion: v, name: "lo", type: "loopback", prevResult: prevResult(v, pod, { mtu: false, odd: true }) }),
+    conf: (_sb, _i, v, pod) => ({
+      cniVersion: v,
+      name: "lo",
+      type: "loopback",
+      prevResult: prevResult(v, pod, { mtu: false, odd: true }),
+    }),
   },
   {
     plugin: "bandwidth",
@@ -152,13 +196,23 @@ const CASES: readonly Case[] = [
   {
     plugin: "bandwidth",
     label: "no limits: prevResult passed through",
-    conf: (_sb, _i, v, pod) => ({ cniVersion: v, name: "bw", type: "bandwidth", prevResult: prevResult(v, pod, { mtu: v !== "1.1.0" }) }),
+    conf: (_sb, _i, v, pod) => ({
+      cniVersion: v,
+      name: "bw",
+      type: "bandwidth",
+      prevResult: prevResult(v, pod, { mtu: v !== "1.1.0" }),
+    }),
   },
 ];
 
 /** ADD by one implementation, then its DEL (whatever ADD answered); returns what ADD printed. */
 function addThenDel(sb: Sandbox, impl: Impl, c: Case, v: string, pod: string): Outcome {
-  const env = (cmd: string) => ({ CNI_COMMAND: cmd, CNI_CONTAINERID: `ctr-${sb.id}`, CNI_NETNS: pod, CNI_IFNAME: "eth0" });
+  const env = (cmd: string) => ({
+    CNI_COMMAND: cmd,
+    CNI_CONTAINERID: `ctr-${sb.id}`,
+    CNI_NETNS: pod,
+    CNI_IFNAME: "eth0",
+  });
   const stdin = JSON.stringify(c.conf(sb, impl, v, pod));
   const add = runCall(sb, impl, { plugin: c.plugin, env: env("ADD"), stdin });
   const del = runCall(sb, impl, { plugin: c.plugin, env: env("DEL"), stdin });
@@ -170,7 +224,10 @@ describe("fidelity: results are the reference's, whole documents, at every spec 
   for (const c of CASES) {
     it(`${c.plugin} (${c.label})`, () =>
       withSandbox(async (sb) => {
-        writeFileSync(join(sb.dir, "resolv.conf"), "nameserver 10.200.50.10\ndomain example.com\nsearch a.example b.example\noptions ndots:5 timeout:2\n");
+        writeFileSync(
+          join(sb.dir, "resolv.conf"),
+          "nameserver 10.200.50.10\ndomain example.com\nsearch a.example b.example\noptions ndots:5 timeout:2\n",
+        );
         const podNs = sb.netns("pod");
         const pod = sb.path(podNs);
         for (const v of ALL_SPEC_VERSIONS) {
@@ -185,8 +242,14 @@ describe("fidelity: results are the reference's, whole documents, at every spec 
 
   it("the harness tells different documents apart (a dns-less 1.0.0 result is not the reference's)", () => {
     const go: Outcome = { rc: 0, stdout: '{\n    "cniVersion": "1.0.0",\n    "dns": {}\n}', stderr: "" };
-    assert.throws(() => assertSameOutput({ rc: 0, stdout: '{\n    "cniVersion": "1.0.0"\n}', stderr: "" }, go.stdout, 0, "x"), /differs/);
-    assert.throws(() => assertSameOutput({ rc: 0, stdout: '{"dns":{},"cniVersion":"1.0.0"}', stderr: "" }, go.stdout, 0, "x"), /different bytes/);
+    assert.throws(
+      () => assertSameOutput({ rc: 0, stdout: '{\n    "cniVersion": "1.0.0"\n}', stderr: "" }, go.stdout, 0, "x"),
+      /differs/,
+    );
+    assert.throws(
+      () => assertSameOutput({ rc: 0, stdout: '{"dns":{},"cniVersion":"1.0.0"}', stderr: "" }, go.stdout, 0, "x"),
+      /different bytes/,
+    );
     assertSameOutput(go, go.stdout, 0, "x");
   });
 });

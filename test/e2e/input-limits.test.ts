@@ -29,7 +29,10 @@ function withDir<T>(fn: (dir: string) => T): T {
 /** A preload that prints the process's peak RSS (KiB) to stderr when it exits. */
 function rssPreload(dir: string): string {
   const f = join(dir, "maxrss.cjs");
-  writeFileSync(f, `process.on("exit", () => require("node:fs").writeSync(2, "\\nmaxrss=" + process.resourceUsage().maxRSS + "\\n"));\n`);
+  writeFileSync(
+    f,
+    `process.on("exit", () => require("node:fs").writeSync(2, "\\nmaxrss=" + process.resourceUsage().maxRSS + "\\n"));\n`,
+  );
   return f;
 }
 
@@ -43,11 +46,22 @@ interface Run {
 
 /** Runs a Node script (a plugin bundle, bin/podnet) with stdin from `stdinFile`. */
 function runNode(dir: string, script: string, args: string[], env: Record<string, string>, stdinFile?: string): Run {
-  const r = spawnSync("sh", ["-c", `p=$1 s=$2; shift 2; exec "$0" -r "$p" "$s" "$@" < "$STDIN_FILE"`, process.execPath, rssPreload(dir), script, ...args], {
-    env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", STDIN_FILE: stdinFile ?? "/dev/null", ...env },
-    encoding: "utf8",
-    maxBuffer: 16 << 20,
-  });
+  const r = spawnSync(
+    "sh",
+    [
+      "-c",
+      `p=$1 s=$2; shift 2; exec "$0" -r "$p" "$s" "$@" < "$STDIN_FILE"`,
+      process.execPath,
+      rssPreload(dir),
+      script,
+      ...args,
+    ],
+    {
+      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", STDIN_FILE: stdinFile ?? "/dev/null", ...env },
+      encoding: "utf8",
+      maxBuffer: 16 << 20,
+    },
+  );
   const m = /maxrss=(\d+)/.exec(r.stderr);
   assert.ok(m, `no maxrss in stderr: ${r.stderr.slice(0, 500)}`);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, maxRssMiB: Number(m[1]) / 1024 };
@@ -83,7 +97,10 @@ describe("plugin stdin is bounded (built executables)", { skip }, () => {
         // Go refuses it too (beyond its 10,000 levels): in encoding/json's words, one byte quoted.
         assert.equal(out.msg, "error unmarshall network config: invalid character '[' exceeded max depth");
         // The 10 MB document itself, and nothing that grows with its depth (V8 alone: ~550 MB).
-        assert.ok(r.maxRssMiB < base + 40, `${plugin}: peak RSS ${r.maxRssMiB.toFixed(0)} MiB, a tiny request ${base.toFixed(0)} MiB`);
+        assert.ok(
+          r.maxRssMiB < base + 40,
+          `${plugin}: peak RSS ${r.maxRssMiB.toFixed(0)} MiB, a tiny request ${base.toFixed(0)} MiB`,
+        );
       }
     }));
 
@@ -97,7 +114,10 @@ describe("plugin stdin is bounded (built executables)", { skip }, () => {
       const out = JSON.parse(r.stdout) as { code: number; msg: string };
       assert.equal(out.code, 6, r.stdout);
       assert.equal(out.msg, "error unmarshall network config: input is larger than 64 MiB");
-      assert.ok(r.maxRssMiB < base + 64 + 24, `peak RSS ${r.maxRssMiB.toFixed(0)} MiB for an 80 MiB input (a tiny request: ${base.toFixed(0)} MiB)`);
+      assert.ok(
+        r.maxRssMiB < base + 64 + 24,
+        `peak RSS ${r.maxRssMiB.toFixed(0)} MiB for an 80 MiB input (a tiny request: ${base.toFixed(0)} MiB)`,
+      );
     }));
 
   it("host-local's rangeFromFile on a secret: the file is named, its content never shown", () =>
@@ -105,11 +125,21 @@ describe("plugin stdin is bounded (built executables)", { skip }, () => {
       const shadow = join(dir, "shadow");
       writeFileSync(shadow, "root:$6$SECRETSALT$hashhash:19000:0:99999:7:::\n", { mode: 0o600 });
       const conf = join(dir, "conf.json");
-      writeFileSync(conf, JSON.stringify({ cniVersion: "1.0.0", name: "n", ipam: { type: "host-local", rangeFromFile: shadow, dataDir: join(dir, "ipam") } }));
+      writeFileSync(
+        conf,
+        JSON.stringify({
+          cniVersion: "1.0.0",
+          name: "n",
+          ipam: { type: "host-local", rangeFromFile: shadow, dataDir: join(dir, "ipam") },
+        }),
+      );
       const r = runNode(dir, join(PODNET_PLUGINS, "host-local"), [], cniEnv(), conf);
       const out = JSON.parse(r.stdout) as { code: number; msg: string };
       assert.equal(out.code, 999, r.stdout); // the reference's plain errors
-      assert.equal(out.msg, `failed to parse rangeFromFile ${JSON.stringify(shadow)} as a Range: not JSON: unexpected character (expected a value) at line 1, column 1 (byte 0)`);
+      assert.equal(
+        out.msg,
+        `failed to parse rangeFromFile ${JSON.stringify(shadow)} as a Range: not JSON: unexpected character (expected a value) at line 1, column 1 (byte 0)`,
+      );
     }));
 });
 
@@ -119,9 +149,17 @@ describe("`podnet pod add` reads at most 1 MiB of a manifest", { skip }, () => {
       const f = join(dir, "pod.yaml");
       const pad = `  annotations:\n${Array.from({ length: 80_000 }, (_, i) => `    a${i}: "${"x".repeat(90)}"\n`).join("")}`;
       writeFileSync(f, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: big\n${pad}spec:\n  containers: [{name: c}]\n`);
-      const r = runNode(dir, join(REPO, "bin", "podnet"), ["pod", "add", "-f", f, "--socket", join(dir, "none.sock")], {});
+      const r = runNode(
+        dir,
+        join(REPO, "bin", "podnet"),
+        ["pod", "add", "-f", f, "--socket", join(dir, "none.sock")],
+        {},
+      );
       assert.equal(r.status, 1);
-      assert.match(r.stderr, /^podnet pod add: cannot read .*pod\.yaml: larger than 1 MiB \(a Pod manifest is a few KiB\)$/m);
+      assert.match(
+        r.stderr,
+        /^podnet pod add: cannot read .*pod\.yaml: larger than 1 MiB \(a Pod manifest is a few KiB\)$/m,
+      );
       assert.ok(r.maxRssMiB < 150, `peak RSS ${r.maxRssMiB.toFixed(0)} MiB`);
     }));
 });
@@ -136,7 +174,8 @@ describe("a full disk leaves nothing behind (a real tmpfs)", { skip }, () => {
       sh("mount", ["-t", "tmpfs", "-o", "size=64k,mode=0755", "podnet-t-full", mnt]);
       try {
         // Directories first (they need no data pages), then fill the pages.
-        for (const d of ["ipam/net1", "cache/results", "state/net1", "checkpoints/sandboxes"]) sh("mkdir", ["-p", join(mnt, d)]);
+        for (const d of ["ipam/net1", "cache/results", "state/net1", "checkpoints/sandboxes"])
+          sh("mkdir", ["-p", join(mnt, d)]);
         spawnSync("dd", ["if=/dev/zero", `of=${join(mnt, "filler")}`, "bs=4k"], { stdio: "ignore" });
         await fn(mnt);
       } finally {
@@ -146,12 +185,22 @@ describe("a full disk leaves nothing behind (a real tmpfs)", { skip }, () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  const leftovers = (d: string) => readdirSync(d).filter((f) => f !== "lock").sort();
+  const leftovers = (d: string) =>
+    readdirSync(d)
+      .filter((f) => f !== "lock")
+      .sort();
 
   it("host-local (built): ADD fails with code 999 (the reference's) and leaves no file", () =>
     withFullTmpfs((mnt) => {
       const conf = join(mnt, "..", "conf.json");
-      writeFileSync(conf, JSON.stringify({ cniVersion: "1.0.0", name: "net1", ipam: { type: "host-local", subnet: "10.200.0.0/24", dataDir: join(mnt, "ipam") } }));
+      writeFileSync(
+        conf,
+        JSON.stringify({
+          cniVersion: "1.0.0",
+          name: "net1",
+          ipam: { type: "host-local", subnet: "10.200.0.0/24", dataDir: join(mnt, "ipam") },
+        }),
+      );
       const r = runNode(join(mnt, ".."), join(PODNET_PLUGINS, "host-local"), [], cniEnv(), conf);
       const out = JSON.parse(r.stdout) as { code: number; msg: string };
       assert.equal(out.code, 999, r.stdout);
@@ -162,18 +211,41 @@ describe("a full disk leaves nothing behind (a real tmpfs)", { skip }, () => {
   it("the libcni result cache, the portmap/bandwidth state and the node manager's checkpoints: the write fails, nothing is left", () =>
     withFullTmpfs(async (mnt) => {
       const result = { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }] };
-      const entry = { containerID: "c1", network: "net1", ifName: "eth0", config: Buffer.from("x".repeat(9000)), netns: "/run/netns/x", cniArgs: [], capabilityArgs: {} };
+      const entry = {
+        containerID: "c1",
+        network: "net1",
+        ifName: "eth0",
+        config: Buffer.from("x".repeat(9000)),
+        netns: "/run/netns/x",
+        cniArgs: [],
+        capabilityArgs: {},
+      };
       assert.throws(() => new ResultCache(join(mnt, "cache")).write(entry, result), /ENOSPC/);
       assert.deepEqual(leftovers(join(mnt, "cache", "results")), []);
 
       const store = new AttachmentStore(nodeStateFs, join(mnt, "state"));
-      await assert.rejects(store.write({ version: 1, network: "net1", containerID: "c1", ifName: "eth0", pad: "x".repeat(9000) } as never), /ENOSPC/);
+      await assert.rejects(
+        store.write({ version: 1, network: "net1", containerID: "c1", ifName: "eth0", pad: "x".repeat(9000) } as never),
+        /ENOSPC/,
+      );
       assert.deepEqual(leftovers(join(mnt, "state", "net1")), []);
 
       const cp = createCheckpointStore(join(mnt, "checkpoints"));
       const rec = {
-        id: "sb1", namespace: "default", name: "p", uid: "u", netns: "", ownsNetns: false, hostNetwork: false, portMappings: [],
-        annotations: { pad: "x".repeat(9000) }, options: {}, plugin: "noop", createdAt: "", phase: "ready" as const, ips: [],
+        id: "sb1",
+        namespace: "default",
+        name: "p",
+        uid: "u",
+        netns: "",
+        ownsNetns: false,
+        hostNetwork: false,
+        portMappings: [],
+        annotations: { pad: "x".repeat(9000) },
+        options: {},
+        plugin: "noop",
+        createdAt: "",
+        phase: "ready" as const,
+        ips: [],
       };
       assert.throws(() => cp.write(rec), /ENOSPC/);
       assert.deepEqual(leftovers(join(mnt, "checkpoints", "sandboxes")), []);

@@ -20,12 +20,29 @@ before(() => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const sampleConf = (ver: string) =>
-  JSON.stringify({ cniVersion: ver, name: "n", anotherAwesomeArg: "x", prevResult: { cniVersion: ver, ips: [{ address: "10.200.0.2/24" }] } });
+  JSON.stringify({
+    cniVersion: ver,
+    name: "n",
+    anotherAwesomeArg: "x",
+    prevResult: { cniVersion: ver, ips: [{ address: "10.200.0.2/24" }] },
+  });
 
 /** Runs a launcher (asynchronously: a fake daemon may live in this very process). */
 async function launch(plugin: string, env: Record<string, string>, stdin: string | Buffer = "", cwd?: string) {
-  const e: NodeJS.ProcessEnv = { PATH: process.env["PATH"], CNI_CONTAINERID: "c1", CNI_NETNS: "/run/netns/x", CNI_IFNAME: "eth0", CNI_PATH: "/opt/cni/bin", ...env };
-  const r = await nodeRawExec.run(join(RESIDENT, plugin), [], { env: e, stdin, timeoutMs: 20_000, ...(cwd ? { cwd } : {}) });
+  const e: NodeJS.ProcessEnv = {
+    PATH: process.env["PATH"],
+    CNI_CONTAINERID: "c1",
+    CNI_NETNS: "/run/netns/x",
+    CNI_IFNAME: "eth0",
+    CNI_PATH: "/opt/cni/bin",
+    ...env,
+  };
+  const r = await nodeRawExec.run(join(RESIDENT, plugin), [], {
+    env: e,
+    stdin,
+    timeoutMs: 20_000,
+    ...(cwd ? { cwd } : {}),
+  });
   return { code: r.code, signal: r.signal, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
@@ -63,14 +80,23 @@ describe("launcher ↔ podnet resident", () => {
   });
 
   it("without a daemon the launcher falls back to the Node plugin, silently", async () => {
-    const r = await launch("sample", { CNI_COMMAND: "ADD", PODNET_CNI_SOCKET: join(dir, "nobody.sock") }, sampleConf("0.4.0"));
+    const r = await launch(
+      "sample",
+      { CNI_COMMAND: "ADD", PODNET_CNI_SOCKET: join(dir, "nobody.sock") },
+      sampleConf("0.4.0"),
+    );
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(JSON.parse(r.stdout).cniVersion, "0.4.0");
     assert.equal(r.stderr, "");
   });
 
   it("a relative host-local dataDir lands where the exec'd plugin puts it: under the caller's cwd", async () => {
-    const conf = (net: string) => JSON.stringify({ cniVersion: "1.0.0", name: net, ipam: { type: "host-local", subnet: "10.200.8.0/24", dataDir: "ipam-rel" } });
+    const conf = (net: string) =>
+      JSON.stringify({
+        cniVersion: "1.0.0",
+        name: net,
+        ipam: { type: "host-local", subnet: "10.200.8.0/24", dataDir: "ipam-rel" },
+      });
     const viaDaemon = join(dir, "caller-a");
     const viaExec = join(dir, "caller-b");
     mkdirSync(viaDaemon);
@@ -78,12 +104,22 @@ describe("launcher ↔ podnet resident", () => {
     const r = await launch("host-local", { CNI_COMMAND: "ADD", PODNET_CNI_SOCKET: sock }, conf("rel"), viaDaemon);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const e = await nodeRawExec.run(join(CNI, "host-local"), [], {
-      env: { PATH: process.env["PATH"], CNI_COMMAND: "ADD", CNI_CONTAINERID: "c1", CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: "/opt/cni/bin" },
+      env: {
+        PATH: process.env["PATH"],
+        CNI_COMMAND: "ADD",
+        CNI_CONTAINERID: "c1",
+        CNI_NETNS: "/x",
+        CNI_IFNAME: "eth0",
+        CNI_PATH: "/opt/cni/bin",
+      },
       stdin: conf("rel"),
       cwd: viaExec,
     });
     assert.equal(e.code, 0, e.stdout.toString());
-    assert.deepEqual(readdirSync(join(viaDaemon, "ipam-rel", "rel")).sort(), readdirSync(join(viaExec, "ipam-rel", "rel")).sort());
+    assert.deepEqual(
+      readdirSync(join(viaDaemon, "ipam-rel", "rel")).sort(),
+      readdirSync(join(viaExec, "ipam-rel", "rel")).sort(),
+    );
     assert.deepEqual(readdirSync(join(dir, "daemon-cwd")), [], "nothing in the daemon's cwd");
   });
 
@@ -105,7 +141,15 @@ describe("launcher ↔ podnet resident", () => {
 
   it("the daemon answers a request announcing 100 MiB of stdin right after its header, without waiting for the bytes", async () => {
     const { connect } = await import("node:net");
-    const header = Buffer.concat([Buffer.from("PNC2"), u32(10), Buffer.from("host-local"), u32(1), Buffer.from("/"), u32(0), u32(100 * 1024 * 1024)]);
+    const header = Buffer.concat([
+      Buffer.from("PNC2"),
+      u32(10),
+      Buffer.from("host-local"),
+      u32(1),
+      Buffer.from("/"),
+      u32(0),
+      u32(100 * 1024 * 1024),
+    ]);
     const answer = await new Promise<Buffer>((resolve, reject) => {
       const s = connect({ path: sock, allowHalfOpen: true });
       const got: Buffer[] = [];
@@ -125,7 +169,11 @@ describe("launcher ↔ podnet resident", () => {
   });
 
   it("stdin over 64 MiB: a decoding error, nothing sent to the daemon", async () => {
-    const r = await launch("host-local", { CNI_COMMAND: "ADD", PODNET_CNI_SOCKET: sock }, Buffer.alloc(64 * 1024 * 1024 + 1, 0x20));
+    const r = await launch(
+      "host-local",
+      { CNI_COMMAND: "ADD", PODNET_CNI_SOCKET: sock },
+      Buffer.alloc(64 * 1024 * 1024 + 1, 0x20),
+    );
     assert.equal(r.code, 1);
     assert.equal(JSON.parse(r.stdout).code, 6);
     assert.match(JSON.parse(r.stdout).msg, /larger than 67108864 bytes/);
@@ -139,11 +187,23 @@ describe("launcher ↔ podnet resident", () => {
 describe("launcher against a bad daemon", () => {
   const cases: Array<[string, (c: Socket) => void, RegExp]> = [
     // 0xFFFFFFFF bytes of stdout declared (malloc(len + 1) used to wrap to 0), then a heap's worth
-    ["huge length", (c) => c.end(Buffer.concat([u32(0), u32(0xffffffff), Buffer.alloc(65536, 0x41)])), /stdout of 4294967295 bytes is over the limit of 67108864/],
+    [
+      "huge length",
+      (c) => c.end(Buffer.concat([u32(0), u32(0xffffffff), Buffer.alloc(65536, 0x41)])),
+      /stdout of 4294967295 bytes is over the limit of 67108864/,
+    ],
     ["exit code out of range", (c) => c.end(Buffer.concat([u32(256), u32(0), u32(0)])), /exit code 256 is not 0-255/],
     ["no answer", (c) => c.end(), /the daemon closed the connection without answering/],
-    ["short answer", (c) => c.end(Buffer.concat([u32(0), u32(100), Buffer.alloc(10)])), /it ended after 10 of 100 stdout bytes/],
-    ["trailing bytes", (c) => c.end(Buffer.concat([u32(0), u32(0), u32(0), Buffer.from("x")])), /trailing bytes after the answer/],
+    [
+      "short answer",
+      (c) => c.end(Buffer.concat([u32(0), u32(100), Buffer.alloc(10)])),
+      /it ended after 10 of 100 stdout bytes/,
+    ],
+    [
+      "trailing bytes",
+      (c) => c.end(Buffer.concat([u32(0), u32(0), u32(0), Buffer.from("x")])),
+      /trailing bytes after the answer/,
+    ],
   ];
   for (const [name, answer, want] of cases) {
     it(`${name}: a CNI error 999 naming the socket, exit 1, no crash`, async () => {
@@ -177,11 +237,18 @@ describe("launcher against a bad daemon", () => {
     const held: Socket[] = [];
     const f = await fakeDaemon("silent", (c) => held.push(c));
     try {
-      const r = await launch("sample", { CNI_COMMAND: "ADD", PODNET_CNI_SOCKET: f.sock, PODNET_CNI_TIMEOUT: "1" }, sampleConf("1.0.0"));
+      const r = await launch(
+        "sample",
+        { CNI_COMMAND: "ADD", PODNET_CNI_SOCKET: f.sock, PODNET_CNI_TIMEOUT: "1" },
+        sampleConf("1.0.0"),
+      );
       assert.equal(r.code, 1, r.stdout + r.stderr);
       const err = JSON.parse(r.stdout);
       assert.equal(err.code, 999);
-      assert.equal(err.msg, `podnet launcher: no answer from the podnet daemon on ${f.sock} within 1 s (PODNET_CNI_TIMEOUT)`);
+      assert.equal(
+        err.msg,
+        `podnet launcher: no answer from the podnet daemon on ${f.sock} within 1 s (PODNET_CNI_TIMEOUT)`,
+      );
     } finally {
       for (const c of held) c.destroy();
       f.server.close();
@@ -211,8 +278,17 @@ describe("launcher against a bad daemon", () => {
       }
       const r = await launch("sample", { CNI_COMMAND: "ADD", PODNET_CNI_SOCKET: sock }, sampleConf("1.0.0"));
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.deepEqual(JSON.parse(r.stdout), { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }], dns: {} }, "the Node plugin's answer");
-      assert.match(r.stderr, new RegExp(`podnet launcher: the daemon on ${sock} accepts no connection within 1000 ms; running the Node plugin instead`));
+      assert.deepEqual(
+        JSON.parse(r.stdout),
+        { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }], dns: {} },
+        "the Node plugin's answer",
+      );
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `podnet launcher: the daemon on ${sock} accepts no connection within 1000 ms; running the Node plugin instead`,
+        ),
+      );
     } finally {
       for (const c of fillers) c.destroy();
       child.kill("SIGKILL");
@@ -220,9 +296,16 @@ describe("launcher against a bad daemon", () => {
   });
 
   it("PODNET_CNI_TIMEOUT must be a number of seconds", async () => {
-    const r = await launch("sample", { CNI_COMMAND: "ADD", PODNET_CNI_TIMEOUT: "soon", PODNET_CNI_SOCKET: join(dir, "nobody.sock") }, sampleConf("1.0.0"));
+    const r = await launch(
+      "sample",
+      { CNI_COMMAND: "ADD", PODNET_CNI_TIMEOUT: "soon", PODNET_CNI_SOCKET: join(dir, "nobody.sock") },
+      sampleConf("1.0.0"),
+    );
     assert.equal(r.code, 1);
-    assert.deepEqual(JSON.parse(r.stdout), { code: 4, msg: "podnet launcher: PODNET_CNI_TIMEOUT=soon: must be a whole number of seconds from 1 to 86400" });
+    assert.deepEqual(JSON.parse(r.stdout), {
+      code: 4,
+      msg: "podnet launcher: PODNET_CNI_TIMEOUT=soon: must be a whole number of seconds from 1 to 86400",
+    });
   });
 });
 
@@ -235,9 +318,13 @@ describe("a stopped daemon (SIGSTOP)", () => {
       d.child.kill("SIGSTOP");
       const r = await launch("loopback", { CNI_COMMAND: "VERSION", PODNET_CNI_SOCKET: sock, PODNET_CNI_TIMEOUT: "1" });
       assert.equal(r.code, 1, r.stdout + r.stderr);
-      assert.equal(JSON.parse(r.stdout).msg, `podnet launcher: no answer from the podnet daemon on ${sock} within 1 s (PODNET_CNI_TIMEOUT)`);
+      assert.equal(
+        JSON.parse(r.stdout).msg,
+        `podnet launcher: no answer from the podnet daemon on ${sock} within 1 s (PODNET_CNI_TIMEOUT)`,
+      );
       d.child.kill("SIGCONT");
-      for (let i = 0; i < 100 && !d.log().includes("its launcher has gone"); i++) await new Promise((res) => setTimeout(res, 20));
+      for (let i = 0; i < 100 && !d.log().includes("its launcher has gone"); i++)
+        await new Promise((res) => setTimeout(res, 20));
     } finally {
       await d.stop();
     }
@@ -258,7 +345,12 @@ describe("relative CNI_NETNS in resident mode", () => {
         mkdirSync(caller);
         symlinkSync(sb.path(pod), join(caller, "podns"));
         const conf = JSON.stringify({ cniVersion: "1.0.0", name: "lo", type: "loopback" });
-        const r = await launch("loopback", { CNI_COMMAND: "ADD", PODNET_CNI_SOCKET: sock, CNI_NETNS: "podns", CNI_IFNAME: "lo" }, conf, caller);
+        const r = await launch(
+          "loopback",
+          { CNI_COMMAND: "ADD", PODNET_CNI_SOCKET: sock, CNI_NETNS: "podns", CNI_IFNAME: "lo" },
+          conf,
+          caller,
+        );
         assert.equal(r.code, 0, r.stdout + r.stderr);
         assert.equal(JSON.parse(r.stdout).interfaces[0].sandbox, "podns", "the result keeps the path as given");
         assert.equal(sb.ipJson(pod, ["link", "show", "lo"])[0]?.["operstate"], "UNKNOWN", "lo is up in the pod");

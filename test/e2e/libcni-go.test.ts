@@ -42,10 +42,19 @@ for (const version of ["0.3.1", "0.4.0", "1.0.0"]) {
           containerID: p.id,
           netns: sb.path(p.ns),
           ifName: "eth0",
-          args: [["IgnoreUnknown", "1"], ["K8S_POD_NAMESPACE", "default"], ["K8S_POD_NAME", `pod${i}`]] as Array<[string, string]>,
+          args: [
+            ["IgnoreUnknown", "1"],
+            ["K8S_POD_NAMESPACE", "default"],
+            ["K8S_POD_NAME", `pod${i}`],
+          ] as Array<[string, string]>,
           capabilityArgs: {
             portMappings: [{ hostPort: 18080 + i, containerPort: 80, protocol: "tcp" }],
-            bandwidth: { ingressRate: 10_000_000, ingressBurst: 1_000_000, egressRate: 10_000_000, egressBurst: 1_000_000 },
+            bandwidth: {
+              ingressRate: 10_000_000,
+              ingressBurst: 1_000_000,
+              egressRate: 10_000_000,
+              egressBurst: 1_000_000,
+            },
           },
         }));
         const results: Array<Result | Result040> = [];
@@ -72,7 +81,12 @@ for (const version of ["0.3.1", "0.4.0", "1.0.0"]) {
         assert.equal((entry.rawResult?.["cniVersion"] as string) ?? "", version);
         // CHECK: the Go 1.1.1 plugins implement it from 0.4.0 on (portmap's fails for IPv4-only pods, plugins#819).
         if (version !== "0.3.1") {
-          const bridgeOnly = parseConfList(JSON.stringify({ ...seedConflist(sb, version, "10.200.1.0/24"), plugins: [seedConflist(sb, version, "10.200.1.0/24").plugins[0]] }));
+          const bridgeOnly = parseConfList(
+            JSON.stringify({
+              ...seedConflist(sb, version, "10.200.1.0/24"),
+              plugins: [seedConflist(sb, version, "10.200.1.0/24").plugins[0]],
+            }),
+          );
           await rtm.checkNetworkList({ ...bridgeOnly, bytes: list.bytes }, rts[0]!);
         } else {
           await assert.rejects(rtm.checkNetworkList(list, rts[0]!), /does not support the CHECK command/);
@@ -81,7 +95,11 @@ for (const version of ["0.3.1", "0.4.0", "1.0.0"]) {
         for (const rt of rts) await rtm.delNetworkList(list, rt); // DEL is idempotent
         // Nothing left: no veth in the node, no lease, no cache entry, no per-pod chains, no ifb.
         const links = sb.ipJson(sb.node, ["link", "show"]).map((l) => String(l["ifname"]));
-        assert.deepEqual(links.filter((n) => n !== "lo" && n !== "cni0"), [], `links left: ${links}`);
+        assert.deepEqual(
+          links.filter((n) => n !== "lo" && n !== "cni0"),
+          [],
+          `links left: ${links}`,
+        );
         const leases = readdirSync(join(sb.dir, "ipam", "k8s-pod-network")).filter((f) => /^\d/.test(f));
         assert.deepEqual(leases, []);
         assert.equal(existsSync(cacheFile), false);
@@ -96,12 +114,28 @@ describe("podnet cni (the CLI) with CNI_PATH=/usr/lib/cni", () => {
     withSandbox(async (sb) => {
       const confDir = join(sb.dir, "net.d");
       mkdirSync(confDir);
-      const conf = { cniVersion: "1.0.0", name: "clinet", type: "bridge", bridge: "cni0", isGateway: true, ipam: { type: "host-local", subnet: "10.200.2.0/24", dataDir: join(sb.dir, "ipam") } };
+      const conf = {
+        cniVersion: "1.0.0",
+        name: "clinet",
+        type: "bridge",
+        bridge: "cni0",
+        isGateway: true,
+        ipam: { type: "host-local", subnet: "10.200.2.0/24", dataDir: join(sb.dir, "ipam") },
+      };
       writeFileSync(join(confDir, "10-clinet.conf"), JSON.stringify(conf));
       const pod = sb.netns("pod");
-      const env: NodeJS.ProcessEnv = { ...process.env, NETCONFPATH: confDir, CNI_PATH: GO_PLUGINS, CNI_CACHE_DIR: join(sb.dir, "cache") };
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        NETCONFPATH: confDir,
+        CNI_PATH: GO_PLUGINS,
+        CNI_CACHE_DIR: join(sb.dir, "cache"),
+      };
       delete env["NODE_EXTRA_CA_CERTS"];
-      const cli = (...a: string[]) => spawnSync("ip", ["netns", "exec", sb.node, join(REPO, "bin", "podnet"), "cni", ...a], { env, encoding: "utf8" });
+      const cli = (...a: string[]) =>
+        spawnSync("ip", ["netns", "exec", sb.node, join(REPO, "bin", "podnet"), "cni", ...a], {
+          env,
+          encoding: "utf8",
+        });
       const add = cli("add", "clinet", sb.path(pod));
       assert.equal(add.status, 0, add.stderr + add.stdout);
       const res = JSON.parse(add.stdout) as Result;
@@ -113,7 +147,10 @@ describe("podnet cni (the CLI) with CNI_PATH=/usr/lib/cni", () => {
       assert.match(cached[0] ?? "", /^clinet-cnitool-[0-9a-f]{20}-eth0$/);
       const del = cli("del", "clinet", sb.path(pod));
       assert.equal(del.status, 0, del.stderr);
-      assert.deepEqual(sb.ipJson(pod, ["link", "show"]).map((l) => l["ifname"]), ["lo"]);
+      assert.deepEqual(
+        sb.ipJson(pod, ["link", "show"]).map((l) => l["ifname"]),
+        ["lo"],
+      );
       assert.deepEqual(readdirSync(join(sb.dir, "cache", "results")), []);
       // A netns that does not exist: a CNI error with code 3 on stdout, non-zero exit.
       const bad = cli("add", "clinet", "/run/netns/podnet-t-missing");

@@ -14,7 +14,9 @@ function samplePlugin(dir: string, log: string): string {
   const pdir = join(dir, "example.com~sample");
   mkdirSync(pdir, { recursive: true });
   const exe = join(pdir, "sample");
-  writeFileSync(exe, `#!/bin/sh
+  writeFileSync(
+    exe,
+    `#!/bin/sh
 echo "$*" >> ${log}
 case "$1" in
   init) exit 0 ;;
@@ -24,7 +26,8 @@ case "$1" in
           [ -n "$addr" ] && printf '{"apiVersion":"v1beta1","kind":"PodNetworkStatus","ip":"%s"}' "$addr" ;;
   *) exit 1 ;;
 esac
-`);
+`,
+  );
   chmodSync(exe, 0o755);
   return exe;
 }
@@ -35,15 +38,27 @@ describe("podnet node: exec plugins", { skip }, () => {
       const plugins = join(sb.dir, "exec");
       const log = join(sb.dir, "calls.log");
       samplePlugin(plugins, log);
-      const d = await startDaemon({ netns: sb.node, dir: join(sb.dir, "n"), args: ["--network-plugin=example.com/sample", `--network-plugin-dir=${plugins}`] });
+      const d = await startDaemon({
+        netns: sb.node,
+        dir: join(sb.dir, "n"),
+        args: ["--network-plugin=example.com/sample", `--network-plugin-dir=${plugins}`],
+      });
       try {
         assert.equal((await d.client.node())["plugin"], "example.com/sample");
         const pod = sb.netns("p");
-        const v = await d.client.addPod({ metadata: { name: "p", namespace: "team" }, spec: { containers: [{ name: "c" }] } }, sb.path(pod));
+        const v = await d.client.addPod(
+          { metadata: { name: "p", namespace: "team" }, spec: { containers: [{ name: "c" }] } },
+          sb.path(pod),
+        );
         assert.deepEqual(v.ips, ["10.200.9.9"]);
         await d.client.deletePod("team", "p");
         const calls = readFileSync(log, "utf8").trim().split("\n");
-        assert.deepEqual(calls, ["init", `setup team p ${v.sandboxID}`, `status team p ${v.sandboxID}`, `teardown team p ${v.sandboxID}`]);
+        assert.deepEqual(calls, [
+          "init",
+          `setup team p ${v.sandboxID}`,
+          `status team p ${v.sandboxID}`,
+          `teardown team p ${v.sandboxID}`,
+        ]);
       } finally {
         await d.stop();
       }
@@ -53,8 +68,15 @@ describe("podnet node: exec plugins", { skip }, () => {
     withSandbox(async (sb) => {
       const plugins = join(sb.dir, "exec");
       chmodSync(samplePlugin(plugins, join(sb.dir, "calls.log")), 0o644);
-      const r = runDaemonToExit({ netns: sb.node, dir: join(sb.dir, "n"), args: ["--network-plugin=example.com/sample", `--network-plugin-dir=${plugins}`] });
+      const r = runDaemonToExit({
+        netns: sb.node,
+        dir: join(sb.dir, "n"),
+        args: ["--network-plugin=example.com/sample", `--network-plugin-dir=${plugins}`],
+      });
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /network plugin "example.com\/sample" failed init: Invalid exec plugin. Executable 'example.com\/sample' does not have correct permissions./);
+      assert.match(
+        r.stderr,
+        /network plugin "example.com\/sample" failed init: Invalid exec plugin. Executable 'example.com\/sample' does not have correct permissions./,
+      );
     }));
 });

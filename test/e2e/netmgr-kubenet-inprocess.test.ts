@@ -10,7 +10,11 @@ import { haveRoot, inNs, PODNET_PLUGINS, sh, withSandbox, type Sandbox } from ".
 import { deleteDaemonNetns, startDaemon } from "../../src/netmgr/testing/daemon.js";
 import { serveOnce, tcpGet } from "./netmgr-tools.test.js";
 
-const skip = !haveRoot() ? "needs root (network namespaces)" : !existsSync(join(PODNET_PLUGINS, "bridge")) ? "build/cni not built" : false;
+const skip = !haveRoot()
+  ? "needs root (network namespaces)"
+  : !existsSync(join(PODNET_PLUGINS, "bridge"))
+    ? "build/cni not built"
+    : false;
 
 function nodeUplink(sb: Sandbox): void {
   sh("ip", ["-n", sb.node, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"]);
@@ -19,12 +23,24 @@ function nodeUplink(sb: Sandbox): void {
   sh("ip", ["-n", sb.node, "addr", "add", "10.200.255.1/24", "dev", "eth0"]);
 }
 
-const args = (extra: string[] = []) => ["--network-plugin=kubenet", `--kubenet-bin-dir=${PODNET_PLUGINS}`, "--cni-bin-dir=/usr/lib/cni", "--pod-cidr=10.200.6.0/24", ...extra];
+const args = (extra: string[] = []) => [
+  "--network-plugin=kubenet",
+  `--kubenet-bin-dir=${PODNET_PLUGINS}`,
+  "--cni-bin-dir=/usr/lib/cni",
+  "--pod-cidr=10.200.6.0/24",
+  ...extra,
+];
 const WEB = {
-  metadata: { name: "web", annotations: { "kubernetes.io/ingress-bandwidth": "5M", "kubernetes.io/egress-bandwidth": "3M" } },
+  metadata: {
+    name: "web",
+    annotations: { "kubernetes.io/ingress-bandwidth": "5M", "kubernetes.io/egress-bandwidth": "3M" },
+  },
   spec: { containers: [{ name: "nginx", ports: [{ containerPort: 80, hostPort: 8080 }] }] },
 };
-const DB = { metadata: { name: "db" }, spec: { containers: [{ name: "c", ports: [{ containerPort: 5432, hostPort: 5432 }] }] } };
+const DB = {
+  metadata: { name: "db" },
+  spec: { containers: [{ name: "c", ports: [{ containerPort: 5432, hostPort: 5432 }] }] },
+};
 
 describe("podnet node: kubenet with podnet's plugins in-process", { skip }, () => {
   it("pods ping, hostPort and shaping work without a plugin process; restart re-attaches; teardown is clean", () =>
@@ -64,8 +80,14 @@ describe("podnet node: kubenet with podnet's plugins in-process", { skip }, () =
         assert.match(filters, /flowid 1:2[\s\S]*match 0ac80602\/ffffffff at 12/);
         // hostPort: the kubelet's chains, reachable from the node
         const nat = () => inNs(sb.node, ["iptables-save", "-t", "nat"]).out;
-        assert.match(nat(), /-A KUBE-HOSTPORTS -p tcp -m comment --comment "web_default hostport 8080" -m tcp --dport 8080 -j KUBE-HP-[A-Z2-7]{16}/);
-        assert.match(nat(), /-A KUBE-HOSTPORTS -p tcp -m comment --comment "db_default hostport 5432" -m tcp --dport 5432 -j KUBE-HP-[A-Z2-7]{16}/);
+        assert.match(
+          nat(),
+          /-A KUBE-HOSTPORTS -p tcp -m comment --comment "web_default hostport 8080" -m tcp --dport 8080 -j KUBE-HP-[A-Z2-7]{16}/,
+        );
+        assert.match(
+          nat(),
+          /-A KUBE-HOSTPORTS -p tcp -m comment --comment "db_default hostport 5432" -m tcp --dport 5432 -j KUBE-HP-[A-Z2-7]{16}/,
+        );
         const srv = serveOnce(webNs, 80, "hello from web");
         try {
           assert.equal(await tcpGet(sb.node, "10.200.255.1", 8080), "hello from web");
@@ -76,7 +98,12 @@ describe("podnet node: kubenet with podnet's plugins in-process", { skip }, () =
         // restart: the pods are re-attached, their hostPort still answers
         assert.equal(await d.stop(), 0);
         d = await startDaemon({ netns: sb.node, dir, args: args() });
-        const restored = JSON.parse(d.log().split("\n").find((l) => l.includes('"restored state"'))!) as { reattached: string[] };
+        const restored = JSON.parse(
+          d
+            .log()
+            .split("\n")
+            .find((l) => l.includes('"restored state"'))!,
+        ) as { reattached: string[] };
         assert.deepEqual(restored.reattached.sort(), ["default/db", "default/web"]);
         const srv2 = serveOnce(webNs, 80, "still here");
         try {

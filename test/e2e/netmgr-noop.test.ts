@@ -36,10 +36,16 @@ describe("podnet node: noop", { skip }, () => {
         assert.equal(info["plugin"], "kubernetes.io/no-op");
         assert.equal(info["ready"], true);
         const pod = sb.netns("p1");
-        const v = await d.client.addPod({ metadata: { name: "p1" }, spec: { containers: [{ name: "c" }] } }, sb.path(pod));
+        const v = await d.client.addPod(
+          { metadata: { name: "p1" }, spec: { containers: [{ name: "c" }] } },
+          sb.path(pod),
+        );
         assert.deepEqual(v.ips, []);
         assert.equal((await d.client.podStatus("default", "p1")).status, null);
-        assert.deepEqual(sb.ipJson(pod, ["link", "show"]).map((l) => l["ifname"]), ["lo"]);
+        assert.deepEqual(
+          sb.ipJson(pod, ["link", "show"]).map((l) => l["ifname"]),
+          ["lo"],
+        );
         await d.client.deletePod("default", "p1");
         assert.equal(await d.stop(), 0);
       } finally {
@@ -53,9 +59,16 @@ describe("podnet node: noop", { skip }, () => {
       mkdirSync(join(pdir, "example.com~sdn"), { recursive: true });
       writeFileSync(join(pdir, "example.com~sdn", "sdn"), "#!/bin/sh\nexit 0\n");
       chmodSync(join(pdir, "example.com~sdn", "sdn"), 0o755);
-      const r = runDaemonToExit({ netns: sb.node, dir: join(sb.dir, "n"), args: ["--network-plugin=calico", `--network-plugin-dir=${pdir}`] });
+      const r = runDaemonToExit({
+        netns: sb.node,
+        dir: join(sb.dir, "n"),
+        args: ["--network-plugin=calico", `--network-plugin-dir=${pdir}`],
+      });
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /podnet node: didn't find a compatible network plugin with the given settings: network plugin "calico" not found \(probed: noop, cni, kubenet, example.com\/sdn\)/);
+      assert.match(
+        r.stderr,
+        /podnet node: didn't find a compatible network plugin with the given settings: network plugin "calico" not found \(probed: noop, cni, kubenet, example.com\/sdn\)/,
+      );
     }));
 
   it("start-up stops when kubenet's binaries are missing, listing what each directory holds", () =>
@@ -66,9 +79,16 @@ describe("podnet node: noop", { skip }, () => {
         writeFileSync(join(bin, n), "#!/bin/sh\n");
         chmodSync(join(bin, n), 0o755);
       }
-      const r = runDaemonToExit({ netns: sb.node, dir: join(sb.dir, "n"), args: ["--network-plugin=kubenet", "--kubenet-bin-dir=", `--cni-bin-dir=${bin},${join(sb.dir, "nope")}`] });
+      const r = runDaemonToExit({
+        netns: sb.node,
+        dir: join(sb.dir, "n"),
+        args: ["--network-plugin=kubenet", "--kubenet-bin-dir=", `--cni-bin-dir=${bin},${join(sb.dir, "nope")}`],
+      });
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /could not locate kubenet required CNI plugins \[bridge host-local loopback\] in one directory of \[.*\]; found: .*bin: bridge, portmap; .*nope: \(ENOENT\)/);
+      assert.match(
+        r.stderr,
+        /could not locate kubenet required CNI plugins \[bridge host-local loopback\] in one directory of \[.*\]; found: .*bin: bridge, portmap; .*nope: \(ENOENT\)/,
+      );
     }));
 });
 
@@ -79,9 +99,13 @@ describe("podnet pod (the CLI) against a running node", { skip }, () => {
       try {
         const env: NodeJS.ProcessEnv = { ...process.env, PODNET_SOCKET: d.socket };
         delete env["NODE_EXTRA_CA_CERTS"];
-        const cli = (...a: string[]) => spawnSync(process.execPath, [PODNET_BIN, "pod", ...a], { env, encoding: "utf8" });
+        const cli = (...a: string[]) =>
+          spawnSync(process.execPath, [PODNET_BIN, "pod", ...a], { env, encoding: "utf8" });
         const manifest = join(sb.dir, "pod.yaml");
-        writeFileSync(manifest, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: c\n    ports:\n    - containerPort: 80\n      hostPort: 8080\n");
+        writeFileSync(
+          manifest,
+          "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: c\n    ports:\n    - containerPort: 80\n      hostPort: 8080\n",
+        );
         const pod = sb.netns("web");
         const add = cli("add", "-f", manifest, "--netns", sb.path(pod));
         assert.equal(add.status, 0, add.stderr);
@@ -90,10 +114,16 @@ describe("podnet pod (the CLI) against a running node", { skip }, () => {
         assert.match(list.stdout, /default\/web .* 8080→80\/tcp/);
         const st = cli("status", "default/web", "--json");
         assert.equal(JSON.parse(st.stdout).netns, sb.path(pod));
-        writeFileSync(manifest, "metadata:\n  name: web2\nspec:\n  containers:\n  - name: c\n    ports:\n    - containerPort: 80\n      hostPort: eighty\n");
+        writeFileSync(
+          manifest,
+          "metadata:\n  name: web2\nspec:\n  containers:\n  - name: c\n    ports:\n    - containerPort: 80\n      hostPort: eighty\n",
+        );
         const bad = cli("add", "-f", manifest);
         assert.equal(bad.status, 1);
-        assert.match(bad.stderr, /spec\.containers\[0\]\.ports\[0\]\.hostPort: must be an integer in 0\.\.65535, got "eighty"/);
+        assert.match(
+          bad.stderr,
+          /spec\.containers\[0\]\.ports\[0\]\.hostPort: must be an integer in 0\.\.65535, got "eighty"/,
+        );
         writeFileSync(manifest, "metadata: [\n");
         assert.match(cli("add", "-f", manifest).stderr, /cannot parse the manifest as YAML/);
         assert.equal(cli("del", "default/web").status, 0);

@@ -8,28 +8,47 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { REPO } from "./sandbox.js";
 
 interface InstallScript {
-  findNodeDir(o: { execPath: string; env: Record<string, string | undefined>; exists: (p: string) => boolean }): string | undefined;
+  findNodeDir(o: {
+    execPath: string;
+    env: Record<string, string | undefined>;
+    exists: (p: string) => boolean;
+  }): string | undefined;
 }
 const installScript = () => import(pathToFileURL(join(REPO, "scripts", "install.mjs")).href) as Promise<InstallScript>;
 
 /** The environment for the commands run here: none of an outer npm's (`npm test`) settings. */
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) && k !== "NODE_EXTRA_CA_CERTS" && k !== "NODE_OPTIONS") e[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!/^npm_/i.test(k) && k !== "NODE_EXTRA_CA_CERTS" && k !== "NODE_OPTIONS") e[k] = v;
   return { ...e, ...extra };
 }
 
 /** Runs a command; throws with its output unless it exits 0. */
 function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}): string {
   const r = spawnSync(cmd, args, { encoding: "utf8", env: env(), timeout: 120_000, ...opts });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status ?? r.signal}${r.error ? ` (${r.error.message})` : ""}:\n${String(r.stdout)}${String(r.stderr)}`);
+  if (r.status !== 0)
+    throw new Error(
+      `${cmd} ${args.join(" ")} exited ${r.status ?? r.signal}${r.error ? ` (${r.error.message})` : ""}:\n${String(r.stdout)}${String(r.stderr)}`,
+    );
   return String(r.stdout);
 }
 
@@ -57,8 +76,16 @@ interface LockEntry {
  * finds each tarball in the cache by its integrity and never asks the registry.
  */
 function consumerProject(dir: string, tarball: string): void {
-  const own = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string; license: string; dependencies: Record<string, string>; bin: Record<string, string>; engines: Record<string, string> };
-  const lock = (JSON.parse(readFileSync(join(REPO, "package-lock.json"), "utf8")) as { packages: Record<string, LockEntry> }).packages;
+  const own = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as {
+    version: string;
+    license: string;
+    dependencies: Record<string, string>;
+    bin: Record<string, string>;
+    engines: Record<string, string>;
+  };
+  const lock = (
+    JSON.parse(readFileSync(join(REPO, "package-lock.json"), "utf8")) as { packages: Record<string, LockEntry> }
+  ).packages;
   const entry = (n: string) => {
     const e = lock[`node_modules/${n}`];
     assert.ok(e, `package-lock.json has no node_modules/${n}`);
@@ -103,11 +130,26 @@ function consumerProject(dir: string, tarball: string): void {
       }
     }
   }
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module", dependencies, devDependencies }, null, 2));
-  writeFileSync(join(dir, "package-lock.json"), JSON.stringify({ name: "consumer", lockfileVersion: 3, requires: true, packages }, null, 2));
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ name: "consumer", private: true, type: "module", dependencies, devDependencies }, null, 2),
+  );
+  writeFileSync(
+    join(dir, "package-lock.json"),
+    JSON.stringify({ name: "consumer", lockfileVersion: 3, requires: true, packages }, null, 2),
+  );
   writeFileSync(
     join(dir, "tsconfig.json"),
-    JSON.stringify({ compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, types: ["node"] } }),
+    JSON.stringify({
+      compilerOptions: {
+        target: "ES2022",
+        module: "NodeNext",
+        moduleResolution: "NodeNext",
+        strict: true,
+        noEmit: true,
+        types: ["node"],
+      },
+    }),
   );
 }
 
@@ -149,16 +191,43 @@ describe("the npm package, packed and installed into a fresh project", () => {
   });
 
   it("ships the bin, dist with declarations, the bundles, the addon's sources and the LICENSE; no tests, no prebuilt addon", () => {
-    const files = new Set(run("tar", ["-tzf", tarball]).trim().split("\n").map((f) => f.replace(/^package\//, "")));
-    for (const f of ["package.json", "LICENSE", "README.md", "bin/podnet", "dist/src/cli/main.js", "build/package.json", "build/cni/bridge", "build/cni/portmap", "build/resident/bridge", "build/resident/podnet-bridge.cjs", "native/binding.gyp", "native/podnet_netlink.c", "scripts/install.mjs", "scripts/code-cache.mjs", "docs/operations.md"]) {
+    const files = new Set(
+      run("tar", ["-tzf", tarball])
+        .trim()
+        .split("\n")
+        .map((f) => f.replace(/^package\//, "")),
+    );
+    for (const f of [
+      "package.json",
+      "LICENSE",
+      "README.md",
+      "bin/podnet",
+      "dist/src/cli/main.js",
+      "build/package.json",
+      "build/cni/bridge",
+      "build/cni/portmap",
+      "build/resident/bridge",
+      "build/resident/podnet-bridge.cjs",
+      "native/binding.gyp",
+      "native/podnet_netlink.c",
+      "scripts/install.mjs",
+      "scripts/code-cache.mjs",
+      "docs/operations.md",
+    ]) {
       assert.ok(files.has(f), `the tarball lacks ${f}`);
     }
     for (const e of ["cni", "sdk", "libcni", "ip"]) {
-      assert.ok(files.has(`dist/src/${e}/index.js`) && files.has(`dist/src/${e}/index.d.ts`), `the tarball lacks dist/src/${e}/index.{js,d.ts}`);
+      assert.ok(
+        files.has(`dist/src/${e}/index.js`) && files.has(`dist/src/${e}/index.d.ts`),
+        `the tarball lacks dist/src/${e}/index.{js,d.ts}`,
+      );
     }
     const bad = [...files].filter((f) => /\.test\.|\.node$|^test\/|^src\/|^bench\//.test(f));
     assert.deepEqual(bad, []);
-    const manifest = JSON.parse(readFileSync(join(pkg, "package.json"), "utf8")) as { private?: boolean; license?: string };
+    const manifest = JSON.parse(readFileSync(join(pkg, "package.json"), "utf8")) as {
+      private?: boolean;
+      license?: string;
+    };
     assert.equal(manifest.private, undefined);
     assert.equal(manifest.license, "Apache-2.0");
     assert.match(readFileSync(join(pkg, "LICENSE"), "utf8"), /Apache License\s+Version 2\.0/);
@@ -183,7 +252,10 @@ describe("the npm package, packed and installed into a fresh project", () => {
     // entries.ts without its types: what tsc would emit.
     const js = ENTRIES_TS.replace(/, type \w+/g, "").replace(/: (Result|PluginFuncs|CniError)\b/g, "");
     writeFileSync(join(app, "entries.mjs"), js);
-    assert.equal(run(process.execPath, ["entries.mjs"], { cwd: app }).trim(), JSON.stringify(["function", "function", "function", "function", "24", 7, "function"]));
+    assert.equal(
+      run(process.execPath, ["entries.mjs"], { cwd: app }).trim(),
+      JSON.stringify(["function", "function", "function", "function", "24", 7, "function"]),
+    );
   });
 
   it("the README's SDK example builds with the README's command and serves VERSION, ADD, DEL and errors", () => {
@@ -200,14 +272,30 @@ describe("the npm package, packed and installed into a fresh project", () => {
       spawnSync(plugin, [], {
         encoding: "utf8",
         input: conf ? JSON.stringify(conf) : "",
-        env: env({ CNI_COMMAND: command, CNI_CONTAINERID: "ctr1", CNI_NETNS: "/run/netns/podnet-t-none", CNI_IFNAME: "eth0", CNI_PATH: bin }),
+        env: env({
+          CNI_COMMAND: command,
+          CNI_CONTAINERID: "ctr1",
+          CNI_NETNS: "/run/netns/podnet-t-none",
+          CNI_IFNAME: "eth0",
+          CNI_PATH: bin,
+        }),
       });
     const version = call("VERSION", undefined);
     assert.equal(version.status, 0, version.stderr);
-    assert.deepEqual(JSON.parse(version.stdout), { cniVersion: "1.1.0", supportedVersions: ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] });
+    assert.deepEqual(JSON.parse(version.stdout), {
+      cniVersion: "1.1.0",
+      supportedVersions: ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"],
+    });
 
     const state = join(tmp, "state");
-    const prevResult = { cniVersion: "1.0.0", interfaces: [{ name: "eth0", sandbox: "/run/netns/podnet-t-none" }], ips: [{ address: "10.200.0.5/24", interface: 0 }, { address: "fd00:200::5/64", interface: 0 }] };
+    const prevResult = {
+      cniVersion: "1.0.0",
+      interfaces: [{ name: "eth0", sandbox: "/run/netns/podnet-t-none" }],
+      ips: [
+        { address: "10.200.0.5/24", interface: 0 },
+        { address: "fd00:200::5/64", interface: 0 },
+      ],
+    };
     const conf = { cniVersion: "1.0.0", name: "pkgtest", type: "ipfile", dir: state, prevResult };
     const add = call("ADD", conf);
     assert.equal(add.status, 0, add.stdout + add.stderr);
@@ -247,13 +335,20 @@ describe("the npm package, packed and installed into a fresh project", () => {
     rmSync(join(pkg, "native", "build"), { recursive: true, force: true });
     // Drop bridge's code cache: the rebuild must make a new one for the Node it stamps.
     const bridgeText = readFileSync(join(pkg, "build", "cni", "bridge"), "utf8");
-    writeFileSync(join(pkg, "build", "cni", "bridge"), bridgeText.replace(/(\n\/\*podnet:code-cache\n)[A-Za-z0-9+/=]+/, "$1"));
+    writeFileSync(
+      join(pkg, "build", "cni", "bridge"),
+      bridgeText.replace(/(\n\/\*podnet:code-cache\n)[A-Za-z0-9+/=]+/, "$1"),
+    );
     const r = spawnSync("npm", ["rebuild", "podnet", "--foreground-scripts"], {
       cwd: app,
       encoding: "utf8",
       timeout: 120_000,
       // A user npmrc naming a nodedir would win over the detection (as it should): use none.
-      env: env({ PATH: `${join(prefix, "bin")}:${process.env["PATH"] ?? ""}`, PODNET_INSTALL_VERBOSE: "1", npm_config_userconfig: join(tmp, "empty-npmrc") }),
+      env: env({
+        PATH: `${join(prefix, "bin")}:${process.env["PATH"] ?? ""}`,
+        PODNET_INSTALL_VERBOSE: "1",
+        npm_config_userconfig: join(tmp, "empty-npmrc"),
+      }),
     });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout + r.stderr, new RegExp(`--nodedir=${prefix}(\\s|$)`));
@@ -268,7 +363,13 @@ describe("the npm package, packed and installed into a fresh project", () => {
     ].join("\n");
     assert.equal(run(other, ["--input-type=module", "-e", check]).trim(), "true");
     const addon = join(pkg, "build", "cni", "podnet_netlink.node");
-    assert.equal(run(other, ["-e", `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(addon)}); console.log(typeof m.exports.nlOpen)`]).trim(), "function");
+    assert.equal(
+      run(other, [
+        "-e",
+        `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(addon)}); console.log(typeof m.exports.nlOpen)`,
+      ]).trim(),
+      "function",
+    );
     const out = run(join(pkg, "build", "cni", "loopback"), [], { env: env({ CNI_COMMAND: "VERSION" }) });
     assert.equal((JSON.parse(out) as { cniVersion: string }).cniVersion, "1.1.0");
   });
@@ -277,7 +378,10 @@ describe("the npm package, packed and installed into a fresh project", () => {
 describe("scripts/install.mjs", () => {
   it("finds headers beside the running Node, then in /usr and /usr/local, else leaves it to node-gyp", async () => {
     const { findNodeDir } = await installScript();
-    const has = (...dirs: string[]) => (p: string) => dirs.some((d) => p === join(d, "include", "node", "node_api.h"));
+    const has =
+      (...dirs: string[]) =>
+      (p: string) =>
+        dirs.some((d) => p === join(d, "include", "node", "node_api.h"));
     const execPath = "/opt/node-v20/bin/node";
     assert.equal(findNodeDir({ execPath, env: {}, exists: has("/opt/node-v20", "/usr") }), "/opt/node-v20");
     assert.equal(findNodeDir({ execPath, env: {}, exists: has("/usr", "/usr/local") }), "/usr");
@@ -285,6 +389,9 @@ describe("scripts/install.mjs", () => {
     assert.equal(findNodeDir({ execPath: "/usr/bin/node", env: {}, exists: has("/usr") }), "/usr");
     assert.equal(findNodeDir({ execPath, env: {}, exists: has() }), undefined);
     // npm's --nodedir wins: node-gyp reads it from npm_config_nodedir itself.
-    assert.equal(findNodeDir({ execPath, env: { npm_config_nodedir: "/srv/headers" }, exists: has("/opt/node-v20") }), undefined);
+    assert.equal(
+      findNodeDir({ execPath, env: { npm_config_nodedir: "/srv/headers" }, exists: has("/opt/node-v20") }),
+      undefined,
+    );
   });
 });

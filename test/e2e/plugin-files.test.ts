@@ -4,7 +4,16 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -12,7 +21,9 @@ import { Script } from "node:vm";
 import { PODNET_PLUGINS, REPO } from "./sandbox.js";
 
 interface CodeCacheModule {
-  parsePlugin(text: string): { shebang: string; source: string; body: string; lineOffset: number; cache: Buffer } | undefined;
+  parsePlugin(
+    text: string,
+  ): { shebang: string; source: string; body: string; lineOffset: number; cache: Buffer } | undefined;
   addCodeCache(file: string): Promise<void>;
   refreshCodeCache(file: string): Promise<boolean>;
   pluginFile(shebang: string, body: string, version?: string, cache?: Buffer): string;
@@ -29,7 +40,10 @@ function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 /** VERSION from the loader, or (traced) from the bundle. */
 const version = (file: string, { extra = [] as string[], traced = false } = {}) =>
-  spawnSync(process.execPath, [...extra, file], { encoding: "utf8", env: env({ CNI_COMMAND: "VERSION", ...(traced ? { PODNET_TRACE: "1" } : {}) }) });
+  spawnSync(process.execPath, [...extra, file], {
+    encoding: "utf8",
+    env: env({ CNI_COMMAND: "VERSION", ...(traced ? { PODNET_TRACE: "1" } : {}) }),
+  });
 
 describe("plugin files", () => {
   const tmp = mkdtempSync(join(tmpdir(), "podnet-t-plugin-files-"));
@@ -54,7 +68,11 @@ describe("plugin files", () => {
       const bundle = version(join(PODNET_PLUGINS, name), { traced: true });
       assert.equal(fast.status, 0, fast.stderr);
       assert.equal(bundle.status, 0, bundle.stderr);
-      assert.match(bundle.stderr, new RegExp(`^podnet trace ${name} VERSION: `), `${name}: PODNET_TRACE=1 did not go through the bundle`);
+      assert.match(
+        bundle.stderr,
+        new RegExp(`^podnet trace ${name} VERSION: `),
+        `${name}: PODNET_TRACE=1 did not go through the bundle`,
+      );
       assert.equal(fast.stdout, bundle.stdout);
       assert.equal(fast.stderr, "");
     }
@@ -79,10 +97,16 @@ describe("plugin files", () => {
     assert.equal(got.stdout, want.stdout);
   });
 
-  it("keeps the bundle byte for byte (\"*/\" included), reports errors at the file's own lines, and regenerates its cache", async () => {
+  it('keeps the bundle byte for byte ("*/" included), reports errors at the file\'s own lines, and regenerates its cache', async () => {
     const { addCodeCache, parsePlugin, refreshCodeCache } = await codeCache();
     const file = join(tmp, "thrower");
-    const body = [`"use strict";`, `const s = "a */ b", r = /x*/g;`, `if (process.env.THROW) throw new Error("thrown here");`, `console.log(JSON.stringify([s, r.source, typeof module.exports, typeof __dirname]));`, ``].join("\n");
+    const body = [
+      `"use strict";`,
+      `const s = "a */ b", r = /x*/g;`,
+      `if (process.env.THROW) throw new Error("thrown here");`,
+      `console.log(JSON.stringify([s, r.source, typeof module.exports, typeof __dirname]));`,
+      ``,
+    ].join("\n");
     writeFileSync(file, `#!${process.execPath}\n${body}`);
     chmodSync(file, 0o755);
     await addCodeCache(file);
@@ -123,7 +147,9 @@ describe("plugin files", () => {
 
   it("podnet install with another Node than the build's remakes the cache for the Node it stamps in", async () => {
     const { parsePlugin, pluginFile } = await codeCache();
-    const { pluginFiles, withFreshCodeCaches, codeCacheRefresher } = (await import(pathToFileURL(join(REPO, "dist", "src", "deploy", "plugins.js")).href)) as typeof import("../../src/deploy/plugins.js");
+    const { pluginFiles, withFreshCodeCaches, codeCacheRefresher } = (await import(
+      pathToFileURL(join(REPO, "dist", "src", "deploy", "plugins.js")).href
+    )) as typeof import("../../src/deploy/plugins.js");
     const from = join(tmp, "another-node-build");
     mkdirSync(from);
     copyFileSync(join(PODNET_PLUGINS, "podnet_netlink.node"), join(from, "podnet_netlink.node"));
@@ -131,7 +157,11 @@ describe("plugin files", () => {
     const p = parsePlugin(readFileSync(join(PODNET_PLUGINS, "loopback"), "utf8"));
     assert.ok(p);
     const answer = version(join(PODNET_PLUGINS, "loopback")).stdout;
-    writeFileSync(join(from, "loopback"), pluginFile("#!/usr/bin/env node", p.body, answer, Buffer.from("another Node's cache")), { mode: 0o755 });
+    writeFileSync(
+      join(from, "loopback"),
+      pluginFile("#!/usr/bin/env node", p.body, answer, Buffer.from("another Node's cache")),
+      { mode: 0o755 },
+    );
     const files = await withFreshCodeCaches(pluginFiles(from, process.execPath), await codeCacheRefresher());
     const installed = files.find((f) => f.name === "loopback");
     assert.ok(installed?.stamped);
@@ -139,7 +169,11 @@ describe("plugin files", () => {
     assert.ok(q);
     assert.equal(q.shebang, `#!${process.execPath}`);
     assert.equal(q.body, p.body, "the bundle as built");
-    assert.equal(new Script(q.source, { filename: "x", lineOffset: q.lineOffset, cachedData: q.cache }).cachedDataRejected, false, "this Node accepts the new cache");
+    assert.equal(
+      new Script(q.source, { filename: "x", lineOffset: q.lineOffset, cachedData: q.cache }).cachedDataRejected,
+      false,
+      "this Node accepts the new cache",
+    );
   });
 
   it("a copy elsewhere (podnet install, the resident fallback) runs from the same cache", () => {

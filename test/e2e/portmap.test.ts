@@ -12,7 +12,11 @@ import { parseConfList, type JsonObject, type Result } from "../../src/cni/index
 import { CniRuntime, type RuntimeConf } from "../../src/libcni/index.js";
 import { GO_PLUGINS, PODNET_PLUGINS, haveRoot, inNs, sh, withSandbox, type Sandbox } from "./sandbox.js";
 
-const skip = !haveRoot() ? "needs root" : !existsSync(join(PODNET_PLUGINS, "portmap")) ? "build/cni/portmap not built" : false;
+const skip = !haveRoot()
+  ? "needs root"
+  : !existsSync(join(PODNET_PLUGINS, "portmap"))
+    ? "build/cni/portmap not built"
+    : false;
 const podnetBridge = existsSync(join(PODNET_PLUGINS, "bridge"));
 
 const NODE_IP4 = "10.200.100.1";
@@ -60,7 +64,9 @@ interface Probe {
 
 /** Starts the echo server in `ns`; resolves once it listens. The caller kills it. */
 function startServer(ns: string, port: number, name: string): Promise<ChildProcess> {
-  const child = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", SERVER, String(port), name], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", SERVER, String(port), name], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   return new Promise<ChildProcess>((resolve, reject) => {
     let err = "";
     const t = setTimeout(() => reject(new Error(`echo server in ${ns} did not start: ${err}`)), 10_000);
@@ -79,7 +85,10 @@ function startServer(ns: string, port: number, name: string): Promise<ChildProce
 }
 
 function probe(ns: string, probes: readonly Probe[]): string[] {
-  const r = spawnSync("ip", ["netns", "exec", ns, process.execPath, "-e", CLIENT, JSON.stringify(probes)], { encoding: "utf8", timeout: 15_000 });
+  const r = spawnSync("ip", ["netns", "exec", ns, process.execPath, "-e", CLIENT, JSON.stringify(probes)], {
+    encoding: "utf8",
+    timeout: 15_000,
+  });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout) as string[];
 }
@@ -88,14 +97,32 @@ function probe(ns: string, probes: readonly Probe[]): string[] {
 
 /** A node netns with an address of its own (on lo: this kernel has no dummy links), forwarding on, no DAD. */
 function prepareNode(sb: Sandbox): void {
-  sh("ip", ["netns", "exec", sb.node, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0"]);
+  sh("ip", [
+    "netns",
+    "exec",
+    sb.node,
+    "sysctl",
+    "-qw",
+    "net.ipv4.ip_forward=1",
+    "net.ipv6.conf.all.forwarding=1",
+    "net.ipv6.conf.default.accept_dad=0",
+    "net.ipv6.conf.all.accept_dad=0",
+  ]);
   sh("ip", ["-n", sb.node, "addr", "add", `${NODE_IP4}/32`, "dev", "lo"]);
   sh("ip", ["-n", sb.node, "addr", "add", `${NODE_IP6}/128`, "dev", "lo"]);
 }
 
 function podNs(sb: Sandbox, name: string): string {
   const ns = sb.netns(name);
-  sh("ip", ["netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0"]);
+  sh("ip", [
+    "netns",
+    "exec",
+    ns,
+    "sysctl",
+    "-qw",
+    "net.ipv6.conf.default.accept_dad=0",
+    "net.ipv6.conf.all.accept_dad=0",
+  ]);
   return ns;
 }
 
@@ -135,20 +162,30 @@ function seedPortmapConflist(sb: Sandbox, portmap: JsonObject, name = "k8s-pod-n
 }
 
 const nftRuleset = (sb: Sandbox) => inNs(sb.node, ["nft", "list", "ruleset"]).out;
-const addrOf = (r: Result, fam: 4 | 6) => (r.ips ?? []).map((i) => i.address.split("/")[0]!).find((a) => (fam === 6) === a.includes(":"))!;
+const addrOf = (r: Result, fam: 4 | 6) =>
+  (r.ips ?? []).map((i) => i.address.split("/")[0]!).find((a) => (fam === 6) === a.includes(":"))!;
 
 function rtConf(sb: Sandbox, ns: string, id: string, mappings: unknown[], ifName = "eth0"): RuntimeConf {
   return {
     containerID: id,
     netns: sb.path(ns),
     ifName,
-    args: [["IgnoreUnknown", "1"], ["K8S_POD_NAMESPACE", "default"], ["K8S_POD_NAME", id]],
+    args: [
+      ["IgnoreUnknown", "1"],
+      ["K8S_POD_NAMESPACE", "default"],
+      ["K8S_POD_NAME", id],
+    ],
     capabilityArgs: { portMappings: mappings },
   };
 }
 
 /** Every way to reach the hostPort of `pod`: from the node, another pod and itself, TCP and UDP, v4 and v6. */
-async function assertHostPortAnswers(sb: Sandbox, target: { ns: string; name: string }, other: string, hostPort: number): Promise<void> {
+async function assertHostPortAnswers(
+  sb: Sandbox,
+  target: { ns: string; name: string },
+  other: string,
+  hostPort: number,
+): Promise<void> {
   const both = (host: string): Probe[] => [
     { proto: "tcp", host, port: hostPort },
     { proto: "udp", host, port: hostPort },
@@ -157,8 +194,13 @@ async function assertHostPortAnswers(sb: Sandbox, target: { ns: string; name: st
   const fromOther = probe(other, [...both(NODE_IP4), ...both(NODE_IP6)]);
   const fromSelf = probe(target.ns, [...both(NODE_IP4), ...both(NODE_IP6)]);
   const labels = ["tcp4", "udp4", "tcp4 127.0.0.1", "udp4 127.0.0.1", "tcp6", "udp6"];
-  for (const [who, got, l] of [["node", fromNode, labels], ["other pod", fromOther, ["tcp4", "udp4", "tcp6", "udp6"]], ["itself", fromSelf, ["tcp4", "udp4", "tcp6", "udp6"]]] as const) {
-    for (const [i, answer] of got.entries()) assert.match(answer, new RegExp(`^${target.name} `), `${who} → hostPort ${hostPort} (${l[i]}): ${answer}`);
+  for (const [who, got, l] of [
+    ["node", fromNode, labels],
+    ["other pod", fromOther, ["tcp4", "udp4", "tcp6", "udp6"]],
+    ["itself", fromSelf, ["tcp4", "udp4", "tcp6", "udp6"]],
+  ] as const) {
+    for (const [i, answer] of got.entries())
+      assert.match(answer, new RegExp(`^${target.name} `), `${who} → hostPort ${hostPort} (${l[i]}): ${answer}`);
   }
 }
 
@@ -168,7 +210,11 @@ describe("portmap (podnet, nftables maps) in a chain", { skip }, () => {
       withSandbox(async (sb) => {
         prepareNode(sb);
         const list = parseConfList(JSON.stringify(seedPortmapConflist(sb, {})));
-        const rtm = new CniRuntime({ path: [binDir(sb, { bridge })], cacheDir: join(sb.dir, "cache"), exec: sb.nodeExec() });
+        const rtm = new CniRuntime({
+          path: [binDir(sb, { bridge })],
+          cacheDir: join(sb.dir, "cache"),
+          exec: sb.nodeExec(),
+        });
         const p1 = podNs(sb, "p1");
         const p2 = podNs(sb, "p2");
         const before = nftRuleset(sb);
@@ -190,7 +236,10 @@ describe("portmap (podnet, nftables maps) in a chain", { skip }, () => {
         try {
           await assertHostPortAnswers(sb, { ns: p1, name: "p1" }, p2, 8080);
           // A host IP: that address only.
-          const [on, off] = probe(p2, [{ proto: "tcp", host: NODE_IP6, port: 9090 }, { proto: "tcp", host: NODE_IP4, port: 9090 }]);
+          const [on, off] = probe(p2, [
+            { proto: "tcp", host: NODE_IP6, port: 9090 },
+            { proto: "tcp", host: NODE_IP4, port: 9090 },
+          ]);
           assert.match(on!, /^p1 /);
           assert.doesNotMatch(off!, /^p1 /);
         } finally {
@@ -231,7 +280,8 @@ function kubeProxyChains(sb: Sandbox): void {
 function chainRules(sb: Sandbox, chain: string): string[] {
   const out: string[] = [];
   for (const t of ["iptables-save", "ip6tables-save"]) {
-    for (const l of inNs(sb.node, [t, "-t", "nat"]).out.split("\n")) if (l.startsWith(`-A ${chain} `) || (l.startsWith("-A ") && l.endsWith(`-j ${chain}`))) out.push(`${t}: ${l}`);
+    for (const l of inNs(sb.node, [t, "-t", "nat"]).out.split("\n"))
+      if (l.startsWith(`-A ${chain} `) || (l.startsWith("-A ") && l.endsWith(`-j ${chain}`))) out.push(`${t}: ${l}`);
   }
   return out;
 }
@@ -246,7 +296,11 @@ describe("portmap iptables backend (the seed's KUBE-MARK-MASQ conflist) next to 
         const list = parseConfList(JSON.stringify(conf));
         const cache = join(sb.dir, "cache");
         const podnet = new CniRuntime({ path: [binDir(sb, { bridge })], cacheDir: cache, exec: sb.nodeExec() });
-        const goRt = new CniRuntime({ path: [binDir(sb, { bridge, portmap: "go" })], cacheDir: cache, exec: sb.nodeExec() });
+        const goRt = new CniRuntime({
+          path: [binDir(sb, { bridge, portmap: "go" })],
+          cacheDir: cache,
+          exec: sb.nodeExec(),
+        });
         const p1 = podNs(sb, "p1");
         const p2 = podNs(sb, "p2");
         const mappings = [
@@ -262,7 +316,10 @@ describe("portmap iptables backend (the seed's KUBE-MARK-MASQ conflist) next to 
         // The same pod through Go's portmap, then through podnet's: the same rules, byte for byte.
         await goRt.addNetworkList(list, rt1);
         // (host-local hands out the next address on the second ADD: compare without it)
-        const norm = (rules: string[]) => rules.map((r) => r.replace(/10\.200\.1\.\d+:/, "POD4:").replace(/\[fd00:200:1::[0-9a-f]+\]/, "[POD6]")).sort();
+        const norm = (rules: string[]) =>
+          rules
+            .map((r) => r.replace(/10\.200\.1\.\d+:/, "POD4:").replace(/\[fd00:200:1::[0-9a-f]+\]/, "[POD6]"))
+            .sort();
         const goRules = norm(chainRules(sb, chain1));
         assert.ok(goRules.length >= 8, goRules.join("\n"));
         await goRt.delNetworkList(list, rt1);
@@ -286,7 +343,13 @@ describe("portmap iptables backend (the seed's KUBE-MARK-MASQ conflist) next to 
         // A host port that Go's pod holds is refused, and nothing changes.
         const natBefore = inNs(sb.node, ["iptables-save", "-t", "nat"]).out.replace(/^#.*$/gm, "");
         const p3 = podNs(sb, "p3");
-        await assert.rejects(podnet.addNetworkList(list, rtConf(sb, p3, `c3-${sb.id}`, [{ hostPort: 8081, containerPort: 80, protocol: "tcp" }])), /host port 8081\/tcp \(IPv4\) is already forwarded by iptables chain CNI-DN-/);
+        await assert.rejects(
+          podnet.addNetworkList(
+            list,
+            rtConf(sb, p3, `c3-${sb.id}`, [{ hostPort: 8081, containerPort: 80, protocol: "tcp" }]),
+          ),
+          /host port 8081\/tcp \(IPv4\) is already forwarded by iptables chain CNI-DN-/,
+        );
         assert.equal(inNs(sb.node, ["iptables-save", "-t", "nat"]).out.replace(/^#.*$/gm, ""), natBefore);
         // Each removes the other's: Go DELs podnet's pod 1, podnet DELs Go's pod 2 (no state file).
         await goRt.delNetworkList(list, rt1);
@@ -304,7 +367,11 @@ describe("portmap (podnet) ownership: conflicts, two attachments, DEL from the i
     withSandbox(async (sb) => {
       prepareNode(sb);
       const list = parseConfList(JSON.stringify(seedPortmapConflist(sb, {})));
-      const rtm = new CniRuntime({ path: [binDir(sb, { bridge: "go" })], cacheDir: join(sb.dir, "cache"), exec: sb.nodeExec() });
+      const rtm = new CniRuntime({
+        path: [binDir(sb, { bridge: "go" })],
+        cacheDir: join(sb.dir, "cache"),
+        exec: sb.nodeExec(),
+      });
       const p1 = podNs(sb, "p1");
       const p2 = podNs(sb, "p2");
       const rt1 = rtConf(sb, p1, `c1-${sb.id}`, [{ hostPort: 8080, containerPort: 80, protocol: "tcp" }]);
@@ -314,21 +381,29 @@ describe("portmap (podnet) ownership: conflicts, two attachments, DEL from the i
         { hostPort: 8081, containerPort: 80, protocol: "tcp" },
         { hostPort: 8080, containerPort: 81, protocol: "TCP" },
       ]);
-      await assert.rejects(
-        rtm.addNetworkList(list, rt2),
-        (e: Error) => {
-          assert.match(e.message, new RegExp(`host port 8080/tcp \\(IPv4\\) is already mapped by container c1-${sb.id} \\(eth0, network "k8s-pod-network"\\); nothing was changed`));
-          return true;
-        },
-      );
+      await assert.rejects(rtm.addNetworkList(list, rt2), (e: Error) => {
+        assert.match(
+          e.message,
+          new RegExp(
+            `host port 8080/tcp \\(IPv4\\) is already mapped by container c1-${sb.id} \\(eth0, network "k8s-pod-network"\\); nothing was changed`,
+          ),
+        );
+        return true;
+      });
       assert.equal(nftRuleset(sb), before, "the failed ADD left the ruleset as it was");
       // The runtime then DELs the failed attachment (with its mappings, no state): p1 keeps 8080.
       await rtm.delNetworkList(list, rt2);
       assert.equal(nftRuleset(sb), before);
       // Bad input is refused before anything happens, with the field and the value.
       for (const [m, re] of [
-        [{ hostPort: 70000, containerPort: 80, protocol: "tcp" }, /"runtimeConfig\.portMappings\.0\.hostPort" must be 1\.\.65535, got 70000/],
-        [{ hostPort: 80, containerPort: 80, protocol: "icmp" }, /"runtimeConfig\.portMappings\.0\.protocol" must be \("tcp" \| "udp" \| "sctp"\), got "icmp"/],
+        [
+          { hostPort: 70000, containerPort: 80, protocol: "tcp" },
+          /"runtimeConfig\.portMappings\.0\.hostPort" must be 1\.\.65535, got 70000/,
+        ],
+        [
+          { hostPort: 80, containerPort: 80, protocol: "icmp" },
+          /"runtimeConfig\.portMappings\.0\.protocol" must be \("tcp" \| "udp" \| "sctp"\), got "icmp"/,
+        ],
       ] as const) {
         const rt = rtConf(sb, p2, `c3-${sb.id}`, [m]);
         await assert.rejects(rtm.addNetworkList(list, rt), re);
@@ -344,10 +419,21 @@ describe("portmap (podnet) ownership: conflicts, two attachments, DEL from the i
       prepareNode(sb);
       const a = seedPortmapConflist(sb, {}, "net-a");
       const b = seedPortmapConflist(sb, {}, "net-b");
-      b.plugins[0] = { ...b.plugins[0]!, bridge: "cni1", ipam: { ...(b.plugins[0] as { ipam: JsonObject }).ipam, ranges: [[{ subnet: "10.200.2.0/24" }], [{ subnet: "fd00:200:2::/64" }]] } } as typeof b.plugins[0];
+      b.plugins[0] = {
+        ...b.plugins[0]!,
+        bridge: "cni1",
+        ipam: {
+          ...(b.plugins[0] as { ipam: JsonObject }).ipam,
+          ranges: [[{ subnet: "10.200.2.0/24" }], [{ subnet: "fd00:200:2::/64" }]],
+        },
+      } as (typeof b.plugins)[0];
       const la = parseConfList(JSON.stringify(a));
       const lb = parseConfList(JSON.stringify(b));
-      const rtm = new CniRuntime({ path: [binDir(sb, { bridge: "go" })], cacheDir: join(sb.dir, "cache"), exec: sb.nodeExec() });
+      const rtm = new CniRuntime({
+        path: [binDir(sb, { bridge: "go" })],
+        cacheDir: join(sb.dir, "cache"),
+        exec: sb.nodeExec(),
+      });
       const pod = podNs(sb, "pod");
       const client = podNs(sb, "client");
       const before = nftRuleset(sb);
@@ -359,8 +445,15 @@ describe("portmap (podnet) ownership: conflicts, two attachments, DEL from the i
       await rtm.addNetworkList(la, rtConf(sb, client, `c2-${sb.id}`, []));
       const server = await startServer(pod, 80, "pod");
       try {
-        const both = () => probe(client, [{ proto: "tcp", host: NODE_IP4, port: 8080 }, { proto: "tcp", host: NODE_IP4, port: 8090 }]);
-        assert.deepEqual(both().map((x) => x.split(" ")[0]), ["pod", "pod"]);
+        const both = () =>
+          probe(client, [
+            { proto: "tcp", host: NODE_IP4, port: 8080 },
+            { proto: "tcp", host: NODE_IP4, port: 8090 },
+          ]);
+        assert.deepEqual(
+          both().map((x) => x.split(" ")[0]),
+          ["pod", "pod"],
+        );
         // DEL of net1 as a runtime that lost everything sends it: no capability args, no cached
         // result, and the netns already gone for that attachment's view (a path that does not exist).
         rtm.cache.delete(lb.name, id, "net1");
@@ -375,6 +468,10 @@ describe("portmap (podnet) ownership: conflicts, two attachments, DEL from the i
       await rtm.delNetworkList(la, { containerID: id, netns: "/run/netns/podnet-t-gone", ifName: "eth0" });
       await rtm.delNetworkList(la, rtConf(sb, client, `c2-${sb.id}`, []));
       assert.equal(nftRuleset(sb), before, "nothing of podnet left");
-      assert.equal(existsSync(join(sb.dir, "portmap", "net-a")), false, "the network's state directory went with its last attachment");
+      assert.equal(
+        existsSync(join(sb.dir, "portmap", "net-a")),
+        false,
+        "the network's state directory went with its last attachment",
+      );
     }));
 });

@@ -24,16 +24,33 @@ describe("launcher ↔ an in-process daemon", () => {
   const stats = newServeStats();
   const sock = () => join(dir, "cni.sock");
   const conf = (ver: string) =>
-    JSON.stringify({ cniVersion: ver, name: "n", anotherAwesomeArg: "x", prevResult: { cniVersion: ver, ips: [{ address: "10.200.0.2/24" }] } });
+    JSON.stringify({
+      cniVersion: ver,
+      name: "n",
+      anotherAwesomeArg: "x",
+      prevResult: { cniVersion: ver, ips: [{ address: "10.200.0.2/24" }] },
+    });
   const run = async (env: Record<string, string>, stdin: string) => {
-    const e: NodeJS.ProcessEnv = { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock(), CNI_CONTAINERID: "c1", CNI_NETNS: "/run/netns/x", CNI_IFNAME: "eth0", CNI_PATH: "/opt/cni/bin", ...env };
+    const e: NodeJS.ProcessEnv = {
+      PATH: process.env["PATH"],
+      PODNET_CNI_SOCKET: sock(),
+      CNI_CONTAINERID: "c1",
+      CNI_NETNS: "/run/netns/x",
+      CNI_IFNAME: "eth0",
+      CNI_PATH: "/opt/cni/bin",
+      ...env,
+    };
     // Asynchronously: the daemon answering it runs in this very process.
     const r = await nodeRawExec.run(join(RESIDENT, "sample"), [], { env: e, stdin, timeoutMs: 10_000 });
     return { status: r.code, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
   };
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "podnet-t-resident-"));
-    server = await serveResident(sock(), localPluginHost(new Map([["sample", stateless(samplePlugin, SAMPLE_ABOUT)]])), { stats });
+    server = await serveResident(
+      sock(),
+      localPluginHost(new Map([["sample", stateless(samplePlugin, SAMPLE_ABOUT)]])),
+      { stats },
+    );
   });
   after(async () => {
     await server?.close();
@@ -47,20 +64,29 @@ describe("launcher ↔ an in-process daemon", () => {
     assert.equal(stats.calls, 1, "answered by the daemon, not the fallback");
   });
   it("errors keep their code and exit status", async () => {
-    const r = await run({ CNI_COMMAND: "ADD" }, JSON.stringify({ cniVersion: "1.0.0", name: "n", anotherAwesomeArg: "" }));
+    const r = await run(
+      { CNI_COMMAND: "ADD" },
+      JSON.stringify({ cniVersion: "1.0.0", name: "n", anotherAwesomeArg: "" }),
+    );
     assert.equal(r.status, 1);
     assert.equal(JSON.parse(r.stdout).code, 7);
     assert.equal(stats.errors, 1);
   });
 });
 
-describe("resident mode (launcher → podnet resident)", { skip: !existsSync(join(RESIDENT, "bridge")) && "build/resident not built" }, () => {
+describe("resident mode (launcher → podnet resident)", {
+  skip: !existsSync(join(RESIDENT, "bridge")) && "build/resident not built",
+}, () => {
   it("a whole chain is served by the daemon; two pods ping; DEL cleans up", () =>
     withSandbox(async (sb) => {
       const sock = join(sb.dir, "cni.sock");
       const env = { ...process.env };
       delete env["NODE_EXTRA_CA_CERTS"];
-      const daemon = spawn("ip", ["netns", "exec", sb.node, process.execPath, join(REPO, "bin", "podnet"), "resident", "--socket", sock], { env, stdio: ["ignore", "ignore", "pipe"] });
+      const daemon = spawn(
+        "ip",
+        ["netns", "exec", sb.node, process.execPath, join(REPO, "bin", "podnet"), "resident", "--socket", sock],
+        { env, stdio: ["ignore", "ignore", "pipe"] },
+      );
       let log = "";
       daemon.stderr.on("data", (d: Buffer) => (log += d.toString()));
       try {
@@ -71,20 +97,39 @@ describe("resident mode (launcher → podnet resident)", { skip: !existsSync(joi
             cniVersion: "1.0.0",
             name: "resnet",
             plugins: [
-              { type: "bridge", bridge: "cni0", isGateway: true, ipMasq: true, ipam: { type: "host-local", subnet: "10.200.9.0/24", dataDir: join(sb.dir, "ipam") } },
+              {
+                type: "bridge",
+                bridge: "cni0",
+                isGateway: true,
+                ipMasq: true,
+                ipam: { type: "host-local", subnet: "10.200.9.0/24", dataDir: join(sb.dir, "ipam") },
+              },
               { type: "portmap", capabilities: { portMappings: true } },
               { type: "bandwidth", capabilities: { bandwidth: true } },
             ],
           }),
         );
         const lo = parseConfList(JSON.stringify({ cniVersion: "1.0.0", name: "lo", plugins: [{ type: "loopback" }] }));
-        const rtm = new CniRuntime({ path: [RESIDENT], cacheDir: join(sb.dir, "cache"), exec: sb.nodeExec(), baseEnv: { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock } });
+        const rtm = new CniRuntime({
+          path: [RESIDENT],
+          cacheDir: join(sb.dir, "cache"),
+          exec: sb.nodeExec(),
+          baseEnv: { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock },
+        });
         const pods = ["a", "b"].map((n) => sb.netns(n));
         const rts = pods.map((ns, i) => ({
           containerID: `res-${i}`,
           netns: sb.path(ns),
           ifName: "eth0",
-          capabilityArgs: { portMappings: [{ hostPort: 19080 + i, containerPort: 80, protocol: "tcp" }], bandwidth: { ingressRate: 50_000_000, ingressBurst: 5_000_000, egressRate: 50_000_000, egressBurst: 5_000_000 } },
+          capabilityArgs: {
+            portMappings: [{ hostPort: 19080 + i, containerPort: 80, protocol: "tcp" }],
+            bandwidth: {
+              ingressRate: 50_000_000,
+              ingressBurst: 5_000_000,
+              egressRate: 50_000_000,
+              egressBurst: 5_000_000,
+            },
+          },
         }));
         const ips: string[] = [];
         for (const rt of rts) {
@@ -100,7 +145,11 @@ describe("resident mode (launcher → podnet resident)", { skip: !existsSync(joi
           await rtm.delNetworkList(lo, { ...rt, ifName: "lo", capabilityArgs: {} });
         }
         const links = sb.ipJson(sb.node, ["link", "show"]).map((l) => String(l["ifname"]));
-        assert.deepEqual(links.filter((n) => n !== "lo" && n !== "cni0"), [], `links left: ${links}`);
+        assert.deepEqual(
+          links.filter((n) => n !== "lo" && n !== "cni0"),
+          [],
+          `links left: ${links}`,
+        );
       } finally {
         daemon.kill("SIGTERM");
         await new Promise((r) => daemon.once("close", r));
@@ -113,13 +162,30 @@ describe("resident mode (launcher → podnet resident)", { skip: !existsSync(joi
     }));
 });
 
-describe("resident mode: many pods at once", { skip: !existsSync(join(RESIDENT, "bridge")) && "build/resident not built" }, () => {
+describe("resident mode: many pods at once", {
+  skip: !existsSync(join(RESIDENT, "bridge")) && "build/resident not built",
+}, () => {
   it("concurrent ADDs and DELs of 12 pods through the daemon's workers: distinct addresses, every pod set up, a clean teardown", () =>
     withSandbox(async (sb) => {
       const sock = join(sb.dir, "cni.sock");
       const env = { ...process.env };
       delete env["NODE_EXTRA_CA_CERTS"];
-      const daemon = spawn("ip", ["netns", "exec", sb.node, process.execPath, join(REPO, "bin", "podnet"), "resident", "--socket", sock, "--workers", "4"], { env, stdio: ["ignore", "ignore", "pipe"] });
+      const daemon = spawn(
+        "ip",
+        [
+          "netns",
+          "exec",
+          sb.node,
+          process.execPath,
+          join(REPO, "bin", "podnet"),
+          "resident",
+          "--socket",
+          sock,
+          "--workers",
+          "4",
+        ],
+        { env, stdio: ["ignore", "ignore", "pipe"] },
+      );
       let log = "";
       daemon.stderr.on("data", (d: Buffer) => (log += d.toString()));
       const N = 12;
@@ -133,22 +199,41 @@ describe("resident mode: many pods at once", { skip: !existsSync(join(RESIDENT, 
             cniVersion: "1.0.0",
             name: "parnet",
             plugins: [
-              { type: "bridge", bridge: "cni0", isGateway: true, ipMasq: true, ipam: { type: "host-local", subnet: "10.200.10.0/24", dataDir: ipam } },
+              {
+                type: "bridge",
+                bridge: "cni0",
+                isGateway: true,
+                ipMasq: true,
+                ipam: { type: "host-local", subnet: "10.200.10.0/24", dataDir: ipam },
+              },
               { type: "portmap", capabilities: { portMappings: true }, dataDir: state.portmap },
               { type: "bandwidth", capabilities: { bandwidth: true }, dataDir: state.bandwidth },
             ],
           }),
         );
         const lo = parseConfList(JSON.stringify({ cniVersion: "1.0.0", name: "lo", plugins: [{ type: "loopback" }] }));
-        const rtm = new CniRuntime({ path: [RESIDENT], cacheDir: join(sb.dir, "cache"), exec: sb.nodeExec(), baseEnv: { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock } });
+        const rtm = new CniRuntime({
+          path: [RESIDENT],
+          cacheDir: join(sb.dir, "cache"),
+          exec: sb.nodeExec(),
+          baseEnv: { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock },
+        });
         const pods = Array.from({ length: N }, (_, i) => sb.netns(`q${i}`));
         const rts = pods.map((ns, i) => ({
           containerID: `par-${i}`,
           netns: sb.path(ns),
           ifName: "eth0",
           capabilityArgs: {
-            portMappings: [{ hostPort: 19100 + 2 * i, containerPort: 80, protocol: "tcp" }, { hostPort: 19101 + 2 * i, containerPort: 53, protocol: "udp" }],
-            bandwidth: { ingressRate: 50_000_000, ingressBurst: 5_000_000, egressRate: 50_000_000, egressBurst: 5_000_000 },
+            portMappings: [
+              { hostPort: 19100 + 2 * i, containerPort: 80, protocol: "tcp" },
+              { hostPort: 19101 + 2 * i, containerPort: 53, protocol: "udp" },
+            ],
+            bandwidth: {
+              ingressRate: 50_000_000,
+              ingressBurst: 5_000_000,
+              egressRate: 50_000_000,
+              egressBurst: 5_000_000,
+            },
           },
         }));
         const ips = await Promise.all(
@@ -161,11 +246,19 @@ describe("resident mode: many pods at once", { skip: !existsSync(join(RESIDENT, 
         assert.equal(new Set(ips).size, N, `distinct addresses: ${ips.join(" ")}`);
         for (const [i, cidr] of ips.entries()) {
           assert.match(cidr, /^10\.200\.10\.\d+\/24$/);
-          const addrs = sb.ipJson(pods[i]!, ["addr", "show", "eth0"]).flatMap((l) => (l["addr_info"] as Array<{ local: string; prefixlen: number }>).map((a) => `${a.local}/${a.prefixlen}`));
+          const addrs = sb
+            .ipJson(pods[i]!, ["addr", "show", "eth0"])
+            .flatMap((l) =>
+              (l["addr_info"] as Array<{ local: string; prefixlen: number }>).map((a) => `${a.local}/${a.prefixlen}`),
+            );
           assert.ok(addrs.includes(cidr), `pod ${i} has ${cidr} on eth0: ${addrs.join(" ")}`);
         }
         const reserved = readdirSync(join(ipam, "parnet")).filter((f) => /^10\./.test(f));
-        assert.deepEqual(reserved.sort(), ips.map((c) => c.split("/")[0]!).sort(), "host-local holds exactly the addresses handed out");
+        assert.deepEqual(
+          reserved.sort(),
+          ips.map((c) => c.split("/")[0]!).sort(),
+          "host-local holds exactly the addresses handed out",
+        );
         assert.equal(readdirSync(join(state.portmap, "parnet")).length, N, "one portmap state file per pod");
         assert.equal(inNs(pods[0]!, ["ping", "-c1", "-W2", ips[N - 1]!.split("/")[0]!]).status, 0, "pod 0 → pod 11");
 
@@ -175,11 +268,24 @@ describe("resident mode: many pods at once", { skip: !existsSync(join(RESIDENT, 
             await rtm.delNetworkList(lo, { ...rt, ifName: "lo", capabilityArgs: {} });
           }),
         );
-        assert.deepEqual(readdirSync(join(ipam, "parnet")).filter((f) => /^10\./.test(f)), [], "every address released");
-        for (const dir of Object.values(state)) assert.equal(existsSync(join(dir, "parnet")), false, `${dir}: no attachment state left`);
+        assert.deepEqual(
+          readdirSync(join(ipam, "parnet")).filter((f) => /^10\./.test(f)),
+          [],
+          "every address released",
+        );
+        for (const dir of Object.values(state))
+          assert.equal(existsSync(join(dir, "parnet")), false, `${dir}: no attachment state left`);
         const links = sb.ipJson(sb.node, ["link", "show"]).map((l) => String(l["ifname"]));
-        assert.deepEqual(links.filter((n) => n !== "lo" && n !== "cni0"), [], `links left (veths, ifbs): ${links}`);
-        assert.equal(inNs(sb.node, ["nft", "list", "table", "inet", "podnet_portmap"]).status === 0 ? "table left" : "gone", "gone", "portmap's table went with the last pod");
+        assert.deepEqual(
+          links.filter((n) => n !== "lo" && n !== "cni0"),
+          [],
+          `links left (veths, ifbs): ${links}`,
+        );
+        assert.equal(
+          inNs(sb.node, ["nft", "list", "table", "inet", "podnet_portmap"]).status === 0 ? "table left" : "gone",
+          "gone",
+          "portmap's table went with the last pod",
+        );
       } finally {
         daemon.kill("SIGTERM");
         await new Promise((r) => daemon.once("close", r));
@@ -191,7 +297,9 @@ describe("resident mode: many pods at once", { skip: !existsSync(join(RESIDENT, 
     }));
 });
 
-describe("podnet node --cni-socket", { skip: !existsSync(join(RESIDENT, "loopback")) && "build/resident not built" }, () => {
+describe("podnet node --cni-socket", {
+  skip: !existsSync(join(RESIDENT, "loopback")) && "build/resident not built",
+}, () => {
   it("the node manager serves the launchers too", () =>
     withSandbox(async (sb) => {
       // A launcher alone in its directory: with no podnet-loopback.cjs beside it there is no
@@ -200,13 +308,25 @@ describe("podnet node --cni-socket", { skip: !existsSync(join(RESIDENT, "loopbac
       mkdirSync(bin);
       copyFileSync(join(RESIDENT, "loopback"), join(bin, "loopback"));
       const sock = join(sb.dir, "cni.sock");
-      const d = await startDaemon({ netns: sb.node, dir: join(sb.dir, "node"), args: ["--network-plugin=noop", `--cni-socket=${sock}`] });
+      const d = await startDaemon({
+        netns: sb.node,
+        dir: join(sb.dir, "node"),
+        args: ["--network-plugin=noop", `--cni-socket=${sock}`],
+      });
       try {
         const pod = sb.netns("p");
         const lo = parseConfList(JSON.stringify({ cniVersion: "1.1.0", name: "lo", plugins: [{ type: "loopback" }] }));
-        const rtm = new CniRuntime({ path: [bin], cacheDir: join(sb.dir, "cache"), exec: sb.nodeExec(), baseEnv: { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock } });
+        const rtm = new CniRuntime({
+          path: [bin],
+          cacheDir: join(sb.dir, "cache"),
+          exec: sb.nodeExec(),
+          baseEnv: { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock },
+        });
         const r = (await rtm.addNetworkList(lo, { containerID: "c1", netns: sb.path(pod), ifName: "lo" })) as Result;
-        assert.deepEqual(r.ips?.map((i) => i.address), ["127.0.0.1/8", "::1/128"]);
+        assert.deepEqual(
+          r.ips?.map((i) => i.address),
+          ["127.0.0.1/8", "::1/128"],
+        );
         assert.equal(sb.ipJson(pod, ["link", "show", "lo"])[0]?.["operstate"], "UNKNOWN");
         await rtm.delNetworkList(lo, { containerID: "c1", netns: sb.path(pod), ifName: "lo" });
       } finally {

@@ -3,14 +3,34 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodeRawExec } from "../../src/kernel/exec.js";
 import { startDaemon } from "../../src/netmgr/testing/daemon.js";
 import { REPO, withSandbox } from "./sandbox.js";
 import {
-  addGroup, addUser, asUserArgv, launcherRequest, probeAs, removeGroup, removeUser, startPodnet, type TestGroup, type TestUser,
+  addGroup,
+  addUser,
+  asUserArgv,
+  launcherRequest,
+  probeAs,
+  removeGroup,
+  removeUser,
+  startPodnet,
+  type TestGroup,
+  type TestUser,
 } from "./users.js";
 
 const RESIDENT = join(REPO, "build", "resident");
@@ -60,22 +80,36 @@ describe("podnet resident's socket", () => {
       chmodSync(sock, 0o666);
       // Whatever they send: not a byte is read (PNC1 is what the daemon of 2bb07a6 ran for anyone).
       assert.deepEqual(probeAs(attacker!, sock, launcherRequest("loopback")), { event: "closed" });
-      assert.deepEqual(probeAs(attacker!, sock, launcherRequest("loopback", { CNI_COMMAND: "VERSION" }, "", "PNC1")), { event: "closed" });
+      assert.deepEqual(probeAs(attacker!, sock, launcherRequest("loopback", { CNI_COMMAND: "VERSION" }, "", "PNC1")), {
+        event: "closed",
+      });
       // ... while root is answered as ever
-      const r = await nodeRawExec.run(join(RESIDENT, "loopback"), [], { env: { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock, CNI_COMMAND: "VERSION" }, timeoutMs: 10_000 });
+      const r = await nodeRawExec.run(join(RESIDENT, "loopback"), [], {
+        env: { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock, CNI_COMMAND: "VERSION" },
+        timeoutMs: 10_000,
+      });
       assert.equal(r.code, 0, r.stderr.toString());
       assert.ok(JSON.parse(r.stdout.toString()).supportedVersions);
     } finally {
       await d.stop();
     }
-    assert.match(d.log(), new RegExp(`refused a connection on ${sock} from uid ${attacker!.uid} gid ${attacker!.gid} pid \\d+: not root`));
-    assert.match(d.log(), /stopped after 1 calls \(0 errors; 0 skipped, their launcher gone; 0 malformed; 2 connections refused\)/);
+    assert.match(
+      d.log(),
+      new RegExp(`refused a connection on ${sock} from uid ${attacker!.uid} gid ${attacker!.gid} pid \\d+: not root`),
+    );
+    assert.match(
+      d.log(),
+      /stopped after 1 calls \(0 errors; 0 skipped, their launcher gone; 0 malformed; 2 connections refused\)/,
+    );
   });
 
   it("--socket-group: members may connect (root:GROUP 0660 in a root:GROUP 0750 directory), others may not", async () => {
     const base = place("group");
     const sock = join(base, "run", "cni.sock");
-    const d = await startPodnet(["resident", "--socket", sock, "--socket-group", group!.name], { umask: "077", readyPath: sock });
+    const d = await startPodnet(["resident", "--socket", sock, "--socket-group", group!.name], {
+      umask: "077",
+      readyPath: sock,
+    });
     try {
       assert.ok(existsSync(sock), d.log());
       const st = lstatSync(sock);
@@ -97,7 +131,10 @@ describe("podnet resident's socket", () => {
     const d1 = await startPodnet(["resident", "--socket", join(owned, "cni.sock")]);
     const r1 = await d1.exited();
     assert.equal(r1.code, 1, r1.log);
-    assert.match(r1.log, new RegExp(`refusing socket directory ${owned} is not owned by root \\(owner uid ${attacker!.uid}, mode 0755\\)`));
+    assert.match(
+      r1.log,
+      new RegExp(`refusing socket directory ${owned} is not owned by root \\(owner uid ${attacker!.uid}, mode 0755\\)`),
+    );
     assert.equal(existsSync(join(owned, "cni.sock")), false);
 
     const parent = place("userparent");
@@ -106,7 +143,10 @@ describe("podnet resident's socket", () => {
     const d2 = await startPodnet(["resident", "--socket", join(parent, "rootdir", "cni.sock")]);
     const r2 = await d2.exited();
     assert.equal(r2.code, 1, r2.log);
-    assert.match(r2.log, new RegExp(`refusing ${parent}, a parent of the socket directory ${parent}/rootdir, is not owned by root`));
+    assert.match(
+      r2.log,
+      new RegExp(`refusing ${parent}, a parent of the socket directory ${parent}/rootdir, is not owned by root`),
+    );
   });
 
   it("a second daemon refuses a live daemon's socket and names it; the first keeps serving", async () => {
@@ -116,8 +156,14 @@ describe("podnet resident's socket", () => {
       const second = await startPodnet(["resident", "--socket", sock]);
       const r = await second.exited();
       assert.equal(r.code, 1, r.log);
-      assert.match(r.log, new RegExp(`${sock} is in use: another daemon \\(pid ${first.child.pid}, uid 0\\) is serving on it`));
-      const call = await nodeRawExec.run(join(RESIDENT, "loopback"), [], { env: { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock, CNI_COMMAND: "VERSION" }, timeoutMs: 10_000 });
+      assert.match(
+        r.log,
+        new RegExp(`${sock} is in use: another daemon \\(pid ${first.child.pid}, uid 0\\) is serving on it`),
+      );
+      const call = await nodeRawExec.run(join(RESIDENT, "loopback"), [], {
+        env: { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock, CNI_COMMAND: "VERSION" },
+        timeoutMs: 10_000,
+      });
       assert.equal(call.code, 0);
     } finally {
       await first.stop();
@@ -160,7 +206,8 @@ describe("the launcher trusts only a root daemon", () => {
     const argv = asUserArgv(attacker!, [process.execPath, "-e", script, sock, report]);
     const { spawn } = await import("node:child_process");
     const child = spawn(argv[0]!, argv.slice(1), { stdio: "ignore" });
-    for (let i = 0; i < 200 && !readFileSync(report, "utf8").includes("listening"); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 200 && !readFileSync(report, "utf8").includes("listening"); i++)
+      await new Promise((r) => setTimeout(r, 25));
     return { child, report: () => readFileSync(report, "utf8") };
   }
 
@@ -170,23 +217,54 @@ describe("the launcher trusts only a root daemon", () => {
     const sock = join(dir, "cni.sock");
     const f = await forgedDaemon(sock);
     try {
-      const conf = JSON.stringify({ cniVersion: "1.0.0", name: "n", anotherAwesomeArg: "x", prevResult: { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }] } });
-      const env = { PATH: process.env["PATH"], PODNET_CNI_SOCKET: sock, CNI_COMMAND: "ADD", CNI_CONTAINERID: "c1", CNI_NETNS: "/run/netns/x", CNI_IFNAME: "eth0", CNI_PATH: "/opt/cni/bin" };
+      const conf = JSON.stringify({
+        cniVersion: "1.0.0",
+        name: "n",
+        anotherAwesomeArg: "x",
+        prevResult: { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }] },
+      });
+      const env = {
+        PATH: process.env["PATH"],
+        PODNET_CNI_SOCKET: sock,
+        CNI_COMMAND: "ADD",
+        CNI_CONTAINERID: "c1",
+        CNI_NETNS: "/run/netns/x",
+        CNI_IFNAME: "eth0",
+        CNI_PATH: "/opt/cni/bin",
+      };
       const run = () => nodeRawExec.run(join(RESIDENT, "sample"), [], { env, stdin: conf, timeoutMs: 10_000 });
 
       const r1 = await run();
       assert.equal(r1.code, 0, r1.stderr.toString());
-      assert.deepEqual(JSON.parse(r1.stdout.toString()), { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }], dns: {} }, "the Node plugin's result, not the forged one");
-      assert.match(r1.stderr.toString(), new RegExp(`podnet launcher: refusing ${sock}: owned by uid ${attacker!.uid}, not uid 0; running the Node plugin instead`));
+      assert.deepEqual(
+        JSON.parse(r1.stdout.toString()),
+        { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }], dns: {} },
+        "the Node plugin's result, not the forged one",
+      );
+      assert.match(
+        r1.stderr.toString(),
+        new RegExp(
+          `podnet launcher: refusing ${sock}: owned by uid ${attacker!.uid}, not uid 0; running the Node plugin instead`,
+        ),
+      );
 
       // Even a root-owned socket file is refused when the process listening on it is not root.
       chownSync(sock, 0, 0);
       const r2 = await run();
       assert.equal(r2.code, 0, r2.stderr.toString());
       assert.equal(JSON.parse(r2.stdout.toString()).forged, undefined);
-      assert.match(r2.stderr.toString(), new RegExp(`refusing the daemon on ${sock}: it runs as uid ${attacker!.uid} \\(pid \\d+\\), not uid 0; running the Node plugin instead`));
+      assert.match(
+        r2.stderr.toString(),
+        new RegExp(
+          `refusing the daemon on ${sock}: it runs as uid ${attacker!.uid} \\(pid \\d+\\), not uid 0; running the Node plugin instead`,
+        ),
+      );
       await new Promise((r) => setTimeout(r, 100));
-      assert.equal(f.report(), "listening\nconnection with 0 bytes\n", "the forged daemon never got a byte of the environment or stdin");
+      assert.equal(
+        f.report(),
+        "listening\nconnection with 0 bytes\n",
+        "the forged daemon never got a byte of the environment or stdin",
+      );
     } finally {
       f.child.kill("SIGKILL");
     }
@@ -208,16 +286,28 @@ describe("podnet node's sockets", () => {
       } finally {
         assert.equal(await d.stop(), 0, d.log());
       }
-      const refused = d.log().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l["msg"] === "refused a connection");
+      const refused = d
+        .log()
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l["msg"] === "refused a connection");
       const who = new RegExp(`^uid ${attacker!.uid} gid ${attacker!.gid} pid \\d+$`);
-      assert.ok(refused.some((l) => who.test(String(l["peer"]))), d.log());
+      assert.ok(
+        refused.some((l) => who.test(String(l["peer"]))),
+        d.log(),
+      );
     }));
 
   it("--socket-group: members reach the API and the CNI socket, others do not", () =>
     withSandbox(async (sb) => {
       chmodSync(sb.dir, 0o755);
       const cniSock = join(sb.dir, "cni", "cni.sock");
-      const d = await startDaemon({ netns: sb.node, dir: join(sb.dir, "node"), args: ["--network-plugin=noop", `--socket-group=${group!.name}`, `--cni-socket=${cniSock}`] });
+      const d = await startDaemon({
+        netns: sb.node,
+        dir: join(sb.dir, "node"),
+        args: ["--network-plugin=noop", `--socket-group=${group!.name}`, `--cni-socket=${cniSock}`],
+      });
       try {
         const st = lstatSync(d.socket);
         assert.deepEqual([st.mode & 0o7777, st.gid], [0o660, group!.gid]);
@@ -226,7 +316,10 @@ describe("podnet node's sockets", () => {
         const cni = probeAs(member!, cniSock, launcherRequest("loopback"));
         assert.equal(cni.event, "answer", JSON.stringify(cni));
         assert.deepEqual(probeAs(attacker!, d.socket, HTTP_GET), { event: "refused", code: "EACCES" });
-        assert.deepEqual(probeAs(attacker!, cniSock, launcherRequest("loopback")), { event: "refused", code: "EACCES" });
+        assert.deepEqual(probeAs(attacker!, cniSock, launcherRequest("loopback")), {
+          event: "refused",
+          code: "EACCES",
+        });
       } finally {
         assert.equal(await d.stop(), 0, d.log());
       }
@@ -244,7 +337,15 @@ describe("podnet node's sockets", () => {
         [file, `${file} is a regular file, not a stale socket; refusing to replace it`],
       ] as const) {
         // --pod-cidr: a start that got as far as the pod CIDR would have saved it in the state dir
-        const args = ["node", "--network-plugin=noop", "--modprobe=false", "--pod-cidr=10.200.0.0/24", `--socket=${sock}`, `--state-dir=${join(sb.dir, "state")}`, `--cni-cache-dir=${join(sb.dir, "cache")}`];
+        const args = [
+          "node",
+          "--network-plugin=noop",
+          "--modprobe=false",
+          "--pod-cidr=10.200.0.0/24",
+          `--socket=${sock}`,
+          `--state-dir=${join(sb.dir, "state")}`,
+          `--cni-cache-dir=${join(sb.dir, "cache")}`,
+        ];
         const d = await startPodnet(args, { netns: sb.node });
         const r = await d.exited();
         assert.equal(r.code, 1, r.log);

@@ -35,7 +35,15 @@ export function removeGroup(g: TestGroup | undefined): void {
 /** A system user without a home or a login shell, in its own group (plus `groups`). */
 export function addUser(groups: readonly string[] = []): TestUser {
   const name = `podnet-t-${tag()}`;
-  execFileSync("useradd", ["-M", "-r", "-U", "-s", "/usr/sbin/nologin", ...(groups.length ? ["-G", groups.join(",")] : []), name]);
+  execFileSync("useradd", [
+    "-M",
+    "-r",
+    "-U",
+    "-s",
+    "/usr/sbin/nologin",
+    ...(groups.length ? ["-G", groups.join(",")] : []),
+    name,
+  ]);
   const id = (flag: string) => Number(execFileSync("id", [flag, name], { encoding: "utf8" }).trim());
   return { name, uid: id("-u"), gid: id("-g") };
 }
@@ -79,7 +87,12 @@ export function probeAs(u: TestUser, path: string, request: Buffer | string): Pr
 }
 
 /** A launcher request for `plugin` (CNI_COMMAND=VERSION unless `env` says otherwise). */
-export function launcherRequest(plugin: string, env: Record<string, string> = { CNI_COMMAND: "VERSION" }, stdin = "", magic = "PNC2"): Buffer {
+export function launcherRequest(
+  plugin: string,
+  env: Record<string, string> = { CNI_COMMAND: "VERSION" },
+  stdin = "",
+  magic = "PNC2",
+): Buffer {
   const u32 = (v: number) => {
     const b = Buffer.alloc(4);
     b.writeUInt32LE(v);
@@ -115,14 +128,23 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
  * `podnet <argv>` as a daemon (through `sh -c 'umask U; exec …'` when `umask` is given); waits
  * until `readyPath` exists or the daemon exits.
  */
-export async function startPodnet(argv: readonly string[], o: { umask?: string; readyPath?: string; netns?: string; cwd?: string } = {}): Promise<Daemon> {
+export async function startPodnet(
+  argv: readonly string[],
+  o: { umask?: string; readyPath?: string; netns?: string; cwd?: string } = {},
+): Promise<Daemon> {
   let cmd = [process.execPath, PODNET, ...argv];
   if (o.netns) cmd = ["nsenter", `--net=/run/netns/${o.netns}`, ...cmd];
   if (o.umask !== undefined) cmd = ["sh", "-c", `umask ${o.umask}; exec "$0" "$@"`, ...cmd];
-  const child = spawn(cmd[0]!, cmd.slice(1), { env: cleanEnv(), stdio: ["ignore", "ignore", "pipe"], ...(o.cwd ? { cwd: o.cwd } : {}) });
+  const child = spawn(cmd[0]!, cmd.slice(1), {
+    env: cleanEnv(),
+    stdio: ["ignore", "ignore", "pipe"],
+    ...(o.cwd ? { cwd: o.cwd } : {}),
+  });
   let log = "";
   child.stderr!.on("data", (b: Buffer) => (log += b.toString()));
-  const exit = new Promise<{ code: number | null; log: string }>((r) => child.once("close", (code) => r({ code, log })));
+  const exit = new Promise<{ code: number | null; log: string }>((r) =>
+    child.once("close", (code) => r({ code, log })),
+  );
   let done = false;
   void exit.then(() => (done = true));
   if (o.readyPath) {

@@ -28,7 +28,10 @@ export class BandwidthError extends InvalidPodError {
   readonly annotation: string;
   readonly value: string;
   constructor(annotation: string, value: string, why: string, cause?: unknown) {
-    super(`metadata.annotations["${annotation}"]: ${JSON.stringify(value)}: ${why}`, cause === undefined ? undefined : { cause });
+    super(
+      `metadata.annotations["${annotation}"]: ${JSON.stringify(value)}: ${why}`,
+      cause === undefined ? undefined : { cause },
+    );
     this.annotation = annotation;
     this.value = value;
   }
@@ -76,7 +79,13 @@ export function bandwidthCapability(bw: PodBandwidth): CniBandwidthEntry | undef
 
 /** "10Mbit/s", "1.5Gbit/s" — for tables and logs. */
 export function formatRate(bits: number): string {
-  const units: Array<[number, string]> = [[1e15, "Pbit/s"], [1e12, "Tbit/s"], [1e9, "Gbit/s"], [1e6, "Mbit/s"], [1e3, "kbit/s"]];
+  const units: Array<[number, string]> = [
+    [1e15, "Pbit/s"],
+    [1e12, "Tbit/s"],
+    [1e9, "Gbit/s"],
+    [1e6, "Mbit/s"],
+    [1e3, "kbit/s"],
+  ];
   for (const [f, u] of units) {
     if (bits >= f) {
       const v = bits / f;

@@ -24,24 +24,40 @@ const RESERVED = new Set(["time", "level", "msg"]);
 function serialise(v: unknown): unknown {
   if (v instanceof Error) {
     const code = (v as { code?: unknown }).code;
-    return { type: v.name, message: v.message, ...(typeof code === "string" ? { code } : {}), ...(v.cause !== undefined ? { cause: serialise(v.cause) } : {}) };
+    return {
+      type: v.name,
+      message: v.message,
+      ...(typeof code === "string" ? { code } : {}),
+      ...(v.cause !== undefined ? { cause: serialise(v.cause) } : {}),
+    };
   }
   return v;
 }
 
 /** A logger writing one JSON line per record at `level` and above; `now` is the wall clock in ms. */
-export function createJsonLogger(write: (line: string) => void, level: LogLevel = "info", now: () => number = Date.now, base: LogFields = {}): Logger {
+export function createJsonLogger(
+  write: (line: string) => void,
+  level: LogLevel = "info",
+  now: () => number = Date.now,
+  base: LogFields = {},
+): Logger {
   const min = LEVELS[level];
   const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (LEVELS[lvl] < min) return;
     const rec: Record<string, unknown> = { time: new Date(now()).toISOString(), level: lvl, msg };
-    for (const f of [base, fields ?? {}]) for (const [k, v] of Object.entries(f)) rec[RESERVED.has(k) ? `_${k}` : k] = serialise(v);
+    for (const f of [base, fields ?? {}])
+      for (const [k, v] of Object.entries(f)) rec[RESERVED.has(k) ? `_${k}` : k] = serialise(v);
     let line: string;
     try {
       line = JSON.stringify(rec, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
     } catch (e) {
       // a field that cannot be written (a cycle): the record without its fields, and why
-      line = JSON.stringify({ time: rec["time"], level: lvl, msg, logError: `fields not written: ${(e as Error).message}` });
+      line = JSON.stringify({
+        time: rec["time"],
+        level: lvl,
+        msg,
+        logError: `fields not written: ${(e as Error).message}`,
+      });
     }
     write(`${line}\n`);
   };

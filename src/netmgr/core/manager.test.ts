@@ -26,16 +26,30 @@ describe("initNetworkPlugin", () => {
     assert.deepEqual(a.calls, []);
   });
   it("an unknown name fails listing what was probed", async () => {
-    await assert.rejects(initNetworkPlugin([createFakePlugin("cni"), createFakePlugin("kubenet")], "calico", noop, args), (e: PluginSelectionError) =>
-      e.message === 'network plugin "calico" not found (probed: noop, cni, kubenet)');
+    await assert.rejects(
+      initNetworkPlugin([createFakePlugin("cni"), createFakePlugin("kubenet")], "calico", noop, args),
+      (e: PluginSelectionError) => e.message === 'network plugin "calico" not found (probed: noop, cni, kubenet)',
+    );
   });
   it("bad and duplicate names are errors even when the wanted plugin is fine (the kubelet's rule)", async () => {
-    await assert.rejects(initNetworkPlugin([createFakePlugin("cni"), createFakePlugin("cni"), createFakePlugin("My Plugin")], "cni", noop, args), (e: PluginSelectionError) =>
-      e.problems.length === 2 && /registered more than once/.test(e.problems[0]!) && /invalid name: "My Plugin"/.test(e.problems[1]!));
+    await assert.rejects(
+      initNetworkPlugin(
+        [createFakePlugin("cni"), createFakePlugin("cni"), createFakePlugin("My Plugin")],
+        "cni",
+        noop,
+        args,
+      ),
+      (e: PluginSelectionError) =>
+        e.problems.length === 2 &&
+        /registered more than once/.test(e.problems[0]!) &&
+        /invalid name: "My Plugin"/.test(e.problems[1]!),
+    );
   });
   it("a failing init is reported", async () => {
     const p = createFakePlugin("cni");
-    p.init = async () => { throw new Error("no nsenter"); };
+    p.init = async () => {
+      throw new Error("no nsenter");
+    };
     await assert.rejects(initNetworkPlugin([p], "cni", noop, args), /network plugin "cni" failed init: no nsenter/);
   });
 });
@@ -46,11 +60,22 @@ describe("PluginManager", () => {
     const m = new PluginManager(p);
     await m.setUpPod("default", "web", "abc");
     p.failSetUp = new Error("boom");
-    await assert.rejects(m.setUpPod("default", "web", "abc"), /^NetworkPluginError: networkPlugin kubenet failed to set up pod "web_default" network: boom$/);
+    await assert.rejects(
+      m.setUpPod("default", "web", "abc"),
+      /^NetworkPluginError: networkPlugin kubenet failed to set up pod "web_default" network: boom$/,
+    );
     p.failTearDown = new Error("gone");
-    await assert.rejects(m.tearDownPod("default", "web", "abc"), /networkPlugin kubenet failed to teardown pod "web_default" network: gone/);
-    p.getPodNetworkStatus = async () => { throw new Error("nsenter"); };
-    await assert.rejects(m.getPodNetworkStatus("default", "web", "abc"), /networkPlugin kubenet failed on the status hook for pod "web_default": nsenter/);
+    await assert.rejects(
+      m.tearDownPod("default", "web", "abc"),
+      /networkPlugin kubenet failed to teardown pod "web_default" network: gone/,
+    );
+    p.getPodNetworkStatus = async () => {
+      throw new Error("nsenter");
+    };
+    await assert.rejects(
+      m.getPodNetworkStatus("default", "web", "abc"),
+      /networkPlugin kubenet failed on the status hook for pod "web_default": nsenter/,
+    );
     const l = (op: string) => ({ operation_type: op, plugin_name: "kubenet" });
     assert.equal(m.metrics.operations.get(l("set_up_pod")), 2);
     assert.equal(m.metrics.errors.get(l("set_up_pod")), 1);
@@ -62,7 +87,14 @@ describe("PluginManager", () => {
     p.delayMs = 15;
     const m = new PluginManager(p);
     await Promise.all([m.setUpPod("ns", "a", "1"), m.setUpPod("ns", "a", "2"), m.setUpPod("ns", "b", "3")]);
-    assert.deepEqual(p.calls, ["setup ns/a 1", "setup ns/b 3", "setup-done ns/a", "setup ns/a 2", "setup-done ns/b", "setup-done ns/a"]);
+    assert.deepEqual(p.calls, [
+      "setup ns/a 1",
+      "setup ns/b 3",
+      "setup-done ns/a",
+      "setup ns/a 2",
+      "setup-done ns/b",
+      "setup-done ns/a",
+    ]);
   });
 });
 

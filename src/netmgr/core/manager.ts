@@ -41,7 +41,13 @@ export class PluginManager {
     return this.plugin.status();
   }
 
-  private async op<T>(type: OperationType, namespace: string, name: string, fn: () => Promise<T>, wrap: (full: string, e: unknown) => Error): Promise<T> {
+  private async op<T>(
+    type: OperationType,
+    namespace: string,
+    name: string,
+    fn: () => Promise<T>,
+    wrap: (full: string, e: unknown) => Error,
+  ): Promise<T> {
     const labels = { operation_type: type, plugin_name: this.plugin.name() };
     const full = podFullName(namespace, name);
     const t0 = this.now();
@@ -56,27 +62,74 @@ export class PluginManager {
     }
   }
 
-  setUpPod(namespace: string, name: string, sandboxID: string, annotations: Readonly<Record<string, string>> = {}, options: Readonly<Record<string, string>> = {}): Promise<void> {
-    return this.op("set_up_pod", namespace, name, () => this.plugin.setUpPod(namespace, name, sandboxID, annotations, options), (full, e) =>
-      new NetworkPluginError(`networkPlugin ${this.plugin.name()} failed to set up pod "${full}" network: ${errorMessage(e)}`, e));
+  setUpPod(
+    namespace: string,
+    name: string,
+    sandboxID: string,
+    annotations: Readonly<Record<string, string>> = {},
+    options: Readonly<Record<string, string>> = {},
+  ): Promise<void> {
+    return this.op(
+      "set_up_pod",
+      namespace,
+      name,
+      () => this.plugin.setUpPod(namespace, name, sandboxID, annotations, options),
+      (full, e) =>
+        new NetworkPluginError(
+          `networkPlugin ${this.plugin.name()} failed to set up pod "${full}" network: ${errorMessage(e)}`,
+          e,
+        ),
+    );
   }
 
   tearDownPod(namespace: string, name: string, sandboxID: string): Promise<void> {
-    return this.op("tear_down_pod", namespace, name, () => this.plugin.tearDownPod(namespace, name, sandboxID), (full, e) =>
-      new NetworkPluginError(`networkPlugin ${this.plugin.name()} failed to teardown pod "${full}" network: ${errorMessage(e)}`, e));
+    return this.op(
+      "tear_down_pod",
+      namespace,
+      name,
+      () => this.plugin.tearDownPod(namespace, name, sandboxID),
+      (full, e) =>
+        new NetworkPluginError(
+          `networkPlugin ${this.plugin.name()} failed to teardown pod "${full}" network: ${errorMessage(e)}`,
+          e,
+        ),
+    );
   }
 
   getPodNetworkStatus(namespace: string, name: string, sandboxID: string): Promise<PodNetworkStatus | null> {
-    return this.op("get_pod_network_status", namespace, name, () => this.plugin.getPodNetworkStatus(namespace, name, sandboxID), (full, e) =>
-      new NetworkPluginError(`networkPlugin ${this.plugin.name()} failed on the status hook for pod "${full}": ${errorMessage(e)}`, e));
+    return this.op(
+      "get_pod_network_status",
+      namespace,
+      name,
+      () => this.plugin.getPodNetworkStatus(namespace, name, sandboxID),
+      (full, e) =>
+        new NetworkPluginError(
+          `networkPlugin ${this.plugin.name()} failed on the status hook for pod "${full}": ${errorMessage(e)}`,
+          e,
+        ),
+    );
   }
 
   /** The plugin's verifyPod ([] when it has none: its pods are trusted). */
-  verifyPod(namespace: string, name: string, sandboxID: string, annotations: Readonly<Record<string, string>> = {}): Promise<string[]> {
+  verifyPod(
+    namespace: string,
+    name: string,
+    sandboxID: string,
+    annotations: Readonly<Record<string, string>> = {},
+  ): Promise<string[]> {
     const verify = this.plugin.verifyPod;
     if (!verify) return Promise.resolve([]);
-    return this.op("verify_pod", namespace, name, () => verify.call(this.plugin, namespace, name, sandboxID, annotations), (full, e) =>
-      new NetworkPluginError(`networkPlugin ${this.plugin.name()} failed to verify pod "${full}" network: ${errorMessage(e)}`, e));
+    return this.op(
+      "verify_pod",
+      namespace,
+      name,
+      () => verify.call(this.plugin, namespace, name, sandboxID, annotations),
+      (full, e) =>
+        new NetworkPluginError(
+          `networkPlugin ${this.plugin.name()} failed to verify pod "${full}" network: ${errorMessage(e)}`,
+          e,
+        ),
+    );
   }
 
   /** Under the pod's lock too, so it never overlaps a teardown of the same pod. */
@@ -93,7 +146,6 @@ export class NetworkPluginError extends PodnetError {
     super(message, { cause });
   }
 }
-
 
 /** Thrown when no plugin could be selected; the message lists every problem found. */
 export class PluginSelectionError extends PodnetError {
@@ -121,7 +173,12 @@ export const NOOP_SELECTORS: readonly string[] = ["", "noop"];
  * that name. Badly named or duplicate probed plugins are errors too (the kubelet's rule, which
  * fails start-up even when the wanted plugin is fine).
  */
-export async function initNetworkPlugin(probed: readonly NetworkPlugin[], name: string, makeNoop: () => NetworkPlugin, args: InitArgs): Promise<NetworkPlugin> {
+export async function initNetworkPlugin(
+  probed: readonly NetworkPlugin[],
+  name: string,
+  makeNoop: () => NetworkPlugin,
+  args: InitArgs,
+): Promise<NetworkPlugin> {
   if (NOOP_SELECTORS.includes(name)) {
     const noop = makeNoop();
     await noop.init(args.host, args.hairpinMode, args.nonMasqueradeCIDR, args.mtu);

@@ -13,20 +13,39 @@ describe("prometheus text format", () => {
     h.observe({ op: "a" }, 0.05);
     h.observe({ op: "a" }, 0.5);
     h.observe({ op: "a" }, 5);
-    assert.equal(await reg.render(), [
-      "# HELP x_total help x", "# TYPE x_total counter", 'x_total{op="a"} 2', 'x_total{op="q\\""} 1',
-      "# HELP y_seconds help y", "# TYPE y_seconds histogram",
-      'y_seconds_bucket{op="a",le="0.1"} 1', 'y_seconds_bucket{op="a",le="1"} 2', 'y_seconds_bucket{op="a",le="+Inf"} 3',
-      'y_seconds_sum{op="a"} 5.55', 'y_seconds_count{op="a"} 3', "",
-    ].join("\n"));
+    assert.equal(
+      await reg.render(),
+      [
+        "# HELP x_total help x",
+        "# TYPE x_total counter",
+        'x_total{op="a"} 2',
+        'x_total{op="q\\""} 1',
+        "# HELP y_seconds help y",
+        "# TYPE y_seconds histogram",
+        'y_seconds_bucket{op="a",le="0.1"} 1',
+        'y_seconds_bucket{op="a",le="1"} 2',
+        'y_seconds_bucket{op="a",le="+Inf"} 3',
+        'y_seconds_sum{op="a"} 5.55',
+        'y_seconds_count{op="a"} 3',
+        "",
+      ].join("\n"),
+    );
   });
   it("a gauge with a collect function is the current state at each scrape; series it no longer sets are gone", async () => {
     const reg = new TextMetricsRegistry();
-    let pods = new Map([["ready", 2], ["failed", 1]]);
-    reg.register(new Gauge("pods", "pods by phase", ["phase"], (g) => {
-      for (const [phase, n] of pods) g.set({ phase }, n);
-    }));
-    assert.equal(await reg.render(), '# HELP pods pods by phase\n# TYPE pods gauge\npods{phase="ready"} 2\npods{phase="failed"} 1\n');
+    let pods = new Map([
+      ["ready", 2],
+      ["failed", 1],
+    ]);
+    reg.register(
+      new Gauge("pods", "pods by phase", ["phase"], (g) => {
+        for (const [phase, n] of pods) g.set({ phase }, n);
+      }),
+    );
+    assert.equal(
+      await reg.render(),
+      '# HELP pods pods by phase\n# TYPE pods gauge\npods{phase="ready"} 2\npods{phase="failed"} 1\n',
+    );
     pods = new Map([["ready", 3]]);
     assert.equal(await reg.render(), '# HELP pods pods by phase\n# TYPE pods gauge\npods{phase="ready"} 3\n');
   });

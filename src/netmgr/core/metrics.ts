@@ -15,7 +15,8 @@ function labelKey(names: readonly string[], labels: Labels): string {
   return names.map((n) => labels[n] ?? "").join("\u0000");
 }
 
-const labelsOf = (names: readonly string[], values: readonly string[]): Labels => Object.fromEntries(names.map((n, i) => [n, values[i] ?? ""]));
+const labelsOf = (names: readonly string[], values: readonly string[]): Labels =>
+  Object.fromEntries(names.map((n, i) => [n, values[i] ?? ""]));
 
 function escapeLabel(v: string): string {
   return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
@@ -38,7 +39,10 @@ function formatNumber(v: number): string {
   return String(v);
 }
 
-const header = (m: { name: string; help: string }, type: string) => [`# HELP ${m.name} ${escapeHelp(m.help)}`, `# TYPE ${m.name} ${type}`];
+const header = (m: { name: string; help: string }, type: string) => [
+  `# HELP ${m.name} ${escapeHelp(m.help)}`,
+  `# TYPE ${m.name} ${type}`,
+];
 
 export type MetricType = "counter" | "gauge" | "histogram";
 
@@ -101,7 +105,8 @@ export class Counter implements Metric {
   }
   render(): string {
     const lines = header(this, "counter");
-    for (const e of this.values.values()) lines.push(`${this.name}${renderLabels(this.labelNames, e.labels)} ${formatNumber(e.value)}`);
+    for (const e of this.values.values())
+      lines.push(`${this.name}${renderLabels(this.labelNames, e.labels)} ${formatNumber(e.value)}`);
     return lines.join("\n");
   }
 }
@@ -119,7 +124,12 @@ export class Gauge implements Metric {
   private readonly values = new Map<string, { labels: string[]; value: number }>();
   private readonly sinks: GaugeSink[] = [];
   private readonly collector: ((g: Gauge) => void | Promise<void>) | undefined;
-  constructor(name: string, help: string, labelNames: readonly string[] = [], collect?: (g: Gauge) => void | Promise<void>) {
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly string[] = [],
+    collect?: (g: Gauge) => void | Promise<void>,
+  ) {
     this.name = name;
     this.help = help;
     this.labelNames = labelNames;
@@ -156,7 +166,8 @@ export class Gauge implements Metric {
   }
   render(): string {
     const lines = header(this, "gauge");
-    for (const e of this.values.values()) lines.push(`${this.name}${renderLabels(this.labelNames, e.labels)} ${formatNumber(e.value)}`);
+    for (const e of this.values.values())
+      lines.push(`${this.name}${renderLabels(this.labelNames, e.labels)} ${formatNumber(e.value)}`);
     return lines.join("\n");
   }
 }
@@ -169,7 +180,12 @@ export class Histogram implements Metric {
   readonly buckets: readonly number[];
   private readonly values = new Map<string, { labels: string[]; counts: number[]; sum: number; count: number }>();
   private readonly sinks: HistogramSink[] = [];
-  constructor(name: string, help: string, labelNames: readonly string[] = [], buckets: readonly number[] = DEFAULT_BUCKETS) {
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly string[] = [],
+    buckets: readonly number[] = DEFAULT_BUCKETS,
+  ) {
     this.name = name;
     this.help = help;
     this.labelNames = labelNames;
@@ -202,7 +218,10 @@ export class Histogram implements Metric {
   render(): string {
     const lines = header(this, "histogram");
     for (const e of this.values.values()) {
-      for (const [i, b] of this.buckets.entries()) lines.push(`${this.name}_bucket${renderLabels(this.labelNames, e.labels, ["le", formatNumber(b)])} ${e.counts[i]}`);
+      for (const [i, b] of this.buckets.entries())
+        lines.push(
+          `${this.name}_bucket${renderLabels(this.labelNames, e.labels, ["le", formatNumber(b)])} ${e.counts[i]}`,
+        );
       lines.push(`${this.name}_bucket${renderLabels(this.labelNames, e.labels, ["le", "+Inf"])} ${e.count}`);
       lines.push(`${this.name}_sum${renderLabels(this.labelNames, e.labels)} ${formatNumber(e.sum)}`);
       lines.push(`${this.name}_count${renderLabels(this.labelNames, e.labels)} ${e.count}`);
@@ -269,8 +288,26 @@ export interface NetworkPluginMetrics {
 export function networkPluginMetrics(reg: MetricsRegistry): NetworkPluginMetrics {
   const labels = ["operation_type", "plugin_name"];
   return {
-    operations: reg.register(new Counter("kubelet_network_plugin_operations_total", "Cumulative number of network plugin operations by operation type.", labels)),
-    errors: reg.register(new Counter("kubelet_network_plugin_operations_errors_total", "Cumulative number of network plugin operation errors by operation type.", labels)),
-    duration: reg.register(new Histogram("kubelet_network_plugin_operations_duration_seconds", "Latency in seconds of network plugin operations. Broken down by operation type.", labels)),
+    operations: reg.register(
+      new Counter(
+        "kubelet_network_plugin_operations_total",
+        "Cumulative number of network plugin operations by operation type.",
+        labels,
+      ),
+    ),
+    errors: reg.register(
+      new Counter(
+        "kubelet_network_plugin_operations_errors_total",
+        "Cumulative number of network plugin operation errors by operation type.",
+        labels,
+      ),
+    ),
+    duration: reg.register(
+      new Histogram(
+        "kubelet_network_plugin_operations_duration_seconds",
+        "Latency in seconds of network plugin operations. Broken down by operation type.",
+        labels,
+      ),
+    ),
   };
 }

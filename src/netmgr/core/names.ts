@@ -10,7 +10,9 @@ export function dns1123LabelErrors(s: string): string[] {
   const errs: string[] = [];
   if (s.length > 63) errs.push("must be no more than 63 characters");
   if (!DNS1123_LABEL_RE.test(s)) {
-    errs.push("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')");
+    errs.push(
+      "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')",
+    );
   }
   return errs;
 }
@@ -20,7 +22,9 @@ export function dns1123SubdomainErrors(s: string): string[] {
   const errs: string[] = [];
   if (s.length > 253) errs.push("must be no more than 253 characters");
   if (!DNS1123_SUBDOMAIN_RE.test(s)) {
-    errs.push("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')");
+    errs.push(
+      "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')",
+    );
   }
   return errs;
 }
@@ -38,12 +42,16 @@ export function qualifiedNameErrors(value: string): string[] {
     if (prefix.length === 0) errs.push("prefix part must be non-empty");
     else for (const e of dns1123SubdomainErrors(prefix)) errs.push(`prefix part ${e}`);
   } else {
-    return ["a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character, with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"];
+    return [
+      "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character, with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+    ];
   }
   if (name.length === 0) errs.push("name part must be non-empty");
   else if (name.length > 63) errs.push("name part must be no more than 63 characters");
   if (name.length > 0 && !QUALIFIED_NAME_RE.test(name)) {
-    errs.push("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName', or 'my.name', or '123-abc')");
+    errs.push(
+      "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName', or 'my.name', or '123-abc')",
+    );
   }
   return errs;
 }

@@ -16,7 +16,11 @@ export const NET_PLUGIN_EVENT_POD_CIDR_CHANGE_DETAIL_CIDR = "pod-cidr";
  * The pod CIDR carried by a pod-cidr-change event; undefined for any other event, and (with the
  * kubelet's warning) for one without the detail.
  */
-export function podCidrOfEvent(name: string, details: Readonly<Record<string, unknown>>, warn: (m: string) => void): string | undefined {
+export function podCidrOfEvent(
+  name: string,
+  details: Readonly<Record<string, unknown>>,
+  warn: (m: string) => void,
+): string | undefined {
   if (name !== NET_PLUGIN_EVENT_POD_CIDR_CHANGE) return undefined;
   const v = details[NET_PLUGIN_EVENT_POD_CIDR_CHANGE_DETAIL_CIDR];
   if (typeof v !== "string") {
@@ -70,7 +74,13 @@ export interface NetworkPlugin {
   event(name: string, details: Readonly<Record<string, unknown>>): void;
   name(): string;
   capabilities(): ReadonlySet<number>;
-  setUpPod(namespace: string, name: string, sandboxID: string, annotations: Readonly<Record<string, string>>, options: Readonly<Record<string, string>>): Promise<void>;
+  setUpPod(
+    namespace: string,
+    name: string,
+    sandboxID: string,
+    annotations: Readonly<Record<string, string>>,
+    options: Readonly<Record<string, string>>,
+  ): Promise<void>;
   /** Must tolerate repeats and a netns that is already gone. */
   tearDownPod(namespace: string, name: string, sandboxID: string): Promise<void>;
   /** null: "no opinion" (noop, exec with empty output). */
@@ -87,7 +97,12 @@ export interface NetworkPlugin {
    * shaping. Returns what is missing, one sentence each ([] = intact); rejects only when it could
    * not look. A plugin without this hook is trusted (its pods stay "ready").
    */
-  verifyPod?(namespace: string, name: string, sandboxID: string, annotations: Readonly<Record<string, string>>): Promise<string[]>;
+  verifyPod?(
+    namespace: string,
+    name: string,
+    sandboxID: string,
+    annotations: Readonly<Record<string, string>>,
+  ): Promise<string[]>;
   /** Releases IPs, rules and limits of sandboxes that are not in `live`; returns what it released. */
   gc?(live: ReadonlySet<string>): Promise<string[]>;
   /** Non-fatal problems worth showing (e.g. br_netfilter missing). */
@@ -108,7 +123,10 @@ export const isHairpinMode = (s: string): s is HairpinMode => (HAIRPIN_MODES as 
  * (others fall back to hairpin-veth); anything unknown is an error.
  */
 export function effectiveHairpinMode(mode: string, pluginName: string): { mode: HairpinMode; warning?: string } {
-  if (!isHairpinMode(mode)) throw new RangeError(`--hairpin-mode: unknown value: ${JSON.stringify(mode)} (want one of ${HAIRPIN_MODES.join(", ")})`);
+  if (!isHairpinMode(mode))
+    throw new RangeError(
+      `--hairpin-mode: unknown value: ${JSON.stringify(mode)} (want one of ${HAIRPIN_MODES.join(", ")})`,
+    );
   if (mode === "promiscuous-bridge" && pluginName !== KUBENET_PLUGIN_NAME) {
     return {
       mode: "hairpin-veth",
@@ -136,6 +154,7 @@ export class InvalidPodError extends PodnetError {
 
 /** True when `e` or any error in its cause chain is an InvalidPodError. */
 export function isInvalidPod(e: unknown): boolean {
-  for (let x: unknown = e, i = 0; x instanceof Error && i < 10; x = x.cause, i++) if (x instanceof InvalidPodError) return true;
+  for (let x: unknown = e, i = 0; x instanceof Error && i < 10; x = x.cause, i++)
+    if (x instanceof InvalidPodError) return true;
   return false;
 }

@@ -11,7 +11,9 @@ import { ApiError, createApiClient } from "./api-client.js";
 import type { PodRuntime } from "../sandbox/runtime.js";
 import type { PodSpec } from "../sandbox/pod-manifest.js";
 
-async function withApi(fn: (sock: string, calls: Array<{ spec: PodSpec; netns?: string }>) => Promise<void>): Promise<void> {
+async function withApi(
+  fn: (sock: string, calls: Array<{ spec: PodSpec; netns?: string }>) => Promise<void>,
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "podnet-t-api-"));
   const sock = join(dir, "api.sock");
   const calls: Array<{ spec: PodSpec; netns?: string }> = [];
@@ -22,7 +24,9 @@ async function withApi(fn: (sock: string, calls: Array<{ spec: PodSpec; netns?: 
     },
     listPods: () => [],
   } as unknown as PodRuntime;
-  const server = createServer(createApiHandler({ runtime, nodeInfo: () => ({}), metrics: () => "", ready: () => null }));
+  const server = createServer(
+    createApiHandler({ runtime, nodeInfo: () => ({}), metrics: () => "", ready: () => null }),
+  );
   await new Promise<void>((r) => server.listen(sock, r));
   try {
     await fn(sock, calls);
@@ -34,13 +38,23 @@ async function withApi(fn: (sock: string, calls: Array<{ spec: PodSpec; netns?: 
 }
 
 /** A raw POST (the client's own limits stay out of the way). */
-function post(sock: string, path: string, body: Buffer | string, headers: Record<string, string | number> = {}): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
+function post(
+  sock: string,
+  path: string,
+  body: Buffer | string,
+  headers: Record<string, string | number> = {},
+): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: sock, path, method: "POST", headers: { "content-type": "application/json", ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString() }));
-    });
+    const req = request(
+      { socketPath: sock, path, method: "POST", headers: { "content-type": "application/json", ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString() }),
+        );
+      },
+    );
     req.on("error", reject);
     req.on("socket", (s) => s.on("error", () => {})); // as the API client: an answer may come before the end of the body
     req.end(body);
@@ -72,14 +86,19 @@ describe("API request bodies", () => {
       assert.equal(Buffer.byteLength(exact), MAX_BODY_BYTES);
       const r2 = await post(sock, "/v1/pods", exact);
       assert.equal(r2.status, 400, "read, then refused for its unknown field");
-      assert.deepEqual(JSON.parse(r2.text), { error: 'padding: unknown field (the body is {"pod": …, "netns"?: …})', field: "padding" });
+      assert.deepEqual(JSON.parse(r2.text), {
+        error: 'padding: unknown field (the body is {"pod": …, "netns"?: …})',
+        field: "padding",
+      });
     }));
 
   it("a deeply nested body is a 400 naming the position, not a stack overflow", () =>
     withApi(async (sock, calls) => {
       const r = await post(sock, "/v1/pods", `{"pod": ${"[".repeat(500_000)}${"]".repeat(500_000)}}`);
       assert.equal(r.status, 400);
-      assert.deepEqual(JSON.parse(r.text), { error: "request body is not a JSON object: nesting deeper than 1000 levels at line 1, column 1008 (byte 1007)" });
+      assert.deepEqual(JSON.parse(r.text), {
+        error: "request body is not a JSON object: nesting deeper than 1000 levels at line 1, column 1008 (byte 1007)",
+      });
       const bad = await post(sock, "/v1/pods", '{"pod": {"metadata": SECRET}}');
       assert.equal(bad.status, 400);
       assert.doesNotMatch(bad.text, /SECRET/);
@@ -92,19 +111,28 @@ describe("API request bodies", () => {
       assert.equal(r.status, 400);
       assert.deepEqual(JSON.parse(r.text), { error: 'netNS: unknown field (did you mean "netns"?)', field: "netNS" });
       const c = await post(sock, "/v1/node/pod-cidr", JSON.stringify({ podCidr: "10.0.0.0/24" }));
-      assert.deepEqual(JSON.parse(c.text), { error: 'podCidr: unknown field (did you mean "podCIDR"?)', field: "podCidr" });
+      assert.deepEqual(JSON.parse(c.text), {
+        error: 'podCidr: unknown field (did you mean "podCIDR"?)',
+        field: "podCidr",
+      });
       assert.equal(calls.length, 0);
     }));
 
   it("a netns with a NUL is refused before anything runs", () =>
     withApi(async (sock, calls) => {
-      await assert.rejects(createApiClient(sock).addPod(POD, "/run/netns/a\0b"), (e: unknown) => e instanceof ApiError && e.status === 400 && e.field === "netns" && /NUL/.test(e.message));
+      await assert.rejects(
+        createApiClient(sock).addPod(POD, "/run/netns/a\0b"),
+        (e: unknown) => e instanceof ApiError && e.status === 400 && e.field === "netns" && /NUL/.test(e.message),
+      );
       assert.equal(calls.length, 0);
     }));
 
   it("a typo'd field in the Pod is a 400 naming its path (the hostPort is not silently lost)", () =>
     withApi(async (sock, calls) => {
-      const typo = { metadata: { name: "web" }, spec: { containers: [{ name: "c", ports: [{ containerPort: 80, hostport: 8080 }] }] } };
+      const typo = {
+        metadata: { name: "web" },
+        spec: { containers: [{ name: "c", ports: [{ containerPort: 80, hostport: 8080 }] }] },
+      };
       await assert.rejects(createApiClient(sock).addPod(typo), (e: unknown) => {
         assert.ok(e instanceof ApiError);
         assert.equal(e.status, 400);
@@ -117,7 +145,8 @@ describe("API request bodies", () => {
 
   it("__proto__ in the body is data: an annotation, never the object's prototype", () =>
     withApi(async (sock, calls) => {
-      const body = '{"pod": {"metadata": {"name": "web", "annotations": {"__proto__": "x", "kubernetes.io/ingress-bandwidth": "1M"}}, "spec": {"containers": [{"name": "c"}]}}}';
+      const body =
+        '{"pod": {"metadata": {"name": "web", "annotations": {"__proto__": "x", "kubernetes.io/ingress-bandwidth": "1M"}}, "spec": {"containers": [{"name": "c"}]}}}';
       assert.equal((await post(sock, "/v1/pods", body)).status, 201);
       const ann = calls[0]!.spec.annotations;
       assert.equal(Object.getPrototypeOf(ann), null);

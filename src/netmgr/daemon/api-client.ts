@@ -41,14 +41,17 @@ export function createApiClient(socketPath: string, opts: { timeoutMs?: number }
           let n = 0;
           res.on("data", (c: Buffer) => {
             n += c.length;
-            if (n > MAX_JSON_BYTES) req.destroy(new Error(`the answer from ${socketPath} is larger than ${MAX_JSON_BYTES} bytes`));
+            if (n > MAX_JSON_BYTES)
+              req.destroy(new Error(`the answer from ${socketPath} is larger than ${MAX_JSON_BYTES} bytes`));
             else chunks.push(c);
           });
           res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
           res.on("error", reject);
         },
       );
-      req.on("timeout", () => req.destroy(new Error(`no answer from ${socketPath} within ${opts.timeoutMs ?? 300_000} ms`)));
+      req.on("timeout", () =>
+        req.destroy(new Error(`no answer from ${socketPath} within ${opts.timeoutMs ?? 300_000} ms`)),
+      );
       // The daemon may answer (413) before the whole body is written and then close: the rest
       // of the write fails on a socket the finished request has let go of. The answer counts.
       req.on("socket", (s) => {
@@ -57,7 +60,12 @@ export function createApiClient(socketPath: string, opts: { timeoutMs?: number }
         s.on("error", () => {});
       });
       req.on("error", (e: NodeJS.ErrnoException) => {
-        if (e.code === "ENOENT" || e.code === "ECONNREFUSED") reject(new Error(`cannot reach podnet node at ${socketPath} (${e.code}); is \`podnet node\` running?`, { cause: e }));
+        if (e.code === "ENOENT" || e.code === "ECONNREFUSED")
+          reject(
+            new Error(`cannot reach podnet node at ${socketPath} (${e.code}); is \`podnet node\` running?`, {
+              cause: e,
+            }),
+          );
         else reject(e);
       });
       req.end(payload);
@@ -100,11 +108,21 @@ export function createApiClient(socketPath: string, opts: { timeoutMs?: number }
 
 /** A PodSpec back into the Pod object the API takes (for callers that built a PodSpec). */
 export function podObject(s: PodSpec): Record<string, unknown> {
-  const ports = s.portMappings.map((p) => ({ containerPort: p.containerPort, ...(p.hostPort ? { hostPort: p.hostPort } : {}), protocol: p.protocol, ...(p.hostIP ? { hostIP: p.hostIP } : {}) }));
+  const ports = s.portMappings.map((p) => ({
+    containerPort: p.containerPort,
+    ...(p.hostPort ? { hostPort: p.hostPort } : {}),
+    protocol: p.protocol,
+    ...(p.hostIP ? { hostIP: p.hostIP } : {}),
+  }));
   return {
     apiVersion: "v1",
     kind: "Pod",
-    metadata: { name: s.name, namespace: s.namespace, ...(s.uid ? { uid: s.uid } : {}), annotations: { ...s.annotations } },
+    metadata: {
+      name: s.name,
+      namespace: s.namespace,
+      ...(s.uid ? { uid: s.uid } : {}),
+      annotations: { ...s.annotations },
+    },
     spec: { hostNetwork: s.hostNetwork, containers: [{ name: "main", ...(ports.length ? { ports } : {}) }] },
   };
 }

@@ -92,14 +92,20 @@ async function jsonBody(req: IncomingMessage, fields: readonly string[]): Promis
     if (fields.includes(k)) continue;
     const hint = suggestField(k, fields);
     const shape = `{${fields.map((f, i) => `${JSON.stringify(f)}${i === 0 ? "" : "?"}: …`).join(", ")}}`;
-    throw new ApiError(400, `${k}: unknown field (${hint ? `did you mean ${JSON.stringify(hint)}?` : `the body is ${shape}`})`, k);
+    throw new ApiError(
+      400,
+      `${k}: unknown field (${hint ? `did you mean ${JSON.stringify(hint)}?` : `the body is ${shape}`})`,
+      k,
+    );
   }
   return o;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = typeof body === "string" ? body : `${JSON.stringify(body, null, 2)}\n`;
-  res.writeHead(status, { "content-type": typeof body === "string" ? "text/plain; charset=utf-8" : "application/json" });
+  res.writeHead(status, {
+    "content-type": typeof body === "string" ? "text/plain; charset=utf-8" : "application/json",
+  });
   res.end(text);
 }
 
@@ -122,9 +128,14 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     if (parts[0] !== "v1") throw new ApiError(404, `no such endpoint: ${m} ${url.pathname}`);
     if (parts[1] === "node" && parts.length === 2 && m === "GET") return send(res, 200, deps.nodeInfo());
     if (parts[1] === "node" && parts[2] === "pod-cidr" && parts.length === 3 && m === "POST") {
-      if (deps.cluster) throw new ApiError(409, "this node's pod CIDR is its block of the cluster (--cluster-cidr); ask for a block with --pod-cidr at start");
+      if (deps.cluster)
+        throw new ApiError(
+          409,
+          "this node's pod CIDR is its block of the cluster (--cluster-cidr); ask for a block with --pod-cidr at start",
+        );
       const b = await jsonBody(req, ["podCIDR"]);
-      if (typeof b["podCIDR"] !== "string") throw new ApiError(400, `podCIDR: must be a string, got ${brief(b["podCIDR"])}`, "podCIDR");
+      if (typeof b["podCIDR"] !== "string")
+        throw new ApiError(400, `podCIDR: must be a string, got ${brief(b["podCIDR"])}`, "podCIDR");
       return send(res, 200, { podCIDR: rt.setPodCIDR(b["podCIDR"]) });
     }
     if (parts[1] === "cluster" && parts.length === 2 && m === "GET") {
@@ -136,8 +147,10 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       if (m === "POST") {
         const b = await jsonBody(req, ["pod", "netns"]);
         const netns = b["netns"];
-        if (netns !== undefined && typeof netns !== "string") throw new ApiError(400, `netns: must be a string, got ${brief(netns)}`, "netns");
-        if (netns?.includes("\0")) throw new ApiError(400, `netns: must not contain a NUL byte, got ${JSON.stringify(netns)}`, "netns");
+        if (netns !== undefined && typeof netns !== "string")
+          throw new ApiError(400, `netns: must be a string, got ${brief(netns)}`, "netns");
+        if (netns?.includes("\0"))
+          throw new ApiError(400, `netns: must not contain a NUL byte, got ${JSON.stringify(netns)}`, "netns");
         const spec = podFromObject(b["pod"]);
         const view = await rt.runPod(spec, netns !== undefined ? { netns } : {});
         return send(res, 201, view);

@@ -5,8 +5,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { describePeer, listenUnix, type SocketGroup, type UnixListener } from "../../kernel/unix-listener.js";
 
 const FORBIDDEN_BODY = `${JSON.stringify({ error: "forbidden: this socket serves root (and its socket group) only" })}\n`;
-export const FORBIDDEN_ANSWER =
-  `HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(FORBIDDEN_BODY)}\r\nconnection: close\r\n\r\n${FORBIDDEN_BODY}`;
+export const FORBIDDEN_ANSWER = `HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(FORBIDDEN_BODY)}\r\nconnection: close\r\n\r\n${FORBIDDEN_BODY}`;
 
 export interface ApiSocketOptions {
   readonly group?: SocketGroup;
@@ -15,7 +14,11 @@ export interface ApiSocketOptions {
 }
 
 /** Serves `handler` on the unix socket `socketPath`; close() stops it and removes the socket. */
-export async function serveApi(handler: (req: IncomingMessage, res: ServerResponse) => void, socketPath: string, o: ApiSocketOptions = {}): Promise<UnixListener> {
+export async function serveApi(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  socketPath: string,
+  o: ApiSocketOptions = {},
+): Promise<UnixListener> {
   const http = createServer(handler);
   // The HTTP server never listens itself; 'listening' starts its connection tracking (header and
   // request timeouts, closeAllConnections) for the connections handed to it below.

@@ -25,12 +25,20 @@ export function parseBindAddress(text: string): BindAddress {
   if (!m) throw new BindAddressError(`${JSON.stringify(text)} is not HOST:PORT (${want})`);
   const host = m[1] ?? m[2] ?? "";
   const port = Number(m[3]);
-  if (host === "") throw new BindAddressError(`${JSON.stringify(text)} has no host: name the address to listen on (e.g. "127.0.0.1:${m[3]}", or "0.0.0.0:${m[3]}" for every IPv4 address)`);
+  if (host === "")
+    throw new BindAddressError(
+      `${JSON.stringify(text)} has no host: name the address to listen on (e.g. "127.0.0.1:${m[3]}", or "0.0.0.0:${m[3]}" for every IPv4 address)`,
+    );
   const ip = tryParseIPExact(host);
-  if (!ip) throw new BindAddressError(`${JSON.stringify(text)}: ${JSON.stringify(host)} is not an IP address (${want})`);
-  if ((ip.family === 6) !== (m[1] !== undefined)) throw new BindAddressError(`${JSON.stringify(text)}: an IPv6 address is written in brackets ("[${host}]:${m[3]}"), an IPv4 one without`);
+  if (!ip)
+    throw new BindAddressError(`${JSON.stringify(text)}: ${JSON.stringify(host)} is not an IP address (${want})`);
+  if ((ip.family === 6) !== (m[1] !== undefined))
+    throw new BindAddressError(
+      `${JSON.stringify(text)}: an IPv6 address is written in brackets ("[${host}]:${m[3]}"), an IPv4 one without`,
+    );
   if (port > 65535) throw new BindAddressError(`${JSON.stringify(text)}: port ${port} is out of range (0-65535)`);
   return { host, port };
 }
 
-export const formatBindAddress = (a: BindAddress): string => (a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
+export const formatBindAddress = (a: BindAddress): string =>
+  a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;

@@ -7,8 +7,22 @@
 import { mkdirSync, promises as fsp } from "node:fs";
 import { join } from "node:path";
 import {
-  AllocationError, ClusterAgent, ClusterConfigError, type ClusterStore, DEFAULT_VXLAN_DEVICE, type KeyLayout, NetlinkRoutePort,
-  type VxlanDevice, connectedSubnets, defaultNodeIPs, ensureVxlanDevice, fileLocalState, linkOfAddress, openEtcdStore, syncVxlanAddresses, systemClock,
+  AllocationError,
+  ClusterAgent,
+  ClusterConfigError,
+  type ClusterStore,
+  DEFAULT_VXLAN_DEVICE,
+  type KeyLayout,
+  NetlinkRoutePort,
+  type VxlanDevice,
+  connectedSubnets,
+  defaultNodeIPs,
+  ensureVxlanDevice,
+  fileLocalState,
+  linkOfAddress,
+  openEtcdStore,
+  syncVxlanAddresses,
+  systemClock,
 } from "../../cluster/index.js";
 import { formatNetwork } from "../../ip/index.js";
 import type { NetOps } from "../../kernel/types.js";
@@ -87,7 +101,12 @@ export async function prepareClusterNode(c: ClusterNodeOptions, d: ClusterNodeDe
   }
 }
 
-async function prepare(c: ClusterNodeOptions, d: ClusterNodeDeps, store: ClusterStore, keys: KeyLayout): Promise<ClusterNode> {
+async function prepare(
+  c: ClusterNodeOptions,
+  d: ClusterNodeDeps,
+  store: ClusterStore,
+  keys: KeyLayout,
+): Promise<ClusterNode> {
   const s = c.settings;
   const log = d.log.child({ component: "cluster" });
   const ops = d.ops;
@@ -96,7 +115,10 @@ async function prepare(c: ClusterNodeOptions, d: ClusterNodeDeps, store: Cluster
   let nodeIPs = [...c.nodeIPs];
   if (nodeIPs.length === 0) {
     nodeIPs = (await defaultNodeIPs(ops)).map((a) => a.ip);
-    if (nodeIPs.length === 0) throw new ClusterStartError("--node-ip: this node has no route to the Internet to take its address from; pass --node-ip");
+    if (nodeIPs.length === 0)
+      throw new ClusterStartError(
+        "--node-ip: this node has no route to the Internet to take its address from; pass --node-ip",
+      );
     log.info("node IP from the default route", { nodeIPs });
   }
   for (const ip of nodeIPs) await linkOfAddress(ops, ip).catch(fail);
@@ -105,13 +127,23 @@ async function prepare(c: ClusterNodeOptions, d: ClusterNodeDeps, store: Cluster
   let vxlan: VxlanDevice | undefined;
   if (vxlanWanted) {
     vxlan = await ensureVxlanDevice(ops, { nodeIP: nodeIPs[0]! }).catch(fail);
-    if (vxlan.action !== "kept") log.info(`VXLAN device ${vxlan.name} ${vxlan.action}`, { mtu: vxlan.mtu, mac: vxlan.mac, underlay: vxlan.underlay });
+    if (vxlan.action !== "kept")
+      log.info(`VXLAN device ${vxlan.name} ${vxlan.action}`, {
+        mtu: vxlan.mtu,
+        mac: vxlan.mac,
+        underlay: vxlan.underlay,
+      });
   }
   const exclude = [...d.podLinks, DEFAULT_VXLAN_DEVICE];
   let connected = await connectedSubnets(ops, { exclude });
 
   mkdirSync(d.stateDir, { recursive: true, mode: 0o700 });
-  const routeSeconds = new Histogram("podnet_cluster_route_programming_duration_seconds", "Seconds each batch of route, neighbour and FDB changes to other nodes took to program.", [], ROUTE_BUCKETS);
+  const routeSeconds = new Histogram(
+    "podnet_cluster_route_programming_duration_seconds",
+    "Seconds each batch of route, neighbour and FDB changes to other nodes took to program.",
+    [],
+    ROUTE_BUCKETS,
+  );
   const agent = new ClusterAgent(
     {
       name: s.nodeName,
@@ -151,7 +183,8 @@ async function prepare(c: ClusterNodeOptions, d: ClusterNodeDeps, store: Cluster
         vtepChanged = true;
       }
       if (vtepChanged || now.join() !== connected.join()) {
-        if (now.join() !== connected.join()) log.info("this node's connected subnets changed", { from: connected, to: now });
+        if (now.join() !== connected.join())
+          log.info("this node's connected subnets changed", { from: connected, to: now });
         connected = now;
         agent.updateSelf({ connected, ...(vxlan ? { vtep: vxlan.vtep } : {}) }); // a full resync against the kernel
       }
@@ -184,7 +217,10 @@ async function prepare(c: ClusterNodeOptions, d: ClusterNodeDeps, store: Cluster
     async start(onBlocks) {
       agent.onBlocks((blocks) => {
         onBlocks(blocks);
-        if (vxlan) void syncVxlanAddresses(ops, vxlan.name, blocks).catch((e: unknown) => log.error("could not put the VTEP addresses on the VXLAN device", { err: e }));
+        if (vxlan)
+          void syncVxlanAddresses(ops, vxlan.name, blocks).catch((e: unknown) =>
+            log.error("could not put the VTEP addresses on the VXLAN device", { err: e }),
+          );
       });
       const registered = agent.start().then(() => agent.joined());
       registered.catch((e: unknown) => {
@@ -198,8 +234,15 @@ async function prepare(c: ClusterNodeOptions, d: ClusterNodeDeps, store: Cluster
         throw e;
       });
       if (r === "timeout") {
-        if (agent.podCIDRs.length) log.warn("etcd does not answer; starting with the block this node remembers, registering when etcd is back", { podCIDRs: agent.podCIDRs, err: agent.joinError });
-        else log.warn("etcd does not answer and this node remembers no block: not ready until it gets one; retrying", { err: agent.joinError });
+        if (agent.podCIDRs.length)
+          log.warn("etcd does not answer; starting with the block this node remembers, registering when etcd is back", {
+            podCIDRs: agent.podCIDRs,
+            err: agent.joinError,
+          });
+        else
+          log.warn("etcd does not answer and this node remembers no block: not ready until it gets one; retrying", {
+            err: agent.joinError,
+          });
       }
     },
 
@@ -221,26 +264,85 @@ async function prepare(c: ClusterNodeOptions, d: ClusterNodeDeps, store: Cluster
         nodeCIDRMaskSizes: s.ranges.map((r) => r.maskSize),
         etcd: { endpoints: s.endpoints, prefix: s.keys.prefix },
         vxlan: vxlan ? { device: vxlan.name, mtu: vxlan.mtu, mac: vxlan.mac, underlay: vxlan.underlay } : null,
-        ...(refused ? { refused: refused.message } : agent.joinError ? { joinError: errorMessage(agent.joinError) } : {}),
+        ...(refused
+          ? { refused: refused.message }
+          : agent.joinError
+            ? { joinError: errorMessage(agent.joinError) }
+            : {}),
         peers: agent.peers(),
         metrics: agent.metrics(),
       };
     },
 
     summary() {
-      return { node: s.nodeName, phase: agent.phase, podCIDRs: agent.podCIDRs, nodesKnown: agent.nodesKnown, peersInPlace: agent.peersInPlace };
+      return {
+        node: s.nodeName,
+        phase: agent.phase,
+        podCIDRs: agent.podCIDRs,
+        nodesKnown: agent.nodesKnown,
+        peersInPlace: agent.peersInPlace,
+      };
     },
 
     registerMetrics(reg) {
       const m = () => agent.metrics();
-      reg.register(new SampledMetric("podnet_cluster_nodes_known", "Nodes of the cluster this node knows of (itself included).", "gauge", () => m().nodesKnown));
-      reg.register(new SampledMetric("podnet_cluster_peers_routes_in_place", "Other nodes whose routes this node has programmed.", "gauge", () => agent.peersInPlace));
+      reg.register(
+        new SampledMetric(
+          "podnet_cluster_nodes_known",
+          "Nodes of the cluster this node knows of (itself included).",
+          "gauge",
+          () => m().nodesKnown,
+        ),
+      );
+      reg.register(
+        new SampledMetric(
+          "podnet_cluster_peers_routes_in_place",
+          "Other nodes whose routes this node has programmed.",
+          "gauge",
+          () => agent.peersInPlace,
+        ),
+      );
       reg.register(routeSeconds);
-      reg.register(new SampledMetric("podnet_cluster_etcd_errors_total", "etcd calls that failed (each is retried).", "counter", () => m().etcdErrors));
-      reg.register(new SampledMetric("podnet_cluster_watch_restarts_total", "Times the watch of the node records was re-established (broken connection or compaction).", "counter", () => m().watchRestarts));
-      reg.register(new SampledMetric("podnet_cluster_allocation_conflicts_total", "Block claims that lost a race to another node.", "counter", () => m().allocationConflicts));
-      reg.register(new SampledMetric("podnet_cluster_heartbeat_failures_total", "Heartbeats that failed (each is retried).", "counter", () => m().heartbeatFailures));
-      reg.register(new SampledMetric("podnet_cluster_route_failures_total", "Route, neighbour and FDB changes the kernel refused.", "counter", () => m().routeFailures));
+      reg.register(
+        new SampledMetric(
+          "podnet_cluster_etcd_errors_total",
+          "etcd calls that failed (each is retried).",
+          "counter",
+          () => m().etcdErrors,
+        ),
+      );
+      reg.register(
+        new SampledMetric(
+          "podnet_cluster_watch_restarts_total",
+          "Times the watch of the node records was re-established (broken connection or compaction).",
+          "counter",
+          () => m().watchRestarts,
+        ),
+      );
+      reg.register(
+        new SampledMetric(
+          "podnet_cluster_allocation_conflicts_total",
+          "Block claims that lost a race to another node.",
+          "counter",
+          () => m().allocationConflicts,
+        ),
+      );
+      reg.register(
+        new SampledMetric(
+          "podnet_cluster_heartbeat_failures_total",
+          "Heartbeats that failed (each is retried).",
+          "counter",
+          () => m().heartbeatFailures,
+        ),
+      );
+      reg.register(
+        new SampledMetric(
+          "podnet_cluster_route_failures_total",
+          "Route, neighbour and FDB changes the kernel refused.",
+          "counter",
+          () => m().routeFailures,
+        ),
+      );
     },
 
     async close() {

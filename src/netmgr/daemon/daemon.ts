@@ -16,7 +16,12 @@ import { InProcessInvoker, type PluginHost } from "../invoke/inprocess-invoker.j
 import { podnetPluginCheck } from "../../sdk/bundle.js";
 import { createIPTables, type IPTables } from "../../kernel/iptables.js";
 import { ensureKubeletUtilChains } from "./iptables-util.js";
-import { createKubenetPlugin, type KubenetCluster, type KubenetFs, type KubenetPlugin } from "../plugins/kubenet/kubenet.js";
+import {
+  createKubenetPlugin,
+  type KubenetCluster,
+  type KubenetFs,
+  type KubenetPlugin,
+} from "../plugins/kubenet/kubenet.js";
 import { DEFAULT_VXLAN_DEVICE } from "../../cluster/index.js";
 import { findPluginDir } from "../plugins/kubenet/binaries.js";
 import { BRIDGE_NAME, REQUIRED_CNI_PLUGINS } from "../plugins/kubenet/config.js";
@@ -25,14 +30,29 @@ import type { Logger } from "../core/log.js";
 import { initNetworkPlugin, NOOP_SELECTORS, PluginManager } from "../core/manager.js";
 import { type MetricsRegistry, networkPluginMetrics } from "../core/metrics.js";
 import { PromMetricsRegistry } from "./prom-registry.js";
-import { type BuildInfo, type IpamRangeUsage, registerBuildInfo, registerIpamMetrics, registerNetworkReady, registerPodMetrics, registerResidentMetrics } from "./node-metrics.js";
+import {
+  type BuildInfo,
+  type IpamRangeUsage,
+  registerBuildInfo,
+  registerIpamMetrics,
+  registerNetworkReady,
+  registerPodMetrics,
+  registerResidentMetrics,
+} from "./node-metrics.js";
 import { createMetricsHandler, type MetricsServer, serveMetrics } from "./metrics-server.js";
 import { type BindAddress, formatBindAddress } from "./bind-address.js";
 import { type NetworkConfigList, parseConf } from "../../cni/index.js";
 import type { CniPlugin } from "../plugins/cni/cni.js";
 import { createNoopPlugin } from "../plugins/noop/noop.js";
 import type { NodeOptions } from "./options.js";
-import { CNI_PLUGIN_NAME, CNI_TIMEOUT_SEC, effectiveHairpinMode, type Host, KUBENET_PLUGIN_NAME, type NetworkPlugin } from "../core/plugin.js";
+import {
+  CNI_PLUGIN_NAME,
+  CNI_TIMEOUT_SEC,
+  effectiveHairpinMode,
+  type Host,
+  KUBENET_PLUGIN_NAME,
+  type NetworkPlugin,
+} from "../core/plugin.js";
 import { errorMessage } from "../../util/error-message.js";
 import type { PortOpener, ConntrackClearer } from "../plugins/kubenet/hostport.js";
 import { workerPluginHost } from "../invoke/plugin-workers.js";
@@ -142,7 +162,10 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
   } catch (e) {
     throw new StartupError(errorMessage(e));
   }
-  for (const [flag, path] of [["--socket", o.socket], ["--cni-socket", o.cniSocket]] as const) {
+  for (const [flag, path] of [
+    ["--socket", o.socket],
+    ["--cni-socket", o.cniSocket],
+  ] as const) {
     if (path === "") continue;
     try {
       await checkSocketPath(path, group ? { group } : {});
@@ -151,7 +174,10 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     }
   }
   const kubenetBinDirs = dedup([...(o.kubenetBinDir ? [o.kubenetBinDir] : []), ...o.cniBinDirs]);
-  const probe = probeNetworkPlugins({ cniBinDirs: o.cniBinDirs, kubenetBinDirs, networkPluginDir: o.networkPluginDir }, sys.fs);
+  const probe = probeNetworkPlugins(
+    { cniBinDirs: o.cniBinDirs, kubenetBinDirs, networkPluginDir: o.networkPluginDir },
+    sys.fs,
+  );
   log.info("probed network plugins", {
     cniBinDirs: describeFound(probe.cniBinDirs),
     execPlugins: probe.execPlugins.map((e) => e.name),
@@ -169,8 +195,14 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
   }
   if (hairpin.warning) log.warn(hairpin.warning);
 
-  const ipt = sys.iptables ?? { v4: createIPTables(sys.exec, false, { spareRestore: true }), v6: createIPTables(sys.exec, true, { spareRestore: true }) };
-  closers.add(() => ipt.v6.close?.(), () => ipt.v4.close?.());
+  const ipt = sys.iptables ?? {
+    v4: createIPTables(sys.exec, false, { spareRestore: true }),
+    v6: createIPTables(sys.exec, true, { spareRestore: true }),
+  };
+  closers.add(
+    () => ipt.v6.close?.(),
+    () => ipt.v4.close?.(),
+  );
   if (o.makeIptablesUtilChains && !isNoop) {
     try {
       await ensureKubeletUtilChains(ipt.v4);
@@ -185,7 +217,12 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
   let cluster: ClusterNode | undefined;
   if (o.cluster) {
     try {
-      cluster = await prepareClusterNode(o.cluster, { ops: sys.kernel.netns(null), log, stateDir: o.stateDir, podLinks: [BRIDGE_NAME] });
+      cluster = await prepareClusterNode(o.cluster, {
+        ops: sys.kernel.netns(null),
+        log,
+        stateDir: o.stateDir,
+        podLinks: [BRIDGE_NAME],
+      });
     } catch (e) {
       if (e instanceof ClusterStartError) throw new StartupError(e.message);
       throw e;
@@ -209,11 +246,14 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
   // "Plugins: exec'd or resident"); Go's or anyone else's are exec'd. --in-process-plugins=false:
   // always exec.
   let pluginHost: PluginHost | undefined;
-  const host_ = () => (pluginHost ??= sys.pluginHost ?? workerPluginHost({ log: (m) => log.debug("plugin log", { text: m.trim() }) }));
+  const host_ = () =>
+    (pluginHost ??= sys.pluginHost ?? workerPluginHost({ log: (m) => log.debug("plugin log", { text: m.trim() }) }));
   const isPodnetPlugin = podnetPluginCheck();
   const pluginCalls = { inProcess: 0, exec: 0 };
   const kubenetInvoker = (path: readonly string[]) =>
-    o.inProcessPlugins ? new InProcessInvoker({ ...runtimeOptions(path), host: host_(), isPodnetPlugin, stats: pluginCalls }) : cniRuntime(path);
+    o.inProcessPlugins
+      ? new InProcessInvoker({ ...runtimeOptions(path), host: host_(), isPodnetPlugin, stats: pluginCalls })
+      : cniRuntime(path);
   /** How kubenet runs bridge/host-local/loopback from `dir`: "in-process", "exec", or "mixed". */
   const kubenetPluginMode = (dir: string | undefined): "in-process" | "exec" | "mixed" => {
     if (!o.inProcessPlugins || !dir) return "exec";
@@ -221,7 +261,10 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     return own === REQUIRED_CNI_PLUGINS.length ? "in-process" : own === 0 ? "exec" : "mixed";
   };
   const tc = sys.tc ?? openTcNetlink(null);
-  closers.add(() => tc.close(), () => pluginHost?.close());
+  closers.add(
+    () => tc.close(),
+    () => pluginHost?.close(),
+  );
 
   let runtime: PodRuntime | undefined;
   const host: Host = {
@@ -258,7 +301,10 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
         ...(o.ipamDataDir !== undefined ? { ipamDataDir: o.ipamDataDir } : {}),
         log: log.child({ plugin: KUBENET_PLUGIN_NAME }),
         modprobe: o.modprobe,
-        describePlugins: (dir) => ({ pluginMode: kubenetPluginMode(dir), ...(o.inProcessPlugins ? { pluginCalls: { ...pluginCalls } } : {}) }),
+        describePlugins: (dir) => ({
+          pluginMode: kubenetPluginMode(dir),
+          ...(o.inProcessPlugins ? { pluginCalls: { ...pluginCalls } } : {}),
+        }),
         ...(cluster ? { cluster: kubenetCluster(cluster) } : {}),
       }),
       async started() {
@@ -274,17 +320,27 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
       },
     },
     ...probe.execPlugins.map((info) => ({
-      plugin: createExecPlugin(info, { exec: sys.rawExec, fs: sys.fs, env: sys.pluginEnv, log: log.child({ plugin: info.name }) }),
+      plugin: createExecPlugin(info, {
+        exec: sys.rawExec,
+        fs: sys.fs,
+        env: sys.pluginEnv,
+        log: log.child({ plugin: info.name }),
+      }),
     })),
   ];
   let plugin: NetworkPlugin;
   try {
-    plugin = await initNetworkPlugin(candidates.map((c) => c.plugin), o.networkPlugin, () => createNoopPlugin({ sysctl: sys.kernel.sysctl, exec: sys.exec, log, modprobe: o.modprobe }), {
-      host,
-      hairpinMode: hairpin.mode,
-      nonMasqueradeCIDR: o.nonMasqueradeCIDR,
-      mtu: o.networkPluginMtu,
-    });
+    plugin = await initNetworkPlugin(
+      candidates.map((c) => c.plugin),
+      o.networkPlugin,
+      () => createNoopPlugin({ sysctl: sys.kernel.sysctl, exec: sys.exec, log, modprobe: o.modprobe }),
+      {
+        host,
+        hairpinMode: hairpin.mode,
+        nonMasqueradeCIDR: o.nonMasqueradeCIDR,
+        mtu: o.networkPluginMtu,
+      },
+    );
   } catch (e) {
     throw new StartupError(`didn't find a compatible network plugin with the given settings: ${errorMessage(e)}`);
   }
@@ -320,17 +376,25 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
   const ipamUsage = sys.ipamUsage;
   if (network && ipamUsage) {
     let lastError = "";
-    registerIpamMetrics(metrics, async () => {
-      const n = network();
-      return n ? ipamUsage(n) : [];
-    }, {
-      stateKey: () => `${network()?.bytes.toString() ?? ""} ${rt.listPods().map((p) => `${p.sandboxID}:${p.phase}`).join(",")}`,
-      onError: (e) => {
-        // once per distinct problem, not once per scrape
-        if (errorMessage(e) !== lastError) log.warn("cannot read host-local's usage for /metrics", { err: e });
-        lastError = errorMessage(e);
+    registerIpamMetrics(
+      metrics,
+      async () => {
+        const n = network();
+        return n ? ipamUsage(n) : [];
       },
-    });
+      {
+        stateKey: () =>
+          `${network()?.bytes.toString() ?? ""} ${rt
+            .listPods()
+            .map((p) => `${p.sandboxID}:${p.phase}`)
+            .join(",")}`,
+        onError: (e) => {
+          // once per distinct problem, not once per scrape
+          if (errorMessage(e) !== lastError) log.warn("cannot read host-local's usage for /metrics", { err: e });
+          lastError = errorMessage(e);
+        },
+      },
+    );
   }
 
   // On a cluster node the pod CIDR is the node's block (--pod-cidr is registered as it).
@@ -356,7 +420,14 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     }
   }
   const restore = await rt.restore();
-  if (restore.reattached.length || restore.tornDown.length || restore.repaired.length || restore.failed.length || restore.released.length || restore.corrupt.length) {
+  if (
+    restore.reattached.length ||
+    restore.tornDown.length ||
+    restore.repaired.length ||
+    restore.failed.length ||
+    restore.released.length ||
+    restore.corrupt.length
+  ) {
     log.info("restored state", { ...restore });
   }
   for (const e of restore.errors) log.warn("restore problem", { error: e });
@@ -368,7 +439,11 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     return {
       plugin: plugin.name(),
       ready: st === null && waiting === undefined,
-      ...(waiting !== undefined ? { reason: "NetworkPluginNotReady", message: `network plugin is not ready: ${waiting}` } : st ? { reason: "NetworkPluginNotReady", message: `network plugin is not ready: ${st.message}` } : {}),
+      ...(waiting !== undefined
+        ? { reason: "NetworkPluginNotReady", message: `network plugin is not ready: ${waiting}` }
+        : st
+          ? { reason: "NetworkPluginNotReady", message: `network plugin is not ready: ${st.message}` }
+          : {}),
       warnings: plugin.warnings?.() ?? [],
       podCIDR: rt.currentPodCIDR(),
       hairpinMode: hairpin.mode,
@@ -390,10 +465,21 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     log.warn("refused a connection", { socket, peer: who, allowed: group ? `root, group ${group.name}` : "root" });
   let server: UnixListener;
   try {
-    server = await serveApi(createApiHandler({ runtime: rt, nodeInfo, metrics: () => metrics.render(), ready: notReady, log, ...(cluster ? { cluster: () => cluster!.status() } : {}) }), o.socket, {
-      ...(group ? { group } : {}),
-      onReject: onReject(o.socket),
-    });
+    server = await serveApi(
+      createApiHandler({
+        runtime: rt,
+        nodeInfo,
+        metrics: () => metrics.render(),
+        ready: notReady,
+        log,
+        ...(cluster ? { cluster: () => cluster!.status() } : {}),
+      }),
+      o.socket,
+      {
+        ...(group ? { group } : {}),
+        onReject: onReject(o.socket),
+      },
+    );
   } catch (e) {
     throw new StartupError(`--socket ${o.socket}: ${errorMessage(e)}`);
   }
@@ -419,7 +505,15 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
   let metricsServer: MetricsServer | undefined;
   if (o.metricsBindAddress) {
     try {
-      metricsServer = await serveMetrics(o.metricsBindAddress, createMetricsHandler({ render: () => metrics.render(), contentType: metrics.contentType, ready: notReady, log }));
+      metricsServer = await serveMetrics(
+        o.metricsBindAddress,
+        createMetricsHandler({
+          render: () => metrics.render(),
+          contentType: metrics.contentType,
+          ready: notReady,
+          log,
+        }),
+      );
     } catch (e) {
       throw new StartupError(`--metrics-bind-address ${formatBindAddress(o.metricsBindAddress)}: ${errorMessage(e)}`);
     }
@@ -428,7 +522,12 @@ async function start(o: NodeOptions, sys: SystemDeps, closers: Closers): Promise
     log.info("serving /metrics, /healthz and /readyz", { address: formatBindAddress(served.address) });
   }
   const st = manager.status();
-  log.info("podnet node is serving", { socket: o.socket, plugin: plugin.name(), ready: st === null, ...(st ? { reason: st.message } : {}) });
+  log.info("podnet node is serving", {
+    socket: o.socket,
+    plugin: plugin.name(),
+    ready: st === null,
+    ...(st ? { reason: st.message } : {}),
+  });
 
   return {
     options: o,

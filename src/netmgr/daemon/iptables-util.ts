@@ -9,8 +9,30 @@ export async function ensureKubeletUtilChains(ipt: IPTables): Promise<void> {
   await ipt.ensureChain("nat", "KUBE-MARK-MASQ");
   await ipt.ensureChain("nat", "KUBE-POSTROUTING");
   await ipt.ensureRule("append", "nat", "KUBE-MARK-MASQ", ["-j", "MARK", "--or-mark", MASQUERADE_MARK]);
-  await ipt.ensureRule("append", "nat", "POSTROUTING", ["-m", "comment", "--comment", "kubernetes postrouting rules", "-j", "KUBE-POSTROUTING"]);
-  await ipt.ensureRule("append", "nat", "KUBE-POSTROUTING", ["-m", "mark", "!", "--mark", `${MASQUERADE_MARK}/${MASQUERADE_MARK}`, "-j", "RETURN"]);
+  await ipt.ensureRule("append", "nat", "POSTROUTING", [
+    "-m",
+    "comment",
+    "--comment",
+    "kubernetes postrouting rules",
+    "-j",
+    "KUBE-POSTROUTING",
+  ]);
+  await ipt.ensureRule("append", "nat", "KUBE-POSTROUTING", [
+    "-m",
+    "mark",
+    "!",
+    "--mark",
+    `${MASQUERADE_MARK}/${MASQUERADE_MARK}`,
+    "-j",
+    "RETURN",
+  ]);
   await ipt.ensureRule("append", "nat", "KUBE-POSTROUTING", ["-j", "MARK", "--xor-mark", MASQUERADE_MARK]);
-  await ipt.ensureRule("append", "nat", "KUBE-POSTROUTING", ["-m", "comment", "--comment", "kubernetes service traffic requiring SNAT", "-j", "MASQUERADE"]);
+  await ipt.ensureRule("append", "nat", "KUBE-POSTROUTING", [
+    "-m",
+    "comment",
+    "--comment",
+    "kubernetes service traffic requiring SNAT",
+    "-j",
+    "MASQUERADE",
+  ]);
 }

@@ -16,7 +16,10 @@ describe("--metrics-bind-address", () => {
     assert.equal(formatBindAddress({ host: "fd00:200::1", port: 80 }), "[fd00:200::1]:80");
   });
   const bad: Array<[string, RegExp]> = [
-    [":9100", /has no host: name the address to listen on \(e\.g\. "127\.0\.0\.1:9100", or "0\.0\.0\.0:9100" for every IPv4 address\)/],
+    [
+      ":9100",
+      /has no host: name the address to listen on \(e\.g\. "127\.0\.0\.1:9100", or "0\.0\.0\.0:9100" for every IPv4 address\)/,
+    ],
     ["localhost:9100", /"localhost" is not an IP address/],
     ["127.0.0.1", /is not HOST:PORT/],
     ["127.0.0.1:65536", /port 65536 is out of range/],
@@ -51,24 +54,47 @@ describe("the metrics and probe endpoints", () => {
         const req = request({ socketPath: sock, path, method }, (res) => {
           let text = "";
           res.on("data", (c: Buffer) => (text += c));
-          res.on("end", () => resolve({ status: res.statusCode!, type: String(res.headers["content-type"]), text, ...(res.headers.allow ? { allow: res.headers.allow } : {}) }));
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode!,
+              type: String(res.headers["content-type"]),
+              text,
+              ...(res.headers.allow ? { allow: res.headers.allow } : {}),
+            }),
+          );
         });
         req.on("error", reject);
         req.end(body);
       });
     try {
-      assert.deepEqual(await get("/metrics"), { status: 200, type: "text/plain; version=0.0.4; charset=utf-8", text: "# TYPE x gauge\nx 1\n" });
+      assert.deepEqual(await get("/metrics"), {
+        status: 200,
+        type: "text/plain; version=0.0.4; charset=utf-8",
+        text: "# TYPE x gauge\nx 1\n",
+      });
       assert.deepEqual(await get("/healthz"), { status: 200, type: "text/plain; charset=utf-8", text: "ok\n" });
-      assert.deepEqual(await get("/readyz"), { status: 503, type: "text/plain; charset=utf-8", text: "not ready: network plugin is not ready: kubenet does not have netConfig\n" });
+      assert.deepEqual(await get("/readyz"), {
+        status: 503,
+        type: "text/plain; charset=utf-8",
+        text: "not ready: network plugin is not ready: kubenet does not have netConfig\n",
+      });
       why = null;
       assert.equal((await get("/readyz?verbose")).status, 200);
       assert.equal((await get("/readyz", "HEAD")).text, "", "HEAD: no body");
       assert.equal((await get("/v1/pods")).status, 404, "no pod API here");
       assert.match((await get("/v1/pods")).text, /serves \/metrics, \/healthz and \/readyz/);
-      assert.deepEqual(await get("/v1/pods", "POST", '{"pod":{}}'), { status: 405, type: "text/plain; charset=utf-8", text: "only GET and HEAD\n", allow: "GET, HEAD" });
+      assert.deepEqual(await get("/v1/pods", "POST", '{"pod":{}}'), {
+        status: 405,
+        type: "text/plain; charset=utf-8",
+        text: "only GET and HEAD\n",
+        allow: "GET, HEAD",
+      });
       fail = true;
       assert.equal((await get("/metrics")).status, 500);
-      assert.deepEqual(log.lines.map((l) => [l.level, l.msg]), [["error", "rendering /metrics failed"]]);
+      assert.deepEqual(
+        log.lines.map((l) => [l.level, l.msg]),
+        [["error", "rendering /metrics failed"]],
+      );
     } finally {
       await new Promise((r) => server.close(r));
       rmSync(dir, { recursive: true, force: true });

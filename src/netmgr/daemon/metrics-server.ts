@@ -31,8 +31,18 @@ export interface MetricsHandlerDeps {
   readonly log?: Logger;
 }
 
-function answer(res: ServerResponse, status: number, body: string, head: boolean, type = "text/plain; charset=utf-8"): void {
-  res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
+function answer(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  head: boolean,
+  type = "text/plain; charset=utf-8",
+): void {
+  res.writeHead(status, {
+    "content-type": type,
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-store",
+  });
   res.end(head ? undefined : body);
 }
 
@@ -51,7 +61,8 @@ export function createMetricsHandler(deps: MetricsHandlerDeps): (req: IncomingMe
     const head = method === "HEAD";
     const probe = probeAnswer(path, deps.ready);
     if (probe) return answer(res, probe.status, probe.body, head);
-    if (path !== "/metrics") return answer(res, 404, "not found: this address serves /metrics, /healthz and /readyz\n", head);
+    if (path !== "/metrics")
+      return answer(res, 404, "not found: this address serves /metrics, /healthz and /readyz\n", head);
     deps.render().then(
       (text) => answer(res, 200, text, head, deps.contentType),
       (e: unknown) => {
@@ -72,7 +83,10 @@ export interface MetricsServer {
 export const MAX_METRICS_CONNECTIONS = 64;
 
 /** Listens on `at` (TCP) and serves `handler` there; rejects when the address cannot be bound. */
-export function serveMetrics(at: BindAddress, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<MetricsServer> {
+export function serveMetrics(
+  at: BindAddress,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<MetricsServer> {
   const server: Server = createServer({ maxHeaderSize: 8 * 1024 }, handler);
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

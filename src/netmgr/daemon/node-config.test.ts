@@ -19,7 +19,10 @@ const files = (m: Record<string, string>) => (p: string) => {
 
 describe("podnet node --config", () => {
   it("every flag but --config is a key, under the flag's own name", () => {
-    assert.deepEqual(configKeys(), Object.keys(NODE_FLAGS).filter((k) => k !== "config"));
+    assert.deepEqual(
+      configKeys(),
+      Object.keys(NODE_FLAGS).filter((k) => k !== "config"),
+    );
     assert.ok(configKeys().includes("network-plugin") && configKeys().includes("metrics-bind-address"));
   });
   it("typed values become the flags' values", () => {
@@ -32,7 +35,9 @@ describe("podnet node --config", () => {
       "metrics-bind-address: 127.0.0.1:10256",
       "socket-group: '1000'",
     ].join("\n");
-    const o = loadNodeOptions(["--config", "/etc/podnet/node.yaml"], { read: files({ "/etc/podnet/node.yaml": text }) });
+    const o = loadNodeOptions(["--config", "/etc/podnet/node.yaml"], {
+      read: files({ "/etc/podnet/node.yaml": text }),
+    });
     assert.equal(o.networkPlugin, "kubenet");
     assert.equal(o.podCIDR, "10.200.3.0/24,fd00:200:3::/64");
     assert.deepEqual(o.cniBinDirs, ["/opt/cni/bin", "/usr/lib/cni"]);
@@ -43,13 +48,20 @@ describe("podnet node --config", () => {
     assert.equal(o.hairpinMode, "promiscuous-bridge", "a key left out keeps the flag's default");
   });
   it("flags given on the command line override the file, in either form", () => {
-    const read = files({ "/c.yaml": "network-plugin: kubenet\nnetwork-plugin-mtu: 1450\nmodprobe: false\nlog-level: debug\n" });
-    const o = loadNodeOptions(["--network-plugin=cni", "--config=/c.yaml", "--network-plugin-mtu", "9000", "--modprobe"], { read });
+    const read = files({
+      "/c.yaml": "network-plugin: kubenet\nnetwork-plugin-mtu: 1450\nmodprobe: false\nlog-level: debug\n",
+    });
+    const o = loadNodeOptions(
+      ["--network-plugin=cni", "--config=/c.yaml", "--network-plugin-mtu", "9000", "--modprobe"],
+      { read },
+    );
     assert.deepEqual([o.networkPlugin, o.networkPluginMtu, o.modprobe, o.logLevel], ["cni", 9000, true, "debug"]);
   });
   it("the parser is the caller's (the daemon adds what it knows of the host): it gets the file's flags, then argv's", () => {
     const seen: string[][] = [];
-    loadNodeOptions(["--config=/c.yaml", "--log-level=debug"], { read: files({ "/c.yaml": "log-level: warn\nmodprobe: false\n" }), parse: (a) => {
+    loadNodeOptions(["--config=/c.yaml", "--log-level=debug"], {
+      read: files({ "/c.yaml": "log-level: warn\nmodprobe: false\n" }),
+      parse: (a) => {
         seen.push([...a]);
         return parseNodeArgs(a);
       },
@@ -57,14 +69,26 @@ describe("podnet node --config", () => {
     assert.deepEqual(seen, [["--log-level=warn", "--modprobe=false", "--config=/c.yaml", "--log-level=debug"]]);
   });
   it("no --config (or an empty one): the flags alone; an empty file sets nothing", () => {
-    assert.deepEqual(loadNodeOptions(["--pod-cidr=10.200.0.0/24"], { read: files({}) }), parseNodeArgs(["--pod-cidr=10.200.0.0/24"]));
-    assert.deepEqual(loadNodeOptions(["--config=/e.yaml"], { read: files({ "/e.yaml": "# nothing yet\n" }) }), parseNodeArgs([]));
+    assert.deepEqual(
+      loadNodeOptions(["--pod-cidr=10.200.0.0/24"], { read: files({}) }),
+      parseNodeArgs(["--pod-cidr=10.200.0.0/24"]),
+    );
+    assert.deepEqual(
+      loadNodeOptions(["--config=/e.yaml"], { read: files({ "/e.yaml": "# nothing yet\n" }) }),
+      parseNodeArgs([]),
+    );
   });
   const bad: Array<[string, RegExp]> = [
     ["networkPlugin: kubenet", /^--config \/c\.yaml: unknown key "networkPlugin" \(did you mean "network-plugin"\?\)$/],
-    ["makeIptablesUtilChains: true", /unknown key "makeIptablesUtilChains" \(did you mean "make-iptables-util-chains"\?\)/],
+    [
+      "makeIptablesUtilChains: true",
+      /unknown key "makeIptablesUtilChains" \(did you mean "make-iptables-util-chains"\?\)/,
+    ],
     ["pod-cider: 10.0.0.0/24", /unknown key "pod-cider" \(did you mean "pod-cidr"\?\)/],
-    ["kubeconfig: /etc/k", /unknown key "kubeconfig" \(the keys are the flags of `podnet node --help`, without the dashes\)/],
+    [
+      "kubeconfig: /etc/k",
+      /unknown key "kubeconfig" \(the keys are the flags of `podnet node --help`, without the dashes\)/,
+    ],
     ["config: /other.yaml", /config: a config file cannot name another/],
     ["modprobe: yes", /^--config \/c\.yaml: modprobe: must be true or false, got "yes"$/],
     ["network-plugin-mtu: '1450'", /network-plugin-mtu: must be an integer, got "1450"/],
@@ -73,7 +97,10 @@ describe("podnet node --config", () => {
     ["cni-bin-dir: [/a, 3]", /cni-bin-dir: must be a string or a list of strings, got \["\/a",3\]/],
     ["pod-cidr:", /pod-cidr: has no value \(leave the key out for the default\)/],
     ["- network-plugin", /must be a mapping of flag names to values, got \["network-plugin"\]/],
-    ["network-plugin: a\nnetwork-plugin: b", /cannot parse the config file as YAML \(line 2, column 1\): Map keys must be unique/],
+    [
+      "network-plugin: a\nnetwork-plugin: b",
+      /cannot parse the config file as YAML \(line 2, column 1\): Map keys must be unique/,
+    ],
     ["a: [[[[", /cannot parse the config file as YAML/],
     ["a: 1\n---\nb: 2", /the config file holds 2 documents; expected one/],
     // the flag's own check, said of the file's key
@@ -82,14 +109,29 @@ describe("podnet node --config", () => {
     ["hairpin-mode: on", /^--config \/c\.yaml: hairpin-mode: unknown value: "on"/],
   ];
   for (const [text, re] of bad) {
-    it(`refuses ${JSON.stringify(text)}`, () => assert.throws(() => loadNodeOptions(["--config", "/c.yaml"], { read: files({ "/c.yaml": text }) }), message(re)));
+    it(`refuses ${JSON.stringify(text)}`, () =>
+      assert.throws(() => loadNodeOptions(["--config", "/c.yaml"], { read: files({ "/c.yaml": text }) }), message(re)));
   }
   it("a bad value on the command line is still reported as the flag", () => {
-    assert.throws(() => loadNodeOptions(["--config=/c.yaml", "--pod-cidr=bogus"], { read: files({ "/c.yaml": "pod-cidr: 10.200.0.0/24" }) }), message(/^--pod-cidr: "bogus" is not a CIDR/));
+    assert.throws(
+      () =>
+        loadNodeOptions(["--config=/c.yaml", "--pod-cidr=bogus"], {
+          read: files({ "/c.yaml": "pod-cidr: 10.200.0.0/24" }),
+        }),
+      message(/^--pod-cidr: "bogus" is not a CIDR/),
+    );
   });
   it("deep nesting and alias bombs are refused before they cost anything", () => {
-    assert.throws(() => configFileArgs(`a: ${"[".repeat(5000)}`, "/c.yaml"), /the config file nests deeper than 100 levels/);
-    const bomb = ["a: &a [x, x, x, x, x, x, x, x, x]", "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]", "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]", "d: [*c, *c, *c, *c, *c, *c, *c, *c, *c]"].join("\n");
+    assert.throws(
+      () => configFileArgs(`a: ${"[".repeat(5000)}`, "/c.yaml"),
+      /the config file nests deeper than 100 levels/,
+    );
+    const bomb = [
+      "a: &a [x, x, x, x, x, x, x, x, x]",
+      "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]",
+      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]",
+      "d: [*c, *c, *c, *c, *c, *c, *c, *c, *c]",
+    ].join("\n");
     assert.throws(() => configFileArgs(bomb, "/c.yaml"), /cannot use the config file: Excessive alias count/);
   });
   it("the file is read within its bound, and only a regular file", () => {
@@ -110,8 +152,13 @@ describe("podnet node --config", () => {
     const o = parseNodeArgs(args);
     assert.equal(o.networkPlugin, "kubenet");
     // every key is in the example, set or commented out with its default; and nothing else is
-    for (const k of configKeys()) assert.match(text, new RegExp(`^#? ?${k}:`, "m"), `${k} is documented in the example`);
+    for (const k of configKeys())
+      assert.match(text, new RegExp(`^#? ?${k}:`, "m"), `${k} is documented in the example`);
     const named = [...text.matchAll(/^#? ?([a-z][a-z0-9-]*):/gm)].map((m) => m[1]!);
-    assert.deepEqual(named.filter((k) => !(configKeys() as string[]).includes(k)), [], "keys in the example that are no flags");
+    assert.deepEqual(
+      named.filter((k) => !(configKeys() as string[]).includes(k)),
+      [],
+      "keys in the example that are no flags",
+    );
   });
 });

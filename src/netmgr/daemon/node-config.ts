@@ -18,7 +18,16 @@ import { parseYamlDocument, YamlInputError } from "../../util/bounded-yaml.js";
 import { errorMessage } from "../../util/error-message.js";
 import { MAX_YAML_ALIASES, MAX_YAML_DEPTH } from "../sandbox/pod-manifest.js";
 import { suggestField } from "../sandbox/pod-fields.js";
-import { BOOLEAN_FLAGS, type FlagName, INTEGER_FLAGS, LIST_FLAGS, NODE_FLAGS, type NodeOptions, parseNodeArgs, UsageError } from "./options.js";
+import {
+  BOOLEAN_FLAGS,
+  type FlagName,
+  INTEGER_FLAGS,
+  LIST_FLAGS,
+  NODE_FLAGS,
+  type NodeOptions,
+  parseNodeArgs,
+  UsageError,
+} from "./options.js";
 
 /** Largest config file read (a full one is ~2 KiB). */
 export const MAX_NODE_CONFIG_BYTES = 256 << 10;
@@ -27,11 +36,17 @@ export const MAX_NODE_CONFIG_BYTES = 256 << 10;
 export const configKeys = (): FlagName[] => (Object.keys(NODE_FLAGS) as FlagName[]).filter((k) => k !== "config");
 
 /** "networkPluginMtu" → "network-plugin-mtu" */
-const kebab = (k: string) => k.replace(/([a-z0-9])([A-Z])/g, "$1-$2").replace(/_/g, "-").toLowerCase();
+const kebab = (k: string) =>
+  k
+    .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
+    .replace(/_/g, "-")
+    .toLowerCase();
 
 function didYouMean(key: string, known: readonly string[]): string {
   const k = known.includes(kebab(key)) ? kebab(key) : suggestField(key, known);
-  return k !== undefined ? ` (did you mean ${JSON.stringify(k)}?)` : ` (the keys are the flags of \`podnet node --help\`, without the dashes)`;
+  return k !== undefined
+    ? ` (did you mean ${JSON.stringify(k)}?)`
+    : ` (the keys are the flags of \`podnet node --help\`, without the dashes)`;
 }
 
 /** One key's value as the flag's text; throws a message naming the key and the value. */
@@ -64,13 +79,19 @@ export function configFileArgs(text: string, file: string): string[] {
   const fail = (m: string) => new UsageError(`--config ${file}: ${m}`);
   let doc: unknown;
   try {
-    doc = parseYamlDocument(text, { what: "the config file", maxDepth: MAX_YAML_DEPTH, maxAliases: MAX_YAML_ALIASES, allowEmpty: true });
+    doc = parseYamlDocument(text, {
+      what: "the config file",
+      maxDepth: MAX_YAML_DEPTH,
+      maxAliases: MAX_YAML_ALIASES,
+      allowEmpty: true,
+    });
   } catch (e) {
     if (e instanceof YamlInputError) throw fail(e.message);
     throw e;
   }
   if (doc === null) return [];
-  if (typeof doc !== "object" || Array.isArray(doc) || doc instanceof Map) throw fail(`must be a mapping of flag names to values, got ${brief(doc)}`);
+  if (typeof doc !== "object" || Array.isArray(doc) || doc instanceof Map)
+    throw fail(`must be a mapping of flag names to values, got ${brief(doc)}`);
   const known = configKeys();
   const args: string[] = [];
   for (const [key, v] of Object.entries(doc as Record<string, unknown>)) {
@@ -91,7 +112,8 @@ export function readConfigFile(path: string): string {
   try {
     bytes = readFileBounded(path, MAX_NODE_CONFIG_BYTES);
   } catch (e) {
-    if (e instanceof BoundedReadError && e.errno === "EFBIG") throw new UsageError(`--config ${path}: larger than ${formatBytes(MAX_NODE_CONFIG_BYTES)}`);
+    if (e instanceof BoundedReadError && e.errno === "EFBIG")
+      throw new UsageError(`--config ${path}: larger than ${formatBytes(MAX_NODE_CONFIG_BYTES)}`);
     throw new UsageError(`--config ${path}: cannot read it: ${errorMessage(e)}`);
   }
   return bytes.toString("utf8");
@@ -120,7 +142,8 @@ export function loadNodeOptions(
     // "--pod-cidr: …" about a value the file gave: say so
     const m = e instanceof UsageError ? /^--([a-z0-9-]+): ([\s\S]*)$/.exec(e.message) : null;
     const key = m?.[1];
-    if (m && key && !onCommandLine.has(key) && fromFile.some((a) => a.startsWith(`--${key}=`))) throw new UsageError(`--config ${file}: ${key}: ${m[2]}`);
+    if (m && key && !onCommandLine.has(key) && fromFile.some((a) => a.startsWith(`--${key}=`)))
+      throw new UsageError(`--config ${file}: ${key}: ${m[2]}`);
     throw e;
   }
 }

@@ -17,13 +17,26 @@ export interface BuildInfo {
 
 /** podnet_build_info{version,commit,node_version} 1 */
 export function registerBuildInfo(reg: MetricsRegistry, info: BuildInfo): void {
-  const g = reg.register(new Gauge("podnet_build_info", "podnet's version, the git commit it was built from and the Node version running it; always 1.", ["version", "commit", "node_version"]));
+  const g = reg.register(
+    new Gauge(
+      "podnet_build_info",
+      "podnet's version, the git commit it was built from and the Node version running it; always 1.",
+      ["version", "commit", "node_version"],
+    ),
+  );
   g.set({ version: info.version, commit: info.commit, node_version: info.node }, 1);
 }
 
 /** podnet_network_ready: 1 once the node is ready for pods (what /readyz answers; `notReady` says why not, null when ready), else 0. */
 export function registerNetworkReady(reg: MetricsRegistry, plugin: string, notReady: () => string | null): void {
-  reg.register(new Gauge("podnet_network_ready", "Whether the network plugin is ready for pods (1) or not (0).", ["plugin_name"], (g) => g.set({ plugin_name: plugin }, notReady() === null ? 1 : 0)));
+  reg.register(
+    new Gauge(
+      "podnet_network_ready",
+      "Whether the network plugin is ready for pods (1) or not (0).",
+      ["plugin_name"],
+      (g) => g.set({ plugin_name: plugin }, notReady() === null ? 1 : 0),
+    ),
+  );
 }
 
 /** podnet_pods{phase} (every phase, 0 included) and podnet_hostports{protocol}. */
@@ -37,8 +50,13 @@ export function registerPodMetrics(reg: MetricsRegistry, pods: () => readonly Po
   );
   reg.register(
     new Gauge("podnet_hostports", "Host ports held for pods, by protocol.", ["protocol"], (g) => {
-      const n = new Map<string, number>([["tcp", 0], ["udp", 0], ["sctp", 0]]);
-      for (const p of pods()) for (const hp of p.hostPorts) n.set(hp.protocol.toLowerCase(), (n.get(hp.protocol.toLowerCase()) ?? 0) + 1);
+      const n = new Map<string, number>([
+        ["tcp", 0],
+        ["udp", 0],
+        ["sctp", 0],
+      ]);
+      for (const p of pods())
+        for (const hp of p.hostPorts) n.set(hp.protocol.toLowerCase(), (n.get(hp.protocol.toLowerCase()) ?? 0) + 1);
       for (const [protocol, v] of n) g.set({ protocol }, v);
     }),
   );
@@ -86,10 +104,25 @@ export function registerIpamMetrics(
   };
   const labels = ["network", "range", "subnet"];
   const set = (pick: (u: IpamRangeUsage) => number) => async (g: Gauge) => {
-    for (const u of await usage()) g.set({ network: u.network, range: u.rangeSet, subnet: u.subnets.join(",") }, pick(u));
+    for (const u of await usage())
+      g.set({ network: u.network, range: u.rangeSet, subnet: u.subnets.join(",") }, pick(u));
   };
-  reg.register(new Gauge("podnet_ipam_addresses_used", "Addresses leased by host-local in each range set of the node's network.", labels, set((u) => u.used)));
-  reg.register(new Gauge("podnet_ipam_addresses_capacity", "Addresses host-local can hand out in each range set of the node's network (gateway excluded).", labels, set((u) => u.capacity)));
+  reg.register(
+    new Gauge(
+      "podnet_ipam_addresses_used",
+      "Addresses leased by host-local in each range set of the node's network.",
+      labels,
+      set((u) => u.used),
+    ),
+  );
+  reg.register(
+    new Gauge(
+      "podnet_ipam_addresses_capacity",
+      "Addresses host-local can hand out in each range set of the node's network (gateway excluded).",
+      labels,
+      set((u) => u.capacity),
+    ),
+  );
 }
 
 /** The CNI commands a resident call is counted under (anything else: "other"). */
@@ -116,9 +149,27 @@ export interface ResidentObserver {
  * sets (the served plugins, the CNI commands): a caller cannot make new series.
  */
 export function registerResidentMetrics(reg: MetricsRegistry, plugins: readonly string[]): ResidentObserver {
-  const calls = reg.register(new Counter("podnet_resident_calls_total", "CNI calls served to the resident-mode launchers, by plugin, command and result (ok or error).", ["plugin", "command", "result"]));
-  const duration = reg.register(new Histogram("podnet_resident_call_duration_seconds", "Time to run a CNI call served to a resident-mode launcher, by plugin and command.", ["plugin", "command"]));
-  const refused = reg.register(new Counter("podnet_resident_requests_refused_total", "Requests not run: malformed or oversized, skipped (the launcher had gone), or rejected (peer not allowed).", ["reason"]));
+  const calls = reg.register(
+    new Counter(
+      "podnet_resident_calls_total",
+      "CNI calls served to the resident-mode launchers, by plugin, command and result (ok or error).",
+      ["plugin", "command", "result"],
+    ),
+  );
+  const duration = reg.register(
+    new Histogram(
+      "podnet_resident_call_duration_seconds",
+      "Time to run a CNI call served to a resident-mode launcher, by plugin and command.",
+      ["plugin", "command"],
+    ),
+  );
+  const refused = reg.register(
+    new Counter(
+      "podnet_resident_requests_refused_total",
+      "Requests not run: malformed or oversized, skipped (the launcher had gone), or rejected (peer not allowed).",
+      ["reason"],
+    ),
+  );
   const known = new Set(plugins);
   return {
     onCall(c) {

@@ -6,12 +6,24 @@ import { DEFAULT_NETWORK_PLUGIN_DIR } from "../plugins/exec/exec.js";
 import { isLogLevel, type LogLevel } from "../core/log.js";
 import { NOOP_SELECTORS } from "../core/manager.js";
 import { qualifiedNameErrors } from "../core/names.js";
-import { DEFAULT_CNI_BIN_DIR, DEFAULT_CNI_CACHE_DIR, DEFAULT_CNI_CONF_DIR, DEFAULT_SOCKET, DEFAULT_STATE_DIR, KUBENET_PRIMARY_BIN_DIR } from "./paths.js";
+import {
+  DEFAULT_CNI_BIN_DIR,
+  DEFAULT_CNI_CACHE_DIR,
+  DEFAULT_CNI_CONF_DIR,
+  DEFAULT_SOCKET,
+  DEFAULT_STATE_DIR,
+  KUBENET_PRIMARY_BIN_DIR,
+} from "./paths.js";
 import { HAIRPIN_MODES } from "../core/plugin.js";
 import { splitBinDirs } from "./probe.js";
 import { validatePodCIDR } from "../sandbox/runtime.js";
 import { PodnetError } from "../../util/errors.js";
-import { CLUSTER_NODE_FLAGS, type ClusterFlagName, type ClusterNodeOptions, parseClusterNodeOptions } from "./cluster-options.js";
+import {
+  CLUSTER_NODE_FLAGS,
+  type ClusterFlagName,
+  type ClusterNodeOptions,
+  parseClusterNodeOptions,
+} from "./cluster-options.js";
 import { type BindAddress, parseBindAddress } from "./bind-address.js";
 
 export interface NodeOptions {
@@ -50,26 +62,68 @@ export class UsageError extends PodnetError {
 }
 
 export const NODE_FLAGS = {
-  config: { default: "", help: "a YAML file of flags: each flag's name is a key (`pod-cidr: 10.200.0.0/24`); flags given here override it (docs/node-config.example.yaml)" },
-  "network-plugin": { default: "", help: "the network plugin: \"\" or noop (default), cni, kubenet, or an exec plugin's name" },
-  "network-plugin-dir": { default: DEFAULT_NETWORK_PLUGIN_DIR, help: "directory probed for exec plugins (<dir>/<name>/<name>)" },
+  config: {
+    default: "",
+    help: "a YAML file of flags: each flag's name is a key (`pod-cidr: 10.200.0.0/24`); flags given here override it (docs/node-config.example.yaml)",
+  },
+  "network-plugin": {
+    default: "",
+    help: 'the network plugin: "" or noop (default), cni, kubenet, or an exec plugin\'s name',
+  },
+  "network-plugin-dir": {
+    default: DEFAULT_NETWORK_PLUGIN_DIR,
+    help: "directory probed for exec plugins (<dir>/<name>/<name>)",
+  },
   "cni-bin-dir": { default: DEFAULT_CNI_BIN_DIR, help: "comma-separated directories searched for CNI plugins" },
-  "cni-conf-dir": { default: DEFAULT_CNI_CONF_DIR, help: "CNI network configs (the first valid one, lexicographically, is used)" },
+  "cni-conf-dir": {
+    default: DEFAULT_CNI_CONF_DIR,
+    help: "CNI network configs (the first valid one, lexicographically, is used)",
+  },
   "cni-cache-dir": { default: DEFAULT_CNI_CACHE_DIR, help: "libcni result cache" },
-  "network-plugin-mtu": { default: "0", help: "MTU for kubenet's bridge and veths; 0 = the smallest MTU of the up, non-loopback interfaces (1460 if none)" },
-  "non-masquerade-cidr": { default: "10.0.0.0/8", help: "kubenet masquerades traffic leaving this range; 0.0.0.0/0 disables it" },
-  "pod-cidr": { default: "", help: "the node's pod CIDR (\"v4\", \"v6\" or \"v4,v6\"); also settable through the API" },
+  "network-plugin-mtu": {
+    default: "0",
+    help: "MTU for kubenet's bridge and veths; 0 = the smallest MTU of the up, non-loopback interfaces (1460 if none)",
+  },
+  "non-masquerade-cidr": {
+    default: "10.0.0.0/8",
+    help: "kubenet masquerades traffic leaving this range; 0.0.0.0/0 disables it",
+  },
+  "pod-cidr": { default: "", help: 'the node\'s pod CIDR ("v4", "v6" or "v4,v6"); also settable through the API' },
   "hairpin-mode": { default: "promiscuous-bridge", help: `${HAIRPIN_MODES.join(" | ")}` },
-  "make-iptables-util-chains": { default: "true", help: "create the kubelet's KUBE-MARK-MASQ / KUBE-POSTROUTING chains" },
-  socket: { default: DEFAULT_SOCKET, help: "the API's unix socket (root only; its directory must be root-owned and not group/other-writable)" },
-  "socket-group": { default: "", help: "members of this group (name or GID) may use the API and CNI sockets too (root:GROUP 0660 in a 0750 directory); \"\" = root only" },
-  "cni-socket": { default: "", help: "also serve podnet's CNI plugins in-process to the resident-mode launchers on this socket (as `podnet resident`; e.g. /run/podnet/cni.sock); \"\" = off" },
-  "metrics-bind-address": { default: "", help: "serve /metrics, /healthz and /readyz over TCP on HOST:PORT (e.g. 127.0.0.1:9966, [::1]:9966; port 0: any free one); \"\" = off" },
+  "make-iptables-util-chains": {
+    default: "true",
+    help: "create the kubelet's KUBE-MARK-MASQ / KUBE-POSTROUTING chains",
+  },
+  socket: {
+    default: DEFAULT_SOCKET,
+    help: "the API's unix socket (root only; its directory must be root-owned and not group/other-writable)",
+  },
+  "socket-group": {
+    default: "",
+    help: 'members of this group (name or GID) may use the API and CNI sockets too (root:GROUP 0660 in a 0750 directory); "" = root only',
+  },
+  "cni-socket": {
+    default: "",
+    help: 'also serve podnet\'s CNI plugins in-process to the resident-mode launchers on this socket (as `podnet resident`; e.g. /run/podnet/cni.sock); "" = off',
+  },
+  "metrics-bind-address": {
+    default: "",
+    help: 'serve /metrics, /healthz and /readyz over TCP on HOST:PORT (e.g. 127.0.0.1:9966, [::1]:9966; port 0: any free one); "" = off',
+  },
   "state-dir": { default: DEFAULT_STATE_DIR, help: "sandbox checkpoints and node state" },
-  "ipam-data-dir": { default: "", help: "host-local dataDir for kubenet (default: host-local's /var/lib/cni/networks)" },
-  "kubenet-bin-dir": { default: KUBENET_PRIMARY_BIN_DIR, help: "searched by kubenet before --cni-bin-dir for bridge, host-local, loopback (\"\" for none)" },
+  "ipam-data-dir": {
+    default: "",
+    help: "host-local dataDir for kubenet (default: host-local's /var/lib/cni/networks)",
+  },
+  "kubenet-bin-dir": {
+    default: KUBENET_PRIMARY_BIN_DIR,
+    help: 'searched by kubenet before --cni-bin-dir for bridge, host-local, loopback ("" for none)',
+  },
   modprobe: { default: "true", help: "run `modprobe br-netfilter` at start (as the kubelet does)" },
-  "in-process-plugins": { default: "true", help: "kubenet: run podnet's own bridge/host-local/loopback inside the daemon instead of exec'ing them (other plugins are always exec'd); false: always exec" },
+  "in-process-plugins": {
+    default: "true",
+    help: "kubenet: run podnet's own bridge/host-local/loopback inside the daemon instead of exec'ing them (other plugins are always exec'd); false: always exec",
+  },
   "log-level": { default: "info", help: "debug | info | warn | error" },
   ...CLUSTER_NODE_FLAGS,
 } as const;
@@ -79,10 +133,19 @@ export const BOOLEAN_FLAGS: readonly FlagName[] = ["make-iptables-util-chains", 
 /** Flags whose value is a whole number (a config file gives them as YAML integers). */
 export const INTEGER_FLAGS: readonly FlagName[] = ["network-plugin-mtu"];
 /** Comma-separated flags (a config file may give them as YAML lists too). */
-export const LIST_FLAGS: readonly FlagName[] = ["cni-bin-dir", "pod-cidr", "cluster-cidr", "etcd-endpoints", "node-ip", "node-cidr-mask-size"];
+export const LIST_FLAGS: readonly FlagName[] = [
+  "cni-bin-dir",
+  "pod-cidr",
+  "cluster-cidr",
+  "etcd-endpoints",
+  "node-ip",
+  "node-cidr-mask-size",
+];
 
 export function nodeUsage(): string {
-  const lines = Object.entries(NODE_FLAGS).map(([k, f]) => `  --${k.padEnd(26)} ${f.help}${f.default !== "" ? ` (default ${JSON.stringify(f.default)})` : ""}`);
+  const lines = Object.entries(NODE_FLAGS).map(
+    ([k, f]) => `  --${k.padEnd(26)} ${f.help}${f.default !== "" ? ` (default ${JSON.stringify(f.default)})` : ""}`,
+  );
   return `usage: podnet node [flags]\n\nRuns the node network manager: one network plugin, a local API on a unix socket, /metrics.\n\nflags:\n${lines.join("\n")}\n`;
 }
 
@@ -99,7 +162,9 @@ export function parseNodeArgs(argv: readonly string[], host: { hostname?: string
   let values: Record<string, string | undefined>;
   try {
     const options = Object.fromEntries(Object.keys(NODE_FLAGS).map((k) => [k, { type: "string" as const }]));
-    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }) as { values: Record<string, string | undefined> });
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }) as {
+      values: Record<string, string | undefined>;
+    });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -108,11 +173,15 @@ export function parseNodeArgs(argv: readonly string[], host: { hostname?: string
   const networkPlugin = get("network-plugin");
   if (!NOOP_SELECTORS.includes(networkPlugin)) {
     const errs = qualifiedNameErrors(networkPlugin);
-    if (errs.length) throw new UsageError(`--network-plugin: ${JSON.stringify(networkPlugin)} is not a valid plugin name: ${errs.join("; ")}`);
+    if (errs.length)
+      throw new UsageError(
+        `--network-plugin: ${JSON.stringify(networkPlugin)} is not a valid plugin name: ${errs.join("; ")}`,
+      );
   }
   const mtuText = get("network-plugin-mtu");
   const mtu = /^[0-9]+$/.test(mtuText) ? Number(mtuText) : NaN;
-  if (!(mtu === 0 || (mtu >= 68 && mtu <= 65535))) throw new UsageError(`--network-plugin-mtu: must be 0 (auto) or 68..65535, got ${JSON.stringify(mtuText)}`);
+  if (!(mtu === 0 || (mtu >= 68 && mtu <= 65535)))
+    throw new UsageError(`--network-plugin-mtu: must be 0 (auto) or 68..65535, got ${JSON.stringify(mtuText)}`);
   const nonMasq = get("non-masquerade-cidr");
   if (!tryParseCidr(nonMasq)) throw new UsageError(`--non-masquerade-cidr: ${JSON.stringify(nonMasq)} is not a CIDR`);
   let podCIDR = get("pod-cidr");
@@ -125,10 +194,13 @@ export function parseNodeArgs(argv: readonly string[], host: { hostname?: string
   }
   const hairpinMode = get("hairpin-mode");
   if (!(HAIRPIN_MODES as readonly string[]).includes(hairpinMode)) {
-    throw new UsageError(`--hairpin-mode: unknown value: ${JSON.stringify(hairpinMode)} (want one of ${HAIRPIN_MODES.join(", ")})`);
+    throw new UsageError(
+      `--hairpin-mode: unknown value: ${JSON.stringify(hairpinMode)} (want one of ${HAIRPIN_MODES.join(", ")})`,
+    );
   }
   const logLevel = get("log-level");
-  if (!isLogLevel(logLevel)) throw new UsageError(`--log-level: must be debug, info, warn or error, got ${JSON.stringify(logLevel)}`);
+  if (!isLogLevel(logLevel))
+    throw new UsageError(`--log-level: must be debug, info, warn or error, got ${JSON.stringify(logLevel)}`);
   const cniBinDirs = splitBinDirs(get("cni-bin-dir"));
   if (cniBinDirs.length === 0) throw new UsageError(`--cni-bin-dir: no directory given`);
   const socket = get("socket");
@@ -148,7 +220,11 @@ export function parseNodeArgs(argv: readonly string[], host: { hostname?: string
   }
   let cluster: ClusterNodeOptions | undefined;
   try {
-    cluster = parseClusterNodeOptions(get, (k: ClusterFlagName) => values[k] !== undefined, { networkPlugin, podCIDR, ...(host.hostname !== undefined ? { hostname: host.hostname } : {}) });
+    cluster = parseClusterNodeOptions(get, (k: ClusterFlagName) => values[k] !== undefined, {
+      networkPlugin,
+      podCIDR,
+      ...(host.hostname !== undefined ? { hostname: host.hostname } : {}),
+    });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

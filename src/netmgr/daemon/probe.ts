@@ -43,9 +43,16 @@ export function listBinDir(dir: string, fs: ProbeFs): BinDirListing {
 }
 
 /** --cni-bin-dir is comma-separated; empty entries are dropped. */
-export const splitBinDirs = (s: string): string[] => s.split(",").map((d) => d.trim()).filter((d) => d !== "");
+export const splitBinDirs = (s: string): string[] =>
+  s
+    .split(",")
+    .map((d) => d.trim())
+    .filter((d) => d !== "");
 
-export function probeNetworkPlugins(o: { cniBinDirs: readonly string[]; kubenetBinDirs: readonly string[]; networkPluginDir: string }, fs: ProbeFs): ProbeResult {
+export function probeNetworkPlugins(
+  o: { cniBinDirs: readonly string[]; kubenetBinDirs: readonly string[]; networkPluginDir: string },
+  fs: ProbeFs,
+): ProbeResult {
   return {
     cniBinDirs: o.cniBinDirs.map((d) => listBinDir(d, fs)),
     kubenetBinDirs: o.kubenetBinDirs.map((d) => listBinDir(d, fs)),
@@ -56,7 +63,9 @@ export function probeNetworkPlugins(o: { cniBinDirs: readonly string[]; kubenetB
 
 /** "dir: a, b; dir2: (missing)" */
 export function describeFound(listings: readonly BinDirListing[]): string {
-  return listings.map((l) => `${l.dir}: ${l.error ? `(${l.error})` : l.plugins.length ? l.plugins.join(", ") : "(empty)"}`).join("; ");
+  return listings
+    .map((l) => `${l.dir}: ${l.error ? `(${l.error})` : l.plugins.length ? l.plugins.join(", ") : "(empty)"}`)
+    .join("; ");
 }
 
 /**

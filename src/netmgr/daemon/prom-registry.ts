@@ -2,7 +2,13 @@
 // metrics.ts) are mirrored into prom-client's of the same name, type, labels and buckets, and
 // prom-client renders them with the process metrics (process_*, nodejs_*) it collects itself.
 // Only the daemons load it (never a plugin executable, never src/netmgr/core).
-import { collectDefaultMetrics, Counter as PromCounter, Gauge as PromGauge, Histogram as PromHistogram, Registry } from "prom-client";
+import {
+  collectDefaultMetrics,
+  Counter as PromCounter,
+  Gauge as PromGauge,
+  Histogram as PromHistogram,
+  Registry,
+} from "prom-client";
 import { Counter, Gauge, Histogram, type Metric, type MetricsRegistry } from "../core/metrics.js";
 
 export class PromMetricsRegistry implements MetricsRegistry {
@@ -18,7 +24,8 @@ export class PromMetricsRegistry implements MetricsRegistry {
   }
 
   register<M extends Metric>(m: M): M {
-    if (this.prom.getSingleMetric(m.name) || this.textOnly.some((x) => x.name === m.name)) throw new Error(`a metric named ${m.name} is registered already`);
+    if (this.prom.getSingleMetric(m.name) || this.textOnly.some((x) => x.name === m.name))
+      throw new Error(`a metric named ${m.name} is registered already`);
     const base = { name: m.name, help: m.help, labelNames: [...(m.labelNames ?? [])], registers: [this.prom] };
     if (m instanceof Counter) {
       const c = new PromCounter(base);

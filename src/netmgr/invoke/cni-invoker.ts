@@ -5,9 +5,16 @@ import type { CniRuntime } from "../../libcni/index.js";
 
 export type CniInvoker = Pick<
   CniRuntime,
-  "addNetworkList" | "checkNetworkList" | "delNetworkList" | "validateNetworkList" | "getCachedResult" | "getCachedAttachments" | "gcNetworkList"
+  | "addNetworkList"
+  | "checkNetworkList"
+  | "delNetworkList"
+  | "validateNetworkList"
+  | "getCachedResult"
+  | "getCachedAttachments"
+  | "gcNetworkList"
 >;
 
 /** "no such file or directory" in a DEL error: the network was already deleted by an earlier attempt. */
 export const isAlreadyGone = (e: unknown): boolean =>
-  e instanceof Error && `${e.message}; ${(e as { details?: unknown }).details ?? ""}`.includes("no such file or directory");
+  e instanceof Error &&
+  `${e.message}; ${(e as { details?: unknown }).details ?? ""}`.includes("no such file or directory");

@@ -15,7 +15,8 @@ import { createFakeRawExec } from "../../kernel/testing.js";
 
 const BUILT = new URL("../../../../build/cni", import.meta.url).pathname;
 /** What isPodnetBundle recognises: a script carrying the SDK's about text and the plugin's name. */
-const bundle = (name: string) => `#!/usr/bin/node\n"use strict";var about="CNI ${name} plugin podnet v0.1.0";var n="${name}";\n`;
+const bundle = (name: string) =>
+  `#!/usr/bin/node\n"use strict";var about="CNI ${name} plugin podnet v0.1.0";var n="${name}";\n`;
 const ELF = Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]);
 const all = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
 
@@ -23,7 +24,11 @@ describe("in-process invoker over a fake registry", () => {
   let dir = "";
   const seen: Array<{ plugin: string; env: Record<string, string>; stdin: string }> = [];
   const ipam: PluginFuncs = {
-    add: async (args) => ({ cniVersion: "1.1.0", ips: [{ address: "10.200.0.5/24", gateway: "10.200.0.1" }], interfaces: [{ name: args.ifName }] }),
+    add: async (args) => ({
+      cniVersion: "1.1.0",
+      ips: [{ address: "10.200.0.5/24", gateway: "10.200.0.1" }],
+      interfaces: [{ name: args.ifName }],
+    }),
     del: async () => {},
   };
   const fails: PluginFuncs = {
@@ -47,12 +52,33 @@ describe("in-process invoker over a fake registry", () => {
       return base.call(req, o);
     },
   };
-  const fallback = createFakeRawExec(() => ({ stdout: JSON.stringify({ cniVersion: "1.0.0", ips: [{ address: "10.200.0.77/24" }] }) }));
+  const fallback = createFakeRawExec(() => ({
+    stdout: JSON.stringify({ cniVersion: "1.0.0", ips: [{ address: "10.200.0.77/24" }] }),
+  }));
   const list = (...types: string[]) =>
-    parseConfList(JSON.stringify({ cniVersion: "1.0.0", name: "net", plugins: types.map((type) => ({ type, anotherAwesomeArg: "x" })) }));
+    parseConfList(
+      JSON.stringify({
+        cniVersion: "1.0.0",
+        name: "net",
+        plugins: types.map((type) => ({ type, anotherAwesomeArg: "x" })),
+      }),
+    );
   const inv = (o: { forceExec?: boolean; timeoutMs?: number } = {}) =>
-    new InProcessInvoker({ path: [join(dir, "bin")], cacheDir: join(dir, "cache"), host, exec: fallback, baseEnv: { PATH: "/usr/bin" }, netnsExists: () => true, ...o });
-  const rt = { containerID: "c1", netns: "/run/netns/podnet-t-x", ifName: "eth0", args: [["K8S_POD_NAME", "web"]] as Array<[string, string]> };
+    new InProcessInvoker({
+      path: [join(dir, "bin")],
+      cacheDir: join(dir, "cache"),
+      host,
+      exec: fallback,
+      baseEnv: { PATH: "/usr/bin" },
+      netnsExists: () => true,
+      ...o,
+    });
+  const rt = {
+    containerID: "c1",
+    netns: "/run/netns/podnet-t-x",
+    ifName: "eth0",
+    args: [["K8S_POD_NAME", "web"]] as Array<[string, string]>,
+  };
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "podnet-t-inproc-"));
@@ -69,26 +95,51 @@ describe("in-process invoker over a fake registry", () => {
     files({ fakeip: bundle("fakeip"), sample: bundle("sample") });
     const i = inv();
     const r = await i.addNetworkList(list("fakeip", "sample"), rt);
-    assert.deepEqual(r, { cniVersion: "1.0.0", ips: [{ address: "10.200.0.5/24", gateway: "10.200.0.1" }], interfaces: [{ name: "eth0" }] });
+    assert.deepEqual(r, {
+      cniVersion: "1.0.0",
+      ips: [{ address: "10.200.0.5/24", gateway: "10.200.0.1" }],
+      interfaces: [{ name: "eth0" }],
+    });
     assert.deepEqual(i.stats, { inProcess: 2, exec: 0 });
     assert.equal(fallback.calls.length, 0);
     const [a, b] = seen.slice(-2);
     assert.equal(a!.plugin, "fakeip");
     assert.deepEqual(
       { ...a!.env },
-      { PATH: "/usr/bin", CNI_COMMAND: "ADD", CNI_CONTAINERID: "c1", CNI_NETNS: "/run/netns/podnet-t-x", CNI_IFNAME: "eth0", CNI_ARGS: "K8S_POD_NAME=web", CNI_PATH: join(dir, "bin") },
+      {
+        PATH: "/usr/bin",
+        CNI_COMMAND: "ADD",
+        CNI_CONTAINERID: "c1",
+        CNI_NETNS: "/run/netns/podnet-t-x",
+        CNI_IFNAME: "eth0",
+        CNI_ARGS: "K8S_POD_NAME=web",
+        CNI_PATH: join(dir, "bin"),
+      },
     );
-    assert.equal(JSON.parse(b!.stdin).prevResult.ips[0].address, "10.200.0.5/24", "the chain passes prevResult as for an exec");
+    assert.equal(
+      JSON.parse(b!.stdin).prevResult.ips[0].address,
+      "10.200.0.5/24",
+      "the chain passes prevResult as for an exec",
+    );
     assert.deepEqual(i.getCachedResult(list("fakeip", "sample"), rt), r, "the result cache is written as for an exec");
     await i.delNetworkList(list("fakeip", "sample"), rt);
-    assert.deepEqual(seen.slice(-2).map((s) => `${s.plugin} ${s.env["CNI_COMMAND"]}`), ["sample DEL", "fakeip DEL"]);
+    assert.deepEqual(
+      seen.slice(-2).map((s) => `${s.plugin} ${s.env["CNI_COMMAND"]}`),
+      ["sample DEL", "fakeip DEL"],
+    );
     assert.equal(i.getCachedResult(list("fakeip", "sample"), rt), undefined);
   });
 
   it("a plugin's error arrives as the same CniError an exec would give", async () => {
     files({ fails: bundle("fails") });
-    await assert.rejects(inv().addNetworkList(list("fails"), rt), (e: CniError) =>
-      e instanceof CniError && e.code === 11 && e.message === 'plugin type="fails" name="net" failed (add): try again later' && e.details === "it is busy");
+    await assert.rejects(
+      inv().addNetworkList(list("fails"), rt),
+      (e: CniError) =>
+        e instanceof CniError &&
+        e.code === 11 &&
+        e.message === 'plugin type="fails" name="net" failed (add): try again later' &&
+        e.details === "it is busy",
+    );
   });
 
   it("execs whatever is not podnet's: Go's plugins (ELF), scripts without the mark, names the host lacks", async () => {
@@ -119,9 +170,24 @@ describe("in-process invoker over a fake registry", () => {
   });
 
   it("a call that does not finish in time fails as a killed plugin would", async () => {
-    const never: Registry = new Map([["fakeip", stateless({ add: () => new Promise(() => {}), del: async () => {} }, { name: "fakeip", supportedVersions: all })]]);
+    const never: Registry = new Map([
+      [
+        "fakeip",
+        stateless(
+          { add: () => new Promise(() => {}), del: async () => {} },
+          { name: "fakeip", supportedVersions: all },
+        ),
+      ],
+    ]);
     files({ fakeip: bundle("fakeip") });
-    const i = new InProcessInvoker({ path: [join(dir, "bin")], cacheDir: join(dir, "cache"), host: localPluginHost(never), exec: fallback, timeoutMs: 30, netnsExists: () => true });
+    const i = new InProcessInvoker({
+      path: [join(dir, "bin")],
+      cacheDir: join(dir, "cache"),
+      host: localPluginHost(never),
+      exec: fallback,
+      timeoutMs: 30,
+      netnsExists: () => true,
+    });
     await assert.rejects(i.addNetworkList(list("fakeip"), rt), /timed out after 30 ms and was killed/);
   });
 
@@ -144,18 +210,45 @@ describe("in-process invoker over a fake registry", () => {
 });
 
 // Same bytes as an exec: podnet's built sample plugin, exec'd and in-process, side by side.
-describe("in-process vs exec of a built bundle", { skip: !existsSync(join(BUILT, "sample")) && "build/cni not built" }, () => {
+describe("in-process vs exec of a built bundle", {
+  skip: !existsSync(join(BUILT, "sample")) && "build/cni not built",
+}, () => {
   it("exit code, stdout and stderr are identical", async () => {
     const dir = mkdtempSync(join(tmpdir(), "podnet-t-inproc-"));
     try {
       const file = join(dir, "sample");
       copyFileSync(join(BUILT, "sample"), file);
-      const run = createInProcessExec({ host: localPluginHost(new Map([["sample", stateless(samplePlugin, SAMPLE_ABOUT)]])), fallback: nodeRawExec });
+      const run = createInProcessExec({
+        host: localPluginHost(new Map([["sample", stateless(samplePlugin, SAMPLE_ABOUT)]])),
+        fallback: nodeRawExec,
+      });
       assert.equal(run.inProcess(file), true);
-      const env = { PATH: process.env["PATH"], CNI_CONTAINERID: "c1", CNI_NETNS: "/run/netns/podnet-t-none", CNI_IFNAME: "eth0", CNI_PATH: dir };
+      const env = {
+        PATH: process.env["PATH"],
+        CNI_CONTAINERID: "c1",
+        CNI_NETNS: "/run/netns/podnet-t-none",
+        CNI_IFNAME: "eth0",
+        CNI_PATH: dir,
+      };
       const cases: Array<[string, string]> = [
-        ["ADD", JSON.stringify({ cniVersion: "1.0.0", name: "n", anotherAwesomeArg: "x", prevResult: { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }] } })],
-        ["ADD", JSON.stringify({ cniVersion: "0.3.1", name: "n", anotherAwesomeArg: "x", prevResult: { cniVersion: "0.3.1", ips: [{ version: "4", address: "10.200.0.2/24" }] } })],
+        [
+          "ADD",
+          JSON.stringify({
+            cniVersion: "1.0.0",
+            name: "n",
+            anotherAwesomeArg: "x",
+            prevResult: { cniVersion: "1.0.0", ips: [{ address: "10.200.0.2/24" }] },
+          }),
+        ],
+        [
+          "ADD",
+          JSON.stringify({
+            cniVersion: "0.3.1",
+            name: "n",
+            anotherAwesomeArg: "x",
+            prevResult: { cniVersion: "0.3.1", ips: [{ version: "4", address: "10.200.0.2/24" }] },
+          }),
+        ],
         ["ADD", JSON.stringify({ cniVersion: "1.0.0", name: "n", anotherAwesomeArg: "" })],
         ["DEL", JSON.stringify({ cniVersion: "1.1.0", name: "n", anotherAwesomeArg: "x" })],
         ["VERSION", "{}"],
@@ -173,12 +266,31 @@ describe("in-process vs exec of a built bundle", { skip: !existsSync(join(BUILT,
         );
       }
       // and through the runtime: the same CniError either way
-      const list = parseConfList(JSON.stringify({ cniVersion: "1.0.0", name: "n", plugins: [{ type: "sample", anotherAwesomeArg: "x" }] }));
-      const viaExec = await new CniRuntime({ path: [dir], cacheDir: join(dir, "c1"), exec: nodeRawExec, netnsExists: () => true }).addNetworkList(list, { containerID: "c1", netns: "/run/netns/x", ifName: "eth0" }).catch((e: unknown) => e);
-      const viaHost = await new InProcessInvoker({ path: [dir], cacheDir: join(dir, "c2"), exec: nodeRawExec, host: localPluginHost(new Map([["sample", stateless(samplePlugin, SAMPLE_ABOUT)]])), netnsExists: () => true })
-        .addNetworkList(list, { containerID: "c1", netns: "/run/netns/x", ifName: "eth0" }).catch((e: unknown) => e);
+      const list = parseConfList(
+        JSON.stringify({ cniVersion: "1.0.0", name: "n", plugins: [{ type: "sample", anotherAwesomeArg: "x" }] }),
+      );
+      const viaExec = await new CniRuntime({
+        path: [dir],
+        cacheDir: join(dir, "c1"),
+        exec: nodeRawExec,
+        netnsExists: () => true,
+      })
+        .addNetworkList(list, { containerID: "c1", netns: "/run/netns/x", ifName: "eth0" })
+        .catch((e: unknown) => e);
+      const viaHost = await new InProcessInvoker({
+        path: [dir],
+        cacheDir: join(dir, "c2"),
+        exec: nodeRawExec,
+        host: localPluginHost(new Map([["sample", stateless(samplePlugin, SAMPLE_ABOUT)]])),
+        netnsExists: () => true,
+      })
+        .addNetworkList(list, { containerID: "c1", netns: "/run/netns/x", ifName: "eth0" })
+        .catch((e: unknown) => e);
       assert.ok(viaExec instanceof CniError);
-      assert.deepEqual([(viaHost as CniError).code, (viaHost as CniError).message, (viaHost as CniError).details], [viaExec.code, viaExec.message, viaExec.details]);
+      assert.deepEqual(
+        [(viaHost as CniError).code, (viaHost as CniError).message, (viaHost as CniError).details],
+        [viaExec.code, viaExec.message, viaExec.details],
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

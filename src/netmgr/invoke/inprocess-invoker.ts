@@ -57,7 +57,10 @@ export function createInProcessExec(deps: InProcessExecDeps): RawExec & { inProc
       if (deps.stats) deps.stats.inProcess++;
       const input = opts.deferredStdin ? await opts.deferredStdin : opts.stdin;
       const stdin = input === undefined ? Buffer.alloc(0) : Buffer.from(input);
-      const r = await deps.host.call({ plugin: basename(file), env: stringEnv(opts.env), stdin }, opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {});
+      const r = await deps.host.call(
+        { plugin: basename(file), env: stringEnv(opts.env), stdin },
+        opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {},
+      );
       return {
         code: r.timedOut ? null : r.code,
         signal: r.timedOut ? "SIGKILL" : null,

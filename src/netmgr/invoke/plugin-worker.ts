@@ -34,7 +34,13 @@ export interface WorkerClose {
 }
 
 export type WorkerReply =
-  | { readonly id: number; readonly code: number; readonly stdout: string; readonly stderr: string; readonly runMs: number }
+  | {
+      readonly id: number;
+      readonly code: number;
+      readonly stdout: string;
+      readonly stderr: string;
+      readonly runMs: number;
+    }
   | { readonly log: string }
   | { readonly ready: true; readonly plugins: string[] };
 
@@ -42,7 +48,10 @@ const port = parentPort;
 if (!port) throw new Error("plugin-worker.js runs only as a worker thread");
 const data = workerData as WorkerData;
 const post = (m: WorkerReply) => port.postMessage(m);
-const mod = (await import(data.registryModule)) as Record<string, (log: (m: string) => void, arg?: unknown) => Registry>;
+const mod = (await import(data.registryModule)) as Record<
+  string,
+  (log: (m: string) => void, arg?: unknown) => Registry
+>;
 const make = mod[data.registryExport];
 if (typeof make !== "function") throw new Error(`${data.registryModule} has no function ${data.registryExport}`);
 const registry = make((m) => post({ log: m }), data.registryArg);
@@ -63,10 +72,22 @@ function shutdown(): void {
 port.on("message", (m: WorkerRequest | WorkerClose) => {
   if ("close" in m) return shutdown();
   const t0 = performance.now();
-  const req = { plugin: m.plugin, ...(m.cwd !== undefined ? { cwd: m.cwd } : {}), env: m.env, stdin: Buffer.from(m.stdin) };
+  const req = {
+    plugin: m.plugin,
+    ...(m.cwd !== undefined ? { cwd: m.cwd } : {}),
+    env: m.env,
+    stdin: Buffer.from(m.stdin),
+  };
   handle(registry, req, isOwnNetns).then(
     (r) => post({ id: m.id, code: r.code, stdout: r.stdout, stderr: r.stderr, runMs: performance.now() - t0 }),
-    (e: unknown) => post({ id: m.id, code: 1, stdout: "", stderr: `podnet plugin worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, runMs: performance.now() - t0 }),
+    (e: unknown) =>
+      post({
+        id: m.id,
+        code: 1,
+        stdout: "",
+        stderr: `podnet plugin worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+        runMs: performance.now() - t0,
+      }),
   );
 });
 post({ ready: true, plugins: [...registry.keys()] });

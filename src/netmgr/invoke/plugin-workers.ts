@@ -73,7 +73,9 @@ interface Slot {
   dead: boolean;
 }
 
-export function workerPluginHost(o: WorkerHostOptions = {}): PluginHost & { readonly workers: number; readonly queued: number } {
+export function workerPluginHost(
+  o: WorkerHostOptions = {},
+): PluginHost & { readonly workers: number; readonly queued: number } {
   const size = Math.max(1, o.size ?? DEFAULT_WORKERS);
   const maxSize = Math.max(size, o.maxSize ?? 4 * size);
   const stallMs = o.stallMs ?? DEFAULT_STALL_MS;
@@ -94,7 +96,14 @@ export function workerPluginHost(o: WorkerHostOptions = {}): PluginHost & { read
   /** Asks an idle worker to close what it holds and end; terminates it if it has not within END_GRACE_MS. */
   function end(slot: Slot): Promise<void> {
     const done = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => void slot.worker.terminate().then(() => resolve(), () => resolve()), END_GRACE_MS);
+      const timer = setTimeout(
+        () =>
+          void slot.worker.terminate().then(
+            () => resolve(),
+            () => resolve(),
+          ),
+        END_GRACE_MS,
+      );
       timer.unref?.();
       slot.worker.once("exit", () => {
         clearTimeout(timer);
@@ -137,7 +146,13 @@ export function workerPluginHost(o: WorkerHostOptions = {}): PluginHost & { read
       if (!job || job.id !== m.id) return;
       slot.job = undefined;
       worker.unref();
-      job.settle({ code: m.code, stdout: m.stdout, stderr: m.stderr, queuedMs: (job.started ?? job.called) - job.called, runMs: m.runMs });
+      job.settle({
+        code: m.code,
+        stdout: m.stdout,
+        stderr: m.stderr,
+        queuedMs: (job.started ?? job.called) - job.called,
+        runMs: m.runMs,
+      });
       pump();
     });
     worker.on("error", (e) => {
@@ -191,7 +206,9 @@ export function workerPluginHost(o: WorkerHostOptions = {}): PluginHost & { read
     stallTimer = undefined;
     if (closed || queue.length === 0) return;
     if (slots.length < maxSize) {
-      o.log?.(`podnet plugin workers: all ${slots.length} busy for ${stallMs} ms with ${queue.length} call(s) waiting; starting one more`);
+      o.log?.(
+        `podnet plugin workers: all ${slots.length} busy for ${stallMs} ms with ${queue.length} call(s) waiting; starting one more`,
+      );
       spawn(true);
     }
     pump();
@@ -242,7 +259,8 @@ export function workerPluginHost(o: WorkerHostOptions = {}): PluginHost & { read
     async close() {
       closed = true;
       clearTimeout(stallTimer);
-      for (const job of queue.splice(0)) job.settle({ code: 1, stdout: "", stderr: "podnet plugin worker stopped: closing" });
+      for (const job of queue.splice(0))
+        job.settle({ code: 1, stdout: "", stderr: "podnet plugin worker stopped: closing" });
       const all = slots.splice(0);
       const stops: Array<Promise<unknown>> = [...ending];
       for (const s of all) {

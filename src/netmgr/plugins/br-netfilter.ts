@@ -20,7 +20,10 @@ export interface BrNetfilterDeps {
  * modprobe br-netfilter (failure ignored), bridge-nf-call-iptables=1, and bridge-nf-call-ip6tables=1
  * when it can be read and is not 1 already. Never throws; returns the problems found.
  */
-export async function enableBridgeNetfilter(deps: BrNetfilterDeps, opts: { ip6tables: boolean } = { ip6tables: true }): Promise<string[]> {
+export async function enableBridgeNetfilter(
+  deps: BrNetfilterDeps,
+  opts: { ip6tables: boolean } = { ip6tables: true },
+): Promise<string[]> {
   const log = deps.log ?? nullLogger;
   const problems: string[] = [];
   if (deps.modprobe !== false) {

@@ -85,7 +85,8 @@ export class CorruptCheckpointError extends PodnetError {
   readonly code = "PODNET_CHECKPOINT_CORRUPT";
 }
 
-const toProtocol = (p: string): Protocol => (p.toLowerCase() === "udp" ? "UDP" : p.toLowerCase() === "sctp" ? "SCTP" : "TCP");
+const toProtocol = (p: string): Protocol =>
+  p.toLowerCase() === "udp" ? "UDP" : p.toLowerCase() === "sctp" ? "SCTP" : "TCP";
 
 /** Parses and verifies a checkpoint file (pure); throws CorruptCheckpointError. */
 export function decodeCheckpoint(text: string): SandboxRecord {
@@ -95,10 +96,18 @@ export function decodeCheckpoint(text: string): SandboxRecord {
   } catch (e) {
     throw new CorruptCheckpointError(`checkpoint is not JSON: ${(e as Error).message}`);
   }
-  if (typeof f !== "object" || f === null || f.version !== CHECKPOINT_VERSION || typeof f.podnet !== "object" || f.podnet === null || typeof f.data !== "object") {
+  if (
+    typeof f !== "object" ||
+    f === null ||
+    f.version !== CHECKPOINT_VERSION ||
+    typeof f.podnet !== "object" ||
+    f.podnet === null ||
+    typeof f.data !== "object"
+  ) {
     throw new CorruptCheckpointError("checkpoint has an unknown format");
   }
-  if (fnv1a32(JSON.stringify({ data: f.data, podnet: f.podnet })) !== f.checksum) throw new CorruptCheckpointError("checkpoint checksum mismatch");
+  if (fnv1a32(JSON.stringify({ data: f.data, podnet: f.podnet })) !== f.checksum)
+    throw new CorruptCheckpointError("checkpoint checksum mismatch");
   // a phase this version does not know (written by a newer one): finish it as a teardown, which
   // releases everything and is safe whatever the pod's state
   const phase: SandboxPhase = isPodPhase(f.podnet.phase) ? f.podnet.phase : "tearing-down";
@@ -127,7 +136,6 @@ export interface CheckpointStore {
 }
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-
 
 export function createCheckpointStore(stateDir: string): CheckpointStore {
   const dir = join(stateDir, "sandboxes");

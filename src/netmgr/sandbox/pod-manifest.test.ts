@@ -30,15 +30,22 @@ describe("pod manifests", () => {
   it("reads what the node needs", () => {
     const p = parsePodManifest(POD);
     assert.equal(Object.getPrototypeOf(p.annotations), null, "annotations are input keys: no prototype");
-    assert.deepEqual({ ...p, annotations: { ...p.annotations } }, {
-      namespace: "shop", name: "web", uid: "", annotations: { "kubernetes.io/ingress-bandwidth": "1M" }, hostNetwork: false,
-      portMappings: [
-        { hostPort: 8080, containerPort: 80, protocol: "TCP", hostIP: "" },
-        { hostPort: 0, containerPort: 53, protocol: "UDP", hostIP: "" },
-        { hostPort: 9000, containerPort: 9000, protocol: "TCP", hostIP: "127.0.0.1" },
-      ],
-      dns: { servers: ["10.96.0.10"], searches: ["shop.svc.cluster.local"], options: ["ndots:5", "edns0"] },
-    });
+    assert.deepEqual(
+      { ...p, annotations: { ...p.annotations } },
+      {
+        namespace: "shop",
+        name: "web",
+        uid: "",
+        annotations: { "kubernetes.io/ingress-bandwidth": "1M" },
+        hostNetwork: false,
+        portMappings: [
+          { hostPort: 8080, containerPort: 80, protocol: "TCP", hostIP: "" },
+          { hostPort: 0, containerPort: 53, protocol: "UDP", hostIP: "" },
+          { hostPort: 9000, containerPort: 9000, protocol: "TCP", hostIP: "127.0.0.1" },
+        ],
+        dns: { servers: ["10.96.0.10"], searches: ["shop.svc.cluster.local"], options: ["ndots:5", "edns0"] },
+      },
+    );
   });
   it("namespace defaults to default; JSON works too; hostNetwork", () => {
     const p = parsePodManifest('{"metadata":{"name":"x"},"spec":{"hostNetwork":true,"containers":[{"name":"c"}]}}');
@@ -50,18 +57,54 @@ describe("pod manifests", () => {
     ["two documents", "a: 1\n---\nb: 2\n", /expected one Pod, the file holds 2 documents/],
     ["not a Pod", "kind: Service\nmetadata: {name: x}\nspec: {}\n", /^kind: must be "Pod", got "Service"/],
     ["no name", "metadata: {}\nspec: {containers: [{name: c}]}\n", /^metadata.name: is required/],
-    ["bad name", "metadata: {name: Web_1}\nspec: {containers: [{name: c}]}\n", /^metadata.name: "Web_1": a lowercase RFC 1123 subdomain/],
-    ["numeric annotation", "metadata: {name: w, annotations: {kubernetes.io/ingress-bandwidth: 10}}\nspec: {containers: [{name: c}]}\n", /^metadata.annotations\["kubernetes.io\/ingress-bandwidth"\]: must be a string, got 10/],
+    [
+      "bad name",
+      "metadata: {name: Web_1}\nspec: {containers: [{name: c}]}\n",
+      /^metadata.name: "Web_1": a lowercase RFC 1123 subdomain/,
+    ],
+    [
+      "numeric annotation",
+      "metadata: {name: w, annotations: {kubernetes.io/ingress-bandwidth: 10}}\nspec: {containers: [{name: c}]}\n",
+      /^metadata.annotations\["kubernetes.io\/ingress-bandwidth"\]: must be a string, got 10/,
+    ],
     ["no containers", "metadata: {name: w}\nspec: {containers: []}\n", /^spec.containers: must be a non-empty list/],
-    ["hostPort text", "metadata: {name: w}\nspec: {containers: [{name: c, ports: [{containerPort: 80, hostPort: http}]}]}\n", /^spec.containers\[0\].ports\[0\].hostPort: must be an integer in 0..65535, got "http"/],
-    ["hostPort too big", "metadata: {name: w}\nspec: {containers: [{name: c, ports: [{containerPort: 80, hostPort: 70000}]}]}\n", /^spec.containers\[0\].ports\[0\].hostPort: must be an integer in 0..65535, got 70000/],
-    ["protocol", "metadata: {name: w}\nspec: {containers: [{name: c, ports: [{containerPort: 80, protocol: tcp}]}]}\n", /^spec.containers\[0\].ports\[0\].protocol: must be one of "TCP", "UDP", "SCTP", got "tcp"/],
-    ["duplicate hostPort", "metadata: {name: w}\nspec: {containers: [{name: a, ports: [{containerPort: 80, hostPort: 8080}]}, {name: b, ports: [{containerPort: 81, hostPort: 8080}]}]}\n", /^spec.containers\[1\].ports\[0\].hostPort: Duplicate value: "8080\/TCP"/],
-    ["hostIP", "metadata: {name: w}\nspec: {containers: [{name: a, ports: [{containerPort: 80, hostPort: 1, hostIP: 1.2.3.400}]}]}\n", /hostIP: must be a valid IP address, got "1.2.3.400"/],
-    ["hostIP of two groups", "metadata: {name: w}\nspec: {containers: [{name: a, ports: [{containerPort: 80, hostPort: 1, hostIP: \"1:2\"}]}]}\n", /hostIP: must be a valid IP address, got "1:2"/],
+    [
+      "hostPort text",
+      "metadata: {name: w}\nspec: {containers: [{name: c, ports: [{containerPort: 80, hostPort: http}]}]}\n",
+      /^spec.containers\[0\].ports\[0\].hostPort: must be an integer in 0..65535, got "http"/,
+    ],
+    [
+      "hostPort too big",
+      "metadata: {name: w}\nspec: {containers: [{name: c, ports: [{containerPort: 80, hostPort: 70000}]}]}\n",
+      /^spec.containers\[0\].ports\[0\].hostPort: must be an integer in 0..65535, got 70000/,
+    ],
+    [
+      "protocol",
+      "metadata: {name: w}\nspec: {containers: [{name: c, ports: [{containerPort: 80, protocol: tcp}]}]}\n",
+      /^spec.containers\[0\].ports\[0\].protocol: must be one of "TCP", "UDP", "SCTP", got "tcp"/,
+    ],
+    [
+      "duplicate hostPort",
+      "metadata: {name: w}\nspec: {containers: [{name: a, ports: [{containerPort: 80, hostPort: 8080}]}, {name: b, ports: [{containerPort: 81, hostPort: 8080}]}]}\n",
+      /^spec.containers\[1\].ports\[0\].hostPort: Duplicate value: "8080\/TCP"/,
+    ],
+    [
+      "hostIP",
+      "metadata: {name: w}\nspec: {containers: [{name: a, ports: [{containerPort: 80, hostPort: 1, hostIP: 1.2.3.400}]}]}\n",
+      /hostIP: must be a valid IP address, got "1.2.3.400"/,
+    ],
+    [
+      "hostIP of two groups",
+      'metadata: {name: w}\nspec: {containers: [{name: a, ports: [{containerPort: 80, hostPort: 1, hostIP: "1:2"}]}]}\n',
+      /hostIP: must be a valid IP address, got "1:2"/,
+    ],
   ];
   for (const [what, text, re] of bad) {
-    it(`rejects ${what}, naming the field and the value`, () => assert.throws(() => parsePodManifest(text), (e: Error) => e instanceof PodManifestError && re.test(e.message)));
+    it(`rejects ${what}, naming the field and the value`, () =>
+      assert.throws(
+        () => parsePodManifest(text),
+        (e: Error) => e instanceof PodManifestError && re.test(e.message),
+      ));
   }
 });
 
@@ -301,40 +344,94 @@ describe("pod manifests: strict where podnet reads, open where Kubernetes has fi
     assert.equal(p.namespace, "shop");
     assert.equal(p.uid, "8a0f6c2e-5b1d-4f0e-a7c3-2e9d4b1f6a58");
     assert.deepEqual(p.portMappings, [{ hostPort: 8080, containerPort: 80, protocol: "TCP", hostIP: "" }]);
-    assert.deepEqual({ ...p.annotations }, { "kubernetes.io/egress-bandwidth": "20M", "kubernetes.io/ingress-bandwidth": "10M" });
+    assert.deepEqual(
+      { ...p.annotations },
+      { "kubernetes.io/egress-bandwidth": "20M", "kubernetes.io/ingress-bandwidth": "10M" },
+    );
     assert.deepEqual(p.dns, { servers: [], searches: [], options: ["ndots:2"] });
     // and as JSON (what `kubectl get pod -o json` and the API carry)
     assert.deepEqual(parsePodManifest(JSON.stringify(parsePodDocument(KUBECTL_POD))).portMappings, p.portMappings);
   });
   const typos: Array<[string, string, string]> = [
-    ["hostport", "spec:\n  containers: [{name: c, ports: [{containerPort: 80, hostport: 8080}]}]", 'spec.containers[0].ports[0].hostport: unknown field (did you mean "hostPort"?)'],
-    ["containerport", "spec:\n  containers: [{name: c, ports: [{containerport: 80}]}]", 'spec.containers[0].ports[0].containerport: unknown field (did you mean "containerPort"?)'],
-    ["hostNetwrok", "spec:\n  hostNetwrok: true\n  containers: [{name: c}]", 'spec.hostNetwrok: unknown field (did you mean "hostNetwork"?)'],
-    ["annotation (singular)", "  annotation: {a: b}\nspec:\n  containers: [{name: c}]", 'metadata.annotation: unknown field (did you mean "annotations"?)'],
-    ["container field", "spec:\n  containers: [{name: c, prots: [{containerPort: 80}]}]", 'spec.containers[0].prots: unknown field (did you mean "ports"?)'],
-    ["dnsConfig field", "spec:\n  containers: [{name: c}]\n  dnsConfig: {nameserver: [1.1.1.1]}", 'spec.dnsConfig.nameserver: unknown field (did you mean "nameservers"?)'],
-    ["dns option field", "spec:\n  containers: [{name: c}]\n  dnsConfig: {options: [{name: ndots, val: '5'}]}", 'spec.dnsConfig.options[0].val: unknown field (did you mean "value"?)'],
+    [
+      "hostport",
+      "spec:\n  containers: [{name: c, ports: [{containerPort: 80, hostport: 8080}]}]",
+      'spec.containers[0].ports[0].hostport: unknown field (did you mean "hostPort"?)',
+    ],
+    [
+      "containerport",
+      "spec:\n  containers: [{name: c, ports: [{containerport: 80}]}]",
+      'spec.containers[0].ports[0].containerport: unknown field (did you mean "containerPort"?)',
+    ],
+    [
+      "hostNetwrok",
+      "spec:\n  hostNetwrok: true\n  containers: [{name: c}]",
+      'spec.hostNetwrok: unknown field (did you mean "hostNetwork"?)',
+    ],
+    [
+      "annotation (singular)",
+      "  annotation: {a: b}\nspec:\n  containers: [{name: c}]",
+      'metadata.annotation: unknown field (did you mean "annotations"?)',
+    ],
+    [
+      "container field",
+      "spec:\n  containers: [{name: c, prots: [{containerPort: 80}]}]",
+      'spec.containers[0].prots: unknown field (did you mean "ports"?)',
+    ],
+    [
+      "dnsConfig field",
+      "spec:\n  containers: [{name: c}]\n  dnsConfig: {nameserver: [1.1.1.1]}",
+      'spec.dnsConfig.nameserver: unknown field (did you mean "nameservers"?)',
+    ],
+    [
+      "dns option field",
+      "spec:\n  containers: [{name: c}]\n  dnsConfig: {options: [{name: ndots, val: '5'}]}",
+      'spec.dnsConfig.options[0].val: unknown field (did you mean "value"?)',
+    ],
     ["top level", "sepc: {}\nspec:\n  containers: [{name: c}]", 'sepc: unknown field (did you mean "spec"?)'],
-    ["no suggestion", "spec:\n  containers: [{name: c, ports: [{containerPort: 80, frobnicate: 1}]}]", "spec.containers[0].ports[0].frobnicate: unknown field"],
-    ["__proto__", 'spec:\n  containers: [{name: c, ports: [{containerPort: 80, "__proto__": {hostPort: 1}}]}]', 'spec.containers[0].ports[0].__proto__: unknown field'],
-    ["a key that is not a name", 'spec:\n  containers: [{name: c, "host port": 1}]', 'spec.containers[0]["host port"]: unknown field'],
+    [
+      "no suggestion",
+      "spec:\n  containers: [{name: c, ports: [{containerPort: 80, frobnicate: 1}]}]",
+      "spec.containers[0].ports[0].frobnicate: unknown field",
+    ],
+    [
+      "__proto__",
+      'spec:\n  containers: [{name: c, ports: [{containerPort: 80, "__proto__": {hostPort: 1}}]}]',
+      "spec.containers[0].ports[0].__proto__: unknown field",
+    ],
+    [
+      "a key that is not a name",
+      'spec:\n  containers: [{name: c, "host port": 1}]',
+      'spec.containers[0]["host port"]: unknown field',
+    ],
   ];
   for (const [what, body, msg] of typos) {
     it(`an unknown field is refused with its path: ${what}`, () =>
-      assert.throws(() => parsePodManifest(`metadata:\n  name: w\n${body}\n`), (e: unknown) => {
-        assert.ok(e instanceof PodManifestError);
-        assert.equal(e.message, msg);
-        assert.equal(e.field, msg.slice(0, msg.indexOf(": unknown field")));
-        return true;
-      }));
+      assert.throws(
+        () => parsePodManifest(`metadata:\n  name: w\n${body}\n`),
+        (e: unknown) => {
+          assert.ok(e instanceof PodManifestError);
+          assert.equal(e.message, msg);
+          assert.equal(e.field, msg.slice(0, msg.indexOf(": unknown field")));
+          return true;
+        },
+      ));
   }
   it("inside the fields podnet ignores, anything goes", () => {
-    assert.doesNotThrow(() => parsePodManifest("metadata: {name: w, labels: {anything: goes}}\nspec:\n  containers: [{name: c, resources: {whatever: {nested: 1}}}]\n  volumes: [{name: v, madeUp: true}]\nstatus: {noSuchField: 1}\n"));
+    assert.doesNotThrow(() =>
+      parsePodManifest(
+        "metadata: {name: w, labels: {anything: goes}}\nspec:\n  containers: [{name: c, resources: {whatever: {nested: 1}}}]\n  volumes: [{name: v, madeUp: true}]\nstatus: {noSuchField: 1}\n",
+      ),
+    );
   });
 });
 
 describe("pod manifests: bounded YAML", () => {
-  const err = (text: string, re: RegExp) => assert.throws(() => parsePodDocument(text), (e: unknown) => e instanceof PodManifestError && re.test(e.message));
+  const err = (text: string, re: RegExp) =>
+    assert.throws(
+      () => parsePodDocument(text),
+      (e: unknown) => e instanceof PodManifestError && re.test(e.message),
+    );
   it("deep nesting is refused before the yaml library recurses (3,000 '[' used to crash the process)", () => {
     err("[".repeat(3000) + "]".repeat(3000), /^the manifest nests deeper than 100 levels \(line 1, column 101\)$/);
     err("[".repeat(500_000), /^the manifest nests deeper than 100 levels/);
@@ -345,7 +442,10 @@ describe("pod manifests: bounded YAML", () => {
   });
   it("alias expansion is bounded (no billion laughs)", () => {
     let bomb = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n';
-    for (let i = 1; i < 10; i++) bomb += `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(",")}]\n`;
+    for (let i = 1; i < 10; i++)
+      bomb += `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9)
+        .fill(`*${String.fromCharCode(96 + i)}`)
+        .join(",")}]\n`;
     err(bomb, /^cannot use the manifest: Excessive alias count/);
     assert.deepEqual(parsePodDocument("x: &e [1]\ny: *e\n"), { x: [1], y: [1] }, "a few aliases are fine");
   });

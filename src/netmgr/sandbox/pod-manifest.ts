@@ -54,14 +54,22 @@ const show = (v: unknown): string => brief(v);
 
 /** `a.b`, or `a["b c"]` for a key that is not a plain name. */
 const child = (path: string, key: string): string =>
-  /^[A-Za-z_$][\w$-]*$/.test(key) ? (path ? `${path}.${key}` : key) : `${path}[${JSON.stringify(key.length > 100 ? `${key.slice(0, 100)}…` : key)}]`;
+  /^[A-Za-z_$][\w$-]*$/.test(key)
+    ? path
+      ? `${path}.${key}`
+      : key
+    : `${path}[${JSON.stringify(key.length > 100 ? `${key.slice(0, 100)}…` : key)}]`;
 
 /** Refuses any key of `o` that Kubernetes does not define at this level. */
 function strictFields(o: Record<string, unknown>, path: string, fields: FieldSet): void {
   for (const key of Object.keys(o)) {
-    if ((fields.read as readonly string[]).includes(key) || (fields.ignored as readonly string[]).includes(key)) continue;
+    if ((fields.read as readonly string[]).includes(key) || (fields.ignored as readonly string[]).includes(key))
+      continue;
     const hint = suggestField(key, [...fields.read, ...fields.ignored]);
-    throw new PodManifestError(child(path, key), `unknown field${hint ? ` (did you mean ${JSON.stringify(hint)}?)` : ""}`);
+    throw new PodManifestError(
+      child(path, key),
+      `unknown field${hint ? ` (did you mean ${JSON.stringify(hint)}?)` : ""}`,
+    );
   }
 }
 
@@ -87,16 +95,20 @@ function strList(field: string, v: unknown): string[] {
 export function podFromObject(o: unknown): PodSpec {
   if (!isObject(o)) throw new PodManifestError("", `a Pod manifest must be an object, got ${show(o)}`);
   strictFields(o, "", POD_FIELDS.pod);
-  if (o["kind"] !== undefined && o["kind"] !== "Pod") throw new PodManifestError("kind", `must be "Pod", got ${show(o["kind"])}`);
-  if (o["apiVersion"] !== undefined && o["apiVersion"] !== "v1") throw new PodManifestError("apiVersion", `must be "v1", got ${show(o["apiVersion"])}`);
+  if (o["kind"] !== undefined && o["kind"] !== "Pod")
+    throw new PodManifestError("kind", `must be "Pod", got ${show(o["kind"])}`);
+  if (o["apiVersion"] !== undefined && o["apiVersion"] !== "v1")
+    throw new PodManifestError("apiVersion", `must be "v1", got ${show(o["apiVersion"])}`);
   const md = o["metadata"];
   if (!isObject(md)) throw new PodManifestError("metadata", `must be an object, got ${show(md)}`);
   strictFields(md, "metadata", POD_FIELDS.metadata);
   const name = md["name"];
-  if (typeof name !== "string" || name === "") throw new PodManifestError("metadata.name", `is required (a DNS subdomain), got ${show(name)}`);
+  if (typeof name !== "string" || name === "")
+    throw new PodManifestError("metadata.name", `is required (a DNS subdomain), got ${show(name)}`);
   const nameErrs = dns1123SubdomainErrors(name);
   if (nameErrs.length) throw new PodManifestError("metadata.name", `${show(name)}: ${nameErrs.join("; ")}`);
-  const namespace = md["namespace"] === undefined || md["namespace"] === null ? "default" : str("metadata.namespace", md["namespace"]);
+  const namespace =
+    md["namespace"] === undefined || md["namespace"] === null ? "default" : str("metadata.namespace", md["namespace"]);
   const nsErrs = dns1123LabelErrors(namespace);
   if (nsErrs.length) throw new PodManifestError("metadata.namespace", `${show(namespace)}: ${nsErrs.join("; ")}`);
   const uid = md["uid"] === undefined || md["uid"] === null ? "" : str("metadata.uid", md["uid"]);
@@ -104,7 +116,8 @@ export function podFromObject(o: unknown): PodSpec {
   const annotations = plainObject() as Record<string, string>;
   const ann = md["annotations"];
   if (ann !== undefined && ann !== null) {
-    if (!isObject(ann)) throw new PodManifestError("metadata.annotations", `must be a map of strings, got ${show(ann)}`);
+    if (!isObject(ann))
+      throw new PodManifestError("metadata.annotations", `must be a map of strings, got ${show(ann)}`);
     for (const [k, v] of Object.entries(ann)) annotations[k] = str(child("metadata.annotations", k), v);
   }
 
@@ -112,10 +125,12 @@ export function podFromObject(o: unknown): PodSpec {
   if (!isObject(spec)) throw new PodManifestError("spec", `must be an object, got ${show(spec)}`);
   strictFields(spec, "spec", POD_FIELDS.spec);
   const hn = spec["hostNetwork"];
-  if (hn !== undefined && hn !== null && typeof hn !== "boolean") throw new PodManifestError("spec.hostNetwork", `must be true or false, got ${show(hn)}`);
+  if (hn !== undefined && hn !== null && typeof hn !== "boolean")
+    throw new PodManifestError("spec.hostNetwork", `must be true or false, got ${show(hn)}`);
   const hostNetwork = hn === true;
   const containers = spec["containers"];
-  if (!Array.isArray(containers) || containers.length === 0) throw new PodManifestError("spec.containers", `must be a non-empty list, got ${show(containers)}`);
+  if (!Array.isArray(containers) || containers.length === 0)
+    throw new PodManifestError("spec.containers", `must be a non-empty list, got ${show(containers)}`);
   const portMappings: PortMapping[] = [];
   const seen = new Map<string, string>();
   containers.forEach((c, ci) => {
@@ -123,7 +138,8 @@ export function podFromObject(o: unknown): PodSpec {
     if (!isObject(c)) throw new PodManifestError(cf, `must be an object, got ${show(c)}`);
     strictFields(c, cf, POD_FIELDS.container);
     const cname = c["name"];
-    if (typeof cname !== "string" || cname === "") throw new PodManifestError(`${cf}.name`, `is required, got ${show(cname)}`);
+    if (typeof cname !== "string" || cname === "")
+      throw new PodManifestError(`${cf}.name`, `is required, got ${show(cname)}`);
     const ports = c["ports"];
     if (ports === undefined || ports === null) return;
     if (!Array.isArray(ports)) throw new PodManifestError(`${cf}.ports`, `must be a list, got ${show(ports)}`);
@@ -132,21 +148,29 @@ export function podFromObject(o: unknown): PodSpec {
       if (!isObject(p)) throw new PodManifestError(pf, `must be an object, got ${show(p)}`);
       strictFields(p, pf, POD_FIELDS.containerPort);
       const containerPort = port(`${pf}.containerPort`, p["containerPort"], { allowZero: false });
-      const hostPort = p["hostPort"] === undefined || p["hostPort"] === null ? 0 : port(`${pf}.hostPort`, p["hostPort"], { allowZero: true });
+      const hostPort =
+        p["hostPort"] === undefined || p["hostPort"] === null
+          ? 0
+          : port(`${pf}.hostPort`, p["hostPort"], { allowZero: true });
       const protoRaw = p["protocol"] === undefined || p["protocol"] === null ? "TCP" : p["protocol"];
       if (protoRaw !== "TCP" && protoRaw !== "UDP" && protoRaw !== "SCTP") {
         throw new PodManifestError(`${pf}.protocol`, `must be one of "TCP", "UDP", "SCTP", got ${show(protoRaw)}`);
       }
       const protocol = protoRaw as Protocol;
       const hostIP = p["hostIP"] === undefined || p["hostIP"] === null ? "" : str(`${pf}.hostIP`, p["hostIP"]);
-      if (hostIP !== "" && !isIP(hostIP)) throw new PodManifestError(`${pf}.hostIP`, `must be a valid IP address, got ${show(hostIP)}`);
+      if (hostIP !== "" && !isIP(hostIP))
+        throw new PodManifestError(`${pf}.hostIP`, `must be a valid IP address, got ${show(hostIP)}`);
       if (hostNetwork && hostPort !== 0 && hostPort !== containerPort) {
-        throw new PodManifestError(`${pf}.hostPort`, `must match containerPort when hostNetwork is true, got ${hostPort} (containerPort ${containerPort})`);
+        throw new PodManifestError(
+          `${pf}.hostPort`,
+          `must match containerPort when hostNetwork is true, got ${hostPort} (containerPort ${containerPort})`,
+        );
       }
       if (hostPort > 0) {
         const key = `${hostPort}/${protocol}${hostIP ? ` on ${hostIP}` : ""}`;
         const prev = seen.get(`${hostPort}/${protocol}/${hostIP}`);
-        if (prev) throw new PodManifestError(`${pf}.hostPort`, `Duplicate value: ${JSON.stringify(key)} (also in ${prev})`);
+        if (prev)
+          throw new PodManifestError(`${pf}.hostPort`, `Duplicate value: ${JSON.stringify(key)} (also in ${prev})`);
         seen.set(`${hostPort}/${protocol}/${hostIP}`, pf);
       }
       portMappings.push({ hostPort, containerPort, protocol, hostIP });
@@ -159,15 +183,19 @@ export function podFromObject(o: unknown): PodSpec {
     if (!isObject(dc)) throw new PodManifestError("spec.dnsConfig", `must be an object, got ${show(dc)}`);
     strictFields(dc, "spec.dnsConfig", POD_FIELDS.dnsConfig);
     const opts = dc["options"];
-    if (opts !== undefined && opts !== null && !Array.isArray(opts)) throw new PodManifestError("spec.dnsConfig.options", `must be a list, got ${show(opts)}`);
+    if (opts !== undefined && opts !== null && !Array.isArray(opts))
+      throw new PodManifestError("spec.dnsConfig.options", `must be a list, got ${show(opts)}`);
     dns = {
       servers: strList("spec.dnsConfig.nameservers", dc["nameservers"]),
       searches: strList("spec.dnsConfig.searches", dc["searches"]),
       options: ((opts as unknown[] | undefined) ?? []).map((x, i) => {
-        if (!isObject(x)) throw new PodManifestError(`spec.dnsConfig.options[${i}]`, `must be an object, got ${show(x)}`);
+        if (!isObject(x))
+          throw new PodManifestError(`spec.dnsConfig.options[${i}]`, `must be an object, got ${show(x)}`);
         strictFields(x, `spec.dnsConfig.options[${i}]`, POD_FIELDS.dnsOption);
         const n = str(`spec.dnsConfig.options[${i}].name`, x["name"]);
-        return x["value"] === undefined || x["value"] === null ? n : `${n}:${str(`spec.dnsConfig.options[${i}].value`, x["value"])}`;
+        return x["value"] === undefined || x["value"] === null
+          ? n
+          : `${n}:${str(`spec.dnsConfig.options[${i}].value`, x["value"])}`;
       }),
     };
   }
@@ -201,4 +229,5 @@ export function parsePodManifest(text: string): PodSpec {
 }
 
 /** The `dns` option (CRI DNSConfig JSON) SetUpPod receives. */
-export const dnsOption = (d: PodDnsConfig): string => JSON.stringify({ servers: d.servers, searches: d.searches, options: d.options });
+export const dnsOption = (d: PodDnsConfig): string =>
+  JSON.stringify({ servers: d.servers, searches: d.searches, options: d.options });

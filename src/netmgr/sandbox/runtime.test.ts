@@ -17,7 +17,10 @@ import { type Logger, memoryLogger } from "../core/log.js";
 /** The node's own netns in these fixtures. */
 const NODE_NETNS = "/run/netns/node";
 
-function fixture(plugin: FakePlugin = createFakePlugin("kubenet"), extra: { log?: Logger; monotonic?: () => number } = {}) {
+function fixture(
+  plugin: FakePlugin = createFakePlugin("kubenet"),
+  extra: { log?: Logger; monotonic?: () => number } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), "podnet-t-rt-"));
   const store: CheckpointStore = createCheckpointStore(dir);
   const namespaces = new Set<string>([NODE_NETNS]);
@@ -45,13 +48,26 @@ function fixture(plugin: FakePlugin = createFakePlugin("kubenet"), extra: { log?
       newID: () => `${String(++n).padStart(2, "0")}${"ab".repeat(31)}`,
       ...extra,
     });
-  return { dir, store, plugin, namespaces, aliases, gates, rt: mk(), restart: mk, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir,
+    store,
+    plugin,
+    namespaces,
+    aliases,
+    gates,
+    rt: mk(),
+    restart: mk,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 /** Lets every pending callback and promise run. */
 const settle = () => new Promise((r) => setImmediate(r));
 
-const pod = (name: string, extra = "") => parsePodManifest(`metadata: {name: ${name}}\nspec:\n  containers: [{name: c, ports: [{containerPort: 80${extra}}]}]\n`);
+const pod = (name: string, extra = "") =>
+  parsePodManifest(
+    `metadata: {name: ${name}}\nspec:\n  containers: [{name: c, ports: [{containerPort: 80${extra}}]}]\n`,
+  );
 
 describe("pod runtime", () => {
   it("one log line per set-up and teardown: the pod, the result, how long the plugin took, and why when not for the pod's own create or delete", async () => {
@@ -64,15 +80,35 @@ describe("pod runtime", () => {
       f.plugin.failSetUp = new Error("no IP addresses available in range set: 10.200.0.1-10.200.0.2");
       await assert.rejects(f.rt.runPod(pod("db")));
       const steps = log.lines.filter((l) => l.msg.startsWith("pod network "));
-      assert.deepEqual(steps.map((l) => [l.level, l.msg, l.fields["pod"], l.fields["result"], l.fields["cause"], l.fields["error"]]), [
-        ["info", "pod network set-up", "default/web", "ok", undefined, undefined],
-        ["info", "pod network teardown", "default/web", "ok", undefined, undefined],
-        ["error", "pod network set-up", "default/db", "error", undefined, 'networkPlugin kubenet failed to set up pod "db_default" network: no IP addresses available in range set: 10.200.0.1-10.200.0.2'],
-        ["info", "pod network teardown", "default/db", "ok", "set-up failed", undefined],
-      ]);
-      assert.deepEqual(steps[0]!.fields, { pod: "default/web", sandbox: v.sandboxID, plugin: "kubenet", result: "ok", durationMs: 5, ips: ["10.200.0.2"] });
+      assert.deepEqual(
+        steps.map((l) => [l.level, l.msg, l.fields["pod"], l.fields["result"], l.fields["cause"], l.fields["error"]]),
+        [
+          ["info", "pod network set-up", "default/web", "ok", undefined, undefined],
+          ["info", "pod network teardown", "default/web", "ok", undefined, undefined],
+          [
+            "error",
+            "pod network set-up",
+            "default/db",
+            "error",
+            undefined,
+            'networkPlugin kubenet failed to set up pod "db_default" network: no IP addresses available in range set: 10.200.0.1-10.200.0.2',
+          ],
+          ["info", "pod network teardown", "default/db", "ok", "set-up failed", undefined],
+        ],
+      );
+      assert.deepEqual(steps[0]!.fields, {
+        pod: "default/web",
+        sandbox: v.sandboxID,
+        plugin: "kubenet",
+        result: "ok",
+        durationMs: 5,
+        ips: ["10.200.0.2"],
+      });
       assert.ok(steps.every((l) => typeof l.fields["durationMs"] === "number"));
-      assert.deepEqual(log.lines.filter((l) => l.level === "warn"), []);
+      assert.deepEqual(
+        log.lines.filter((l) => l.level === "warn"),
+        [],
+      );
     } finally {
       f.cleanup();
     }
@@ -88,8 +124,14 @@ describe("pod runtime", () => {
       assert.deepEqual(v.hostPorts, [{ hostPort: 8080, containerPort: 80, protocol: "TCP", hostIP: "" }]);
       assert.equal(f.store.list().records.length, 1);
       assert.equal(await f.rt.getNetNS(v.sandboxID), v.netns);
-      await assert.rejects(f.rt.runPod(pod("web")), (e: PodError) => e.status === 409 && /pod "default\/web" already exists/.test(e.message));
-      await assert.rejects(f.rt.runPod(pod("other", ", hostPort: 8080")), (e: PodError) => e.status === 409 && e.message === 'hostPort 8080/TCP is already used by pod "default/web"');
+      await assert.rejects(
+        f.rt.runPod(pod("web")),
+        (e: PodError) => e.status === 409 && /pod "default\/web" already exists/.test(e.message),
+      );
+      await assert.rejects(
+        f.rt.runPod(pod("other", ", hostPort: 8080")),
+        (e: PodError) => e.status === 409 && e.message === 'hostPort 8080/TCP is already used by pod "default/web"',
+      );
       await f.rt.stopPod("default", "web");
       assert.deepEqual([...f.namespaces], [NODE_NETNS]);
       assert.equal(f.store.list().records.length, 0);
@@ -103,7 +145,14 @@ describe("pod runtime", () => {
     const f = fixture();
     try {
       f.plugin.failSetUp = new BandwidthError("kubernetes.io/ingress-bandwidth", "10Q", "quantities must match …");
-      await assert.rejects(f.rt.runPod(pod("web")), (e: PodError) => e.status === 400 && /failed to set up sandbox "01abababab.." network for pod "default\/web": networkPlugin kubenet failed to set up pod "web_default" network: metadata.annotations/.test(e.message.replace(/01abababab../, "01abababab..")));
+      await assert.rejects(
+        f.rt.runPod(pod("web")),
+        (e: PodError) =>
+          e.status === 400 &&
+          /failed to set up sandbox "01abababab.." network for pod "default\/web": networkPlugin kubenet failed to set up pod "web_default" network: metadata.annotations/.test(
+            e.message.replace(/01abababab../, "01abababab.."),
+          ),
+      );
       assert.deepEqual(f.plugin.calls.filter((c) => c.startsWith("teardown")).length, 1);
       assert.deepEqual([...f.namespaces], [NODE_NETNS]);
       assert.equal(f.store.list().records.length, 0);
@@ -120,11 +169,20 @@ describe("pod runtime", () => {
     try {
       const write = f.store.write.bind(f.store);
       f.store.write = (r) => {
-        if (r.phase === "ready") throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+        if (r.phase === "ready")
+          throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
         write(r);
       };
-      await assert.rejects(f.rt.runPod(pod("web")), (e: PodError) => e.status === 500 && /failed to checkpoint sandbox "01ababababab" of pod "default\/web": ENOSPC/.test(e.message));
-      assert.deepEqual(f.plugin.calls.map((c) => c.split(" ")[0]), ["setup", "setup-done", "teardown"]);
+      await assert.rejects(
+        f.rt.runPod(pod("web")),
+        (e: PodError) =>
+          e.status === 500 &&
+          /failed to checkpoint sandbox "01ababababab" of pod "default\/web": ENOSPC/.test(e.message),
+      );
+      assert.deepEqual(
+        f.plugin.calls.map((c) => c.split(" ")[0]),
+        ["setup", "setup-done", "teardown"],
+      );
       assert.deepEqual([f.rt.listPods(), f.store.list().records, [...f.namespaces]], [[], [], [NODE_NETNS]]);
       f.store.write = () => {
         throw new Error("ENOSPC");
@@ -140,11 +198,19 @@ describe("pod runtime", () => {
     const f = fixture();
     try {
       f.plugin.ready = new Error("kubenet does not have netConfig");
-      await assert.rejects(f.rt.runPod(pod("web")), (e: PodError) => e.status === 503 && /network is not ready: kubenet does not have netConfig/.test(e.message));
-      const h = await f.rt.runPod(parsePodManifest("metadata: {name: h}\nspec: {hostNetwork: true, containers: [{name: c}]}\n"));
+      await assert.rejects(
+        f.rt.runPod(pod("web")),
+        (e: PodError) => e.status === 503 && /network is not ready: kubenet does not have netConfig/.test(e.message),
+      );
+      const h = await f.rt.runPod(
+        parsePodManifest("metadata: {name: h}\nspec: {hostNetwork: true, containers: [{name: c}]}\n"),
+      );
       assert.equal(h.hostNetwork, true);
       assert.equal(h.netns, "");
-      assert.deepEqual(f.plugin.calls.filter((c) => c.startsWith("setup")), []);
+      assert.deepEqual(
+        f.plugin.calls.filter((c) => c.startsWith("setup")),
+        [],
+      );
       await f.rt.stopPod("default", "h");
     } finally {
       f.cleanup();
@@ -166,8 +232,14 @@ describe("pod runtime", () => {
       assert.ok(f.plugin.calls.includes(`reattach default/a ${a.sandboxID}`));
       assert.ok(f.plugin.calls.includes(`teardown default/b ${b.sandboxID}`));
       assert.equal(f.plugin.calls.at(-1), `gc ${a.sandboxID}`);
-      assert.deepEqual(rt2.listPods().map((p) => p.name), ["a"]);
-      assert.deepEqual(f.store.list().records.map((r) => r.name), ["a"]);
+      assert.deepEqual(
+        rt2.listPods().map((p) => p.name),
+        ["a"],
+      );
+      assert.deepEqual(
+        f.store.list().records.map((r) => r.name),
+        ["a"],
+      );
     } finally {
       f.cleanup();
     }
@@ -184,14 +256,24 @@ describe("pod runtime", () => {
         await settle();
         const del = f.rt.stopPod("default", "web");
         await settle();
-        assert.deepEqual(f.rt.listPods().map((p) => [p.name, p.phase]), [["web", "setting-up"]]);
-        assert.deepEqual(f.plugin.calls.filter((c) => c.startsWith("teardown")), [], "the teardown waits for the set-up");
+        assert.deepEqual(
+          f.rt.listPods().map((p) => [p.name, p.phase]),
+          [["web", "setting-up"]],
+        );
+        assert.deepEqual(
+          f.plugin.calls.filter((c) => c.startsWith("teardown")),
+          [],
+          "the teardown waits for the set-up",
+        );
         gate.resolve();
         const v = await add;
         assert.equal(v.phase, "ready");
         const gone = await del;
         assert.equal(gone.sandboxID, v.sandboxID);
-        assert.deepEqual(f.plugin.calls.map((c) => c.split(" ")[0]), ["setup", "setup-done", "teardown"]);
+        assert.deepEqual(
+          f.plugin.calls.map((c) => c.split(" ")[0]),
+          ["setup", "setup-done", "teardown"],
+        );
         assert.deepEqual(f.rt.listPods(), []);
         assert.deepEqual(f.store.list().records, []);
         assert.deepEqual([...f.namespaces], [NODE_NETNS]);
@@ -212,7 +294,10 @@ describe("pod runtime", () => {
       f.plugin.gate = (op) => (op === "teardown" ? teardown.promise : undefined);
       const del = f.rt.stopPod("default", "web");
       await settle();
-      assert.deepEqual(f.rt.listPods().map((p) => p.phase), ["tearing-down"]);
+      assert.deepEqual(
+        f.rt.listPods().map((p) => p.phase),
+        ["tearing-down"],
+      );
       assert.equal(f.store.read(first.sandboxID)?.phase, "tearing-down", "checkpointed before the teardown runs");
       const add = f.rt.runPod(pod("web"));
       await settle();
@@ -220,15 +305,28 @@ describe("pod runtime", () => {
       await del;
       const second = await add;
       assert.notEqual(second.sandboxID, first.sandboxID);
-      assert.deepEqual(f.rt.listPods().map((p) => [p.sandboxID, p.phase]), [[second.sandboxID, "ready"]]);
+      assert.deepEqual(
+        f.rt.listPods().map((p) => [p.sandboxID, p.phase]),
+        [[second.sandboxID, "ready"]],
+      );
 
       f.plugin.gate = undefined;
       f.plugin.failTearDown = new Error("bridge is stuck");
-      await assert.rejects(f.rt.stopPod("default", "web"), (e: PodError) => e.status === 500 && /bridge is stuck/.test(e.message));
+      await assert.rejects(
+        f.rt.stopPod("default", "web"),
+        (e: PodError) => e.status === 500 && /bridge is stuck/.test(e.message),
+      );
       const stuck = f.rt.listPods()[0]!;
       assert.equal(stuck.phase, "tearing-down");
       assert.match(stuck.reason ?? "", /^teardown failed: .*bridge is stuck/);
-      await assert.rejects(f.rt.runPod(pod("web")), (e: PodError) => e.status === 409 && /pod "default\/web" is being torn down \(sandbox 02ababababab: teardown failed: .*\); add it again once it is gone/.test(e.message));
+      await assert.rejects(
+        f.rt.runPod(pod("web")),
+        (e: PodError) =>
+          e.status === 409 &&
+          /pod "default\/web" is being torn down \(sandbox 02ababababab: teardown failed: .*\); add it again once it is gone/.test(
+            e.message,
+          ),
+      );
       f.plugin.failTearDown = undefined;
       await f.rt.stopPod("default", "web"); // the retry
       assert.deepEqual(f.rt.listPods(), []);
@@ -277,9 +375,15 @@ describe("pod runtime", () => {
       };
       const rt2 = f.restart();
       const rep = await rt2.restore();
-      assert.deepEqual([rep.reattached, rep.repaired, rep.failed], [["default/ok"], ["default/broken"], ["default/hopeless"]]);
-      assert.deepEqual(f.plugin.calls.filter((c) => c.includes(" default/broken")).map((c) => c.split(" ")[0]),
-        ["reattach", "verify", "teardown", "setup", "setup-done"], "torn down and set up again");
+      assert.deepEqual(
+        [rep.reattached, rep.repaired, rep.failed],
+        [["default/ok"], ["default/broken"], ["default/hopeless"]],
+      );
+      assert.deepEqual(
+        f.plugin.calls.filter((c) => c.includes(" default/broken")).map((c) => c.split(" ")[0]),
+        ["reattach", "verify", "teardown", "setup", "setup-done"],
+        "torn down and set up again",
+      );
       assert.ok(f.plugin.calls.includes(`setup default/broken ${broken.sandboxID}`), "with the same sandbox");
       const byName = new Map(rt2.listPods().map((p) => [p.name, p]));
       assert.equal(byName.get("ok")?.phase, "ready");
@@ -289,17 +393,26 @@ describe("pod runtime", () => {
       assert.notDeepEqual(byName.get("broken")?.ips, broken.ips, "the new address is shown");
       const h = byName.get("hopeless")!;
       assert.equal(h.phase, "failed");
-      assert.equal(h.reason, "the shaping filter of 10.200.0.4/32 is missing; repair failed: networkPlugin kubenet failed to set up pod \"hopeless_default\" network: no more addresses");
+      assert.equal(
+        h.reason,
+        'the shaping filter of 10.200.0.4/32 is missing; repair failed: networkPlugin kubenet failed to set up pod "hopeless_default" network: no more addresses',
+      );
       assert.deepEqual(h.ips, []);
       assert.equal(f.store.read(hopeless.sandboxID)?.phase, "failed");
       assert.equal((await rt2.podStatus("default", "hopeless")).status, null);
       // a failed pod keeps its name and host port until it is deleted; the next start keeps it failed
-      await assert.rejects(rt2.runPod(pod("hopeless")), (e: PodError) => e.status === 409 && /phase failed: the shaping filter/.test(e.message));
+      await assert.rejects(
+        rt2.runPod(pod("hopeless")),
+        (e: PodError) => e.status === 409 && /phase failed: the shaping filter/.test(e.message),
+      );
       await assert.rejects(rt2.runPod(pod("x", ", hostPort: 8080")), (e: PodError) => e.status === 409);
       const rep3 = await f.restart().restore();
       assert.deepEqual(rep3.failed, ["default/hopeless"]);
       await rt2.stopPod("default", "hopeless");
-      assert.deepEqual(rt2.listPods().map((p) => p.name), ["broken", "ok"]);
+      assert.deepEqual(
+        rt2.listPods().map((p) => p.name),
+        ["broken", "ok"],
+      );
     } finally {
       f.cleanup();
     }
@@ -311,18 +424,38 @@ describe("pod runtime", () => {
       const a = await f.rt.runPod(pod("a"));
       f.aliases.set("/proc/4242/ns/net", a.netns);
       f.plugin.calls.length = 0;
-      await assert.rejects(f.rt.runPod(pod("b"), { netns: "/proc/4242/ns/net" }),
-        (e: PodError) => e.status === 409 && e.message === 'netns: "/proc/4242/ns/net" is the network namespace of pod "default/a" (sandbox 01ababababab)');
-      await assert.rejects(f.rt.runPod(pod("b"), { netns: a.netns }), (e: PodError) => e.status === 409 && /of pod "default\/a"/.test(e.message));
-      await assert.rejects(f.rt.runPod(pod("b"), { netns: NODE_NETNS }), (e: PodError) => e.status === 409 && e.message === 'netns: "/run/netns/node" is the node\'s own network namespace');
-      await assert.rejects(f.rt.runPod(pod("b"), { netns: "/run/netns/nope" }), (e: PodError) => e.status === 400 && /is not a network namespace/.test(e.message));
+      await assert.rejects(
+        f.rt.runPod(pod("b"), { netns: "/proc/4242/ns/net" }),
+        (e: PodError) =>
+          e.status === 409 &&
+          e.message === 'netns: "/proc/4242/ns/net" is the network namespace of pod "default/a" (sandbox 01ababababab)',
+      );
+      await assert.rejects(
+        f.rt.runPod(pod("b"), { netns: a.netns }),
+        (e: PodError) => e.status === 409 && /of pod "default\/a"/.test(e.message),
+      );
+      await assert.rejects(
+        f.rt.runPod(pod("b"), { netns: NODE_NETNS }),
+        (e: PodError) =>
+          e.status === 409 && e.message === 'netns: "/run/netns/node" is the node\'s own network namespace',
+      );
+      await assert.rejects(
+        f.rt.runPod(pod("b"), { netns: "/run/netns/nope" }),
+        (e: PodError) => e.status === 400 && /is not a network namespace/.test(e.message),
+      );
       assert.deepEqual(f.plugin.calls, [], "the plugin was never called");
-      assert.deepEqual(f.store.list().records.map((r) => r.name), ["a"]);
+      assert.deepEqual(
+        f.store.list().records.map((r) => r.name),
+        ["a"],
+      );
       // a netns of the client's that is nobody's is fine, and then it is taken
       f.namespaces.add("/run/netns/mine");
       const b = await f.rt.runPod(pod("b"), { netns: "/run/netns/mine" });
       assert.equal(b.netns, "/run/netns/mine");
-      await assert.rejects(f.rt.runPod(pod("c"), { netns: "/run/netns/mine" }), (e: PodError) => e.status === 409 && /of pod "default\/b"/.test(e.message));
+      await assert.rejects(
+        f.rt.runPod(pod("c"), { netns: "/run/netns/mine" }),
+        (e: PodError) => e.status === 409 && /of pod "default\/b"/.test(e.message),
+      );
       await f.rt.stopPod("default", "b");
       assert.ok(f.namespaces.has("/run/netns/mine"), "not ours: not deleted");
     } finally {
@@ -333,7 +466,10 @@ describe("pod runtime", () => {
   it("pod CIDR: validated, forwarded as the event, first one kept", () => {
     const f = fixture();
     try {
-      assert.throws(() => f.rt.setPodCIDR("10.0.0.0/33"), (e: PodError) => e.status === 400 && /podCIDR: "10.0.0.0\/33" is not a CIDR/.test(e.message));
+      assert.throws(
+        () => f.rt.setPodCIDR("10.0.0.0/33"),
+        (e: PodError) => e.status === 400 && /podCIDR: "10.0.0.0\/33" is not a CIDR/.test(e.message),
+      );
       f.rt.setPodCIDR("10.200.0.0/24");
       assert.deepEqual(f.plugin.events, [["pod-cidr-change", { "pod-cidr": "10.200.0.0/24" }]]);
       assert.equal(validatePodCIDR("10.0.0.0/24 , fd00::/64"), "10.0.0.0/24,fd00::/64");
@@ -343,7 +479,12 @@ describe("pod runtime", () => {
   });
 
   it("host port collisions", () => {
-    const p = (hostPort: number, protocol: "TCP" | "UDP" = "TCP", hostIP = "") => ({ hostPort, containerPort: 1, protocol, hostIP });
+    const p = (hostPort: number, protocol: "TCP" | "UDP" = "TCP", hostIP = "") => ({
+      hostPort,
+      containerPort: 1,
+      protocol,
+      hostIP,
+    });
     assert.equal(hostPortsCollide(p(80), p(80)), true);
     assert.equal(hostPortsCollide(p(80), p(80, "UDP")), false);
     assert.equal(hostPortsCollide(p(80, "TCP", "10.0.0.1"), p(80, "TCP", "10.0.0.2")), false);
@@ -357,28 +498,63 @@ describe("API over a unix socket", () => {
     const f = fixture();
     const sock = join(f.dir, "api.sock");
     let notReady: string | null = "network plugin is not ready: no pod CIDR";
-    const server = await serveApi(createApiHandler({ runtime: f.rt, nodeInfo: () => ({ plugin: "kubenet", ready: true }), metrics: async () => "x_total 1\n", ready: () => notReady }), sock);
+    const server = await serveApi(
+      createApiHandler({
+        runtime: f.rt,
+        nodeInfo: () => ({ plugin: "kubenet", ready: true }),
+        metrics: async () => "x_total 1\n",
+        ready: () => notReady,
+      }),
+      sock,
+    );
     try {
       const c = createApiClient(sock);
       assert.equal(await c.healthy(), true, "/healthz is liveness: ok while not ready");
-      assert.deepEqual(await c.readyz(), { status: 503, text: "not ready: network plugin is not ready: no pod CIDR\n" });
+      assert.deepEqual(await c.readyz(), {
+        status: 503,
+        text: "not ready: network plugin is not ready: no pod CIDR\n",
+      });
       notReady = null;
       assert.deepEqual(await c.readyz(), { status: 200, text: "ok\n" });
-      const v = await c.addPod({ metadata: { name: "web" }, spec: { containers: [{ name: "c", ports: [{ containerPort: 80, hostPort: 8080 }] }] } });
+      const v = await c.addPod({
+        metadata: { name: "web" },
+        spec: { containers: [{ name: "c", ports: [{ containerPort: 80, hostPort: 8080 }] }] },
+      });
       assert.deepEqual(v.ips, ["10.200.0.2"]);
-      assert.deepEqual((await c.listPods()).map((p) => p.name), ["web"]);
+      assert.deepEqual(
+        (await c.listPods()).map((p) => p.name),
+        ["web"],
+      );
       assert.deepEqual((await c.podStatus("default", "web")).status, { ip: "10.200.0.2", ips: ["10.200.0.2"] });
-      await assert.rejects(c.addPod({ metadata: { name: "x" }, spec: { containers: [{ name: "c", ports: [{ containerPort: 80, hostPort: "http" }] }] } }),
-        (e: ApiError) => e.status === 400 && e.field === "spec.containers[0].ports[0].hostPort" && /got "http"/.test(e.message));
-      await assert.rejects(c.addPod({ metadata: { name: "y" }, spec: { containers: [{ name: "c", ports: [{ containerPort: 81, hostPort: 8080 }] }] } }), (e: ApiError) => e.status === 409);
+      await assert.rejects(
+        c.addPod({
+          metadata: { name: "x" },
+          spec: { containers: [{ name: "c", ports: [{ containerPort: 80, hostPort: "http" }] }] },
+        }),
+        (e: ApiError) =>
+          e.status === 400 && e.field === "spec.containers[0].ports[0].hostPort" && /got "http"/.test(e.message),
+      );
+      await assert.rejects(
+        c.addPod({
+          metadata: { name: "y" },
+          spec: { containers: [{ name: "c", ports: [{ containerPort: 81, hostPort: 8080 }] }] },
+        }),
+        (e: ApiError) => e.status === 409,
+      );
       await assert.rejects(c.podStatus("default", "nope"), (e: ApiError) => e.status === 404);
-      await assert.rejects(c.setPodCIDR("bogus"), (e: ApiError) => e.status === 400 && /"bogus" is not a CIDR/.test(e.message));
+      await assert.rejects(
+        c.setPodCIDR("bogus"),
+        (e: ApiError) => e.status === 400 && /"bogus" is not a CIDR/.test(e.message),
+      );
       assert.deepEqual(await c.setPodCIDR("10.200.0.0/24"), { podCIDR: "10.200.0.0/24" });
       assert.equal(await c.metrics(), "x_total 1\n");
       assert.deepEqual(await c.node(), { plugin: "kubenet", ready: true });
       await c.deletePod("default", "web");
       assert.deepEqual(await c.listPods(), []);
-      await assert.rejects(serveApi(() => {}, sock), /is in use: another daemon \(pid \d+, uid 0\) is serving on it/);
+      await assert.rejects(
+        serveApi(() => {}, sock),
+        /is in use: another daemon \(pid \d+, uid 0\) is serving on it/,
+      );
     } finally {
       await server.close();
       f.cleanup();

@@ -16,7 +16,12 @@ import { type Logger, nullLogger } from "../core/log.js";
 import type { PluginManager } from "../core/manager.js";
 import { dnsOption, type PodSpec } from "./pod-manifest.js";
 import {
-  type Host, isInvalidPod, NET_PLUGIN_EVENT_POD_CIDR_CHANGE, NET_PLUGIN_EVENT_POD_CIDR_CHANGE_DETAIL_CIDR, type PodNetworkStatus, type PortMapping,
+  type Host,
+  isInvalidPod,
+  NET_PLUGIN_EVENT_POD_CIDR_CHANGE,
+  NET_PLUGIN_EVENT_POD_CIDR_CHANGE_DETAIL_CIDR,
+  type PodNetworkStatus,
+  type PortMapping,
 } from "../core/plugin.js";
 import { tryParseCidr } from "../../ip/index.js";
 import { KeyedMutex } from "../../util/keyed-mutex.js";
@@ -147,9 +152,14 @@ export function validatePodCIDR(value: string, field = "podCIDR"): string {
   const parts = value.split(",").map((s) => s.trim());
   if (value.trim() === "") throw new PodError(400, `${field}: must not be empty`);
   for (const p of parts) {
-    if (!tryParseCidr(p)) throw new PodError(400, `${field}: ${JSON.stringify(p)} is not a CIDR (want e.g. "10.200.0.0/24" or "10.200.0.0/24,fd00:200::/64")`);
+    if (!tryParseCidr(p))
+      throw new PodError(
+        400,
+        `${field}: ${JSON.stringify(p)} is not a CIDR (want e.g. "10.200.0.0/24" or "10.200.0.0/24,fd00:200::/64")`,
+      );
   }
-  if (parts.length > 2) throw new PodError(400, `${field}: at most one CIDR per IP family, got ${JSON.stringify(value)}`);
+  if (parts.length > 2)
+    throw new PodError(400, `${field}: at most one CIDR per IP family, got ${JSON.stringify(value)}`);
   return parts.join(",");
 }
 
@@ -221,7 +231,9 @@ export class PodRuntime implements Host {
   // Pods ---------------------------------------------------------------------------------------
 
   listPods(): PodView[] {
-    return [...this.byID.values()].sort((a, b) => key(a.namespace, a.name).localeCompare(key(b.namespace, b.name))).map(viewOf);
+    return [...this.byID.values()]
+      .sort((a, b) => key(a.namespace, a.name).localeCompare(key(b.namespace, b.name)))
+      .map(viewOf);
   }
 
   findPod(namespace: string, name: string): SandboxRecord | undefined {
@@ -251,7 +263,12 @@ export class PodRuntime implements Host {
    * the error), how long the plugin took, and why it ran when not for the pod's own create or
    * delete (`cause`: "set-up failed", "repair", …).
    */
-  private logStep(step: "set-up" | "teardown", r: SandboxRecord, durationMs: number, o: { error?: unknown; ips?: readonly string[]; cause?: string } = {}): void {
+  private logStep(
+    step: "set-up" | "teardown",
+    r: SandboxRecord,
+    durationMs: number,
+    o: { error?: unknown; ips?: readonly string[]; cause?: string } = {},
+  ): void {
     const fields = {
       pod: key(r.namespace, r.name),
       sandbox: r.id,
@@ -288,7 +305,10 @@ export class PodRuntime implements Host {
   private async dropNetns(r: SandboxRecord): Promise<void> {
     if (!r.ownsNetns || r.netns === "") return;
     const n = this.netnsName(r.netns);
-    if (n) await this.deps.netns.del(n).catch((e: unknown) => this.log.warn("failed to delete the sandbox netns", { netns: r.netns, err: e }));
+    if (n)
+      await this.deps.netns
+        .del(n)
+        .catch((e: unknown) => this.log.warn("failed to delete the sandbox netns", { netns: r.netns, err: e }));
   }
 
   /**
@@ -303,7 +323,10 @@ export class PodRuntime implements Host {
     if (this.deps.netns.isNodeNetns(path)) throw new PodError(409, `${field} is the node's own network namespace`);
     for (const other of this.byID.values()) {
       if (other.netns === "" || this.deps.netns.id(other.netns) !== id) continue;
-      throw new PodError(409, `${field} is the network namespace of pod "${key(other.namespace, other.name)}" (sandbox ${other.id.slice(0, 12)})`);
+      throw new PodError(
+        409,
+        `${field} is the network namespace of pod "${key(other.namespace, other.name)}" (sandbox ${other.id.slice(0, 12)})`,
+      );
     }
   }
 
@@ -323,7 +346,10 @@ export class PodRuntime implements Host {
       for (const other of this.byID.values()) {
         const hit = other.portMappings.find((o) => hostPortsCollide(pm, o));
         if (hit) {
-          throw new PodError(409, `hostPort ${pm.hostPort}/${pm.protocol}${pm.hostIP ? ` on ${pm.hostIP}` : ""} is already used by pod "${key(other.namespace, other.name)}"`);
+          throw new PodError(
+            409,
+            `hostPort ${pm.hostPort}/${pm.protocol}${pm.hostIP ? ` on ${pm.hostIP}` : ""} is already used by pod "${key(other.namespace, other.name)}"`,
+          );
         }
       }
     }
@@ -379,14 +405,25 @@ export class PodRuntime implements Host {
     } catch (e) {
       this.logStep("set-up", rec, ms(this.mono() - t0), { error: e });
       await this.undo(rec, "set-up failed");
-      throw new PodError(isInvalidPod(e) ? 400 : 500, `failed to set up sandbox "${id.slice(0, 12)}" network for pod "${k}": ${errorMessage(e)}`, e);
+      throw new PodError(
+        isInvalidPod(e) ? 400 : 500,
+        `failed to set up sandbox "${id.slice(0, 12)}" network for pod "${k}": ${errorMessage(e)}`,
+        e,
+      );
     }
     const setupMs = ms(this.mono() - t0);
-    const ready: SandboxRecord = { ...rec, phase: nextPhase(rec.phase, "set-up"), ips: await this.readIPs(rec), setupMs };
+    const ready: SandboxRecord = {
+      ...rec,
+      phase: nextPhase(rec.phase, "set-up"),
+      ips: await this.readIPs(rec),
+      setupMs,
+    };
     try {
       this.put(ready);
     } catch (e) {
-      const err = new Error(`failed to checkpoint sandbox "${id.slice(0, 12)}" of pod "${k}": ${errorMessage(e)}`, { cause: e });
+      const err = new Error(`failed to checkpoint sandbox "${id.slice(0, 12)}" of pod "${k}": ${errorMessage(e)}`, {
+        cause: e,
+      });
       this.logStep("set-up", rec, setupMs, { error: err });
       await this.undo(rec, "checkpoint failed"); // a pod that a restart would not know as ready is not ready
       throw new PodError(500, err.message, e);
@@ -465,7 +502,15 @@ export class PodRuntime implements Host {
    * as restartAction() says, under its lock; then the plugin's gc() with the pods that remain.
    */
   async restore(): Promise<RestoreReport> {
-    const report: { [K in keyof RestoreReport]: string[] } = { reattached: [], tornDown: [], repaired: [], failed: [], corrupt: [], released: [], errors: [] };
+    const report: { [K in keyof RestoreReport]: string[] } = {
+      reattached: [],
+      tornDown: [],
+      repaired: [],
+      failed: [],
+      corrupt: [],
+      released: [],
+      errors: [],
+    };
     const { records, corrupt } = this.deps.store.list();
     for (const c of corrupt) {
       report.corrupt.push(c.id);
@@ -496,11 +541,17 @@ export class PodRuntime implements Host {
       case "finish-teardown":
         this.put(r, false);
         try {
-          await this.teardown(r, r.phase === "tearing-down" ? "restart: the teardown was interrupted" : "restart: the sandbox is gone");
+          await this.teardown(
+            r,
+            r.phase === "tearing-down" ? "restart: the teardown was interrupted" : "restart: the sandbox is gone",
+          );
           report.tornDown.push(k);
         } catch (e) {
           report.errors.push(`${k}: ${errorMessage(e)}`);
-          this.log.warn("failed to tear down a pod; it stays \"tearing-down\" (DELETE or the next start retries)", { pod: k, err: e });
+          this.log.warn('failed to tear down a pod; it stays "tearing-down" (DELETE or the next start retries)', {
+            pod: k,
+            err: e,
+          });
         }
         return;
       case "keep":
@@ -546,7 +597,11 @@ export class PodRuntime implements Host {
    * up again in the same sandbox (its netns, its sandbox ID; the address may change). If that
    * fails, the network is torn down and the pod is "failed" with the reason, until deleted.
    */
-  private async repair(r: SandboxRecord, problems: readonly string[], report: { repaired: string[]; failed: string[]; errors: string[] }): Promise<void> {
+  private async repair(
+    r: SandboxRecord,
+    problems: readonly string[],
+    report: { repaired: string[]; failed: string[]; errors: string[] },
+  ): Promise<void> {
     const k = key(r.namespace, r.name);
     const found = problems.join("; ");
     this.log.warn("pod network is not intact; setting it up again", { pod: k, sandbox: r.id, problems });
@@ -569,11 +624,20 @@ export class PodRuntime implements Host {
       this.log.info("pod network repaired", { pod: k, sandbox: rec.id, ips: rec.ips, found });
     } catch (e) {
       await this.tearDownLogged(rec, "repair failed").catch(() => {}); // gc releases what is left
-      rec = { ...rec, phase: nextPhase(rec.phase, "repair-failed"), ips: [], reason: `${found}; repair failed: ${errorMessage(e)}` };
+      rec = {
+        ...rec,
+        phase: nextPhase(rec.phase, "repair-failed"),
+        ips: [],
+        reason: `${found}; repair failed: ${errorMessage(e)}`,
+      };
       this.put(rec);
       report.failed.push(k);
       report.errors.push(`${k}: ${rec.reason}`);
-      this.log.warn("pod network could not be repaired; the pod is failed until deleted", { pod: k, sandbox: rec.id, reason: rec.reason });
+      this.log.warn("pod network could not be repaired; the pod is failed until deleted", {
+        pod: k,
+        sandbox: rec.id,
+        reason: rec.reason,
+      });
     }
   }
 }

@@ -40,9 +40,16 @@ function cleanEnv(): NodeJS.ProcessEnv {
 /** The argv the daemon runs with; the sandbox defaults come first so `args` can override them. */
 export function daemonArgv(o: DaemonOptions): string[] {
   return [
-    `--net=/run/netns/${o.netns}`, process.execPath, PODNET_BIN, "node",
-    `--socket=${join(o.dir, "podnet.sock")}`, `--state-dir=${join(o.dir, "state")}`, `--cni-cache-dir=${join(o.dir, "cache")}`,
-    `--ipam-data-dir=${join(o.dir, "ipam")}`, "--modprobe=false", ...o.args,
+    `--net=/run/netns/${o.netns}`,
+    process.execPath,
+    PODNET_BIN,
+    "node",
+    `--socket=${join(o.dir, "podnet.sock")}`,
+    `--state-dir=${join(o.dir, "state")}`,
+    `--cni-cache-dir=${join(o.dir, "cache")}`,
+    `--ipam-data-dir=${join(o.dir, "ipam")}`,
+    "--modprobe=false",
+    ...o.args,
   ];
 }
 

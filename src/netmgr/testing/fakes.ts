@@ -44,8 +44,14 @@ export function createFakeInvoker(): FakeInvoker {
       if (f) throw f;
       const r = inv.result(list, rt);
       cache.set(key(list.name, rt.containerID, rt.ifName), {
-        containerID: rt.containerID, network: list.name, ifName: rt.ifName, config: list.bytes, netns: rt.netns,
-        cniArgs: (rt.args ?? []).map(([k, v]) => [k, v]), capabilityArgs: { ...(rt.capabilityArgs ?? {}) }, rawResult: r as unknown as Record<string, unknown>,
+        containerID: rt.containerID,
+        network: list.name,
+        ifName: rt.ifName,
+        config: list.bytes,
+        netns: rt.netns,
+        cniArgs: (rt.args ?? []).map(([k, v]) => [k, v]),
+        capabilityArgs: { ...(rt.capabilityArgs ?? {}) },
+        rawResult: r as unknown as Record<string, unknown>,
       });
       return r;
     },
@@ -53,7 +59,8 @@ export function createFakeInvoker(): FakeInvoker {
       calls.push({ op: "CHECK", network: list.name, rt });
       const f = inv.fail.get(`CHECK ${list.name}`);
       if (f) throw f;
-      if (!cache.has(key(list.name, rt.containerID, rt.ifName))) throw new CniError(CniCode.Internal, `no cached result of ${list.name}/${rt.containerID}/${rt.ifName}`);
+      if (!cache.has(key(list.name, rt.containerID, rt.ifName)))
+        throw new CniError(CniCode.Internal, `no cached result of ${list.name}/${rt.containerID}/${rt.ifName}`);
     },
     async delNetworkList(list, rt) {
       calls.push({ op: "DEL", network: list.name, rt });
@@ -63,7 +70,9 @@ export function createFakeInvoker(): FakeInvoker {
     },
     async validateNetworkList(list) {
       calls.push({ op: "VALIDATE", network: list.name });
-      for (const p of list.plugins) if (inv.missing.has(p.type)) throw new CniError(CniCode.PluginNotAvailable, `failed to find plugin "${p.type}" in path [/fake]`);
+      for (const p of list.plugins)
+        if (inv.missing.has(p.type))
+          throw new CniError(CniCode.PluginNotAvailable, `failed to find plugin "${p.type}" in path [/fake]`);
       return [...new Set(list.plugins.flatMap((p) => p.capabilities))];
     },
     getCachedResult(list, rt) {
@@ -76,7 +85,8 @@ export function createFakeInvoker(): FakeInvoker {
     async gcNetworkList(list, args) {
       calls.push({ op: "GC", network: list.name });
       const valid = new Set((args?.validAttachments ?? []).map((a) => `${a.containerID}/${a.ifname}`));
-      for (const [k, a] of cache) if (a.network === list.name && !valid.has(`${a.containerID}/${a.ifName}`)) cache.delete(k);
+      for (const [k, a] of cache)
+        if (a.network === list.name && !valid.has(`${a.containerID}/${a.ifName}`)) cache.delete(k);
     },
   };
   return inv;
@@ -98,7 +108,8 @@ export function createFakeOpener(): FakeOpener {
     held,
     taken,
     async open(hp): Promise<Closeable> {
-      if (taken.has(hp.port) || held.has(k(hp))) throw new Error(`listen ${hp.protocol}${hp.family} ${hp.ip}:${hp.port}: bind: address already in use`);
+      if (taken.has(hp.port) || held.has(k(hp)))
+        throw new Error(`listen ${hp.protocol}${hp.family} ${hp.ip}:${hp.port}: bind: address already in use`);
       held.add(k(hp));
       return { close: async () => void held.delete(k(hp)) };
     },

@@ -17,14 +17,18 @@ export interface Family {
 }
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const SUFFIXES: Readonly<Record<string, readonly string[]>> = { histogram: ["_bucket", "_sum", "_count"], summary: ["_sum", "_count"] };
+const SUFFIXES: Readonly<Record<string, readonly string[]>> = {
+  histogram: ["_bucket", "_sum", "_count"],
+  summary: ["_sum", "_count"],
+};
 
 /** A sample value as Prometheus reads it (Go's ParseFloat: "NaN", "+Inf" in any case). */
 function parseValue(s: string, line: string): number {
   if (/^\+?inf(inity)?$/i.test(s)) return Infinity;
   if (/^-inf(inity)?$/i.test(s)) return -Infinity;
   if (/^nan$/i.test(s)) return NaN;
-  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(s)) throw new Error(`not a number: ${JSON.stringify(s)} in ${JSON.stringify(line)}`);
+  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(s))
+    throw new Error(`not a number: ${JSON.stringify(s)} in ${JSON.stringify(line)}`);
   return Number(s);
 }
 
@@ -74,7 +78,8 @@ export function parsePromText(text: string): Map<string, Family> {
     }
     if (line.startsWith("# TYPE ")) {
       const [name, type] = line.slice(7).split(" ");
-      if (!name || !NAME.test(name) || !type || !["counter", "gauge", "histogram", "summary", "untyped"].includes(type)) throw new Error(`bad TYPE line ${JSON.stringify(line)}`);
+      if (!name || !NAME.test(name) || !type || !["counter", "gauge", "histogram", "summary", "untyped"].includes(type))
+        throw new Error(`bad TYPE line ${JSON.stringify(line)}`);
       if (families.has(name)) throw new Error(`family ${name} declared twice`);
       families.set(name, { name, type, help: help.get(name) ?? "", samples: [] });
       continue;
@@ -90,9 +95,14 @@ export function parsePromText(text: string): Map<string, Family> {
 }
 
 /** The value of the one sample `name` with exactly these labels (among others), or undefined. */
-export function sampleValue(families: Map<string, Family>, name: string, labels: Readonly<Record<string, string>> = {}): number | undefined {
+export function sampleValue(
+  families: Map<string, Family>,
+  name: string,
+  labels: Readonly<Record<string, string>> = {},
+): number | undefined {
   for (const f of families.values()) {
-    for (const s of f.samples) if (s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)) return s.value;
+    for (const s of f.samples)
+      if (s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)) return s.value;
   }
   return undefined;
 }

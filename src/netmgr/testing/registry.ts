@@ -16,7 +16,12 @@ const never: PluginFuncs = { add: () => new Promise(() => {}), del: () => new Pr
  * The gate of the "hold" plugin, shared with the test through a SharedArrayBuffer (the registry's
  * argument): slot 0 counts ADDs that entered, slot 1 is set to release them all, slot 2 counts DELs.
  */
-export function holdGate(): { readonly buffer: SharedArrayBuffer; entered(): number; deleted(): number; release(): void } {
+export function holdGate(): {
+  readonly buffer: SharedArrayBuffer;
+  entered(): number;
+  deleted(): number;
+  release(): void;
+} {
   const buffer = new SharedArrayBuffer(12);
   const a = new Int32Array(buffer);
   return {

@@ -21,7 +21,13 @@ describe("attachment state files", () => {
     assert.deepEqual([...fs.files.keys()], []);
   });
   it("a state file nested too deep, or not JSON, reads as no state (DEL then reads the kernel)", async () => {
-    const store = new AttachmentStore(memStateFs({ "/state/net1/c1-eth0": "[".repeat(100_000) + "]".repeat(100_000), "/state/net1/c2-eth0": "garbage" }), "/state");
+    const store = new AttachmentStore(
+      memStateFs({
+        "/state/net1/c1-eth0": "[".repeat(100_000) + "]".repeat(100_000),
+        "/state/net1/c2-eth0": "garbage",
+      }),
+      "/state",
+    );
     assert.equal(await store.read("net1", "c1", "eth0"), undefined);
     assert.equal(await store.read("net1", "c2", "eth0"), undefined);
   });

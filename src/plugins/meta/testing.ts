@@ -1,7 +1,9 @@
 // Test helpers of the meta plugins: an in-memory StateFs (files keyed by full path).
 import type { StateFs } from "./attachment-state.js";
 
-export function memStateFs(initial: Record<string, string> = {}): StateFs & { files: Map<string, string>; dirs: Set<string> } {
+export function memStateFs(
+  initial: Record<string, string> = {},
+): StateFs & { files: Map<string, string>; dirs: Set<string> } {
   const files = new Map<string, string>(Object.entries(initial));
   /** Directories made by mkdir (those of `initial` files are implied). */
   const dirs = new Set<string>();
@@ -32,7 +34,8 @@ export function memStateFs(initial: Record<string, string> = {}): StateFs & { fi
       return [...names];
     },
     rmdir: async (p) => {
-      if ([...files.keys()].some((f) => f.startsWith(`${p}/`))) throw Object.assign(new Error(`ENOTEMPTY: ${p}`), { code: "ENOTEMPTY" });
+      if ([...files.keys()].some((f) => f.startsWith(`${p}/`)))
+        throw Object.assign(new Error(`ENOTEMPTY: ${p}`), { code: "ENOTEMPTY" });
       if (!dirs.delete(p)) throw enoent(p);
     },
   };

@@ -9,20 +9,37 @@
 // - pod IPs come from the ADD result (kept in the libcni cache), the netns is read only as a fallback;
 // - `dns` is passed on Linux too (only plugins with the capability see it).
 // As in the kubelet, --network-plugin-mtu and the hairpin mode are not used here: the config decides.
-import { CniCode, CniError, isObject, parseConf, parseConfList, readJson, specHas, toCurrent, type AnyResult, type NetworkConfigList } from "../../../cni/index.js";
+import {
+  CniCode,
+  CniError,
+  isObject,
+  parseConf,
+  parseConfList,
+  readJson,
+  specHas,
+  toCurrent,
+  type AnyResult,
+  type NetworkConfigList,
+} from "../../../cni/index.js";
 import type { NetOps } from "../../../kernel/types.js";
 import { confFiles, loadConfFile, type RuntimeConf } from "../../../libcni/index.js";
 import { bandwidthCapability, extractPodBandwidth } from "../../core/bandwidth.js";
 import { isAlreadyGone, type CniInvoker } from "../../invoke/cni-invoker.js";
 import { type Logger, nullLogger } from "../../core/log.js";
 import {
-  CNI_PLUGIN_NAME, DEFAULT_INTERFACE_NAME, type Host, InvalidPodError, podCidrOfEvent,
-  type NetworkPlugin, type PodNetworkStatus, type PortMapping, statusFromIPs,
+  CNI_PLUGIN_NAME,
+  DEFAULT_INTERFACE_NAME,
+  type Host,
+  InvalidPodError,
+  podCidrOfEvent,
+  type NetworkPlugin,
+  type PodNetworkStatus,
+  type PortMapping,
+  statusFromIPs,
 } from "../../core/plugin.js";
 import { readPodIPs } from "../podips.js";
 import { tryParseCidr } from "../../../ip/index.js";
 import { errorMessage } from "../../../util/error-message.js";
-
 
 export const LOOPBACK_NETWORK = `{"cniVersion":"0.2.0","name":"cni-loopback","plugins":[{"type":"loopback"}]}`;
 export const DEFAULT_SYNC_INTERVAL_MS = 5000;
@@ -61,13 +78,26 @@ export function cniArgs(namespace: string, name: string, sandboxID: string): Arr
 }
 
 /** `portMappings` capability entries: hostPort > 0 only, protocol lower-cased, hostIP passed through. */
-export function portMappingsCapability(pms: readonly PortMapping[]): Array<{ hostPort: number; containerPort: number; protocol: string; hostIP: string }> {
-  return pms.filter((p) => p.hostPort > 0).map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol.toLowerCase(), hostIP: p.hostIP }));
+export function portMappingsCapability(
+  pms: readonly PortMapping[],
+): Array<{ hostPort: number; containerPort: number; protocol: string; hostIP: string }> {
+  return pms
+    .filter((p) => p.hostPort > 0)
+    .map((p) => ({
+      hostPort: p.hostPort,
+      containerPort: p.containerPort,
+      protocol: p.protocol.toLowerCase(),
+      hostIP: p.hostIP,
+    }));
 }
 
 /** `ipRanges`: one range set per pod CIDR ("10.0.0.0/24,fd00::/64" → [[{subnet:v4}],[{subnet:v6}]]). */
 export function ipRangesCapability(podCidr: string): Array<Array<{ subnet: string }>> {
-  return podCidr.split(",").map((s) => s.trim()).filter(Boolean).map((subnet) => [{ subnet }]);
+  return podCidr
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((subnet) => [{ subnet }]);
 }
 
 /** The CRI DNSConfig JSON under options.dns → the `dns` capability. */
@@ -212,7 +242,8 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
 
   function checkInitialized(): Error | null {
     if (!current) return new Error(`cni config uninitialized${lastSyncError ? `: ${lastSyncError}` : ""}`);
-    if (current.capabilities.includes("ipRanges") && podCidr === "") return new Error("cni config needs ipRanges but no PodCIDR set");
+    if (current.capabilities.includes("ipRanges") && podCidr === "")
+      return new Error("cni config needs ipRanges but no PodCIDR set");
     return null;
   }
 
@@ -253,7 +284,17 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
     defaultNetwork: () => current,
     nodeInfo() {
       const n = current;
-      return n ? { network: { name: n.list.name, file: n.file, cniVersion: n.list.cniVersion, plugins: n.list.plugins.map((p) => p.type), capabilities: n.capabilities } } : {};
+      return n
+        ? {
+            network: {
+              name: n.list.name,
+              file: n.file,
+              cniVersion: n.list.cniVersion,
+              plugins: n.list.plugins.map((p) => p.type),
+              capabilities: n.capabilities,
+            },
+          }
+        : {};
     },
 
     async setUpPod(namespace, name, id, annotations, options) {
@@ -266,7 +307,16 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
       } catch (e) {
         throw new Error(`CNI failed to retrieve network namespace path: ${(e as Error).message}`, { cause: e });
       }
-      const rt = buildRuntimeConf({ namespace, name, sandboxID: id, netns, annotations, options, portMappings: await needHost().getPodPortMappings(id), podCidr });
+      const rt = buildRuntimeConf({
+        namespace,
+        name,
+        sandboxID: id,
+        netns,
+        annotations,
+        options,
+        portMappings: await needHost().getPodPortMappings(id),
+        podCidr,
+      });
       await deps.invoker.addNetworkList(loNetwork, rt);
       const result = await deps.invoker.addNetworkList(net.list, rt);
       const ips = resultIPs(result);
@@ -297,12 +347,26 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
       };
       if (cached.length > 0) {
         for (const a of cached) {
-          await run(listFromCachedConfig(a.config), { ...base, ifName: a.ifName, args: a.cniArgs, capabilityArgs: a.capabilityArgs });
+          await run(listFromCachedConfig(a.config), {
+            ...base,
+            ifName: a.ifName,
+            args: a.cniArgs,
+            capabilityArgs: a.capabilityArgs,
+          });
         }
       } else {
         const notReady = checkInitialized();
         if (notReady) throw notReady;
-        const rt = buildRuntimeConf({ namespace, name, sandboxID: id, netns, annotations: {}, options: {}, portMappings: await needHost().getPodPortMappings(id), podCidr });
+        const rt = buildRuntimeConf({
+          namespace,
+          name,
+          sandboxID: id,
+          netns,
+          annotations: {},
+          options: {},
+          portMappings: await needHost().getPodPortMappings(id),
+          podCidr,
+        });
         await run(current!.list, rt);
       }
       podIPs.delete(id);
@@ -329,9 +393,13 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
       } catch (e) {
         throw new Error(`CNI failed to retrieve network namespace path: ${(e as Error).message}`, { cause: e });
       }
-      if (!netns) throw new Error(`cannot find the network namespace, skipping pod network status for container "${id}"`);
+      if (!netns)
+        throw new Error(`cannot find the network namespace, skipping pod network status for container "${id}"`);
       const ips = await readPodIPs(deps.netns(netns));
-      if (ips.length === 0) throw new Error(`cannot find pod IPs in the network namespace, skipping pod network status for container "${id}"`);
+      if (ips.length === 0)
+        throw new Error(
+          `cannot find pod IPs in the network namespace, skipping pod network status for container "${id}"`,
+        );
       return statusFromIPs(ips);
     },
 
@@ -349,7 +417,10 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
         return [errorMessage(e)];
       }
       const attachments = deps.invoker.getCachedAttachments(id).filter((a) => a.network !== loNetwork.name);
-      if (attachments.length === 0) return [`no cached ADD result for sandbox ${id.slice(0, 12)} (its network was never added, or its cache entry is gone)`];
+      if (attachments.length === 0)
+        return [
+          `no cached ADD result for sandbox ${id.slice(0, 12)} (its network was never added, or its cache entry is gone)`,
+        ];
       const problems: string[] = [];
       for (const a of attachments) {
         let list: NetworkConfigList;
@@ -359,7 +430,13 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
           problems.push(`network "${a.network}" on ${a.ifName}: the cached config is unreadable: ${errorMessage(e)}`);
           continue;
         }
-        const rt: RuntimeConf = { containerID: id, netns, ifName: a.ifName, args: a.cniArgs, capabilityArgs: a.capabilityArgs };
+        const rt: RuntimeConf = {
+          containerID: id,
+          netns,
+          ifName: a.ifName,
+          args: a.cniArgs,
+          capabilityArgs: a.capabilityArgs,
+        };
         if (specHas(list.cniVersion, "CHECK") && !list.disableCheck) {
           try {
             await deps.invoker.checkNetworkList(list, rt);
@@ -382,7 +459,8 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
           continue;
         }
         const have = new Set((await ops.addrList(a.ifName)).map((x) => x.address));
-        for (const ip of want) if (!have.has(ip)) problems.push(`network "${list.name}": ${a.ifName} in ${netns} does not have ${ip}`);
+        for (const ip of want)
+          if (!have.has(ip)) problems.push(`network "${list.name}": ${a.ifName} in ${netns} does not have ${ip}`);
       }
       return problems;
     },
@@ -405,7 +483,11 @@ export function createCniPlugin(deps: CniPluginDeps): CniPlugin {
         if (a.network === loNetwork.name || (current && a.network === current.list.name)) continue;
         try {
           await deps.invoker.delNetworkList(listFromCachedConfig(a.config), {
-            containerID: a.containerID, netns: "", ifName: a.ifName, args: a.cniArgs, capabilityArgs: a.capabilityArgs,
+            containerID: a.containerID,
+            netns: "",
+            ifName: a.ifName,
+            args: a.cniArgs,
+            capabilityArgs: a.capabilityArgs,
           });
         } catch (e) {
           errs.push((e as Error).message);

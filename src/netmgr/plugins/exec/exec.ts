@@ -61,9 +61,12 @@ export function parseExecStatus(output: string, podName: string): PodNetworkStat
   const kind = typeof rec["kind"] === "string" ? rec["kind"] : "";
   const apiVersion = typeof rec["apiVersion"] === "string" ? rec["apiVersion"] : "";
   if (kind !== "" && kind !== "PodNetworkStatus") {
-    throw new Error(`Invalid 'kind' returned in network status for pod '${podName}'. Valid value is 'PodNetworkStatus', got '${kind}'.`);
+    throw new Error(
+      `Invalid 'kind' returned in network status for pod '${podName}'. Valid value is 'PodNetworkStatus', got '${kind}'.`,
+    );
   }
-  if (apiVersion !== "" && apiVersion !== "v1beta1") throw new Error(`Unknown version '${apiVersion}' in network status for pod '${podName}'.`);
+  if (apiVersion !== "" && apiVersion !== "v1beta1")
+    throw new Error(`Unknown version '${apiVersion}' in network status for pod '${podName}'.`);
   const ip = typeof rec["ip"] === "string" ? rec["ip"] : "";
   const ips = Array.isArray(rec["ips"]) ? rec["ips"].filter((x): x is string => typeof x === "string") : [];
   const all = ips.length ? ips : ip ? [ip] : [];

@@ -35,7 +35,11 @@ export interface KubenetPlugins {
   invoker(): CniInvoker;
 }
 
-export function kubenetPlugins(binDirs: readonly string[], fs: DirLister, invokerFor: (path: readonly string[]) => CniInvoker): KubenetPlugins {
+export function kubenetPlugins(
+  binDirs: readonly string[],
+  fs: DirLister,
+  invokerFor: (path: readonly string[]) => CniInvoker,
+): KubenetPlugins {
   const invokers = new Map<string, CniInvoker>();
   return {
     dir: () => findPluginDir(binDirs, fs),

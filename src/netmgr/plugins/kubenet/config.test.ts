@@ -15,7 +15,12 @@ describe("kubenet pod CIDRs", () => {
     assert.deepEqual(p.gateways, ["10.200.0.1", "fd00:200::1"]);
     assert.deepEqual(parsePodCIDRs("10.200.0.0/24,fd00:200::/64", false).cidrs.map(formatNetwork), ["10.200.0.0/24"]);
   });
-  for (const [bad, why] of [["10.0.0.0/33", /not a CIDR/], ["fast", /not a CIDR/], ["10.0.0.0/24,10.1.0.0/24", /one per family/], ["10.0.0.0/32", /too small/]] as const) {
+  for (const [bad, why] of [
+    ["10.0.0.0/33", /not a CIDR/],
+    ["fast", /not a CIDR/],
+    ["10.0.0.0/24,10.1.0.0/24", /one per family/],
+    ["10.0.0.0/32", /too small/],
+  ] as const) {
     it(`${JSON.stringify(bad)} is rejected`, () => assert.throws(() => parsePodCIDRs(bad), why));
   }
 });
@@ -24,19 +29,49 @@ describe("kubenet bridge config", () => {
   it("the kubelet template, single stack", () => {
     const c = JSON.parse(renderNetConfig({ mtu: 1460, hairpin: false, podCIDRs: parsePodCIDRs("10.0.0.1/24").cidrs }));
     assert.deepEqual(c, {
-      cniVersion: "0.1.0", name: "kubenet", type: "bridge", bridge: "cbr0", mtu: 1460, addIf: "eth0", isGateway: true, ipMasq: false, hairpinMode: false,
+      cniVersion: "0.1.0",
+      name: "kubenet",
+      type: "bridge",
+      bridge: "cbr0",
+      mtu: 1460,
+      addIf: "eth0",
+      isGateway: true,
+      ipMasq: false,
+      hairpinMode: false,
       ipam: { type: "host-local", ranges: [[{ subnet: "10.0.0.0/24" }]], routes: [{ dst: "0.0.0.0/0" }] },
     });
   });
   it("dual stack: a range set and a default route per family, v4 first; dataDir when given", () => {
-    const c = JSON.parse(renderNetConfig({ mtu: 9001, hairpin: true, podCIDRs: parsePodCIDRs("10.0.0.0/24,fd00::/64").cidrs, dataDir: "/tmp/x" }));
+    const c = JSON.parse(
+      renderNetConfig({
+        mtu: 9001,
+        hairpin: true,
+        podCIDRs: parsePodCIDRs("10.0.0.0/24,fd00::/64").cidrs,
+        dataDir: "/tmp/x",
+      }),
+    );
     assert.deepEqual(c.ipam.ranges, [[{ subnet: "10.0.0.0/24" }], [{ subnet: "fd00::/64" }]]);
     assert.deepEqual(c.ipam.routes, [{ dst: "0.0.0.0/0" }, { dst: "::/0" }]);
     assert.equal(c.ipam.dataDir, "/tmp/x");
     assert.equal(c.hairpinMode, true);
   });
   it("the masquerade rule and its off switch", () => {
-    assert.deepEqual(masqRuleArgs("10.0.0.0/8"), ["-m", "comment", "--comment", "kubenet: SNAT for outbound traffic from cluster", "-m", "addrtype", "!", "--dst-type", "LOCAL", "!", "-d", "10.0.0.0/8", "-j", "MASQUERADE"]);
+    assert.deepEqual(masqRuleArgs("10.0.0.0/8"), [
+      "-m",
+      "comment",
+      "--comment",
+      "kubenet: SNAT for outbound traffic from cluster",
+      "-m",
+      "addrtype",
+      "!",
+      "--dst-type",
+      "LOCAL",
+      "!",
+      "-d",
+      "10.0.0.0/8",
+      "-j",
+      "MASQUERADE",
+    ]);
     assert.equal(masqRuleArgs("0.0.0.0/0"), undefined);
     assert.equal(masqRuleArgs("::/0"), undefined);
   });

@@ -32,10 +32,14 @@ export function parsePodCIDRs(value: string, dualStack = true): PodCIDRs {
     try {
       c = parseCidr(p);
     } catch (e) {
-      throw new RangeError(`pod CIDR ${JSON.stringify(p)}${parts.length > 1 ? ` (element ${i} of ${JSON.stringify(value)})` : ""} is not a CIDR: ${(e as Error).message}`);
+      throw new RangeError(
+        `pod CIDR ${JSON.stringify(p)}${parts.length > 1 ? ` (element ${i} of ${JSON.stringify(value)})` : ""} is not a CIDR: ${(e as Error).message}`,
+      );
     }
     if (cidrs.some((x) => x.network.family === c.network.family)) {
-      throw new RangeError(`pod CIDR ${JSON.stringify(value)}: more than one IPv${c.network.family} CIDR (one per family)`);
+      throw new RangeError(
+        `pod CIDR ${JSON.stringify(value)}: more than one IPv${c.network.family} CIDR (one per family)`,
+      );
     }
     const hostBits = c.network.family === 4 ? 32 - c.prefix : 128 - c.prefix;
     if (hostBits < 2) throw new RangeError(`pod CIDR ${JSON.stringify(p)} is too small for pods (/${c.prefix})`);
@@ -86,9 +90,19 @@ export function renderNetConfig(i: NetConfigInput): string {
 export function masqRuleArgs(nonMasqueradeCIDR: string, target = "MASQUERADE"): string[] | undefined {
   if (nonMasqueradeCIDR === "0.0.0.0/0" || nonMasqueradeCIDR === "::/0") return undefined;
   return [
-    "-m", "comment", "--comment", "kubenet: SNAT for outbound traffic from cluster",
-    "-m", "addrtype", "!", "--dst-type", "LOCAL",
-    "!", "-d", nonMasqueradeCIDR,
-    "-j", target,
+    "-m",
+    "comment",
+    "--comment",
+    "kubenet: SNAT for outbound traffic from cluster",
+    "-m",
+    "addrtype",
+    "!",
+    "--dst-type",
+    "LOCAL",
+    "!",
+    "-d",
+    nonMasqueradeCIDR,
+    "-j",
+    target,
   ];
 }

@@ -12,7 +12,12 @@ import type { EbtablesDedup } from "./ebtables.js";
  * cbr0 promiscuous (rejects when cbr0 is missing or cannot be set); returns the dedup sync, which
  * is best effort and never rejects (ebtables, once per node).
  */
-export async function promiscuousBridge(ops: NetOps, ebtables: EbtablesDedup, cidrs: PodCIDRs, log: Logger): Promise<{ dedup: Promise<void> }> {
+export async function promiscuousBridge(
+  ops: NetOps,
+  ebtables: EbtablesDedup,
+  cidrs: PodCIDRs,
+  log: Logger,
+): Promise<{ dedup: Promise<void> }> {
   const link = await ops.linkGet(BRIDGE_NAME);
   if (!link) throw new Error(`failed to lookup "${BRIDGE_NAME}": Link not found`);
   if (!link.promisc) {

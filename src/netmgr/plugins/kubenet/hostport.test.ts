@@ -6,7 +6,12 @@ import { createFakeIPTables } from "../../../kernel/iptables-fake.js";
 import { createFakeOpener } from "../../testing/fakes.js";
 import type { PortMapping } from "../../core/plugin.js";
 
-const pm = (hostPort: number, containerPort: number, protocol: PortMapping["protocol"] = "TCP", hostIP = ""): PortMapping => ({ hostPort, containerPort, protocol, hostIP });
+const pm = (
+  hostPort: number,
+  containerPort: number,
+  protocol: PortMapping["protocol"] = "TCP",
+  hostIP = "",
+): PortMapping => ({ hostPort, containerPort, protocol, hostIP });
 
 async function withMarkMasq(ipv6 = false) {
   const ipt = createFakeIPTables(ipv6);
@@ -39,24 +44,55 @@ describe("hostport rules (golden)", () => {
     assert.match(u.rules[2]!, /-m udp -p udp -d 10.1.2.3 -j DNAT --to-destination=10.200.0.2:53$/);
   });
   it("splitRule keeps quoted comments whole", () =>
-    assert.deepEqual(splitRule('-A X -m comment --comment "a b" -j Y'), ["-A", "X", "-m", "comment", "--comment", "a b", "-j", "Y"]));
+    assert.deepEqual(splitRule('-A X -m comment --comment "a b" -j Y'), [
+      "-A",
+      "X",
+      "-m",
+      "comment",
+      "--comment",
+      "a b",
+      "-j",
+      "Y",
+    ]));
 });
 
 describe("HostportManager over fakes", () => {
-  const web = (ip = "10.200.0.2") => ({ namespace: "default", name: "web", portMappings: [pm(8080, 80), pm(5353, 53, "UDP"), pm(0, 9000), pm(9999, 99, "SCTP")], hostNetwork: false, ip });
+  const web = (ip = "10.200.0.2") => ({
+    namespace: "default",
+    name: "web",
+    portMappings: [pm(8080, 80), pm(5353, 53, "UDP"), pm(0, 9000), pm(9999, 99, "SCTP")],
+    hostNetwork: false,
+    ip,
+  });
 
   it("add: chains and jumps, ports held (not SCTP), UDP conntrack cleared after the rules", async () => {
     const ipt = await withMarkMasq();
     const op = createFakeOpener();
     const cleared: number[] = [];
-    const m = new HostportManager({ iptables: ipt, openPort: op.open, clearConntrack: async (p) => void cleared.push(p) });
+    const m = new HostportManager({
+      iptables: ipt,
+      openPort: op.open,
+      clearConntrack: async (p) => void cleared.push(p),
+    });
     await m.add("abc123", web(), "cbr0");
     assert.deepEqual([...op.held].sort(), ["4/tcp//8080", "4/udp//5353"]);
     assert.deepEqual(cleared, [5353]);
     const rules = ipt.rules("nat");
-    assert.ok(rules.includes('-A OUTPUT -m comment --comment "kube hostport portals" -m addrtype --dst-type LOCAL -j KUBE-HOSTPORTS'));
-    assert.ok(rules.includes('-A PREROUTING -m comment --comment "kube hostport portals" -m addrtype --dst-type LOCAL -j KUBE-HOSTPORTS'));
-    assert.ok(rules.includes('-A POSTROUTING -m comment --comment "SNAT for localhost access to hostports" -o cbr0 -s 127.0.0.0/8 -j MASQUERADE'));
+    assert.ok(
+      rules.includes(
+        '-A OUTPUT -m comment --comment "kube hostport portals" -m addrtype --dst-type LOCAL -j KUBE-HOSTPORTS',
+      ),
+    );
+    assert.ok(
+      rules.includes(
+        '-A PREROUTING -m comment --comment "kube hostport portals" -m addrtype --dst-type LOCAL -j KUBE-HOSTPORTS',
+      ),
+    );
+    assert.ok(
+      rules.includes(
+        '-A POSTROUTING -m comment --comment "SNAT for localhost access to hostports" -o cbr0 -s 127.0.0.0/8 -j MASQUERADE',
+      ),
+    );
     assert.equal(rules.filter((r) => r.startsWith("-A KUBE-HOSTPORTS")).length, 3);
     // a second pod's rules go first (-I), the first pod's stay
     await m.add("def456", { ...web("10.200.0.3"), name: "web2", portMappings: [pm(8081, 80)] }, "cbr0");
@@ -69,7 +105,10 @@ describe("HostportManager over fakes", () => {
     const op = createFakeOpener();
     op.taken.add(5353);
     const m = new HostportManager({ iptables: ipt, openPort: op.open });
-    await assert.rejects(m.add("abc123", web(), "cbr0"), /^Error: cannot open hostport 5353 for pod web_default: listen udp4 :5353: bind: address already in use$/);
+    await assert.rejects(
+      m.add("abc123", web(), "cbr0"),
+      /^Error: cannot open hostport 5353 for pod web_default: listen udp4 :5353: bind: address already in use$/,
+    );
     assert.deepEqual([...op.held], []);
     assert.equal(ipt.restores.length, 0);
   });
@@ -90,7 +129,10 @@ describe("HostportManager over fakes", () => {
     await m.add("def456", { ...web("10.200.0.3"), name: "web2", portMappings: [pm(8081, 80)] }, "cbr0");
     await m.remove("abc123", { ...web(), ip: "" });
     const left = existingHostportRules(await ipt.save("nat"));
-    assert.deepEqual([...left.chains.keys()].sort(), ["KUBE-HOSTPORTS", hostportChainName("def456", pm(8081, 80))].sort());
+    assert.deepEqual(
+      [...left.chains.keys()].sort(),
+      ["KUBE-HOSTPORTS", hostportChainName("def456", pm(8081, 80))].sort(),
+    );
     assert.equal(left.rules.filter((r) => r.includes("web_default")).length, 0);
     assert.deepEqual([...op.held], ["4/tcp//8081"]);
     await m.remove("abc123", { ...web(), ip: "" }); // twice is fine
@@ -112,14 +154,19 @@ describe("HostportManager over fakes", () => {
     const keep = new Set([hostportChainName("abc123", pm(8080, 80))]);
     const removed = await m.removeStaleChains(keep);
     assert.equal(removed.length, 2); // the UDP and the SCTP mapping
-    assert.deepEqual([...existingHostportRules(await ipt.save("nat")).chains.keys()].sort(), ["KUBE-HOSTPORTS", ...keep].sort());
+    assert.deepEqual(
+      [...existingHostportRules(await ipt.save("nat")).chains.keys()].sort(),
+      ["KUBE-HOSTPORTS", ...keep].sort(),
+    );
   });
 });
 
 describe("hostport chains already in place", () => {
   it("are recognised in iptables-save output (as iptables prints them), so Add skips the -C round trips", async () => {
     const text = [
-      "*nat", ":PREROUTING ACCEPT [0:0]", ":KUBE-HOSTPORTS - [0:0]",
+      "*nat",
+      ":PREROUTING ACCEPT [0:0]",
+      ":KUBE-HOSTPORTS - [0:0]",
       '-A PREROUTING -m comment --comment "kube hostport portals" -m addrtype --dst-type LOCAL -j KUBE-HOSTPORTS',
       '-A OUTPUT -m comment --comment "kube hostport portals" -m addrtype --dst-type LOCAL -j KUBE-HOSTPORTS',
       '-A POSTROUTING -s 127.0.0.0/8 -o cbr0 -m comment --comment "SNAT for localhost access to hostports" -j MASQUERADE',
@@ -134,7 +181,10 @@ describe("hostport chains already in place", () => {
 });
 
 describe("one restore per pod operation", () => {
-  const web = (id: string, port: number, ip = "10.200.0.2") => ({ id, ppm: { namespace: "default", name: `web-${id}`, portMappings: [pm(port, 80)], hostNetwork: false, ip } });
+  const web = (id: string, port: number, ip = "10.200.0.2") => ({
+    id,
+    ppm: { namespace: "default", name: `web-${id}`, portMappings: [pm(port, 80)], hostNetwork: false, ip },
+  });
   async function counted() {
     const ipt = await withMarkMasq();
     let saves = 0;
@@ -157,10 +207,16 @@ describe("one restore per pod operation", () => {
     assert.equal(saves(), before.saves, "no iptables-save");
     assert.equal(ipt.restores.length, before.restores + 15, "one restore per operation");
     assert.deepEqual(m.counts, { fast: 15, full: 1 });
-    assert.match(ipt.restores.at(-1)!, /^\*nat\n:KUBE-HP-\w+ - \[0:0\]\n-D KUBE-HOSTPORTS -m comment --comment "web-p8_default hostport 9008" .* -j KUBE-HP-\w+\n-X KUBE-HP-\w+\nCOMMIT\n$/);
+    assert.match(
+      ipt.restores.at(-1)!,
+      /^\*nat\n:KUBE-HP-\w+ - \[0:0\]\n-D KUBE-HOSTPORTS -m comment --comment "web-p8_default hostport 9008" .* -j KUBE-HP-\w+\n-X KUBE-HP-\w+\nCOMMIT\n$/,
+    );
     // the table is exactly what the kubelet's way produces: newest jump first, each chain once
     const jumps = ipt.rules("nat").filter((r) => r.startsWith("-A KUBE-HOSTPORTS"));
-    assert.deepEqual(jumps.map((r) => /hostport (\d+)/.exec(r)![1]), ["9009", "9007", "9005", "9003", "9001", "8080"]);
+    assert.deepEqual(
+      jumps.map((r) => /hostport (\d+)/.exec(r)![1]),
+      ["9009", "9007", "9005", "9003", "9001", "8080"],
+    );
     const left = existingHostportRules(await ipt.save("nat"));
     assert.equal([...left.chains.keys()].filter((c) => c.startsWith("KUBE-HP-")).length, 6);
   });
@@ -171,7 +227,10 @@ describe("one restore per pod operation", () => {
     await m.add("a", web("a", 8080).ppm, "cbr0");
     await m.add("b", web("b", 8081, "10.200.0.3").ppm, "cbr0");
     await m.add("b", web("b", 8081, "10.200.0.3").ppm, "cbr0");
-    assert.equal(ipt.rules("nat").filter((r) => r.includes("hostport 8081") && r.startsWith("-A KUBE-HOSTPORTS")).length, 1);
+    assert.equal(
+      ipt.rules("nat").filter((r) => r.includes("hostport 8081") && r.startsWith("-A KUBE-HOSTPORTS")).length,
+      1,
+    );
     assert.equal(ipt.rules("nat").filter((r) => r.includes("--to-destination=10.200.0.3:80")).length, 1);
   });
 
@@ -181,14 +240,23 @@ describe("one restore per pod operation", () => {
     await m.add("a", web("a", 8080).ppm, "cbr0");
     await m.add("b", web("b", 8081, "10.200.0.3").ppm, "cbr0");
     // someone deletes b's jump by hand, then flushes KUBE-HOSTPORTS away entirely
-    ipt.tables.get("nat")!.set("KUBE-HOSTPORTS", ipt.tables.get("nat")!.get("KUBE-HOSTPORTS")!.filter((r) => !r.includes("8081")));
+    ipt.tables.get("nat")!.set(
+      "KUBE-HOSTPORTS",
+      ipt.tables
+        .get("nat")!
+        .get("KUBE-HOSTPORTS")!
+        .filter((r) => !r.includes("8081")),
+    );
     const s0 = saves();
     await m.remove("b", { ...web("b", 8081).ppm, ip: "" });
     assert.equal(saves(), s0 + 1, "redone from iptables-save");
     assert.equal(ipt.rules("nat").filter((r) => r.includes("8081")).length, 0);
     ipt.tables.get("nat")!.delete("KUBE-HOSTPORTS");
     await m.add("c", web("c", 8082, "10.200.0.4").ppm, "cbr0");
-    assert.ok(ipt.rules("nat").some((r) => r.startsWith("-A KUBE-HOSTPORTS") && r.includes("8082")), "KUBE-HOSTPORTS is re-created");
+    assert.ok(
+      ipt.rules("nat").some((r) => r.startsWith("-A KUBE-HOSTPORTS") && r.includes("8082")),
+      "KUBE-HOSTPORTS is re-created",
+    );
     assert.deepEqual(m.counts, { fast: 1, full: 3 });
   });
 
@@ -207,7 +275,10 @@ describe("one restore per pod operation", () => {
     op.taken.add(9999);
     const m2 = new HostportManager({ iptables: ipt, openPort: op.open });
     await m2.add("x", web("x", 9998, "10.200.0.8").ppm, "cbr0");
-    await assert.rejects(m2.add("y", web("y", 9999, "10.200.0.9").ppm, "cbr0", m2.prepareAdd("cbr0")), /cannot open hostport 9999/);
+    await assert.rejects(
+      m2.add("y", web("y", 9999, "10.200.0.9").ppm, "cbr0", m2.prepareAdd("cbr0")),
+      /cannot open hostport 9999/,
+    );
     assert.equal(ipt.started.at(-1), "cancelled");
     assert.equal(m.prepareAdd("cni0"), undefined, "another NAT interface's chains were never ensured");
   });

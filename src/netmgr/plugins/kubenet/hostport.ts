@@ -11,7 +11,17 @@
 // missing, KUBE-HOSTPORTS flushed), the operation is redone the kubelet's way — save, rewrite the
 // hostport chains, restore — which also re-learns the table.
 import { createHash } from "node:crypto";
-import { chainLine, quoteString, restoreInput, ruleLine, ruleText, splitRule, type IPTables, type PendingRestore, type SavedTable } from "../../../kernel/iptables.js";
+import {
+  chainLine,
+  quoteString,
+  restoreInput,
+  ruleLine,
+  ruleText,
+  splitRule,
+  type IPTables,
+  type PendingRestore,
+  type SavedTable,
+} from "../../../kernel/iptables.js";
 import { type Logger, nullLogger } from "../../core/log.js";
 import { type PortMapping, podFullName, type Protocol } from "../../core/plugin.js";
 import { Mutex } from "../../../util/keyed-mutex.js";
@@ -83,7 +93,11 @@ export function gatherHostportMappings(ppm: PodPortMapping, ipv6: boolean): Port
 const isUnspecified = (ip: string) => ip === "0.0.0.0" || ip === "::";
 
 /** The chain line and the three rules of one mapping, as restore lines (pure; golden-tested). */
-export function hostportRules(id: string, ppm: PodPortMapping, pm: PortMapping): { chain: string; chainLine: string; rules: string[] } {
+export function hostportRules(
+  id: string,
+  ppm: PodPortMapping,
+  pm: PortMapping,
+): { chain: string; chainLine: string; rules: string[] } {
   const chain = hostportChainName(id, pm);
   const proto = pm.protocol.toLowerCase();
   const comment = ["-m", "comment", "--comment", `${podFullName(ppm.namespace, ppm.name)} hostport ${pm.hostPort}`];
@@ -101,7 +115,8 @@ export function hostportRules(id: string, ppm: PodPortMapping, pm: PortMapping):
   };
 }
 
-const isHostportChain = (name: string) => name.startsWith(KUBE_HOSTPORTS_CHAIN) || name.startsWith(KUBE_HOSTPORT_CHAIN_PREFIX);
+const isHostportChain = (name: string) =>
+  name.startsWith(KUBE_HOSTPORTS_CHAIN) || name.startsWith(KUBE_HOSTPORT_CHAIN_PREFIX);
 
 /** From `iptables-save -t nat`: the hostport chains (name → chain line) and their rules (`-A` lines), in order. */
 export function existingHostportRules(save: SavedTable): { chains: Map<string, string>; rules: string[] } {
@@ -116,28 +131,56 @@ export const filterRules = (rules: readonly string[], chains: readonly string[])
   rules.filter((r) => !chains.some((c) => r.includes(c)));
 
 /** The args of the jumps to KUBE-HOSTPORTS, and of the localhost SNAT rule. */
-export const HOSTPORT_JUMP_ARGS = ["-m", "comment", "--comment", "kube hostport portals", "-m", "addrtype", "--dst-type", "LOCAL", "-j", KUBE_HOSTPORTS_CHAIN] as const;
-export const localhostSnatArgs = (natInterfaceName: string, ipv6: boolean): string[] =>
-  ["-m", "comment", "--comment", "SNAT for localhost access to hostports", "-o", natInterfaceName, "-s", ipv6 ? "::1/128" : "127.0.0.0/8", "-j", "MASQUERADE"];
+export const HOSTPORT_JUMP_ARGS = [
+  "-m",
+  "comment",
+  "--comment",
+  "kube hostport portals",
+  "-m",
+  "addrtype",
+  "--dst-type",
+  "LOCAL",
+  "-j",
+  KUBE_HOSTPORTS_CHAIN,
+] as const;
+export const localhostSnatArgs = (natInterfaceName: string, ipv6: boolean): string[] => [
+  "-m",
+  "comment",
+  "--comment",
+  "SNAT for localhost access to hostports",
+  "-o",
+  natInterfaceName,
+  "-s",
+  ipv6 ? "::1/128" : "127.0.0.0/8",
+  "-j",
+  "MASQUERADE",
+];
 
 export async function ensureKubeHostportChains(ipt: IPTables, natInterfaceName: string): Promise<void> {
   try {
     await ipt.ensureChain("nat", KUBE_HOSTPORTS_CHAIN);
   } catch (e) {
-    throw new Error(`failed to ensure that nat chain ${KUBE_HOSTPORTS_CHAIN} exists: ${(e as Error).message}`, { cause: e });
+    throw new Error(`failed to ensure that nat chain ${KUBE_HOSTPORTS_CHAIN} exists: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   for (const chain of ["OUTPUT", "PREROUTING"]) {
     try {
       await ipt.ensureRule("append", "nat", chain, HOSTPORT_JUMP_ARGS);
     } catch (e) {
-      throw new Error(`failed to ensure that nat chain ${chain} jumps to ${KUBE_HOSTPORTS_CHAIN}: ${(e as Error).message}`, { cause: e });
+      throw new Error(
+        `failed to ensure that nat chain ${chain} jumps to ${KUBE_HOSTPORTS_CHAIN}: ${(e as Error).message}`,
+        { cause: e },
+      );
     }
   }
   if (natInterfaceName !== "" && natInterfaceName !== "lo") {
     try {
       await ipt.ensureRule("append", "nat", "POSTROUTING", localhostSnatArgs(natInterfaceName, ipt.ipv6));
     } catch (e) {
-      throw new Error(`failed to ensure that nat chain POSTROUTING jumps to MASQUERADE: ${(e as Error).message}`, { cause: e });
+      throw new Error(`failed to ensure that nat chain POSTROUTING jumps to MASQUERADE: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
   }
 }
@@ -147,12 +190,18 @@ export async function ensureKubeHostportChains(ipt: IPTables, natInterfaceName: 
  * chain, both jumps, the localhost SNAT rule): then Add needs no `-C` round trips (≈4 execs).
  */
 export function hostportChainsPresent(save: SavedTable, natInterfaceName: string): boolean {
-  const has = (chain: string, ...parts: string[]) => save.rules.some((r) => r.chain === chain && parts.every((p) => `${ruleLine(r)} `.includes(p)));
+  const has = (chain: string, ...parts: string[]) =>
+    save.rules.some((r) => r.chain === chain && parts.every((p) => `${ruleLine(r)} `.includes(p)));
   if (!save.chains.has(KUBE_HOSTPORTS_CHAIN)) return false;
   const portals = quoteString("kube hostport portals");
   if (!has("OUTPUT", portals, `-j ${KUBE_HOSTPORTS_CHAIN} `)) return false;
   if (!has("PREROUTING", portals, `-j ${KUBE_HOSTPORTS_CHAIN} `)) return false;
-  if (natInterfaceName !== "" && natInterfaceName !== "lo" && !has("POSTROUTING", quoteString("SNAT for localhost access to hostports"), `-o ${natInterfaceName} `)) return false;
+  if (
+    natInterfaceName !== "" &&
+    natInterfaceName !== "lo" &&
+    !has("POSTROUTING", quoteString("SNAT for localhost access to hostports"), `-o ${natInterfaceName} `)
+  )
+    return false;
   return true;
 }
 
@@ -198,7 +247,12 @@ export class HostportManager {
 
   private keyOf(pm: PortMapping): HostportKey | undefined {
     if (pm.protocol === "SCTP") return undefined; // no socket for SCTP (the SCTP KEP)
-    return { ip: pm.hostIP, port: pm.hostPort, protocol: pm.protocol === "UDP" ? "udp" : "tcp", family: this.ipv6 ? 6 : 4 };
+    return {
+      ip: pm.hostIP,
+      port: pm.hostPort,
+      protocol: pm.protocol === "UDP" ? "udp" : "tcp",
+      family: this.ipv6 ? 6 : 4,
+    };
   }
 
   /**
@@ -228,7 +282,12 @@ export class HostportManager {
     return this.deps.iptables.startRestore?.();
   }
 
-  async add(id: string, ppm: PodPortMapping | undefined, natInterfaceName: string, pending?: PendingRestore): Promise<void> {
+  async add(
+    id: string,
+    ppm: PodPortMapping | undefined,
+    natInterfaceName: string,
+    pending?: PendingRestore,
+  ): Promise<void> {
     try {
       await this.addLocked(id, ppm, natInterfaceName, pending);
     } finally {
@@ -236,13 +295,19 @@ export class HostportManager {
     }
   }
 
-  private async addLocked(id: string, ppm: PodPortMapping | undefined, natInterfaceName: string, pending: PendingRestore | undefined): Promise<void> {
+  private async addLocked(
+    id: string,
+    ppm: PodPortMapping | undefined,
+    natInterfaceName: string,
+    pending: PendingRestore | undefined,
+  ): Promise<void> {
     if (!ppm || ppm.hostNetwork) return;
     const full = podFullName(ppm.namespace, ppm.name);
     const mappings = gatherHostportMappings(ppm, this.ipv6);
     if (mappings.length === 0) return;
     if (ipFamily(ppm.ip) === undefined) throw new Error(`invalid or missing IP of pod ${full}`);
-    if (isIPv6(ppm.ip) !== this.ipv6) throw new Error(`HostPortManager IP family mismatch: ${ppm.ip}, isIPv6 - ${isIPv6(ppm.ip)}`);
+    if (isIPv6(ppm.ip) !== this.ipv6)
+      throw new Error(`HostPortManager IP family mismatch: ${ppm.ip}, isIPv6 - ${isIPv6(ppm.ip)}`);
     await this.locked(async () => {
       // open every port first; on any failure close what was just opened
       const opened: Array<[string, Closeable]> = [];
@@ -286,8 +351,11 @@ export class HostportManager {
       if (this.deps.clearConntrack) {
         for (const pm of mappings) {
           if (pm.protocol !== "UDP") continue;
-          await this.deps.clearConntrack(pm.hostPort, this.ipv6).catch((e: unknown) =>
-            this.log.warn("failed to clear udp conntrack entries", { port: pm.hostPort, err: e }));
+          await this.deps
+            .clearConntrack(pm.hostPort, this.ipv6)
+            .catch((e: unknown) =>
+              this.log.warn("failed to clear udp conntrack entries", { port: pm.hostPort, err: e }),
+            );
         }
       }
     });
@@ -316,7 +384,13 @@ export class HostportManager {
   }
 
   /** One restore: the pod's chains (created or flushed) and rules, a jump for each new chain. */
-  private async fastAdd(id: string, ppm: PodPortMapping, mappings: readonly PortMapping[], known: Set<string>, pending?: PendingRestore): Promise<void> {
+  private async fastAdd(
+    id: string,
+    ppm: PodPortMapping,
+    mappings: readonly PortMapping[],
+    known: Set<string>,
+    pending?: PendingRestore,
+  ): Promise<void> {
     const chainLines: string[] = [];
     const rules: string[] = [];
     for (const pm of mappings) {
@@ -329,7 +403,12 @@ export class HostportManager {
   }
 
   /** The kubelet's way: save, ensure the chains and jumps, rewrite KUBE-HOSTPORTS with the new jumps first. */
-  private async fullAdd(id: string, ppm: PodPortMapping, mappings: readonly PortMapping[], natInterfaceName: string): Promise<void> {
+  private async fullAdd(
+    id: string,
+    ppm: PodPortMapping,
+    mappings: readonly PortMapping[],
+    natInterfaceName: string,
+  ): Promise<void> {
     let save = await this.saveNat();
     if (!hostportChainsPresent(save, natInterfaceName)) {
       await ensureKubeHostportChains(this.deps.iptables, natInterfaceName);
@@ -346,7 +425,12 @@ export class HostportManager {
       newRules.push(...r.rules);
     }
     for (const c of newChains) existing.chains.delete(c);
-    const payload = restoreInput("nat", [...chainLines, ...existing.chains.values(), ...newRules, ...filterRules(existing.rules, newChains)]);
+    const payload = restoreInput("nat", [
+      ...chainLines,
+      ...existing.chains.values(),
+      ...newRules,
+      ...filterRules(existing.rules, newChains),
+    ]);
     await this.restore(payload);
     this.learn([...existing.chains.keys(), ...newChains]);
     this.readyFor = natInterfaceName;
@@ -378,7 +462,12 @@ export class HostportManager {
   }
 
   /** One restore: flush each of the pod's chains, delete its jump (the exact rule), delete it. */
-  private async fastRemove(id: string, ppm: PodPortMapping, mappings: readonly PortMapping[], known: Set<string>): Promise<void> {
+  private async fastRemove(
+    id: string,
+    ppm: PodPortMapping,
+    mappings: readonly PortMapping[],
+    known: Set<string>,
+  ): Promise<void> {
     const present = mappings.map((pm) => ({ pm, chain: hostportChainName(id, pm) })).filter((x) => known.has(x.chain));
     if (present.length === 0) return;
     const payload = restoreInput("nat", [
@@ -396,7 +485,11 @@ export class HostportManager {
     const toRemove = mappings.map((pm) => hostportChainName(id, pm));
     const present = toRemove.filter((c) => existing.chains.has(c));
     if (present.length > 0 || existing.rules.some((r) => toRemove.some((c) => r.includes(c)))) {
-      const payload = restoreInput("nat", [...existing.chains.values(), ...filterRules(existing.rules, toRemove), ...present.map((c) => `-X ${c}`)]);
+      const payload = restoreInput("nat", [
+        ...existing.chains.values(),
+        ...filterRules(existing.rules, toRemove),
+        ...present.map((c) => `-X ${c}`),
+      ]);
       await this.restore(payload);
     }
     this.learn([...existing.chains.keys()].filter((c) => !present.includes(c)));
@@ -429,7 +522,11 @@ export class HostportManager {
       const stale = [...existing.chains.keys()].filter((c) => c.startsWith(KUBE_HOSTPORT_CHAIN_PREFIX) && !keep.has(c));
       this.learn(existing.chains.keys());
       if (stale.length === 0) return [];
-      const payload = restoreInput("nat", [...existing.chains.values(), ...filterRules(existing.rules, stale), ...stale.map((c) => `-X ${c}`)]);
+      const payload = restoreInput("nat", [
+        ...existing.chains.values(),
+        ...filterRules(existing.rules, stale),
+        ...stale.map((c) => `-X ${c}`),
+      ]);
       await this.deps.iptables.restore(payload);
       this.learn([...existing.chains.keys()].filter((c) => !stale.includes(c)));
       return stale;
@@ -456,10 +553,12 @@ export class HostportManager {
         continue;
       }
       const rulesOf = (c: string) => table.rules.filter((r) => r.chain === c).map((r) => splitRule(r.spec));
-      if (!rulesOf(KUBE_HOSTPORTS_CHAIN).some((a) => a.at(-2) === "-j" && a.at(-1) === chain)) problems.push(`${what}: ${KUBE_HOSTPORTS_CHAIN} does not jump to ${chain}`);
+      if (!rulesOf(KUBE_HOSTPORTS_CHAIN).some((a) => a.at(-2) === "-j" && a.at(-1) === chain))
+        problems.push(`${what}: ${KUBE_HOSTPORTS_CHAIN} does not jump to ${chain}`);
       const dest = joinHostPort(ppm.ip, pm.containerPort);
       // iptables-save prints "--to-destination X"; a restore payload (and the fake) may say "--to-destination=X"
-      const toDest = (a: string[]) => a.some((w, i) => w === `--to-destination=${dest}` || (w === "--to-destination" && a[i + 1] === dest));
+      const toDest = (a: string[]) =>
+        a.some((w, i) => w === `--to-destination=${dest}` || (w === "--to-destination" && a[i + 1] === dest));
       const dnat = rulesOf(chain).some((a) => a.includes("DNAT") && toDest(a));
       if (!dnat) problems.push(`${what}: chain ${chain} has no DNAT to ${dest}`);
     }
@@ -474,4 +573,5 @@ export class HostportManager {
 }
 
 /** The port mappings a PodPortMapping needs from the API types. */
-export const toProtocol = (p: string): Protocol => (p.toUpperCase() === "UDP" ? "UDP" : p.toUpperCase() === "SCTP" ? "SCTP" : "TCP");
+export const toProtocol = (p: string): Protocol =>
+  p.toUpperCase() === "UDP" ? "UDP" : p.toUpperCase() === "SCTP" ? "SCTP" : "TCP";

@@ -16,9 +16,20 @@ const NS = "/run/netns/pod1";
 
 /** cbr0's u32 filters as `tc filter show` would print them: protocol, prio, matches, flowid. */
 const filters = (t: { tc: ReturnType<typeof createFakeTcNetlink> }) =>
-  t.tc.u32Filters("cbr0", 0x10000).map(asTcFilter).map((f) => [f.protocol, f.prio, f.matches.map((m) => `${m.key}@${m.at}`).join(" "), f.flowid]);
+  t.tc
+    .u32Filters("cbr0", 0x10000)
+    .map(asTcFilter)
+    .map((f) => [f.protocol, f.prio, f.matches.map((m) => `${m.key}@${m.at}`).join(" "), f.flowid]);
 
-function setup(opts: { dirs?: Record<string, string[]>; files?: Record<string, string>; portMappings?: PortMapping[]; hairpin?: "promiscuous-bridge" | "hairpin-veth" | "none"; extra?: Partial<KubenetDeps> } = {}) {
+function setup(
+  opts: {
+    dirs?: Record<string, string[]>;
+    files?: Record<string, string>;
+    portMappings?: PortMapping[];
+    hairpin?: "promiscuous-bridge" | "hairpin-veth" | "none";
+    extra?: Partial<KubenetDeps>;
+  } = {},
+) {
   const kernel = createFakeKernel({ netns: [NS] });
   kernel.state(null).sysctls.set("net/ipv6/conf/default/dad_transmits", "1");
   const exec = createFakeExec([["ebtables -t filter -L", ""]]);
@@ -28,12 +39,17 @@ function setup(opts: { dirs?: Record<string, string[]>; files?: Record<string, s
   const invoker = createFakeInvoker();
   const paths: string[][] = [];
   const opener = createFakeOpener();
-  const dirs = opts.dirs ?? { "/podnet/build/cni": ["host-local", "sample"], "/usr/lib/cni": ["bridge", "host-local", "loopback", "portmap"] };
+  const dirs = opts.dirs ?? {
+    "/podnet/build/cni": ["host-local", "sample"],
+    "/usr/lib/cni": ["bridge", "host-local", "loopback", "portmap"],
+  };
   const files = opts.files ?? {};
   const fs: KubenetFs = {
     list(d) {
       if (d in dirs) return dirs[d]!;
-      const f = Object.keys(files).filter((p) => p.startsWith(`${d}/`)).map((p) => p.slice(d.length + 1));
+      const f = Object.keys(files)
+        .filter((p) => p.startsWith(`${d}/`))
+        .map((p) => p.slice(d.length + 1));
       if (f.length) return f;
       throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
     },
@@ -49,7 +65,16 @@ function setup(opts: { dirs?: Record<string, string[]>; files?: Record<string, s
       paths.push([...p]);
       return invoker;
     },
-    kernel, exec, iptables: ipt, iptables6: ipt6, openPort: opener.open, fs, ipamDataDir: "/ipam", log, modprobe: false, shaper: createShaper(tc, "cbr0"),
+    kernel,
+    exec,
+    iptables: ipt,
+    iptables6: ipt6,
+    openPort: opener.open,
+    fs,
+    ipamDataDir: "/ipam",
+    log,
+    modprobe: false,
+    shaper: createShaper(tc, "cbr0"),
     ...opts.extra,
   });
   const pms = opts.portMappings ?? [];
@@ -62,7 +87,21 @@ function setup(opts: { dirs?: Record<string, string[]>; files?: Record<string, s
     },
     getPodPortMappings: async () => pms,
   };
-  return { kernel, exec, tc, ipt, ipt6, invoker, paths, opener, plugin, host, log, netns, hairpin: opts.hairpin ?? "promiscuous-bridge" };
+  return {
+    kernel,
+    exec,
+    tc,
+    ipt,
+    ipt6,
+    invoker,
+    paths,
+    opener,
+    plugin,
+    host,
+    log,
+    netns,
+    hairpin: opts.hairpin ?? "promiscuous-bridge",
+  };
 }
 
 describe("kubenet over fakes", () => {
@@ -79,8 +118,14 @@ describe("kubenet over fakes", () => {
       // podnet: the hostport chain and its jumps at init, so that a hostPort pod is one iptables-restore
       '-A POSTROUTING -m comment --comment "SNAT for localhost access to hostports" -o cbr0 -s 127.0.0.0/8 -j MASQUERADE',
     ]);
-    assert.match(String(t.plugin.status()), /kubenet does not have netConfig. This is most likely due to lack of PodCIDR/);
-    await assert.rejects(t.plugin.setUpPod("default", "web", "sb1", {}, {}), /kubenet cannot SetUpPod: kubenet does not have netConfig/);
+    assert.match(
+      String(t.plugin.status()),
+      /kubenet does not have netConfig. This is most likely due to lack of PodCIDR/,
+    );
+    await assert.rejects(
+      t.plugin.setUpPod("default", "web", "sb1", {}, {}),
+      /kubenet cannot SetUpPod: kubenet does not have netConfig/,
+    );
     await assert.rejects(t.plugin.tearDownPod("default", "web", "sb1"), /kubenet needs a PodCIDR to tear down pods/);
   });
 
@@ -108,11 +153,18 @@ describe("kubenet over fakes", () => {
     assert.equal(t.plugin.pluginDir(), "/usr/lib/cni");
     await t.plugin.setUpPod("default", "web", "sb1", {}, {});
     assert.deepEqual(t.paths[0], ["/usr/lib/cni", "/podnet/build/cni"]);
-    assert.deepEqual(t.ipt.rules("nat").filter((r) => r.includes("MASQUERADE") && !r.includes("hostports")), [], "0.0.0.0/0 disables the masquerade rule");
+    assert.deepEqual(
+      t.ipt.rules("nat").filter((r) => r.includes("MASQUERADE") && !r.includes("hostports")),
+      [],
+      "0.0.0.0/0 disables the masquerade rule",
+    );
     const u = setup({ dirs: { "/a": ["bridge"], "/b": ["loopback", "host-local"] } });
     await u.plugin.init(u.host, "none", "10.0.0.0/8", 0);
     u.plugin.event("pod-cidr-change", { "pod-cidr": "10.200.0.0/24" });
-    assert.equal(String(u.plugin.status()), 'Error: could not locate kubenet required CNI plugins [bridge host-local loopback] at ["/a" "/b"]');
+    assert.equal(
+      String(u.plugin.status()),
+      'Error: could not locate kubenet required CNI plugins [bridge host-local loopback] at ["/a" "/b"]',
+    );
   });
 
   it("setUp: DAD off in the pod, bridge and loopback, promiscuous cbr0 + dedup, shaping, hostports; status from the cache", async () => {
@@ -123,19 +175,41 @@ describe("kubenet over fakes", () => {
     await t.kernel.netns(null).linkAddBridge("cbr0", { mac: "0a:58:0a:c8:00:01", up: true });
     await t.plugin.setUpPod("default", "web", "sb1", { "kubernetes.io/ingress-bandwidth": "10M" }, {});
     assert.equal(t.kernel.state(NS).sysctls.get("net/ipv6/conf/default/dad_transmits"), "0");
-    assert.deepEqual(t.invoker.calls.map((c) => `${c.op} ${c.network} ${c.rt?.ifName}`), ["ADD kubenet eth0", "ADD kubenet-loopback lo"], "both at once, the bridge's first");
+    assert.deepEqual(
+      t.invoker.calls.map((c) => `${c.op} ${c.network} ${c.rt?.ifName}`),
+      ["ADD kubenet eth0", "ADD kubenet-loopback lo"],
+      "both at once, the bridge's first",
+    );
     assert.deepEqual(t.invoker.calls[1]!.rt?.args, undefined, "kubenet sends no CNI_ARGS");
     assert.equal((await t.kernel.netns(null).linkGet("cbr0"))?.promisc, true);
-    assert.ok(t.exec.lines().includes("ebtables -t filter -I KUBE-DEDUP -p IPv4 -s 0a:58:0a:c8:00:01 -o veth+ --ip-src 10.200.0.1 -j ACCEPT"));
-    assert.ok(t.exec.lines().includes("ebtables -t filter -A KUBE-DEDUP -p IPv4 -s 0a:58:0a:c8:00:01 -o veth+ --ip-src 10.200.0.0/24 -j DROP"));
+    assert.ok(
+      t.exec
+        .lines()
+        .includes(
+          "ebtables -t filter -I KUBE-DEDUP -p IPv4 -s 0a:58:0a:c8:00:01 -o veth+ --ip-src 10.200.0.1 -j ACCEPT",
+        ),
+    );
+    assert.ok(
+      t.exec
+        .lines()
+        .includes(
+          "ebtables -t filter -A KUBE-DEDUP -p IPv4 -s 0a:58:0a:c8:00:01 -o veth+ --ip-src 10.200.0.0/24 -j DROP",
+        ),
+    );
     assert.deepEqual(filters(t), [["ip", 1, "0ac80002/ffffffff@16", "1:1"]], "match ip dst 10.200.0.2/32 flowid 1:1");
     assert.deepEqual([...t.opener.held], ["4/tcp//8080"]);
     assert.ok(t.ipt.rules("nat").some((r) => r.includes("--to-destination=10.200.0.2:80")));
-    assert.deepEqual(await t.plugin.getPodNetworkStatus("default", "web", "sb1"), { ip: "10.200.0.2", ips: ["10.200.0.2"] });
+    assert.deepEqual(await t.plugin.getPodNetworkStatus("default", "web", "sb1"), {
+      ip: "10.200.0.2",
+      ips: ["10.200.0.2"],
+    });
 
     // teardown: DELs, hostports gone, shaper reset, ports released
     await t.plugin.tearDownPod("default", "web", "sb1");
-    assert.deepEqual(t.invoker.calls.slice(2).map((c) => `${c.op} ${c.network} ${c.rt?.ifName}`), ["DEL kubenet eth0", "DEL kubenet-loopback lo"]);
+    assert.deepEqual(
+      t.invoker.calls.slice(2).map((c) => `${c.op} ${c.network} ${c.rt?.ifName}`),
+      ["DEL kubenet eth0", "DEL kubenet-loopback lo"],
+    );
     assert.deepEqual([filters(t), t.tc.classes("cbr0")], [[], []], "the filter and its class deleted");
     assert.equal(t.ipt.rules("nat").filter((r) => r.includes("KUBE-HP-")).length, 0);
     assert.deepEqual([...t.opener.held], []);
@@ -146,8 +220,10 @@ describe("kubenet over fakes", () => {
     const t = setup();
     await t.plugin.init(t.host, "none", "10.0.0.0/8", 0);
     t.plugin.event("pod-cidr-change", { "pod-cidr": "10.200.0.0/24" });
-    await assert.rejects(t.plugin.setUpPod("default", "web", "sb1", { "kubernetes.io/egress-bandwidth": "10Q" }, {}),
-      /^Error: error reading pod bandwidth annotations: metadata.annotations\["kubernetes.io\/egress-bandwidth"\]: "10Q": quantities must match/);
+    await assert.rejects(
+      t.plugin.setUpPod("default", "web", "sb1", { "kubernetes.io/egress-bandwidth": "10Q" }, {}),
+      /^Error: error reading pod bandwidth annotations: metadata.annotations\["kubernetes.io\/egress-bandwidth"\]: "10Q": quantities must match/,
+    );
     assert.deepEqual(t.invoker.calls, []);
   });
 
@@ -157,39 +233,67 @@ describe("kubenet over fakes", () => {
     t.opener.taken.add(8080);
     await t.plugin.init(t.host, "none", "10.0.0.0/8", 0);
     t.plugin.event("pod-cidr-change", { "pod-cidr": "10.200.0.0/24" });
-    await assert.rejects(t.plugin.setUpPod("default", "web", "sb1", {}, {}), /cannot open hostport 8080 for pod web_default: listen tcp4 :8080: bind: address already in use/);
-    assert.deepEqual(t.invoker.calls.map((c) => `${c.op} ${c.network}`), ["ADD kubenet", "ADD kubenet-loopback", "DEL kubenet", "DEL kubenet-loopback"]);
+    await assert.rejects(
+      t.plugin.setUpPod("default", "web", "sb1", {}, {}),
+      /cannot open hostport 8080 for pod web_default: listen tcp4 :8080: bind: address already in use/,
+    );
+    assert.deepEqual(
+      t.invoker.calls.map((c) => `${c.op} ${c.network}`),
+      ["ADD kubenet", "ADD kubenet-loopback", "DEL kubenet", "DEL kubenet-loopback"],
+    );
     assert.equal(t.invoker.cache.size, 0);
   });
 
   it("dual stack: IPv4 first, IPv6 shaped with ip6 filters; 'no such file' DEL errors are ignored", async () => {
     const t = setup();
-    t.invoker.result = () => ({ cniVersion: "1.0.0", ips: [{ address: "fd00:200::2/64" }, { address: "10.200.0.2/24" }] });
+    t.invoker.result = () => ({
+      cniVersion: "1.0.0",
+      ips: [{ address: "fd00:200::2/64" }, { address: "10.200.0.2/24" }],
+    });
     await t.plugin.init(t.host, "none", "10.0.0.0/8", 0);
     t.plugin.event("pod-cidr-change", { "pod-cidr": "10.200.0.0/24,fd00:200::/64" });
     await t.plugin.setUpPod("default", "web", "sb1", { "kubernetes.io/ingress-bandwidth": "1M" }, {});
-    assert.deepEqual(await t.plugin.getPodNetworkStatus("default", "web", "sb1"), { ip: "10.200.0.2", ips: ["10.200.0.2", "fd00:200::2"] });
-    assert.deepEqual(filters(t).find((f) => f[0] === "ipv6"), ["ipv6", 2, "fd000200/ffffffff@24 00000000/ffffffff@28 00000000/ffffffff@32 00000002/ffffffff@36", "1:2"], "match ip6 dst fd00:200::2/128");
+    assert.deepEqual(await t.plugin.getPodNetworkStatus("default", "web", "sb1"), {
+      ip: "10.200.0.2",
+      ips: ["10.200.0.2", "fd00:200::2"],
+    });
+    assert.deepEqual(
+      filters(t).find((f) => f[0] === "ipv6"),
+      ["ipv6", 2, "fd000200/ffffffff@24 00000000/ffffffff@28 00000000/ffffffff@32 00000002/ffffffff@36", "1:2"],
+      "match ip6 dst fd00:200::2/128",
+    );
     t.invoker.fail.set("DEL kubenet", new CniError(CniCode.Internal, "failed to Statfs: no such file or directory"));
     await t.plugin.tearDownPod("default", "web", "sb1");
   });
 
   it("status after a restart comes from the netns; gc releases leases, chains and limits of unknown pods", async () => {
-    const t = setup({ files: { "/ipam/kubenet/10.200.0.7": "deadbeef\r\neth0", "/ipam/kubenet/10.200.0.2": "sb1\r\neth0", "/ipam/kubenet/lock": "" } });
+    const t = setup({
+      files: {
+        "/ipam/kubenet/10.200.0.7": "deadbeef\r\neth0",
+        "/ipam/kubenet/10.200.0.2": "sb1\r\neth0",
+        "/ipam/kubenet/lock": "",
+      },
+    });
     await t.ipt.ensureChain("nat", "KUBE-MARK-MASQ");
     await t.plugin.init(t.host, "none", "10.0.0.0/8", 0);
     t.plugin.event("pod-cidr-change", { "pod-cidr": "10.200.0.0/24" });
     const ops = t.kernel.netns(NS);
     await ops.linkAddDummy("eth0", { up: true });
     await ops.addrAdd("eth0", "10.200.0.2/24");
-    assert.deepEqual(await t.plugin.getPodNetworkStatus("default", "web", "sb1"), { ip: "10.200.0.2", ips: ["10.200.0.2"] });
+    assert.deepEqual(await t.plugin.getPodNetworkStatus("default", "web", "sb1"), {
+      ip: "10.200.0.2",
+      ips: ["10.200.0.2"],
+    });
     await t.kernel.netns(null).linkAddBridge("cbr0", { up: true });
     const before = createShaper(t.tc, "cbr0"); // what an earlier daemon left: the limit of an address no pod has
     await before.reconcileInterface();
     await before.reconcileCIDR("10.200.0.9/32", undefined, 1_000_000);
     const released = await t.plugin.gc!(new Set(["sb1"]));
     assert.deepEqual(released, ["lease of deadbeef", "shaping of 10.200.0.9/32"]);
-    assert.deepEqual(t.invoker.calls.map((c) => `${c.op} ${c.rt?.containerID} ${JSON.stringify(c.rt?.netns)}`), ['DEL deadbeef ""']);
+    assert.deepEqual(
+      t.invoker.calls.map((c) => `${c.op} ${c.rt?.containerID} ${JSON.stringify(c.rt?.netns)}`),
+      ['DEL deadbeef ""'],
+    );
   });
 });
 
@@ -209,7 +313,11 @@ describe("kubenet: the pod path", () => {
     await ready(t);
     pod(t, "sb2");
     await t.plugin.setUpPod("default", "first", "sb1", {}, {});
-    assert.deepEqual(t.ipt.started, ["committed"], "KUBE-HOSTPORTS was made at init: even the first pod is one early restore");
+    assert.deepEqual(
+      t.ipt.started,
+      ["committed"],
+      "KUBE-HOSTPORTS was made at init: even the first pod is one early restore",
+    );
     let inFlight = 0;
     let most = 0;
     const add = t.invoker.addNetworkList.bind(t.invoker);
@@ -223,7 +331,11 @@ describe("kubenet: the pod path", () => {
     await t.plugin.setUpPod("default", "second", "sb2", {}, {});
     assert.equal(most, 2);
     assert.deepEqual(t.ipt.started, ["committed", "committed"]);
-    assert.ok(t.ipt.rules("nat").some((r) => r.includes("--to-destination=10.200.0.4:80") || r.includes("--to-destination=10.200.0.3:80")));
+    assert.ok(
+      t.ipt
+        .rules("nat")
+        .some((r) => r.includes("--to-destination=10.200.0.4:80") || r.includes("--to-destination=10.200.0.3:80")),
+    );
   });
 
   it("a failed setup ends the early restore too (no process is left waiting for input)", async () => {
@@ -238,7 +350,11 @@ describe("kubenet: the pod path", () => {
 
   it("on a cluster node: pods of other nodes are exempt from masquerade in a chain of their own, the MTU rule skips the VXLAN device, the pods' MTU follows the peers", async () => {
     let vxlanPeer = false;
-    const cluster = { cidrs: ["10.200.0.0/16", "fd00:200::/48"], podMtu: (m: number) => (vxlanPeer ? m - 50 : m), ignoreLinks: ["podnet.vxlan"] };
+    const cluster = {
+      cidrs: ["10.200.0.0/16", "fd00:200::/48"],
+      podMtu: (m: number) => (vxlanPeer ? m - 50 : m),
+      ignoreLinks: ["podnet.vxlan"],
+    };
     const t = setup({ extra: { cluster } });
     const ops = t.kernel.netns(null);
     await ops.linkAddDummy("podnet.vxlan", { mtu: 1450, up: true });
@@ -246,12 +362,19 @@ describe("kubenet: the pod path", () => {
     // the kubelet's form, left by a run outside the cluster
     await t.ipt.ensureRule("append", "nat", "POSTROUTING", masqRuleArgs("10.0.0.0/8")!);
     await ready(t);
-    assert.deepEqual(t.plugin.mtu(), { mtu: 1500, source: "interface", from: "eth0" }, "podnet.vxlan's lower MTU is not the node's");
-    assert.deepEqual(t.ipt.rules("nat").filter((r) => /kubenet: SNAT|PODNET-CLUSTER-MASQ/.test(r)), [
-      '-A POSTROUTING -m comment --comment "kubenet: SNAT for outbound traffic from cluster" -m addrtype ! --dst-type LOCAL ! -d 10.0.0.0/8 -j PODNET-CLUSTER-MASQ',
-      '-A PODNET-CLUSTER-MASQ -d 10.200.0.0/16 -m comment --comment "podnet: pods of other nodes keep their addresses" -j RETURN',
-      "-A PODNET-CLUSTER-MASQ -j MASQUERADE",
-    ]);
+    assert.deepEqual(
+      t.plugin.mtu(),
+      { mtu: 1500, source: "interface", from: "eth0" },
+      "podnet.vxlan's lower MTU is not the node's",
+    );
+    assert.deepEqual(
+      t.ipt.rules("nat").filter((r) => /kubenet: SNAT|PODNET-CLUSTER-MASQ/.test(r)),
+      [
+        '-A POSTROUTING -m comment --comment "kubenet: SNAT for outbound traffic from cluster" -m addrtype ! --dst-type LOCAL ! -d 10.0.0.0/8 -j PODNET-CLUSTER-MASQ',
+        '-A PODNET-CLUSTER-MASQ -d 10.200.0.0/16 -m comment --comment "podnet: pods of other nodes keep their addresses" -j RETURN',
+        "-A PODNET-CLUSTER-MASQ -j MASQUERADE",
+      ],
+    );
     const mtuOf = () => (JSON.parse(t.plugin.netConfig()!) as { mtu: number }).mtu;
     await t.plugin.setUpPod("default", "a", "sb1", {}, {});
     assert.equal(mtuOf(), 1500);
@@ -319,7 +442,13 @@ describe("kubenet: the pod path", () => {
     };
     await t.plugin.setUpPod("default", "web", "sb1", annotations, {});
     assert.deepEqual(during, [2, 2], "both classes exist before the address is known");
-    assert.deepEqual(tc.u32Filters("cbr0", 0x10000).map((f) => [f.keys[0]!.val.toString(16), f.keys[0]!.off]), [["ac80002", 16], ["ac80002", 12]]);
+    assert.deepEqual(
+      tc.u32Filters("cbr0", 0x10000).map((f) => [f.keys[0]!.val.toString(16), f.keys[0]!.off]),
+      [
+        ["ac80002", 16],
+        ["ac80002", 12],
+      ],
+    );
     await t.plugin.tearDownPod("default", "web", "sb1");
     assert.deepEqual([tc.classes("cbr0"), tc.u32Filters("cbr0", 0x10000)], [[], []]);
     t.invoker.fail.set("kubenet", new CniError(CniCode.Internal, "no more addresses"));
@@ -343,7 +472,14 @@ describe("kubenet: the pod path", () => {
       return add(list, rt);
     };
     await t.plugin.setUpPod("default", "web", "sb1", annotations, {});
-    assert.deepEqual(tc.u32Filters("cbr0", 0x10000).map((f) => [f.keys[0]!.val.toString(16), f.keys[0]!.off]), [["ac80002", 16], ["ac80002", 12]], "both limits on the first pod");
+    assert.deepEqual(
+      tc.u32Filters("cbr0", 0x10000).map((f) => [f.keys[0]!.val.toString(16), f.keys[0]!.off]),
+      [
+        ["ac80002", 16],
+        ["ac80002", 12],
+      ],
+      "both limits on the first pod",
+    );
     assert.equal(tc.classes("cbr0").length, 2);
     await t.plugin.getPodNetworkStatus("default", "web", "sb1");
     await t.plugin.tearDownPod("default", "web", "sb1");
@@ -352,7 +488,10 @@ describe("kubenet: the pod path", () => {
     t.netns.set("sb2", NS);
     await t.plugin.setUpPod("default", "db", "sb2", annotations, {});
     await t.plugin.tearDownPod("default", "db", "sb2");
-    assert.deepEqual(t.log.lines.filter((l) => l.level === "warn" || l.level === "error"), []);
+    assert.deepEqual(
+      t.log.lines.filter((l) => l.level === "warn" || l.level === "error"),
+      [],
+    );
   });
 
   it("PODNET_TRACE: one line per operation, phase by phase", async () => {
@@ -361,8 +500,14 @@ describe("kubenet: the pod path", () => {
     await t.plugin.setUpPod("default", "web", "sb1", annotations, {});
     await t.plugin.tearDownPod("default", "web", "sb1");
     const lines = t.log.lines.filter((l) => l.msg.startsWith("podnet trace")).map((l) => l.msg);
-    assert.match(lines[0]!, /^podnet trace kubenet SetUpPod: dad=[\d.]+ms cni-add=[\d.]+ms shaping=[\d.]+ms hostports=[\d.]+ms total=[\d.]+ms$/);
-    assert.match(lines[1]!, /^podnet trace kubenet TearDownPod: lookup=[\d.]+ms (?=.*cni-del‖=)(?=.*hostports‖=)(?=.*shaping‖=).* total=[\d.]+ms$/);
+    assert.match(
+      lines[0]!,
+      /^podnet trace kubenet SetUpPod: dad=[\d.]+ms cni-add=[\d.]+ms shaping=[\d.]+ms hostports=[\d.]+ms total=[\d.]+ms$/,
+    );
+    assert.match(
+      lines[1]!,
+      /^podnet trace kubenet TearDownPod: lookup=[\d.]+ms (?=.*cni-del‖=)(?=.*hostports‖=)(?=.*shaping‖=).* total=[\d.]+ms$/,
+    );
   });
 });
 
@@ -386,8 +531,15 @@ describe("kubenet: after a restart", () => {
     /** The same node with a restarted daemon: the kernel, tables and files as they are, nothing in memory (its held ports died with it). */
     const restart = async () => {
       const r = setup({
-        portMappings: HP, files,
-        extra: { kernel: t.kernel, iptables: t.ipt, iptables6: t.ipt6, invokerFor: () => t.invoker, shaper: createShaper(tc, "cbr0") },
+        portMappings: HP,
+        files,
+        extra: {
+          kernel: t.kernel,
+          iptables: t.ipt,
+          iptables6: t.ipt6,
+          invokerFor: () => t.invoker,
+          shaper: createShaper(tc, "cbr0"),
+        },
       });
       await r.plugin.init(r.host, "none", "10.0.0.0/8", 0);
       r.plugin.event("pod-cidr-change", { "pod-cidr": "10.200.0.0/24" });
@@ -405,9 +557,15 @@ describe("kubenet: after a restart", () => {
     tc.deleteU32Filter("cbr0", { parent: 0x10000, ...ingress });
     assert.deepEqual(await verify(), ["the ingress limit of 10.200.0.2/32 has no tc filter on cbr0"]);
     // the DNAT
-    const chain = t.ipt.rules("nat").find((r) => r.includes("DNAT"))!.split(" ")[1]!;
+    const chain = t.ipt
+      .rules("nat")
+      .find((r) => r.includes("DNAT"))!
+      .split(" ")[1]!;
     t.ipt.tables.get("nat")!.set(chain, []);
-    assert.match((await verify()).join("\n"), new RegExp(`hostPort 8080/TCP: chain ${chain} has no DNAT to 10.200.0.2:80`));
+    assert.match(
+      (await verify()).join("\n"),
+      new RegExp(`hostPort 8080/TCP: chain ${chain} has no DNAT to 10.200.0.2:80`),
+    );
     // eth0, and the lease
     await ops.linkDel("eth0");
     delete files["/ipam/kubenet/10.200.0.2"];
@@ -422,7 +580,10 @@ describe("kubenet: after a restart", () => {
     const { t, tc, restart } = await node();
     const r = await restart();
     await r.plugin.tearDownPod("default", "web", "sb1");
-    assert.deepEqual(t.ipt.rules("nat").filter((x) => x.includes("KUBE-HP-")), []);
+    assert.deepEqual(
+      t.ipt.rules("nat").filter((x) => x.includes("KUBE-HP-")),
+      [],
+    );
     assert.deepEqual([tc.u32Filters("cbr0", 0x10000), tc.classes("cbr0")], [[], []]);
   });
 
@@ -433,7 +594,13 @@ describe("kubenet: after a restart", () => {
     await r.plugin.reattachPod!("default", "web", "sb1");
     const released = await r.plugin.gc!(new Set(["sb1"]));
     assert.deepEqual(released, ["shaping class 1:7"]);
-    assert.deepEqual(tc.classes("cbr0").map((c) => c.handle).sort(), [0x10001, 0x10002]);
+    assert.deepEqual(
+      tc
+        .classes("cbr0")
+        .map((c) => c.handle)
+        .sort(),
+      [0x10001, 0x10002],
+    );
     assert.equal(tc.u32Filters("cbr0", 0x10000).length, 2);
   });
 });

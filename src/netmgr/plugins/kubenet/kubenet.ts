@@ -35,8 +35,15 @@ import { errorMessage } from "../../../util/error-message.js";
 import { extractPodBandwidth, type PodBandwidth } from "../../core/bandwidth.js";
 import { type Logger, nullLogger } from "../../core/log.js";
 import {
-  DEFAULT_INTERFACE_NAME, type HairpinMode, type Host, KUBENET_PLUGIN_NAME, type PortMapping,
-  podCidrOfEvent, type NetworkPlugin, type PodNetworkStatus, statusFromIPs,
+  DEFAULT_INTERFACE_NAME,
+  type HairpinMode,
+  type Host,
+  KUBENET_PLUGIN_NAME,
+  type PortMapping,
+  podCidrOfEvent,
+  type NetworkPlugin,
+  type PodNetworkStatus,
+  statusFromIPs,
 } from "../../core/plugin.js";
 import type { CniInvoker } from "../../invoke/cni-invoker.js";
 import { isAlreadyGone } from "../../invoke/cni-invoker.js";
@@ -127,7 +134,13 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
   const now = deps.now ?? (() => performance.now());
   const timer = (): PhaseTimer => (deps.trace ? phaseTimer(now) : noTimer);
   const plugins = kubenetPlugins(deps.binDirs, deps.fs, deps.invokerFor);
-  const hostports = new PodHostports({ iptables: deps.iptables, iptables6: deps.iptables6, openPort: deps.openPort, ...(deps.clearConntrack ? { clearConntrack: deps.clearConntrack } : {}), log });
+  const hostports = new PodHostports({
+    iptables: deps.iptables,
+    iptables6: deps.iptables6,
+    openPort: deps.openPort,
+    ...(deps.clearConntrack ? { clearConntrack: deps.clearConntrack } : {}),
+    log,
+  });
   const shaping = new PodShaping(deps.shaper, log);
   const ebtables = deps.ebtables ?? createEbtablesDedup(deps.exec);
   const disableDad = containerDad(deps.kernel.sysctl);
@@ -215,14 +228,19 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       hostports.prepare(portMappings, families, pending);
       prepared = await shaping.prepare(bw, families);
       const [lo, eth] = await adds;
-      if (lo.status === "rejected") throw new Error(`error adding container to network: ${errorMessage(lo.reason)}`, { cause: lo.reason });
-      if (eth.status === "rejected") throw new Error(`error adding container to network: ${errorMessage(eth.reason)}`, { cause: eth.reason });
+      if (lo.status === "rejected")
+        throw new Error(`error adding container to network: ${errorMessage(lo.reason)}`, { cause: lo.reason });
+      if (eth.status === "rejected")
+        throw new Error(`error adding container to network: ${errorMessage(eth.reason)}`, { cause: eth.reason });
       t.mark("cni-add");
       const ips = podAddresses(eth.value);
       if (ips.length === 0) throw new Error("cni didn't report ipv4 ipv6");
       for (const ip of ips) podIPs.add(id, ip);
 
-      const hostportsAdded = hostports.add(pod, ips, portMappings, pending).then(() => undefined, (e: unknown) => e);
+      const hostportsAdded = hostports.add(pod, ips, portMappings, pending).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       let dedup: Promise<void> | undefined;
       try {
         if (hairpinMode === "promiscuous-bridge") {
@@ -272,21 +290,27 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       return p.finally(() => t.add(`${phase}‖`, now() - t0)); // ‖: ran alongside the others
     };
 
-    const cni = timed("cni-del", (async () => {
-      // both DELs at once (the bridge's first), as the ADDs
-      const eth = inv.delNetworkList(net.netConfig, { containerID: id, netns, ifName: DEFAULT_INTERFACE_NAME });
-      const [lo, br] = await Promise.allSettled([inv.delNetworkList(loConfig, { containerID: id, netns, ifName: "lo" }), eth]);
-      const errs: string[] = [];
-      if (lo.status === "rejected") {
-        log.warn("failed to delete loopback network", { sandbox: id, err: lo.reason });
-        errs.push(errorMessage(lo.reason));
-      }
-      if (br.status === "rejected" && !isAlreadyGone(br.reason)) {
-        log.warn(`failed to delete "${DEFAULT_INTERFACE_NAME}" network`, { sandbox: id, err: br.reason });
-        errs.push(`error removing container from network: ${errorMessage(br.reason)}`);
-      }
-      return errs;
-    })());
+    const cni = timed(
+      "cni-del",
+      (async () => {
+        // both DELs at once (the bridge's first), as the ADDs
+        const eth = inv.delNetworkList(net.netConfig, { containerID: id, netns, ifName: DEFAULT_INTERFACE_NAME });
+        const [lo, br] = await Promise.allSettled([
+          inv.delNetworkList(loConfig, { containerID: id, netns, ifName: "lo" }),
+          eth,
+        ]);
+        const errs: string[] = [];
+        if (lo.status === "rejected") {
+          log.warn("failed to delete loopback network", { sandbox: id, err: lo.reason });
+          errs.push(errorMessage(lo.reason));
+        }
+        if (br.status === "rejected" && !isAlreadyGone(br.reason)) {
+          log.warn(`failed to delete "${DEFAULT_INTERFACE_NAME}" network`, { sandbox: id, err: br.reason });
+          errs.push(`error removing container from network: ${errorMessage(br.reason)}`);
+        }
+        return errs;
+      })(),
+    );
     // no IPs known (e.g. the netns was gone at restart): the hostport chains still go, the limits are left to gc()
     const hostportsRemoved = timed("hostports", hostports.remove(pod, ips, portMappings));
     const shapingReset = timed("shaping", shaping.reset(ips ?? []));
@@ -309,7 +333,10 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
     }
     if (!netns) throw new Error(`cannot find the network namespace, skipping pod network status for container "${id}"`);
     const ips = await readPodIPs(deps.kernel.netns(netns));
-    if (ips.length === 0) throw new Error(`cannot find pod IPs in the network namespace, skipping pod network status for container "${id}"`);
+    if (ips.length === 0)
+      throw new Error(
+        `cannot find pod IPs in the network namespace, skipping pod network status for container "${id}"`,
+      );
     for (const ip of ips) podIPs.add(id, ip);
     return statusFromIPs(ips);
   }
@@ -319,15 +346,32 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       let mtuChoice: MtuChoice;
       if (mtu === 0) {
         const skip = new Set(deps.cluster?.ignoreLinks ?? []);
-        mtuChoice = chooseMtu(0, (await deps.kernel.netns(null).linkList()).filter((l) => !skip.has(l.name)));
-        if (mtuChoice.source === "fallback") log.warn(`Failed to find default bridge MTU, using ${mtuChoice.mtu}: ${mtuChoice.reason}`);
-        else if (mtuChoice.source === "interface") log.info(`Using interface ${mtuChoice.from} MTU ${mtuChoice.mtu} as bridge MTU`);
+        mtuChoice = chooseMtu(
+          0,
+          (await deps.kernel.netns(null).linkList()).filter((l) => !skip.has(l.name)),
+        );
+        if (mtuChoice.source === "fallback")
+          log.warn(`Failed to find default bridge MTU, using ${mtuChoice.mtu}: ${mtuChoice.reason}`);
+        else if (mtuChoice.source === "interface")
+          log.info(`Using interface ${mtuChoice.from} MTU ${mtuChoice.mtu} as bridge MTU`);
       } else {
         mtuChoice = chooseMtu(mtu, []);
       }
-      const masquerade = new Masquerade({ nonMasqueradeCIDR, iptables: deps.iptables, iptables6: deps.iptables6, now, recheckMs: deps.masqRecheckMs ?? 60_000, log, ...(deps.cluster ? { clusterCIDRs: deps.cluster.cidrs } : {}) });
+      const masquerade = new Masquerade({
+        nonMasqueradeCIDR,
+        iptables: deps.iptables,
+        iptables6: deps.iptables6,
+        now,
+        recheckMs: deps.masqRecheckMs ?? 60_000,
+        log,
+        ...(deps.cluster ? { clusterCIDRs: deps.cluster.cidrs } : {}),
+      });
       node = { host, hairpinMode, mtu: mtuChoice, masquerade };
-      for (const p of await enableBridgeNetfilter({ sysctl: deps.kernel.sysctl, exec: deps.exec, log, modprobe: deps.modprobe !== false }, { ip6tables: false })) log.debug(p);
+      for (const p of await enableBridgeNetfilter(
+        { sysctl: deps.kernel.sysctl, exec: deps.exec, log, modprobe: deps.modprobe !== false },
+        { ip6tables: false },
+      ))
+        log.debug(p);
       await masquerade.ensure();
       await hostports.prime();
     },
@@ -361,7 +405,12 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
 
     nodeInfo() {
       const dir = plugins.dir();
-      return { mtu: node?.mtu, ...(deps.cluster ? { podMtu: podMtu() } : {}), pluginDir: dir, ...(deps.describePlugins?.(dir) ?? {}) };
+      return {
+        mtu: node?.mtu,
+        ...(deps.cluster ? { podMtu: podMtu() } : {}),
+        pluginDir: dir,
+        ...(deps.describePlugins?.(dir) ?? {}),
+      };
     },
 
     async setUpPod(namespace, name, id, annotations) {
@@ -400,7 +449,8 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
 
     async reattachPod(namespace, name, id) {
       const st = await getPodNetworkStatus(id);
-      if (st) await hostports.add({ namespace, name, sandboxID: id }, st.ips, await needNode().host.getPodPortMappings(id));
+      if (st)
+        await hostports.add({ namespace, name, sandboxID: id }, st.ips, await needNode().host.getPodPortMappings(id));
     },
 
     /**
@@ -417,13 +467,16 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       }
       const problems: string[] = [];
       const leased = leasedIPs(leases(), id);
-      if (leased.length === 0) problems.push(`no host-local lease of network "${KUBENET_NETWORK_NAME}" is held by sandbox ${id.slice(0, 12)}`);
+      if (leased.length === 0)
+        problems.push(`no host-local lease of network "${KUBENET_NETWORK_NAME}" is held by sandbox ${id.slice(0, 12)}`);
       const ops = deps.kernel.netns(netns);
       if (!(await ops.linkGet(DEFAULT_INTERFACE_NAME))) {
         problems.push(`${DEFAULT_INTERFACE_NAME} is missing in ${netns}`);
       } else {
         const have = new Set((await ops.addrList(DEFAULT_INTERFACE_NAME)).map((a) => a.address));
-        for (const ip of leased) if (!have.has(ip)) problems.push(`${DEFAULT_INTERFACE_NAME} in ${netns} does not have its leased address ${ip}`);
+        for (const ip of leased)
+          if (!have.has(ip))
+            problems.push(`${DEFAULT_INTERFACE_NAME} in ${netns} does not have its leased address ${ip}`);
       }
       const ips = leased.length ? leased : (podIPs.get(id) ?? []);
       const portMappings = await needNode().host.getPodPortMappings(id);
@@ -470,7 +523,8 @@ export function createKubenetPlugin(deps: KubenetDeps): KubenetPlugin {
       for (const id of live) for (const ip of podIPs.get(id) ?? []) liveCIDRs.add(cidrOfIP(ip));
       podIPs.keepOnly(live);
       try {
-        if (await deps.kernel.netns(null).linkGet(BRIDGE_NAME)) released.push(...(await shaping.removeStale(liveCIDRs)));
+        if (await deps.kernel.netns(null).linkGet(BRIDGE_NAME))
+          released.push(...(await shaping.removeStale(liveCIDRs)));
       } catch (e) {
         if (!isNotFound(e)) log.warn("failed to list shaped addresses", { err: e });
       }

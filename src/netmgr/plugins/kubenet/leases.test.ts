@@ -4,7 +4,9 @@ import { leasedIPs, readLeases, type LeaseFs } from "./leases.js";
 
 const fsOf = (files: Record<string, string>): LeaseFs => ({
   list(dir) {
-    const names = Object.keys(files).filter((p) => p.startsWith(`${dir}/`)).map((p) => p.slice(dir.length + 1));
+    const names = Object.keys(files)
+      .filter((p) => p.startsWith(`${dir}/`))
+      .map((p) => p.slice(dir.length + 1));
     if (names.length === 0) throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
     return names;
   },
@@ -26,12 +28,15 @@ describe("host-local's leases of the kubenet network", () => {
   });
 
   it("reads one lease per address file (the interface defaults to eth0); other files are not leases", () => {
-    assert.deepEqual(readLeases(fs, "/ipam").sort((a, b) => a.ip.localeCompare(b.ip)), [
-      { ip: "10.200.0.2", containerID: "sb1", ifName: "eth0" },
-      { ip: "10.200.0.3", containerID: "sb2", ifName: "eth0" },
-      { ip: "10.200.0.4", containerID: "sb1", ifName: "net1" },
-      { ip: "fd00:200::2", containerID: "sb1", ifName: "eth0" },
-    ]);
+    assert.deepEqual(
+      readLeases(fs, "/ipam").sort((a, b) => a.ip.localeCompare(b.ip)),
+      [
+        { ip: "10.200.0.2", containerID: "sb1", ifName: "eth0" },
+        { ip: "10.200.0.3", containerID: "sb2", ifName: "eth0" },
+        { ip: "10.200.0.4", containerID: "sb1", ifName: "net1" },
+        { ip: "fd00:200::2", containerID: "sb1", ifName: "eth0" },
+      ],
+    );
     assert.deepEqual(readLeases(fs, "/nowhere"), []);
   });
 

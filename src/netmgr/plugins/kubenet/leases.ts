@@ -45,6 +45,8 @@ export function readLeases(fs: LeaseFs, dataDir: string = HOST_LOCAL_DEFAULT_DAT
 
 /** The addresses leased to the sandbox's eth0, IPv4 first. */
 export function leasedIPs(leases: readonly Lease[], sandboxID: string): string[] {
-  const mine = leases.filter((l) => l.containerID === sandboxID && l.ifName === DEFAULT_INTERFACE_NAME).map((l) => l.ip);
+  const mine = leases
+    .filter((l) => l.containerID === sandboxID && l.ifName === DEFAULT_INTERFACE_NAME)
+    .map((l) => l.ip);
   return [...mine.filter((ip) => ipFamily(ip) !== 6), ...mine.filter((ip) => ipFamily(ip) === 6)];
 }

@@ -36,7 +36,12 @@ export const CLUSTER_EXEMPT_COMMENT = "podnet: pods of other nodes keep their ad
 export function clusterMasqRestore(clusterCIDRs: readonly string[]): string {
   return restoreInput("nat", [
     chainLine(CLUSTER_MASQ_CHAIN),
-    ...clusterCIDRs.map((c) => ruleLine({ chain: CLUSTER_MASQ_CHAIN, spec: ruleText(["-d", c, "-m", "comment", "--comment", CLUSTER_EXEMPT_COMMENT, "-j", "RETURN"]) })),
+    ...clusterCIDRs.map((c) =>
+      ruleLine({
+        chain: CLUSTER_MASQ_CHAIN,
+        spec: ruleText(["-d", c, "-m", "comment", "--comment", CLUSTER_EXEMPT_COMMENT, "-j", "RETURN"]),
+      }),
+    ),
     ruleLine({ chain: CLUSTER_MASQ_CHAIN, spec: "-j MASQUERADE" }),
   ]);
 }
@@ -87,7 +92,9 @@ export class Masquerade {
       await ipt.ensureRule("append", "nat", "POSTROUTING", masqRuleArgs(cidr, CLUSTER_MASQ_CHAIN)!);
       await ipt.deleteRule("nat", "POSTROUTING", args);
     } catch (e) {
-      throw new Error(`failed to ensure that nat chain POSTROUTING jumps to MASQUERADE: ${errorMessage(e)}`, { cause: e });
+      throw new Error(`failed to ensure that nat chain POSTROUTING jumps to MASQUERADE: ${errorMessage(e)}`, {
+        cause: e,
+      });
     }
   }
 }

@@ -6,9 +6,19 @@ const l = (name: string, mtu: number, flags = IFF_UP) => ({ name, mtu, flags });
 
 describe("kubenet MTU rule", () => {
   it("smallest MTU among up, non-loopback, non-point-to-point interfaces", () => {
-    assert.deepEqual(findMinMtu([l("lo", 65536, IFF_UP | IFF_LOOPBACK), l("eth0", 9001), l("docker0", 1500), l("down0", 1000, 0), l("tun0", 1400, IFF_UP | IFF_POINTOPOINT)]), { name: "docker0", mtu: 1500 });
+    assert.deepEqual(
+      findMinMtu([
+        l("lo", 65536, IFF_UP | IFF_LOOPBACK),
+        l("eth0", 9001),
+        l("docker0", 1500),
+        l("down0", 1000, 0),
+        l("tun0", 1400, IFF_UP | IFF_POINTOPOINT),
+      ]),
+      { name: "docker0", mtu: 1500 },
+    );
   });
-  it("the first interface wins a tie", () => assert.deepEqual(findMinMtu([l("a", 1500), l("b", 1500)]), { name: "a", mtu: 1500 }));
+  it("the first interface wins a tie", () =>
+    assert.deepEqual(findMinMtu([l("a", 1500), l("b", 1500)]), { name: "a", mtu: 1500 }));
   it("no candidate, or one below 576, is an error", () => {
     assert.match(String(findMinMtu([l("lo", 65536, IFF_UP | IFF_LOOPBACK)])), /no suitable interface: cbr0/);
     assert.ok(findMinMtu([l("x", 500)]) instanceof Error);

@@ -9,13 +9,19 @@ describe("kubenet's pod network", () => {
     assert.equal(podCidrText(n.cidrs), "10.200.0.0/24,fd00:200::/64");
     assert.deepEqual(n.cidrs.gateways, ["10.200.0.1", "fd00:200::1"]);
     assert.equal(n.netConfig.name, "kubenet");
-    assert.deepEqual(n.netConfig.plugins.map((p) => p.type), ["bridge"]);
+    assert.deepEqual(
+      n.netConfig.plugins.map((p) => p.type),
+      ["bridge"],
+    );
     assert.match(n.text, /"mtu": 1450,[\s\S]*"hairpinMode": true,[\s\S]*"dataDir": "\/ipam"/);
   });
 
   it("a value that is no pod CIDR leaves it not ready, with the kubelet's warning", () => {
     const n = podNetworkFor("10.200.0.0/33", { mtu: 1460, hairpin: false });
     assert.equal(n.ready, false);
-    assert.match((n as { warning: string }).warning, /^Failed to generate CNI network config: pod CIDR "10.200.0.0\/33" is not a CIDR/);
+    assert.match(
+      (n as { warning: string }).warning,
+      /^Failed to generate CNI network config: pod CIDR "10.200.0.0\/33" is not a CIDR/,
+    );
   });
 });

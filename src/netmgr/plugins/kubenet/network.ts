@@ -32,14 +32,22 @@ export interface RenderOptions {
 }
 
 /** The network for a pod-cidr-change value, or the warning the kubelet logs when there is none. */
-export function podNetworkFor(value: string, o: RenderOptions): ReadyNetwork | { readonly ready: false; readonly warning: string } {
+export function podNetworkFor(
+  value: string,
+  o: RenderOptions,
+): ReadyNetwork | { readonly ready: false; readonly warning: string } {
   let cidrs: PodCIDRs;
   try {
     cidrs = parsePodCIDRs(value);
   } catch (e) {
     return { ready: false, warning: `Failed to generate CNI network config: ${errorMessage(e)}` };
   }
-  const text = renderNetConfig({ mtu: o.mtu, hairpin: o.hairpin, podCIDRs: cidrs.cidrs, ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
+  const text = renderNetConfig({
+    mtu: o.mtu,
+    hairpin: o.hairpin,
+    podCIDRs: cidrs.cidrs,
+    ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}),
+  });
   try {
     return { ready: true, cidrs, netConfig: parseConf(text), text, mtu: o.mtu };
   } catch (e) {

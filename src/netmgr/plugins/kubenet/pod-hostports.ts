@@ -8,7 +8,13 @@ import { errorMessage } from "../../../util/error-message.js";
 import type { Logger } from "../../core/log.js";
 import type { PortMapping } from "../../core/plugin.js";
 import { BRIDGE_NAME } from "./config.js";
-import { HostportManager, hostportChainName, type ConntrackClearer, type PodPortMapping, type PortOpener } from "./hostport.js";
+import {
+  HostportManager,
+  hostportChainName,
+  type ConntrackClearer,
+  type PodPortMapping,
+  type PortOpener,
+} from "./hostport.js";
 
 export interface PodRef {
   readonly namespace: string;
@@ -32,7 +38,11 @@ export class PodHostports {
   private readonly log: Logger;
 
   constructor(deps: PodHostportsDeps) {
-    const common = { openPort: deps.openPort, ...(deps.clearConntrack ? { clearConntrack: deps.clearConntrack } : {}), log: deps.log };
+    const common = {
+      openPort: deps.openPort,
+      ...(deps.clearConntrack ? { clearConntrack: deps.clearConntrack } : {}),
+      log: deps.log,
+    };
     this.v4 = new HostportManager({ iptables: deps.iptables, ...common });
     this.v6 = new HostportManager({ iptables: deps.iptables6, ...common });
     this.log = deps.log;
@@ -48,14 +58,22 @@ export class PodHostports {
 
   /** KUBE-HOSTPORTS and its jumps now rather than on the first hostPort pod (~10 iptables processes on the pod's path otherwise). */
   async prime(): Promise<void> {
-    await this.v4.prime(BRIDGE_NAME).catch((e: unknown) => this.log.warn("failed to prepare the hostport chains; the first hostPort pod will", { err: e }));
+    await this.v4
+      .prime(BRIDGE_NAME)
+      .catch((e: unknown) =>
+        this.log.warn("failed to prepare the hostport chains; the first hostPort pod will", { err: e }),
+      );
   }
 
   /**
    * The restores of a pod with host ports, started now for each family, into `pending` (add()
    * commits or cancels them; the caller cancels what is left).
    */
-  prepare(portMappings: readonly PortMapping[], families: readonly Family[], pending: Map<Family, PendingRestore>): void {
+  prepare(
+    portMappings: readonly PortMapping[],
+    families: readonly Family[],
+    pending: Map<Family, PendingRestore>,
+  ): void {
     if (!portMappings.some((pm) => pm.hostPort > 0)) return;
     for (const f of families) {
       const p = this.of(f).prepareAdd(BRIDGE_NAME);
@@ -64,10 +82,22 @@ export class PodHostports {
   }
 
   /** The pod's rules and held ports for each of its addresses, both families at once; rejects with the first failure. */
-  async add(pod: PodRef, ips: readonly string[], portMappings: readonly PortMapping[], pending?: ReadonlyMap<Family, PendingRestore>): Promise<void> {
+  async add(
+    pod: PodRef,
+    ips: readonly string[],
+    portMappings: readonly PortMapping[],
+    pending?: ReadonlyMap<Family, PendingRestore>,
+  ): Promise<void> {
     if (portMappings.length === 0) return;
     const rs = await Promise.allSettled(
-      ips.map((ip) => this.of(familyOf(ip)).add(pod.sandboxID, this.mapping(pod, portMappings, ip), BRIDGE_NAME, pending?.get(familyOf(ip)))),
+      ips.map((ip) =>
+        this.of(familyOf(ip)).add(
+          pod.sandboxID,
+          this.mapping(pod, portMappings, ip),
+          BRIDGE_NAME,
+          pending?.get(familyOf(ip)),
+        ),
+      ),
     );
     for (const r of rs) if (r.status === "rejected") throw r.reason;
   }
@@ -76,11 +106,17 @@ export class PodHostports {
    * Removes the pod's rules and releases its ports; returns what failed. Without addresses (e.g. the
    * netns was gone at restart) the chains, named from the sandbox ID, still go (failures only logged).
    */
-  async remove(pod: PodRef, ips: readonly string[] | undefined, portMappings: readonly PortMapping[]): Promise<string[]> {
+  async remove(
+    pod: PodRef,
+    ips: readonly string[] | undefined,
+    portMappings: readonly PortMapping[],
+  ): Promise<string[]> {
     const errs: string[] = [];
     if (!ips || ips.length === 0) {
       for (const m of [this.v4, this.v6]) {
-        await m.remove(pod.sandboxID, this.mapping(pod, portMappings, "")).catch((e: unknown) => this.log.warn("failed to remove hostports", { sandbox: pod.sandboxID, err: e }));
+        await m
+          .remove(pod.sandboxID, this.mapping(pod, portMappings, ""))
+          .catch((e: unknown) => this.log.warn("failed to remove hostports", { sandbox: pod.sandboxID, err: e }));
       }
       return errs;
     }
@@ -98,14 +134,18 @@ export class PodHostports {
   /** What is missing of the pod's chains, jumps, DNATs and held ports. */
   async verify(pod: PodRef, ips: readonly string[], portMappings: readonly PortMapping[]): Promise<string[]> {
     const problems: string[] = [];
-    for (const ip of ips) problems.push(...(await this.of(familyOf(ip)).verify(pod.sandboxID, this.mapping(pod, portMappings, ip))));
+    for (const ip of ips)
+      problems.push(...(await this.of(familyOf(ip)).verify(pod.sandboxID, this.mapping(pod, portMappings, ip))));
     return problems;
   }
 
   /** Removes the hostport chains of pods that are gone: those not among `live`'s mappings. */
-  async removeStale(live: ReadonlyArray<{ readonly sandboxID: string; readonly portMappings: readonly PortMapping[] }>): Promise<string[]> {
+  async removeStale(
+    live: ReadonlyArray<{ readonly sandboxID: string; readonly portMappings: readonly PortMapping[] }>,
+  ): Promise<string[]> {
     const keep = new Set<string>();
-    for (const p of live) for (const pm of p.portMappings) if (pm.hostPort > 0) keep.add(hostportChainName(p.sandboxID, pm));
+    for (const p of live)
+      for (const pm of p.portMappings) if (pm.hostPort > 0) keep.add(hostportChainName(p.sandboxID, pm));
     const released: string[] = [];
     for (const m of [this.v4, this.v6]) {
       try {

@@ -77,7 +77,8 @@ export class PodShaping {
 
   /** Drops prepared classes that were not used. */
   async cancel(prepared: ReadonlyMap<Family, PreparedLimit>): Promise<void> {
-    for (const p of prepared.values()) await p.cancel().catch((e: unknown) => this.log.warn("failed to remove unused shaping classes", { err: e }));
+    for (const p of prepared.values())
+      await p.cancel().catch((e: unknown) => this.log.warn("failed to remove unused shaping classes", { err: e }));
   }
 
   /** Removes the limits of the addresses (most pods have none: not finding one is no error). */
@@ -105,7 +106,10 @@ export class PodShaping {
     const released: string[] = [];
     for (const c of await sh.getCIDRs()) {
       if (liveCIDRs.has(c)) continue;
-      await sh.reset(c).then(() => released.push(`shaping of ${c}`), (e: unknown) => this.log.warn("failed to reset a stale limit", { cidr: c, err: e }));
+      await sh.reset(c).then(
+        () => released.push(`shaping of ${c}`),
+        (e: unknown) => this.log.warn("failed to reset a stale limit", { cidr: c, err: e }),
+      );
     }
     // classes without a filter: made ahead of a filter that never came (a crash in between)
     for (const c of await sh.removeOrphanClasses()) released.push(`shaping class ${c}`);

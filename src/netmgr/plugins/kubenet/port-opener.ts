@@ -11,10 +11,14 @@ import type { Closeable, ConntrackClearer, HostportKey, PortOpener } from "./hos
 function describe(hp: HostportKey, e: NodeJS.ErrnoException): string {
   const net = `${hp.protocol}${hp.family}`;
   const addr = joinHostPort(hp.ip, hp.port);
-  const text = e.code === "EADDRINUSE" ? "address already in use"
-    : e.code === "EACCES" ? "permission denied"
-    : e.code === "EADDRNOTAVAIL" ? "cannot assign requested address"
-    : e.message;
+  const text =
+    e.code === "EADDRINUSE"
+      ? "address already in use"
+      : e.code === "EACCES"
+        ? "permission denied"
+        : e.code === "EADDRNOTAVAIL"
+          ? "cannot assign requested address"
+          : e.message;
   return `listen ${net} ${addr}: bind: ${text}`;
 }
 

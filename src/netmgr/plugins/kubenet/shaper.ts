@@ -15,7 +15,15 @@
 // Only kubenet writes cbr0's tc state; should anything else change it, the kernel's refusal
 // (EEXIST for a class id, ENOENT for a filter) makes the shaper read it again.
 import { isExist, isKernelError, isNotFound } from "../../../kernel/errors.js";
-import { ETH_P, formatTcHandle, formatU32Handle, TC_H_ROOT, type TcNetlink, type U32Filter, type U32Key } from "../../../kernel/tc-netlink.js";
+import {
+  ETH_P,
+  formatTcHandle,
+  formatU32Handle,
+  TC_H_ROOT,
+  type TcNetlink,
+  type U32Filter,
+  type U32Key,
+} from "../../../kernel/tc-netlink.js";
 import { formatIP, parseCidr, prefixMask } from "../../../ip/index.js";
 
 /** The pod limits on one interface. */
@@ -78,7 +86,9 @@ export function hexCIDR6Words(cidr: string): string[] {
     const sh = BigInt(w * 32);
     const mw = (mask >> sh) & 0xffffffffn;
     if (mw === 0n) continue;
-    out.push(`${((c.network.value >> sh) & 0xffffffffn).toString(16).padStart(8, "0")}/${mw.toString(16).padStart(8, "0")}`);
+    out.push(
+      `${((c.network.value >> sh) & 0xffffffffn).toString(16).padStart(8, "0")}/${mw.toString(16).padStart(8, "0")}`,
+    );
   }
   return out;
 }
@@ -185,7 +195,13 @@ export interface CountedShaper extends Shaper {
 }
 
 const sameKeys = (a: readonly U32Key[], b: readonly U32Key[]) =>
-  a.length === b.length && a.every((k, i) => k.off === b[i]!.off && k.mask >>> 0 === b[i]!.mask >>> 0 && (k.val & k.mask) >>> 0 === (b[i]!.val & b[i]!.mask) >>> 0);
+  a.length === b.length &&
+  a.every(
+    (k, i) =>
+      k.off === b[i]!.off &&
+      k.mask >>> 0 === b[i]!.mask >>> 0 &&
+      (k.val & k.mask) >>> 0 === (b[i]!.val & b[i]!.mask) >>> 0,
+  );
 
 /** The shaper of `iface` (cbr0) over netlink. */
 export function createShaper(tc: TcNetlink, iface: string): CountedShaper {
@@ -235,11 +251,17 @@ export function createShaper(tc: TcNetlink, iface: string): CountedShaper {
   }
 
   /** A class per limited direction, before the address is known: "dst" carries the download (ingress) limit. */
-  function makeClasses(upload: number | undefined, download: number | undefined): Array<{ dir: "src" | "dst"; cls: number }> {
+  function makeClasses(
+    upload: number | undefined,
+    download: number | undefined,
+  ): Array<{ dir: "src" | "dst"; cls: number }> {
     let st = current();
     const made: Array<{ dir: "src" | "dst"; cls: number }> = [];
     try {
-      for (const [dir, bits] of [["dst", download], ["src", upload]] as const) {
+      for (const [dir, bits] of [
+        ["dst", download],
+        ["src", upload],
+      ] as const) {
         if (bits === undefined) continue;
         const r = addClass(st, htbRate(bits));
         st = r.st;
@@ -273,7 +295,13 @@ export function createShaper(tc: TcNetlink, iface: string): CountedShaper {
     const added: Installed[] = [];
     try {
       for (const { dir, cls } of made) {
-        const spec = { parent: ROOT, prio: v6 ? 2 : 1, protocol: v6 ? ETH_P.IPV6 : ETH_P.IP, keys: cidrKeys(cidr, dir), classid: cls };
+        const spec = {
+          parent: ROOT,
+          prio: v6 ? 2 : 1,
+          protocol: v6 ? ETH_P.IPV6 : ETH_P.IP,
+          keys: cidrKeys(cidr, dir),
+          classid: cls,
+        };
         const handle = tc.addU32Filter(st.ifindex, spec);
         if (handle === 0) state = undefined; // no echo (never seen): read the kernel next time
         added.push({ prio: spec.prio, protocol: spec.protocol, handle, classid: cls });
@@ -323,7 +351,8 @@ export function createShaper(tc: TcNetlink, iface: string): CountedShaper {
       return {
         async commit(cidr) {
           const m = take();
-          if (limited(cidr)) dropClasses(m); // as reconcileCIDR: an existing limit is never updated
+          if (limited(cidr))
+            dropClasses(m); // as reconcileCIDR: an existing limit is never updated
           else addFilters(cidr, m);
         },
         async cancel() {
@@ -361,18 +390,23 @@ export function createShaper(tc: TcNetlink, iface: string): CountedShaper {
       try {
         ifindex = tc.ifindex(iface);
       } catch (e) {
-        if (isNotFound(e) || isKernelError(e, "ENODEV")) return [`${iface} is missing, and with it the limits of ${cidr}`];
+        if (isNotFound(e) || isKernelError(e, "ENODEV"))
+          return [`${iface} is missing, and with it the limits of ${cidr}`];
         throw e;
       }
       const filters = tc.u32Filters(ifindex, ROOT);
       const classes = new Set(tc.classes(ifindex).map((c) => c.handle));
       const problems: string[] = [];
-      for (const [dir, bits, what] of [["dst", ingress, "ingress"], ["src", egress, "egress"]] as const) {
+      for (const [dir, bits, what] of [
+        ["dst", ingress, "ingress"],
+        ["src", egress, "egress"],
+      ] as const) {
         if (bits === undefined) continue;
         const want = cidrKeys(cidr, dir);
         const f = filters.find((x) => x.classid !== undefined && sameKeys(x.keys, want));
         if (!f) problems.push(`the ${what} limit of ${cidr} has no tc filter on ${iface}`);
-        else if (!classes.has(f.classid!)) problems.push(`the ${what} limit of ${cidr} has no tc class ${formatTcHandle(f.classid!)} on ${iface}`);
+        else if (!classes.has(f.classid!))
+          problems.push(`the ${what} limit of ${cidr} has no tc class ${formatTcHandle(f.classid!)} on ${iface}`);
       }
       return problems;
     },
@@ -380,7 +414,9 @@ export function createShaper(tc: TcNetlink, iface: string): CountedShaper {
       const ifindex = tc.ifindex(iface);
       const used = new Set<number>();
       for (const f of tc.u32Filters(ifindex, ROOT)) if (f.classid !== undefined) used.add(f.classid);
-      const orphans = tc.classes(ifindex).map((c) => c.handle)
+      const orphans = tc
+        .classes(ifindex)
+        .map((c) => c.handle)
         .filter((h) => h >>> 16 === ROOT >>> 16 && (h & 0xffff) !== 0 && !used.has(h) && !pending.has(h));
       const removed: string[] = [];
       for (const h of orphans) {

@@ -31,7 +31,10 @@ describe("noop plugin", () => {
     const p = createNoopPlugin({ sysctl: k.sysctl, exec });
     await p.init(host, "hairpin-veth", "10.0.0.0/8", 0);
     assert.equal(p.warnings?.().length, 1);
-    assert.match(p.warnings!()[0]!, /can't set sysctl net\/bridge\/bridge-nf-call-iptables \(is the br_netfilter module loaded\?\)/);
+    assert.match(
+      p.warnings!()[0]!,
+      /can't set sysctl net\/bridge\/bridge-nf-call-iptables \(is the br_netfilter module loaded\?\)/,
+    );
     assert.equal(p.status(), null);
   });
   it("modprobe can be skipped (sandboxed nodes must not load modules)", async () => {

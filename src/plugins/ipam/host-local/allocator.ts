@@ -71,9 +71,13 @@ export class IPAllocator {
       const ip = canonicalIP(requestedIP);
       const r = rangeFor(this.rangeset, ip);
       if (!r) throw new CniError(CniCode.InvalidNetworkConfig, `${formatIP(ip)} not in range set ${setText}`);
-      if (ipEqual(ip, r.gateway)) throw new CniError(CniCode.InvalidNetworkConfig, `requested ip ${formatIP(ip)} is subnet's gateway`);
+      if (ipEqual(ip, r.gateway))
+        throw new CniError(CniCode.InvalidNetworkConfig, `requested ip ${formatIP(ip)} is subnet's gateway`);
       if (!(await this.#store.reserve(id, ifname, ip, this.rangeID))) {
-        throw new CniError(CniCode.Internal, `requested IP address ${formatIP(ip)} is not available in range set ${setText}`);
+        throw new CniError(
+          CniCode.Internal,
+          `requested IP address ${formatIP(ip)} is not available in range set ${setText}`,
+        );
       }
       return { ip, range: r };
     }
@@ -82,7 +86,10 @@ export class IPAllocator {
     const existing = reservations ?? (await this.#store.list());
     for (const ip of await this.#store.getByID(id, ifname, existing)) {
       if (rangeSetContains(this.rangeset, ip)) {
-        throw new CniError(CniCode.Internal, `${formatIP(ip)} has been allocated to ${id}, duplicate allocation is not allowed`);
+        throw new CniError(
+          CniCode.Internal,
+          `${formatIP(ip)} has been allocated to ${id}, duplicate allocation is not allowed`,
+        );
       }
     }
 

@@ -9,7 +9,8 @@ const load = (conf: JsonObject, envArgs = "", files: Record<string, string> = {}
   loadIPAMConfig(conf, envArgs, {
     readFileLimited: async (p) => {
       const t = files[p];
-      if (t === undefined) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${p}'`), { code: "ENOENT" });
+      if (t === undefined)
+        throw Object.assign(new Error(`ENOENT: no such file or directory, open '${p}'`), { code: "ENOENT" });
       return t;
     },
   });
@@ -23,7 +24,9 @@ const sets = async (conf: JsonObject, envArgs = "") => (await load(conf, envArgs
 
 describe("loadIPAMConfig: range sets", () => {
   it("reads ranges, defaults dataDir, keeps name/type/resolvConf", async () => {
-    const { ipam, cniVersion } = await load(base({ ranges: [[{ subnet: "10.1.0.0/24" }], [{ subnet: "fd00::/64" }]], resolvConf: "/etc/r" }));
+    const { ipam, cniVersion } = await load(
+      base({ ranges: [[{ subnet: "10.1.0.0/24" }], [{ subnet: "fd00::/64" }]], resolvConf: "/etc/r" }),
+    );
     assert.equal(cniVersion, "1.0.0");
     assert.equal(ipam.name, "mynet");
     assert.equal(ipam.type, "host-local");
@@ -35,7 +38,12 @@ describe("loadIPAMConfig: range sets", () => {
   it("orders runtimeConfig.ipRanges, then the legacy range, then ipam.ranges", async () => {
     const got = await sets(
       base(
-        { subnet: "10.2.0.0/24", rangeStart: "10.2.0.10", gateway: "10.2.0.254", ranges: [[{ subnet: "10.3.0.0/24" }]] },
+        {
+          subnet: "10.2.0.0/24",
+          rangeStart: "10.2.0.10",
+          gateway: "10.2.0.254",
+          ranges: [[{ subnet: "10.3.0.0/24" }]],
+        },
         { runtimeConfig: { ipRanges: [[{ subnet: "10.1.0.0/24" }]] } },
       ),
     );
@@ -46,8 +54,15 @@ describe("loadIPAMConfig: range sets", () => {
       cniVersion: "1.0.0",
       Name: "x",
       name: "mynet",
-      IPAM: { Type: "host-local", DataDir: "/tmp/d", Ranges: [[{ Subnet: "10.9.0.0/24", RangeStart: "", RangeEnd: "", Gateway: "" }]] },
-      RuntimeConfig: { IPRanges: [[{ Subnet: "10.1.0.0/24", RangeStart: "10.1.0.5", RangeEnd: "", Gateway: "" }]], IPs: ["10.1.0.9"] },
+      IPAM: {
+        Type: "host-local",
+        DataDir: "/tmp/d",
+        Ranges: [[{ Subnet: "10.9.0.0/24", RangeStart: "", RangeEnd: "", Gateway: "" }]],
+      },
+      RuntimeConfig: {
+        IPRanges: [[{ Subnet: "10.1.0.0/24", RangeStart: "10.1.0.5", RangeEnd: "", Gateway: "" }]],
+        IPs: ["10.1.0.9"],
+      },
     });
     assert.equal(ipam.name, "mynet"); // the last matching key wins
     assert.equal(ipam.dataDir, "/tmp/d");
@@ -55,10 +70,14 @@ describe("loadIPAMConfig: range sets", () => {
     assert.deepEqual(ipam.ipArgs.map(formatIP), ["10.1.0.9"]);
   });
   it("ignores a legacy range without subnet", async () => {
-    assert.deepEqual(await sets(base({ rangeStart: "10.0.0.5", ranges: [[{ subnet: "10.3.0.0/24" }]] })), ["10.3.0.1-10.3.0.254"]);
+    assert.deepEqual(await sets(base({ rangeStart: "10.0.0.5", ranges: [[{ subnet: "10.3.0.0/24" }]] })), [
+      "10.3.0.1-10.3.0.254",
+    ]);
   });
   it("reads rangeFromFile only when nothing else is configured", async () => {
-    const { ipam } = await load(base({ rangeFromFile: "/etc/r.json" }), "", { "/etc/r.json": '{"subnet":"10.7.0.0/24","rangeStart":"10.7.0.100"}' });
+    const { ipam } = await load(base({ rangeFromFile: "/etc/r.json" }), "", {
+      "/etc/r.json": '{"subnet":"10.7.0.0/24","rangeStart":"10.7.0.100"}',
+    });
     assert.deepEqual(ipam.ranges.map(formatRangeSet), ["10.7.0.100-10.7.0.254"]);
     await assert.rejects(load(base({ rangeFromFile: "/nope" })), /failed to read rangeFromFile "\/nope": ENOENT/);
   });
@@ -66,7 +85,11 @@ describe("loadIPAMConfig: range sets", () => {
     const { ipam } = await load(
       base({
         subnet: "10.1.0.0/24",
-        routes: [{ dst: "0.0.0.0/0" }, { dst: "192.168.0.5/16", gw: "10.10.5.1" }, { dst: "3ffe:ffff:0:01ff::1/64", priority: 100, table: 0, mtu: 0 }],
+        routes: [
+          { dst: "0.0.0.0/0" },
+          { dst: "192.168.0.5/16", gw: "10.10.5.1" },
+          { dst: "3ffe:ffff:0:01ff::1/64", priority: 100, table: 0, mtu: 0 },
+        ],
       }),
     );
     assert.deepEqual(ipam.routes, [
@@ -80,20 +103,56 @@ describe("loadIPAMConfig: range sets", () => {
 describe("loadIPAMConfig: requested IPs", () => {
   it("collects CNI_ARGS IP=, args.cni.ips and runtimeConfig.ips, canonical and deduplicated", async () => {
     const { ipam } = await load(
-      base({ subnet: "10.1.0.0/24" }, { args: { cni: { ips: ["10.1.0.7/24", "::ffff:10.1.0.8"] } }, runtimeConfig: { ips: ["10.1.0.9", "fd00::0009", "10.1.0.7"] } }),
+      base(
+        { subnet: "10.1.0.0/24" },
+        {
+          args: { cni: { ips: ["10.1.0.7/24", "::ffff:10.1.0.8"] } },
+          runtimeConfig: { ips: ["10.1.0.9", "fd00::0009", "10.1.0.7"] },
+        },
+      ),
       "IgnoreUnknown=1;K8S_POD_NAME=web-0;IP=10.1.0.5,10.1.0.6",
     );
-    assert.deepEqual(ipam.ipArgs.map(formatIP), ["10.1.0.5", "10.1.0.6", "10.1.0.7", "10.1.0.8", "10.1.0.9", "fd00::9"]);
+    assert.deepEqual(ipam.ipArgs.map(formatIP), [
+      "10.1.0.5",
+      "10.1.0.6",
+      "10.1.0.7",
+      "10.1.0.8",
+      "10.1.0.9",
+      "fd00::9",
+    ]);
   });
   it("rejects unknown CNI_ARGS keys without IgnoreUnknown (code 4), and lower-case ip=", async () => {
-    await assert.rejects(load(base({ subnet: "10.1.0.0/24" }), "K8S_POD_NAME=x"), (e: unknown) => e instanceof CniError && e.code === 4);
+    await assert.rejects(
+      load(base({ subnet: "10.1.0.0/24" }), "K8S_POD_NAME=x"),
+      (e: unknown) => e instanceof CniError && e.code === 4,
+    );
     await assert.rejects(load(base({ subnet: "10.1.0.0/24" }), "ip=10.1.0.5"), /unknown args/);
   });
   const bad: Array<[JsonObject, string, number, RegExp]> = [
-    [{}, "IP=10.1.0.300", 4, /^cannot understand ip: CNI_ARGS IP=10\.1\.0\.300: invalid IP address "10\.1\.0\.300": IPv4 field 300/],
-    [{ args: { cni: { ips: ["nope"] } } }, "", 7, /^cannot understand ip: args\.cni\.ips\[0\]: invalid IP address "nope"/],
-    [{ runtimeConfig: { ips: ["10.1.0.0/33"] } }, "", 7, /^cannot understand ip: runtimeConfig\.ips\[0\]: invalid CIDR address "10\.1\.0\.0\/33"/],
-    [{ runtimeConfig: { ips: [5] } }, "", 7, /^invalid host-local config: "runtimeConfig\.ips\.0" must be string, got 5/],
+    [
+      {},
+      "IP=10.1.0.300",
+      4,
+      /^cannot understand ip: CNI_ARGS IP=10\.1\.0\.300: invalid IP address "10\.1\.0\.300": IPv4 field 300/,
+    ],
+    [
+      { args: { cni: { ips: ["nope"] } } },
+      "",
+      7,
+      /^cannot understand ip: args\.cni\.ips\[0\]: invalid IP address "nope"/,
+    ],
+    [
+      { runtimeConfig: { ips: ["10.1.0.0/33"] } },
+      "",
+      7,
+      /^cannot understand ip: runtimeConfig\.ips\[0\]: invalid CIDR address "10\.1\.0\.0\/33"/,
+    ],
+    [
+      { runtimeConfig: { ips: [5] } },
+      "",
+      7,
+      /^invalid host-local config: "runtimeConfig\.ips\.0" must be string, got 5/,
+    ],
   ];
   for (const [extra, envArgs, code, msg] of bad) {
     it(`rejects ${JSON.stringify(extra)} ${envArgs}`, async () => {
@@ -114,20 +173,38 @@ describe("loadIPAMConfig: validation errors (code 7, named field and value)", ()
     [base({}), "no IP ranges specified"],
     [base({ ranges: [] }), "no IP ranges specified"],
     [base({ ranges: [[]] }), "invalid range set 0: empty range set"],
-    [base({ ranges: [[{ subnet: "10.1.0.0/33" }]] }), `invalid range set 0: ipam.ranges[0][0]: invalid range "10.1.0.0/33": prefix length 33 is greater than 32 for IPv4`],
+    [
+      base({ ranges: [[{ subnet: "10.1.0.0/33" }]] }),
+      `invalid range set 0: ipam.ranges[0][0]: invalid range "10.1.0.0/33": prefix length 33 is greater than 32 for IPv4`,
+    ],
     [base({ subnet: "10.1.0.0/31" }), "invalid range set 0: ipam: Network 10.1.0.0/31 too small to allocate from"],
     [
       base({}, { runtimeConfig: { ipRanges: [[{ subnet: "10.1.0.0/24", rangeStart: "10.2.0.1" }]] } }),
       "invalid range set 0: runtimeConfig.ipRanges[0][0]: RangeStart 10.2.0.1 not in network 10.1.0.0/24",
     ],
-    [base({ ranges: [[{ subnet: "10.1.0.0/24" }, { subnet: "fd00::/64" }]] }), "invalid range set 0: mixed address families"],
+    [
+      base({ ranges: [[{ subnet: "10.1.0.0/24" }, { subnet: "fd00::/64" }]] }),
+      "invalid range set 0: mixed address families",
+    ],
     [base({ ranges: [[{ subnet: "10.1.0.0/24" }], [{ subnet: "10.1.0.0/16" }]] }), "range set 0 overlaps with 1"],
-    [base({ subnet: "10.1.0.0/24", ranges: [[{ subnet: "10.2.0.0/24" }], [{ subnet: "10.1.0.128/25" }]] }), "range set 0 overlaps with 2"],
+    [
+      base({ subnet: "10.1.0.0/24", ranges: [[{ subnet: "10.2.0.0/24" }], [{ subnet: "10.1.0.128/25" }]] }),
+      "range set 0 overlaps with 2",
+    ],
     [base({ ranges: "10.1.0.0/24" }), `invalid host-local config: "ipam.ranges" must be Array, got "10.1.0.0/24"`],
-    [base({ ranges: [[{ subnet: 10 }]] }), `invalid host-local config: "ipam.ranges.0.0.subnet" must be string, got 10`],
-    [base({ subnet: "10.1.0.0/24", routes: [{ dst: "10.0.0.0/40" }] }), `invalid ipam.routes[0].dst "10.0.0.0/40": prefix length 40 is greater than 32 for IPv4`],
+    [
+      base({ ranges: [[{ subnet: 10 }]] }),
+      `invalid host-local config: "ipam.ranges.0.0.subnet" must be string, got 10`,
+    ],
+    [
+      base({ subnet: "10.1.0.0/24", routes: [{ dst: "10.0.0.0/40" }] }),
+      `invalid ipam.routes[0].dst "10.0.0.0/40": prefix length 40 is greater than 32 for IPv4`,
+    ],
     [base({ subnet: "10.1.0.0/24", routes: [{ gw: "10.0.0.1" }] }), `invalid ipam.routes[0]: missing "dst"`],
-    [base({ subnet: "10.1.0.0/24", routes: [{ dst: "0.0.0.0/0", gw: "x" }] }), `invalid ipam.routes[0].gw "x": neither an IPv4 nor an IPv6 address`],
+    [
+      base({ subnet: "10.1.0.0/24", routes: [{ dst: "0.0.0.0/0", gw: "x" }] }),
+      `invalid ipam.routes[0].gw "x": neither an IPv4 nor an IPv6 address`,
+    ],
   ];
   for (const [conf, msg] of cases) {
     it(msg, async () => {
@@ -148,7 +225,11 @@ describe("loadIPAMConfig: more than one address per family needs spec 0.3.0", ()
     const old = ver === "0.1.0" || ver === "0.2.0";
     it(`[${ver}] two IPv4 range sets ${old ? "rejected" : "accepted"}; one per family always accepted`, async () => {
       const p = load({ ...base(twoV4), cniVersion: ver });
-      if (old) await assert.rejects(p, new RegExp(`CNI version ${ver.replace(/\./g, "\\.")} does not support more than 1 address per family`));
+      if (old)
+        await assert.rejects(
+          p,
+          new RegExp(`CNI version ${ver.replace(/\./g, "\\.")} does not support more than 1 address per family`),
+        );
       else assert.equal((await p).ipam.ranges.length, 2);
       assert.equal((await load({ ...base(dual), cniVersion: ver })).ipam.ranges.length, 2);
     });

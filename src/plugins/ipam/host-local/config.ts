@@ -100,8 +100,12 @@ const NetShape = ciObject({
 
 const invalid = (msg: string) => new CniError(CniCode.InvalidNetworkConfig, msg);
 
-const decode = <S extends v.GenericSchema>(schema: S, input: unknown, what: string, showValues = true): v.InferOutput<S> =>
-  parseWith(schema, input, what, CniCode.InvalidNetworkConfig, { showValues });
+const decode = <S extends v.GenericSchema>(
+  schema: S,
+  input: unknown,
+  what: string,
+  showValues = true,
+): v.InferOutput<S> => parseWith(schema, input, what, CniCode.InvalidNetworkConfig, { showValues });
 
 // ---- requested addresses -----------------------------------------------------------------
 
@@ -184,7 +188,11 @@ export interface ConfigDeps {
  * source of each range added, e.g.
  * `invalid range set 0: ipam.ranges[0][0]: Network 10.1.0.0/31 too small to allocate from`.
  */
-export async function loadIPAMConfig(netconf: JsonObject, envArgs: string, deps: ConfigDeps = {}): Promise<LoadedConfig> {
+export async function loadIPAMConfig(
+  netconf: JsonObject,
+  envArgs: string,
+  deps: ConfigDeps = {},
+): Promise<LoadedConfig> {
   const n = decode(NetShape, netconf, "host-local config");
   if (!n.ipam) throw invalid("IPAM config missing 'ipam' key");
   const ipam = n.ipam;
@@ -196,9 +204,13 @@ export async function loadIPAMConfig(netconf: JsonObject, envArgs: string, deps:
     sources.push({ raw: set, where: (i) => `runtimeConfig.ipRanges[${s}][${i}]` });
   }
   if (ipam.subnet) {
-    sources.push({ raw: [{ subnet: ipam.subnet, rangeStart: ipam.rangeStart, rangeEnd: ipam.rangeEnd, gateway: ipam.gateway }], where: () => "ipam" });
+    sources.push({
+      raw: [{ subnet: ipam.subnet, rangeStart: ipam.rangeStart, rangeEnd: ipam.rangeEnd, gateway: ipam.gateway }],
+      where: () => "ipam",
+    });
   }
-  for (const [s, set] of (ipam.ranges ?? []).entries()) sources.push({ raw: set, where: (i) => `ipam.ranges[${s}][${i}]` });
+  for (const [s, set] of (ipam.ranges ?? []).entries())
+    sources.push({ raw: set, where: (i) => `ipam.ranges[${s}][${i}]` });
 
   if (sources.length === 0 && ipam.rangeFromFile) {
     // The file may be anything a config can name (/etc/shadow): errors name the file and the
@@ -222,13 +234,20 @@ export async function loadIPAMConfig(netconf: JsonObject, envArgs: string, deps:
     const r = decode(RangeShape, parsed, where, false);
     if (!r.subnet) throw invalid(`failed to parse ${where} as a Range: no "subnet"`);
     // Later messages quote unparsable addresses; from this file, say which field only.
-    const fields = [["subnet", r.subnet, parseCidr], ["rangeStart", r.rangeStart, parseIP], ["rangeEnd", r.rangeEnd, parseIP], ["gateway", r.gateway, parseIP]] as const;
+    const fields = [
+      ["subnet", r.subnet, parseCidr],
+      ["rangeStart", r.rangeStart, parseIP],
+      ["rangeEnd", r.rangeEnd, parseIP],
+      ["gateway", r.gateway, parseIP],
+    ] as const;
     for (const [field, text, parse] of fields) {
       if (!text) continue;
       try {
         parse(text);
       } catch {
-        throw invalid(`failed to parse ${where} as a Range: "${field}" is not ${field === "subnet" ? "a CIDR" : "an IP address"}`);
+        throw invalid(
+          `failed to parse ${where} as a Range: "${field}" is not ${field === "subnet" ? "a CIDR" : "an IP address"}`,
+        );
       }
     }
     sources.push({ raw: [r], where: () => where });

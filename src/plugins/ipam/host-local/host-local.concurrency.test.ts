@@ -52,7 +52,10 @@ const childEnv = () => {
 function worker(name: string, conf: object, count: number): Promise<string[]> {
   const code = workerCode(name, conf, count, false);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--input-type=module", "-e", code], { env: childEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--input-type=module", "-e", code], {
+      env: childEnv(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (b: Buffer) => (out += b.toString()));
@@ -77,15 +80,22 @@ describe("host-local under concurrency", { skip: addonMissing() }, () => {
       const dir = join(d, "net1");
       const names = (await fs.readdir(dir)).filter((f) => /^[0-9a-f.:]+$/.test(f) && !f.startsWith("last_"));
       assert.equal(names.length, all.length);
-      for (const [who, list] of [["a", a], ["b", b]] as const) {
+      for (const [who, list] of [
+        ["a", a],
+        ["b", b],
+      ] as const) {
         for (const [i, addr] of list.entries()) {
           const owner = await fs.readFile(join(dir, addr.split("/")[0]!), "utf8");
           assert.equal(owner, `${who}-${Math.floor(i / 2)}\r\neth0`);
         }
       }
       // and no temporary file is left behind
-      assert.deepEqual((await fs.readdir(dir)).filter((f) => f.startsWith(".")), []);
-    }));
+      assert.deepEqual(
+        (await fs.readdir(dir)).filter((f) => f.startsWith(".")),
+        [],
+      );
+    }),
+  );
 });
 
 /**
@@ -94,7 +104,10 @@ describe("host-local under concurrency", { skip: addonMissing() }, () => {
  */
 function killedWorker(name: string, conf: object, after: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--input-type=module", "-e", workerCode(name, conf, -1, true)], { env: childEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--input-type=module", "-e", workerCode(name, conf, -1, true)], {
+      env: childEnv(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let killing = false;
     child.stdout.on("data", (b: Buffer) => {
@@ -108,28 +121,39 @@ function killedWorker(name: string, conf: object, after: number): Promise<string
     child.once("close", (_status, signal) => {
       if (signal !== "SIGKILL") reject(new Error(`worker ${name} ended without being killed`));
       // Only complete lines were confirmed to the caller.
-      else resolve(out.split("\n").slice(0, -1).filter((l) => l !== ""));
+      else
+        resolve(
+          out
+            .split("\n")
+            .slice(0, -1)
+            .filter((l) => l !== ""),
+        );
     });
   });
 }
 
 describe("host-local after kill -9", { skip: addonMissing() }, () => {
-  it("a process killed mid-allocation leaves a usable store: confirmed leases kept, no duplicates, no stuck lock", { timeout: 120_000 }, () =>
-    withTempDir(async (d) => {
-      const conf = netConf(d, { ranges: [[{ subnet: "10.200.4.0/22" }]], dataDir: d });
-      const confirmed: string[] = [];
-      for (let round = 0; round < 5; round++) confirmed.push(...(await killedWorker(`k${round}`, conf, 5 + round * 3)));
-      assert.ok(confirmed.length >= 5 * 5);
-      // The lock died with its holder: a new allocation goes through at once.
-      const again = await worker("after", conf, 20);
-      const all = [...confirmed, ...again];
-      assert.equal(new Set(all).size, all.length, "an address was handed out twice");
-      const dir = join(d, "net1");
-      const files = await fs.readdir(dir);
-      for (const addr of confirmed) assert.ok(files.includes(addr.split("/")[0]!), `confirmed lease ${addr} lost`);
-      // Every reservation on disk is whole: "<containerID>\r\n<ifname>".
-      for (const f of files.filter((x) => /^[0-9.]+$/.test(x))) {
-        assert.match(await fs.readFile(join(dir, f), "utf8"), /^[a-z0-9]+-\d+\r\neth0$/, f);
-      }
-    }));
+  it(
+    "a process killed mid-allocation leaves a usable store: confirmed leases kept, no duplicates, no stuck lock",
+    { timeout: 120_000 },
+    () =>
+      withTempDir(async (d) => {
+        const conf = netConf(d, { ranges: [[{ subnet: "10.200.4.0/22" }]], dataDir: d });
+        const confirmed: string[] = [];
+        for (let round = 0; round < 5; round++)
+          confirmed.push(...(await killedWorker(`k${round}`, conf, 5 + round * 3)));
+        assert.ok(confirmed.length >= 5 * 5);
+        // The lock died with its holder: a new allocation goes through at once.
+        const again = await worker("after", conf, 20);
+        const all = [...confirmed, ...again];
+        assert.equal(new Set(all).size, all.length, "an address was handed out twice");
+        const dir = join(d, "net1");
+        const files = await fs.readdir(dir);
+        for (const addr of confirmed) assert.ok(files.includes(addr.split("/")[0]!), `confirmed lease ${addr} lost`);
+        // Every reservation on disk is whole: "<containerID>\r\n<ifname>".
+        for (const f of files.filter((x) => /^[0-9.]+$/.test(x))) {
+          assert.match(await fs.readFile(join(dir, f), "utf8"), /^[a-z0-9]+-\d+\r\neth0$/, f);
+        }
+      }),
+  );
 });

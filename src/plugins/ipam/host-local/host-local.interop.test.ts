@@ -37,7 +37,13 @@ interface GoOutcome {
   readonly stdout: string;
 }
 
-function runGo(command: string, conf: JsonObject, containerID: string, ifName = "eth0", cniArgs = ""): Promise<GoOutcome> {
+function runGo(
+  command: string,
+  conf: JsonObject,
+  containerID: string,
+  ifName = "eth0",
+  cniArgs = "",
+): Promise<GoOutcome> {
   return new Promise((resolve, reject) => {
     const env = {
       PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
@@ -53,7 +59,9 @@ function runGo(command: string, conf: JsonObject, containerID: string, ifName = 
     child.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
     child.stderr.resume();
     child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, json: stdout.trim() ? (JSON.parse(stdout) as JsonObject) : undefined }));
+    child.once("close", (code) =>
+      resolve({ code, stdout, json: stdout.trim() ? (JSON.parse(stdout) as JsonObject) : undefined }),
+    );
     child.stdin.end(JSON.stringify(conf));
   });
 }
@@ -65,122 +73,166 @@ const VARIANTS: Array<[string, () => HostLocalDeps]> = [
     "cached (a daemon's store cache)",
     () => {
       const w = createDirWatcher();
-      return { fs: { ...asyncFs, readFileSync, changes: (p) => w.changes(p) }, lock: createLocker(loadAddon), cache: new StoreCache() };
+      return {
+        fs: { ...asyncFs, readFileSync, changes: (p) => w.changes(p) },
+        lock: createLocker(loadAddon),
+        cache: new StoreCache(),
+      };
     },
   ],
 ];
 const addrs = (r: { ips?: Array<{ address: string }> } | JsonObject | undefined) =>
   ((r?.["ips"] as Array<{ address: string }> | undefined) ?? []).map((i) => i.address);
 
-for (const [variant, deps] of VARIANTS) describe(`interop with Go host-local on one data dir, podnet ${variant}`, { skip: skipReason() }, () => {
-  const ipam = (d: string) => ({ ranges: [[{ subnet: "10.200.0.0/24" }], [{ subnet: "fd00:200::/120" }]], dataDir: d });
+for (const [variant, deps] of VARIANTS)
+  describe(`interop with Go host-local on one data dir, podnet ${variant}`, { skip: skipReason() }, () => {
+    const ipam = (d: string) => ({
+      ranges: [[{ subnet: "10.200.0.0/24" }], [{ subnet: "fd00:200::/120" }]],
+      dataDir: d,
+    });
 
-  it("alternating ADDs continue one round robin; each CHECKs and DELs the other's reservations", () =>
-    withTempDir(async (d) => {
-      const conf = netConf(d, ipam(d), {}, "1.0.0");
-      const dp = deps();
-      const got: string[][] = [];
-      for (let i = 0; i < 10; i++) {
-        if (i % 2 === 0) {
-          const r = await runGo("ADD", conf, `go-${i}`);
-          assert.equal(r.code, 0, r.stdout);
-          got.push(addrs(r.json));
-        } else {
-          got.push(addrs(await hostLocalAdd(conf, { containerID: `ts-${i}`, ifName: "eth0" }, dp)));
-        }
-      }
-      assert.deepEqual(
-        got,
-        Array.from({ length: 10 }, (_, i) => [`10.200.0.${i + 2}/24`, `fd00:200::${(i + 2).toString(16)}/120`]),
-      );
-      // the files are the same bytes whoever wrote them
-      const dir = join(d, "net1");
-      assert.equal(await fsp.readFile(join(dir, "10.200.0.2"), "utf8"), "go-0\r\neth0");
-      assert.equal(await fsp.readFile(join(dir, "10.200.0.3"), "utf8"), "ts-1\r\neth0");
-      assert.equal(await fsp.readFile(join(dir, "fd00:200::3"), "utf8"), "ts-1\r\neth0");
-      assert.equal(await fsp.readFile(join(dir, "last_reserved_ip.1"), "utf8"), "fd00:200::b");
-
-      // CHECK across implementations
-      assert.equal((await runGo("CHECK", conf, "ts-1")).code, 0);
-      await hostLocalCheck(conf, { containerID: "go-0", ifName: "eth0" }, dp);
-      // duplicate detection across implementations
-      const dup = await runGo("ADD", conf, "ts-1");
-      assert.equal(dup.code, 1);
-      assert.match(String(dup.json?.["msg"]), /10\.200\.0\.3 has been allocated to ts-1, duplicate allocation is not allowed/);
-      await assert.rejects(hostLocalAdd(conf, { containerID: "go-0", ifName: "eth0" }, dp), /10\.200\.0\.2 has been allocated to go-0/);
-
-      // DEL across implementations
-      assert.equal((await runGo("DEL", conf, "ts-1")).code, 0);
-      await hostLocalDel(conf, { containerID: "go-0", ifName: "eth0" }, dp);
-      const left = (await fsp.readdir(dir)).filter((f) => /^(10\.|fd00)/.test(f));
-      assert.equal(left.length, 16);
-      assert.ok(!left.includes("10.200.0.2") && !left.includes("10.200.0.3") && !left.includes("fd00:200::3"));
-      // Go's CHECK no longer finds the released container
-      assert.equal((await runGo("CHECK", conf, "ts-1")).code, 1);
-    }));
-
-  it("an address Go releases and hands to another container between two podnet calls belongs to the new owner", () =>
-    withTempDir(async (d) => {
-      const conf = netConf(d, ipam(d), {}, "1.0.0");
-      const dp = deps();
-      assert.deepEqual(addrs(await hostLocalAdd(conf, { containerID: "a", ifName: "eth0" }, dp)), ["10.200.0.2/24", "fd00:200::2/120"]);
-      assert.equal((await runGo("DEL", conf, "a")).code, 0);
-      const b = await runGo("ADD", conf, "b", "eth0", "IP=10.200.0.2");
-      assert.equal(b.code, 0, b.stdout);
-      assert.deepEqual(addrs(b.json), ["10.200.0.2/24", "fd00:200::3/120"]);
-      await assert.rejects(hostLocalCheck(conf, { containerID: "a", ifName: "eth0" }, dp), /Failed to find address added by container a/);
-      await assert.rejects(hostLocalAdd(conf, { containerID: "b", ifName: "eth0" }, dp), /10\.200\.0\.2 has been allocated to b, duplicate allocation is not allowed/);
-      await hostLocalDel(conf, { containerID: "b", ifName: "eth0" }, dp);
-      assert.deepEqual((await fsp.readdir(join(d, "net1"))).filter((f) => /^(10\.|fd00)/.test(f)), []);
-    }));
-
-  it("ADDs at the same time from Go processes and podnet never conflict (shared flock)", { timeout: 120_000 }, () =>
-    withTempDir(async (d) => {
-      const conf = netConf(d, ipam(d), {}, "1.0.0");
-      const dp = deps();
-      const N = 24;
-      const jobs: Array<Promise<string[]>> = [];
-      for (let i = 0; i < N; i++) {
-        jobs.push(runGo("ADD", conf, `go-${i}`).then((r) => (r.code === 0 ? addrs(r.json) : Promise.reject(new Error(r.stdout)))));
-        jobs.push(hostLocalAdd(conf, { containerID: `ts-${i}`, ifName: "eth0" }, dp).then(addrs));
-      }
-      const all = (await Promise.all(jobs)).flat();
-      assert.equal(all.length, 4 * N);
-      assert.equal(new Set(all).size, all.length, "an address was handed out twice");
-    }));
-
-  for (const ver of GO_VERSIONS) {
-    it(`[${ver}] prints the same result as Go for the same allocation, routes and dns included`, () =>
+    it("alternating ADDs continue one round robin; each CHECKs and DELs the other's reservations", () =>
       withTempDir(async (d) => {
-        await fsp.writeFile(join(d, "resolv.conf"), "nameserver 10.0.0.10\ndomain example.com\nsearch a b\noptions ndots:5\n");
-        const routes = [{ dst: "0.0.0.0/0" }, { dst: "192.168.0.0/16", gw: "10.200.0.254" }, { dst: "3ffe:ffff:0:01ff::1/64" }];
-        const conf = netConf(d, { ...ipam(d), routes, resolvConf: join(d, "resolv.conf") }, {}, ver);
+        const conf = netConf(d, ipam(d), {}, "1.0.0");
+        const dp = deps();
+        const got: string[][] = [];
+        for (let i = 0; i < 10; i++) {
+          if (i % 2 === 0) {
+            const r = await runGo("ADD", conf, `go-${i}`);
+            assert.equal(r.code, 0, r.stdout);
+            got.push(addrs(r.json));
+          } else {
+            got.push(addrs(await hostLocalAdd(conf, { containerID: `ts-${i}`, ifName: "eth0" }, dp)));
+          }
+        }
+        assert.deepEqual(
+          got,
+          Array.from({ length: 10 }, (_, i) => [`10.200.0.${i + 2}/24`, `fd00:200::${(i + 2).toString(16)}/120`]),
+        );
+        // the files are the same bytes whoever wrote them
         const dir = join(d, "net1");
-        const rewind = async () => {
-          await fsp.mkdir(dir, { recursive: true });
-          await fsp.writeFile(join(dir, "last_reserved_ip.0"), "10.200.0.6");
-          await fsp.writeFile(join(dir, "last_reserved_ip.1"), "fd00:200::6");
-        };
-        await rewind();
-        const go = await runGo("ADD", conf, "c1");
-        assert.equal(go.code, 0, go.stdout);
-        assert.equal((await runGo("DEL", conf, "c1")).code, 0);
-        await rewind();
-        const ours = await runVerb(deps(), "ADD", conf, { containerID: "c1", ifName: "eth0" });
-        assert.equal(ours.code, 0, ours.stdout);
-        // The whole document, byte for byte (dns included at every version, Go's key order).
-        assert.equal(ours.stdout, go.stdout);
-        assert.deepEqual(addrs(ours.json ?? {}), ver.startsWith("0.1") || ver.startsWith("0.2") ? [] : ["10.200.0.7/24", "fd00:200::7/120"]);
-      }));
-  }
+        assert.equal(await fsp.readFile(join(dir, "10.200.0.2"), "utf8"), "go-0\r\neth0");
+        assert.equal(await fsp.readFile(join(dir, "10.200.0.3"), "utf8"), "ts-1\r\neth0");
+        assert.equal(await fsp.readFile(join(dir, "fd00:200::3"), "utf8"), "ts-1\r\neth0");
+        assert.equal(await fsp.readFile(join(dir, "last_reserved_ip.1"), "utf8"), "fd00:200::b");
 
-  it("exhaustion reads the same in both", () =>
-    withTempDir(async (d) => {
-      const conf = netConf(d, { subnet: "10.200.0.0/30", dataDir: d }, {}, "1.0.0");
-      assert.equal((await runGo("ADD", conf, "a")).code, 0);
-      const go = await runGo("ADD", conf, "b");
-      const ours = await runVerb(deps(), "ADD", conf, { containerID: "b", ifName: "eth0" });
-      assert.equal(go.json?.["msg"], "failed to allocate for range 0: no IP addresses available in range set: 10.200.0.1-10.200.0.2");
-      assert.equal(ours.stdout, go.stdout, "code, msg and details, byte for byte");
-    }));
-});
+        // CHECK across implementations
+        assert.equal((await runGo("CHECK", conf, "ts-1")).code, 0);
+        await hostLocalCheck(conf, { containerID: "go-0", ifName: "eth0" }, dp);
+        // duplicate detection across implementations
+        const dup = await runGo("ADD", conf, "ts-1");
+        assert.equal(dup.code, 1);
+        assert.match(
+          String(dup.json?.["msg"]),
+          /10\.200\.0\.3 has been allocated to ts-1, duplicate allocation is not allowed/,
+        );
+        await assert.rejects(
+          hostLocalAdd(conf, { containerID: "go-0", ifName: "eth0" }, dp),
+          /10\.200\.0\.2 has been allocated to go-0/,
+        );
+
+        // DEL across implementations
+        assert.equal((await runGo("DEL", conf, "ts-1")).code, 0);
+        await hostLocalDel(conf, { containerID: "go-0", ifName: "eth0" }, dp);
+        const left = (await fsp.readdir(dir)).filter((f) => /^(10\.|fd00)/.test(f));
+        assert.equal(left.length, 16);
+        assert.ok(!left.includes("10.200.0.2") && !left.includes("10.200.0.3") && !left.includes("fd00:200::3"));
+        // Go's CHECK no longer finds the released container
+        assert.equal((await runGo("CHECK", conf, "ts-1")).code, 1);
+      }));
+
+    it("an address Go releases and hands to another container between two podnet calls belongs to the new owner", () =>
+      withTempDir(async (d) => {
+        const conf = netConf(d, ipam(d), {}, "1.0.0");
+        const dp = deps();
+        assert.deepEqual(addrs(await hostLocalAdd(conf, { containerID: "a", ifName: "eth0" }, dp)), [
+          "10.200.0.2/24",
+          "fd00:200::2/120",
+        ]);
+        assert.equal((await runGo("DEL", conf, "a")).code, 0);
+        const b = await runGo("ADD", conf, "b", "eth0", "IP=10.200.0.2");
+        assert.equal(b.code, 0, b.stdout);
+        assert.deepEqual(addrs(b.json), ["10.200.0.2/24", "fd00:200::3/120"]);
+        await assert.rejects(
+          hostLocalCheck(conf, { containerID: "a", ifName: "eth0" }, dp),
+          /Failed to find address added by container a/,
+        );
+        await assert.rejects(
+          hostLocalAdd(conf, { containerID: "b", ifName: "eth0" }, dp),
+          /10\.200\.0\.2 has been allocated to b, duplicate allocation is not allowed/,
+        );
+        await hostLocalDel(conf, { containerID: "b", ifName: "eth0" }, dp);
+        assert.deepEqual(
+          (await fsp.readdir(join(d, "net1"))).filter((f) => /^(10\.|fd00)/.test(f)),
+          [],
+        );
+      }));
+
+    it("ADDs at the same time from Go processes and podnet never conflict (shared flock)", { timeout: 120_000 }, () =>
+      withTempDir(async (d) => {
+        const conf = netConf(d, ipam(d), {}, "1.0.0");
+        const dp = deps();
+        const N = 24;
+        const jobs: Array<Promise<string[]>> = [];
+        for (let i = 0; i < N; i++) {
+          jobs.push(
+            runGo("ADD", conf, `go-${i}`).then((r) =>
+              r.code === 0 ? addrs(r.json) : Promise.reject(new Error(r.stdout)),
+            ),
+          );
+          jobs.push(hostLocalAdd(conf, { containerID: `ts-${i}`, ifName: "eth0" }, dp).then(addrs));
+        }
+        const all = (await Promise.all(jobs)).flat();
+        assert.equal(all.length, 4 * N);
+        assert.equal(new Set(all).size, all.length, "an address was handed out twice");
+      }),
+    );
+
+    for (const ver of GO_VERSIONS) {
+      it(`[${ver}] prints the same result as Go for the same allocation, routes and dns included`, () =>
+        withTempDir(async (d) => {
+          await fsp.writeFile(
+            join(d, "resolv.conf"),
+            "nameserver 10.0.0.10\ndomain example.com\nsearch a b\noptions ndots:5\n",
+          );
+          const routes = [
+            { dst: "0.0.0.0/0" },
+            { dst: "192.168.0.0/16", gw: "10.200.0.254" },
+            { dst: "3ffe:ffff:0:01ff::1/64" },
+          ];
+          const conf = netConf(d, { ...ipam(d), routes, resolvConf: join(d, "resolv.conf") }, {}, ver);
+          const dir = join(d, "net1");
+          const rewind = async () => {
+            await fsp.mkdir(dir, { recursive: true });
+            await fsp.writeFile(join(dir, "last_reserved_ip.0"), "10.200.0.6");
+            await fsp.writeFile(join(dir, "last_reserved_ip.1"), "fd00:200::6");
+          };
+          await rewind();
+          const go = await runGo("ADD", conf, "c1");
+          assert.equal(go.code, 0, go.stdout);
+          assert.equal((await runGo("DEL", conf, "c1")).code, 0);
+          await rewind();
+          const ours = await runVerb(deps(), "ADD", conf, { containerID: "c1", ifName: "eth0" });
+          assert.equal(ours.code, 0, ours.stdout);
+          // The whole document, byte for byte (dns included at every version, Go's key order).
+          assert.equal(ours.stdout, go.stdout);
+          assert.deepEqual(
+            addrs(ours.json ?? {}),
+            ver.startsWith("0.1") || ver.startsWith("0.2") ? [] : ["10.200.0.7/24", "fd00:200::7/120"],
+          );
+        }));
+    }
+
+    it("exhaustion reads the same in both", () =>
+      withTempDir(async (d) => {
+        const conf = netConf(d, { subnet: "10.200.0.0/30", dataDir: d }, {}, "1.0.0");
+        assert.equal((await runGo("ADD", conf, "a")).code, 0);
+        const go = await runGo("ADD", conf, "b");
+        const ours = await runVerb(deps(), "ADD", conf, { containerID: "b", ifName: "eth0" });
+        assert.equal(
+          go.json?.["msg"],
+          "failed to allocate for range 0: no IP addresses available in range set: 10.200.0.1-10.200.0.2",
+        );
+        assert.equal(ours.stdout, go.stdout, "code, msg and details, byte for byte");
+      }));
+  });

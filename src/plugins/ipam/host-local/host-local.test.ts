@@ -88,13 +88,26 @@ describe("ADD", () => {
         got.push(r.ips![0]!.address);
         await hostLocalDel(conf, { containerID: "c1", ifName: "eth0" }, deps);
       }
-      assert.deepEqual(got, ["10.200.0.2/29", "10.200.0.3/29", "10.200.0.4/29", "10.200.0.5/29", "10.200.0.6/29", "10.200.0.2/29", "10.200.0.3/29"]);
+      assert.deepEqual(got, [
+        "10.200.0.2/29",
+        "10.200.0.3/29",
+        "10.200.0.4/29",
+        "10.200.0.5/29",
+        "10.200.0.6/29",
+        "10.200.0.2/29",
+        "10.200.0.3/29",
+      ]);
     }));
 
   it("returns routes and dns from resolvConf", () =>
     withTempDir(async (d) => {
       await fs.writeFile(join(d, "resolv.conf"), "nameserver 10.0.0.10\nsearch a b\n");
-      const conf = netConf(d, { subnet: "10.200.0.0/24", routes: [{ dst: "0.0.0.0/0" }], resolvConf: join(d, "resolv.conf"), dataDir: d });
+      const conf = netConf(d, {
+        subnet: "10.200.0.0/24",
+        routes: [{ dst: "0.0.0.0/0" }],
+        resolvConf: join(d, "resolv.conf"),
+        dataDir: d,
+      });
       const r = await hostLocalAdd(conf, { containerID: "c1", ifName: "eth0" }, testDeps());
       assert.deepEqual(r, {
         cniVersion: "1.1.0",
@@ -114,13 +127,20 @@ describe("ADD", () => {
     withTempDir(async (d) => {
       const deps = testDeps();
       const conf = netConf(d, dual(d), { runtimeConfig: { ips: ["fd00:200::5/125"] } });
-      const r = await hostLocalAdd(conf, { containerID: "c1", ifName: "eth0", args: "IgnoreUnknown=1;K8S_POD_NAME=p;IP=10.200.0.6" }, deps);
+      const r = await hostLocalAdd(
+        conf,
+        { containerID: "c1", ifName: "eth0", args: "IgnoreUnknown=1;K8S_POD_NAME=p;IP=10.200.0.6" },
+        deps,
+      );
       assert.deepEqual(r.ips, [
         { address: "10.200.0.6/29", gateway: "10.200.0.1" },
         { address: "fd00:200::5/125", gateway: "fd00:200::1" },
       ]);
       const conf2 = netConf(d, dual(d), { args: { cni: { ips: ["10.200.0.6"] } } });
-      await assert.rejects(hostLocalAdd(conf2, { containerID: "c2", ifName: "eth0" }, deps), /^failed to allocate for range 0: requested IP address 10\.200\.0\.6 is not available/);
+      await assert.rejects(
+        hostLocalAdd(conf2, { containerID: "c2", ifName: "eth0" }, deps),
+        /^failed to allocate for range 0: requested IP address 10\.200\.0\.6 is not available/,
+      );
       // nothing of c2 is left behind
       assert.deepEqual(await files(d), ["10.200.0.6", "fd00:200::5", "last_reserved_ip.0", "last_reserved_ip.1"]);
     }));
@@ -134,7 +154,10 @@ describe("ADD", () => {
         assert.equal(e.code, 7);
         return true;
       });
-      assert.deepEqual((await files(d)).filter((f) => !f.startsWith("last_")), []);
+      assert.deepEqual(
+        (await files(d)).filter((f) => !f.startsWith("last_")),
+        [],
+      );
     }));
 
   it("second family exhausted: the first family's reservation is undone, Go's message, code 11", () =>
@@ -146,42 +169,60 @@ describe("ADD", () => {
       await assert.rejects(hostLocalAdd(conf, { containerID: "c", ifName: "eth0" }, deps), (e: unknown) => {
         assert.ok(e instanceof CniError);
         assert.equal(e.code, 11);
-        assert.equal(e.message, "failed to allocate for range 1: no IP addresses available in range set: fd00:200::1-fd00:200::3");
+        assert.equal(
+          e.message,
+          "failed to allocate for range 1: no IP addresses available in range set: fd00:200::1-fd00:200::3",
+        );
         return true;
       });
-      assert.deepEqual((await files(d)).filter((f) => !f.startsWith("last_")), ["10.200.0.2", "10.200.0.3", "fd00:200::2", "fd00:200::3"]);
+      assert.deepEqual(
+        (await files(d)).filter((f) => !f.startsWith("last_")),
+        ["10.200.0.2", "10.200.0.3", "fd00:200::2", "fd00:200::3"],
+      );
     }));
 
   it("two range sets of the same family, each with several ranges", () =>
     withTempDir(async (d) => {
       const deps = testDeps();
       const conf = netConf(d, {
-        ranges: [
-          [{ subnet: "10.200.0.0/30" }, { subnet: "10.200.1.0/30" }],
-          [{ subnet: "10.201.0.0/30" }],
-        ],
+        ranges: [[{ subnet: "10.200.0.0/30" }, { subnet: "10.200.1.0/30" }], [{ subnet: "10.201.0.0/30" }]],
         dataDir: d,
       });
       const a = await hostLocalAdd(conf, { containerID: "a", ifName: "eth0" }, deps);
-      assert.deepEqual(a.ips?.map((i) => i.address), ["10.200.0.2/30", "10.201.0.2/30"]);
+      assert.deepEqual(
+        a.ips?.map((i) => i.address),
+        ["10.200.0.2/30", "10.201.0.2/30"],
+      );
       // b would get 10.200.1.2 from set 0 (its second range), but set 1 is full: undone
       await assert.rejects(
         hostLocalAdd(conf, { containerID: "b", ifName: "eth0" }, deps),
         /failed to allocate for range 1: no IP addresses available in range set: 10\.201\.0\.1-10\.201\.0\.2/,
       );
-      assert.deepEqual((await files(d)).filter((f) => !f.startsWith("last_")), ["10.200.0.2", "10.201.0.2"]);
+      assert.deepEqual(
+        (await files(d)).filter((f) => !f.startsWith("last_")),
+        ["10.200.0.2", "10.201.0.2"],
+      );
       await hostLocalDel(conf, { containerID: "a", ifName: "eth0" }, deps);
       // round robin goes on after 10.200.1.2 and wraps to the first range
       const b = await hostLocalAdd(conf, { containerID: "b", ifName: "eth0" }, deps);
-      assert.deepEqual(b.ips?.map((i) => i.address), ["10.200.0.2/30", "10.201.0.2/30"]);
+      assert.deepEqual(
+        b.ips?.map((i) => i.address),
+        ["10.200.0.2/30", "10.201.0.2/30"],
+      );
     }));
 
   it("a bad config is code 999 (as the reference's plain errors) and names the field", () =>
     withTempDir(async (d) => {
-      const out = await runVerb(testDeps(), "ADD", netConf(d, { ranges: [[{ subnet: "10.1.0.0/33" }]] }), { containerID: "c1", ifName: "eth0" });
+      const out = await runVerb(testDeps(), "ADD", netConf(d, { ranges: [[{ subnet: "10.1.0.0/33" }]] }), {
+        containerID: "c1",
+        ifName: "eth0",
+      });
       assert.equal(out.code, 1);
       assert.equal(out.json?.["code"], 999);
-      assert.equal(out.json?.["msg"], `invalid range set 0: ipam.ranges[0][0]: invalid range "10.1.0.0/33": prefix length 33 is greater than 32 for IPv4`);
+      assert.equal(
+        out.json?.["msg"],
+        `invalid range set 0: ipam.ranges[0][0]: invalid range "10.1.0.0/33": prefix length 33 is greater than 32 for IPv4`,
+      );
     }));
 });
 
@@ -200,7 +241,10 @@ describe("DEL and CHECK", () => {
     }));
   it("DEL still needs a valid config (as Go)", () =>
     withTempDir(async (d) => {
-      await assert.rejects(hostLocalDel(netConf(d, {}), { containerID: "c1", ifName: "eth0" }, testDeps()), /no IP ranges specified/);
+      await assert.rejects(
+        hostLocalDel(netConf(d, {}), { containerID: "c1", ifName: "eth0" }, testDeps()),
+        /no IP ranges specified/,
+      );
     }));
 });
 
@@ -209,7 +253,12 @@ describe("GC (beyond the reference)", () => {
     withTempDir(async (d) => {
       const deps = testDeps();
       const conf = netConf(d, dual(d));
-      for (const [id, ifn] of [["a", "eth0"], ["a", "eth1"], ["b", "eth0"]] as const) await hostLocalAdd(conf, { containerID: id, ifName: ifn }, deps);
+      for (const [id, ifn] of [
+        ["a", "eth0"],
+        ["a", "eth1"],
+        ["b", "eth0"],
+      ] as const)
+        await hostLocalAdd(conf, { containerID: id, ifName: ifn }, deps);
       const dir = join(d, "net1");
       await fs.writeFile(join(dir, "10.200.0.7"), "legacy-keep");
       await fs.writeFile(join(dir, "fd00:200::7"), "legacy-drop");
@@ -223,7 +272,13 @@ describe("GC (beyond the reference)", () => {
 
       const logs: string[] = [];
       await hostLocalGc(
-        { ...conf, "cni.dev/valid-attachments": [{ containerID: "a", ifname: "eth1" }, { containerID: "legacy-keep", ifname: "eth0" }] },
+        {
+          ...conf,
+          "cni.dev/valid-attachments": [
+            { containerID: "a", ifname: "eth1" },
+            { containerID: "legacy-keep", ifname: "eth0" },
+          ],
+        },
         { ...deps, log: (m) => logs.push(m) },
       );
       assert.deepEqual((await fs.readdir(dir)).filter((f) => f !== "lock").sort(), [
@@ -246,11 +301,17 @@ describe("GC (beyond the reference)", () => {
       assert.equal((await files(d)).length, 4);
       await hostLocalGc({ ...conf, "cni.dev/attachments": [] }, deps);
       assert.equal((await files(d)).length, 2);
-      await assert.rejects(hostLocalGc({ ...conf, "cni.dev/valid-attachments": [{ containerID: 1 }] }, deps), (e: unknown) => {
-        assert.ok(e instanceof CniError && e.code === 7);
-        assert.match(e.message, /^invalid "cni\.dev\/valid-attachments\[0\]": must be \{"containerID": string, "ifname": string\}/);
-        return true;
-      });
+      await assert.rejects(
+        hostLocalGc({ ...conf, "cni.dev/valid-attachments": [{ containerID: 1 }] }, deps),
+        (e: unknown) => {
+          assert.ok(e instanceof CniError && e.code === 7);
+          assert.match(
+            e.message,
+            /^invalid "cni\.dev\/valid-attachments\[0\]": must be \{"containerID": string, "ifname": string\}/,
+          );
+          return true;
+        },
+      );
     }));
 });
 
@@ -284,9 +345,22 @@ describe("STATUS (beyond the reference)", () => {
         assert.match(e.message, /^failed to open the store for network "net1" in ".*\/file": ENOTDIR/);
         return true;
       });
-      const failingLock = { ...testDeps(), lock: async () => Promise.reject(new Error("EROFS: read-only file system")) };
-      await assert.rejects(hostLocalStatus(netConf(d, { subnet: "10.200.0.0/24" }), failingLock), (e: unknown) => e instanceof CniError && e.code === 50);
-      const readOnly = { ...testDeps(), fs: { ...testDeps().fs, writeFile: async () => Promise.reject(Object.assign(new Error("EROFS: read-only file system"), { code: "EROFS" })) } };
+      const failingLock = {
+        ...testDeps(),
+        lock: async () => Promise.reject(new Error("EROFS: read-only file system")),
+      };
+      await assert.rejects(
+        hostLocalStatus(netConf(d, { subnet: "10.200.0.0/24" }), failingLock),
+        (e: unknown) => e instanceof CniError && e.code === 50,
+      );
+      const readOnly = {
+        ...testDeps(),
+        fs: {
+          ...testDeps().fs,
+          writeFile: async () =>
+            Promise.reject(Object.assign(new Error("EROFS: read-only file system"), { code: "EROFS" })),
+        },
+      };
       await assert.rejects(hostLocalStatus(netConf(d, { subnet: "10.200.0.0/24" }), readOnly), (e: unknown) => {
         assert.ok(e instanceof CniError && e.code === 50);
         assert.match(e.message, /^data dir ".*\/net1" is unusable: EROFS/);
@@ -295,6 +369,9 @@ describe("STATUS (beyond the reference)", () => {
     }));
   it("a bad config keeps its own code", () =>
     withTempDir(async (d) => {
-      await assert.rejects(hostLocalStatus(netConf(d, {}), testDeps()), (e: unknown) => e instanceof CniError && e.code === 7);
+      await assert.rejects(
+        hostLocalStatus(netConf(d, {}), testDeps()),
+        (e: unknown) => e instanceof CniError && e.code === 7,
+      );
     }));
 });

@@ -61,10 +61,13 @@ export interface AttachmentArgs {
   readonly trace?: (phase: string) => void;
 }
 
-const ioError = (msg: string, e: unknown) => new CniError(CniCode.IoFailure, `${msg}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+const ioError = (msg: string, e: unknown) =>
+  new CniError(CniCode.IoFailure, `${msg}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 
 /** Node's fs errors (an errno name in `code`) and a file over its limit are I/O failures. */
-const isIoError = (e: unknown): boolean => e instanceof BoundedReadError || (!(e instanceof PodnetError) && typeof (e as NodeJS.ErrnoException)?.code === "string");
+const isIoError = (e: unknown): boolean =>
+  e instanceof BoundedReadError ||
+  (!(e instanceof PodnetError) && typeof (e as NodeJS.ErrnoException)?.code === "string");
 
 /** I/O failures are code 5; CniErrors keep theirs; the rest pass through as 999. */
 function classify(e: unknown, prefix: string): CniError {
@@ -77,7 +80,11 @@ async function openStore(ipam: IPAMConfig, deps: HostLocalDeps, code: number = C
   try {
     return await Store.open(deps.fs, deps.lock, ipam.dataDir, ipam.name, deps.cache);
   } catch (e) {
-    throw new CniError(code, `failed to open the store for network "${ipam.name}" in ${JSON.stringify(ipam.dataDir)}: ${(e as Error).message}`, { cause: e });
+    throw new CniError(
+      code,
+      `failed to open the store for network "${ipam.name}" in ${JSON.stringify(ipam.dataDir)}: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
 }
 
@@ -95,7 +102,10 @@ async function withLock<T>(store: Store, code: number, fn: () => Promise<T>): Pr
   }
 }
 
-const ipConfig = (a: Allocation) => ({ address: formatCidr(cidrOf(a.ip, a.range.subnet.prefix)), gateway: formatIP(a.range.gateway) });
+const ipConfig = (a: Allocation) => ({
+  address: formatCidr(cidrOf(a.ip, a.range.subnet.prefix)),
+  gateway: formatIP(a.range.gateway),
+});
 
 // ---- ADD ------------------------------------------------------------------------------------
 
@@ -142,7 +152,10 @@ export async function hostLocalAdd(conf: JsonObject, args: AttachmentArgs, deps:
         }
       }
       if (requested.size > 0) {
-        throw new CniError(CniCode.InvalidNetworkConfig, `failed to allocate all requested IPs: ${[...requested.keys()].join(" ")}`);
+        throw new CniError(
+          CniCode.InvalidNetworkConfig,
+          `failed to allocate all requested IPs: ${[...requested.keys()].join(" ")}`,
+        );
       }
       trace("hl.reserve");
       return done;
@@ -174,7 +187,10 @@ export async function hostLocalDel(conf: JsonObject, args: AttachmentArgs, deps:
       await store.releaseByID(args.containerID, args.ifName);
       trace("hl.release");
     } catch (e) {
-      throw ioError(`failed to release the addresses of ${args.containerID}/${args.ifName} in ${JSON.stringify(store.dir)}`, e);
+      throw ioError(
+        `failed to release the addresses of ${args.containerID}/${args.ifName} in ${JSON.stringify(store.dir)}`,
+        e,
+      );
     }
   });
 }
@@ -186,7 +202,8 @@ export async function hostLocalCheck(conf: JsonObject, args: AttachmentArgs, dep
   const { ipam } = await loadIPAMConfig(conf, args.args ?? "", deps.fs);
   const store = await openStore(ipam, deps);
   const found = await withLock(store, CniCode.IoFailure, () => store.findByID(args.containerID, args.ifName));
-  if (!found) throw new CniError(CniCode.Internal, `host-local: Failed to find address added by container ${args.containerID}`);
+  if (!found)
+    throw new CniError(CniCode.Internal, `host-local: Failed to find address added by container ${args.containerID}`);
 }
 
 // ---- STATUS ---------------------------------------------------------------------------------
@@ -204,7 +221,9 @@ export async function hostLocalStatus(conf: JsonObject, deps: HostLocalDeps): Pr
       await store.probeWritable();
       return await store.list();
     } catch (e) {
-      throw new CniError(na, `data dir ${JSON.stringify(store.dir)} is unusable: ${(e as Error).message}`, { cause: e });
+      throw new CniError(na, `data dir ${JSON.stringify(store.dir)} is unusable: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
   });
   for (const set of ipam.ranges) {
@@ -226,7 +245,9 @@ export interface Attachment {
  * Whether a reservation's owner is one of the valid attachments: (containerID, ifname) for current
  * files, the container ID alone for pre-v0.8.0 files (no ifname).
  */
-export function validOwner(valid: readonly Attachment[]): (r: { readonly containerID: string; readonly ifname: string | undefined }) => boolean {
+export function validOwner(
+  valid: readonly Attachment[],
+): (r: { readonly containerID: string; readonly ifname: string | undefined }) => boolean {
   const keep = new Set(valid.map((a) => `${a.containerID.trim()}\r\n${a.ifname}`));
   const keepIDs = new Set(valid.map((a) => a.containerID.trim()));
   return (r) => (r.ifname === undefined ? keepIDs.has(r.containerID) : keep.has(`${r.containerID}\r\n${r.ifname}`));
@@ -241,12 +262,16 @@ export function validAttachments(conf: JsonObject): Attachment[] | undefined {
     raw = conf[key];
   }
   if (raw === undefined || raw === null) return undefined;
-  if (!Array.isArray(raw)) throw new CniError(CniCode.InvalidNetworkConfig, `invalid "${key}": must be a list, got ${JSON.stringify(raw)}`);
+  if (!Array.isArray(raw))
+    throw new CniError(CniCode.InvalidNetworkConfig, `invalid "${key}": must be a list, got ${JSON.stringify(raw)}`);
   return raw.map((a, i) => {
     const id = isObject(a) ? getCI(a, "containerID") : undefined;
     const ifname = isObject(a) ? getCI(a, "ifname") : undefined;
     if (typeof id !== "string" || typeof ifname !== "string") {
-      throw new CniError(CniCode.InvalidNetworkConfig, `invalid "${key}[${i}]": must be {"containerID": string, "ifname": string}, got ${JSON.stringify(a)}`);
+      throw new CniError(
+        CniCode.InvalidNetworkConfig,
+        `invalid "${key}[${i}]": must be {"containerID": string, "ifname": string}, got ${JSON.stringify(a)}`,
+      );
     }
     return { containerID: id, ifname };
   });
@@ -284,7 +309,8 @@ export async function hostLocalGc(conf: JsonObject, deps: HostLocalDeps): Promis
       }
     }
   });
-  if (errors.length > 0) throw new CniError(CniCode.IoFailure, `failed to release stale reservations: ${errors.join("; ")}`);
+  if (errors.length > 0)
+    throw new CniError(CniCode.IoFailure, `failed to release stale reservations: ${errors.join("; ")}`);
 }
 
 // ---- plugin functions -----------------------------------------------------------------------
@@ -305,4 +331,8 @@ export function createHostLocal(deps: HostLocalDeps): PluginFuncs {
   };
 }
 
-export const HOST_LOCAL_ABOUT: PluginAbout = { name: "host-local", supportedVersions: ALL_SPEC_VERSIONS, plainErrors: true };
+export const HOST_LOCAL_ABOUT: PluginAbout = {
+  name: "host-local",
+  supportedVersions: ALL_SPEC_VERSIONS,
+  plainErrors: true,
+};

@@ -17,14 +17,20 @@ describe("host-local: nesting", () => {
   it("a 5,000-deep array in ipam.routes is a decoding failure (6), not a stack overflow (999)", () =>
     withTempDir(async (d) => {
       // (as text: V8's own JSON.stringify cannot write it)
-      const conf = JSON.stringify(netConf(d, { subnet: "10.200.0.0/24", routes: "ROUTES" })).replace('"ROUTES"', deepText(5000));
+      const conf = JSON.stringify(netConf(d, { subnet: "10.200.0.0/24", routes: "ROUTES" })).replace(
+        '"ROUTES"',
+        deepText(5000),
+      );
       const out = await runVerb(testDeps(), "ADD", conf, { containerID: "c1", ifName: "eth0" });
       assert.equal(out.json?.["code"], 6, out.stdout);
       assert.match(String(out.json?.["msg"]), /nesting deeper than 1000 levels/);
     }));
   it("nesting within the limit reaches the validator, which names the field (999, as the reference's plain errors)", () =>
     withTempDir(async (d) => {
-      const out = await runVerb(testDeps(), "ADD", netConf(d, { subnet: "10.200.0.0/24", routes: deep(997) }), { containerID: "c1", ifName: "eth0" });
+      const out = await runVerb(testDeps(), "ADD", netConf(d, { subnet: "10.200.0.0/24", routes: deep(997) }), {
+        containerID: "c1",
+        ifName: "eth0",
+      });
       assert.equal(out.json?.["code"], 999, out.stdout);
       assert.equal(out.json?.["msg"], 'invalid host-local config: "ipam.routes.0" must be an object, got [[[…]]]');
     }));
@@ -34,7 +40,9 @@ describe("host-local: __proto__ keys are data", () => {
   // JSON.parse (and every JSON source) makes "__proto__" an own key; copying it with `out[k] = v`
   // used to make it the prototype of the copy, and then `dataDir` came from the attacker.
   const hostile = (d: string) =>
-    JSON.parse(`{"cniVersion":"1.1.0","name":"net1","ipam":{"type":"host-local","subnet":"10.200.0.0/24","__proto__":{"dataDir":${JSON.stringify(join(d, "evil"))}}}}`) as JsonObject;
+    JSON.parse(
+      `{"cniVersion":"1.1.0","name":"net1","ipam":{"type":"host-local","subnet":"10.200.0.0/24","__proto__":{"dataDir":${JSON.stringify(join(d, "evil"))}}}}`,
+    ) as JsonObject;
 
   it("ipam.__proto__.dataDir does not become the data dir", () =>
     withTempDir(async (d) => {
@@ -61,7 +69,8 @@ describe("host-local: __proto__ keys are data", () => {
 
 describe("host-local: rangeFromFile never shows the file's content", () => {
   const SECRET = "SECRETSALT$hash4711";
-  const add = (d: string, file: string) => runVerb(testDeps(), "ADD", netConf(d, { rangeFromFile: file }), { containerID: "c1", ifName: "eth0" });
+  const add = (d: string, file: string) =>
+    runVerb(testDeps(), "ADD", netConf(d, { rangeFromFile: file }), { containerID: "c1", ifName: "eth0" });
   const refused = async (d: string, file: string, re: RegExp) => {
     const out = await add(d, file);
     assert.equal(out.json?.["code"], 999, out.stdout);
@@ -74,7 +83,11 @@ describe("host-local: rangeFromFile never shows the file's content", () => {
     withTempDir(async (d) => {
       const f = join(d, "shadow");
       await fs.writeFile(f, `root:$6$${SECRET}:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n`, { mode: 0o600 });
-      await refused(d, f, /^failed to parse rangeFromFile ".*\/shadow" as a Range: not JSON: unexpected character \(expected a value\) at line 1, column 1 \(byte 0\)$/);
+      await refused(
+        d,
+        f,
+        /^failed to parse rangeFromFile ".*\/shadow" as a Range: not JSON: unexpected character \(expected a value\) at line 1, column 1 \(byte 0\)$/,
+      );
     }));
   it("a JSON file that is not a Range: the field, not the value", () =>
     withTempDir(async (d) => {
@@ -100,14 +113,21 @@ describe("host-local: rangeFromFile never shows the file's content", () => {
     }));
   it("resolvConf is read with the same bound", () =>
     withTempDir(async (d) => {
-      const out = await runVerb(testDeps(), "ADD", netConf(d, { subnet: "10.200.0.0/24", resolvConf: "/dev/zero" }), { containerID: "c1", ifName: "eth0" });
+      const out = await runVerb(testDeps(), "ADD", netConf(d, { subnet: "10.200.0.0/24", resolvConf: "/dev/zero" }), {
+        containerID: "c1",
+        ifName: "eth0",
+      });
       assert.equal(out.json?.["code"], 999, out.stdout);
-      assert.match(String(out.json?.["msg"]), /^failed to read resolvConf "\/dev\/zero": \/dev\/zero is not a regular file$/);
+      assert.match(
+        String(out.json?.["msg"]),
+        /^failed to read resolvConf "\/dev\/zero": \/dev\/zero is not a regular file$/,
+      );
     }));
 });
 
 describe("host-local: a full disk leaves nothing behind", () => {
-  const enospc = (p: string) => Object.assign(new Error(`ENOSPC: no space left on device, write '${p}'`), { code: "ENOSPC" });
+  const enospc = (p: string) =>
+    Object.assign(new Error(`ENOSPC: no space left on device, write '${p}'`), { code: "ENOSPC" });
   /** As a full disk behaves: open(O_CREAT) makes the file, then the write fails. */
   const fullDisk = (fail: (path: string) => boolean = () => true): HostLocalFs => ({
     ...asyncFs,
@@ -121,7 +141,10 @@ describe("host-local: a full disk leaves nothing behind", () => {
 
   it("ADD whose reservation cannot be written: code 999 (the reference's), no temporary file, no reservation", () =>
     withTempDir(async (d) => {
-      const out = await runVerb({ ...testDeps(), fs: fullDisk() }, "ADD", netConf(d, { subnet: "10.200.0.0/24" }), { containerID: "c1", ifName: "eth0" });
+      const out = await runVerb({ ...testDeps(), fs: fullDisk() }, "ADD", netConf(d, { subnet: "10.200.0.0/24" }), {
+        containerID: "c1",
+        ifName: "eth0",
+      });
       assert.equal(out.json?.["code"], 999, out.stdout);
       assert.match(String(out.json?.["msg"]), /ENOSPC/);
       assert.deepEqual(await left(d), []);
@@ -130,7 +153,14 @@ describe("host-local: a full disk leaves nothing behind", () => {
     withTempDir(async (d) => {
       let n = 0;
       const secondWriteFails = fullDisk(() => ++n === 2);
-      await assert.rejects(hostLocalAdd(netConf(d, { subnet: "10.200.0.0/24" }), { containerID: "c1", ifName: "eth0" }, { ...testDeps(), fs: secondWriteFails }), /ENOSPC/);
+      await assert.rejects(
+        hostLocalAdd(
+          netConf(d, { subnet: "10.200.0.0/24" }),
+          { containerID: "c1", ifName: "eth0" },
+          { ...testDeps(), fs: secondWriteFails },
+        ),
+        /ENOSPC/,
+      );
       assert.deepEqual(await left(d), []);
     }));
   it("ADD over two range sets failing on the second: the first address is released", () =>
@@ -141,11 +171,17 @@ describe("host-local: a full disk leaves nothing behind", () => {
       const out = await runVerb({ ...testDeps(), fs: v6Fails }, "ADD", conf, { containerID: "c1", ifName: "eth0" });
       assert.equal(out.json?.["code"], 999, out.stdout);
       // last_reserved_ip.0 may stay (Go keeps it too: a hint, not a reservation); no address, no temp file
-      assert.deepEqual((await left(d)).filter((f) => f !== "last_reserved_ip.0"), []);
+      assert.deepEqual(
+        (await left(d)).filter((f) => f !== "last_reserved_ip.0"),
+        [],
+      );
     }));
   it("STATUS's probe of a full disk: code 50, no temporary file", () =>
     withTempDir(async (d) => {
-      await assert.rejects(hostLocalStatus(netConf(d, { subnet: "10.200.0.0/24" }), { ...testDeps(), fs: fullDisk() }), (e: unknown) => e instanceof CniError && e.code === 50);
+      await assert.rejects(
+        hostLocalStatus(netConf(d, { subnet: "10.200.0.0/24" }), { ...testDeps(), fs: fullDisk() }),
+        (e: unknown) => e instanceof CniError && e.code === 50,
+      );
       assert.deepEqual(await left(d), []);
     }));
 });

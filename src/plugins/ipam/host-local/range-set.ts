@@ -1,7 +1,15 @@
 // A range set: disjoint ranges of one family that together form the pool for one address.
 // Go's allocator.RangeSet.
 import { type Family, type IP, canonicalIP, ipEqual, rangeSize } from "../../../ip/index.js";
-import { type Range, type RangeInput, RangeConfigError, canonicalizeRange, formatRange, rangeContains, rangesOverlap } from "./range.js";
+import {
+  type Range,
+  type RangeInput,
+  RangeConfigError,
+  canonicalizeRange,
+  formatRange,
+  rangeContains,
+  rangesOverlap,
+} from "./range.js";
 
 export type RangeSet = readonly Range[];
 
@@ -9,7 +17,10 @@ export type RangeSet = readonly Range[];
  * Canonicalises every range and checks the set: not empty, one family, no overlaps.
  * `where(i)` names range i in messages (e.g. "ipam.ranges[0][1]"). Throws RangeConfigError.
  */
-export function canonicalizeRangeSet(raws: readonly RangeInput[], where: (i: number) => string = (i) => `range ${i}`): RangeSet {
+export function canonicalizeRangeSet(
+  raws: readonly RangeInput[],
+  where: (i: number) => string = (i) => `range ${i}`,
+): RangeSet {
   if (raws.length === 0) throw new RangeConfigError("empty range set");
   const set: Range[] = [];
   for (const [i, raw] of raws.entries()) {
@@ -20,7 +31,8 @@ export function canonicalizeRangeSet(raws: readonly RangeInput[], where: (i: num
       if (e instanceof RangeConfigError) throw new RangeConfigError(`${where(i)}: ${e.message}`);
       throw e;
     }
-    if (set.length > 0 && set[0]!.rangeStart.family !== r.rangeStart.family) throw new RangeConfigError("mixed address families");
+    if (set.length > 0 && set[0]!.rangeStart.family !== r.rangeStart.family)
+      throw new RangeConfigError("mixed address families");
     set.push(r);
   }
   for (let i = 0; i < set.length - 1; i++) {
@@ -44,7 +56,8 @@ export function rangeFor(set: RangeSet, ip: IP): Range | undefined {
 export const rangeSetContains = (set: RangeSet, ip: IP): boolean => rangeFor(set, ip) !== undefined;
 
 /** True when any range of one set overlaps any range of the other. */
-export const rangeSetsOverlap = (a: RangeSet, b: RangeSet): boolean => a.some((r) => b.some((r1) => rangesOverlap(r, r1)));
+export const rangeSetsOverlap = (a: RangeSet, b: RangeSet): boolean =>
+  a.some((r) => b.some((r1) => rangesOverlap(r, r1)));
 
 /** "10.1.0.2-10.1.0.3,10.2.0.2-10.2.0.254", as Go's RangeSet.String. */
 export const formatRangeSet = (set: RangeSet): string => set.map(formatRange).join(",");

@@ -78,7 +78,12 @@ export function rangeContains(r: Range, ip: IP): boolean {
 /** True when the ranges share an address (one contains the other's start or end). */
 export function rangesOverlap(a: Range, b: Range): boolean {
   if (a.rangeStart.family !== b.rangeStart.family) return false;
-  return rangeContains(a, b.rangeStart) || rangeContains(a, b.rangeEnd) || rangeContains(b, a.rangeStart) || rangeContains(b, a.rangeEnd);
+  return (
+    rangeContains(a, b.rangeStart) ||
+    rangeContains(a, b.rangeEnd) ||
+    rangeContains(b, a.rangeStart) ||
+    rangeContains(b, a.rangeEnd)
+  );
 }
 
 /** "10.1.0.2-10.1.0.254", as Go's Range.String. */
@@ -91,11 +96,13 @@ export function canonicalizeRange(raw: RangeInput): Range {
   try {
     subnet = parseCidr(raw.subnet);
   } catch (e) {
-    if (e instanceof IPParseError) throw new RangeConfigError(`invalid range ${JSON.stringify(raw.subnet)}: ${e.reason}`);
+    if (e instanceof IPParseError)
+      throw new RangeConfigError(`invalid range ${JSON.stringify(raw.subnet)}: ${e.reason}`);
     throw e;
   }
   // Can't allocate from a network without at least two host bits (/31, /32, /127, /128).
-  if (subnet.prefix > bitLen(subnet.ip.family) - 2) throw new RangeConfigError(`Network ${formatCidr(subnet)} too small to allocate from`);
+  if (subnet.prefix > bitLen(subnet.ip.family) - 2)
+    throw new RangeConfigError(`Network ${formatCidr(subnet)} too small to allocate from`);
   // "::ffff:10.0.0.0/104": an IPv4 address with a 128-bit mask.
   if (isV4Mapped(subnet.ip)) throw new RangeConfigError("IPNet IP and Mask version mismatch");
   if (!isNetworkAddress(subnet)) {
@@ -112,7 +119,8 @@ export function canonicalizeRange(raw: RangeInput): Range {
   let rangeStart = first;
   if (given(raw.rangeStart)) {
     rangeStart = parseField("rangeStart", raw.rangeStart);
-    if (!inSubnet(rangeStart)) throw new RangeConfigError(`RangeStart ${formatIP(rangeStart)} not in network ${formatCidr(subnet)}`);
+    if (!inSubnet(rangeStart))
+      throw new RangeConfigError(`RangeStart ${formatIP(rangeStart)} not in network ${formatCidr(subnet)}`);
   }
   let rangeEnd: IP;
   if (given(raw.rangeEnd)) {

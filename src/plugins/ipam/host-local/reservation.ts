@@ -22,7 +22,9 @@ export const reservationKey = (id: string, ifname: string): string => id.trim() 
 export function parseReservation(content: string): { containerID: string; ifname: string | undefined } {
   const t = content.trim();
   const i = t.indexOf(LINE_BREAK);
-  return i < 0 ? { containerID: t, ifname: undefined } : { containerID: t.slice(0, i), ifname: t.slice(i + LINE_BREAK.length) };
+  return i < 0
+    ? { containerID: t, ifname: undefined }
+    : { containerID: t.slice(0, i), ifname: t.slice(i + LINE_BREAK.length) };
 }
 
 /** The IP of a file name Go would treat as a reservation (the canonical text of an IP), else undefined. */

@@ -59,7 +59,10 @@ export class StoreCache {
    * The view of the directory the watcher answered `changes` for, brought up to date. Call with
    * the store lock held, right after asking the watcher.
    */
-  async view(changes: { readonly dir: object; readonly changed: DirChanges }, reader: StoreReader): Promise<StoreDirView | undefined> {
+  async view(
+    changes: { readonly dir: object; readonly changed: DirChanges },
+    reader: StoreReader,
+  ): Promise<StoreDirView | undefined> {
     let st = this.#dirs.get(changes.dir);
     if (!st || changes.changed === "all") {
       st = await scan(reader);
@@ -83,7 +86,13 @@ const SCAN_CHUNK = 32;
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 async function scan(reader: StoreReader): Promise<DirState> {
-  const st: DirState = { files: new Map(), reservations: new Map(), subdirs: new Set(), oversized: new Set(), chars: 0 };
+  const st: DirState = {
+    files: new Map(),
+    reservations: new Map(),
+    subdirs: new Set(),
+    oversized: new Set(),
+    chars: 0,
+  };
   for (const [i, ent] of (await reader.entries()).entries()) {
     if (i > 0 && i % SCAN_CHUNK === 0) await yieldToEventLoop();
     if (ent.isDirectory) st.subdirs.add(ent.name);

@@ -26,7 +26,12 @@ describe("store: on-disk format (byte-identical to Go's host-local)", () => {
       assert.deepEqual(await fs.readFile(join(s.dir, "last_reserved_ip.1")), Buffer.from("2001:db8::5"));
       assert.equal(await mode(join(s.dir, "10.1.0.5")), 0o644 & ~process.umask());
       // nothing else is left behind (no temporary files)
-      assert.deepEqual((await fs.readdir(s.dir)).sort(), ["10.1.0.5", "2001:db8::5", "last_reserved_ip.0", "last_reserved_ip.1"]);
+      assert.deepEqual((await fs.readdir(s.dir)).sort(), [
+        "10.1.0.5",
+        "2001:db8::5",
+        "last_reserved_ip.0",
+        "last_reserved_ip.1",
+      ]);
     }));
 
   it("an existing file means reserved; the content is not touched", () =>
@@ -40,7 +45,10 @@ describe("store: on-disk format (byte-identical to Go's host-local)", () => {
 
   it("falls back to O_EXCL create when the file system has no hard links", () =>
     withTempDir(async (d) => {
-      const noLinks: StoreFs = { ...fs, link: async () => Promise.reject(Object.assign(new Error("EPERM"), { code: "EPERM" })) };
+      const noLinks: StoreFs = {
+        ...fs,
+        link: async () => Promise.reject(Object.assign(new Error("EPERM"), { code: "EPERM" })),
+      };
       const s = await open(d, noLinks);
       assert.equal(await s.reserve("c1", "eth0", parseIP("10.1.0.5"), "0"), true);
       assert.equal(await s.reserve("c2", "eth0", parseIP("10.1.0.5"), "0"), false);
@@ -53,7 +61,9 @@ describe("store: on-disk format (byte-identical to Go's host-local)", () => {
       const failLast: StoreFs = {
         ...fs,
         writeFile: async (p, data, o) =>
-          p.endsWith("/last_reserved_ip.0") ? Promise.reject(Object.assign(new Error("EIO"), { code: "EIO" })) : fs.writeFile(p, data, o),
+          p.endsWith("/last_reserved_ip.0")
+            ? Promise.reject(Object.assign(new Error("EIO"), { code: "EIO" }))
+            : fs.writeFile(p, data, o),
       };
       const s = await open(d, failLast);
       await assert.rejects(s.reserve("c1", "eth0", parseIP("10.1.0.5"), "0"), /EIO/);
@@ -108,7 +118,13 @@ describe("store: lookups and release by owner", () => {
   it("getByID, findByID and list", () =>
     withTempDir(async (d) => {
       const s = await open(d);
-      await seed(s.dir, { "10.1.0.2": "c1\r\neth0", "10.1.0.4": "c1", "fd00::2": "c2\r\neth0", "not-an-ip": "c1\r\neth0", lock: "" });
+      await seed(s.dir, {
+        "10.1.0.2": "c1\r\neth0",
+        "10.1.0.4": "c1",
+        "fd00::2": "c2\r\neth0",
+        "not-an-ip": "c1\r\neth0",
+        lock: "",
+      });
       assert.deepEqual((await s.getByID("c1", "eth0")).map(formatIP).sort(), ["10.1.0.2", "10.1.0.4"]);
       assert.ok(await s.findByID("c2", "eth0"));
       assert.ok(await s.findByID("c1", "eth9")); // legacy id-only file matches any ifname
@@ -140,7 +156,10 @@ describe("store over the synchronous fs of the executable (sync-fs.ts)", () => {
       assert.equal(await s.reserve("c1", "eth0", parseIP("fd00::5"), "0"), true);
       assert.equal(await s.reserve("c2", "eth0", parseIP("fd00::5"), "0"), false);
       assert.deepEqual(await fs.readFile(join(s.dir, "fd00::5")), Buffer.from("c1\r\neth0"));
-      assert.deepEqual((await s.list()).map((r) => `${r.name}=${r.containerID}/${r.ifname}`), ["fd00::5=c1/eth0"]);
+      assert.deepEqual(
+        (await s.list()).map((r) => `${r.name}=${r.containerID}/${r.ifname}`),
+        ["fd00::5=c1/eth0"],
+      );
       assert.deepEqual(await s.releaseByID("c1", "eth0"), ["fd00::5"]);
       assert.deepEqual(await fs.readdir(s.dir), ["last_reserved_ip.0"]);
       await assert.rejects(Store.open(syncFs, inProcessLock(), join(d, "net1", "last_reserved_ip.0"), "x"), /ENOTDIR/);

@@ -34,7 +34,10 @@ const DIR_MODE = 0o755;
 /** The subset of node:fs/promises the store uses (a fake can implement it). */
 export interface StoreFs {
   mkdir(path: string, opts: { recursive: true; mode: number }): Promise<unknown>;
-  readdir(path: string, opts: { withFileTypes: true }): Promise<Array<{ name: string; isDirectory(): boolean; isFile(): boolean }>>;
+  readdir(
+    path: string,
+    opts: { withFileTypes: true },
+  ): Promise<Array<{ name: string; isDirectory(): boolean; isFile(): boolean }>>;
   readFile(path: string, encoding: "utf8"): Promise<string>;
   writeFile(path: string, data: string, opts: { mode: number; flag: "w" | "wx" }): Promise<void>;
   link(existingPath: string, newPath: string): Promise<void>;
@@ -69,7 +72,10 @@ export const SYNC_SCAN_CHUNK = 32;
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Unique enough: temporary files are created with O_EXCL (a clash fails loudly) and under the lock. */
-const rand = () => Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, "0");
+const rand = () =>
+  Math.floor(Math.random() * 2 ** 32)
+    .toString(16)
+    .padStart(8, "0");
 const tmpName = () => TMP_PREFIX + rand() + rand();
 
 export class Store {
@@ -103,10 +109,16 @@ export class Store {
   }
 
   readonly #reader: StoreReader = {
-    entries: async () => (await this.#fs.readdir(this.dir, { withFileTypes: true })).map((e) => ({ name: e.name, isDirectory: e.isDirectory() })),
+    entries: async () =>
+      (await this.#fs.readdir(this.dir, { withFileTypes: true })).map((e) => ({
+        name: e.name,
+        isDirectory: e.isDirectory(),
+      })),
     read: async (name) => {
       const path = join(this.dir, name);
-      return (this.#fs.readFileSync ? this.#fs.readFileSync(path, "utf8") : await this.#fs.readFile(path, "utf8")).trim();
+      return (
+        this.#fs.readFileSync ? this.#fs.readFileSync(path, "utf8") : await this.#fs.readFile(path, "utf8")
+      ).trim();
     },
     reservation: (name, content) => {
       const ip = reservationIP(name);

@@ -15,7 +15,9 @@ export const syncFs: HostLocalFs = {
   mkdir: wrap((path: string, opts: { recursive: true; mode: number }) => fs.mkdirSync(path, opts)),
   readdir: wrap((path: string, opts: { withFileTypes: true }) => fs.readdirSync(path, opts)),
   readFile: wrap((path: string, encoding: "utf8") => fs.readFileSync(path, encoding)),
-  writeFile: wrap((path: string, data: string, opts: { mode: number; flag: "w" | "wx" }) => fs.writeFileSync(path, data, opts)),
+  writeFile: wrap((path: string, data: string, opts: { mode: number; flag: "w" | "wx" }) =>
+    fs.writeFileSync(path, data, opts),
+  ),
   link: wrap((existing: string, target: string) => fs.linkSync(existing, target)),
   unlink: wrap((path: string) => fs.unlinkSync(path)),
   readFileSync: (path, encoding) => fs.readFileSync(path, encoding),

@@ -20,7 +20,10 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
 }
 
 /** node:fs/promises with the bounded reader host-local needs for the files a config names. */
-export const asyncFs: HostLocalFs = { ...fs, readFileLimited: async (p, max) => (await readFileBoundedAsync(p, max)).toString("utf8") };
+export const asyncFs: HostLocalFs = {
+  ...fs,
+  readFileLimited: async (p, max) => (await readFileBoundedAsync(p, max)).toString("utf8"),
+};
 
 export const testDeps = (): HostLocalDeps => ({ fs: asyncFs, lock: inProcessLock() });
 

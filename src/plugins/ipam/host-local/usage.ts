@@ -14,7 +14,12 @@ export interface RangeSetUsage {
 
 export function rangeSetUsage(set: RangeSet, reservations: readonly Pick<Reservation, "ip">[]): RangeSetUsage {
   const used = BigInt(reservations.filter((r) => isAllocatable(set, r.ip)).length);
-  return { rangeSet: formatRangeSet(set), subnets: set.map((r) => formatCidr(r.subnet)), used, capacity: rangeSetCapacity(set) };
+  return {
+    rangeSet: formatRangeSet(set),
+    subnets: set.map((r) => formatCidr(r.subnet)),
+    used,
+    capacity: rangeSetCapacity(set),
+  };
 }
 
 /** The index of the set `ip` was handed out from, or undefined (a lease outside every set: the config changed). */
@@ -25,5 +30,7 @@ export function rangeSetIndexOf(sets: readonly RangeSet[], r: Pick<Reservation, 
 
 /** Reservations sorted by address (IPv4 before IPv6), for listing. */
 export function sortReservations<R extends Pick<Reservation, "ip">>(rs: readonly R[]): R[] {
-  return [...rs].sort((a, b) => a.ip.family - b.ip.family || (a.ip.value < b.ip.value ? -1 : a.ip.value > b.ip.value ? 1 : 0));
+  return [...rs].sort(
+    (a, b) => a.ip.family - b.ip.family || (a.ip.value < b.ip.value ? -1 : a.ip.value > b.ip.value ? 1 : 0),
+  );
 }

@@ -13,7 +13,14 @@ function conf(ver: string, extra: Record<string, unknown> = {}) {
 }
 
 function run(h: Harness, command: string, c: Record<string, unknown>, inv: Partial<Invocation> = {}) {
-  return invokeFuncs(createBridge(h.deps), BRIDGE_ABOUT, { command, conf: c, netns: POD, ifName: "eth0", containerID: "ctr1", ...inv });
+  return invokeFuncs(createBridge(h.deps), BRIDGE_ABOUT, {
+    command,
+    conf: c,
+    netns: POD,
+    ifName: "eth0",
+    containerID: "ctr1",
+    ...inv,
+  });
 }
 
 const msgOf = (out: { json: Record<string, unknown> | undefined }) => String(out.json?.["msg"]);
@@ -27,7 +34,10 @@ for (const ver of ALL_SPEC_VERSIONS) {
       assert.equal(out.json?.["cniVersion"], ver);
       const host = h.kernel.dump(HOST);
       assert.match(host, /^link cni0 bridge up mtu 1500 mac \S+$/m);
-      assert.match(host, /^link vethaaaaaa01 veth up mtu 1500 mac \S+ master cni0 peer \/run\/netns\/podnet-t-pod\/eth0$/m);
+      assert.match(
+        host,
+        /^link vethaaaaaa01 veth up mtu 1500 mac \S+ master cni0 peer \/run\/netns\/podnet-t-pod\/eth0$/m,
+      );
       assert.match(host, /^addr cni0 10\.200\.0\.1\/24$/m);
       assert.match(host, /^sysctl net\/ipv4\/ip_forward=1$/m);
       assert.match(host, /^sysctl net\/ipv6\/conf\/vethaaaaaa01\/accept_ra=0$/m);
@@ -40,7 +50,11 @@ for (const ver of ALL_SPEC_VERSIONS) {
       const eth0Mac = h.kernel.state(POD).links.get("eth0")!.mac;
       const brMac = h.kernel.state(HOST).links.get("cni0")!.mac;
       if (generationOf(ver) === "020") {
-        assert.deepEqual(out.json?.["ip4"], { ip: "10.200.0.2/24", gateway: "10.200.0.1", routes: [{ dst: "0.0.0.0/0" }] });
+        assert.deepEqual(out.json?.["ip4"], {
+          ip: "10.200.0.2/24",
+          gateway: "10.200.0.1",
+          routes: [{ dst: "0.0.0.0/0" }],
+        });
       } else {
         assert.deepEqual(out.json?.["interfaces"], [
           { name: "cni0", mac: brMac },
@@ -53,7 +67,10 @@ for (const ver of ALL_SPEC_VERSIONS) {
         assert.equal(ip["interface"], 2);
         if (generationOf(ver) === "040") assert.equal(ip["version"], "4");
       }
-      assert.deepEqual(h.ipam.calls.map((c) => c.verb), ["ADD"]);
+      assert.deepEqual(
+        h.ipam.calls.map((c) => c.verb),
+        ["ADD"],
+      );
       assert.equal(h.exec.calls.length, 0, "no iptables/nft without ipMasq/macspoofchk");
     });
 
@@ -75,7 +92,10 @@ for (const ver of ALL_SPEC_VERSIONS) {
       assert.doesNotMatch(h.kernel.dump(HOST), /^link veth/m);
       assert.doesNotMatch(h.kernel.dump(POD), /^link eth0/m);
       assert.match(h.kernel.dump(HOST), /^addr cni0 10\.200\.0\.1\/24$/m, "the gateway address stays");
-      assert.deepEqual(h.ipam.calls.map((c) => c.verb), ["ADD", "DEL"]);
+      assert.deepEqual(
+        h.ipam.calls.map((c) => c.verb),
+        ["ADD", "DEL"],
+      );
       const restore = h.exec.calls.find((x) => x.argv[0] === "iptables-restore");
       assert.ok(restore, "iptables-restore ran");
       assert.equal(
@@ -95,7 +115,10 @@ for (const ver of ALL_SPEC_VERSIONS) {
         assert.equal(add.code, 0, add.stdout);
         const ok = await run(h, "CHECK", { ...c, prevResult: add.json });
         assert.equal(ok.code, 0, ok.stdout);
-        assert.deepEqual(h.ipam.calls.map((x) => x.verb), ["ADD", "CHECK"]);
+        assert.deepEqual(
+          h.ipam.calls.map((x) => x.verb),
+          ["ADD", "CHECK"],
+        );
         await h.kernel.netns(POD).addrDel("eth0", "10.200.0.2/24");
         const bad = await run(h, "CHECK", { ...c, prevResult: add.json });
         assert.equal(bad.code, 1);
@@ -108,18 +131,54 @@ for (const ver of ALL_SPEC_VERSIONS) {
 describe("bridge config errors name the field and the value, and touch nothing", () => {
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
     ["mtu", { mtu: 10 }, /^invalid bridge config: "mtu" must be 68\.\.65535, got 10$/],
-    ["bridge name", { bridge: "averyveryverylongname" }, /^invalid bridge config: "bridge" must be an interface name of 1\.\.15 bytes .*, got "averyveryverylongname"$/],
+    [
+      "bridge name",
+      { bridge: "averyveryverylongname" },
+      /^invalid bridge config: "bridge" must be an interface name of 1\.\.15 bytes .*, got "averyveryverylongname"$/,
+    ],
     ["vlan", { vlan: 5000 }, /^invalid bridge config: "vlan" must be 0\.\.4094, got 5000$/],
-    ["boolean as string", { portIsolation: "true" }, /^invalid bridge config: "portIsolation" must be boolean, got "true"$/],
-    ["trunk minID", { vlanTrunk: [{ minID: 0, maxID: 10 }] }, /^invalid bridge config: "vlanTrunk\.0\.minID" must be 1\.\.4094, got 0$/],
-    ["trunk half range", { vlanTrunk: [{ maxID: 10 }] }, /"vlanTrunk\[0\]" minID and maxID should be configured simultaneously, minID is missing/],
+    [
+      "boolean as string",
+      { portIsolation: "true" },
+      /^invalid bridge config: "portIsolation" must be boolean, got "true"$/,
+    ],
+    [
+      "trunk minID",
+      { vlanTrunk: [{ minID: 0, maxID: 10 }] },
+      /^invalid bridge config: "vlanTrunk\.0\.minID" must be 1\.\.4094, got 0$/,
+    ],
+    [
+      "trunk half range",
+      { vlanTrunk: [{ maxID: 10 }] },
+      /"vlanTrunk\[0\]" minID and maxID should be configured simultaneously, minID is missing/,
+    ],
     ["trunk reversed", { vlanTrunk: [{ minID: 20, maxID: 10 }] }, /minID is greater than maxID/],
     ["vlan and trunk", { vlan: 10, vlanTrunk: [{ id: 20 }] }, /cannot set "vlan" and "vlanTrunk" at the same time/],
-    ["ipMasqBackend", { ipMasqBackend: "pf" }, /^invalid bridge config: "ipMasqBackend" must be "iptables" or "nftables", got "pf"$/],
-    ["hairpin + promisc", { hairpinMode: true, promiscMode: true }, /cannot set hairpin mode and promiscuous mode at the same time/],
-    ["dci + ipam", { disableContainerInterface: true }, /cannot use IPAM when DisableContainerInterface flag is set, got "ipam.type" "host-local"/],
-    ["runtimeConfig.mac", { runtimeConfig: { mac: "zz:zz" } }, /^invalid bridge config: "runtimeConfig\.mac" must be a MAC address like .*, got "zz:zz"$/],
-    ["vlan gateway name", { bridge: "abcdefghijklm", vlan: 100, isGateway: true }, /"abcdefghijklm\.100" .* longer than 15 bytes/],
+    [
+      "ipMasqBackend",
+      { ipMasqBackend: "pf" },
+      /^invalid bridge config: "ipMasqBackend" must be "iptables" or "nftables", got "pf"$/,
+    ],
+    [
+      "hairpin + promisc",
+      { hairpinMode: true, promiscMode: true },
+      /cannot set hairpin mode and promiscuous mode at the same time/,
+    ],
+    [
+      "dci + ipam",
+      { disableContainerInterface: true },
+      /cannot use IPAM when DisableContainerInterface flag is set, got "ipam.type" "host-local"/,
+    ],
+    [
+      "runtimeConfig.mac",
+      { runtimeConfig: { mac: "zz:zz" } },
+      /^invalid bridge config: "runtimeConfig\.mac" must be a MAC address like .*, got "zz:zz"$/,
+    ],
+    [
+      "vlan gateway name",
+      { bridge: "abcdefghijklm", vlan: 100, isGateway: true },
+      /"abcdefghijklm\.100" .* longer than 15 bytes/,
+    ],
   ];
   for (const [what, extra, re] of cases) {
     it(what, async () => {
@@ -151,7 +210,15 @@ describe("bridge config errors name the field and the value, and touch nothing",
 
   it("keys match without case and null keeps the default", async () => {
     const h = harness();
-    const out = await run(h, "ADD", { cniVersion: "1.0.0", name: "n", type: "bridge", Bridge: "br7", ISGATEWAY: true, mtu: null, IPAM: { Type: "host-local" } });
+    const out = await run(h, "ADD", {
+      cniVersion: "1.0.0",
+      name: "n",
+      type: "bridge",
+      Bridge: "br7",
+      ISGATEWAY: true,
+      mtu: null,
+      IPAM: { Type: "host-local" },
+    });
     assert.equal(out.code, 0, out.stdout);
     assert.match(h.kernel.dump(HOST), /^addr br7 10\.200\.0\.1\/24$/m);
   });
@@ -166,9 +233,14 @@ describe("bridge ADD that fails half-way leaves nothing behind", () => {
     assert.match(msgOf(out), /^failed to set up IP masquerade \(iptables\): /);
     assert.doesNotMatch(h.kernel.dump(HOST), /^link veth/m);
     assert.doesNotMatch(h.kernel.dump(POD), /^link eth0/m);
-    assert.deepEqual(h.ipam.calls.map((c) => c.verb), ["ADD", "DEL"]);
+    assert.deepEqual(
+      h.ipam.calls.map((c) => c.verb),
+      ["ADD", "DEL"],
+    );
     // teardown looked in both backends
-    assert.ok(h.exec.calls.some((c) => c.argv.join(" ") === "nft -j list chain inet cni_plugins_masquerade masq_checks"));
+    assert.ok(
+      h.exec.calls.some((c) => c.argv.join(" ") === "nft -j list chain inet cni_plugins_masquerade masq_checks"),
+    );
   });
 
   it("an address that cannot be added: veth gone, IPAM released", async () => {
@@ -178,7 +250,10 @@ describe("bridge ADD that fails half-way leaves nothing behind", () => {
     assert.equal(out.code, 1);
     assert.match(msgOf(out), /^failed to add IP addr 10\.200\.0\.2\/24 to "eth0": /);
     assert.doesNotMatch(h.kernel.dump(HOST), /^link veth/m);
-    assert.deepEqual(h.ipam.calls.map((c) => c.verb), ["ADD", "DEL"]);
+    assert.deepEqual(
+      h.ipam.calls.map((c) => c.verb),
+      ["ADD", "DEL"],
+    );
   });
 
   it("IPAM returns no IP: veth gone, IPAM released", async () => {
@@ -188,7 +263,10 @@ describe("bridge ADD that fails half-way leaves nothing behind", () => {
     assert.equal(out.code, 1);
     assert.equal(msgOf(out), "IPAM plugin returned missing IP config");
     assert.doesNotMatch(h.kernel.dump(HOST), /^link veth/m);
-    assert.deepEqual(h.ipam.calls.map((c) => c.verb), ["ADD", "DEL"]);
+    assert.deepEqual(
+      h.ipam.calls.map((c) => c.verb),
+      ["ADD", "DEL"],
+    );
   });
 
   it("spoof check set up, then IPAM fails: spoof check torn down, veth gone", async () => {
@@ -206,11 +284,14 @@ describe("bridge ADD that fails half-way leaves nothing behind", () => {
     assert.equal(out.code, 1);
     const applied = h.exec.calls.filter((c) => c.argv.join(" ") === "nft -f -").map((c) => c.stdin);
     assert.equal(applied.length, 2);
-    assert.match(applied[0]!, /add rule bridge nat PREROUTING iifname "vethaaaaaa01" jump cni-br-iface-ctr1-eth0 comment "macspoofchk-ctr1-eth0"/);
+    assert.match(
+      applied[0]!,
+      /add rule bridge nat PREROUTING iifname "vethaaaaaa01" jump cni-br-iface-ctr1-eth0 comment "macspoofchk-ctr1-eth0"/,
+    );
     assert.match(applied[0]!, /add rule bridge nat cni-br-iface-ctr1-eth0-mac ether saddr [0-9a-f:]{17} return/);
     assert.equal(
       applied[1],
-      'delete rule bridge nat PREROUTING handle 7\ndelete chain bridge nat cni-br-iface-ctr1-eth0\ndelete chain bridge nat cni-br-iface-ctr1-eth0-mac\n',
+      "delete rule bridge nat PREROUTING handle 7\ndelete chain bridge nat cni-br-iface-ctr1-eth0\ndelete chain bridge nat cni-br-iface-ctr1-eth0-mac\n",
     );
     assert.doesNotMatch(h.kernel.dump(HOST), /^link veth/m);
   });
@@ -245,14 +326,23 @@ describe("bridge features", () => {
 
   it("mtu, hairpin, promisc and MAC precedence (CNI_ARGS < args.cni < runtimeConfig)", async () => {
     const h = harness();
-    const c = conf("1.0.0", { mtu: 9000, hairpinMode: true, args: { cni: { mac: "0a:58:00:00:00:02" } }, runtimeConfig: { mac: "0A:58:00:00:00:03" } });
+    const c = conf("1.0.0", {
+      mtu: 9000,
+      hairpinMode: true,
+      args: { cni: { mac: "0a:58:00:00:00:02" } },
+      runtimeConfig: { mac: "0A:58:00:00:00:03" },
+    });
     const out = await run(h, "ADD", c, { args: "IgnoreUnknown=1;K8S_POD_NAME=x;MAC=0a:58:00:00:00:01" });
     assert.equal(out.code, 0, out.stdout);
     assert.match(h.kernel.dump(POD), /^link eth0 veth up mtu 9000 mac 0a:58:00:00:00:03 /m);
     assert.match(h.kernel.dump(HOST), /^link cni0 bridge up mtu 9000 /m);
     assert.match(h.kernel.dump(HOST), /^link vethaaaaaa01 veth up mtu 9000 .* master cni0 hairpin /m);
     const h2 = harness();
-    assert.equal((await run(h2, "ADD", conf("1.0.0", { promiscMode: true }), { args: "MAC=0a:58:00:00:00:01;K8S_POD_NAME=x" })).code, 0);
+    assert.equal(
+      (await run(h2, "ADD", conf("1.0.0", { promiscMode: true }), { args: "MAC=0a:58:00:00:00:01;K8S_POD_NAME=x" }))
+        .code,
+      0,
+    );
     assert.match(h2.kernel.dump(POD), /^link eth0 veth up mtu 1500 mac 0a:58:00:00:00:01 /m);
     assert.match(h2.kernel.dump(HOST), /^link cni0 bridge up .* promisc/m);
   });
@@ -261,11 +351,17 @@ describe("bridge features", () => {
     const h = harness();
     h.ipam.next = {
       cniVersion: "1.1.0",
-      ips: [{ address: "10.200.0.5/24", gateway: "10.200.0.1" }, { address: "fd00:200::5/64", gateway: "fd00:200::1" }],
+      ips: [
+        { address: "10.200.0.5/24", gateway: "10.200.0.1" },
+        { address: "fd00:200::5/64", gateway: "fd00:200::1" },
+      ],
     };
     const out = await run(h, "ADD", conf("1.0.0", { isDefaultGateway: true }));
     assert.equal(out.code, 0, out.stdout);
-    assert.deepEqual(out.json?.["routes"], [{ dst: "0.0.0.0/0", gw: "10.200.0.1" }, { dst: "::/0", gw: "fd00:200::1" }]);
+    assert.deepEqual(out.json?.["routes"], [
+      { dst: "0.0.0.0/0", gw: "10.200.0.1" },
+      { dst: "::/0", gw: "fd00:200::1" },
+    ]);
     const pod = h.kernel.dump(POD);
     assert.match(pod, /^route 0\.0\.0\.0\/0 via 10\.200\.0\.1 dev eth0$/m);
     assert.match(pod, /^route ::\/0 via fd00:200::1 dev eth0$/m);
@@ -282,7 +378,10 @@ describe("bridge features", () => {
     await h.kernel.netns(HOST).addrAdd("cni0", "10.99.0.1/16");
     const out = await run(h, "ADD", conf("1.0.0", { isGateway: true }));
     assert.equal(out.code, 1);
-    assert.equal(msgOf(out), 'failed to set bridge addr: "cni0" already has an IP address different from 10.200.0.1/24');
+    assert.equal(
+      msgOf(out),
+      'failed to set bridge addr: "cni0" already has an IP address different from 10.200.0.1/24',
+    );
     assert.doesNotMatch(h.kernel.dump(HOST), /^link veth/m);
     const forced = await run(h, "ADD", conf("1.0.0", { isGateway: true, forceAddress: true }));
     assert.equal(forced.code, 0, forced.stdout);
@@ -292,8 +391,16 @@ describe("bridge features", () => {
 
   it("the result's dns is the config's, never IPAM's (v1.1.1; IPAM's dns came with v1.2.0)", async () => {
     const h = harness();
-    h.ipam.next = { cniVersion: "1.1.0", ips: [{ address: "10.200.0.5/24", gateway: "10.200.0.1" }], dns: { nameservers: ["10.200.0.53"] } };
-    const out = await run(h, "ADD", conf("1.0.0", { dns: { nameservers: ["10.96.0.10"], search: ["svc.cluster.local"] } }));
+    h.ipam.next = {
+      cniVersion: "1.1.0",
+      ips: [{ address: "10.200.0.5/24", gateway: "10.200.0.1" }],
+      dns: { nameservers: ["10.200.0.53"] },
+    };
+    const out = await run(
+      h,
+      "ADD",
+      conf("1.0.0", { dns: { nameservers: ["10.96.0.10"], search: ["svc.cluster.local"] } }),
+    );
     assert.deepEqual(out.json?.["dns"], { nameservers: ["10.96.0.10"], search: ["svc.cluster.local"] });
     const h2 = harness();
     h2.ipam.next = h.ipam.next;
@@ -313,9 +420,16 @@ describe("bridge features", () => {
 
   it("vlanTrunk: tagged VLANs plus native VLAN 1; default VLAN kept by default", async () => {
     const h = harness();
-    const out = await run(h, "ADD", conf("1.0.0", { vlanTrunk: [{ minID: 101, maxID: 103 }, { id: 200 }, { id: 102 }] }));
+    const out = await run(
+      h,
+      "ADD",
+      conf("1.0.0", { vlanTrunk: [{ minID: 101, maxID: 103 }, { id: 200 }, { id: 102 }] }),
+    );
     assert.equal(out.code, 0, out.stdout);
-    assert.match(h.kernel.dump(HOST), /^link vethaaaaaa01 veth up .* vlan 1 pvid untagged vlan 101 vlan 102 vlan 103 vlan 200$/m);
+    assert.match(
+      h.kernel.dump(HOST),
+      /^link vethaaaaaa01 veth up .* vlan 1 pvid untagged vlan 101 vlan 102 vlan 103 vlan 200$/m,
+    );
     assert.deepEqual(h.port.calls, []);
   });
 
@@ -328,7 +442,10 @@ describe("bridge features", () => {
     assert.match(host, /^link cni0\.100 veth up .* peer \/run\/netns\/podnet-t-host\/vethaaaaaa02$/m);
     assert.match(host, /^link vethaaaaaa02 veth up .* master cni0 .*vlan 100 pvid untagged$/m);
     const ifs = out.json?.["interfaces"] as Array<Record<string, unknown>>;
-    assert.deepEqual(ifs.map((i) => i["name"]), ["cni0", "vethaaaaaa01", "eth0", "cni0.100"]);
+    assert.deepEqual(
+      ifs.map((i) => i["name"]),
+      ["cni0", "vethaaaaaa01", "eth0", "cni0.100"],
+    );
   });
 
   it("portIsolation sets the isolated flag on the host port", async () => {
@@ -352,7 +469,12 @@ describe("bridge features", () => {
 
   it("disableContainerInterface leaves the container end down and does not wait for the port", async () => {
     const h = harness();
-    const out = await run(h, "ADD", { cniVersion: "1.0.0", name: "l2", type: "bridge", disableContainerInterface: true });
+    const out = await run(h, "ADD", {
+      cniVersion: "1.0.0",
+      name: "l2",
+      type: "bridge",
+      disableContainerInterface: true,
+    });
     assert.equal(out.code, 0, out.stdout);
     assert.match(h.kernel.dump(POD), /^link eth0 veth down/m);
   });
@@ -363,7 +485,10 @@ describe("bridge features", () => {
     assert.equal(out.code, 0, out.stdout);
     const tx = h.exec.calls.find((c) => c.argv.join(" ") === "nft -f -");
     assert.ok(tx);
-    assert.match(tx.stdin, /^add rule inet cni_plugins_masquerade masq_checks ip saddr == 10\.200\.0\.2 ip daddr != 10\.200\.0\.0\/24 masquerade comment "[0-9a-f]{16}-[0-9a-f]{16}, net: podnet-t, if: eth0, id: ctr1"$/m);
+    assert.match(
+      tx.stdin,
+      /^add rule inet cni_plugins_masquerade masq_checks ip saddr == 10\.200\.0\.2 ip daddr != 10\.200\.0\.0\/24 masquerade comment "[0-9a-f]{16}-[0-9a-f]{16}, net: podnet-t, if: eth0, id: ctr1"$/m,
+    );
   });
 
   it("DEL without netns, and DEL of a vanished netns, still release IPAM and masquerade", async () => {
@@ -371,7 +496,10 @@ describe("bridge features", () => {
       const h = harness();
       const out = await run(h, "DEL", conf("1.0.0", { ipMasq: true }), { netns });
       assert.equal(out.code, 0, out.stdout);
-      assert.deepEqual(h.ipam.calls.map((c) => c.verb), ["DEL"]);
+      assert.deepEqual(
+        h.ipam.calls.map((c) => c.verb),
+        ["DEL"],
+      );
       assert.ok(h.exec.calls.some((c) => c.argv.join(" ") === "iptables-save -t nat"));
       assert.ok(h.exec.calls.some((c) => c.argv.join(" ") === "ip6tables-save -t nat"));
     }
@@ -387,7 +515,11 @@ describe("bridge features", () => {
     assert.doesNotMatch(h.kernel.dump(HOST), /^link veth/m);
     // The masquerade went in one transaction from the link's addresses, without a listing.
     const del = h.exec.calls.filter((c) => c.argv[0] === "iptables-restore").at(-1);
-    assert.match(del?.stdin ?? "", /^\*nat\n-D POSTROUTING -s 10\.200\.0\.2\/32 .*\n-F CNI-[0-9a-f]{24}\n-X CNI-[0-9a-f]{24}\nCOMMIT\n$/, "masquerade teardown still ran");
+    assert.match(
+      del?.stdin ?? "",
+      /^\*nat\n-D POSTROUTING -s 10\.200\.0\.2\/32 .*\n-F CNI-[0-9a-f]{24}\n-X CNI-[0-9a-f]{24}\nCOMMIT\n$/,
+      "masquerade teardown still ran",
+    );
     assert.ok(!h.exec.calls.some((c) => c.argv[0] === "iptables-save"));
     // The link had IPv4 addresses only: ip6tables was not consulted.
     assert.ok(!h.exec.calls.some((c) => c.argv[0]?.startsWith("ip6tables")));
@@ -406,10 +538,20 @@ describe("bridge features", () => {
         close: () => {},
       });
       const plugin = createBridge({ ...h.deps, nftables });
-      const out = await invokeFuncs(plugin, BRIDGE_ABOUT, { command: "DEL", conf: conf("1.0.0", { ipMasq: true }), netns: POD, ifName: "eth0", containerID: "ctr1" });
+      const out = await invokeFuncs(plugin, BRIDGE_ABOUT, {
+        command: "DEL",
+        conf: conf("1.0.0", { ipMasq: true }),
+        netns: POD,
+        ifName: "eth0",
+        containerID: "ctr1",
+      });
       assert.equal(out.code, 0, out.stdout);
       assert.deepEqual(asked, ["inet cni_plugins_masquerade"]);
-      assert.equal(h.exec.calls.some((c) => c.argv[0] === "nft"), exists, `table there: ${exists}`);
+      assert.equal(
+        h.exec.calls.some((c) => c.argv[0] === "nft"),
+        exists,
+        `table there: ${exists}`,
+      );
     }
   });
 
@@ -426,9 +568,15 @@ describe("bridge features", () => {
     const out = await run(h, "DEL", conf("1.0.0", { ipMasq: true, mtu: 10, bridge: "a-name-far-too-long" }));
     assert.equal(out.code, 0, out.stdout);
     assert.doesNotMatch(h.kernel.dump(HOST), /^link veth/m);
-    assert.deepEqual(h.ipam.calls.map((c) => c.verb), ["ADD", "DEL"]);
+    assert.deepEqual(
+      h.ipam.calls.map((c) => c.verb),
+      ["ADD", "DEL"],
+    );
     assert.ok(h.exec.calls.some((c) => c.argv[0] === "iptables-restore" && /^-X CNI-/m.test(c.stdin)));
-    assert.match(h.logs.join(""), /^bridge DEL: invalid bridge config: "bridge" must be an interface name .*; cleaning up/);
+    assert.match(
+      h.logs.join(""),
+      /^bridge DEL: invalid bridge config: "bridge" must be an interface name .*; cleaning up/,
+    );
   });
 
   it("STATUS and GC go to IPAM; L2 STATUS succeeds without it", async () => {
@@ -436,7 +584,10 @@ describe("bridge features", () => {
     assert.equal((await run(h, "STATUS", conf("1.1.0"))).code, 0);
     assert.equal((await run(h, "GC", conf("1.1.0"))).code, 0);
     assert.equal((await run(h, "STATUS", { cniVersion: "1.1.0", name: "l2", type: "bridge" })).code, 0);
-    assert.deepEqual(h.ipam.calls.map((c) => c.verb), ["STATUS", "GC"]);
+    assert.deepEqual(
+      h.ipam.calls.map((c) => c.verb),
+      ["STATUS", "GC"],
+    );
     h.ipam.failOn.add("STATUS");
     assert.equal((await run(h, "STATUS", conf("1.1.0"))).code, 1);
   });
@@ -451,13 +602,29 @@ describe("bridge features", () => {
       f(p.interfaces!);
       return { ...c, prevResult: p };
     };
-    let out = await run(h, "CHECK", withIfs((i) => (i[2]!.mac = "0a:00:00:00:00:01")));
+    let out = await run(
+      h,
+      "CHECK",
+      withIfs((i) => (i[2]!.mac = "0a:00:00:00:00:01")),
+    );
     assert.match(msgOf(out), /^Interface eth0 Mac 0a:00:00:00:00:01 doesn't match container Mac: /);
-    out = await run(h, "CHECK", withIfs((i) => (i[1]!.mac = "0a:00:00:00:00:01")));
+    out = await run(
+      h,
+      "CHECK",
+      withIfs((i) => (i[1]!.mac = "0a:00:00:00:00:01")),
+    );
     assert.equal(msgOf(out), "Interface vethaaaaaa01 Mac doesn't match: 0a:00:00:00:00:01 not found");
-    out = await run(h, "CHECK", withIfs((i) => (i[2]!.sandbox = "/run/netns/other")));
+    out = await run(
+      h,
+      "CHECK",
+      withIfs((i) => (i[2]!.sandbox = "/run/netns/other")),
+    );
     assert.equal(msgOf(out), `Sandbox in prevResult /run/netns/other doesn't match configured netns: ${POD}`);
-    out = await run(h, "CHECK", withIfs((i) => i.splice(1, 1)));
+    out = await run(
+      h,
+      "CHECK",
+      withIfs((i) => i.splice(1, 1)),
+    );
     assert.equal(msgOf(out), "CNI veth created for bridge cni0 was not found");
     out = await run(h, "CHECK", c);
     assert.equal(msgOf(out), "Required prevResult missing");
@@ -468,7 +635,11 @@ describe("calcGateways", () => {
   it("computes missing gateways, puts every IP on interface 2, adds default routes once per family", () => {
     const r: Result = {
       cniVersion: "1.1.0",
-      ips: [{ address: "10.200.3.7/24" }, { address: "10.200.4.7/24", gateway: "10.200.4.254" }, { address: "fd00:200::7/64" }],
+      ips: [
+        { address: "10.200.3.7/24" },
+        { address: "10.200.4.7/24", gateway: "10.200.4.254" },
+        { address: "fd00:200::7/64" },
+      ],
       routes: [{ dst: "::/0" }],
     };
     const { v4, v6 } = calcGateways(r, { isGateway: true, isDefaultGateway: true });
@@ -478,17 +649,29 @@ describe("calcGateways", () => {
       { address: "fd00:200::7/64", gateway: "fd00:200::1", interface: 2 },
     ]);
     // An IPAM default route without a gateway does not count.
-    assert.deepEqual(r.routes, [{ dst: "::/0" }, { dst: "0.0.0.0/0", gw: "10.200.3.1" }, { dst: "::/0", gw: "fd00:200::1" }]);
+    assert.deepEqual(r.routes, [
+      { dst: "::/0" },
+      { dst: "0.0.0.0/0", gw: "10.200.3.1" },
+      { dst: "::/0", gw: "fd00:200::1" },
+    ]);
     assert.deepEqual(v4.gws, ["10.200.3.1/24", "10.200.4.254/24"]);
     assert.deepEqual(v6.gws, ["fd00:200::1/64"]);
   });
 
   it("leaves gateways alone without isGateway, and keeps an IPAM default route with a gateway", () => {
-    const r: Result = { cniVersion: "1.1.0", ips: [{ address: "10.200.3.7/24" }], routes: [{ dst: "0.0.0.0/0", gw: "10.200.3.9" }] };
+    const r: Result = {
+      cniVersion: "1.1.0",
+      ips: [{ address: "10.200.3.7/24" }],
+      routes: [{ dst: "0.0.0.0/0", gw: "10.200.3.9" }],
+    };
     const { v4 } = calcGateways(r, { isGateway: false, isDefaultGateway: false });
     assert.deepEqual(r.ips, [{ address: "10.200.3.7/24", interface: 2 }]);
     assert.deepEqual(v4.gws, []);
-    const r2: Result = { cniVersion: "1.1.0", ips: [{ address: "10.200.3.7/24" }], routes: [{ dst: "0.0.0.0/0", gw: "10.200.3.9" }] };
+    const r2: Result = {
+      cniVersion: "1.1.0",
+      ips: [{ address: "10.200.3.7/24" }],
+      routes: [{ dst: "0.0.0.0/0", gw: "10.200.3.9" }],
+    };
     calcGateways(r2, { isGateway: true, isDefaultGateway: true });
     assert.deepEqual(r2.routes, [{ dst: "0.0.0.0/0", gw: "10.200.3.9" }]);
   });

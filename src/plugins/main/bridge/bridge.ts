@@ -33,7 +33,14 @@ import type { Exec } from "../../../kernel/exec.js";
 import { formatMac, inetAddrText, inetCidrText, inetNetwork, inetPrefix, parseMac } from "../../../kernel/inet.js";
 import { canonicalIP, cidrContains, formatIP, ipFamily, nextIP, tryParseCidr, tryParseIP } from "../../../ip/index.js";
 import type { AddrFamily, Kernel, Link, NetOps } from "../../../kernel/types.js";
-import { allVersions, parsePrevResult, requirePrevResult, type CmdArgs, type PluginAbout, type PluginFuncs } from "../../../sdk/index.js";
+import {
+  allVersions,
+  parsePrevResult,
+  requirePrevResult,
+  type CmdArgs,
+  type PluginAbout,
+  type PluginFuncs,
+} from "../../../sdk/index.js";
 import { configureIface } from "./configure.js";
 import type { Ipam } from "./ipam.js";
 import type { MasqBackend } from "./ipmasq.js";
@@ -83,9 +90,30 @@ export interface BridgeConf {
 }
 
 const KEYS = [
-  "name", "cniVersion", "type", "bridge", "isGateway", "isDefaultGateway", "forceAddress", "ipMasq", "ipMasqBackend", "mtu",
-  "hairpinMode", "promiscMode", "vlan", "vlanTrunk", "preserveDefaultVlan", "macspoofchk", "enabledad",
-  "disableContainerInterface", "portIsolation", "ipam", "dns", "args", "runtimeConfig", "prevResult",
+  "name",
+  "cniVersion",
+  "type",
+  "bridge",
+  "isGateway",
+  "isDefaultGateway",
+  "forceAddress",
+  "ipMasq",
+  "ipMasqBackend",
+  "mtu",
+  "hairpinMode",
+  "promiscMode",
+  "vlan",
+  "vlanTrunk",
+  "preserveDefaultVlan",
+  "macspoofchk",
+  "enabledad",
+  "disableContainerInterface",
+  "portIsolation",
+  "ipam",
+  "dns",
+  "args",
+  "runtimeConfig",
+  "prevResult",
 ];
 
 /** Go's encoding/json: keys match without case, `null` leaves the default. */
@@ -118,12 +146,20 @@ export function isValidIfName(s: string): boolean {
 
 const IFNAME_MSG = 'must be an interface name of 1..15 bytes without "/", ":" or whitespace';
 const int = (lo: number, hi: number, msg = `must be ${lo}..${hi}`) =>
-  v.pipe(v.number(), v.integer("must be an integer"), v.check((n: number) => n >= lo && n <= hi, msg));
+  v.pipe(
+    v.number(),
+    v.integer("must be an integer"),
+    v.check((n: number) => n >= lo && n <= hi, msg),
+  );
 const bool = v.optional(v.boolean(), false);
 const strList = v.optional(v.array(v.string()));
 const macStr = v.optional(v.string());
 
-const TrunkSchema = v.looseObject({ minID: v.optional(int(1, 4094)), maxID: v.optional(int(1, 4094)), id: v.optional(int(1, 4094)) });
+const TrunkSchema = v.looseObject({
+  minID: v.optional(int(1, 4094)),
+  maxID: v.optional(int(1, 4094)),
+  id: v.optional(int(1, 4094)),
+});
 
 const BridgeConfSchema = v.looseObject({
   name: v.string(),
@@ -133,9 +169,19 @@ const BridgeConfSchema = v.looseObject({
   forceAddress: bool,
   ipMasq: bool,
   ipMasqBackend: v.optional(
-    v.pipe(v.string(), v.check((s: string) => s === "iptables" || s === "nftables", 'must be "iptables" or "nftables"')),
+    v.pipe(
+      v.string(),
+      v.check((s: string) => s === "iptables" || s === "nftables", 'must be "iptables" or "nftables"'),
+    ),
   ),
-  mtu: v.optional(v.pipe(v.number(), v.integer("must be an integer"), v.check((n: number) => n === 0 || (n >= 68 && n <= 65535), "must be 68..65535")), 0),
+  mtu: v.optional(
+    v.pipe(
+      v.number(),
+      v.integer("must be an integer"),
+      v.check((n: number) => n === 0 || (n >= 68 && n <= 65535), "must be 68..65535"),
+    ),
+    0,
+  ),
   hairpinMode: bool,
   promiscMode: bool,
   vlan: v.optional(int(0, 4094), 0),
@@ -147,7 +193,9 @@ const BridgeConfSchema = v.looseObject({
   disableContainerInterface: bool,
   portIsolation: bool,
   ipam: v.optional(v.looseObject({ type: v.optional(v.string(), "") })),
-  dns: v.optional(v.looseObject({ nameservers: strList, domain: v.optional(v.string()), search: strList, options: strList })),
+  dns: v.optional(
+    v.looseObject({ nameservers: strList, domain: v.optional(v.string()), search: strList, options: strList }),
+  ),
   args: v.optional(v.looseObject({ cni: v.optional(v.looseObject({ mac: macStr })) })),
   runtimeConfig: v.optional(v.looseObject({ mac: macStr })),
   // Not read at ADD, but Go decodes it into a map, so anything else fails there as here.
@@ -162,7 +210,8 @@ function collectVlanTrunk(items: ReadonlyArray<{ minID?: number; maxID?: number;
   items.forEach((t, i) => {
     const where = `"vlanTrunk[${i}]"`;
     if (t.minID !== undefined && t.maxID !== undefined) {
-      if (t.maxID < t.minID) throw invalid(`${where} minID is greater than maxID, got minID ${t.minID} and maxID ${t.maxID}`);
+      if (t.maxID < t.minID)
+        throw invalid(`${where} minID is greater than maxID, got minID ${t.minID} and maxID ${t.maxID}`);
       for (let id = t.minID; id <= t.maxID; id++) set.add(id);
     } else if (t.maxID !== undefined) {
       throw invalid(`${where} minID and maxID should be configured simultaneously, minID is missing`);
@@ -176,14 +225,18 @@ function collectVlanTrunk(items: ReadonlyArray<{ minID?: number; maxID?: number;
 
 function checkMac(mac: string, source: string): string {
   const b = parseMac(mac);
-  if (b?.length !== 6) throw invalid(`${source} must be a MAC address like 0a:58:0a:c8:00:02, got ${JSON.stringify(mac)}`);
+  if (b?.length !== 6)
+    throw invalid(`${source} must be a MAC address like 0a:58:0a:c8:00:02, got ${JSON.stringify(mac)}`);
   return formatMac(b);
 }
 
 export function parseConfig(args: CmdArgs): BridgeConf {
   const c = parseWith(BridgeConfSchema, normalizeConf(args.netconf), "bridge config");
   const vlans = c.vlanTrunk ? collectVlanTrunk(c.vlanTrunk) : [];
-  if (c.vlan > 0 && vlans.length > 0) throw invalid(`cannot set "vlan" and "vlanTrunk" at the same time, got vlan ${c.vlan} and vlanTrunk ${JSON.stringify(vlans)}`);
+  if (c.vlan > 0 && vlans.length > 0)
+    throw invalid(
+      `cannot set "vlan" and "vlanTrunk" at the same time, got vlan ${c.vlan} and vlanTrunk ${JSON.stringify(vlans)}`,
+    );
 
   let mac: string | undefined;
   if (args.args !== "") {
@@ -194,7 +247,9 @@ export function parseConfig(args: CmdArgs): BridgeConf {
   if (c.runtimeConfig?.mac) mac = checkMac(c.runtimeConfig.mac, '"runtimeConfig.mac"');
 
   const d = c.dns;
-  const dnsSet = d !== undefined && (d.nameservers !== undefined || d.search !== undefined || d.options !== undefined || (d.domain ?? "") !== "");
+  const dnsSet =
+    d !== undefined &&
+    (d.nameservers !== undefined || d.search !== undefined || d.options !== undefined || (d.domain ?? "") !== "");
   const dns: DNS | undefined = dnsSet
     ? {
         ...(d.nameservers ? { nameservers: [...d.nameservers] } : {}),
@@ -207,7 +262,9 @@ export function parseConfig(args: CmdArgs): BridgeConf {
   const isDefaultGateway = c.isDefaultGateway;
   const isGateway = c.isGateway || isDefaultGateway;
   if (isGateway && c.vlan > 0 && !isValidIfName(`${c.bridge}.${c.vlan}`)) {
-    throw invalid(`the VLAN gateway interface "${c.bridge}.${c.vlan}" (from "bridge" and "vlan") would be longer than 15 bytes`);
+    throw invalid(
+      `the VLAN gateway interface "${c.bridge}.${c.vlan}" (from "bridge" and "vlan") would be longer than 15 bytes`,
+    );
   }
   return {
     name: c.name,
@@ -242,7 +299,9 @@ function checkAddConf(n: BridgeConf): void {
     throw invalid(`cannot use IPAM when DisableContainerInterface flag is set, got "ipam.type" "${n.ipamType}"`);
   }
   if (n.ipamType === "" && generationOf(n.cniVersion) === "020") {
-    throw invalid(`an L2 config (no "ipam.type") needs cniVersion 0.3.0 or later, got "${n.cniVersion || "0.1.0"}": its result has no IP to print`);
+    throw invalid(
+      `an L2 config (no "ipam.type") needs cniVersion 0.3.0 or later, got "${n.cniVersion || "0.1.0"}": its result has no IP to print`,
+    );
   }
 }
 
@@ -273,7 +332,7 @@ const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /** What a veth peer's netns is given as when the host netns is the process's own. */
 const SELF_NETNS = "/proc/self/ns/net";
 
-const errText = (e: unknown) => (e instanceof CniError ? e.toString() : (e as Error)?.message ?? String(e));
+const errText = (e: unknown) => (e instanceof CniError ? e.toString() : ((e as Error)?.message ?? String(e)));
 const fail = (msg: string, e?: unknown) =>
   new CniError(CniCode.Internal, e === undefined ? msg : `${msg}: ${errText(e)}`, e === undefined ? {} : { cause: e });
 
@@ -317,7 +376,10 @@ export async function ensureBridge(deps: BridgeDeps, n: BridgeConf): Promise<Lin
   const vlanFiltering = n.vlan !== 0 || n.hasTrunk;
   try {
     try {
-      await host.linkAddBridge(n.bridge, { ...(n.mtu ? { mtu: n.mtu } : {}), ...(vlanFiltering ? { vlanFiltering: true } : {}) });
+      await host.linkAddBridge(n.bridge, {
+        ...(n.mtu ? { mtu: n.mtu } : {}),
+        ...(vlanFiltering ? { vlanFiltering: true } : {}),
+      });
     } catch (e) {
       if (!isExist(e)) throw fail(`could not add "${n.bridge}"`, e);
     }
@@ -340,7 +402,9 @@ export async function ensureBridge(deps: BridgeDeps, n: BridgeConf): Promise<Lin
  * taken (a collision is retried), so Math.random does, and node:crypto need not load. */
 function randomVethName(deps: BridgeDeps): string {
   if (deps.randomBytes) return `veth${deps.randomBytes(4).toString("hex")}`;
-  return `veth${Math.floor(Math.random() * 0x1_0000_0000).toString(16).padStart(8, "0")}`;
+  return `veth${Math.floor(Math.random() * 0x1_0000_0000)
+    .toString(16)
+    .padStart(8, "0")}`;
 }
 
 interface VethPair {
@@ -358,7 +422,15 @@ async function setupVeth(
   contNetns: string | null,
   contName: string,
   br: Link,
-  o: { mtu: number; mac?: string; hairpin: boolean; vlan: number; vlans: readonly number[]; preserveDefaultVlan: boolean; portIsolation: boolean },
+  o: {
+    mtu: number;
+    mac?: string;
+    hairpin: boolean;
+    vlan: number;
+    vlans: readonly number[];
+    preserveDefaultVlan: boolean;
+    portIsolation: boolean;
+  },
 ): Promise<VethPair> {
   const hostNs = deps.hostNetns ?? null;
   const host = deps.kernel.netns(hostNs);
@@ -376,7 +448,8 @@ async function setupVeth(
       break;
     } catch (e) {
       if (!isExist(e)) throw fail("failed to make veth pair", e);
-      if (await cont.linkGet(contName)) throw fail(`container veth name ("${contName}") peer provided ("${hostName}") already exists`);
+      if (await cont.linkGet(contName))
+        throw fail(`container veth name ("${contName}") peer provided ("${hostName}") already exists`);
       // the random host name is taken: try another
     }
   }
@@ -450,7 +523,10 @@ interface GwInfo {
  * unless one with a gateway is there; the bridge gets `gateway/prefix` per IP (with isGateway).
  * Mutates `result`.
  */
-export function calcGateways(result: Result, n: Pick<BridgeConf, "isGateway" | "isDefaultGateway">): { v4: GwInfo; v6: GwInfo } {
+export function calcGateways(
+  result: Result,
+  n: Pick<BridgeConf, "isGateway" | "isDefaultGateway">,
+): { v4: GwInfo; v6: GwInfo } {
   const v4: GwInfo = { gws: [], family: 4, defaultRouteFound: false };
   const v6: GwInfo = { gws: [], family: 6, defaultRouteFound: false };
   for (const ipc of result.ips ?? []) {
@@ -462,7 +538,9 @@ export function calcGateways(result: Result, n: Pick<BridgeConf, "isGateway" | "
     ipc.interface = 2;
     if (ipc.gateway === undefined && n.isGateway) ipc.gateway = formatIP(nextIP(p.network));
     if (n.isDefaultGateway && !gws.defaultRouteFound) {
-      gws.defaultRouteFound = (result.routes ?? []).some((r) => r.gw !== undefined && ipFamily(r.dst) === family && tryParseCidr(r.dst)?.prefix === 0);
+      gws.defaultRouteFound = (result.routes ?? []).some(
+        (r) => r.gw !== undefined && ipFamily(r.dst) === family && tryParseCidr(r.dst)?.prefix === 0,
+      );
       if (!gws.defaultRouteFound) {
         result.routes ??= [];
         result.routes.push({ dst: defaultDst, ...(ipc.gateway ? { gw: ipc.gateway } : {}) });
@@ -485,7 +563,13 @@ function contains(cidr: string, ip: string): boolean {
 const canonCidr = (cidr: string): string => inetCidrText(cidr) ?? cidr;
 
 /** Go's ensureAddr: put `gw` (CIDR) on `dev`, replacing a conflicting address only with forceAddress. */
-async function ensureAddr(host: NetOps, dev: string, family: AddrFamily, gw: string, forceAddress: boolean): Promise<void> {
+async function ensureAddr(
+  host: NetOps,
+  dev: string,
+  family: AddrFamily,
+  gw: string,
+  forceAddress: boolean,
+): Promise<void> {
   const want = canonCidr(gw);
   const wantIp = want.split("/")[0]!;
   for (const a of await host.addrList(dev, family)) {
@@ -597,7 +681,11 @@ async function add(args: CmdArgs, deps: BridgeDeps): Promise<Result> {
     args.trace("veth");
     const brIface: Interface = { name: br.name, mac: br.mac };
     const hostIface: Interface = { name: veth.host.name, ...(veth.host.mac ? { mac: veth.host.mac } : {}) };
-    const contIface: Interface = { name: veth.cont.name, ...(veth.cont.mac ? { mac: veth.cont.mac } : {}), sandbox: args.netns };
+    const contIface: Interface = {
+      name: veth.cont.name,
+      ...(veth.cont.mac ? { mac: veth.cont.mac } : {}),
+      sandbox: args.netns,
+    };
     const result: Result = { cniVersion: "1.1.0", interfaces: [brIface, hostIface, contIface] };
 
     if (n.macspoofchk) {
@@ -635,7 +723,12 @@ async function add(args: CmdArgs, deps: BridgeDeps): Promise<Result> {
         await sysctlQuiet(deps, args.netns, `net/ipv6/conf/${args.ifName}/accept_dad`, "0");
       }
       await sysctlQuiet(deps, args.netns, `net/ipv4/conf/${args.ifName}/arp_notify`, "1");
-      await configureIface({ kernel: deps.kernel, sleep, ...(deps.log ? { log: deps.log } : {}) }, args.netns, args.ifName, result);
+      await configureIface(
+        { kernel: deps.kernel, sleep, ...(deps.log ? { log: deps.log } : {}) },
+        args.netns,
+        args.ifName,
+        result,
+      );
       args.trace("configure");
 
       if (n.isGateway) {
@@ -786,7 +879,8 @@ async function del(args: CmdArgs, deps: BridgeDeps): Promise<void> {
         }
       }
     } catch (e) {
-      if (!isKernelError(e, "ENOENT", "ENODEV")) errors.push(fail(`failed to delete "${args.ifName}" in netns "${args.netns}"`, e));
+      if (!isKernelError(e, "ENOENT", "ENODEV"))
+        errors.push(fail(`failed to delete "${args.ifName}" in netns "${args.netns}"`, e));
     }
   }
   // 4, started now: the masquerade is found by chain name and comment hash, so it goes even when
@@ -818,7 +912,8 @@ async function del(args: CmdArgs, deps: BridgeDeps): Promise<void> {
     try {
       await cont.linkDel(args.ifName);
     } catch (e) {
-      if (!isKernelError(e, "ENOENT", "ENODEV")) errors.push(fail(`failed to delete "${args.ifName}" in netns "${args.netns}"`, e));
+      if (!isKernelError(e, "ENOENT", "ENODEV"))
+        errors.push(fail(`failed to delete "${args.ifName}" in netns "${args.netns}"`, e));
     }
   }
   args.trace("link");
@@ -878,17 +973,21 @@ async function check(args: CmdArgs, deps: BridgeDeps): Promise<void> {
   if (br.kind !== "bridge") throw fail(`Interface ${brMap.name} does not have link type of bridge`);
   if (brMap.mac && brMap.mac !== br.mac) throw fail(`Bridge interface ${brMap.name} Mac doesn't match: ${brMap.mac}`);
   if (br.promisc !== n.promiscMode) {
-    throw fail(`Bridge interface ${brMap.name} configured Promisc Mode ${n.promiscMode} doesn't match current state: ${br.promisc}`);
+    throw fail(
+      `Bridge interface ${brMap.name} configured Promisc Mode ${n.promiscMode} doesn't match current state: ${br.promisc}`,
+    );
   }
 
   // The container end: in the netns, a veth, same MAC.
   if (!contByName) throw fail(`CNI created interface in container ${args.ifName} not found`);
-  if (!contMap) throw fail(`Sandbox in prevResult ${contByName.sandbox ?? ""} doesn't match configured netns: ${args.netns}`);
+  if (!contMap)
+    throw fail(`Sandbox in prevResult ${contByName.sandbox ?? ""} doesn't match configured netns: ${args.netns}`);
   const c = await cont.linkGet(contMap.name);
   if (!c) throw fail(`Interface name ${contMap.name} not found`);
   if (c.kind !== "veth") throw fail(`Error: Container interface ${c.name} not of type veth`);
   if (c.linkIndex === undefined) throw fail(`Unable to obtain veth peer index for veth ${c.name}`);
-  if (contMap.mac && contMap.mac !== c.mac) throw fail(`Interface ${contMap.name} Mac ${contMap.mac} doesn't match container Mac: ${c.mac}`);
+  if (contMap.mac && contMap.mac !== c.mac)
+    throw fail(`Interface ${contMap.name} Mac ${contMap.mac} doesn't match container Mac: ${c.mac}`);
   const contIf: FoundIf = { index: c.index, peerIndex: c.linkIndex };
 
   // The host end: a veth whose peer is the container end and whose master is the bridge.
@@ -911,9 +1010,11 @@ async function check(args: CmdArgs, deps: BridgeDeps): Promise<void> {
   const routes = [...(await cont.routeList({ family: 4 })), ...(await cont.routeList({ family: 6 }))];
   for (const ip of result.ips ?? []) {
     const want = canonCidr(ip.address);
-    if (!addrs.some((a) => a.cidr === want)) throw fail(`Failed to match addr ${ip.address} on interface ${args.ifName}`);
+    if (!addrs.some((a) => a.cidr === want))
+      throw fail(`Failed to match addr ${ip.address} on interface ${args.ifName}`);
     const prefix = inetNetwork(inetPrefix(want)!);
-    if (!routes.some((r) => canonCidr(r.dst) === prefix)) throw fail(`Failed to find Gateway ${ip.gateway ?? "<nil>"} for interface ${args.ifName}`);
+    if (!routes.some((r) => canonCidr(r.dst) === prefix))
+      throw fail(`Failed to find Gateway ${ip.gateway ?? "<nil>"} for interface ${args.ifName}`);
   }
   for (const rt of result.routes ?? []) {
     const dst = canonCidr(rt.dst);

@@ -15,7 +15,11 @@ const DAD_POLL_MS = 50;
 const DAD_TIMEOUT_MS = 5000;
 
 const fail = (msg: string, e?: unknown) =>
-  new CniError(CniCode.Internal, e === undefined ? msg : `${msg}: ${(e as Error)?.message ?? String(e)}`, e === undefined ? {} : { cause: e });
+  new CniError(
+    CniCode.Internal,
+    e === undefined ? msg : `${msg}: ${(e as Error)?.message ?? String(e)}`,
+    e === undefined ? {} : { cause: e },
+  );
 
 /** `ip` of "ip/len" */
 const hostOf = (cidr: string) => cidr.split("/")[0] ?? cidr;
@@ -115,7 +119,10 @@ async function settleAddresses(deps: ConfigureDeps, netns: string, ifName: strin
     if (!tentative) return;
     if (waited >= DAD_TIMEOUT_MS) {
       const link = await ops.linkGet(ifName);
-      if (link?.operstate === "up") throw fail(`link ${ifName} still has tentative address ${hostOf(tentative.cidr)} after ${DAD_TIMEOUT_MS / 1000} seconds`);
+      if (link?.operstate === "up")
+        throw fail(
+          `link ${ifName} still has tentative address ${hostOf(tentative.cidr)} after ${DAD_TIMEOUT_MS / 1000} seconds`,
+        );
       return;
     }
     await deps.sleep(DAD_POLL_MS);

@@ -92,7 +92,10 @@ export function createIpamDelegate(deps: IpamDelegateDeps): Ipam {
         try {
           json = readJson(out);
         } catch (e) {
-          throw new CniError(CniCode.DecodingFailure, `failed to parse the result of IPAM plugin "${type}": ${(e as Error).message}`);
+          throw new CniError(
+            CniCode.DecodingFailure,
+            `failed to parse the result of IPAM plugin "${type}": ${(e as Error).message}`,
+          );
         }
         raw = parseResult(json, args.cniVersion).result;
       }

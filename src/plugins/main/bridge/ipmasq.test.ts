@@ -59,8 +59,12 @@ describe("iptables masquerade", () => {
 
   it("teardown removes every jump to the chain (old -s A/P form too), then the chain", () => {
     const saved = [
-      "*filter", `-A FORWARD -j ${CHAIN}`, "COMMIT",
-      "*nat", ":POSTROUTING ACCEPT [0:0]", `:${CHAIN} - [0:0]`,
+      "*filter",
+      `-A FORWARD -j ${CHAIN}`,
+      "COMMIT",
+      "*nat",
+      ":POSTROUTING ACCEPT [0:0]",
+      `:${CHAIN} - [0:0]`,
       `-A POSTROUTING -s 10.200.0.5/32 ${K} -j ${CHAIN}`,
       `-A POSTROUTING -s 10.200.0.0/24 ${K} -j ${CHAIN}`,
       `-A POSTROUTING -s 10.200.0.9/32 -j CNI-other`,
@@ -71,7 +75,10 @@ describe("iptables masquerade", () => {
       renderIptablesTeardown(parseSave(saved, "nat"), CHAIN),
       `*nat\n-D POSTROUTING -s 10.200.0.5/32 ${K} -j ${CHAIN}\n-D POSTROUTING -s 10.200.0.0/24 ${K} -j ${CHAIN}\n-F ${CHAIN}\n-X ${CHAIN}\nCOMMIT\n`,
     );
-    assert.equal(renderIptablesTeardown(parseSave("*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n", "nat"), CHAIN), undefined);
+    assert.equal(
+      renderIptablesTeardown(parseSave("*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n", "nat"), CHAIN),
+      undefined,
+    );
   });
 
   it("fast setup: one transaction that creates the chain with -N (golden text)", () => {
@@ -110,11 +117,18 @@ describe("iptables masquerade", () => {
   it("setup is one iptables-restore per family of the pod's addresses, no listing", async () => {
     const exec = fakeExec();
     await setupIPMasq(exec, "iptables", ["10.200.0.5/24", "fd00:200::5/64"], t);
-    assert.deepEqual(exec.calls.map((c) => c.argv.join(" ")).sort(), ["ip6tables-restore -w --noflush", "iptables-restore -w --noflush"]);
+    assert.deepEqual(exec.calls.map((c) => c.argv.join(" ")).sort(), [
+      "ip6tables-restore -w --noflush",
+      "iptables-restore -w --noflush",
+    ]);
     assert.match(exec.calls.find((c) => c.argv[0] === "ip6tables-restore")!.stdin, /^\*nat\n-N CNI-/);
     const v4only = fakeExec();
     await setupIPMasq(v4only, "iptables", ["10.200.0.5/24"], t);
-    assert.deepEqual(v4only.calls.map((c) => c.argv.join(" ")), ["iptables-restore -w --noflush"], "no IPv6 address: no ip6tables");
+    assert.deepEqual(
+      v4only.calls.map((c) => c.argv.join(" ")),
+      ["iptables-restore -w --noflush"],
+      "no IPv6 address: no ip6tables",
+    );
   });
 
   it("setup falls back to append-unique against iptables-save when the fast transaction fails", async () => {
@@ -132,14 +146,20 @@ describe("iptables masquerade", () => {
       return out;
     };
     await setupIPMasq(exec, "iptables", ["10.200.0.5/24"], t);
-    assert.deepEqual(exec.calls.map((c) => c.argv.join(" ")), ["iptables-restore -w --noflush", "iptables-save -t nat", "iptables-restore -w --noflush"]);
+    assert.deepEqual(
+      exec.calls.map((c) => c.argv.join(" ")),
+      ["iptables-restore -w --noflush", "iptables-save -t nat", "iptables-restore -w --noflush"],
+    );
     assert.equal(exec.calls[2]!.stdin, `*nat\n${rules[1]}\n${rules[2]}\nCOMMIT\n`);
   });
 
   it("teardown with addresses: one transaction; when it fails, the listing finds every jump", async () => {
     const exec = fakeExec();
     await teardownIPMasq(exec, t, [4], ["10.200.0.5/24"]);
-    assert.deepEqual(exec.calls.map((c) => c.argv.join(" ")).filter((c) => !c.startsWith("nft")), ["iptables-restore -w --noflush"]);
+    assert.deepEqual(
+      exec.calls.map((c) => c.argv.join(" ")).filter((c) => !c.startsWith("nft")),
+      ["iptables-restore -w --noflush"],
+    );
     const slow = fakeExec();
     slow.save[4] = `*nat\n:POSTROUTING ACCEPT [0:0]\n:${CHAIN} - [0:0]\n-A POSTROUTING -s 10.200.0.0/24 ${K} -j ${CHAIN}\nCOMMIT\n`;
     let failed = false;
@@ -154,13 +174,20 @@ describe("iptables masquerade", () => {
     };
     await teardownIPMasq(slow, t, [4], ["10.200.0.5/24"]);
     const ipt = slow.calls.filter((c) => !c.argv[0]!.startsWith("nft"));
-    assert.deepEqual(ipt.map((c) => c.argv.join(" ")), ["iptables-restore -w --noflush", "iptables-save -t nat", "iptables-restore -w --noflush"]);
-    assert.equal(ipt[2]!.stdin, `*nat\n-D POSTROUTING -s 10.200.0.0/24 ${K} -j ${CHAIN}\n-F ${CHAIN}\n-X ${CHAIN}\nCOMMIT\n`);
+    assert.deepEqual(
+      ipt.map((c) => c.argv.join(" ")),
+      ["iptables-restore -w --noflush", "iptables-save -t nat", "iptables-restore -w --noflush"],
+    );
+    assert.equal(
+      ipt[2]!.stdin,
+      `*nat\n-D POSTROUTING -s 10.200.0.0/24 ${K} -j ${CHAIN}\n-F ${CHAIN}\n-X ${CHAIN}\nCOMMIT\n`,
+    );
   });
 
   it("the default backend is iptables, nftables when iptables is not installed", async () => {
     const exec = fakeExec();
-    for (const tool of ["iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore"]) exec.missing.add(tool);
+    for (const tool of ["iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore"])
+      exec.missing.add(tool);
     await setupIPMasq(exec, undefined, ["10.200.0.5/24"], t);
     assert.ok(exec.calls.some((c) => c.argv.join(" ") === "nft -f -"));
     // Found out by trying the fast transaction once, with no listing after it.
@@ -202,8 +229,20 @@ describe("nftables masquerade", () => {
       nftables: [
         { metainfo: {} },
         { chain: { family: "inet", table: "cni_plugins_masquerade", name: "masq_checks", handle: 2 } },
-        { rule: { chain: "masq_checks", handle: 5, comment: "d23676b4f2d9fe04-ebce0e3dd4dafae3, net: mynet, if: eth0, id: abc123" } },
-        { rule: { chain: "masq_checks", handle: 6, comment: "d23676b4f2d9fe04-0000000000000000, net: mynet, if: eth0, id: other" } },
+        {
+          rule: {
+            chain: "masq_checks",
+            handle: 5,
+            comment: "d23676b4f2d9fe04-ebce0e3dd4dafae3, net: mynet, if: eth0, id: abc123",
+          },
+        },
+        {
+          rule: {
+            chain: "masq_checks",
+            handle: 6,
+            comment: "d23676b4f2d9fe04-0000000000000000, net: mynet, if: eth0, id: other",
+          },
+        },
       ],
     });
     await teardownIPMasq(exec, t);
@@ -219,10 +258,10 @@ describe("mac spoof check", () => {
       [
         "add table bridge nat",
         "add chain bridge nat PREROUTING { type filter hook prerouting priority -300 ; policy accept ; }",
-        'add chain bridge nat cni-br-iface-abc123-eth0',
-        'add chain bridge nat cni-br-iface-abc123-eth0-mac',
-        'flush chain bridge nat cni-br-iface-abc123-eth0',
-        'flush chain bridge nat cni-br-iface-abc123-eth0-mac',
+        "add chain bridge nat cni-br-iface-abc123-eth0",
+        "add chain bridge nat cni-br-iface-abc123-eth0-mac",
+        "flush chain bridge nat cni-br-iface-abc123-eth0",
+        "flush chain bridge nat cni-br-iface-abc123-eth0-mac",
         'add rule bridge nat PREROUTING iifname "veth1234abcd" jump cni-br-iface-abc123-eth0 comment "macspoofchk-abc123-eth0"',
         'add rule bridge nat cni-br-iface-abc123-eth0 jump cni-br-iface-abc123-eth0-mac comment "macspoofchk-abc123-eth0"',
         'add rule bridge nat cni-br-iface-abc123-eth0-mac ether saddr 0a:58:0a:c8:00:02 return comment "macspoofchk-abc123-eth0"',
@@ -233,17 +272,19 @@ describe("mac spoof check", () => {
   });
 
   it("teardown touches only this attachment's rule and chains", () => {
-    const listing = parseBridgeNat(JSON.stringify({
-      nftables: [
-        { chain: { name: "PREROUTING" } },
-        { chain: { name: "cni-br-iface-abc123-eth0" } },
-        { rule: { chain: "PREROUTING", handle: 3, comment: "macspoofchk-other-eth0" } },
-        { rule: { chain: "PREROUTING", handle: 4, comment: "macspoofchk-abc123-eth0" } },
-      ],
-    }));
+    const listing = parseBridgeNat(
+      JSON.stringify({
+        nftables: [
+          { chain: { name: "PREROUTING" } },
+          { chain: { name: "cni-br-iface-abc123-eth0" } },
+          { rule: { chain: "PREROUTING", handle: 3, comment: "macspoofchk-other-eth0" } },
+          { rule: { chain: "PREROUTING", handle: 4, comment: "macspoofchk-abc123-eth0" } },
+        ],
+      }),
+    );
     assert.equal(
       renderSpoofCheckTeardown(listing, "abc123-eth0"),
-      'delete rule bridge nat PREROUTING handle 4\ndelete chain bridge nat cni-br-iface-abc123-eth0\n',
+      "delete rule bridge nat PREROUTING handle 4\ndelete chain bridge nat cni-br-iface-abc123-eth0\n",
     );
     assert.equal(renderSpoofCheckTeardown(listing, "nope-eth0"), undefined);
   });
@@ -251,7 +292,16 @@ describe("mac spoof check", () => {
 
 describe("helpers", () => {
   it("parseVlanShow", () => {
-    const json = JSON.stringify([{ ifname: "veth1", vlans: [{ vlan: 1, flags: ["PVID", "Egress Untagged"] }, { vlan: 10, vlanEnd: 12 }] }, { ifname: "veth2", vlans: [{ vlan: 5 }] }]);
+    const json = JSON.stringify([
+      {
+        ifname: "veth1",
+        vlans: [
+          { vlan: 1, flags: ["PVID", "Egress Untagged"] },
+          { vlan: 10, vlanEnd: 12 },
+        ],
+      },
+      { ifname: "veth2", vlans: [{ vlan: 5 }] },
+    ]);
     assert.deepEqual(parseVlanShow(json, "veth1"), [1, 10, 11, 12]);
     assert.deepEqual(parseVlanShow("", "veth1"), []);
   });

@@ -87,7 +87,10 @@ export function renderIptablesSetup(current: SavedTable, rules: readonly string[
 
 /** The iptables-restore input that removes every jump to `chain` and the chain, or undefined when there is none. */
 export function renderIptablesTeardown(current: SavedTable, chain: string): string | undefined {
-  const jumps = current.rules.filter((r) => r.chain !== chain).map(ruleLine).filter((r) => r.endsWith(` -j ${chain}`));
+  const jumps = current.rules
+    .filter((r) => r.chain !== chain)
+    .map(ruleLine)
+    .filter((r) => r.endsWith(` -j ${chain}`));
   const hasChain = current.chains.has(chain);
   if (jumps.length === 0 && !hasChain) return undefined;
   const lines = jumps.map((r) => `-D ${r.slice(3)}`);
@@ -111,7 +114,12 @@ export function renderIptablesFastSetup(rules: readonly string[], chain: string)
  * there (a jump of another form, an already removed chain) fails the whole transaction, and the
  * caller takes the slow path.
  */
-export function renderIptablesFastTeardown(family: Family, addrs: readonly string[], chain: string, comment: string): string | undefined {
+export function renderIptablesFastTeardown(
+  family: Family,
+  addrs: readonly string[],
+  chain: string,
+  comment: string,
+): string | undefined {
   const jumps = iptablesRules(family, addrs, chain, comment).filter((r) => r.startsWith("-A POSTROUTING "));
   if (jumps.length === 0) return undefined;
   return restoreInput("nat", [...jumps.map((r) => `-D ${r.slice(3)}`), `-F ${chain}`, `-X ${chain}`]);
@@ -139,7 +147,13 @@ async function fastOrSlow(fast: string | undefined, ipt: IPTables, slow: () => P
 }
 
 /** ADD in one family: the fast transaction, or append-unique against a listing. */
-export async function setupIPMasqFamily(exec: Exec, family: Family, addrs: readonly string[], t: MasqTarget, opts: { fast?: boolean } = {}): Promise<void> {
+export async function setupIPMasqFamily(
+  exec: Exec,
+  family: Family,
+  addrs: readonly string[],
+  t: MasqTarget,
+  opts: { fast?: boolean } = {},
+): Promise<void> {
   const chain = formatChainName(t.network, t.containerID);
   const rules = iptablesRules(family, addrs, chain, formatComment(t.network, t.containerID));
   if (rules.length === 0) return;
@@ -151,9 +165,18 @@ export async function setupIPMasqFamily(exec: Exec, family: Family, addrs: reado
 }
 
 /** DEL in one family: the fast transaction when the addresses are known, or every jump to the chain found in a listing. */
-export async function teardownIPMasqFamily(exec: Exec, family: Family, t: MasqTarget, addrs: readonly string[] = [], opts: { fast?: boolean } = {}): Promise<void> {
+export async function teardownIPMasqFamily(
+  exec: Exec,
+  family: Family,
+  t: MasqTarget,
+  addrs: readonly string[] = [],
+  opts: { fast?: boolean } = {},
+): Promise<void> {
   const chain = formatChainName(t.network, t.containerID);
-  const fast = opts.fast === false ? undefined : renderIptablesFastTeardown(family, addrs, chain, formatComment(t.network, t.containerID));
+  const fast =
+    opts.fast === false
+      ? undefined
+      : renderIptablesFastTeardown(family, addrs, chain, formatComment(t.network, t.containerID));
   const ipt = createIPTables(exec, family === 6);
   await fastOrSlow(fast, ipt, async () => {
     const input = renderIptablesTeardown(await ipt.save("nat"), chain);
@@ -162,13 +185,19 @@ export async function teardownIPMasqFamily(exec: Exec, family: Family, t: MasqTa
 }
 
 /** Only the families the addresses have: a pod without IPv6 costs no ip6tables. */
-export const familiesOf = (addrs: readonly string[]): Family[] => ([4, 6] as const).filter((f) => addrs.some((a) => addrParts(a).family === f));
+export const familiesOf = (addrs: readonly string[]): Family[] =>
+  ([4, 6] as const).filter((f) => addrs.some((a) => addrParts(a).family === f));
 
 async function setupIPMasqIPTables(exec: Exec, addrs: readonly string[], t: MasqTarget): Promise<void> {
   await allSettledOrThrow(familiesOf(addrs).map((family) => setupIPMasqFamily(exec, family, addrs, t)));
 }
 
-async function teardownIPMasqIPTables(exec: Exec, t: MasqTarget, families: readonly Family[], addrs: readonly string[]): Promise<void> {
+async function teardownIPMasqIPTables(
+  exec: Exec,
+  t: MasqTarget,
+  families: readonly Family[],
+  addrs: readonly string[],
+): Promise<void> {
   await allSettledOrThrow(families.map((family) => teardownIPMasqFamily(exec, family, t, addrs)));
 }
 
@@ -214,7 +243,9 @@ export function renderNftSetup(addrs: readonly string[], t: MasqTarget, staleHan
     const p = addrParts(a);
     const ip = p.family === 4 ? "ip" : "ip6";
     const host = p.host.split("/")[0]!;
-    lines.push(`add rule ${tb} ${NFT_MASQ_CHAIN} ${ip} saddr == ${host} ${ip} daddr != ${p.network} masquerade comment "${comment}"`);
+    lines.push(
+      `add rule ${tb} ${NFT_MASQ_CHAIN} ${ip} saddr == ${host} ${ip} daddr != ${p.network} masquerade comment "${comment}"`,
+    );
   }
   return `${lines.join("\n")}\n`;
 }
@@ -231,7 +262,8 @@ export function parseNftRules(json: string): NftRule[] {
   const out: NftRule[] = [];
   for (const item of doc.nftables ?? []) {
     const r = item["rule"] as { handle?: number; comment?: string; chain?: string } | undefined;
-    if (r && typeof r.handle === "number") out.push({ handle: r.handle, chain: r.chain ?? "", ...(r.comment !== undefined ? { comment: r.comment } : {}) });
+    if (r && typeof r.handle === "number")
+      out.push({ handle: r.handle, chain: r.chain ?? "", ...(r.comment !== undefined ? { comment: r.comment } : {}) });
   }
   return out;
 }
@@ -245,7 +277,9 @@ async function findMasqRules(exec: Exec, prefix: string): Promise<number[]> {
     if (e instanceof ExecError && e.exitCode !== null) return []; // no such table/chain yet
     throw e;
   }
-  return parseNftRules(out).filter((r) => r.comment?.startsWith(prefix)).map((r) => r.handle);
+  return parseNftRules(out)
+    .filter((r) => r.comment?.startsWith(prefix))
+    .map((r) => r.handle);
 }
 
 async function setupIPMasqNFTables(exec: Exec, addrs: readonly string[], t: MasqTarget): Promise<void> {
@@ -253,7 +287,11 @@ async function setupIPMasqNFTables(exec: Exec, addrs: readonly string[], t: Masq
   await exec.run(["nft", "-f", "-"], { stdin: renderNftSetup(addrs, t, stale) });
 }
 
-async function teardownIPMasqNFTables(exec: Exec, t: MasqTarget, tableExists?: TeardownOptions["nftTableExists"]): Promise<void> {
+async function teardownIPMasqNFTables(
+  exec: Exec,
+  t: MasqTarget,
+  tableExists?: TeardownOptions["nftTableExists"],
+): Promise<void> {
   if (tableExists) {
     let there = true;
     try {
@@ -266,7 +304,9 @@ async function teardownIPMasqNFTables(exec: Exec, t: MasqTarget, tableExists?: T
   const rules = await findMasqRules(exec, hashForInstance(t));
   if (rules.length === 0) return;
   const tb = `inet ${NFT_MASQ_TABLE}`;
-  await exec.run(["nft", "-f", "-"], { stdin: `${rules.map((h) => `delete rule ${tb} ${NFT_MASQ_CHAIN} handle ${h}`).join("\n")}\n` });
+  await exec.run(["nft", "-f", "-"], {
+    stdin: `${rules.map((h) => `delete rule ${tb} ${NFT_MASQ_CHAIN} handle ${h}`).join("\n")}\n`,
+  });
 }
 
 // ---- entry points -----------------------------------------------------------------------------
@@ -274,7 +314,12 @@ async function teardownIPMasqNFTables(exec: Exec, t: MasqTarget, tableExists?: T
 export type MasqBackend = "iptables" | "nftables";
 
 /** Masquerades traffic from each address (CIDR with host bits) to anything outside its subnet. */
-export async function setupIPMasq(exec: Exec, backend: MasqBackend | undefined, addrs: readonly string[], t: MasqTarget): Promise<void> {
+export async function setupIPMasq(
+  exec: Exec,
+  backend: MasqBackend | undefined,
+  addrs: readonly string[],
+  t: MasqTarget,
+): Promise<void> {
   let b: MasqBackend = backend ?? "iptables";
   try {
     try {
@@ -288,7 +333,9 @@ export async function setupIPMasq(exec: Exec, backend: MasqBackend | undefined, 
       await setupIPMasqNFTables(exec, addrs, t);
     }
   } catch (e) {
-    throw new CniError(CniCode.Internal, `failed to set up IP masquerade (${b}): ${(e as Error).message}`, { cause: e });
+    throw new CniError(CniCode.Internal, `failed to set up IP masquerade (${b}): ${(e as Error).message}`, {
+      cause: e,
+    });
   }
 }
 

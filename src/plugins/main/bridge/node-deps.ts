@@ -9,7 +9,10 @@ import { netnsOf, pathsOf, type NodeEnv } from "../../node-env.js";
 import type { BridgeDeps } from "./bridge.js";
 import { createIpamDelegate } from "./ipam.js";
 
-export type BridgeEnv = Pick<NodeEnv, "kernel" | "exec" | "rawExec" | "storeFs" | "lock" | "isPodnetPlugin" | "at" | "log">;
+export type BridgeEnv = Pick<
+  NodeEnv,
+  "kernel" | "exec" | "rawExec" | "storeFs" | "lock" | "isPodnetPlugin" | "at" | "log"
+>;
 
 export function nodeBridgeDeps(env: BridgeEnv): BridgeDeps {
   const at = pathsOf(env);
@@ -17,7 +20,12 @@ export function nodeBridgeDeps(env: BridgeEnv): BridgeDeps {
   return {
     kernel: env.kernel,
     exec: env.exec,
-    ipam: createIpamDelegate({ exec: env.rawExec, hostLocal: nodeHostLocalDeps(env), isPodnetPlugin: env.isPodnetPlugin, find: (name, dirs) => findInPath(name, dirs.map(at)) }),
+    ipam: createIpamDelegate({
+      exec: env.rawExec,
+      hostLocal: nodeHostLocalDeps(env),
+      isPodnetPlugin: env.isPodnetPlugin,
+      find: (name, dirs) => findInPath(name, dirs.map(at)),
+    }),
     nftables: (netns) => nodeNftables(netnsOf(env, netns), env.exec),
     // bridge ends its messages with a newline
     ...(log ? { log: (m: string) => log(m.replace(/\n$/, "")) } : {}),

@@ -59,8 +59,10 @@ export function parseBridgeNat(json: string): NftTableListing {
 /** Deletes the PREROUTING jump(s) tagged with this attachment's comment, then its two chains; undefined when nothing is there. */
 export function renderSpoofCheckTeardown(cur: NftTableListing, refID: string): string | undefined {
   const lines: string[] = [];
-  for (const r of cur.baseRules) if (r.comment === spoofComment(refID)) lines.push(`delete rule ${TABLE} ${BASE_CHAIN} handle ${r.handle}`);
-  for (const ch of [ifaceChain(refID), macChain(refID)]) if (cur.chains.has(ch)) lines.push(`delete chain ${TABLE} ${ch}`);
+  for (const r of cur.baseRules)
+    if (r.comment === spoofComment(refID)) lines.push(`delete rule ${TABLE} ${BASE_CHAIN} handle ${r.handle}`);
+  for (const ch of [ifaceChain(refID), macChain(refID)])
+    if (cur.chains.has(ch)) lines.push(`delete chain ${TABLE} ${ch}`);
   return lines.length ? `${lines.join("\n")}\n` : undefined;
 }
 

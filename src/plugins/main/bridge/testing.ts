@@ -27,13 +27,18 @@ export interface BridgeExec extends FakeExec {
 }
 
 export function fakeExec(): BridgeExec {
-  const self: BridgeExec = Object.assign(createFakeExec(), { save: { 4: "", 6: "" }, nftList: undefined, failOn: undefined });
+  const self: BridgeExec = Object.assign(createFakeExec(), {
+    save: { 4: "", 6: "" },
+    nftList: undefined,
+    failOn: undefined,
+  });
   self.on("", (argv) => {
     const cmd = argv.join(" ");
     if (self.failOn?.test(cmd)) return { code: 1, stderr: `${argv[0]}: injected failure` };
     if (cmd === "iptables-save -t nat") return self.save[4];
     if (cmd === "ip6tables-save -t nat") return self.save[6];
-    if (argv[0] === "nft" && argv[1] === "-j" && argv[2] === "list") return self.nftList ?? { code: 1, stderr: "Error: No such file or directory" };
+    if (argv[0] === "nft" && argv[1] === "-j" && argv[2] === "list")
+      return self.nftList ?? { code: 1, stderr: "Error: No such file or directory" };
     return "";
   });
   return self;
@@ -60,7 +65,11 @@ export function fakeIpam(): FakeIpam {
       await rec("ADD")(type, a);
       n++;
       return structuredClone(
-        self.next ?? { cniVersion: "1.1.0", ips: [{ address: `10.200.0.${n}/24`, gateway: "10.200.0.1" }], routes: [{ dst: "0.0.0.0/0" }] },
+        self.next ?? {
+          cniVersion: "1.1.0",
+          ips: [{ address: `10.200.0.${n}/24`, gateway: "10.200.0.1" }],
+          routes: [{ dst: "0.0.0.0/0" }],
+        },
       );
     },
     del: rec("DEL"),

@@ -22,7 +22,11 @@ describe("loopback in a real netns", { skip: netnsSkip() }, () => {
           // The 1.x shape under every label, as the reference's loopback prints it.
           const ips = (add.json!["ips"] as Array<Record<string, unknown>>).map((i) => i["address"]);
           assert.deepEqual(ips, ["127.0.0.1/8", "::1/128"]);
-          if (ver !== "0.2.0") assert.equal((await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "CHECK", conf, netns: ns.path })).code, 0);
+          if (ver !== "0.2.0")
+            assert.equal(
+              (await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "CHECK", conf, netns: ns.path })).code,
+              0,
+            );
           const del = await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "DEL", conf, netns: ns.path });
           assert.equal(del.code, 0, del.stdout);
           const [after] = await ns.ipJson("link", "show", "lo");
@@ -40,7 +44,11 @@ describe("loopback in a real netns", { skip: netnsSkip() }, () => {
       await withTempNetns(async (ns) => {
         path = ns.path;
       });
-      const out = await invokeFuncs(createLoopback({ kernel }), LOOPBACK_ABOUT, { command: "DEL", conf: { cniVersion: ALL_SPEC_VERSIONS[6], name: "lo" }, netns: path });
+      const out = await invokeFuncs(createLoopback({ kernel }), LOOPBACK_ABOUT, {
+        command: "DEL",
+        conf: { cniVersion: ALL_SPEC_VERSIONS[6], name: "lo" },
+        netns: path,
+      });
       assert.equal(out.code, 0, out.stdout);
     } finally {
       kernel.close();

@@ -28,22 +28,37 @@ for (const ver of ALL_SPEC_VERSIONS) {
       assert.deepEqual(out.json, {
         cniVersion: ver,
         interfaces: [{ name: "lo", mac: "00:00:00:00:00:00", sandbox: NS }],
-        ips: [{ interface: 0, address: "127.0.0.1/8" }, { interface: 0, address: "::1/128" }],
+        ips: [
+          { interface: 0, address: "127.0.0.1/8" },
+          { interface: 0, address: "::1/128" },
+        ],
         dns: {},
       });
     });
 
     it("ADD passes a chained prevResult through unchanged", async () => {
       const { plugin } = setup();
-      const prevResult = generationOf(ver) === "020"
-        ? { cniVersion: ver, ip4: { ip: "10.200.0.5/24", gateway: "10.200.0.1" }, dns: {} }
-        : {
-            cniVersion: ver,
-            interfaces: [{ name: "eth0", mac: "0a:58:0a:c8:00:05", sandbox: NS }],
-            ips: [{ ...(generationOf(ver) === "040" ? { version: "4" } : {}), address: "10.200.0.5/24", gateway: "10.200.0.1", interface: 0 }],
-            dns: {},
-          };
-      const out = await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "ADD", conf: { ...conf, prevResult }, netns: NS });
+      const prevResult =
+        generationOf(ver) === "020"
+          ? { cniVersion: ver, ip4: { ip: "10.200.0.5/24", gateway: "10.200.0.1" }, dns: {} }
+          : {
+              cniVersion: ver,
+              interfaces: [{ name: "eth0", mac: "0a:58:0a:c8:00:05", sandbox: NS }],
+              ips: [
+                {
+                  ...(generationOf(ver) === "040" ? { version: "4" } : {}),
+                  address: "10.200.0.5/24",
+                  gateway: "10.200.0.1",
+                  interface: 0,
+                },
+              ],
+              dns: {},
+            };
+      const out = await invokeFuncs(plugin, LOOPBACK_ABOUT, {
+        command: "ADD",
+        conf: { ...conf, prevResult },
+        netns: NS,
+      });
       assert.equal(out.code, 0, out.stdout);
       assert.deepEqual(out.json, prevResult);
     });
@@ -84,7 +99,11 @@ for (const ver of ALL_SPEC_VERSIONS) {
 describe("loopback", () => {
   it("ADD in a netns that does not exist is a CNI error naming it", async () => {
     const { plugin } = setup();
-    const out = await invokeFuncs(plugin, LOOPBACK_ABOUT, { command: "ADD", conf: { cniVersion: "1.1.0", name: "lo" }, netns: "/run/netns/podnet-t-none" });
+    const out = await invokeFuncs(plugin, LOOPBACK_ABOUT, {
+      command: "ADD",
+      conf: { cniVersion: "1.1.0", name: "lo" },
+      netns: "/run/netns/podnet-t-none",
+    });
     assert.equal(out.code, 1);
     assert.match(String(out.json?.["msg"]), /podnet-t-none/);
   });

@@ -43,7 +43,12 @@ export function isLoopbackAddr(a: Pick<Addr, "family" | "address">): boolean {
  * the config's version and printed in the 1.x shape whatever that version is (Go builds a
  * types100.Result with CNIVersion set to the config's, which PrintResult then leaves as it is).
  */
-export function loopbackResult(cniVersion: string, netns: string, v4: readonly Addr[], v6: readonly Addr[]): Result100As {
+export function loopbackResult(
+  cniVersion: string,
+  netns: string,
+  v4: readonly Addr[],
+  v6: readonly Addr[],
+): Result100As {
   const ips: IPConfig[] = [];
   for (const list of [v4, v6]) {
     const first = list[0];
@@ -60,7 +65,9 @@ export function loopbackResult(cniVersion: string, netns: string, v4: readonly A
 function failedIn(netns: string, e: unknown): CniError {
   if (e instanceof CniError) return e;
   if (isKernelError(e, "ENOENT")) {
-    return new CniError(CniCode.InvalidNetNs, `failed to open netns "${netns}": no such network namespace`, { cause: e });
+    return new CniError(CniCode.InvalidNetNs, `failed to open netns "${netns}": no such network namespace`, {
+      cause: e,
+    });
   }
   return new CniError(CniCode.Internal, `netns "${netns}": ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }
@@ -79,7 +86,8 @@ export async function cmdAdd(args: CmdArgs, deps: LoopbackDeps): Promise<AnyResu
     throw failedIn(args.netns, e);
   }
   for (const a of [...v4, ...v6]) {
-    if (!isLoopbackAddr(a)) throw new CniError(CniCode.Internal, `loopback interface found with non-loopback address "${a.address}"`);
+    if (!isLoopbackAddr(a))
+      throw new CniError(CniCode.Internal, `loopback interface found with non-loopback address "${a.address}"`);
   }
   // Chained after another plugin: hand its result on untouched, as the Go plugin does.
   return conf.prevResult ?? loopbackResult(args.cniVersion, args.netns, v4, v6);

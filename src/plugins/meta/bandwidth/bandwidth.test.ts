@@ -10,7 +10,12 @@ import { memStateFs } from "../testing.js";
 
 describe("shaping numbers", () => {
   it("Go's tbf for an explicit burst", () => {
-    assert.deepEqual(shapingParams(1_000_000, 800_000, 1500), { rateBytes: 125_000, burstBytes: 100_000, limitBytes: 103_125, bufferTicks: 12_500_000 });
+    assert.deepEqual(shapingParams(1_000_000, 800_000, 1500), {
+      rateBytes: 125_000,
+      burstBytes: 100_000,
+      limitBytes: 103_125,
+      bufferTicks: 12_500_000,
+    });
   });
   it("Kubernetes' MaxInt32 burst becomes 50 ms at the rate, at least two frames", () => {
     assert.equal(shapingParams(10_000_000, 2147483647, 1500).burstBytes, 62_500);
@@ -37,15 +42,32 @@ let qdiscJson: string;
 let failBatch: boolean;
 const answer = (argv: readonly string[]): ExecReply => {
   if (argv.includes("-json")) return qdiscJson;
-  if (failBatch && argv.includes("-batch") && !argv.includes("-force")) return { code: 1, stderr: "RTNETLINK answers: File exists\nCommand failed -:1\n" };
+  if (failBatch && argv.includes("-batch") && !argv.includes("-force"))
+    return { code: 1, stderr: "RTNETLINK answers: File exists\nCommand failed -:1\n" };
   return "";
 };
 const PSCHED = parsePsched("000003e8 00000040 000f4240 3b9aca00\n");
 const tc = () => createTc({ exec, psched: PSCHED });
 const plugin = () => createBandwidth({ tc, kernel, fs, dataDir: "/data" });
-const prev = { cniVersion: "1.0.0", interfaces: [{ name: "cni0" }, { name: "veth1" }, { name: "eth0", sandbox: POD }], ips: [{ address: "10.200.0.5/24", interface: 2 }] };
-const conf = (bw: Record<string, number> | undefined, p: unknown = prev) => ({ cniVersion: "1.0.0", name: "net", type: "bandwidth", ...(bw ? { runtimeConfig: { bandwidth: bw } } : {}), ...(p ? { prevResult: p } : {}) });
-const run = (command: string, c: unknown) => invokeFuncs(plugin(), BANDWIDTH_ABOUT, { command, conf: c as Record<string, unknown>, netns: POD, containerID: "ctr1" });
+const prev = {
+  cniVersion: "1.0.0",
+  interfaces: [{ name: "cni0" }, { name: "veth1" }, { name: "eth0", sandbox: POD }],
+  ips: [{ address: "10.200.0.5/24", interface: 2 }],
+};
+const conf = (bw: Record<string, number> | undefined, p: unknown = prev) => ({
+  cniVersion: "1.0.0",
+  name: "net",
+  type: "bandwidth",
+  ...(bw ? { runtimeConfig: { bandwidth: bw } } : {}),
+  ...(p ? { prevResult: p } : {}),
+});
+const run = (command: string, c: unknown) =>
+  invokeFuncs(plugin(), BANDWIDTH_ABOUT, {
+    command,
+    conf: c as Record<string, unknown>,
+    netns: POD,
+    containerID: "ctr1",
+  });
 const BW = { ingressRate: 8_000_000, ingressBurst: 800_000, egressRate: 4_000_000, egressBurst: 400_000 };
 
 beforeEach(async () => {
@@ -69,13 +91,16 @@ describe("bandwidth ADD", () => {
     assert.equal(r.code, 0, r.stdout);
     const ifb = ifbDeviceName("net", "ctr1");
     assert.deepEqual(exec.lines(), ["tc -json qdisc show dev veth1", "tc -batch -"]);
-    assert.equal(exec.calls[1]!.stdin, [
-      "qdisc add dev veth1 root handle 1: tbf rate 1000000bps burst 100000 limit 125000",
-      "qdisc add dev veth1 handle ffff: ingress",
-      `filter add dev veth1 parent ffff: protocol all prio 1 u32 match u32 0 0 classid 1:1 action mirred egress redirect dev ${ifb}`,
-      `qdisc replace dev ${ifb} root handle 1: tbf rate 500000bps burst 50000 limit 62500`,
-      "",
-    ].join("\n"));
+    assert.equal(
+      exec.calls[1]!.stdin,
+      [
+        "qdisc add dev veth1 root handle 1: tbf rate 1000000bps burst 100000 limit 125000",
+        "qdisc add dev veth1 handle ffff: ingress",
+        `filter add dev veth1 parent ffff: protocol all prio 1 u32 match u32 0 0 classid 1:1 action mirred egress redirect dev ${ifb}`,
+        `qdisc replace dev ${ifb} root handle 1: tbf rate 500000bps burst 50000 limit 62500`,
+        "",
+      ].join("\n"),
+    );
     const ifaces = (r.json!["interfaces"] as Array<{ name: string; mac?: string }>).map((i) => i.name);
     assert.deepEqual(ifaces, ["cni0", "veth1", "eth0", ifb]);
     const link = await kernel.netns(null).linkGet(ifb);
@@ -94,7 +119,10 @@ describe("bandwidth ADD", () => {
     failBatch = true;
     const r = await run("ADD", conf(BW));
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /failed to set up bandwidth limits on veth1 \(veth1 already has a qdisc podnet did not make\)/);
+    assert.match(
+      r.stdout,
+      /failed to set up bandwidth limits on veth1 \(veth1 already has a qdisc podnet did not make\)/,
+    );
     assert.equal(await kernel.netns(null).linkGet(ifbDeviceName("net", "ctr1")), undefined);
     assert.equal(fs.files.has("/data/net/ctr1-eth0"), false);
   });
@@ -103,19 +131,37 @@ describe("bandwidth ADD", () => {
     await kernel.netns(null).linkAddVeth("veth2", "net1", { peerNetns: POD, mtu: 1500 });
     assert.equal((await run("ADD", conf(BW))).code, 0);
     const p2 = { cniVersion: "1.0.0", interfaces: [{ name: "veth2" }, { name: "net1", sandbox: POD }], ips: [] };
-    const r = await invokeFuncs(plugin(), BANDWIDTH_ABOUT, { command: "ADD", conf: conf(BW, p2), netns: POD, containerID: "ctr1", ifName: "net1" });
+    const r = await invokeFuncs(plugin(), BANDWIDTH_ABOUT, {
+      command: "ADD",
+      conf: conf(BW, p2),
+      netns: POD,
+      containerID: "ctr1",
+      ifName: "net1",
+    });
     assert.equal(r.code, 0, r.stdout);
     const names = (r.json!["interfaces"] as Array<{ name: string }>).map((i) => i.name);
     assert.match(names.at(-1)!, /^bwp[0-9a-f]{12}$/);
     assert.notEqual(names.at(-1), ifbDeviceName("net", "ctr1"));
     // DEL of one leaves the other's ifb.
-    await invokeFuncs(plugin(), BANDWIDTH_ABOUT, { command: "DEL", conf: conf(undefined, null), netns: "", containerID: "ctr1", ifName: "net1" });
+    await invokeFuncs(plugin(), BANDWIDTH_ABOUT, {
+      command: "DEL",
+      conf: conf(undefined, null),
+      netns: "",
+      containerID: "ctr1",
+      ifName: "net1",
+    });
     assert.ok(await kernel.netns(null).linkGet(ifbDeviceName("net", "ctr1")));
     assert.equal(await kernel.netns(null).linkGet(names.at(-1)!), undefined);
   });
 
   it("not a veth: Go's error", async () => {
-    const r = await invokeFuncs(plugin(), BANDWIDTH_ABOUT, { command: "ADD", conf: conf(BW), netns: POD, containerID: "ctr1", ifName: "lo" });
+    const r = await invokeFuncs(plugin(), BANDWIDTH_ABOUT, {
+      command: "ADD",
+      conf: conf(BW),
+      netns: POD,
+      containerID: "ctr1",
+      ifName: "lo",
+    });
     assert.equal(r.code, 1);
     assert.match(r.stdout, /container interface lo has no veth peer/);
   });
@@ -125,8 +171,14 @@ describe("bandwidth DEL", () => {
   it("from the state: the veth's qdiscs and the ifb go, with no limits in the request and no netns", async () => {
     await run("ADD", conf(BW));
     exec.calls.length = 0;
-    qdiscJson = '[{"kind":"tbf","handle":"1:","root":true,"options":{}},{"kind":"ingress","handle":"ffff:","parent":"ffff:fff1"}]';
-    const r = await invokeFuncs(plugin(), BANDWIDTH_ABOUT, { command: "DEL", conf: conf(undefined, null), netns: "", containerID: "ctr1" });
+    qdiscJson =
+      '[{"kind":"tbf","handle":"1:","root":true,"options":{}},{"kind":"ingress","handle":"ffff:","parent":"ffff:fff1"}]';
+    const r = await invokeFuncs(plugin(), BANDWIDTH_ABOUT, {
+      command: "DEL",
+      conf: conf(undefined, null),
+      netns: "",
+      containerID: "ctr1",
+    });
     assert.equal(r.code, 0, r.stdout);
     assert.deepEqual(exec.lines(), ["tc -json qdisc show dev veth1", "tc -force -batch -"]);
     assert.equal(exec.calls[1]!.stdin, "qdisc del dev veth1 root\nqdisc del dev veth1 ingress\n");
@@ -153,17 +205,32 @@ describe("bandwidth over netlink", () => {
       close: () => void closed++,
     });
     const p = createBandwidth({ tc: () => createTc({ exec, psched: PSCHED, netlink }), kernel, fs, dataDir: "/data" });
-    const r = await invokeFuncs(p, BANDWIDTH_ABOUT, { command: "ADD", conf: conf(BW), netns: POD, containerID: "ctr1" });
+    const r = await invokeFuncs(p, BANDWIDTH_ABOUT, {
+      command: "ADD",
+      conf: conf(BW),
+      netns: POD,
+      containerID: "ctr1",
+    });
     assert.equal(r.code, 0, r.stdout);
     const ifb = ifbDeviceName("net", "ctr1");
-    assert.deepEqual(applied, [[
-      "qdisc add dev veth1 root handle 1: tbf rate 1000000bps burst 100000 limit 125000",
-      "qdisc add dev veth1 handle ffff: ingress",
-      `filter add dev veth1 parent ffff: protocol all prio 1 u32 match u32 0 0 classid 1:1 action mirred egress redirect dev ${ifb}`,
-      `qdisc replace dev ${ifb} root handle 1: tbf rate 500000bps burst 50000 limit 62500`,
-    ]]);
-    qs = [{ kind: "tbf", handle: "1:", root: true }, { kind: "ingress", handle: "ffff:", parent: "ffff:fff1" }];
-    const d = await invokeFuncs(p, BANDWIDTH_ABOUT, { command: "DEL", conf: conf(undefined, null), netns: "", containerID: "ctr1" });
+    assert.deepEqual(applied, [
+      [
+        "qdisc add dev veth1 root handle 1: tbf rate 1000000bps burst 100000 limit 125000",
+        "qdisc add dev veth1 handle ffff: ingress",
+        `filter add dev veth1 parent ffff: protocol all prio 1 u32 match u32 0 0 classid 1:1 action mirred egress redirect dev ${ifb}`,
+        `qdisc replace dev ${ifb} root handle 1: tbf rate 500000bps burst 50000 limit 62500`,
+      ],
+    ]);
+    qs = [
+      { kind: "tbf", handle: "1:", root: true },
+      { kind: "ingress", handle: "ffff:", parent: "ffff:fff1" },
+    ];
+    const d = await invokeFuncs(p, BANDWIDTH_ABOUT, {
+      command: "DEL",
+      conf: conf(undefined, null),
+      netns: "",
+      containerID: "ctr1",
+    });
     assert.equal(d.code, 0, d.stdout);
     assert.deepEqual(applied[1], ["force qdisc del dev veth1 root", "force qdisc del dev veth1 ingress"]);
     assert.equal(exec.calls.length, 0, "no tc process");

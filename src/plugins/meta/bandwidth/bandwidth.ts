@@ -23,9 +23,25 @@
 import { mustFormatHashWithPrefix } from "../../utils.js";
 import { AttachmentStore, type StateFs } from "../attachment-state.js";
 import { join } from "node:path";
-import { ALL_SPEC_VERSIONS, CniCode, CniError, versionAtLeast, type AnyResult, type Interface, type Result } from "../../../cni/index.js";
+import {
+  ALL_SPEC_VERSIONS,
+  CniCode,
+  CniError,
+  versionAtLeast,
+  type AnyResult,
+  type Interface,
+  type Result,
+} from "../../../cni/index.js";
 import { isExist, isNotFound } from "../../../kernel/errors.js";
-import { DEFAULT_PSCHED, isTcExists, tbfParams, type Qdisc, type ShapingOp, type Tc, type TbfParams } from "../../../kernel/tc.js";
+import {
+  DEFAULT_PSCHED,
+  isTcExists,
+  tbfParams,
+  type Qdisc,
+  type ShapingOp,
+  type Tc,
+  type TbfParams,
+} from "../../../kernel/tc.js";
 import type { Kernel } from "../../../kernel/types.js";
 import type { CmdArgs, PluginAbout, PluginFuncs } from "../../../sdk/types.js";
 import { isZero, K8S_UNLIMITED_BURST, parseConfig, shapesEgress, shapesIngress, type BandwidthConf } from "./config.js";
@@ -75,7 +91,12 @@ const L2_HEADER = 14;
  * The tbf of one direction: Go's numbers, except for a Kubernetes "no limit" burst (derived),
  * bursts beyond the 32-bit tick buffer (clamped) and bursts under one frame (raised).
  */
-export function shapingParams(rateBits: number, burstBits: number, mtu: number, tickInUsec = DEFAULT_PSCHED.tickInUsec): TbfParams {
+export function shapingParams(
+  rateBits: number,
+  burstBits: number,
+  mtu: number,
+  tickInUsec = DEFAULT_PSCHED.tickInUsec,
+): TbfParams {
   const frame = mtu + L2_HEADER;
   let bits = burstBits;
   if (burstBits === K8S_UNLIMITED_BURST) {
@@ -144,7 +165,11 @@ async function withContext<T>(deps: BandwidthDeps, conf: BandwidthConf, fn: (ctx
 }
 
 /** Go's getHostInterface: the host end of the pod's veth, which must be a host interface of the result. */
-async function getHostInterface(ctx: Ctx, result: Result, args: CmdArgs): Promise<{ iface: Interface; mtu: number; txQLen: number }> {
+async function getHostInterface(
+  ctx: Ctx,
+  result: Result,
+  args: CmdArgs,
+): Promise<{ iface: Interface; mtu: number; txQLen: number }> {
   const ifaces = result.interfaces ?? [];
   if (ifaces.length === 0) throw new CniError(CniCode.Internal, "no interfaces provided");
   let peerIndex: number | undefined;
@@ -156,7 +181,8 @@ async function getHostInterface(ctx: Ctx, result: Result, args: CmdArgs): Promis
   } catch (e) {
     why = (e as Error).message;
   }
-  if (!peerIndex || peerIndex <= 0) throw new CniError(CniCode.Internal, `container interface ${args.ifName} has no veth peer${why ? `: ${why}` : ""}`);
+  if (!peerIndex || peerIndex <= 0)
+    throw new CniError(CniCode.Internal, `container interface ${args.ifName} has no veth peer${why ? `: ${why}` : ""}`);
   const peer = await ctx.host.linkGetByIndex(peerIndex);
   if (!peer) throw new CniError(CniCode.Internal, `veth peer with index ${peerIndex} is not in host ns`);
   const iface = ifaces.find((i) => !i.sandbox && i.name === peer.name);
@@ -188,7 +214,8 @@ async function deleteIfb(ctx: Ctx, name: string): Promise<void> {
   try {
     await ctx.host.linkDel(name);
   } catch (e) {
-    if (!isNotFound(e)) throw new CniError(CniCode.Internal, `failed to delete ifb ${name}: ${(e as Error).message}`, { cause: e });
+    if (!isNotFound(e))
+      throw new CniError(CniCode.Internal, `failed to delete ifb ${name}: ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -248,13 +275,17 @@ async function add(ctx: Ctx, conf: BandwidthConf, result: Result, args: CmdArgs)
         // Go names the ifb by network + container ID only: another attachment of this container
         // may have it. Then this one gets a name with its ifname; otherwise it is a leftover of
         // an earlier attempt, reused.
-        const taken = ours?.ifb === ifb ? new Set<string>() : await ctx.store.ifbsInUse(conf.name, `${args.containerID}-${args.ifName}`);
+        const taken =
+          ours?.ifb === ifb
+            ? new Set<string>()
+            : await ctx.store.ifbsInUse(conf.name, `${args.containerID}-${args.ifName}`);
         if (taken.has(ifb)) {
           ifb = ifbDeviceNameFor(conf.name, args.containerID, args.ifName);
           try {
             await addIfb(ifb);
           } catch (e2) {
-            if (!isExist(e2)) throw new CniError(CniCode.Internal, `adding link: ${(e2 as Error).message}`, { cause: e2 });
+            if (!isExist(e2))
+              throw new CniError(CniCode.Internal, `adding link: ${(e2 as Error).message}`, { cause: e2 });
           }
         }
         if (!createdIfb) await ctx.host.linkSetUp(ifb);
@@ -270,19 +301,38 @@ async function add(ctx: Ctx, conf: BandwidthConf, result: Result, args: CmdArgs)
       filter = true;
       ops.push({ op: "tbf", mode: "replace", dev: ifb, params: p });
     }
-    const state: BwState = { version: 1, network: conf.name, containerID: args.containerID, ifName: args.ifName, hostIf, ifb, rootTbf, ingressQdisc, filter };
+    const state: BwState = {
+      version: 1,
+      network: conf.name,
+      containerID: args.containerID,
+      ifName: args.ifName,
+      hostIf,
+      ifb,
+      rootTbf,
+      ingressQdisc,
+      filter,
+    };
     await ctx.store.write(state);
     args.trace("state-write");
     await ctx.tc.apply(ops);
     args.trace("tc");
   } catch (e) {
-    await clearVeth(ctx, { hostIf, rootTbf: rootTbf && !(root && ours?.rootTbf), ingressQdisc: ingressQdisc && !ingress, filter });
+    await clearVeth(ctx, {
+      hostIf,
+      rootTbf: rootTbf && !(root && ours?.rootTbf),
+      ingressQdisc: ingressQdisc && !ingress,
+      filter,
+    });
     if (createdIfb) await deleteIfb(ctx, ifb).catch(() => {});
     await ctx.store.remove(conf.name, args.containerID, args.ifName).catch(() => {});
     if (e instanceof CniError) throw e;
     const exists = isTcExists(e) || isExist(e);
     const hint = exists ? ` (${hostIf} already has a qdisc podnet did not make)` : "";
-    throw new CniError(CniCode.Internal, `failed to set up bandwidth limits on ${hostIf}${hint}: ${(e as Error).message}`, { cause: e });
+    throw new CniError(
+      CniCode.Internal,
+      `failed to set up bandwidth limits on ${hostIf}${hint}: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
   if (ifb) {
     const link = await ctx.host.linkGet(ifb);
@@ -318,14 +368,21 @@ function checkTbf(dev: string, qs: readonly Qdisc[], p: TbfParams): void {
   for (const q of list) {
     if (q.kind !== "tbf") break;
     const o = q.options ?? {};
-    if (o.rate !== p.rateBytes) throw new CniError(CniCode.Internal, `Rate doesn't match on ${dev}: ${o.rate} bytes/s, want ${p.rateBytes}`);
+    if (o.rate !== p.rateBytes)
+      throw new CniError(CniCode.Internal, `Rate doesn't match on ${dev}: ${o.rate} bytes/s, want ${p.rateBytes}`);
     // tc prints the burst recomputed from the tick buffer, and the latency from the limit.
     if (Math.abs((o.burst ?? 0) - p.burstBytes) > Math.max(2, p.burstBytes * 0.001)) {
-      throw new CniError(CniCode.Internal, `Buffer doesn't match on ${dev}: burst ${o.burst} bytes, want ${p.burstBytes}`);
+      throw new CniError(
+        CniCode.Internal,
+        `Buffer doesn't match on ${dev}: burst ${o.burst} bytes, want ${p.burstBytes}`,
+      );
     }
     const lat = ((p.limitBytes - p.burstBytes) / p.rateBytes) * 1e6;
     if (o.lat !== undefined && Math.abs(o.lat - lat) > Math.max(2, lat * 0.001)) {
-      throw new CniError(CniCode.Internal, `Limit doesn't match on ${dev}: latency ${o.lat} µs, want ${Math.round(lat)}`);
+      throw new CniError(
+        CniCode.Internal,
+        `Limit doesn't match on ${dev}: latency ${o.lat} µs, want ${Math.round(lat)}`,
+      );
     }
   }
 }
@@ -340,7 +397,8 @@ export async function cmdCheck(args: CmdArgs, deps: BandwidthDeps): Promise<void
     const tick = ctx.tc.psched().tickInUsec;
     // the tbfs' numbers as tc prints them from what the kernel keeps
     const tbfs = (dev: string) => ctx.tc.qdiscs(dev, { options: true });
-    if (shapesIngress(bw)) checkTbf(iface.name, await tbfs(iface.name), shapingParams(bw!.ingressRate, bw!.ingressBurst, mtu, tick));
+    if (shapesIngress(bw))
+      checkTbf(iface.name, await tbfs(iface.name), shapingParams(bw!.ingressRate, bw!.ingressBurst, mtu, tick));
     if (shapesEgress(bw)) {
       const s = await ctx.store.read(conf.name, args.containerID, args.ifName);
       const ifb = s?.ifb || ifbDeviceName(conf.name, args.containerID);

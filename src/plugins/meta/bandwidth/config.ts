@@ -3,7 +3,16 @@
 // keys matched without case (containerd sends {"IngressRate":…}). Validation as Go's, with
 // errors that name the field and the value, plus what Go lets through and then mishandles:
 // negative or fractional numbers, and a rate under one byte per second.
-import { CniCode, CniError, canonicalKeys, getCI, isObject, type AnyResult, type JsonObject, type Result } from "../../../cni/index.js";
+import {
+  CniCode,
+  CniError,
+  canonicalKeys,
+  getCI,
+  isObject,
+  type AnyResult,
+  type JsonObject,
+  type Result,
+} from "../../../cni/index.js";
 import { prevResultAsCurrent, readPrevResult } from "../../../sdk/prev-result.js";
 
 export const BW_KEYS = ["ingressRate", "ingressBurst", "egressRate", "egressBurst"] as const;
@@ -41,7 +50,8 @@ function num(o: JsonObject, key: BwKey, where: string): number {
   const raw = o[key];
   if (raw === undefined || raw === null) return 0;
   const name = where ? `${where}.${key}` : key;
-  if (typeof raw !== "number" || !Number.isFinite(raw)) throw bad(`"${name}" must be a number, got ${JSON.stringify(raw)}`);
+  if (typeof raw !== "number" || !Number.isFinite(raw))
+    throw bad(`"${name}" must be a number, got ${JSON.stringify(raw)}`);
   if (!Number.isInteger(raw)) throw bad(`"${name}" must be a whole number of bits, got ${raw}`);
   if (raw < 0) throw bad(`"${name}" must not be negative, got ${raw}`);
   if (raw > Number.MAX_SAFE_INTEGER) throw bad(`"${name}" is too large, got ${raw}`);
@@ -66,7 +76,8 @@ export function parseConfig(netconf: JsonObject, cniVersion: string): BandwidthC
   const name = top["name"];
   if (typeof name !== "string") throw bad(`"name" must be a string, got ${JSON.stringify(name)}`);
   const dataDir = top["dataDir"];
-  if (dataDir !== undefined && typeof dataDir !== "string") throw bad(`"dataDir" must be a string, got ${JSON.stringify(dataDir)}`);
+  if (dataDir !== undefined && typeof dataDir !== "string")
+    throw bad(`"dataDir" must be a string, got ${JSON.stringify(dataDir)}`);
   let entry: JsonObject | undefined;
   let source: BandwidthConf["source"];
   if (BW_KEYS.some((k) => k in top)) {

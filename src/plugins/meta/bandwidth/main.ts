@@ -4,4 +4,14 @@ import { runPlugin } from "../../../sdk/main.js";
 import { nodeStateFs } from "../attachment-state.js";
 import { BANDWIDTH_ABOUT, createBandwidth } from "./bandwidth.js";
 import { nodeBandwidthDeps } from "./node-deps.js";
-runPlugin(createBandwidth(nodeBandwidthDeps({ kernel: createKernel(), exec: nodeExec, stateFs: nodeStateFs, log: (m) => process.stderr.write(`${m}\n`) })), BANDWIDTH_ABOUT);
+runPlugin(
+  createBandwidth(
+    nodeBandwidthDeps({
+      kernel: createKernel(),
+      exec: nodeExec,
+      stateFs: nodeStateFs,
+      log: (m) => process.stderr.write(`${m}\n`),
+    }),
+  ),
+  BANDWIDTH_ABOUT,
+);

@@ -7,7 +7,10 @@ import type { BandwidthDeps } from "./bandwidth.js";
 
 export type BandwidthEnv = Pick<NodeEnv, "kernel" | "exec" | "stateFs" | "at" | "log">;
 
-export function nodeBandwidthDeps(env: BandwidthEnv, o: { hostNetns?: string | null; dataDir?: string } = {}): BandwidthDeps {
+export function nodeBandwidthDeps(
+  env: BandwidthEnv,
+  o: { hostNetns?: string | null; dataDir?: string } = {},
+): BandwidthDeps {
   return {
     tc: (netns) => createTc({ exec: env.exec, netlink: () => openTcNetlink(netnsOf(env, netns)) }),
     kernel: env.kernel,

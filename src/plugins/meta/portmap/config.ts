@@ -58,12 +58,27 @@ export interface PortMapConf {
 export const DEFAULT_MARK_BIT = 13;
 
 const TOP_KEYS = [
-  "name", "cniVersion", "snat", "masqAll", "markMasqBit", "externalSetMarkChain", "conditionsV4", "conditionsV6",
-  "backend", "runtimeConfig", "prevResult", "dataDir",
+  "name",
+  "cniVersion",
+  "snat",
+  "masqAll",
+  "markMasqBit",
+  "externalSetMarkChain",
+  "conditionsV4",
+  "conditionsV6",
+  "backend",
+  "runtimeConfig",
+  "prevResult",
+  "dataDir",
 ] as const;
 const ENTRY_KEYS = ["hostPort", "containerPort", "protocol", "hostIP"] as const;
 
-const port = v.pipe(v.number("must be a number"), v.integer("must be an integer"), v.minValue(1, "must be 1..65535"), v.maxValue(65535, "must be 1..65535"));
+const port = v.pipe(
+  v.number("must be a number"),
+  v.integer("must be an integer"),
+  v.minValue(1, "must be 1..65535"),
+  v.maxValue(65535, "must be 1..65535"),
+);
 
 const Entry = v.object({
   hostPort: port,
@@ -86,7 +101,10 @@ const Entry = v.object({
   ),
 });
 
-const StringList = v.pipe(v.nullable(v.array(v.string("must be a string"), "must be a list of strings")), v.transform((a) => a ?? []));
+const StringList = v.pipe(
+  v.nullable(v.array(v.string("must be a string"), "must be a list of strings")),
+  v.transform((a) => a ?? []),
+);
 
 const Conf = v.looseObject({
   name: v.string("must be a string"),
@@ -94,7 +112,14 @@ const Conf = v.looseObject({
   snat: v.optional(v.nullable(v.boolean("must be true or false")), true),
   masqAll: v.optional(v.boolean("must be true or false"), false),
   markMasqBit: v.optional(
-    v.nullable(v.pipe(v.number("must be a number"), v.integer("must be an integer"), v.minValue(0, "must be between 0 and 31"), v.maxValue(31, "must be between 0 and 31"))),
+    v.nullable(
+      v.pipe(
+        v.number("must be a number"),
+        v.integer("must be an integer"),
+        v.minValue(0, "must be between 0 and 31"),
+        v.maxValue(31, "must be between 0 and 31"),
+      ),
+    ),
   ),
   externalSetMarkChain: v.optional(v.nullable(v.pipe(v.string("must be a string"), v.nonEmpty("must not be empty")))),
   conditionsV4: v.optional(StringList, []),
@@ -127,13 +152,19 @@ export function chooseBackend(
   const ipt: string[] = [];
   const nft: string[] = [];
   if (o.externalSetMarkChain !== undefined) ipt.push("externalSetMarkChain");
-  for (const [key, c] of [["conditionsV4", o.conditionsV4], ["conditionsV6", o.conditionsV6]] as const) {
+  for (const [key, c] of [
+    ["conditionsV4", o.conditionsV4],
+    ["conditionsV6", o.conditionsV6],
+  ] as const) {
     const b = conditionsBackend(c);
     if (b === "iptables") ipt.push(key);
     else if (b === "nftables") nft.push(key);
   }
   if (ipt.length > 0 && nft.length > 0) {
-    throw new CniError(CniCode.InvalidNetworkConfig, `invalid portmap config: ${ipt.join(", ")} are iptables options but ${nft.join(", ")} are nftables options`);
+    throw new CniError(
+      CniCode.InvalidNetworkConfig,
+      `invalid portmap config: ${ipt.join(", ")} are iptables options but ${nft.join(", ")} are nftables options`,
+    );
   }
   if (backend === undefined || backend === null || backend === "") {
     return { backend: ipt.length > 0 ? "iptables" : "nftables", implied: true };
@@ -144,7 +175,10 @@ export function chooseBackend(
   const other = backend === "iptables" ? nft : ipt;
   if (other.length > 0) {
     const otherName = backend === "iptables" ? "nftables" : "iptables";
-    throw new CniError(CniCode.InvalidNetworkConfig, `${backend} backend was requested but configuration contains ${otherName}-specific options [${other.join(" ")}]`);
+    throw new CniError(
+      CniCode.InvalidNetworkConfig,
+      `${backend} backend was requested but configuration contains ${otherName}-specific options [${other.join(" ")}]`,
+    );
   }
   return { backend, implied: false };
 }
@@ -188,7 +222,10 @@ function dedupe(entries: readonly PortMapEntry[]): PortMapEntry[] {
  * IPv6 of prevResult, skipping addresses whose `interface` points at another interface or at a
  * host-side one.
  */
-export function containerIPs(result: Result | undefined, ifName: string): { v4: Cidr | undefined; v6: Cidr | undefined } {
+export function containerIPs(
+  result: Result | undefined,
+  ifName: string,
+): { v4: Cidr | undefined; v6: Cidr | undefined } {
   let v4: Cidr | undefined;
   let v6: Cidr | undefined;
   for (const ip of result?.ips ?? []) {
@@ -215,11 +252,23 @@ export function containerIPs(result: Result | undefined, ifName: string): { v4: 
 export function parseConfig(netconf: JsonObject, cniVersion: string, ifName: string): PortMapConf {
   const raw = canonical(netconf);
   const c = parseWith(Conf, raw, "portmap config");
-  if (c.markMasqBit !== undefined && c.markMasqBit !== null && c.externalSetMarkChain !== undefined && c.externalSetMarkChain !== null) {
-    throw new CniError(CniCode.InvalidNetworkConfig, "invalid portmap config: Cannot specify externalSetMarkChain and markMasqBit");
+  if (
+    c.markMasqBit !== undefined &&
+    c.markMasqBit !== null &&
+    c.externalSetMarkChain !== undefined &&
+    c.externalSetMarkChain !== null
+  ) {
+    throw new CniError(
+      CniCode.InvalidNetworkConfig,
+      "invalid portmap config: Cannot specify externalSetMarkChain and markMasqBit",
+    );
   }
   const externalSetMarkChain = c.externalSetMarkChain ?? undefined;
-  const { backend, implied } = chooseBackend(c.backend, { externalSetMarkChain, conditionsV4: c.conditionsV4, conditionsV6: c.conditionsV6 });
+  const { backend, implied } = chooseBackend(c.backend, {
+    externalSetMarkChain,
+    conditionsV4: c.conditionsV4,
+    conditionsV6: c.conditionsV6,
+  });
   const passThrough = readPrevResult(netconf, cniVersion);
   const prevResult = passThrough && prevResultAsCurrent(passThrough, cniVersion);
   const { v4, v6 } = containerIPs(prevResult, ifName);

@@ -3,9 +3,25 @@ import assert from "node:assert/strict";
 import { parseSave } from "../../../kernel/iptables.js";
 import { parseConfig } from "./config.js";
 import { mustFormatHashWithPrefix } from "../../utils.js";
-import { dnatChainName, findConflict, markDef, oldSnatChainName, planFamily, renderForward, renderUnforward, splitPortList, trimComment } from "./iptables.js";
+import {
+  dnatChainName,
+  findConflict,
+  markDef,
+  oldSnatChainName,
+  planFamily,
+  renderForward,
+  renderUnforward,
+  splitPortList,
+  trimComment,
+} from "./iptables.js";
 
-const conf = (o: Record<string, unknown> = {}, mappings: unknown[] = [{ hostPort: 8080, containerPort: 80, protocol: "tcp" }, { hostPort: 8043, containerPort: 443, protocol: "tcp" }]) =>
+const conf = (
+  o: Record<string, unknown> = {},
+  mappings: unknown[] = [
+    { hostPort: 8080, containerPort: 80, protocol: "tcp" },
+    { hostPort: 8043, containerPort: 443, protocol: "tcp" },
+  ],
+) =>
   parseConfig(
     {
       cniVersion: "1.0.0",
@@ -29,7 +45,10 @@ describe("Go's names and hashes", () => {
   });
 
   it("chunks multiport lists by 15 and trims comments to 255 characters", () => {
-    assert.deepEqual(splitPortList(Array.from({ length: 17 }, (_, i) => i + 1)), ["1,2,3,4,5,6,7,8,9,10,11,12,13,14,15", "16,17"]);
+    assert.deepEqual(splitPortList(Array.from({ length: 17 }, (_, i) => i + 1)), [
+      "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15",
+      "16,17",
+    ]);
     const long = trimComment("x".repeat(300));
     assert.equal(long.length, 255);
     assert.ok(long.endsWith("..."));
@@ -49,13 +68,21 @@ describe("iptables rendering (golden: the spec's example as iptables-save prints
       "-s 127.0.0.1/32 -p tcp -m tcp --dport 8043 -j CNI-HOSTPORT-SETMARK",
       "-p tcp -m tcp --dport 8043 -j DNAT --to-destination 172.16.30.2:443",
     ]);
-    assert.deepEqual(p.entryRules, ['-p tcp -m comment --comment "dnat name: \\"mynet\\" id: \\"cid1\\"" -m multiport --dports 8080,8043']);
+    assert.deepEqual(p.entryRules, [
+      '-p tcp -m comment --comment "dnat name: \\"mynet\\" id: \\"cid1\\"" -m multiport --dports 8080,8043',
+    ]);
     const v6 = planFamily(conf({ externalSetMarkChain: "KUBE-MARK-MASQ" }), "mynet", "cid1", 6)!;
-    assert.deepEqual(v6.rules.slice(0, 2), ["-s 2001:db8::/64 -p tcp -m tcp --dport 8080 -j KUBE-MARK-MASQ", "-p tcp -m tcp --dport 8080 -j DNAT --to-destination [2001:db8::2]:80"]);
+    assert.deepEqual(v6.rules.slice(0, 2), [
+      "-s 2001:db8::/64 -p tcp -m tcp --dport 8080 -j KUBE-MARK-MASQ",
+      "-p tcp -m tcp --dport 8080 -j DNAT --to-destination [2001:db8::2]:80",
+    ]);
   });
 
   it("a fresh table: the shared chains (POSTROUTING jump first), then the container's", () => {
-    const t = parseSave("*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n", "nat");
+    const t = parseSave(
+      "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n",
+      "nat",
+    );
     const c = conf();
     const lines = renderForward(t, planFamily(c, "mynet", "cid1", 4)!, c);
     assert.deepEqual(lines.slice(0, 11), [
@@ -71,16 +98,26 @@ describe("iptables rendering (golden: the spec's example as iptables-save prints
       `-A ${chain} -s 172.16.30.0/24 -p tcp -m tcp --dport 8080 -j CNI-HOSTPORT-SETMARK`,
       `-A ${chain} -s 127.0.0.1/32 -p tcp -m tcp --dport 8080 -j CNI-HOSTPORT-SETMARK`,
     ]);
-    assert.equal(lines.at(-1), `-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment "dnat name: \\"mynet\\" id: \\"cid1\\"" -m multiport --dports 8080,8043 -j ${chain}`);
+    assert.equal(
+      lines.at(-1),
+      `-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment "dnat name: \\"mynet\\" id: \\"cid1\\"" -m multiport --dports 8080,8043 -j ${chain}`,
+    );
   });
 
   it("append-unique: what is there already is not added again", () => {
     const c = conf();
     const p = planFamily(c, "mynet", "cid1", 4)!;
     const first = renderForward(parseSave("*nat\nCOMMIT\n", "nat"), p, c);
-    const save = ["*nat", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]",
+    const save = [
+      "*nat",
+      ":PREROUTING ACCEPT [0:0]",
+      ":OUTPUT ACCEPT [0:0]",
+      ":POSTROUTING ACCEPT [0:0]",
       ...first.filter((l) => l.startsWith("-N ")).map((l) => `:${l.slice(3)} - [0:0]`),
-      ...first.filter((l) => l.startsWith("-A ")), ...first.filter((l) => l.startsWith("-I ")).map((l) => l.replace("-I POSTROUTING 1", "-A POSTROUTING")), "COMMIT"].join("\n");
+      ...first.filter((l) => l.startsWith("-A ")),
+      ...first.filter((l) => l.startsWith("-I ")).map((l) => l.replace("-I POSTROUTING 1", "-A POSTROUTING")),
+      "COMMIT",
+    ].join("\n");
     assert.deepEqual(renderForward(parseSave(save, "nat"), p, c), []);
   });
 
@@ -89,9 +126,29 @@ describe("iptables rendering (golden: the spec's example as iptables-save prints
     const c = conf();
     const p = planFamily(c, "mynet", "cid1", 4)!;
     const entry = `${p.entryRules[0]} -j ${chain}`;
-    const save = (extra: string[]) => parseSave(["*nat", ":CNI-HOSTPORT-DNAT - [0:0]", `:${chain} - [0:0]`, `-A CNI-HOSTPORT-DNAT ${entry}`, ...p.rules.map((r) => `-A ${chain} ${r}`), ...extra, "COMMIT"].join("\n"), "nat");
-    assert.deepEqual(renderUnforward(save([]), chain, undefined), [`-D CNI-HOSTPORT-DNAT ${entry}`, `-F ${chain}`, `-X ${chain}`]);
-    assert.deepEqual(renderUnforward(save([]), chain, p), [`-D CNI-HOSTPORT-DNAT ${entry}`, `-F ${chain}`, `-X ${chain}`]);
+    const save = (extra: string[]) =>
+      parseSave(
+        [
+          "*nat",
+          ":CNI-HOSTPORT-DNAT - [0:0]",
+          `:${chain} - [0:0]`,
+          `-A CNI-HOSTPORT-DNAT ${entry}`,
+          ...p.rules.map((r) => `-A ${chain} ${r}`),
+          ...extra,
+          "COMMIT",
+        ].join("\n"),
+        "nat",
+      );
+    assert.deepEqual(renderUnforward(save([]), chain, undefined), [
+      `-D CNI-HOSTPORT-DNAT ${entry}`,
+      `-F ${chain}`,
+      `-X ${chain}`,
+    ]);
+    assert.deepEqual(renderUnforward(save([]), chain, p), [
+      `-D CNI-HOSTPORT-DNAT ${entry}`,
+      `-F ${chain}`,
+      `-X ${chain}`,
+    ]);
     const shared = renderUnforward(save([`-A ${chain} ${other}`]), chain, p);
     assert.ok(!shared.includes(`-X ${chain}`), "another attachment's rule keeps the chain");
     assert.equal(shared.filter((l) => l.startsWith(`-D ${chain} `)).length, p.rules.length);
@@ -99,7 +156,15 @@ describe("iptables rendering (golden: the spec's example as iptables-save prints
   });
 
   it("finds a host port another container's chain forwards (host IPs that differ do not conflict)", () => {
-    const t = parseSave(["*nat", "-A CNI-DN-other -d 192.0.2.1/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.0.0.9:80", "-A CNI-DN-other -p udp -m udp --dport 53 -j DNAT --to-destination 10.0.0.9:53", "COMMIT"].join("\n"), "nat");
+    const t = parseSave(
+      [
+        "*nat",
+        "-A CNI-DN-other -d 192.0.2.1/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.0.0.9:80",
+        "-A CNI-DN-other -p udp -m udp --dport 53 -j DNAT --to-destination 10.0.0.9:53",
+        "COMMIT",
+      ].join("\n"),
+      "nat",
+    );
     const any = conf();
     assert.equal(findConflict(t, planFamily(any, "mynet", "cid1", 4)!, any)?.chain, "CNI-DN-other");
     const elsewhere = conf({}, [{ hostPort: 8080, containerPort: 80, hostIP: "192.0.2.2" }]);

@@ -29,9 +29,11 @@ export const MASQ = "CNI-HOSTPORT-MASQ";
 export const OLD_TOP_SNAT = "CNI-HOSTPORT-SNAT";
 
 /** `CNI-DN-` + 21 hex characters of sha512(network + containerID). */
-export const dnatChainName = (network: string, containerID: string) => mustFormatChainNameWithPrefix(network, containerID, "DN-");
+export const dnatChainName = (network: string, containerID: string) =>
+  mustFormatChainNameWithPrefix(network, containerID, "DN-");
 /** The chain of portmap versions before 0.7, removed on DEL when found. */
-export const oldSnatChainName = (network: string, containerID: string) => mustFormatChainNameWithPrefix(network, containerID, "SN-");
+export const oldSnatChainName = (network: string, containerID: string) =>
+  mustFormatChainNameWithPrefix(network, containerID, "SN-");
 
 /** Go's %#x/%#x of 1<<bit. */
 export const markDef = (bit: number) => {
@@ -70,7 +72,12 @@ export interface IptPlan {
 }
 
 /** Go's fillDnatRules for one container address, in iptables-save's canonical order. */
-export function planFamily(conf: PortMapConf, network: string, containerID: string, family: IptFamily): IptPlan | undefined {
+export function planFamily(
+  conf: PortMapConf,
+  network: string,
+  containerID: string,
+  family: IptFamily,
+): IptPlan | undefined {
   const cont = family === 4 ? conf.contIPv4 : conf.contIPv6;
   if (!cont) return undefined;
   const chain = dnatChainName(network, containerID);
@@ -84,7 +91,21 @@ export function planFamily(conf: PortMapConf, network: string, containerID: stri
   const entryRules: string[] = [];
   for (const proto of [...byProto.keys()].sort()) {
     for (const ports of splitPortList(byProto.get(proto)!)) {
-      entryRules.push(ruleText(["-p", proto, "-m", "comment", "--comment", comment, "-m", "multiport", "--dports", ports, ...conditions]));
+      entryRules.push(
+        ruleText([
+          "-p",
+          proto,
+          "-m",
+          "comment",
+          "--comment",
+          comment,
+          "-m",
+          "multiport",
+          "--dports",
+          ports,
+          ...conditions,
+        ]),
+      );
     }
   }
 
@@ -135,11 +156,20 @@ function forwardsOf(t: SavedTable): Forward[] {
 }
 
 /** A host port this plan would forward that another container's chain already forwards. */
-export function findConflict(t: SavedTable, plan: IptPlan, conf: PortMapConf): { entry: PortMapEntry; chain: string } | undefined {
+export function findConflict(
+  t: SavedTable,
+  plan: IptPlan,
+  conf: PortMapConf,
+): { entry: PortMapEntry; chain: string } | undefined {
   const others = forwardsOf(t).filter((f) => f.chain !== plan.chain);
   for (const e of mappingsFor(conf, plan.family)) {
     const host = isAnyHost(e) ? undefined : formatIP(parseIP(e.hostIP));
-    const hit = others.find((f) => f.proto === e.protocol && f.port === e.hostPort && (f.host === undefined || host === undefined || f.host === host));
+    const hit = others.find(
+      (f) =>
+        f.proto === e.protocol &&
+        f.port === e.hostPort &&
+        (f.host === undefined || host === undefined || f.host === host),
+    );
     if (hit) return { entry: e, chain: hit.chain };
   }
   return undefined;
@@ -157,14 +187,18 @@ export function renderForward(t: SavedTable, plan: IptPlan, conf: PortMapConf): 
   if (conf.snat && conf.externalSetMarkChain === undefined) {
     const m = markDef(conf.markMasqBit);
     ensureChain(SETMARK);
-    appendUnique(SETMARK, ruleText(["-m", "comment", "--comment", "CNI portfwd masquerade mark", "-j", "MARK", "--set-xmark", m]));
+    appendUnique(
+      SETMARK,
+      ruleText(["-m", "comment", "--comment", "CNI portfwd masquerade mark", "-j", "MARK", "--set-xmark", m]),
+    );
     ensureChain(MASQ);
     appendUnique(MASQ, ruleText(["-m", "mark", "--mark", m, "-j", "MASQUERADE"]));
     const jump = ruleText(["-m", "comment", "--comment", "CNI portfwd requiring masquerade", "-j", MASQ]);
     if (!has(t, "POSTROUTING", jump)) lines.push(`-I POSTROUTING 1 ${jump}`);
   }
   ensureChain(TOP_DNAT);
-  for (const c of ["PREROUTING", "OUTPUT"]) appendUnique(c, ruleText(["-m", "addrtype", "--dst-type", "LOCAL", "-j", TOP_DNAT]));
+  for (const c of ["PREROUTING", "OUTPUT"])
+    appendUnique(c, ruleText(["-m", "addrtype", "--dst-type", "LOCAL", "-j", TOP_DNAT]));
   ensureChain(plan.chain);
   for (const r of plan.rules) appendUnique(plan.chain, r);
   for (const r of plan.entryRules) appendUnique(TOP_DNAT, `${r} -j ${plan.chain}`);
@@ -176,7 +210,12 @@ export function renderForward(t: SavedTable, plan: IptPlan, conf: PortMapConf): 
  * file) only those go, and the chain only when nothing else is left in it; without (rules made by
  * the Go plugin, or lost state) the whole chain and every jump to it go, as Go's teardown().
  */
-export function renderUnforward(t: SavedTable, chain: string, mine: Pick<IptPlan, "rules" | "entryRules"> | undefined, oldChain?: string): string[] {
+export function renderUnforward(
+  t: SavedTable,
+  chain: string,
+  mine: Pick<IptPlan, "rules" | "entryRules"> | undefined,
+  oldChain?: string,
+): string[] {
   const lines: string[] = [];
   const dropChain = (c: string, top: string) => {
     if (!t.chains.has(c)) return;
@@ -214,13 +253,24 @@ async function restoreNat(ipt: IPTables, lines: readonly string[]): Promise<void
 }
 
 function usable(t: SavedTable | undefined, family: IptFamily): SavedTable {
-  if (!t) throw new CniError(CniCode.Internal, `failed to open ${family === 6 ? "ip6tables" : "iptables"}: the nat table cannot be read`);
+  if (!t)
+    throw new CniError(
+      CniCode.Internal,
+      `failed to open ${family === 6 ? "ip6tables" : "iptables"}: the nat table cannot be read`,
+    );
   return t;
 }
 
 /** ADD for every family with an address: conflicts are checked before anything changes. */
-export async function iptForward(ipt: IPTablesByFamily, conf: PortMapConf, network: string, containerID: string): Promise<Record<string, IptFamilyState>> {
-  const plans = ([4, 6] as const).map((f) => planFamily(conf, network, containerID, f)).filter((p): p is IptPlan => p !== undefined);
+export async function iptForward(
+  ipt: IPTablesByFamily,
+  conf: PortMapConf,
+  network: string,
+  containerID: string,
+): Promise<Record<string, IptFamilyState>> {
+  const plans = ([4, 6] as const)
+    .map((f) => planFamily(conf, network, containerID, f))
+    .filter((p): p is IptPlan => p !== undefined);
   const tables = new Map<IptFamily, SavedTable>();
   for (const p of plans) {
     const t = usable(await readNat(ipt[p.family]), p.family);
@@ -247,7 +297,9 @@ export async function iptForward(ipt: IPTablesByFamily, conf: PortMapConf, netwo
     }
     throw new CniError(CniCode.Internal, `failed to set up host ports: ${(e as Error).message}`, { cause: e });
   }
-  return Object.fromEntries(plans.map((p) => [String(p.family), { chain: p.chain, rules: p.rules, entryRules: p.entryRules }]));
+  return Object.fromEntries(
+    plans.map((p) => [String(p.family), { chain: p.chain, rules: p.rules, entryRules: p.entryRules }]),
+  );
 }
 
 /** Neither iptables nor ip6tables could be read: there is nothing to tear down with. */
@@ -286,15 +338,29 @@ export async function iptUnforward(
 }
 
 /** CHECK: Go's chain.check() — the chain exists and holds every rule, and every entry rule is there. */
-export async function iptCheck(ipt: IPTablesByFamily, conf: PortMapConf, network: string, containerID: string): Promise<void> {
+export async function iptCheck(
+  ipt: IPTablesByFamily,
+  conf: PortMapConf,
+  network: string,
+  containerID: string,
+): Promise<void> {
   for (const f of [4, 6] as const) {
     const p = planFamily(conf, network, containerID, f);
     if (!p) continue;
     const t = await readNat(ipt[f]);
-    if (!t) throw new CniError(CniCode.Internal, `could not check ipv${f} dnat: ${f === 6 ? "ip6tables" : "iptables"} is not usable`);
-    if (!t.chains.has(p.chain)) throw new CniError(CniCode.Internal, `could not check ipv${f} dnat: chain ${p.chain} not found in iptables table nat`);
+    if (!t)
+      throw new CniError(
+        CniCode.Internal,
+        `could not check ipv${f} dnat: ${f === 6 ? "ip6tables" : "iptables"} is not usable`,
+      );
+    if (!t.chains.has(p.chain))
+      throw new CniError(
+        CniCode.Internal,
+        `could not check ipv${f} dnat: chain ${p.chain} not found in iptables table nat`,
+      );
     for (const r of [...p.rules].reverse()) {
-      if (!has(t, p.chain, r)) throw new CniError(CniCode.Internal, `could not check ipv${f} dnat: rule "${r}" not found in chain ${p.chain}`);
+      if (!has(t, p.chain, r))
+        throw new CniError(CniCode.Internal, `could not check ipv${f} dnat: rule "${r}" not found in chain ${p.chain}`);
     }
     for (const r of p.entryRules) {
       const spec = `${r} -j ${p.chain}`;
@@ -303,7 +369,10 @@ export async function iptCheck(ipt: IPTablesByFamily, conf: PortMapConf, network
         // User conditions are not in canonical form: ask iptables itself.
         if (await ipt[f].hasRule("nat", TOP_DNAT, splitRule(spec)).catch(() => false)) continue;
       }
-      throw new CniError(CniCode.Internal, `could not check ipv${f} dnat: rule "${spec}" not found in chain ${TOP_DNAT}`);
+      throw new CniError(
+        CniCode.Internal,
+        `could not check ipv${f} dnat: rule "${spec}" not found in chain ${TOP_DNAT}`,
+      );
     }
   }
 }

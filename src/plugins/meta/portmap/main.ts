@@ -7,6 +7,14 @@ import { nodeStateFs } from "../attachment-state.js";
 import { nodePortmapDeps } from "./node-deps.js";
 import { PORTMAP_ABOUT, createPortmap } from "./portmap.js";
 runPlugin(
-  createPortmap(nodePortmapDeps({ kernel: createKernel(), exec: nodeExec, stateFs: nodeStateFs, lock: createLocker(loadAddon), log: (m) => process.stderr.write(`${m}\n`) })),
+  createPortmap(
+    nodePortmapDeps({
+      kernel: createKernel(),
+      exec: nodeExec,
+      stateFs: nodeStateFs,
+      lock: createLocker(loadAddon),
+      log: (m) => process.stderr.write(`${m}\n`),
+    }),
+  ),
   PORTMAP_ABOUT,
 );

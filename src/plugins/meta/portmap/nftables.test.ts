@@ -22,7 +22,10 @@ const owner = { network: "mynet", containerID: "abc123", ifName: "eth0" };
 const prev = {
   cniVersion: "1.0.0",
   interfaces: [{ name: "eth0", sandbox: "/run/netns/p" }],
-  ips: [{ address: "172.16.30.2/24", interface: 0 }, { address: "fd00:200::2/64", interface: 0 }],
+  ips: [
+    { address: "172.16.30.2/24", interface: 0 },
+    { address: "fd00:200::2/64", interface: 0 },
+  ],
 };
 const conf = (o: Record<string, unknown> = {}) =>
   parseConfig(
@@ -77,7 +80,11 @@ describe("nftables rendering (golden)", () => {
       `flush chain inet podnet_portmap ${chain}`,
       `delete chain inet podnet_portmap ${chain}`,
     ]);
-    assert.deepEqual(deleteAttachment(chain, plan.elements).map(commandText), renderDel(chain, plan.elements), "the same deletions, whichever way they go");
+    assert.deepEqual(
+      deleteAttachment(chain, plan.elements).map(commandText),
+      renderDel(chain, plan.elements),
+      "the same deletions, whichever way they go",
+    );
   });
 
   it("snat off: no masquerade path; masqAll: every source; conditions go first; another mark bit", () => {
@@ -98,13 +105,29 @@ describe("nftables rendering (golden)", () => {
     const s = renderSkeleton();
     assert.ok(s.includes("add rule inet podnet_portmap prerouting fib daddr type local jump hostports"));
     assert.ok(s.includes("add rule inet podnet_portmap output fib daddr type local jump hostports"));
-    assert.ok(s.includes("add rule inet podnet_portmap hostports meta nfproto ipv4 meta l4proto { tcp, udp, sctp } ip daddr . meta l4proto . th dport vmap @hostipports4"));
+    assert.ok(
+      s.includes(
+        "add rule inet podnet_portmap hostports meta nfproto ipv4 meta l4proto { tcp, udp, sctp } ip daddr . meta l4proto . th dport vmap @hostipports4",
+      ),
+    );
     assert.ok(s.some((l) => l.includes("localnet_guard ip daddr 127.0.0.0/8")));
-    assert.ok(s.every((l) => !l.startsWith("flush") && !l.startsWith("delete")), "making the table deletes nothing");
+    assert.ok(
+      s.every((l) => !l.startsWith("flush") && !l.startsWith("delete")),
+      "making the table deletes nothing",
+    );
   });
 
   it("an attachment whose families have no address adds nothing", () => {
-    const c = parseConfig({ cniVersion: "1.0.0", name: "mynet", runtimeConfig: { portMappings: [{ hostPort: 1, containerPort: 1, hostIP: "fd00::1" }] }, prevResult: { cniVersion: "1.0.0", ips: [{ address: "10.0.0.2/24" }] } }, "1.0.0", "eth0");
+    const c = parseConfig(
+      {
+        cniVersion: "1.0.0",
+        name: "mynet",
+        runtimeConfig: { portMappings: [{ hostPort: 1, containerPort: 1, hostIP: "fd00::1" }] },
+        prevResult: { cniVersion: "1.0.0", ips: [{ address: "10.0.0.2/24" }] },
+      },
+      "1.0.0",
+      "eth0",
+    );
     assert.deepEqual(planAttachment(c, owner).elements, []);
   });
 });
@@ -126,15 +149,34 @@ describe("reading the table back", () => {
   });
 
   it("the table holds only one attachment (or none): then it can go whole", () => {
-    const mine = [{ map: "hostports4", key: "tcp . 8080" }, { map: "hostipports6", key: "fd00::1 . udp . 53" }] as const;
-    const sets = (extra: Uint8Array[] = []) => new Map([["hostports4", [elementKeyBytes(mine[0]), ...extra]], ["hostipports6", [elementKeyBytes(mine[1])]], ["hostports6", []]]);
-    const table = (chains: string[], extra?: Uint8Array[]) => ({ chains: ["prerouting", "hostports", "mark_13", ...chains], sets: sets(extra) });
+    const mine = [
+      { map: "hostports4", key: "tcp . 8080" },
+      { map: "hostipports6", key: "fd00::1 . udp . 53" },
+    ] as const;
+    const sets = (extra: Uint8Array[] = []) =>
+      new Map([
+        ["hostports4", [elementKeyBytes(mine[0]), ...extra]],
+        ["hostipports6", [elementKeyBytes(mine[1])]],
+        ["hostports6", []],
+      ]);
+    const table = (chains: string[], extra?: Uint8Array[]) => ({
+      chains: ["prerouting", "hostports", "mark_13", ...chains],
+      sets: sets(extra),
+    });
     assert.equal(onlyAttachment(table(["hp_a"]), "hp_a", mine), true);
     assert.equal(onlyAttachment(table([]), "hp_a", mine), true, "its chain gone already");
     assert.equal(onlyAttachment(table(["hp_a", "hp_b"]), "hp_a", mine), false, "another attachment's chain");
-    assert.equal(onlyAttachment(table(["hp_a"], [elementKeyBytes({ map: "hostports4", key: "udp . 53" })]), "hp_a", mine), false, "another element");
+    assert.equal(
+      onlyAttachment(table(["hp_a"], [elementKeyBytes({ map: "hostports4", key: "udp . 53" })]), "hp_a", mine),
+      false,
+      "another element",
+    );
     assert.equal(onlyAttachment(table(["hp_a"]), undefined, []), false);
-    assert.equal(onlyAttachment({ chains: ["prerouting"], sets: new Map([["hostports4", []]]) }, undefined, []), true, "empty");
+    assert.equal(
+      onlyAttachment({ chains: ["prerouting"], sets: new Map([["hostports4", []]]) }, undefined, []),
+      true,
+      "empty",
+    );
   });
 
   it("parses `nft get element` and chain comments from nft's text", () => {
@@ -145,7 +187,13 @@ describe("reading the table back", () => {
 			     udp . 53 : jump hp_b }
 	}
 }`);
-    assert.deepEqual([...got], [["tcp . 8080", "hp_a"], ["udp . 53", "hp_b"]]);
+    assert.deepEqual(
+      [...got],
+      [
+        ["tcp . 8080", "hp_a"],
+        ["udp . 53", "hp_b"],
+      ],
+    );
     const comments = parseChainComments(`table inet podnet_portmap {
 	chain hp_a {
 		comment "c1 eth0 net"

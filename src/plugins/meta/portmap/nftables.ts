@@ -31,7 +31,15 @@
 import { createHash } from "node:crypto";
 import { CniCode, CniError } from "../../../cni/index.js";
 import { formatIP, formatNetwork, ipToBytes, joinHostPort, parseIP, tryParseIPExact } from "../../../ip/index.js";
-import { NFT_COMMENT_MAX, isNftExists, isNftGoneOrBusy, isNftNotFound, nftString, type Nftables, type NftTable } from "../../../kernel/nft.js";
+import {
+  NFT_COMMENT_MAX,
+  isNftExists,
+  isNftGoneOrBusy,
+  isNftNotFound,
+  nftString,
+  type Nftables,
+  type NftTable,
+} from "../../../kernel/nft.js";
 import { nftKey, type NftDelete } from "../../../kernel/nft-netlink.js";
 import { isAnyHost, mappingsFor, type PortMapConf } from "./config.js";
 
@@ -55,7 +63,12 @@ export function chainName(o: Owner): string {
 /** The owner tag written as the chain's comment: "<containerID> <ifname> <network>" (cut to fit). */
 export function ownerComment(o: Owner): string {
   const s = `${o.containerID} ${o.ifName} ${o.network}`;
-  return Buffer.byteLength(s) <= NFT_COMMENT_MAX ? s : Buffer.from(s).subarray(0, NFT_COMMENT_MAX).toString("utf8").replace(/\uFFFD+$/, "");
+  return Buffer.byteLength(s) <= NFT_COMMENT_MAX
+    ? s
+    : Buffer.from(s)
+        .subarray(0, NFT_COMMENT_MAX)
+        .toString("utf8")
+        .replace(/\uFFFD+$/, "");
 }
 
 export interface NftElement {
@@ -134,17 +147,23 @@ export function planAttachment(conf: PortMapConf, owner: Owner): NftAttachmentPl
       else {
         // One rule per source, not an anonymous set: nft fetches the elements of every set in the
         // table before each transaction, so a set per pod would make every ADD O(pods).
-        for (const src of [formatNetwork(cont), ...(family === 4 ? ["127.0.0.0/8"] : [])]) rules.push(`${head} ${ipKw} saddr ${src} ${toMark}`);
+        for (const src of [formatNetwork(cont), ...(family === 4 ? ["127.0.0.0/8"] : [])])
+          rules.push(`${head} ${ipKw} saddr ${src} ${toMark}`);
       }
     }
     const contIP = formatIP(cont.ip);
     for (const e of entries) {
       const any = isAnyHost(e);
       const dst = any ? "" : ` ${ipKw} daddr ${e.hostIP}`;
-      rules.push(`${head}${dst} ${e.protocol} dport ${e.hostPort} dnat ${ipKw} to ${joinHostPort(contIP, e.containerPort)}`);
+      rules.push(
+        `${head}${dst} ${e.protocol} dport ${e.hostPort} dnat ${ipKw} to ${joinHostPort(contIP, e.containerPort)}`,
+      );
       const el: NftElement = any
         ? { map: family === 4 ? "hostports4" : "hostports6", key: `${e.protocol} . ${e.hostPort}` }
-        : { map: family === 4 ? "hostipports4" : "hostipports6", key: `${formatIP(parseIP(e.hostIP))} . ${e.protocol} . ${e.hostPort}` };
+        : {
+            map: family === 4 ? "hostipports4" : "hostipports6",
+            key: `${formatIP(parseIP(e.hostIP))} . ${e.protocol} . ${e.hostPort}`,
+          };
       const id = `${el.map}|${el.key}`;
       if (!seen.has(id)) {
         seen.add(id);
@@ -166,7 +185,9 @@ export function renderAdd(owner: Owner, plan: NftAttachmentPlan): string[] {
 }
 
 export function renderElement(op: "add" | "delete", e: NftElement, chain?: string): string {
-  return op === "add" ? `add element ${T} ${e.map} { ${e.key} : jump ${chain} }` : `delete element ${T} ${e.map} { ${e.key} }`;
+  return op === "add"
+    ? `add element ${T} ${e.map} { ${e.key} : jump ${chain} }`
+    : `delete element ${T} ${e.map} { ${e.key} }`;
 }
 
 /** The commands of a DEL: the elements, then the (flushed) chain. */
@@ -181,15 +202,18 @@ export function renderDel(chain: string | undefined, elements: readonly NftEleme
 export function elementKeyBytes(e: NftElement): Uint8Array {
   const parts = e.key.split(" . ").map((p) => p.trim());
   const withIP = e.map === "hostipports4" || e.map === "hostipports6";
-  if (parts.length !== (withIP ? 3 : 2)) throw new RangeError(`portmap: unexpected key ${JSON.stringify(e.key)} in map ${e.map}`);
+  if (parts.length !== (withIP ? 3 : 2))
+    throw new RangeError(`portmap: unexpected key ${JSON.stringify(e.key)} in map ${e.map}`);
   const [proto, port] = parts.slice(-2) as [string, string];
   const num = PROTO_NUMBERS[proto];
   const p = Number(port);
-  if (num === undefined || !Number.isInteger(p) || p < 0 || p > 65535) throw new RangeError(`portmap: unexpected key ${JSON.stringify(e.key)}`);
+  if (num === undefined || !Number.isInteger(p) || p < 0 || p > 65535)
+    throw new RangeError(`portmap: unexpected key ${JSON.stringify(e.key)}`);
   const fields: Uint8Array[] = [new Uint8Array([num]), new Uint8Array([p >> 8, p & 0xff])];
   if (withIP) {
     const ip = tryParseIPExact(parts[0]!);
-    if (!ip || ip.family !== (e.map === "hostipports4" ? 4 : 6)) throw new RangeError(`portmap: unexpected address in key ${JSON.stringify(e.key)}`);
+    if (!ip || ip.family !== (e.map === "hostipports4" ? 4 : 6))
+      throw new RangeError(`portmap: unexpected address in key ${JSON.stringify(e.key)}`);
     fields.unshift(ipToBytes(ip));
   }
   return nftKey(fields);
@@ -200,7 +224,9 @@ const PROTO_NUMBERS: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
 export function deleteAttachment(chain: string, elements: readonly NftElement[]): NftDelete[] {
   const base = { family: "inet", table: TABLE } as const;
   return [
-    ...elements.map((e): NftDelete => ({ ...base, op: "delElement", set: e.map, key: elementKeyBytes(e), keyText: e.key })),
+    ...elements.map(
+      (e): NftDelete => ({ ...base, op: "delElement", set: e.map, key: elementKeyBytes(e), keyText: e.key }),
+    ),
     { ...base, op: "flushChain", chain },
     { ...base, op: "delChain", chain },
   ];
@@ -357,7 +383,9 @@ export async function nftForward(nft: Nftables, conf: PortMapConf, owner: Owner)
     }
   } catch (e) {
     if (isNftExists(e) && e.command) {
-      const el = plan.elements.find((x) => e.command === renderElement("add", x, plan.chain) || e.command!.includes(`${x.map} { ${x.key} :`));
+      const el = plan.elements.find(
+        (x) => e.command === renderElement("add", x, plan.chain) || e.command!.includes(`${x.map} { ${x.key} :`),
+      );
       if (el) {
         const holder = await holderOf(nft, el);
         throw new CniError(
@@ -378,7 +406,11 @@ export async function nftForward(nft: Nftables, conf: PortMapConf, owner: Owner)
  * something is already gone, or without state, the table is read once and exactly what jumps to
  * the attachment's chain is removed. Returns false when the table is not there at all.
  */
-export async function nftUnforward(nft: Nftables, chain: string, known: readonly NftElement[] | undefined): Promise<boolean> {
+export async function nftUnforward(
+  nft: Nftables,
+  chain: string,
+  known: readonly NftElement[] | undefined,
+): Promise<boolean> {
   if (known) {
     try {
       await nft.apply(deleteAttachment(chain, known));
@@ -390,7 +422,8 @@ export async function nftUnforward(nft: Nftables, chain: string, known: readonly
   const view = await readTable(nft);
   if (!view) return false;
   const mine: NftElement[] = [];
-  for (const [map, entries] of view.maps) for (const [key, target] of entries) if (target === chain) mine.push({ map, key });
+  for (const [map, entries] of view.maps)
+    for (const [key, target] of entries) if (target === chain) mine.push({ map, key });
   await nft.apply(renderDel(view.chains.has(chain) ? chain : undefined, mine));
   return true;
 }
@@ -403,25 +436,47 @@ export async function nftCheck(nft: Nftables, conf: PortMapConf, owner: Owner): 
   try {
     chainObjs = await nft.json(["list", "chain", "inet", TABLE, plan.chain]);
   } catch (e) {
-    if (isNftNotFound(e)) throw new CniError(CniCode.Internal, `portmap: chain ${plan.chain} of ${owner.containerID}/${owner.ifName} not found in table inet ${TABLE}`);
+    if (isNftNotFound(e))
+      throw new CniError(
+        CniCode.Internal,
+        `portmap: chain ${plan.chain} of ${owner.containerID}/${owner.ifName} not found in table inet ${TABLE}`,
+      );
     throw e;
   }
-  const dnats = chainObjs.flatMap((o) => ((o["rule"] as { expr?: unknown[] } | undefined)?.expr ?? []).filter((x) => x !== null && typeof x === "object" && "dnat" in x));
+  const dnats = chainObjs.flatMap((o) =>
+    ((o["rule"] as { expr?: unknown[] } | undefined)?.expr ?? []).filter(
+      (x) => x !== null && typeof x === "object" && "dnat" in x,
+    ),
+  );
   const want = plan.rules.filter((r) => r.includes(" dnat ")).length;
-  if (dnats.length < want) throw new CniError(CniCode.Internal, `portmap: missing hostport rules in chain ${plan.chain}: ${dnats.length} DNAT rules, want ${want}`);
+  if (dnats.length < want)
+    throw new CniError(
+      CniCode.Internal,
+      `portmap: missing hostport rules in chain ${plan.chain}: ${dnats.length} DNAT rules, want ${want}`,
+    );
   const byMap = new Map<MapName, NftElement[]>();
   for (const e of plan.elements) byMap.set(e.map, [...(byMap.get(e.map) ?? []), e]);
   for (const [map, els] of byMap) {
     let got: Map<string, string>;
     try {
-      got = parseElementsText(await nft.run(["get", "element", "inet", TABLE, map, `{ ${els.map((e) => e.key).join(", ")} }`]));
+      got = parseElementsText(
+        await nft.run(["get", "element", "inet", TABLE, map, `{ ${els.map((e) => e.key).join(", ")} }`]),
+      );
     } catch (e) {
-      if (isNftNotFound(e)) throw new CniError(CniCode.Internal, `portmap: missing host port elements in map ${map} for ${owner.containerID}/${owner.ifName}`);
+      if (isNftNotFound(e))
+        throw new CniError(
+          CniCode.Internal,
+          `portmap: missing host port elements in map ${map} for ${owner.containerID}/${owner.ifName}`,
+        );
       throw e;
     }
     for (const el of els) {
       const t = got.get(el.key);
-      if (t !== plan.chain) throw new CniError(CniCode.Internal, `portmap: ${describeElement(el)} ${t ? `jumps to ${t}, not ${plan.chain}` : "is missing"}`);
+      if (t !== plan.chain)
+        throw new CniError(
+          CniCode.Internal,
+          `portmap: ${describeElement(el)} ${t ? `jumps to ${t}, not ${plan.chain}` : "is missing"}`,
+        );
     }
   }
 }

@@ -8,7 +8,6 @@ import { openRouteGet } from "../../../kernel/route-get.js";
 import { netnsOf, type NodeEnv } from "../../node-env.js";
 import type { PortmapDeps } from "./portmap.js";
 
-
 /** "<boot_id>:<inode of the netns>": what a state file is only valid within. */
 export function hostScope(netnsPath: string | null = null): string {
   let boot = "";

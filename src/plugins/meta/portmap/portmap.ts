@@ -28,7 +28,15 @@ import type { RouteGet } from "../../../kernel/route-get.js";
 import type { Kernel } from "../../../kernel/types.js";
 import { allVersions, type CmdArgs, type PluginAbout, type PluginFuncs } from "../../../sdk/index.js";
 import { mappingsFor, parseConfig, type PortMapConf } from "./config.js";
-import { NoIptablesError, iptCheck, iptForward, iptUnforward, planFamily, type IPTablesByFamily, type IptFamilyState } from "./iptables.js";
+import {
+  NoIptablesError,
+  iptCheck,
+  iptForward,
+  iptUnforward,
+  planFamily,
+  type IPTablesByFamily,
+  type IptFamilyState,
+} from "./iptables.js";
 import {
   chainName,
   DELETE_TABLE,
@@ -92,7 +100,11 @@ function context(deps: PortmapDeps, conf: Pick<PortMapConf, "dataDir">): Ctx {
 }
 
 /** Runs `fn` with a context whose nftables port (its netlink socket) is closed afterwards. */
-async function withContext<T>(deps: PortmapDeps, conf: Pick<PortMapConf, "dataDir">, fn: (ctx: Ctx) => Promise<T>): Promise<T> {
+async function withContext<T>(
+  deps: PortmapDeps,
+  conf: Pick<PortMapConf, "dataDir">,
+  fn: (ctx: Ctx) => Promise<T>,
+): Promise<T> {
   const ctx = context(deps, conf);
   try {
     return await fn(ctx);
@@ -105,7 +117,9 @@ async function withLock<T>(ctx: Ctx, fn: () => Promise<T>): Promise<T> {
   try {
     await ctx.deps.fs.mkdir(ctx.store.dir, { recursive: true, mode: 0o755 });
   } catch (e) {
-    throw new CniError(CniCode.IoFailure, `portmap: cannot create ${ctx.store.dir}: ${(e as Error).message}`, { cause: e });
+    throw new CniError(CniCode.IoFailure, `portmap: cannot create ${ctx.store.dir}: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   const lock = await ctx.deps.lock(join(ctx.store.dir, "lock"));
   try {
@@ -137,7 +151,8 @@ async function routableHostIf(deps: PortmapDeps, ip: IP): Promise<string | undef
     }
     if (!cidrContains(c, ip)) continue;
     const metric = r.metric ?? 0;
-    if (!best || c.prefix > best.prefix || (c.prefix === best.prefix && metric < best.metric)) best = { dev: r.dev, prefix: c.prefix, metric };
+    if (!best || c.prefix > best.prefix || (c.prefix === best.prefix && metric < best.metric))
+      best = { dev: r.dev, prefix: c.prefix, metric };
   }
   return best?.dev;
 }
@@ -161,7 +176,8 @@ function udpFlows(conf: PortMapConf): UdpFlow[] {
   for (const family of [4, 6] as const) {
     const cont = family === 4 ? conf.contIPv4 : conf.contIPv6;
     if (!cont) continue;
-    for (const e of mappingsFor(conf, family)) if (e.protocol === "udp") out.push({ family, hostPort: e.hostPort, podIP: formatIP(cont.ip) });
+    for (const e of mappingsFor(conf, family))
+      if (e.protocol === "udp") out.push({ family, hostPort: e.hostPort, podIP: formatIP(cont.ip) });
   }
   return out;
 }
@@ -182,11 +198,16 @@ async function flushUdpConntrack(ctx: Ctx, flows: readonly UdpFlow[], onDel: boo
     let ct: Conntrack | undefined;
     try {
       ct = ctx.deps.conntrack(ctx.deps.hostNetns ?? null);
-      ct.deleteWhere(families, (e) =>
-        e.orig.proto === IPPROTO_UDP && want.some((f) => f.family === e.family && f.port === e.orig.dstPort && (!onDel || e.reply?.src === f.podIP)),
+      ct.deleteWhere(
+        families,
+        (e) =>
+          e.orig.proto === IPPROTO_UDP &&
+          want.some((f) => f.family === e.family && f.port === e.orig.dstPort && (!onDel || e.reply?.src === f.podIP)),
       );
     } catch (e) {
-      ctx.log(`failed to delete stale UDP conntrack entries for ports ${[...new Set(want.map((f) => f.port))].join(", ")}: ${(e as Error).message}`);
+      ctx.log(
+        `failed to delete stale UDP conntrack entries for ports ${[...new Set(want.map((f) => f.port))].join(", ")}: ${(e as Error).message}`,
+      );
     } finally {
       ct?.close();
     }
@@ -198,14 +219,24 @@ async function flushUdpConntrack(ctx: Ctx, flows: readonly UdpFlow[], onDel: boo
     const id = `${f.family}|${f.hostPort}|${onDel ? f.podIP : ""}`;
     if (seen.has(id)) continue;
     seen.add(id);
-    const argv = ["conntrack", "-D", "-p", "udp", "--orig-port-dst", String(f.hostPort), "-f", f.family === 4 ? "ipv4" : "ipv6"];
+    const argv = [
+      "conntrack",
+      "-D",
+      "-p",
+      "udp",
+      "--orig-port-dst",
+      String(f.hostPort),
+      "-f",
+      f.family === 4 ? "ipv4" : "ipv6",
+    ];
     if (onDel) argv.push("--reply-src", f.podIP);
     jobs.push(
       ctx.deps.exec.run(argv).then(
         () => {},
         (e: unknown) => {
           const text = String((e as { stderr?: string }).stderr ?? (e as Error).message);
-          if (!/0 flow entries have been deleted/.test(text)) ctx.log(`failed to delete stale UDP conntrack entries for port ${f.hostPort}: ${text.trim()}`);
+          if (!/0 flow entries have been deleted/.test(text))
+            ctx.log(`failed to delete stale UDP conntrack entries for port ${f.hostPort}: ${text.trim()}`);
         },
       ),
     );
@@ -236,11 +267,17 @@ function mergeElements(a: readonly NftElement[], b: readonly NftElement[]): NftE
  * (nf_tables flushes its destroy work when a socket goes away), and the conntrack walk meanwhile
  * lets that period pass instead of waiting.
  */
-async function unforward(ctx: Ctx, s: PortmapState, trace: (phase: string) => void = () => {}): Promise<readonly UdpFlow[]> {
+async function unforward(
+  ctx: Ctx,
+  s: PortmapState,
+  trace: (phase: string) => void = () => {},
+): Promise<readonly UdpFlow[]> {
   if (s.backend === "nftables") {
     const chain = s.chain ?? chainName(s);
     const elements = s.elements ?? [];
-    const others = (await ctx.store.list()).filter((x) => !(x.network === s.network && x.file === `${s.containerID}-${s.ifName}`)).length;
+    const others = (await ctx.store.list()).filter(
+      (x) => !(x.network === s.network && x.file === `${s.containerID}-${s.ifName}`),
+    ).length;
     let whole = false;
     if (others === 0) {
       try {
@@ -296,10 +333,17 @@ async function add(ctx: Ctx, conf: PortMapConf, args: CmdArgs): Promise<void> {
     args.trace("lock");
     const old = await ctx.store.read(owner.network, owner.containerID, owner.ifName);
     const prior = old && old.scope === scope ? old : undefined;
-    if (conf.snat && conf.contIPv4 && mappingsFor(conf, 4).length > 0) await enableLocalnetRouting(deps, conf.contIPv4.ip);
+    if (conf.snat && conf.contIPv4 && mappingsFor(conf, 4).length > 0)
+      await enableLocalnetRouting(deps, conf.contIPv4.ip);
     args.trace("route_localnet");
 
-    const base = { version: 1 as const, scope, network: owner.network, containerID: owner.containerID, ifName: owner.ifName };
+    const base = {
+      version: 1 as const,
+      scope,
+      network: owner.network,
+      containerID: owner.containerID,
+      ifName: owner.ifName,
+    };
     let state: PortmapState;
     if (conf.backend === "nftables") {
       const plan = planAttachment(conf, owner);
