@@ -47,6 +47,13 @@ export class Background {
   private readonly ac = new AbortController();
   private finished = false;
   constructor(file: string, args: readonly string[], opts: { cwd?: string } = {}) {
+    if (stopping) {
+      // the demo is cleaning up (Ctrl-C while its checks go on): nothing new may start, or it
+      // would outlive the demo
+      this.finished = true;
+      this.done = Promise.resolve(undefined);
+      return;
+    }
     this.done = nodeRawExec
       .run(file, args, { env: cleanEnv(), signal: this.ac.signal, ...opts })
       .then(
@@ -71,6 +78,13 @@ export class Background {
 
 /** Helper processes the demo started (servers, clients in pod namespaces): killed by cleanup(). */
 export const helpers = new Set<Background>();
+let stopping = false;
+
+/** Kills every helper process, and from now on starts none (a Background is then born exited). */
+export async function stopHelpers(): Promise<void> {
+  stopping = true;
+  await Promise.all([...helpers].map((h) => h.kill()));
+}
 
 /** `ip netns exec NS node -e CODE` in the background. */
 
@@ -187,7 +201,7 @@ export class Lab {
   async cleanup(podNetns: readonly string[] = []): Promise<void> {
     if (this.cleaned) return;
     this.cleaned = true;
-    await Promise.all([...helpers].map((h) => h.kill()));
+    await stopHelpers();
     if (this.daemon && !this.daemon.exited) {
       try {
         const pods = await Promise.race([

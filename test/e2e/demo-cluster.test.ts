@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { haveRoot } from "./sandbox.js";
+import { haveRoot, orphanedDemoProbes } from "./sandbox.js";
 import { PODNET_BIN } from "../../src/netmgr/testing/daemon.js";
 import { etcdAvailable } from "../../src/cluster/testing-etcd.js";
 
@@ -62,6 +62,7 @@ describe("podnet demo --nodes 3", { skip }, () => {
     assert.match(r.stdout, /(\d+)\/\1 checks passed/);
     assert.doesNotMatch(r.stdout, /✗/);
     assert.deepEqual(leftovers(id), []);
+    assert.deepEqual(orphanedDemoProbes(), [], "no probe process outlives the demo");
     const pods = [...r.stdout.matchAll(/podnet-[0-9a-f]{12}/g)].map((m) => m[0]);
     assert.equal(pods.length, 3, r.stdout);
     assert.deepEqual(
@@ -95,6 +96,7 @@ describe("podnet demo --nodes 3", { skip }, () => {
     const id = /podnet-demo-([0-9a-f]{6})-sw/.exec(out)?.[1];
     assert.ok(id, out);
     assert.deepEqual(leftovers(id), []);
+    assert.deepEqual(orphanedDemoProbes(), [], "no probe process outlives the demo");
     const pods = [...out.matchAll(/podnet-[0-9a-f]{12}/g)].map((m) => m[0]);
     assert.deepEqual(
       pods.filter((n) => existsSync(`/run/netns/${n}`)),

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { haveRoot } from "./sandbox.js";
+import { haveRoot, orphanedDemoProbes } from "./sandbox.js";
 import { PODNET_BIN } from "../../src/netmgr/testing/daemon.js";
 
 const skip = haveRoot() ? false : "needs root (network namespaces)";
@@ -43,6 +43,7 @@ describe("podnet demo", { skip }, () => {
     assert.match(r.stdout, /(\d+)\/\1 checks passed/);
     assert.doesNotMatch(r.stdout, /✗/);
     assert.deepEqual(leftovers(id), []);
+    assert.deepEqual(orphanedDemoProbes(), [], "no probe process outlives the demo");
     const pods = [...r.stdout.matchAll(/podnet-[0-9a-f]{12}/g)].map((m) => m[0]);
     assert.equal(pods.length, 3, r.stdout);
     assert.deepEqual(
@@ -77,6 +78,7 @@ describe("podnet demo", { skip }, () => {
     const id = /podnet-demo-([0-9a-f]{6})/.exec(out)?.[1];
     assert.ok(id);
     assert.deepEqual(leftovers(id), []);
+    assert.deepEqual(orphanedDemoProbes(), [], "no probe process outlives the demo");
     const pods = [...out.matchAll(/podnet-[0-9a-f]{12}/g)].map((m) => m[0]);
     assert.ok(pods.length >= 3, out);
     assert.deepEqual(

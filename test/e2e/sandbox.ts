@@ -3,7 +3,7 @@
 // cleanup(), whatever happened. Nothing here touches the host's own network.
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodeRawExec, type RawExec } from "../../src/kernel/exec.js";
@@ -83,4 +83,23 @@ export async function withSandbox<T>(fn: (sb: Sandbox) => Promise<T>): Promise<T
   } finally {
     sb.cleanup();
   }
+}
+
+/**
+ * The demo's probe processes (dist/src/cli/demo-probe-tool.js) left running with no parent: a
+ * demo that exited without ending one. Each as "PID CMDLINE".
+ */
+export function orphanedDemoProbes(): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim();
+      if (!cmd.includes("demo-probe-tool.js")) continue;
+      const ppid = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+      if (ppid === "1") out.push(`${pid} ${cmd}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
