@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { ALL_SPEC_VERSIONS } from "../cni/index.js";
 import type { PluginFuncs } from "../sdk/types.js";
 import { decodeRequest, encodeRequest } from "./protocol.js";
-import { handle, stateless } from "./server.js";
+import { handle, stateless } from "./host.js";
 
 describe("resident requests with hostile environment or stdin", () => {
   const called: string[] = [];

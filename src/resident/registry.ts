@@ -27,7 +27,7 @@ import { nodePortmapDeps } from "../plugins/meta/portmap/node-deps.js";
 import { createPortmap, PORTMAP_ABOUT } from "../plugins/meta/portmap/portmap.js";
 import { BANDWIDTH_ABOUT, createBandwidth } from "../plugins/meta/bandwidth/bandwidth.js";
 import { nodeBandwidthDeps } from "../plugins/meta/bandwidth/node-deps.js";
-import type { ClosableRegistry, Registry } from "./server.js";
+import type { ClosableRegistry, Registry } from "./host.js";
 
 /** Each plugin: its about, and its functions over one call's environment. */
 const PLUGINS = {

@@ -19,9 +19,9 @@ import {
   encodeRequest,
   encodeResponse,
 } from "./protocol.js";
-import { localPluginHost } from "./host.js";
+import { localPluginHost, handle, stateless, type Registry } from "./host.js";
 import { defaultRegistry } from "./registry.js";
-import { handle, newServeStats, serveResident, stateless, type Registry } from "./server.js";
+import { newServeStats, serveResident } from "./server.js";
 
 const u32 = (v: number) => {
   const b = Buffer.alloc(4);

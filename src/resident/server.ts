@@ -1,5 +1,5 @@
 // The resident plugin server: answers launcher requests by running podnet's plugin functions
-// in-process through the same SDK dispatcher a plugin executable uses (handle(), here), on a
+// in-process through the same SDK dispatcher a plugin executable uses (handle(), host.ts), on a
 // PluginHost (host.ts): the daemons' worker threads, so that a call waiting in the kernel holds up
 // neither this thread nor any other pod's call.
 //
@@ -13,29 +13,9 @@
 import type { Socket } from "node:net";
 import { CniCode, CniError } from "../cni/index.js";
 import { clientGone, describePeer, listenUnix, type SocketGroup, type UnixListener } from "../kernel/unix-listener.js";
-import { dispatch } from "../sdk/dispatch.js";
-import type { PluginAbout, PluginFuncs } from "../sdk/types.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
-import { atCwd, type CallContext } from "./call-context.js";
 import type { HostResponse, PluginHost } from "./host.js";
-import { ProtocolError, RequestDecoder, encodeResponse, type LaunchRequest, type LaunchResponse } from "./protocol.js";
-
-/** A plugin the daemon serves: its about, and a fresh instance per call (closed after it). */
-export interface ResidentPlugin {
-  readonly about: PluginAbout;
-  make(ctx?: CallContext): { readonly funcs: PluginFuncs; close(): void };
-}
-
-export type Registry = ReadonlyMap<string, ResidentPlugin>;
-
-/** A registry holding something for as long as its thread serves (a directory watcher): close() releases it. */
-export type ClosableRegistry = Registry & { close(): void };
-
-/** A registry entry for plugin functions that hold nothing per call. */
-export const stateless = (funcs: PluginFuncs, about: PluginAbout): ResidentPlugin => ({
-  about,
-  make: () => ({ funcs, close: () => {} }),
-});
+import { ProtocolError, RequestDecoder, encodeResponse, type LaunchRequest } from "./protocol.js";
 
 export interface ServeStats {
   /** Requests run. */
@@ -54,45 +34,6 @@ export const newServeStats = (): ServeStats => ({ calls: 0, errors: 0, skipped: 
 
 /** A connection that sends nothing for this long is dropped. */
 export const REQUEST_IDLE_TIMEOUT_MS = 60_000;
-
-/** Runs one request through the dispatcher and captures what a plugin process would print. */
-export async function handle(
-  registry: Registry,
-  req: LaunchRequest,
-  isOwnNetns?: (p: string) => boolean,
-): Promise<LaunchResponse> {
-  const p = registry.get(req.plugin);
-  if (!p) {
-    const err = new CniError(CniCode.PluginNotAvailable, `the podnet daemon has no plugin "${req.plugin}"`);
-    return { code: 1, stdout: JSON.stringify(err.toWire()), stderr: "" };
-  }
-  let stdout = "";
-  let stderr = "";
-  const at = atCwd(req.cwd);
-  const inst = p.make(req.cwd !== undefined ? { cwd: req.cwd } : {});
-  const ownNetns = isOwnNetns && at ? (path: string) => isOwnNetns(at(path)) : isOwnNetns;
-  try {
-    const code = await dispatch(
-      {
-        env: req.env,
-        readStdin: async () => req.stdin,
-        writeStdout: (t) => {
-          stdout += t;
-        },
-        writeStderr: (t) => {
-          stderr += t;
-        },
-        ...(ownNetns ? { isOwnNetns: ownNetns } : {}),
-        now: () => performance.now(),
-      },
-      inst.funcs,
-      p.about,
-    );
-    return { code, stdout, stderr };
-  } finally {
-    inst.close();
-  }
-}
 
 /** The answer to a request that could not be read: a CNI error, as a plugin would print it. */
 export function errorResponse(code: number, msg: string): Buffer {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { CniError, parseConfList } from "../../cni/index.js";
 import { nodeRawExec } from "../../kernel/exec.js";
 import { CniRuntime } from "../../libcni/index.js";
-import { stateless, type Registry } from "../../resident/server.js";
+import { stateless, type Registry } from "../../resident/host.js";
 import type { PluginFuncs } from "../../sdk/types.js";
 import { SAMPLE_ABOUT, samplePlugin } from "../../plugins/sample/sample.js";
 import { createInProcessExec, InProcessInvoker, localPluginHost, type PluginHost } from "./inprocess-invoker.js";

@@ -8,7 +8,7 @@ import { closeOwnConntrack } from "../../kernel/conntrack.js";
 import { isOwnNetns } from "../../kernel/netns.js";
 import { closeOwnNftNetlink } from "../../kernel/nft-netlink.js";
 import { parentPort, workerData } from "node:worker_threads";
-import { handle, type ClosableRegistry, type Registry } from "../../resident/server.js";
+import { handle, type ClosableRegistry, type Registry } from "../../resident/host.js";
 
 export interface WorkerData {
   /** URL of the module that builds the registry. */

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { exit } from "node:process";
 import { createDirWatcher } from "../../kernel/dir-watch.js";
 import { SAMPLE_ABOUT, samplePlugin } from "../../plugins/sample/sample.js";
-import { stateless, type ClosableRegistry, type Registry } from "../../resident/server.js";
+import { stateless, type ClosableRegistry, type Registry } from "../../resident/host.js";
 import type { PluginFuncs } from "../../sdk/types.js";
 
 const about = (name: string) => ({ name, supportedVersions: ["0.4.0", "1.0.0", "1.1.0"] });
