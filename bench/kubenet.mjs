@@ -30,7 +30,7 @@ const { values } = parseArgs({
     dir: { type: "string" },
   },
 });
-requireRootAndFiles("bench/kubenet", [join(PODNET_BIN, "bridge"), join(ROOT, "dist/src/netmgr/testing-daemon.js")]);
+requireRootAndFiles("bench/kubenet", [join(PODNET_BIN, "bridge"), join(ROOT, "dist/src/netmgr/testing/daemon.js")]);
 if (!values.inner)
   process.exit(
     runInsideNodeNamespace(new URL(import.meta.url).pathname, [
@@ -42,7 +42,7 @@ if (!values.inner)
   );
 
 process.env.PODNET_TRACE = "1";
-const { startDaemon, deleteDaemonNetns } = await import("../dist/src/netmgr/testing-daemon.js");
+const { startDaemon, deleteDaemonNetns } = await import("../dist/src/netmgr/testing/daemon.js");
 const NPODS = Number(values.pods);
 const WARMUP = 2;
 const variants = [
