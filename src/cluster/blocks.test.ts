@@ -16,10 +16,11 @@ describe("cluster flags", () => {
     assert.throws(() => parseClusterCidrs("10.200.0.0/16,10.201.0.0/16"), /--cluster-cidr: .*two IPv4 CIDRs/);
     assert.throws(
       () => parseClusterCidrs("10.200.0.1/16"),
-      /--cluster-cidr: 10\.200\.0\.1\/16 has host bits set; did you mean 10\.200\.0\.0\/16\?/,
+      /--cluster-cidr: "10\.200\.0\.1\/16" has host bits set \(did you mean 10\.200\.0\.0\/16\?\)/,
     );
     assert.throws(() => parseClusterCidrs("10.200.0.0/16,"), ClusterConfigError);
-    assert.throws(() => parseClusterCidrs("banana"), /--cluster-cidr: invalid CIDR address/);
+    assert.throws(() => parseClusterCidrs("banana"), /--cluster-cidr: "banana" is not a CIDR: invalid CIDR address/);
+    assert.throws(() => parseClusterCidrs("0.0.0.0/0"), /--cluster-cidr: 0\.0\.0\.0\/0 is the whole address space/);
   });
   it("applies --node-cidr-mask-size V4[,V6] with the defaults 24 and 64", () => {
     const two = parseClusterCidrs("10.200.0.0/16,fd00:200::/48");

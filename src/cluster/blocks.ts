@@ -9,8 +9,10 @@ import {
   cidrContains,
   cidrOf,
   cidrOverlaps,
+  CidrListError,
+  formatCidr,
   formatNetwork,
-  parseCidr,
+  parseCidrList,
   type IP,
 } from "../ip/index.js";
 import { PodnetError } from "../util/errors.js";
@@ -46,32 +48,15 @@ const familyOf = (c: Cidr): Family => c.network.family;
  * without host bits, IPv4 first in the result.
  */
 export function parseClusterCidrs(text: string, field = "--cluster-cidr"): Cidr[] {
-  const parts = text.split(",").map((s) => s.trim());
-  if (parts.length === 0 || parts.some((p) => p === ""))
-    throw new ClusterConfigError(field, `${JSON.stringify(text)} is not a comma-separated list of CIDRs`);
-  if (parts.length > 2)
-    throw new ClusterConfigError(
-      field,
-      `${JSON.stringify(text)} has ${parts.length} CIDRs; at most one IPv4 and one IPv6 CIDR`,
-    );
-  const out: Cidr[] = [];
-  for (const p of parts) {
-    let c: Cidr;
-    try {
-      c = parseCidr(p);
-    } catch (e) {
-      throw new ClusterConfigError(field, (e as Error).message);
-    }
-    if (c.ip.value !== c.network.value)
-      throw new ClusterConfigError(field, `${p} has host bits set; did you mean ${formatNetwork(c)}?`);
-    if (out.some((o) => familyOf(o) === familyOf(c)))
-      throw new ClusterConfigError(
-        field,
-        `${JSON.stringify(text)} has two IPv${familyOf(c)} CIDRs; at most one per family`,
-      );
-    if (c.prefix === 0) throw new ClusterConfigError(field, `${p} is the whole address space`);
-    out.push(c);
+  let out: Cidr[];
+  try {
+    out = parseCidrList(text);
+  } catch (e) {
+    if (e instanceof CidrListError) throw new ClusterConfigError(field, e.message);
+    throw e;
   }
+  const whole = out.find((c) => c.prefix === 0);
+  if (whole) throw new ClusterConfigError(field, `${formatCidr(whole)} is the whole address space`);
   return out.sort((a, b) => familyOf(a) - familyOf(b));
 }
 

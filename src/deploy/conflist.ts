@@ -9,7 +9,7 @@
 //
 // loopback is not listed: containerd and CRI-O bring up `lo` themselves. cniVersion 1.0.0 is the
 // newest that libcni 1.1 (containerd 1.7, CRI-O 1.2x) accepts.
-import { type Cidr, formatCidr, formatNetwork, isNetworkAddress, parseCidr } from "../ip/index.js";
+import { type Cidr, CidrListError, formatCidr, parseCidrList } from "../ip/index.js";
 import { PodnetError } from "../util/errors.js";
 
 export const CONFLIST_FILE = "10-podnet.conflist";
@@ -23,32 +23,14 @@ export class ConflistError extends PodnetError {
   readonly code = "PODNET_INSTALL_CONFLIST";
 }
 
-/** "10.88.0.0/16", "fd00:88::/64" or both, comma-separated (one per family, network addresses). */
+/** "10.88.0.0/16", "fd00:88::/64" or both, comma-separated (one per family, network addresses, room for pods). */
 export function parsePodCIDRs(text: string): Cidr[] {
-  const parts = text.split(",").map((s) => s.trim());
-  if (parts.length === 0 || parts.length > 2 || parts.some((p) => p === "")) {
-    throw new ConflistError(
-      `--pod-cidr: want one CIDR or an IPv4 and an IPv6 one, comma-separated, got ${JSON.stringify(text)}`,
-    );
+  try {
+    return parseCidrList(text, { minHostBits: 2 });
+  } catch (e) {
+    if (e instanceof CidrListError) throw new ConflistError(`--pod-cidr: ${e.message}`, { cause: e });
+    throw e;
   }
-  const cidrs = parts.map((p) => {
-    let c: Cidr;
-    try {
-      c = parseCidr(p);
-    } catch (e) {
-      throw new ConflistError(`--pod-cidr: ${JSON.stringify(p)} is not a CIDR: ${(e as Error).message}`);
-    }
-    if (!isNetworkAddress(c))
-      throw new ConflistError(`--pod-cidr: ${JSON.stringify(p)} has host bits set (did you mean ${formatNetwork(c)}?)`);
-    const max = c.ip.family === 4 ? 30 : 126;
-    if (c.prefix > max)
-      throw new ConflistError(`--pod-cidr: ${JSON.stringify(p)} is too small for pods (at most /${max})`);
-    return c;
-  });
-  if (cidrs.length === 2 && cidrs[0]!.ip.family === cidrs[1]!.ip.family) {
-    throw new ConflistError(`--pod-cidr: two CIDRs must be one IPv4 and one IPv6, got ${JSON.stringify(text)}`);
-  }
-  return cidrs;
 }
 
 export interface ConflistOptions {

@@ -2,3 +2,4 @@
 export * from "./ip.js";
 export * from "./cidr.js";
 export * from "./range.js";
+export * from "./cidr-list.js";

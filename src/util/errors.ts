@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   // the CNI core, IP math and bounded input (src/cni, src/ip, src/util)
   PODNET_JSON_INPUT: "a JSON document was refused (syntax, size, nesting); `reason`, `line`, `column`",
   PODNET_YAML_INPUT: "a YAML document was refused (syntax, nesting, aliases, more than one document)",
+  PODNET_CIDR_LIST: "a comma-separated list of CIDRs (one per family) refused; the message names the element",
   PODNET_IP_PARSE: "text that is not an IP address or CIDR; `input`, `reason`",
   PODNET_IP_RANGE: "address arithmetic left the family's address space (a RangeError)",
   // plugins and the resident daemon

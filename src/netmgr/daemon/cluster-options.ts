@@ -1,7 +1,7 @@
 // The cluster flags of `podnet node` (docs/cluster.md): with --cluster-cidr and --etcd-endpoints
 // the node takes its pod CIDR from the cluster and routes to every other node's. Pure: the flag
 // values in, checked settings out; a bad value is an error naming the flag and the value.
-import { formatIP, parseCidr, tryParseIP } from "../../ip/index.js";
+import { formatIP, parseCidrList, tryParseIP } from "../../ip/index.js";
 import {
   ClusterConfigError,
   type ClusterSettings,
@@ -115,7 +115,7 @@ export function parseClusterNodeOptions(
     backend: get("backend"),
     nodeTtl: get("node-ttl"),
     nodeName: given("node-name") ? nodeName : nodeNameFromHost(nodeName),
-    ...(o.podCIDR !== "" ? { podCIDRs: o.podCIDR.split(",").map((s) => parseCidr(s.trim())) } : {}),
+    ...(o.podCIDR !== "" ? { podCIDRs: parseCidrList(o.podCIDR, { hostBits: "mask" }) } : {}),
   });
   if ((etcd.certfile || etcd.keyfile) && !etcd.cafile)
     throw new ClusterConfigError("--etcd-cafile", "is required with --etcd-certfile/--etcd-keyfile");

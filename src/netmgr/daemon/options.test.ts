@@ -138,7 +138,7 @@ describe("podnet node flags", () => {
       ],
       [[...base, "--etcd-certfile=/c", "--etcd-keyfile=/k"], /--etcd-cafile: is required with --etcd-certfile/],
       [[...base, "--etcd-endpoints=http://a:1,https://b:2"], /--etcd-endpoints: .* mixes http and https/],
-      [[...base, "--cluster-cidr=10.200.0.1/16"], /--cluster-cidr: 10.200.0.1\/16 has host bits set/],
+      [[...base, "--cluster-cidr=10.200.0.1/16"], /--cluster-cidr: "10.200.0.1\/16" has host bits set/],
     ];
     for (const [args, re] of refused)
       it(`rejects ${args.slice(-1)[0]}`, () => assert.throws(() => parseNodeArgs(args, { hostname: "h" }), re));

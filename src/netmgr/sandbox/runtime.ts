@@ -23,7 +23,7 @@ import {
   type PodNetworkStatus,
   type PortMapping,
 } from "../core/plugin.js";
-import { tryParseCidr } from "../../ip/index.js";
+import { CidrListError, parseCidrList } from "../../ip/index.js";
 import { KeyedMutex } from "../../util/keyed-mutex.js";
 import { errorMessage } from "../../util/error-message.js";
 import { PodnetError } from "../../util/errors.js";
@@ -147,20 +147,22 @@ export function hostPortsCollide(a: PortMapping, b: PortMapping): boolean {
   return all(a.hostIP) || all(b.hostIP) || a.hostIP === b.hostIP;
 }
 
-/** Validates a pod CIDR string ("v4", "v6" or "v4,v6"); throws PodError(400) naming the value. */
+/**
+ * Validates a pod CIDR string ("v4", "v6" or "v4,v6": one per family, room for pods; host bits are
+ * masked later, as the kubelet does); throws PodError(400) naming the field and the value.
+ */
 export function validatePodCIDR(value: string, field = "podCIDR"): string {
-  const parts = value.split(",").map((s) => s.trim());
   if (value.trim() === "") throw new PodError(400, `${field}: must not be empty`);
-  for (const p of parts) {
-    if (!tryParseCidr(p))
-      throw new PodError(
-        400,
-        `${field}: ${JSON.stringify(p)} is not a CIDR (want e.g. "10.200.0.0/24" or "10.200.0.0/24,fd00:200::/64")`,
-      );
+  try {
+    parseCidrList(value, { hostBits: "mask", minHostBits: 2 });
+  } catch (e) {
+    if (e instanceof CidrListError) throw new PodError(400, `${field}: ${e.message}`);
+    throw e;
   }
-  if (parts.length > 2)
-    throw new PodError(400, `${field}: at most one CIDR per IP family, got ${JSON.stringify(value)}`);
-  return parts.join(",");
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .join(",");
 }
 
 const ms = (d: number) => Math.round(d * 10) / 10;

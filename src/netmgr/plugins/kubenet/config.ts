@@ -1,6 +1,6 @@
 // kubenet's in-memory CNI configs (pure): the bridge network rendered from the kubelet's
 // NET_CONFIG_TEMPLATE once the pod CIDR is known, and the loopback config.
-import { formatIP, formatNetwork, parseCidr, type Cidr } from "../../../ip/index.js";
+import { CidrListError, formatIP, formatNetwork, parseCidrList, type Cidr } from "../../../ip/index.js";
 
 export const BRIDGE_NAME = "cbr0";
 export const KUBENET_NETWORK_NAME = "kubenet";
@@ -20,32 +20,18 @@ export interface PodCIDRs {
 }
 
 /**
- * Parses the event's `pod-cidr` value: one CIDR or several joined with ","; host bits are masked.
- * Throws a RangeError naming the bad element.
+ * Parses the event's `pod-cidr` value: one CIDR, or one per family joined with ","; host bits are
+ * masked (as the kubelet does); without dual stack only the first is used. Throws a RangeError
+ * naming the bad element.
  */
 export function parsePodCIDRs(value: string, dualStack = true): PodCIDRs {
-  let parts = value.split(",").map((s) => s.trim());
-  if (!dualStack && parts.length > 1) parts = parts.slice(0, 1);
-  const cidrs: Cidr[] = [];
-  for (const [i, p] of parts.entries()) {
-    let c: Cidr;
-    try {
-      c = parseCidr(p);
-    } catch (e) {
-      throw new RangeError(
-        `pod CIDR ${JSON.stringify(p)}${parts.length > 1 ? ` (element ${i} of ${JSON.stringify(value)})` : ""} is not a CIDR: ${(e as Error).message}`,
-      );
-    }
-    if (cidrs.some((x) => x.network.family === c.network.family)) {
-      throw new RangeError(
-        `pod CIDR ${JSON.stringify(value)}: more than one IPv${c.network.family} CIDR (one per family)`,
-      );
-    }
-    const hostBits = c.network.family === 4 ? 32 - c.prefix : 128 - c.prefix;
-    if (hostBits < 2) throw new RangeError(`pod CIDR ${JSON.stringify(p)} is too small for pods (/${c.prefix})`);
-    cidrs.push({ ip: c.network, prefix: c.prefix, network: c.network });
+  let cidrs: Cidr[];
+  try {
+    cidrs = parseCidrList(dualStack ? value : (value.split(",")[0] ?? ""), { hostBits: "mask", minHostBits: 2 });
+  } catch (e) {
+    if (e instanceof CidrListError) throw new RangeError(`pod CIDR ${e.message}`, { cause: e });
+    throw e;
   }
-  if (cidrs.length === 0) throw new RangeError("pod CIDR is empty");
   const gateways = cidrs.map((c) => formatIP({ family: c.network.family, value: c.network.value + 1n }));
   return { cidrs, gateways };
 }
