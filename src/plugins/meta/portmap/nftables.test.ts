@@ -58,7 +58,7 @@ describe("nftables rendering (golden)", () => {
 
   it("an attachment is its chain and one map element per host port", () => {
     const plan = planAttachment(conf(), owner);
-    assert.deepEqual(renderAdd(owner, plan), [
+    assert.deepEqual(renderAdd(owner, plan).map(commandText), [
       `add chain inet podnet_portmap ${chain} { comment "abc123 eth0 mynet" ; }`,
       `flush chain inet podnet_portmap ${chain}`,
       `add rule inet podnet_portmap ${chain} meta nfproto ipv4 ip saddr 172.16.30.0/24 jump mark_13`,
