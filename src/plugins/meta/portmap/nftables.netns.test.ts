@@ -154,13 +154,6 @@ describe("portmap nftables ADD: nft -f and netlink make the same table (real ker
     );
   }
 
-  it("with user conditions the ADD stays nft text", () => {
-    const c = conf(["10.200.1.5/24"], mixed, { conditionsV4: ["ip", "daddr", "!=", "198.51.100.0/24"] });
-    const plan = planAttachment(c, owner);
-    assert.equal(plan.exprs, undefined);
-    assert.ok(renderAdd(owner, plan).every((x) => typeof x === "string"));
-  });
-
   it("a host port held by another attachment: the batch fails whole, naming the holder", () =>
     withTempNetns(async (ns) => {
       const nft = createNftables({ exec: inNs(ns.name), netlink: () => openNftNetlink(ns.path) });

@@ -1,6 +1,6 @@
 // The nftables backend: one podnet table whose host-port lookup is a verdict map, so that adding
-// or removing a pod's ports is a few map elements and one small chain in one `nft -f -`
-// transaction, whatever the number of pods (the Go plugin's nftables backend keeps one rule per
+// or removing a pod's ports is a few map elements and one small chain in one transaction,
+// whatever the number of pods (the Go plugin's nftables backend keeps one rule per
 // mapping in a shared chain, which every new connection walks, and deletes by listing it).
 //
 //   table inet podnet_portmap
@@ -18,9 +18,11 @@
 //     chain hp_<hash>     one per attachment, comment = owner: sends hairpin, same-subnet and
 //                         localhost sources to mark_<bit>, then one DNAT rule per mapping
 //
-// The shared part is made once, by the ADD that finds it missing; every other ADD is one
-// transaction of its own chain and elements, and deletes nothing (nf_tables deletions wait for
-// an RCU grace period, ≈16 ms here). The last DEL removes the whole table.
+// The shared part is made once (with `nft -f -`), by the ADD that finds it missing; every other
+// ADD is one transaction of its own chain and elements — one nfnetlink batch when the port has a
+// socket (the rules compiled to expressions as nft compiles them: nft-expr.ts), `nft -f -` when
+// the rules hold user conditions — and deletes nothing (nf_tables deletions wait for an RCU grace
+// period, ≈16 ms here). The last DEL removes the whole table.
 //
 // Ownership: an attachment owns its chain (named by a hash of network, container ID and ifname)
 // and the map elements whose verdict jumps to it. A key that is already in a map with another
