@@ -60,7 +60,7 @@ export type NftDelete =
   /** `delete table FAMILY TABLE` (and everything in it) */
   | { readonly op: "delTable"; readonly family: NftFamilyName; readonly table: string };
 
-/** One addition of a transaction, as the nft command that does the same (see addCommand). */
+/** One addition of a transaction, as the nft command that does the same (see opCommand). */
 export type NftAdd =
   /** `add chain FAMILY TABLE CHAIN { comment "…" ; }` (or without a comment): a regular chain, kept if it exists */
   | {
