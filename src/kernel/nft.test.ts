@@ -11,7 +11,7 @@ import {
   tableOfJson,
   type NftCommand,
 } from "./nft.js";
-import { nftKey, type NftDelete, type NftNetlink } from "./nft-netlink.js";
+import { nftKey, type NftDelete, type NftNetlink, type NftOp } from "./nft-netlink.js";
 import { createFakeExec } from "./testing.js";
 
 const stderrExists = `/dev/stdin:3:1-60: Error: Could not process rule: File exists
@@ -103,7 +103,7 @@ describe("the nftables port", () => {
     { op: "flushChain", family: "inet", table: "t", chain: "c" },
     { op: "delChain", family: "inet", table: "t", chain: "c" },
   ];
-  function setup(answer: (d: readonly NftDelete[]) => void) {
+  function setup(answer: (d: readonly NftOp[]) => void) {
     const batches: string[][] = [];
     const exec = createFakeExec();
     const netlink = (): NftNetlink => ({

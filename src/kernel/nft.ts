@@ -1,11 +1,13 @@
 // nftables, the port (knftables' Interface): transactions and reads on one network namespace's
 // ruleset, with one error type, NftError, whichever way they went. The port picks the mechanism:
 // - over NETLINK_NETFILTER (nft-netlink.ts), when it has a socket, for what is on a hot path and
-//   simple to encode: deletions (set elements, a chain's rules, chains, tables) as one nfnetlink
-//   batch, and the reads of tables, chains and set keys — no `nft` process, and no listing of the
-//   ruleset for nft to build its cache from (which grows with the number of pods);
+//   simple to encode: a transaction of structured operations (NftOp: deletions of set elements, a
+//   chain's rules, chains, tables; additions of chains, rules of known expressions, `jump` map
+//   elements) as one nfnetlink batch, and the reads of tables, chains and set keys — no `nft`
+//   process, and no listing of the ruleset for nft to build its cache from (which grows with the
+//   number of pods);
 // - through the `nft` tool otherwise: a transaction rendered to text and applied with `nft -f -`
-//   (rules, which need expressions, and anything read back as text), and reads with `nft list` /
+//   (any with a command as text, and anything read back as text), and reads with `nft list` /
 //   `nft -j list`. Its errors are classified from the first "Error:" line of stderr (nft prints
 //   English whatever the locale; exec.ts also sets LC_ALL=C).
 // Both are atomic: a transaction is all of it or nothing. Callers branch on `errno`, never on
@@ -14,13 +16,13 @@ import { ipToBytes, tryParseIPExact } from "../ip/index.js";
 import { isKernelError } from "./errors.js";
 import { ExecError, nodeExec, type Exec } from "./exec.js";
 import {
-  deleteCommand,
   nftKey,
+  opCommand,
   openNftNetlink,
   ownNftNetlink,
-  type NftDelete,
   type NftFamilyName,
   type NftNetlink,
+  type NftOp,
 } from "./nft-netlink.js";
 import { PodnetError } from "../util/errors.js";
 
@@ -68,13 +70,13 @@ export function classifyNftError(stderr: string): { errno: NftErrno; first: stri
 const NFT_ERRNOS: readonly string[] = ["EEXIST", "ENOENT", "EBUSY", "EINVAL", "EPERM"];
 
 /**
- * One command of a transaction: a deletion the port may send over netlink, or any command as nft
- * script text ("add rule inet t c …"). A transaction with text in it goes through `nft -f -`.
+ * One command of a transaction: an operation the port may send over netlink, or any command as nft
+ * script text ("add table inet t …"). A transaction with text in it goes through `nft -f -`.
  */
-export type NftCommand = NftDelete | string;
+export type NftCommand = NftOp | string;
 
 /** The nft script line of a command. */
-export const commandText = (c: NftCommand): string => (typeof c === "string" ? c : deleteCommand(c));
+export const commandText = (c: NftCommand): string => (typeof c === "string" ? c : opCommand(c));
 
 /** A table's chains, and the keys of the sets asked for (as the kernel holds them: see nftKey). */
 export interface NftTable {
@@ -160,11 +162,11 @@ export function createNftables(o: NftablesOptions): Nftables {
   return {
     async apply(tx) {
       if (tx.length === 0) return;
-      const deletes = tx.every((c): c is NftDelete => typeof c !== "string") ? tx : undefined;
-      if (netlink && deletes) {
-        const ops = new Set(deletes.map(deleteCommand));
+      const structured = tx.every((c): c is NftOp => typeof c !== "string") ? tx : undefined;
+      if (netlink && structured) {
+        const ops = new Set(structured.map(opCommand));
         try {
-          netlink().apply(deletes);
+          netlink().apply(structured);
           return;
         } catch (e) {
           // The kernel's answer to the transaction is final; anything else (no socket, or no
@@ -267,10 +269,7 @@ function encodeJsonKey(types: readonly string[], key: unknown): Uint8Array {
   return nftKey(fields);
 }
 
-/** A string as an nft quoted literal (comments). nft has no escapes: `"` and newlines are replaced. */
-export function nftString(s: string): string {
-  return `"${s.replace(/["\\\n\r]/g, "_")}"`;
-}
+export { nftString } from "./nft-netlink.js";
 
 /** nft limits comments (NFT_USERDATA_MAXLEN): keep them well under 128 bytes. */
 export const NFT_COMMENT_MAX = 127;

@@ -58,7 +58,7 @@ describe("nftables rendering (golden)", () => {
 
   it("an attachment is its chain and one map element per host port", () => {
     const plan = planAttachment(conf(), owner);
-    assert.deepEqual(renderAdd(owner, plan), [
+    assert.deepEqual(renderAdd(owner, plan).map(commandText), [
       `add chain inet podnet_portmap ${chain} { comment "abc123 eth0 mynet" ; }`,
       `flush chain inet podnet_portmap ${chain}`,
       `add rule inet podnet_portmap ${chain} meta nfproto ipv4 ip saddr 172.16.30.0/24 jump mark_13`,
@@ -94,6 +94,15 @@ describe("nftables rendering (golden)", () => {
     assert.equal(all[0], "meta nfproto ipv4 jump mark_20");
     const cond = planAttachment(conf({ conditionsV4: ["ip", "daddr", "!=", "198.51.100.0/24"] }), owner).rules;
     assert.equal(cond[2], "meta nfproto ipv4 ip daddr != 198.51.100.0/24 tcp dport 8080 dnat ip to 172.16.30.2:80");
+    const withCond = planAttachment(conf({ conditionsV4: ["ip", "daddr", "!=", "198.51.100.0/24"] }), owner);
+    assert.equal(withCond.exprs, undefined, "user conditions: only nft compiles them");
+    assert.ok(renderAdd(owner, withCond).every((c) => typeof c === "string"));
+    const plain = planAttachment(conf(), owner);
+    assert.equal(plain.exprs?.length, plain.rules.length);
+    assert.ok(
+      renderAdd(owner, plain).every((c) => typeof c !== "string"),
+      "no conditions: operations for netlink",
+    );
     assert.deepEqual(renderMark(20), [
       "add chain inet podnet_portmap mark_20",
       "add rule inet podnet_portmap mark_20 meta mark set meta mark | 0x100000",

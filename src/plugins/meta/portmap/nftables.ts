@@ -1,6 +1,6 @@
 // The nftables backend: one podnet table whose host-port lookup is a verdict map, so that adding
-// or removing a pod's ports is a few map elements and one small chain in one `nft -f -`
-// transaction, whatever the number of pods (the Go plugin's nftables backend keeps one rule per
+// or removing a pod's ports is a few map elements and one small chain in one transaction,
+// whatever the number of pods (the Go plugin's nftables backend keeps one rule per
 // mapping in a shared chain, which every new connection walks, and deletes by listing it).
 //
 //   table inet podnet_portmap
@@ -18,9 +18,11 @@
 //     chain hp_<hash>     one per attachment, comment = owner: sends hairpin, same-subnet and
 //                         localhost sources to mark_<bit>, then one DNAT rule per mapping
 //
-// The shared part is made once, by the ADD that finds it missing; every other ADD is one
-// transaction of its own chain and elements, and deletes nothing (nf_tables deletions wait for
-// an RCU grace period, ≈16 ms here). The last DEL removes the whole table.
+// The shared part is made once (with `nft -f -`), by the ADD that finds it missing; every other
+// ADD is one transaction of its own chain and elements — one nfnetlink batch when the port has a
+// socket (the rules compiled to expressions as nft compiles them: nft-expr.ts), `nft -f -` when
+// the rules hold user conditions — and deletes nothing (nf_tables deletions wait for an RCU grace
+// period, ≈16 ms here). The last DEL removes the whole table.
 //
 // Ownership: an attachment owns its chain (named by a hash of network, container ID and ifname)
 // and the map elements whose verdict jumps to it. A key that is already in a map with another
@@ -30,17 +32,28 @@
 // port to any address (two maps) coexist: the host-address one wins for its address.
 import { createHash } from "node:crypto";
 import { CniCode, CniError } from "../../../cni/index.js";
-import { formatIP, formatNetwork, ipToBytes, joinHostPort, parseIP, tryParseIPExact } from "../../../ip/index.js";
+import {
+  cidrOf,
+  formatIP,
+  formatNetwork,
+  ipToBytes,
+  joinHostPort,
+  parseCidr,
+  parseIP,
+  tryParseIPExact,
+} from "../../../ip/index.js";
 import {
   NFT_COMMENT_MAX,
   isNftExists,
   isNftGoneOrBusy,
   isNftNotFound,
   nftString,
+  type NftCommand,
   type Nftables,
   type NftTable,
 } from "../../../kernel/nft.js";
-import { nftKey, type NftDelete } from "../../../kernel/nft-netlink.js";
+import { dnatTo, jumpTo, matchAddr, matchDport, matchNfproto, type NftExpr } from "../../../kernel/nft-expr.js";
+import { nftKey, type NftDelete, type NftOp } from "../../../kernel/nft-netlink.js";
 import { isAnyHost, mappingsFor, type PortMapConf } from "./config.js";
 
 export const TABLE = "podnet_portmap";
@@ -122,15 +135,29 @@ export function renderMark(bit: number): string[] {
 export interface NftAttachmentPlan {
   readonly chain: string;
   readonly rules: readonly string[];
+  /**
+   * Per rule, the expressions nft compiles it to, for the port to send over netlink; undefined
+   * when the rules hold user conditions (conditionsV4/V6: nft text, which only nft compiles).
+   */
+  readonly exprs: ReadonlyArray<readonly NftExpr[]> | undefined;
   readonly elements: readonly NftElement[];
 }
+
+const LOOPBACK4 = parseCidr("127.0.0.0/8");
 
 export function planAttachment(conf: PortMapConf, owner: Owner): NftAttachmentPlan {
   const chain = chainName(owner);
   const toMark = `jump ${markChain(conf.markMasqBit)}`;
   const rules: string[] = [];
+  const exprs: Array<readonly NftExpr[]> = [];
+  let compiled = true;
   const elements: NftElement[] = [];
   const seen = new Set<string>();
+  const rule = (text: string, x: readonly NftExpr[] | undefined) => {
+    rules.push(text);
+    if (x) exprs.push(x);
+    else compiled = false;
+  };
   for (const family of [4, 6] as const) {
     const cont = family === 4 ? conf.contIPv4 : conf.contIPv6;
     if (!cont) continue;
@@ -140,23 +167,38 @@ export function planAttachment(conf: PortMapConf, owner: Owner): NftAttachmentPl
     const ipKw = family === 4 ? "ip" : "ip6";
     const cond = (family === 4 ? conf.conditionsV4 : conf.conditionsV6).join(" ");
     const head = `meta nfproto ${nfproto}${cond ? ` ${cond}` : ""}`;
+    // The same rules as expressions, when there are no user conditions (only nft compiles those).
+    const headX = cond ? undefined : matchNfproto(family);
+    const mark = jumpTo(markChain(conf.markMasqBit));
     if (conf.snat) {
       // Hairpin and same-subnet sources (the replies would bypass this node's conntrack), and, for
       // IPv4, connections from the node's loopback: marked here, masqueraded in postrouting.
-      if (conf.masqAll) rules.push(`${head} ${toMark}`);
+      if (conf.masqAll) rule(`${head} ${toMark}`, headX && [...headX, ...mark]);
       else {
         // One rule per source, not an anonymous set: nft fetches the elements of every set in the
         // table before each transaction, so a set per pod would make every ADD O(pods).
-        for (const src of [formatNetwork(cont), ...(family === 4 ? ["127.0.0.0/8"] : [])])
-          rules.push(`${head} ${ipKw} saddr ${src} ${toMark}`);
+        for (const src of [cont, ...(family === 4 ? [LOOPBACK4] : [])])
+          rule(
+            `${head} ${ipKw} saddr ${formatNetwork(src)} ${toMark}`,
+            headX && [...headX, ...matchAddr("saddr", src), ...mark],
+          );
       }
     }
     const contIP = formatIP(cont.ip);
     for (const e of entries) {
       const any = isAnyHost(e);
       const dst = any ? "" : ` ${ipKw} daddr ${e.hostIP}`;
-      rules.push(
+      const hostIP = any ? undefined : tryParseIPExact(e.hostIP);
+      rule(
         `${head}${dst} ${e.protocol} dport ${e.hostPort} dnat ${ipKw} to ${joinHostPort(contIP, e.containerPort)}`,
+        headX && (any || hostIP?.family === family)
+          ? [
+              ...headX,
+              ...(hostIP ? matchAddr("daddr", cidrOf(hostIP, family === 4 ? 32 : 128)) : []),
+              ...matchDport(e.protocol, e.hostPort),
+              ...dnatTo(cont.ip, e.containerPort),
+            ]
+          : undefined,
       );
       const el: NftElement = any
         ? { map: family === 4 ? "hostports4" : "hostports6", key: `${e.protocol} . ${e.hostPort}` }
@@ -171,16 +213,31 @@ export function planAttachment(conf: PortMapConf, owner: Owner): NftAttachmentPl
       }
     }
   }
-  return { chain, rules, elements };
+  return { chain, rules, exprs: compiled ? exprs : undefined, elements };
 }
 
-/** The commands of an ADD when the table is there: the attachment's chain (rebuilt) and elements. */
-export function renderAdd(owner: Owner, plan: NftAttachmentPlan): string[] {
+/**
+ * The commands of an ADD when the table is there: the attachment's chain (rebuilt) and elements —
+ * as operations the port sends over netlink when it can (their text is the same), or, with user
+ * conditions in the rules, as nft text.
+ */
+export function renderAdd(owner: Owner, plan: NftAttachmentPlan): NftCommand[] {
+  const { chain, exprs } = plan;
+  if (!exprs)
+    return [
+      `add chain ${T} ${chain} { comment ${nftString(ownerComment(owner))} ; }`,
+      `flush chain ${T} ${chain}`,
+      ...plan.rules.map((r) => `add rule ${T} ${chain} ${r}`),
+      ...plan.elements.map((e) => renderElement("add", e, chain)),
+    ];
+  const base = { family: "inet", table: TABLE } as const;
   return [
-    `add chain ${T} ${plan.chain} { comment ${nftString(ownerComment(owner))} ; }`,
-    `flush chain ${T} ${plan.chain}`,
-    ...plan.rules.map((r) => `add rule ${T} ${plan.chain} ${r}`),
-    ...plan.elements.map((e) => renderElement("add", e, plan.chain)),
+    { ...base, op: "addChain", chain, comment: ownerComment(owner) },
+    { ...base, op: "flushChain", chain },
+    ...plan.rules.map((rule, i): NftOp => ({ ...base, op: "addRule", chain, rule, exprs: exprs[i]! })),
+    ...plan.elements.map(
+      (e): NftOp => ({ ...base, op: "addJump", set: e.map, key: elementKeyBytes(e), keyText: e.key, chain }),
+    ),
   ];
 }
 

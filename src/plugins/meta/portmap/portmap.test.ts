@@ -6,7 +6,7 @@ import type { Conntrack, CtEntry } from "../../../kernel/conntrack.js";
 import { KernelError } from "../../../kernel/errors.js";
 import { ExecError, type Exec } from "../../../kernel/exec.js";
 import { createNftables } from "../../../kernel/nft.js";
-import type { NftDelete, NftNetlink } from "../../../kernel/nft-netlink.js";
+import type { NftNetlink, NftOp } from "../../../kernel/nft-netlink.js";
 import { createFakeKernel, type FakeKernel } from "../../../kernel/fake.js";
 import { createFakeExec } from "../../../kernel/testing.js";
 import { invokeFuncs } from "../../../sdk/testing.js";
@@ -418,7 +418,7 @@ describe("portmap DEL", () => {
         { hostIP: "10.200.9.1", hostPort: 53, containerPort: 53, protocol: "udp" },
       ]),
     );
-    const batches: NftDelete[][] = [];
+    const batches: NftOp[][] = [];
     let fail: string | undefined;
     let closed = 0;
     const nl = (): NftNetlink => ({
