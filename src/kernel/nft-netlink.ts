@@ -108,6 +108,20 @@ const nftType = (m: number) => nfnlType(NFNL_SUBSYS.NFTABLES, m);
 const isDelete = (o: NftOp): o is NftDelete =>
   o.op === "delElement" || o.op === "flushChain" || o.op === "delChain" || o.op === "delTable";
 
+/** The attributes of a one-element set element list: the table, the set, the key and what else the element holds. */
+function setElement(table: string, set: string, key: Uint8Array, extra: Uint8Array[] = []): Uint8Array[] {
+  return [
+    attr(NFTA_SET_ELEM_LIST.TABLE, cstr(table)),
+    attr(NFTA_SET_ELEM_LIST.SET, cstr(set)),
+    nested(NFTA_SET_ELEM_LIST.ELEMENTS | NLA_F.NESTED, [
+      nested(NFTA_LIST_ELEM | NLA_F.NESTED, [
+        nested(NFTA_SET_ELEM_KEY | NLA_F.NESTED, [attr(NFTA_DATA_VALUE, key)]),
+        ...extra,
+      ]),
+    ]),
+  ];
+}
+
 /** The body of one deletion's message (after nfgenmsg), and its type. */
 export function encodeDelete(d: NftDelete): { type: number; body: Uint8Array[] } {
   const fam = nfgenmsg(NFPROTO[d.family]);
@@ -115,16 +129,7 @@ export function encodeDelete(d: NftDelete): { type: number; body: Uint8Array[] }
     case "delElement":
       return {
         type: nftType(NFT_MSG.DELSETELEM),
-        body: [
-          fam,
-          attr(NFTA_SET_ELEM_LIST.TABLE, cstr(d.table)),
-          attr(NFTA_SET_ELEM_LIST.SET, cstr(d.set)),
-          nested(NFTA_SET_ELEM_LIST.ELEMENTS | NLA_F.NESTED, [
-            nested(NFTA_LIST_ELEM | NLA_F.NESTED, [
-              nested(NFTA_SET_ELEM_KEY | NLA_F.NESTED, [attr(NFTA_DATA_VALUE, d.key)]),
-            ]),
-          ]),
-        ],
+        body: [fam, ...setElement(d.table, d.set, d.key)],
       };
     case "flushChain":
       return {
@@ -169,17 +174,7 @@ export function encodeAdd(a: NftAdd): { type: number; flags: number; body: Uint8
       return {
         type: nftType(NFT_MSG.NEWSETELEM),
         flags: NLM_F.CREATE,
-        body: [
-          fam,
-          attr(NFTA_SET_ELEM_LIST.TABLE, cstr(a.table)),
-          attr(NFTA_SET_ELEM_LIST.SET, cstr(a.set)),
-          nested(NFTA_SET_ELEM_LIST.ELEMENTS | NLA_F.NESTED, [
-            nested(NFTA_LIST_ELEM | NLA_F.NESTED, [
-              nested(NFTA_SET_ELEM_KEY | NLA_F.NESTED, [attr(NFTA_DATA_VALUE, a.key)]),
-              jumpVerdict(NFTA_SET_ELEM_DATA, a.chain),
-            ]),
-          ]),
-        ],
+        body: [fam, ...setElement(a.table, a.set, a.key, [jumpVerdict(NFTA_SET_ELEM_DATA, a.chain)])],
       };
   }
 }
