@@ -10,6 +10,7 @@ import { EtcdStore, KeyLayout, clusterNodes, clusterRemoveNode, nodesTable } fro
 import { nodeRawExec } from "../kernel/exec.js";
 import type { PodView } from "../netmgr/sandbox/runtime.js";
 import { Background, helpers, inNs, Lab, newDemoId, run } from "./demo-lab.js";
+import { DemoRun } from "./demo-run.js";
 import { ping, serve, tcpGet } from "./demo-probes.js";
 import { type Colors, renderTable } from "./table.js";
 
@@ -123,7 +124,6 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<number> {
   const labs = names.map((name) => new Lab({ id, name }));
   const etcd = new DemoEtcd(id);
   const pods = new Map<string, PodView>();
-  let interrupted = false;
   let cleaned: Promise<void> | undefined;
   const cleanup = () =>
     (cleaned ??= (async () => {
@@ -131,23 +131,8 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<number> {
       await etcd.stop();
       await run("ip", ["netns", "del", sw]).catch(() => {});
     })());
-  const onSignal = (sig: string) => {
-    if (interrupted) return;
-    interrupted = true;
-    process.stderr.write(`\n${c.yellow(`${sig}: cleaning up…`)}\n`);
-    void cleanup().finally(() => process.exit(130));
-  };
-  const sigint = () => onSignal("SIGINT");
-  const sigterm = () => onSignal("SIGTERM");
-  process.on("SIGINT", sigint);
-  process.on("SIGTERM", sigterm);
-
-  const checks: boolean[] = [];
-  const check = (ok: boolean, label: string, detail: string) => {
-    if (interrupted) return;
-    checks.push(ok);
-    out(`  ${ok ? c.green("✓") : c.red("✗")} ${label.padEnd(25)} ${ok ? detail : c.red(detail)}`);
-  };
+  const demo = new DemoRun(c, out, cleanup);
+  const check = demo.check.bind(demo);
   const row = (k: string, v: string) => out(`  ${c.dim(k.padEnd(15))}${v}`);
   const status = async (lab: Lab) => (await lab.client.cluster()) as { podCIDRs: string[]; peers: PeerStatus[] };
 
@@ -319,16 +304,9 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<number> {
         : `daemons and etcd stopped, ${o.nodes + 2} namespaces, the pods' and the temp dirs gone`,
     );
     out();
-    const failed = checks.filter((x) => !x).length;
-    const secs = ((performance.now() - t0) / 1000).toFixed(1);
-    out(
-      failed === 0
-        ? c.green(c.bold(`${checks.length}/${checks.length} checks passed`)) + c.dim(` in ${secs} s`)
-        : c.red(c.bold(`${failed} of ${checks.length} checks failed`)) + c.dim(` in ${secs} s`),
-    );
-    return failed === 0 ? 0 : 1;
+    return demo.summary(t0);
   } catch (e) {
-    if (interrupted) return 130;
+    if (demo.interrupted) return 130;
     out();
     process.stderr.write(`${c.red("podnet demo failed:")} ${(e as Error).message}\n`);
     for (const l of labs) {
@@ -339,7 +317,6 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<number> {
     return 1;
   } finally {
     await cleanup();
-    process.off("SIGINT", sigint);
-    process.off("SIGTERM", sigterm);
+    demo.dispose();
   }
 }

@@ -9,6 +9,7 @@ import { formatRate } from "../netmgr/core/bandwidth.js";
 import { PODNET_CNI_BIN_DIR } from "../netmgr/daemon/paths.js";
 import type { PodView } from "../netmgr/sandbox/runtime.js";
 import { DEMO_NODE_IP, DEMO_UPLINK_MTU, hasKubenetPlugins, inNs, Lab } from "./demo-lab.js";
+import { DemoRun } from "./demo-run.js";
 import { ping, serve, tcpGet, transferRate } from "./demo-probes.js";
 import { hostPortsText, limitsText } from "./pod.js";
 import { DEMO_CLUSTER_CIDR, etcdInstalled, runClusterDemo } from "./demo-cluster.js";
@@ -30,12 +31,6 @@ node's block of ${DEMO_CLUSTER_CIDR}, a pod on each, cross-node pings, a node re
   --no-color  no colours (also: NO_COLOR set, or not a terminal)
 Needs root (it creates network namespaces); run \`bash scripts/setup.sh\` first.
 ${exitCodes({ failure: "a check failed, or the sandbox could not be made", more: ["130  interrupted (Ctrl-C); the sandbox was removed"] })}`;
-
-interface Check {
-  readonly ok: boolean;
-  readonly label: string;
-  readonly detail: string;
-}
 
 function pods(): Array<Record<string, unknown>> {
   return [
@@ -124,24 +119,8 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
   const t0 = performance.now();
   const lab = new Lab();
   const made: PodView[] = [];
-  let interrupted = false;
-  const onSignal = (sig: string) => {
-    if (interrupted) return;
-    interrupted = true;
-    process.stderr.write(`\n${c.yellow(`${sig}: cleaning up…`)}\n`);
-    void lab.cleanup(made.map(nsOf)).finally(() => process.exit(130));
-  };
-  const sigint = () => onSignal("SIGINT");
-  const sigterm = () => onSignal("SIGTERM");
-  process.on("SIGINT", sigint);
-  process.on("SIGTERM", sigterm);
-
-  const checks: Check[] = [];
-  const check = (ok: boolean, label: string, detail: string) => {
-    if (interrupted) return;
-    checks.push({ ok, label, detail });
-    out(`  ${ok ? c.green("✓") : c.red("✗")} ${label.padEnd(25)} ${ok ? detail : c.red(detail)}`);
-  };
+  const demo = new DemoRun(c, out, () => lab.cleanup(made.map(nsOf)));
+  const check = demo.check.bind(demo);
 
   try {
     out(c.bold("podnet demo") + c.dim(" — a kubenet node in a sandbox"));
@@ -256,7 +235,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
       }
     }
     const free = await transferRate(lab.node, nsOf(web), web.ips[0]!, 5002, 500);
-    if (typeof free === "number" && !interrupted)
+    if (typeof free === "number" && !demo.interrupted)
       out(
         `  ${c.dim("·")} ${"unshaped → web".padEnd(25)} ${c.dim(`node → web ${formatRate(Math.round(free))} (no annotation, for comparison)`)}`,
       );
@@ -324,16 +303,9 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
       left.length ? `left: ${left.join(", ")}` : `daemon stopped, ${lab.node} and its temp dir gone`,
     );
     out();
-    const failed = checks.filter((x) => !x.ok).length;
-    const secs = ((performance.now() - t0) / 1000).toFixed(1);
-    out(
-      failed === 0
-        ? c.green(c.bold(`${checks.length}/${checks.length} checks passed`)) + c.dim(` in ${secs} s`)
-        : c.red(c.bold(`${failed} of ${checks.length} checks failed`)) + c.dim(` in ${secs} s`),
-    );
-    return failed === 0 ? 0 : 1;
+    return demo.summary(t0);
   } catch (e) {
-    if (interrupted) return 130;
+    if (demo.interrupted) return 130;
     out();
     process.stderr.write(`${c.red("podnet demo failed:")} ${(e as Error).message}\n`);
     await lab.stopDaemon();
@@ -342,7 +314,6 @@ export async function run(args: string[], env: NodeJS.ProcessEnv = process.env):
     return 1;
   } finally {
     await lab.cleanup(made.map(nsOf));
-    process.off("SIGINT", sigint);
-    process.off("SIGTERM", sigterm);
+    demo.dispose();
   }
 }
