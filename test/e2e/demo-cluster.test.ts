@@ -2,10 +2,9 @@
 // every check passes and nothing is left behind, also when it is interrupted half-way.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { haveRoot, orphanedDemoProbes } from "./sandbox.js";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { demoLeftovers, haveRoot, interruptDemo, nodeEnv, orphanedDemoProbes } from "./sandbox.js";
 import { PODNET_BIN } from "../../src/netmgr/testing/daemon.js";
 import { etcdAvailable } from "../../src/cluster/testing-etcd.js";
 
@@ -15,27 +14,10 @@ const skip = !haveRoot()
     ? "needs etcd (scripts/setup.sh installs etcd-server)"
     : false;
 
-function env(): NodeJS.ProcessEnv {
-  const e = { ...process.env };
-  delete e["NODE_EXTRA_CA_CERTS"];
-  delete e["NODE_OPTIONS"];
-  return e;
-}
-
-/** Namespaces and temp dirs of demo `id` still present. */
-function leftovers(id: string): string[] {
-  const ns = spawnSync("ip", ["netns", "list"], { encoding: "utf8" })
-    .stdout.split("\n")
-    .map((l) => l.split(" ")[0]!)
-    .filter((n) => n.startsWith(`podnet-demo-${id}`));
-  const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith(`podnet-demo-${id}-`));
-  return [...ns, ...dirs];
-}
-
 describe("podnet demo --nodes 3", { skip }, () => {
   it("three nodes get their blocks and routes, pods ping across nodes, a node is removed, the sandbox is gone afterwards", () => {
     const r = spawnSync(process.execPath, [PODNET_BIN, "demo", "--nodes", "3", "--no-color"], {
-      env: env(),
+      env: nodeEnv(),
       encoding: "utf8",
       timeout: 90_000,
     });
@@ -61,7 +43,7 @@ describe("podnet demo --nodes 3", { skip }, () => {
     );
     assert.match(r.stdout, /(\d+)\/\1 checks passed/);
     assert.doesNotMatch(r.stdout, /✗/);
-    assert.deepEqual(leftovers(id), []);
+    assert.deepEqual(demoLeftovers(id), []);
     assert.deepEqual(orphanedDemoProbes(), [], "no probe process outlives the demo");
     const pods = [...r.stdout.matchAll(/podnet-[0-9a-f]{12}/g)].map((m) => m[0]);
     assert.equal(pods.length, 3, r.stdout);
@@ -72,30 +54,12 @@ describe("podnet demo --nodes 3", { skip }, () => {
   });
 
   it("Ctrl-C half-way cleans up too", async () => {
-    const c = spawn(process.execPath, [PODNET_BIN, "demo", "--nodes", "3", "--no-color"], {
-      env: env(),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    c.stdout.on("data", (d: Buffer) => (out += d));
-    c.stderr.on("data", (d: Buffer) => (out += d));
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`demo did not reach the pods:\n${out}`)), 60_000);
-      const poll = setInterval(() => {
-        if (out.includes("Pods")) {
-          clearInterval(poll);
-          clearTimeout(t);
-          resolve();
-        }
-      }, 20);
-    });
-    c.kill("SIGINT");
-    const code = await new Promise<number | null>((r) => c.once("exit", (x) => r(x)));
+    const { code, out } = await interruptDemo(PODNET_BIN, ["--nodes", "3", "--no-color"], "Pods", 60_000);
     assert.equal(code, 130, out);
     assert.match(out, /SIGINT: cleaning up/);
     const id = /podnet-demo-([0-9a-f]{6})-sw/.exec(out)?.[1];
     assert.ok(id, out);
-    assert.deepEqual(leftovers(id), []);
+    assert.deepEqual(demoLeftovers(id), []);
     assert.deepEqual(orphanedDemoProbes(), [], "no probe process outlives the demo");
     const pods = [...out.matchAll(/podnet-[0-9a-f]{12}/g)].map((m) => m[0]);
     assert.deepEqual(

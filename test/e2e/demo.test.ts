@@ -2,34 +2,17 @@
 // left behind, also when it is interrupted half-way.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { haveRoot, orphanedDemoProbes } from "./sandbox.js";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { demoLeftovers, haveRoot, interruptDemo, nodeEnv, orphanedDemoProbes } from "./sandbox.js";
 import { PODNET_BIN } from "../../src/netmgr/testing/daemon.js";
 
 const skip = haveRoot() ? false : "needs root (network namespaces)";
 
-function env(): NodeJS.ProcessEnv {
-  const e = { ...process.env };
-  delete e["NODE_EXTRA_CA_CERTS"];
-  delete e["NODE_OPTIONS"];
-  return e;
-}
-
-function leftovers(id: string): string[] {
-  const ns = spawnSync("ip", ["netns", "list"], { encoding: "utf8" })
-    .stdout.split("\n")
-    .map((l) => l.split(" ")[0]!)
-    .filter((n) => n === `podnet-demo-${id}`);
-  const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith(`podnet-demo-${id}-`));
-  return [...ns, ...dirs];
-}
-
 describe("podnet demo", { skip }, () => {
   it("all checks pass, with measured numbers, and the sandbox is gone afterwards", () => {
     const r = spawnSync(process.execPath, [PODNET_BIN, "demo", "--no-color"], {
-      env: env(),
+      env: nodeEnv(),
       encoding: "utf8",
       timeout: 60_000,
     });
@@ -42,7 +25,7 @@ describe("podnet demo", { skip }, () => {
     assert.match(r.stdout, /✓ shaped → api\s+node → api [\d.]+Mbit\/s measured, limit 10Mbit\/s/);
     assert.match(r.stdout, /(\d+)\/\1 checks passed/);
     assert.doesNotMatch(r.stdout, /✗/);
-    assert.deepEqual(leftovers(id), []);
+    assert.deepEqual(demoLeftovers(id), []);
     assert.deepEqual(orphanedDemoProbes(), [], "no probe process outlives the demo");
     const pods = [...r.stdout.matchAll(/podnet-[0-9a-f]{12}/g)].map((m) => m[0]);
     assert.equal(pods.length, 3, r.stdout);
@@ -54,30 +37,12 @@ describe("podnet demo", { skip }, () => {
   });
 
   it("Ctrl-C half-way cleans up too", async () => {
-    const c = spawn(process.execPath, [PODNET_BIN, "demo", "--no-color"], {
-      env: env(),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    c.stdout.on("data", (d: Buffer) => (out += d));
-    c.stderr.on("data", (d: Buffer) => (out += d));
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`demo did not reach the checks:\n${out}`)), 30_000);
-      const poll = setInterval(() => {
-        if (out.includes("Checks")) {
-          clearInterval(poll);
-          clearTimeout(t);
-          resolve();
-        }
-      }, 20);
-    });
-    c.kill("SIGINT");
-    const code = await new Promise<number | null>((r) => c.once("exit", (x) => r(x)));
+    const { code, out } = await interruptDemo(PODNET_BIN, ["--no-color"], "Checks", 30_000);
     assert.equal(code, 130, out);
     assert.match(out, /SIGINT: cleaning up/);
     const id = /podnet-demo-([0-9a-f]{6})/.exec(out)?.[1];
     assert.ok(id);
-    assert.deepEqual(leftovers(id), []);
+    assert.deepEqual(demoLeftovers(id), []);
     assert.deepEqual(orphanedDemoProbes(), [], "no probe process outlives the demo");
     const pods = [...out.matchAll(/podnet-[0-9a-f]{12}/g)].map((m) => m[0]);
     assert.ok(pods.length >= 3, out);

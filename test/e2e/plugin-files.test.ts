@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Script } from "node:vm";
-import { PODNET_PLUGINS, REPO } from "./sandbox.js";
+import { nodeEnv, PODNET_PLUGINS, REPO } from "./sandbox.js";
 
 interface CodeCacheModule {
   parsePlugin(
@@ -32,17 +32,11 @@ const codeCache = () => import(pathToFileURL(join(REPO, "scripts", "code-cache.m
 
 const plugins = readdirSync(PODNET_PLUGINS).filter((n) => !n.endsWith(".node") && !n.endsWith(".json"));
 
-function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, ...extra };
-  delete e["NODE_EXTRA_CA_CERTS"];
-  delete e["NODE_OPTIONS"];
-  return e;
-}
 /** VERSION from the loader, or (traced) from the bundle. */
 const version = (file: string, { extra = [] as string[], traced = false } = {}) =>
   spawnSync(process.execPath, [...extra, file], {
     encoding: "utf8",
-    env: env({ CNI_COMMAND: "VERSION", ...(traced ? { PODNET_TRACE: "1" } : {}) }),
+    env: nodeEnv({ CNI_COMMAND: "VERSION", ...(traced ? { PODNET_TRACE: "1" } : {}) }),
   });
 
 describe("plugin files", () => {
@@ -114,9 +108,9 @@ describe("plugin files", () => {
     const p = parsePlugin(text);
     assert.ok(p);
     assert.ok(p.source.includes(body), "the bundle changed on its way through the file");
-    const ok = spawnSync(file, [], { encoding: "utf8", env: env() });
+    const ok = spawnSync(file, [], { encoding: "utf8", env: nodeEnv() });
     assert.equal(ok.stdout.trim(), JSON.stringify(["a */ b", "x*", "object", "string"]), ok.stderr);
-    const thrown = spawnSync(file, [], { encoding: "utf8", env: env({ THROW: "1" }) });
+    const thrown = spawnSync(file, [], { encoding: "utf8", env: nodeEnv({ THROW: "1" }) });
     assert.notEqual(thrown.status, 0);
     const line = text.split("\n").findIndex((l) => l.includes(`throw new Error("thrown here")`)) + 1;
     assert.ok(thrown.stderr.startsWith(`${file}:${line}\n`), thrown.stderr);

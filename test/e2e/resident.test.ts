@@ -13,7 +13,7 @@ import { localPluginHost, stateless } from "../../src/resident/host.js";
 import { newServeStats, serveResident } from "../../src/resident/server.js";
 import { parseConfList, type Result } from "../../src/cni/index.js";
 import { CniRuntime } from "../../src/libcni/index.js";
-import { inNs, REPO, withSandbox } from "./sandbox.js";
+import { inNs, nodeEnv, REPO, type Sandbox, withSandbox } from "./sandbox.js";
 import { startDaemon } from "../../src/netmgr/testing/daemon.js";
 
 const RESIDENT = join(REPO, "build", "resident");
@@ -74,24 +74,45 @@ describe("launcher ↔ an in-process daemon", () => {
   });
 });
 
+/**
+ * `podnet resident` in the sandbox's node netns on <dir>/cni.sock, once its socket is there;
+ * stop() ends it (SIGTERM) and waits, log() is what it wrote to stderr.
+ */
+async function startResident(
+  sb: Sandbox,
+  args: readonly string[] = [],
+): Promise<{ sock: string; log: () => string; stop: () => Promise<void> }> {
+  const sock = join(sb.dir, "cni.sock");
+  const daemon = spawn(
+    "ip",
+    ["netns", "exec", sb.node, process.execPath, join(REPO, "bin", "podnet"), "resident", "--socket", sock, ...args],
+    { env: nodeEnv(), stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let log = "";
+  daemon.stderr.on("data", (d: Buffer) => {
+    log += d.toString();
+  });
+  const closed = new Promise((r) => daemon.once("close", r));
+  const stop = async () => {
+    daemon.kill("SIGTERM");
+    await closed;
+  };
+  for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!existsSync(sock)) {
+    await stop();
+    assert.fail(`daemon did not start: ${log}`);
+  }
+  return { sock, log: () => log, stop };
+}
+
 describe("resident mode (launcher → podnet resident)", {
   skip: !existsSync(join(RESIDENT, "bridge")) && "build/resident not built",
 }, () => {
   it("a whole chain is served by the daemon; two pods ping; DEL cleans up", () =>
     withSandbox(async (sb) => {
-      const sock = join(sb.dir, "cni.sock");
-      const env = { ...process.env };
-      delete env["NODE_EXTRA_CA_CERTS"];
-      const daemon = spawn(
-        "ip",
-        ["netns", "exec", sb.node, process.execPath, join(REPO, "bin", "podnet"), "resident", "--socket", sock],
-        { env, stdio: ["ignore", "ignore", "pipe"] },
-      );
-      let log = "";
-      daemon.stderr.on("data", (d: Buffer) => (log += d.toString()));
+      const daemon = await startResident(sb);
+      const sock = daemon.sock;
       try {
-        for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
-        assert.ok(existsSync(sock), `daemon did not start: ${log}`);
         const list = parseConfList(
           JSON.stringify({
             cniVersion: "1.0.0",
@@ -151,10 +172,10 @@ describe("resident mode (launcher → podnet resident)", {
           `links left: ${links}`,
         );
       } finally {
-        daemon.kill("SIGTERM");
-        await new Promise((r) => daemon.once("close", r));
+        await daemon.stop();
       }
       // 2 pods × (loopback + 3 plugins) ADD, 1 CHECK chain (3), 2 × 4 DEL = 19 calls, all in the daemon.
+      const log = daemon.log();
       const m = /stopped after (\d+) calls \((\d+) errors;/.exec(log);
       assert.ok(m, `no stop line in the daemon's log: ${log}`);
       assert.equal(Number(m[1]), 19, log);
@@ -167,33 +188,12 @@ describe("resident mode: many pods at once", {
 }, () => {
   it("concurrent ADDs and DELs of 12 pods through the daemon's workers: distinct addresses, every pod set up, a clean teardown", () =>
     withSandbox(async (sb) => {
-      const sock = join(sb.dir, "cni.sock");
-      const env = { ...process.env };
-      delete env["NODE_EXTRA_CA_CERTS"];
-      const daemon = spawn(
-        "ip",
-        [
-          "netns",
-          "exec",
-          sb.node,
-          process.execPath,
-          join(REPO, "bin", "podnet"),
-          "resident",
-          "--socket",
-          sock,
-          "--workers",
-          "4",
-        ],
-        { env, stdio: ["ignore", "ignore", "pipe"] },
-      );
-      let log = "";
-      daemon.stderr.on("data", (d: Buffer) => (log += d.toString()));
+      const daemon = await startResident(sb, ["--workers", "4"]);
+      const sock = daemon.sock;
       const N = 12;
       const ipam = join(sb.dir, "ipam");
       const state = { portmap: join(sb.dir, "portmap"), bandwidth: join(sb.dir, "bandwidth") };
       try {
-        for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
-        assert.ok(existsSync(sock), `daemon did not start: ${log}`);
         const list = parseConfList(
           JSON.stringify({
             cniVersion: "1.0.0",
@@ -287,9 +287,9 @@ describe("resident mode: many pods at once", {
           "portmap's table went with the last pod",
         );
       } finally {
-        daemon.kill("SIGTERM");
-        await new Promise((r) => daemon.once("close", r));
+        await daemon.stop();
       }
+      const log = daemon.log();
       const m = /stopped after (\d+) calls \((\d+) errors;/.exec(log);
       assert.ok(m, `no stop line in the daemon's log: ${log}`);
       assert.equal(Number(m[1]), N * 8, log);

@@ -1,7 +1,7 @@
 // A sandbox "node" for e2e tests: a node network namespace where plugins run (through
 // `ip netns exec`), pod namespaces, and temp dirs — all named podnet-t-<random> and removed in
 // cleanup(), whatever happened. Nothing here touches the host's own network.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -102,4 +102,62 @@ export function orphanedDemoProbes(): string[] {
     }
   }
   return out;
+}
+
+/** This process's environment for a Node child, without what slows or changes Node's start-up. */
+export function nodeEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const e: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  delete e["NODE_EXTRA_CA_CERTS"];
+  delete e["NODE_OPTIONS"];
+  return e;
+}
+
+/** Namespaces (podnet-demo-<id>…) and temp dirs of demo `id` still present. */
+export function demoLeftovers(id: string): string[] {
+  const ns = spawnSync("ip", ["netns", "list"], { encoding: "utf8" })
+    .stdout.split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter((n) => n.startsWith(`podnet-demo-${id}`));
+  const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith(`podnet-demo-${id}-`));
+  return [...ns, ...dirs];
+}
+
+/**
+ * Runs `podnet demo ARGS` and sends it SIGINT once its output shows `marker` (failing after
+ * `withinMs`); its exit code and everything it printed.
+ */
+export async function interruptDemo(
+  podnetBin: string,
+  args: readonly string[],
+  marker: string,
+  withinMs: number,
+): Promise<{ code: number | null; out: string }> {
+  const c = spawn(process.execPath, [podnetBin, "demo", ...args], {
+    env: nodeEnv(),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  c.stdout.on("data", (d: Buffer) => {
+    out += d;
+  });
+  c.stderr.on("data", (d: Buffer) => {
+    out += d;
+  });
+  const exited = new Promise<number | null>((r) => c.once("exit", (x) => r(x)));
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => {
+      clearInterval(poll);
+      c.kill("SIGINT"); // it cleans up on its way out
+      reject(new Error(`demo did not reach "${marker}":\n${out}`));
+    }, withinMs);
+    const poll = setInterval(() => {
+      if (out.includes(marker)) {
+        clearInterval(poll);
+        clearTimeout(t);
+        resolve();
+      }
+    }, 20);
+  });
+  c.kill("SIGINT");
+  return { code: await exited, out };
 }
