@@ -30,16 +30,7 @@ const { values } = parseArgs({
   },
 });
 requireRootAndFiles("bench/flat", [join(RESIDENT_BIN, "bridge"), join(ROOT, "dist/src/libcni/index.js")]);
-if (!values.inner)
-  process.exit(
-    runInsideNodeNamespace(new URL(import.meta.url).pathname, [
-      "--pods",
-      values.pods,
-      "--rounds",
-      values.rounds,
-      ...(values["no-masq"] ? ["--no-masq"] : []),
-    ]),
-  );
+if (!values.inner) process.exit(runInsideNodeNamespace(new URL(import.meta.url).pathname));
 
 const { compareNodes } = await import("./flat-ab.mjs");
 const PODS = Number(values.pods);

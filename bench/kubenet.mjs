@@ -31,15 +31,7 @@ const { values } = parseArgs({
   },
 });
 requireRootAndFiles("bench/kubenet", [join(PODNET_BIN, "bridge"), join(ROOT, "dist/src/netmgr/testing/daemon.js")]);
-if (!values.inner)
-  process.exit(
-    runInsideNodeNamespace(new URL(import.meta.url).pathname, [
-      "--pods",
-      values.pods,
-      ...(values.go ? ["--go"] : []),
-      ...(values["no-hostport"] ? ["--no-hostport"] : []),
-    ]),
-  );
+if (!values.inner) process.exit(runInsideNodeNamespace(new URL(import.meta.url).pathname));
 
 process.env.PODNET_TRACE = "1";
 const { startDaemon, deleteDaemonNetns } = await import("../dist/src/netmgr/testing/daemon.js");

@@ -38,10 +38,11 @@ export function cleanEnv(extra = {}) {
 
 /**
  * Outer half: makes the node namespace and a temp dir, re-runs `script` inside the namespace
- * with `--inner --tag T --dir D` plus `args`, then deletes every podnet-t-T-* namespace and the dir.
- * Returns the inner exit status.
+ * with `--inner --tag T --dir D` plus `args` (default: this process's own arguments, so the inner
+ * half parses the same flags), then deletes every podnet-t-T-* namespace and the dir. Returns the
+ * inner exit status.
  */
-export function runInsideNodeNamespace(script, args) {
+export function runInsideNodeNamespace(script, args = process.argv.slice(2)) {
   const tag = randomBytes(3).toString("hex");
   const node = `podnet-t-${tag}-node`;
   const dir = mkdtempSync(join(tmpdir(), `podnet-t-${tag}-`));

@@ -43,9 +43,7 @@ requireRootAndFiles("bench/portmap", [
 ]);
 
 if (!values.inner) {
-  process.exit(
-    runInsideNodeNamespace(new URL(import.meta.url).pathname, ["--rounds", values.rounds, "--pods", values.pods]),
-  );
+  process.exit(runInsideNodeNamespace(new URL(import.meta.url).pathname));
 }
 
 // ---- inside the node namespace ----------------------------------------------------------------

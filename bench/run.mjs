@@ -68,27 +68,7 @@ requireRootAndFiles("bench", [
 ]);
 
 if (!values.inner) {
-  const pass = [
-    "--rounds",
-    values.rounds,
-    "--cold-rounds",
-    values["cold-rounds"],
-    "--pods",
-    values.pods,
-    "--streams-pods",
-    values["streams-pods"],
-    "--netmgr-pods",
-    values["netmgr-pods"],
-    "--fallback-rounds",
-    values["fallback-rounds"],
-    "--parallel-rounds",
-    values["parallel-rounds"],
-    "--parallel-cycles",
-    values["parallel-cycles"],
-    "--skip",
-    values.skip,
-  ];
-  let rc = runInsideNodeNamespace(new URL(import.meta.url).pathname, pass);
+  let rc = runInsideNodeNamespace(new URL(import.meta.url).pathname);
   // The cluster benchmark (bench/cluster.mjs) runs its own etcd in its own namespace.
   if (rc === 0 && !values.skip.split(",").includes("cluster")) {
     for (const args of [
