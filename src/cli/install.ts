@@ -22,7 +22,7 @@ import {
 } from "../deploy/conflist.js";
 import { install, type InstallReport, type ReportLine, type WantedFile } from "../deploy/install.js";
 import { DEFAULT_STATE_DIR, type Component } from "../deploy/manifest.js";
-import { codeCacheRefresher, insideEsmPackage, pluginFiles, withFreshCodeCaches } from "../deploy/plugins.js";
+import { insideEsmPackage, pluginFiles, refreshCodeCache, withFreshCodeCaches } from "../deploy/plugins.js";
 import { DEFAULT_CNI_SOCKET, DEFAULT_SYSTEMD_DIR, NODE_UNIT, RESIDENT_UNIT, systemdUnits } from "../deploy/units.js";
 import { EXIT_FAILURE, EXIT_OK, exitCodes, parseCommandArgs, usageError } from "./args.js";
 import { versionInfo } from "./version.js";
@@ -148,7 +148,7 @@ export async function run(args: string[]): Promise<number> {
   const components: Component[] = ["plugins"];
   try {
     const built = pluginFiles(resolve(v.from ?? defaultBuildDir(resident)), process.execPath);
-    for (const f of v["dry-run"] ? built : await withFreshCodeCaches(built, await codeCacheRefresher())) {
+    for (const f of v["dry-run"] ? built : await withFreshCodeCaches(built, refreshCodeCache)) {
       files.push({ path: join(binDir, f.name), bytes: f.bytes, mode: f.mode, component: "plugins" });
     }
     // Bundles are CommonJS without an extension: inside a "type": "module" package Node would read them as ESM.

@@ -114,9 +114,12 @@ export async function withFreshCodeCaches(
   }
 }
 
-/** scripts/code-cache.mjs's refreshCodeCache (shipped beside dist/ in the package and in a checkout). */
-export async function codeCacheRefresher(): Promise<RefreshCodeCache> {
+/**
+ * scripts/code-cache.mjs's refreshCodeCache (shipped beside dist/ in the package and in a checkout),
+ * loaded on the first file that needs it: an install that stamps nothing never loads it.
+ */
+export const refreshCodeCache: RefreshCodeCache = async (file) => {
   const url = new URL("../../../scripts/code-cache.mjs", import.meta.url);
   const m = (await import(url.href)) as { refreshCodeCache: RefreshCodeCache };
-  return m.refreshCodeCache;
-}
+  return m.refreshCodeCache(file);
+};

@@ -141,7 +141,7 @@ describe("plugin files", () => {
 
   it("podnet install with another Node than the build's remakes the cache for the Node it stamps in", async () => {
     const { parsePlugin, pluginFile } = await codeCache();
-    const { pluginFiles, withFreshCodeCaches, codeCacheRefresher } = (await import(
+    const { pluginFiles, withFreshCodeCaches, refreshCodeCache } = (await import(
       pathToFileURL(join(REPO, "dist", "src", "deploy", "plugins.js")).href
     )) as typeof import("../../src/deploy/plugins.js");
     const from = join(tmp, "another-node-build");
@@ -156,7 +156,7 @@ describe("plugin files", () => {
       pluginFile("#!/usr/bin/env node", p.body, answer, Buffer.from("another Node's cache")),
       { mode: 0o755 },
     );
-    const files = await withFreshCodeCaches(pluginFiles(from, process.execPath), await codeCacheRefresher());
+    const files = await withFreshCodeCaches(pluginFiles(from, process.execPath), refreshCodeCache);
     const installed = files.find((f) => f.name === "loopback");
     assert.ok(installed?.stamped);
     const q = parsePlugin(installed.bytes.toString("utf8"));
